@@ -1,0 +1,95 @@
+"""Identities: peer credentials, the cluster key, signed credentials.
+
+Every connection to the master starts with a :class:`qsys.protocol.Challenge` carrying a
+fresh nonce. On the Unix socket the kernel tells who the peer is (SO_PEERCRED). Over TCP the
+client answers with a credential signed with the cluster key *over that nonce*, so a captured
+credential cannot be replayed on another connection. Only holders of the key can sign: root
+on a cluster host, or the owner of a personal cluster (key file mode 0600). Exec daemons
+prove they hold the key the same way (``execd_proof``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import pwd
+import secrets
+import socket
+import struct
+from pathlib import Path
+from typing import Any
+
+from qsys.errors import AuthenticationError
+
+KEY_BYTES = 32
+
+
+def create_key(path: Path) -> bytes:
+    """Write a new random cluster key readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(KEY_BYTES)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.hex().encode() + b"\n")
+    return key
+
+
+def load_key(path: Path) -> bytes:
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise AuthenticationError(f"cannot read cluster key {path}: {exc}") from None
+
+
+def _mac(key: bytes, *parts: bytes) -> bytes:
+    h = hmac.new(key, digestmod=hashlib.sha256)
+    for part in parts:
+        h.update(struct.pack(">I", len(part)))
+        h.update(part)
+    return h.digest()
+
+
+def execd_proof(key: bytes, nonce: bytes, host: str) -> bytes:
+    """What an exec daemon sends to show it holds the cluster key."""
+    return _mac(key, b"execd", nonce, host.encode())
+
+
+def check_execd_proof(key: bytes, nonce: bytes, host: str, proof: bytes) -> None:
+    if not hmac.compare_digest(execd_proof(key, nonce, host), proof):
+        raise AuthenticationError(f"exec host {host} did not prove the cluster key")
+
+
+def sign_credential(key: bytes, nonce: bytes, uid: int, host: str) -> dict[str, Any]:
+    """A credential for ``uid`` on ``host`` valid for the connection that sent ``nonce``."""
+    user = pwd.getpwuid(uid).pw_name
+    sig = _mac(key, b"cred", nonce, str(uid).encode(), user.encode(), host.encode())
+    return {"uid": uid, "user": user, "host": host, "sig": sig}
+
+
+def verify_credential(key: bytes, nonce: bytes, cred: dict[str, Any]) -> tuple[int, str, str]:
+    """(uid, user, host) of a valid credential, else AuthenticationError."""
+    try:
+        uid, user, host, sig = int(cred["uid"]), str(cred["user"]), str(cred["host"]), cred["sig"]
+    except (KeyError, TypeError, ValueError):
+        raise AuthenticationError("malformed credential") from None
+    expected = _mac(key, b"cred", nonce, str(uid).encode(), user.encode(), host.encode())
+    if not isinstance(sig, bytes) or not hmac.compare_digest(expected, sig):
+        raise AuthenticationError("credential signature does not match")
+    return uid, user, host
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end of a Unix socket."""
+    data = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", data)
+    return pid, uid, gid
+
+
+def new_nonce() -> bytes:
+    return secrets.token_bytes(16)
+
+
+def new_token() -> str:
+    """A one-time token (interactive sessions, job-local secrets)."""
+    return secrets.token_urlsafe(24)

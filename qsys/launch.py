@@ -1,0 +1,75 @@
+"""Everything an exec daemon needs to start one task: built by the master, sent in
+:class:`qsys.protocol.StartJob`, written by the exec daemon to ``job.json`` in the task's
+spool directory and read by the shepherd. Numbers are resolved (seconds, bytes) so the exec
+side needs no grammar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class PeHostEntry:
+    """One line of ``$PE_HOSTFILE``: host, slots, queue instance, processor range."""
+
+    host: str
+    slots: int
+    queue: str  # "all.q@host"
+    processors: str = "UNDEFINED"
+
+
+@dataclass
+class Launch:
+    job_id: int
+    task_id: int  # 1 for a job that is not an array job
+    is_array: bool
+    spec: dict[str, Any]  # JobSpec.to_wire() (script bytes included for -b n)
+    owner: str
+    uid: int
+    group: str
+    gid: int
+    queue: str  # cluster queue name, e.g. "all.q"
+    host: str  # exec host name as registered
+    slots: int  # slots on this host
+    total_slots: int  # NSLOTS: all slots of the job
+    hosts: list[PeHostEntry] = field(default_factory=list)  # PE_HOSTFILE (parallel jobs)
+    pe: str | None = None  # granted PE name
+    restarted: int = 0
+    submit_time: float = 0.0
+    # limits from the job's -l and the queue (seconds / bytes; None = unlimited)
+    h_rt: float | None = None
+    s_rt: float | None = None
+    h_cpu: float | None = None
+    s_cpu: float | None = None
+    h_vmem: int | None = None
+    s_vmem: int | None = None
+    # queue and host configuration that shapes the start
+    tmpdir_base: str = "/tmp"
+    shell: str = "/bin/sh"  # queue's default shell
+    shell_start_mode: str = "posix_compliant"  # posix_compliant | unix_behavior | script_from_stdin
+    login_shells: list[str] = field(default_factory=lambda: ["sh", "bash", "ksh", "csh", "tcsh"])
+    prolog: str = ""
+    epilog: str = ""
+    extra_gid: int | None = None  # tight integration: the job's additional group ID
+    cell: str = "default"
+    qsys_root: str = ""
+    binary_path: str = ""  # directory of the qsys commands, for SGE_BINARY_PATH and PATH
+    arch: str = "lx-amd64"
+
+    def to_wire(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Launch:
+        data = dict(data)
+        data["hosts"] = [PeHostEntry(**h) if isinstance(h, dict) else h for h in data.get("hosts", [])]
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def task_key(self) -> str:
+        """``<job>.<task>``: the spool directory's name and TMPDIR's prefix."""
+        return f"{self.job_id}.{self.task_id}"

@@ -1,0 +1,101 @@
+"""Where a cluster lives on disk: ``$QSYS_ROOT/<cell>/...``.
+
+Layout of a cell (``QSYS_CELL``, default ``default``)::
+
+    common/bootstrap       key = value lines: mode, store_url, master_host, master_port, ...
+    common/cluster.key     the cluster key (mode 0600; root's in service mode)
+    common/accounting      Grid Engine-format accounting file
+    common/act_qmaster     name of the host running the master
+    common/sge_request     default submit options for every user of the cell
+    spool/master/          master pid, log, Unix socket, SQLite store
+    spool/<host>/          one exec daemon's pid, log, active_jobs/<job>.<task>/
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PORT = 7444
+
+
+def qsys_root() -> Path:
+    return Path(os.environ.get("QSYS_ROOT") or os.path.expanduser("~/.qsys"))
+
+
+def cell_name() -> str:
+    return os.environ.get("QSYS_CELL") or os.environ.get("SGE_CELL") or "default"
+
+
+@dataclass(frozen=True)
+class Cell:
+    root: Path
+    name: str
+
+    @classmethod
+    def current(cls) -> Cell:
+        return cls(qsys_root(), cell_name())
+
+    @property
+    def dir(self) -> Path:
+        return self.root / self.name
+
+    @property
+    def common(self) -> Path:
+        return self.dir / "common"
+
+    @property
+    def bootstrap_file(self) -> Path:
+        return self.common / "bootstrap"
+
+    @property
+    def key_file(self) -> Path:
+        return self.common / "cluster.key"
+
+    @property
+    def accounting_file(self) -> Path:
+        return self.common / "accounting"
+
+    @property
+    def sge_request_file(self) -> Path:
+        return self.common / "sge_request"
+
+    @property
+    def master_spool(self) -> Path:
+        return self.dir / "spool" / "master"
+
+    @property
+    def master_socket(self) -> Path:
+        return self.master_spool / "master.sock"
+
+    def execd_spool(self, host: str) -> Path:
+        return self.dir / "spool" / host
+
+    def bootstrap(self) -> dict[str, str]:
+        """The bootstrap file as a map (empty when the cell does not exist)."""
+        try:
+            text = self.bootstrap_file.read_text()
+        except FileNotFoundError:
+            return {}
+        return parse_key_values(text)
+
+    def write_bootstrap(self, values: dict[str, str]) -> None:
+        self.common.mkdir(parents=True, exist_ok=True)
+        lines = [f"{k:<20} {v}" for k, v in values.items()]
+        tmp = self.bootstrap_file.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        os.chmod(tmp, 0o644)
+        tmp.replace(self.bootstrap_file)
+
+
+def parse_key_values(text: str) -> dict[str, str]:
+    """``name value`` lines (Grid Engine's bootstrap/configuration style), ``#`` comments."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition(" ")
+        values[key] = value.strip()
+    return values
