@@ -1,0 +1,52 @@
+# qsys: the two set-up commands of README.md live here.
+#   make demo   install qsys, start a personal cluster, run a sample job, show qstat and its output
+#   make test   install everything the tests need (system packages too) and run the whole suite
+SHELL := /bin/bash
+PY ?= /usr/bin/python3
+PREFIX ?= /opt/qsys
+VENV ?= $(PREFIX)/venv
+BIN := $(VENV)/bin
+DEMO_ROOT ?= $(HOME)/.qsys
+
+APT_RUN := python3 python3-venv python3-dev gcc
+APT_TEST := $(APT_RUN) postgresql openssh-server openssh-client inetutils-telnetd inetutils-telnet \
+	rsh-redone-server rsh-redone-client iproute2 procps psmisc man-db groff-base passwd util-linux
+
+.PHONY: install demo test test-deps lint bench clean
+
+$(BIN)/qsub: pyproject.toml $(shell find qsys execd -name '*.py' -o -name '*.lark' 2>/dev/null)
+	@if [ ! -x $(PY) ] || ! $(PY) -c 'import venv, ensurepip' 2>/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_RUN); fi
+	@[ -x $(BIN)/python ] || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip >/dev/null 2>&1 || true
+	$(BIN)/pip install -q '.[test]'
+	@touch $(BIN)/qsub
+
+install: $(BIN)/qsub
+
+demo: install
+	@export QSYS_ROOT=$(DEMO_ROOT) PATH=$(BIN):$$PATH; set -e; \
+	qsys up; \
+	cd /tmp; \
+	id=$$(qsub -terse -N demo -j y -b y /bin/sh -c 'echo hello from job $$JOB_ID on $$HOSTNAME'); \
+	echo "submitted job $$id"; qstat; \
+	qsub -sync y -b y /bin/true >/dev/null; \
+	echo "--- output of job $$id:"; cat $$HOME/demo.o$$id; \
+	qstat; qsys status
+
+test-deps:
+	@missing=$$(for p in $(APT_TEST); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+test: test-deps install
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf build *.egg-info

@@ -1,0 +1,122 @@
+"""qstat: show jobs, queues and job details in Grid Engine's formats."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import Any
+
+from qsys.cli.common import run, write
+from qsys.errors import UsageError
+
+_FLAGS = {"-f": "full", "-r": "requested", "-t": "tasks", "-ext": "ext", "-xml": "xml", "-urg": "urg",
+          "-pri": "pri", "--json": "json"}
+_WITH_ARG = {"-u": "users", "-s": "states", "-j": "jobs", "-q": "queues", "-g": "group", "-l": "resources"}
+
+USAGE = "usage: qstat [-f] [-r] [-t] [-ext] [-xml] [-j job_list] [-s {p|r|s|h|z}] [-u user_list] [-q queue_list]"
+
+
+def parse_args(argv: list[str]) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-help", "--help"):
+            print(USAGE)
+            raise SystemExit(0)
+        if arg in _FLAGS:
+            opts[_FLAGS[arg]] = True
+        elif arg in _WITH_ARG:
+            if i + 1 >= len(argv) or (argv[i + 1].startswith("-") and arg != "-j"):
+                if arg == "-j":
+                    opts["jobs"] = []
+                    i += 1
+                    continue
+                raise UsageError(f'qstat: option "{arg}" requires an argument')
+            i += 1
+            values = [v for v in argv[i].split(",") if v]
+            key = _WITH_ARG[arg]
+            opts[key] = opts.get(key, []) + values if key in ("users", "jobs", "queues") else argv[i]
+        else:
+            raise UsageError(f'qstat: invalid option argument "{arg}"')
+        i += 1
+    return opts
+
+
+def _body(argv: list[str]) -> int:
+    from qsys.cli import formats
+    from qsys.client import Client
+    from qsys.records import JobRow, QueueInstanceRow, from_wire
+
+    opts = parse_args(argv)
+    with Client() as client:
+        if "jobs" in opts:
+            return _details(client, opts)
+        users = opts.get("users") or [getpass.getuser()]
+        options = {"states": opts.get("states", "")}
+        if opts.get("full"):
+            data = client.queues(users, **options)
+            queues = [from_wire(QueueInstanceRow, q) for q in data["queues"]]
+            rows = [from_wire(JobRow, r) for r in data["jobs"]]
+            if opts.get("json"):
+                return _json({"queues": data["queues"], "jobs": data["jobs"]})
+            if opts.get("xml"):
+                from qsys.cli import xmlout
+
+                write(xmlout.qstat_full_xml(queues, rows))
+            else:
+                write(formats.qstat_full(queues, rows))
+            return 0
+        raw = client.jobs(users, **options)
+    if opts.get("json"):
+        return _json(raw)
+    rows = [from_wire(JobRow, r) for r in raw]
+    if opts.get("xml"):
+        from qsys.cli import xmlout
+
+        write(xmlout.qstat_xml(rows))
+    elif opts.get("ext"):
+        write(formats.qstat_jobs_ext(rows))
+    elif opts.get("requested"):
+        write(formats.qstat_jobs_requested(rows))
+    elif opts.get("tasks"):
+        write(formats.qstat_jobs_tasks(rows))
+    else:
+        write(formats.qstat_jobs(rows))
+    return 0
+
+
+def _details(client: Any, opts: dict[str, Any]) -> int:
+    from qsys.cli import formats
+    from qsys.records import JobDetail
+
+    data = client.job_details(opts["jobs"] or [str(r["job_id"]) for r in client.jobs(["*"])])
+    details = [JobDetail.from_wire(d) for d in data["details"]]
+    if opts.get("json"):
+        return _json(data)
+    if details:
+        if opts.get("xml"):
+            from qsys.cli import xmlout
+
+            write(xmlout.qstat_job_details_xml(details))
+        else:
+            write(formats.qstat_job_details(details))
+    if data["missing"]:
+        sys.stderr.write(formats.job_not_found_message(data["missing"]))
+        return 1
+    return 0
+
+
+def _json(data: Any) -> int:
+    import json
+
+    print(json.dumps(data, indent=2, default=str))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run("qstat", _body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

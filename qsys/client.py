@@ -1,0 +1,150 @@
+"""The library API the commands are built on: submit, status, delete, hold, wait, ...
+
+Synchronous and lean (no asyncio, no SQLAlchemy): a command connects, sends one or a few
+requests and exits. On the master's host it uses the Unix socket, where the kernel vouches
+for the caller; elsewhere (or with ``QSYS_MASTER=host:port``) TCP with a credential signed
+by the cluster key over the master's challenge.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from qsys import protocol
+from qsys.errors import ConnectionFailed, QsysError, error_from_wire
+from qsys.jobspec import JobSpec
+from qsys.paths import DEFAULT_PORT, Cell
+
+
+class Client:
+    """One connection to the master of a cell."""
+
+    def __init__(self, cell: Cell | None = None, timeout: float | None = 60.0) -> None:
+        self.cell = cell or Cell.current()
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+        self.user = ""
+
+    # ------------------------------------------------------------ connection
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _connect(self) -> socket.socket:
+        if self._sock is not None:
+            return self._sock
+        forced = os.environ.get("QSYS_MASTER")
+        sock_path = str(self.cell.master_socket)
+        if not forced and os.path.exists(sock_path):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(sock_path)
+            except OSError as exc:
+                sock.close()
+                raise ConnectionFailed(f"error: unable to contact qmaster using socket {sock_path}: {exc}") from None
+            self._handshake(sock, unix=True)
+        else:
+            host, port = self._master_address(forced)
+            try:
+                sock = socket.create_connection((host, port), timeout=self.timeout)
+            except OSError as exc:
+                raise ConnectionFailed(
+                    f'error: unable to contact qmaster using port {port} on host "{host}": {exc}'
+                ) from None
+            self._handshake(sock, unix=False)
+        self._sock = sock
+        return sock
+
+    def _master_address(self, forced: str | None) -> tuple[str, int]:
+        if forced:
+            host, _, port = forced.rpartition(":")
+            return host or "127.0.0.1", int(port)
+        boot = self.cell.bootstrap()
+        if not boot:
+            raise ConnectionFailed(
+                f"error: no qsys cluster in {self.cell.dir} (set QSYS_ROOT, or start one with 'qsys up')"
+            )
+        return boot.get("master_host", "127.0.0.1"), int(boot.get("master_port", DEFAULT_PORT))
+
+    def _handshake(self, sock: socket.socket, *, unix: bool) -> None:
+        challenge = protocol.recv_sync(sock)
+        if not isinstance(challenge, protocol.Challenge):
+            raise ConnectionFailed("the master did not greet as expected")
+        credential = None
+        if not unix:
+            from qsys import auth
+
+            key = auth.load_key(self.cell.key_file)
+            host = os.environ.get("QSYS_HOST") or socket.gethostname().split(".")[0]
+            credential = auth.sign_credential(key, challenge.nonce, os.getuid(), host)
+        protocol.send_sync(sock, protocol.Hello(credential=credential, client=""))
+        self.user = self._reply(sock).get("user", "")
+
+    @staticmethod
+    def _reply(sock: socket.socket) -> Any:
+        reply = protocol.recv_sync(sock)
+        if isinstance(reply, protocol.Fail):
+            raise error_from_wire(reply.kind, reply.message)
+        if not isinstance(reply, protocol.Ok):
+            raise QsysError(f"unexpected reply {type(reply).__name__}")
+        return reply.data
+
+    def request(self, msg: Any) -> Any:
+        sock = self._connect()
+        try:
+            protocol.send_sync(sock, msg)
+            return self._reply(sock)
+        except OSError as exc:
+            self.close()
+            raise ConnectionFailed(f"error: lost the connection to qmaster: {exc}") from None
+
+    # ------------------------------------------------------------ the API
+
+    def submit(self, spec: JobSpec) -> dict[str, Any]:
+        """Submit one job; returns {job_id, name, tasks}."""
+        return self.request(protocol.Submit(spec.to_wire()))  # type: ignore[no-any-return]
+
+    def submit_many(self, specs: list[JobSpec]) -> list[dict[str, Any]]:
+        """Submit many jobs in one durable commit."""
+        return self.request(protocol.SubmitMany([s.to_wire() for s in specs]))  # type: ignore[no-any-return]
+
+    def jobs(self, users: list[str] | None = None, **options: Any) -> list[dict[str, Any]]:
+        return self.request(protocol.Status("jobs", users=users, options=options))  # type: ignore[no-any-return]
+
+    def queues(self, users: list[str] | None = None, **options: Any) -> dict[str, Any]:
+        return self.request(protocol.Status("queues", users=users, options=options))  # type: ignore[no-any-return]
+
+    def hosts(self, **options: Any) -> list[dict[str, Any]]:
+        return self.request(protocol.Status("hosts", options=options))  # type: ignore[no-any-return]
+
+    def job_details(self, job_ids: list[str]) -> dict[str, Any]:
+        return self.request(protocol.Status("jobs", job_ids=job_ids))  # type: ignore[no-any-return]
+
+    def job_action(self, action: str, targets: list[str], users: list[str] | None = None,
+                   force: bool = False, hold_type: str = "u") -> dict[str, Any]:
+        msg = protocol.JobAction(action, list(targets), list(users or []), force, hold_type)
+        return self.request(msg)  # type: ignore[no-any-return]
+
+    def wait(self, job_ids: list[int]) -> list[dict[str, Any]]:
+        """Block until the jobs have ended; one end report per task."""
+        old = self.timeout
+        sock = self._connect()
+        sock.settimeout(None)
+        try:
+            return self.request(protocol.WaitJobs(job_ids))  # type: ignore[no-any-return]
+        finally:
+            sock.settimeout(old)
+
+    def shutdown(self, execds: bool = False) -> str:
+        return self.request(protocol.Shutdown(execds))  # type: ignore[no-any-return]

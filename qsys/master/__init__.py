@@ -1,0 +1,1 @@
+"""The master daemon: server, job life cycle, host registry, accounting."""

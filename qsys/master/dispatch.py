@@ -1,0 +1,143 @@
+"""Drives the scheduler: builds a snapshot, applies its orders, sends the starts.
+
+Event-driven: a submit, a finish, a host or configuration change calls ``trigger()``; passes
+are coalesced (one pass answers many triggers) with a periodic pass as a safety net. A pass
+is synchronous from snapshot to memory update, so two passes never hand out the same slot;
+the orders are made durable before any exec daemon hears of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from qsys import protocol, sched
+from qsys.master.jobs import TRANSFERRING, Assignment, Job, Task
+
+if TYPE_CHECKING:
+    from qsys.master.core import Master
+
+log = logging.getLogger("qsys.master.dispatch")
+
+SAFETY_PASS_SECONDS = 5.0
+
+
+class Dispatcher:
+    def __init__(self, master: Master) -> None:
+        self.master = master
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.waiting_reasons: dict[int, list[str]] = {}
+        self.passes = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def trigger(self) -> None:
+        self._wakeup.set()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), SAFETY_PASS_SECONDS)
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+            try:
+                await self.run_pass()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduling pass failed")
+
+    async def run_now(self, job: Job) -> bool:
+        """A pass for ``-now y``: True when ``job`` got its slots in it."""
+        started = await self.run_pass(immediate=job.job_id)
+        return job.job_id in started
+
+    # ------------------------------------------------------------ one pass
+
+    async def run_pass(self, immediate: int | None = None) -> set[int]:
+        now = time.time()
+        snapshot = self.build_snapshot(now, immediate)
+        decision = sched.schedule(snapshot)
+        self.passes += 1
+        started, changes, launches = self._apply(decision, now)
+        if changes:
+            await self.master.commit(changes)
+        for host, msg in launches:
+            if not self.master.execds.send(host, msg):
+                log.warning("host=%s went away before job=%s could start", host, msg.job["job_id"])
+        return started
+
+    def _apply(self, decision: Any, now: float) -> tuple[set[int], list[Any], list[tuple[str, Any]]]:
+        master = self.master
+        started: set[int] = set()
+        touched: dict[int, Job] = {}
+        changes: list[Any] = []
+        launches: list[tuple[str, Any]] = []
+        for order in decision.dispatches:
+            job = master.jobs.get(order.job_id)
+            if job is None or not job.pending.remove(order.task_id):
+                continue
+            assignments = [Assignment(a.queue, a.host, a.slots) for a in order.assignments]
+            task = Task(order.task_id, TRANSFERRING, assignments, now, pe=order.pe,
+                        restarted=job.restarts.get(order.task_id, 0))
+            job.tasks[task.task_id] = task
+            job.never_reason = ""
+            touched[job.job_id] = job
+            started.add(job.job_id)
+            changes.append(master.task_change(job, task))
+            launch = master.config.launch_for(master, job, task)
+            launches.append((task.master.host, protocol.StartJob(launch.to_wire())))
+        for job in touched.values():
+            changes.append(master.job_change(job))
+        for job_id, reason in decision.never.items():
+            job = master.jobs.get(job_id)
+            if job is not None and job.never_reason != reason:
+                job.never_reason = reason
+        self.waiting_reasons = {k: list(v) for k, v in decision.waiting.items()}
+        return started, changes, launches
+
+    # ------------------------------------------------------------ the snapshot
+
+    def used_slots(self) -> Counter[tuple[str, str]]:
+        used: Counter[tuple[str, str]] = Counter()
+        for job in self.master.jobs.values():
+            for task in job.tasks.values():
+                for a in task.assignments:
+                    used[(a.queue, a.host)] += a.slots
+        return used
+
+    def build_snapshot(self, now: float, immediate: int | None = None) -> Any:
+        master = self.master
+        config = master.config
+        used = self.used_slots()
+        hosts = master.execds.hosts
+        running_per_job = {job.job_id: len(job.tasks) for job in master.jobs.values()}
+        jobs = []
+        for job in master.jobs.values():
+            if not job.pending:
+                continue
+            if job.spec.now and job.job_id != immediate:
+                continue  # an immediate job gets exactly one chance: its own pass
+            jobs.append(config.pending_snapshot(job, running_per_job[job.job_id]))
+        return sched.Snapshot(
+            now=now,
+            complexes=config.complexes(),
+            hosts=config.host_snapshots(hosts),
+            global_values=config.global_values(),
+            global_consumed={},
+            queue_instances=config.queue_instance_snapshots(hosts, used),
+            pes=config.pe_snapshots(master),
+            jobs=jobs,
+            queue_sort_method=config.sched_value("queue_sort_method", "load"),
+            load_formula=config.sched_value("load_formula", "np_load_avg"),
+        )

@@ -1,0 +1,206 @@
+"""The master's side of the exec daemon links: registration, load, job starts and ends.
+
+An exec daemon proves it holds the cluster key, registers its facts and the tasks its spool
+still holds, and receives its effective configuration. From then on one table maps each
+message type to its handler. A task's end is acknowledged only after it is durable, so the
+exec daemon repeats JobFinished until then and the master accounts each end exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from qsys import auth, protocol
+from qsys.errors import ProtocolError
+from qsys.master.jobs import RUNNING, TRANSFERRING
+
+if TYPE_CHECKING:
+    from qsys.master.core import Master
+
+log = logging.getLogger("qsys.master.execd")
+
+
+@dataclass(slots=True)
+class ExecHost:
+    """What the master knows of one exec host."""
+
+    name: str
+    arch: str = "lx-amd64"
+    processors: int = 1
+    sockets: int = 1
+    cores: int = 1
+    threads: int = 1
+    mem_total: int = 0
+    swap_total: int = 0
+    load: dict[str, float] = field(default_factory=dict)
+    last_report: float = 0.0
+    writer: asyncio.StreamWriter | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.writer is not None
+
+
+ExecdHandler = Callable[["ExecdRegistry", ExecHost, Any], Awaitable[None]]
+_HANDLERS: dict[type, ExecdHandler] = {}
+
+
+def _handles(msg_type: type) -> Callable[[ExecdHandler], ExecdHandler]:
+    def register(fn: ExecdHandler) -> ExecdHandler:
+        _HANDLERS[msg_type] = fn
+        return fn
+
+    return register
+
+
+class ExecdRegistry:
+    def __init__(self, master: Master) -> None:
+        self.master = master
+        self.hosts: dict[str, ExecHost] = {}
+
+    # ------------------------------------------------------------ sending
+
+    def send(self, host: str, msg: Any) -> bool:
+        """Queue a message to an exec daemon; False when it is not connected."""
+        entry = self.hosts.get(host)
+        if entry is None or entry.writer is None:
+            return False
+        protocol.write_message(entry.writer, msg)
+        return True
+
+    def broadcast_config(self) -> None:
+        for name, entry in self.hosts.items():
+            if entry.writer is not None:
+                protocol.write_message(entry.writer, protocol.HostConfig(self.master.config.host_config(name)))
+
+    # ------------------------------------------------------------ one link
+
+    async def serve(self, hello: protocol.ExecdHello, nonce: bytes, reader: asyncio.StreamReader,
+                    writer: asyncio.StreamWriter) -> None:
+        auth.check_execd_proof(self.master.key, nonce, hello.host, hello.proof)
+        reg = await protocol.read_message(reader)
+        if not isinstance(reg, protocol.Register) or reg.host != hello.host:
+            raise ProtocolError("exec daemon must register after its hello")
+        entry = self.hosts.get(reg.host)
+        if entry is None:
+            entry = self.hosts[reg.host] = ExecHost(reg.host)
+        elif entry.writer is not None:
+            entry.writer.close()  # a new link replaces a stale one
+        entry.arch, entry.processors, entry.mem_total = reg.arch, reg.processors, reg.mem_total
+        entry.swap_total, entry.sockets, entry.cores, entry.threads = reg.swap_total, reg.sockets, reg.cores, reg.threads
+        entry.load, entry.last_report = dict(reg.load), time.time()
+        entry.writer = writer
+        await self.master.config.ensure_exec_host(self.master, reg.host)
+        protocol.write_message(writer, protocol.HostConfig(self.master.config.host_config(reg.host)))
+        log.info("host=%s registered (%d processors, %d jobs in spool)", reg.host, reg.processors, len(reg.jobs))
+        await self._reconcile(entry, reg.jobs)
+        await writer.drain()
+        self.master.schedule_soon()
+        try:
+            while True:
+                msg = await protocol.read_message(reader)
+                if msg is None:
+                    break
+                handler = _HANDLERS.get(type(msg))
+                if handler is None:
+                    raise ProtocolError(f"unexpected {type(msg).__name__} from exec host {reg.host}")
+                await handler(self, entry, msg)
+                await writer.drain()
+        finally:
+            if entry.writer is writer:
+                entry.writer = None
+                log.warning("host=%s link lost", reg.host)
+                self.master.schedule_soon()
+
+    async def _reconcile(self, entry: ExecHost, reported: list[dict[str, Any]]) -> None:
+        """Match the tasks the exec daemon reports with what the master believes runs there."""
+        seen: set[tuple[int, int]] = set()
+        for item in reported:
+            key = (int(item["job_id"]), int(item["task_id"]))
+            seen.add(key)
+            if item.get("state") == "finished":
+                await self._finished(entry, key[0], key[1], item.get("report") or {})
+                continue
+            job = self.master.jobs.get(key[0])
+            task = job.tasks.get(key[1]) if job else None
+            if task is None:
+                log.warning("host=%s job=%d.%d runs but is unknown: killing it", entry.name, *key)
+                self.send(entry.name, protocol.KillJob(key[0], key[1], 9))
+                continue
+            if task.state == TRANSFERRING:
+                task.state = RUNNING
+                task.pid = int(item.get("pid") or 0)
+                task.start_time = task.start_time or time.time()
+            if task.deleting:
+                self.send(entry.name, protocol.KillJob(key[0], key[1], 9))
+        lost = [
+            (job, task)
+            for job in self.master.jobs.values()
+            for task in job.tasks.values()
+            if task.master.host == entry.name and (job.job_id, task.task_id) not in seen
+        ]
+        for job, task in lost:
+            if task.state == TRANSFERRING:
+                # never reached the exec daemon: it did not run, so it may simply go back
+                log.info("host=%s job=%d.%d was never started: back to pending", entry.name, job.job_id, task.task_id)
+                job.tasks.pop(task.task_id)
+                job.pending.add_back(task.task_id)
+                await self.master.commit([self.master.job_change(job), _delete_task(job.job_id, task.task_id)])
+            else:
+                log.warning("host=%s job=%d.%d is lost (not in the exec spool)", entry.name, job.job_id, task.task_id)
+                await self.master.task_finished(job, task, {"failed": 100, "exit_status": 0,
+                                                            "error": "job lost by its exec host"})
+
+    async def _finished(self, entry: ExecHost, job_id: int, task_id: int, report: dict[str, Any]) -> None:
+        job = self.master.jobs.get(job_id)
+        task = job.tasks.get(task_id) if job else None
+        if job is not None and task is not None and task.master.host == entry.name:
+            await self.master.task_finished(job, task, report)
+        # an end already accounted (a repeat after a lost ack) is simply acknowledged again
+        self.send(entry.name, protocol.FinishedAck(job_id, task_id))
+
+
+def _delete_task(job_id: int, task_id: int) -> Any:
+    from qsys.store import DeleteTask
+
+    return DeleteTask(job_id, task_id)
+
+
+@_handles(protocol.LoadReport)
+async def _on_load(reg: ExecdRegistry, entry: ExecHost, msg: protocol.LoadReport) -> None:
+    entry.load = dict(msg.load)
+    entry.last_report = time.time()
+
+
+@_handles(protocol.JobStarted)
+async def _on_started(reg: ExecdRegistry, entry: ExecHost, msg: protocol.JobStarted) -> None:
+    job = reg.master.jobs.get(msg.job_id)
+    task = job.tasks.get(msg.task_id) if job else None
+    if task is None:
+        return
+    task.state = RUNNING
+    task.pid = msg.pid
+    task.start_time = msg.start_time
+    if task.deleting:
+        reg.send(entry.name, protocol.KillJob(msg.job_id, msg.task_id, 9))
+
+
+@_handles(protocol.JobFailedStart)
+async def _on_failed_start(reg: ExecdRegistry, entry: ExecHost, msg: protocol.JobFailedStart) -> None:
+    job = reg.master.jobs.get(msg.job_id)
+    task = job.tasks.get(msg.task_id) if job else None
+    if job is None or task is None:
+        return
+    log.warning("host=%s job=%d.%d failed to start: %s", entry.name, msg.job_id, msg.task_id, msg.reason)
+    await reg.master.task_finished(job, task, {"failed": 1, "exit_status": 0, "error": msg.reason,
+                                               "error_state": msg.error_state})
+
+
+@_handles(protocol.JobFinished)
+async def _on_finished(reg: ExecdRegistry, entry: ExecHost, msg: protocol.JobFinished) -> None:
+    await reg._finished(entry, msg.job_id, msg.task_id, msg.report)

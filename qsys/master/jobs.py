@@ -1,0 +1,189 @@
+"""Jobs and tasks as the master holds them, and their life cycle in one place.
+
+``qw`` -> (``hqw`` held) -> ``t`` transferring -> ``r`` running -> finished (accounted and
+forgotten) or ``Eqw`` error, ``dr``/``dt`` being deleted, ``Rr``/``Rq`` rerun. Pending tasks
+of an array stay compact in a :class:`TaskSet`; only tasks that left it get a
+:class:`Task`. ``to_record``/``from_record`` give the maps the store keeps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from qsys.jobspec import JobSpec, TaskRange
+from qsys.master.tasks import TaskSet
+
+# task states (what qstat shows for a task that left the pending set)
+TRANSFERRING = "t"
+RUNNING = "r"
+DELETING = "d"  # shown as "dr"/"dt" with the state it had
+
+HOLD_TYPES = ("u", "o", "s")
+
+
+@dataclass(slots=True)
+class Assignment:
+    """Slots of a task on one queue instance."""
+
+    queue: str
+    host: str
+    slots: int
+
+
+@dataclass(slots=True)
+class Task:
+    """A task that left the pending set: being transferred, running, or being deleted."""
+
+    task_id: int
+    state: str  # t | r
+    assignments: list[Assignment]
+    dispatch_time: float
+    start_time: float | None = None
+    pid: int = 0
+    deleting: bool = False
+    restarted: int = 0
+    pe: str | None = None
+    usage: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def master(self) -> Assignment:
+        return self.assignments[0]
+
+    @property
+    def slots(self) -> int:
+        return sum(a.slots for a in self.assignments)
+
+    def shown_state(self) -> str:
+        base = "t" if self.state == TRANSFERRING else ("Rr" if self.restarted else "r")
+        return ("d" + base) if self.deleting else base
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "state": self.state,
+            "assignments": [[a.queue, a.host, a.slots] for a in self.assignments],
+            "dispatch_time": self.dispatch_time,
+            "start_time": self.start_time,
+            "pid": self.pid,
+            "deleting": self.deleting,
+            "restarted": self.restarted,
+            "pe": self.pe,
+        }
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> Task:
+        return cls(
+            task_id=data["task_id"],
+            state=data["state"],
+            assignments=[Assignment(q, h, s) for q, h, s in data["assignments"]],
+            dispatch_time=data["dispatch_time"],
+            start_time=data.get("start_time"),
+            pid=data.get("pid", 0),
+            deleting=data.get("deleting", False),
+            restarted=data.get("restarted", 0),
+            pe=data.get("pe"),
+        )
+
+
+@dataclass(slots=True)
+class Job:
+    job_id: int
+    spec: JobSpec
+    owner: str
+    uid: int
+    group: str
+    gid: int
+    submit_time: float
+    submit_host: str
+    pending: TaskSet
+    holds: set[str] = field(default_factory=set)
+    predecessors: set[int] = field(default_factory=set)  # unfinished -hold_jid jobs
+    error: str = ""  # set: the job is in error state (Eqw)
+    never_reason: str = ""  # the scheduler found it can never run
+    tasks: dict[int, Task] = field(default_factory=dict)
+    restarts: dict[int, int] = field(default_factory=dict)  # task id -> times rerun
+
+    @classmethod
+    def new(cls, job_id: int, spec: JobSpec, owner: str, uid: int, group: str, gid: int,
+            submit_time: float, submit_host: str) -> Job:
+        range_ = spec.tasks or TaskRange(1, 1, 1)
+        job = cls(job_id, spec, owner, uid, group, gid, submit_time, submit_host, TaskSet(range_))
+        if spec.hold:
+            job.holds.add("u")
+        return job
+
+    # ------------------------------------------------------------ derived state
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def is_array(self) -> bool:
+        return self.spec.tasks is not None
+
+    @property
+    def finished(self) -> bool:
+        """Nothing pending and nothing running: the job can be forgotten."""
+        return not self.pending and not self.tasks
+
+    def pending_state(self) -> str:
+        """Grid Engine's state text for the pending part of the job."""
+        if self.error:
+            return "Eqw"
+        if self.holds or self.predecessors:
+            return "hqw"
+        if self.spec.start_time:
+            return "qw"
+        return "qw"
+
+    def eligible(self, now: float) -> bool:
+        """May the scheduler consider the pending tasks now?"""
+        return bool(self.pending) and not (self.error or self.holds or self.predecessors)
+
+    def running_count(self) -> int:
+        return len(self.tasks)
+
+    # ------------------------------------------------------------ store records
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec.to_wire(),
+            "owner": self.owner,
+            "uid": self.uid,
+            "group": self.group,
+            "gid": self.gid,
+            "submit_time": self.submit_time,
+            "submit_host": self.submit_host,
+            "pending": self.pending.to_wire(),
+            "holds": sorted(self.holds),
+            "predecessors": sorted(self.predecessors),
+            "error": self.error,
+            "restarts": {str(k): v for k, v in self.restarts.items()},
+        }
+
+    @classmethod
+    def from_record(cls, job_id: int, data: dict[str, Any]) -> Job:
+        job = cls(
+            job_id=job_id,
+            spec=JobSpec.from_wire(data["spec"]),
+            owner=data["owner"],
+            uid=data["uid"],
+            group=data["group"],
+            gid=data["gid"],
+            submit_time=data["submit_time"],
+            submit_host=data["submit_host"],
+            pending=TaskSet.from_wire(data["pending"]),
+        )
+        job.holds = set(data.get("holds", ()))
+        job.predecessors = set(data.get("predecessors", ()))
+        job.error = data.get("error", "")
+        job.restarts = {int(k): v for k, v in data.get("restarts", {}).items()}
+        return job
+
+    def state_label(self) -> str:
+        """One word for the store's index column."""
+        if self.tasks:
+            return "running"
+        return "error" if self.error else "pending"

@@ -1,0 +1,162 @@
+"""The master's listeners: who is calling, and one table from request type to handler.
+
+Every connection starts with a Challenge. Exec daemons answer with ExecdHello and are handed
+to :mod:`qsys.master.execd_link`; clients answer with Hello and are identified by the kernel
+(Unix socket, SO_PEERCRED) or by a credential signed with the cluster key over the challenge
+(TCP). A name a client sends is never trusted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pwd
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from qsys import auth, protocol
+from qsys.errors import AuthenticationError, ProtocolError, QsysError
+
+if TYPE_CHECKING:
+    from qsys.master.core import Master
+
+log = logging.getLogger("qsys.master.server")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who sent a request, as the operating system or a signed credential says."""
+
+    uid: int
+    user: str
+    host: str
+    manager: bool = False
+    operator: bool = False
+
+    @property
+    def privileged(self) -> bool:
+        return self.manager or self.operator
+
+
+Handler = Callable[["Master", Identity, Any], Awaitable[Any]]
+_HANDLERS: dict[type, Handler] = {}
+
+
+def handles(msg_type: type) -> Callable[[Handler], Handler]:
+    """Register the handler of one client request type."""
+
+    def register(fn: Handler) -> Handler:
+        _HANDLERS[msg_type] = fn
+        return fn
+
+    return register
+
+
+class Server:
+    def __init__(self, master: Master) -> None:
+        self.master = master
+        self._servers: list[asyncio.AbstractServer] = []
+        self._conn_seq = 0
+
+    async def start(self, host: str | None, port: int | None, unix_path: str | None) -> int | None:
+        """Listen on TCP (port 0 = any) and on the Unix socket; returns the TCP port."""
+        bound_port = None
+        if port is not None:
+            tcp = await asyncio.start_server(
+                lambda r, w: self._serve(r, w, unix=False), host=host, port=port, reuse_address=True
+            )
+            self._servers.append(tcp)
+            bound_port = tcp.sockets[0].getsockname()[1]
+        if unix_path:
+            try:
+                os.unlink(unix_path)
+            except FileNotFoundError:
+                pass
+            unix = await asyncio.start_unix_server(lambda r, w: self._serve(r, w, unix=True), path=unix_path)
+            os.chmod(unix_path, 0o666 if os.geteuid() == 0 else 0o600)
+            self._servers.append(unix)
+        return bound_port
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            await server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, unix: bool) -> None:
+        self._conn_seq += 1
+        conn = self._conn_seq
+        nonce = auth.new_nonce()
+        try:
+            protocol.write_message(writer, protocol.Challenge(nonce))
+            first = await protocol.read_message(reader)
+            if first is None:
+                return
+            if isinstance(first, protocol.ExecdHello):
+                await self.master.execds.serve(first, nonce, reader, writer)
+                return
+            if not isinstance(first, protocol.Hello):
+                raise ProtocolError(f"unexpected first message {type(first).__name__}")
+            identity = self._identify(first, nonce, writer, unix=unix)
+            await self._serve_client(identity, reader, writer, conn)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except QsysError as exc:
+            log.warning("conn=%d refused: %s", conn, exc)
+            try:
+                protocol.write_message(writer, protocol.Fail(exc.kind, exc.message))
+                await writer.drain()
+            except ConnectionError:
+                pass
+        except Exception:
+            log.exception("conn=%d failed", conn)
+        finally:
+            writer.close()
+
+    def _identify(self, hello: protocol.Hello, nonce: bytes, writer: asyncio.StreamWriter, *, unix: bool) -> Identity:
+        if unix:
+            sock = writer.get_extra_info("socket")
+            _pid, uid, _gid = auth.peer_credentials(sock)
+            user = _user_name(uid)
+            host = self.master.host_name
+        else:
+            if not hello.credential:
+                raise AuthenticationError("a TCP client must present a signed credential")
+            uid, user, host = auth.verify_credential(self.master.key, nonce, hello.credential)
+        return self.master.identity_for(uid, user, host)
+
+    async def _serve_client(self, identity: Identity, reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter, conn: int) -> None:
+        protocol.write_message(writer, protocol.Ok({"user": identity.user}))
+        await writer.drain()
+        while True:
+            msg = await protocol.read_message(reader)
+            if msg is None:
+                return
+            handler = _HANDLERS.get(type(msg))
+            try:
+                if handler is None:
+                    raise ProtocolError(f"no handler for {type(msg).__name__}")
+                result = await handler(self.master, identity, msg)
+                reply: Any = protocol.Ok(result)
+            except QsysError as exc:
+                reply = protocol.Fail(exc.kind, exc.message)
+            except Exception as exc:  # a bug: tell the client, keep serving others
+                log.exception("conn=%d user=%s %s failed", conn, identity.user, type(msg).__name__)
+                reply = protocol.Fail("error", f"internal error: {exc}")
+            protocol.write_message(writer, reply)
+            await writer.drain()
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def short_hostname() -> str:
+    return socket.gethostname().split(".")[0]

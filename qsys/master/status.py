@@ -1,0 +1,193 @@
+"""The records qstat and qhost print, built from the master's memory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qsys.master.core import Master
+from qsys.master.jobs import Job, Task
+from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, to_wire
+
+
+def _priorities(master: Master) -> dict[int, float]:
+    """Normalized priorities: jobs the scheduler considers spread over [0, 1] by -p."""
+    considered = {j.job_id: j.spec.priority for j in master.jobs.values()
+                  if j.tasks or j.eligible(0.0)}
+    if not considered:
+        return {}
+    low, high = min(considered.values()), max(considered.values())
+    if low == high:
+        return dict.fromkeys(considered, 0.5)
+    return {k: (v - low) / (high - low) for k, v in considered.items()}
+
+
+def _common(job: Job, prio: float) -> dict[str, Any]:
+    spec = job.spec
+    return {
+        "job_id": job.job_id,
+        "priority": prio,
+        "name": job.name,
+        "owner": job.owner,
+        "submit_time": job.submit_time,
+        "is_array": job.is_array,
+        "hard_resources": dict(spec.hard_resources),
+        "soft_resources": dict(spec.soft_resources),
+        "hard_queues": list(spec.hard_queues),
+        "soft_queues": list(spec.soft_queues),
+        "requested_pe": str(spec.pe) if spec.pe else None,
+        "hold_jids": list(spec.hold_jids),
+        "project": spec.project,
+    }
+
+
+def _task_row(job: Job, task: Task, prio: float) -> JobRow:
+    master_q = task.master
+    return JobRow(
+        **_common(job, prio),
+        state=task.shown_state(),
+        start_time=task.start_time or task.dispatch_time,
+        queue=f"{master_q.queue}@{master_q.host}",
+        slots=task.slots,
+        tasks=str(task.task_id) if job.is_array else "",
+        granted_pe=f"{task.pe} {task.slots}" if task.pe else None,
+        master_queue=f"{master_q.queue}@{master_q.host}",
+        usage=dict(task.usage) or None,
+        slave_queues=[{"queue": f"{a.queue}@{a.host}", "slots": a.slots} for a in task.assignments[1:]],
+    )
+
+
+def _pending_row(job: Job, prio: float) -> JobRow:
+    return JobRow(
+        **_common(job, prio),
+        state=job.pending_state(),
+        start_time=None,
+        queue="",
+        slots=job.spec.slots_requested(),
+        tasks=job.pending.describe() if job.is_array else "",
+    )
+
+
+def _state_filter(row: JobRow, states: str) -> bool:
+    """qstat -s: p pending, r running, s suspended, h held, z (finished: none kept here)."""
+    if not states:
+        return True
+    pending = not row.queue
+    shown = row.state
+    return (
+        ("p" in states and pending)
+        or ("r" in states and not pending and "s" not in shown.lower())
+        or ("s" in states and not pending and "s" in shown.lower())
+        or ("h" in states and "h" in shown)
+        or ("a" in states)
+    )
+
+
+def job_rows(master: Master, users: list[str] | None, options: dict[str, Any]) -> list[dict[str, Any]]:
+    prios = _priorities(master)
+    everyone = not users or "*" in users
+    wanted = set(users or ())
+    running: list[JobRow] = []
+    pending: list[tuple[tuple[float, float, int], JobRow]] = []
+    for job in master.jobs.values():
+        if not everyone and job.owner not in wanted:
+            continue
+        prio = prios.get(job.job_id, 0.0)
+        for task in sorted(job.tasks.values(), key=lambda t: t.task_id):
+            running.append(_task_row(job, task, prio))
+        if job.pending:
+            pending.append(((-prio, job.submit_time, job.job_id), _pending_row(job, prio)))
+    running.sort(key=lambda r: (r.job_id, int(r.tasks or 0)))
+    pending.sort(key=lambda item: item[0])
+    rows = running + [row for _, row in pending]
+    states = str(options.get("states") or "")
+    return [to_wire(r) for r in rows if _state_filter(r, states)]
+
+
+def queue_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    used = master.dispatcher.used_slots()
+    for qi in master.config.queue_instances(master.execds.hosts):
+        host = master.execds.hosts.get(qi.host)
+        states = qi.states
+        if host is None or not host.up:
+            states = "u" + states
+        load = host.load.get("load_avg") if host is not None and host.up else None
+        rows.append(QueueInstanceRow(
+            name=f"{qi.queue}@{qi.host}",
+            qtype=qi.qtype,
+            reserved=0,
+            used=used.get((qi.queue, qi.host), 0),
+            total=qi.slots,
+            load_avg=float(load) if load is not None else None,
+            arch=host.arch if host is not None else "-",
+            states=states,
+        ))
+    return [to_wire(r) for r in rows]
+
+
+def host_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for name in sorted(master.execds.hosts):
+        host = master.execds.hosts[name]
+        load = host.load if host.up else {}
+        mem_free = load.get("mem_free")
+        swap_free = load.get("swap_free")
+        rows.append(HostRow(
+            name=name,
+            arch=host.arch,
+            ncpu=host.processors,
+            nsoc=host.sockets,
+            ncor=host.cores,
+            nthr=host.threads,
+            load=float(load["load_avg"]) if "load_avg" in load else None,
+            mem_total=host.mem_total,
+            mem_used=int(host.mem_total - float(mem_free)) if mem_free is not None else 0,
+            swap_total=host.swap_total,
+            swap_used=int(host.swap_total - float(swap_free)) if swap_free is not None else 0,
+            load_values={k: str(v) for k, v in load.items()},
+        ))
+    return [to_wire(r) for r in rows]
+
+
+def job_details(master: Master, job_ids: list[str]) -> dict[str, Any]:
+    details, missing = [], []
+    for text in job_ids:
+        matched = [master.jobs[int(text)]] if text.isdigit() and int(text) in master.jobs else [
+            job for job in master.jobs.values() if not text.isdigit() and job.name == text
+        ]
+        if not matched:
+            missing.append(text)
+        for job in matched:
+            details.append(_detail(master, job))
+    return {"details": details, "missing": missing}
+
+
+def _detail(master: Master, job: Job) -> dict[str, Any]:
+    info = []
+    if job.holds or job.predecessors:
+        info.append("Job is in hold state")
+    reason = master.dispatcher.waiting_reasons.get(job.job_id)
+    if reason:
+        info.extend(reason)
+    if job.never_reason:
+        info.append(job.never_reason)
+    detail = JobDetail(
+        job_id=job.job_id,
+        spec=job.spec.to_wire(),
+        owner=job.owner,
+        uid=job.uid,
+        group=job.group,
+        gid=job.gid,
+        submit_time=job.submit_time,
+        state=job.pending_state() if job.pending else "r",
+        pending_tasks=job.pending.describe() if job.is_array and job.pending else "",
+        tasks=[TaskDetail(t.task_id, t.shown_state(), f"{t.master.queue}@{t.master.host}", t.start_time,
+                          dict(t.usage)) for t in sorted(job.tasks.values(), key=lambda t: t.task_id)],
+        scheduling_info=info,
+        error_reason=job.error,
+        predecessors=sorted(job.predecessors),
+        successors=sorted(j.job_id for j in master.jobs.values() if job.job_id in j.predecessors),
+    )
+    data = to_wire(detail)
+    data["spec"].pop("script", None)
+    return data

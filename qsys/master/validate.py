@@ -1,0 +1,68 @@
+"""Checks on a submission before it is accepted: a bad request changes nothing.
+
+Messages follow Grid Engine's (qsub prints them after "Unable to run job: ").
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import TYPE_CHECKING
+
+from qsys.errors import InvalidRequest, PermissionDenied
+from qsys.jobspec import JobSpec
+
+if TYPE_CHECKING:
+    from qsys.master.core import Master
+    from qsys.master.server import Identity
+
+MAX_ARRAY_TASKS = 75000
+
+
+def _queue_pattern_known(pattern: str, queues: list[str], hosts: set[str]) -> bool:
+    qpart, _, hpart = pattern.partition("@")
+    qpart = qpart or "*"
+    if not any(fnmatch.fnmatchcase(q, qpart) for q in queues):
+        return False
+    if hpart and not hpart.startswith("@") and not any(fnmatch.fnmatchcase(h, hpart) for h in hosts):
+        return False
+    return True
+
+
+def validate_spec(master: Master, who: Identity, spec: JobSpec) -> None:
+    from qsys.grammar.values import parse_value
+
+    config = master.config
+    if not spec.name:
+        raise InvalidRequest("job rejected: the job has no name")
+    if spec.job_type == "batch" and not spec.binary and spec.script is None:
+        raise InvalidRequest("job rejected: no script")
+    if not -1023 <= spec.priority <= 1024:
+        raise InvalidRequest(f"job rejected: priority {spec.priority} is not in -1023..1024")
+    if spec.priority > 0 and not who.privileged:
+        raise PermissionDenied("job rejected: positive submission priority requires operator privileges")
+    if spec.tasks is not None:
+        t = spec.tasks
+        if t.first < 1 or t.last < t.first or t.step < 1:
+            raise InvalidRequest(f'job rejected: invalid task range "{t}"')
+        if len(t) > MAX_ARRAY_TASKS:
+            raise InvalidRequest(f"job rejected: {len(t)} tasks exceed max_aj_tasks {MAX_ARRAY_TASKS}")
+    queues = config.queue_names()
+    hosts = set(config.all_exec_hosts(master.execds.hosts))
+    for pattern in [*spec.hard_queues, *spec.soft_queues, *spec.master_queues]:
+        if not _queue_pattern_known(pattern, queues, hosts):
+            raise InvalidRequest(f'Job was rejected because job requests unknown queue "{pattern}"')
+    for name, value in [*spec.hard_resources.items(), *spec.soft_resources.items()]:
+        cdef = config.resolve_complex(name)
+        if cdef is None:
+            raise InvalidRequest(f'unknown resource "{name}"')
+        if not cdef.requestable:
+            raise InvalidRequest(f'resource "{name}" is not requestable')
+        if cdef.type not in ("STRING", "CSTRING", "RESTRING", "HOST"):
+            parse_value(cdef.type, value)
+    if spec.pe is not None:
+        if not any(fnmatch.fnmatchcase(pe, spec.pe.name) for pe in config.pe_names()):
+            raise InvalidRequest(
+                f'job rejected: the requested parallel environment "{spec.pe.name}" does not exist'
+            )
+        if spec.pe.min_slots < 1 or spec.pe.max_slots < spec.pe.min_slots:
+            raise InvalidRequest(f'job rejected: invalid slot range "{spec.pe}"')
