@@ -62,6 +62,8 @@ class ExecdRegistry:
     def __init__(self, master: Master) -> None:
         self.master = master
         self.hosts: dict[str, ExecHost] = {}
+        self.background: set[asyncio.Task[None]] = set()
+        self._finishing: dict[tuple[int, int], asyncio.Task[None]] = {}
 
     # ------------------------------------------------------------ sending
 
@@ -157,10 +159,20 @@ class ExecdRegistry:
                                                             "error": "job lost by its exec host"})
 
     async def _finished(self, entry: ExecHost, job_id: int, task_id: int, report: dict[str, Any]) -> None:
-        job = self.master.jobs.get(job_id)
-        task = job.tasks.get(task_id) if job else None
-        if job is not None and task is not None and task.master.host == entry.name:
-            await self.master.task_finished(job, task, report)
+        key = (job_id, task_id)
+        inflight = self._finishing.get(key)
+        if inflight is not None:
+            await asyncio.shield(inflight)  # a repeat while the first report is being committed
+        else:
+            job = self.master.jobs.get(job_id)
+            task = job.tasks.get(task_id) if job else None
+            if job is not None and task is not None and task.master.host == entry.name:
+                done = asyncio.get_running_loop().create_task(self.master.task_finished(job, task, report))
+                self._finishing[key] = done
+                try:
+                    await done
+                finally:
+                    del self._finishing[key]
         # an end already accounted (a repeat after a lost ack) is simply acknowledged again
         self.send(entry.name, protocol.FinishedAck(job_id, task_id))
 
@@ -203,4 +215,7 @@ async def _on_failed_start(reg: ExecdRegistry, entry: ExecHost, msg: protocol.Jo
 
 @_handles(protocol.JobFinished)
 async def _on_finished(reg: ExecdRegistry, entry: ExecHost, msg: protocol.JobFinished) -> None:
-    await reg._finished(entry, msg.job_id, msg.task_id, msg.report)
+    # not awaited here: ends arriving together share one group commit
+    task = asyncio.get_running_loop().create_task(reg._finished(entry, msg.job_id, msg.task_id, msg.report))
+    reg.background.add(task)
+    task.add_done_callback(reg.background.discard)

@@ -82,7 +82,7 @@ class TaskSet:
 
 
 def describe_ids(ids: list[int]) -> str:
-    """Compress sorted ids into runs of equal steps, ``first-last:step``."""
+    """Compress sorted ids into ``first-last:step`` runs (three or more ids, or two adjacent)."""
     parts: list[str] = []
     i = 0
     while i < len(ids):
@@ -91,10 +91,11 @@ def describe_ids(ids: list[int]) -> str:
             step = ids[i + 1] - ids[i]
             while j + 1 < len(ids) and ids[j + 1] - ids[j] == step:
                 j += 1
-        if j == i:
-            parts.append(str(ids[i]))
-            i += 1
-        else:
+        length = j - i + 1
+        if length >= 3 or (length == 2 and ids[j] - ids[i] == 1):
             parts.append(f"{ids[i]}-{ids[j]}:{ids[i + 1] - ids[i]}")
             i = j + 1
+        else:
+            parts.append(str(ids[i]))
+            i += 1
     return ",".join(parts)

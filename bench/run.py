@@ -1,0 +1,255 @@
+"""Benchmarks of qsys, side by side with Son of Grid Engine when it is installed.
+
+Prints one table: one qsub's wall time, 500 sequential qsubs, the drain of 500 trivial jobs
+on 4 slots, submit-to-start latency on an idle cluster, qstat with 5,000 pending jobs, the
+master's RSS with 5,000 pending jobs, and a bulk submission through ``qsys.client``.
+
+    python bench/run.py [--quick] [--no-sge]
+
+qsys runs as a personal cluster in a temporary QSYS_ROOT (one exec host, 4 slots). SGE runs
+as set up by ../shared/tools/sge/setup.sh (queue all.q with 4 slots), as user sgeuser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.clusterlib import Cluster, wait_until  # noqa: E402
+
+BIN = Path(sys.executable).parent
+SGE_ENV = {"SGE_ROOT": "/var/lib/gridengine", "SGE_CELL": "default"}
+
+
+def median_ms(samples: list[float]) -> str:
+    return f"{statistics.median(samples) * 1000:.1f} ms"
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+class QsysTarget:
+    name = "qsys"
+
+    def __init__(self, root: Path) -> None:
+        self.cluster = Cluster(root / "cell", hosts=["node1"], slots=4)
+
+    def __enter__(self) -> QsysTarget:
+        self.cluster.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cluster.__exit__(*exc)
+
+    def cmd(self, *argv: str) -> list[str]:
+        return [str(BIN / argv[0]), *argv[1:]]
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.cluster.env
+
+    def pending_count(self) -> int:
+        return len(self.cluster.jobs())
+
+    def idle(self) -> bool:
+        return not self.cluster.jobs()
+
+    def master_rss_kb(self) -> int | None:
+        proc = self.cluster.master_proc
+        return _rss(proc.pid) if proc else None
+
+    def delete_all(self) -> None:
+        subprocess.run(self.cmd("qdel", "-u", "*"), env=self.env, capture_output=True)
+        wait_until(self.idle, 120, "the cluster to empty")
+
+
+class SgeTarget:
+    name = "SGE 8.1.9"
+
+    def __enter__(self) -> SgeTarget:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.delete_all()
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("qsub", path="/usr/bin") is not None and Path("/var/lib/gridengine/default").exists()
+
+    def cmd(self, *argv: str) -> list[str]:
+        return ["runuser", "-u", "sgeuser", "--", "env", *[f"{k}={v}" for k, v in SGE_ENV.items()],
+                f"/usr/bin/{argv[0]}", *argv[1:]]
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **SGE_ENV}
+
+    def _qstat_lines(self) -> list[str]:
+        out = subprocess.run(self.cmd("qstat", "-u", "*"), capture_output=True, text=True).stdout
+        return [line for line in out.splitlines()[2:] if line.strip()]
+
+    def idle(self) -> bool:
+        return not self._qstat_lines()
+
+    def master_rss_kb(self) -> int | None:
+        try:
+            pid = int(Path("/var/spool/gridengine/qmaster/qmaster.pid").read_text())
+        except OSError:
+            return None
+        return _rss(pid)
+
+    def delete_all(self) -> None:
+        subprocess.run(self.cmd("qdel", "-u", "sgeuser"), capture_output=True)
+        wait_until(self.idle, 300, "SGE to empty")
+
+
+def _rss(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def bench_one_qsub(t: QsysTarget | SgeTarget, n: int) -> str:
+    samples = []
+    for _ in range(n):
+        samples.append(timed(lambda: subprocess.run(t.cmd("qsub", "-h", "-b", "y", "/bin/true"), env=t.env,
+                                                      capture_output=True, check=True)))
+    t.delete_all()
+    return median_ms(samples)
+
+
+def bench_sequential(t: QsysTarget | SgeTarget, n: int) -> str:
+    def run() -> None:
+        for _ in range(n):
+            subprocess.run(t.cmd("qsub", "-h", "-b", "y", "/bin/true"), env=t.env, capture_output=True, check=True)
+
+    took = timed(run)
+    t.delete_all()
+    return f"{took:.2f} s ({n / took:.0f}/s)"
+
+
+def bench_drain(t: QsysTarget | SgeTarget, n: int) -> str:
+    script = "\n".join(["#!/bin/sh", *["qsub -b y -o /dev/null -j y /bin/true" for _ in range(n)]])
+    if isinstance(t, QsysTarget):
+        from qsys.jobspec import JobSpec
+
+        spec = JobSpec(command="/bin/true", binary=True, name="drain", stdout_paths=["/dev/null"], join=True,
+                       hold=True, submit_env={"WORKDIR": "/tmp"}, submit_cwd="/tmp")
+        with t.cluster.client() as client:
+            ids = [r["job_id"] for r in client.submit_many([spec] * n)]
+        t0 = time.perf_counter()
+        subprocess.run(t.cmd("qrls", *map(str, ids)), env=t.env, capture_output=True, check=True)
+    else:
+        subprocess.run(["runuser", "-u", "sgeuser", "--", "sh", "-c", script.replace("qsub ", "/usr/bin/qsub -h ")],
+                       env=t.env, capture_output=True)
+        t0 = time.perf_counter()
+        subprocess.run(t.cmd("qrls", "-u", "sgeuser"), capture_output=True)
+    wait_until(t.idle, 3600, "the drain", interval=0.05)
+    took = time.perf_counter() - t0
+    return f"{n / took:.1f} jobs/s"
+
+
+def bench_latency(t: QsysTarget | SgeTarget, n: int) -> str:
+    samples = []
+    stamp = Path(tempfile.mkdtemp(prefix="qsys-bench-", dir="/tmp"))
+    os.chmod(stamp, 0o777)
+    for i in range(n):
+        out = stamp / f"start{i}"
+        t0 = time.time()
+        subprocess.run(t.cmd("qsub", "-o", "/dev/null", "-j", "y", "-b", "y", "/bin/sh", "-c",
+                             f"date +%s.%N > {out}"), env=t.env, capture_output=True, check=True)
+        wait_until(lambda out=out: out.exists() and out.read_text().strip(), 60, "the job to start", interval=0.002)
+        samples.append(float(out.read_text()) - t0)
+    wait_until(t.idle, 60, "idle")
+    shutil.rmtree(stamp, ignore_errors=True)
+    return median_ms(samples)
+
+
+def bench_qstat_pending(t: QsysTarget | SgeTarget, n: int) -> tuple[str, str, str]:
+    if isinstance(t, QsysTarget):
+        from qsys.jobspec import JobSpec
+
+        spec = JobSpec(command="/bin/true", binary=True, name="pend", hold=True, submit_env={"WORKDIR": "/tmp"},
+                       submit_cwd="/tmp")
+        with t.cluster.client() as client:
+            for _ in range(n // 1000):
+                client.submit_many([spec] * 1000)
+    else:
+        script = "for i in $(seq %d); do /usr/bin/qsub -h -b y /bin/true >/dev/null; done" % n
+        subprocess.run(["runuser", "-u", "sgeuser", "--", "env", *[f"{k}={v}" for k, v in SGE_ENV.items()],
+                        "sh", "-c", script], capture_output=True)
+    plain = [timed(lambda: subprocess.run(t.cmd("qstat"), env=t.env, capture_output=True)) for _ in range(5)]
+    xml = [timed(lambda: subprocess.run(t.cmd("qstat", "-xml"), env=t.env, capture_output=True)) for _ in range(5)]
+    rss = t.master_rss_kb()
+    t.delete_all()
+    return median_ms(plain), median_ms(xml), f"{rss / 1024:.1f} MB" if rss else "n/a"
+
+
+def bench_bulk(t: QsysTarget, n: int) -> str:
+    from qsys.jobspec import JobSpec
+
+    spec = JobSpec(command="/bin/true", binary=True, name="bulk", hold=True, submit_env={"WORKDIR": "/tmp"},
+                   submit_cwd="/tmp")
+    with t.cluster.client() as client:
+        took = timed(lambda: client.submit_many([spec] * n))
+    t.delete_all()
+    return f"{n / took:.0f} jobs/s ({n} in {took * 1000:.0f} ms)"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
+    parser.add_argument("--no-sge", action="store_true")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    rows: dict[str, dict[str, str]] = {}
+    root = Path(tempfile.mkdtemp(prefix="qsys-bench-", dir="/tmp"))
+    os.chmod(root, 0o755)
+    targets: list[QsysTarget | SgeTarget] = [QsysTarget(root)]
+    if not args.no_sge and SgeTarget.available():
+        targets.append(SgeTarget())
+    try:
+        for target in targets:
+            with target as t:
+                col = rows.setdefault(t.name, {})
+                col["one qsub"] = bench_one_qsub(t, 20)
+                col[f"{500 // scale} sequential qsubs"] = bench_sequential(t, 500 // scale)
+                col["submit -> start (idle)"] = bench_latency(t, 10)
+                col[f"drain {500 // scale} jobs, 4 slots"] = bench_drain(t, 500 // scale)
+                plain, xml, rss = bench_qstat_pending(t, 5000 // scale)
+                col[f"qstat, {5000 // scale} pending"] = plain
+                col[f"qstat -xml, {5000 // scale} pending"] = xml
+                col[f"master RSS, {5000 // scale} pending"] = rss
+                if isinstance(t, QsysTarget):
+                    col[f"bulk submit {5000 // scale} (client)"] = bench_bulk(t, 5000 // scale)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    names = list(rows)
+    figures = list(dict.fromkeys(k for col in rows.values() for k in col))
+    width = max(len(f) for f in figures) + 2
+    print("figure".ljust(width) + "".join(n.ljust(28) for n in names))
+    for figure in figures:
+        print(figure.ljust(width) + "".join(rows[n].get(figure, "-").ljust(28) for n in names))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
