@@ -12,6 +12,8 @@ import pytest
 
 from tests.clusterlib import Cluster, ensure_user
 
+pytest_plugins = ["tests.pg"]
+
 TEST_USERS = ("qsys_alice", "qsys_bob")
 
 

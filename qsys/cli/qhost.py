@@ -13,7 +13,7 @@ _FLAGS = {"-xml": "xml", "-q": "queues", "-F": "resources", "-j": "jobs", "--jso
 def _body(argv: list[str]) -> int:
     from qsys.cli import formats
     from qsys.client import Client
-    from qsys.records import HostRow, from_wire
+    from qsys.records import HostRow, QueueInstanceRow, from_wire
 
     opts: dict[str, object] = {}
     hosts_filter: list[str] = []
@@ -38,12 +38,14 @@ def _body(argv: list[str]) -> int:
         print(json.dumps(raw, indent=2))
         return 0
     hosts = [from_wire(HostRow, h) for h in raw]
+    for host in hosts:
+        host.queues = [from_wire(QueueInstanceRow, q) for q in host.queues]  # type: ignore[arg-type]
     if opts.get("xml"):
         from qsys.cli import xmlout
 
         write(xmlout.qhost_xml(hosts))
     else:
-        write(formats.qhost_table(hosts))
+        write(formats.qhost_table(hosts, queues=bool(opts.get("queues")), resources=bool(opts.get("resources"))))
     return 0
 
 

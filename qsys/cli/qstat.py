@@ -101,7 +101,7 @@ def _details(client: Any, opts: dict[str, Any]) -> int:
             write(xmlout.qstat_job_details_xml(details))
         else:
             write(formats.qstat_job_details(details))
-    if data["missing"]:
+    if data["missing"] and not details:
         sys.stderr.write(formats.job_not_found_message(data["missing"]))
         return 1
     return 0

@@ -39,15 +39,8 @@ def _body(argv: list[str]) -> int:
     status = 0
     for report in sorted(reports, key=lambda r: r.get("task_id", 0)):
         write(formats.sync_exit_message(report))
-        status = status or _exit_code(report)
+        status = status or formats.sync_exit_code(report)
     return status
-
-
-def _exit_code(report: dict[str, object]) -> int:
-    signal = int(report.get("signal") or 0)  # type: ignore[call-overload]
-    if signal:
-        return 128 + signal
-    return int(report.get("exit_status") or 0)  # type: ignore[call-overload]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,21 +35,21 @@ def act(master: Master, who: Identity, msg: protocol.JobAction) -> tuple[list[st
     lines: list[str] = []
     changes: list[Any] = []
     failed = False
-    selected: list[tuple[Job, list[int] | None]] = []
+    selected: list[tuple[Job | None, str, list[int] | None]] = []
     for text in msg.targets:
         parsed = _parse_target(text)
         job = master.jobs.get(parsed[0]) if parsed else None
-        if parsed is None or job is None:
-            lines.append(f'denied: job "{text}" does not exist')
-            failed = True
-            continue
-        selected.append((job, parsed[1]))
+        selected.append((job, text, parsed[1] if parsed else None))
     if msg.users:
         everyone = "*" in msg.users
         for job in sorted(master.jobs.values(), key=lambda j: j.job_id):
             if everyone or job.owner in msg.users:
-                selected.append((job, None))
-    for job, task_ids in selected:
+                selected.append((job, str(job.job_id), None))
+    for job, text, task_ids in selected:
+        if job is None:
+            lines.append(f'denied: job "{text}" does not exist')
+            failed = True
+            continue
         if job.owner != who.user and not who.privileged:
             verb = "delete" if msg.action == "delete" else "modify"
             lines.append(f'{who.user} - you do not have the necessary privileges to {verb} the job "{job.job_id}"')

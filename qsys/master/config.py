@@ -6,6 +6,7 @@ exec hosts (snapshots, effective host configuration, the Launch of a task).
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,7 @@ class ClusterConfig:
         self.managers: set[str] = {"root"}
         self.operators: set[str] = set()
         self._complexes: dict[str, Any] | None = None
+        self.mode = "personal"  # told to every exec host as execd_mode
 
     # ------------------------------------------------------------ persistence
 
@@ -147,7 +149,7 @@ class ClusterConfig:
         from qsys.store import PutObject
 
         changes = []
-        boot = master.cell.bootstrap()
+        boot = master.boot
         if not self.queues:
             queue = dict(DEFAULT_QUEUE)
             queue["slots"] = boot.get("default_slots") or str(os.cpu_count() or 1)
@@ -178,6 +180,7 @@ class ClusterConfig:
     def host_config(self, host: str) -> dict[str, str]:
         merged = dict(self.global_conf)
         merged.update(self.local_conf.get(host, {}))
+        merged["execd_mode"] = self.mode
         return merged
 
     def queue_names(self) -> list[str]:
@@ -329,7 +332,7 @@ class ClusterConfig:
     # ------------------------------------------------------------ the start of a task
 
     def launch_for(self, master: Master, job: Job, task: Task) -> Launch:
-        from qsys.grammar.values import parse_memory, parse_time
+        from qsys.sched.values import parse_memory, parse_time
 
         first = task.master
         spec = job.spec
@@ -341,7 +344,7 @@ class ClusterConfig:
             parse = parse_time if name.endswith(("_rt", "_cpu")) else parse_memory
             values = [parse(t) for t in (queue_text, job_text) if t and t.upper() != "INFINITY"]
             limits[name] = min(values) if values else None
-        boot = master.cell.bootstrap()
+        boot = master.boot
         return Launch(
             job_id=job.job_id,
             task_id=task.task_id,
@@ -374,7 +377,7 @@ class ClusterConfig:
             epilog=_none(self.queue_attr(first.queue, "epilog", first.host)) or _none(host_conf.get("epilog", "")),
             cell=master.cell.name,
             qsys_root=str(master.cell.root),
-            binary_path=boot.get("binary_path", ""),
+            binary_path=boot.get("binary_path") or os.path.dirname(sys.executable),
         )
 
 

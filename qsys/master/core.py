@@ -39,6 +39,7 @@ class Master:
         from qsys.master.execd_link import ExecdRegistry
 
         self.cell = cell
+        self.boot = cell.bootstrap()  # read once: the bootstrap file is not re-read per request
         self.store = store
         self.committer = GroupCommitter(store)
         self.key = key
@@ -48,6 +49,7 @@ class Master:
         self.jobs: dict[int, Job] = {}
         self.next_job_id = 1
         self.config = ClusterConfig()
+        self.config.mode = mode
         self.execds = ExecdRegistry(self)
         self.dispatcher = Dispatcher(self)
         self.accounting = AccountingWriter(cell.accounting_file)

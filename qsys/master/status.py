@@ -127,6 +127,9 @@ def queue_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
 
 def host_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
+    by_host: dict[str, list[QueueInstanceRow]] = {}
+    for qrow in queue_rows(master, options):
+        by_host.setdefault(qrow["name"].partition("@")[2], []).append(QueueInstanceRow(**qrow))
     for name in sorted(master.execds.hosts):
         host = master.execds.hosts[name]
         load = host.load if host.up else {}
@@ -145,6 +148,7 @@ def host_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
             swap_total=host.swap_total,
             swap_used=int(host.swap_total - float(swap_free)) if swap_free is not None else 0,
             load_values={k: str(v) for k, v in load.items()},
+            queues=by_host.get(name, []),
         ))
     return [to_wire(r) for r in rows]
 

@@ -29,7 +29,7 @@ def _queue_pattern_known(pattern: str, queues: list[str], hosts: set[str]) -> bo
 
 
 def validate_spec(master: Master, who: Identity, spec: JobSpec) -> None:
-    from qsys.grammar.values import parse_value
+    from qsys.sched.values import parse_value
 
     config = master.config
     if not spec.name:

@@ -1,0 +1,556 @@
+"""Grid Engine 8.1.9's text output for qstat, qhost and qsub, as pure functions.
+
+Scripts parse these layouts, so every width, truncation and trailing space follows what
+SGE 8.1.9 prints (see ../shared/reference/sge-8.1.9). Each function returns the whole text,
+"" when SGE prints nothing; multi-line results end with a newline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from qsys.jobspec import JobSpec, TaskRange
+from qsys.records import HostRow, JobRow, QueueInstanceRow
+
+QUEUE_WIDTH = 30  # SGE's default queue column width (names are cut, not widened)
+NO_TASK = " " * 7  # the ja-task-ID column of a non-array job
+_TIME_BLANK = " " * 20
+
+# ----------------------------------------------------------------------------- times
+
+
+def format_datetime(epoch: float) -> str:
+    """qstat's "submit/start at" column: 11/21/2026 16:15:08 (local time)."""
+    return time.strftime("%m/%d/%Y %H:%M:%S", time.localtime(epoch))
+
+
+def format_ctime(epoch: float) -> str:
+    """C ctime() without the newline, as qstat -j prints: Sat Nov 21 16:15:08 2026."""
+    return time.asctime(time.localtime(epoch))
+
+
+def format_iso(epoch: float) -> str:
+    """The XML outputs' times: 2026-11-21T16:15:08 (local time)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(epoch))
+
+
+def format_cpu_days(seconds: float) -> str:
+    """qstat -ext's cpu column: d:hh:mm:ss."""
+    secs = int(seconds)
+    days, secs = divmod(secs, 86400)
+    hours, secs = divmod(secs, 3600)
+    minutes, secs = divmod(secs, 60)
+    return f"{days}:{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+def format_cpu_clock(seconds: float) -> str:
+    """qstat -j's usage cpu: hh:mm:ss, with a day prefix once past 24 hours."""
+    secs = int(seconds)
+    days, secs = divmod(secs, 86400)
+    hours, secs = divmod(secs, 3600)
+    minutes, secs = divmod(secs, 60)
+    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{days}:{clock}" if days else clock
+
+
+def format_memory(value: float, decimals: int = 1) -> str:
+    """Bytes scaled by 1024 with SGE's unit letter: 23.5G, 214.1M, 0.0 (qhost uses 1
+    decimal, qhost -F and qstat -j 3)."""
+    for unit, scale in (("G", 1024.0**3), ("M", 1024.0**2), ("K", 1024.0)):
+        if abs(value) >= scale:
+            return f"{value / scale:.{decimals}f}{unit}"
+    return f"{value:.{decimals}f}"
+
+
+# ----------------------------------------------------------------------------- qstat job lists
+
+_HEAD = f"{'job-ID':<7} {'prior':<7} "
+_WHO = f"{'name':<10} {'user':<12} "
+_TAIL = f"{'queue':<{QUEUE_WIDTH}} "
+JOBS_HEADER = f"{_HEAD}{_WHO}{'state':<5} {'submit/start at':<19} {_TAIL}slots ja-task-ID "
+TASKS_HEADER = (f"{_HEAD}{_WHO}{'state':<5} {'submit/start at':<19} {_TAIL}master ja-task-ID "
+                f"task-ID state {'cpu':<10} {'mem':<7} {'io':<7} stat failed ")
+EXT_HEADER = (f"{_HEAD}{'ntckts':<7} {_WHO}{'project':<16} {'department':<10} {'state':<5} "
+              f"{'cpu':<10} {'mem':<7} {'io':<7} tckts ovrts otckt ftckt stckt share {_TAIL}"
+              "slots ja-task-ID ")
+
+
+def _with_rule(header: str) -> list[str]:
+    return [header, "-" * (len(header) - 1)]
+
+
+def _text(lines: Iterable[str]) -> str:
+    return "".join(line + "\n" for line in lines)
+
+
+def is_running(row: JobRow) -> bool:
+    """A row with a queue is a dispatched task (t, r, s, ...); the others wait."""
+    return bool(row.queue)
+
+
+def _cut(text: str | None, width: int) -> str:
+    return f"{(text or '')[:width]:<{width}}"
+
+
+def _task_column(row: JobRow) -> str:
+    return row.tasks if row.is_array and row.tasks else NO_TASK
+
+
+def _row_start(row: JobRow, ext: bool = False, with_time: bool = True) -> str:
+    """job-ID, prior, [ntckts], name, user, [project, department], state, [time]."""
+    parts = [f"{row.job_id:>7} {row.priority:7.5f} "]
+    if ext:
+        parts.append(f"{row.priority:7.5f} ")
+    parts.append(f"{_cut(row.name, 10)} {_cut(row.owner, 12)} ")
+    if ext:
+        parts.append(f"{_cut(row.project or 'NA', 16)} {_cut(row.department or 'NA', 10)} ")
+    parts.append(f"{_cut(row.state, 5)} ")
+    if with_time:
+        when = row.start_time if is_running(row) and row.start_time else row.submit_time
+        parts.append(f"{format_datetime(when)} ")
+    return "".join(parts)
+
+
+def _job_line(row: JobRow) -> str:
+    return f"{_row_start(row)}{_cut(row.queue, QUEUE_WIDTH)} {row.slots:>5} {_task_column(row)}"
+
+
+def qstat_jobs(rows: Sequence[JobRow]) -> str:
+    """Plain qstat; nothing at all when there are no jobs."""
+    if not rows:
+        return ""
+    return _text(_with_rule(JOBS_HEADER) + [_job_line(r) for r in rows])
+
+
+def _resource_lines(label: str, values: Mapping[str, str], contribution: bool) -> list[str]:
+    """-r's resource block: one request per line, the hard ones with their urgency
+    contribution (0 for every complex without an urgency, which is all we have)."""
+    items = [f"{k}={v} (0.000000)" if contribution else f"{k}={v}" for k, v in values.items()]
+    if not items:
+        return [f"       {label:<18}"]
+    return [f"       {label:<18}{items[0]}"] + [" " * 25 + item for item in items[1:]]
+
+
+def requested_lines(row: JobRow) -> list[str]:
+    """The lines qstat -r adds under a job (SGE 8.1.9 order)."""
+    lines = [f"       {'Full jobname:':<18}{row.name}"]
+    if is_running(row):
+        lines.append(f"       {'Master Queue:':<18}{row.master_queue or row.queue}")
+    if row.requested_pe:
+        lines.append(f"       {'Requested PE:':<18}{row.requested_pe}")
+    if row.granted_pe and is_running(row):
+        lines.append(f"       {'Granted PE:':<18}{row.granted_pe}")
+    lines += _resource_lines("Hard Resources:", row.hard_resources, True)
+    lines += _resource_lines("Soft Resources:", row.soft_resources, False)
+    if row.hard_queues:
+        lines.append("       Hard requested queues: " + ", ".join(row.hard_queues))
+    if row.soft_queues:
+        lines.append("       Soft requested queues: " + ", ".join(row.soft_queues))
+    if row.hold_jids:
+        lines.append("       Predecessor Jobs (request): " + ", ".join(row.hold_jids))
+    lines.append(f"       {'Binding:':<18}NONE")
+    return lines
+
+
+def qstat_jobs_requested(rows: Sequence[JobRow]) -> str:
+    """qstat -r: each job line followed by its requests."""
+    if not rows:
+        return ""
+    lines = _with_rule(JOBS_HEADER)
+    for row in rows:
+        lines.append(_job_line(row))
+        lines += requested_lines(row)
+    return _text(lines)
+
+
+def qstat_jobs_tasks(rows: Sequence[JobRow]) -> str:
+    """qstat -t: the master column instead of slots, one SLAVE line per slave queue."""
+    if not rows:
+        return ""
+    lines = _with_rule(TASKS_HEADER)
+    blank = " " * len(_row_start(rows[0]))
+    for row in rows:
+        master = "MASTER " if is_running(row) else "       "
+        lines.append(f"{_row_start(row)}{_cut(row.queue, QUEUE_WIDTH)} {master}{_task_column(row)}")
+        for slave in row.slave_queues if is_running(row) else []:
+            queue = _cut(str(slave.get("queue", "")), QUEUE_WIDTH)
+            lines.append(f"{blank}{queue} SLAVE  {_task_column(row)}")
+    return _text(lines)
+
+
+def _usage_columns(row: JobRow) -> str:
+    usage = row.usage or {}
+    missing = "NA" if is_running(row) else ""
+    cpu = format_cpu_days(usage["cpu"]) if "cpu" in usage else missing
+    mem = f"{usage['mem']:.5f}" if "mem" in usage else f"{missing:<7}"
+    io = f"{usage['io']:.5f}" if "io" in usage else f"{missing:<7}"
+    return f"{cpu:<10} {mem} {io} "
+
+
+def qstat_jobs_ext(rows: Sequence[JobRow]) -> str:
+    """qstat -ext: tickets, project, department and usage columns (no time column)."""
+    if not rows:
+        return ""
+    lines = _with_rule(EXT_HEADER)
+    tickets = "    0 " * 5 + f"{0.0:<5.2f} "
+    for row in rows:
+        lines.append(f"{_row_start(row, ext=True, with_time=False)}{_usage_columns(row)}{tickets}"
+                     f"{_cut(row.queue, QUEUE_WIDTH)} {row.slots:>5} {_task_column(row)}")
+    return _text(lines)
+
+
+# ----------------------------------------------------------------------------- qstat -f
+
+QUEUES_HEADER = (f"{'queuename':<{QUEUE_WIDTH}} {'qtype':<5} {'resv/used/tot.':<14} "
+                 f"{'load_avg':<8} {'arch':<13} states")
+PENDING_BANNER = ["", "#" * 76, " - PENDING JOBS" * 5, "#" * 76]
+
+
+def queue_line(queue: QueueInstanceRow) -> str:
+    """One queue instance of qstat -f."""
+    slots = f"{queue.reserved}/{queue.used}/{queue.total} "
+    load = f"{queue.load_avg:2.2f} " if queue.load_avg is not None else "-NA- "
+    arch = f"{queue.arch} " if queue.arch else "-NA- "
+    return (f"{_cut(queue.name, QUEUE_WIDTH)} {_cut(queue.qtype, 5)} {_cut(slots, 14)} "
+            f"{_cut(load, 8)} {_cut(arch, 13)} {queue.states}")
+
+
+def _slots_in(row: JobRow, queue: str) -> int:
+    """Slots a (parallel) task holds in one queue instance."""
+    slaves = sum(int(s.get("slots", 0)) for s in row.slave_queues if s.get("queue") == queue)
+    if queue != row.queue:
+        return slaves
+    elsewhere = sum(int(s.get("slots", 0)) for s in row.slave_queues if s.get("queue") != queue)
+    return max(row.slots - elsewhere, 1)
+
+
+def _full_job_line(row: JobRow, slots: int) -> str:
+    return f"{_row_start(row)}{slots:>5} {_task_column(row)}"
+
+
+def qstat_full(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow]) -> str:
+    """qstat -f: every queue instance with the jobs running in it, then pending jobs."""
+    running = [r for r in rows if is_running(r)]
+    pending = [r for r in rows if not is_running(r)]
+    lines: list[str] = []
+    if queues:
+        lines.append(QUEUES_HEADER)
+    for queue in queues:
+        lines += ["-" * len(QUEUES_HEADER), queue_line(queue)]
+        for row in running:
+            in_queue = row.queue == queue.name or any(s.get("queue") == queue.name
+                                                      for s in row.slave_queues)
+            if in_queue:
+                lines.append(_full_job_line(row, _slots_in(row, queue.name)))
+    if pending:
+        lines += PENDING_BANNER
+        lines += [_full_job_line(r, r.slots) for r in pending]
+    return _text(lines)
+
+
+# ----------------------------------------------------------------------------- qstat -j
+
+LABEL_WIDTH = 28  # qstat -j's values start in this column
+_SUBMIT_ENV = (("sge_o_home", ("HOME",)), ("sge_o_log_name", ("LOGNAME", "LOG_NAME")),
+               ("sge_o_path", ("PATH",)), ("sge_o_shell", ("SHELL",)), ("sge_o_tz", ("TZ",)),
+               ("sge_o_workdir", ("WORKDIR",)), ("sge_o_host", ("HOST",)))
+
+
+def _field(label: str, value: object) -> str:
+    return f"{label + ':':<{LABEL_WIDTH}}{value}"
+
+
+def path_list_text(paths: Sequence[str]) -> str:
+    """-o/-e/-i lists as SGE shows them: host:file_host:path, NONE where not given."""
+    shown = []
+    for path in paths:
+        host, _, rest = path.rpartition(":") if ":" in path else ("", "", path)
+        shown.append(f"{host or 'NONE'}:NONE:{rest}")
+    return ",".join(shown)
+
+
+def env_list_text(env: Mapping[str, str]) -> str:
+    """-v/-V variables; one without a value shows as NAME=NONE (SGE's TERM=NONE)."""
+    return ",".join(f"{k}={v if v != '' else 'NONE'}" for k, v in env.items())
+
+
+def mail_list_text(spec: JobSpec, owner: str) -> str:
+    """-M list, else the owner at the submit host (SGE fills this in at submission)."""
+    if spec.mail_list:
+        return ",".join(spec.mail_list)
+    return f"{owner}@{spec.submit_env.get('HOST', 'localhost')}"
+
+
+def _spec_lines(spec: JobSpec, detail: Any) -> list[str]:
+    """The fields SGE takes from the submission, in qstat -j's order."""
+    env = spec.submit_env
+    lines = []
+    for label, keys in _SUBMIT_ENV:
+        value = next((env[k] for k in keys if k in env), None)
+        if value is not None:
+            lines.append(_field(label, value))
+    if spec.start_time:
+        lines.append(_field("execution_time", format_ctime(spec.start_time)))
+    lines.append(_field("account", spec.account))
+    if spec.cwd:
+        lines.append(_field("cwd", spec.cwd))
+    if spec.stderr_paths:
+        lines.append(_field("stderr_path_list", path_list_text(spec.stderr_paths)))
+    if spec.join:
+        lines.append(_field("merge", "y"))
+    if spec.hard_resources:
+        lines.append(_field("hard resource_list", _pairs(spec.hard_resources)))
+    if spec.soft_resources:
+        lines.append(_field("soft resource_list", _pairs(spec.soft_resources)))
+    mail = "".join(c for c in "abes" if c in spec.mail_options)
+    if mail:
+        lines.append(_field("mail_options", mail))
+    lines.append(_field("mail_list", mail_list_text(spec, detail.owner)))
+    lines.append(_field("notify", "TRUE" if spec.notify else "FALSE"))
+    lines.append(_field("job_name", spec.name))
+    if spec.stdout_paths:
+        lines.append(_field("stdout_path_list", path_list_text(spec.stdout_paths)))
+    if spec.stdin_path:
+        lines.append(_field("stdin_path_list", path_list_text([spec.stdin_path])))
+    if spec.priority:
+        lines.append(_field("priority", spec.priority))
+    lines.append(_field("jobshare", 0))
+    if spec.hard_queues:
+        lines.append(_field("hard_queue_list", ",".join(spec.hard_queues)))
+    if spec.soft_queues:
+        lines.append(_field("soft_queue_list", ",".join(spec.soft_queues)))
+    if spec.rerunnable is not None:
+        lines.append(_field("restart", "y" if spec.rerunnable else "n"))
+    if spec.shell:
+        lines.append(_field("shell_list", f"NONE:{spec.shell}"))
+    lines.append(_field("env_list", env_list_text(spec.env)))
+    if spec.args:
+        lines.append(_field("job_args", ",".join(spec.args)))
+    if spec.master_queues:
+        lines.append(_field("master hard queue_list", ",".join(spec.master_queues)))
+    lines.append(_field("script_file", spec.command or "STDIN"))
+    if spec.pe is not None:
+        lines.append(f"parallel environment:  {spec.pe.name} range: {_pe_range(spec)}")
+    return lines
+
+
+def _pairs(values: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in values.items())
+
+
+def _pe_range(spec: JobSpec) -> str:
+    pe = spec.pe
+    assert pe is not None
+    return str(pe.min_slots) if pe.min_slots == pe.max_slots else f"{pe.min_slots}-{pe.max_slots}"
+
+
+def usage_text(usage: Mapping[str, float]) -> str:
+    """qstat -j's usage value: cpu, mem (GB s), io (GB), vmem and maxvmem (N/A when 0)."""
+    vmem, maxvmem = usage.get("vmem", 0.0), usage.get("maxvmem", 0.0)
+    return (f"cpu={format_cpu_clock(usage.get('cpu', 0.0))}, mem={usage.get('mem', 0.0):.5f} GB s, "
+            f"io={usage.get('io', 0.0):.5f} GB, vmem={format_memory(vmem, 3) if vmem else 'N/A'}, "
+            f"maxvmem={format_memory(maxvmem, 3) if maxvmem else 'N/A'}")
+
+
+def job_detail_lines(detail: Any) -> list[str]:
+    """One job of qstat -j (a qsys.records.JobDetail), without the ===== rule."""
+    spec = JobSpec.from_wire(detail.spec)
+    lines = [
+        _field("job_number", detail.job_id),
+        _field("exec_file", f"job_scripts/{detail.job_id}"),
+        _field("submission_time", format_ctime(detail.submit_time)),
+        _field("owner", detail.owner), _field("uid", detail.uid),
+        _field("group", detail.group), _field("gid", detail.gid),
+    ]
+    lines += _spec_lines(spec, detail)
+    if spec.hold_jids:
+        lines.append(_field("jid_predecessor_list (req)", ",".join(spec.hold_jids)))
+    if detail.predecessors:
+        lines.append(_field("jid_predecessor_list", ",".join(map(str, detail.predecessors))))
+    if detail.successors:
+        lines.append(_field("jid_successor_list", ",".join(map(str, detail.successors))))
+    if spec.project:
+        lines.append(_field("project", spec.project))
+    if spec.tasks is not None:
+        lines.append(_field("job-array tasks", str(spec.tasks)))
+    lines.append(_field("binding", "NONE"))
+    if spec.binary:
+        lines.append(_field("job_type", "binary"))
+    lines += [f"{'usage':<7} {t.task_id:>7}:{' ' * 12}{usage_text(t.usage)}" for t in detail.tasks]
+    lines += [f"{'binding':<7} {t.task_id:>7}:{' ' * 12}NONE" for t in detail.tasks]
+    if detail.error_reason:
+        first = spec.tasks.first if spec.tasks is not None else 1
+        lines.append(f"error reason {first:>4}:          {detail.error_reason}")
+    for i, message in enumerate(detail.scheduling_info):
+        lines.append(_field("scheduling info", message) if i == 0 else " " * LABEL_WIDTH + message)
+    return lines
+
+
+def qstat_job_details(details: Sequence[Any]) -> str:
+    """qstat -j: each job after a rule of 62 "="."""
+    lines: list[str] = []
+    for detail in details:
+        lines.append("=" * 62)
+        lines += job_detail_lines(detail)
+    return _text(lines)
+
+
+def job_not_found_message(ids: Sequence[str | int]) -> str:
+    """qstat -j's stderr when none of the asked jobs exists (note the trailing space)."""
+    return "Following jobs do not exist: \n" + ", ".join(map(str, ids)) + "\n"
+
+# ----------------------------------------------------------------------------- qhost
+
+HOSTS_HEADER = (f"{'HOSTNAME':<23} {'ARCH':<13}{'NCPU':>4} {'NSOC':>4} {'NCOR':>4} {'NTHR':>4} "
+                f"{'LOAD':>5} {'MEMTOT':>7} {'MEMUSE':>7} {'SWAPTO':>7} {'SWAPUS':>7}")
+GLOBAL_HOST = ["global", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"]
+
+
+def host_values(host: HostRow) -> list[str]:
+    """The qhost columns of one host as strings ("-" for what it does not report)."""
+    known = host.load is not None
+    return [
+        host.name, host.arch or "-",
+        str(host.ncpu) if host.ncpu else "-", str(host.nsoc) if host.nsoc else "-",
+        str(host.ncor) if host.ncor else "-", str(host.nthr) if host.nthr else "-",
+        f"{host.load:.2f}" if host.load is not None else "-",
+        format_memory(host.mem_total) if host.mem_total else "-",
+        format_memory(host.mem_used) if known else "-",
+        format_memory(host.swap_total) if known else "-",
+        format_memory(host.swap_used) if known else "-",
+    ]
+
+
+def _host_line(values: Sequence[str]) -> str:
+    name, arch, ncpu, nsoc, ncor, nthr, load, mt, mu, st, su = values
+    return (f"{_cut(name, 23)} {_cut(arch, 13)}{ncpu:>4} {nsoc:>4} {ncor:>4} {nthr:>4} "
+            f"{load:>5} {mt:>7} {mu:>7} {st:>7} {su:>7}")
+
+
+_MEMORY_VALUES = {"mem_free", "swap_free", "virtual_free", "mem_total", "swap_total",
+                  "virtual_total", "mem_used", "swap_used", "virtual_used"}
+
+
+def load_value_text(name: str, value: str) -> str:
+    """qhost -F's value: memory as 23.332G, other numbers with 6 decimals, text as is."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    if name in _MEMORY_VALUES:
+        return format_memory(number, 3)
+    return f"{number:.6f}"
+
+
+_QHOST_JOBS_HEADER = ("   job-ID  prior   name       user         state submit/start at     "
+                      "queue      master ja-task-ID ")
+
+
+def _qhost_job_lines(host: str, jobs: Sequence[JobRow]) -> list[str]:
+    """qhost -j: the tasks running on one host, master and slave queues alike."""
+    lines: list[str] = []
+    for row in jobs:
+        places = [(row.queue, "MASTER")] + [(str(s.get("queue", "")), "SLAVE") for s in row.slave_queues]
+        for queue, role in places:
+            if not queue.endswith("@" + host):
+                continue
+            if not lines:
+                lines += [_QHOST_JOBS_HEADER, "   " + "-" * (len(_QHOST_JOBS_HEADER) - 4)]
+            cqueue = queue.split("@", 1)[0]
+            lines.append(f"   {_row_start(row)}{_cut(cqueue, 10)} {role:<6} {_task_column(row)}")
+    return lines
+
+
+def qhost_table(hosts: Sequence[HostRow], *, queues: bool = False, resources: bool = False,
+                jobs: Sequence[JobRow] | None = None) -> str:
+    """qhost, with -q (queues: the hosts' queue instances), -F (resources: their load
+    values) and -j (jobs: the running rows to place under their hosts)."""
+    lines = [HOSTS_HEADER, "-" * len(HOSTS_HEADER), _host_line(GLOBAL_HOST)]
+    for host in hosts:
+        lines.append(_host_line(host_values(host)))
+        if queues:
+            for q in host.queues:
+                slots = f"{q.reserved}/{q.used}/{q.total}"
+                lines.append(f"   {_cut(q.name.split('@', 1)[0], 20)} {_cut(q.qtype, 5)} "
+                             f"{_cut(slots, 14)}{q.states}")
+        if resources:
+            lines += [f"   hl:{k}={load_value_text(k, v)}" for k, v in host.load_values.items()]
+        if jobs:
+            lines += _qhost_job_lines(host.name, [r for r in jobs if is_running(r)])
+    return _text(lines)
+
+
+# ----------------------------------------------------------------------------- qsub
+
+
+def job_id_text(job_id: int, tasks: TaskRange | None) -> str:
+    """3 for a job, 5.1-3:1 for an array job (qsub -terse and the messages)."""
+    return f"{job_id}.{tasks}" if tasks is not None else str(job_id)
+
+
+def submitted_message(job_id: int, name: str, tasks: TaskRange | None) -> str:
+    if tasks is not None:
+        return f'Your job-array {job_id_text(job_id, tasks)} ("{name}") has been submitted\n'
+    return f'Your job {job_id} ("{name}") has been submitted\n'
+
+
+def terse_message(job_id: int, tasks: TaskRange | None) -> str:
+    return job_id_text(job_id, tasks) + "\n"
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def _sync_fields(report: Mapping[str, Any]) -> tuple[str, int, int, bool]:
+    """(job id text, exit status, signal, never ran) from a WaitJobs report."""
+    task = int(report.get("task_id") or 0)
+    ident = str(report["job_id"])
+    if report.get("is_array") and task:
+        ident = f"{ident}.{task}"
+    signal = int(report.get("signal") or 0)
+    status = int(report.get("exit_status") or 0)
+    failed = int(report.get("failed") or 0)
+    never = bool(report.get("aborted")) or (bool(report.get("deleted")) and task == 0)
+    never = never or (failed not in (0, 100) and not status and not signal)
+    return ident, status, signal, never
+
+
+def sync_exit_message(report: Mapping[str, Any] | int, exit_status: int = 0, *,
+                      task_id: int | None = None, signal: int = 0, aborted: bool = False) -> str:
+    """qsub -sync y's line for one finished job or task: from a WaitJobs report
+    ({job_id, task_id, is_array, exit_status, signal, failed, deleted}) or from explicit
+    values (task_id only for array tasks)."""
+    if not isinstance(report, Mapping):
+        report = {"job_id": report, "task_id": task_id or 0, "is_array": task_id is not None,
+                  "exit_status": exit_status, "signal": signal, "aborted": aborted}
+    ident, status, sig, never = _sync_fields(report)
+    if never:
+        return f"Unable to run job {ident}.\n"
+    if sig:
+        return f"Job {ident} exited because of signal {_signal_name(sig)}.\n"
+    return f"Job {ident} exited with exit code {status}.\n"
+
+
+def sync_exit_code(report: Mapping[str, Any]) -> int:
+    """qsub -sync y's own exit code for a task: the job's exit status; 1 when killed by a
+    signal; 0 when it never ran (SGE's behaviour)."""
+    _, status, sig, never = _sync_fields(report)
+    if never:
+        return 0
+    return 1 if sig else status
+
+
+__all__ = [
+    "format_datetime", "format_ctime", "format_iso", "format_memory",
+    "qstat_jobs", "qstat_jobs_requested", "qstat_jobs_tasks", "qstat_jobs_ext", "qstat_full",
+    "qstat_job_details", "job_not_found_message", "qhost_table", "submitted_message",
+    "terse_message", "sync_exit_message", "sync_exit_code",
+]
