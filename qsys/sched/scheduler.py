@@ -1,0 +1,422 @@
+"""One scheduling pass: a snapshot in, dispatch orders and pending reasons out.
+
+Jobs are taken by priority, submission time and number. Jobs with the same requests form a
+category; what fits a category (the queue instances that pass the static checks, in sort
+order) is worked out once per pass. Each dispatch raises its host's load by the
+``job_load_adjustments`` (so a pass spreads jobs as Grid Engine does); a lazy heap per category
+keeps the instances in current order and drops the ones that are full for the category.
+When a job of a category does not fit, the rest of the category is skipped for the pass.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import heapq
+import math
+import re
+from functools import lru_cache
+
+from qsys.errors import InvalidRequest
+from qsys.sched.allocate import HostOffer, allocate, split_over_queues
+from qsys.sched.matching import (
+    GLOBAL,
+    HOST,
+    QUEUE,
+    JobRequest,
+    Ledger,
+    compile_request,
+    queue_matches,
+    static_reason,
+    unavailable_reason,
+)
+from qsys.sched.snapshot import (
+    Assignment,
+    ComplexDef,
+    Decision,
+    Dispatch,
+    HostSnap,
+    PendingJob,
+    PeSnap,
+    QueueInstanceSnap,
+    Snapshot,
+    complex_index,
+)
+
+HELD = "job is in hold state"
+DEPENDENCIES = "job dropped because of job dependencies"
+NOT_YET = "job dropped because its start time (-a) has not been reached"
+TASK_LIMIT = "job dropped because of its task concurrency limit (-tc)"
+_SLOTS = ComplexDef("slots", "s", "INT", "<=", True, "YES", "1", 1000)
+
+
+def normalize_priorities(prios: dict[int, int]) -> dict[int, float]:
+    """Job -> priority mapped to [0, 1] (min-max); all equal gives 0.5 as Grid Engine shows."""
+    if not prios:
+        return {}
+    low, high = min(prios.values()), max(prios.values())
+    if low == high:
+        return dict.fromkeys(prios, 0.5)
+    span = float(high - low)
+    return {job: (p - low) / span for job, p in prios.items()}
+
+
+_TERM = re.compile(r"\s*([+-]?)\s*([^+-]+)")
+
+
+def load_value(formula: str, host: HostSnap | None, extra: dict[str, float] | None = None) -> float:
+    """A host's load by ``load_formula`` (sums and differences of weighted load values).
+
+    ``extra`` holds what this pass's dispatches added to the host's load values.
+    """
+    if host is None or not host.load:
+        return math.inf  # not reporting: sort last
+    total = 0.0
+    for negative, factors in _parse_formula(formula or "np_load_avg"):
+        product = 1.0
+        for factor in factors:
+            if isinstance(factor, float):
+                product *= factor
+                continue
+            text = host.load.get(factor, host.complex_values.get(factor, "0"))
+            try:
+                product *= float(text) + (extra.get(factor, 0.0) if extra else 0.0)
+            except ValueError:
+                product = 0.0
+        total += -product if negative else product
+    return total
+
+
+@lru_cache(maxsize=64)
+def _parse_formula(formula: str) -> tuple[tuple[bool, tuple[float | str, ...]], ...]:
+    """``a+2*b-c`` as (negative, factors) terms; numbers become floats, names stay names."""
+    terms = []
+    for sign, term in _TERM.findall(formula):
+        factors: list[float | str] = []
+        for factor in term.split("*"):
+            name = factor.strip()
+            try:
+                factors.append(float(name))
+            except ValueError:
+                factors.append(name)
+        terms.append((sign == "-", tuple(factors)))
+    return tuple(terms)
+
+
+def job_order(job: PendingJob) -> tuple[int, float, int]:
+    return (-job.priority, job.submit_time, job.job_id)
+
+
+def category_key(job: PendingJob) -> tuple[object, ...]:
+    """Everything that decides where a job fits; same key, same outcome in a pass."""
+    resources = job.hard_resources
+    return (
+        tuple(sorted(resources.items())) if len(resources) > 1 else tuple(resources.items()),
+        tuple(job.hard_queues),
+        tuple(job.master_queues),
+        job.pe,
+        job.interactive,
+    )
+
+
+class _Category:
+    __slots__ = ("req", "error", "candidates", "reasons", "heap", "failed", "never", "pes")
+
+    def __init__(self) -> None:
+        self.req: JobRequest | None = None
+        self.error: str | None = None  # can never run, known at once
+        self.candidates: list[int] = []  # queue instances (sorted) that pass the static checks
+        self.reasons: list[str] = []  # why the others do not (capped)
+        self.heap: list[tuple[tuple[object, ...], int]] = []  # (sort key when pushed, instance)
+        self.failed: list[str] | None = None  # set when a job of the category did not fit
+        self.never: str | None = None
+        self.pes: list[PeSnap] = []
+
+
+class _Pass:
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+        self.index = complex_index(snap.complexes)
+        self.slots_def = snap.complexes.get("slots", _SLOTS)
+        self.ledger = Ledger(snap)
+        self.pe_used: dict[str, int] = {}
+        self.categories: dict[tuple[object, ...], _Category] = {}
+        self.loads = {name: load_value(snap.load_formula, host) for name, host in snap.hosts.items()}
+        self.extra: dict[str, dict[str, float]] = {}  # host -> load added by this pass
+        self.by_seqno = snap.queue_sort_method.lower().startswith("seq")
+        self.order = sorted(range(len(snap.queue_instances)), key=self.qi_key)
+        self.decision = Decision()
+
+    def qi_key(self, i: int) -> tuple[object, ...]:
+        """Sort key of a queue instance: (load, seq_no) or (seq_no, load), then its name."""
+        qi = self.snap.queue_instances[i]
+        load = self.loads.get(qi.host, math.inf)
+        if self.by_seqno:
+            return (qi.seq_no, load, qi.queue, qi.host)
+        return (load, qi.seq_no, qi.queue, qi.host)
+
+    def adjust_load(self, host: str, slots: int) -> None:
+        """Raise a host's load as if the job just started had begun to run (np_*: per CPU)."""
+        snap_host = self.snap.hosts.get(host)
+        if not self.snap.load_adjustments or snap_host is None or not snap_host.load:
+            return
+        try:
+            cpus = max(1.0, float(snap_host.load.get("num_proc", "1")))
+        except ValueError:
+            cpus = 1.0
+        extra = self.extra.setdefault(host, {})
+        for name, step in self.snap.load_adjustments.items():
+            per_slot = step / cpus if name.startswith("np_") else step
+            extra[name] = extra.get(name, 0.0) + per_slot * slots
+        self.loads[host] = load_value(self.snap.load_formula, snap_host, extra)
+
+    # ------------------------------------------------------------ categories
+
+    def category(self, job: PendingJob) -> _Category:
+        key = category_key(job)
+        cat = self.categories.get(key)
+        if cat is None:
+            cat = self.categories[key] = self._new_category(job)
+        return cat
+
+    def _new_category(self, job: PendingJob) -> _Category:
+        snap = self.snap
+        cat = _Category()
+        try:
+            req = cat.req = compile_request(job, self.index)
+        except InvalidRequest as exc:
+            cat.error = exc.message
+            return cat
+        qis = snap.queue_instances
+        for pattern in (*req.queues, *(req.master_queues if req.pe else ())):
+            if not any(queue_matches([pattern], qi, snap.hostgroups) for qi in qis):
+                cat.error = f'job requests unknown queue "{pattern}"'
+                return cat
+        if req.pe is not None:
+            name, low, high = req.pe
+            cat.pes = [snap.pes[n] for n in sorted(snap.pes) if fnmatch.fnmatchcase(n, name)]
+            if not cat.pes:
+                cat.error = f'the requested parallel environment "{name}" does not exist'
+                return cat
+            if low < 1 or high < low:
+                cat.error = f'invalid slot range "{low}-{high}" for parallel environment "{name}"'
+                return cat
+        for i in self.order:
+            qi = qis[i]
+            host = snap.hosts.get(qi.host)
+            reason = unavailable_reason(qi, host) or static_reason(req, qi, host, snap)
+            if reason is None:
+                cat.candidates.append(i)
+                cat.heap.append((self.qi_key(i), i))
+            elif len(cat.reasons) < snap.max_reasons:
+                cat.reasons.append(reason)
+        heapq.heapify(cat.heap)  # loads may have moved since the pass sorted them
+        return cat
+
+    def fail(self, cat: _Category) -> None:
+        """Record why the category waits and whether it could ever run."""
+        assert cat.req is not None
+        reasons = list(cat.reasons)
+        for i in cat.candidates:
+            if len(reasons) >= self.snap.max_reasons:
+                break
+            qi = self.snap.queue_instances[i]
+            why = self.ledger.amounts_reason(cat.req, qi, self.snap.hosts.get(qi.host), 1)
+            if why is not None:
+                reasons.append(why)
+        if cat.req.pe is not None:
+            reasons.append(self._pe_shortfall(cat))
+        cat.failed = reasons or ["no queue instance is available"]
+        cat.never = self._never(cat)
+
+    def _never(self, cat: _Category) -> str | None:
+        """Could the category run at all on an empty cluster (states ignored)?"""
+        snap, req = self.snap, cat.req
+        assert req is not None
+        first: str | None = None
+        possible: list[int] = []
+        for i in self.order:
+            qi = snap.queue_instances[i]
+            why = static_reason(req, qi, snap.hosts.get(qi.host), snap, strict=False)
+            if why is None:
+                possible.append(i)
+            elif first is None:
+                first = why
+        if not possible:
+            return f"no queue instance can ever run the job: {first or 'there are no queue instances'}"
+        if req.pe is not None:
+            empty = Ledger(snap, empty=True)
+            if not any(self._pe_plan(cat, pe, empty, possible, pe.slots) for pe in cat.pes):
+                name, low, _ = req.pe
+                return f'no parallel environment matching "{name}" can ever offer {low} slots'
+        return None
+
+    # ------------------------------------------------------------ sequential jobs
+
+    def dispatch_one(self, cat: _Category, job: PendingJob, task: int) -> Dispatch | None:
+        req, ledger, qis = cat.req, self.ledger, self.snap.queue_instances
+        assert req is not None
+        heap = cat.heap
+        while heap:
+            pushed, i = heap[0]
+            current = self.qi_key(i)
+            if current != pushed:  # its host got busier in this pass: move it back
+                heapq.heapreplace(heap, (current, i))
+                continue
+            qi = qis[i]
+            if (ledger.slot_cap(QUEUE, qi, req.per_slot, self.slots_def) >= 1
+                    and ledger.slot_cap(HOST, qi.host, req.per_slot, self.slots_def) >= 1
+                    and ledger.slot_cap(GLOBAL, "", req.per_slot, self.slots_def) >= 1
+                    and ledger.job_fits(req.per_job, qi) is None):
+                self._consume(req, [(qi, 1)])
+                return Dispatch(job.job_id, task, [Assignment(qi.queue, qi.host, 1)], None, 1)
+            heapq.heappop(heap)  # full for this category for the rest of the pass
+        return None
+
+    def _consume(self, req: JobRequest, placed: list[tuple[QueueInstanceSnap, int]]) -> None:
+        ledger, slots_def = self.ledger, self.slots_def
+        total = 0
+        for qi, count in placed:
+            total += count
+            for level, owner in ((QUEUE, qi), (HOST, qi.host)):
+                ledger.take(level, owner, slots_def, count)
+                for amount in req.per_slot:
+                    ledger.take(level, owner, amount.cdef, amount.amount * count)
+        ledger.take(GLOBAL, "", slots_def, total)
+        for amount in req.per_slot:
+            ledger.take(GLOBAL, "", amount.cdef, amount.amount * total)
+        for qi, count in placed:
+            self.adjust_load(qi.host, count)
+        master = placed[0][0]
+        for amount in req.per_job:
+            for level, owner in ((QUEUE, master), (HOST, master.host), (GLOBAL, "")):
+                ledger.take(level, owner, amount.cdef, amount.amount)
+
+    # ------------------------------------------------------------ parallel jobs
+
+    def _pe_plan(self, cat: _Category, pe: PeSnap, ledger: Ledger, candidates: list[int],
+                 pe_free: int, low: int | None = None) -> list[tuple[QueueInstanceSnap, int]] | None:
+        """Where a job of ``cat`` would get the most slots in ``pe`` (master queue first)."""
+        req, snap, slots_def = cat.req, self.snap, self.slots_def
+        assert req is not None and req.pe is not None
+        _, req_low, high = req.pe
+        low = req_low if low is None else low
+        hosts: dict[str, list[QueueInstanceSnap]] = {}
+        for i in sorted(candidates, key=self.qi_key) if self.extra else candidates:
+            qi = snap.queue_instances[i]
+            if pe.name in qi.pe_list:
+                hosts.setdefault(qi.host, []).append(qi)
+        offers: list[HostOffer] = []
+        layouts: list[tuple[list[QueueInstanceSnap], list[int], int | None]] = []
+        for host, members in hosts.items():
+            caps, master_at = [], None
+            for pos, qi in enumerate(members):
+                cap = int(min(ledger.slot_cap(QUEUE, qi, req.per_slot, slots_def), 1 << 30))
+                slave_ok = not req.queues or queue_matches(req.queues, qi, snap.hostgroups)
+                caps.append(cap if slave_ok else 0)
+                master_ok = not req.master_queues or queue_matches(req.master_queues, qi, snap.hostgroups)
+                if master_at is None and master_ok and cap >= 1 and ledger.job_fits(req.per_job, qi) is None:
+                    master_at = pos
+            extra = 1 if master_at is not None and caps[master_at] == 0 else 0
+            host_cap = ledger.slot_cap(HOST, host, req.per_slot, slots_def)
+            offers.append(HostOffer(host, int(min(host_cap, sum(caps) + extra)), master_at is not None))
+            layouts.append((members, caps, master_at))
+        top = min(high, pe_free, ledger.slot_cap(GLOBAL, "", req.per_slot, slots_def))
+        plan = allocate(pe.allocation_rule, offers, low, int(min(top, 1 << 30)))
+        if plan is None:
+            return None
+        placed: list[tuple[QueueInstanceSnap, int]] = []
+        for rank, (idx, count) in enumerate(plan):
+            members, caps, master_at = layouts[idx]
+            caps = list(caps)
+            order = list(range(len(members)))
+            if rank == 0:
+                assert master_at is not None
+                caps[master_at] = max(caps[master_at], 1)
+                order.remove(master_at)
+                order.insert(0, master_at)
+            shares = split_over_queues(count, [caps[p] for p in order])
+            if sum(shares) < count:
+                return None  # a -masterq-only queue was counted on a host that is no master
+            placed.extend((members[p], s) for p, s in zip(order, shares, strict=True) if s > 0)
+        return placed
+
+    def dispatch_pe(self, cat: _Category, job: PendingJob, task: int) -> Dispatch | None:
+        best: tuple[int, PeSnap, list[tuple[QueueInstanceSnap, int]]] | None = None
+        for pe in cat.pes:
+            free = pe.slots - pe.used_slots - self.pe_used.get(pe.name, 0)
+            placed = self._pe_plan(cat, pe, self.ledger, cat.candidates, free)
+            if placed is not None:
+                n = sum(count for _, count in placed)
+                if best is None or n > best[0]:
+                    best = (n, pe, placed)
+        if best is None:
+            return None
+        n, pe, placed = best
+        assert cat.req is not None
+        self._consume(cat.req, placed)
+        self.pe_used[pe.name] = self.pe_used.get(pe.name, 0) + n
+        assignments = [Assignment(qi.queue, qi.host, count) for qi, count in placed]
+        return Dispatch(job.job_id, task, assignments, pe.name, n)
+
+    def _pe_shortfall(self, cat: _Category) -> str:
+        assert cat.req is not None and cat.req.pe is not None
+        name, low, _ = cat.req.pe
+        offered = 0
+        for pe in cat.pes:
+            free = pe.slots - pe.used_slots - self.pe_used.get(pe.name, 0)
+            placed = self._pe_plan(cat, pe, self.ledger, cat.candidates, free, low=1)
+            if placed is not None:
+                offered = max(offered, sum(count for _, count in placed))
+        return f'cannot run in PE "{name}" because it only offers {offered} slots'
+
+    # ------------------------------------------------------------ the pass
+
+    def run(self) -> Decision:
+        decision, now = self.decision, self.snap.now
+        for job in sorted(self.snap.jobs, key=job_order):
+            started = self.run_job(job, now)
+            if job.now and not started:
+                decision.immediate_failed.append(job.job_id)
+        return decision
+
+    def run_job(self, job: PendingJob, now: float) -> bool:
+        """Dispatch what fits of one job; True if any task started."""
+        decision = self.decision
+        if job.held:
+            decision.waiting[job.job_id] = [HELD]
+            return False
+        if job.waiting_on:
+            decision.waiting[job.job_id] = [DEPENDENCIES]
+            return False
+        if job.start_time is not None and job.start_time > now:
+            decision.waiting[job.job_id] = [NOT_YET]
+            return False
+        cat = self.category(job)
+        if cat.error is not None:
+            decision.never[job.job_id] = cat.error
+            return False
+        tasks = job.task_ids
+        if job.task_concurrency > 0:
+            tasks = tasks[:max(0, job.task_concurrency - job.running_tasks)]
+        started = 0
+        if cat.failed is None:
+            place = self.dispatch_pe if job.pe is not None else self.dispatch_one
+            for task in tasks:
+                order = place(cat, job, task)
+                if order is None:
+                    self.fail(cat)
+                    break
+                decision.dispatches.append(order)
+                started += 1
+        if cat.failed is not None and started < len(tasks):
+            decision.waiting[job.job_id] = cat.failed
+            if cat.never is not None:
+                decision.never[job.job_id] = cat.never
+        elif len(tasks) < len(job.task_ids) or (not job.task_ids and job.task_concurrency):
+            decision.waiting[job.job_id] = [TASK_LIMIT]
+        return started > 0
+
+
+def schedule(snapshot: Snapshot) -> Decision:
+    """Decide which pending tasks start now, and why the others wait (or can never run)."""
+    return _Pass(snapshot).run()
