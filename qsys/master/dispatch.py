@@ -116,26 +116,62 @@ class Dispatcher:
                     used[(a.queue, a.host)] += a.slots
         return used
 
+    def consumption(self) -> tuple[dict[tuple[str, str], dict[str, float]], dict[str, dict[str, float]], dict[str, float]]:
+        """What running tasks hold of consumable resources, per queue instance, host and
+        cluster (Grid Engine counts a consumable at every level that defines it)."""
+        from qsys.sched.values import parse_value
+
+        config = self.master.config
+        per_qi: dict[tuple[str, str], dict[str, float]] = {}
+        per_host: dict[str, dict[str, float]] = {}
+        total: dict[str, float] = {}
+        for job in self.master.jobs.values():
+            if not job.tasks or not job.spec.hard_resources:
+                continue
+            for name, text in job.spec.hard_resources.items():
+                cdef = config.resolve_complex(name)
+                if cdef is None or cdef.consumable == "NO":
+                    continue
+                try:
+                    amount = float(parse_value(cdef.type, text))
+                except Exception:
+                    continue
+                for task in job.tasks.values():
+                    for index, a in enumerate(task.assignments):
+                        used = amount if cdef.consumable == "JOB" else amount * a.slots
+                        if cdef.consumable == "JOB" and index:
+                            continue
+                        for bucket in (per_qi.setdefault((a.queue, a.host), {}), per_host.setdefault(a.host, {}),
+                                       total):
+                            bucket[cdef.name] = bucket.get(cdef.name, 0.0) + used
+        return per_qi, per_host, total
+
     def build_snapshot(self, now: float, immediate: int | None = None) -> Any:
         master = self.master
         config = master.config
         used = self.used_slots()
+        per_qi, per_host, total = self.consumption()
         hosts = master.execds.hosts
-        running_per_job = {job.job_id: len(job.tasks) for job in master.jobs.values()}
         jobs = []
         for job in master.jobs.values():
             if not job.pending:
                 continue
             if job.spec.now and job.job_id != immediate:
                 continue  # an immediate job gets exactly one chance: its own pass
-            jobs.append(config.pending_snapshot(job, running_per_job[job.job_id]))
+            jobs.append(config.pending_snapshot(job, len(job.tasks)))
+        host_snaps = config.host_snapshots(hosts)
+        for name, snap in host_snaps.items():
+            snap.consumed = per_host.get(name, {})
+        queue_snaps = config.queue_instance_snapshots(hosts, used)
+        for qi in queue_snaps:
+            qi.consumed = per_qi.get((qi.queue, qi.host), {})
         return sched.Snapshot(
             now=now,
             complexes=config.complexes(),
-            hosts=config.host_snapshots(hosts),
+            hosts=host_snaps,
             global_values=config.global_values(),
-            global_consumed={},
-            queue_instances=config.queue_instance_snapshots(hosts, used),
+            global_consumed=total,
+            queue_instances=queue_snaps,
             pes=config.pe_snapshots(master),
             jobs=jobs,
             queue_sort_method=config.sched_value("queue_sort_method", "load"),
