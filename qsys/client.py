@@ -113,28 +113,28 @@ class Client:
 
     def submit(self, spec: JobSpec) -> dict[str, Any]:
         """Submit one job; returns {job_id, name, tasks}."""
-        return self.request(protocol.Submit(spec.to_wire()))  # type: ignore[no-any-return]
+        return self.request(protocol.Submit(spec.to_wire()))
 
     def submit_many(self, specs: list[JobSpec]) -> list[dict[str, Any]]:
         """Submit many jobs in one durable commit."""
-        return self.request(protocol.SubmitMany([s.to_wire() for s in specs]))  # type: ignore[no-any-return]
+        return self.request(protocol.SubmitMany([s.to_wire() for s in specs]))
 
     def jobs(self, users: list[str] | None = None, **options: Any) -> list[dict[str, Any]]:
-        return self.request(protocol.Status("jobs", users=users, options=options))  # type: ignore[no-any-return]
+        return self.request(protocol.Status("jobs", users=users, options=options))
 
     def queues(self, users: list[str] | None = None, **options: Any) -> dict[str, Any]:
-        return self.request(protocol.Status("queues", users=users, options=options))  # type: ignore[no-any-return]
+        return self.request(protocol.Status("queues", users=users, options=options))
 
     def hosts(self, **options: Any) -> list[dict[str, Any]]:
-        return self.request(protocol.Status("hosts", options=options))  # type: ignore[no-any-return]
+        return self.request(protocol.Status("hosts", options=options))
 
     def job_details(self, job_ids: list[str]) -> dict[str, Any]:
-        return self.request(protocol.Status("jobs", job_ids=job_ids))  # type: ignore[no-any-return]
+        return self.request(protocol.Status("jobs", job_ids=job_ids))
 
     def job_action(self, action: str, targets: list[str], users: list[str] | None = None,
                    force: bool = False, hold_type: str = "u") -> dict[str, Any]:
         msg = protocol.JobAction(action, list(targets), list(users or []), force, hold_type)
-        return self.request(msg)  # type: ignore[no-any-return]
+        return self.request(msg)
 
     def wait(self, job_ids: list[int]) -> list[dict[str, Any]]:
         """Block until the jobs have ended; one end report per task."""
@@ -142,9 +142,9 @@ class Client:
         sock = self._connect()
         sock.settimeout(None)
         try:
-            return self.request(protocol.WaitJobs(job_ids))  # type: ignore[no-any-return]
+            return self.request(protocol.WaitJobs(job_ids))
         finally:
             sock.settimeout(old)
 
     def shutdown(self, execds: bool = False) -> str:
-        return self.request(protocol.Shutdown(execds))  # type: ignore[no-any-return]
+        return self.request(protocol.Shutdown(execds))

@@ -33,7 +33,7 @@ _NAMES: dict[type, str] = {}
 M = TypeVar("M")
 
 
-def message(name: str):  # type: ignore[no-untyped-def]
+def message(name: str):
     """Register a dataclass as the message type ``name``."""
 
     def register(cls: type[M]) -> type[M]:

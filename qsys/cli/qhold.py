@@ -9,7 +9,7 @@ from qsys.cli.qdel import parse_targets
 from qsys.errors import UsageError
 
 
-def _make_body(program: str, action: str):  # type: ignore[no-untyped-def]
+def _make_body(program: str, action: str):
     def body(argv: list[str]) -> int:
         from qsys.client import Client
 

@@ -20,7 +20,7 @@ def default_store_url(cell: Cell) -> str:
     return f"sqlite:///{cell.master_spool / 'qsys.db'}"
 
 
-async def serve(cell: Cell, port: int, bind: str) -> None:
+async def serve(cell: Cell, port: int, bind: str | None) -> None:
     from qsys.master import requests  # noqa: F401 - registers the request handlers
     from qsys.master.core import Master
     from qsys.master.server import Server, short_hostname

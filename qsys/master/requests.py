@@ -48,7 +48,8 @@ def _new_jobs(master: Master, who: Identity, specs: list[JobSpec]) -> tuple[list
     now = time.time()
     group, gid = _primary_group(who.user, who.uid)
     first, counter = master.allocate_job_ids(len(specs))
-    jobs, changes = [], []
+    jobs: list[Job] = []
+    changes: list[Any] = []
     for offset, spec in enumerate(specs):
         job = Job.new(first + offset, spec, who.user, who.uid, group, gid, now, who.host)
         job.predecessors = _resolve_predecessors(master, who, spec.hold_jids)
