@@ -193,7 +193,7 @@ def bench_qstat_pending(t: QsysTarget | SgeTarget, n: int) -> tuple[str, str, st
             for _ in range(n // 1000):
                 client.submit_many([spec] * 1000)
     else:
-        script = "for i in $(seq %d); do /usr/bin/qsub -h -b y /bin/true >/dev/null; done" % n
+        script = f"for i in $(seq {n}); do /usr/bin/qsub -h -b y /bin/true >/dev/null; done"
         subprocess.run(["runuser", "-u", "sgeuser", "--", "env", *[f"{k}={v}" for k, v in SGE_ENV.items()],
                         "sh", "-c", script], capture_output=True)
     plain = [timed(lambda: subprocess.run(t.cmd("qstat"), env=t.env, capture_output=True)) for _ in range(5)]
