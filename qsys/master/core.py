@@ -114,20 +114,24 @@ class Master:
         job.tasks.pop(task.task_id, None)
         changes.append(DeleteTask(job.job_id, task.task_id))
         rerun = bool(report.get("rerun")) and not task.deleting
+        error_state = bool(report.get("error_state")) and not task.deleting
+        record: dict[str, Any] | None = None
         if rerun:
             job.restarts[task.task_id] = job.restarts.get(task.task_id, 0) + 1
             job.pending.add_back(task.task_id)
         else:
-            if report.get("error_state") and not task.deleting:
-                job.error = report.get("error") or f"job {job.job_id}.{task.task_id} failed"
             record = self.accounting.record(job, task, report, now)
             changes.append(AddAccounting(job.job_id, task.task_id, job.owner, record["end_time"], record))
-            self.finished.setdefault(job.job_id, []).append(
-                {"task_id": task.task_id, "exit_status": report.get("exit_status", 0),
-                 "signal": report.get("signal", 0), "failed": report.get("failed", 0),
-                 "deleted": task.deleting, "is_array": job.is_array}
-            )
-            self.accounting.write(record)
+            if error_state:
+                # Grid Engine keeps the task and shows the job as Eqw until qmod -cj
+                job.error = report.get("error") or f"job {job.job_id}.{task.task_id} failed"
+                job.pending.add_back(task.task_id)
+            else:
+                self.finished.setdefault(job.job_id, []).append(
+                    {"task_id": task.task_id, "exit_status": report.get("exit_status", 0),
+                     "signal": report.get("signal", 0), "failed": report.get("failed", 0),
+                     "deleted": task.deleting, "is_array": job.is_array}
+                )
         if job.finished and not job.error:
             del self.jobs[job.job_id]
             changes.append(DeleteJob(job.job_id))
@@ -135,6 +139,10 @@ class Master:
         else:
             changes.append(self.job_change(job))
         await self.commit(changes)
+        if record is not None:
+            # after the commit: a master killed in between replays the end from the
+            # exec daemon, and the store's record is the one the file must not repeat
+            self.accounting.write(record)
         if job.job_id not in self.jobs:
             self._wake_waiters(job.job_id)
         self.schedule_soon()

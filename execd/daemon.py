@@ -1,0 +1,431 @@
+"""The exec daemon's link to the master and its bookkeeping of running tasks.
+
+Link: connect (TCP or Unix socket), answer the Challenge with ExecdHello (HMAC proof of the
+cluster key), send Register with the host's facts and every task of the spool (running, or
+finished and not yet acknowledged: the latter carry their report, so an end is repeated on
+every (re)connection until FinishedAck). Then one table maps each message type to its
+handler. A lost link never touches the jobs: the daemon reconnects with backoff.
+
+Tasks: each started task gets a spool directory and a shepherd forked by the forkserver; the
+daemon watches each shepherd with a pidfd in the event loop. After a restart it adopts the
+shepherds its spool names (checking the recorded start time against /proc so a reused pid
+is not mistaken for one) and reads the reports of those that ended while it was away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from execd.forkserver import ForkServerClient
+from execd.identity import IdentityPolicy
+from execd.load import ARCH, LoadSampler, meminfo, topology
+from execd.spool import Spool, TaskDir, proc_start_time
+from execd.usage import empty_report
+from qsys import auth, protocol
+from qsys.errors import ProtocolError, QsysError
+from qsys.launch import Launch
+
+log = logging.getLogger("qsys.execd")
+
+DEFAULT_LOAD_REPORT = 40.0
+MAX_BACKOFF = 10.0
+
+
+def parse_hms(text: str, default: float = DEFAULT_LOAD_REPORT) -> float:
+    """Seconds of Grid Engine's ``hh:mm:ss`` (or plain seconds); ``default`` when unreadable."""
+    try:
+        parts = [float(p) for p in str(text).strip().split(":")]
+    except ValueError:
+        return default
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return seconds if seconds > 0 else default
+
+
+MasterAddress = tuple[str, int] | Path  # TCP (host, port) or a Unix socket path
+
+
+@dataclass
+class DaemonOptions:
+    """``master`` is asked before every connection attempt, so a master that restarted on a
+    new port (bootstrap ``master_port`` rewritten) is found again."""
+
+    host: str
+    spool: Path
+    key: bytes
+    master: Callable[[], list[MasterAddress]]  # candidates, tried in order
+
+
+@dataclass
+class Tracked:
+    """A task this daemon knows: its directory, its shepherd and, once ended, its report."""
+
+    tdir: TaskDir
+    pid: int = 0
+    pidfd: int | None = None
+    report: dict[str, Any] | None = None
+    started: float = field(default_factory=time.time)
+
+    @property
+    def label(self) -> str:
+        return f"job={self.tdir.job_id}.{self.tdir.task_id}"
+
+
+Handler = Callable[["ExecDaemon", Any], None]
+_HANDLERS: dict[type, Handler] = {}
+
+
+def _handles(msg_type: type) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        _HANDLERS[msg_type] = fn
+        return fn
+
+    return register
+
+
+class ExecDaemon:
+    def __init__(self, opts: DaemonOptions) -> None:
+        self.opts = opts
+        self.host = opts.host
+        self.spool = Spool(opts.spool)
+        self.tasks: dict[tuple[int, int], Tracked] = {}
+        self.config: dict[str, str] = {}
+        self.writer: asyncio.StreamWriter | None = None
+        self.forks = ForkServerClient()
+        self.sampler = LoadSampler()
+        self.stopping = asyncio.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._loader: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------ life cycle
+
+    async def run(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.spool.ensure()
+        self.forks.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self.stop, f"signal {sig}")
+        for tdir in self.spool.tasks():
+            self.adopt(tdir)
+        log.info("host=%s started (spool %s, %d tasks in spool)", self.host, self.spool.root, len(self.tasks))
+        backoff = 0.1
+        while not self.stopping.is_set():
+            session = asyncio.ensure_future(self.session())
+            stop = asyncio.ensure_future(self.stopping.wait())
+            await asyncio.wait({session, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if not session.done():
+                session.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                try:
+                    registered = await session
+                    if registered:
+                        backoff = 0.1
+                except (OSError, QsysError, asyncio.IncompleteReadError) as exc:
+                    log.warning("host=%s master link: %s", self.host, exc)
+                except Exception:
+                    log.exception("host=%s master link failed", self.host)
+            if self.stopping.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+        self.close()
+        log.info("host=%s stopped; %d tasks left to their shepherds", self.host, len(self.tasks))
+
+    def stop(self, reason: str = "") -> None:
+        log.info("host=%s stopping (%s)", self.host, reason)
+        self.stopping.set()
+
+    def close(self) -> None:
+        for tracked in self.tasks.values():
+            self._unwatch(tracked)
+        self.forks.stop()
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    # ------------------------------------------------------------ the master link
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        error: OSError = ConnectionRefusedError("no master address")
+        for address in self.opts.master():
+            try:
+                if isinstance(address, Path):
+                    return await asyncio.open_unix_connection(str(address))
+                if address[1] <= 0:
+                    raise ConnectionRefusedError(f"the master has not published its port yet ({address[0]})")
+                return await asyncio.open_connection(*address)
+            except OSError as exc:
+                error = exc
+        raise error
+
+    async def session(self) -> bool:
+        """One connection: hello, register, then messages until the link ends. True once registered."""
+        reader, writer = await self._connect()
+        registered = False
+        try:
+            challenge = await protocol.read_message(reader)
+            if not isinstance(challenge, protocol.Challenge):
+                raise ProtocolError(f"expected a challenge, got {type(challenge).__name__}")
+            proof = auth.execd_proof(self.opts.key, challenge.nonce, self.host)
+            protocol.write_message(writer, protocol.ExecdHello(self.host, proof, challenge.nonce))
+            protocol.write_message(writer, self.register_message())
+            await writer.drain()
+            self.writer = writer
+            registered = True
+            log.info("host=%s registered with the master (%d tasks reported)", self.host, len(self.tasks))
+            self.restart_load_reports()
+            while True:
+                msg = await protocol.read_message(reader)
+                if msg is None:
+                    log.warning("host=%s master closed the link", self.host)
+                    break
+                handler = _HANDLERS.get(type(msg))
+                if handler is None:
+                    log.warning("host=%s ignoring unexpected %s", self.host, type(msg).__name__)
+                    continue
+                try:
+                    handler(self, msg)
+                except Exception:  # one bad message must not take the link (or the jobs) down
+                    log.exception("host=%s handling %s failed", self.host, type(msg).__name__)
+                if self.writer is not None:
+                    await writer.drain()
+        finally:
+            if self._loader is not None:
+                self._loader.cancel()
+                self._loader = None
+            if self.writer is writer:
+                self.writer = None
+            writer.close()
+        return registered
+
+    def register_message(self) -> protocol.Register:
+        topo = topology()
+        try:
+            mem = meminfo()
+        except OSError:
+            mem = {}
+        jobs: list[dict[str, Any]] = []
+        for (job_id, task_id), tracked in sorted(self.tasks.items()):
+            item: dict[str, Any] = {"job_id": job_id, "task_id": task_id, "pid": tracked.pid,
+                                    "state": "finished" if tracked.report is not None else "running"}
+            if tracked.report is not None:
+                item["report"] = tracked.report
+            jobs.append(item)
+        return protocol.Register(host=self.host, arch=ARCH, processors=topo.processors,
+                                 mem_total=mem.get("MemTotal", 0), swap_total=mem.get("SwapTotal", 0),
+                                 load=self.sampler.sample(), jobs=jobs, sockets=topo.sockets,
+                                 cores=topo.cores, threads=topo.threads)
+
+    def send(self, msg: Any) -> bool:
+        if self.writer is None or self.writer.is_closing():
+            return False
+        protocol.write_message(self.writer, msg)
+        return True
+
+    def restart_load_reports(self) -> None:
+        """(Re)start the periodic load reports (at link up and when load_report_time may change)."""
+        if self._loader is not None:
+            self._loader.cancel()
+        self._loader = asyncio.ensure_future(self._load_loop())
+
+    async def _load_loop(self) -> None:
+        while True:
+            await asyncio.sleep(parse_hms(self.config.get("load_report_time", "")))
+            if self.send(protocol.LoadReport(self.host, self.sampler.sample())) and self.writer is not None:
+                await self.writer.drain()
+
+    # ------------------------------------------------------------ tasks
+
+    def execd_conf(self) -> dict[str, Any]:
+        conf = IdentityPolicy.from_conf(self.config).to_conf()
+        conf["spool"] = str(self.spool.root)
+        return conf
+
+    def start(self, launch: Launch) -> None:
+        key = (launch.job_id, launch.task_id)
+        label = f"job={launch.task_key}"
+        known = self.tasks.get(key)
+        if known is not None and known.report is None:
+            log.warning("%s start ignored: the task already runs here", label)
+            return
+        if known is not None:
+            if launch.restarted <= self._restarted(known):
+                # the same run again (the master lost track of it): never run a job twice,
+                # tell its end once more instead
+                log.warning("%s start of a run that already ended here: reporting its end again", label)
+                self._report_end(known)
+                return
+            # a rerun is started only after the master accounted the old end: that is an
+            # acknowledgement, even when the FinishedAck itself is still on its way
+            self.acknowledged(*key)
+        try:
+            tdir = self.spool.create_task(launch, self.execd_conf())
+        except OSError as exc:
+            log.error("%s cannot write its spool directory: %s", label, exc)
+            self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"exec spool: {exc}"))
+            return
+        try:
+            pid = self.forks.fork(str(tdir.path))
+        except OSError as exc:
+            log.error("%s cannot fork a shepherd: %s", label, exc)
+            tdir.remove()
+            self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"shepherd fork: {exc}"))
+            return
+        tracked = Tracked(tdir, pid)
+        self.tasks[key] = tracked
+        self.send(protocol.JobStarted(launch.job_id, launch.task_id, pid, tracked.started))
+        log.info("%s started (shepherd pid %d)", label, pid)
+        self._watch(tracked, None)
+
+    @staticmethod
+    def _restarted(tracked: Tracked) -> int:
+        try:
+            return tracked.tdir.launch().restarted
+        except (OSError, ValueError, TypeError):
+            return 0
+
+    def adopt(self, tdir: TaskDir) -> None:
+        """Take over a task found in the spool at start."""
+        tracked = Tracked(tdir)
+        self.tasks[tdir.key] = tracked
+        report = tdir.exit_report()
+        if report is not None:
+            tracked.report = report
+            log.info("%s ended while the daemon was away", tracked.label)
+            return
+        rec = tdir.shepherd_pid()
+        if rec is None:
+            self._lost(tracked, "the shepherd never started")
+            return
+        tracked.pid = rec[0]
+        self._watch(tracked, rec[1])
+        if tracked.report is None:
+            log.info("%s still runs (shepherd pid %d): watching it again", tracked.label, tracked.pid)
+
+    def _watch(self, tracked: Tracked, start_time: int | None) -> None:
+        """Call ``_ended`` when the shepherd exits (now, when it is gone already)."""
+        try:
+            pidfd = os.pidfd_open(tracked.pid)
+        except ProcessLookupError:
+            self._ended(tracked)
+            return
+        if start_time is not None and proc_start_time(tracked.pid) != start_time:
+            os.close(pidfd)  # the pid now names another process: our shepherd is gone
+            self._ended(tracked)
+            return
+        tracked.pidfd = pidfd
+        assert self.loop is not None
+        self.loop.add_reader(pidfd, self._ended, tracked)
+
+    def _unwatch(self, tracked: Tracked) -> None:
+        if tracked.pidfd is not None:
+            if self.loop is not None:
+                self.loop.remove_reader(tracked.pidfd)
+            os.close(tracked.pidfd)
+            tracked.pidfd = None
+
+    def _ended(self, tracked: Tracked) -> None:
+        self._unwatch(tracked)
+        report = tracked.tdir.exit_report()
+        if report is None:
+            ran = tracked.tdir.job_pid() is not None
+            self._lost(tracked, "the shepherd ended without a report", after_job=ran)
+            return
+        tracked.report = report
+        log.info("%s ended: exit_status=%s signal=%s failed=%s", tracked.label, report.get("exit_status"),
+                 report.get("signal"), report.get("failed"))
+        self._report_end(tracked)
+
+    def _lost(self, tracked: Tracked, why: str, after_job: bool = False) -> None:
+        """A shepherd that vanished without a report: write one so the master learns the end."""
+        report = empty_report(0.0, time.time())
+        when = "assumedly after job" if after_job else "assumedly before job"
+        report.update(failed=100 if after_job else 1, error=f"{why} ({when})")
+        with contextlib.suppress(OSError):
+            tracked.tdir.write_exit(report)
+        tracked.report = report
+        log.warning("%s %s", tracked.label, why)
+        self._report_end(tracked)
+
+    def _report_end(self, tracked: Tracked) -> None:
+        assert tracked.report is not None
+        self.send(protocol.JobFinished(tracked.tdir.job_id, tracked.tdir.task_id, tracked.report))
+
+    def kill(self, job_id: int, task_id: int, sig: int) -> None:
+        tracked = self.tasks.get((job_id, task_id))
+        label = f"job={job_id}.{task_id}"
+        if tracked is None:
+            log.warning("%s kill: not on this host; reporting it ended", label)
+            report = empty_report(0.0, time.time())
+            report.update(failed=1, error="task not found on its exec host", killed=True)
+            self.send(protocol.JobFinished(job_id, task_id, report))
+            return
+        if tracked.report is not None:
+            self._report_end(tracked)  # it ended already: say so again
+            return
+        tracked.tdir.request_kill(sig)
+        pid = tracked.tdir.job_pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, sig)
+        log.info("%s signal %d sent", label, sig)
+
+    def acknowledged(self, job_id: int, task_id: int) -> None:
+        tracked = self.tasks.get((job_id, task_id))
+        if tracked is None or tracked.report is None:
+            return
+        del self.tasks[(job_id, task_id)]
+        tracked.tdir.remove()
+        log.debug("%s end acknowledged", tracked.label)
+
+
+# ---------------------------------------------------------------- the handler table
+
+
+@_handles(protocol.HostConfig)
+def _on_config(daemon: ExecDaemon, msg: protocol.HostConfig) -> None:
+    daemon.config = dict(msg.config)
+    if daemon.writer is not None:
+        daemon.restart_load_reports()
+    log.info("host=%s configuration: mode=%s load_report_time=%s", daemon.host,
+             daemon.config.get("execd_mode", "personal"), daemon.config.get("load_report_time"))
+
+
+@_handles(protocol.StartJob)
+def _on_start(daemon: ExecDaemon, msg: protocol.StartJob) -> None:
+    try:
+        launch = Launch.from_wire(msg.job)
+    except (TypeError, ValueError, KeyError) as exc:
+        log.error("host=%s malformed start of job=%s.%s: %s", daemon.host, msg.job.get("job_id"),
+                  msg.job.get("task_id"), exc)
+        daemon.send(protocol.JobFailedStart(int(msg.job.get("job_id") or 0), int(msg.job.get("task_id") or 0),
+                                            f"malformed start request: {exc}", error_state=True))
+        return
+    daemon.start(launch)
+
+
+@_handles(protocol.KillJob)
+def _on_kill(daemon: ExecDaemon, msg: protocol.KillJob) -> None:
+    daemon.kill(msg.job_id, msg.task_id, msg.signal)
+
+
+@_handles(protocol.FinishedAck)
+def _on_ack(daemon: ExecDaemon, msg: protocol.FinishedAck) -> None:
+    daemon.acknowledged(msg.job_id, msg.task_id)
+
+
+@_handles(protocol.ExecdShutdown)
+def _on_shutdown(daemon: ExecDaemon, msg: protocol.ExecdShutdown) -> None:
+    daemon.stop(f"master: {msg.reason}" if msg.reason else "master asked")

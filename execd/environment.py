@@ -1,0 +1,108 @@
+"""The environment of a batch job, as Grid Engine's shepherd builds it.
+
+Order of precedence (as in Grid Engine): the job's ``-V``/``-v`` variables come first; the
+variables Grid Engine defines (JOB_ID, HOME, TMPDIR, SGE_*, ...) then overwrite them, with one
+exception: ``PATH`` from ``-V``/``-v`` is kept, since users rely on ``qsub -V`` to carry their
+PATH into the job. Without it PATH is ``/usr/local/bin:/usr/bin:/bin`` plus the directory of
+the qsys commands. Nothing of the exec daemon's own environment leaks in (except ``TERM``,
+present and empty in Grid Engine's jobs too).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from qsys.launch import Launch
+
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@dataclass
+class JobFacts:
+    """What the shepherd decided before building the environment."""
+
+    user: str
+    home: str
+    cwd: str
+    tmpdir: str
+    task_dir: str
+    job_script: str
+    job_name: str
+    shell: str
+    stdout: str
+    stderr: str
+    stdin: str
+    pe_hostfile: str | None = None
+
+
+def job_name(launch: Launch) -> str:
+    spec = launch.spec
+    name = spec.get("name") or ""
+    if name:
+        return str(name)
+    command = str(spec.get("command") or "STDIN")
+    return os.path.basename(command) or "STDIN"
+
+
+def build(launch: Launch, facts: JobFacts) -> dict[str, str]:
+    spec = launch.spec
+    env: dict[str, str] = {str(k): str(v) for k, v in (spec.get("env") or {}).items()}
+    user_path = env.get("PATH")
+    path = user_path or DEFAULT_PATH
+    if not user_path and launch.binary_path and launch.binary_path not in path.split(":"):
+        path = f"{path}:{launch.binary_path}"
+    hosts = {h.host for h in launch.hosts} or {launch.host}
+    queues = {h.queue for h in launch.hosts} or {f"{launch.queue}@{launch.host}"}
+    tasks = spec.get("tasks")
+    ours: dict[str, str] = {
+        "ARC": launch.arch,
+        "ENVIRONMENT": "BATCH",
+        "HOME": facts.home,
+        "HOSTNAME": launch.host,
+        "JOB_ID": str(launch.job_id),
+        "JOB_NAME": facts.job_name,
+        "JOB_SCRIPT": facts.job_script,
+        "LOGNAME": facts.user,
+        "NHOSTS": str(len(hosts)),
+        "NQUEUES": str(len(queues)),
+        "NSLOTS": str(launch.total_slots),
+        "PATH": path,
+        "PWD": facts.cwd,
+        "QUEUE": launch.queue,
+        "REQNAME": facts.job_name,
+        "REQUEST": facts.job_name,
+        "RESTARTED": str(launch.restarted),
+        "SGE_ACCOUNT": str(spec.get("account") or "sge"),
+        "SGE_ARCH": launch.arch,
+        "SGE_BINARY_PATH": launch.binary_path,
+        "SGE_CELL": launch.cell,
+        "SGE_CWD_PATH": facts.cwd,
+        "SGE_JOB_SPOOL_DIR": facts.task_dir,
+        "SGE_ROOT": launch.qsys_root,
+        "SGE_STDERR_PATH": facts.stderr,
+        "SGE_STDIN_PATH": facts.stdin,
+        "SGE_STDOUT_PATH": facts.stdout,
+        "SHELL": facts.shell,
+        "TERM": "",
+        "TMP": facts.tmpdir,
+        "TMPDIR": facts.tmpdir,
+        "USER": facts.user,
+    }
+    if launch.is_array and tasks:
+        ours.update({
+            "SGE_TASK_ID": str(launch.task_id),
+            "SGE_TASK_FIRST": str(tasks["first"]),
+            "SGE_TASK_LAST": str(tasks["last"]),
+            "SGE_TASK_STEPSIZE": str(tasks["step"]),
+        })
+    else:
+        for key in ("SGE_TASK_ID", "SGE_TASK_FIRST", "SGE_TASK_LAST", "SGE_TASK_STEPSIZE"):
+            ours[key] = "undefined"
+    for key, value in (spec.get("submit_env") or {}).items():
+        ours[f"SGE_O_{key}"] = str(value)
+    if launch.pe and facts.pe_hostfile:
+        ours["PE"] = launch.pe
+        ours["PE_HOSTFILE"] = facts.pe_hostfile
+    env.update(ours)
+    return env

@@ -1,0 +1,170 @@
+"""Who a job runs as, decided once per start and written to an audit line.
+
+Modes (the host configuration's ``execd_mode``; ``execd_identity`` refines service mode):
+
+* personal: the daemon's own user runs every job; nothing is switched (as in ``qsys up``).
+* service: the daemon is root; the job child calls initgroups/setgid/setuid to the job owner,
+  looked up by *name* on this host. Refused: root, uid < ``min_uid``, gid < ``min_gid``, a user
+  in ``execd_deny_users``, a user missing from ``execd_allow_users`` when that list is set.
+* log-only (``execd_identity log_only``, after gLExec's log-only mode): the decision is made
+  and audited as in service mode but the job runs as the daemon's user. It is meant for a
+  daemon run by an unprivileged pilot account; a root daemon never runs jobs as root, so it
+  refuses log-only starts.
+
+Every decision appends one line to ``<spool>/audit``:
+``<time> job=12.1 user=alice uid=1001 gid=1001 action=switch|none|refuse reason=...``.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qsys.launch import Launch
+
+
+class IdentityRefused(Exception):
+    """The job may not run as its owner on this host (the task goes to error state)."""
+
+
+def _user_list(text: Any) -> list[str]:
+    if not text:
+        return []
+    if isinstance(text, list):
+        items = [str(x) for x in text]
+    else:
+        items = str(text).replace(",", " ").split()
+    return [x for x in items if x.upper() != "NONE"]
+
+
+@dataclass
+class IdentityPolicy:
+    mode: str = "personal"  # personal | service
+    log_only: bool = False
+    min_uid: int = 0
+    min_gid: int = 0
+    allow: list[str] = field(default_factory=list)
+    deny: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_conf(cls, conf: dict[str, Any]) -> IdentityPolicy:
+        """From the host configuration (or a task's execd.json, which holds the same keys)."""
+
+        def number(key: str) -> int:
+            try:
+                return int(str(conf.get(key, "0")).strip() or 0)
+            except ValueError:
+                return 0
+
+        return cls(
+            mode=str(conf.get("execd_mode") or "personal"),
+            log_only=str(conf.get("execd_identity", "switch")).lower() == "log_only",
+            min_uid=number("min_uid"),
+            min_gid=number("min_gid"),
+            allow=_user_list(conf.get("execd_allow_users")),
+            deny=_user_list(conf.get("execd_deny_users")),
+        )
+
+    def to_conf(self) -> dict[str, Any]:
+        return {"execd_mode": self.mode, "execd_identity": "log_only" if self.log_only else "switch",
+                "min_uid": self.min_uid, "min_gid": self.min_gid,
+                "execd_allow_users": self.allow, "execd_deny_users": self.deny}
+
+
+@dataclass
+class Identity:
+    """The account a job runs as, and whether the job child must switch to it."""
+
+    user: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+    switch: bool
+    extra_gid: int | None = None
+
+
+def _own_identity() -> Identity:
+    pw = pwd.getpwuid(os.getuid())
+    return Identity(pw.pw_name, pw.pw_uid, os.getgid(), pw.pw_dir, pw.pw_shell or "/bin/sh", False)
+
+
+def decide(policy: IdentityPolicy, launch: Launch) -> Identity:
+    """The identity of a job, or IdentityRefused with a message for the user."""
+    if policy.mode != "service":
+        ident = _own_identity()
+        ident.extra_gid = launch.extra_gid
+        return ident
+    try:
+        pw = pwd.getpwnam(launch.owner)
+    except KeyError:
+        raise IdentityRefused(f"user {launch.owner} does not exist on this host") from None
+    gid = pw.pw_gid
+    if launch.group:
+        try:
+            gid = grp.getgrnam(launch.group).gr_gid
+        except KeyError:
+            pass
+    if pw.pw_uid == 0:
+        raise IdentityRefused(f"jobs do not run as root (user {pw.pw_name})")
+    if pw.pw_uid < policy.min_uid:
+        raise IdentityRefused(f"uid {pw.pw_uid} of user {pw.pw_name} is below min_uid {policy.min_uid}")
+    if gid < policy.min_gid:
+        raise IdentityRefused(f"gid {gid} of user {pw.pw_name} is below min_gid {policy.min_gid}")
+    if pw.pw_name in policy.deny:
+        raise IdentityRefused(f"user {pw.pw_name} is denied on this host")
+    if policy.allow and pw.pw_name not in policy.allow:
+        raise IdentityRefused(f"user {pw.pw_name} is not allowed on this host")
+    if policy.log_only:
+        if os.geteuid() == 0:
+            raise IdentityRefused("log-only identity mode refused: the exec daemon runs as root")
+        ident = _own_identity()
+        ident.extra_gid = launch.extra_gid
+        return ident
+    if os.geteuid() != 0:
+        if pw.pw_uid == os.getuid():
+            return Identity(pw.pw_name, pw.pw_uid, gid, pw.pw_dir, pw.pw_shell or "/bin/sh", False,
+                            launch.extra_gid)
+        raise IdentityRefused(f"the exec daemon is not root and cannot run jobs of {pw.pw_name}")
+    return Identity(pw.pw_name, pw.pw_uid, gid, pw.pw_dir, pw.pw_shell or "/bin/sh", True, launch.extra_gid)
+
+
+def audit(path: Path, launch: Launch, ident: Identity | None, action: str, reason: str = "") -> None:
+    """Append one audit line (best effort: an unwritable audit file must not stop the job)."""
+    who = (f"user={ident.user} uid={ident.uid} gid={ident.gid}" if ident
+           else f"user={launch.owner} uid={launch.uid} gid={launch.gid}")
+    line = (f"{time.strftime('%Y-%m-%dT%H:%M:%S')} job={launch.task_key} {who} "
+            f"action={action} by_uid={os.getuid()}" + (f" reason={reason!r}" if reason else "") + "\n")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def switch(ident: Identity) -> None:
+    """Become the job's user for good (in the job child, after fork)."""
+    if not ident.switch:
+        if ident.extra_gid is not None and os.geteuid() == 0:
+            os.setgroups([*os.getgroups(), ident.extra_gid])
+        return
+    os.initgroups(ident.user, ident.gid)
+    if ident.extra_gid is not None:
+        os.setgroups([*os.getgroups(), ident.extra_gid])
+    os.setgid(ident.gid)
+    os.setuid(ident.uid)
+    if os.getuid() != ident.uid or os.geteuid() != ident.uid or os.getgid() != ident.gid:
+        raise IdentityRefused(f"identity switch to {ident.user} did not take effect")
+    try:
+        os.setuid(0)
+    except PermissionError:
+        return
+    raise IdentityRefused("identity switch is reversible: refusing to run the job")

@@ -1,0 +1,391 @@
+"""The shepherd: one per task, the parent of the job for as long as it runs.
+
+It is forked by the forkserver (``child_main``), leaves the daemon's session, and then works
+only from and into its task directory (see ``execd.spool``), so the exec daemon may die and
+come back while the job runs. Steps: identity decision and audit line, TMPDIR, environment,
+output files, prolog, the job (own process group; identity switched; limits as rlimits),
+s_rt/h_rt timers, ``wait4``, epilog, TMPDIR removed, ``exit.json`` written atomically.
+
+Failure codes (``failed`` in the report, after Grid Engine's accounting(5)):
+
+====  =====================================================================
+ 1    assumedly before job (the task directory could not be read)
+ 7    in prolog (prolog exited non-zero or could not run)
+ 10   before job (identity refused, TMPDIR, exec failed)
+ 14   in epilog
+ 26   opening input/output file
+ 27   searching requested shell
+ 28   changing to working directory
+ 37   h_rt limit exceeded (the process group was killed)
+====  =====================================================================
+
+A failure before the job (codes 10, 26, 27, 28 and 7) also sets ``error_state`` so the master
+puts the job in error state, as Grid Engine does; exit status 99 sets ``rerun``, 100 sets
+``error_state``.
+
+Start modes (``shell_start_mode``): ``posix_compliant`` runs ``<shell> <script> args`` with the
+shell from ``-S`` or the queue, as a login shell (argv[0] ``-name``) when its basename is in
+``login_shells``; ``unix_behavior`` executes the script itself (its ``#!`` line) unless ``-S``
+was given, falling back to the queue's shell for a script without ``#!``;
+``script_from_stdin`` feeds the script to the shell on stdin. ``-b y`` executes the command
+with its arguments exactly as given (PATH search in the job's PATH).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+import select
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from execd import identity, outputs
+from execd.environment import JobFacts, build, job_name
+from execd.spool import PE_HOSTFILE, TRACE, TaskDir
+from execd.usage import empty_report, report_from_wait
+from qsys.launch import Launch
+
+BEFORE_JOB_READ = 1
+IN_PROLOG = 7
+BEFORE_JOB = 10
+IN_EPILOG = 14
+NO_OUTPUT = 26
+NO_SHELL = 27
+NO_CWD = 28
+H_RT = 37
+
+FAILURE_TEXT = {
+    BEFORE_JOB_READ: "assumedly before job", IN_PROLOG: "in prolog", BEFORE_JOB: "before job",
+    IN_EPILOG: "in epilog", NO_OUTPUT: "opening input/output file", NO_SHELL: "searching requested shell",
+    NO_CWD: "changing to working directory", H_RT: "h_rt limit exceeded",
+}
+
+
+class StartFailed(Exception):
+    """A failure before the job ran: a failure code and a text for the user."""
+
+    def __init__(self, code: int, text: str) -> None:
+        super().__init__(text)
+        self.code = code
+        self.text = text
+
+
+@dataclass
+class Plan:
+    """Everything the job child needs, computed in the shepherd before forking."""
+
+    ident: identity.Identity
+    cwd: str
+    files: outputs.OutputPlan
+    env: dict[str, str]
+    exe: str
+    argv: list[str]
+    search_path: bool  # -b y: look the command up in the job's PATH
+    fallback: list[str] | None  # unix_behavior: how to run a script without "#!"
+    stdin_script: str | None  # script_from_stdin: the script feeds the shell's stdin
+    launch: Launch
+
+
+def _command(launch: Launch, script: str) -> tuple[str, list[str], bool, list[str] | None, str | None]:
+    """(exe, argv, search_path, fallback argv, stdin script) for the job."""
+    spec = launch.spec
+    args = [str(a) for a in spec.get("args") or []]
+    if spec.get("binary"):
+        command = str(spec.get("command") or "")
+        return command, [command, *args], True, None, None
+    shell = str(spec.get("shell") or launch.shell or "/bin/sh")
+    mode = launch.shell_start_mode or "posix_compliant"
+    if mode == "unix_behavior" and not spec.get("shell"):
+        return script, [script, *args], False, [shell, script, *args], None
+    if not os.access(shell, os.X_OK):
+        raise StartFailed(NO_SHELL, f"cannot find or execute shell {shell}")
+    base = os.path.basename(shell)
+    argv0 = f"-{base}" if base in launch.login_shells else shell
+    if mode == "script_from_stdin":
+        return shell, [argv0, "-s", *args], False, None, script
+    return shell, [argv0, script, *args], False, None, None
+
+
+def _open(path: str, flags: int) -> int:
+    try:
+        return os.open(path, flags, 0o644)
+    except OSError as exc:
+        raise StartFailed(NO_OUTPUT, f"can't open {path}: {exc.strerror}") from None
+
+
+def _set_limits(launch: Launch) -> None:
+    def pair(soft: float | None, hard: float | None) -> tuple[int, int] | None:
+        if soft is None and hard is None:
+            return None
+        h = int(hard) if hard is not None else resource.RLIM_INFINITY
+        s = int(soft) if soft is not None else h
+        return (min(s, h) if h != resource.RLIM_INFINITY else s, h)
+
+    for res, soft, hard in ((resource.RLIMIT_AS, launch.s_vmem, launch.h_vmem),
+                            (resource.RLIMIT_CPU, launch.s_cpu, launch.h_cpu)):
+        limits = pair(soft, hard)
+        if limits is not None:
+            resource.setrlimit(res, limits)
+
+
+def _child(plan: Plan, argv: list[str], err_w: int) -> None:
+    """In the forked job child: become the job and exec; report a failure on ``err_w``."""
+    try:
+        os.setpgid(0, 0)
+        for sig in (signal.SIGPIPE, signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT,
+                    signal.SIGHUP, signal.SIGXCPU, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        try:
+            identity.switch(plan.ident)
+        except (OSError, identity.IdentityRefused) as exc:
+            raise StartFailed(BEFORE_JOB, f"cannot switch to user {plan.ident.user}: {exc}") from None
+        try:
+            os.chdir(plan.cwd)
+        except OSError as exc:
+            raise StartFailed(NO_CWD, f"error: can't chdir to {plan.cwd}: {exc.strerror}") from None
+        stdin = _open(plan.stdin_script or plan.files.stdin, os.O_RDONLY)
+        out = _open(plan.files.stdout, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        err = out if plan.files.joined else _open(plan.files.stderr, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        for src, dst in ((stdin, 0), (out, 1), (err, 2)):
+            os.dup2(src, dst)
+        os.closerange(3, err_w)
+        os.closerange(err_w + 1, 65536)
+        _set_limits(plan.launch)
+        try:
+            if plan.search_path:
+                os.execvpe(plan.exe, argv, plan.env)
+            os.execve(plan.exe, argv, plan.env)
+        except OSError as exc:
+            if exc.errno == errno.ENOEXEC and plan.fallback:
+                os.execve(plan.fallback[0], plan.fallback, plan.env)
+            raise StartFailed(BEFORE_JOB, f"cannot execute {plan.exe}: {exc.strerror}") from None
+    except StartFailed as exc:
+        os.write(err_w, f"{exc.code}\n{exc.text}".encode())
+    except BaseException as exc:  # noqa: B036 - nothing may escape a forked child
+        os.write(err_w, f"{BEFORE_JOB}\n{type(exc).__name__}: {exc}".encode())
+    os._exit(127)
+
+
+def _spawn(plan: Plan, argv: list[str]) -> tuple[int, float]:
+    """Fork the job (or prolog/epilog) child; StartFailed when it failed before exec."""
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(err_r)
+        _child(plan, argv, err_w)
+    started = time.time()
+    os.close(err_w)
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        pass  # the child did it already (or has exec'ed)
+    with os.fdopen(err_r, "rb") as f:
+        message = f.read().decode(errors="replace")
+    if message:
+        os.waitpid(pid, 0)
+        code, _, text = message.partition("\n")
+        raise StartFailed(int(code), text)
+    return pid, started
+
+
+class Shepherd:
+    def __init__(self, tdir: TaskDir, spool_root: Path) -> None:
+        self.tdir = tdir
+        self.spool_root = spool_root
+        self.limit_hit = ""
+
+    # ------------------------------------------------------------ plan
+
+    def _plan(self, launch: Launch, ident: identity.Identity, tmpdir: str) -> Plan:
+        spec = launch.spec
+        cwd = str(spec.get("cwd") or ident.home)
+        name = job_name(launch)
+        ctx = outputs.PathContext(launch.job_id, launch.task_id, launch.is_array, name, ident.home,
+                                  ident.user, launch.host, cwd)
+        files = outputs.plan(list(spec.get("stdout_paths") or []), list(spec.get("stderr_paths") or []),
+                             spec.get("stdin_path"), bool(spec.get("join")), ctx)
+        script = str(self.tdir.script_path)
+        exe, argv, search, fallback, stdin_script = _command(launch, script)
+        hostfile = self.tdir.file(PE_HOSTFILE)
+        facts = JobFacts(
+            user=ident.user, home=ident.home, cwd=cwd, tmpdir=tmpdir, task_dir=str(self.tdir.path),
+            job_script=str(spec.get("command") or "") if spec.get("binary") else script,
+            job_name=name, shell=str(spec.get("shell") or launch.shell or "/bin/sh"),
+            stdout=files.stdout, stderr=files.stderr, stdin=files.stdin,
+            pe_hostfile=str(hostfile) if hostfile.exists() else None,
+        )
+        return Plan(ident, cwd, files, build(launch, facts), exe, argv, search, fallback, stdin_script, launch)
+
+    def _make_tmpdir(self, launch: Launch, ident: identity.Identity) -> str:
+        path = os.path.join(launch.tmpdir_base or "/tmp", f"{launch.task_key}.{launch.queue}")
+        try:
+            if os.path.lexists(path):
+                shutil.rmtree(path)
+            os.mkdir(path, 0o700)
+            if ident.switch:
+                os.chown(path, ident.uid, ident.gid)
+        except OSError as exc:
+            raise StartFailed(BEFORE_JOB, f"cannot create TMPDIR {path}: {exc.strerror}") from None
+        return path
+
+    # ------------------------------------------------------------ prolog / epilog
+
+    def _aux(self, plan: Plan, command: str, code: int) -> None:
+        argv = ["/bin/sh", "-c", command]
+        aux = Plan(plan.ident, plan.cwd, plan.files, plan.env, "/bin/sh", argv, False, None, None, plan.launch)
+        pid, _ = _spawn(aux, argv)
+        _, status = os.waitpid(pid, 0)
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            return
+        what = "prolog" if code == IN_PROLOG else "epilog"
+        raise StartFailed(code, f"{what} {command!r} failed with status {os.waitstatus_to_exitcode(status)}")
+
+    # ------------------------------------------------------------ wait with timers
+
+    def _wait(self, pid: int, started: float, launch: Launch) -> tuple[int, resource.struct_rusage]:
+        timers: list[tuple[float, int, str]] = []
+        if launch.s_rt is not None:
+            timers.append((started + launch.s_rt, signal.SIGUSR1, "s_rt"))
+        if launch.h_rt is not None:
+            timers.append((started + launch.h_rt, signal.SIGKILL, "h_rt"))
+        timers.sort()
+        pidfd = os.pidfd_open(pid)
+        try:
+            while True:
+                timeout = max(0.0, timers[0][0] - time.time()) if timers else None
+                ready, _, _ = select.select([pidfd], [], [], timeout)
+                if ready:
+                    done, status, ru = os.wait4(pid, os.WNOHANG)
+                    if done:
+                        return status, ru
+                    continue
+                _, sig, name = timers.pop(0)
+                if name == "h_rt":
+                    self.limit_hit = "h_rt"
+                try:
+                    os.killpg(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            os.close(pidfd)
+
+    # ------------------------------------------------------------ the whole run
+
+    def run(self) -> dict[str, Any]:
+        t0 = time.time()
+        try:
+            launch = self.tdir.launch()
+            policy = identity.IdentityPolicy.from_conf(self.tdir.execd_conf())
+        except (OSError, ValueError, TypeError) as exc:
+            return self._failed(None, BEFORE_JOB_READ, f"cannot read the task directory: {exc}", t0, False)
+        audit = self.spool_root / "audit"
+        try:
+            ident = identity.decide(policy, launch)
+        except identity.IdentityRefused as exc:
+            identity.audit(audit, launch, None, "refuse", str(exc))
+            return self._failed(None, BEFORE_JOB, str(exc), t0, True)
+        identity.audit(audit, launch, ident, "switch" if ident.switch else "none")
+        tmpdir = ""
+        try:
+            tmpdir = self._make_tmpdir(launch, ident)
+            plan = self._plan(launch, ident, tmpdir)
+            return self._run_job(launch, plan, t0)
+        except StartFailed as exc:
+            return self._failed(launch, exc.code, exc.text, t0, True)
+        finally:
+            if tmpdir:
+                shutil.rmtree(tmpdir, ignore_errors=True)
+
+    def _run_job(self, launch: Launch, plan: Plan, t0: float) -> dict[str, Any]:
+        if launch.prolog:
+            self._aux(plan, launch.prolog, IN_PROLOG)
+        if self.tdir.kill_signal() is not None:
+            report = empty_report(t0, time.time())
+            report.update(killed=True, failed=BEFORE_JOB, error="killed before it started")
+            return report
+        pid, started = _spawn(plan, plan.argv)
+        self.tdir.write_job_pid(pid)
+        sig = self.tdir.kill_signal()  # a KillJob that came before job.pid existed
+        if sig is not None:
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                pass
+        status, ru = self._wait(pid, started, launch)
+        try:
+            os.killpg(pid, signal.SIGKILL)  # leftovers of the job's process group
+        except (ProcessLookupError, PermissionError):
+            pass
+        report = report_from_wait(status, ru, started, time.time())
+        report["killed"] = self.tdir.kill_signal() is not None
+        if self.limit_hit == "h_rt":
+            report.update(failed=H_RT, error=f"job {launch.task_key} exceeded hard wallclock time h_rt")
+        if launch.epilog:
+            try:
+                self._aux(plan, launch.epilog, IN_EPILOG)
+            except StartFailed as exc:
+                report.update(failed=exc.code, error=exc.text)
+        return report
+
+    def _failed(self, launch: Launch | None, code: int, text: str, t0: float, error_state: bool) -> dict[str, Any]:
+        report = empty_report(0.0, time.time())
+        report.update(failed=code, error=text, error_state=error_state, exit_status=0)
+        self.tdir.write_error(text)
+        print(f"shepherd: failed {code} ({FAILURE_TEXT.get(code, '')}): {text}", file=sys.stderr)
+        return report
+
+
+def child_main(task_path: str, spool_root: str | None = None) -> int:
+    """Run as a fresh shepherd in a forked process: returns the exit code for ``os._exit``."""
+    os.setsid()
+    for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    tdir = TaskDir(Path(task_path))
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        trace = os.open(tdir.file(TRACE), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        trace = null
+    for fd, src in ((0, null), (1, null), (2, trace)):
+        os.dup2(src, fd)
+    os.closerange(3, 65536)
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
+    tdir.write_shepherd_pid(os.getpid())
+    root = Path(spool_root) if spool_root else tdir.path.parent.parent
+    try:
+        report = Shepherd(tdir, root).run()
+    except BaseException as exc:  # noqa: B036 - the report must be written whatever happened
+        report = empty_report(0.0, time.time())
+        report.update(failed=BEFORE_JOB_READ, error=f"shepherd error: {type(exc).__name__}: {exc}")
+    tdir.write_exit(report)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m execd.shepherd <task dir>``: run one shepherd in the foreground (tests, debugging)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m execd.shepherd TASK_DIR", file=sys.stderr)
+        return 2
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = child_main(args[0])
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

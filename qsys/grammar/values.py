@@ -1,0 +1,249 @@
+"""Grid Engine values (memory, time, numbers, booleans) parsed by hand.
+
+The master and the scheduler call these for every load value and request they compare, so
+they are plain string code: no regular expressions (nothing to compile at import) and no
+parser generator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from qsys.errors import InvalidRequest
+
+__all__ = [
+    "INFINITE_SLOTS",
+    "MEMORY_FACTORS",
+    "parse_bool",
+    "parse_datetime",
+    "parse_memory",
+    "parse_number",
+    "parse_slot_range",
+    "parse_task_range",
+    "split_quoted",
+    "parse_time",
+    "parse_value",
+]
+
+# Upper case: binary multiples; lower case: decimal ones (Grid Engine's convention).
+MEMORY_FACTORS: dict[str, float] = {
+    "": 1.0,
+    "K": 1024.0,
+    "M": 1024.0**2,
+    "G": 1024.0**3,
+    "T": 1024.0**4,
+    "k": 1000.0,
+    "m": 1000.0**2,
+    "g": 1000.0**3,
+    "t": 1000.0**4,
+}
+
+INFINITE_SLOTS = 9999999  # Grid Engine's "no upper bound" of a slot range
+_NUMBER_CHARS = frozenset("0123456789.+-eE")  # keeps float() from taking nan, 1_0, ...
+_TIME_CHARS = frozenset("0123456789.")
+_INFINITY = frozenset({"infinity", "inf"})
+_TRUE = frozenset({"true", "t", "yes", "y", "1"})
+_FALSE = frozenset({"false", "f", "no", "n", "0"})
+
+
+def _float(text: str) -> float | None:
+    """A decimal number, or None (float() alone would accept nan, inf and 1_000)."""
+    if not text or not _NUMBER_CHARS.issuperset(text):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _scaled(text: str) -> float | None:
+    """A number with an optional memory suffix, or None."""
+    stripped = text.strip()
+    factor = MEMORY_FACTORS.get(stripped[-1:]) if stripped[-1:].isalpha() else None
+    number = _float(stripped[:-1] if factor is not None else stripped)
+    if number is None:
+        return None
+    return number * factor if factor is not None else number
+
+
+def parse_memory(text: str) -> float:
+    """Bytes from ``512M``, ``1.5G``, ``100k``, ``4096`` or ``INFINITY``."""
+    value = _scaled(text)
+    if value is not None:
+        return value
+    if text.strip().lower() in _INFINITY:
+        return math.inf
+    raise InvalidRequest(f'invalid memory value "{text}"')
+
+
+def parse_time(text: str) -> float:
+    """Seconds from ``[[hours:]minutes:]seconds`` (``1:30:00``), ``3600`` or ``INFINITY``.
+
+    Empty fields count as zero, as in Grid Engine (``::30`` is 30 seconds).
+    """
+    parts = text.split(":")
+    if len(parts) <= 3 and text.strip():
+        total = 0.0
+        for part in parts:
+            stripped = part.strip()
+            if stripped and (not _TIME_CHARS.issuperset(stripped) or stripped == "."):
+                break
+            try:
+                total = total * 60.0 + (float(stripped) if stripped else 0.0)
+            except ValueError:
+                break
+        else:
+            return total
+    if text.strip().lower() in _INFINITY:
+        return math.inf
+    raise InvalidRequest(f'invalid time value "{text}"')
+
+
+def parse_number(text: str) -> float:
+    """A plain number (``4``, ``-1.5``, ``2e3``), ``INFINITY``, or one with a memory suffix.
+
+    Grid Engine accepts the memory multipliers on INT and DOUBLE values too (``-l slots=1k``).
+    """
+    value = _scaled(text)
+    if value is not None:
+        return value
+    if text.strip().lower() in _INFINITY:
+        return math.inf
+    raise InvalidRequest(f'invalid number "{text}"')
+
+
+def parse_bool(text: str) -> bool:
+    """``TRUE``/``FALSE`` in any case, ``t``/``f``, ``yes``/``no``, ``y``/``n``, ``1``/``0``."""
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise InvalidRequest(f'invalid boolean value "{text}"')
+
+
+def _parse_int(text: str) -> float:
+    value = parse_number(text)
+    if not math.isinf(value) and value != int(value):
+        raise InvalidRequest(f'invalid integer value "{text}"')
+    return value
+
+
+def _keep_string(text: str) -> str:
+    return text
+
+
+_BY_TYPE: dict[str, Callable[[str], float | str | bool]] = {
+    "INT": _parse_int,
+    "DOUBLE": parse_number,
+    "MEMORY": parse_memory,
+    "TIME": parse_time,
+    "BOOL": parse_bool,
+    "STRING": _keep_string,
+    "CSTRING": _keep_string,
+    "RESTRING": _keep_string,
+    "HOST": _keep_string,
+}
+
+
+def parse_value(ctype: str, text: str) -> float | str | bool:
+    """The value of a complex of type ``ctype`` (INT, DOUBLE, MEMORY, TIME, BOOL, STRING, ...).
+
+    String types come back unchanged: they are compared as expressions (``qsys.grammar.expr``).
+    """
+    parser = _BY_TYPE.get(ctype.upper())
+    if parser is None:
+        raise InvalidRequest(f'unknown complex type "{ctype}"')
+    return parser(text)
+
+
+def parse_datetime(text: str, *, now: float | None = None) -> float:
+    """Epoch seconds (local time) from ``-a``'s ``[[CC]YY]MMDDhhmm[.SS]``.
+
+    Without a year the current one is taken; a two-digit year follows touch(1): 69-99 are
+    the 1900s, 00-68 the 2000s.
+    """
+    import datetime as dt
+
+    main, dot, seconds = text.strip().partition(".")
+    if (
+        not (main.isascii() and main.isdigit() and len(main) in (8, 10, 12))
+        or (dot and not (seconds.isascii() and seconds.isdigit() and len(seconds) == 2))
+    ):
+        raise InvalidRequest(f'invalid date/time "{text}": expected [[CC]YY]MMDDhhmm[.SS]')
+    century = main[-12:-10] or None
+    year = main[-10:-8] or None
+    month, day, hour, minute = main[-8:-6], main[-6:-4], main[-4:-2], main[-2:]
+    second = seconds or None
+    if year is None:
+        full_year = dt.datetime.fromtimestamp(now if now is not None else _time_now()).year
+    elif century is None:
+        full_year = (1900 if int(year) >= 69 else 2000) + int(year)
+    else:
+        full_year = int(century) * 100 + int(year)
+    try:
+        moment = dt.datetime(
+            full_year, int(month), int(day), int(hour), int(minute), int(second or 0)
+        )
+    except ValueError as exc:
+        raise InvalidRequest(f'invalid date/time "{text}": {exc}') from None
+    return moment.timestamp()
+
+
+def _time_now() -> float:
+    import time
+
+    return time.time()
+
+
+def split_quoted(text: str, separator: str = ",") -> list[str]:
+    """Split on ``separator`` outside "double" or 'single' quotes, dropping the quotes."""
+    items: list[str] = []
+    current: list[str] = []
+    quote = ""
+    for char in text:
+        if quote:
+            if char == quote:
+                quote = ""
+            else:
+                current.append(char)
+        elif char in "\"'":
+            quote = char
+        elif char == separator:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if quote:
+        raise InvalidRequest(f'unterminated quote in "{text}"')
+    items.append("".join(current))
+    return items
+
+
+def parse_slot_range(text: str) -> tuple[int, int]:
+    """A PE slot range ``n``, ``n-m``, ``-m`` (from 1) or ``n-`` (no upper bound)."""
+    low, sep, high = text.partition("-")
+    try:
+        first = int(low) if low else 1
+        last = (int(high) if high else INFINITE_SLOTS) if sep else first
+    except ValueError:
+        raise InvalidRequest(f'invalid slot range "{text}"') from None
+    if first < 0 or last < max(first, 1):
+        raise InvalidRequest(f'invalid slot range "{text}"')
+    return first, last
+
+
+def parse_task_range(text: str) -> tuple[int, int, int]:
+    """An array's ``n[-m[:s]]``; the end moves down to the last task the step reaches."""
+    span, _, step_text = text.partition(":")
+    low, sep, high = span.partition("-")
+    try:
+        first = int(low)
+        last = int(high) if sep else first
+        step = int(step_text) if step_text else 1
+    except ValueError:
+        raise InvalidRequest(f'invalid task range "{text}": expected n[-m[:s]]') from None
+    if first < 1 or last < first or step < 1:
+        raise InvalidRequest(f'invalid task range "{text}": expected 1 <= n <= m and s >= 1')
+    return first, first + (last - first) // step * step, step

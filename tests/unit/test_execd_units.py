@@ -1,0 +1,129 @@
+"""Pure parts of the exec daemon: path rules, identity policy, timers, load, usage, spool."""
+
+from __future__ import annotations
+
+import os
+import resource
+from pathlib import Path
+
+import pytest
+
+from execd import identity, outputs
+from execd.daemon import parse_hms
+from execd.load import LoadSampler, topology
+from execd.spool import Spool, proc_start_time
+from execd.usage import decode_status, empty_report, report_from_wait
+from qsys.launch import Launch
+
+
+def ctx(tmp_path: Path, is_array: bool = False) -> outputs.PathContext:
+    return outputs.PathContext(job_id=7, task_id=2, is_array=is_array, job_name="jn", home="/home/u",
+                               user="u", hostname="node1", cwd=str(tmp_path))
+
+
+def test_expand_pseudo_variables(tmp_path: Path) -> None:
+    c = ctx(tmp_path)
+    assert outputs.expand("$HOME/$USER/$JOB_NAME.$JOB_ID.$TASK_ID@$HOSTNAME", c) == "/home/u/u/jn.7.undefined@node1"
+    assert outputs.expand("$TASK_ID $JOB_IDX $OTHER", ctx(tmp_path, True)) == "2 $JOB_IDX $OTHER"
+
+
+def test_pick_prefers_this_host_then_no_host() -> None:
+    assert outputs.pick(["a:/x", "/y", "node1:/z"], "node1") == "/z"
+    assert outputs.pick(["a:/x", "/y"], "node1.example.org") == "/y"
+    assert outputs.pick(["a:/x"], "node1") is None
+    assert outputs.pick(["node1.example.org:/q"], "node1") == "/q"
+
+
+def test_resolve_defaults_relative_and_directories(tmp_path: Path) -> None:
+    c = ctx(tmp_path)
+    assert outputs.resolve([], "o", c) == str(tmp_path / "jn.o7")
+    assert outputs.resolve([], "e", ctx(tmp_path, True)) == str(tmp_path / "jn.e7.2")
+    assert outputs.resolve(["rel/$JOB_ID"], "o", c) == str(tmp_path / "rel" / "7")
+    (tmp_path / "d").mkdir()
+    assert outputs.resolve(["d"], "e", c) == str(tmp_path / "d" / "jn.e7")
+
+
+def test_plan_join_and_stdin(tmp_path: Path) -> None:
+    p = outputs.plan(["out"], ["err"], None, True, ctx(tmp_path))
+    assert p.stdout == p.stderr == str(tmp_path / "out") and p.stdin == "/dev/null"
+    p = outputs.plan([], [], "in.$JOB_ID", False, ctx(tmp_path))
+    assert p.stdin == str(tmp_path / "in.7") and p.stderr == str(tmp_path / "jn.e7")
+
+
+def _launch(owner: str = "root") -> Launch:
+    return Launch(job_id=1, task_id=1, is_array=False, spec={}, owner=owner, uid=0, group="", gid=0,
+                  queue="all.q", host="h", slots=1, total_slots=1)
+
+
+def test_policy_from_conf() -> None:
+    pol = identity.IdentityPolicy.from_conf({"execd_mode": "service", "min_uid": "500", "min_gid": "x",
+                                             "execd_deny_users": "a, b", "execd_allow_users": "NONE",
+                                             "execd_identity": "log_only"})
+    assert (pol.mode, pol.min_uid, pol.min_gid, pol.deny, pol.allow, pol.log_only) == \
+        ("service", 500, 0, ["a", "b"], [], True)
+    assert identity.IdentityPolicy.from_conf(pol.to_conf()) == pol
+
+
+def test_personal_mode_runs_as_the_daemons_user() -> None:
+    ident = identity.decide(identity.IdentityPolicy(), _launch("somebody_else"))
+    assert ident.uid == os.getuid() and ident.switch is False
+
+
+def test_service_mode_refuses_root_and_unknown_users() -> None:
+    with pytest.raises(identity.IdentityRefused, match="root"):
+        identity.decide(identity.IdentityPolicy(mode="service"), _launch("root"))
+    with pytest.raises(identity.IdentityRefused, match="does not exist"):
+        identity.decide(identity.IdentityPolicy(mode="service"), _launch("no_such_user_qsys"))
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("00:00:40", 40), ("01:02:03", 3723), ("7", 7), ("x", 40),
+                                               ("00:00:00", 40)])
+def test_parse_hms(text: str, seconds: float) -> None:
+    assert parse_hms(text) == seconds
+
+
+def test_load_sample_has_grid_engine_names() -> None:
+    values = LoadSampler().sample()
+    for name in ("load_avg", "np_load_avg", "num_proc", "mem_free", "mem_total", "swap_total", "cpu",
+                 "virtual_free", "load_short", "load_medium", "load_long"):
+        assert isinstance(values[name], float)
+    assert values["mem_total"] >= values["mem_free"] > 0
+    assert values["num_proc"] == os.cpu_count()
+    topo = topology()
+    assert topo.processors >= 1 and topo.threads >= topo.cores >= 1 <= topo.sockets
+
+
+def test_usage_report_from_wait() -> None:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(99)
+    _, status, ru = os.wait4(pid, 0)
+    report = report_from_wait(status, ru, 100.0, 103.5)
+    assert report["exit_status"] == 99 and report["rerun"] is True and report["error_state"] is False
+    assert report["ru_wallclock"] == 3.5 and set(empty_report()) == set(report)
+    assert report["cpu"] == pytest.approx(report["ru_utime"] + report["ru_stime"])
+    assert isinstance(ru, resource.struct_rusage)
+    pid = os.fork()
+    if pid == 0:
+        os.kill(os.getpid(), 9)
+    _, status = os.waitpid(pid, 0)
+    assert decode_status(status) == (137, 9)
+
+
+def test_spool_round_trip(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s")
+    spool.ensure()
+    launch = _launch()
+    launch.spec = {"script": b"echo hi\n", "binary": False}
+    tdir = spool.create_task(launch, {"execd_mode": "personal"})
+    assert tdir.script_path.read_bytes() == b"echo hi\n"
+    assert os.stat(tdir.script_path).st_mode & 0o777 == 0o755
+    assert tdir.launch().spec["script"] is None and tdir.execd_conf() == {"execd_mode": "personal"}
+    assert [t.key for t in spool.tasks()] == [(1, 1)]
+    tdir.write_shepherd_pid(os.getpid())
+    assert tdir.shepherd_alive()
+    assert proc_start_time(os.getpid()) == tdir.shepherd_pid()[1]  # type: ignore[index]
+    tdir.write_exit({"exit_status": 1})
+    assert tdir.exit_report() == {"exit_status": 1}
+    tdir.remove()
+    assert list(spool.tasks()) == []

@@ -1,0 +1,105 @@
+"""The shepherd in service mode (run as root): identity switch, min_uid, deny lists, audit."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qsys.launch import Launch
+from tests.unit.test_shepherd import make_launch, run_shepherd
+
+USER = "qsys_t1"
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def job_user() -> Iterator[pwd.struct_passwd]:
+    if os.geteuid() != 0:
+        pytest.skip("service mode needs root")
+    try:
+        pw = pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-s", "/bin/bash", USER], check=True)
+        pw = pwd.getpwnam(USER)
+    yield pw
+
+
+@pytest.fixture
+def area() -> Iterator[Path]:
+    """A directory every user can traverse (pytest's tmp_path is private to its owner)."""
+    path = Path(tempfile.mkdtemp(prefix="qsys-shep-", dir="/tmp"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def service_launch(area: Path, pw: pwd.struct_passwd, **spec: Any) -> Launch:
+    launch = make_launch(area, **spec)
+    launch.owner, launch.uid, launch.gid, launch.group = pw.pw_name, pw.pw_uid, pw.pw_gid, ""
+    return launch
+
+
+SERVICE = {"execd_mode": "service", "min_uid": 1000, "min_gid": 100}
+
+
+def test_job_runs_as_its_owner_with_files_owned_by_it(area: Path, job_user: pwd.struct_passwd) -> None:
+    os.chown(area, job_user.pw_uid, job_user.pw_gid)
+    launch = service_launch(area, job_user, name="who",
+                            script=b'id -un; id -u; echo "$HOME $USER"; stat -c %U "$TMPDIR"\n')
+    report, _ = run_shepherd(area, launch, SERVICE)
+    assert report["failed"] == 0, report["error"]
+    out = area / "who.o12"
+    assert out.read_text().split("\n")[:4] == [USER, str(job_user.pw_uid), f"{job_user.pw_dir} {USER}", USER]
+    assert out.stat().st_uid == job_user.pw_uid
+    audit = (area / "spool" / "audit").read_text()
+    assert f"job=12.1 user={USER}" in audit and "action=switch" in audit
+
+
+def test_default_working_directory_is_the_owners_home(area: Path, job_user: pwd.struct_passwd) -> None:
+    launch = service_launch(area, job_user, name="home", cwd=None, script=b"pwd\n")
+    report, _ = run_shepherd(area, launch, SERVICE)
+    out = Path(job_user.pw_dir) / "home.o12"
+    try:
+        assert report["failed"] == 0, report["error"]
+        assert out.read_text() == f"{job_user.pw_dir}\n"
+    finally:
+        out.unlink(missing_ok=True)
+        (Path(job_user.pw_dir) / "home.e12").unlink(missing_ok=True)
+
+
+def test_min_uid_refuses_the_job(area: Path, job_user: pwd.struct_passwd) -> None:
+    conf = dict(SERVICE, min_uid=job_user.pw_uid + 1)
+    report, tdir = run_shepherd(area, service_launch(area, job_user, name="low"), conf)
+    assert report["failed"] == 10 and report["error_state"] is True
+    assert "min_uid" in report["error"] and "min_uid" in tdir.error()
+    assert tdir.job_pid() is None and not (area / "low.o12").exists()
+    assert "action=refuse" in (area / "spool" / "audit").read_text()
+
+
+def test_root_is_never_a_job_user(area: Path) -> None:
+    root = pwd.getpwuid(0)
+    report, _ = run_shepherd(area, service_launch(area, root), dict(SERVICE, min_uid=0, min_gid=0))
+    assert report["failed"] == 10 and "root" in report["error"]
+
+
+def test_deny_and_allow_lists(area: Path, job_user: pwd.struct_passwd) -> None:
+    report, _ = run_shepherd(area, service_launch(area, job_user), dict(SERVICE, execd_deny_users=[USER]))
+    assert report["failed"] == 10 and "denied" in report["error"]
+    report, _ = run_shepherd(area, service_launch(area, job_user), dict(SERVICE, execd_allow_users="someone_else"))
+    assert report["failed"] == 10 and "not allowed" in report["error"]
+
+
+def test_output_file_the_owner_cannot_write_fails(area: Path, job_user: pwd.struct_passwd) -> None:
+    locked = area / "locked"
+    locked.mkdir(mode=0o755)  # root's, not writable by the job user
+    report, _ = run_shepherd(area, service_launch(area, job_user, stdout_paths=[str(locked)]), SERVICE)
+    assert report["failed"] == 26 and report["error_state"] is True
