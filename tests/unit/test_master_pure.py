@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from qsys.jobspec import JobSpec, PeRequest, TaskRange
 from qsys.master.accounting import ACCOUNTING_FIELDS, build_record, format_line, parse_line
 from qsys.master.jobs import Assignment, Job, Task
 from qsys.master.tasks import TaskSet, describe_ids
+from tests import REFERENCE
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "sge-8.1.9"
+REFERENCE = REFERENCE
 
 
 def test_taskset_is_compact_and_tracks_what_left() -> None:

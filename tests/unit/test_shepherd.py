@@ -16,8 +16,9 @@ import pytest
 
 from execd.spool import Spool, TaskDir
 from qsys.launch import Launch, PeHostEntry
+from tests import REFERENCE
 
-REFERENCE_ENV = Path("/work/shared/reference/sge-8.1.9/env_batch_job.txt")
+REFERENCE_ENV = (REFERENCE / "env_batch_job.txt")
 REPO = Path(__file__).resolve().parents[2]
 
 
