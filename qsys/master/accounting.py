@@ -126,6 +126,33 @@ class AccountingWriter:
         f.flush()
         os.fsync(f.fileno())
 
+    def written_keys(self, tasks: set[tuple[int, int]], tail_bytes: int = 8 << 20) -> set[tuple[int, int, int]]:
+        """(job, task, start time) of the records of ``tasks`` already in the file's tail.
+
+        A master killed after writing a line but before its commit learns the same end again
+        from the exec daemon; this lets it skip the second line (exactly once per run).
+        """
+        path = self.path
+        if not tasks or not path.exists():
+            return set()
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - tail_bytes))
+            data = f.read().decode("utf-8", "replace")
+        found = set()
+        for line in data.splitlines():
+            fields = line.split(":")
+            if len(fields) < 36 or line.startswith("#"):
+                continue
+            try:
+                key = (int(fields[5]), int(fields[35]))
+                start = int(fields[9])
+            except ValueError:
+                continue
+            if key in tasks:
+                found.add((key[0], key[1], start))
+        return found
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()

@@ -56,6 +56,7 @@ class Master:
         self._finish_waiters: dict[int, list[asyncio.Future[Any]]] = {}
         self.finished: dict[int, list[dict[str, Any]]] = {}  # job id -> task end reports (recent)
         self.stopping = asyncio.Event()
+        self.accounted_before: set[tuple[int, int, int]] = set()  # see AccountingWriter.written_keys
 
     # ------------------------------------------------------------ start-up
 
@@ -70,6 +71,7 @@ class Master:
             if job is not None:
                 job.tasks[task_id] = Task.from_record(record)
         self.config.load(loaded.objects)
+        self.accounted_before = self.accounting.written_keys(set(loaded.tasks))
         if self.jobs:
             self.next_job_id = max(self.next_job_id, max(self.jobs) + 1)
         log.info("loaded %d jobs, next job id %d", len(self.jobs), self.next_job_id)
@@ -138,11 +140,15 @@ class Master:
             changes.extend(self._release_successors(job))
         else:
             changes.append(self.job_change(job))
-        await self.commit(changes)
         if record is not None:
-            # after the commit: a master killed in between replays the end from the
-            # exec daemon, and the store's record is the one the file must not repeat
-            self.accounting.write(record)
+            # written before the job leaves qstat's view, so qacct sees it at once; a line
+            # written by a master killed before the commit below is not written twice
+            key = (job.job_id, task.task_id, int(record["start_time"]))
+            if key in self.accounted_before:
+                self.accounted_before.discard(key)
+            else:
+                self.accounting.write(record)
+        await self.commit(changes)
         if job.job_id not in self.jobs:
             self._wake_waiters(job.job_id)
         self.schedule_soon()
