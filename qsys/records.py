@@ -6,11 +6,14 @@ dropped so an older client can talk to a newer master.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from qsys import record as dataclasses
+from qsys.record import dataclass, field
 
-R = TypeVar("R")
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from typing import Any, TypeVar
+    R = TypeVar("R")
+
 
 
 def to_wire(record: Any) -> dict[str, Any]:
@@ -18,7 +21,7 @@ def to_wire(record: Any) -> dict[str, Any]:
 
 
 def from_wire(cls: type[R], data: dict[str, Any]) -> R:
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    known = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in data.items() if k in known})
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from qsys.jobspec import JobSpec, TaskRange
 from qsys.records import HostRow, JobRow, QueueInstanceRow
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from typing import Any
 
 QUEUE_WIDTH = 30  # SGE's default queue column width (names are cut, not widened)
 NO_TASK = " " * 7  # the ja-task-ID column of a non-array job

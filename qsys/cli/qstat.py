@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import getpass
 import sys
-from typing import Any
 
 from qsys.cli.common import run, write
 from qsys.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from typing import Any
 
 _FLAGS = {"-f": "full", "-r": "requested", "-t": "tasks", "-ext": "ext", "-xml": "xml", "-urg": "urg",
           "-pri": "pri", "--json": "json"}

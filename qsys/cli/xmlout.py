@@ -8,11 +8,14 @@ qhost) and empty elements written as an open and a close tag.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from qsys.cli.formats import format_iso, host_values, is_running
 from qsys.jobspec import JobSpec
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from typing import Any
 
 XML_DECL = "<?xml version='1.0'?>"
 _SCHEMAS = "http://arc.liv.ac.uk/repos/darcs/sge/source/dist/util/resources/schemas"
