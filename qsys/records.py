@@ -21,8 +21,11 @@ def to_wire(record: Any) -> dict[str, Any]:
 
 
 def from_wire(cls: type[R], data: dict[str, Any]) -> R:
-    known = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in known})
+    try:
+        return cls(**data)  # the usual case: the master sent exactly the fields
+    except TypeError:  # a newer master's extra fields
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass

@@ -26,7 +26,14 @@ _TIME_BLANK = " " * 20
 
 def format_datetime(epoch: float) -> str:
     """qstat's "submit/start at" column: 11/21/2026 16:15:08 (local time)."""
-    return time.strftime("%m/%d/%Y %H:%M:%S", time.localtime(epoch))
+    second = int(epoch)
+    text = _DATETIMES.get(second)
+    if text is None:  # thousands of rows share a few submit seconds
+        text = _DATETIMES[second] = time.strftime("%m/%d/%Y %H:%M:%S", time.localtime(second))
+    return text
+
+
+_DATETIMES: dict[int, str] = {}
 
 
 def format_ctime(epoch: float) -> str:

@@ -56,7 +56,9 @@ def _body(argv: list[str]) -> int:
         if "jobs" in opts:
             return _details(client, opts)
         users = opts.get("users") or [getpass.getuser()]
-        options = {"states": opts.get("states", "")}
+        options: dict[str, Any] = {"states": opts.get("states", "")}
+        if not any(opts.get(k) for k in ("json", "xml", "ext", "requested", "tasks")):
+            options["brief"] = True  # only the columns plain qstat and -f print
         if opts.get("full"):
             data = client.queues(users, **options)
             queues = [from_wire(QueueInstanceRow, q) for q in data["queues"]]

@@ -21,15 +21,19 @@ def _priorities(master: Master) -> dict[int, float]:
     return {k: (v - low) / (high - low) for k, v in considered.items()}
 
 
-def _common(job: Job, prio: float) -> dict[str, Any]:
+def _common(job: Job, prio: float, brief: bool = False) -> dict[str, Any]:
     spec = job.spec
-    return {
+    row = {
         "job_id": job.job_id,
         "priority": prio,
         "name": job.name,
         "owner": job.owner,
         "submit_time": job.submit_time,
         "is_array": job.is_array,
+    }
+    if brief:  # plain qstat and -f print none of the extras: 5,000 rows stay cheap
+        return row
+    row.update({
         "hard_resources": dict(spec.hard_resources),
         "soft_resources": dict(spec.soft_resources),
         "hard_queues": list(spec.hard_queues),
@@ -37,7 +41,8 @@ def _common(job: Job, prio: float) -> dict[str, Any]:
         "requested_pe": str(spec.pe) if spec.pe else None,
         "hold_jids": list(spec.hold_jids),
         "project": spec.project,
-    }
+    })
+    return row
 
 
 def _task_row(job: Job, task: Task, prio: float) -> JobRow:
@@ -56,23 +61,23 @@ def _task_row(job: Job, task: Task, prio: float) -> JobRow:
     )
 
 
-def _pending_row(job: Job, prio: float) -> JobRow:
-    return JobRow(
-        **_common(job, prio),
-        state=job.pending_state(),
-        start_time=None,
-        queue="",
-        slots=job.spec.slots_requested(),
-        tasks=job.pending.describe() if job.is_array else "",
-    )
+def _pending_row(job: Job, prio: float, brief: bool) -> dict[str, Any]:
+    """A pending job's row, already in wire form (the hot part of qstat)."""
+    row = _common(job, prio, brief)
+    row["state"] = job.pending_state()
+    row["start_time"] = None
+    row["queue"] = ""
+    row["slots"] = job.spec.slots_requested()
+    row["tasks"] = job.pending.describe() if job.is_array else ""
+    return row
 
 
-def _state_filter(row: JobRow, states: str) -> bool:
+def _state_filter(row: dict[str, Any], states: str) -> bool:
     """qstat -s: p pending, r running, s suspended, h held, z (finished: none kept here)."""
     if not states:
         return True
-    pending = not row.queue
-    shown = row.state
+    pending = not row["queue"]
+    shown = row["state"]
     return (
         ("p" in states and pending)
         or ("r" in states and not pending and "s" not in shown.lower())
@@ -86,21 +91,22 @@ def job_rows(master: Master, users: list[str] | None, options: dict[str, Any]) -
     prios = _priorities(master)
     everyone = not users or "*" in users
     wanted = set(users or ())
-    running: list[JobRow] = []
-    pending: list[tuple[tuple[float, float, int], JobRow]] = []
+    brief = bool(options.get("brief"))
+    running: list[dict[str, Any]] = []
+    pending: list[tuple[tuple[float, float, int], dict[str, Any]]] = []
     for job in master.jobs.values():
         if not everyone and job.owner not in wanted:
             continue
         prio = prios.get(job.job_id, 0.0)
         for task in sorted(job.tasks.values(), key=lambda t: t.task_id):
-            running.append(_task_row(job, task, prio))
+            running.append(to_wire(_task_row(job, task, prio)))
         if job.pending:
-            pending.append(((-prio, job.submit_time, job.job_id), _pending_row(job, prio)))
-    running.sort(key=lambda r: (r.job_id, int(r.tasks or 0)))
+            pending.append(((-prio, job.submit_time, job.job_id), _pending_row(job, prio, brief)))
+    running.sort(key=lambda r: (r["job_id"], int(r["tasks"] or 0)))
     pending.sort(key=lambda item: item[0])
     rows = running + [row for _, row in pending]
     states = str(options.get("states") or "")
-    return [to_wire(r) for r in rows if _state_filter(r, states)]
+    return [r for r in rows if _state_filter(r, states)]
 
 
 def queue_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
