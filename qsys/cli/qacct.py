@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qsys.acct import Selection, parse_task_range, parse_time, time_window
+from qsys.acct import GROUP_COLUMNS, Selection, parse_task_range, parse_time, time_window
 from qsys.cli.common import run, write
 from qsys.errors import UsageError
 
@@ -112,6 +112,8 @@ def parse_args(argv: list[str]) -> tuple[Selection, dict[str, object]]:
         i += 1
     if sel.tasks is not None and "jobs" not in opts:
         raise UsageError("error: -t option requires -j option")
+    order = [key for key, _, _ in GROUP_COLUMNS]
+    sel.columns.sort(key=order.index)  # Grid Engine's column order, whatever the option order
     sel.begin, sel.end = time_window(sel.begin, sel.end, days)
     return sel, opts
 
