@@ -8,12 +8,12 @@ from typing import Any
 from qsys.cli.common import run, write
 from qsys.errors import UsageError
 
-_FLAGS = {"-xml": "xml", "-q": "queues", "-F": "resources", "-j": "jobs", "--json": "json"}
-USAGE = "usage: qhost [-F] [-h hostlist] [-j] [-q] [-u user_list] [-xml] [--json]"
+_FLAGS = {"-xml": "xml", "-q": "queues", "-j": "jobs", "--json": "json"}
+USAGE = "usage: qhost [-F [resource_list]] [-h hostlist] [-j] [-q] [-u user_list] [-xml] [--json]"
 
 
 def parse_args(argv: list[str]) -> dict[str, Any]:
-    opts: dict[str, Any] = {"hosts": [], "users": []}
+    opts: dict[str, Any] = {"hosts": [], "users": [], "wanted": []}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -22,6 +22,11 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
             raise SystemExit(0)
         if arg in _FLAGS:
             opts[_FLAGS[arg]] = True
+        elif arg == "-F":
+            opts["resources"] = True
+            if i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+                i += 1
+                opts["wanted"].extend(v for v in argv[i].split(",") if v)
         elif arg in ("-h", "-u") and i + 1 < len(argv):
             i += 1
             opts["hosts" if arg == "-h" else "users"].extend(v for v in argv[i].split(",") if v)
@@ -46,6 +51,9 @@ def _body(argv: list[str]) -> int:
             raw_jobs = client.jobs(opts["users"] or ["*"])
     if opts["hosts"]:
         raw = [h for h in raw if h["name"] in opts["hosts"]]
+    if opts["wanted"]:
+        for h in raw:
+            h["load_values"] = {k: v for k, v in h.get("load_values", {}).items() if k in opts["wanted"]}
     rows = [from_wire(JobRow, r) for r in raw_jobs]
     if opts.get("json"):
         import json
