@@ -10,16 +10,16 @@ Failure codes (``failed`` in the report, after Grid Engine's accounting(5)):
 
 ====  =====================================================================
  1    assumedly before job (the task directory could not be read)
- 7    in prolog (prolog exited non-zero or could not run)
- 10   before job (identity refused, TMPDIR, exec failed)
- 14   in epilog
+ 8    in prolog (prolog exited non-zero or could not run)
+ 11   before job (identity refused, TMPDIR, exec failed)
+ 15   in epilog
  26   opening input/output file
  27   searching requested shell
  28   changing to working directory
  37   h_rt limit exceeded (the process group was killed)
 ====  =====================================================================
 
-A failure before the job (codes 10, 26, 27, 28 and 7) also sets ``error_state`` so the master
+A failure before the job (codes 11, 26, 27, 28 and 8) also sets ``error_state`` so the master
 puts the job in error state, as Grid Engine does; exit status 99 sets ``rerun``, 100 sets
 ``error_state``.
 
@@ -52,9 +52,9 @@ from execd.usage import empty_report, report_from_wait
 from qsys.launch import Launch
 
 BEFORE_JOB_READ = 1
-IN_PROLOG = 7
-BEFORE_JOB = 10
-IN_EPILOG = 14
+IN_PROLOG = 8  # sge_status(5) numbering, as qacct prints it
+BEFORE_JOB = 11
+IN_EPILOG = 15
 NO_OUTPUT = 26
 NO_SHELL = 27
 NO_CWD = 28

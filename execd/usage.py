@@ -2,8 +2,9 @@
 
 Grid Engine's usage values come from the kernel's rusage of the job's process tree.
 ``cpu`` is user + system seconds. ``maxvmem`` is approximated by the peak resident size
-(rusage has no virtual size); ``mem`` (GB seconds) by that peak times the wall clock;
-``io`` (GB) by the block counts in 512-byte units; ``iow`` is not measured (0).
+(rusage has no virtual size); ``mem`` (GB CPU seconds, as accounting(5) defines it) by that
+peak times the CPU time; ``io`` (GB) by the block counts in 512-byte units; ``iow`` is not
+measured (0). GB means 2**30 bytes, the unit qacct scales by.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ RUSAGE_FIELDS = (
 
 # the kernel's struct names the shared-memory field ru_ixrss; Grid Engine prints ru_ismrss too
 _KERNEL_NAME = {"ru_ismrss": "ru_ixrss"}
+_GIB = 1024.0**3
 
 
 def empty_report(start_time: float = 0.0, end_time: float = 0.0) -> dict[str, Any]:
@@ -56,12 +58,11 @@ def report_from_wait(status: int, ru: resource.struct_rusage, start_time: float,
     report["ru_stime"] = round(ru.ru_stime, 6)
     for name in RUSAGE_FIELDS:
         report[name] = int(getattr(ru, _KERNEL_NAME.get(name, name)))
-    wall = report["ru_wallclock"]
     peak_bytes = report["ru_maxrss"] * 1024
     report["cpu"] = round(ru.ru_utime + ru.ru_stime, 6)
     report["maxvmem"] = peak_bytes
-    report["mem"] = round(peak_bytes / 1e9 * wall, 6)
-    report["io"] = round((report["ru_inblock"] + report["ru_oublock"]) * 512 / 1e9, 6)
+    report["mem"] = round(peak_bytes / _GIB * report["cpu"], 6)
+    report["io"] = round((report["ru_inblock"] + report["ru_oublock"]) * 512 / _GIB, 6)
     report["rerun"] = sig == 0 and exit_status == 99
     report["error_state"] = sig == 0 and exit_status == 100
     return report

@@ -13,10 +13,16 @@ if TYPE_CHECKING:  # typing costs a command milliseconds at run time
     from typing import Any
 
 _FLAGS = {"-f": "full", "-r": "requested", "-t": "tasks", "-ext": "ext", "-xml": "xml", "-urg": "urg",
-          "-pri": "pri", "--json": "json"}
+          "-pri": "pri", "--json": "json", "--csv": "csv"}
 _WITH_ARG = {"-u": "users", "-s": "states", "-j": "jobs", "-q": "queues", "-g": "group", "-l": "resources"}
 
-USAGE = "usage: qstat [-f] [-r] [-t] [-ext] [-xml] [-j job_list] [-s {p|r|s|h|z}] [-u user_list] [-q queue_list]"
+USAGE = ("usage: qstat [-f] [-r] [-t] [-ext] [-xml] [-j job_list] [-s {p|r|s|h|z}] [-u user_list] [-q queue_list]"
+         " [--json | --csv]")
+
+
+def xml_forms(opts: dict[str, Any]) -> frozenset[str]:
+    """The -ext/-r/-t additions the XML output carries."""
+    return frozenset(name for name in ("ext", "requested", "tasks") if opts.get(name))
 
 
 def parse_args(argv: list[str]) -> dict[str, Any]:
@@ -65,10 +71,14 @@ def _body(argv: list[str]) -> int:
             rows = [from_wire(JobRow, r) for r in data["jobs"]]
             if opts.get("json"):
                 return _json({"queues": data["queues"], "jobs": data["jobs"]})
-            if opts.get("xml"):
+            if opts.get("csv"):
+                from qsys.cli import csvout
+
+                write(csvout.qstat_full_csv(queues, rows))
+            elif opts.get("xml"):
                 from qsys.cli import xmlout
 
-                write(xmlout.qstat_full_xml(queues, rows))
+                write(xmlout.qstat_full_xml(queues, rows, xml_forms(opts)))
             else:
                 write(formats.qstat_full(queues, rows))
             return 0
@@ -76,10 +86,14 @@ def _body(argv: list[str]) -> int:
     if opts.get("json"):
         return _json(raw)
     rows = [from_wire(JobRow, r) for r in raw]
-    if opts.get("xml"):
+    if opts.get("csv"):
+        from qsys.cli import csvout
+
+        write(csvout.qstat_jobs_csv(rows))
+    elif opts.get("xml"):
         from qsys.cli import xmlout
 
-        write(xmlout.qstat_xml(rows))
+        write(xmlout.qstat_xml(rows, xml_forms(opts)))
     elif opts.get("ext"):
         write(formats.qstat_jobs_ext(rows))
     elif opts.get("requested"):
@@ -98,7 +112,8 @@ def _details(client: Any, opts: dict[str, Any]) -> int:
     data = client.job_details(opts["jobs"] or [str(r["job_id"]) for r in client.jobs(["*"])])
     details = [JobDetail.from_wire(d) for d in data["details"]]
     if opts.get("json"):
-        return _json(data)
+        _json(data)
+        return 1 if data["missing"] and not details else 0
     if details:
         if opts.get("xml"):
             from qsys.cli import xmlout

@@ -37,8 +37,18 @@ def category_of(job: Job) -> str:
     if spec.hard_queues:
         parts.append("-q " + ",".join(spec.hard_queues))
     if spec.pe:
-        parts.append(f"-pe {spec.pe.name} {spec.pe.min_slots}-{spec.pe.max_slots}")
+        parts.append(f"-pe {spec.pe}")
     return " ".join(parts) or "NONE"
+
+
+def failure_code(report: dict[str, Any]) -> int:
+    """``failed`` as Grid Engine writes it: a job ended by a signal after qdel (or another
+    kill the system sent) is 100, "assumedly after job"; a signal the job caught by itself
+    leaves 0 and shows only in exit_status (128 + signal)."""
+    failed = int(report.get("failed", 0))
+    if not failed and report.get("killed") and report.get("signal"):
+        return 100
+    return failed
 
 
 def build_record(job: Job, task: Task, report: dict[str, Any], now: float) -> dict[str, Any]:
@@ -47,7 +57,7 @@ def build_record(job: Job, task: Task, report: dict[str, Any], now: float) -> di
     master = task.master
     record: dict[str, Any] = {name: 0 for name in ACCOUNTING_FIELDS}
     record.update(
-        qname=master.queue,
+        qname=master.queue.split("@", 1)[0],
         hostname=master.host,
         group=job.group,
         owner=job.owner,
@@ -58,7 +68,7 @@ def build_record(job: Job, task: Task, report: dict[str, Any], now: float) -> di
         submission_time=int(job.submit_time),
         start_time=int(start),
         end_time=int(end),
-        failed=int(report.get("failed", 0)),
+        failed=failure_code(report),
         exit_status=int(report.get("exit_status", 0)),
         ru_wallclock=int(report.get("ru_wallclock") or (max(0.0, end - start) if start else 0)),
         project=job.spec.project or "NONE",

@@ -219,7 +219,7 @@ def test_unopenable_output_file_fails(area: Path) -> None:
 def test_missing_binary_fails_before_job(area: Path) -> None:
     launch = make_launch(area, binary=True, command="/no/such/program", script=None)
     report, _ = run_shepherd(area, launch)
-    assert report["failed"] == 10 and "/no/such/program" in report["error"]
+    assert report["failed"] == 11 and "/no/such/program" in report["error"]
 
 
 def test_missing_shell_fails(area: Path) -> None:
@@ -236,7 +236,7 @@ def test_prolog_and_epilog(area: Path) -> None:
     assert (area / "pe.o12").read_text() == "prolog 12\njob\nepilog\n"
     launch.prolog = "exit 3"
     report, _ = run_shepherd(area, launch)
-    assert report["failed"] == 7 and report["error_state"] is True
+    assert report["failed"] == 8 and report["error_state"] is True
 
 
 def test_parallel_job_gets_a_hostfile(area: Path) -> None:
