@@ -40,6 +40,7 @@ import select
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,11 +225,17 @@ class Shepherd:
         return Plan(ident, cwd, files, build(launch, facts), exe, argv, search, fallback, stdin_script, launch)
 
     def _make_tmpdir(self, launch: Launch, ident: identity.Identity) -> str:
-        path = os.path.join(launch.tmpdir_base or "/tmp", f"{launch.task_key}.{launch.queue}")
+        base = launch.tmpdir_base or "/tmp"
+        path = os.path.join(base, f"{launch.task_key}.{launch.queue}")
         try:
-            if os.path.lexists(path):
-                shutil.rmtree(path)
-            os.mkdir(path, 0o700)
+            try:
+                if os.path.lexists(path):
+                    shutil.rmtree(path)
+                os.mkdir(path, 0o700)
+            except OSError:
+                # the name is taken by another cluster's job on this machine (job numbers
+                # are per cluster) and not ours to remove: a unique name with the same start
+                path = tempfile.mkdtemp(prefix=f"{launch.task_key}.{launch.queue}.", dir=base)
             if ident.switch:
                 os.chown(path, ident.uid, ident.gid)
         except OSError as exc:

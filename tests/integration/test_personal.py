@@ -29,7 +29,11 @@ def test_qsys_up_as_ordinary_user_runs_jobs_as_that_user(qsys_root: Path, users:
         sub = _as(user, root, "qsub", "-terse", "-o", str(root), "-N", "mine", "-b", "y", "/bin/sh", "-c", "id -un")
         assert sub.returncode == 0, sub.stderr
         job_id = sub.stdout.strip()
-        wait_until(lambda: _as(user, root, "qstat").stdout == "", 30, "the job to end")
+        try:
+            wait_until(lambda: _as(user, root, "qstat").stdout == "", 30, "the job to end")
+        except AssertionError:
+            detail = _as(user, root, "qstat", "-j", job_id).stdout
+            raise AssertionError(f"job {job_id} did not end:\n{_as(user, root, 'qstat').stdout}\n{detail}") from None
         out = root / f"mine.o{job_id}"
         assert out.read_text().strip() == user
         assert out.stat().st_uid == pwd.getpwnam(user).pw_uid
