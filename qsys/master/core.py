@@ -148,10 +148,10 @@ class Master:
                 self.accounted_before.discard(key)
             else:
                 self.accounting.write(record)
+        self.schedule_soon()  # the next orders can share this commit (see requests.submit)
         await self.commit(changes)
         if job.job_id not in self.jobs:
             self._wake_waiters(job.job_id)
-        self.schedule_soon()
 
     def forget_job(self, job: Job) -> list[Any]:
         """Remove a job with nothing running (qdel of a pending job)."""
