@@ -84,6 +84,7 @@ def _state_filter(row: JobRow, states: str) -> bool:
 
 def job_rows(master: Master, users: list[str] | None, options: dict[str, Any]) -> list[dict[str, Any]]:
     prios = _priorities(master)
+    qstates = master.qstates.compute()
     everyone = not users or "*" in users
     wanted = set(users or ())
     running: list[JobRow] = []
@@ -93,9 +94,16 @@ def job_rows(master: Master, users: list[str] | None, options: dict[str, Any]) -
             continue
         prio = prios.get(job.job_id, 0.0)
         for task in sorted(job.tasks.values(), key=lambda t: t.task_id):
-            running.append(_task_row(job, task, prio))
+            row = _task_row(job, task, prio)
+            suspended = master.qstates.task_state(job, task, qstates)
+            if suspended and row.state.endswith("r"):
+                row.state = row.state[:-1] + suspended
+            running.append(row)
         if job.pending:
-            pending.append(((-prio, job.submit_time, job.job_id), _pending_row(job, prio)))
+            row = _pending_row(job, prio)
+            if row.state == "qw" and any(t in job.pending for t in job.restarts):
+                row.state = "Rq"
+            pending.append(((-prio, job.submit_time, job.job_id), row))
     running.sort(key=lambda r: (r.job_id, int(r.tasks or 0)))
     pending.sort(key=lambda item: item[0])
     rows = running + [row for _, row in pending]
@@ -106,11 +114,10 @@ def job_rows(master: Master, users: list[str] | None, options: dict[str, Any]) -
 def queue_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     used = master.dispatcher.used_slots()
+    computed = master.qstates.compute()
     for qi in master.config.queue_instances(master.execds.hosts):
         host = master.execds.hosts.get(qi.host)
-        states = qi.states
-        if host is None or not host.up:
-            states = "u" + states
+        states = computed.get(f"{qi.queue}@{qi.host}", qi.states)
         load = host.load.get("load_avg") if host is not None and host.up else None
         rows.append(QueueInstanceRow(
             name=f"{qi.queue}@{qi.host}",
