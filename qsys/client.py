@@ -164,3 +164,7 @@ class Client:
     def select_queues(self, **filters: Any) -> list[str]:
         """qselect: names of the queue instances that pass the filters."""
         return self.request(protocol.SelectQueues(filters))
+
+    def cluster_queues(self) -> list[dict[str, Any]]:
+        """qstat -g c: one summary per cluster queue."""
+        return self.request(protocol.Status("cqueues"))

@@ -9,18 +9,6 @@ from qsys.master.jobs import Job, Task
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, to_wire
 
 
-def _priorities(master: Master) -> dict[int, float]:
-    """Normalized priorities: jobs the scheduler considers spread over [0, 1] by -p."""
-    considered = {j.job_id: j.spec.priority for j in master.jobs.values()
-                  if j.tasks or j.eligible(0.0)}
-    if not considered:
-        return {}
-    low, high = min(considered.values()), max(considered.values())
-    if low == high:
-        return dict.fromkeys(considered, 0.5)
-    return {k: (v - low) / (high - low) for k, v in considered.items()}
-
-
 def _common(job: Job, prio: float) -> dict[str, Any]:
     spec = job.spec
     return {
@@ -83,7 +71,10 @@ def _state_filter(row: JobRow, states: str) -> bool:
 
 
 def job_rows(master: Master, users: list[str] | None, options: dict[str, Any]) -> list[dict[str, Any]]:
-    prios = _priorities(master)
+    from qsys.master.urgency import priorities
+
+    figures = priorities(master)
+    prios = {job_id: fig["prior"] for job_id, fig in figures.items()}
     qstates = master.qstates.compute()
     everyone = not users or "*" in users
     wanted = set(users or ())
@@ -108,6 +99,9 @@ def job_rows(master: Master, users: list[str] | None, options: dict[str, Any]) -
     pending.sort(key=lambda item: item[0])
     rows = running + [row for _, row in pending]
     states = str(options.get("states") or "")
+    if options.get("urgency"):  # qstat -urg / -pri
+        for row in rows:
+            row.urgency = figures.get(row.job_id)
     return [to_wire(r) for r in rows if _state_filter(r, states)]
 
 
