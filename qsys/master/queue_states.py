@@ -266,19 +266,26 @@ class QueueStates:
         states = self.compute()
         config = self.master.config
         glob = config.global_conf
+        cache: dict[tuple[str, str | None, str | None], bool] = {}
+
+        def allowed(owner: str, ulists: str | None, xlists: str | None) -> bool:
+            key = (owner, ulists, xlists)
+            if key not in cache:
+                cache[key] = self.user_allowed(owner, ulists, xlists)
+            return cache[key]
+
         for qi in queue_snaps:
             qi.states = states.get(qi.name, qi.states)
             ulists = config.queue_attr(qi.queue, "user_lists", qi.host)
             xlists = config.queue_attr(qi.queue, "xuser_lists", qi.host)
             denied = {o for o in owners
-                      if not self.user_allowed(o, ulists, xlists)
-                      or not self.user_allowed(o, glob.get("user_lists"), glob.get("xuser_lists"))}
+                      if not allowed(o, ulists, xlists)
+                      or not allowed(o, glob.get("user_lists"), glob.get("xuser_lists"))}
             if denied:
                 qi.denied_owners = frozenset(denied)
         for name, pe in pe_snaps.items():
             attrs = config.pes.get(name, {})
-            denied = {o for o in owners
-                      if not self.user_allowed(o, attrs.get("user_lists"), attrs.get("xuser_lists"))}
+            denied = {o for o in owners if not allowed(o, attrs.get("user_lists"), attrs.get("xuser_lists"))}
             if denied:
                 pe.denied_owners = frozenset(denied)
 

@@ -289,3 +289,19 @@ def test_user_lists_keep_a_user_out_of_a_queue(qsys_root: Path, started: list[Cl
     wait_until(lambda: _state(cluster, allowed) == "", 30, "alice's job to run and end")
     assert _state(cluster, kept_out) == "qw"
     assert "has no access" in cluster.run("qstat", "-j", str(kept_out)).stdout
+
+
+def test_suspend_threshold_suspends_nsuspend_jobs_per_interval(qsys_root: Path, started: list[Cluster]) -> None:
+    cluster = _start(qsys_root, {"suspend_thresholds": "np_load_avg=0", "nsuspend": "1",
+                                 "suspend_interval": "00:00:01"})
+    started.append(cluster)
+    wait_until(lambda: "A" in _queue_states(cluster), 10, "the suspend alarm")
+    marker = f"sleep 4{os.getpid() % 1000:03d}"
+    first = _submit(cluster, "-b", "y", "/bin/sh", "-c", marker)
+    second = _submit(cluster, "-b", "y", "/bin/sh", "-c", marker)
+    wait_until(lambda: {_state(cluster, first), _state(cluster, second)} == {"T"}, 30,
+               "both jobs to be suspended by the threshold")
+    assert set(_proc_states(marker)) == {"T"}
+    summary = cluster.run("qstat", "-g", "c").stdout.splitlines()[2].split()
+    assert summary[2] == "2" and summary[6] == "2"  # used, and counted under aoACDS
+    cluster.run("qdel", str(first), str(second), check=True)
