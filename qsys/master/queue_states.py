@@ -109,6 +109,15 @@ class QueueStates:
             return DeleteObject(_KIND_STATE, instance)
         return PutObject(_KIND_STATE, instance, {"states": letters})
 
+    def mark_error(self, queue: str, host: str, reason: str) -> list[Any]:
+        """A job could not start on this instance through no fault of its own: state E."""
+        name = f"{queue}@{host}"
+        if "E" in self.manual.get(name, ""):
+            return []
+        log.warning("queue instance %s set in error state: %s", name, reason)
+        self.manual[name] = order_states(set(self.manual.get(name, "")) | {"E"})
+        return [self.manual_change(name)]
+
     def jobs_change(self) -> Any:
         from qsys.store import PutObject
 

@@ -305,3 +305,17 @@ def test_suspend_threshold_suspends_nsuspend_jobs_per_interval(qsys_root: Path, 
     summary = cluster.run("qstat", "-g", "c").stdout.splitlines()[2].split()
     assert summary[2] == "2" and summary[6] == "2"  # used, and counted under aoACDS
     cluster.run("qdel", str(first), str(second), check=True)
+
+
+def test_a_start_failure_on_the_host_sets_error_state_until_qmod_cq(cluster: Cluster) -> None:
+    active = cluster.root / "default" / "spool" / "node1" / "active_jobs"
+    (active / "1.1").write_text("not a task directory\n")  # the exec daemon cannot spool job 1
+    job_id = _submit(cluster, "-b", "y", "/bin/true")
+    assert job_id == 1
+    wait_until(lambda: "E" in _queue_states(cluster), 20, "the instance's error state")
+    assert _state(cluster, job_id) in ("Rq", "qw")
+    assert cluster.run("qselect", "-qs", "E").stdout == "all.q@node1\n"
+    (active / "1.1").unlink()
+    out = cluster.run("qmod", "-cq", "all.q")
+    assert out.stdout.endswith('changed state of "all.q@node1" (no error)\n')
+    wait_until(lambda: not cluster.jobs(), 30, "the job to run once the error is cleared")
