@@ -319,3 +319,14 @@ def test_a_start_failure_on_the_host_sets_error_state_until_qmod_cq(cluster: Clu
     out = cluster.run("qmod", "-cq", "all.q")
     assert out.stdout.endswith('changed state of "all.q@node1" (no error)\n')
     wait_until(lambda: not cluster.jobs(), 30, "the job to run once the error is cleared")
+
+
+def test_calendar_follows_the_fake_clock(qsys_root: Path, started: list[Cluster],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # the master's calendar clock starts at noon on New Year's Day 2030, a holiday here
+    monkeypatch.setenv("QSYS_CLOCK", str(dt.datetime(2030, 1, 1, 12, 0, 0).timestamp()))
+    cluster = _start(qsys_root, {"calendar": "holidays"},
+                     [("calendar", "holidays", {"calendar_name": "holidays", "year": "1.1.2030=suspended",
+                                                "week": "NONE"})])
+    started.append(cluster)
+    assert "C" in _queue_states(cluster)
