@@ -330,3 +330,30 @@ def test_calendar_follows_the_fake_clock(qsys_root: Path, started: list[Cluster]
                                                 "week": "NONE"})])
     started.append(cluster)
     assert "C" in _queue_states(cluster)
+
+
+def test_pe_xuser_lists_keep_a_user_out_of_a_parallel_environment(qsys_root: Path, started: list[Cluster],
+                                                                  users: tuple[str, str]) -> None:
+    from qsys.master.config import DEFAULT_PES
+    from qsys.store import PutObject, Store
+
+    alice, bob = users
+    cluster = Cluster(qsys_root / "cell", hosts=["node1"], slots=2, mode="service")
+    cluster.init()
+    store = Store(cluster.cell.bootstrap()["store_url"])
+    store.create()
+    from qsys.master.config import DEFAULT_QUEUE
+
+    store.apply([PutObject("queue", "all.q", {"attrs": dict(DEFAULT_QUEUE, slots="2")}),
+                 PutObject("pe", "smp", {"attrs": dict(DEFAULT_PES["smp"], xuser_lists="banned")}),
+                 PutObject("userset", "banned", {"attrs": {"name": "banned", "type": "ACL", "entries": bob}})])
+    store.close()
+    cluster.start_master()
+    cluster.start_execd("node1")
+    cluster.wait_hosts()
+    started.append(cluster)
+    kept_out = _submit(cluster, "-pe", "smp", "2", "-b", "y", "/bin/true", user=bob)
+    allowed = _submit(cluster, "-pe", "smp", "2", "-b", "y", "/bin/true", user=alice)
+    wait_until(lambda: _state(cluster, allowed) == "", 30, "alice's parallel job to run and end")
+    assert _state(cluster, kept_out) == "qw"
+    assert 'no access to parallel environment "smp"' in cluster.run("qstat", "-j", str(kept_out)).stdout

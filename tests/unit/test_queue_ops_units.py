@@ -106,3 +106,24 @@ def test_qselect_filters() -> None:
         "queues": ["all.q"], "resources": {"arch": "lx-amd64", "h": "node1"}, "states": "du", "users": ["bob"]}
     with pytest.raises(UsageError):
         qselect.parse_args(["-qs", "x"])
+
+
+def test_urgency_xml_parses_and_adds_the_elements() -> None:
+    import xml.etree.ElementTree as ET
+
+    from qsys.cli import xmlout
+    from qsys.records import JobRow
+
+    rows = [JobRow(job_id=i, priority=0.5, name="j", owner="bob", state="qw", submit_time=0.0, start_time=None,
+                   queue="", slots=1, tasks="", urgency={"nurg": 0.5, "urg": 1000, "rrcontr": 1000,
+                                                         "wtcontr": 0, "dlcontr": 0, "npprior": 0.5,
+                                                         "ntckts": 0.0, "ppri": i})
+            for i in (1, 2)]
+    urg = ET.fromstring(qstat_views.with_urgency_xml(xmlout.qstat_xml(rows), rows, pri=False))
+    assert [e.text for e in urg.iter("JB_urg")] == ["1000", "1000"]
+    pri = ET.fromstring(qstat_views.with_urgency_xml(xmlout.qstat_xml(rows), rows, pri=True))
+    assert [e.text for e in pri.iter("JB_priority")] == ["1", "2"]
+    summary = ET.fromstring(qstat_views.cluster_summary_xml([
+        {"name": "all.q", "load": None, "used": 1, "resv": 0, "available": 3, "total": 4,
+         "temp_disabled": 0, "manual_intervention": 0}]))
+    assert summary.find("cluster_queue_summary/available").text == "3"  # type: ignore[union-attr]
