@@ -53,6 +53,8 @@ def started() -> Iterator[list[Cluster]]:
 
 
 def _submit(cluster: Cluster, *args: str, user: str | None = None) -> int:
+    if user is not None:  # keep the test users' homes free of job output files
+        args = ("-o", "/dev/null", "-j", "y", *args)
     proc = cluster.run("qsub", "-terse", *args, user=user)
     assert proc.returncode == 0, proc.stderr
     return int(proc.stdout.strip().split(".")[0])
