@@ -159,3 +159,23 @@ class Client:
 
     def shutdown(self, execds: bool = False) -> str:
         return self.request(protocol.Shutdown(execds))
+
+    # ------------------------------------------------------------ qmod, qalter, qselect
+
+    def queue_action(self, action: str, targets: list[str], jobs: bool | None = None,
+                     force: bool = False) -> dict[str, Any]:
+        """qmod: returns {lines, exit}."""
+        return self.request(protocol.QueueAction(action, list(targets), jobs, force))
+
+    def alter(self, targets: list[str], changes: dict[str, Any], users: list[str] | None = None,
+              verify: str = "") -> dict[str, Any]:
+        """qalter: returns {lines, exit}."""
+        return self.request(protocol.AlterJob(list(targets), changes, list(users or []), verify))
+
+    def select_queues(self, **filters: Any) -> list[str]:
+        """qselect: names of the queue instances that pass the filters."""
+        return self.request(protocol.SelectQueues(filters))
+
+    def cluster_queues(self) -> list[dict[str, Any]]:
+        """qstat -g c: one summary per cluster queue."""
+        return self.request(protocol.Status("cqueues"))

@@ -333,3 +333,47 @@ class ExecdShutdown:
     """Stop the exec daemon; running jobs keep running under their shepherds."""
 
     reason: str = ""
+
+
+@message("signal_job")
+@dataclass
+class SignalJob:
+    """Send ``signal`` to a task's processes without ending it (SIGSTOP/SIGCONT for
+    qmod suspend/unsuspend, calendars, thresholds, subordinates)."""
+
+    job_id: int
+    task_id: int
+    signal: int
+
+
+@message("queue_action")
+@dataclass
+class QueueAction:
+    """qmod: ``action`` (disable enable suspend unsuspend clear reschedule) on ``targets``
+    (queue patterns, or job ids when ``jobs`` is set; both when ``jobs`` is None).
+    Replies Ok({lines, exit})."""
+
+    action: str
+    targets: list[str] = field(default_factory=list)
+    jobs: bool | None = None
+    force: bool = False
+
+
+@message("alter_job")
+@dataclass
+class AlterJob:
+    """qalter: ``changes`` (JobSpec fields from the qsub options given) on ``targets``
+    (job ids or names, or all jobs of ``users``); ``verify`` is -w v. Replies Ok({lines, exit})."""
+
+    targets: list[str]
+    changes: dict[str, Any]
+    users: list[str] = field(default_factory=list)
+    verify: str = ""
+
+
+@message("select_queues")
+@dataclass
+class SelectQueues:
+    """qselect: queue instance names matching the filters. Replies Ok([name, ...])."""
+
+    filters: dict[str, Any] = field(default_factory=dict)

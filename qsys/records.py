@@ -58,6 +58,8 @@ class JobRow:
     usage: dict[str, float] | None = None  # cpu (s), mem (GB s), io (GB), vmem, maxvmem (bytes)
     # hosts/queues of a parallel job's slave tasks: [{"queue": ..., "slots": n}]
     slave_queues: list[dict[str, Any]] = field(default_factory=list)
+    # qstat -urg/-pri: nurg urg rrcontr wtcontr dlcontr npprior ntckts ppri (qsys.master.urgency)
+    urgency: dict[str, float] | None = None
 
 
 @dataclass

@@ -16,8 +16,8 @@ _FLAGS = {"-f": "full", "-r": "requested", "-t": "tasks", "-ext": "ext", "-xml":
           "-pri": "pri", "--json": "json", "--csv": "csv"}
 _WITH_ARG = {"-u": "users", "-s": "states", "-j": "jobs", "-q": "queues", "-g": "group", "-l": "resources"}
 
-USAGE = ("usage: qstat [-f] [-r] [-t] [-ext] [-xml] [-j job_list] [-s {p|r|s|h|z}] [-u user_list] [-q queue_list]"
-         " [--json | --csv]")
+USAGE = ("usage: qstat [-f] [-r] [-t] [-ext] [-urg] [-pri] [-g c] [-xml] [-j job_list] [-s {p|r|s|h|z}]"
+         " [-u user_list] [-q queue_list] [--json | --csv]")
 
 
 def xml_forms(opts: dict[str, Any]) -> frozenset[str]:
@@ -61,9 +61,13 @@ def _body(argv: list[str]) -> int:
     with Client() as client:
         if "jobs" in opts:
             return _details(client, opts)
+        if opts.get("group") == "c":
+            return _cluster_summary(client, opts)
         users = opts.get("users") or [getpass.getuser()]
         options: dict[str, Any] = {"states": opts.get("states", "")}
-        if not any(opts.get(k) for k in ("json", "xml", "ext", "requested", "tasks")):
+        if opts.get("urg") or opts.get("pri"):
+            options["urgency"] = True
+        elif not any(opts.get(k) for k in ("json", "xml", "ext", "requested", "tasks")):
             options["brief"] = True  # only the columns plain qstat and -f print
         if opts.get("full"):
             data = client.queues(users, **options)
@@ -86,6 +90,8 @@ def _body(argv: list[str]) -> int:
     if opts.get("json"):
         return _json(raw)
     rows = [from_wire(JobRow, r) for r in raw]
+    if opts.get("urg") or opts.get("pri"):
+        return _urgency(rows, opts)
     if opts.get("csv"):
         from qsys.cli import csvout
 
@@ -124,6 +130,29 @@ def _details(client: Any, opts: dict[str, Any]) -> int:
     if data["missing"] and not details:
         sys.stderr.write(formats.job_not_found_message(data["missing"]))
         return 1
+    return 0
+
+
+def _cluster_summary(client: Any, opts: dict[str, Any]) -> int:
+    from qsys.cli import qstat_views
+
+    rows = client.cluster_queues()
+    if opts.get("json"):
+        return _json(rows)
+    write(qstat_views.cluster_summary_xml(rows) if opts.get("xml") else qstat_views.cluster_summary(rows))
+    return 0
+
+
+def _urgency(rows: list[Any], opts: dict[str, Any]) -> int:
+    from qsys.cli import qstat_views, xmlout
+
+    pri = bool(opts.get("pri"))
+    if opts.get("xml"):
+        write(qstat_views.with_urgency_xml(xmlout.qstat_xml(rows), rows, pri))
+    elif pri:
+        write(qstat_views.priority_listing(rows))
+    else:
+        write(qstat_views.urgency_listing(rows))
     return 0
 
 

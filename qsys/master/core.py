@@ -52,6 +52,9 @@ class Master:
         self.config.mode = mode
         self.execds = ExecdRegistry(self)
         self.dispatcher = Dispatcher(self)
+        from qsys.master.queue_states import QueueStates
+
+        self.qstates = QueueStates(self)
         self.accounting = AccountingWriter(cell.accounting_file)
         self._finish_waiters: dict[int, list[asyncio.Future[Any]]] = {}
         self.finished: dict[int, list[dict[str, Any]]] = {}  # job id -> task end reports (recent)
@@ -72,6 +75,7 @@ class Master:
                 job.tasks[task_id] = Task.from_record(record)
         self.config.load(loaded.objects)
         self.accounted_before = self.accounting.written_keys(set(loaded.tasks))
+        self.qstates.load(loaded.objects)
         if self.jobs:
             self.next_job_id = max(self.next_job_id, max(self.jobs) + 1)
         log.info("loaded %d jobs, next job id %d", len(self.jobs), self.next_job_id)
@@ -115,7 +119,8 @@ class Master:
         changes: list[Any] = []
         job.tasks.pop(task.task_id, None)
         changes.append(DeleteTask(job.job_id, task.task_id))
-        rerun = bool(report.get("rerun")) and not task.deleting
+        rescheduled = self.qstates.take_reschedule(job.job_id, task.task_id)  # qmod -rj/-rq
+        rerun = (bool(report.get("rerun")) or rescheduled) and not task.deleting
         error_state = bool(report.get("error_state")) and not task.deleting
         record: dict[str, Any] | None = None
         if rerun:

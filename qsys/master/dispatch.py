@@ -75,6 +75,8 @@ class Dispatcher:
         for host, msg in launches:
             if not self.master.execds.send(host, msg):
                 log.warning("host=%s went away before job=%s could start", host, msg.job["job_id"])
+        if launches:
+            self.master.qstates.poke()  # subordinate queues may have to be suspended now
         return started
 
     def _apply(self, decision: Any, now: float) -> tuple[set[int], list[Any], list[tuple[str, Any]]]:
@@ -165,6 +167,8 @@ class Dispatcher:
         queue_snaps = config.queue_instance_snapshots(hosts, used)
         for qi in queue_snaps:
             qi.consumed = per_qi.get((qi.queue, qi.host), {})
+        pe_snaps = config.pe_snapshots(master)
+        master.qstates.decorate(queue_snaps, pe_snaps, {job.owner for job in master.jobs.values() if job.pending})
         return sched.Snapshot(
             now=now,
             complexes=config.complexes(),
@@ -172,7 +176,7 @@ class Dispatcher:
             global_values=config.global_values(),
             global_consumed=total,
             queue_instances=queue_snaps,
-            pes=config.pe_snapshots(master),
+            pes=pe_snaps,
             jobs=jobs,
             queue_sort_method=config.sched_value("queue_sort_method", "load"),
             load_formula=config.sched_value("load_formula", "np_load_avg"),

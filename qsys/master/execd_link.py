@@ -215,8 +215,11 @@ async def _on_failed_start(reg: ExecdRegistry, entry: ExecHost, msg: protocol.Jo
     if job is None or task is None:
         return
     log.warning("host=%s job=%d.%d failed to start: %s", entry.name, msg.job_id, msg.task_id, msg.reason)
+    host_fault = not msg.error_state  # the host could not start it: queue instance E, job again
+    if host_fault:
+        await reg.master.commit(reg.master.qstates.mark_error(task.master.queue, task.master.host, msg.reason))
     await reg.master.task_finished(job, task, {"failed": 1, "exit_status": 0, "error": msg.reason,
-                                               "error_state": msg.error_state})
+                                               "error_state": msg.error_state, "rerun": host_fault})
 
 
 @_handles(protocol.JobFinished)

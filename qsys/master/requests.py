@@ -103,6 +103,10 @@ async def get_status(master: Master, who: Identity, msg: protocol.Status) -> Any
         return status.job_details(master, msg.job_ids)
     if msg.what == "hosts":
         return status.host_rows(master, msg.options)
+    if msg.what == "cqueues":  # qstat -g c
+        from qsys.master.urgency import cluster_queue_summary
+
+        return cluster_queue_summary(master)
     rows = status.job_rows(master, msg.users, msg.options)
     if msg.what == "queues":
         return {"queues": status.queue_rows(master, msg.options), "jobs": rows}

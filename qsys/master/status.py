@@ -9,18 +9,6 @@ from qsys.master.jobs import Job, Task
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, to_wire
 
 
-def _priorities(master: Master) -> dict[int, float]:
-    """Normalized priorities: jobs the scheduler considers spread over [0, 1] by -p."""
-    considered = {j.job_id: j.spec.priority for j in master.jobs.values()
-                  if j.tasks or j.eligible(0.0)}
-    if not considered:
-        return {}
-    low, high = min(considered.values()), max(considered.values())
-    if low == high:
-        return dict.fromkeys(considered, 0.5)
-    return {k: (v - low) / (high - low) for k, v in considered.items()}
-
-
 def _common(job: Job, prio: float, brief: bool = False) -> dict[str, Any]:
     spec = job.spec
     row = {
@@ -88,7 +76,11 @@ def _state_filter(row: dict[str, Any], states: str) -> bool:
 
 
 def job_rows(master: Master, users: list[str] | None, options: dict[str, Any]) -> list[dict[str, Any]]:
-    prios = _priorities(master)
+    from qsys.master.urgency import priorities
+
+    figures = priorities(master)
+    prios = {job_id: fig["prior"] for job_id, fig in figures.items()}
+    qstates = master.qstates.compute()
     everyone = not users or "*" in users
     wanted = set(users or ())
     brief = bool(options.get("brief"))
@@ -99,24 +91,33 @@ def job_rows(master: Master, users: list[str] | None, options: dict[str, Any]) -
             continue
         prio = prios.get(job.job_id, 0.0)
         for task in sorted(job.tasks.values(), key=lambda t: t.task_id):
-            running.append(to_wire(_task_row(job, task, prio)))
+            row = to_wire(_task_row(job, task, prio))
+            suspended = master.qstates.task_state(job, task, qstates)
+            if suspended and row["state"].endswith("r"):
+                row["state"] = row["state"][:-1] + suspended
+            running.append(row)
         if job.pending:
-            pending.append(((-prio, job.submit_time, job.job_id), _pending_row(job, prio, brief)))
+            prow = _pending_row(job, prio, brief)
+            if prow["state"] == "qw" and job.restarts and any(t in job.pending for t in job.restarts):
+                prow["state"] = "Rq"
+            pending.append(((-prio, job.submit_time, job.job_id), prow))
     running.sort(key=lambda r: (r["job_id"], int(r["tasks"] or 0)))
     pending.sort(key=lambda item: item[0])
     rows = running + [row for _, row in pending]
     states = str(options.get("states") or "")
+    if options.get("urgency"):  # qstat -urg / -pri
+        for row in rows:
+            row["urgency"] = figures.get(row["job_id"])
     return [r for r in rows if _state_filter(r, states)]
 
 
 def queue_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     used = master.dispatcher.used_slots()
+    computed = master.qstates.compute()
     for qi in master.config.queue_instances(master.execds.hosts):
         host = master.execds.hosts.get(qi.host)
-        states = qi.states
-        if host is None or not host.up:
-            states = "u" + states
+        states = computed.get(f"{qi.queue}@{qi.host}", qi.states)
         load = host.load.get("load_avg") if host is not None and host.up else None
         rows.append(QueueInstanceRow(
             name=f"{qi.queue}@{qi.host}",
