@@ -42,7 +42,7 @@ LABELS = {"conf": "configuration", "queue": "cluster queue", "exechost": "execho
 
 
 def _take(argv: list[str], i: int, option: str, optional: bool = False) -> tuple[str | None, int]:
-    if i < len(argv) and not argv[i].startswith("-"):
+    if i < len(argv) and not (optional and argv[i].startswith("-")):
         return argv[i], i + 1
     if optional:
         return None, i
@@ -131,6 +131,8 @@ def _one(client: Any, option: str, row: Option, args: list[str], as_json: bool) 
         names = client.conf_list(kind)
         write(json.dumps(names) if as_json else "\n".join(names))
         return 0
+    if op in ("add", "modify") and row.args == "names":  # -am/-ao/-ah/-as: a list of names
+        return _lines(client.conf(op, kind, args[0]))
     if op in ("add", "modify"):
         text = _read(args[0])
         return _lines(client.conf(op, kind, args[1] if len(args) > 1 else "", text))

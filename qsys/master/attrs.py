@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from qsys.errors import InvalidRequest
-from qsys.objects.base import spec_map, value_for
+from qsys.objects.base import parse_value, spec_map, value_for
 
 MODES = ("mattr", "rattr", "aattr", "dattr")
 
@@ -26,6 +26,8 @@ def edit_attribute(obj: Any, mode: str, attr: str, value: str, host: str = "") -
     if host and not spec.attr.per_host:
         raise InvalidRequest(f'"{attr}" of {obj.kind} "{obj.object_name}" has no per-host values')
     vtype = spec.attr.vtype
+    if spec.attr.per_host and not host and "[" in value and mode in ("mattr", "rattr"):
+        return _with_overrides(obj, spec, value)
     current = value_for(obj, attr, host) if host else getattr(obj, attr)
     try:
         given = vtype.parse(value)
@@ -37,6 +39,20 @@ def edit_attribute(obj: Any, mode: str, attr: str, value: str, host: str = "") -
         out.overrides.setdefault(attr, {})[host] = new
     else:
         setattr(out, attr, new)
+    return out
+
+
+def _with_overrides(obj: Any, spec: Any, value: str) -> Any:
+    """A whole per-host value (``2,[node1=3]``) replaces the default and all overrides."""
+    try:
+        default, overrides = parse_value(spec, value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{spec.name}: {exc}") from None
+    out = copy.deepcopy(obj)
+    setattr(out, spec.name, default)
+    out.overrides.pop(spec.name, None)
+    if overrides:
+        out.overrides[spec.name] = overrides
     return out
 
 

@@ -25,6 +25,7 @@ from qsys.master.server import Identity, handles
 from qsys.objects import (
     ComplexList,
     format_text,
+    from_wire,
     keep_readonly,
     kind_class,
     parse_text,
@@ -174,8 +175,8 @@ async def _add(master: Master, who: Identity, msg: protocol.ConfRequest) -> dict
     name = obj.object_name
     if master.config.get(kind, name) is not None:
         raise InvalidRequest(f'{info.label} "{name}" already exists')
-    if kind == "exechost" and name == GLOBAL_HOST:
-        raise InvalidRequest('exechost "global" already exists')
+    if kind == "exechost":  # load values are reported by the host, never taken from a file
+        obj = keep_readonly(obj, from_wire(kind, {}, name))
     await _store(master, kind, name, obj)
     return _result([f'{_by(who)} added "{name}" to {info.label} list'])
 

@@ -47,6 +47,12 @@ def _override_groups(obj: Any) -> Iterator[str]:
 def check_refs(config: ClusterConfig, kind: str, obj: Any) -> None:
     """Refuse an object that names a PE, user set, calendar or host group that does not exist."""
     name = obj.object_name
+    if kind == "hostgroup":
+        groups = dict(config.hostgroups)
+        groups[name] = obj
+        nested = [g for g in obj.hostlist if g.startswith("@")]
+        if _reaches(groups, nested, name):
+            raise InvalidRequest(f'host group "{name}" would contain itself')
     for attr, target in _REFS.get(kind, {}).items():
         known = config.table(target)
         for item in _values(obj, attr):
@@ -55,16 +61,16 @@ def check_refs(config: ClusterConfig, kind: str, obj: Any) -> None:
             if item not in known:
                 raise InvalidRequest(f'{LABEL[target]} "{item}" named in "{attr}" of {LABEL[kind]} '
                                      f'"{name}" does not exist')
+    for table in [getattr(obj, "complex_values", None) or {},
+                  *(getattr(obj, "overrides", None) or {}).get("complex_values", {}).values()]:
+        for cname in table:
+            if config.resolve_complex(cname) is None:
+                raise InvalidRequest(f'complex "{cname}" named in "complex_values" of {LABEL[kind]} '
+                                     f'"{name}" does not exist')
     for group in _override_groups(obj):
         if group not in config.hostgroups and group != "@allhosts":
             raise InvalidRequest(f'host group "{group}" named in an override of {LABEL[kind]} '
                                  f'"{name}" does not exist')
-    if kind == "hostgroup":
-        groups = dict(config.hostgroups)
-        groups[name] = obj
-        nested = [g for g in obj.hostlist if g.startswith("@")]
-        if _reaches(groups, nested, name):
-            raise InvalidRequest(f'host group "{name}" would contain itself')
 
 
 def _reaches(groups: dict[str, Any], start: list[str], target: str) -> bool:

@@ -69,7 +69,10 @@ class Server:
                 lambda r, w: self._serve(r, w, unix=False), host=host, port=port, reuse_address=True
             )
             self._servers.append(tcp)
-            bound_port = tcp.sockets[0].getsockname()[1]
+            # with port 0 each address family gets its own port: report the IPv4 one,
+            # which is what clients reach through 127.0.0.1 or a host name
+            ipv4 = [s for s in tcp.sockets if s.family == socket.AF_INET]
+            bound_port = (ipv4 or list(tcp.sockets))[0].getsockname()[1]
         if unix_path:
             try:
                 os.unlink(unix_path)
