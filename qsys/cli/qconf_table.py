@@ -22,7 +22,7 @@ def _rows() -> dict[str, Option]:
         rows[option] = Option(op, kind, args)
 
     # kind: (suffix, show arg, list option, editor-add arg)
-    keyed = {"queue": ("q", "names", "-sql", "opt"), "exechost": ("e", "names", "-sel", "opt"),
+    keyed = {"queue": ("q", "opt", "-sql", "opt"), "exechost": ("e", "names", "-sel", "opt"),
              "hostgroup": ("hgrp", "names", "-shgrpl", "name"), "pe": ("p", "names", "-spl", "name"),
              "calendar": ("cal", "names", "-scall", "name")}
     for kind, (suffix, show, listing, new) in keyed.items():

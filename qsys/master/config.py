@@ -201,6 +201,8 @@ class ClusterConfig:
                 conf = replace(conf, min_uid=0, min_gid=0)
             keep("conf", "global", conf)
             keep("exechost", GLOBAL_HOST, ExecHostConf(hostname=GLOBAL_HOST))
+            if master.mode == "personal":  # the user who ran `qsys up` manages the cell
+                keep("manager", _user_name(master.owner_uid), None)
             keep("adminhost", master.host_name, None)
             keep("submithost", master.host_name, None)
             for host in _split_list(boot.get("exec_hosts", "")):
@@ -436,6 +438,15 @@ class ClusterConfig:
             qsys_root=str(master.cell.root),
             binary_path=boot.get("binary_path") or os.path.dirname(sys.executable),
         )
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def _none(text: str) -> str:

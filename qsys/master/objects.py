@@ -205,10 +205,7 @@ async def _modify(master: Master, who: Identity, msg: protocol.ConfRequest) -> d
     if kind == "complex":
         return await _modify_complexes(master, who, msg.text)
     obj = _parse(master, kind, msg.name, msg.text)
-    name = msg.name if kind == "conf" else obj.object_name
-    if kind == "conf":
-        name = name or "global"
-        obj.name = name
+    name = obj.object_name  # a configuration's comes from the host argument or its #host: line
     old = master.config.get(kind, name)
     if old is None and kind != "conf":
         raise NotFound(info.missing.format(name=name))
