@@ -109,6 +109,7 @@ class ClusterConfig:
         self.submit_hosts: set[str] = set()
         self._complexes: dict[str, Any] | None = None
         self._groups_of: dict[str, list[str]] = {}
+        self._attr_cache: dict[tuple[str, str, str], str] = {}
         self.mode = "personal"  # told to every exec host as execd_mode
 
     # ------------------------------------------------------------ the generic table
@@ -165,6 +166,7 @@ class ClusterConfig:
     def _changed(self) -> None:
         self._complexes = None
         self._groups_of = {}
+        self._attr_cache = {}
 
     # ------------------------------------------------------------ persistence
 
@@ -255,11 +257,17 @@ class ClusterConfig:
         return self.resolve_hostlist(self.queues[queue].hostlist, live)
 
     def queue_attr(self, queue: str, attr: str, host: str) -> str:
-        obj = self.queues.get(queue) or _DEFAULT_QUEUE
-        spec = spec_map(Queue).get(attr)
-        if spec is None:
-            return "NONE"
-        return spec.attr.vtype.format(value_for(obj, attr, host, self.groups_of(host)))
+        """The text of a queue attribute on ``host`` (overrides resolved); memoized until the
+        next configuration change, as every scheduling pass asks for it per instance."""
+        key = (queue, attr, host)
+        found = self._attr_cache.get(key)
+        if found is None:
+            obj = self.queues.get(queue) or _DEFAULT_QUEUE
+            spec = spec_map(Queue).get(attr)
+            found = "NONE" if spec is None else spec.attr.vtype.format(
+                value_for(obj, attr, host, self.groups_of(host)))
+            self._attr_cache[key] = found
+        return found
 
     def queue_instances(self, live: dict[str, ExecHost]) -> list[QueueInstance]:
         out = []
