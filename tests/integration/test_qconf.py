@@ -189,3 +189,14 @@ def test_tcp_clients_need_a_submit_or_admin_host(cluster: Cluster, option: str) 
     assert f'denied: host "outsider" is no {kind} host\n' in _fails(cluster, *argv, env=env)
     _ok(cluster, "qconf", "-as" if option == "qsub" else "-ah", "outsider")
     _ok(cluster, *argv, env=env)
+
+
+def test_configuration_survives_a_restart_on_postgresql(qsys_root: Path, postgres_url: str) -> None:
+    with Cluster(qsys_root / "cell", hosts=["node1"], slots=2, store_url=postgres_url) as cluster:
+        _ok(cluster, "qconf", "-mattr", "queue", "slots", "1,[node1=3]", "all.q")
+        _ok(cluster, "qconf", "-au", "daemon", "staff")
+        shown = [_ok(cluster, "qconf", *a) for a in (["-sq", "all.q"], ["-su", "staff"], ["-sm"])]
+        cluster.kill_master()
+        cluster.start_master()
+        assert [_ok(cluster, "qconf", *a) for a in (["-sq", "all.q"], ["-su", "staff"], ["-sm"])] == shown
+        assert "0/0/3" in _ok(cluster, "qstat", "-f")
