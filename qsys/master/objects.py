@@ -19,7 +19,7 @@ from qsys.master.attrs import edit_attribute
 from qsys.master.config import GLOBAL_HOST, NAME_LISTS
 from qsys.master.core import Master
 from qsys.master.hostview import exechost_view
-from qsys.master.refs import check_refs, referrers
+from qsys.master.refs import check_refs, complex_users, referrers
 from qsys.master.roles import require_manager
 from qsys.master.server import Identity, handles
 from qsys.objects import (
@@ -233,6 +233,9 @@ async def _modify_complexes(master: Master, who: Identity, text: str) -> dict[st
             lines.append(f'{_by(who)} modified "{name}" in complex entry list')
     for name in old:
         if name not in rows:
+            users = complex_users(master.config, name)
+            if users:
+                raise InvalidRequest(f'denied: complex "{name}" is still referenced in {users[0]}')
             lines.append(f'{_by(who)} removed "{name}" from complex entry list')
     if not lines:
         return _result(["complex entry list not modified"])

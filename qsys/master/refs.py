@@ -104,3 +104,14 @@ def referrers(config: ClusterConfig, kind: str, name: str) -> list[str]:
 
 def hosts_of_group(config: ClusterConfig, group: str) -> list[str]:
     return resolve_hosts([group], config.hostgroups)
+
+
+def complex_users(config: ClusterConfig, name: str) -> list[str]:
+    """Queues and exec hosts whose complex_values name the complex ``name``."""
+    out = []
+    for kind in ("queue", "exechost"):
+        for owner in config.table(kind).values():
+            tables = [owner.complex_values, *(getattr(owner, "overrides", None) or {}).get("complex_values", {}).values()]
+            if any(name in table for table in tables):
+                out.append(f'{LABEL[kind]} "{owner.object_name}"')
+    return out

@@ -148,6 +148,8 @@ def test_complex_and_host_values_steer_scheduling(cluster: Cluster, tmp_path: Pa
         "\nload_avg ", "\nlic                 lic        INT       <=    YES         YES        0        0\nload_avg ")))
     _ok(cluster, "qconf", "-aattr", "exechost", "complex_values", "lic=1", "node1")
     assert "lic=1" in _ok(cluster, "qconf", "-se", "node1")
+    assert 'complex "lic" is still referenced in exechost "node1"' in _fails(
+        cluster, "qconf", "-Mc", _file(tmp_path, "c0", table))
     for _ in range(2):
         _ok(cluster, "qsub", "-l", "lic=1", "-b", "y", "/bin/sleep", "30")
     wait_until(lambda: any(j["state"] == "r" for j in cluster.jobs()), 20, "a job to start")
