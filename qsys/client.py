@@ -179,3 +179,16 @@ class Client:
     def cluster_queues(self) -> list[dict[str, Any]]:
         """qstat -g c: one summary per cluster queue."""
         return self.request(protocol.Status("cqueues"))
+
+    # ------------------------------------------------------------ configuration objects (qconf)
+
+    def conf(self, op: str, kind: str, name: str = "", text: str = "", **attrs: Any) -> Any:
+        """One operation of the generic object path (see ``protocol.ConfRequest``)."""
+        return self.request(protocol.ConfRequest(op, kind, name, text, attrs))
+
+    def conf_show(self, kind: str, name: str = "") -> dict[str, Any]:
+        """{"text": Grid Engine text, "data": attribute -> text} of one object."""
+        return self.conf("show", kind, name)
+
+    def conf_list(self, kind: str) -> list[str]:
+        return list(self.conf("list", kind)["names"])

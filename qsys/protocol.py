@@ -377,3 +377,25 @@ class SelectQueues:
     """qselect: queue instance names matching the filters. Replies Ok([name, ...])."""
 
     filters: dict[str, Any] = field(default_factory=dict)
+
+
+# ================================================================ configuration objects (qconf)
+
+
+@message("conf_request")
+@dataclass
+class ConfRequest:
+    """One operation of the generic object path (``qsys.master.objects``).
+
+    ``op``: "show", "list", "template", "add", "modify", "delete" or "attr"; ``kind`` a key of
+    ``qsys.objects.KINDS`` or a name list ("manager", "operator", "adminhost", "submithost").
+    ``text`` is the object's Grid Engine text (add/modify); ``attrs`` carries the -*attr
+    edit ({"mode": "mattr|rattr|aattr|dattr", "attr", "value", "objects": [...]}).
+    Replies Ok({"text", "data"}) for show, Ok({"names"}) for list, Ok({"lines", "exit"}) else.
+    """
+
+    op: str
+    kind: str
+    name: str = ""
+    text: str = ""
+    attrs: dict[str, Any] = field(default_factory=dict)

@@ -70,7 +70,7 @@ def _scaled(text: str) -> float | None:
 def parse_memory(text: str) -> float:
     """Bytes from ``512M``, ``1.5G``, ``100k``, ``4096`` or ``INFINITY``."""
     value = _scaled(text)
-    if value is not None:
+    if value is not None and value >= 0:
         return value
     if text.strip().lower() in _INFINITY:
         return math.inf
@@ -131,6 +131,8 @@ def _parse_int(text: str) -> float:
 
 
 def _keep_string(text: str) -> str:
+    if not text:
+        raise InvalidRequest("empty string value")
     return text
 
 

@@ -5,79 +5,53 @@ exec hosts (snapshots, effective host configuration, the Launch of a task).
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from qsys.errors import InvalidRequest
 from qsys.launch import Launch, PeHostEntry
+from qsys.objects import (
+    Calendar,
+    ComplexList,
+    Conf,
+    HostGroup,
+    ParallelEnvironment,
+    Queue,
+    SchedulerConfig,
+    UserSet,
+    default_complexes,
+    default_global_config,
+    default_pes,
+    default_queue,
+    default_scheduler_config,
+    default_usersets,
+    effective_config,
+    from_wire,
+    groups_of,
+    resolve_hosts,
+    to_wire,
+    value_for,
+)
+from qsys.objects import ExecHost as ExecHostConf
+from qsys.objects.base import spec_map
 
 if TYPE_CHECKING:
     from qsys.master.core import Master
     from qsys.master.execd_link import ExecHost
     from qsys.master.jobs import Job, Task
 
-DEFAULT_GLOBAL: dict[str, str] = {
-    "execd_spool_dir": "default",
-    "mailer": "/usr/bin/mail",
-    "xterm": "/usr/bin/xterm",
-    "load_sensor": "none",
-    "prolog": "none",
-    "epilog": "none",
-    "shell_start_mode": "posix_compliant",
-    "login_shells": "bash,sh,ksh,csh,tcsh",
-    "min_uid": "1000",
-    "min_gid": "1000",
-    "user_lists": "none",
-    "xuser_lists": "none",
-    "load_report_time": "00:00:10",
-    "max_unheard": "00:05:00",
-    "reschedule_unknown": "00:00:00",
-    "loglevel": "log_warning",
-    "administrator_mail": "root",
-    "finished_jobs": "100",
-    "gid_range": "20000-20100",
-    "qlogin_command": "builtin",
-    "qlogin_daemon": "builtin",
-    "rlogin_command": "builtin",
-    "rlogin_daemon": "builtin",
-    "rsh_command": "builtin",
-    "rsh_daemon": "builtin",
-    "max_aj_instances": "2000",
-    "max_aj_tasks": "75000",
-    "max_u_jobs": "0",
-    "max_jobs": "0",
-}
-
-DEFAULT_QUEUE: dict[str, str] = {
-    "hostlist": "@allhosts",
-    "seq_no": "0",
-    "load_thresholds": "NONE",
-    "qtype": "BATCH INTERACTIVE",
-    "pe_list": "make smp mpi",
-    "rerun": "FALSE",
-    "slots": "1",
-    "tmpdir": "/tmp",
-    "shell": "/bin/sh",
-    "prolog": "NONE",
-    "epilog": "NONE",
-    "shell_start_mode": "posix_compliant",
-    "complex_values": "NONE",
-    "s_rt": "INFINITY",
-    "h_rt": "INFINITY",
-    "s_cpu": "INFINITY",
-    "h_cpu": "INFINITY",
-    "s_vmem": "INFINITY",
-    "h_vmem": "INFINITY",
-}
-
-DEFAULT_PES: dict[str, dict[str, str]] = {
-    "smp": {"slots": "999", "allocation_rule": "$pe_slots", "control_slaves": "TRUE", "job_is_first_task": "TRUE"},
-    "mpi": {"slots": "999", "allocation_rule": "$fill_up", "control_slaves": "TRUE", "job_is_first_task": "FALSE"},
-    "make": {"slots": "999", "allocation_rule": "$round_robin", "control_slaves": "TRUE", "job_is_first_task": "FALSE"},
-}
-
 LIMITS = ("h_rt", "s_rt", "h_cpu", "s_cpu", "h_vmem", "s_vmem")
+# kinds held as plain name lists (``qconf -am/-ao/-ah/-as``)
+NAME_LISTS = ("manager", "operator", "adminhost", "submithost")
+GLOBAL_HOST = "global"  # the exec host whose complex_values hold cluster-wide resources
+_DEFAULT_QUEUE = default_queue()
+# the global configuration of a new cell, attribute -> text
+DEFAULT_GLOBAL: dict[str, str] = effective_config(default_global_config())
+
+log = logging.getLogger("qsys.master.config")
 
 
 @dataclass(slots=True)
@@ -111,75 +85,147 @@ def value_for_host(text: str, host: str) -> str:
 
 
 class ClusterConfig:
+    """Every configuration object of the cell, as :mod:`qsys.objects` instances.
+
+    :mod:`qsys.master.objects` changes them (validate, store, :meth:`put`/:meth:`remove`,
+    notify); everything else reads them through the lookups below, which answer in the
+    Grid Engine text of a value so callers need not know the classes.
+    """
+
     def __init__(self) -> None:
-        self.global_conf: dict[str, str] = dict(DEFAULT_GLOBAL)
-        self.local_conf: dict[str, dict[str, str]] = {}
-        self.queues: dict[str, dict[str, str]] = {}
-        self.pes: dict[str, dict[str, str]] = {}
-        self.exec_hosts: dict[str, dict[str, str]] = {}
-        self.sconf: dict[str, str] = {"queue_sort_method": "load", "load_formula": "np_load_avg"}
+        self.global_conf: Conf = default_global_config()
+        self.local_conf: dict[str, Conf] = {}
+        self.queues: dict[str, Queue] = {}
+        self.pes: dict[str, ParallelEnvironment] = {}
+        self.exec_hosts: dict[str, ExecHostConf] = {}
+        self.hostgroups: dict[str, HostGroup] = {}
+        self.usersets: dict[str, UserSet] = {u.name: u for u in default_usersets()}
+        self.calendars: dict[str, Calendar] = {}
+        self.complex_list: ComplexList = default_complexes()
+        self.sconf: SchedulerConfig = default_scheduler_config()
         self.managers: set[str] = {"root"}
         self.operators: set[str] = set()
+        self.admin_hosts: set[str] = set()
+        self.submit_hosts: set[str] = set()
         self._complexes: dict[str, Any] | None = None
+        self._groups_of: dict[str, list[str]] = {}
+        self._attr_cache: dict[tuple[str, str, str], str] = {}
         self.mode = "personal"  # told to every exec host as execd_mode
+
+    # ------------------------------------------------------------ the generic table
+
+    def table(self, kind: str) -> dict[str, Any]:
+        """The objects of a keyed kind by name (conf: "global" and the hosts)."""
+        if kind == "conf":
+            return {"global": self.global_conf, **self.local_conf}
+        tables: dict[str, dict[str, Any]] = {
+            "queue": self.queues, "pe": self.pes, "exechost": self.exec_hosts,
+            "hostgroup": self.hostgroups, "userset": self.usersets, "calendar": self.calendars}
+        return tables[kind]
+
+    def names(self, kind: str) -> set[str]:
+        """The members of a name-list kind (managers, operators, admin/submit hosts)."""
+        return {"manager": self.managers, "operator": self.operators,
+                "adminhost": self.admin_hosts, "submithost": self.submit_hosts}[kind]
+
+    def get(self, kind: str, name: str) -> Any:
+        """One object (None if absent); the single-object kinds ignore ``name``."""
+        if kind == "complex":
+            return self.complex_list
+        if kind == "sconf":
+            return self.sconf
+        if kind in NAME_LISTS:
+            return name if name in self.names(kind) else None
+        return self.table(kind).get(name)
+
+    def put(self, kind: str, name: str, obj: Any) -> None:
+        """Hold a new or changed object (already validated and stored)."""
+        if kind == "complex":
+            self.complex_list = obj
+        elif kind == "sconf":
+            self.sconf = obj
+        elif kind == "conf" and name == "global":
+            self.global_conf = obj
+        elif kind == "conf":
+            self.local_conf[name] = obj
+        elif kind in NAME_LISTS:
+            self.names(kind).add(name)
+        else:
+            self.table(kind)[name] = obj
+        self._changed()
+
+    def remove(self, kind: str, name: str) -> None:
+        if kind in NAME_LISTS:
+            self.names(kind).discard(name)
+        elif kind == "conf":
+            self.local_conf.pop(name, None)
+        else:
+            self.table(kind).pop(name, None)
+        self._changed()
+
+    def _changed(self) -> None:
+        self._complexes = None
+        self._groups_of = {}
+        self._attr_cache = {}
 
     # ------------------------------------------------------------ persistence
 
     def load(self, objects: dict[tuple[str, str], dict[str, Any]]) -> None:
         for (kind, name), record in objects.items():
-            attrs = dict(record.get("attrs", {}))
-            if kind == "conf":
-                if name == "global":
-                    self.global_conf.update(attrs)
-                else:
-                    self.local_conf[name] = attrs
-            elif kind == "queue":
-                self.queues[name] = attrs
-            elif kind == "pe":
-                self.pes[name] = attrs
-            elif kind == "exechost":
-                self.exec_hosts[name] = attrs
-            elif kind == "manager":
-                self.managers.add(name)
-            elif kind == "operator":
-                self.operators.add(name)
+            if kind in NAME_LISTS:
+                self.put(kind, name, None)
+                continue
+            try:
+                obj = from_wire(kind, dict(record.get("attrs", {})), name)
+            except (InvalidRequest, TypeError) as exc:
+                log.error("stored %s %r is not valid, ignored: %s", kind, name, exc)
+                continue
+            self.put(kind, name, obj)
 
     async def bootstrap_defaults(self, master: Master) -> None:
-        """A new cell gets all.q over every exec host and the default PEs."""
+        """A new cell gets all.q over every exec host, the default PEs and the master host
+        as admin and submit host (as Grid Engine's installation does)."""
         from qsys.store import PutObject
 
         changes = []
         boot = master.boot
+
+        def keep(kind: str, name: str, obj: Any) -> None:
+            self.put(kind, name, obj)
+            changes.append(PutObject(kind, name, {"attrs": {} if obj is None else to_wire(obj)}))
+
         if not self.queues:
-            queue = dict(DEFAULT_QUEUE)
-            queue["slots"] = boot.get("default_slots") or str(os.cpu_count() or 1)
-            self.queues["all.q"] = queue
-            changes.append(PutObject("queue", "all.q", {"attrs": queue}))
-            for name, attrs in DEFAULT_PES.items():
-                self.pes[name] = dict(attrs)
-                changes.append(PutObject("pe", name, {"attrs": attrs}))
+            keep("queue", "all.q", default_queue(slots=int(boot.get("default_slots") or os.cpu_count() or 1)))
+            for pe in default_pes():
+                keep("pe", pe.pe_name, pe)
+            conf = self.global_conf
             if master.mode == "personal":
-                self.global_conf["min_uid"] = "0"
-                self.global_conf["min_gid"] = "0"
-                changes.append(PutObject("conf", "global", {"attrs": self.global_conf}))
+                conf = replace(conf, min_uid=0, min_gid=0)
+            keep("conf", "global", conf)
+            keep("exechost", GLOBAL_HOST, ExecHostConf(hostname=GLOBAL_HOST))
+            if master.mode == "personal":  # the user who ran `qsys up` manages the cell
+                keep("manager", _user_name(master.owner_uid), None)
+            keep("adminhost", master.host_name, None)
+            keep("submithost", master.host_name, None)
+            for host in _split_list(boot.get("exec_hosts", "")):
+                keep("submithost", host, None)
         for host in _split_list(boot.get("exec_hosts", "")):
             if host not in self.exec_hosts:
-                self.exec_hosts[host] = {}
-                changes.append(PutObject("exechost", host, {"attrs": {}}))
+                keep("exechost", host, ExecHostConf(hostname=host))
         await master.commit(changes)
 
     async def ensure_exec_host(self, master: Master, host: str) -> None:
         from qsys.store import PutObject
 
         if host not in self.exec_hosts:
-            self.exec_hosts[host] = {}
-            await master.commit([PutObject("exechost", host, {"attrs": {}})])
+            obj = ExecHostConf(hostname=host)
+            self.put("exechost", host, obj)
+            await master.commit([PutObject("exechost", host, {"attrs": to_wire(obj)})])
 
     # ------------------------------------------------------------ lookups
 
     def host_config(self, host: str) -> dict[str, str]:
-        merged = dict(self.global_conf)
-        merged.update(self.local_conf.get(host, {}))
+        merged = effective_config(self.global_conf, self.local_conf.get(host))
         merged["execd_mode"] = self.mode
         return merged
 
@@ -190,26 +236,44 @@ class ClusterConfig:
         return sorted(self.pes)
 
     def all_exec_hosts(self, live: dict[str, ExecHost]) -> list[str]:
-        return sorted(set(self.exec_hosts) | set(live))
+        return sorted((set(self.exec_hosts) | set(live)) - {GLOBAL_HOST})
+
+    def resolve_hostlist(self, items: list[str], live: dict[str, ExecHost]) -> list[str]:
+        """Host names of a host list; @groups expand (nested), an undefined @allhosts is
+        every exec host."""
+        if "@allhosts" in items and "@allhosts" not in self.hostgroups:
+            rest = [i for i in items if i != "@allhosts"]
+            return sorted(set(resolve_hosts(rest, self.hostgroups)) | set(self.all_exec_hosts(live)))
+        return sorted(set(resolve_hosts(items, self.hostgroups)))
+
+    def groups_of(self, host: str) -> list[str]:
+        """The host groups ``host`` belongs to (nested groups included), cached."""
+        found = self._groups_of.get(host)
+        if found is None:
+            found = self._groups_of[host] = groups_of(host, self.hostgroups)
+        return found
 
     def queue_hosts(self, queue: str, live: dict[str, ExecHost]) -> list[str]:
-        hosts: list[str] = []
-        for item in _split_list(self.queues[queue].get("hostlist", "")):
-            if item == "@allhosts":
-                hosts.extend(self.all_exec_hosts(live))
-            elif not item.startswith("@"):
-                hosts.append(item)
-        return sorted(dict.fromkeys(hosts))
+        return self.resolve_hostlist(self.queues[queue].hostlist, live)
 
     def queue_attr(self, queue: str, attr: str, host: str) -> str:
-        text = self.queues.get(queue, {}).get(attr, DEFAULT_QUEUE.get(attr, "NONE"))
-        return value_for_host(text, host)
+        """The text of a queue attribute on ``host`` (overrides resolved); memoized until the
+        next configuration change, as every scheduling pass asks for it per instance."""
+        key = (queue, attr, host)
+        found = self._attr_cache.get(key)
+        if found is None:
+            obj = self.queues.get(queue) or _DEFAULT_QUEUE
+            spec = spec_map(Queue).get(attr)
+            found = "NONE" if spec is None else spec.attr.vtype.format(
+                value_for(obj, attr, host, self.groups_of(host)))
+            self._attr_cache[key] = found
+        return found
 
     def queue_instances(self, live: dict[str, ExecHost]) -> list[QueueInstance]:
         out = []
         for queue in self.queue_names():
-            qtype = self.queues[queue].get("qtype", "BATCH INTERACTIVE").upper()
             for host in self.queue_hosts(queue, live):
+                qtype = self.queue_attr(queue, "qtype", host).upper()
                 code = ("B" if "BATCH" in qtype else "") + ("I" if "INTERACTIVE" in qtype else "")
                 if _split_list(self.queue_attr(queue, "pe_list", host)):
                     code += "P"
@@ -218,7 +282,9 @@ class ClusterConfig:
 
     def complexes(self) -> dict[str, Any]:
         if self._complexes is None:
-            self._complexes = dict(__import__("qsys.sched", fromlist=["DEFAULT_COMPLEXES"]).DEFAULT_COMPLEXES)
+            from qsys.sched.snapshot import complexes_from
+
+            self._complexes = complexes_from(self.complex_list.complexes)
         return self._complexes
 
     def resolve_complex(self, name: str) -> Any:
@@ -231,10 +297,11 @@ class ClusterConfig:
         return None
 
     def global_values(self) -> dict[str, str]:
-        return {}
+        host = self.exec_hosts.get(GLOBAL_HOST)
+        return dict(host.complex_values) if host is not None else {}
 
     def sched_value(self, name: str, default: str) -> str:
-        return self.sconf.get(name, default)
+        return str(to_wire(self.sconf).get(name, default))
 
     # ------------------------------------------------------------ scheduler snapshots
 
@@ -249,8 +316,8 @@ class ClusterConfig:
                 load = {k: str(v) for k, v in host.load.items()}
                 load.setdefault("arch", host.arch)
                 load.setdefault("num_proc", str(host.processors))
-            attrs = self.exec_hosts.get(name, {})
-            cvalues = dict(_pairs(attrs.get("complex_values", "NONE")))
+            conf = self.exec_hosts.get(name)
+            cvalues = dict(conf.complex_values) if conf is not None else {}
             out[name] = sched.HostSnap(name=name, load=load, complex_values=cvalues, consumed={})
         return out
 
@@ -294,13 +361,13 @@ class ClusterConfig:
         return {
             name: sched.PeSnap(
                 name=name,
-                slots=int(attrs.get("slots", "0")),
+                slots=pe.slots,
                 used_slots=used.get(name, 0),
-                allocation_rule=attrs.get("allocation_rule", "$pe_slots"),
-                control_slaves=attrs.get("control_slaves", "FALSE").upper() == "TRUE",
-                job_is_first_task=attrs.get("job_is_first_task", "TRUE").upper() == "TRUE",
+                allocation_rule=pe.allocation_rule,
+                control_slaves=pe.control_slaves,
+                job_is_first_task=pe.job_is_first_task,
             )
-            for name, attrs in self.pes.items()
+            for name, pe in self.pes.items()
         }
 
     def pending_snapshot(self, job: Job, running: int) -> Any:
@@ -379,6 +446,15 @@ class ClusterConfig:
             qsys_root=str(master.cell.root),
             binary_path=boot.get("binary_path") or os.path.dirname(sys.executable),
         )
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def _none(text: str) -> str:

@@ -191,8 +191,8 @@ class QueueStates:
         entry = self.master.execds.hosts.get(host)
         if entry is not None and entry.up and name in entry.load:
             return str(entry.load[name])
-        attrs = self.master.config.exec_hosts.get(host, {})
-        return dict(pairs(attrs.get("complex_values", "NONE"))).get(name)
+        obj = self.master.config.exec_hosts.get(host)
+        return None if obj is None else obj.complex_values.get(name)
 
     def _exceeded(self, host: str, text: str) -> bool:
         """Is any ``name=threshold`` of ``text`` exceeded on ``host`` (value relop threshold)?"""
@@ -274,7 +274,7 @@ class QueueStates:
         """Put states and access denials into a scheduling snapshot."""
         states = self.compute()
         config = self.master.config
-        glob = config.global_conf
+        glob = config.host_config("global")
         cache: dict[tuple[str, str | None, str | None], bool] = {}
 
         def allowed(owner: str, ulists: str | None, xlists: str | None) -> bool:
@@ -293,8 +293,11 @@ class QueueStates:
             if denied:
                 qi.denied_owners = frozenset(denied)
         for name, pe in pe_snaps.items():
-            attrs = config.pes.get(name, {})
-            denied = {o for o in owners if not allowed(o, attrs.get("user_lists"), attrs.get("xuser_lists"))}
+            pe_obj = config.pes.get(name)
+            if pe_obj is None:
+                continue
+            pe_allow, pe_deny = ",".join(pe_obj.user_lists) or None, ",".join(pe_obj.xuser_lists) or None
+            denied = {o for o in owners if not allowed(o, pe_allow, pe_deny)}
             if denied:
                 pe.denied_owners = frozenset(denied)
 

@@ -29,8 +29,10 @@ def _queue_pattern_known(pattern: str, queues: list[str], hosts: set[str]) -> bo
 
 
 def validate_spec(master: Master, who: Identity, spec: JobSpec) -> None:
+    from qsys.master.roles import require_submit_host
     from qsys.sched.values import parse_value
 
+    require_submit_host(master, who)
     config = master.config
     if not spec.name:
         raise InvalidRequest("job rejected: the job has no name")

@@ -21,3 +21,14 @@ class Calendar(ConfigObject):
     calendar_name: str = attr(Text())
     year: str | None = attr(NoneText(), None)
     week: str | None = attr(NoneText(), None)
+
+    def check(self) -> None:
+        if not self.calendar_name or any(c in self.calendar_name for c in " \t,@[]=/"):
+            raise ValueError(f"calendar_name: '{self.calendar_name}' is not a valid name")
+        from qsys.errors import InvalidRequest
+        from qsys.grammar.calendar import parse_calendar
+
+        try:
+            parse_calendar(self.year, self.week)
+        except InvalidRequest as exc:
+            raise ValueError(exc.message) from None

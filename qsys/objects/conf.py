@@ -88,6 +88,10 @@ class Conf(ConfigObject):
     reprioritize: int | None = _opt(Int())
     jsv_url: str | None = _opt(Text())
     jsv_allowed_mod: list[str] | None = _opt(_LIST)
+    # qsys additions (printed only when set): the exec daemon's identity-switch policy
+    execd_identity: str | None = _opt(Choice("switch", "log_only"))
+    execd_allow_users: list[str] | None = _opt(_LIST)
+    execd_deny_users: list[str] | None = _opt(_LIST)
 
     def check(self) -> None:
         if not self.name or any(c in self.name for c in " \t,@[]=/:"):

@@ -7,7 +7,11 @@ scheduler never mutates the snapshot (it keeps its own working copy of what a pa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
+
+from qsys.objects import complex as _objects_complexes
 
 CONSUMABLE_KINDS = ("NO", "YES", "JOB")
 
@@ -62,65 +66,26 @@ def complex_index(complexes: dict[str, ComplexDef]) -> dict[str, ComplexDef]:
     return index
 
 
-# Son of Grid Engine 8.1.9's default complexes (``qconf -sc`` of a fresh installation).
-_DEFAULT_TABLE = """
-#name               shortcut   type      relop requestable consumable default  urgency
-#--------------------------------------------------------------------------------------
-arch                a          STRING    ==    YES         NO         NONE     0
-calendar            c          STRING    ==    YES         NO         NONE     0
-cpu                 cpu        DOUBLE    >=    YES         NO         0        0
-display_win_gui     dwg        BOOL      ==    YES         NO         0        0
-h_core              h_core     MEMORY    <=    YES         NO         0        0
-h_cpu               h_cpu      TIME      <=    YES         NO         0:0:0    0
-h_data              h_data     MEMORY    <=    YES         NO         0        0
-h_fsize             h_fsize    MEMORY    <=    YES         NO         0        0
-h_rss               h_rss      MEMORY    <=    YES         NO         0        0
-h_rt                h_rt       TIME      <=    YES         NO         0:0:0    0
-h_stack             h_stack    MEMORY    <=    YES         NO         0        0
-h_vmem              h_vmem     MEMORY    <=    YES         NO         0        0
-hostname            h          HOST      ==    YES         NO         NONE     0
-load_avg            la         DOUBLE    >=    NO          NO         0        0
-load_long           ll         DOUBLE    >=    NO          NO         0        0
-load_medium         lm         DOUBLE    >=    NO          NO         0        0
-load_short          ls         DOUBLE    >=    NO          NO         0        0
-m_core              core       INT       <=    YES         NO         0        0
-m_socket            socket     INT       <=    YES         NO         0        0
-m_thread            thread     INT       <=    YES         NO         0        0
-m_topology          topo       STRING    ==    YES         NO         NONE     0
-m_topology_inuse    utopo      STRING    ==    YES         NO         NONE     0
-mem_free            mf         MEMORY    <=    YES         NO         0        0
-mem_total           mt         MEMORY    <=    YES         NO         0        0
-mem_used            mu         MEMORY    >=    YES         NO         0        0
-min_cpu_interval    mci        TIME      <=    NO          NO         0:0:0    0
-np_load_avg         nla        DOUBLE    >=    NO          NO         0        0
-np_load_long        nll        DOUBLE    >=    NO          NO         0        0
-np_load_medium      nlm        DOUBLE    >=    NO          NO         0        0
-np_load_short       nls        DOUBLE    >=    NO          NO         0        0
-num_proc            p          INT       ==    YES         NO         0        0
-qname               q          STRING    ==    YES         NO         NONE     0
-rerun               re         BOOL      ==    NO          NO         0        0
-s_core              s_core     MEMORY    <=    YES         NO         0        0
-s_cpu               s_cpu      TIME      <=    YES         NO         0:0:0    0
-s_data              s_data     MEMORY    <=    YES         NO         0        0
-s_fsize             s_fsize    MEMORY    <=    YES         NO         0        0
-s_rss               s_rss      MEMORY    <=    YES         NO         0        0
-s_rt                s_rt       TIME      <=    YES         NO         0:0:0    0
-s_stack             s_stack    MEMORY    <=    YES         NO         0        0
-s_vmem              s_vmem     MEMORY    <=    YES         NO         0        0
-seq_no              seq        INT       ==    NO          NO         0        0
-slots               s          INT       <=    YES         YES        1        1000
-swap_free           sf         MEMORY    <=    YES         NO         0        0
-swap_rate           sr         MEMORY    >=    YES         NO         0        0
-swap_rsvd           srsv       MEMORY    >=    YES         NO         0        0
-swap_total          st         MEMORY    <=    YES         NO         0        0
-swap_used           su         MEMORY    >=    YES         NO         0        0
-tmpdir              tmp        STRING    ==    NO          NO         NONE     0
-virtual_free        vf         MEMORY    <=    YES         NO         0        0
-virtual_total       vt         MEMORY    <=    YES         NO         0        0
-virtual_used        vu         MEMORY    >=    YES         NO         0        0
-"""
+def complexes_from(rows: Iterable[Any]) -> dict[str, ComplexDef]:
+    """The scheduler's view of complex rows (``qsys.objects.ComplexDef``: what ``qconf -sc``
+    shows and ``-mc`` changes), by name."""
+    return {
+        row.name: ComplexDef(
+            name=row.name,
+            shortcut=row.shortcut,
+            type=row.type,
+            relop=row.relop,
+            requestable=row.requestable != "NO",
+            consumable=row.consumable,
+            default=row.default,
+            urgency=row.urgency,
+        )
+        for row in rows
+    }
 
-DEFAULT_COMPLEXES: dict[str, ComplexDef] = parse_complex_table(_DEFAULT_TABLE)
+
+# Son of Grid Engine 8.1.9's default complexes; the one table lives in qsys.objects.complex
+DEFAULT_COMPLEXES: dict[str, ComplexDef] = complexes_from(_objects_complexes.DEFAULT_COMPLEXES.complexes)
 
 
 @dataclass(slots=True)

@@ -18,29 +18,34 @@ from tests.clusterlib import Cluster, wait_until
 def _start(root: Path, queue: dict[str, str] | None = None, objects: Sequence[tuple[str, str, dict[str, Any]]] = (),
            queues: dict[str, dict[str, str]] | None = None, mode: str = "personal",
            slots: int = 2) -> Cluster:
-    """A cluster whose store holds the given queues and objects before the master starts
-    (the way ClusterConfig.load reads them), until qconf can make them."""
-    from qsys.master.config import DEFAULT_PES, DEFAULT_QUEUE
-    from qsys.store import PutObject, Store
-
+    """A cluster configured through qconf: ``objects`` (calendars, user sets) added from files,
+    ``queues`` made from all.q's text (all.q itself kept only when named), attributes set."""
     cluster = Cluster(root / "cell", hosts=["node1"], slots=slots, mode=mode)
-    cluster.init()
-    store = Store(cluster.cell.bootstrap()["store_url"])
-    store.create()
-    changes = []
-    for name, overrides in (queues or {"all.q": queue or {}}).items():
-        attrs = dict(DEFAULT_QUEUE, slots=str(slots))
-        attrs.update(overrides)
-        changes.append(PutObject("queue", name, {"attrs": attrs}))
-    for name, attrs in DEFAULT_PES.items():
-        changes.append(PutObject("pe", name, {"attrs": dict(attrs)}))
-    changes.extend(PutObject(kind, name, {"attrs": attrs}) for kind, name, attrs in objects)
-    store.apply(changes)
-    store.close()
-    cluster.start_master()
-    cluster.start_execd("node1")
-    cluster.wait_hosts()
+    cluster.start()
+    option = {"calendar": "-Acal", "userset": "-Au"}
+    for kind, _name, attrs in objects:
+        path = root / f"{kind}-{_name}.txt"
+        path.write_text("".join(f"{k} {v}\n" for k, v in attrs.items()))
+        _qconf(cluster, option[kind], str(path))
+    wanted = queues or {"all.q": queue or {}}
+    template = _qconf(cluster, "-sq", "all.q")
+    for name in wanted:
+        if name != "all.q":
+            path = root / f"queue-{name}.txt"
+            path.write_text(template.replace("qname                 all.q", f"qname                 {name}", 1))
+            _qconf(cluster, "-Aq", str(path))
+    if "all.q" not in wanted:
+        _qconf(cluster, "-dq", "all.q")
+    for name, overrides in wanted.items():
+        for attr, value in {"slots": str(slots), **overrides}.items():
+            _qconf(cluster, "-mattr", "queue", attr, value, name)
     return cluster
+
+
+def _qconf(cluster: Cluster, *args: str) -> str:
+    proc = cluster.run("qconf", *args)
+    assert proc.returncode == 0, f"qconf {' '.join(args)}: {proc.stdout}{proc.stderr}"
+    return proc.stdout
 
 
 @pytest.fixture
@@ -336,24 +341,11 @@ def test_calendar_follows_the_fake_clock(qsys_root: Path, started: list[Cluster]
 
 def test_pe_xuser_lists_keep_a_user_out_of_a_parallel_environment(qsys_root: Path, started: list[Cluster],
                                                                   users: tuple[str, str]) -> None:
-    from qsys.master.config import DEFAULT_PES
-    from qsys.store import PutObject, Store
-
     alice, bob = users
-    cluster = Cluster(qsys_root / "cell", hosts=["node1"], slots=2, mode="service")
-    cluster.init()
-    store = Store(cluster.cell.bootstrap()["store_url"])
-    store.create()
-    from qsys.master.config import DEFAULT_QUEUE
-
-    store.apply([PutObject("queue", "all.q", {"attrs": dict(DEFAULT_QUEUE, slots="2")}),
-                 PutObject("pe", "smp", {"attrs": dict(DEFAULT_PES["smp"], xuser_lists="banned")}),
-                 PutObject("userset", "banned", {"attrs": {"name": "banned", "type": "ACL", "entries": bob}})])
-    store.close()
-    cluster.start_master()
-    cluster.start_execd("node1")
-    cluster.wait_hosts()
+    cluster = _start(qsys_root, objects=[("userset", "banned", {"name": "banned", "type": "ACL", "fshare": 0,
+                                                                  "oticket": 0, "entries": bob})], mode="service")
     started.append(cluster)
+    _qconf(cluster, "-mattr", "pe", "xuser_lists", "banned", "smp")
     kept_out = _submit(cluster, "-pe", "smp", "2", "-b", "y", "/bin/true", user=bob)
     allowed = _submit(cluster, "-pe", "smp", "2", "-b", "y", "/bin/true", user=alice)
     wait_until(lambda: _state(cluster, allowed) == "", 30, "alice's parallel job to run and end")

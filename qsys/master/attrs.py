@@ -1,0 +1,86 @@
+"""``qconf -mattr/-rattr/-aattr/-dattr``: one attribute of an object changed in place.
+
+-mattr sets a value (or, for a name=value list, the named entries), -rattr replaces the
+whole value, -aattr adds list items or name=value entries that are not there yet, -dattr
+removes them. ``host`` (``all.q@node1``) edits that host's override instead of the default.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from qsys.errors import InvalidRequest
+from qsys.objects.base import parse_value, spec_map, value_for
+
+MODES = ("mattr", "rattr", "aattr", "dattr")
+
+
+def edit_attribute(obj: Any, mode: str, attr: str, value: str, host: str = "") -> Any:
+    """A copy of ``obj`` with the edit applied; the original is left as it was."""
+    if mode not in MODES:
+        raise InvalidRequest(f"unknown attribute edit '{mode}'")
+    spec = spec_map(type(obj)).get(attr)
+    if spec is None or spec.attr.readonly or spec.name == obj.key:
+        raise InvalidRequest(f'"{attr}" is not an attribute of {obj.kind} "{obj.object_name}" that can be changed')
+    if host and not spec.attr.per_host:
+        raise InvalidRequest(f'"{attr}" of {obj.kind} "{obj.object_name}" has no per-host values')
+    vtype = spec.attr.vtype
+    if spec.attr.per_host and not host and "[" in value and mode in ("mattr", "rattr"):
+        return _with_overrides(obj, spec, value)
+    current = value_for(obj, attr, host) if host else getattr(obj, attr)
+    try:
+        given = vtype.parse(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{attr}: {exc}") from None
+    new = _combine(mode, attr, obj.object_name, current, given)
+    out = copy.deepcopy(obj)
+    if host:
+        out.overrides.setdefault(attr, {})[host] = new
+    else:
+        setattr(out, attr, new)
+    return out
+
+
+def _with_overrides(obj: Any, spec: Any, value: str) -> Any:
+    """A whole per-host value (``2,[node1=3]``) replaces the default and all overrides."""
+    try:
+        default, overrides = parse_value(spec, value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{spec.name}: {exc}") from None
+    out = copy.deepcopy(obj)
+    setattr(out, spec.name, default)
+    out.overrides.pop(spec.name, None)
+    if overrides:
+        out.overrides[spec.name] = overrides
+    return out
+
+
+def _combine(mode: str, attr: str, name: str, current: Any, given: Any) -> Any:
+    if mode == "rattr" or not isinstance(current, (list, dict)):
+        if mode in ("aattr", "dattr"):
+            raise InvalidRequest(f'-{mode}: "{attr}" is not a list')
+        return given
+    if isinstance(current, list):
+        items = list(current)
+        for item in given:
+            if mode == "aattr" and item in items:
+                raise InvalidRequest(f'"{item}" is already in "{attr}" of "{name}"')
+            if mode == "dattr" and item not in items:
+                raise InvalidRequest(f'"{item}" is not in "{attr}" of "{name}"')
+            if mode == "dattr":
+                items.remove(item)
+            elif item not in items:
+                items.append(item)
+        return items
+    table = dict(current)
+    for key, val in given.items():
+        if mode == "aattr" and key in table:
+            raise InvalidRequest(f'"{key}" is already in "{attr}" of "{name}"')
+        if mode == "dattr":
+            if key not in table:
+                raise InvalidRequest(f'"{key}" is not in "{attr}" of "{name}"')
+            del table[key]
+        else:
+            table[key] = val
+    return table
