@@ -93,6 +93,13 @@ class JobSpec:
     submit_env: dict[str, str] = field(default_factory=dict)  # SGE_O_* and the submitter's
     #   HOME, LOGNAME, PATH, SHELL, HOST, WORKDIR (keys without the SGE_O_ prefix: "HOME", ...)
     submit_cwd: str = ""  # directory qsub ran in
+    reserve: bool = False  # -R y
+    job_share: int = 0  # -js
+    context: dict[str, str] = field(default_factory=dict)  # -ac/-sc/-dc (qstat -j "context")
+    checkpoint: str | None = None  # -ckpt name
+    checkpoint_when: str | None = None  # -c
+    use_shell: bool = True  # -shell n: start a -b y command without a shell
+    verify_level: str = "n"  # -w e|w|n|v|p
 
     # --- client-only options (not stored): kept here so the parser has one output
     sync: bool = False  # -sync y

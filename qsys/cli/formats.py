@@ -326,7 +326,7 @@ def _spec_lines(spec: JobSpec, detail: Any) -> list[str]:
         lines.append(_field("stdin_path_list", path_list_text([spec.stdin_path])))
     if spec.priority:
         lines.append(_field("priority", spec.priority))
-    lines.append(_field("jobshare", 0))
+    lines.append(_field("jobshare", spec.job_share))
     if spec.hard_queues:
         lines.append(_field("hard_queue_list", ",".join(spec.hard_queues)))
     if spec.soft_queues:
@@ -341,6 +341,10 @@ def _spec_lines(spec: JobSpec, detail: Any) -> list[str]:
     if spec.master_queues:
         lines.append(_field("master hard queue_list", ",".join(spec.master_queues)))
     lines.append(_field("script_file", spec.command or "STDIN"))
+    if spec.context:
+        lines.append(_field("context", ",".join(f"{k}={v}" for k, v in spec.context.items())))
+    if spec.reserve:
+        lines.append(_field("reserve", "y"))
     if spec.pe is not None:
         lines.append(f"parallel environment:  {spec.pe.name} range: {_pe_range(spec)}")
     return lines

@@ -247,6 +247,23 @@ def _extend(attr: str) -> Handler:
     return handler
 
 
+def _context(how: str) -> Handler:
+    """-ac adds variables to the job context, -sc replaces it, -dc deletes from it."""
+
+    def handler(state: ParseState, name: str, values: list[str]) -> None:
+        pairs = _variables(state.program, name, values[0])
+        context = state.spec.context
+        if how == "set":
+            context.clear()
+        for key, value in pairs:
+            if how == "delete":
+                context.pop(key, None)
+            else:
+                context[key] = value or ""
+
+    return handler
+
+
 def _keep(convert: Convert | None = None) -> Handler:
     """Options accepted for compatibility that JobSpec has no field for (kept in state)."""
 
@@ -317,17 +334,17 @@ SUBMIT_OPTIONS: dict[str, Option] = {
     "-M": Option(1, _extend("mail_list")),
     "-N": Option(1, _set("name", _job_name)),
     "-P": Option(1, _set("project")),
-    "-R": Option(1, _keep(_yes_no)),
+    "-R": Option(1, _set("reserve", _yes_no)),
     "-S": Option(1, _set("shell")),
     "-V": Option(0, _export_all),
     "-a": Option(1, _set("start_time", _start_time)),
-    "-ac": Option(1, _keep(_variables)),
+    "-ac": Option(1, _context("add")),
     "-b": Option(1, _set("binary", _yes_no)),
-    "-c": Option(1, _keep()),
-    "-ckpt": Option(1, _keep()),
+    "-c": Option(1, _set("checkpoint_when")),
+    "-ckpt": Option(1, _set("checkpoint")),
     "-clear": Option(0, _clear),
     "-cwd": Option(0, _cwd),
-    "-dc": Option(1, _keep(_variables)),
+    "-dc": Option(1, _context("delete")),
     "-e": Option(1, _set("stderr_paths", _comma_list)),
     "-h": Option(0, _flag("hold")),
     "-hard": Option(0, _soft),
@@ -335,7 +352,7 @@ SUBMIT_OPTIONS: dict[str, Option] = {
     "-hold_jid": Option(1, _extend("hold_jids")),
     "-i": Option(1, _set("stdin_path")),
     "-j": Option(1, _set("join", _yes_no)),
-    "-js": Option(1, _keep(_bounded(0))),
+    "-js": Option(1, _set("job_share", _bounded(0))),
     "-l": Option(1, _resource_request),
     "-m": Option(1, _set("mail_options", _mail_options)),
     "-masterq": Option(1, _extend("master_queues")),
@@ -347,8 +364,8 @@ SUBMIT_OPTIONS: dict[str, Option] = {
     "-pty": Option(1, _set("pty", _yes_no)),
     "-q": Option(1, _queues),
     "-r": Option(1, _set("rerunnable", _yes_no)),
-    "-sc": Option(1, _keep(_variables)),
-    "-shell": Option(1, _keep(_yes_no)),
+    "-sc": Option(1, _context("set")),
+    "-shell": Option(1, _set("use_shell", _yes_no)),
     "-soft": Option(0, _soft),
     "-sync": Option(1, _set("sync", _yes_no)),
     "-t": Option(1, _set("tasks", _task_range)),
@@ -356,7 +373,7 @@ SUBMIT_OPTIONS: dict[str, Option] = {
     "-terse": Option(0, _flag("terse")),
     "-v": Option(1, _env),
     "-verify": Option(0, _flag("verify")),
-    "-w": Option(1, _keep(_verify_level)),
+    "-w": Option(1, _set("verify_level", _verify_level)),
     "-wd": Option(1, _set("cwd")),
 }
 

@@ -373,3 +373,12 @@ def test_directives_cannot_change_prefix_or_binary(tmp_path: Path) -> None:
     (tmp_path / "job.sh").write_text("#$ -C '#PBS'\n#$ -b y\n#PBS -N pbs\n#$ -N kept\n")
     spec = parse(["job.sh"], tmp_path)
     assert spec.name == "kept" and not spec.binary and spec.script is not None
+
+
+def test_context_reservation_share_and_verify_level_are_kept() -> None:
+    spec = parse_submit_args(["-ac", "a=1,b", "-ac", "c=3", "-dc", "b", "-R", "y", "-js", "5", "-ckpt", "ck",
+                              "-c", "sx", "-w", "e", "-shell", "n", "-b", "y", "/bin/true"], program="qsub")
+    assert spec.context == {"a": "1", "c": "3"}
+    assert (spec.reserve, spec.job_share, spec.checkpoint, spec.checkpoint_when) == (True, 5, "ck", "sx")
+    assert (spec.verify_level, spec.use_shell) == ("e", False)
+    assert parse_submit_args(["-ac", "a=1", "-sc", "z=9", "-b", "y", "/bin/true"], program="qsub").context == {"z": "9"}
