@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from execd import pehost
 from execd.forkserver import ForkServerClient
+from execd.gids import GidPoolExhausted
 from execd.identity import IdentityPolicy
 from execd.load import ARCH, LoadSampler, meminfo, topology
 from execd.spool import Spool, TaskDir, proc_start_time
@@ -106,6 +108,7 @@ class ExecDaemon:
         self.stopping = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._loader: asyncio.Task[None] | None = None
+        self.pe = pehost.PeHost(self)
 
     # ------------------------------------------------------------ life cycle
 
@@ -117,6 +120,7 @@ class ExecDaemon:
             self.loop.add_signal_handler(sig, self.stop, f"signal {sig}")
         for tdir in self.spool.tasks():
             self.adopt(tdir)
+        self.pe.load()
         log.info("host=%s started (spool %s, %d tasks in spool)", self.host, self.spool.root, len(self.tasks))
         backoff = 0.1
         while not self.stopping.is_set():
@@ -271,6 +275,12 @@ class ExecDaemon:
             # acknowledgement, even when the FinishedAck itself is still on its way
             self.acknowledged(*key)
         try:
+            self.pe.assign_gid(launch)
+        except GidPoolExhausted as exc:
+            log.error("%s cannot start: %s", label, exc)
+            self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, str(exc)))
+            return
+        try:
             tdir = self.spool.create_task(launch, self.execd_conf())
         except OSError as exc:
             log.error("%s cannot write its spool directory: %s", label, exc)
@@ -380,6 +390,7 @@ class ExecDaemon:
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, sig)
+        self.pe.kill_group(job_id, task_id, sig)  # also what left the process group (or came via sshd)
         log.info("%s signal %d sent", label, sig)
 
     def acknowledged(self, job_id: int, task_id: int) -> None:
@@ -387,6 +398,7 @@ class ExecDaemon:
         if tracked is None or tracked.report is None:
             return
         del self.tasks[(job_id, task_id)]
+        self.pe.forget(tracked.tdir.path)
         tracked.tdir.remove()
         log.debug("%s end acknowledged", tracked.label)
 
@@ -429,3 +441,6 @@ def _on_ack(daemon: ExecDaemon, msg: protocol.FinishedAck) -> None:
 @_handles(protocol.ExecdShutdown)
 def _on_shutdown(daemon: ExecDaemon, msg: protocol.ExecdShutdown) -> None:
     daemon.stop(f"master: {msg.reason}" if msg.reason else "master asked")
+
+
+_HANDLERS.update(pehost.HANDLERS)

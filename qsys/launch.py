@@ -58,6 +58,11 @@ class Launch:
     qsys_root: str = ""
     binary_path: str = ""  # directory of the qsys commands, for SGE_BINARY_PATH and PATH
     arch: str = "lx-amd64"
+    # parallel environments: the PE's start/stop procedures (run by the master task's shepherd)
+    pe_start: str = ""
+    pe_stop: str = ""
+    control_slaves: bool = False
+    pe_task_id: str = ""  # "1.node2" for a task started with qrsh -inherit
 
     def to_wire(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -332,3 +332,57 @@ class ExecdShutdown:
     """Stop the exec daemon; running jobs keep running under their shepherds."""
 
     reason: str = ""
+
+
+# ================================================================ parallel jobs (master <-> exec daemons)
+
+
+@message("pe_slave_start")
+@dataclass
+class PeSlaveStart:
+    """A PE job holds slots on this (slave) host: ``job`` is its Launch map for this host.
+    The exec daemon gives it an extra group ID here and accepts its qrsh -inherit tasks."""
+
+    job: dict[str, Any]
+
+
+@message("pe_slave_end")
+@dataclass
+class PeSlaveEnd:
+    """The PE job ended (or is deleted): kill everything carrying its group ID on this host."""
+
+    job_id: int
+    task_id: int
+    signal: int = 9
+
+
+@message("pe_task_started")
+@dataclass
+class PeTaskStarted:
+    """An exec daemon tells the master of a task it started with qrsh -inherit."""
+
+    job_id: int
+    task_id: int
+    pe_task_id: str
+    host: str
+    pid: int = 0
+
+
+@message("pe_task_finished")
+@dataclass
+class PeTaskFinished:
+    """A pe task ended; repeated until PeTaskAck (its accounting record is written once)."""
+
+    job_id: int
+    task_id: int
+    pe_task_id: str
+    host: str
+    report: dict[str, Any]
+
+
+@message("pe_task_ack")
+@dataclass
+class PeTaskAck:
+    job_id: int
+    task_id: int
+    pe_task_id: str
