@@ -58,6 +58,9 @@ class Launch:
     qsys_root: str = ""
     binary_path: str = ""  # directory of the qsys commands, for SGE_BINARY_PATH and PATH
     arch: str = "lx-amd64"
+    # interactive jobs (qrsh/qrlogin/qlogin): {method, daemon, token, grant, command_shell}
+    # (see qsys.master.sessions); None for batch jobs
+    session: dict[str, Any] | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

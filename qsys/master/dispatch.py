@@ -96,6 +96,10 @@ class Dispatcher:
             started.add(job.job_id)
             changes.append(master.task_change(job, task))
             launch = master.config.launch_for(master, job, task)
+            if job.spec.job_type != "batch":
+                from qsys.master.sessions import broker
+
+                launch.session = broker(master).launch_session(job, task.master.host)
             launches.append((task.master.host, protocol.StartJob(launch.to_wire())))
         for job in touched.values():
             changes.append(master.job_change(job))
