@@ -286,16 +286,28 @@ class ExecDaemon:
             log.error("%s cannot write its spool directory: %s", label, exc)
             self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"exec spool: {exc}"))
             return
+        listener = None
         try:
-            pid = self.forks.fork(str(tdir.path))
+            if launch.session is not None:
+                from execd import startup
+
+                listener = startup.open_listener()
+            pid = self.forks.fork(str(tdir.path), listener.fileno() if listener else None)
         except OSError as exc:
             log.error("%s cannot fork a shepherd: %s", label, exc)
             tdir.remove()
             self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"shepherd fork: {exc}"))
             return
+        finally:
+            port = listener.getsockname()[1] if listener else 0
+            if listener is not None:
+                listener.close()  # the shepherd holds it now
         tracked = Tracked(tdir, pid)
         self.tasks[key] = tracked
         self.send(protocol.JobStarted(launch.job_id, launch.task_id, pid, tracked.started))
+        if listener is not None:
+            self.send(protocol.SessionReady(launch.job_id, launch.task_id, port, startup.host_addresses()))
+            log.info("%s session (%s) listens on port %d", label, launch.session.get("method"), port)
         log.info("%s started (shepherd pid %d)", label, pid)
         self._watch(tracked, None)
 
@@ -391,6 +403,9 @@ class ExecDaemon:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, sig)
         self.pe.kill_group(job_id, task_id, sig)  # also what left the process group (or came via sshd)
+        from execd import startup
+
+        startup.kill_session(tracked.tdir, tracked.pid, sig)
         log.info("%s signal %d sent", label, sig)
 
     def acknowledged(self, job_id: int, task_id: int) -> None:

@@ -348,6 +348,10 @@ class Shepherd:
             report = empty_report(t0, time.time())
             report.update(killed=True, failed=BEFORE_JOB, error="killed before it started")
             return report
+        if launch.session is not None:
+            from execd import startup
+
+            return startup.run_session(self, launch, plan)
         if launch.extra_gid is not None and os.geteuid() == 0:
             self.sampler = GroupSampler(launch.extra_gid, lambda: reaper.shepherd_pids(self.spool_root))
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -392,8 +396,11 @@ class Shepherd:
         return report
 
 
-def child_main(task_path: str, spool_root: str | None = None) -> int:
-    """Run as a fresh shepherd in a forked process: returns the exit code for ``os._exit``."""
+def child_main(task_path: str, spool_root: str | None = None, session_fd: int | None = None) -> int:
+    """Run as a fresh shepherd in a forked process: returns the exit code for ``os._exit``.
+
+    ``session_fd`` (interactive jobs) is the listening socket of the session; it is kept as
+    fd 3 (``execd.startup.LISTENER_FD``)."""
     os.setsid()
     for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)
@@ -406,7 +413,11 @@ def child_main(task_path: str, spool_root: str | None = None) -> int:
         trace = null
     for fd, src in ((0, null), (1, null), (2, trace)):
         os.dup2(src, fd)
-    os.closerange(3, 65536)
+    if session_fd is not None:
+        os.dup2(session_fd, 3)
+        os.closerange(4, 65536)
+    else:
+        os.closerange(3, 65536)
     sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
     tdir.write_shepherd_pid(os.getpid())

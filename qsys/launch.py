@@ -63,6 +63,9 @@ class Launch:
     pe_stop: str = ""
     control_slaves: bool = False
     pe_task_id: str = ""  # "1.node2" for a task started with qrsh -inherit
+    # interactive jobs (qrsh/qrlogin/qlogin): {method, daemon, token, grant, command_shell}
+    # (see qsys.master.sessions); None for batch jobs
+    session: dict[str, Any] | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -334,6 +334,41 @@ class ExecdShutdown:
     reason: str = ""
 
 
+# ================================================================ interactive sessions
+# (qrsh, qrlogin, qlogin; see qsys.master.sessions, qsys.startup and execd.startup)
+
+
+@message("session_submit")
+@dataclass
+class SessionSubmit:
+    """Submit an interactive job (``spec.job_type`` qrsh/qrlogin/qlogin). ``-now y`` jobs are
+    dispatched in this request or refused with NotSchedulable. Replies Ok({job_id, name})."""
+
+    spec: dict[str, Any]
+
+
+@message("session_wait")
+@dataclass
+class SessionWait:
+    """Wait until the session of ``job_id`` listens (job owner only). Replies Ok with the
+    grant: {job_id, host, addresses, port, token, method, command, daemon}."""
+
+    job_id: int
+
+
+@message("session_ready")
+@dataclass
+class SessionReady:
+    """Exec daemon -> master: the task's session port is bound (``addresses``: the host's
+    addresses, most useful first) or could not be (``error``)."""
+
+    job_id: int
+    task_id: int
+    port: int = 0
+    addresses: list[str] = field(default_factory=list)
+    error: str = ""
+
+
 # ================================================================ parallel jobs (master <-> exec daemons)
 
 

@@ -100,6 +100,10 @@ class Dispatcher:
             changes.append(master.task_change(job, task))
             launch = master.config.launch_for(master, job, task)
             slaves = pe.prepare(master, job, task, launch)
+            if job.spec.job_type != "batch":
+                from qsys.master.sessions import broker
+
+                launch.session = broker(master).launch_session(job, task.master.host)
             launches.append((task.master.host, protocol.StartJob(launch.to_wire())))
             launches.extend(slaves)
         for job in touched.values():
