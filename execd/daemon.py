@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from execd import pehost
+from execd import inherit, pehost
 from execd.forkserver import ForkServerClient
 from execd.gids import GidPoolExhausted
 from execd.identity import IdentityPolicy
@@ -109,6 +109,7 @@ class ExecDaemon:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._loader: asyncio.Task[None] | None = None
         self.pe = pehost.PeHost(self)
+        self.inherit = inherit.InheritServer(self)
 
     # ------------------------------------------------------------ life cycle
 
@@ -121,6 +122,7 @@ class ExecDaemon:
         for tdir in self.spool.tasks():
             self.adopt(tdir)
         self.pe.load()
+        await self.inherit.start()
         log.info("host=%s started (spool %s, %d tasks in spool)", self.host, self.spool.root, len(self.tasks))
         backoff = 0.1
         while not self.stopping.is_set():
@@ -152,6 +154,7 @@ class ExecDaemon:
         self.stopping.set()
 
     def close(self) -> None:
+        self.inherit.close()
         for tracked in self.tasks.values():
             self._unwatch(tracked)
         self.forks.stop()
@@ -190,6 +193,7 @@ class ExecDaemon:
             registered = True
             log.info("host=%s registered with the master (%d tasks reported)", self.host, len(self.tasks))
             self.restart_load_reports()
+            self.inherit.link_up()
             while True:
                 msg = await protocol.read_message(reader)
                 if msg is None:
@@ -459,3 +463,4 @@ def _on_shutdown(daemon: ExecDaemon, msg: protocol.ExecdShutdown) -> None:
 
 
 _HANDLERS.update(pehost.HANDLERS)
+_HANDLERS.update(inherit.HANDLERS)  # type: ignore[arg-type]

@@ -79,7 +79,7 @@ def end_all(job_pid: int, gid: int | None, timeout: float = 30.0) -> None:
 def shepherd_pids(spool_root: Path) -> set[int]:
     """Pids of the live shepherds of this exec host (job tasks and pe tasks)."""
     found: set[int] = set()
-    for pattern in ("active_jobs/*/shepherd.pid", "pe_tasks/*/*/shepherd.pid"):
+    for pattern in ("active_jobs/*/shepherd.pid", "pe_tasks/*/shepherd.pid"):
         for path in spool_root.glob(pattern):
             with contextlib.suppress(OSError, ValueError, IndexError):
                 found.add(int(path.read_text().split()[0]))

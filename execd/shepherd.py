@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from execd import identity, outputs, procs, reaper
+from execd import identity, outputs, petask, procs, reaper
 from execd.environment import JobFacts, build, job_name
 from execd.pestart import pe_command
 from execd.spool import PE_HOSTFILE, TRACE, TaskDir
@@ -234,10 +234,14 @@ class Shepherd:
             stdout=files.stdout, stderr=files.stderr, stdin=files.stdin,
             pe_hostfile=str(hostfile) if hostfile.exists() else None,
         )
-        return Plan(ident, cwd, files, build(launch, facts), exe, argv, search, fallback, stdin_script, launch)
+        env = build(launch, facts)
+        env.update(petask.inherit_env(launch))
+        return Plan(ident, cwd, files, env, exe, argv, search, fallback, stdin_script, launch)
 
     def _make_tmpdir(self, launch: Launch, ident: identity.Identity) -> str:
         path = os.path.join(launch.tmpdir_base or "/tmp", f"{launch.task_key}.{launch.queue}")
+        if launch.pe_task_id:
+            path += f".{launch.pe_task_id}"  # the master task's TMPDIR on this host stays its own
         try:
             if os.path.lexists(path):
                 shutil.rmtree(path)
@@ -348,6 +352,8 @@ class Shepherd:
             report = empty_report(t0, time.time())
             report.update(killed=True, failed=BEFORE_JOB, error="killed before it started")
             return report
+        if launch.pe_task_id:
+            return petask.run(self, launch, plan)
         if launch.session is not None:
             from execd import startup
 

@@ -421,3 +421,13 @@ class PeTaskAck:
     job_id: int
     task_id: int
     pe_task_id: str
+
+
+@message("pe_inherit_port")
+@dataclass
+class PeInheritPort:
+    """Exec daemon -> master after registering: where it accepts qrsh -inherit tasks."""
+
+    host: str
+    port: int
+    addresses: list[str] = field(default_factory=list)

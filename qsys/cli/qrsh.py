@@ -8,6 +8,10 @@ from qsys.cli.common import run
 
 
 def _body(argv: list[str]) -> int:
+    if "-inherit" in argv:
+        from qsys.cli.inherit import main_body as inherit_body
+
+        return inherit_body(argv)
     from qsys.cli.interactive import main_body
 
     return main_body(argv, "qrsh")

@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -59,6 +61,10 @@ def prepare(master: Master, job: Job, task: Task, launch: Launch) -> list[tuple[
     launch.pe_start = _none(attrs.get("start_proc_args"))
     launch.pe_stop = _none(attrs.get("stop_proc_args"))
     launch.control_slaves = _on(attrs.get("control_slaves"))
+    if launch.control_slaves:
+        launch.pe_token = job_token(master, job, task)
+        ports = inherit_ports(master)
+        launch.pe_addrs = {a.host: list(ports[a.host]) for a in task.assignments if a.host in ports}
     out = []
     for host, (queue, slots) in slave_hosts(task).items():
         slave = copy.copy(launch)
@@ -67,6 +73,25 @@ def prepare(master: Master, job: Job, task: Task, launch: Launch) -> list[tuple[
         slave.pe_start = slave.pe_stop = ""
         out.append((host, protocol.PeSlaveStart(slave.to_wire())))
     return out
+
+
+def job_token(master: Master, job: Job, task: Task) -> str:
+    """The PE job's token for qrsh -inherit: the same on every host (and after a restart)."""
+    text = f"pe-task:{job.job_id}.{task.task_id}:{task.dispatch_time!r}".encode()
+    return hmac.new(master.key, text, hashlib.sha256).hexdigest()[:40]
+
+
+def inherit_ports(master: Master) -> dict[str, tuple[list[str], int]]:
+    ports: dict[str, tuple[list[str], int]] | None = getattr(master, "pe_ports", None)
+    if ports is None:
+        ports = {}
+        master.pe_ports = ports  # type: ignore[attr-defined]
+    return ports
+
+
+async def inherit_port(reg: ExecdRegistry, entry: ExecHost, msg: protocol.PeInheritPort) -> None:
+    inherit_ports(reg.master)[entry.name] = (list(msg.addresses), int(msg.port))
+    log.info("host=%s accepts qrsh -inherit on port %d", entry.name, msg.port)
 
 
 def end_slaves(master: Master, job: Job, task: Task, sig: int = 9) -> None:
@@ -150,6 +175,7 @@ def install(handlers: dict[type, Any]) -> None:
     """Add the pe task handlers to the master's exec daemon handler table."""
     handlers[protocol.PeTaskStarted] = pe_task_started
     handlers[protocol.PeTaskFinished] = pe_task_finished
+    handlers[protocol.PeInheritPort] = inherit_port
 
 
 def slave_unreachable(master: Master, msg: protocol.PeSlaveStart) -> None:

@@ -146,3 +146,52 @@ def test_slave_hosts_know_the_job_and_qdel_kills_there(pe_cluster: Cluster) -> N
                 p.kill()
             p.wait()
     assert os.path.exists("/proc/self")
+
+
+def test_qrsh_inherit_runs_tasks_on_granted_hosts_only(pe_cluster: Cluster, tmp_path: Path) -> None:
+    from tests.clusterlib import REPO
+
+    out = tmp_path / "inherit.out"
+    script = (
+        'for h in $(cut -d" " -f1 "$PE_HOSTFILE"); do '
+        '  qrsh -inherit -nostdin "$h" echo task on \\$HOSTNAME \\$QSYS_PE_TASK_ID from $JOB_ID; echo "rc=$?"; '
+        "done; "
+        'first=$(head -1 "$PE_HOSTFILE" | cut -d" " -f1); '
+        'qrsh -inherit "$first" "exit 7"; echo "exit=$?"; '
+        'echo input | qrsh -inherit "$first" cat; '
+        "qrsh -inherit node9 true 2>&1; echo \"refused=$?\""
+    )
+    proc = pe_cluster.run("qsub", "-terse", "-pe", "rr", "4", "-v", f"PYTHONPATH={REPO}", "-o", str(out), "-j", "y",
+                          "-b", "y", "/bin/sh", "-c", script)
+    assert proc.returncode == 0, proc.stderr
+    job_id = int(proc.stdout.strip())
+    _gone(pe_cluster, job_id)
+    lines = out.read_text().splitlines()
+    tasks = [line for line in lines if line.startswith("task on")]
+    assert sorted(t.split()[2] for t in tasks) == HOSTS, lines
+    for t in tasks:
+        _, _, host, pe_task_id, _, job = t.split()
+        assert pe_task_id.endswith(f".{host}") and job == str(job_id)
+    assert lines.count("rc=0") == 3
+    assert "exit=7" in lines
+    assert "input" in lines
+    assert any('host "node9" is not granted' in line for line in lines), lines
+    assert "refused=0" not in lines
+    from tests.integration.test_pe_usage import _records
+
+    records = _records(pe_cluster, job_id, count=6)
+    pe_tasks = sorted(r["pe_taskid"] for r in records if r["pe_taskid"] != "NONE")
+    assert len(pe_tasks) == 5 and all("." in t for t in pe_tasks)
+    assert {r["hostname"] for r in records if r["pe_taskid"] != "NONE"} == set(HOSTS)
+
+
+def test_qrsh_inherit_refused_without_control_slaves(pe_cluster: Cluster, tmp_path: Path) -> None:
+    from tests.clusterlib import REPO
+
+    out = tmp_path / "smp.out"
+    proc = pe_cluster.run("qsub", "-terse", "-pe", "smp", "2", "-v", f"PYTHONPATH={REPO}", "-o", str(out), "-j", "y",
+                          "-b", "y", "/bin/sh", "-c", 'qrsh -inherit "$HOSTNAME" true; echo "rc=$?"')
+    job_id = int(proc.stdout.strip())
+    _gone(pe_cluster, job_id)
+    text = out.read_text()
+    assert "control_slaves TRUE" in text and "rc=0" not in text
