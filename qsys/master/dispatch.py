@@ -181,7 +181,7 @@ class Dispatcher:
             global_values=config.global_values(),
             global_consumed=total,
             queue_instances=queue_snaps,
-            pes=config.pe_snapshots(master),
+            pes=pe.with_access(master, config.pe_snapshots(master)),
             jobs=jobs,
             queue_sort_method=config.sched_value("queue_sort_method", "load"),
             load_formula=config.sched_value("load_formula", "np_load_avg"),

@@ -42,6 +42,70 @@ def _none(text: str | None) -> str:
     return "" if value.upper() == "NONE" else value
 
 
+def setting(master: Master, pe_name: str, attr: str) -> str:
+    """A PE attribute in Grid Engine's text, whether the configuration holds the PE as a map
+    of texts or as a :class:`qsys.objects.pe.ParallelEnvironment`."""
+    pe = master.config.pes.get(pe_name)
+    if pe is None:
+        return ""
+    value = pe.get(attr) if isinstance(pe, dict) else getattr(pe, attr, None)
+    if value is None:
+        return "NONE"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value) or "NONE"
+    return str(value)
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in text.replace(",", " ").split() if w.upper() != "NONE"]
+
+
+def userset_members(usersets: dict[str, Any], name: str) -> set[str]:
+    """User names of an access list (``@group`` entries expanded from the group database)."""
+    import grp
+    import pwd
+
+    found = usersets.get(name)
+    if found is None:
+        return set()
+    entries = found.get("entries", "") if isinstance(found, dict) else getattr(found, "entries", [])
+    if isinstance(entries, str):
+        entries = _words(entries)
+    users: set[str] = set()
+    for entry in entries:
+        if not entry.startswith("@"):
+            users.add(entry)
+            continue
+        try:
+            group = grp.getgrnam(entry[1:])
+        except KeyError:
+            continue
+        users.update(group.gr_mem)
+        users.update(p.pw_name for p in pwd.getpwall() if p.pw_gid == group.gr_gid)
+    return users
+
+
+def access(user_lists: str, xuser_lists: str, usersets: dict[str, Any]) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """(admitted users or None for everyone, excluded users) of a PE's access lists."""
+    allowed = _words(user_lists)
+    users = None
+    if allowed:
+        users = tuple(sorted(set().union(*(userset_members(usersets, n) for n in allowed))))
+    denied = set().union(*(userset_members(usersets, n) for n in _words(xuser_lists)))
+    return users, tuple(sorted(denied))
+
+
+def with_access(master: Master, pes: dict[str, Any]) -> dict[str, Any]:
+    """The scheduler's PE snapshots with their user_lists/xuser_lists resolved to users."""
+    usersets = getattr(master.config, "usersets", {}) or {}
+    for name, snap in pes.items():
+        snap.users, snap.xusers = access(setting(master, name, "user_lists"), setting(master, name, "xuser_lists"),
+                                         usersets)
+    return pes
+
+
 def slave_hosts(task: Task) -> dict[str, tuple[str, int]]:
     """Host -> (first queue, slots) of every granted host but the master task's."""
     out: dict[str, tuple[str, int]] = {}
@@ -57,10 +121,9 @@ def prepare(master: Master, job: Job, task: Task, launch: Launch) -> list[tuple[
     """Complete a PE job's Launch; the PeSlaveStart messages for its other hosts."""
     if not task.pe:
         return []
-    attrs = master.config.pes.get(task.pe, {})
-    launch.pe_start = _none(attrs.get("start_proc_args"))
-    launch.pe_stop = _none(attrs.get("stop_proc_args"))
-    launch.control_slaves = _on(attrs.get("control_slaves"))
+    launch.pe_start = _none(setting(master, task.pe, "start_proc_args"))
+    launch.pe_stop = _none(setting(master, task.pe, "stop_proc_args"))
+    launch.control_slaves = _on(setting(master, task.pe, "control_slaves"))
     if launch.control_slaves:
         launch.pe_token = job_token(master, job, task)
         ports = inherit_ports(master)
@@ -151,7 +214,7 @@ async def pe_task_finished(reg: ExecdRegistry, entry: ExecHost, msg: protocol.Pe
     found = _find(master, msg.job_id, msg.task_id)
     if found is not None:
         job, task = found
-        summary = _on(master.config.pes.get(task.pe or "", {}).get("accounting_summary"))
+        summary = _on(setting(master, task.pe or "", "accounting_summary"))
         if summary and msg.job_id in master.jobs:
             for key in SUMMED:
                 task.usage[key] = task.usage.get(key, 0.0) + float(msg.report.get(key) or 0)

@@ -115,6 +115,7 @@ def category_key(job: PendingJob) -> tuple[object, ...]:
         tuple(job.master_queues),
         job.pe,
         job.interactive,
+        job.owner if job.pe is not None else "",  # PE access lists admit users, not requests
     )
 
 
@@ -193,9 +194,13 @@ class _Pass:
                 return cat
         if req.pe is not None:
             name, low, high = req.pe
-            cat.pes = [snap.pes[n] for n in sorted(snap.pes) if fnmatch.fnmatchcase(n, name)]
-            if not cat.pes:
+            named = [snap.pes[n] for n in sorted(snap.pes) if fnmatch.fnmatchcase(n, name)]
+            cat.pes = [pe for pe in named if pe.admits(job.owner)]
+            if not named:
                 cat.error = f'the requested parallel environment "{name}" does not exist'
+                return cat
+            if not cat.pes:
+                cat.error = f'user "{job.owner}" has no access to parallel environment "{name}"'
                 return cat
             if low < 1 or high < low:
                 cat.error = f'invalid slot range "{low}-{high}" for parallel environment "{name}"'

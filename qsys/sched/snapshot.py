@@ -164,6 +164,11 @@ class PeSnap:
     allocation_rule: str = "$pe_slots"  # $pe_slots | $fill_up | $round_robin | "N"
     control_slaves: bool = False
     job_is_first_task: bool = True
+    users: tuple[str, ...] | None = None  # user_lists resolved to user names; None: everyone
+    xusers: tuple[str, ...] = ()  # xuser_lists resolved to user names
+
+    def admits(self, user: str) -> bool:
+        return user not in self.xusers and (self.users is None or user in self.users)
 
 
 @dataclass(slots=True)
