@@ -63,11 +63,14 @@ class PeHost:
         held.update(launch.extra_gid for launch in self.slaves.values())
         return {g for g in held if g is not None}
 
-    def assign_gid(self, launch: Launch) -> None:
-        """Give ``launch`` a free ID (GidPoolExhausted when there is none)."""
+    def assign_gid(self, launch: Launch, owner: Path | None = None) -> None:
+        """Give ``launch`` a free ID (GidPoolExhausted when there is none), reserved on this
+        machine for ``owner`` (default: the task's spool directory)."""
         if not self.enabled():
             return
-        gid = gids.allocate(self.daemon.config.get("gid_range", gids.DEFAULT_RANGE), self.held(), self.last_gid)
+        owner = owner or self.daemon.spool.task_dir(launch.job_id, launch.task_id).path
+        gid = gids.allocate(self.daemon.config.get("gid_range", gids.DEFAULT_RANGE), self.held(), self.last_gid,
+                            owner)
         self.last_gid = gid
         launch.extra_gid = gid
 
@@ -85,7 +88,10 @@ class PeHost:
         return procs.kill_gid(gid, sig)
 
     def forget(self, path: Path) -> None:
+        gid = self._gid_of(path)
         self._gid_cache.pop(path, None)
+        if gid is not None:
+            gids.release(gid, path)
 
     # ------------------------------------------------------------ slave records
 
@@ -102,11 +108,11 @@ class PeHost:
         key = (launch.job_id, launch.task_id)
         if key in self.slaves:
             return  # told again (the master re-sent it after a reconnect)
+        path = self.root / launch.task_key
         try:
-            self.assign_gid(launch)
+            self.assign_gid(launch, path)
         except gids.GidPoolExhausted as exc:
             log.error("job=%s slave record without a group ID: %s", launch.task_key, exc)
-        path = self.root / launch.task_key
         path.mkdir(parents=True, exist_ok=True)
         write_atomic(path / JOB_FILE, json.dumps(launch.to_wire(), sort_keys=True, default=_bytes), 0o600)
         self.slaves[key] = launch
@@ -118,6 +124,8 @@ class PeHost:
         launch = self.slaves.pop((job_id, task_id), None)
         if launch is not None:
             shutil.rmtree(self.root / launch.task_key, ignore_errors=True)
+            if launch.extra_gid is not None:
+                gids.release(launch.extra_gid, self.root / launch.task_key)
         log.info("job=%d.%d slave end: %d processes signalled", job_id, task_id, killed)
 
     def granted(self, job_id: int, task_id: int) -> Launch | None:
