@@ -19,7 +19,7 @@ import sys
 from qsys.errors import PermissionDenied, QsysError, UsageError
 
 USAGE = "usage: qrsh -inherit [-nostdin] [-noshell] [-V] hostname command [command_args]"
-REFUSED = 255  # the exit code when the task never started
+REFUSED = 1  # the exit code when the task never started (qrsh(1))
 
 
 def parse(argv: list[str]) -> tuple[dict[str, bool], str, list[str]]:
