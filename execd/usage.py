@@ -1,9 +1,11 @@
-"""The exit report: what ``os.wait4`` tells about a job, in the fields accounting needs.
+"""The exit report: what ``os.wait4`` and /proc tell about a job, in the fields accounting needs.
 
-Grid Engine's usage values come from the kernel's rusage of the job's process tree.
-``cpu`` is user + system seconds. ``maxvmem`` is approximated by the peak resident size
-(rusage has no virtual size); ``mem`` (GB seconds) by that peak times the wall clock;
-``io`` (GB) by the block counts in 512-byte units; ``iow`` is not measured (0).
+``report_from_wait`` turns one wait status and rusage into a report (``cpu`` is user +
+system seconds; ``maxvmem``/``mem`` start from the peak resident size). For a job with an
+extra group ID the shepherd then calls ``merge_usage``: cpu and io become its children usage
+(the job and every orphan it reaped as their subreaper, see ``execd.reaper``) plus what
+:class:`GroupSampler` measured of the group ID's carriers outside its tree, and ``mem`` and
+``maxvmem`` come from the sampled virtual sizes of all carriers.
 """
 
 from __future__ import annotations
