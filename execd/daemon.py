@@ -412,6 +412,16 @@ class ExecDaemon:
         startup.kill_session(tracked.tdir, tracked.pid, sig)
         log.info("%s signal %d sent", label, sig)
 
+    def signal_task(self, job_id: int, task_id: int, sig: int) -> None:
+        """Stop or continue a task's processes (suspension); the task keeps running."""
+        tracked = self.tasks.get((job_id, task_id))
+        pid = tracked.tdir.job_pid() if tracked is not None and tracked.report is None else None
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
+        log.info("job=%d.%d signal %d sent (suspension)", job_id, task_id, sig)
+
     def acknowledged(self, job_id: int, task_id: int) -> None:
         tracked = self.tasks.get((job_id, task_id))
         if tracked is None or tracked.report is None:
@@ -450,6 +460,11 @@ def _on_start(daemon: ExecDaemon, msg: protocol.StartJob) -> None:
 @_handles(protocol.KillJob)
 def _on_kill(daemon: ExecDaemon, msg: protocol.KillJob) -> None:
     daemon.kill(msg.job_id, msg.task_id, msg.signal)
+
+
+@_handles(protocol.SignalJob)
+def _on_signal(daemon: ExecDaemon, msg: protocol.SignalJob) -> None:
+    daemon.signal_task(msg.job_id, msg.task_id, msg.signal)
 
 
 @_handles(protocol.FinishedAck)

@@ -10,16 +10,16 @@ Failure codes (``failed`` in the report, after Grid Engine's accounting(5)):
 
 ====  =====================================================================
  1    assumedly before job (the task directory could not be read)
- 7    in prolog (prolog exited non-zero or could not run)
- 10   before job (identity refused, TMPDIR, exec failed)
- 14   in epilog
+ 8    in prolog (prolog exited non-zero or could not run)
+ 11   before job (identity refused, TMPDIR, exec failed)
+ 15   in epilog
  26   opening input/output file
  27   searching requested shell
  28   changing to working directory
  37   h_rt limit exceeded (the process group was killed)
 ====  =====================================================================
 
-A failure before the job (codes 10, 26, 27, 28 and 7) also sets ``error_state`` so the master
+A failure before the job (codes 11, 26, 27, 28 and 8) also sets ``error_state`` so the master
 puts the job in error state, as Grid Engine does; exit status 99 sets ``rerun``, 100 sets
 ``error_state``.
 
@@ -40,6 +40,7 @@ import select
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,11 +61,11 @@ from execd.usage import (
 from qsys.launch import Launch
 
 BEFORE_JOB_READ = 1
-IN_PROLOG = 7
-IN_PESTART = 9
-BEFORE_JOB = 10
-IN_PESTOP = 12
-IN_EPILOG = 14
+IN_PROLOG = 8  # sge_status(5) numbering, as qacct prints it
+IN_PESTART = 10
+BEFORE_JOB = 11
+IN_PESTOP = 13
+IN_EPILOG = 15
 NO_OUTPUT = 26
 NO_SHELL = 27
 NO_CWD = 28
@@ -239,13 +240,19 @@ class Shepherd:
         return Plan(ident, cwd, files, env, exe, argv, search, fallback, stdin_script, launch)
 
     def _make_tmpdir(self, launch: Launch, ident: identity.Identity) -> str:
-        path = os.path.join(launch.tmpdir_base or "/tmp", f"{launch.task_key}.{launch.queue}")
+        base = launch.tmpdir_base or "/tmp"
+        path = os.path.join(base, f"{launch.task_key}.{launch.queue}")
         if launch.pe_task_id:
             path += f".{launch.pe_task_id}"  # the master task's TMPDIR on this host stays its own
         try:
-            if os.path.lexists(path):
-                shutil.rmtree(path)
-            os.mkdir(path, 0o700)
+            try:
+                if os.path.lexists(path):
+                    shutil.rmtree(path)
+                os.mkdir(path, 0o700)
+            except OSError:
+                # the name is taken by another cluster's job on this machine (job numbers
+                # are per cluster) and not ours to remove: a unique name with the same start
+                path = tempfile.mkdtemp(prefix=f"{launch.task_key}.{launch.queue}.", dir=base)
             if ident.switch:
                 os.chown(path, ident.uid, ident.gid)
         except OSError as exc:

@@ -1,11 +1,14 @@
 """The exit report: what ``os.wait4`` and /proc tell about a job, in the fields accounting needs.
 
-``report_from_wait`` turns one wait status and rusage into a report (``cpu`` is user +
-system seconds; ``maxvmem``/``mem`` start from the peak resident size). For a job with an
-extra group ID the shepherd then calls ``merge_usage``: cpu and io become its children usage
-(the job and every orphan it reaped as their subreaper, see ``execd.reaper``) plus what
-:class:`GroupSampler` measured of the group ID's carriers outside its tree, and ``mem`` and
-``maxvmem`` come from the sampled virtual sizes of all carriers.
+``report_from_wait`` turns one wait status and rusage into a report: ``cpu`` is user +
+system seconds; ``maxvmem`` starts from the peak resident size, ``mem`` (GB CPU seconds, as
+accounting(5) defines it) from that peak times the CPU time, ``io`` (GB) from the block
+counts. GB means 2**30 bytes, the unit qacct scales by. For a job with an extra group ID the
+shepherd then calls ``merge_usage``: cpu and io become its children usage (the job and every
+orphan it reaped as their subreaper, see ``execd.reaper``) plus what :class:`GroupSampler`
+measured of the group ID's carriers outside its tree (io: rchar + wchar), and ``mem`` and
+``maxvmem`` come from the sampled virtual sizes of all carriers (``mem`` integrated over the
+CPU time they used between samples).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ RUSAGE_FIELDS = (
 
 # the kernel's struct names the shared-memory field ru_ixrss; Grid Engine prints ru_ismrss too
 _KERNEL_NAME = {"ru_ismrss": "ru_ixrss"}
+_GIB = 1024.0**3
 
 
 def empty_report(start_time: float = 0.0, end_time: float = 0.0) -> dict[str, Any]:
@@ -62,12 +66,11 @@ def report_from_wait(status: int, ru: resource.struct_rusage, start_time: float,
     report["ru_stime"] = round(ru.ru_stime, 6)
     for name in RUSAGE_FIELDS:
         report[name] = int(getattr(ru, _KERNEL_NAME.get(name, name)))
-    wall = report["ru_wallclock"]
     peak_bytes = report["ru_maxrss"] * 1024
     report["cpu"] = round(ru.ru_utime + ru.ru_stime, 6)
     report["maxvmem"] = peak_bytes
-    report["mem"] = round(peak_bytes / 1e9 * wall, 6)
-    report["io"] = round((report["ru_inblock"] + report["ru_oublock"]) * 512 / 1e9, 6)
+    report["mem"] = round(peak_bytes / _GIB * report["cpu"], 6)
+    report["io"] = round((report["ru_inblock"] + report["ru_oublock"]) * 512 / _GIB, 6)
     report["rerun"] = sig == 0 and exit_status == 99
     report["error_state"] = sig == 0 and exit_status == 100
     return report
@@ -99,7 +102,8 @@ class GroupSampler:
     def __init__(self, gid: int, shepherds: Callable[[], set[int]]) -> None:
         self.gid = gid
         self.shepherds = shepherds
-        self.mem = 0.0  # GB seconds of virtual memory
+        self.mem = 0.0  # GB CPU seconds of virtual memory
+        self._last_cpu = 0.0
         self.maxvmem = 0
         self._last_time: float | None = None
         self._last_vmem = 0
@@ -116,9 +120,11 @@ class GroupSampler:
             if proc is not None:
                 current[pid] = proc
         vmem = sum(p.vsize for p in current.values())
+        cpu = sum(p.own_cpu for p in current.values())
         if self._last_time is not None:
-            self.mem += (self._last_vmem + vmem) / 2 / 1e9 * max(0.0, now - self._last_time)
-        self._last_time, self._last_vmem = now, vmem
+            used = max(0.0, cpu - self._last_cpu)
+            self.mem += (self._last_vmem + vmem) / 2 / _GIB * used
+        self._last_time, self._last_vmem, self._last_cpu = now, vmem, cpu
         self.maxvmem = max(self.maxvmem, vmem)
         shepherds = self.shepherds()
         live: dict[tuple[int, int], tuple[Proc, bool]] = {}
@@ -167,7 +173,7 @@ def merge_usage(report: dict[str, Any], children: resource.struct_rusage, io_byt
         if sampler.mem:
             report["mem"] = round(sampler.mem, 6)
     report["cpu"] = round(cpu, 6)
-    report["io"] = round(io / 1e9, 9)
+    report["io"] = round(io / _GIB, 9)
     report["iow"] = round(iow, 6)
     report["foreign_cpu"] = round(cpu - children.ru_utime - children.ru_stime, 6)
     return report

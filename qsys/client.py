@@ -8,24 +8,33 @@ by the cluster key over the master's challenge.
 
 from __future__ import annotations
 
+import _socket  # the C module: ``socket`` and its enums cost a command ~6 ms
 import os
-import socket
-from typing import Any
 
 from qsys import protocol
 from qsys.errors import ConnectionFailed, QsysError, error_from_wire
 from qsys.jobspec import JobSpec
-from qsys.paths import DEFAULT_PORT, Cell
+from qsys.paths import DEFAULT_PORT, Cell, master_socket_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from typing import Any
 
 
 class Client:
     """One connection to the master of a cell."""
 
     def __init__(self, cell: Cell | None = None, timeout: float | None = 60.0) -> None:
-        self.cell = cell or Cell.current()
+        self._cell = cell
         self.timeout = timeout
-        self._sock: socket.socket | None = None
+        self._sock: _socket.socket | None = None
         self.user = ""
+
+    @property
+    def cell(self) -> Cell:
+        if self._cell is None:
+            self._cell = Cell.current()
+        return self._cell
 
     # ------------------------------------------------------------ connection
 
@@ -40,13 +49,13 @@ class Client:
             self._sock.close()
             self._sock = None
 
-    def _connect(self) -> socket.socket:
+    def _connect(self) -> _socket.socket:
         if self._sock is not None:
             return self._sock
         forced = os.environ.get("QSYS_MASTER")
-        sock_path = str(self.cell.master_socket)
+        sock_path = str(self._cell.master_socket) if self._cell else master_socket_path()
         if not forced and os.path.exists(sock_path):
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
             sock.settimeout(self.timeout)
             try:
                 sock.connect(sock_path)
@@ -57,6 +66,8 @@ class Client:
         else:
             host, port = self._master_address(forced)
             try:
+                import socket
+
                 sock = socket.create_connection((host, port), timeout=self.timeout)
             except OSError as exc:
                 raise ConnectionFailed(
@@ -77,7 +88,7 @@ class Client:
             )
         return boot.get("master_host", "127.0.0.1"), int(boot.get("master_port", DEFAULT_PORT))
 
-    def _handshake(self, sock: socket.socket, *, unix: bool) -> None:
+    def _handshake(self, sock: _socket.socket, *, unix: bool) -> None:
         challenge = protocol.recv_sync(sock)
         if not isinstance(challenge, protocol.Challenge):
             raise ConnectionFailed("the master did not greet as expected")
@@ -86,13 +97,13 @@ class Client:
             from qsys import auth
 
             key = auth.load_key(self.cell.key_file)
-            host = os.environ.get("QSYS_HOST") or socket.gethostname().split(".")[0]
+            host = os.environ.get("QSYS_HOST") or os.uname().nodename.split(".")[0]
             credential = auth.sign_credential(key, challenge.nonce, os.getuid(), host)
         protocol.send_sync(sock, protocol.Hello(credential=credential, client=""))
         self.user = self._reply(sock).get("user", "")
 
     @staticmethod
-    def _reply(sock: socket.socket) -> Any:
+    def _reply(sock: _socket.socket) -> Any:
         reply = protocol.recv_sync(sock)
         if isinstance(reply, protocol.Fail):
             raise error_from_wire(reply.kind, reply.message)
@@ -148,3 +159,23 @@ class Client:
 
     def shutdown(self, execds: bool = False) -> str:
         return self.request(protocol.Shutdown(execds))
+
+    # ------------------------------------------------------------ qmod, qalter, qselect
+
+    def queue_action(self, action: str, targets: list[str], jobs: bool | None = None,
+                     force: bool = False) -> dict[str, Any]:
+        """qmod: returns {lines, exit}."""
+        return self.request(protocol.QueueAction(action, list(targets), jobs, force))
+
+    def alter(self, targets: list[str], changes: dict[str, Any], users: list[str] | None = None,
+              verify: str = "") -> dict[str, Any]:
+        """qalter: returns {lines, exit}."""
+        return self.request(protocol.AlterJob(list(targets), changes, list(users or []), verify))
+
+    def select_queues(self, **filters: Any) -> list[str]:
+        """qselect: names of the queue instances that pass the filters."""
+        return self.request(protocol.SelectQueues(filters))
+
+    def cluster_queues(self) -> list[dict[str, Any]]:
+        """qstat -g c: one summary per cluster queue."""
+        return self.request(protocol.Status("cqueues"))

@@ -8,9 +8,12 @@ prints it. It travels as ``to_wire()`` (a plain map) and back through ``from_wir
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any
+from qsys import record as dataclasses
+from qsys.record import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from typing import Any
 
 
 @dataclass

@@ -14,14 +14,29 @@ Layout of a cell (``QSYS_CELL``, default ``default``)::
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
+
+from qsys.record import dataclass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DEFAULT_PORT = 7444
 
 
 def qsys_root() -> Path:
-    return Path(os.environ.get("QSYS_ROOT") or os.path.expanduser("~/.qsys"))
+    from pathlib import Path  # not at import time: a qsub on the Unix socket never needs it
+
+    return Path(root_dir())
+
+
+def root_dir() -> str:
+    return os.environ.get("QSYS_ROOT") or os.path.expanduser("~/.qsys")
+
+
+def master_socket_path() -> str:
+    """The current cell's master socket, as a plain string (see ``Cell.master_socket``)."""
+    return os.path.join(root_dir(), cell_name(), "spool", "master", "master.sock")
 
 
 def cell_name() -> str:

@@ -11,26 +11,27 @@ daemons use ``read_message``/``write_message`` on asyncio streams, imported lazi
 
 from __future__ import annotations
 
-import dataclasses
-import socket
 import struct
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgpack
 
+from qsys import record as dataclasses
 from qsys.errors import ProtocolError
+from qsys.record import dataclass, field
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    import _socket
     import asyncio
+    from typing import Any, TypeVar
+
+    M = TypeVar("M")
 
 MAX_FRAME = 256 * 1024 * 1024
 _HEADER = struct.Struct(">I")
 
 _REGISTRY: dict[str, type] = {}
 _NAMES: dict[type, str] = {}
-
-M = TypeVar("M")
 
 
 def message(name: str):
@@ -71,7 +72,7 @@ def decode(payload: bytes) -> Any:
 # ---------------------------------------------------------------- synchronous I/O (clients)
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+def _recv_exact(sock: _socket.socket, n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
         chunk = sock.recv(n - len(buf))
@@ -81,11 +82,11 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
-def send_sync(sock: socket.socket, msg: Any) -> None:
+def send_sync(sock: _socket.socket, msg: Any) -> None:
     sock.sendall(encode(msg))
 
 
-def recv_sync(sock: socket.socket) -> Any:
+def recv_sync(sock: _socket.socket) -> Any:
     (length,) = _HEADER.unpack(_recv_exact(sock, 4))
     if length > MAX_FRAME:
         raise ProtocolError(f"frame of {length} bytes is too large")
@@ -332,6 +333,50 @@ class ExecdShutdown:
     """Stop the exec daemon; running jobs keep running under their shepherds."""
 
     reason: str = ""
+
+
+@message("signal_job")
+@dataclass
+class SignalJob:
+    """Send ``signal`` to a task's processes without ending it (SIGSTOP/SIGCONT for
+    qmod suspend/unsuspend, calendars, thresholds, subordinates)."""
+
+    job_id: int
+    task_id: int
+    signal: int
+
+
+@message("queue_action")
+@dataclass
+class QueueAction:
+    """qmod: ``action`` (disable enable suspend unsuspend clear reschedule) on ``targets``
+    (queue patterns, or job ids when ``jobs`` is set; both when ``jobs`` is None).
+    Replies Ok({lines, exit})."""
+
+    action: str
+    targets: list[str] = field(default_factory=list)
+    jobs: bool | None = None
+    force: bool = False
+
+
+@message("alter_job")
+@dataclass
+class AlterJob:
+    """qalter: ``changes`` (JobSpec fields from the qsub options given) on ``targets``
+    (job ids or names, or all jobs of ``users``); ``verify`` is -w v. Replies Ok({lines, exit})."""
+
+    targets: list[str]
+    changes: dict[str, Any]
+    users: list[str] = field(default_factory=list)
+    verify: str = ""
+
+
+@message("select_queues")
+@dataclass
+class SelectQueues:
+    """qselect: queue instance names matching the filters. Replies Ok([name, ...])."""
+
+    filters: dict[str, Any] = field(default_factory=dict)
 
 
 # ================================================================ interactive sessions

@@ -6,11 +6,14 @@ dropped so an older client can talk to a newer master.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from qsys import record as dataclasses
+from qsys.record import dataclass, field
 
-R = TypeVar("R")
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from typing import Any, TypeVar
+    R = TypeVar("R")
+
 
 
 def to_wire(record: Any) -> dict[str, Any]:
@@ -18,8 +21,11 @@ def to_wire(record: Any) -> dict[str, Any]:
 
 
 def from_wire(cls: type[R], data: dict[str, Any]) -> R:
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in data.items() if k in known})
+    try:
+        return cls(**data)  # the usual case: the master sent exactly the fields
+    except TypeError:  # a newer master's extra fields
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
@@ -52,6 +58,8 @@ class JobRow:
     usage: dict[str, float] | None = None  # cpu (s), mem (GB s), io (GB), vmem, maxvmem (bytes)
     # hosts/queues of a parallel job's slave tasks: [{"queue": ..., "slots": n}]
     slave_queues: list[dict[str, Any]] = field(default_factory=list)
+    # qstat -urg/-pri: nurg urg rrcontr wtcontr dlcontr npprior ntckts ppri (qsys.master.urgency)
+    urgency: dict[str, float] | None = None
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -12,15 +13,28 @@ def run(program: str, body: Callable[[list[str]], int], argv: list[str] | None =
     """Run a command's body; a QsysError becomes its message on stderr and its exit code."""
     args = sys.argv[1:] if argv is None else argv
     try:
-        return body(args)
+        code = body(args)
     except QsysError as exc:
         if exc.message:
             print(exc.message, file=sys.stderr)
-        return exc.exit_code
+        code = exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        code = 130
     except BrokenPipeError:
         return 0
+    if argv is None:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """End a command without the interpreter's teardown (module cleanup costs ~5 ms)."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    os._exit(code)
 
 
 def write(text: str) -> None:

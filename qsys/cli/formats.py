@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from qsys.jobspec import JobSpec, TaskRange
 from qsys.records import HostRow, JobRow, QueueInstanceRow
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from typing import Any
 
 QUEUE_WIDTH = 30  # SGE's default queue column width (names are cut, not widened)
 NO_TASK = " " * 7  # the ja-task-ID column of a non-array job
@@ -23,7 +26,14 @@ _TIME_BLANK = " " * 20
 
 def format_datetime(epoch: float) -> str:
     """qstat's "submit/start at" column: 11/21/2026 16:15:08 (local time)."""
-    return time.strftime("%m/%d/%Y %H:%M:%S", time.localtime(epoch))
+    second = int(epoch)
+    text = _DATETIMES.get(second)
+    if text is None:  # thousands of rows share a few submit seconds
+        text = _DATETIMES[second] = time.strftime("%m/%d/%Y %H:%M:%S", time.localtime(second))
+    return text
+
+
+_DATETIMES: dict[int, str] = {}
 
 
 def format_ctime(epoch: float) -> str:
@@ -448,18 +458,23 @@ _QHOST_JOBS_HEADER = ("   job-ID  prior   name       user         state submit/s
                       "queue      master ja-task-ID ")
 
 
+def host_places(host: str, jobs: Sequence[JobRow]) -> list[tuple[JobRow, str, str]]:
+    """(row, queue instance, MASTER|SLAVE) of every task running on ``host``."""
+    found = []
+    for row in jobs:
+        places = [(row.queue, "MASTER")] + [(str(s.get("queue", "")), "SLAVE") for s in row.slave_queues]
+        found += [(row, queue, role) for queue, role in places if queue.endswith("@" + host)]
+    return found
+
+
 def _qhost_job_lines(host: str, jobs: Sequence[JobRow]) -> list[str]:
     """qhost -j: the tasks running on one host, master and slave queues alike."""
     lines: list[str] = []
-    for row in jobs:
-        places = [(row.queue, "MASTER")] + [(str(s.get("queue", "")), "SLAVE") for s in row.slave_queues]
-        for queue, role in places:
-            if not queue.endswith("@" + host):
-                continue
-            if not lines:
-                lines += [_QHOST_JOBS_HEADER, "   " + "-" * (len(_QHOST_JOBS_HEADER) - 4)]
-            cqueue = queue.split("@", 1)[0]
-            lines.append(f"   {_row_start(row)}{_cut(cqueue, 10)} {role:<6} {_task_column(row)}")
+    for row, queue, role in host_places(host, jobs):
+        if not lines:
+            lines += [_QHOST_JOBS_HEADER, "   " + "-" * (len(_QHOST_JOBS_HEADER) - 4)]
+        # the queue instance's full name, cut to ten columns as SGE does
+        lines.append(f"   {_row_start(row)}{_cut(queue, 10)} {role:<6} {_task_column(row)}")
     return lines
 
 

@@ -16,8 +16,6 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import fields
-from typing import BinaryIO, TypeVar
 
 from qsys.errors import QsysError, UsageError
 from qsys.grammar.values import (
@@ -27,6 +25,12 @@ from qsys.grammar.values import (
     split_quoted,
 )
 from qsys.jobspec import JobSpec, PeRequest, TaskRange
+from qsys.record import fields
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from typing import BinaryIO, TypeVar
+    _T = TypeVar("_T")
 
 __all__ = [
     "Action",
@@ -111,7 +115,6 @@ Convert = Callable[[str, str, str], object]
 _YES = {"y": True, "yes": True, "n": False, "no": False}
 _NAME_FORBIDDEN = set("/:@\\*?\n\t\r ")
 _MAIL_LETTERS = set("beasn")
-_T = TypeVar("_T")
 
 
 def _bad(program: str, name: str, value: str, why: str = "") -> UsageError:
@@ -499,7 +502,6 @@ def _file_actions(
 def submit_environment(environ: Mapping[str, str], cwd: str) -> dict[str, str]:
     """The submitter's HOME, LOGNAME, PATH, SHELL, WORKDIR and HOST (SGE_O_* in the job)."""
     import pwd
-    import socket
 
     try:
         entry = pwd.getpwuid(os.getuid())
@@ -514,7 +516,7 @@ def submit_environment(environ: Mapping[str, str], cwd: str) -> dict[str, str]:
         "PATH": environ.get("PATH", ""),
         "SHELL": environ.get("SHELL") or shell,
         "WORKDIR": cwd,
-        "HOST": socket.gethostname().split(".")[0],
+        "HOST": os.uname().nodename.split(".")[0],
     }
 
 

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import getpass
 import sys
-from typing import Any
 
 from qsys.cli.common import run, write
 from qsys.errors import UsageError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from typing import Any
+
 _FLAGS = {"-f": "full", "-r": "requested", "-t": "tasks", "-ext": "ext", "-xml": "xml", "-urg": "urg",
-          "-pri": "pri", "--json": "json"}
+          "-pri": "pri", "--json": "json", "--csv": "csv"}
 _WITH_ARG = {"-u": "users", "-s": "states", "-j": "jobs", "-q": "queues", "-g": "group", "-l": "resources"}
 
-USAGE = "usage: qstat [-f] [-r] [-t] [-ext] [-xml] [-j job_list] [-s {p|r|s|h|z}] [-u user_list] [-q queue_list]"
+USAGE = ("usage: qstat [-f] [-r] [-t] [-ext] [-urg] [-pri] [-g c] [-xml] [-j job_list] [-s {p|r|s|h|z}]"
+         " [-u user_list] [-q queue_list] [--json | --csv]")
+
+
+def xml_forms(opts: dict[str, Any]) -> frozenset[str]:
+    """The -ext/-r/-t additions the XML output carries."""
+    return frozenset(name for name in ("ext", "requested", "tasks") if opts.get(name))
 
 
 def parse_args(argv: list[str]) -> dict[str, Any]:
@@ -52,18 +61,28 @@ def _body(argv: list[str]) -> int:
     with Client() as client:
         if "jobs" in opts:
             return _details(client, opts)
+        if opts.get("group") == "c":
+            return _cluster_summary(client, opts)
         users = opts.get("users") or [getpass.getuser()]
-        options = {"states": opts.get("states", "")}
+        options: dict[str, Any] = {"states": opts.get("states", "")}
+        if opts.get("urg") or opts.get("pri"):
+            options["urgency"] = True
+        elif not any(opts.get(k) for k in ("json", "xml", "ext", "requested", "tasks")):
+            options["brief"] = True  # only the columns plain qstat and -f print
         if opts.get("full"):
             data = client.queues(users, **options)
             queues = [from_wire(QueueInstanceRow, q) for q in data["queues"]]
             rows = [from_wire(JobRow, r) for r in data["jobs"]]
             if opts.get("json"):
                 return _json({"queues": data["queues"], "jobs": data["jobs"]})
-            if opts.get("xml"):
+            if opts.get("csv"):
+                from qsys.cli import csvout
+
+                write(csvout.qstat_full_csv(queues, rows))
+            elif opts.get("xml"):
                 from qsys.cli import xmlout
 
-                write(xmlout.qstat_full_xml(queues, rows))
+                write(xmlout.qstat_full_xml(queues, rows, xml_forms(opts)))
             else:
                 write(formats.qstat_full(queues, rows))
             return 0
@@ -71,10 +90,16 @@ def _body(argv: list[str]) -> int:
     if opts.get("json"):
         return _json(raw)
     rows = [from_wire(JobRow, r) for r in raw]
-    if opts.get("xml"):
+    if opts.get("urg") or opts.get("pri"):
+        return _urgency(rows, opts)
+    if opts.get("csv"):
+        from qsys.cli import csvout
+
+        write(csvout.qstat_jobs_csv(rows))
+    elif opts.get("xml"):
         from qsys.cli import xmlout
 
-        write(xmlout.qstat_xml(rows))
+        write(xmlout.qstat_xml(rows, xml_forms(opts)))
     elif opts.get("ext"):
         write(formats.qstat_jobs_ext(rows))
     elif opts.get("requested"):
@@ -93,7 +118,8 @@ def _details(client: Any, opts: dict[str, Any]) -> int:
     data = client.job_details(opts["jobs"] or [str(r["job_id"]) for r in client.jobs(["*"])])
     details = [JobDetail.from_wire(d) for d in data["details"]]
     if opts.get("json"):
-        return _json(data)
+        _json(data)
+        return 1 if data["missing"] and not details else 0
     if details:
         if opts.get("xml"):
             from qsys.cli import xmlout
@@ -104,6 +130,29 @@ def _details(client: Any, opts: dict[str, Any]) -> int:
     if data["missing"] and not details:
         sys.stderr.write(formats.job_not_found_message(data["missing"]))
         return 1
+    return 0
+
+
+def _cluster_summary(client: Any, opts: dict[str, Any]) -> int:
+    from qsys.cli import qstat_views
+
+    rows = client.cluster_queues()
+    if opts.get("json"):
+        return _json(rows)
+    write(qstat_views.cluster_summary_xml(rows) if opts.get("xml") else qstat_views.cluster_summary(rows))
+    return 0
+
+
+def _urgency(rows: list[Any], opts: dict[str, Any]) -> int:
+    from qsys.cli import qstat_views, xmlout
+
+    pri = bool(opts.get("pri"))
+    if opts.get("xml"):
+        write(qstat_views.with_urgency_xml(xmlout.qstat_xml(rows), rows, pri))
+    elif pri:
+        write(qstat_views.priority_listing(rows))
+    else:
+        write(qstat_views.urgency_listing(rows))
     return 0
 
 

@@ -8,11 +8,14 @@ qhost) and empty elements written as an open and a close tag.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
-from qsys.cli.formats import format_iso, host_values, is_running
+from qsys.cli.formats import format_iso, host_places, host_values, is_running, load_value_text
 from qsys.jobspec import JobSpec
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from typing import Any
 
 XML_DECL = "<?xml version='1.0'?>"
 _SCHEMAS = "http://arc.liv.ac.uk/repos/darcs/sge/source/dist/util/resources/schemas"
@@ -70,47 +73,87 @@ class _Doc:
 # ----------------------------------------------------------------------------- qstat -xml
 
 
-def _job_list(doc: _Doc, row: JobRow, with_queue: bool) -> None:
+def _job_list(doc: _Doc, row: JobRow, with_queue: bool, forms: frozenset[str] = frozenset()) -> None:
+    """One job_list element; ``forms`` adds what -ext, -r and -t add (qstat.xsd order)."""
     running = is_running(row)
+    ext = "ext" in forms
     doc.open("job_list", f' state="{"running" if running else "pending"}"')
-    doc.leaves([("JB_job_number", row.job_id), ("JAT_prio", f"{row.priority:.5f}"),
-                ("JB_name", row.name), ("JB_owner", row.owner), ("state", row.state)])
+    doc.leaves([("JB_job_number", row.job_id), ("JAT_prio", f"{row.priority:.5f}")])
+    if ext:
+        doc.leaf("JAT_ntix", f"{row.priority:.5f}")
+    doc.leaves([("JB_name", row.name), ("JB_owner", row.owner)])
+    if ext:
+        if row.project:
+            doc.leaf("JB_project", row.project)
+        doc.leaf("JB_department", row.department)
+    doc.leaf("state", row.state)
     if running and row.start_time:
         doc.leaf("JAT_start_time", format_iso(row.start_time))
     else:
         doc.leaf("JB_submission_time", format_iso(row.submit_time))
+    if ext:
+        if running and row.usage is not None:
+            doc.leaves([("cpu_usage", f"{row.usage.get('cpu', 0.0):.5f}"),
+                        ("mem_usage", f"{row.usage.get('mem', 0.0):.5f}"),
+                        ("io_usage", f"{row.usage.get('io', 0.0):.5f}")])
+        doc.leaves([(tag, 0) for tag in ("tickets", "JB_override_tickets", "JB_jobshare", "otickets",
+                                         "ftickets", "stickets")])
+        doc.leaf("JAT_share", "0.00000")
     if with_queue:
         doc.leaf("queue_name", row.queue)
+    if "tasks" in forms and running:
+        doc.leaf("master", "MASTER")
     doc.leaf("slots", row.slots)
     if row.is_array and row.tasks:
         doc.leaf("tasks", row.tasks)
+    if "requested" in forms:
+        _requests_of(doc, row)
     doc.close("job_list")
 
 
-def _pending_block(doc: _Doc, rows: Sequence[JobRow], with_queue: bool) -> None:
+def _requests_of(doc: _Doc, row: JobRow) -> None:
+    """What -r adds: PE requested and granted, resource and queue requests, predecessors."""
+    if row.requested_pe:
+        name, _, span = row.requested_pe.partition(" ")
+        doc.raw(f'{doc._pad()}<requested_PE name="{escape(name)}">{escape(span)}</requested_PE>')
+    if row.granted_pe:
+        name, _, count = row.granted_pe.partition(" ")
+        doc.raw(f'{doc._pad()}<granted_PE name="{escape(name)}">{escape(count)}</granted_PE>')
+    for tag, values in (("hard_request", row.hard_resources), ("soft_request", row.soft_resources)):
+        for key, value in values.items():
+            doc.raw(f'{doc._pad()}<{tag} name="{escape(key)}" resource_contribution="0.000000">'
+                    f"{escape(value)}</{tag}>")
+    doc.leaves([("hard_req_queue", q) for q in row.hard_queues])
+    doc.leaves([("soft_req_queue", q) for q in row.soft_queues])
+    doc.leaves([("predecessor_jobs_req", j) for j in row.hold_jids])
+
+
+def _pending_block(doc: _Doc, rows: Sequence[JobRow], with_queue: bool, forms: frozenset[str]) -> None:
     doc.open("job_info")
     for row in rows:
         if not is_running(row):
-            _job_list(doc, row, with_queue)
+            _job_list(doc, row, with_queue, forms)
     doc.close("job_info")
 
 
-def qstat_xml(rows: Sequence[JobRow]) -> str:
-    """qstat -xml: running tasks under queue_info, waiting jobs under job_info."""
+def qstat_xml(rows: Sequence[JobRow], forms: frozenset[str] = frozenset()) -> str:
+    """qstat -xml: running tasks under queue_info, waiting jobs under job_info; ``forms``
+    holds "ext", "requested" and "tasks" for -ext, -r and -t."""
     doc = _Doc()
     doc.raw(QSTAT_OPEN)
     doc.depth = 1
     doc.open("queue_info")
     for row in rows:
         if is_running(row):
-            _job_list(doc, row, with_queue=True)
+            _job_list(doc, row, True, forms)
     doc.close("queue_info")
-    _pending_block(doc, rows, with_queue=True)
+    _pending_block(doc, rows, True, forms)
     doc.raw("</job_info>")
     return doc.text()
 
 
-def qstat_full_xml(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow]) -> str:
+def qstat_full_xml(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow],
+                   forms: frozenset[str] = frozenset()) -> str:
     """qstat -f -xml: each Queue-List with its running jobs, then the waiting jobs."""
     doc = _Doc()
     doc.raw(QSTAT_OPEN)
@@ -128,10 +171,10 @@ def qstat_full_xml(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow]) -
         for row in rows:
             if is_running(row) and (row.queue == queue.name
                                     or any(s.get("queue") == queue.name for s in row.slave_queues)):
-                _job_list(doc, row, with_queue=False)
+                _job_list(doc, row, False, forms)
         doc.close("Queue-List")
     doc.close("queue_info")
-    _pending_block(doc, rows, with_queue=False)
+    _pending_block(doc, rows, False, forms)
     doc.raw("</job_info>")
     return doc.text()
 
@@ -308,11 +351,47 @@ def _host(lines: list[str], name: str, values: Sequence[str]) -> None:
     lines.append(" </host>")
 
 
-def qhost_xml(hosts: Sequence[HostRow]) -> str:
-    """qhost -xml: the global pseudo host, then each exec host's values as qhost shows them."""
+def _qhost_queue(lines: list[str], queue: QueueInstanceRow) -> None:
+    cqueue = escape(queue.name.split("@", 1)[0])
+    lines.append(f" <queue name='{cqueue}'>")
+    values = (("qtype_string", queue.qtype), ("slots_used", queue.used), ("slots", queue.total),
+              ("slots_resv", queue.reserved), ("state_string", queue.states))
+    lines += [f"   <queuevalue qname='{cqueue}' name='{tag}'>{escape(value)}</queuevalue>" for tag, value in values]
+    lines.append(" </queue>")
+
+
+def _qhost_job(lines: list[str], row: JobRow, queue: str, role: str) -> None:
+    """One task on the host, with SGE's job values (the priority quoted, as SGE prints it)."""
+    jid = escape(row.job_id)
+    values: list[tuple[str, object]] = [
+        ("qinstance_name", queue), ("job_name", row.name), ("job_owner", row.owner), ("job_state", row.state),
+        ("start_time", int(row.start_time or row.submit_time)), ("queue_name", queue), ("pe_master", role),
+    ]
+    if row.is_array and row.tasks:
+        values.append(("taskid", row.tasks))
+    lines.append(f" <job name='{jid}'>")
+    lines.append(f"   <jobvalue jobid='{jid}' name='priority'>'{row.priority:f}'</jobvalue>")
+    lines += [f"   <jobvalue jobid='{jid}' name='{tag}'>{escape(value)}</jobvalue>" for tag, value in values]
+    lines.append(" </job>")
+
+
+def qhost_xml(hosts: Sequence[HostRow], *, queues: bool = False, resources: bool = False,
+              jobs: Sequence[JobRow] | None = None) -> str:
+    """qhost -xml: the global pseudo host, then each exec host's values as qhost shows them;
+    with -F its load values, with -q its queue instances, with -j the tasks running there."""
     lines = [XML_DECL, QHOST_OPEN]
     _host(lines, "global", ["-"] * len(_HOST_VALUES))
     for host in hosts:
         _host(lines, host.name, host_values(host)[1:])
+        close = lines.pop()
+        if resources:
+            lines += [f"   <resourcevalue name='{escape(k)}' dominance='hl'>{escape(load_value_text(k, v))}"
+                      "</resourcevalue>" for k, v in host.load_values.items()]
+        if queues:
+            for queue in host.queues:
+                _qhost_queue(lines, queue)
+        for row, place, role in host_places(host.name, [r for r in jobs or [] if is_running(r)]):
+            _qhost_job(lines, row, place, role)
+        lines.append(close)
     lines.append("</qhost>")
     return "\n".join(lines) + "\n"

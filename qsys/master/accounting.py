@@ -37,8 +37,18 @@ def category_of(job: Job) -> str:
     if spec.hard_queues:
         parts.append("-q " + ",".join(spec.hard_queues))
     if spec.pe:
-        parts.append(f"-pe {spec.pe.name} {spec.pe.min_slots}-{spec.pe.max_slots}")
+        parts.append(f"-pe {spec.pe}")
     return " ".join(parts) or "NONE"
+
+
+def failure_code(report: dict[str, Any]) -> int:
+    """``failed`` as Grid Engine writes it: a job ended by a signal after qdel (or another
+    kill the system sent) is 100, "assumedly after job"; a signal the job caught by itself
+    leaves 0 and shows only in exit_status (128 + signal)."""
+    failed = int(report.get("failed", 0))
+    if not failed and report.get("killed") and report.get("signal"):
+        return 100
+    return failed
 
 
 def build_record(job: Job, task: Task, report: dict[str, Any], now: float) -> dict[str, Any]:
@@ -47,7 +57,7 @@ def build_record(job: Job, task: Task, report: dict[str, Any], now: float) -> di
     master = task.master
     record: dict[str, Any] = {name: 0 for name in ACCOUNTING_FIELDS}
     record.update(
-        qname=master.queue,
+        qname=master.queue.split("@", 1)[0],
         hostname=master.host,
         group=job.group,
         owner=job.owner,
@@ -58,7 +68,7 @@ def build_record(job: Job, task: Task, report: dict[str, Any], now: float) -> di
         submission_time=int(job.submit_time),
         start_time=int(start),
         end_time=int(end),
-        failed=int(report.get("failed", 0)),
+        failed=failure_code(report),
         exit_status=int(report.get("exit_status", 0)),
         ru_wallclock=int(report.get("ru_wallclock") or (max(0.0, end - start) if start else 0)),
         project=job.spec.project or "NONE",
@@ -125,6 +135,35 @@ class AccountingWriter:
         f.write(format_line(record) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+    def written_keys(self, tasks: set[tuple[int, int]], tail_bytes: int = 8 << 20) -> set[tuple[int, int, int]]:
+        """(job, task, start time) of the records of ``tasks`` already in the file's tail.
+
+        A master killed after writing a line but before its commit learns the same end again
+        from the exec daemon; this lets it skip the second line (exactly once per run).
+        """
+        path = self.path
+        if not tasks or not path.exists():
+            return set()
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - tail_bytes))
+            data = f.read().decode("utf-8", "replace")
+        found = set()
+        for line in data.splitlines():
+            fields = line.split(":")
+            if len(fields) < 36 or line.startswith("#"):
+                continue
+            if len(fields) > 41 and fields[41] != "NONE":
+                continue  # a pe task's record (qrsh -inherit), not the task's own
+            try:
+                key = (int(fields[5]), int(fields[35]))
+                start = int(fields[9])
+            except ValueError:
+                continue
+            if key in tasks:
+                found.add((key[0], key[1], start))
+        return found
 
     def close(self) -> None:
         if self._file is not None:

@@ -52,10 +52,14 @@ class Master:
         self.config.mode = mode
         self.execds = ExecdRegistry(self)
         self.dispatcher = Dispatcher(self)
+        from qsys.master.queue_states import QueueStates
+
+        self.qstates = QueueStates(self)
         self.accounting = AccountingWriter(cell.accounting_file)
         self._finish_waiters: dict[int, list[asyncio.Future[Any]]] = {}
         self.finished: dict[int, list[dict[str, Any]]] = {}  # job id -> task end reports (recent)
         self.stopping = asyncio.Event()
+        self.accounted_before: set[tuple[int, int, int]] = set()  # see AccountingWriter.written_keys
 
     # ------------------------------------------------------------ start-up
 
@@ -70,6 +74,8 @@ class Master:
             if job is not None:
                 job.tasks[task_id] = Task.from_record(record)
         self.config.load(loaded.objects)
+        self.accounted_before = self.accounting.written_keys(set(loaded.tasks))
+        self.qstates.load(loaded.objects)
         if self.jobs:
             self.next_job_id = max(self.next_job_id, max(self.jobs) + 1)
         log.info("loaded %d jobs, next job id %d", len(self.jobs), self.next_job_id)
@@ -113,7 +119,8 @@ class Master:
         changes: list[Any] = []
         job.tasks.pop(task.task_id, None)
         changes.append(DeleteTask(job.job_id, task.task_id))
-        rerun = bool(report.get("rerun")) and not task.deleting
+        rescheduled = self.qstates.take_reschedule(job.job_id, task.task_id)  # qmod -rj/-rq
+        rerun = (bool(report.get("rerun")) or rescheduled) and not task.deleting
         error_state = bool(report.get("error_state")) and not task.deleting
         record: dict[str, Any] | None = None
         if rerun:
@@ -140,14 +147,18 @@ class Master:
             changes.extend(self._release_successors(job))
         else:
             changes.append(self.job_change(job))
-        await self.commit(changes)
         if record is not None:
-            # after the commit: a master killed in between replays the end from the
-            # exec daemon, and the store's record is the one the file must not repeat
-            self.accounting.write(record)
+            # written before the job leaves qstat's view, so qacct sees it at once; a line
+            # written by a master killed before the commit below is not written twice
+            key = (job.job_id, task.task_id, int(record["start_time"]))
+            if key in self.accounted_before:
+                self.accounted_before.discard(key)
+            else:
+                self.accounting.write(record)
+        self.schedule_soon()  # the next orders can share this commit (see requests.submit)
+        await self.commit(changes)
         if job.job_id not in self.jobs:
             self._wake_waiters(job.job_id)
-        self.schedule_soon()
 
     def forget_job(self, job: Job) -> list[Any]:
         """Remove a job with nothing running (qdel of a pending job)."""

@@ -78,6 +78,8 @@ class Dispatcher:
                 log.warning("host=%s went away before job=%s could start", host, msg.job["job_id"])
                 if isinstance(msg, protocol.PeSlaveStart):
                     pe.slave_unreachable(self.master, msg)
+        if launches:
+            self.master.qstates.poke()  # subordinate queues may have to be suspended now
         return started
 
     def _apply(self, decision: Any, now: float) -> tuple[set[int], list[Any], list[tuple[str, Any]]]:
@@ -174,6 +176,8 @@ class Dispatcher:
         queue_snaps = config.queue_instance_snapshots(hosts, used)
         for qi in queue_snaps:
             qi.consumed = per_qi.get((qi.queue, qi.host), {})
+        pe_snaps = config.pe_snapshots(master)
+        master.qstates.decorate(queue_snaps, pe_snaps, {job.owner for job in master.jobs.values() if job.pending})
         return sched.Snapshot(
             now=now,
             complexes=config.complexes(),
@@ -181,7 +185,7 @@ class Dispatcher:
             global_values=config.global_values(),
             global_consumed=total,
             queue_instances=queue_snaps,
-            pes=pe.with_access(master, config.pe_snapshots(master)),
+            pes=pe_snaps,
             jobs=jobs,
             queue_sort_method=config.sched_value("queue_sort_method", "load"),
             load_formula=config.sched_value("load_formula", "np_load_avg"),

@@ -21,6 +21,7 @@ from qsys.master.jobs import RUNNING, TRANSFERRING
 
 if TYPE_CHECKING:
     from qsys.master.core import Master
+    from qsys.master.jobs import Job, Task
 
 log = logging.getLogger("qsys.master.execd")
 
@@ -88,6 +89,14 @@ class ExecdRegistry:
         reg = await protocol.read_message(reader)
         if not isinstance(reg, protocol.Register) or reg.host != hello.host:
             raise ProtocolError("exec daemon must register after its hello")
+        # what the master believes runs there, taken before the link is up: a task dispatched
+        # from now on cannot be in the exec daemon's report and must not count as lost
+        believed = [
+            (job, task)
+            for job in self.master.jobs.values()
+            for task in job.tasks.values()
+            if task.master.host == reg.host
+        ]
         entry = self.hosts.get(reg.host)
         if entry is None:
             entry = self.hosts[reg.host] = ExecHost(reg.host)
@@ -100,7 +109,7 @@ class ExecdRegistry:
         await self.master.config.ensure_exec_host(self.master, reg.host)
         protocol.write_message(writer, protocol.HostConfig(self.master.config.host_config(reg.host)))
         log.info("host=%s registered (%d processors, %d jobs in spool)", reg.host, reg.processors, len(reg.jobs))
-        await self._reconcile(entry, reg.jobs)
+        await self._reconcile(entry, reg.jobs, believed)
         _resend_slaves(self.master, reg.host)
         await writer.drain()
         self.master.schedule_soon()
@@ -120,7 +129,8 @@ class ExecdRegistry:
                 log.warning("host=%s link lost", reg.host)
                 self.master.schedule_soon()
 
-    async def _reconcile(self, entry: ExecHost, reported: list[dict[str, Any]]) -> None:
+    async def _reconcile(self, entry: ExecHost, reported: list[dict[str, Any]],
+                         believed: list[tuple[Job, Task]]) -> None:
         """Match the tasks the exec daemon reports with what the master believes runs there."""
         seen: set[tuple[int, int]] = set()
         for item in reported:
@@ -141,13 +151,9 @@ class ExecdRegistry:
                 task.start_time = task.start_time or time.time()
             if task.deleting:
                 self.send(entry.name, protocol.KillJob(key[0], key[1], 9))
-        lost = [
-            (job, task)
-            for job in self.master.jobs.values()
-            for task in job.tasks.values()
-            if task.master.host == entry.name and (job.job_id, task.task_id) not in seen
-        ]
-        for job, task in lost:
+        for job, task in believed:
+            if (job.job_id, task.task_id) in seen or job.tasks.get(task.task_id) is not task:
+                continue
             if task.state == TRANSFERRING:
                 # never reached the exec daemon: it did not run, so it may simply go back
                 log.info("host=%s job=%d.%d was never started: back to pending", entry.name, job.job_id, task.task_id)
@@ -222,8 +228,11 @@ async def _on_failed_start(reg: ExecdRegistry, entry: ExecHost, msg: protocol.Jo
     if job is None or task is None:
         return
     log.warning("host=%s job=%d.%d failed to start: %s", entry.name, msg.job_id, msg.task_id, msg.reason)
+    host_fault = not msg.error_state  # the host could not start it: queue instance E, job again
+    if host_fault:
+        await reg.master.commit(reg.master.qstates.mark_error(task.master.queue, task.master.host, msg.reason))
     await reg.master.task_finished(job, task, {"failed": 1, "exit_status": 0, "error": msg.reason,
-                                               "error_state": msg.error_state})
+                                               "error_state": msg.error_state, "rerun": host_fault})
 
 
 @_handles(protocol.JobFinished)

@@ -21,9 +21,11 @@ def default_store_url(cell: Cell) -> str:
 
 
 async def serve(cell: Cell, port: int, bind: str | None) -> None:
-    from qsys.master import (
-        requests,  # noqa: F401 - registers the request handlers
-        sessions,  # noqa: F401 - registers the interactive session handlers
+    from qsys.master import (  # noqa: F401 - they register the request handlers
+        alter,
+        qmod,
+        requests,
+        sessions,
     )
     from qsys.master.core import Master
     from qsys.master.server import Server, short_hostname
@@ -47,12 +49,14 @@ async def serve(cell: Cell, port: int, bind: str | None) -> None:
     (cell.common / "act_qmaster").write_text(host + "\n")
     log.info("master up on port %s, socket %s, store %s", bound, cell.master_socket, store.url_for_log)
     master.dispatcher.start()
+    master.qstates.start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, master.stopping.set)
     await master.stopping.wait()
     log.info("master stopping")
     master.dispatcher.stop()
+    master.qstates.stop()
     await server.close()
     await master.close()
     store.close()

@@ -58,54 +58,6 @@ def setting(master: Master, pe_name: str, attr: str) -> str:
     return str(value)
 
 
-def _words(text: str) -> list[str]:
-    return [w for w in text.replace(",", " ").split() if w.upper() != "NONE"]
-
-
-def userset_members(usersets: dict[str, Any], name: str) -> set[str]:
-    """User names of an access list (``@group`` entries expanded from the group database)."""
-    import grp
-    import pwd
-
-    found = usersets.get(name)
-    if found is None:
-        return set()
-    entries = found.get("entries", "") if isinstance(found, dict) else getattr(found, "entries", [])
-    if isinstance(entries, str):
-        entries = _words(entries)
-    users: set[str] = set()
-    for entry in entries:
-        if not entry.startswith("@"):
-            users.add(entry)
-            continue
-        try:
-            group = grp.getgrnam(entry[1:])
-        except KeyError:
-            continue
-        users.update(group.gr_mem)
-        users.update(p.pw_name for p in pwd.getpwall() if p.pw_gid == group.gr_gid)
-    return users
-
-
-def access(user_lists: str, xuser_lists: str, usersets: dict[str, Any]) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
-    """(admitted users or None for everyone, excluded users) of a PE's access lists."""
-    allowed = _words(user_lists)
-    users = None
-    if allowed:
-        users = tuple(sorted(set().union(*(userset_members(usersets, n) for n in allowed))))
-    denied = set().union(*(userset_members(usersets, n) for n in _words(xuser_lists)))
-    return users, tuple(sorted(denied))
-
-
-def with_access(master: Master, pes: dict[str, Any]) -> dict[str, Any]:
-    """The scheduler's PE snapshots with their user_lists/xuser_lists resolved to users."""
-    usersets = getattr(master.config, "usersets", {}) or {}
-    for name, snap in pes.items():
-        snap.users, snap.xusers = access(setting(master, name, "user_lists"), setting(master, name, "xuser_lists"),
-                                         usersets)
-    return pes
-
-
 def slave_hosts(task: Task) -> dict[str, tuple[str, int]]:
     """Host -> (first queue, slots) of every granted host but the master task's."""
     out: dict[str, tuple[str, int]] = {}

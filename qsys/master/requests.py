@@ -71,14 +71,16 @@ async def submit(master: Master, who: Identity, msg: protocol.Submit) -> dict[st
     spec = JobSpec.from_wire(msg.spec)
     validate_spec(master, who, spec)
     (job,), changes = _new_jobs(master, who, [spec])
+    if not spec.now:
+        # the pass runs while this commit is queued, so its orders share the transaction;
+        # they are still durable (and after the job) before any exec daemon hears of them
+        master.schedule_soon()
     await master.commit(changes)
     if spec.now:
         dispatched = await master.dispatcher.run_now(job)
         if not dispatched:
             await master.commit(master.forget_job(job))
             raise NotSchedulable('Your "qsub" request could not be scheduled, try again later.')
-    else:
-        master.schedule_soon()
     return _submitted(job)
 
 
@@ -90,8 +92,8 @@ async def submit_many(master: Master, who: Identity, msg: protocol.SubmitMany) -
             raise InvalidRequest("-now y is not allowed in a bulk submission")
         validate_spec(master, who, spec)
     jobs, changes = _new_jobs(master, who, specs)
+    master.schedule_soon()  # see submit()
     await master.commit(changes)
-    master.schedule_soon()
     return [_submitted(job) for job in jobs]
 
 
@@ -101,6 +103,10 @@ async def get_status(master: Master, who: Identity, msg: protocol.Status) -> Any
         return status.job_details(master, msg.job_ids)
     if msg.what == "hosts":
         return status.host_rows(master, msg.options)
+    if msg.what == "cqueues":  # qstat -g c
+        from qsys.master.urgency import cluster_queue_summary
+
+        return cluster_queue_summary(master)
     rows = status.job_rows(master, msg.users, msg.options)
     if msg.what == "queues":
         return {"queues": status.queue_rows(master, msg.options), "jobs": rows}

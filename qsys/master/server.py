@@ -67,11 +67,23 @@ class Server:
         """Listen on TCP (port 0 = any) and on the Unix socket; returns the TCP port."""
         bound_port = None
         if port is not None:
-            tcp = await asyncio.start_server(
-                lambda r, w: self._serve(r, w, unix=False), host=host, port=port, reuse_address=True
-            )
-            self._servers.append(tcp)
-            bound_port = tcp.sockets[0].getsockname()[1]
+            def serve_tcp(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> Any:
+                return self._serve(r, w, unix=False)
+
+            if port == 0 and host is None:
+                # one random port for both families (asyncio would pick one per family)
+                tcp = await asyncio.start_server(serve_tcp, host="0.0.0.0", port=0, reuse_address=True)
+                bound_port = tcp.sockets[0].getsockname()[1]
+                self._servers.append(tcp)
+                try:
+                    self._servers.append(await asyncio.start_server(serve_tcp, host="::", port=bound_port,
+                                                                    reuse_address=True))
+                except OSError:
+                    pass  # no IPv6 here
+            else:
+                tcp = await asyncio.start_server(serve_tcp, host=host, port=port, reuse_address=True)
+                self._servers.append(tcp)
+                bound_port = tcp.sockets[0].getsockname()[1]
         if unix_path:
             try:
                 os.unlink(unix_path)

@@ -9,27 +9,19 @@ from qsys.master.jobs import Job, Task
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, to_wire
 
 
-def _priorities(master: Master) -> dict[int, float]:
-    """Normalized priorities: jobs the scheduler considers spread over [0, 1] by -p."""
-    considered = {j.job_id: j.spec.priority for j in master.jobs.values()
-                  if j.tasks or j.eligible(0.0)}
-    if not considered:
-        return {}
-    low, high = min(considered.values()), max(considered.values())
-    if low == high:
-        return dict.fromkeys(considered, 0.5)
-    return {k: (v - low) / (high - low) for k, v in considered.items()}
-
-
-def _common(job: Job, prio: float) -> dict[str, Any]:
+def _common(job: Job, prio: float, brief: bool = False) -> dict[str, Any]:
     spec = job.spec
-    return {
+    row = {
         "job_id": job.job_id,
         "priority": prio,
         "name": job.name,
         "owner": job.owner,
         "submit_time": job.submit_time,
         "is_array": job.is_array,
+    }
+    if brief:  # plain qstat and -f print none of the extras: 5,000 rows stay cheap
+        return row
+    row.update({
         "hard_resources": dict(spec.hard_resources),
         "soft_resources": dict(spec.soft_resources),
         "hard_queues": list(spec.hard_queues),
@@ -37,7 +29,8 @@ def _common(job: Job, prio: float) -> dict[str, Any]:
         "requested_pe": str(spec.pe) if spec.pe else None,
         "hold_jids": list(spec.hold_jids),
         "project": spec.project,
-    }
+    })
+    return row
 
 
 def _task_row(job: Job, task: Task, prio: float) -> JobRow:
@@ -56,23 +49,23 @@ def _task_row(job: Job, task: Task, prio: float) -> JobRow:
     )
 
 
-def _pending_row(job: Job, prio: float) -> JobRow:
-    return JobRow(
-        **_common(job, prio),
-        state=job.pending_state(),
-        start_time=None,
-        queue="",
-        slots=job.spec.slots_requested(),
-        tasks=job.pending.describe() if job.is_array else "",
-    )
+def _pending_row(job: Job, prio: float, brief: bool) -> dict[str, Any]:
+    """A pending job's row, already in wire form (the hot part of qstat)."""
+    row = _common(job, prio, brief)
+    row["state"] = job.pending_state()
+    row["start_time"] = None
+    row["queue"] = ""
+    row["slots"] = job.spec.slots_requested()
+    row["tasks"] = job.pending.describe() if job.is_array else ""
+    return row
 
 
-def _state_filter(row: JobRow, states: str) -> bool:
+def _state_filter(row: dict[str, Any], states: str) -> bool:
     """qstat -s: p pending, r running, s suspended, h held, z (finished: none kept here)."""
     if not states:
         return True
-    pending = not row.queue
-    shown = row.state
+    pending = not row["queue"]
+    shown = row["state"]
     return (
         ("p" in states and pending)
         or ("r" in states and not pending and "s" not in shown.lower())
@@ -83,34 +76,48 @@ def _state_filter(row: JobRow, states: str) -> bool:
 
 
 def job_rows(master: Master, users: list[str] | None, options: dict[str, Any]) -> list[dict[str, Any]]:
-    prios = _priorities(master)
+    from qsys.master.urgency import priorities
+
+    figures = priorities(master)
+    prios = {job_id: fig["prior"] for job_id, fig in figures.items()}
+    qstates = master.qstates.compute()
     everyone = not users or "*" in users
     wanted = set(users or ())
-    running: list[JobRow] = []
-    pending: list[tuple[tuple[float, float, int], JobRow]] = []
+    brief = bool(options.get("brief"))
+    running: list[dict[str, Any]] = []
+    pending: list[tuple[tuple[float, float, int], dict[str, Any]]] = []
     for job in master.jobs.values():
         if not everyone and job.owner not in wanted:
             continue
         prio = prios.get(job.job_id, 0.0)
         for task in sorted(job.tasks.values(), key=lambda t: t.task_id):
-            running.append(_task_row(job, task, prio))
+            row = to_wire(_task_row(job, task, prio))
+            suspended = master.qstates.task_state(job, task, qstates)
+            if suspended and row["state"].endswith("r"):
+                row["state"] = row["state"][:-1] + suspended
+            running.append(row)
         if job.pending:
-            pending.append(((-prio, job.submit_time, job.job_id), _pending_row(job, prio)))
-    running.sort(key=lambda r: (r.job_id, int(r.tasks or 0)))
+            prow = _pending_row(job, prio, brief)
+            if prow["state"] == "qw" and job.restarts and any(t in job.pending for t in job.restarts):
+                prow["state"] = "Rq"
+            pending.append(((-prio, job.submit_time, job.job_id), prow))
+    running.sort(key=lambda r: (r["job_id"], int(r["tasks"] or 0)))
     pending.sort(key=lambda item: item[0])
     rows = running + [row for _, row in pending]
     states = str(options.get("states") or "")
-    return [to_wire(r) for r in rows if _state_filter(r, states)]
+    if options.get("urgency"):  # qstat -urg / -pri
+        for row in rows:
+            row["urgency"] = figures.get(row["job_id"])
+    return [r for r in rows if _state_filter(r, states)]
 
 
 def queue_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     used = master.dispatcher.used_slots()
+    computed = master.qstates.compute()
     for qi in master.config.queue_instances(master.execds.hosts):
         host = master.execds.hosts.get(qi.host)
-        states = qi.states
-        if host is None or not host.up:
-            states = "u" + states
+        states = computed.get(f"{qi.queue}@{qi.host}", qi.states)
         load = host.load.get("load_avg") if host is not None and host.up else None
         rows.append(QueueInstanceRow(
             name=f"{qi.queue}@{qi.host}",

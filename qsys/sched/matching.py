@@ -16,11 +16,12 @@ from qsys.errors import InvalidRequest
 from qsys.sched.snapshot import ComplexDef, HostSnap, PendingJob, QueueInstanceSnap, Snapshot
 from qsys.sched.values import compare, format_amount, parse_value
 
-UNAVAILABLE_STATES = frozenset("dsauEcC")
+UNAVAILABLE_STATES = frozenset("dsauEcCDS")  # not A: a suspend alarm only suspends
 _STATE_WORDS = {
     "d": "disabled", "s": "suspended", "a": "overloaded", "E": "in error state",
     "c": "in configuration ambiguous state", "C": "suspended by calendar",
-    "u": "temporarily not available",
+    "u": "temporarily not available", "D": "disabled by calendar",
+    "S": "suspended by subordination",
 }
 
 GLOBAL = "g"

@@ -115,14 +115,14 @@ def category_key(job: PendingJob) -> tuple[object, ...]:
         tuple(job.master_queues),
         job.pe,
         job.interactive,
-        job.owner if job.pe is not None else "",  # PE access lists admit users, not requests
     )
 
 
 class _Category:
-    __slots__ = ("req", "error", "candidates", "reasons", "heap", "failed", "never", "pes")
+    __slots__ = ("req", "error", "candidates", "reasons", "heap", "failed", "never", "pes", "owner")
 
     def __init__(self) -> None:
+        self.owner = ""  # set when access lists make the owner part of the category
         self.req: JobRequest | None = None
         self.error: str | None = None  # can never run, known at once
         self.candidates: list[int] = []  # queue instances (sorted) that pass the static checks
@@ -146,6 +146,9 @@ class _Pass:
         self.by_seqno = snap.queue_sort_method.lower().startswith("seq")
         self.order = sorted(range(len(snap.queue_instances)), key=self.qi_key)
         self.decision = Decision()
+        # access lists make the owner part of a category
+        self.by_owner = any(qi.denied_owners for qi in snap.queue_instances) or any(
+            pe.denied_owners for pe in snap.pes.values())
 
     def qi_key(self, i: int) -> tuple[object, ...]:
         """Sort key of a queue instance: (load, seq_no) or (seq_no, load), then its name."""
@@ -174,6 +177,8 @@ class _Pass:
 
     def category(self, job: PendingJob) -> _Category:
         key = category_key(job)
+        if self.by_owner:
+            key = (*key, job.owner)
         cat = self.categories.get(key)
         if cat is None:
             cat = self.categories[key] = self._new_category(job)
@@ -182,6 +187,7 @@ class _Pass:
     def _new_category(self, job: PendingJob) -> _Category:
         snap = self.snap
         cat = _Category()
+        cat.owner = job.owner if self.by_owner else ""
         try:
             req = cat.req = compile_request(job, self.index)
         except InvalidRequest as exc:
@@ -194,21 +200,23 @@ class _Pass:
                 return cat
         if req.pe is not None:
             name, low, high = req.pe
-            named = [snap.pes[n] for n in sorted(snap.pes) if fnmatch.fnmatchcase(n, name)]
-            cat.pes = [pe for pe in named if pe.admits(job.owner)]
-            if not named:
+            cat.pes = [snap.pes[n] for n in sorted(snap.pes) if fnmatch.fnmatchcase(n, name)]
+            if not cat.pes:
                 cat.error = f'the requested parallel environment "{name}" does not exist'
                 return cat
-            if not cat.pes:
-                cat.error = f'user "{job.owner}" has no access to parallel environment "{name}"'
+            allowed = [pe for pe in cat.pes if cat.owner not in pe.denied_owners]
+            if not allowed:
+                cat.error = f'job has no access to parallel environment "{name}"'
                 return cat
+            cat.pes = allowed
             if low < 1 or high < low:
                 cat.error = f'invalid slot range "{low}-{high}" for parallel environment "{name}"'
                 return cat
         for i in self.order:
             qi = qis[i]
             host = snap.hosts.get(qi.host)
-            reason = unavailable_reason(qi, host) or static_reason(req, qi, host, snap)
+            reason = (_access_reason(cat, qi) or unavailable_reason(qi, host)
+                      or static_reason(req, qi, host, snap))
             if reason is None:
                 cat.candidates.append(i)
                 cat.heap.append((self.qi_key(i), i))
@@ -241,7 +249,7 @@ class _Pass:
         possible: list[int] = []
         for i in self.order:
             qi = snap.queue_instances[i]
-            why = static_reason(req, qi, snap.hosts.get(qi.host), snap, strict=False)
+            why = _access_reason(cat, qi) or static_reason(req, qi, snap.hosts.get(qi.host), snap, strict=False)
             if why is None:
                 possible.append(i)
             elif first is None:
@@ -420,6 +428,12 @@ class _Pass:
         elif len(tasks) < len(job.task_ids) or (not job.task_ids and job.task_concurrency):
             decision.waiting[job.job_id] = [TASK_LIMIT]
         return started > 0
+
+
+def _access_reason(cat: _Category, qi: QueueInstanceSnap) -> str | None:
+    if cat.owner and cat.owner in qi.denied_owners:
+        return f'cannot run in queue instance "{qi.name}" because the user "{cat.owner}" has no access to it'
+    return None
 
 
 def schedule(snapshot: Snapshot) -> Decision:

@@ -148,6 +148,7 @@ class QueueInstanceSnap:
     complex_values: dict[str, str] = field(default_factory=dict)  # limits (h_rt...) + consumables
     consumed: dict[str, float] = field(default_factory=dict)
     load_thresholds: dict[str, str] = field(default_factory=dict)  # name -> alarm threshold
+    denied_owners: frozenset[str] = frozenset()  # job owners user_lists/xuser_lists keep out
 
     @property
     def name(self) -> str:
@@ -164,11 +165,7 @@ class PeSnap:
     allocation_rule: str = "$pe_slots"  # $pe_slots | $fill_up | $round_robin | "N"
     control_slaves: bool = False
     job_is_first_task: bool = True
-    users: tuple[str, ...] | None = None  # user_lists resolved to user names; None: everyone
-    xusers: tuple[str, ...] = ()  # xuser_lists resolved to user names
-
-    def admits(self, user: str) -> bool:
-        return user not in self.xusers and (self.users is None or user in self.users)
+    denied_owners: frozenset[str] = frozenset()  # job owners user_lists/xuser_lists keep out
 
 
 @dataclass(slots=True)

@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 
+from tests import REFERENCE
 from tests.clusterlib import Cluster, wait_until
 
 HOME = Path(os.path.expanduser("~"))
@@ -70,7 +71,7 @@ def test_job_environment(cluster: Cluster, tmp_path: Path) -> None:
     assert env["SGE_O_WORKDIR"] == "/tmp"
     assert "TMPDIR_EXISTS" in lines
     assert not Path(env["TMPDIR"]).exists(), "TMPDIR must be removed after the job"
-    reference = Path(__file__).resolve().parents[3] / "shared/reference/sge-8.1.9/env_batch_job.txt"
+    reference = (REFERENCE / "env_batch_job.txt")
     if reference.exists():
         expected = {line.split("=", 1)[0] for line in reference.read_text().splitlines() if "=" in line}
         missing = expected - set(env)

@@ -31,11 +31,14 @@ def _submit_as(cluster: Cluster, user: str, *args: str) -> int:
 def test_job_runs_as_its_owner(service: Cluster, users: tuple[str, str]) -> None:
     alice = users[0]
     home = Path(pwd.getpwnam(alice).pw_dir)
+    for old in home.glob("whoami.o*"):  # output files are appended to, as in Grid Engine
+        old.unlink()
     job_id = _submit_as(service, alice, "-N", "whoami", "-b", "y", "/bin/sh", "-c", "id -un; id -u; echo $HOME")
     wait_until(lambda: not service.jobs(), 30, "the job to end")
     out = home / f"whoami.o{job_id}"
     assert out.read_text().split() == [alice, str(pwd.getpwnam(alice).pw_uid), str(home)]
     assert out.stat().st_uid == pwd.getpwnam(alice).pw_uid
+    out.unlink()
 
 
 def test_user_cannot_delete_another_users_job(service: Cluster, users: tuple[str, str]) -> None:

@@ -26,11 +26,15 @@ def test_qsys_up_as_ordinary_user_runs_jobs_as_that_user(qsys_root: Path, users:
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert "node1: running" in up.stdout and "node2: running" in up.stdout
-        sub = _as(user, root, "qsub", "-terse", "-o", "/tmp", "-N", "mine", "-b", "y", "/bin/sh", "-c", "id -un")
+        sub = _as(user, root, "qsub", "-terse", "-o", str(root), "-N", "mine", "-b", "y", "/bin/sh", "-c", "id -un")
         assert sub.returncode == 0, sub.stderr
         job_id = sub.stdout.strip()
-        wait_until(lambda: _as(user, root, "qstat").stdout == "", 30, "the job to end")
-        out = Path(f"/tmp/mine.o{job_id}")
+        try:
+            wait_until(lambda: _as(user, root, "qstat").stdout == "", 30, "the job to end")
+        except AssertionError:
+            detail = _as(user, root, "qstat", "-j", job_id).stdout
+            raise AssertionError(f"job {job_id} did not end:\n{_as(user, root, 'qstat').stdout}\n{detail}") from None
+        out = root / f"mine.o{job_id}"
         assert out.read_text().strip() == user
         assert out.stat().st_uid == pwd.getpwnam(user).pw_uid
         out.unlink()

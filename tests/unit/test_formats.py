@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import time
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
 from qsys.cli import formats, xmlout
 from qsys.jobspec import JobSpec, PeRequest, TaskRange
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail
+from tests import REFERENCE
 
-REFERENCE = Path("/work/shared/reference/sge-8.1.9")
+REFERENCE = REFERENCE
 T8 = time.mktime((2026, 11, 21, 16, 15, 8, 0, 0, -1))
 T10 = time.mktime((2026, 11, 21, 16, 15, 10, 0, 0, -1))
 GIB, MIB = 1024.0**3, 1024.0**2

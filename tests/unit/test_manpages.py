@@ -21,7 +21,7 @@ MAN = REPO / "man"
 
 # The pages this part of the project owns; more pages (qconf, qacct, queue_conf, ...) may join.
 REQUIRED = {
-    "man1": ["qsub", "qstat", "qdel", "qhold", "qrls", "qhost", "qsys", "qrsh", "qlogin"],
+    "man1": ["qsub", "qstat", "qdel", "qhold", "qrls", "qhost", "qsys", "qrsh", "qlogin", "qacct"],
     "man5": ["qsys_conf", "accounting", "remote_startup"],
     "man8": ["qsys-master", "qsys-execd"],
 }
@@ -153,3 +153,31 @@ def test_remote_startup_gives_the_exact_argument_conventions() -> None:
     assert re.search(r"qlogin_command\n\s*HOST PORT\b", text)
     assert re.search(r"rlogin_command\n\s*-p PORT HOST\b", text)
     assert re.search(r"rsh_command\n\s*-n -p PORT HOST command\b", text)
+
+
+def _options_source(page: str) -> str:
+    source = (MAN / "man1" / page).read_text()
+    return source.split(".SH OPTIONS", 1)[1].split("\n.SH ", 1)[0]
+
+
+def _documented(section: str, option: str) -> bool:
+    return re.search(re.escape(option.replace("-", "\\-")) + r"(?![\w\\])", section) is not None
+
+
+def _command_options(page: str) -> list[str]:
+    """Every option the command's parser accepts (read from its tables)."""
+    from qsys.cli import options, qacct, qhost, qstat
+
+    return {
+        "qacct.1": [*qacct._GROUPING, *qacct._WITH_VALUE, "-j", "-help", "--json", "--csv"],
+        "qhost.1": [*qhost._FLAGS, "-F", "-h", "-u", "-help"],
+        "qsub.1": list(options.SUBMIT_OPTIONS),
+        "qstat.1": [*qstat._FLAGS, *qstat._WITH_ARG],
+    }[page]
+
+
+@pytest.mark.parametrize("page", ["qacct.1", "qhost.1", "qsub.1", "qstat.1"])
+def test_page_documents_every_option_the_command_takes(page: str) -> None:
+    section = _options_source(page)
+    missing = [opt for opt in _command_options(page) if not _documented(section, opt)]
+    assert missing == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import msgpack
 import pytest
@@ -42,8 +41,9 @@ from qsys.objects import (
     validate,
     value_for,
 )
+from tests import REFERENCE
 
-REF = Path("/work/shared/reference/sge-8.1.9")
+REF = REFERENCE
 
 REFERENCES = [
     (Conf, "qconf_sconf.txt"),

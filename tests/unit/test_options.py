@@ -21,6 +21,7 @@ from qsys.cli.options import (
 )
 from qsys.errors import QsysError, UsageError
 from qsys.jobspec import JobSpec, PeRequest, TaskRange
+from tests import REFERENCE
 
 ENV = {"HOME": "/home/u", "PATH": "/bin:/usr/bin", "SHELL": "/bin/sh", "FOO": "foo", "BAR": "b"}
 
@@ -303,7 +304,7 @@ def test_directive_cannot_name_a_script(tmp_path: Path) -> None:
 def test_unknown_option_message(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         binary(["-bogus"], tmp_path)
-    expected = Path("/work/shared/reference/sge-8.1.9/qsub_bad_option.stderr.txt")
+    expected = (REFERENCE / "qsub_bad_option.stderr.txt")
     wanted = expected.read_text().strip() if expected.exists() else 'qsub: invalid option argument "-bogus"'
     assert info.value.message == wanted and info.value.exit_code == 2
 

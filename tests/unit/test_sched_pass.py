@@ -353,17 +353,3 @@ def test_late_category_sees_loads_raised_earlier_in_the_pass() -> None:
     snap.jobs = [job(1), job(2), job(3, hard_resources={"h_rt": "1:00"}), job(4, hard_resources={"h_rt": "1:00"})]
     hosts = [d.assignments[0].host for d in schedule(snap).dispatches]
     assert hosts == ["node1", "node2", "node3", "node1"]
-
-
-def test_pe_access_lists() -> None:
-    snap = cluster(hosts=2, slots=2)
-    snap.pes["mpi"].users = ("alice",)
-    snap.pes["rr"].xusers = ("alice",)
-    snap.jobs = [job(1, owner="alice", pe=("mpi", 2, 2)), job(2, owner="bob", pe=("mpi", 2, 2)),
-                 job(3, owner="alice", pe=("rr", 1, 1)), job(4, owner="bob", pe=("rr", 1, 1))]
-    decision = schedule(snap)
-    assert started(decision) == [1, 4]
-    assert "no access" in decision.never[2] and "no access" in decision.never[3]
-    snap.jobs = [job(5, owner="alice", pe=("*", 1, 1))]  # a wildcard picks an admitting PE
-    [d] = schedule(snap).dispatches
-    assert d.pe != "rr"

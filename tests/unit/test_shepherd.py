@@ -16,8 +16,9 @@ import pytest
 
 from execd.spool import Spool, TaskDir
 from qsys.launch import Launch, PeHostEntry
+from tests import REFERENCE
 
-REFERENCE_ENV = Path("/work/shared/reference/sge-8.1.9/env_batch_job.txt")
+REFERENCE_ENV = (REFERENCE / "env_batch_job.txt")
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -218,7 +219,7 @@ def test_unopenable_output_file_fails(area: Path) -> None:
 def test_missing_binary_fails_before_job(area: Path) -> None:
     launch = make_launch(area, binary=True, command="/no/such/program", script=None)
     report, _ = run_shepherd(area, launch)
-    assert report["failed"] == 10 and "/no/such/program" in report["error"]
+    assert report["failed"] == 11 and "/no/such/program" in report["error"]
 
 
 def test_missing_shell_fails(area: Path) -> None:
@@ -235,7 +236,7 @@ def test_prolog_and_epilog(area: Path) -> None:
     assert (area / "pe.o12").read_text() == "prolog 12\njob\nepilog\n"
     launch.prolog = "exit 3"
     report, _ = run_shepherd(area, launch)
-    assert report["failed"] == 7 and report["error_state"] is True
+    assert report["failed"] == 8 and report["error_state"] is True
 
 
 def test_parallel_job_gets_a_hostfile(area: Path) -> None:

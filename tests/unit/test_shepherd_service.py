@@ -79,7 +79,7 @@ def test_default_working_directory_is_the_owners_home(area: Path, job_user: pwd.
 def test_min_uid_refuses_the_job(area: Path, job_user: pwd.struct_passwd) -> None:
     conf = dict(SERVICE, min_uid=job_user.pw_uid + 1)
     report, tdir = run_shepherd(area, service_launch(area, job_user, name="low"), conf)
-    assert report["failed"] == 10 and report["error_state"] is True
+    assert report["failed"] == 11 and report["error_state"] is True
     assert "min_uid" in report["error"] and "min_uid" in tdir.error()
     assert tdir.job_pid() is None and not (area / "low.o12").exists()
     assert "action=refuse" in (area / "spool" / "audit").read_text()
@@ -88,14 +88,14 @@ def test_min_uid_refuses_the_job(area: Path, job_user: pwd.struct_passwd) -> Non
 def test_root_is_never_a_job_user(area: Path) -> None:
     root = pwd.getpwuid(0)
     report, _ = run_shepherd(area, service_launch(area, root), dict(SERVICE, min_uid=0, min_gid=0))
-    assert report["failed"] == 10 and "root" in report["error"]
+    assert report["failed"] == 11 and "root" in report["error"]
 
 
 def test_deny_and_allow_lists(area: Path, job_user: pwd.struct_passwd) -> None:
     report, _ = run_shepherd(area, service_launch(area, job_user), dict(SERVICE, execd_deny_users=[USER]))
-    assert report["failed"] == 10 and "denied" in report["error"]
+    assert report["failed"] == 11 and "denied" in report["error"]
     report, _ = run_shepherd(area, service_launch(area, job_user), dict(SERVICE, execd_allow_users="someone_else"))
-    assert report["failed"] == 10 and "not allowed" in report["error"]
+    assert report["failed"] == 11 and "not allowed" in report["error"]
 
 
 def test_output_file_the_owner_cannot_write_fails(area: Path, job_user: pwd.struct_passwd) -> None:

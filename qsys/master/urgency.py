@@ -1,0 +1,120 @@
+"""Job priority as Grid Engine computes it (sge_priority(5)), for qstat -urg and -pri.
+
+``urg = rrcontr + wtcontr + dlcontr``: the resource requirement contribution (each requested
+complex's urgency, numeric ones times the amount and, for per-slot consumables, the slots;
+``slots`` itself counts 1000 per slot by default), the waiting time contribution
+(seconds waited times ``weight_waiting_time``) and the deadline contribution (none: we keep
+no deadlines). The figures are normalised over the jobs the scheduler considers (min-max,
+equal values give 0.5) and weighted into ``prior``:
+``weight_priority*npprior + weight_urgency*nurg + weight_ticket*ntckts`` (normalised again).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from qsys.master.core import Master
+    from qsys.master.jobs import Job
+
+WEIGHTS = {"weight_priority": 1.0, "weight_urgency": 0.1, "weight_ticket": 0.01,
+           "weight_waiting_time": 0.0, "weight_deadline": 3600000.0}
+
+
+def _weight(master: Master, name: str) -> float:
+    try:
+        return float(master.config.sched_value(name, str(WEIGHTS[name])))
+    except ValueError:
+        return WEIGHTS[name]
+
+
+def _normalize(values: dict[int, float]) -> dict[int, float]:
+    if not values:
+        return {}
+    low, high = min(values.values()), max(values.values())
+    if low == high:
+        return dict.fromkeys(values, 0.5)
+    return {k: (v - low) / (high - low) for k, v in values.items()}
+
+
+def resource_contribution(master: Master, job: Job) -> float:
+    """rrcontr: what the job's hard requests (and its slots) are worth."""
+    from qsys.sched.values import parse_value
+
+    config = master.config
+    slots = job.spec.slots_requested()
+    slots_def = config.resolve_complex("slots")
+    total = float(slots_def.urgency if slots_def is not None else 1000) * slots
+    for name, text in job.spec.hard_resources.items():
+        cdef = config.resolve_complex(name)
+        if cdef is None or not cdef.urgency or cdef.name == "slots":
+            continue
+        if cdef.type in ("INT", "DOUBLE", "MEMORY", "TIME"):
+            try:
+                amount = float(parse_value(cdef.type, text))
+            except Exception:
+                continue
+            per = slots if cdef.consumable == "YES" else 1
+            total += cdef.urgency * amount * per
+        else:
+            total += cdef.urgency
+    return total
+
+
+def priorities(master: Master) -> dict[int, dict[str, float]]:
+    """Per job: prior, nurg, npprior, ntckts, urg, rrcontr, wtcontr, dlcontr, ppri."""
+    now = time.time()
+    w_wait = _weight(master, "weight_waiting_time")
+    figures: dict[int, dict[str, float]] = {}
+    considered: set[int] = set()
+    for job in master.jobs.values():
+        rr = resource_contribution(master, job)
+        waited = 0.0 if job.tasks and not job.pending else max(0.0, now - job.submit_time)
+        wt = waited * w_wait
+        figures[job.job_id] = {"urg": rr + wt, "rrcontr": rr, "wtcontr": wt, "dlcontr": 0.0,
+                               "ppri": float(job.spec.priority), "nurg": 0.0, "npprior": 0.0,
+                               "ntckts": 0.0, "prior": 0.0}
+        if job.tasks or job.eligible(now):
+            considered.add(job.job_id)
+    nurg = _normalize({j: figures[j]["urg"] for j in considered})
+    nppri = _normalize({j: figures[j]["ppri"] for j in considered})
+    w_pri, w_urg, w_tix = (_weight(master, n) for n in ("weight_priority", "weight_urgency", "weight_ticket"))
+    raw: dict[int, float] = {}
+    for job_id in considered:
+        fig = figures[job_id]
+        fig["nurg"], fig["npprior"] = nurg[job_id], nppri[job_id]
+        raw[job_id] = w_pri * fig["npprior"] + w_urg * fig["nurg"] + w_tix * fig["ntckts"]
+    for job_id, value in _normalize(raw).items():
+        figures[job_id]["prior"] = value
+    return figures
+
+
+def cluster_queue_summary(master: Master) -> list[dict[str, Any]]:
+    """qstat -g c: per cluster queue, load, used, reserved, available, total and the slots
+    out of use by a passing state (aoACDS) or one that needs an operator (cdsuE)."""
+    config = master.config
+    states = master.qstates.compute()
+    used = master.dispatcher.used_slots()
+    out: dict[str, dict[str, Any]] = {}
+    loads: dict[str, list[float]] = {}
+    for qi in config.queue_instances(master.execds.hosts):
+        row = out.setdefault(qi.queue, {"name": qi.queue, "load": None, "used": 0, "resv": 0,
+                                        "available": 0, "total": 0, "temp_disabled": 0,
+                                        "manual_intervention": 0})
+        busy = used.get((qi.queue, qi.host), 0)
+        row["used"] += busy
+        row["total"] += qi.slots
+        letters = states.get(f"{qi.queue}@{qi.host}", "")
+        if any(c in "cdsuE" for c in letters):
+            row["manual_intervention"] += qi.slots
+        elif any(c in "aoACDS" for c in letters):
+            row["temp_disabled"] += qi.slots
+        else:
+            row["available"] += max(0, qi.slots - busy)
+        entry = master.execds.hosts.get(qi.host)
+        if entry is not None and entry.up and "np_load_avg" in entry.load:
+            loads.setdefault(qi.queue, []).append(float(entry.load["np_load_avg"]))
+    for name, values in loads.items():
+        out[name]["load"] = sum(values) / len(values)
+    return [out[name] for name in sorted(out)]
