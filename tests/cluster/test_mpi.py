@@ -43,13 +43,18 @@ def mpi_cluster(qsys_root: Path) -> Iterator[tuple[Cluster, NetnsLab]]:
     with NetnsLab(HOSTS) as lab:
         cluster = Cluster(qsys_root / "cell", hosts=HOSTS, slots=2)
         cluster.init()
+        tmpdirs = qsys_root / "tmp"
+        tmpdirs.mkdir(mode=0o1777)
+        tmpdirs.chmod(0o1777)
         pe = {"slots": "99", "allocation_rule": "$round_robin", "control_slaves": "TRUE",
               "job_is_first_task": "FALSE", "start_proc_args": f"{WRAPPERS}/startmpi.sh -catch_rsh $pe_hostfile",
               "stop_proc_args": f"{WRAPPERS}/stopmpi.sh"}
         summary = dict(pe, accounting_summary="TRUE")
         put_objects(cluster, [
             ("pe", "mpi", pe), ("pe", "mpisum", summary),
-            ("queue", "all.q", {"hostlist": "@allhosts", "slots": "2", "pe_list": "mpi mpisum"}),
+            # TMPDIRs of this cluster's own (job numbers repeat between clusters on one machine)
+            ("queue", "all.q", {"hostlist": "@allhosts", "slots": "2", "pe_list": "mpi mpisum",
+                                "tmpdir": str(tmpdirs)}),
             ("conf", "global", {"min_uid": "0", "min_gid": "0"}),
             *[("conf", h, {"gid_range": f"{22000 + 100 * i}-{22099 + 100 * i}"}) for i, h in enumerate(HOSTS)],
         ])

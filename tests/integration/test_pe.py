@@ -49,7 +49,11 @@ def pe_cluster(qsys_root: Path) -> Iterator[Cluster]:
                                        "$pe_slots $processors $queue",
                     "stop_proc_args": "/bin/true"}
     pes["broken"] = {"slots": "99", "allocation_rule": "$pe_slots", "start_proc_args": "/bin/false"}
-    queue = {"hostlist": "@allhosts", "slots": "2", "pe_list": " ".join(sorted(pes)), "qtype": "BATCH INTERACTIVE"}
+    tmpdirs = qsys_root / "tmp"  # job numbers repeat between clusters on one machine
+    tmpdirs.mkdir(mode=0o1777)
+    tmpdirs.chmod(0o1777)
+    queue = {"hostlist": "@allhosts", "slots": "2", "pe_list": " ".join(sorted(pes)), "qtype": "BATCH INTERACTIVE",
+             "tmpdir": str(tmpdirs)}
     objects = [("pe", name, attrs) for name, attrs in pes.items()]
     objects.append(("queue", "all.q", queue))
     objects.append(("conf", "global", {"min_uid": "0", "min_gid": "0"}))
