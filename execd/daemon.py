@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from execd import inherit, pehost
 from execd.forkserver import ForkServerClient
+from execd.gids import GidPoolExhausted
 from execd.identity import IdentityPolicy
 from execd.load import ARCH, LoadSampler, meminfo, topology
 from execd.spool import Spool, TaskDir, proc_start_time
@@ -106,6 +108,8 @@ class ExecDaemon:
         self.stopping = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._loader: asyncio.Task[None] | None = None
+        self.pe = pehost.PeHost(self)
+        self.inherit = inherit.InheritServer(self)
 
     # ------------------------------------------------------------ life cycle
 
@@ -117,6 +121,8 @@ class ExecDaemon:
             self.loop.add_signal_handler(sig, self.stop, f"signal {sig}")
         for tdir in self.spool.tasks():
             self.adopt(tdir)
+        self.pe.load()
+        await self.inherit.start()
         log.info("host=%s started (spool %s, %d tasks in spool)", self.host, self.spool.root, len(self.tasks))
         backoff = 0.1
         while not self.stopping.is_set():
@@ -148,6 +154,7 @@ class ExecDaemon:
         self.stopping.set()
 
     def close(self) -> None:
+        self.inherit.close()
         for tracked in self.tasks.values():
             self._unwatch(tracked)
         self.forks.stop()
@@ -186,6 +193,7 @@ class ExecDaemon:
             registered = True
             log.info("host=%s registered with the master (%d tasks reported)", self.host, len(self.tasks))
             self.restart_load_reports()
+            self.inherit.link_up()
             while True:
                 msg = await protocol.read_message(reader)
                 if msg is None:
@@ -271,21 +279,39 @@ class ExecDaemon:
             # acknowledgement, even when the FinishedAck itself is still on its way
             self.acknowledged(*key)
         try:
+            self.pe.assign_gid(launch)
+        except GidPoolExhausted as exc:
+            log.error("%s cannot start: %s", label, exc)
+            self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, str(exc)))
+            return
+        try:
             tdir = self.spool.create_task(launch, self.execd_conf())
         except OSError as exc:
             log.error("%s cannot write its spool directory: %s", label, exc)
             self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"exec spool: {exc}"))
             return
+        listener = None
         try:
-            pid = self.forks.fork(str(tdir.path))
+            if launch.session is not None:
+                from execd import startup
+
+                listener = startup.open_listener()
+            pid = self.forks.fork(str(tdir.path), listener.fileno() if listener else None)
         except OSError as exc:
             log.error("%s cannot fork a shepherd: %s", label, exc)
             tdir.remove()
             self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"shepherd fork: {exc}"))
             return
+        finally:
+            port = listener.getsockname()[1] if listener else 0
+            if listener is not None:
+                listener.close()  # the shepherd holds it now
         tracked = Tracked(tdir, pid)
         self.tasks[key] = tracked
         self.send(protocol.JobStarted(launch.job_id, launch.task_id, pid, tracked.started))
+        if listener is not None:
+            self.send(protocol.SessionReady(launch.job_id, launch.task_id, port, startup.host_addresses()))
+            log.info("%s session (%s) listens on port %d", label, launch.session.get("method"), port)
         log.info("%s started (shepherd pid %d)", label, pid)
         self._watch(tracked, None)
 
@@ -380,6 +406,10 @@ class ExecDaemon:
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, sig)
+        self.pe.kill_group(job_id, task_id, sig)  # also what left the process group (or came via sshd)
+        from execd import startup
+
+        startup.kill_session(tracked.tdir, tracked.pid, sig)
         log.info("%s signal %d sent", label, sig)
 
     def signal_task(self, job_id: int, task_id: int, sig: int) -> None:
@@ -397,6 +427,7 @@ class ExecDaemon:
         if tracked is None or tracked.report is None:
             return
         del self.tasks[(job_id, task_id)]
+        self.pe.forget(tracked.tdir.path)
         tracked.tdir.remove()
         log.debug("%s end acknowledged", tracked.label)
 
@@ -444,3 +475,7 @@ def _on_ack(daemon: ExecDaemon, msg: protocol.FinishedAck) -> None:
 @_handles(protocol.ExecdShutdown)
 def _on_shutdown(daemon: ExecDaemon, msg: protocol.ExecdShutdown) -> None:
     daemon.stop(f"master: {msg.reason}" if msg.reason else "master asked")
+
+
+_HANDLERS.update(pehost.HANDLERS)
+_HANDLERS.update(inherit.HANDLERS)  # type: ignore[arg-type]

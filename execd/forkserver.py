@@ -1,8 +1,10 @@
 """One long-lived process that forks shepherds, so no interpreter is started per job.
 
 The exec daemon starts it once (``python -m execd.forkserver``, which imports the shepherd
-code once) and writes one request per line on its stdin: ``<task dir>\\n``. For each it forks
-a shepherd and answers ``<pid>\\n`` (or ``error <text>\\n``) on its stdout. SIGCHLD is ignored
+code once) with a SOCK_SEQPACKET socket as its stdin and sends one request per packet: the
+task directory's path, optionally with one file descriptor attached (SCM_RIGHTS): the
+listening socket of an interactive session, which the shepherd inherits as fd 3. For each it
+forks a shepherd and answers ``<pid>`` (or ``error <text>``) in one packet. SIGCHLD is ignored
 so the kernel reaps shepherds; the daemon watches them with pidfds. At EOF (the daemon
 died or stopped) the forkserver exits; the shepherds live on in their own sessions.
 """
@@ -11,40 +13,43 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import BinaryIO
 
 from execd import shepherd
 
 
-def serve(requests: BinaryIO, answers: BinaryIO) -> None:
+def serve(channel: socket.socket) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a ^C in the daemon's terminal is the daemon's
-    for line in requests:
-        path = line.decode().strip()
-        if not path:
-            continue
+    while True:
+        data, fds, _flags, _addr = socket.recv_fds(channel, 4096, 1)
+        if not data:
+            return
+        path = data.decode().strip()
+        session_fd = fds[0] if fds else None
         try:
             pid = os.fork()
         except OSError as exc:
-            answers.write(f"error fork: {exc.strerror}\n".encode())
-            answers.flush()
-            continue
+            channel.send(f"error fork: {exc.strerror}".encode())
+            pid = -1
         if pid == 0:
             code = 1
             try:
-                code = shepherd.child_main(path)
+                code = shepherd.child_main(path, session_fd=session_fd)
             finally:
                 os._exit(code)
-        answers.write(f"{pid}\n".encode())
-        answers.flush()
+        for fd in fds:
+            os.close(fd)
+        if pid > 0:
+            channel.send(str(pid).encode())
 
 
 def main() -> None:
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    serve(socket.socket(fileno=0))
 
 
 class ForkServerClient:
@@ -52,27 +57,34 @@ class ForkServerClient:
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
+        self.channel: socket.socket | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
         env = dict(os.environ)
         package_parent = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
-        self.proc = subprocess.Popen([sys.executable, "-m", "execd.forkserver"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, cwd="/", env=env)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "execd.forkserver"], stdin=theirs.fileno(),
+                                         cwd="/", env=env)
+        finally:
+            theirs.close()
+        self.channel = ours
 
-    def fork(self, task_dir: str) -> int:
-        """The pid of a new shepherd for ``task_dir``; OSError when the fork failed."""
+    def fork(self, task_dir: str, session_fd: int | None = None) -> int:
+        """The pid of a new shepherd for ``task_dir`` (which inherits ``session_fd`` as fd 3);
+        OSError when the fork failed."""
         with self._lock:
             for _attempt in (1, 2):
                 if self.proc is None or self.proc.poll() is not None:
                     self.start()
-                assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+                assert self.proc is not None and self.channel is not None
                 try:
-                    self.proc.stdin.write(f"{task_dir}\n".encode())
-                    self.proc.stdin.flush()
-                    answer = self.proc.stdout.readline().decode().strip()
-                except BrokenPipeError:
+                    fds = [session_fd] if session_fd is not None else []
+                    socket.send_fds(self.channel, [task_dir.encode()], fds)
+                    answer = self.channel.recv(4096).decode().strip()
+                except OSError:
                     answer = ""
                 if answer.isdigit():
                     return int(answer)
@@ -84,18 +96,14 @@ class ForkServerClient:
     def stop(self) -> None:
         if self.proc is None:
             return
-        try:
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-        except OSError:
-            pass
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
         self.proc = None
 
 

@@ -46,15 +46,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from execd import identity, outputs
+from execd import identity, outputs, petask, procs, reaper
 from execd.environment import JobFacts, build, job_name
+from execd.pestart import pe_command
 from execd.spool import PE_HOSTFILE, TRACE, TaskDir
-from execd.usage import empty_report, report_from_wait
+from execd.usage import (
+    SAMPLE_SECONDS,
+    GroupSampler,
+    empty_report,
+    merge_usage,
+    report_from_wait,
+    rusage_delta,
+)
 from qsys.launch import Launch
 
 BEFORE_JOB_READ = 1
 IN_PROLOG = 8  # sge_status(5) numbering, as qacct prints it
+IN_PESTART = 10
 BEFORE_JOB = 11
+IN_PESTOP = 13
 IN_EPILOG = 15
 NO_OUTPUT = 26
 NO_SHELL = 27
@@ -63,6 +73,7 @@ H_RT = 37
 
 FAILURE_TEXT = {
     BEFORE_JOB_READ: "assumedly before job", IN_PROLOG: "in prolog", BEFORE_JOB: "before job",
+    IN_PESTART: "in pestart", IN_PESTOP: "in pestop",
     IN_EPILOG: "in epilog", NO_OUTPUT: "opening input/output file", NO_SHELL: "searching requested shell",
     NO_CWD: "changing to working directory", H_RT: "h_rt limit exceeded",
 }
@@ -201,6 +212,8 @@ class Shepherd:
         self.tdir = tdir
         self.spool_root = spool_root
         self.limit_hit = ""
+        self.sampler: GroupSampler | None = None
+        self.reaped: dict[int, tuple[int, resource.struct_rusage]] = {}  # job pid reaped early
 
     # ------------------------------------------------------------ plan
 
@@ -222,11 +235,15 @@ class Shepherd:
             stdout=files.stdout, stderr=files.stderr, stdin=files.stdin,
             pe_hostfile=str(hostfile) if hostfile.exists() else None,
         )
-        return Plan(ident, cwd, files, build(launch, facts), exe, argv, search, fallback, stdin_script, launch)
+        env = build(launch, facts)
+        env.update(petask.inherit_env(launch))
+        return Plan(ident, cwd, files, env, exe, argv, search, fallback, stdin_script, launch)
 
     def _make_tmpdir(self, launch: Launch, ident: identity.Identity) -> str:
         base = launch.tmpdir_base or "/tmp"
         path = os.path.join(base, f"{launch.task_key}.{launch.queue}")
+        if launch.pe_task_id:
+            path += f".{launch.pe_task_id}"  # the master task's TMPDIR on this host stays its own
         try:
             try:
                 if os.path.lexists(path):
@@ -251,7 +268,7 @@ class Shepherd:
         _, status = os.waitpid(pid, 0)
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
             return
-        what = "prolog" if code == IN_PROLOG else "epilog"
+        what = {IN_PROLOG: "prolog", IN_PESTART: "start_proc_args", IN_PESTOP: "stop_proc_args"}.get(code, "epilog")
         raise StartFailed(code, f"{what} {command!r} failed with status {os.waitstatus_to_exitcode(status)}")
 
     # ------------------------------------------------------------ wait with timers
@@ -264,14 +281,25 @@ class Shepherd:
             timers.append((started + launch.h_rt, signal.SIGKILL, "h_rt"))
         timers.sort()
         pidfd = os.pidfd_open(pid)
+        next_sample = time.time()
         try:
             while True:
-                timeout = max(0.0, timers[0][0] - time.time()) if timers else None
-                ready, _, _ = select.select([pidfd], [], [], timeout)
+                now = time.time()
+                if now >= next_sample:
+                    self._sample(now)
+                    next_sample = now + SAMPLE_SECONDS
+                    # orphans re-parented to us (we are their subreaper) are reaped as they end
+                    early = reaper.reap_nohang(pid)
+                    if early is not None:
+                        return early
+                deadline = min([next_sample, *(t[0] for t in timers[:1])])
+                ready, _, _ = select.select([pidfd], [], [], max(0.0, deadline - time.time()))
                 if ready:
                     done, status, ru = os.wait4(pid, os.WNOHANG)
                     if done:
                         return status, ru
+                    continue
+                if not timers or time.time() < timers[0][0]:
                     continue
                 _, sig, name = timers.pop(0)
                 if name == "h_rt":
@@ -280,8 +308,20 @@ class Shepherd:
                     os.killpg(pid, sig)
                 except ProcessLookupError:
                     pass
+                if sig == signal.SIGKILL and launch.extra_gid is not None:
+                    procs.kill_gid(launch.extra_gid)
         finally:
             os.close(pidfd)
+
+    def _sample(self, now: float) -> None:
+        if self.sampler is None:
+            return
+        try:
+            self.sampler.sample(now)
+            self.tdir.write_usage({"time": now, "maxvmem": self.sampler.maxvmem, "mem": self.sampler.mem,
+                                   **self.sampler.foreign()})
+        except OSError as exc:
+            print(f"shepherd: usage sample failed: {exc}", file=sys.stderr)
 
     # ------------------------------------------------------------ the whole run
 
@@ -313,10 +353,22 @@ class Shepherd:
     def _run_job(self, launch: Launch, plan: Plan, t0: float) -> dict[str, Any]:
         if launch.prolog:
             self._aux(plan, launch.prolog, IN_PROLOG)
+        if launch.pe_start:
+            self._aux(plan, pe_command(launch.pe_start, launch, plan.env), IN_PESTART)
         if self.tdir.kill_signal() is not None:
             report = empty_report(t0, time.time())
             report.update(killed=True, failed=BEFORE_JOB, error="killed before it started")
             return report
+        if launch.pe_task_id:
+            return petask.run(self, launch, plan)
+        if launch.session is not None:
+            from execd import startup
+
+            return startup.run_session(self, launch, plan)
+        if launch.extra_gid is not None and os.geteuid() == 0:
+            self.sampler = GroupSampler(launch.extra_gid, lambda: reaper.shepherd_pids(self.spool_root))
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        io_before = procs.read_io("self")
         pid, started = _spawn(plan, plan.argv)
         self.tdir.write_job_pid(pid)
         sig = self.tdir.kill_signal()  # a KillJob that came before job.pid existed
@@ -326,14 +378,22 @@ class Shepherd:
             except ProcessLookupError:
                 pass
         status, ru = self._wait(pid, started, launch)
-        try:
-            os.killpg(pid, signal.SIGKILL)  # leftovers of the job's process group
-        except (ProcessLookupError, PermissionError):
-            pass
-        report = report_from_wait(status, ru, started, time.time())
+        ended = time.time()
+        self._sample(ended)  # the foreign processes as they were when the job ended
+        # leftovers: the job's process group, every carrier of its group ID, and whatever is
+        # still below us (orphans re-parented to the shepherd); all reaped, so their usage counts
+        reaper.end_all(pid, launch.extra_gid)
+        children = rusage_delta(resource.getrusage(resource.RUSAGE_CHILDREN), children_before)
+        report = report_from_wait(status, ru, started, ended)
+        merge_usage(report, children, max(0, procs.read_io("self") - io_before), self.sampler)
         report["killed"] = self.tdir.kill_signal() is not None
         if self.limit_hit == "h_rt":
             report.update(failed=H_RT, error=f"job {launch.task_key} exceeded hard wallclock time h_rt")
+        if launch.pe_stop:
+            try:
+                self._aux(plan, pe_command(launch.pe_stop, launch, plan.env), IN_PESTOP)
+            except StartFailed as exc:
+                report.update(failed=exc.code, error=exc.text)
         if launch.epilog:
             try:
                 self._aux(plan, launch.epilog, IN_EPILOG)
@@ -349,8 +409,11 @@ class Shepherd:
         return report
 
 
-def child_main(task_path: str, spool_root: str | None = None) -> int:
-    """Run as a fresh shepherd in a forked process: returns the exit code for ``os._exit``."""
+def child_main(task_path: str, spool_root: str | None = None, session_fd: int | None = None) -> int:
+    """Run as a fresh shepherd in a forked process: returns the exit code for ``os._exit``.
+
+    ``session_fd`` (interactive jobs) is the listening socket of the session; it is kept as
+    fd 3 (``execd.startup.LISTENER_FD``)."""
     os.setsid()
     for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)
@@ -363,10 +426,15 @@ def child_main(task_path: str, spool_root: str | None = None) -> int:
         trace = null
     for fd, src in ((0, null), (1, null), (2, trace)):
         os.dup2(src, fd)
-    os.closerange(3, 65536)
+    if session_fd is not None:
+        os.dup2(session_fd, 3)
+        os.closerange(4, 65536)
+    else:
+        os.closerange(3, 65536)
     sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
     tdir.write_shepherd_pid(os.getpid())
+    reaper.become_subreaper()
     root = Path(spool_root) if spool_root else tdir.path.parent.parent
     try:
         report = Shepherd(tdir, root).run()

@@ -17,6 +17,7 @@ Either side may restart without the other, so everything they share lives in fil
         kill           "<signal>" written by the daemon before it signals the job (KillJob)
         trace          the shepherd's own stderr
         error          text, when the start failed
+        usage.json     the shepherd's latest /proc sample of the job's group ID carriers
         exit.json      the exit report, written atomically (tmp + rename) by the shepherd:
                        exit_status, signal, failed, start_time, end_time, ru_* fields,
                        cpu, mem, io, iow, maxvmem, error, rerun, error_state (see usage.py)
@@ -48,6 +49,7 @@ KILL = "kill"
 TRACE = "trace"
 ERROR = "error"
 EXIT = "exit.json"
+USAGE = "usage.json"
 
 
 def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
@@ -85,9 +87,9 @@ class TaskDir:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        job, _, task = path.name.partition(".")
-        self.job_id = int(job)
-        self.task_id = int(task)
+        parts = path.name.split(".")  # <job>.<task>, or <job>.<task>.<n> for a pe task
+        self.job_id = int(parts[0])
+        self.task_id = int(parts[1])
 
     @property
     def key(self) -> tuple[int, int]:
@@ -156,6 +158,9 @@ class TaskDir:
 
     def write_exit(self, report: dict[str, Any]) -> None:
         write_atomic(self.file(EXIT), json.dumps(report, sort_keys=True))
+
+    def write_usage(self, usage: dict[str, Any]) -> None:
+        write_atomic(self.file(USAGE), json.dumps(usage, sort_keys=True))
 
     def exit_report(self) -> dict[str, Any] | None:
         try:

@@ -1,10 +1,14 @@
-"""The exit report: what ``os.wait4`` tells about a job, in the fields accounting needs.
+"""The exit report: what ``os.wait4`` and /proc tell about a job, in the fields accounting needs.
 
-Grid Engine's usage values come from the kernel's rusage of the job's process tree.
-``cpu`` is user + system seconds. ``maxvmem`` is approximated by the peak resident size
-(rusage has no virtual size); ``mem`` (GB CPU seconds, as accounting(5) defines it) by that
-peak times the CPU time; ``io`` (GB) by the block counts in 512-byte units; ``iow`` is not
-measured (0). GB means 2**30 bytes, the unit qacct scales by.
+``report_from_wait`` turns one wait status and rusage into a report: ``cpu`` is user +
+system seconds; ``maxvmem`` starts from the peak resident size, ``mem`` (GB CPU seconds, as
+accounting(5) defines it) from that peak times the CPU time, ``io`` (GB) from the block
+counts. GB means 2**30 bytes, the unit qacct scales by. For a job with an extra group ID the
+shepherd then calls ``merge_usage``: cpu and io become its children usage (the job and every
+orphan it reaped as their subreaper, see ``execd.reaper``) plus what :class:`GroupSampler`
+measured of the group ID's carriers outside its tree (io: rchar + wchar), and ``mem`` and
+``maxvmem`` come from the sampled virtual sizes of all carriers (``mem`` integrated over the
+CPU time they used between samples).
 """
 
 from __future__ import annotations
@@ -12,7 +16,11 @@ from __future__ import annotations
 import os
 import resource
 import signal as _signal
+import time
+from collections.abc import Callable
 from typing import Any
+
+from execd.procs import Proc, carriers, read_proc
 
 RUSAGE_FIELDS = (
     "ru_maxrss", "ru_ixrss", "ru_ismrss", "ru_idrss", "ru_isrss", "ru_minflt", "ru_majflt",
@@ -73,3 +81,110 @@ def signal_name(sig: int) -> str:
         return _signal.Signals(sig).name
     except ValueError:
         return str(sig)
+
+
+# ---------------------------------------------------------------- usage from /proc
+
+SAMPLE_SECONDS = 2.0
+
+
+class GroupSampler:
+    """Usage of the processes that carry a job's extra group ID, sampled from /proc.
+
+    Processes below one of our shepherds are measured exactly by that shepherd's ``wait4``
+    (it is their child subreaper, so double-forked ones are reaped by it too); here they
+    count only for memory (vsize integral and peak). The others -- *foreign* processes,
+    e.g. ones started through sshd -- are accounted from their samples: a live one with its
+    own and its reaped children's cpu/io; one that vanished with its last sample unless its
+    parent was a carrier too (the parent's children counters took it over when it reaped it).
+    """
+
+    def __init__(self, gid: int, shepherds: Callable[[], set[int]]) -> None:
+        self.gid = gid
+        self.shepherds = shepherds
+        self.mem = 0.0  # GB CPU seconds of virtual memory
+        self._last_cpu = 0.0
+        self.maxvmem = 0
+        self._last_time: float | None = None
+        self._last_vmem = 0
+        self._live: dict[tuple[int, int], tuple[Proc, bool]] = {}  # foreign, at the last sample
+        self._gone_cpu = 0.0
+        self._gone_io = 0
+        self._gone_iow = 0.0
+
+    def sample(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        current: dict[int, Proc] = {}
+        for pid in carriers(self.gid):
+            proc = read_proc(pid)
+            if proc is not None:
+                current[pid] = proc
+        vmem = sum(p.vsize for p in current.values())
+        cpu = sum(p.own_cpu for p in current.values())
+        if self._last_time is not None:
+            used = max(0.0, cpu - self._last_cpu)
+            self.mem += (self._last_vmem + vmem) / 2 / _GIB * used
+        self._last_time, self._last_vmem, self._last_cpu = now, vmem, cpu
+        self.maxvmem = max(self.maxvmem, vmem)
+        shepherds = self.shepherds()
+        live: dict[tuple[int, int], tuple[Proc, bool]] = {}
+        for proc in current.values():
+            root = proc
+            seen = 0
+            while root.ppid in current and seen < 4096:
+                root = current[root.ppid]
+                seen += 1
+            if root.ppid in shepherds:
+                continue  # below a shepherd: its wait4 counts it
+            live[proc.key] = (proc, proc.ppid in current)
+        for key, (proc, parent_carries) in self._live.items():
+            if key not in live and not parent_carries:
+                self._gone_cpu += proc.total_cpu
+                self._gone_io += proc.io
+                self._gone_iow += proc.iow
+        self._live = live
+
+    def foreign(self) -> dict[str, float]:
+        """cpu (s), io (bytes), iow (s) of the foreign processes up to the last sample."""
+        cpu, io, iow = self._gone_cpu, float(self._gone_io), self._gone_iow
+        for proc, _ in self._live.values():
+            cpu += proc.total_cpu
+            io += proc.io
+            iow += proc.iow
+        return {"cpu": cpu, "io": io, "iow": iow}
+
+
+def merge_usage(report: dict[str, Any], children: resource.struct_rusage, io_bytes: int,
+                sampler: GroupSampler | None) -> dict[str, Any]:
+    """Fill a report's usage from the shepherd's children rusage (the job and everything it
+    left behind, reaped by the shepherd) plus the foreign processes of ``sampler``."""
+    report["ru_utime"] = round(children.ru_utime, 6)
+    report["ru_stime"] = round(children.ru_stime, 6)
+    cpu = children.ru_utime + children.ru_stime
+    io = float(io_bytes)
+    iow = 0.0
+    if sampler is not None:
+        foreign = sampler.foreign()
+        cpu += foreign["cpu"]
+        io += foreign["io"]
+        iow += foreign["iow"]
+        if sampler.maxvmem:
+            report["maxvmem"] = max(int(report.get("maxvmem") or 0), sampler.maxvmem)
+        if sampler.mem:
+            report["mem"] = round(sampler.mem, 6)
+    report["cpu"] = round(cpu, 6)
+    report["io"] = round(io / _GIB, 9)
+    report["iow"] = round(iow, 6)
+    report["foreign_cpu"] = round(cpu - children.ru_utime - children.ru_stime, 6)
+    return report
+
+
+def rusage_delta(after: resource.struct_rusage, before: resource.struct_rusage) -> resource.struct_rusage:
+    """``after - before`` field by field (maxrss: the later peak)."""
+    values = []
+    for name in ("ru_utime", "ru_stime", "ru_maxrss", "ru_ixrss", "ru_idrss", "ru_isrss", "ru_minflt",
+                 "ru_majflt", "ru_nswap", "ru_inblock", "ru_oublock", "ru_msgsnd", "ru_msgrcv",
+                 "ru_nsignals", "ru_nvcsw", "ru_nivcsw"):
+        a, b = getattr(after, name), getattr(before, name)
+        values.append(a if name in ("ru_maxrss", "ru_ixrss", "ru_idrss", "ru_isrss") else a - b)
+    return resource.struct_rusage(values)

@@ -90,6 +90,7 @@ class JobSpec:
     mail_list: list[str] = field(default_factory=list)  # -M
     notify: bool = False  # -notify
     pty: bool | None = None  # -pty y|n (interactive)
+    noshell: bool = False  # qrsh -noshell: run the command without a shell around it
     submit_env: dict[str, str] = field(default_factory=dict)  # SGE_O_* and the submitter's
     #   HOME, LOGNAME, PATH, SHELL, HOST, WORKDIR (keys without the SGE_O_ prefix: "HOME", ...)
     submit_cwd: str = ""  # directory qsub ran in

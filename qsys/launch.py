@@ -61,6 +61,16 @@ class Launch:
     qsys_root: str = ""
     binary_path: str = ""  # directory of the qsys commands, for SGE_BINARY_PATH and PATH
     arch: str = "lx-amd64"
+    # parallel environments: the PE's start/stop procedures (run by the master task's shepherd)
+    pe_start: str = ""
+    pe_stop: str = ""
+    control_slaves: bool = False
+    pe_task_id: str = ""  # "1.node2" for a task started with qrsh -inherit
+    pe_token: str = ""  # what qrsh -inherit presents to the exec daemons of the job's hosts
+    pe_addrs: dict[str, list[Any]] = field(default_factory=dict)  # host -> [[address, ...], port]
+    # interactive jobs (qrsh/qrlogin/qlogin): {method, daemon, token, grant, command_shell}
+    # (see qsys.master.sessions); None for batch jobs
+    session: dict[str, Any] | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -399,3 +399,102 @@ class ConfRequest:
     name: str = ""
     text: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
+
+
+# ================================================================ interactive sessions
+# (qrsh, qrlogin, qlogin; see qsys.master.sessions, qsys.startup and execd.startup)
+
+
+@message("session_submit")
+@dataclass
+class SessionSubmit:
+    """Submit an interactive job (``spec.job_type`` qrsh/qrlogin/qlogin). ``-now y`` jobs are
+    dispatched in this request or refused with NotSchedulable. Replies Ok({job_id, name})."""
+
+    spec: dict[str, Any]
+
+
+@message("session_wait")
+@dataclass
+class SessionWait:
+    """Wait until the session of ``job_id`` listens (job owner only). Replies Ok with the
+    grant: {job_id, host, addresses, port, token, method, command, daemon}."""
+
+    job_id: int
+
+
+@message("session_ready")
+@dataclass
+class SessionReady:
+    """Exec daemon -> master: the task's session port is bound (``addresses``: the host's
+    addresses, most useful first) or could not be (``error``)."""
+
+    job_id: int
+    task_id: int
+    port: int = 0
+    addresses: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+# ================================================================ parallel jobs (master <-> exec daemons)
+
+
+@message("pe_slave_start")
+@dataclass
+class PeSlaveStart:
+    """A PE job holds slots on this (slave) host: ``job`` is its Launch map for this host.
+    The exec daemon gives it an extra group ID here and accepts its qrsh -inherit tasks."""
+
+    job: dict[str, Any]
+
+
+@message("pe_slave_end")
+@dataclass
+class PeSlaveEnd:
+    """The PE job ended (or is deleted): kill everything carrying its group ID on this host."""
+
+    job_id: int
+    task_id: int
+    signal: int = 9
+
+
+@message("pe_task_started")
+@dataclass
+class PeTaskStarted:
+    """An exec daemon tells the master of a task it started with qrsh -inherit."""
+
+    job_id: int
+    task_id: int
+    pe_task_id: str
+    host: str
+    pid: int = 0
+
+
+@message("pe_task_finished")
+@dataclass
+class PeTaskFinished:
+    """A pe task ended; repeated until PeTaskAck (its accounting record is written once)."""
+
+    job_id: int
+    task_id: int
+    pe_task_id: str
+    host: str
+    report: dict[str, Any]
+
+
+@message("pe_task_ack")
+@dataclass
+class PeTaskAck:
+    job_id: int
+    task_id: int
+    pe_task_id: str
+
+
+@message("pe_inherit_port")
+@dataclass
+class PeInheritPort:
+    """Exec daemon -> master after registering: where it accepts qrsh -inherit tasks."""
+
+    host: str
+    port: int
+    addresses: list[str] = field(default_factory=list)

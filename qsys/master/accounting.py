@@ -154,6 +154,8 @@ class AccountingWriter:
             fields = line.split(":")
             if len(fields) < 36 or line.startswith("#"):
                 continue
+            if len(fields) > 41 and fields[41] != "NONE":
+                continue  # a pe task's record (qrsh -inherit), not the task's own
             try:
                 key = (int(fields[5]), int(fields[35]))
                 start = int(fields[9])

@@ -12,6 +12,7 @@ from typing import Any
 from qsys import protocol
 from qsys.master.core import Master
 from qsys.master.jobs import Job
+from qsys.master.pe import end_slaves
 from qsys.master.server import Identity
 
 _TARGET = re.compile(r"^(\d+)(?:\.(\d+)(?:-(\d+)(?::(\d+))?)?)?$")
@@ -86,6 +87,7 @@ def _delete(master: Master, who: Identity, job: Job, task_ids: list[int] | None,
         task.deleting = True
         newly.append(task)
         master.execds.send(task.master.host, protocol.KillJob(job.job_id, task.task_id, 9))
+        end_slaves(master, job, task)
         changes.append(master.task_change(job, task))
     label = _label(job, task_ids)
     if msg.force:

@@ -127,7 +127,9 @@ class Master:
             job.restarts[task.task_id] = job.restarts.get(task.task_id, 0) + 1
             job.pending.add_back(task.task_id)
         else:
-            record = self.accounting.record(job, task, report, now)
+            from qsys.master.pe import final_report
+
+            record = self.accounting.record(job, task, final_report(self, job, task, report), now)
             changes.append(AddAccounting(job.job_id, task.task_id, job.owner, record["end_time"], record))
             if error_state:
                 # Grid Engine keeps the task and shows the job as Eqw until qmod -cj

@@ -15,6 +15,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from qsys import protocol, sched
+from qsys.master import pe
 from qsys.master.jobs import TRANSFERRING, Assignment, Job, Task
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ class Dispatcher:
         for host, msg in launches:
             if not self.master.execds.send(host, msg):
                 log.warning("host=%s went away before job=%s could start", host, msg.job["job_id"])
+                if isinstance(msg, protocol.PeSlaveStart):
+                    pe.slave_unreachable(self.master, msg)
         if launches:
             self.master.qstates.poke()  # subordinate queues may have to be suspended now
         return started
@@ -98,7 +101,13 @@ class Dispatcher:
             started.add(job.job_id)
             changes.append(master.task_change(job, task))
             launch = master.config.launch_for(master, job, task)
+            slaves = pe.prepare(master, job, task, launch)
+            if job.spec.job_type != "batch":
+                from qsys.master.sessions import broker
+
+                launch.session = broker(master).launch_session(job, task.master.host)
             launches.append((task.master.host, protocol.StartJob(launch.to_wire())))
+            launches.extend(slaves)
         for job in touched.values():
             changes.append(master.job_change(job))
         for job_id, reason in decision.never.items():

@@ -110,6 +110,7 @@ class ExecdRegistry:
         protocol.write_message(writer, protocol.HostConfig(self.master.config.host_config(reg.host)))
         log.info("host=%s registered (%d processors, %d jobs in spool)", reg.host, reg.processors, len(reg.jobs))
         await self._reconcile(entry, reg.jobs, believed)
+        _resend_slaves(self.master, reg.host)
         await writer.drain()
         self.master.schedule_soon()
         try:
@@ -183,6 +184,18 @@ class ExecdRegistry:
         self.send(entry.name, protocol.FinishedAck(job_id, task_id))
 
 
+def _resend_slaves(master: Master, host: str) -> None:
+    from qsys.master import pe
+
+    pe.resend_slaves(master, host)
+
+
+def _pe_handlers() -> None:
+    from qsys.master import pe
+
+    pe.install(_HANDLERS)
+
+
 def _delete_task(job_id: int, task_id: int) -> Any:
     from qsys.store import DeleteTask
 
@@ -228,3 +241,6 @@ async def _on_finished(reg: ExecdRegistry, entry: ExecHost, msg: protocol.JobFin
     task = asyncio.get_running_loop().create_task(reg._finished(entry, msg.job_id, msg.task_id, msg.report))
     reg.background.add(task)
     task.add_done_callback(reg.background.discard)
+
+
+_pe_handlers()

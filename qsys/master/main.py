@@ -21,11 +21,12 @@ def default_store_url(cell: Cell) -> str:
 
 
 async def serve(cell: Cell, port: int, bind: str | None) -> None:
-    from qsys.master import (  # noqa: F401 - registers the request handlers
+    from qsys.master import (  # noqa: F401 - they register the request handlers
         alter,
         objects,
         qmod,
         requests,
+        sessions,
     )
     from qsys.master.core import Master
     from qsys.master.server import Server, short_hostname

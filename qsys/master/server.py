@@ -9,6 +9,7 @@ to :mod:`qsys.master.execd_link`; clients answer with Hello and are identified b
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import pwd
@@ -35,6 +36,7 @@ class Identity:
     host: str
     manager: bool = False
     operator: bool = False
+    address: str = ""  # the peer's IP address on TCP ("" on the Unix socket)
 
     @property
     def privileged(self) -> bool:
@@ -138,7 +140,12 @@ class Server:
             if not hello.credential:
                 raise AuthenticationError("a TCP client must present a signed credential")
             uid, user, host = auth.verify_credential(self.master.key, nonce, hello.credential)
-        return self.master.identity_for(uid, user, host)
+        identity = self.master.identity_for(uid, user, host)
+        if not unix:
+            peer = writer.get_extra_info("peername")
+            if peer:
+                identity = dataclasses.replace(identity, address=str(peer[0]))
+        return identity
 
     async def _serve_client(self, identity: Identity, reader: asyncio.StreamReader,
                             writer: asyncio.StreamWriter, conn: int) -> None:

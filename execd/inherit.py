@@ -1,0 +1,273 @@
+"""``qrsh -inherit``: the exec daemon accepts tasks of the PE jobs granted slots on its host.
+
+The daemon listens on a port of its own (told to the master, which puts every granted host's
+port in the job's Launch, so a job finds its hosts without asking the master). A request is
+one HELLO frame of the builtin session protocol (``qsys.startup.wire``) with
+``{inherit: true, token, job_id, task_id, argv, noshell, env, cwd, from_host}``. It is
+accepted only when
+
+* the job holds slots on this host (its master task runs here, or the master told this host
+  of it with PeSlaveStart),
+* its PE has ``control_slaves TRUE``,
+* the token is the job's (derived by the master from the cluster key; it reaches the job
+  through its environment, readable only by the job owner and root).
+
+Otherwise the client gets REFUSE with the reason. An accepted task gets a spool directory
+``pe_tasks/<job>.<task>.<n>`` and a shepherd that inherits the connection as fd 3 and runs the
+command with the builtin relay as the job owner, with the job's extra group ID on this host.
+Its pe task id is ``<n>.<host>``; the master is told when it starts and ends (PeTaskFinished,
+repeated until PeTaskAck), and writes its accounting record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import os
+import shlex
+import shutil
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from execd.spool import EXECD_FILE, JOB_FILE, PE_HOSTFILE, TaskDir, proc_start_time, write_atomic
+from execd.usage import empty_report
+from qsys import protocol
+from qsys.launch import Launch
+from qsys.startup import wire
+from qsys.startup.addresses import local_addresses
+
+if TYPE_CHECKING:
+    from execd.daemon import ExecDaemon
+
+log = logging.getLogger("qsys.execd.inherit")
+
+PE_TASKS = "pe_tasks"
+HELLO_TIMEOUT = 10.0
+
+
+class Refused(Exception):
+    """A qrsh -inherit request this host does not accept (the text goes to the client)."""
+
+
+class PeTaskEntry:
+    __slots__ = ("tdir", "pe_task_id", "pid", "pidfd", "report")
+
+    def __init__(self, tdir: TaskDir, pe_task_id: str) -> None:
+        self.tdir = tdir
+        self.pe_task_id = pe_task_id
+        self.pid = 0
+        self.pidfd: int | None = None
+        self.report: dict[str, Any] | None = None
+
+
+class InheritServer:
+    def __init__(self, daemon: ExecDaemon) -> None:
+        self.daemon = daemon
+        self.root = daemon.spool.root / PE_TASKS
+        self.server: asyncio.base_events.Server | None = None
+        self.port = 0
+        self.tasks: dict[str, PeTaskEntry] = {}  # spool dir name -> entry
+        self.counter: dict[tuple[int, int], int] = {}
+
+    # ------------------------------------------------------------ life cycle
+
+    async def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o755)
+        try:
+            sock = socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=True)
+        except (OSError, ValueError):
+            sock = socket.create_server(("0.0.0.0", 0))
+        self.server = await asyncio.start_server(self._serve, sock=sock)
+        self.port = sock.getsockname()[1]
+        for path in sorted(self.root.iterdir()):
+            self._adopt(path)
+        log.info("host=%s accepts qrsh -inherit on port %d", self.daemon.host, self.port)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for entry in self.tasks.values():
+            self._unwatch(entry)
+
+    def link_up(self) -> None:
+        """Tell the master where this host takes pe tasks, and every unacknowledged end."""
+        self.daemon.send(protocol.PeInheritPort(self.daemon.host, self.port, local_addresses()))
+        for entry in self.tasks.values():
+            if entry.report is not None:
+                self._report(entry)
+
+    # ------------------------------------------------------------ one request
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            hello = await asyncio.wait_for(self._hello(reader), HELLO_TIMEOUT)
+            launch = self._check(hello)
+        except Refused as exc:
+            log.warning("host=%s qrsh -inherit from %s refused: %s", self.daemon.host, peer, exc)
+            writer.write(wire.frame(wire.REFUSE, str(exc).encode()))
+            with contextlib.suppress(OSError):
+                await writer.drain()
+            writer.close()
+            return
+        except (TimeoutError, OSError, wire.FrameError, asyncio.IncompleteReadError) as exc:
+            log.warning("host=%s qrsh -inherit from %s: bad request: %s", self.daemon.host, peer, exc)
+            writer.close()
+            return
+        writer.transport.pause_reading()  # type: ignore[attr-defined]
+        conn = socket.socket(fileno=os.dup(writer.get_extra_info("socket").fileno()))
+        writer.close()
+        try:
+            conn.setblocking(True)
+            conn.sendall(wire.control(wire.ACCEPT, {}))
+            self._start(launch, conn)
+        except OSError as exc:
+            log.error("job=%s pe task could not start: %s", launch.task_key, exc)
+        finally:
+            conn.close()
+
+    @staticmethod
+    async def _hello(reader: asyncio.StreamReader) -> dict[str, Any]:
+        frames = wire.FrameReader()
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                raise Refused("no request")
+            got = frames.feed(data)
+            if got:
+                kind, payload = got[0]
+                hello = wire.load(payload) if kind == wire.HELLO else None
+                if not isinstance(hello, dict) or not hello.get("inherit"):
+                    raise Refused("not a qrsh -inherit request")
+                return hello
+
+    def _check(self, hello: dict[str, Any]) -> Launch:
+        job_id, task_id = int(hello.get("job_id") or 0), int(hello.get("task_id") or 1)
+        granted = self.daemon.pe.granted(job_id, task_id)
+        host = self.daemon.host
+        if granted is None or not granted.pe:
+            raise Refused(f"job {job_id} has no slots granted on host {host}")
+        if not hmac.compare_digest(str(hello.get("token", "")).encode(), granted.pe_token.encode()):
+            raise Refused(f"permission denied: not a task of job {job_id}")
+        if not granted.control_slaves:
+            raise Refused(f'parallel environment "{granted.pe}" of job {job_id} does not allow '
+                          "tasks started with qrsh -inherit (control_slaves FALSE)")
+        argv = [str(a) for a in hello.get("argv") or []]
+        if not argv:
+            raise Refused("no command")
+        key = (job_id, task_id)
+        n = self.counter.get(key, 0) + 1
+        while (self.root / f"{job_id}.{task_id}.{n}").exists():
+            n += 1
+        self.counter[key] = n
+        launch = Launch.from_wire(granted.to_wire())
+        spec = {k: v for k, v in granted.spec.items() if k != "script"}
+        env = {str(k): str(v) for k, v in (hello.get("env") or {}).items()}
+        spec.update(job_type="qrsh", binary=True, command=argv[0], args=argv[1:],
+                    noshell=bool(hello.get("noshell")), env=env or spec.get("env") or {})
+        if hello.get("cwd"):
+            spec["cwd"] = str(hello["cwd"])
+        launch.spec = spec
+        launch.host = host
+        launch.pe_task_id = f"{n}.{host}"
+        launch.session = {"method": "rsh", "daemon": "builtin", "command": " ".join(argv)}
+        launch.prolog = launch.epilog = launch.pe_start = launch.pe_stop = ""
+        return launch
+
+    def _start(self, launch: Launch, conn: socket.socket) -> None:
+        n = launch.pe_task_id.split(".")[0]
+        path = self.root / f"{launch.task_key}.{n}"
+        path.mkdir(mode=0o755)
+        if launch.hosts:
+            lines = "".join(f"{h.host} {h.slots} {h.queue} {h.processors}\n" for h in launch.hosts)
+            write_atomic(path / PE_HOSTFILE, lines)
+        write_atomic(path / EXECD_FILE, json.dumps(self.daemon.execd_conf(), sort_keys=True), 0o600)
+        write_atomic(path / JOB_FILE, json.dumps(launch.to_wire(), sort_keys=True), 0o600)
+        entry = PeTaskEntry(TaskDir(path), launch.pe_task_id)
+        entry.pid = self.daemon.forks.fork(str(path), conn.fileno())
+        self.tasks[path.name] = entry
+        self.daemon.send(protocol.PeTaskStarted(launch.job_id, launch.task_id, launch.pe_task_id,
+                                                self.daemon.host, entry.pid))
+        log.info("job=%s pe task %s started (shepherd pid %d): %s", launch.task_key, launch.pe_task_id,
+                 entry.pid, shlex.join([str(launch.spec["command"]), *launch.spec["args"]]))
+        self._watch(entry)
+
+    # ------------------------------------------------------------ watching and reporting
+
+    def _adopt(self, path: Path) -> None:
+        try:
+            launch = TaskDir(path).launch()
+        except (OSError, ValueError, TypeError, IndexError):
+            shutil.rmtree(path, ignore_errors=True)
+            return
+        entry = PeTaskEntry(TaskDir(path), launch.pe_task_id)
+        self.tasks[path.name] = entry
+        report = entry.tdir.exit_report()
+        rec = entry.tdir.shepherd_pid()
+        if report is None and rec is not None and proc_start_time(rec[0]) == rec[1]:
+            entry.pid = rec[0]
+            self._watch(entry)
+            return
+        entry.report = report or _lost_report()
+
+    def _watch(self, entry: PeTaskEntry) -> None:
+        try:
+            entry.pidfd = os.pidfd_open(entry.pid)
+        except ProcessLookupError:
+            self._ended(entry)
+            return
+        assert self.daemon.loop is not None
+        self.daemon.loop.add_reader(entry.pidfd, self._ended, entry)
+
+    def _unwatch(self, entry: PeTaskEntry) -> None:
+        if entry.pidfd is not None:
+            if self.daemon.loop is not None:
+                self.daemon.loop.remove_reader(entry.pidfd)
+            os.close(entry.pidfd)
+            entry.pidfd = None
+
+    def _ended(self, entry: PeTaskEntry) -> None:
+        self._unwatch(entry)
+        entry.report = entry.tdir.exit_report() or _lost_report()
+        self._report(entry)
+
+    def _report(self, entry: PeTaskEntry) -> None:
+        assert entry.report is not None
+        self.daemon.send(protocol.PeTaskFinished(entry.tdir.job_id, entry.tdir.task_id, entry.pe_task_id,
+                                                 self.daemon.host, entry.report))
+
+    def acknowledged(self, job_id: int, task_id: int, pe_task_id: str) -> None:
+        for name, entry in list(self.tasks.items()):
+            if entry.tdir.key == (job_id, task_id) and entry.pe_task_id == pe_task_id and entry.report is not None:
+                del self.tasks[name]
+                entry.tdir.remove()
+
+    def kill(self, job_id: int, task_id: int, sig: int) -> None:
+        """Signal the pe tasks of a job (their shepherds end them and report)."""
+        for entry in self.tasks.values():
+            if entry.tdir.key == (job_id, task_id) and entry.report is None:
+                entry.tdir.request_kill(sig)
+                pid = entry.tdir.job_pid()
+                if pid is not None:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(pid, sig)
+
+
+def _lost_report() -> dict[str, Any]:
+    import time
+
+    report = empty_report(0.0, time.time())
+    report.update(failed=100, error="the pe task's shepherd ended without a report")
+    return report
+
+
+def _on_ack(daemon: ExecDaemon, msg: protocol.PeTaskAck) -> None:
+    daemon.inherit.acknowledged(msg.job_id, msg.task_id, msg.pe_task_id)
+
+
+HANDLERS = {protocol.PeTaskAck: _on_ack}

@@ -1,0 +1,323 @@
+"""Daemon side of remote startup: the per-job port of a qrsh/qrlogin/qlogin session.
+
+The exec daemon binds a random port (:func:`open_listener`) before it forks the shepherd, so
+it can tell the master the port at once; the shepherd inherits the listening socket as fd 3
+and runs the session (:func:`run_session`) as the job:
+
+* **builtin** (``*_daemon builtin``): the first frame of a connection must carry the job's
+  one-time token; a connection without it is refused and logged, and the port stays open for
+  the right client. Then :mod:`execd.builtin_server` runs the command (or a login shell) with
+  or without a pty and relays its I/O, window size, signals and exit status.
+* **daemon methods** (``/usr/sbin/sshd -i``, ``/usr/sbin/telnetd``, ``in.rlogind``,
+  ``in.rshd``): the port accepts one connection, only from an address granted to the client's
+  host; others are refused and logged. The daemon is started on the connection inetd-style
+  (socket on stdin and stdout) as a child of the shepherd, so it carries the job's extra group
+  ID (and ``QSYS_ADD_GRP_ID`` for the PAM module that restores it after ``initgroups``), its
+  usage is the job's, and qdel ends it. The daemon authenticates as it always does.
+
+A port nobody connects to closes after ``ACCEPT_TIMEOUT`` seconds and the job ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hmac
+import os
+import shlex
+import signal
+import socket
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from execd.spool import TaskDir
+from execd.usage import empty_report, report_from_wait
+from qsys.startup import wire
+from qsys.startup.addresses import local_addresses, normalize
+
+if TYPE_CHECKING:
+    from execd.shepherd import Plan, Shepherd
+    from qsys.launch import Launch
+
+LISTENER_FD = 3
+ACCEPT_TIMEOUT = 60.0
+HELLO_TIMEOUT = 3.0
+DAEMON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def is_builtin(setting: str) -> bool:
+    return setting.strip().lower() in ("", "builtin")
+
+
+def open_listener() -> socket.socket:
+    """A listening TCP socket on a random port, on every address (dual stack when possible)."""
+    try:
+        return socket.create_server(("::", 0), family=socket.AF_INET6, backlog=8, dualstack_ipv6=True)
+    except (OSError, ValueError):
+        return socket.create_server(("0.0.0.0", 0), backlog=8)
+
+
+def host_addresses() -> list[str]:
+    return local_addresses()
+
+
+def _log(text: str) -> None:
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} session: {text}", file=sys.stderr, flush=True)
+
+
+def _audit(tdir: TaskDir, launch: Launch, text: str) -> None:
+    """A refusal goes to the task's trace and to the spool's audit file."""
+    _log(text)
+    line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} job={launch.task_key} action=session_refuse reason={text!r}\n"
+    with contextlib.suppress(OSError):
+        fd = os.open(tdir.path.parent.parent / "audit", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+
+# ---------------------------------------------------------------- accepting the one client
+
+
+def _read_hello(conn: socket.socket) -> dict[str, Any] | None:
+    conn.settimeout(HELLO_TIMEOUT)
+    reader = wire.FrameReader()
+    try:
+        while True:
+            data = conn.recv(4096)
+            if not data:
+                return None
+            frames = reader.feed(data)
+            if frames:
+                kind, payload = frames[0]
+                if kind != wire.HELLO:
+                    return None
+                hello = wire.load(payload)
+                return hello if isinstance(hello, dict) else None
+    except (OSError, wire.FrameError):
+        return None
+
+
+def accept_client(listener: socket.socket, session: dict[str, Any], tdir: TaskDir, launch: Launch,
+                  deadline: float) -> tuple[socket.socket, dict[str, Any]] | None:
+    """The session's connection (and the builtin HELLO), or None when nobody came in time."""
+    builtin = is_builtin(str(session.get("daemon", "")))
+    grant = {normalize(a) for a in session.get("grant") or []}
+    token = str(session.get("token", ""))
+    while True:
+        remaining = deadline - time.time()
+        if remaining <= 0 or tdir.kill_signal() is not None:
+            return None
+        listener.settimeout(min(remaining, 1.0))
+        try:
+            conn, addr = listener.accept()
+        except TimeoutError:
+            continue
+        peer = normalize(str(addr[0]))
+        if builtin:
+            hello = _read_hello(conn)
+            offered = str(hello.get("token", "")) if hello else ""
+            if hello is not None and hmac.compare_digest(offered.encode(), token.encode()):
+                conn.settimeout(None)
+                conn.sendall(wire.control(wire.ACCEPT, {}))
+                _log(f"builtin client from {peer} accepted")
+                return conn, hello
+            _audit(tdir, launch, f"builtin connection from {peer} refused: no valid token")
+            with contextlib.suppress(OSError):
+                conn.sendall(wire.frame(wire.REFUSE, b"permission denied: wrong session token"))
+            conn.close()
+            continue
+        if peer not in grant:
+            _audit(tdir, launch, f"connection from {peer} refused: the session was granted to "
+                                 f"{', '.join(sorted(grant)) or 'nobody'}")
+            conn.close()
+            continue
+        conn.settimeout(None)
+        _log(f"{session.get('method')} client from {peer} accepted")
+        return conn, {}
+
+
+# ---------------------------------------------------------------- the session as the job
+
+
+def session_env(env: dict[str, str], launch: Launch, port: int) -> dict[str, str]:
+    """The job environment plus what Grid Engine adds for an interactive job."""
+    session = launch.session or {}
+    out = dict(env)
+    out["JOB_SCRIPT"] = "QRSH" if session.get("method") != "qlogin" else "QLOGIN"
+    out["QRSH_PORT"] = f"{launch.host}:{port}"
+    if session.get("command"):
+        out["QRSH_COMMAND"] = str(session["command"])
+    for key in ("SGE_STDIN_PATH", "SGE_STDOUT_PATH", "SGE_STDERR_PATH"):
+        out[key] = "/dev/null"
+    tmpdir = out.get("TMPDIR", "")
+    if tmpdir and tmpdir not in out.get("PATH", "").split(":"):
+        out["PATH"] = f"{tmpdir}:{out.get('PATH', '')}"
+    if launch.extra_gid is not None:
+        out["QSYS_ADD_GRP_ID"] = str(launch.extra_gid)
+    return out
+
+
+def _become_subreaper() -> None:
+    """Orphans of the session (a daemon's children) come back to the shepherd, so it can end
+    and reap every one of them."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def run_session(shep: Shepherd, launch: Launch, plan: Plan) -> dict[str, Any]:
+    """Accept the client, run the session, return the exit report (the shepherd writes it)."""
+    session = launch.session or {}
+    t0 = time.time()
+    listener = socket.socket(fileno=LISTENER_FD)
+    port = listener.getsockname()[1]
+    plan.env = session_env(plan.env, launch, port)
+    _become_subreaper()
+    _log(f"{session.get('method')} session, daemon {session.get('daemon')!r}, port {port}")
+    try:
+        accepted = accept_client(listener, session, shep.tdir, launch, t0 + ACCEPT_TIMEOUT)
+    finally:
+        listener.close()
+    if accepted is None:
+        report = empty_report(0.0, time.time())
+        killed = shep.tdir.kill_signal() is not None
+        why = "deleted before a client connected" if killed else f"no client connected within {ACCEPT_TIMEOUT:.0f}s"
+        report.update(failed=10, error=why, killed=killed, exit_status=0)
+        _log(why)
+        return report
+    conn, hello = accepted
+    if is_builtin(str(session.get("daemon", ""))):
+        from execd import builtin_server
+
+        status, ru, started = builtin_server.serve(conn, hello, plan, launch, shep.tdir)
+    else:
+        status, ru, started = _serve_daemon(shep, conn, plan, launch)
+    conn.close()
+    reap_leftovers()
+    report = report_from_wait(status, ru, started, time.time())
+    report["killed"] = shep.tdir.kill_signal() is not None
+    _log(f"session ended: exit_status={report['exit_status']} signal={report['signal']}")
+    return report
+
+
+def _serve_daemon(shep: Shepherd, conn: socket.socket, plan: Plan, launch: Launch) -> tuple[int, Any, float]:
+    """Start the configured daemon on the connection, inetd style, and wait for it."""
+    argv = shlex.split(str((launch.session or {}).get("daemon", "")))
+    env = {"PATH": DAEMON_PATH, "QSYS_JOB_ID": str(launch.job_id)}
+    for key in ("QSYS_ADD_GRP_ID", "TMPDIR", "JOB_ID"):
+        if key in plan.env:
+            env[key] = plan.env[key]
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setpgid(0, 0)
+            for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, set())
+            if launch.extra_gid is not None and os.geteuid() == 0:
+                os.setgroups([*os.getgroups(), launch.extra_gid])
+            os.dup2(conn.fileno(), 0)
+            os.dup2(conn.fileno(), 1)
+            os.closerange(3, 65536)
+            os.chdir("/")
+            os.execve(argv[0], argv, env)
+        except BaseException as exc:  # noqa: B036 - nothing may escape a forked child
+            with contextlib.suppress(OSError):
+                os.write(2, f"session: cannot start {argv!r}: {exc}\n".encode())
+        os._exit(127)
+    started = time.time()
+    shep.tdir.write_job_pid(pid)
+    sig = shep.tdir.kill_signal()
+    if sig is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
+    conn.close()
+    status, ru = shep._wait(pid, started, launch)
+    return status, ru, started
+
+
+# ---------------------------------------------------------------- ending a session
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        children.setdefault(int(fields[1]), []).append(int(name))
+    return children
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc, at this moment)."""
+    tree = _children_map()
+    out: list[int] = []
+    todo = list(tree.get(pid, []))
+    while todo:
+        child = todo.pop()
+        out.append(child)
+        todo.extend(tree.get(child, []))
+    return out
+
+
+def with_group(gid: int) -> list[int]:
+    """Processes that carry ``gid`` among their groups (a job's extra group ID)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status", encoding="ascii", errors="replace") as f:
+                for line in f:
+                    if line.startswith("Groups:"):
+                        if str(gid) in line.split()[1:]:
+                            found.append(int(name))
+                        break
+        except OSError:
+            continue
+    return found
+
+
+def kill_session(tdir: TaskDir, shepherd_pid: int, sig: int) -> None:
+    """qdel of a session: the daemon's children may have left its process group (sshd puts
+    a login in a session of its own), so signal the shepherd's whole tree and every process
+    with the job's extra group ID."""
+    try:
+        launch = tdir.launch()
+    except (OSError, ValueError, TypeError):
+        return
+    if launch.session is None:
+        return
+    targets = set(descendants(shepherd_pid)) if shepherd_pid else set()
+    if launch.extra_gid is not None:
+        targets.update(with_group(launch.extra_gid))
+    targets.discard(shepherd_pid)
+    targets.discard(os.getpid())
+    for pid in targets:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def reap_leftovers() -> None:
+    """Kill and reap what the session left behind (the shepherd is their subreaper)."""
+    for _round in range(50):
+        left = descendants(os.getpid())
+        if not left:
+            return
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        time.sleep(0.01)
+

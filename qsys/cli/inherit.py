@@ -1,0 +1,97 @@
+"""``qrsh -inherit [-nostdin] [-noshell] [-V] host command [args]``: a task of the current
+parallel job on one of its granted hosts, straight to that host's exec daemon.
+
+Only inside a job: JOB_ID names it, and ``QSYS_PE_TOKEN``/``QSYS_PE_HOSTS`` (set by the
+job's shepherd when its PE has control_slaves TRUE) give its token and where the exec daemons
+of its granted hosts listen. The master is not asked (the exec daemon tells it). The client
+relays stdin/stdout/stderr with the builtin session protocol and exits with the task's exit
+status. A host not granted to the job is an error before any connection is made; the exec
+daemon checks again and refuses with its reason.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import sys
+
+from qsys.errors import PermissionDenied, QsysError, UsageError
+
+USAGE = "usage: qrsh -inherit [-nostdin] [-noshell] [-V] hostname command [command_args]"
+REFUSED = 1  # the exit code when the task never started (qrsh(1))
+
+
+def parse(argv: list[str]) -> tuple[dict[str, bool], str, list[str]]:
+    flags = {"nostdin": False, "noshell": False, "V": False, "verbose": False}
+    rest = [a for a in argv if a != "-inherit"]
+    while rest and rest[0].startswith("-"):
+        name = rest.pop(0)[1:]
+        if name not in flags:
+            raise UsageError(f"qrsh -inherit: unknown option -{name}\n{USAGE}")
+        flags[name] = True
+    if len(rest) < 2:
+        raise UsageError(USAGE)
+    return flags, rest[0], rest[1:]
+
+
+def granted_hosts(text: str) -> dict[str, tuple[list[str], int]]:
+    """``QSYS_PE_HOSTS``: ``host=addr,addr:port`` words."""
+    out: dict[str, tuple[list[str], int]] = {}
+    for word in text.split():
+        host, _, where = word.partition("=")
+        addrs, _, port = where.rpartition(":")
+        if host and port.isdigit():
+            out[host] = ([a for a in addrs.split(",") if a], int(port))
+    return out
+
+
+def main_body(argv: list[str]) -> int:
+    from qsys.startup import builtin, wire
+
+    flags, host, command = parse(argv)
+    env = os.environ
+    job_id = env.get("JOB_ID", "")
+    if not job_id.isdigit():
+        raise QsysError("error: qrsh -inherit works only inside a job (JOB_ID is not set)")
+    token = env.get("QSYS_PE_TOKEN", "")
+    if not token:
+        raise PermissionDenied(f"error: job {job_id} may not start tasks with qrsh -inherit "
+                               "(not a parallel job whose PE has control_slaves TRUE)")
+    hosts = granted_hosts(env.get("QSYS_PE_HOSTS", ""))
+    short = host.split(".")[0]
+    where = hosts.get(host) or hosts.get(short)
+    if where is None:
+        raise PermissionDenied(f'error: host "{host}" is not granted to job {job_id} '
+                               f"(granted: {', '.join(sorted(hosts)) or 'none'})")
+    task = env.get("SGE_TASK_ID", "")
+    hello = {
+        "inherit": True, "token": token, "job_id": int(job_id), "task_id": int(task) if task.isdigit() else 1,
+        "argv": command, "noshell": flags["noshell"], "env": dict(env) if flags["V"] else {},
+        "cwd": os.getcwd() if flags["V"] else "", "from_host": socket.gethostname(),
+    }
+    addresses, port = where
+    try:
+        sock = builtin.connect([host, *addresses] if builtin_resolves(host) else addresses, port)
+    except builtin.SessionRefused as exc:
+        print(f"error: qrsh -inherit to host {host}: {exc}", file=sys.stderr)
+        return REFUSED
+    try:
+        sock.sendall(wire.control(wire.HELLO, hello))
+        kind, length = struct.unpack(">BI", builtin._recv_exact(sock, 5))
+        payload = builtin._recv_exact(sock, min(length, 65536))
+        if kind != wire.ACCEPT:
+            print(f"error: host {host} refused the task: {payload.decode(errors='replace')}", file=sys.stderr)
+            return REFUSED
+        sock.settimeout(None)
+    except (OSError, builtin.SessionRefused) as exc:
+        sock.close()
+        print(f"error: qrsh -inherit to host {host}: {exc}", file=sys.stderr)
+        return REFUSED
+    return builtin.Client(sock, False, flags["nostdin"]).run()
+
+
+def builtin_resolves(host: str) -> bool:
+    from qsys.startup import methods
+
+    return bool(methods.resolves(host))

@@ -1,0 +1,112 @@
+"""What qrsh and qlogin share: their options, the interactive job spec, and the session run.
+
+``qrsh cmd args`` runs a command (job type qrsh, name: the command's first word's basename);
+``qrsh`` alone opens a login shell (qrlogin, name QRLOGIN); ``qlogin`` too (qlogin, name
+QLOGIN); ``-N`` renames. ``-now y`` is the default. A pty is used when asked (``-pty y``) or,
+by default, when there is no command and stdin is a terminal. The client exits with the
+remote program's exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from qsys.cli.options import (
+    SUBMIT_OPTIONS,
+    Option,
+    ParseState,
+    _file_actions,
+    _request_files,
+    apply,
+    scan,
+    submit_environment,
+)
+from qsys.errors import NotSchedulable, UsageError
+from qsys.jobspec import JobSpec
+
+_BATCH_ONLY = ("-b", "-sync", "-t", "-tc", "-terse", "-C", "-verify", "-shell", "-js", "-i")
+
+
+def _extra_flag(key: str):  # type: ignore[no-untyped-def]
+    def handler(state: ParseState, name: str, values: list[str]) -> None:
+        state.extra[key] = "y"
+
+    return handler
+
+
+def _noshell(state: ParseState, name: str, values: list[str]) -> None:
+    state.spec.noshell = True
+
+
+TABLE: dict[str, Option] = {k: v for k, v in SUBMIT_OPTIONS.items() if k not in _BATCH_ONLY}
+TABLE.update({
+    "-noshell": Option(0, _noshell),
+    "-nostdin": Option(0, _extra_flag("nostdin")),
+    "-verbose": Option(0, _extra_flag("verbose")),
+})
+
+
+def parse(argv: list[str], program: str) -> tuple[JobSpec, list[str], dict[str, str]]:
+    """(spec, remote command, client-only flags) of a qrsh/qlogin command line."""
+    cwd = os.getcwd()
+    environ = os.environ
+    defaults = _file_actions(_request_files(cwd, environ), TABLE, program, cwd)
+    actions, rest = scan(argv, TABLE, program=program, cwd=cwd)
+    state = ParseState(JobSpec(now=True), program=program, environ=environ, cwd=cwd)
+    for source in (defaults, actions):
+        state.soft = False
+        apply(source, state)
+    spec = state.spec
+    if program == "qlogin":
+        if rest:
+            raise UsageError(f'qlogin: invalid option argument "{rest[0]}"')
+        spec.job_type, default_name = "qlogin", "QLOGIN"
+    elif rest:
+        spec.job_type = "qrsh"
+        spec.command, spec.args = rest[0], rest[1:]
+        first = rest[0].split()[0] if rest[0].split() else rest[0]
+        default_name = os.path.basename(first) or "QRSH"
+    else:
+        spec.job_type, default_name = "qrlogin", "QRLOGIN"
+    spec.binary = True
+    spec.name = spec.name or default_name
+    spec.submit_cwd = cwd
+    spec.submit_env = submit_environment(environ, cwd)
+    if spec.pty is None:
+        spec.pty = not rest and sys.stdin.isatty()
+    return spec, rest, dict(state.extra)
+
+
+def main_body(argv: list[str], program: str) -> int:
+    from qsys.client import Client
+    from qsys.startup import session
+
+    spec, command, flags = parse(argv, program)
+    verbose = program == "qlogin" or bool(flags.get("verbose"))
+    say = sys.stdout if program == "qlogin" else sys.stderr
+    with Client() as client:
+        try:
+            job = session.submit(client, spec)
+        except NotSchedulable as exc:
+            if verbose:
+                print("waiting for interactive job to be scheduled ...", file=say, flush=True)
+            print(exc.message, file=sys.stderr)
+            return 1
+        job_id = int(job["job_id"])
+        if verbose:
+            print(f'Your job {job_id} ("{job["name"]}") has been submitted', file=say, flush=True)
+        if verbose or not spec.now:
+            print("waiting for interactive job to be scheduled ...", file=say, flush=True)
+        try:
+            grant = session.wait(client, job_id)
+        except KeyboardInterrupt:
+            client.job_action("delete", [str(job_id)])
+            return 130
+        if verbose or not spec.now:
+            print(f"Your interactive job {job_id} has been successfully scheduled.", file=say)
+        if verbose:
+            how = "builtin" if session.is_builtin(grant["command"]) else grant["command"]
+            print(f"Establishing {how} session to host {grant['host']} ...", file=say)
+        say.flush()
+    return session.connect(grant, command, pty=bool(spec.pty), nostdin=bool(flags.get("nostdin")))

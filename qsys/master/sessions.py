@@ -1,0 +1,193 @@
+"""Interactive brokering: qrsh, qrlogin and qlogin sessions.
+
+A session is a job of job_type ``qrsh`` (a command: rsh method), ``qrlogin`` (qrsh without a
+command: rlogin method) or ``qlogin`` (qlogin method). The master
+
+1. creates the job (``SessionSubmit``); ``-now y`` jobs get one scheduling pass or are refused;
+2. puts a session into the job's Launch: the method, the *daemon* from the configuration of
+   the host the session runs on, a one-time token, and the addresses the client may connect
+   from (the client's host as the master saw it);
+3. hears from the exec daemon which port it bound (``SessionReady``) and answers the waiting
+   client -- only the job's owner -- with host, addresses, port, token and the *command* from
+   the configuration of the client's host (``SessionWait``). A command/daemon mismatch
+   (builtin on one end only) ends the job and fails the client with both settings named.
+
+Everything else (qstat, qdel, accounting) treats the session as the job it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from qsys import auth, protocol
+from qsys.errors import InvalidRequest, NotFound, NotSchedulable, PermissionDenied, QsysError
+from qsys.jobspec import JobSpec
+from qsys.master.execd_link import ExecdRegistry, ExecHost, _handles
+from qsys.master.server import Identity, handles
+from qsys.startup.addresses import local_addresses
+
+if TYPE_CHECKING:
+    from qsys.master.core import Master
+    from qsys.master.jobs import Job
+
+log = logging.getLogger("qsys.master.sessions")
+
+METHODS = {"qrsh": "rsh", "qrlogin": "rlogin", "qlogin": "qlogin"}
+PROGRAMS = {"qrsh": "qrsh", "qrlogin": "qrsh", "qlogin": "qlogin"}
+WAIT_SLICE = 0.5  # how often a waiting client's job is checked for having ended
+
+
+@dataclass
+class Session:
+    job_id: int
+    owner: str
+    method: str  # rsh | rlogin | qlogin
+    token: str
+    client_host: str
+    grant: list[str]  # addresses the client may connect from (daemon methods)
+    command: str  # <method>_command of the client's host
+    ready: asyncio.Future[dict[str, Any]] = field(repr=False, default_factory=lambda: _future())
+    daemon: str = ""
+    host: str = ""
+
+
+def _future() -> asyncio.Future[dict[str, Any]]:
+    return asyncio.get_running_loop().create_future()
+
+
+def is_builtin(setting: str) -> bool:
+    return setting.strip().lower() in ("", "builtin")
+
+
+class SessionBroker:
+    """The sessions the master currently brokers, by job id."""
+
+    def __init__(self, master: Master) -> None:
+        self.master = master
+        self.sessions: dict[int, Session] = {}
+
+    def open(self, job: Job, who: Identity) -> Session:
+        method = METHODS[job.spec.job_type]
+        grant = [who.address] if who.address else []
+        if not who.address or who.host == self.master.host_name:
+            grant += [a for a in local_addresses() if a not in grant]
+        command = self.master.config.host_config(who.host).get(f"{method}_command", "builtin")
+        session = Session(job.job_id, job.owner, method, auth.new_token(), who.host, grant, command)
+        self.sessions[job.job_id] = session
+        return session
+
+    def launch_session(self, job: Job, host: str) -> dict[str, Any] | None:
+        """What the exec daemon needs for the session of ``job`` on ``host`` (None: batch)."""
+        session = self.sessions.get(job.job_id)
+        if session is None:
+            # nobody waits for it (the master restarted): a token no client knows, so the
+            # session port times out and the job ends
+            method = METHODS.get(job.spec.job_type, "rsh")
+            daemon = self.master.config.host_config(host).get(f"{method}_daemon", "builtin")
+            return {"method": method, "daemon": daemon, "token": auth.new_token(), "grant": [],
+                    "client_host": "", "command": _command_text(job.spec)}
+        session.host = host
+        session.daemon = self.master.config.host_config(host).get(f"{session.method}_daemon", "builtin")
+        return {"method": session.method, "daemon": session.daemon, "token": session.token,
+                "grant": list(session.grant), "client_host": session.client_host,
+                "command": _command_text(job.spec)}
+
+    def ready(self, host: str, msg: protocol.SessionReady) -> None:
+        session = self.sessions.get(msg.job_id)
+        if session is None or session.ready.done():
+            return
+        if msg.error:
+            session.ready.set_exception(QsysError(f"error: the session on host {host} failed: {msg.error}"))
+            return
+        session.ready.set_result({"job_id": msg.job_id, "host": host, "port": msg.port,
+                                  "addresses": list(msg.addresses)})
+
+    def end_job(self, job: Job) -> None:
+        """End a session's job the way qdel does."""
+        for task in job.tasks.values():
+            task.deleting = True
+            self.master.execds.send(task.master.host, protocol.KillJob(job.job_id, task.task_id, 9))
+
+    async def wait(self, who: Identity, job_id: int) -> dict[str, Any]:
+        session = self.sessions.get(job_id)
+        job = self.master.jobs.get(job_id)
+        if session is None or job is None:
+            raise NotFound(f"error: no interactive session for job {job_id}")
+        if session.owner != who.user:
+            raise PermissionDenied(f"{who.user} - job {job_id} is not your session")
+        try:
+            while True:
+                try:
+                    grant = await asyncio.wait_for(asyncio.shield(session.ready), WAIT_SLICE)
+                    break
+                except TimeoutError:
+                    if job_id not in self.master.jobs:
+                        raise QsysError(f"error: job {job_id} ended before its session started") from None
+            if is_builtin(session.command) != is_builtin(session.daemon):
+                self.end_job(job)
+                raise QsysError(
+                    f"error: {session.method}_command of host {session.client_host} is "
+                    f"\"{session.command}\" but {session.method}_daemon of host {session.host} is "
+                    f"\"{session.daemon}\": both must be builtin, or neither")
+            log.info("job=%d session granted to %s (%s@%s:%d)", job_id, who.user, session.method,
+                     grant["host"], grant["port"])
+            return {**grant, "token": session.token, "method": session.method, "command": session.command,
+                    "daemon": session.daemon}
+        finally:
+            self.sessions.pop(job_id, None)
+
+
+def _command_text(spec: JobSpec) -> str:
+    """The command as one line (QRSH_COMMAND, and what the builtin server runs)."""
+    if spec.job_type != "qrsh":
+        return ""
+    return " ".join([spec.command, *spec.args])
+
+
+def broker(master: Master) -> SessionBroker:
+    found = getattr(master, "sessions", None)
+    if found is None:
+        found = SessionBroker(master)
+        master.sessions = found  # type: ignore[attr-defined]
+    return found
+
+
+# ---------------------------------------------------------------- request handlers
+
+
+@handles(protocol.SessionSubmit)
+async def session_submit(master: Master, who: Identity, msg: protocol.SessionSubmit) -> dict[str, Any]:
+    from qsys.master.requests import _new_jobs, _submitted
+    from qsys.master.validate import validate_spec
+
+    spec = JobSpec.from_wire(msg.spec)
+    if spec.job_type not in METHODS:
+        raise InvalidRequest(f"not an interactive job type: {spec.job_type!r}")
+    if spec.tasks is not None:
+        raise InvalidRequest("an interactive job cannot be an array job")
+    validate_spec(master, who, spec)
+    (job,), changes = _new_jobs(master, who, [spec])
+    broker(master).open(job, who)
+    await master.commit(changes)
+    if spec.now:
+        if not await master.dispatcher.run_now(job):
+            broker(master).sessions.pop(job.job_id, None)
+            await master.commit(master.forget_job(job))
+            raise NotSchedulable(f'Your "{PROGRAMS[spec.job_type]}" request could not be scheduled, '
+                                 "try again later.")
+    else:
+        master.schedule_soon()
+    return _submitted(job)
+
+
+@handles(protocol.SessionWait)
+async def session_wait(master: Master, who: Identity, msg: protocol.SessionWait) -> dict[str, Any]:
+    return await broker(master).wait(who, msg.job_id)
+
+
+@_handles(protocol.SessionReady)
+async def _on_session_ready(reg: ExecdRegistry, entry: ExecHost, msg: protocol.SessionReady) -> None:
+    broker(reg.master).ready(entry.name, msg)

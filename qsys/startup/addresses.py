@@ -1,0 +1,79 @@
+"""The IP addresses of this host (of the network namespace the caller runs in).
+
+The master grants a daemon-method session to the addresses of the client's host; an exec
+daemon tells the master where its session ports can be reached. Both read the kernel's
+tables in /proc (the standard library has no getifaddrs), which are per network namespace.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+
+def _ipv4() -> list[str]:
+    found: list[str] = []
+    try:
+        with open("/proc/net/fib_trie", encoding="ascii") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return found
+    last = ""
+    for line in lines:
+        text = line.strip()
+        if text.startswith(("|--", "+--")):
+            last = text[3:].strip().split("/")[0]
+        elif text == "/32 host LOCAL" and last and last not in found:
+            found.append(last)
+    return found
+
+
+def _ipv6() -> list[str]:
+    found: list[str] = []
+    try:
+        with open("/proc/net/if_inet6", encoding="ascii") as f:
+            for line in f:
+                raw = line.split()[0]
+                addr = str(ipaddress.IPv6Address(bytes.fromhex(raw)))
+                if not addr.startswith("fe80") and addr not in found:
+                    found.append(addr)
+    except (OSError, ValueError, IndexError):
+        pass
+    return found
+
+
+def local_addresses() -> list[str]:
+    """Every address of this host: global ones first, loopback last."""
+    addrs = _ipv4() + _ipv6()
+    return sorted(addrs, key=lambda a: ipaddress.ip_address(a).is_loopback)
+
+
+def normalize(address: str) -> str:
+    """``::ffff:10.0.0.1`` -> ``10.0.0.1`` (a dual-stack listener reports mapped addresses)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def resolves(host: str) -> bool:
+    """Does ``host`` have an address in the resolver (hosts file, DNS)?"""
+    try:
+        socket.getaddrinfo(host, None)
+        return True
+    except OSError:
+        return False
+
+
+def routable(address: str) -> bool:
+    """Would the kernel route a packet to ``address`` from here (no packet is sent)?"""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((address, 9))
+        return True
+    except OSError:
+        return False

@@ -1,0 +1,65 @@
+"""The session API: ask the master for an interactive job, wait for its grant, connect.
+
+Used by ``qrsh`` and ``qlogin``; other clients (``qrsh -inherit``) can reuse :func:`connect`
+with a grant of their own::
+
+    with Client() as client:
+        job = submit(client, spec)            # {"job_id", "name"}; NotSchedulable for -now y
+        grant = wait(client, job["job_id"])   # host, addresses, port, token, method, command
+    code = connect(grant, remote_command, pty=..., nostdin=...)
+
+``connect`` runs the builtin client when the grant's command is builtin, else it executes
+the configured command with the method's extra arguments (and does not return).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from qsys import protocol
+from qsys.client import Client
+from qsys.errors import QsysError
+from qsys.jobspec import JobSpec
+from qsys.startup import methods
+
+
+def is_builtin(setting: str) -> bool:
+    return setting.strip().lower() in ("", "builtin")
+
+
+def submit(client: Client, spec: JobSpec) -> dict[str, Any]:
+    return client.request(protocol.SessionSubmit(spec.to_wire()))  # type: ignore[no-any-return]
+
+
+def wait(client: Client, job_id: int) -> dict[str, Any]:
+    sock = client._connect()
+    old = sock.gettimeout()
+    sock.settimeout(None)  # -now n may wait in the queue for a long time
+    try:
+        return client.request(protocol.SessionWait(job_id))  # type: ignore[no-any-return]
+    finally:
+        sock.settimeout(old)
+
+
+def connect(grant: dict[str, Any], command: Sequence[str] = (), *, pty: bool = False,
+            nostdin: bool = False) -> int:
+    """Run the session of ``grant``; the remote exit status."""
+    addresses = list(grant.get("addresses") or [])
+    if is_builtin(str(grant.get("command", ""))):
+        from qsys.startup import builtin
+
+        if methods.resolves(grant["host"]):
+            addresses.insert(0, grant["host"])
+        try:
+            return builtin.run(addresses, int(grant["port"]), str(grant["token"]), pty=pty, nostdin=nostdin)
+        except builtin.SessionRefused as exc:
+            raise QsysError(f"error: builtin session to host {grant['host']} failed: {exc}") from None
+    host = methods.target_host(str(grant["host"]), addresses)
+    argv = methods.command_argv(str(grant["method"]), str(grant["command"]), host, int(grant["port"]),
+                                list(command))
+    try:
+        methods.exec_command(argv)
+    except OSError as exc:
+        raise QsysError(f"error: cannot execute {argv[0]}: {exc.strerror}") from None
+    return 1  # not reached

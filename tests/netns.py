@@ -1,0 +1,80 @@
+"""Exec hosts in network namespaces for cluster tests: a bridge in the test's namespace and a
+veth into one namespace per host, each with its own address and an ``/etc/netns/<ns>/hosts``
+naming every host (``ip netns exec`` mounts it as the namespace's /etc/hosts).
+
+The master stays in the test's namespace; exec daemons reach it over its Unix socket (a path
+in the shared file system), jobs reach each other over the bridge."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.clusterlib import Cluster
+
+
+def _ip(*args: str, ns: str | None = None) -> None:
+    argv = ["ip", *args] if ns is None else ["ip", "netns", "exec", ns, "ip", *args]
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+class NetnsLab:
+    """Namespaces ``<prefix><host>`` on a bridge ``<prefix>br`` (names short: IFNAMSIZ is 16)."""
+
+    def __init__(self, hosts: Sequence[str], prefix: str | None = None) -> None:
+        self.hosts = list(hosts)
+        self.prefix = prefix or f"q{os.getpid() % 10000}"
+        self.subnet = f"10.{random.randint(100, 199)}.{random.randint(1, 254)}"
+        self.bridge = f"{self.prefix}br"
+        self.addresses = {host: f"{self.subnet}.{i + 2}" for i, host in enumerate(self.hosts)}
+
+    def ns(self, host: str) -> str:
+        return f"{self.prefix}{host}"
+
+    def up(self) -> NetnsLab:
+        _ip("link", "add", self.bridge, "type", "bridge")
+        _ip("addr", "add", f"{self.subnet}.1/24", "dev", self.bridge)
+        _ip("link", "set", self.bridge, "up")
+        hosts_file = "127.0.0.1 localhost\n" + "".join(f"{a} {h}\n" for h, a in self.addresses.items())
+        for i, host in enumerate(self.hosts):
+            ns, outer, inner = self.ns(host), f"{self.prefix}h{i}", f"{self.prefix}n{i}"
+            _ip("netns", "add", ns)
+            _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+            _ip("link", "set", inner, "netns", ns)
+            _ip("link", "set", outer, "master", self.bridge, "up")
+            _ip("addr", "add", f"{self.addresses[host]}/24", "dev", inner, ns=ns)
+            _ip("link", "set", inner, "up", ns=ns)
+            _ip("link", "set", "lo", "up", ns=ns)
+            etc = Path("/etc/netns") / ns
+            etc.mkdir(parents=True, exist_ok=True)
+            (etc / "hosts").write_text(hosts_file)
+        return self
+
+    def down(self) -> None:
+        for host in self.hosts:
+            subprocess.run(["ip", "netns", "del", self.ns(host)], capture_output=True)
+            shutil.rmtree(Path("/etc/netns") / self.ns(host), ignore_errors=True)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+
+    def __enter__(self) -> NetnsLab:
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+
+def start_execd(cluster: Cluster, host: str, ns: str) -> None:
+    """Start ``host``'s exec daemon in namespace ``ns`` with a UTS namespace of its own whose
+    host name is ``host`` (MPI libraries tell nodes apart by gethostname())."""
+    import sys
+
+    argv = [sys.executable, "-m", "execd.main", "--foreground", "--host", host]
+    argv = ["ip", "netns", "exec", ns, "unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', host, *argv]
+    log = open(cluster.root / f"execd-{host}.out", "ab")  # noqa: SIM115
+    cluster.execd_procs[host] = subprocess.Popen(argv, env=cluster.env, stdout=log, stderr=log, cwd="/")
