@@ -230,10 +230,10 @@ def _serve_daemon(shep: Shepherd, conn: socket.socket, plan: Plan, launch: Launc
         os._exit(127)
     started = time.time()
     shep.tdir.write_job_pid(pid)
-    sig = shep.tdir.kill_signal()
-    if sig is not None:
+    kill = shep.tdir.kill_signal()
+    if kill is not None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, sig)
+            os.killpg(pid, kill)
     conn.close()
     status, ru = shep._wait(pid, started, launch)
     return status, ru, started

@@ -14,6 +14,7 @@ import sys
 
 from qsys.cli.options import (
     SUBMIT_OPTIONS,
+    Handler,
     Option,
     ParseState,
     _file_actions,
@@ -28,7 +29,7 @@ from qsys.jobspec import JobSpec
 _BATCH_ONLY = ("-b", "-sync", "-t", "-tc", "-terse", "-C", "-verify", "-shell", "-js", "-i")
 
 
-def _extra_flag(key: str):  # type: ignore[no-untyped-def]
+def _extra_flag(key: str) -> Handler:
     def handler(state: ParseState, name: str, values: list[str]) -> None:
         state.extra[key] = "y"
 

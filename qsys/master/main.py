@@ -21,8 +21,10 @@ def default_store_url(cell: Cell) -> str:
 
 
 async def serve(cell: Cell, port: int, bind: str | None) -> None:
-    from qsys.master import requests  # noqa: F401 - registers the request handlers
-    from qsys.master import sessions  # noqa: F401 - registers the interactive session handlers
+    from qsys.master import (
+        requests,  # noqa: F401 - registers the request handlers
+        sessions,  # noqa: F401 - registers the interactive session handlers
+    )
     from qsys.master.core import Master
     from qsys.master.server import Server, short_hostname
     from qsys.store import Store

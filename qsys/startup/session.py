@@ -29,7 +29,7 @@ def is_builtin(setting: str) -> bool:
 
 
 def submit(client: Client, spec: JobSpec) -> dict[str, Any]:
-    return client.request(protocol.SessionSubmit(spec.to_wire()))  # type: ignore[no-any-return]
+    return client.request(protocol.SessionSubmit(spec.to_wire()))
 
 
 def wait(client: Client, job_id: int) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def wait(client: Client, job_id: int) -> dict[str, Any]:
     old = sock.gettimeout()
     sock.settimeout(None)  # -now n may wait in the queue for a long time
     try:
-        return client.request(protocol.SessionWait(job_id))  # type: ignore[no-any-return]
+        return client.request(protocol.SessionWait(job_id))
     finally:
         sock.settimeout(old)
 
