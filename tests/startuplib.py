@@ -107,3 +107,15 @@ def unlock(user: str, password: str = TEST_PASSWORD) -> str:
     telnetd's login asks for it."""
     subprocess.run(["chpasswd"], input=f"{user}:{password}\n", text=True, check=True)
     return password
+
+
+def trust_local_hosts(user: str) -> Path:
+    """``~user/.rhosts`` naming every address and name of this host (rshd, rlogind)."""
+    import socket
+
+    home = Path(pwd.getpwnam(user).pw_dir)
+    names = [*local_addresses(), socket.gethostname(), "localhost"]
+    rhosts = home / ".rhosts"
+    rhosts.write_text("".join(f"{name} {user}\n" for name in names))
+    give(rhosts, user, 0o600)
+    return rhosts

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import pexpect
 import pytest
 
-from tests.clusterlib import Cluster
-from tests.startuplib import SshSetup, start_with_conf
+from tests.clusterlib import BIN, Cluster
+from tests.startuplib import TEST_PASSWORD, SshSetup, start_with_conf, trust_local_hosts, unlock
 
 
 @pytest.fixture
@@ -33,3 +34,69 @@ def test_qrsh_over_openssh(ssh_cluster: tuple[Cluster, SshSetup], users: tuple[s
     assert proc.returncode == 4, proc.stderr
     assert proc.stdout == f"via-ssh {users[0]}\n"
     assert "err" in proc.stderr
+
+
+PROMPT = r"[#$] "
+
+
+def spawn_as(cluster: Cluster, user: str, *argv: str) -> pexpect.spawn:
+    env = cluster.env
+    env["TERM"] = "xterm"
+    full = cluster._as_user([str(BIN / argv[0]), *argv[1:]], user)
+    return pexpect.spawn(full[0], full[1:], env=env, cwd="/tmp", timeout=20, encoding="utf-8")
+
+
+def test_qrsh_login_over_openssh_has_a_pty(ssh_cluster: tuple[Cluster, SshSetup], users: tuple[str, str]) -> None:
+    cluster, _ssh = ssh_cluster
+    child = spawn_as(cluster, users[0], "qrsh")
+    child.expect(PROMPT)
+    child.sendline("tty; id -un; exit 3")
+    child.expect(r"/dev/pts/\d+")
+    child.expect(users[0])
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3
+
+
+@pytest.fixture
+def legacy_cluster(qsys_root: Path, users: tuple[str, str]) -> Iterator[Cluster]:
+    unlock(users[0])
+    rhosts = trust_local_hosts(users[0])
+    conf = {"qlogin_command": "/usr/bin/telnet", "qlogin_daemon": "/usr/sbin/telnetd",
+            "rlogin_command": "/usr/bin/rlogin", "rlogin_daemon": "/usr/sbin/in.rlogind",
+            "rsh_command": "/usr/bin/rsh", "rsh_daemon": "/usr/sbin/in.rshd"}
+    cluster = Cluster(qsys_root / "cell", hosts=["node1"], slots=4, mode="service")
+    start_with_conf(cluster, conf)
+    try:
+        yield cluster
+    finally:
+        cluster.__exit__(None, None, None)
+        rhosts.unlink()
+
+
+def test_qrsh_over_rshd(legacy_cluster: Cluster, users: tuple[str, str]) -> None:
+    proc = legacy_cluster.run("qrsh", "echo via-rsh $(id -un)", user=users[0])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"via-rsh {users[0]}\n"
+
+
+def test_qrsh_login_over_rlogind(legacy_cluster: Cluster, users: tuple[str, str]) -> None:
+    child = spawn_as(legacy_cluster, users[0], "qrsh")
+    child.expect(PROMPT)
+    child.sendline("echo RLOGIN-$(id -un); exit")
+    child.expect(f"RLOGIN-{users[0]}")
+    child.expect(pexpect.EOF)
+    child.close()
+
+
+def test_qlogin_over_telnetd(legacy_cluster: Cluster, users: tuple[str, str]) -> None:
+    child = spawn_as(legacy_cluster, users[0], "qlogin")
+    child.expect("login: ")
+    child.sendline(users[0])
+    child.expect("assword: ")
+    child.sendline(TEST_PASSWORD)
+    child.expect(PROMPT)
+    child.sendline("echo TELNET-$(id -un) JOB=$JOB_ID; exit")
+    child.expect(f"TELNET-{users[0]}")
+    child.expect(pexpect.EOF)
+    child.close()
