@@ -203,13 +203,19 @@ def run_session(shep: Shepherd, launch: Launch, plan: Plan) -> dict[str, Any]:
     return report
 
 
-def _serve_daemon(shep: Shepherd, conn: socket.socket, plan: Plan, launch: Launch) -> tuple[int, Any, float]:
-    """Start the configured daemon on the connection, inetd style, and wait for it."""
-    argv = shlex.split(str((launch.session or {}).get("daemon", "")))
+def daemon_env(launch: Launch, job_env: dict[str, str]) -> dict[str, str]:
+    """The daemon's own environment: a plain PATH, the job's ids, and QSYS_ADD_GRP_ID (read
+    by the PAM module ``pam_qsys``; the user logging in cannot set the daemon's environment)."""
     env = {"PATH": DAEMON_PATH, "QSYS_JOB_ID": str(launch.job_id)}
     for key in ("QSYS_ADD_GRP_ID", "TMPDIR", "JOB_ID"):
-        if key in plan.env:
-            env[key] = plan.env[key]
+        if key in job_env:
+            env[key] = job_env[key]
+    return env
+
+
+def spawn_daemon(conn: socket.socket, argv: list[str], env: dict[str, str], extra_gid: int | None) -> int:
+    """Fork and exec ``argv`` inetd style: ``conn`` on stdin and stdout, our stderr (the task's
+    trace) on stderr, its own process group, the extra group ID added. Returns its pid."""
     pid = os.fork()
     if pid == 0:
         try:
@@ -217,8 +223,8 @@ def _serve_daemon(shep: Shepherd, conn: socket.socket, plan: Plan, launch: Launc
             for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, set())
-            if launch.extra_gid is not None and os.geteuid() == 0:
-                os.setgroups([*os.getgroups(), launch.extra_gid])
+            if extra_gid is not None and os.geteuid() == 0:
+                os.setgroups([*os.getgroups(), extra_gid])
             os.dup2(conn.fileno(), 0)
             os.dup2(conn.fileno(), 1)
             os.closerange(3, 65536)
@@ -228,6 +234,13 @@ def _serve_daemon(shep: Shepherd, conn: socket.socket, plan: Plan, launch: Launc
             with contextlib.suppress(OSError):
                 os.write(2, f"session: cannot start {argv!r}: {exc}\n".encode())
         os._exit(127)
+    return pid
+
+
+def _serve_daemon(shep: Shepherd, conn: socket.socket, plan: Plan, launch: Launch) -> tuple[int, Any, float]:
+    """Start the configured daemon on the connection and wait for it, as the job."""
+    argv = shlex.split(str((launch.session or {}).get("daemon", "")))
+    pid = spawn_daemon(conn, argv, daemon_env(launch, plan.env), launch.extra_gid)
     started = time.time()
     shep.tdir.write_job_pid(pid)
     kill = shep.tdir.kill_signal()

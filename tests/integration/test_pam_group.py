@@ -1,0 +1,97 @@
+"""The job's extra group ID survives sshd's initgroups() through the pam_qsys module.
+
+The daemon is started exactly as the shepherd starts it (``execd.startup.spawn_daemon``:
+socket on stdin/stdout, extra group added, QSYS_ADD_GRP_ID in its environment), and a real
+OpenSSH client logs in as a test user. Without the module the group is lost (Grid Engine's
+problem), with it the session's processes carry it, and a group outside gid_range is never
+added.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from execd.startup import daemon_env, open_listener, spawn_daemon
+from qsys.launch import Launch
+from tests.clusterlib import wait_until
+from tests.startuplib import REPO, SshSetup
+
+GID_RANGE = "20000-20100"
+JOB_GID = 20077
+
+
+@pytest.fixture
+def pam_module(qsys_root: Path) -> Path:
+    out = qsys_root / "pam_qsys.so"
+    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-fPIC", "-shared", "-o", str(out),
+                    str(REPO / "wrappers" / "pam" / "pam_qsys.c"), "-lpam"], check=True)
+    return out
+
+
+@pytest.fixture
+def ssh_pam(qsys_root: Path, users: tuple[str, str], pam_module: Path) -> Iterator[SshSetup]:
+    service = f"qsys-sshd-{os.getpid()}"
+    ssh = SshSetup(qsys_root, users[0], pam_service=service)
+    pam_file = Path("/etc/pam.d") / service
+    pam_file.write_text(
+        "auth     required  pam_unix.so\n"
+        f"auth     optional  {pam_module} gid_range={GID_RANGE}\n"
+        "account  required  pam_unix.so\n"
+        "session  required  pam_unix.so\n"
+        f"session  optional  {pam_module} gid_range={GID_RANGE}\n"
+    )
+    try:
+        yield ssh
+    finally:
+        pam_file.unlink()
+
+
+def _groups_in_session(ssh: SshSetup, daemon: str, gid: int) -> tuple[list[int], list[int]]:
+    """(groups of the login's process, groups of the daemon) for one session."""
+    listener = open_listener()
+    port = listener.getsockname()[1]
+    remote = "id -G; sleep 0.1"
+    client = subprocess.Popen(["runuser", "-u", ssh.user, "--", *shlex.split(ssh.command), "-p", str(port),
+                               "127.0.0.1", remote], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    conn, _ = listener.accept()
+    listener.close()
+    launch = Launch(job_id=7, task_id=1, is_array=False, spec={}, owner=ssh.user, uid=0, group="", gid=0,
+                    queue="all.q", host="node1", slots=1, total_slots=1, extra_gid=gid)
+    pid = spawn_daemon(conn, shlex.split(daemon), daemon_env(launch, {"QSYS_ADD_GRP_ID": str(gid)}), gid)
+    conn.close()
+    wait_until(lambda: os.readlink(f"/proc/{pid}/exe").endswith("sshd"), 10, "sshd to start")
+    daemon_groups = _proc_groups(pid)
+    out, err = client.communicate(timeout=30)
+    os.waitpid(pid, 0)
+    assert client.returncode == 0, err
+    return [int(g) for g in out.split()], daemon_groups
+
+
+def _proc_groups(pid: int) -> list[int]:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Groups:"):
+            return [int(g) for g in line.split()[1:]]
+    return []
+
+
+def test_group_survives_sshd_with_the_module(ssh_pam: SshSetup) -> None:
+    session, _daemon = _groups_in_session(ssh_pam, ssh_pam.daemon, JOB_GID)
+    assert JOB_GID in session
+
+
+def test_group_is_lost_without_the_module(qsys_root: Path, users: tuple[str, str]) -> None:
+    ssh = SshSetup(qsys_root, users[0])  # UsePAM no: sshd's initgroups() alone
+    session, daemon = _groups_in_session(ssh, ssh.daemon, JOB_GID)
+    assert JOB_GID in daemon
+    assert JOB_GID not in session
+
+
+def test_group_outside_the_range_is_never_added(ssh_pam: SshSetup) -> None:
+    session, _ = _groups_in_session(ssh_pam, ssh_pam.daemon, 27)
+    assert 27 not in session
