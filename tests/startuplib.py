@@ -93,10 +93,14 @@ class SshSetup:
         return f"{self.sshd} -i -f {self.config}"
 
     @property
-    def command(self) -> str:
-        return (f"/usr/bin/ssh -o BatchMode=yes -o IdentityFile={self.user_key} "
+    def options(self) -> str:
+        return (f"-o BatchMode=yes -o IdentityFile={self.user_key} "
                 f"-o UserKnownHostsFile={self.known_hosts} -o GlobalKnownHostsFile=/dev/null "
                 "-o StrictHostKeyChecking=yes -o LogLevel=ERROR")
+
+    @property
+    def command(self) -> str:
+        return f"/usr/bin/ssh {self.options}"
 
 
 TEST_PASSWORD = "qsys-Test-pw-1"

@@ -10,7 +10,7 @@ import pexpect
 import pytest
 
 from tests.clusterlib import BIN, Cluster
-from tests.startuplib import TEST_PASSWORD, SshSetup, start_with_conf, trust_local_hosts, unlock
+from tests.startuplib import REPO, TEST_PASSWORD, SshSetup, start_with_conf, trust_local_hosts, unlock
 
 
 @pytest.fixture
@@ -20,6 +20,8 @@ def ssh_cluster(qsys_root: Path, users: tuple[str, str]) -> Iterator[tuple[Clust
     for method in ("rsh", "rlogin"):
         conf[f"{method}_command"] = ssh.command
         conf[f"{method}_daemon"] = ssh.daemon
+    conf["qlogin_command"] = f"{REPO}/wrappers/qlogin_wrapper {ssh.options}"
+    conf["qlogin_daemon"] = ssh.daemon
     cluster = Cluster(qsys_root / "cell", hosts=["node1"], slots=4, mode="service")
     start_with_conf(cluster, conf)
     try:
@@ -56,6 +58,19 @@ def test_qrsh_login_over_openssh_has_a_pty(ssh_cluster: tuple[Cluster, SshSetup]
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 3
+
+
+def test_qlogin_over_openssh_through_the_wrapper(ssh_cluster: tuple[Cluster, SshSetup],
+                                                users: tuple[str, str]) -> None:
+    cluster, _ssh = ssh_cluster
+    child = spawn_as(cluster, users[0], "qlogin")
+    child.expect(r"Establishing .*qlogin_wrapper .* session to host node1")
+    child.expect(PROMPT)
+    child.sendline("echo QLOGIN-$(id -un); exit 2")
+    child.expect(f"QLOGIN-{users[0]}")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 2
 
 
 @pytest.fixture
