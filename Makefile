@@ -8,11 +8,11 @@ VENV ?= $(PREFIX)/venv
 BIN := $(VENV)/bin
 DEMO_ROOT ?= $(HOME)/.qsys
 
-APT_RUN := python3 python3-venv python3-dev gcc
+APT_RUN := python3 python3-venv python3-dev gcc libpam0g-dev
 APT_TEST := $(APT_RUN) postgresql openssh-server openssh-client inetutils-telnetd inetutils-telnet \
 	rsh-redone-server rsh-redone-client iproute2 procps psmisc man-db groff-base passwd util-linux
 
-.PHONY: install demo test test-deps lint bench clean
+.PHONY: install demo test test-deps lint bench clean wrappers install-pam
 
 $(BIN)/qsub: pyproject.toml $(shell find qsys execd -name '*.py' -o -name '*.lark' 2>/dev/null)
 	@if [ ! -x $(PY) ] || ! $(PY) -c 'import venv, ensurepip' 2>/dev/null; then \
@@ -22,7 +22,21 @@ $(BIN)/qsub: pyproject.toml $(shell find qsys execd -name '*.py' -o -name '*.lar
 	$(BIN)/pip install -q '.[test]'
 	@touch $(BIN)/qsub
 
-install: $(BIN)/qsub
+PAM_DIR ?= /lib/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/security
+
+$(PREFIX)/lib/pam_qsys.so: wrappers/pam/pam_qsys.c
+	@mkdir -p $(PREFIX)/lib
+	gcc -O2 -Wall -fPIC -shared -o $@ $< -lpam
+
+wrappers: $(PREFIX)/lib/pam_qsys.so
+	@mkdir -p $(PREFIX)/wrappers
+	install -m 755 wrappers/qlogin_wrapper $(PREFIX)/wrappers/
+
+# the PAM module in the system's module directory (then list it in /etc/pam.d, see wrappers/README.md)
+install-pam: $(PREFIX)/lib/pam_qsys.so
+	install -m 644 $< $(PAM_DIR)/pam_qsys.so
+
+install: $(BIN)/qsub wrappers
 
 demo: install
 	@export QSYS_ROOT=$(DEMO_ROOT) PATH=$(BIN):$$PATH; set -e; \
