@@ -64,7 +64,9 @@ def host_addresses() -> list[str]:
 
 
 def _log(text: str) -> None:
-    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} session: {text}", file=sys.stderr, flush=True)
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+    print(f"{stamp} session: {text}", file=sys.stderr, flush=True)
 
 
 def _audit(tdir: TaskDir, launch: Launch, text: str) -> None:
