@@ -20,7 +20,7 @@ import pytest
 from execd.startup import daemon_env, open_listener, spawn_daemon
 from qsys.launch import Launch
 from tests.clusterlib import wait_until
-from tests.startuplib import REPO, SshSetup
+from tests.startuplib import REPO, SshSetup, trust_local_hosts
 
 GID_RANGE = "20000-20100"
 JOB_GID = 20077
@@ -95,3 +95,37 @@ def test_group_is_lost_without_the_module(qsys_root: Path, users: tuple[str, str
 def test_group_outside_the_range_is_never_added(ssh_pam: SshSetup) -> None:
     session, _ = _groups_in_session(ssh_pam, ssh_pam.daemon, 27)
     assert 27 not in session
+
+
+@pytest.fixture(params=[True, False], ids=["with-module", "without-module"])
+def rsh_pam(request: pytest.FixtureRequest, users: tuple[str, str], pam_module: Path) -> Iterator[tuple[str, bool]]:
+    """/etc/pam.d/rsh with pam_qsys added or not (in.rshd's PAM service name is fixed),
+    restored after."""
+    pam_file = Path("/etc/pam.d/rsh")
+    original = pam_file.read_text()
+    lines = f"auth optional {pam_module} gid_range={GID_RANGE}\nsession optional {pam_module} gid_range={GID_RANGE}\n"
+    rhosts = trust_local_hosts(users[0])
+    if request.param:
+        pam_file.write_text(original + lines)
+    try:
+        yield users[0], request.param
+    finally:
+        pam_file.write_text(original)
+        rhosts.unlink()
+
+
+def test_group_and_rshd(rsh_pam: tuple[str, bool]) -> None:
+    user, with_module = rsh_pam
+    listener = open_listener()
+    port = listener.getsockname()[1]
+    client = subprocess.Popen(["runuser", "-u", user, "--", "/usr/bin/rsh", "-n", "-p", str(port),
+                               "127.0.0.1", "id -G"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    conn, _ = listener.accept()
+    listener.close()
+    pid = spawn_daemon(conn, ["/usr/sbin/in.rshd"], {"PATH": "/usr/bin:/bin", "QSYS_ADD_GRP_ID": str(JOB_GID)},
+                       JOB_GID)
+    conn.close()
+    out, err = client.communicate(timeout=30)
+    os.waitpid(pid, 0)
+    assert client.returncode == 0, err
+    assert (JOB_GID in [int(g) for g in out.split()]) == with_module
