@@ -10,7 +10,8 @@ DEMO_ROOT ?= $(HOME)/.qsys
 
 APT_RUN := python3 python3-venv python3-dev gcc libpam0g-dev
 APT_TEST := $(APT_RUN) postgresql openssh-server openssh-client inetutils-telnetd inetutils-telnet \
-	rsh-redone-server rsh-redone-client iproute2 procps psmisc man-db groff-base passwd util-linux
+	rsh-redone-server rsh-redone-client iproute2 procps psmisc man-db groff-base passwd util-linux \
+	libpam0g-dev xvfb x11-utils xauth
 
 .PHONY: install demo test test-deps lint bench clean wrappers install-pam
 

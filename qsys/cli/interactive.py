@@ -45,6 +45,7 @@ TABLE.update({
     "-noshell": Option(0, _noshell),
     "-nostdin": Option(0, _extra_flag("nostdin")),
     "-verbose": Option(0, _extra_flag("verbose")),
+    "-X": Option(0, _extra_flag("x11")),
 })
 
 
@@ -110,4 +111,6 @@ def main_body(argv: list[str], program: str) -> int:
             how = "builtin" if session.is_builtin(grant["command"]) else grant["command"]
             print(f"Establishing {how} session to host {grant['host']} ...", file=say)
         say.flush()
-    return session.connect(grant, command, pty=bool(spec.pty), nostdin=bool(flags.get("nostdin")))
+    display = os.environ.get("DISPLAY", "") if flags.get("x11") else ""
+    return session.connect(grant, command, pty=bool(spec.pty), nostdin=bool(flags.get("nostdin")),
+                           display=display)

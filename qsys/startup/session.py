@@ -43,8 +43,9 @@ def wait(client: Client, job_id: int) -> dict[str, Any]:
 
 
 def connect(grant: dict[str, Any], command: Sequence[str] = (), *, pty: bool = False,
-            nostdin: bool = False) -> int:
-    """Run the session of ``grant``; the remote exit status."""
+            nostdin: bool = False, display: str = "") -> int:
+    """Run the session of ``grant``; the remote exit status. ``display``: forward X11 to it
+    (builtin method; with a command method, X11 is that command's business, e.g. ssh -X)."""
     addresses = list(grant.get("addresses") or [])
     if is_builtin(str(grant.get("command", ""))):
         from qsys.startup import builtin
@@ -52,7 +53,8 @@ def connect(grant: dict[str, Any], command: Sequence[str] = (), *, pty: bool = F
         if methods.resolves(grant["host"]):
             addresses.insert(0, grant["host"])
         try:
-            return builtin.run(addresses, int(grant["port"]), str(grant["token"]), pty=pty, nostdin=nostdin)
+            return builtin.run(addresses, int(grant["port"]), str(grant["token"]), pty=pty, nostdin=nostdin,
+                               display=display)
         except builtin.SessionRefused as exc:
             raise QsysError(f"error: builtin session to host {grant['host']} failed: {exc}") from None
     host = methods.target_host(str(grant["host"]), addresses)
