@@ -111,7 +111,9 @@ def test_qdel_ends_a_running_session_and_qstat_shows_it(cluster: Cluster) -> Non
     cluster.run("qdel", str(jobs[0]["job_id"]), check=True)
     assert proc.wait(20) == 128 + signal.SIGKILL
     cluster.wait_idle(20)
-    acct = cluster.cell.accounting_file.read_text().splitlines()
+    path = cluster.cell.accounting_file
+    wait_until(lambda: path.exists() and f":{jobs[0]['job_id']}:" in path.read_text(), 10, "the accounting record")
+    acct = path.read_text().splitlines()
     assert any(f":{jobs[0]['job_id']}:" in line and ":sleep:" in line for line in acct)
 
 
@@ -193,3 +195,15 @@ def test_session_port_is_tcp(cluster: Cluster) -> None:
     with socket.create_connection((grant["addresses"][-1], grant["port"]), timeout=5) as sock:
         builtin.handshake(sock, grant["token"], False, 0)
         assert builtin.Client(sock, pty=False, nostdin=True).run() == 0
+
+
+def test_client_hang_up_ends_the_session(cluster: Cluster) -> None:
+    proc = subprocess.Popen([str(BIN / "qrsh"), "echo started; sleep 300"], env=cluster.env, cwd="/tmp",
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == b"started\n"
+    proc.kill()
+    proc.wait()
+    cluster.wait_idle(30)
+    acct = cluster.cell.accounting_file
+    wait_until(lambda: acct.exists() and acct.read_text(), 10, "the accounting record")
+    assert acct.read_text().splitlines()[-1].split(":")[4] == "echo"

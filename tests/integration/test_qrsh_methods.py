@@ -3,13 +3,15 @@ rlogind/rshd; the client runs the configured command with the exact argument con
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
 import pytest
 
-from tests.clusterlib import BIN, Cluster
+from tests.clusterlib import BIN, Cluster, wait_until
 from tests.startuplib import REPO, TEST_PASSWORD, SshSetup, start_with_conf, trust_local_hosts, unlock
 
 
@@ -115,3 +117,21 @@ def test_qlogin_over_telnetd(legacy_cluster: Cluster, users: tuple[str, str]) ->
     child.expect(f"TELNET-{users[0]}")
     child.expect(pexpect.EOF)
     child.close()
+
+
+def test_qdel_ends_an_ssh_session_and_its_login(ssh_cluster: tuple[Cluster, SshSetup], users: tuple[str, str]) -> None:
+    cluster, _ssh = ssh_cluster
+    marker = f"qsys-ssh-{os.getpid()}"
+    argv = cluster._as_user([str(BIN / "qrsh"), f"exec -a {marker} sleep 300"], users[0])
+    proc = subprocess.Popen(argv, env=cluster.env, cwd="/tmp", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_until(lambda: _pids(marker), 20, "the remote sleep to run")
+    job_id = cluster.jobs()[0]["job_id"]
+    cluster.run("qdel", str(job_id), check=True)
+    proc.wait(20)
+    cluster.wait_idle(20)
+    wait_until(lambda: not _pids(marker), 10, "the remote sleep to be gone")
+
+
+def _pids(marker: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", f"^{marker} "], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
