@@ -7,7 +7,6 @@ tables in /proc (the standard library has no getifaddrs), which are per network 
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 
 
@@ -29,6 +28,8 @@ def _ipv4() -> list[str]:
 
 
 def _ipv6() -> list[str]:
+    import ipaddress
+
     found: list[str] = []
     try:
         with open("/proc/net/if_inet6", encoding="ascii") as f:
@@ -58,6 +59,8 @@ def _primary() -> list[str]:
 def local_addresses() -> list[str]:
     """Every address of this host: the default route's first, then the others, loopback last
     (a client tries them in this order)."""
+    import ipaddress
+
     addrs = _ipv4() + _ipv6()
     primary = [a for a in _primary() if a in addrs]
     rest = sorted((a for a in addrs if a not in primary), key=lambda a: ipaddress.ip_address(a).is_loopback)
@@ -66,6 +69,8 @@ def local_addresses() -> list[str]:
 
 def normalize(address: str) -> str:
     """``::ffff:10.0.0.1`` -> ``10.0.0.1`` (a dual-stack listener reports mapped addresses)."""
+    import ipaddress
+
     try:
         ip = ipaddress.ip_address(address.split("%")[0])
     except ValueError:

@@ -16,7 +16,6 @@ import os
 import secrets
 import socket
 import struct
-import subprocess
 
 PROTO = "MIT-MAGIC-COOKIE-1"
 FAMILY_INTERNET = 0
@@ -62,6 +61,8 @@ def connect_display(display: str) -> socket.socket:
 
 def real_cookie(display: str) -> bytes | None:
     """The local display's MIT cookie from ``xauth list`` (None: no xauth or no entry)."""
+    import subprocess
+
     try:
         out = subprocess.run(["xauth", "list", display], capture_output=True, text=True, timeout=5).stdout
     except (OSError, subprocess.SubprocessError):
