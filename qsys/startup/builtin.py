@@ -23,9 +23,18 @@ import sys
 import termios
 import tty
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
-from qsys.startup import wire, x11
+from qsys.startup import wire
+
+
+def _x11() -> ModuleType:
+    """The X11 helpers, imported only by sessions that forward X11."""
+    from qsys.startup import x11
+
+    return x11
+
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 CONNECT_TIMEOUT = 10.0
@@ -100,26 +109,26 @@ class Client:
         self.setup: dict[int, bytearray] = {}  # channels whose X setup packet is not through yet
 
     def forward_x11(self, display: str, fake: bytes) -> None:
-        self.display, self.fake, self.real = display, fake, x11.real_cookie(display)
+        self.display, self.fake, self.real = display, fake, _x11().real_cookie(display)
 
     # ------------------------------------------------------------ X11 channels
 
     def _x11_frame(self, kind: int, payload: bytes) -> None:
-        channel, data = x11.split_channel(payload)
+        channel, data = _x11().split_channel(payload)
         if kind == wire.X11_OPEN:
             try:
                 if not self.display:
                     raise OSError("X11 forwarding was not asked for")
-                self.channels[channel] = x11.connect_display(self.display)
+                self.channels[channel] = _x11().connect_display(self.display)
                 self.setup[channel] = bytearray()
             except (OSError, ValueError):
-                self._send(wire.frame(wire.X11_CLOSE, x11.channel_payload(channel)))
+                self._send(wire.frame(wire.X11_CLOSE, _x11().channel_payload(channel)))
         elif kind == wire.X11_CLOSE:
             self._drop(channel, tell=False)
         elif channel in self.setup:
             self.setup[channel] += data
             try:
-                packet = x11.rewrite_setup(bytes(self.setup[channel]), self.fake, self.real)
+                packet = _x11().rewrite_setup(bytes(self.setup[channel]), self.fake, self.real)
             except ValueError:
                 self._drop(channel, tell=True)
                 return
@@ -141,7 +150,7 @@ class Client:
         if sock is not None:
             sock.close()
             if tell:
-                self._send(wire.frame(wire.X11_CLOSE, x11.channel_payload(channel)))
+                self._send(wire.frame(wire.X11_CLOSE, _x11().channel_payload(channel)))
 
     def _from_display(self, sock: socket.socket) -> None:
         channel = next((c for c, s in self.channels.items() if s is sock), None)
@@ -152,7 +161,7 @@ class Client:
         except OSError:
             data = b""
         if data:
-            self._send(wire.frame(wire.X11_DATA, x11.channel_payload(channel, data)))
+            self._send(wire.frame(wire.X11_DATA, _x11().channel_payload(channel, data)))
         else:
             self._drop(channel, tell=True)
 
@@ -269,7 +278,7 @@ def run(addresses: Sequence[str], port: int, token: str, *, pty: bool, nostdin: 
         display: str = "") -> int:
     """Connect, authenticate, run the session; the remote exit status. With ``display``
     (qrsh -X), X programs of the session show on that local display."""
-    fake = x11.fake_cookie() if display else b""
+    fake = _x11().fake_cookie() if display else b""
     sock = connect(addresses, port)
     try:
         handshake(sock, token, pty, 0, fake)

@@ -13,7 +13,6 @@ reach the display.
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import struct
 
@@ -31,7 +30,7 @@ def split_channel(payload: bytes) -> tuple[int, bytes]:
 
 
 def fake_cookie() -> bytes:
-    return secrets.token_bytes(16)
+    return os.urandom(16)
 
 
 # ---------------------------------------------------------------- the client's display
