@@ -60,7 +60,7 @@ def test_mismatch_fails_fast_naming_both_settings(two_hosts: tuple[Cluster, SshS
     proc = cluster.run("qrsh", "-q", "all.q@node1", "echo never", user=users[0])  # rlogin differs, rsh not
     assert proc.stdout == "never\n"
     child = pexpect.spawn(*_as(cluster, users[0], "qrsh", "-q", "all.q@node1"), env=cluster.env,
-                          timeout=20, encoding="utf-8")
+                          timeout=20, encoding="utf-8", codec_errors="replace")
     child.expect(f'rlogin_command of host {CLIENT_HOST} is ".*ssh .*" but rlogin_daemon of host node1 '
                  'is "builtin"')
     child.expect(pexpect.EOF)
@@ -72,7 +72,7 @@ def test_ssh_login_to_the_host_whose_daemon_is_sshd(two_hosts: tuple[Cluster, Ss
                                                     users: tuple[str, str]) -> None:
     cluster, _ = two_hosts
     child = pexpect.spawn(*_as(cluster, users[0], "qrsh", "-q", "all.q@node2"), env={**cluster.env, "TERM": "xterm"},
-                          timeout=20, encoding="utf-8")
+                          timeout=20, encoding="utf-8", codec_errors="replace")
     child.expect(r"[#$] ")
     child.sendline("echo ON-$HOSTNAME-$(id -un); hostname -I; exit")
     child.expect(f"ON-.*-{users[0]}")

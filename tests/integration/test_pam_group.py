@@ -129,3 +129,63 @@ def test_group_and_rshd(rsh_pam: tuple[str, bool]) -> None:
     os.waitpid(pid, 0)
     assert client.returncode == 0, err
     assert (JOB_GID in [int(g) for g in out.split()]) == with_module
+
+
+@pytest.fixture
+def pam_service(request: pytest.FixtureRequest, users: tuple[str, str], pam_module: Path) -> Iterator[str]:
+    """pam_qsys added to the PAM service named by the test's parameter, restored after."""
+    pam_file = Path("/etc/pam.d") / request.param
+    original = pam_file.read_text()
+    lines = f"auth optional {pam_module} gid_range={GID_RANGE}\nsession optional {pam_module} gid_range={GID_RANGE}\n"
+    rhosts = trust_local_hosts(users[0])
+    pam_file.write_text(original + lines)
+    try:
+        yield users[0]
+    finally:
+        pam_file.write_text(original)
+        rhosts.unlink()
+
+
+def _interactive_groups(user: str, client: list[str], daemon: list[str], password: str | None) -> list[int]:
+    import pexpect
+
+    listener = open_listener()
+    port = listener.getsockname()[1]
+    child = pexpect.spawn("/usr/sbin/runuser", ["-u", user, "--", *client, *(["127.0.0.1", str(port)] if "telnet" in client[0]
+                                                                 else ["-p", str(port), "127.0.0.1"])],
+                          timeout=20, encoding="utf-8", codec_errors="replace",
+                          env={"TERM": "xterm", "PATH": "/usr/bin:/bin"})
+    conn, _ = listener.accept()
+    listener.close()
+    pid = spawn_daemon(conn, daemon, {"PATH": "/usr/bin:/bin", "QSYS_ADD_GRP_ID": str(JOB_GID)}, JOB_GID)
+    conn.close()
+    if password is not None:
+        child.expect("login: ")
+        child.sendline(user)
+        child.expect("assword: ")
+        child.sendline(password)
+    child.expect(r"[#$] ")
+    child.sendline("echo GROUPS: $(id -G) :END; exit")
+    child.expect(r"GROUPS: ([\d ]+) :END")
+    groups = [int(g) for g in child.match.group(1).split()]
+    child.expect(pexpect.EOF)
+    child.close()
+    os.waitpid(pid, 0)
+    return groups
+
+
+@pytest.mark.parametrize("pam_service", ["login"], indirect=True)
+def test_group_survives_telnetd_login(pam_service: str) -> None:
+    from tests.startuplib import unlock
+
+    password = unlock(pam_service)
+    groups = _interactive_groups(pam_service, ["/usr/bin/telnet"], ["/usr/sbin/telnetd"], password)
+    assert JOB_GID in groups
+
+
+@pytest.mark.parametrize("pam_service", ["login"], indirect=True)
+def test_group_survives_rlogind_login(pam_service: str) -> None:
+    """rsh-redone's rlogind resets its groups and runs ``login -f``; login's PAM stack finds the
+    group in rlogind's environment (rlogind runs as root)."""
+    groups = _interactive_groups(pam_service, ["/usr/bin/rlogin"], ["/usr/sbin/in.rlogind"], None)
+    assert JOB_GID in groups

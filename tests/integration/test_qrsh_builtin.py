@@ -23,7 +23,7 @@ def spawn(cluster: Cluster, *argv: str, rows: int = 24, cols: int = 80) -> pexpe
     env["TERM"] = "xterm"
     env["PS1"] = "PROMPT$ "
     return pexpect.spawn(str(BIN / argv[0]), list(argv[1:]), env=env, cwd="/tmp", timeout=20,
-                         dimensions=(rows, cols), encoding="utf-8")
+                         dimensions=(rows, cols), encoding="utf-8", codec_errors="replace")
 
 
 def test_command_exit_status_and_separate_stderr(cluster: Cluster) -> None:
