@@ -3,7 +3,7 @@ namespace by a veth pair (host side 10.231.N.1, namespace side 10.231.N.2)."""
 
 from __future__ import annotations
 
-import os
+import secrets
 import subprocess
 from dataclasses import dataclass
 
@@ -20,14 +20,15 @@ class Namespace:
 
 
 _counter = 0
+_BASE = secrets.randbelow(250)
 
 
 def create(label: str) -> Namespace:
     """A new namespace with loopback up and a veth link to this one."""
     global _counter
     _counter += 1
-    net = (os.getpid() * 7 + _counter) % 250 + 1
-    name = f"qs{os.getpid() % 100000}{label}"[:14]
+    net = (_BASE + _counter) % 250 + 1  # distinct for the namespaces of one test run
+    name = f"qs{secrets.token_hex(4)}{label}"[:13]  # unique: a deleted namespace lingers a while
     outer, inner = f"10.231.{net}.1", f"10.231.{net}.2"
     veth_out, veth_in = f"{name}o"[:15], f"{name}i"[:15]
     _ip("netns", "add", name)
