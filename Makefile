@@ -26,6 +26,8 @@ $(BIN)/qsub: pyproject.toml $(shell find qsys execd -name '*.py' -o -name '*.lar
 PAM_DIR ?= /lib/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/security
 
 $(PREFIX)/lib/pam_qsys.so: wrappers/pam/pam_qsys.c
+	@[ -f /usr/include/security/pam_modules.h ] && command -v gcc >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libpam0g-dev; }
 	@mkdir -p $(PREFIX)/lib
 	gcc -O2 -Wall -fPIC -shared -o $@ $< -lpam
 

@@ -59,6 +59,15 @@ def open_listener() -> socket.socket:
         return socket.create_server(("0.0.0.0", 0), backlog=8)
 
 
+def keepalive(sock: socket.socket, idle: int = 60, interval: int = 10, count: int = 6) -> None:
+    """Notice a client host that vanished without closing (then the session hangs up)."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
+
+
 def host_addresses() -> list[str]:
     return local_addresses()
 
@@ -124,6 +133,7 @@ def accept_client(listener: socket.socket, session: dict[str, Any], tdir: TaskDi
             offered = str(hello.get("token", "")) if hello else ""
             if hello is not None and hmac.compare_digest(offered.encode(), token.encode()):
                 conn.settimeout(None)
+                keepalive(conn)
                 conn.sendall(wire.control(wire.ACCEPT, {}))
                 _log(f"builtin client from {peer} accepted")
                 return conn, hello
