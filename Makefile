@@ -8,12 +8,12 @@ VENV ?= $(PREFIX)/venv
 BIN := $(VENV)/bin
 DEMO_ROOT ?= $(HOME)/.qsys
 
-APT_RUN := python3 python3-venv python3-dev gcc
+APT_RUN := python3 python3-venv python3-dev gcc libpam0g-dev
 APT_TEST := $(APT_RUN) postgresql openssh-server openssh-client inetutils-telnetd inetutils-telnet \
 	rsh-redone-server rsh-redone-client iproute2 procps psmisc man-db groff-base passwd util-linux \
-	openmpi-bin libopenmpi-dev mpich
+	openmpi-bin libopenmpi-dev mpich xvfb x11-utils xauth
 
-.PHONY: install demo test test-deps lint bench clean
+.PHONY: install demo test test-deps lint bench clean wrappers install-pam
 
 $(BIN)/qsub: pyproject.toml $(shell find qsys execd -name '*.py' -o -name '*.lark' 2>/dev/null)
 	@if [ ! -x $(PY) ] || ! $(PY) -c 'import venv, ensurepip' 2>/dev/null; then \
@@ -23,7 +23,23 @@ $(BIN)/qsub: pyproject.toml $(shell find qsys execd -name '*.py' -o -name '*.lar
 	$(BIN)/pip install -q '.[test]'
 	@touch $(BIN)/qsub
 
-install: $(BIN)/qsub
+PAM_DIR ?= /lib/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/security
+
+$(PREFIX)/lib/pam_qsys.so: wrappers/pam/pam_qsys.c
+	@[ -f /usr/include/security/pam_modules.h ] && command -v gcc >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libpam0g-dev; }
+	@mkdir -p $(PREFIX)/lib
+	gcc -O2 -Wall -fPIC -shared -o $@ $< -lpam
+
+wrappers: $(PREFIX)/lib/pam_qsys.so
+	@mkdir -p $(PREFIX)/wrappers
+	install -m 755 wrappers/qlogin_wrapper $(PREFIX)/wrappers/
+
+# the PAM module in the system's module directory (then list it in /etc/pam.d, see wrappers/README.md)
+install-pam: $(PREFIX)/lib/pam_qsys.so
+	install -m 644 $< $(PAM_DIR)/pam_qsys.so
+
+install: $(BIN)/qsub wrappers
 
 demo: install
 	@export QSYS_ROOT=$(DEMO_ROOT) PATH=$(BIN):$$PATH; set -e; \

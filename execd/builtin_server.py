@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from execd import identity
 from execd.spool import TaskDir
 from execd.usage import decode_status
-from qsys.startup import wire
+from qsys.startup import wire, x11
 
 if TYPE_CHECKING:
     from execd.shepherd import Plan
@@ -110,6 +110,10 @@ class Relay:
         self.stdin_eof = False
         self.hangup_at: float | None = None
         self.exited: tuple[int, Any] | None = None
+        self.x_listener: socket.socket | None = None  # the session's X display (-X)
+        self.channels: dict[int, socket.socket] = {}
+        self.chan_out: dict[int, bytearray] = {}
+        self._next_channel = 1
 
     # ------------------------------------------------------------ client frames
 
@@ -136,6 +140,54 @@ class Relay:
             sig = int(wire.load(payload))
             if 0 < sig < signal.NSIG:
                 self._signal(sig)
+        elif kind == wire.X11_DATA:
+            channel, data = x11.split_channel(payload)
+            if channel in self.chan_out:
+                self.chan_out[channel] += data
+        elif kind == wire.X11_CLOSE:
+            self._close_channel(x11.split_channel(payload)[0], tell=False)
+
+    # ------------------------------------------------------------ X11 channels
+
+    def _accept_x(self) -> None:
+        assert self.x_listener is not None
+        try:
+            sock, _ = self.x_listener.accept()
+        except OSError:
+            return
+        sock.setblocking(False)
+        channel = self._next_channel
+        self._next_channel += 1
+        self.channels[channel] = sock
+        self.chan_out[channel] = bytearray()
+        self.to_client += wire.frame(wire.X11_OPEN, x11.channel_payload(channel))
+
+    def _close_channel(self, channel: int, tell: bool) -> None:
+        sock = self.channels.pop(channel, None)
+        self.chan_out.pop(channel, None)
+        if sock is not None:
+            sock.close()
+            if tell:
+                self.to_client += wire.frame(wire.X11_CLOSE, x11.channel_payload(channel))
+
+    def _channel_io(self, sock: socket.socket, readable: bool) -> None:
+        channel = next((c for c, s in self.channels.items() if s is sock), None)
+        if channel is None:
+            return
+        try:
+            if readable:
+                data = sock.recv(wire.CHUNK)
+                if not data:
+                    self._close_channel(channel, tell=True)
+                    return
+                self.to_client += wire.frame(wire.X11_DATA, x11.channel_payload(channel, data))
+            else:
+                sent = sock.send(self.chan_out[channel])
+                del self.chan_out[channel][:sent]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._close_channel(channel, tell=True)
 
     def _client_gone(self) -> None:
         self.client_open = False
@@ -245,6 +297,11 @@ class Relay:
                     rlist.extend(self.outputs)
                 if self.exited is None:
                     rlist.append(pidfd)
+                    if self.x_listener is not None:
+                        rlist.append(self.x_listener)
+                if len(self.to_client) < BUFFER_LIMIT:
+                    rlist.extend(self.channels.values())
+                wlist.extend(self.channels[c] for c, out in self.chan_out.items() if out)
                 if self.to_client and self.client_open:
                     wlist.append(self.conn)
                 if self.to_program and (self.master is not None or self.stdin_w is not None):
@@ -264,12 +321,18 @@ class Relay:
                         _, status, ru = os.wait4(self.pid, 0)
                         self.exited = (status, ru)
                         last_output = time.monotonic()
+                    elif item is self.x_listener:
+                        self._accept_x()
+                    elif isinstance(item, socket.socket):
+                        self._channel_io(item, readable=True)
                     elif item in self.outputs:
                         if self._read_output(item):
                             last_output = time.monotonic()
                 for item in writable:
                     if item is self.conn:
                         self._flush_client()
+                    elif isinstance(item, socket.socket):
+                        self._channel_io(item, readable=False)
                     else:
                         self._write_program()
                 self._maybe_eof()
@@ -281,6 +344,10 @@ class Relay:
                     h_rt_at = None
         finally:
             os.close(pidfd)
+            for channel in list(self.channels):
+                self._close_channel(channel, tell=False)
+            if self.x_listener is not None:
+                self.x_listener.close()
         assert self.exited is not None
         return self.exited
 
@@ -297,6 +364,29 @@ class Relay:
             self.conn.shutdown(socket.SHUT_WR)
 
 
+def _x11_display(hello: dict[str, Any], env: dict[str, str], plan: Plan, tdir: TaskDir) -> socket.socket | None:
+    """With -X: a display of the session's own, its fake cookie in a private Xauthority."""
+    try:
+        cookie = bytes.fromhex(str(hello.get("x11") or ""))
+    except ValueError:
+        return None
+    if not cookie:
+        return None
+    try:
+        listener, number = x11.open_display()
+    except OSError:
+        return None
+    path = os.path.join(env.get("TMPDIR") or str(tdir.path), ".Xauthority")
+    try:
+        x11.write_xauthority(path, number, cookie, plan.ident.uid if plan.ident.switch else None)
+    except OSError:
+        listener.close()
+        return None
+    env["DISPLAY"] = f"localhost:{number}.0"
+    env["XAUTHORITY"] = path
+    return listener
+
+
 def serve(conn: socket.socket, hello: dict[str, Any], plan: Plan, launch: Launch,
           tdir: TaskDir) -> tuple[int, Any, float]:
     """Run the program for the accepted client; (wait status, rusage, start time)."""
@@ -304,8 +394,7 @@ def serve(conn: socket.socket, hello: dict[str, Any], plan: Plan, launch: Launch
     use_pty = bool(hello.get("pty"))
     if hello.get("term"):
         env["TERM"] = str(hello["term"])
-    if hello.get("display"):
-        env["DISPLAY"] = str(hello["display"])
+    x_listener = _x11_display(hello, env, plan, tdir)
     exe, argv, search = program_argv(launch, plan)
     master: int | None = None
     stdin_w: int | None = None
@@ -336,6 +425,7 @@ def serve(conn: socket.socket, hello: dict[str, Any], plan: Plan, launch: Launch
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, sig)
     relay = Relay(conn, pid, master, stdin_w, outputs, launch)
+    relay.x_listener = x_listener
     h_rt_at = started + launch.h_rt if launch.h_rt is not None else None
     status, ru = relay.run(h_rt_at)
     relay.finish(status)

@@ -311,7 +311,7 @@ class ExecDaemon:
         self.send(protocol.JobStarted(launch.job_id, launch.task_id, pid, tracked.started))
         if listener is not None:
             self.send(protocol.SessionReady(launch.job_id, launch.task_id, port, startup.host_addresses()))
-            log.info("%s session (%s) listens on port %d", label, launch.session.get("method"), port)
+            log.info("%s session (%s) listens on port %d", label, (launch.session or {}).get("method"), port)
         log.info("%s started (shepherd pid %d)", label, pid)
         self._watch(tracked, None)
 

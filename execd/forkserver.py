@@ -19,7 +19,7 @@ import sys
 import threading
 from pathlib import Path
 
-from execd import shepherd
+from execd import builtin_server, shepherd, startup  # noqa: F401 - preloaded: a session's shepherd imports nothing
 
 
 def serve(channel: socket.socket) -> None:

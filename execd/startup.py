@@ -59,12 +59,23 @@ def open_listener() -> socket.socket:
         return socket.create_server(("0.0.0.0", 0), backlog=8)
 
 
+def keepalive(sock: socket.socket, idle: int = 60, interval: int = 10, count: int = 6) -> None:
+    """Notice a client host that vanished without closing (then the session hangs up)."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
+
+
 def host_addresses() -> list[str]:
     return local_addresses()
 
 
 def _log(text: str) -> None:
-    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} session: {text}", file=sys.stderr, flush=True)
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+    print(f"{stamp} session: {text}", file=sys.stderr, flush=True)
 
 
 def _audit(tdir: TaskDir, launch: Launch, text: str) -> None:
@@ -122,6 +133,7 @@ def accept_client(listener: socket.socket, session: dict[str, Any], tdir: TaskDi
             offered = str(hello.get("token", "")) if hello else ""
             if hello is not None and hmac.compare_digest(offered.encode(), token.encode()):
                 conn.settimeout(None)
+                keepalive(conn)
                 conn.sendall(wire.control(wire.ACCEPT, {}))
                 _log(f"builtin client from {peer} accepted")
                 return conn, hello
@@ -203,13 +215,19 @@ def run_session(shep: Shepherd, launch: Launch, plan: Plan) -> dict[str, Any]:
     return report
 
 
-def _serve_daemon(shep: Shepherd, conn: socket.socket, plan: Plan, launch: Launch) -> tuple[int, Any, float]:
-    """Start the configured daemon on the connection, inetd style, and wait for it."""
-    argv = shlex.split(str((launch.session or {}).get("daemon", "")))
+def daemon_env(launch: Launch, job_env: dict[str, str]) -> dict[str, str]:
+    """The daemon's own environment: a plain PATH, the job's ids, and QSYS_ADD_GRP_ID (read
+    by the PAM module ``pam_qsys``; the user logging in cannot set the daemon's environment)."""
     env = {"PATH": DAEMON_PATH, "QSYS_JOB_ID": str(launch.job_id)}
     for key in ("QSYS_ADD_GRP_ID", "TMPDIR", "JOB_ID"):
-        if key in plan.env:
-            env[key] = plan.env[key]
+        if key in job_env:
+            env[key] = job_env[key]
+    return env
+
+
+def spawn_daemon(conn: socket.socket, argv: list[str], env: dict[str, str], extra_gid: int | None) -> int:
+    """Fork and exec ``argv`` inetd style: ``conn`` on stdin and stdout, our stderr (the task's
+    trace) on stderr, its own process group, the extra group ID added. Returns its pid."""
     pid = os.fork()
     if pid == 0:
         try:
@@ -217,8 +235,8 @@ def _serve_daemon(shep: Shepherd, conn: socket.socket, plan: Plan, launch: Launc
             for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, set())
-            if launch.extra_gid is not None and os.geteuid() == 0:
-                os.setgroups([*os.getgroups(), launch.extra_gid])
+            if extra_gid is not None and os.geteuid() == 0:
+                os.setgroups([*os.getgroups(), extra_gid])
             os.dup2(conn.fileno(), 0)
             os.dup2(conn.fileno(), 1)
             os.closerange(3, 65536)
@@ -228,12 +246,19 @@ def _serve_daemon(shep: Shepherd, conn: socket.socket, plan: Plan, launch: Launc
             with contextlib.suppress(OSError):
                 os.write(2, f"session: cannot start {argv!r}: {exc}\n".encode())
         os._exit(127)
+    return pid
+
+
+def _serve_daemon(shep: Shepherd, conn: socket.socket, plan: Plan, launch: Launch) -> tuple[int, Any, float]:
+    """Start the configured daemon on the connection and wait for it, as the job."""
+    argv = shlex.split(str((launch.session or {}).get("daemon", "")))
+    pid = spawn_daemon(conn, argv, daemon_env(launch, plan.env), launch.extra_gid)
     started = time.time()
     shep.tdir.write_job_pid(pid)
-    sig = shep.tdir.kill_signal()
-    if sig is not None:
+    kill = shep.tdir.kill_signal()
+    if kill is not None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, sig)
+            os.killpg(pid, kill)
     conn.close()
     status, ru = shep._wait(pid, started, launch)
     return status, ru, started

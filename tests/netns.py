@@ -1,17 +1,24 @@
-"""Exec hosts in network namespaces for cluster tests: a bridge in the test's namespace and a
+"""Exec hosts in network namespaces for cluster tests.
+
+``NetnsLab``: a bridge in the test's namespace and a
 veth into one namespace per host, each with its own address and an ``/etc/netns/<ns>/hosts``
 naming every host (``ip netns exec`` mounts it as the namespace's /etc/hosts).
 
 The master stays in the test's namespace; exec daemons reach it over its Unix socket (a path
-in the shared file system), jobs reach each other over the bridge."""
+in the shared file system), jobs reach each other over the bridge.
+
+``create``/``destroy``: one namespace joined to the test's own namespace by a veth pair
+(host side 10.231.N.1, namespace side 10.231.N.2)."""
 
 from __future__ import annotations
 
 import os
 import random
+import secrets
 import shutil
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,3 +85,41 @@ def start_execd(cluster: Cluster, host: str, ns: str) -> None:
     argv = ["ip", "netns", "exec", ns, "unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', host, *argv]
     log = open(cluster.root / f"execd-{host}.out", "ab")  # noqa: SIM115
     cluster.execd_procs[host] = subprocess.Popen(argv, env=cluster.env, stdout=log, stderr=log, cwd="/")
+
+
+@dataclass
+class Namespace:
+    name: str
+    outer: str  # address of the test's side of the veth pair
+    inner: str  # address inside the namespace
+
+
+_counter = 0
+_BASE = secrets.randbelow(250)
+
+
+def create(label: str) -> Namespace:
+    """A new namespace with loopback up and a veth link to this one."""
+    global _counter
+    _counter += 1
+    net = (_BASE + _counter) % 250 + 1  # distinct for the namespaces of one test run
+    name = f"qs{secrets.token_hex(4)}{label}"[:13]  # unique: a deleted namespace lingers a while
+    outer, inner = f"10.231.{net}.1", f"10.231.{net}.2"
+    veth_out, veth_in = f"{name}o"[:15], f"{name}i"[:15]
+    _ip("netns", "add", name)
+    try:
+        _ip("-n", name, "link", "set", "lo", "up")
+        _ip("link", "add", veth_out, "type", "veth", "peer", "name", veth_in, "netns", name)
+        _ip("addr", "add", f"{outer}/24", "dev", veth_out)
+        _ip("link", "set", veth_out, "up")
+        _ip("-n", name, "addr", "add", f"{inner}/24", "dev", veth_in)
+        _ip("-n", name, "link", "set", veth_in, "up")
+    except subprocess.CalledProcessError:
+        destroy(Namespace(name, outer, inner))
+        raise
+    return Namespace(name, outer, inner)
+
+
+def destroy(ns: Namespace) -> None:
+    """Remove the namespace (its end of the veth pair takes the other end with it)."""
+    subprocess.run(["ip", "netns", "delete", ns.name], check=False, capture_output=True)

@@ -14,6 +14,7 @@ import sys
 
 from qsys.cli.options import (
     SUBMIT_OPTIONS,
+    Handler,
     Option,
     ParseState,
     _file_actions,
@@ -28,7 +29,7 @@ from qsys.jobspec import JobSpec
 _BATCH_ONLY = ("-b", "-sync", "-t", "-tc", "-terse", "-C", "-verify", "-shell", "-js", "-i")
 
 
-def _extra_flag(key: str):  # type: ignore[no-untyped-def]
+def _extra_flag(key: str) -> Handler:
     def handler(state: ParseState, name: str, values: list[str]) -> None:
         state.extra[key] = "y"
 
@@ -44,6 +45,7 @@ TABLE.update({
     "-noshell": Option(0, _noshell),
     "-nostdin": Option(0, _extra_flag("nostdin")),
     "-verbose": Option(0, _extra_flag("verbose")),
+    "-X": Option(0, _extra_flag("x11")),
 })
 
 
@@ -109,4 +111,6 @@ def main_body(argv: list[str], program: str) -> int:
             how = "builtin" if session.is_builtin(grant["command"]) else grant["command"]
             print(f"Establishing {how} session to host {grant['host']} ...", file=say)
         say.flush()
-    return session.connect(grant, command, pty=bool(spec.pty), nostdin=bool(flags.get("nostdin")))
+    display = os.environ.get("DISPLAY", "") if flags.get("x11") else ""
+    return session.connect(grant, command, pty=bool(spec.pty), nostdin=bool(flags.get("nostdin")),
+                           display=display)

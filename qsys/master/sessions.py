@@ -76,6 +76,8 @@ class SessionBroker:
             grant += [a for a in local_addresses() if a not in grant]
         command = self.master.config.host_config(who.host).get(f"{method}_command", "builtin")
         session = Session(job.job_id, job.owner, method, auth.new_token(), who.host, grant, command)
+        for stale in [j for j in self.sessions if j not in self.master.jobs]:
+            del self.sessions[stale]  # their clients went away before asking for the grant
         self.sessions[job.job_id] = session
         return session
 

@@ -7,7 +7,6 @@ tables in /proc (the standard library has no getifaddrs), which are per network 
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 
 
@@ -29,6 +28,8 @@ def _ipv4() -> list[str]:
 
 
 def _ipv6() -> list[str]:
+    import ipaddress
+
     found: list[str] = []
     try:
         with open("/proc/net/if_inet6", encoding="ascii") as f:
@@ -42,14 +43,34 @@ def _ipv6() -> list[str]:
     return found
 
 
+def _primary() -> list[str]:
+    """The source address of the default route, if there is one (no packet is sent)."""
+    found = []
+    for family, target in ((socket.AF_INET, "198.51.100.1"), (socket.AF_INET6, "2001:db8::1")):
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((target, 9))
+                found.append(str(probe.getsockname()[0]))
+        except OSError:
+            continue
+    return found
+
+
 def local_addresses() -> list[str]:
-    """Every address of this host: global ones first, loopback last."""
+    """Every address of this host: the default route's first, then the others, loopback last
+    (a client tries them in this order)."""
+    import ipaddress
+
     addrs = _ipv4() + _ipv6()
-    return sorted(addrs, key=lambda a: ipaddress.ip_address(a).is_loopback)
+    primary = [a for a in _primary() if a in addrs]
+    rest = sorted((a for a in addrs if a not in primary), key=lambda a: ipaddress.ip_address(a).is_loopback)
+    return primary + rest
 
 
 def normalize(address: str) -> str:
     """``::ffff:10.0.0.1`` -> ``10.0.0.1`` (a dual-stack listener reports mapped addresses)."""
+    import ipaddress
+
     try:
         ip = ipaddress.ip_address(address.split("%")[0])
     except ValueError:

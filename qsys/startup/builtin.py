@@ -23,9 +23,18 @@ import sys
 import termios
 import tty
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 from qsys.startup import wire
+
+
+def _x11() -> ModuleType:
+    """The X11 helpers, imported only by sessions that forward X11."""
+    from qsys.startup import x11
+
+    return x11
+
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 CONNECT_TIMEOUT = 10.0
@@ -57,10 +66,10 @@ def connect(addresses: Sequence[str], port: int) -> socket.socket:
     raise SessionRefused("cannot connect to the session port: " + "; ".join(errors))
 
 
-def handshake(sock: socket.socket, token: str, pty: bool, stdin_fd: int) -> None:
+def handshake(sock: socket.socket, token: str, pty: bool, stdin_fd: int, x11_cookie: bytes = b"") -> None:
     rows, cols = window_size(stdin_fd) if pty else (0, 0)
     hello = {"token": token, "pty": pty, "term": os.environ.get("TERM", "") if pty else "",
-             "rows": rows, "cols": cols, "display": ""}
+             "rows": rows, "cols": cols, "x11": x11_cookie.hex()}
     sock.sendall(wire.control(wire.HELLO, hello))
     kind, length = struct.unpack(">BI", _recv_exact(sock, 5))  # read exactly the answer: the
     payload = _recv_exact(sock, min(length, 4096))  # program's output may follow at once
@@ -93,6 +102,68 @@ class Client:
         self.status: int | None = None
         self.reader = wire.FrameReader()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.display = ""  # -X: the local display, the session's fake cookie, the real one
+        self.fake = b""
+        self.real: bytes | None = None
+        self.channels: dict[int, socket.socket] = {}
+        self.setup: dict[int, bytearray] = {}  # channels whose X setup packet is not through yet
+
+    def forward_x11(self, display: str, fake: bytes) -> None:
+        self.display, self.fake, self.real = display, fake, _x11().real_cookie(display)
+
+    # ------------------------------------------------------------ X11 channels
+
+    def _x11_frame(self, kind: int, payload: bytes) -> None:
+        channel, data = _x11().split_channel(payload)
+        if kind == wire.X11_OPEN:
+            try:
+                if not self.display:
+                    raise OSError("X11 forwarding was not asked for")
+                self.channels[channel] = _x11().connect_display(self.display)
+                self.setup[channel] = bytearray()
+            except (OSError, ValueError):
+                self._send(wire.frame(wire.X11_CLOSE, _x11().channel_payload(channel)))
+        elif kind == wire.X11_CLOSE:
+            self._drop(channel, tell=False)
+        elif channel in self.setup:
+            self.setup[channel] += data
+            try:
+                packet = _x11().rewrite_setup(bytes(self.setup[channel]), self.fake, self.real)
+            except ValueError:
+                self._drop(channel, tell=True)
+                return
+            if packet is not None:
+                del self.setup[channel]
+                self._to_display(channel, packet)
+        elif channel in self.channels:
+            self._to_display(channel, data)
+
+    def _to_display(self, channel: int, data: bytes) -> None:
+        try:
+            self.channels[channel].sendall(data)
+        except OSError:
+            self._drop(channel, tell=True)
+
+    def _drop(self, channel: int, tell: bool) -> None:
+        sock = self.channels.pop(channel, None)
+        self.setup.pop(channel, None)
+        if sock is not None:
+            sock.close()
+            if tell:
+                self._send(wire.frame(wire.X11_CLOSE, _x11().channel_payload(channel)))
+
+    def _from_display(self, sock: socket.socket) -> None:
+        channel = next((c for c, s in self.channels.items() if s is sock), None)
+        if channel is None:
+            return
+        try:
+            data = sock.recv(wire.CHUNK)
+        except OSError:
+            data = b""
+        if data:
+            self._send(wire.frame(wire.X11_DATA, _x11().channel_payload(channel, data)))
+        else:
+            self._drop(channel, tell=True)
 
     def _send(self, data: bytes) -> bool:
         try:
@@ -147,6 +218,8 @@ class Client:
                 _write_all(self.out[kind], payload)
             elif kind == wire.EXIT:
                 self.status = int(wire.load(payload).get("exit_status", LOST))
+            elif kind in (wire.X11_OPEN, wire.X11_DATA, wire.X11_CLOSE):
+                self._x11_frame(kind, payload)
         return True
 
     def run(self) -> int:
@@ -159,7 +232,7 @@ class Client:
             self._send(wire.frame(wire.STDIN_EOF))
         try:
             while True:
-                rlist: list[int | socket.socket] = [self.sock, self._wake_r]
+                rlist: list[int | socket.socket] = [self.sock, self._wake_r, *self.channels.values()]
                 if self.stdin_open:
                     rlist.append(self.stdin_fd)
                 try:
@@ -172,6 +245,9 @@ class Client:
                     break
                 if self.stdin_open and self.stdin_fd in readable:
                     self._on_stdin()
+                for item in readable:
+                    if isinstance(item, socket.socket) and item is not self.sock:
+                        self._from_display(item)
         finally:
             if saved is not None:
                 termios.tcsetattr(self.stdin_fd, termios.TCSAFLUSH, saved)
@@ -179,6 +255,8 @@ class Client:
                 signal.signal(sig, handler)
             os.close(self._wake_r)
             os.close(self._wake_w)
+            for channel in list(self.channels):
+                self._drop(channel, tell=False)
             self.sock.close()
         return LOST if self.status is None else self.status
 
@@ -196,18 +274,24 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def run(addresses: Sequence[str], port: int, token: str, *, pty: bool, nostdin: bool) -> int:
-    """Connect, authenticate, run the session; the remote exit status."""
+def run(addresses: Sequence[str], port: int, token: str, *, pty: bool, nostdin: bool,
+        display: str = "") -> int:
+    """Connect, authenticate, run the session; the remote exit status. With ``display``
+    (qrsh -X), X programs of the session show on that local display."""
+    fake = _x11().fake_cookie() if display else b""
     sock = connect(addresses, port)
     try:
-        handshake(sock, token, pty, 0)
+        handshake(sock, token, pty, 0, fake)
     except (OSError, wire.FrameError) as exc:
         sock.close()
         raise SessionRefused(str(exc)) from None
     except SessionRefused:
         sock.close()
         raise
-    code = Client(sock, pty, nostdin).run()
+    client = Client(sock, pty, nostdin)
+    if display:
+        client.forward_x11(display, fake)
+    code = client.run()
     if code == LOST:
         print("qrsh: the session ended without an exit status", file=sys.stderr)
     return code

@@ -29,7 +29,7 @@ def is_builtin(setting: str) -> bool:
 
 
 def submit(client: Client, spec: JobSpec) -> dict[str, Any]:
-    return client.request(protocol.SessionSubmit(spec.to_wire()))  # type: ignore[no-any-return]
+    return client.request(protocol.SessionSubmit(spec.to_wire()))
 
 
 def wait(client: Client, job_id: int) -> dict[str, Any]:
@@ -37,14 +37,15 @@ def wait(client: Client, job_id: int) -> dict[str, Any]:
     old = sock.gettimeout()
     sock.settimeout(None)  # -now n may wait in the queue for a long time
     try:
-        return client.request(protocol.SessionWait(job_id))  # type: ignore[no-any-return]
+        return client.request(protocol.SessionWait(job_id))
     finally:
         sock.settimeout(old)
 
 
 def connect(grant: dict[str, Any], command: Sequence[str] = (), *, pty: bool = False,
-            nostdin: bool = False) -> int:
-    """Run the session of ``grant``; the remote exit status."""
+            nostdin: bool = False, display: str = "") -> int:
+    """Run the session of ``grant``; the remote exit status. ``display``: forward X11 to it
+    (builtin method; with a command method, X11 is that command's business, e.g. ssh -X)."""
     addresses = list(grant.get("addresses") or [])
     if is_builtin(str(grant.get("command", ""))):
         from qsys.startup import builtin
@@ -52,7 +53,8 @@ def connect(grant: dict[str, Any], command: Sequence[str] = (), *, pty: bool = F
         if methods.resolves(grant["host"]):
             addresses.insert(0, grant["host"])
         try:
-            return builtin.run(addresses, int(grant["port"]), str(grant["token"]), pty=pty, nostdin=nostdin)
+            return builtin.run(addresses, int(grant["port"]), str(grant["token"]), pty=pty, nostdin=nostdin,
+                               display=display)
         except builtin.SessionRefused as exc:
             raise QsysError(f"error: builtin session to host {grant['host']} failed: {exc}") from None
     host = methods.target_host(str(grant["host"]), addresses)

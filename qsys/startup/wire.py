@@ -8,7 +8,7 @@ job's one-time token; the server answers ACCEPT or REFUSE before anything else h
 ==========  =====  ==========================================================
  frame      from   payload
 ==========  =====  ==========================================================
- HELLO      c      {token, pty, term, rows, cols, display}
+ HELLO      c      {token, pty, term, rows, cols, x11}  (x11: fake cookie, hex, or "")
  ACCEPT     s      {}
  REFUSE     s      reason (text)
  STDIN      c      bytes for the remote program's standard input
@@ -18,6 +18,9 @@ job's one-time token; the server answers ACCEPT or REFUSE before anything else h
  STDOUT     s      bytes the program wrote on stdout (everything, with a pty)
  STDERR     s      bytes the program wrote on stderr (without a pty)
  EXIT       s      {exit_status, signal}: exit code, 128+n after signal n
+ X11_OPEN   s      channel (4 bytes): an X program connected to the session's display
+ X11_DATA   c, s   channel + bytes of that X connection
+ X11_CLOSE  c, s   channel: that X connection ended (or could not be made)
 ==========  =====  ==========================================================
 """
 
@@ -29,6 +32,7 @@ from typing import Any
 import msgpack
 
 HELLO, ACCEPT, REFUSE, STDIN, STDIN_EOF, WINCH, SIGNAL, STDOUT, STDERR, EXIT = range(1, 11)
+X11_OPEN, X11_DATA, X11_CLOSE = range(11, 14)
 _HEAD = struct.Struct(">BI")
 MAX_PAYLOAD = 1 << 20
 CHUNK = 65536  # data frames carry at most this much
@@ -67,7 +71,7 @@ class FrameReader:
         out: list[tuple[int, bytes]] = []
         while len(self._buf) >= _HEAD.size:
             kind, length = _HEAD.unpack_from(self._buf)
-            if not HELLO <= kind <= EXIT or length > MAX_PAYLOAD:
+            if not HELLO <= kind <= X11_CLOSE or length > MAX_PAYLOAD:
                 raise FrameError(f"not a session frame (type {kind}, length {length})")
             end = _HEAD.size + length
             if len(self._buf) < end:
