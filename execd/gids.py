@@ -82,6 +82,22 @@ def release(gid: int, owner: Path) -> None:
             path.unlink()
 
 
+_scan: tuple[float, set[int]] = (0.0, set())
+
+
+def _carried_now(max_age: float = 1.0) -> set[int]:
+    """Group IDs carried by live processes, from a process table scan at most ``max_age`` old.
+
+    A job's shepherd kills every carrier of its ID before it ends and IDs are handed out in
+    rotation, so a scan a moment old cannot hide a carrier of the ID chosen next; it saves
+    the exec daemon a scan of /proc for every start of a burst of short jobs."""
+    global _scan
+    now = time.monotonic()
+    if now - _scan[0] > max_age:
+        _scan = (now, procs.gids_in_use())
+    return _scan[1]
+
+
 def allocate(range_text: str, held: Iterable[int], after: int = 0, owner: Path | None = None) -> int:
     """A free ID of ``range_text``: not in ``held`` and carried by no live process.
 
@@ -90,7 +106,7 @@ def allocate(range_text: str, held: Iterable[int], after: int = 0, owner: Path |
     """
     ids = parse_range(range_text) or parse_range(DEFAULT_RANGE)
     taken = set(held)
-    carried = procs.gids_in_use()
+    carried = _carried_now()
     start = next((i for i, gid in enumerate(ids) if gid > after), 0)
     for gid in ids[start:] + ids[:start]:
         if gid not in taken and gid not in carried and (owner is None or reserve(gid, owner)):

@@ -40,20 +40,54 @@ class Proc:
         return self.own_cpu + self.kids_cpu
 
 
+def read_bytes(path: str) -> bytes | None:
+    """A small /proc file in three system calls (``open()`` adds fstat, ioctl and lseek);
+    None when it cannot be read (the process is gone)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        chunks: list[bytes] = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of ``pid`` from ``/proc/<pid>/task/*/children`` (no table scan)."""
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        data = read_bytes(f"/proc/{pid}/task/{tid}/children")
+        if data:
+            out.extend(int(x) for x in data.split())
+    return out
+
+
 def pids() -> list[int]:
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
 
 def groups_of(pid: int) -> list[int] | None:
     """Supplementary groups of a process, None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"Groups:"):
-                    return [int(g) for g in line.split()[1:]]
-    except OSError:
+    data = read_bytes(f"/proc/{pid}/status")
+    if data is None:
         return None
-    return []
+    start = data.find(b"\nGroups:")
+    if start < 0:
+        return []
+    end = data.find(b"\n", start + 1)
+    return [int(g) for g in data[start + 8:end if end > 0 else None].split()]
 
 
 def carriers(gid: int) -> list[int]:
@@ -76,10 +110,8 @@ def gids_in_use() -> set[int]:
 
 def read_proc(pid: int, with_io: bool = True) -> Proc | None:
     """A sample of ``pid``; None when it is gone (zombies still give their last numbers)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
+    raw = read_bytes(f"/proc/{pid}/stat")
+    if raw is None:
         return None
     fields = raw[raw.rfind(b")") + 2:].split()
     try:
@@ -99,13 +131,13 @@ def read_proc(pid: int, with_io: bool = True) -> Proc | None:
 
 def read_io(pid: int | str) -> int:
     """rchar + wchar of a process (its reaped children included); 0 when unreadable."""
+    data = read_bytes(f"/proc/{pid}/io")
     total = 0
     try:
-        with open(f"/proc/{pid}/io", "rb") as f:
-            for line in f:
-                if line.startswith((b"rchar:", b"wchar:")):
-                    total += int(line.split()[1])
-    except (OSError, ValueError):
+        for line in (data or b"").splitlines():
+            if line.startswith((b"rchar:", b"wchar:")):
+                total += int(line.split()[1])
+    except ValueError:
         return 0
     return total
 

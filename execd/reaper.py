@@ -47,13 +47,7 @@ def reap_nohang(job_pid: int) -> tuple[int, resource.struct_rusage] | None:
 
 
 def my_children() -> list[int]:
-    me = os.getpid()
-    out = []
-    for pid in procs.pids():
-        proc = procs.read_proc(pid, with_io=False)
-        if proc is not None and proc.ppid == me:
-            out.append(pid)
-    return out
+    return procs.children_of(os.getpid())
 
 
 def end_all(job_pid: int, gid: int | None, timeout: float = 30.0) -> None:
@@ -63,24 +57,29 @@ def end_all(job_pid: int, gid: int | None, timeout: float = 30.0) -> None:
         os.killpg(job_pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout
     while True:
-        if gid is not None:
-            procs.kill_gid(gid, rounds=1)
+        # one table scan a round: done when a round finds nothing left to kill
+        carried = procs.carriers(gid) if gid is not None else []
         children = my_children()
-        for pid in children:
+        for pid in {*carried, *children}:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         reap_nohang(job_pid)
-        left = my_children() or (gid is not None and procs.carriers(gid))
-        if not left or time.monotonic() > deadline:
+        if not carried and not children or time.monotonic() > deadline:
             return
-        time.sleep(0.02)
+        time.sleep(0.01)
 
 
 def shepherd_pids(spool_root: Path) -> set[int]:
     """Pids of the live shepherds of this exec host (job tasks and pe tasks)."""
     found: set[int] = set()
-    for pattern in ("active_jobs/*/shepherd.pid", "pe_tasks/*/shepherd.pid"):
-        for path in spool_root.glob(pattern):
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                found.add(int(path.read_text().split()[0]))
+    for kind in ("active_jobs", "pe_tasks"):
+        base = os.path.join(spool_root, kind)
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        for name in names:
+            data = procs.read_bytes(os.path.join(base, name, "shepherd.pid"))
+            with contextlib.suppress(ValueError, IndexError):
+                found.add(int((data or b"").split()[0]))
     return found

@@ -162,6 +162,38 @@ class Cluster:
         self.stop()
         # jobs still running under shepherds of this cluster are ended with the test
         subprocess.run(["pkill", "-KILL", "-f", f"{self.root}/"], check=False)
+        for pid in self.leftover_processes():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def leftover_processes(self) -> list[int]:
+        """Processes started with this cluster's environment (shepherds, forkservers, sessions)
+        and everything below them: a shepherd outlives its exec daemon by design."""
+        marker = f"QSYS_ROOT={self.root}".encode()
+        parents: dict[int, int] = {}
+        roots: set[int] = set()
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == os.getpid():
+                continue
+            pid = int(name)
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    parents[pid] = int(f.read().rsplit(b")", 1)[1].split()[1])
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if marker in f.read().split(b"\0"):
+                        roots.add(pid)
+            except (OSError, ValueError, IndexError):
+                continue
+        found, frontier = set(roots), list(roots)
+        while frontier:
+            parent = frontier.pop()
+            for pid, ppid in parents.items():
+                if ppid == parent and pid not in found:
+                    found.add(pid)
+                    frontier.append(pid)
+        return sorted(found)
 
     # ------------------------------------------------------------ using it
 

@@ -116,6 +116,7 @@ class AccountingWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: IO[str] | None = None
+        self._sync_pending = False
 
     def _open(self) -> IO[str]:
         if self._file is None:
@@ -131,10 +132,27 @@ class AccountingWriter:
         return build_record(job, task, report, now)
 
     def write(self, record: dict[str, Any]) -> None:
+        """Append the line: visible to qacct at once (flushed), on disk within the loop's
+        next turn (ends that arrive together share one fsync)."""
         f = self._open()
         f.write(format_line(record) + "\n")
         f.flush()
-        os.fsync(f.fileno())
+        if self._sync_pending:
+            return
+        try:
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            os.fsync(f.fileno())
+            return
+        self._sync_pending = True
+        loop.call_soon(self._sync)
+
+    def _sync(self) -> None:
+        self._sync_pending = False
+        if self._file is not None:
+            os.fsync(self._file.fileno())
 
     def written_keys(self, tasks: set[tuple[int, int]], tail_bytes: int = 8 << 20) -> set[tuple[int, int, int]]:
         """(job, task, start time) of the records of ``tasks`` already in the file's tail.
@@ -157,7 +175,7 @@ class AccountingWriter:
             if len(fields) > 41 and fields[41] != "NONE":
                 continue  # a pe task's record (qrsh -inherit), not the task's own
             try:
-                key = (int(fields[5]), int(fields[35]))
+                key = (int(fields[5]), int(fields[35]) or 1)  # task 0 in the file: not an array job
                 start = int(fields[9])
             except ValueError:
                 continue
@@ -166,6 +184,8 @@ class AccountingWriter:
         return found
 
     def close(self) -> None:
+        if self._file is not None and self._sync_pending:
+            self._sync()
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qsys.jobspec import JobSpec, PeRequest, TaskRange
 from qsys.master.accounting import ACCOUNTING_FIELDS, build_record, format_line, parse_line
 from qsys.master.jobs import Assignment, Job, Task
@@ -57,6 +59,18 @@ def test_accounting_line_has_45_fields_in_grid_engine_order() -> None:
     assert parsed["task_number"] == "0"  # not an array job
     assert parsed["ru_wallclock"] == "1"
     assert parsed["category"] == "-l h_rt=60 -pe smp 2"
+
+
+def test_lines_already_written_are_found_for_a_restarted_master(tmp_path: Path) -> None:
+    from qsys.master.accounting import AccountingWriter
+
+    writer = AccountingWriter(tmp_path / "accounting")
+    job = _job()
+    task = Task(1, "r", [Assignment("all.q", "vm", 1)], 0.0, start_time=1795277718.0)
+    writer.write(build_record(job, task, {"end_time": 1795277719.0}, 0.0))  # task_number 0 in the file
+    writer.close()
+    found = writer.written_keys({(job.job_id, 1), (99, 1)})
+    assert found == {(job.job_id, 1, 1795277718)}
 
 
 def test_accounting_line_matches_the_reference_layout() -> None:
