@@ -62,6 +62,22 @@ def resource_contribution(master: Master, job: Job) -> float:
     return total
 
 
+_RR_CACHE: dict[tuple[Any, ...], float] = {}
+
+
+def _cached_contribution(master: Master, job: Job) -> float:
+    """rrcontr by the job's requests: thousands of jobs share a few request sets, and the
+    complex table (whose identity is part of the key) changes rarely."""
+    spec = job.spec
+    key = (id(master.config.complexes()), spec.slots_requested(), tuple(spec.hard_resources.items()))
+    value = _RR_CACHE.get(key)
+    if value is None:
+        if len(_RR_CACHE) > 10000:
+            _RR_CACHE.clear()
+        value = _RR_CACHE[key] = resource_contribution(master, job)
+    return value
+
+
 def priorities(master: Master) -> dict[int, dict[str, float]]:
     """Per job: prior, nurg, npprior, ntckts, urg, rrcontr, wtcontr, dlcontr, ppri."""
     now = time.time()
@@ -69,7 +85,7 @@ def priorities(master: Master) -> dict[int, dict[str, float]]:
     figures: dict[int, dict[str, float]] = {}
     considered: set[int] = set()
     for job in master.jobs.values():
-        rr = resource_contribution(master, job)
+        rr = _cached_contribution(master, job)
         waited = 0.0 if job.tasks and not job.pending else max(0.0, now - job.submit_time)
         wt = waited * w_wait
         figures[job.job_id] = {"urg": rr + wt, "rrcontr": rr, "wtcontr": wt, "dlcontr": 0.0,
