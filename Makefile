@@ -64,6 +64,8 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/qrsh.py
+	$(BIN)/python bench/usage_capture.py
 
 clean:
 	rm -rf build *.egg-info
