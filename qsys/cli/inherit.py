@@ -65,10 +65,12 @@ def main_body(argv: list[str]) -> int:
         raise PermissionDenied(f'error: host "{host}" is not granted to job {job_id} '
                                f"(granted: {', '.join(sorted(hosts)) or 'none'})")
     task = env.get("SGE_TASK_ID", "")
+    rsh_command = env.get("QSYS_RSH_COMMAND", "") or "builtin"
     hello = {
         "inherit": True, "token": token, "job_id": int(job_id), "task_id": int(task) if task.isdigit() else 1,
         "argv": command, "noshell": flags["noshell"], "env": dict(env) if flags["V"] else {},
         "cwd": os.getcwd() if flags["V"] else "", "from_host": socket.gethostname(),
+        "command": rsh_command, "command_host": env.get("HOSTNAME", "") or socket.gethostname(),
     }
     addresses, port = where
     try:
@@ -84,11 +86,28 @@ def main_body(argv: list[str]) -> int:
             print(f"error: host {host} refused the task: {payload.decode(errors='replace')}", file=sys.stderr)
             return REFUSED
         sock.settimeout(None)
-    except (OSError, builtin.SessionRefused) as exc:
+        accepted = wire.load(payload) if payload else {}
+    except (OSError, builtin.SessionRefused, wire.FrameError) as exc:
         sock.close()
         print(f"error: qrsh -inherit to host {host}: {exc}", file=sys.stderr)
         return REFUSED
+    if isinstance(accepted, dict) and accepted.get("port"):
+        sock.close()
+        return run_command(rsh_command, host, addresses, int(accepted["port"]), command)
     return builtin.Client(sock, False, flags["nostdin"]).run()
+
+
+def run_command(setting: str, host: str, addresses: list[str], port: int, command: list[str]) -> int:
+    """The target host's rsh_daemon is a daemon: become ``rsh_command -n -p PORT HOST cmd``
+    (the rsh convention, as qrsh uses it); its exit status is then ours."""
+    from qsys.startup import methods
+
+    argv = methods.command_argv("rsh", setting, methods.target_host(host, addresses), port, command)
+    try:
+        methods.exec_command(argv)
+    except OSError as exc:
+        print(f"error: cannot execute {argv[0]}: {exc.strerror}", file=sys.stderr)
+    return REFUSED
 
 
 def builtin_resolves(host: str) -> bool:
