@@ -123,3 +123,37 @@ def trust_local_hosts(user: str) -> Path:
     rhosts.write_text("".join(f"{name} {user}\n" for name in names))
     give(rhosts, user, 0o600)
     return rhosts
+
+
+GID_RANGE = "20000-20100"  # gids.DEFAULT_RANGE: the range of a cluster without its own
+
+
+def build_pam_module(out_dir: Path) -> Path:
+    """Compile wrappers/pam/pam_qsys.c (needs gcc and libpam0g-dev)."""
+    out = out_dir / "pam_qsys.so"
+    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-fPIC", "-shared", "-o", str(out),
+                    str(REPO / "wrappers" / "pam" / "pam_qsys.c"), "-lpam"], check=True)
+    return out
+
+
+def pam_lines(module: Path, gid_range: str = GID_RANGE) -> str:
+    """pam_qsys in the auth stack (pam_setcred) and the session stack of a PAM service."""
+    return f"auth optional {module} gid_range={gid_range}\nsession optional {module} gid_range={gid_range}\n"
+
+
+class PamService:
+    """pam_qsys added to /etc/pam.d/<service> (a new file with pam_unix when there is none),
+    restored on exit."""
+
+    def __init__(self, service: str, module: Path, gid_range: str = GID_RANGE) -> None:
+        self.path = Path("/etc/pam.d") / service
+        self.original = self.path.read_text() if self.path.exists() else None
+        base = self.original if self.original is not None else (
+            "auth required pam_unix.so\naccount required pam_unix.so\nsession required pam_unix.so\n")
+        self.path.write_text(base + pam_lines(module, gid_range))
+
+    def restore(self) -> None:
+        if self.original is None:
+            self.path.unlink(missing_ok=True)
+        else:
+            self.path.write_text(self.original)
