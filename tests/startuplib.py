@@ -7,6 +7,7 @@ import os
 import pwd
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from qsys.startup.addresses import local_addresses
@@ -157,3 +158,52 @@ class PamService:
             self.path.unlink(missing_ok=True)
         else:
             self.path.write_text(self.original)
+
+
+def method_setup(method: str, root: Path, user: str,
+                 extra_addresses: list[str] | None = None) -> tuple[dict[str, str], list[Callable[[], object]]]:
+    """Global configuration for one startup method with the real daemon and pam_qsys in its
+    PAM service: ``builtin``, ``ssh`` (rsh through sshd -i), ``rsh`` (in.rshd, .rhosts) or
+    ``telnet`` (qlogin through telnetd and login). Returns (configuration, undo steps)."""
+    conf = {f"{m}_{end}": "builtin" for m in ("rsh", "rlogin", "qlogin") for end in ("command", "daemon")}
+    undo: list[Callable[[], object]] = []
+    if method == "builtin":
+        return conf, undo
+    module = build_pam_module(root)
+    if method == "ssh":
+        service = f"qsys-sshd-{os.getpid()}"
+        ssh = SshSetup(root, user, pam_service=service, extra_addresses=extra_addresses)
+        undo.append(PamService(service, module).restore)
+        conf.update(rsh_command=ssh.command, rsh_daemon=ssh.daemon)
+    elif method == "rsh":
+        unlock(user)
+        undo.append(trust_local_hosts(user).unlink)
+        undo.append(PamService("rsh", module).restore)
+        conf.update(rsh_command="/usr/bin/rsh", rsh_daemon="/usr/sbin/in.rshd")
+    elif method == "telnet":
+        unlock(user)
+        undo.append(PamService("login", module).restore)
+        conf.update(qlogin_command="/usr/bin/telnet", qlogin_daemon="/usr/sbin/telnetd")
+    else:
+        raise ValueError(f"unknown method {method!r}")
+    return conf, undo
+
+
+def telnet_session(cluster: Cluster, user: str, command: str, timeout: float = 60) -> None:
+    """qlogin through telnetd: log in with the test password, run ``command``, log out."""
+    import pexpect
+
+    from tests.clusterlib import BIN
+
+    full = cluster._as_user([str(BIN / "qlogin")], user)
+    child = pexpect.spawn(full[0], full[1:], env={**cluster.env, "TERM": "xterm"}, cwd="/tmp", timeout=timeout,
+                          encoding="utf-8", codec_errors="replace")
+    child.expect("login: ")
+    child.sendline(user)
+    child.expect("assword: ")
+    child.sendline(TEST_PASSWORD)
+    child.expect(r"[#$] ")
+    child.sendline(f"{command}; echo SESSION-DONE; exit")
+    child.expect("SESSION-DONE\r\n")
+    child.expect(pexpect.EOF)
+    child.close()

@@ -18,9 +18,9 @@ import pytest
 
 from tests.clusterlib import Cluster, wait_until
 from tests.integration.test_pe import put_objects
-from tests.integration.test_pe_usage import _gone, _records
+from tests.integration.test_pe_usage import _foreign, _gone, _records
 from tests.netns import NetnsLab, start_execd
-from tests.startuplib import REPO, PamService, SshSetup, build_pam_module
+from tests.startuplib import REPO, method_setup
 
 HOSTS = ["node1", "node2"]
 BURN = REPO / "tests" / "helpers" / "burn.py"
@@ -37,17 +37,9 @@ def lab(qsys_root: Path, request: pytest.FixtureRequest,
     out = qsys_root / "out"
     out.mkdir(mode=0o777)
     out.chmod(0o777)
-    cleanup = []
     with NetnsLab(HOSTS) as net:
-        conf = {"rsh_command": "builtin", "rsh_daemon": "builtin"}
-        local: dict[str, dict[str, str]] = {}
-        if method == "ssh":
-            service = f"qsys-sshd-{os.getpid()}"
-            ssh = SshSetup(qsys_root, users[0], pam_service=service,
-                           extra_addresses=[*net.addresses.values(), *HOSTS])
-            cleanup.append(PamService(service, build_pam_module(qsys_root)).restore)
-            conf = {"rsh_command": ssh.command, "rsh_daemon": ssh.daemon}
-            local = {"node1": {"rsh_daemon": "builtin"}}
+        conf, undo = method_setup(method, qsys_root, users[0], [*net.addresses.values(), *HOSTS])
+        local = {"node1": {"rsh_daemon": "builtin"}} if method == "ssh" else {}
         cluster = Cluster(qsys_root / "cell", hosts=HOSTS, slots=1, mode="service")
         cluster.init()
         pe = {"slots": "99", "allocation_rule": "$round_robin", "control_slaves": "TRUE",
@@ -67,8 +59,8 @@ def lab(qsys_root: Path, request: pytest.FixtureRequest,
         finally:
             cluster.stop()
             subprocess.run(["pkill", "-KILL", "-f", f"{cluster.root}/"], check=False)
-            for undo in reversed(cleanup):
-                undo()
+            for step in reversed(undo):
+                step()
 
 
 def _submit(cluster: Cluster, user: str, out: Path, script: str) -> int:
@@ -144,8 +136,7 @@ def test_foreign_process_on_a_slave_host_is_accounted(lab: tuple[Cluster, str, P
     slave = cluster.cell.execd_spool("node2") / "pe_slaves" / f"{job_id}.1" / "job.json"
     wait_until(slave.exists, 30, "the slave record on node2")
     gid = json.loads(slave.read_text())["extra_gid"]
-    shell = subprocess.Popen(["/bin/sh", "-c", f"{PY} {BURN} 2 {done}; sleep 300"],
-                             preexec_fn=lambda: os.setgroups([gid]), start_new_session=True)
+    shell = _foreign(gid, "/bin/sh", "-c", f"{PY} {BURN} 2 {done}; sleep 300")
     try:
         _gone(cluster, job_id, timeout=60)
         wait_until(lambda: shell.poll() is not None, 30, "the foreign shell to be killed with the job")

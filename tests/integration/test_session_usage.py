@@ -12,21 +12,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pexpect
 import pytest
 
 from qsys.master.accounting import ACCOUNTING_FIELDS
 from tests.clusterlib import BIN, Cluster, wait_until
-from tests.startuplib import (
-    REPO,
-    TEST_PASSWORD,
-    PamService,
-    SshSetup,
-    build_pam_module,
-    start_with_conf,
-    trust_local_hosts,
-    unlock,
-)
+from tests.startuplib import REPO, method_setup, start_with_conf, telnet_session
 
 BURN = REPO / "tests" / "helpers" / "burn.py"
 PY = sys.executable
@@ -39,35 +29,19 @@ def method_cluster(request: pytest.FixtureRequest, qsys_root: Path,
                    users: tuple[str, str]) -> Iterator[tuple[Cluster, str, Path]]:
     """A one-host service-mode cluster whose rsh (or, for telnet, qlogin) method is the
     test's parameter, pam_qsys in the daemon's PAM service; yields (cluster, method, out dir)."""
-    method, user = request.param, users[0]
+    method = request.param
     out = qsys_root / "out"
     out.mkdir(mode=0o777)
     out.chmod(0o777)
-    module = build_pam_module(qsys_root)
-    conf = {f"{m}_{end}": "builtin" for m in ("rsh", "rlogin", "qlogin") for end in ("command", "daemon")}
-    cleanup = []
-    if method == "ssh":
-        service = f"qsys-sshd-{os.getpid()}"
-        ssh = SshSetup(qsys_root, user, pam_service=service)
-        cleanup.append(PamService(service, module).restore)
-        conf.update(rsh_command=ssh.command, rsh_daemon=ssh.daemon)
-    elif method == "rsh":
-        unlock(user)
-        cleanup.append(trust_local_hosts(user).unlink)
-        cleanup.append(PamService("rsh", module).restore)
-        conf.update(rsh_command="/usr/bin/rsh", rsh_daemon="/usr/sbin/in.rshd")
-    elif method == "telnet":
-        unlock(user)
-        cleanup.append(PamService("login", module).restore)
-        conf.update(qlogin_command="/usr/bin/telnet", qlogin_daemon="/usr/sbin/telnetd")
+    conf, undo = method_setup(method, qsys_root, users[0])
     cluster = Cluster(qsys_root / "cell", hosts=["node1"], slots=4, mode="service")
     try:
         start_with_conf(cluster, conf)
         yield cluster, method, out
     finally:
         cluster.__exit__(None, None, None)
-        for undo in reversed(cleanup):
-            undo()
+        for step in reversed(undo):
+            step()
 
 
 def accounting(cluster: Cluster) -> list[dict[str, str]]:
@@ -84,29 +58,13 @@ def burn_command(out: Path, seconds: float = 2.0) -> str:
             f"while [ ! -f {done} ]; do sleep 0.1; done")
 
 
-def _telnet_session(cluster: Cluster, user: str, command: str) -> None:
-    env = {**cluster.env, "TERM": "xterm"}
-    full = cluster._as_user([str(BIN / "qlogin")], user)
-    child = pexpect.spawn(full[0], full[1:], env=env, cwd="/tmp", timeout=60, encoding="utf-8",
-                          codec_errors="replace")
-    child.expect("login: ")
-    child.sendline(user)
-    child.expect("assword: ")
-    child.sendline(TEST_PASSWORD)
-    child.expect(r"[#$] ")
-    child.sendline(f"{command}; echo BURN-DONE; exit")
-    child.expect("BURN-DONE\r\n")
-    child.expect(pexpect.EOF)
-    child.close()
-
-
 @pytest.mark.parametrize("method_cluster", METHODS, indirect=True)
 def test_burn_through_the_method_is_accounted(method_cluster: tuple[Cluster, str, Path],
                                               users: tuple[str, str]) -> None:
     cluster, method, out = method_cluster
     command = burn_command(out)
     if method == "telnet":
-        _telnet_session(cluster, users[0], command)
+        telnet_session(cluster, users[0], command)
     else:
         proc = cluster.run("qrsh", command, user=users[0], timeout=120)
         assert proc.returncode == 0, proc.stderr
