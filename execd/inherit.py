@@ -12,7 +12,13 @@ accepted only when
 * the token is the job's (derived by the master from the cluster key; it reaches the job
   through its environment, readable only by the job owner and root).
 
-Otherwise the client gets REFUSE with the reason. An accepted task gets a spool directory
+Otherwise the client gets REFUSE with the reason. The request also carries the client's
+``rsh_command`` (of the host it runs on), checked against this host's ``rsh_daemon``: both
+builtin, or neither (else REFUSE naming both). With a daemon method the shepherd gets a
+one-connection port that accepts only the request's address instead of the connection, ACCEPT
+tells the client that port, and the client runs ``rsh_command -n -p PORT HOST cmd``; the
+shepherd starts the daemon on the connection as the task (``execd.petask``).
+An accepted task gets a spool directory
 ``pe_tasks/<job>.<task>.<n>`` and a shepherd that inherits the connection as fd 3 and runs the
 command with the builtin relay as the job owner, with the job's extra group ID on this host.
 Its pe task id is ``<n>.<host>``; the master is told when it starts and ends (PeTaskFinished,

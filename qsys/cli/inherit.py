@@ -3,9 +3,11 @@ parallel job on one of its granted hosts, straight to that host's exec daemon.
 
 Only inside a job: JOB_ID names it, and ``QSYS_PE_TOKEN``/``QSYS_PE_HOSTS`` (set by the
 job's shepherd when its PE has control_slaves TRUE) give its token and where the exec daemons
-of its granted hosts listen. The master is not asked (the exec daemon tells it). The client
-relays stdin/stdout/stderr with the builtin session protocol and exits with the task's exit
-status. A host not granted to the job is an error before any connection is made; the exec
+of its granted hosts listen, ``QSYS_RSH_COMMAND`` this host's rsh_command. The master is not
+asked (the exec daemon tells it). With the builtin method the client relays stdin/stdout/stderr
+with the builtin session protocol; when the target's rsh_daemon is a daemon, its exec daemon
+answers with a port and the client becomes ``rsh_command -n -p PORT HOST command``. Either way
+it exits with the task's exit status. A host not granted to the job is an error before any connection is made; the exec
 daemon checks again and refuses with its reason.
 """
 
