@@ -9,7 +9,9 @@ compares it with the ``cpu`` of the job's accounting records:
 * double-fork: the burn double-forks and starts a new session (a daemon, a careless launcher);
 * foreign: a process outside the job's tree that carries the job's extra group ID, as a login
   through sshd with the PAM helper does (its shell runs the burn and lives on);
-* qrsh -inherit: a pe task on a second exec host whose command double-forks the burn.
+* qrsh -inherit: a pe task on a second exec host whose command double-forks the burn;
+* foreign on slave host: a carrier of a PE job's group ID on its slave host, outside every
+  task (the slave host's exec daemon samples it and reports a ``foreign.<host>`` record).
 
 Then, per startup method with the real daemons (a service-mode cluster, test user
 qsys_alice, pam_qsys in the daemon's PAM service, tests/startuplib.py), a session whose
@@ -81,7 +83,13 @@ def case_foreign(cluster: Cluster, tmp: Path, seconds: float) -> tuple[float, fl
     job = submit(cluster, "-b", "y", "/bin/sh", "-c", f"while [ ! -f {done} ]; do sleep 0.1; done; sleep 5")
     spool = cluster.cell.execd_spool("node1") / "active_jobs" / f"{job}.1" / "job.json"
     wait_until(spool.exists, 30, "the job to start")
-    gid = json.loads(spool.read_text())["extra_gid"]
+    burn_outside(cluster, job, json.loads(spool.read_text())["extra_gid"], seconds, done)
+    return float(done.read_text()), sum(float(r["cpu"]) for r in records(cluster, job))
+
+
+def burn_outside(cluster: Cluster, job: int, gid: int, seconds: float, done: Path) -> None:
+    """Burn in a process outside the job's tree that carries ``gid`` (and lives on), until
+    the job is gone."""
     shell = subprocess.Popen(["/bin/sh", "-c", f"{PY} {BURN} {seconds} {done}; sleep 300"],
                              preexec_fn=lambda: os.setgroups([gid]), start_new_session=True)
     try:
@@ -89,7 +97,6 @@ def case_foreign(cluster: Cluster, tmp: Path, seconds: float) -> tuple[float, fl
     finally:
         shell.kill()
         shell.wait()
-    return float(done.read_text()), sum(float(r["cpu"]) for r in records(cluster, job))
 
 
 def case_inherit(cluster: Cluster, tmp: Path, seconds: float) -> tuple[float, float]:
@@ -185,6 +192,18 @@ def show(name: str, burned: float, recorded: float) -> None:
     print(f"{name:<22}{burned:>10.3f}{recorded:>12.3f}{100 * recorded / burned:>9.1f}%", flush=True)
 
 
+def case_foreign_slave(cluster: Cluster, tmp: Path, seconds: float) -> tuple[float, float]:
+    """A carrier of a PE job's group ID on its slave host, outside every task."""
+    done = tmp / "foreign-slave"
+    job = submit(cluster, "-pe", "make", "2", "-masterq", "all.q@node1", "-b", "y", "/bin/sh", "-c",
+                 f"while [ ! -f {done} ]; do sleep 0.1; done; sleep 3")
+    slave = cluster.cell.execd_spool("node2") / "pe_slaves" / f"{job}.1" / "job.json"
+    wait_until(slave.exists, 30, "the slave record")
+    burn_outside(cluster, job, json.loads(slave.read_text())["extra_gid"], seconds, done)
+    found = [r for r in records(cluster, job, count=2) if r["pe_taskid"].startswith("foreign.")]
+    return float(done.read_text()), float(found[0]["cpu"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=2.0)
@@ -200,6 +219,7 @@ def main() -> None:
                 ("double-forked", lambda: case_batch(cluster, tmp, args.seconds, True)),
                 ("foreign (sshd-like)", lambda: case_foreign(cluster, tmp, args.seconds)),
                 ("qrsh -inherit", lambda: case_inherit(cluster, tmp, args.seconds)),
+                ("foreign on slave host", lambda: case_foreign_slave(cluster, tmp, args.seconds)),
             ]
             print(f"{'startup':<22}{'burned s':>10}{'recorded s':>12}{'captured':>10}")
             for name, run in cases:
