@@ -259,6 +259,7 @@ class ExecDaemon:
     def execd_conf(self) -> dict[str, Any]:
         conf = IdentityPolicy.from_conf(self.config).to_conf()
         conf["spool"] = str(self.spool.root)
+        conf["rsh_command"] = self.config.get("rsh_command", "builtin")  # for the job's qrsh -inherit
         return conf
 
     def start(self, launch: Launch) -> None:
@@ -407,6 +408,7 @@ class ExecDaemon:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, sig)
         self.pe.kill_group(job_id, task_id, sig)  # also what left the process group (or came via sshd)
+        self.inherit.kill(job_id, task_id, sig)  # pe tasks here, also those started through a daemon
         from execd import startup
 
         startup.kill_session(tracked.tdir, tracked.pid, sig)

@@ -12,7 +12,13 @@ accepted only when
 * the token is the job's (derived by the master from the cluster key; it reaches the job
   through its environment, readable only by the job owner and root).
 
-Otherwise the client gets REFUSE with the reason. An accepted task gets a spool directory
+Otherwise the client gets REFUSE with the reason. The request also carries the client's
+``rsh_command`` (of the host it runs on), checked against this host's ``rsh_daemon``: both
+builtin, or neither (else REFUSE naming both). With a daemon method the shepherd gets a
+one-connection port that accepts only the request's address instead of the connection, ACCEPT
+tells the client that port, and the client runs ``rsh_command -n -p PORT HOST cmd``; the
+shepherd starts the daemon on the connection as the task (``execd.petask``).
+An accepted task gets a spool directory
 ``pe_tasks/<job>.<task>.<n>`` and a shepherd that inherits the connection as fd 3 and runs the
 command with the builtin relay as the job owner, with the job's extra group ID on this host.
 Its pe task id is ``<n>.<host>``; the master is told when it starts and ends (PeTaskFinished,
@@ -34,11 +40,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from execd.spool import EXECD_FILE, JOB_FILE, PE_HOSTFILE, TaskDir, proc_start_time, write_atomic
+from execd.startup import is_builtin, kill_session, open_listener
 from execd.usage import empty_report
 from qsys import protocol
 from qsys.launch import Launch
 from qsys.startup import wire
-from qsys.startup.addresses import local_addresses
+from qsys.startup.addresses import local_addresses, normalize
 
 if TYPE_CHECKING:
     from execd.daemon import ExecDaemon
@@ -107,7 +114,7 @@ class InheritServer:
         peer = writer.get_extra_info("peername")
         try:
             hello = await asyncio.wait_for(self._hello(reader), HELLO_TIMEOUT)
-            launch = self._check(hello)
+            launch = self._check(hello, normalize(str(peer[0])) if peer else "")
         except Refused as exc:
             log.warning("host=%s qrsh -inherit from %s refused: %s", self.daemon.host, peer, exc)
             writer.write(wire.frame(wire.REFUSE, str(exc).encode()))
@@ -124,12 +131,28 @@ class InheritServer:
         writer.close()
         try:
             conn.setblocking(True)
-            conn.sendall(wire.control(wire.ACCEPT, {}))
-            self._start(launch, conn)
+            if is_builtin(str((launch.session or {}).get("daemon", ""))):
+                conn.sendall(wire.control(wire.ACCEPT, {}))
+                self._start(launch, conn)
+            else:
+                self._start_daemon(launch, conn)
         except OSError as exc:
             log.error("job=%s pe task could not start: %s", launch.task_key, exc)
         finally:
             conn.close()
+
+    def _start_daemon(self, launch: Launch, conn: socket.socket) -> None:
+        """A daemon method: a one-connection port for the client's command (``ssh -n -p PORT
+        HOST cmd``), handed to the task's shepherd; the client learns the port in ACCEPT."""
+        listener = open_listener()
+        try:
+            self._start(launch, listener)
+            port = listener.getsockname()[1]
+        finally:
+            listener.close()  # the shepherd holds it now
+        conn.sendall(wire.control(wire.ACCEPT, {"port": port, "method": "rsh"}))
+        log.info("job=%s pe task %s: %s waits on port %d for %s", launch.task_key, launch.pe_task_id,
+                 (launch.session or {}).get("daemon"), port, ", ".join((launch.session or {}).get("grant") or []))
 
     @staticmethod
     async def _hello(reader: asyncio.StreamReader) -> dict[str, Any]:
@@ -146,7 +169,7 @@ class InheritServer:
                     raise Refused("not a qrsh -inherit request")
                 return hello
 
-    def _check(self, hello: dict[str, Any]) -> Launch:
+    def _check(self, hello: dict[str, Any], peer: str = "") -> Launch:
         job_id, task_id = int(hello.get("job_id") or 0), int(hello.get("task_id") or 1)
         granted = self.daemon.pe.granted(job_id, task_id)
         host = self.daemon.host
@@ -160,6 +183,7 @@ class InheritServer:
         argv = [str(a) for a in hello.get("argv") or []]
         if not argv:
             raise Refused("no command")
+        session = self._method(hello, argv, peer)
         key = (job_id, task_id)
         n = self.counter.get(key, 0) + 1
         while (self.root / f"{job_id}.{task_id}.{n}").exists():
@@ -175,9 +199,24 @@ class InheritServer:
         launch.spec = spec
         launch.host = host
         launch.pe_task_id = f"{n}.{host}"
-        launch.session = {"method": "rsh", "daemon": "builtin", "command": " ".join(argv)}
+        launch.session = session
         launch.prolog = launch.epilog = launch.pe_start = launch.pe_stop = ""
         return launch
+
+    def _method(self, hello: dict[str, Any], argv: list[str], peer: str) -> dict[str, Any]:
+        """The task's session: ``rsh_daemon`` of this host against the client's
+        ``rsh_command`` (of the host it runs on); both builtin, or neither."""
+        command = str(hello.get("command") or "builtin")
+        daemon = str(self.daemon.config.get("rsh_daemon") or "builtin")
+        if is_builtin(command) != is_builtin(daemon):
+            client = str(hello.get("command_host") or hello.get("from_host") or "?")
+            raise Refused(f'rsh_command of host {client} is "{command}" but rsh_daemon of host '
+                          f'{self.daemon.host} is "{daemon}": both must be builtin, or neither')
+        session: dict[str, Any] = {"method": "rsh", "daemon": "builtin" if is_builtin(daemon) else daemon,
+                                   "command": " ".join(argv)}
+        if not is_builtin(daemon):
+            session.update(grant=[peer] if peer else [], token="")
+        return session
 
     def _start(self, launch: Launch, conn: socket.socket) -> None:
         n = launch.pe_task_id.split(".")[0]
@@ -256,6 +295,8 @@ class InheritServer:
                 if pid is not None:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(pid, sig)
+                if entry.pid:  # a daemon's logins leave its process group: the task's whole tree
+                    kill_session(entry.tdir, entry.pid, sig)
 
 
 def _lost_report() -> dict[str, Any]:

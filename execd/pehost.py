@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from execd import gids, procs
+from execd.slaveusage import SlaveSamplers
 from execd.spool import JOB_FILE, write_atomic
 from qsys import protocol
 from qsys.launch import Launch
@@ -41,6 +42,7 @@ class PeHost:
         self.last_gid = 0
         self._gid_cache: dict[Path, int | None] = {}
         self.slaves: dict[tuple[int, int], Launch] = {}
+        self.usage = SlaveSamplers(daemon)  # foreign carriers of the slave records' group IDs
 
     # ------------------------------------------------------------ group IDs
 
@@ -103,6 +105,7 @@ class PeHost:
             with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
                 launch = Launch.from_wire(json.loads((entry / JOB_FILE).read_text()))
                 self.slaves[(launch.job_id, launch.task_id)] = launch
+                self.usage.track((launch.job_id, launch.task_id), launch.extra_gid)
 
     def slave_start(self, launch: Launch) -> None:
         key = (launch.job_id, launch.task_id)
@@ -116,11 +119,15 @@ class PeHost:
         path.mkdir(parents=True, exist_ok=True)
         write_atomic(path / JOB_FILE, json.dumps(launch.to_wire(), sort_keys=True, default=_bytes), 0o600)
         self.slaves[key] = launch
+        self.usage.track(key, launch.extra_gid)
         log.info("job=%s slave host for PE %s (%d slots, gid %s)", launch.task_key, launch.pe, launch.slots,
                  launch.extra_gid)
 
     def slave_end(self, job_id: int, task_id: int, sig: int) -> None:
+        self.usage.last_sample((job_id, task_id))
         killed = self.kill_group(job_id, task_id, sig)
+        self.daemon.inherit.kill(job_id, task_id, sig)
+        self.usage.finish((job_id, task_id))
         launch = self.slaves.pop((job_id, task_id), None)
         if launch is not None:
             shutil.rmtree(self.root / launch.task_key, ignore_errors=True)

@@ -25,24 +25,49 @@ if TYPE_CHECKING:
 CONNECTION_FD = 3
 
 
-def inherit_env(launch: Launch) -> dict[str, str]:
-    """What a job (and each of its pe tasks) needs to start pe tasks on its granted hosts."""
+def inherit_env(launch: Launch, conf: dict[str, Any] | None = None) -> dict[str, str]:
+    """What a job (and each of its pe tasks) needs to start pe tasks on its granted hosts:
+    the job's token, where the granted hosts take tasks, and the ``rsh_command`` of this
+    host (``conf``: the exec daemon's configuration in the task directory)."""
     if not launch.pe_token:
         return {}
     hosts = " ".join(f"{host}={','.join(str(a) for a in entry[0])}:{entry[1]}"
                      for host, entry in sorted(launch.pe_addrs.items()))
     env = {"QSYS_PE_TOKEN": launch.pe_token, "QSYS_PE_HOSTS": hosts}
+    if conf and conf.get("rsh_command"):
+        env["QSYS_RSH_COMMAND"] = str(conf["rsh_command"])
     if launch.pe_task_id:
         env["QSYS_PE_TASK_ID"] = launch.pe_task_id
     return env
 
 
 def run(shep: Shepherd, launch: Launch, plan: Plan) -> dict[str, Any]:
+    from execd import startup
+
+    plan.env.update(inherit_env(launch, _conf(shep)))
+    plan.env["JOB_SCRIPT"] = "QRSH"
+    daemon = str((launch.session or {}).get("daemon", ""))
+    if not startup.is_builtin(daemon):
+        report = _run_daemon(shep, launch, plan)
+    else:
+        report = _run_builtin(shep, launch, plan)
+    report["pe_task_id"] = launch.pe_task_id
+    print(f"shepherd: pe task {launch.pe_task_id} ended: exit_status={report['exit_status']} "
+          f"cpu={report['cpu']}", flush=True, file=sys.stderr)
+    return report
+
+
+def _conf(shep: Shepherd) -> dict[str, Any]:
+    try:
+        return dict(shep.tdir.execd_conf())
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def _run_builtin(shep: Shepherd, launch: Launch, plan: Plan) -> dict[str, Any]:
     from execd import builtin_server
 
     conn = socket.socket(fileno=CONNECTION_FD)
-    plan.env.update(inherit_env(launch))
-    plan.env["JOB_SCRIPT"] = "QRSH"
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     io_before = procs.read_io("self")
     try:
@@ -57,7 +82,28 @@ def run(shep: Shepherd, launch: Launch, plan: Plan) -> dict[str, Any]:
     report = report_from_wait(status, ru, started, ended)
     merge_usage(report, children, max(0, procs.read_io("self") - io_before), None)
     report["killed"] = shep.tdir.kill_signal() is not None
-    report["pe_task_id"] = launch.pe_task_id
-    print(f"shepherd: pe task {launch.pe_task_id} ended: exit_status={report['exit_status']} "
-          f"cpu={report['cpu']}", flush=True, file=sys.stderr)
     return report
+
+
+def _run_daemon(shep: Shepherd, launch: Launch, plan: Plan) -> dict[str, Any]:
+    """``rsh_daemon`` is a daemon (``sshd -i``...): fd 3 is a one-connection port that takes
+    only the address the task was granted to; the daemon runs on that connection inetd
+    style, as this pe task (its extra group ID, its usage, killed with it)."""
+    from execd import startup
+
+    session = launch.session or {}
+    listener = socket.socket(fileno=CONNECTION_FD)
+    if launch.extra_gid is not None:
+        plan.env["QSYS_ADD_GRP_ID"] = str(launch.extra_gid)
+    try:
+        accepted = startup.accept_client(listener, session, shep.tdir, launch, time.time() + startup.ACCEPT_TIMEOUT)
+    finally:
+        listener.close()
+    if accepted is None:
+        return startup.nobody_came(shep)
+    conn, _ = accepted
+    with startup.Usage(shep) as usage:
+        status, ru, started = startup.serve_daemon(shep, conn, plan, launch)
+        conn.close()
+        startup.reap_leftovers()  # only this task's tree: the job's other processes share its group ID
+    return usage.report(status, ru, started)

@@ -236,7 +236,7 @@ class Shepherd:
             pe_hostfile=str(hostfile) if hostfile.exists() else None,
         )
         env = build(launch, facts)
-        env.update(petask.inherit_env(launch))
+        env.update(petask.inherit_env(launch, self.tdir.execd_conf()))
         return Plan(ident, cwd, files, env, exe, argv, search, fallback, stdin_script, launch)
 
     def _make_tmpdir(self, launch: Launch, ident: identity.Identity) -> str:

@@ -24,6 +24,7 @@ import contextlib
 import ctypes
 import hmac
 import os
+import resource
 import shlex
 import signal
 import socket
@@ -31,8 +32,9 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from execd import procs, reaper
 from execd.spool import TaskDir
-from execd.usage import empty_report, report_from_wait
+from execd.usage import GroupSampler, empty_report, merge_usage, report_from_wait, rusage_delta
 from qsys.startup import wire
 from qsys.startup.addresses import local_addresses, normalize
 
@@ -194,25 +196,56 @@ def run_session(shep: Shepherd, launch: Launch, plan: Plan) -> dict[str, Any]:
     finally:
         listener.close()
     if accepted is None:
-        report = empty_report(0.0, time.time())
-        killed = shep.tdir.kill_signal() is not None
-        why = "deleted before a client connected" if killed else f"no client connected within {ACCEPT_TIMEOUT:.0f}s"
-        report.update(failed=10, error=why, killed=killed, exit_status=0)
-        _log(why)
-        return report
+        return nobody_came(shep)
     conn, hello = accepted
-    if is_builtin(str(session.get("daemon", ""))):
-        from execd import builtin_server
+    if launch.extra_gid is not None and os.geteuid() == 0:
+        shep.sampler = GroupSampler(launch.extra_gid, lambda: reaper.shepherd_pids(shep.spool_root))
+    with Usage(shep) as usage:
+        if is_builtin(str(session.get("daemon", ""))):
+            from execd import builtin_server
 
-        status, ru, started = builtin_server.serve(conn, hello, plan, launch, shep.tdir)
-    else:
-        status, ru, started = _serve_daemon(shep, conn, plan, launch)
-    conn.close()
-    reap_leftovers()
-    report = report_from_wait(status, ru, started, time.time())
-    report["killed"] = shep.tdir.kill_signal() is not None
-    _log(f"session ended: exit_status={report['exit_status']} signal={report['signal']}")
+            status, ru, started = builtin_server.serve(conn, hello, plan, launch, shep.tdir)
+        else:
+            status, ru, started = serve_daemon(shep, conn, plan, launch)
+        conn.close()
+        shep._sample(time.time())  # foreign carriers as they were when the session ended
+        reap_leftovers()
+    report = usage.report(status, ru, started)
+    _log(f"session ended: exit_status={report['exit_status']} signal={report['signal']} cpu={report['cpu']}")
     return report
+
+
+def nobody_came(shep: Shepherd) -> dict[str, Any]:
+    report = empty_report(0.0, time.time())
+    killed = shep.tdir.kill_signal() is not None
+    why = "deleted before a client connected" if killed else f"no client connected within {ACCEPT_TIMEOUT:.0f}s"
+    report.update(failed=10, error=why, killed=killed, exit_status=0)
+    _log(why)
+    return report
+
+
+class Usage:
+    """The usage of a session or pe task: everything the shepherd reaped while it ran (the
+    daemon, the login below it and the orphans re-parented to the shepherd as their
+    subreaper), plus the foreign carriers of the group ID its sampler saw."""
+
+    def __init__(self, shep: Shepherd) -> None:
+        self.shep = shep
+        self.children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.io = procs.read_io("self")
+
+    def __enter__(self) -> Usage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ended = time.time()
+
+    def report(self, status: int, ru: Any, started: float) -> dict[str, Any]:
+        children = rusage_delta(resource.getrusage(resource.RUSAGE_CHILDREN), self.children)
+        report = report_from_wait(status, ru, started, getattr(self, "ended", time.time()))
+        merge_usage(report, children, max(0, procs.read_io("self") - self.io), self.shep.sampler)
+        report["killed"] = self.shep.tdir.kill_signal() is not None
+        return report
 
 
 def daemon_env(launch: Launch, job_env: dict[str, str]) -> dict[str, str]:
@@ -249,7 +282,7 @@ def spawn_daemon(conn: socket.socket, argv: list[str], env: dict[str, str], extr
     return pid
 
 
-def _serve_daemon(shep: Shepherd, conn: socket.socket, plan: Plan, launch: Launch) -> tuple[int, Any, float]:
+def serve_daemon(shep: Shepherd, conn: socket.socket, plan: Plan, launch: Launch) -> tuple[int, Any, float]:
     """Start the configured daemon on the connection and wait for it, as the job."""
     argv = shlex.split(str((launch.session or {}).get("daemon", "")))
     pid = spawn_daemon(conn, argv, daemon_env(launch, plan.env), launch.extra_gid)

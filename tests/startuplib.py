@@ -7,6 +7,7 @@ import os
 import pwd
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from qsys.startup.addresses import local_addresses
@@ -123,3 +124,86 @@ def trust_local_hosts(user: str) -> Path:
     rhosts.write_text("".join(f"{name} {user}\n" for name in names))
     give(rhosts, user, 0o600)
     return rhosts
+
+
+GID_RANGE = "20000-20100"  # gids.DEFAULT_RANGE: the range of a cluster without its own
+
+
+def build_pam_module(out_dir: Path) -> Path:
+    """Compile wrappers/pam/pam_qsys.c (needs gcc and libpam0g-dev)."""
+    out = out_dir / "pam_qsys.so"
+    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-fPIC", "-shared", "-o", str(out),
+                    str(REPO / "wrappers" / "pam" / "pam_qsys.c"), "-lpam"], check=True)
+    return out
+
+
+def pam_lines(module: Path, gid_range: str = GID_RANGE) -> str:
+    """pam_qsys in the auth stack (pam_setcred) and the session stack of a PAM service."""
+    return f"auth optional {module} gid_range={gid_range}\nsession optional {module} gid_range={gid_range}\n"
+
+
+class PamService:
+    """pam_qsys added to /etc/pam.d/<service> (a new file with pam_unix when there is none),
+    restored on exit."""
+
+    def __init__(self, service: str, module: Path, gid_range: str = GID_RANGE) -> None:
+        self.path = Path("/etc/pam.d") / service
+        self.original = self.path.read_text() if self.path.exists() else None
+        base = self.original if self.original is not None else (
+            "auth required pam_unix.so\naccount required pam_unix.so\nsession required pam_unix.so\n")
+        self.path.write_text(base + pam_lines(module, gid_range))
+
+    def restore(self) -> None:
+        if self.original is None:
+            self.path.unlink(missing_ok=True)
+        else:
+            self.path.write_text(self.original)
+
+
+def method_setup(method: str, root: Path, user: str,
+                 extra_addresses: list[str] | None = None) -> tuple[dict[str, str], list[Callable[[], object]]]:
+    """Global configuration for one startup method with the real daemon and pam_qsys in its
+    PAM service: ``builtin``, ``ssh`` (rsh through sshd -i), ``rsh`` (in.rshd, .rhosts) or
+    ``telnet`` (qlogin through telnetd and login). Returns (configuration, undo steps)."""
+    conf = {f"{m}_{end}": "builtin" for m in ("rsh", "rlogin", "qlogin") for end in ("command", "daemon")}
+    undo: list[Callable[[], object]] = []
+    if method == "builtin":
+        return conf, undo
+    module = build_pam_module(root)
+    if method == "ssh":
+        service = f"qsys-sshd-{os.getpid()}"
+        ssh = SshSetup(root, user, pam_service=service, extra_addresses=extra_addresses)
+        undo.append(PamService(service, module).restore)
+        conf.update(rsh_command=ssh.command, rsh_daemon=ssh.daemon)
+    elif method == "rsh":
+        unlock(user)
+        undo.append(trust_local_hosts(user).unlink)
+        undo.append(PamService("rsh", module).restore)
+        conf.update(rsh_command="/usr/bin/rsh", rsh_daemon="/usr/sbin/in.rshd")
+    elif method == "telnet":
+        unlock(user)
+        undo.append(PamService("login", module).restore)
+        conf.update(qlogin_command="/usr/bin/telnet", qlogin_daemon="/usr/sbin/telnetd")
+    else:
+        raise ValueError(f"unknown method {method!r}")
+    return conf, undo
+
+
+def telnet_session(cluster: Cluster, user: str, command: str, timeout: float = 60) -> None:
+    """qlogin through telnetd: log in with the test password, run ``command``, log out."""
+    import pexpect
+
+    from tests.clusterlib import BIN
+
+    full = cluster._as_user([str(BIN / "qlogin")], user)
+    child = pexpect.spawn(full[0], full[1:], env={**cluster.env, "TERM": "xterm"}, cwd="/tmp", timeout=timeout,
+                          encoding="utf-8", codec_errors="replace")
+    child.expect("login: ")
+    child.sendline(user)
+    child.expect("assword: ")
+    child.sendline(TEST_PASSWORD)
+    child.expect(r"[#$] ")
+    child.sendline(f"{command}; echo SESSION-DONE; exit")
+    child.expect("SESSION-DONE\r\n")
+    child.expect(pexpect.EOF)
+    child.close()

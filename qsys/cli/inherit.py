@@ -3,9 +3,11 @@ parallel job on one of its granted hosts, straight to that host's exec daemon.
 
 Only inside a job: JOB_ID names it, and ``QSYS_PE_TOKEN``/``QSYS_PE_HOSTS`` (set by the
 job's shepherd when its PE has control_slaves TRUE) give its token and where the exec daemons
-of its granted hosts listen. The master is not asked (the exec daemon tells it). The client
-relays stdin/stdout/stderr with the builtin session protocol and exits with the task's exit
-status. A host not granted to the job is an error before any connection is made; the exec
+of its granted hosts listen, ``QSYS_RSH_COMMAND`` this host's rsh_command. The master is not
+asked (the exec daemon tells it). With the builtin method the client relays stdin/stdout/stderr
+with the builtin session protocol; when the target's rsh_daemon is a daemon, its exec daemon
+answers with a port and the client becomes ``rsh_command -n -p PORT HOST command``. Either way
+it exits with the task's exit status. A host not granted to the job is an error before any connection is made; the exec
 daemon checks again and refuses with its reason.
 """
 
@@ -65,10 +67,12 @@ def main_body(argv: list[str]) -> int:
         raise PermissionDenied(f'error: host "{host}" is not granted to job {job_id} '
                                f"(granted: {', '.join(sorted(hosts)) or 'none'})")
     task = env.get("SGE_TASK_ID", "")
+    rsh_command = env.get("QSYS_RSH_COMMAND", "") or "builtin"
     hello = {
         "inherit": True, "token": token, "job_id": int(job_id), "task_id": int(task) if task.isdigit() else 1,
         "argv": command, "noshell": flags["noshell"], "env": dict(env) if flags["V"] else {},
         "cwd": os.getcwd() if flags["V"] else "", "from_host": socket.gethostname(),
+        "command": rsh_command, "command_host": env.get("HOSTNAME", "") or socket.gethostname(),
     }
     addresses, port = where
     try:
@@ -84,11 +88,28 @@ def main_body(argv: list[str]) -> int:
             print(f"error: host {host} refused the task: {payload.decode(errors='replace')}", file=sys.stderr)
             return REFUSED
         sock.settimeout(None)
-    except (OSError, builtin.SessionRefused) as exc:
+        accepted = wire.load(payload) if payload else {}
+    except (OSError, builtin.SessionRefused, wire.FrameError) as exc:
         sock.close()
         print(f"error: qrsh -inherit to host {host}: {exc}", file=sys.stderr)
         return REFUSED
+    if isinstance(accepted, dict) and accepted.get("port"):
+        sock.close()
+        return run_command(rsh_command, host, addresses, int(accepted["port"]), command)
     return builtin.Client(sock, False, flags["nostdin"]).run()
+
+
+def run_command(setting: str, host: str, addresses: list[str], port: int, command: list[str]) -> int:
+    """The target host's rsh_daemon is a daemon: become ``rsh_command -n -p PORT HOST cmd``
+    (the rsh convention, as qrsh uses it); its exit status is then ours."""
+    from qsys.startup import methods
+
+    argv = methods.command_argv("rsh", setting, methods.target_host(host, addresses), port, command)
+    try:
+        methods.exec_command(argv)
+    except OSError as exc:
+        print(f"error: cannot execute {argv[0]}: {exc.strerror}", file=sys.stderr)
+    return REFUSED
 
 
 def builtin_resolves(host: str) -> bool:
