@@ -149,10 +149,16 @@ def _add_init(cls: Any, all_fields: tuple[Field, ...], frozen: bool) -> None:
     source = f"def __init__(self, {', '.join(params)}):\n    " + "\n    ".join(body or ["pass"])
     if not params:
         source = "def __init__(self):\n    " + "\n    ".join(body or ["pass"])
-    exec(source, env)  # the one way to give __init__ real keyword parameters cheaply
-    init = env["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = init
+
+    def first_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        # compiled at the first instance: a command uses a handful of the many message types
+        exec(source, env)  # the one way to give __init__ real keyword parameters cheaply
+        init = env["__init__"]
+        init.__qualname__ = f"{cls.__qualname__}.__init__"
+        cls.__init__ = init
+        init(self, *args, **kwargs)
+
+    cls.__init__ = first_init
 
 
 def _repr(self: Any) -> str:

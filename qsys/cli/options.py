@@ -13,7 +13,6 @@ the sources in Grid Engine's order (later wins): the cell's ``sge_request``,
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -437,6 +436,8 @@ def _scan_file(
 def split_option_text(text: str, program: str, origin: str) -> list[str]:
     """Words of an option file (``sge_request``, ``-@``): shell quoting, ``#`` comments."""
     try:
+        import shlex  # only for sge_request files and directives: re costs a plain qsub 3 ms
+
         return shlex.split(text, comments=True)
     except ValueError as exc:
         raise UsageError(f'{program}: error: cannot parse "{origin}": {exc}') from None
