@@ -3,8 +3,8 @@
 Order of precedence (as in Grid Engine): the job's ``-V``/``-v`` variables come first; the
 variables Grid Engine defines (JOB_ID, HOME, TMPDIR, SGE_*, ...) then overwrite them, with one
 exception: ``PATH`` from ``-V``/``-v`` is kept, since users rely on ``qsub -V`` to carry their
-PATH into the job. Without it PATH is ``/usr/local/bin:/usr/bin:/bin`` plus the directory of
-the qsys commands. Nothing of the exec daemon's own environment leaks in (except ``TERM``,
+PATH into the job. Without it PATH is the directory of the qsys commands, then
+``/usr/local/bin:/usr/bin:/bin``. Nothing of the exec daemon's own environment leaks in (except ``TERM``,
 present and empty in Grid Engine's jobs too).
 """
 
@@ -51,7 +51,7 @@ def build(launch: Launch, facts: JobFacts) -> dict[str, str]:
     user_path = env.get("PATH")
     path = user_path or DEFAULT_PATH
     if not user_path and launch.binary_path and launch.binary_path not in path.split(":"):
-        path = f"{path}:{launch.binary_path}"
+        path = f"{launch.binary_path}:{path}"  # qsys's own qrsh/qsub win over any other Grid Engine
     hosts = {h.host for h in launch.hosts} or {launch.host}
     queues = {h.queue for h in launch.hosts} or {f"{launch.queue}@{launch.host}"}
     tasks = spec.get("tasks")

@@ -74,7 +74,7 @@ def test_environment_has_grid_engines_variables(area: Path) -> None:
     assert env["SGE_TASK_ID"] == "undefined" and env["NSLOTS"] == "1" and env["QUEUE"] == "all.q"
     assert env["HOSTNAME"] == "node7" and env["ENVIRONMENT"] == "BATCH"
     assert env["SGE_O_HOST"] == "subhost" and env["SGE_O_WORKDIR"] == str(area)
-    assert env["PATH"] == "/usr/local/bin:/usr/bin:/bin:/opt/qsys/bin"
+    assert env["PATH"] == "/opt/qsys/bin:/usr/local/bin:/usr/bin:/bin"
     assert env["TMPDIR"] == str(area / "12.1.all.q") and env["TMP"] == env["TMPDIR"]
     assert env["SGE_STDOUT_PATH"] == str(area / "envjob.o12")
     assert env["SGE_STDERR_PATH"] == str(area / "envjob.e12")
