@@ -81,6 +81,22 @@ def _logging(log_file: Path, foreground: bool) -> None:
                         handlers=handlers, force=True)
 
 
+def provide_qrsh_for_mpi(root: Path) -> None:
+    """``$SGE_ROOT/bin/$ARC/qrsh`` (a job's SGE_ROOT is the cell root): where Open MPI looks for
+    Grid Engine's qrsh to start its daemons with ``qrsh -inherit``."""
+    from execd.load import ARCH
+
+    ours = Path(sys.executable).parent / "qrsh"
+    link = root / "bin" / ARCH / "qrsh"
+    if not ours.exists() or link.is_symlink() or link.exists():
+        return
+    try:
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(ours)
+    except OSError:
+        pass  # another exec daemon of this cell made it, or the cell is read-only here
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cell = Cell.current()
@@ -105,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
     spool = Spool(spool_dir)
     spool.ensure()
+    provide_qrsh_for_mpi(cell.root)
     if not args.foreground:
         _daemonize(spool.pid_file)
     else:

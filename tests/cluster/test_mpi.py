@@ -58,14 +58,12 @@ def mpi_cluster(qsys_root: Path) -> Iterator[tuple[Cluster, NetnsLab]]:
             ("conf", "global", {"min_uid": "0", "min_gid": "0"}),
             *[("conf", h, {"gid_range": f"{22000 + 100 * i}-{22099 + 100 * i}"}) for i, h in enumerate(HOSTS)],
         ])
-        # Open MPI looks for Grid Engine's qrsh in $SGE_ROOT/bin/$ARC
-        arch_bin = cluster.root / "bin" / "lx-amd64"
-        arch_bin.mkdir(parents=True)
-        (arch_bin / "qrsh").symlink_to(BIN / "qrsh")
         cluster.start_master()
         for host in HOSTS:
             start_execd(cluster, host, lab.ns(host))
         cluster.wait_hosts()
+        # Open MPI looks for Grid Engine's qrsh in $SGE_ROOT/bin/$ARC: the exec daemons provide it
+        assert (cluster.root / "bin" / "lx-amd64" / "qrsh").resolve() == (BIN / "qrsh").resolve()
         try:
             yield cluster, lab
         finally:
