@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from qsys import auth
+from qsys.daemonize import daemonize
 from qsys.errors import QsysError
 from qsys.paths import DEFAULT_PORT, Cell
 
@@ -54,23 +55,6 @@ def cell_master_addresses(cell: Cell) -> list[tuple[str, int] | Path]:
         port = DEFAULT_PORT
     found: list[tuple[str, int] | Path] = [cell.master_socket] if cell.master_socket.exists() else []
     return [*found, (boot.get("master_host") or "127.0.0.1", port)]
-
-
-def _daemonize(pid_file: Path) -> None:
-    """Detach from the terminal; only the grandchild returns."""
-    if os.fork() > 0:
-        os._exit(0)
-    os.setsid()
-    if os.fork() > 0:
-        os._exit(0)
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    os.close(null)
-    os.chdir("/")
-    tmp = pid_file.with_name(pid_file.name + ".tmp")
-    tmp.write_text(f"{os.getpid()}\n")
-    tmp.replace(pid_file)
 
 
 def _logging(log_file: Path, foreground: bool) -> None:
@@ -123,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     spool.ensure()
     provide_qrsh_for_mpi(cell.root)
     if not args.foreground:
-        _daemonize(spool.pid_file)
+        daemonize(spool.pid_file)
+        os.chdir("/")  # an exec daemon must not hold the directory it was started in
     else:
         spool.pid_file.write_text(f"{os.getpid()}\n")
     _logging(spool.log_file, args.foreground)

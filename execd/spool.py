@@ -138,8 +138,12 @@ class TaskDir:
         write_atomic(self.file(JOB_PID), f"{pid}\n")
 
     def job_pid(self) -> int | None:
+        return self._number(JOB_PID)
+
+    def _number(self, name: str) -> int | None:
+        """The first number of a small spool file (None when absent or not written yet)."""
         try:
-            return int(self.file(JOB_PID).read_text().split()[0])
+            return int(self.file(name).read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return None
 
@@ -149,10 +153,7 @@ class TaskDir:
         write_atomic(self.file(KILL), f"{signal}\n")
 
     def kill_signal(self) -> int | None:
-        try:
-            return int(self.file(KILL).read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
+        return self._number(KILL)
 
     # ------------------------------------------------------------ the end
 

@@ -259,15 +259,11 @@ def grouped(records: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[t
 
 
 def parse_task_range(text: str) -> tuple[int, int, int]:
-    """``-t n[-m[:s]]`` of qacct -j."""
+    """``-t n[-m[:s]]`` of qacct -j (the array grammar of qsub -t, as a usage error)."""
+    from qsys.errors import InvalidRequest
+    from qsys.grammar.values import parse_task_range as parse_array_range
+
     try:
-        span, _, step = text.partition(":")
-        first, _, last = span.partition("-")
-        low = int(first)
-        high = int(last) if last else low
-        stride = int(step) if step else 1
-    except ValueError:
+        return parse_array_range(text)
+    except InvalidRequest:
         raise UsageError(f'error: invalid task range "{text}"') from None
-    if low < 1 or high < low or stride < 1:
-        raise UsageError(f'error: invalid task range "{text}"')
-    return low, high, stride

@@ -63,8 +63,9 @@ class QueueInstance:
     states: str
 
 
-def _split_list(text: str) -> list[str]:
-    if not text or text.upper() == "NONE":
+def split_list(text: str | None) -> list[str]:
+    """A list attribute's words (comma or blank separated); NONE is empty."""
+    if not text or text.strip().upper() == "NONE":
         return []
     return [item for item in text.replace(",", " ").split() if item]
 
@@ -207,9 +208,9 @@ class ClusterConfig:
                 keep("manager", _user_name(master.owner_uid), None)
             keep("adminhost", master.host_name, None)
             keep("submithost", master.host_name, None)
-            for host in _split_list(boot.get("exec_hosts", "")):
+            for host in split_list(boot.get("exec_hosts", "")):
                 keep("submithost", host, None)
-        for host in _split_list(boot.get("exec_hosts", "")):
+        for host in split_list(boot.get("exec_hosts", "")):
             if host not in self.exec_hosts:
                 keep("exechost", host, ExecHostConf(hostname=host))
         await master.commit(changes)
@@ -275,7 +276,7 @@ class ClusterConfig:
             for host in self.queue_hosts(queue, live):
                 qtype = self.queue_attr(queue, "qtype", host).upper()
                 code = ("B" if "BATCH" in qtype else "") + ("I" if "INTERACTIVE" in qtype else "")
-                if _split_list(self.queue_attr(queue, "pe_list", host)):
+                if split_list(self.queue_attr(queue, "pe_list", host)):
                     code += "P"
                 out.append(QueueInstance(queue, host, code, int(self.queue_attr(queue, "slots", host)), ""))
         return out
@@ -344,7 +345,7 @@ class ClusterConfig:
                 used_slots=used.get((qi.queue, qi.host), 0),
                 states=states,
                 qtype=qtype,
-                pe_list=_split_list(self.queue_attr(qi.queue, "pe_list", qi.host)),
+                pe_list=split_list(self.queue_attr(qi.queue, "pe_list", qi.host)),
                 complex_values=cvalues,
                 consumed={},
             ))
@@ -439,7 +440,7 @@ class ClusterConfig:
             shell=self.queue_attr(first.queue, "shell", first.host),
             shell_start_mode=_none(self.queue_attr(first.queue, "shell_start_mode", first.host))
             or host_conf.get("shell_start_mode", "posix_compliant"),
-            login_shells=_split_list(host_conf.get("login_shells", "")),
+            login_shells=split_list(host_conf.get("login_shells", "")),
             prolog=_none(self.queue_attr(first.queue, "prolog", first.host)) or _none(host_conf.get("prolog", "")),
             epilog=_none(self.queue_attr(first.queue, "epilog", first.host)) or _none(host_conf.get("epilog", "")),
             cell=master.cell.name,
@@ -463,7 +464,7 @@ def _none(text: str) -> str:
 
 def _pairs(text: str) -> list[tuple[str, str]]:
     out = []
-    for item in _split_list(text):
+    for item in split_list(text):
         name, sep, value = item.partition("=")
         if sep:
             out.append((name, value))

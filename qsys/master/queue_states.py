@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from qsys import protocol
 from qsys.errors import InvalidRequest
+from qsys.master.config import split_list
 
 if TYPE_CHECKING:
     from qsys.master.core import Master
@@ -43,12 +44,6 @@ _KIND_JOBS = "job_suspension"
 
 def order_states(letters: str | set[str]) -> str:
     return "".join(c for c in STATE_ORDER if c in letters)
-
-
-def split_list(text: str | None) -> list[str]:
-    if not text or text.strip().upper() == "NONE":
-        return []
-    return [item for item in text.replace(",", " ").split() if item]
 
 
 def pairs(text: str | None) -> list[tuple[str, str]]:
@@ -274,7 +269,9 @@ class QueueStates:
         """Put states and access denials into a scheduling snapshot."""
         states = self.compute()
         config = self.master.config
-        glob = config.host_config("global")
+        glob = config.global_conf
+        glob_allow = ",".join(glob.user_lists or ()) or None
+        glob_deny = ",".join(glob.xuser_lists or ()) or None
         cache: dict[tuple[str, str | None, str | None], bool] = {}
 
         def allowed(owner: str, ulists: str | None, xlists: str | None) -> bool:
@@ -289,7 +286,7 @@ class QueueStates:
             xlists = config.queue_attr(qi.queue, "xuser_lists", qi.host)
             denied = {o for o in owners
                       if not allowed(o, ulists, xlists)
-                      or not allowed(o, glob.get("user_lists"), glob.get("xuser_lists"))}
+                      or not allowed(o, glob_allow, glob_deny)}
             if denied:
                 qi.denied_owners = frozenset(denied)
         for name, pe in pe_snaps.items():

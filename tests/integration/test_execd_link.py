@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -103,11 +101,9 @@ class FakeMaster:
 
 
 @pytest.fixture
-def cell_root() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="qsys-execd-", dir="/tmp"))
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def cell_root(qsys_root: Path) -> Path:
+    """A directory every user can traverse (conftest's qsys_root)."""
+    return qsys_root
 
 
 @asynccontextmanager

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def area() -> Iterator[Path]:
-    """A directory every user can traverse (pytest's tmp_path is private to its owner)."""
-    path = Path(tempfile.mkdtemp(prefix="qsys-shep-", dir="/tmp"))
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def area(qsys_root: Path) -> Path:
+    """A directory every user can traverse (conftest's qsys_root)."""
+    return qsys_root
 
 
 def make_launch(area: Path, job_id: int = 12, task_id: int = 1, **spec: Any) -> Launch:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +11,7 @@ from typing import Any
 import pytest
 
 from qsys.launch import Launch
+from tests.clusterlib import ensure_user
 from tests.unit.test_shepherd import make_launch, run_shepherd
 
 USER = "qsys_t1"
@@ -25,21 +23,15 @@ pytestmark = pytest.mark.root
 def job_user() -> Iterator[pwd.struct_passwd]:
     if os.geteuid() != 0:
         pytest.skip("service mode needs root")
-    try:
-        pw = pwd.getpwnam(USER)
-    except KeyError:
-        subprocess.run(["useradd", "-m", "-s", "/bin/bash", USER], check=True)
-        pw = pwd.getpwnam(USER)
+    ensure_user(USER)
+    pw = pwd.getpwnam(USER)
     yield pw
 
 
 @pytest.fixture
-def area() -> Iterator[Path]:
-    """A directory every user can traverse (pytest's tmp_path is private to its owner)."""
-    path = Path(tempfile.mkdtemp(prefix="qsys-shep-", dir="/tmp"))
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def area(qsys_root: Path) -> Path:
+    """A directory every user can traverse (conftest's qsys_root)."""
+    return qsys_root
 
 
 def service_launch(area: Path, pw: pwd.struct_passwd, **spec: Any) -> Launch:
