@@ -8,9 +8,11 @@ against the code that writes them, so the pages cannot drift silently.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -22,7 +24,8 @@ MAN = REPO / "man"
 # The pages this part of the project owns; more pages (qconf, qacct, queue_conf, ...) may join.
 REQUIRED = {
     "man1": ["qsub", "qstat", "qdel", "qhold", "qrls", "qhost", "qsys", "qrsh", "qlogin", "qacct"],
-    "man5": ["qsys_conf", "accounting", "remote_startup"],
+    "man5": ["qsys_conf", "accounting", "remote_startup", "sched_conf", "sge_request", "access_list", "hostgroup",
+             "bootstrap"],
     "man8": ["qsys-master", "qsys-execd"],
 }
 DAEMONS = {"qsys-master", "qsys-execd"}
@@ -137,13 +140,37 @@ def test_accounting_page_lists_the_fields_in_file_order() -> None:
 def test_qsys_conf_documents_every_global_key() -> None:
     from qsys.master.config import DEFAULT_GLOBAL
 
-    source = (MAN / "man5" / "qsys_conf.5").read_text()
-    keys = source.split(".SH KEYS", 1)[1].split("\n.SH ", 1)[0]
-    tags = set()
-    for line in keys.splitlines():
+    tags = _tags((MAN / "man5" / "qsys_conf.5").read_text(), "KEYS")
+    assert sorted(set(DEFAULT_GLOBAL) - tags) == []
+
+
+def _tags(source: str, section: str) -> set[str]:
+    """Names in the ``.B``/``.BR`` lines of one section of a page's source."""
+    text = source.split(f".SH {section}", 1)[1].split("\n.SH ", 1)[0]
+    tags: set[str] = set()
+    for line in text.splitlines():
         if line.startswith((".B ", ".BR ")):
             tags.update(re.findall(r"[a-z][a-z_]*[a-z]", line.replace("\\-", "-")))
-    assert sorted(set(DEFAULT_GLOBAL) - tags) == []
+    return tags
+
+
+def test_sched_conf_documents_every_attribute() -> None:
+    from qsys.objects.sconf import SchedulerConfig
+
+    names = {f.name for f in dataclasses.fields(SchedulerConfig)}
+    assert sorted(names - _tags((MAN / "man5" / "sched_conf.5").read_text(), "ATTRIBUTES")) == []
+
+
+def test_bootstrap_page_documents_every_key_qsys_up_writes() -> None:
+    from qsys.cluster import new_cell
+    from qsys.paths import Cell
+
+    with tempfile.TemporaryDirectory() as root:
+        cell = Cell(Path(root), "default")
+        new_cell(cell, 2, 1, 0, None)
+        keys = set(cell.bootstrap())
+    documented = _tags((MAN / "man5" / "bootstrap.5").read_text(), "THE BOOTSTRAP FILE")
+    assert keys and sorted(keys - documented) == []
 
 
 def test_remote_startup_gives_the_exact_argument_conventions() -> None:
