@@ -175,24 +175,11 @@ static void message_free(message_t *m) {
     m->count = 0;
 }
 
-static int send_all(int fd, const void *data, size_t size) {
-    const char *p = data;
-    while (size > 0) {
-        ssize_t n = send(fd, p, size, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        size -= (size_t)n;
-    }
-    return 0;
-}
-
-static int recv_all(int fd, void *data, size_t size) {
+/* Send (sending != 0) or receive exactly size bytes; -1 on an error or end of file. */
+static int transfer(int fd, void *data, size_t size, int sending) {
     char *p = data;
     while (size > 0) {
-        ssize_t n = recv(fd, p, size, 0);
+        ssize_t n = sending ? send(fd, p, size, MSG_NOSIGNAL) : recv(fd, p, size, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -227,7 +214,7 @@ static int send_message(int fd, const char *const *items, size_t count) {
         memcpy(p + 4, items[i], n);
         p += 4 + n;
     }
-    int rc = send_all(fd, buf, size);
+    int rc = transfer(fd, buf, size, 1);
     free(buf);
     return rc;
 }
@@ -236,19 +223,19 @@ static int read_message(int fd, message_t *m) {
     unsigned char head[4];
     m->items = NULL;
     m->count = 0;
-    if (recv_all(fd, head, 4) < 0)
+    if (transfer(fd, head, 4, 0) < 0)
         return -1;
     uint32_t count = get_u32(head);
     if (count > MAX_ITEMS || (m->items = calloc(count ? count : 1, sizeof(char *))) == NULL)
         return -1;
     for (uint32_t i = 0; i < count; i++) {
-        if (recv_all(fd, head, 4) < 0)
+        if (transfer(fd, head, 4, 0) < 0)
             goto broken;
         uint32_t n = get_u32(head);
         if (n > MAX_ITEM_BYTES || (m->items[i] = malloc(n + 1)) == NULL)
             goto broken;
         m->count = i + 1;
-        if (n && recv_all(fd, m->items[i], n) < 0)
+        if (n && transfer(fd, m->items[i], n, 0) < 0)
             goto broken;
         m->items[i][n] = '\0';
     }
@@ -392,11 +379,27 @@ static int start_helper(char *diag, size_t diag_len) {
     if (python == NULL || *python == '\0')
         python = QSYS_DRMAA_PYTHON;
     char *const argv[] = {(char *)python, "-m", "qsys.drmaa.helper", "3", NULL};
+    /* the program's environment, less a PYTHONHOME meant for another interpreter; built
+       before fork: the child of a threaded program may only make async-signal-safe calls */
+    size_t nenv = 0;
+    while (environ && environ[nenv])
+        nenv++;
+    char **envp = malloc((nenv + 1) * sizeof(char *));
+    if (envp == NULL)
+        return fail(diag, diag_len, DRMAA_ERRNO_NO_MEMORY, NULL), -1;
+    size_t kept = 0;
+    for (size_t i = 0; i < nenv; i++)
+        if (strncmp(environ[i], "PYTHONHOME=", 11) != 0)
+            envp[kept++] = environ[i];
+    envp[kept] = NULL;
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        free(envp);
         return fail(diag, diag_len, DRMAA_ERRNO_DRMS_INIT_FAILED, strerror(errno)), -1;
+    }
     pid_t pid = fork();
     if (pid < 0) {
+        free(envp);
         close(sv[0]);
         close(sv[1]);
         return fail(diag, diag_len, DRMAA_ERRNO_DRMS_INIT_FAILED, strerror(errno)), -1;
@@ -418,9 +421,10 @@ static int start_helper(char *diag, size_t diag_len) {
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        execv(python, argv);
+        execve(python, argv, envp);
         _exit(127);
     }
+    free(envp);
     close(sv[1]);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;
@@ -483,9 +487,12 @@ int drmaa_exit(char *error_diagnosis, size_t error_diag_len) {
 
 /* ------------------------------------------------------------------ job templates */
 
-static int template_ok(const drmaa_job_template_t *jt, char *id, char *diag, size_t diag_len) {
-    if (jt == NULL)
-        return fail(diag, diag_len, DRMAA_ERRNO_INVALID_ARGUMENT, "no job template given");
+/* The template's id as text in id[32], if the template is of this session and the other
+   arguments are given (args_given). */
+static int template_ok(const drmaa_job_template_t *jt, int args_given, char *id, char *diag,
+                       size_t diag_len) {
+    if (jt == NULL || !args_given)
+        return fail(diag, diag_len, DRMAA_ERRNO_INVALID_ARGUMENT, NULL);
     if (!session_is(jt->generation))
         return fail(diag, diag_len, DRMAA_ERRNO_NO_ACTIVE_SESSION, NULL);
     snprintf(id, 32, "%ld", jt->id);
@@ -533,11 +540,9 @@ int drmaa_delete_job_template(drmaa_job_template_t *jt, char *error_diagnosis,
 int drmaa_set_attribute(drmaa_job_template_t *jt, const char *name, const char *value,
                         char *error_diagnosis, size_t error_diag_len) {
     char id[32];
-    int code = template_ok(jt, id, error_diagnosis, error_diag_len);
+    int code = template_ok(jt, name != NULL && value != NULL, id, error_diagnosis, error_diag_len);
     if (code != DRMAA_ERRNO_SUCCESS)
         return code;
-    if (name == NULL || value == NULL)
-        return fail(error_diagnosis, error_diag_len, DRMAA_ERRNO_INVALID_ARGUMENT, NULL);
     const char *request[] = {"jt_set", id, name, value};
     return call_simple(request, 4, error_diagnosis, error_diag_len);
 }
@@ -545,11 +550,9 @@ int drmaa_set_attribute(drmaa_job_template_t *jt, const char *name, const char *
 int drmaa_get_attribute(drmaa_job_template_t *jt, const char *name, char *value,
                         size_t value_len, char *error_diagnosis, size_t error_diag_len) {
     char id[32];
-    int code = template_ok(jt, id, error_diagnosis, error_diag_len);
+    int code = template_ok(jt, name != NULL && value != NULL, id, error_diagnosis, error_diag_len);
     if (code != DRMAA_ERRNO_SUCCESS)
         return code;
-    if (name == NULL || value == NULL)
-        return fail(error_diagnosis, error_diag_len, DRMAA_ERRNO_INVALID_ARGUMENT, NULL);
     const char *request[] = {"jt_get", id, name};
     message_t reply;
     code = call(request, 3, &reply, error_diagnosis, error_diag_len);
@@ -563,11 +566,9 @@ int drmaa_set_vector_attribute(drmaa_job_template_t *jt, const char *name,
                                const char *value[], char *error_diagnosis,
                                size_t error_diag_len) {
     char id[32];
-    int code = template_ok(jt, id, error_diagnosis, error_diag_len);
+    int code = template_ok(jt, name != NULL && value != NULL, id, error_diagnosis, error_diag_len);
     if (code != DRMAA_ERRNO_SUCCESS)
         return code;
-    if (name == NULL || value == NULL)
-        return fail(error_diagnosis, error_diag_len, DRMAA_ERRNO_INVALID_ARGUMENT, NULL);
     size_t count = 0;
     while (value[count] != NULL)
         count++;
@@ -604,34 +605,32 @@ int drmaa_get_vector_attribute(drmaa_job_template_t *jt, const char *name,
                                drmaa_attr_values_t **values, char *error_diagnosis,
                                size_t error_diag_len) {
     char id[32];
-    int code = template_ok(jt, id, error_diagnosis, error_diag_len);
+    int code = template_ok(jt, name != NULL && values != NULL, id, error_diagnosis, error_diag_len);
     if (code != DRMAA_ERRNO_SUCCESS)
         return code;
-    if (name == NULL || values == NULL)
-        return fail(error_diagnosis, error_diag_len, DRMAA_ERRNO_INVALID_ARGUMENT, NULL);
     const char *request[] = {"jt_get_vector", id, name};
     RESULTS_INTO(drmaa_attr_values_t, values, request, 3, 2, error_diagnosis, error_diag_len);
     return code;
 }
 
-int drmaa_get_attribute_names(drmaa_attr_names_t **values, char *error_diagnosis,
-                              size_t error_diag_len) {
+static int attribute_names(const char *operation, drmaa_attr_names_t **values, char *diag,
+                           size_t diag_len) {
     int code;
     if (values == NULL)
-        return fail(error_diagnosis, error_diag_len, DRMAA_ERRNO_INVALID_ARGUMENT, NULL);
-    const char *request[] = {"names"};
-    RESULTS_INTO(drmaa_attr_names_t, values, request, 1, 2, error_diagnosis, error_diag_len);
+        return fail(diag, diag_len, DRMAA_ERRNO_INVALID_ARGUMENT, NULL);
+    const char *request[] = {operation};
+    RESULTS_INTO(drmaa_attr_names_t, values, request, 1, 2, diag, diag_len);
     return code;
+}
+
+int drmaa_get_attribute_names(drmaa_attr_names_t **values, char *error_diagnosis,
+                              size_t error_diag_len) {
+    return attribute_names("names", values, error_diagnosis, error_diag_len);
 }
 
 int drmaa_get_vector_attribute_names(drmaa_attr_names_t **values, char *error_diagnosis,
                                      size_t error_diag_len) {
-    int code;
-    if (values == NULL)
-        return fail(error_diagnosis, error_diag_len, DRMAA_ERRNO_INVALID_ARGUMENT, NULL);
-    const char *request[] = {"vector_names"};
-    RESULTS_INTO(drmaa_attr_names_t, values, request, 1, 2, error_diagnosis, error_diag_len);
-    return code;
+    return attribute_names("vector_names", values, error_diagnosis, error_diag_len);
 }
 
 /* ------------------------------------------------------------------ jobs */
@@ -658,7 +657,7 @@ static const char **submit_request(const char *const *words, size_t nwords, char
 int drmaa_run_job(char *job_id, size_t job_id_len, const drmaa_job_template_t *jt,
                   char *error_diagnosis, size_t error_diag_len) {
     char id[32], cwd[PATH_MAX];
-    int code = template_ok(jt, id, error_diagnosis, error_diag_len);
+    int code = template_ok(jt, 1, id, error_diagnosis, error_diag_len);
     if (code != DRMAA_ERRNO_SUCCESS)
         return code;
     const char *words[] = {"run", id};
@@ -678,11 +677,9 @@ int drmaa_run_job(char *job_id, size_t job_id_len, const drmaa_job_template_t *j
 int drmaa_run_bulk_jobs(drmaa_job_ids_t **jobids, const drmaa_job_template_t *jt, int start,
                         int end, int incr, char *error_diagnosis, size_t error_diag_len) {
     char id[32], first[16], last[16], step[16], cwd[PATH_MAX];
-    int code = template_ok(jt, id, error_diagnosis, error_diag_len);
+    int code = template_ok(jt, jobids != NULL, id, error_diagnosis, error_diag_len);
     if (code != DRMAA_ERRNO_SUCCESS)
         return code;
-    if (jobids == NULL)
-        return fail(error_diagnosis, error_diag_len, DRMAA_ERRNO_INVALID_ARGUMENT, NULL);
     snprintf(first, sizeof first, "%d", start);
     snprintf(last, sizeof last, "%d", end);
     snprintf(step, sizeof step, "%d", incr);

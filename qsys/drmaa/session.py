@@ -57,6 +57,7 @@ _USAGE = ("io", "iow", "mem", "cpu", "vmem", "maxvmem", "submission_time", "prio
           "ru_nsignals", "ru_nvcsw", "ru_nivcsw")
 _ACCT_USAGE = ("cpu", "mem", "io", "iow", "maxvmem")
 _JOB_ID = re.compile(r"^(\d+)(?:\.(\d+))?$")
+VIEW_MAX_AGE = 0.5  # seconds one look at the master's job list serves (snakemake asks per job)
 
 
 def _sge_signal(number: int) -> int:
@@ -168,6 +169,19 @@ class Session:
         self.jobs: dict[int, SessionJob] = {}
         self._next_template = 1
         self._lock = threading.RLock()
+        self._views: tuple[float, dict[int, JobView]] | None = None
+
+    def _job_views(self) -> dict[int, JobView]:
+        """The user's jobs as the master shows them, at most VIEW_MAX_AGE old (under the lock);
+        forgotten after this session changed something."""
+        now = time.monotonic()
+        if self._views is None or now - self._views[0] > VIEW_MAX_AGE:
+            self._views = (now, self.backend.my_jobs())
+        return self._views[1]
+
+    def _changed(self) -> None:
+        with self._lock:
+            self._views = None
 
     # ------------------------------------------------------------ job templates
 
@@ -197,6 +211,7 @@ class Session:
         files = qtask_files(str(self.backend.cell.common), caller.home)
         spec = build_spec(self.template(number), caller, tasks, files)
         job_id = self.backend.submit(spec)
+        self._changed()
         job = SessionJob(job_id, spec.tasks, set(spec.tasks.ids() if spec.tasks else (1,)))
         with self._lock:
             self.jobs[job_id] = job
@@ -207,6 +222,12 @@ class Session:
     # ------------------------------------------------------------ control and state
 
     def control(self, job_text: str, action: Control) -> None:
+        try:
+            self._control(job_text, action)
+        finally:
+            self._changed()
+
+    def _control(self, job_text: str, action: Control) -> None:
         if job_text != JOB_IDS_SESSION_ALL:
             parse_job_id(job_text)
             self.backend.control(action, job_text)
@@ -231,7 +252,7 @@ class Session:
                 task = self._check_task(job, task)
                 if task in job.done:
                     return job.done[task].state
-            views = self.backend.my_jobs()
+            views = self._job_views()
             view = views.get(job_id) or (self.backend.other_job(job_id) if job is None else None)
             if job is not None:
                 self._update(job, view)
@@ -262,7 +283,7 @@ class Session:
     def _refresh(self, jobs: list[SessionJob]) -> None:
         """Look once at the master for what these jobs' open tasks did (under the lock)."""
         if any(job.open for job in jobs):
-            views = self.backend.my_jobs()
+            views = self._job_views()
             for job in jobs:
                 if job.open:
                     self._update(job, views.get(job.job_id))
@@ -314,13 +335,30 @@ class Session:
         return _until(deadline, reap)
 
     def _block_until_gone(self, job: SessionJob) -> None:
-        """Wait forever for a job through the master's WaitJobs: no polling."""
-        try:
-            reports = self.backend.end_reports(job.job_id)
-        except DrmaaError:
-            return  # the master went away: poll instead, as for a wait with a timeout
-        with self._lock:
-            self._collect(job, reports)
+        """Wait forever for a job through the master's WaitJobs, on a thread of its own,
+        looking at the job every 10 s as well: the master wakes no waiter for a job deleted
+        while it was pending. Returns at once when the master cannot be reached (the caller
+        polls then)."""
+        answers: list[dict[int, dict[str, Any]] | None] = []
+
+        def ask() -> None:
+            try:
+                answers.append(self.backend.end_reports(job.job_id))
+            except DrmaaError:
+                pass
+
+        waiter = threading.Thread(target=ask, daemon=True)
+        waiter.start()
+        while True:
+            waiter.join(10.0)
+            with self._lock:
+                if not waiter.is_alive():
+                    if answers:
+                        self._collect(job, answers[0])
+                    return
+                self._refresh([job])
+                if not job.open:
+                    return
 
     def _reap_any(self) -> tuple[str, Outcome] | None:
         with self._lock:

@@ -25,23 +25,25 @@ def _exactly(sock: socket.socket, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def read_message(sock: socket.socket) -> list[str] | None:
-    """The next message as text (undecodable bytes kept as surrogates); None at end of file."""
+def _number(sock: socket.socket, limit: int, what: str) -> int | None:
     head = _exactly(sock, 4)
     if head is None:
         return None
-    (count,) = _U32.unpack(head)
-    if count > MAX_ITEMS:
-        raise ValueError(f"message of {count} items")
+    (value,) = _U32.unpack(head)
+    if value > limit:
+        raise ValueError(f"message of {value} {what}")
+    return value
+
+
+def read_message(sock: socket.socket) -> list[str] | None:
+    """The next message as text (undecodable bytes kept as surrogates); None at end of file."""
+    count = _number(sock, MAX_ITEMS, "items")
+    if count is None:
+        return None
     items: list[str] = []
     for _ in range(count):
-        size = _exactly(sock, 4)
-        if size is None:
-            return None
-        (length,) = _U32.unpack(size)
-        if length > MAX_BYTES:
-            raise ValueError(f"message item of {length} bytes")
-        data = _exactly(sock, length) if length else b""
+        length = _number(sock, MAX_BYTES, "bytes in an item")
+        data = None if length is None else _exactly(sock, length)
         if data is None:
             return None
         items.append(data.decode("utf-8", "surrogateescape"))

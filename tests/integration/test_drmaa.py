@@ -4,39 +4,15 @@ the examples of its documentation (session, run, wait, bulk jobs, control, job s
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.clusterlib import REPO, Cluster, wait_until
-
-
-@pytest.fixture(scope="session")
-def libdrmaa() -> Iterator[Path]:
-    """libdrmaa.so built from this worktree, starting its helper with this interpreter."""
-    build = Path(tempfile.mkdtemp(prefix="qsys-drmaa-", dir="/tmp"))
-    os.chmod(build, 0o755)
-    subprocess.run(["make", "-s", "-C", str(REPO / "drmaa"), f"BUILD={build}",
-                    f"PYTHON={sys.executable}"], check=True)
-    yield build / "libdrmaa.so"
-    shutil.rmtree(build, ignore_errors=True)
-
-
-@pytest.fixture
-def workdir(qsys_root: Path) -> Path:
-    path = qsys_root / "work"
-    path.mkdir()
-    return path
-
-
-def drmaa_env(cluster: Cluster, libdrmaa: Path) -> dict[str, str]:
-    return dict(cluster.env, DRMAA_LIBRARY_PATH=str(libdrmaa))
+from tests.drmaalib import drmaa_env
 
 
 def helpers_of(cluster: Cluster) -> list[int]:
@@ -306,6 +282,32 @@ def test_python_threads_wait_while_others_submit(cluster: Cluster, libdrmaa: Pat
             print('long', result['info'].jobId == long_job, result['info'].wasAborted)
         """, workdir).stdout
     assert "short True running" in out and "long True True" in out
+
+
+def test_python_wait_forever_for_a_job_deleted_while_pending(cluster: Cluster, libdrmaa: Path,
+                                                            workdir: Path) -> None:
+    """The master wakes no WaitJobs waiter for a job deleted before it started: the wait
+    notices on its own."""
+    out = run_python(cluster, libdrmaa, """
+        import drmaa, threading
+        with drmaa.Session() as s:
+            jt = s.createJobTemplate()
+            jt.remoteCommand = '/bin/true'
+            jt.jobSubmissionState = drmaa.JobSubmissionState.HOLD_STATE
+            held = s.runJob(jt)
+            result = []
+            def wait():
+                try:
+                    s.wait(held, drmaa.Session.TIMEOUT_WAIT_FOREVER)
+                except Exception as exc:
+                    result.append(str(exc))
+            waiter = threading.Thread(target=wait)
+            waiter.start()
+            s.control(held, drmaa.JobControlAction.TERMINATE)
+            waiter.join(60)
+            print('waited:', result)
+        """, workdir).stdout
+    assert "waited: ['code 24: no usage information was returned for the completed job']" in out
 
 
 def test_python_array_task_finishes_before_its_siblings(cluster: Cluster, libdrmaa: Path,
