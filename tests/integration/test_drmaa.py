@@ -360,3 +360,68 @@ def test_python_native_specification_and_errors(cluster: Cluster, libdrmaa: Path
     assert "path: code 4:" in out
     jobs = cluster.run("qacct", "-j", "from_native")
     assert "from_native" not in jobs.stdout  # the held job never ran
+
+
+# --------------------------------------------------------------------------- service mode
+
+
+def run_python_as(cluster: Cluster, user: str, libdrmaa: Path, code: str) -> str:
+    env = cluster.env
+    pairs = [f"{key}={env[key]}" for key in ("QSYS_ROOT", "QSYS_CELL", "PATH", "PYTHONPATH")]
+    proc = subprocess.run(["runuser", "-u", user, "--", "env", *pairs, f"DRMAA_LIBRARY_PATH={libdrmaa}",
+                           sys.executable, "-c", textwrap.dedent(code)],
+                          capture_output=True, text=True, timeout=180, cwd="/tmp")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_service_mode_users_and_their_rights(qsys_root: Path, users: tuple[str, str], libdrmaa: Path) -> None:
+    """Each DRMAA program acts as the user who runs it: jobs run as their owner, another
+    user may look at them but not touch them."""
+    alice, bob = users
+    with Cluster(qsys_root / "cell", hosts=["node1"], slots=4, mode="service") as cluster:
+        job_id = run_python_as(cluster, alice, libdrmaa, """
+            import drmaa
+            s = drmaa.Session()
+            s.initialize()
+            jt = s.createJobTemplate()
+            jt.remoteCommand = '/bin/sh'
+            jt.args = ['-c', 'id -un']
+            jt.outputPath = ':/tmp/$USER.drmaa.$JOB_ID'
+            jt.jobSubmissionState = drmaa.JobSubmissionState.HOLD_STATE
+            print(s.runJob(jt))
+            """).strip()
+        out = run_python_as(cluster, bob, libdrmaa, f"""
+            import drmaa
+            with drmaa.Session() as s:
+                print('status', s.jobStatus('{job_id}'))
+                for action in (drmaa.JobControlAction.RELEASE, drmaa.JobControlAction.TERMINATE):
+                    try:
+                        s.control('{job_id}', action)
+                    except drmaa.errors.AuthorizationException as exc:
+                        print('refused', exc)
+                try:
+                    s.wait('{job_id}', 0)
+                except drmaa.errors.InvalidJobException:
+                    print('not of this session')
+            """)
+        assert "status user_on_hold" in out and "not of this session" in out
+        assert out.count(f'refused code 3: {bob} - you do not have the necessary privileges') == 2
+        out = run_python_as(cluster, alice, libdrmaa, f"""
+            import drmaa, time
+            with drmaa.Session() as s:  # a new session: the job is not one of its own
+                s.control('{job_id}', drmaa.JobControlAction.RELEASE)
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    try:
+                        s.jobStatus('{job_id}')
+                    except drmaa.errors.InvalidJobException:
+                        print('finished: unknown to this session')
+                        break
+                    time.sleep(0.05)
+            """)
+        assert "finished: unknown to this session" in out
+        result = Path(f"/tmp/{alice}.drmaa.{job_id}")
+        wait_until(result.exists, 30, "the job's output")
+        assert result.read_text() == f"{alice}\n" and result.owner() == alice
+        result.unlink()
