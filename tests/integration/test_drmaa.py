@@ -234,6 +234,7 @@ def test_python_control_and_job_status(cluster: Cluster, libdrmaa: Path, workdir
 
     with drmaa.Session() as s:
         jt = s.createJobTemplate()
+        jt.workingDirectory = os.getcwd()  # the default output files go there
         jt.remoteCommand = os.path.join(os.getcwd(), 'sleeper.sh')
         jt.args = ['42', 'Simon says:', '300']
         jt.jobSubmissionState = drmaa.JobSubmissionState.HOLD_STATE
@@ -265,9 +266,10 @@ def test_python_control_and_job_status(cluster: Cluster, libdrmaa: Path, workdir
 def test_python_threads_wait_while_others_submit(cluster: Cluster, libdrmaa: Path, workdir: Path) -> None:
     """A thread blocked in wait (forever) does not hold up another thread's calls."""
     out = run_python(cluster, libdrmaa, """
-        import drmaa, threading
+        import drmaa, os, threading
         with drmaa.Session() as s:
             jt = s.createJobTemplate()
+            jt.workingDirectory = os.getcwd()  # the default output files go there
             jt.remoteCommand = '/bin/sleep'
             jt.args = ['300']
             long_job = s.runJob(jt)
@@ -289,9 +291,10 @@ def test_python_wait_forever_for_a_job_deleted_while_pending(cluster: Cluster, l
     """The master wakes no WaitJobs waiter for a job deleted before it started: the wait
     notices on its own."""
     out = run_python(cluster, libdrmaa, """
-        import drmaa, threading
+        import drmaa, os, threading
         with drmaa.Session() as s:
             jt = s.createJobTemplate()
+            jt.workingDirectory = os.getcwd()  # the default output files go there
             jt.remoteCommand = '/bin/true'
             jt.jobSubmissionState = drmaa.JobSubmissionState.HOLD_STATE
             held = s.runJob(jt)
@@ -314,9 +317,10 @@ def test_python_array_task_finishes_before_its_siblings(cluster: Cluster, libdrm
                                                         workdir: Path) -> None:
     """A bulk task that ends early is waited for (and DONE) while its siblings run on."""
     out = run_python(cluster, libdrmaa, """
-        import drmaa
+        import drmaa, os
         with drmaa.Session() as s:
             jt = s.createJobTemplate()
+            jt.workingDirectory = os.getcwd()  # the default output files go there
             jt.remoteCommand = '/bin/sh'
             jt.args = ['-c', 'test $SGE_TASK_ID = 1 && exit 4; exec sleep 300']
             first, second = s.runBulkJobs(jt, 1, 2, 1)
@@ -327,13 +331,15 @@ def test_python_array_task_finishes_before_its_siblings(cluster: Cluster, libdrm
             print('second', s.wait(second, 120).wasAborted)
         """, workdir).stdout
     assert "first True 4 4.0000" in out and "second running" in out and "second True" in out
+    assert len(list(workdir.glob("sh.o*.1"))) == 1  # drmaa_wd: the default output file is there
 
 
 def test_python_native_specification_and_errors(cluster: Cluster, libdrmaa: Path, workdir: Path) -> None:
     out = run_python(cluster, libdrmaa, """
-        import drmaa
+        import drmaa, os
         with drmaa.Session() as s:
             jt = s.createJobTemplate()
+            jt.workingDirectory = os.getcwd()  # the default output files go there
             jt.remoteCommand = '/bin/true'
             jt.nativeSpecification = '-N from_native -l no_such_resource=1'
             try:
