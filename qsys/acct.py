@@ -1,7 +1,7 @@
 """Reading the accounting file: records, selections and usage totals for ``qacct``.
 
-The master appends one 45-field line per finished task (``qsys.master.accounting``). This
-module turns lines back into typed records, selects them the way ``qacct`` options ask
+The master appends one 45-field line per finished task (``qsys.accounting_file`` defines
+it). This module reads the typed records back, selects them the way ``qacct`` options ask
 (owner, group, queue, host, PE, project, department, account, resource requests, start
 time window, job id/name/pattern) and sums their usage per group of records.
 
@@ -19,18 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qsys.accounting_file import parse_record
 from qsys.errors import InvalidRequest, NotFound
 from qsys.grammar.requests import parse_resource_list
-from qsys.master.accounting import ACCOUNTING_FIELDS
-
-INT_FIELDS = frozenset({
-    "job_number", "priority", "submission_time", "start_time", "end_time", "failed",
-    "exit_status", "ru_ixrss", "ru_ismrss", "ru_idrss", "ru_isrss", "ru_minflt", "ru_majflt",
-    "ru_nswap", "ru_oublock", "ru_msgsnd", "ru_msgrcv", "ru_nsignals", "ru_nvcsw", "ru_nivcsw",
-    "slots", "task_number", "arid", "ar_sub_time", "ru_wallclock",
-})
-FLOAT_FIELDS = frozenset({"ru_utime", "ru_stime", "ru_maxrss", "ru_inblock",
-                          "cpu", "mem", "io", "iow", "maxvmem"})
 
 # the grouping columns of the summary table: option key, record field, column title
 GROUP_COLUMNS = (
@@ -44,32 +35,6 @@ GROUP_COLUMNS = (
     ("slots", "slots", "SLOTS"),
 )
 USAGE_KEYS = ("ru_wallclock", "ru_utime", "ru_stime", "cpu", "mem", "io", "iow")
-
-
-def _number(text: str, kind: type) -> Any:
-    try:
-        return kind(float(text)) if kind is int else float(text)
-    except ValueError:
-        return 0
-
-
-def parse_record(line: str) -> dict[str, Any] | None:
-    """The typed record of one line; None for comments, blank or truncated lines."""
-    line = line.rstrip("\n")
-    if len(line) <= 1 or line.startswith("#"):
-        return None
-    values = line.split(":")
-    if len(values) < len(ACCOUNTING_FIELDS):
-        return None
-    record: dict[str, Any] = {}
-    for name, text in zip(ACCOUNTING_FIELDS, values, strict=False):
-        if name in INT_FIELDS:
-            record[name] = _number(text, int)
-        elif name in FLOAT_FIELDS:
-            record[name] = _number(text, float)
-        else:
-            record[name] = text
-    return record
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:

@@ -59,7 +59,8 @@ def granted_hosts(text: str) -> dict[str, tuple[list[str], int]]:
 
 
 def main_body(argv: list[str]) -> int:
-    from qsys.startup import builtin, wire
+    from qsys.remote import wire
+    from qsys.startup import builtin
 
     flags, host, command = parse(argv)
     env = os.environ

@@ -12,7 +12,8 @@ import pexpect
 import pytest
 
 from qsys import protocol
-from qsys.startup import builtin, wire
+from qsys.remote import wire
+from qsys.startup import builtin
 from tests.clusterlib import BIN, Cluster, wait_until
 
 PROMPT = r"[#$] "

@@ -125,7 +125,7 @@ def test_th_line_matches_file_name() -> None:
 
 
 def test_accounting_page_lists_the_fields_in_file_order() -> None:
-    from qsys.master.accounting import ACCOUNTING_FIELDS
+    from qsys.accounting_file import ACCOUNTING_FIELDS
 
     source = (MAN / "man5" / "accounting.5").read_text()
     fields = source.split(".SH FIELDS", 1)[1].split("\n.SH ", 1)[0]

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from qsys import acct
+from qsys.accounting_file import ACCOUNTING_FIELDS, HEADER, format_line, parse_record
 from qsys.cli import acctout, qacct
 from qsys.errors import NotFound, UsageError
-from qsys.master.accounting import ACCOUNTING_FIELDS, HEADER, format_line
 from tests import REFERENCE
 
 
@@ -44,7 +44,7 @@ def utc() -> Iterator[None]:
 
 
 def ref_record() -> dict[str, object]:
-    record = acct.parse_record(reference("accounting_raw_line.txt"))
+    record = parse_record(reference("accounting_raw_line.txt"))
     assert record is not None
     return record
 
