@@ -13,8 +13,6 @@ from qsys.acct import GROUP_COLUMNS, Selection, time_window
 from qsys.cli.common import run, write
 from qsys.cli.engine import HELP, Handler, Option, OptionTable, checked, parse
 from qsys.errors import UsageError
-from qsys.grammar.requests import parse_resource_list
-from qsys.grammar.values import parse_datetime, parse_task_range
 
 
 class _State:
@@ -63,6 +61,8 @@ def _account(state: _State, name: str, values: list[str]) -> None:
 
 def _time(attr: str) -> Handler:
     def handler(state: _State, name: str, values: list[str]) -> None:
+        from qsys.grammar.values import parse_datetime
+
         setattr(state.sel, attr, checked(parse_datetime, "qacct", name, values[0]))
 
     return handler
@@ -81,10 +81,14 @@ def _file(state: _State, name: str, values: list[str]) -> None:
 
 def _requests(state: _State, name: str, values: list[str]) -> None:
     """-l: jobs that requested these resources; a name alone matches any value."""
+    from qsys.grammar.requests import parse_resource_list
+
     state.sel.requests.update(checked(lambda text: parse_resource_list(text, bare=""), "qacct", name, values[0]))
 
 
 def _tasks(state: _State, name: str, values: list[str]) -> None:
+    from qsys.grammar.values import parse_task_range
+
     state.sel.tasks = checked(parse_task_range, "qacct", name, values[0])
 
 
