@@ -56,7 +56,7 @@ class Option:
 
     def __init__(self, synopsis: str, help: str | None, handler: Handler, *, greedy: bool = False) -> None:
         head, *words = synopsis.split()
-        self.synopsis = synopsis
+        self.synopsis = " ".join([head, *words])
         self.names = tuple(head.split("|"))
         self.help = help
         self.handler = handler
@@ -87,7 +87,7 @@ FILE = Option("-@ file", "read options from a file", _described)
 
 
 def _help_order(option: Option) -> tuple[bool, str, str]:
-    """Grid Engine's -help order: by letter, lower case first; -@ and --long ones last."""
+    """The -help order: by name ignoring case, lower case first; -@ and --long ones last."""
     name = option.name
     return (not name[1:2].isalpha(), name.lower(), name.swapcase())
 

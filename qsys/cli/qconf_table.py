@@ -34,15 +34,16 @@ def _rows() -> dict[str, Operation]:
 
     for kind, (suffix, noun, word, listing) in _KEYED.items():
         plural = f"{word}_list"
+        one = f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
         optional_show = kind == "queue"
         add(f"-s{suffix}", "show", kind, f"[{plural}]" if optional_show else plural,
             f"show {noun}s" + (" (all without a list)" if optional_show else ""))
         add(listing, "list", kind, "", f"list the {noun} names")
         add(f"-a{suffix}", "edit_add", kind, f"[{word}]" if kind in ("queue", "exechost") else word,
-            f"add a {noun} with $EDITOR")
-        add(f"-A{suffix}", "add", kind, "file", f"add a {noun} from a file")
-        add(f"-m{suffix}", "edit_modify", kind, word, f"change a {noun} with $EDITOR")
-        add(f"-M{suffix}", "modify", kind, "file", f"change a {noun} from a file")
+            f"add {one} with $EDITOR")
+        add(f"-A{suffix}", "add", kind, "file", f"add {one} from a file")
+        add(f"-m{suffix}", "edit_modify", kind, word, f"change {one} with $EDITOR")
+        add(f"-M{suffix}", "modify", kind, "file", f"change {one} from a file")
         add(f"-d{suffix}", "delete", kind, plural, f"delete {noun}s")
     add("-sconf", "show", "conf", "[host]", "show the global (or a host's) configuration")
     add("-sconfl", "list", "conf", "", "list the hosts with a local configuration")

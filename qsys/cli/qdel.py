@@ -32,7 +32,7 @@ def flag(state: Targets, name: str, values: list[str]) -> None:
 
 QDEL_OPTIONS = OptionTable("qdel", [
     HELP,
-    Option("-f", "force: forget jobs whose host does not answer", flag),
+    Option("-f", "forget running jobs even if their host does not answer", flag),
     Option("-u user_list", "the jobs of these users (* for all)", _users),
 ], "job_task_list", interleaved=True)
 
