@@ -94,7 +94,8 @@ def test_bad_native_specification(caller: Caller, native: str, message: str) -> 
 def test_bad_job_name_uses_qsubs_check(caller: Caller) -> None:
     with pytest.raises(DrmaaError) as info:
         build_spec(template(remote_command="/bin/true", job_name="a/b"), caller)
-    assert info.value.code == Errno.DENIED_BY_DRM and '"-N a/b"' in info.value.diagnosis
+    assert info.value.code == Errno.DENIED_BY_DRM
+    assert info.value.diagnosis.strip() == "argument to -N option must not contain /"  # qsub's words
 
 
 def test_script_mode_reads_directives(caller: Caller, tmp_path: Path) -> None:
