@@ -126,6 +126,9 @@ def trust_local_hosts(user: str) -> Path:
     return rhosts
 
 
+QSYS_SSHD_CONF = {f"{m}_{end}": value for m in ("rsh", "rlogin", "qlogin")
+                  for end, value in (("command", "/usr/bin/ssh"), ("daemon", "qsys-sshd"))}
+
 GID_RANGE = "20000-20100"  # gids.DEFAULT_RANGE: the range of a cluster without its own
 
 
@@ -163,12 +166,16 @@ class PamService:
 def method_setup(method: str, root: Path, user: str,
                  extra_addresses: list[str] | None = None) -> tuple[dict[str, str], list[Callable[[], object]]]:
     """Global configuration for one startup method with the real daemon and pam_qsys in its
-    PAM service: ``builtin``, ``ssh`` (rsh through sshd -i), ``rsh`` (in.rshd, .rhosts) or
-    ``telnet`` (qlogin through telnetd and login). Returns (configuration, undo steps)."""
+    PAM service: ``builtin``, ``ssh`` (rsh through sshd -i), ``rsh`` (in.rshd, .rhosts),
+    ``telnet`` (qlogin through telnetd and login) or ``qsys-sshd`` (every method through the
+    per-job SSH daemon and the stock ssh client: no PAM, no keys, no password). Returns
+    (configuration, undo steps)."""
     conf = {f"{m}_{end}": "builtin" for m in ("rsh", "rlogin", "qlogin") for end in ("command", "daemon")}
     undo: list[Callable[[], object]] = []
     if method == "builtin":
         return conf, undo
+    if method == "qsys-sshd":
+        return dict(QSYS_SSHD_CONF), undo
     module = build_pam_module(root)
     if method == "ssh":
         service = f"qsys-sshd-{os.getpid()}"
