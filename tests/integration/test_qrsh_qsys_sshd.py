@@ -19,12 +19,13 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from execd.startup import descendants
 from tests.clusterlib import BIN, Cluster, wait_until
 from tests.integration.test_qrsh_x11 import xserver  # noqa: F401 - a fixture
+from tests.integration.test_session_usage import HIGH, LOW, _groups, _pids
 from tests.startuplib import QSYS_SSHD_CONF, start_with_conf
 
 PROMPT = r"[#$] "
-LOW, HIGH = 20000, 20100  # the default gid_range
 
 
 @pytest.fixture
@@ -157,13 +158,13 @@ def test_every_process_carries_the_group_and_qdel_ends_them(sshd_cluster: tuple[
     [job] = cluster.jobs()
     shepherd = int((cluster.cell.execd_spool("node1") / "active_jobs" / f"{job['job_id']}.1" / "shepherd.pid")
                    .read_text().split()[0])
-    tree = _descendants(shepherd)
+    tree = descendants(shepherd)
     daemon = [pid for pid in tree if "execd.sshd" in _cmdline(pid)]
     assert len(daemon) == 1, [(_cmdline(p)) for p in tree]
     assert _status(daemon[0], "Uid").split()[0] == str(pwd.getpwnam(user).pw_uid), "the daemon runs as the user"
     session = [*tree, *_pids(f"{marker}-orphan")]
     assert len(session) >= 3
-    gids = {pid: {int(g) for g in _status(pid, "Groups").split()} for pid in session}
+    gids = {pid: set(_groups(pid)) for pid in session}
     [extra] = {g for g in gids[daemon[0]] if LOW <= g <= HIGH}
     assert all(extra in groups for groups in gids.values()), gids
     cluster.run("qdel", str(job["job_id"]), check=True)
@@ -209,17 +210,6 @@ def test_x_program_reaches_the_local_display(sshd_cluster: tuple[Cluster, str | 
     assert display.startswith("localhost:") and screens == "1"
     proc = cluster.run("qrsh", "echo [$DISPLAY]", env=xserver)
     assert proc.stdout == "[]\n"
-
-
-def _pids(marker: str) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", f"^{marker} "], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def _descendants(pid: int) -> list[int]:
-    from execd.startup import descendants
-
-    return descendants(pid)
 
 
 def _cmdline(pid: int) -> str:
