@@ -9,9 +9,13 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qsys.startup.addresses import local_addresses
 from tests.clusterlib import Cluster
+
+if TYPE_CHECKING:
+    import pexpect
 
 SSHD = "/usr/sbin/sshd"
 REPO = Path(__file__).resolve().parent.parent
@@ -194,6 +198,36 @@ def method_setup(method: str, root: Path, user: str,
     else:
         raise ValueError(f"unknown method {method!r}")
     return conf, undo
+
+
+def one_slot_tight_pe(conf: dict[str, str]) -> list[tuple[str, str, dict[str, str]]]:
+    """Objects for ``put_objects``: PE ``tight`` (control_slaves TRUE, round robin), one slot
+    per host in all.q, and ``conf`` as the global configuration."""
+    pe = {"slots": "99", "allocation_rule": "$round_robin", "control_slaves": "TRUE", "job_is_first_task": "TRUE"}
+    return [("pe", "tight", pe), ("queue", "all.q", {"hostlist": "@allhosts", "slots": "1", "pe_list": "tight"}),
+            ("conf", "global", conf)]
+
+
+def check_pty_login(child: pexpect.spawn) -> None:
+    """A login session spawned with a 30x100 window: a pty with that size, then a changed
+    size, JOB_ID; it must end with exit status 5."""
+    import time
+
+    import pexpect
+
+    child.expect(r"[#$] ")
+    child.sendline("stty size; tty; echo JOB=$JOB_ID")
+    child.expect(r"30 100")
+    child.expect(r"/dev/pts/\d+")
+    child.expect(r"JOB=\d+")
+    child.setwinsize(41, 123)
+    time.sleep(0.3)  # the window change travels on its own; the next line must come after it
+    child.sendline("stty size")
+    child.expect("41 123")
+    child.sendline("exit 5")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 5
 
 
 def telnet_session(cluster: Cluster, user: str, command: str, timeout: float = 60) -> None:

@@ -20,7 +20,7 @@ from tests.clusterlib import Cluster, wait_until
 from tests.integration.test_pe import put_objects
 from tests.integration.test_pe_usage import _foreign, _gone, _records
 from tests.netns import NetnsLab, start_execd
-from tests.startuplib import REPO, method_setup
+from tests.startuplib import REPO, method_setup, one_slot_tight_pe
 
 HOSTS = ["node1", "node2"]
 BURN = REPO / "tests" / "helpers" / "burn.py"
@@ -43,14 +43,8 @@ def lab(qsys_root: Path, request: pytest.FixtureRequest,
         local = {"node1": {"rsh_daemon": "builtin"}} if method in ("ssh", "qsys-sshd") else {}
         cluster = Cluster(qsys_root / "cell", hosts=HOSTS, slots=1, mode="service")
         cluster.init()
-        pe = {"slots": "99", "allocation_rule": "$round_robin", "control_slaves": "TRUE",
-              "job_is_first_task": "TRUE"}
-        put_objects(cluster, [
-            ("pe", "tight", pe),
-            ("queue", "all.q", {"hostlist": "@allhosts", "slots": "1", "pe_list": "tight"}),
-            ("conf", "global", conf),
-            *[("conf", host, attrs) for host, attrs in local.items()],
-        ])
+        put_objects(cluster, [*one_slot_tight_pe(conf),
+                              *[("conf", host, attrs) for host, attrs in local.items()]])
         cluster.start_master()
         for host in HOSTS:
             start_execd(cluster, host, net.ns(host))

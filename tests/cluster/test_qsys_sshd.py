@@ -17,7 +17,7 @@ from tests.clusterlib import BIN, Cluster
 from tests.integration.test_pe import put_objects
 from tests.integration.test_session_usage import HIGH, LOW
 from tests.netns import NetnsLab
-from tests.startuplib import QSYS_SSHD_CONF, REPO
+from tests.startuplib import QSYS_SSHD_CONF, REPO, one_slot_tight_pe
 
 HOSTS = ["node1", "node2"]
 
@@ -33,13 +33,7 @@ def lab(request: pytest.FixtureRequest, qsys_root: Path,
         cluster = Cluster(qsys_root / "cell", hosts=HOSTS, slots=1, mode="personal" if personal else "service",
                           user=user if personal else None)
         cluster.init()
-        pe = {"slots": "99", "allocation_rule": "$round_robin", "control_slaves": "TRUE",
-              "job_is_first_task": "TRUE"}
-        put_objects(cluster, [
-            ("pe", "tight", pe),
-            ("queue", "all.q", {"hostlist": "@allhosts", "slots": "1", "pe_list": "tight"}),
-            ("conf", "global", dict(QSYS_SSHD_CONF)),
-        ])
+        put_objects(cluster, one_slot_tight_pe(dict(QSYS_SSHD_CONF)))
         if personal:
             subprocess.run(["chown", "-R", user, str(cluster.root)], check=True)
         cluster.start_master()

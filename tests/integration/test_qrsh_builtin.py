@@ -14,6 +14,7 @@ import pytest
 from qsys import protocol
 from qsys.startup import builtin, wire
 from tests.clusterlib import BIN, Cluster, wait_until
+from tests.startuplib import check_pty_login
 
 PROMPT = r"[#$] "
 
@@ -59,20 +60,7 @@ def test_session_environment_and_job_name(cluster: Cluster) -> None:
 
 
 def test_login_shell_with_pty_and_window_size(cluster: Cluster) -> None:
-    child = spawn(cluster, "qrsh", rows=30, cols=100)
-    child.expect(PROMPT)
-    child.sendline("stty size; tty; echo JOB=$JOB_ID")
-    child.expect(r"30 100")
-    child.expect(r"/dev/pts/\d+")
-    child.expect(r"JOB=\d+")
-    child.setwinsize(41, 123)
-    time.sleep(0.3)
-    child.sendline("stty size")
-    child.expect("41 123")
-    child.sendline("exit 5")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 5
+    check_pty_login(spawn(cluster, "qrsh", rows=30, cols=100))
 
 
 def test_qlogin_announces_and_runs_a_login_shell(cluster: Cluster) -> None:

@@ -12,7 +12,6 @@ import pwd
 import re
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from execd.startup import descendants
 from tests.clusterlib import BIN, Cluster, wait_until
 from tests.integration.test_qrsh_x11 import xserver  # noqa: F401 - a fixture
 from tests.integration.test_session_usage import HIGH, LOW, _groups, _pids
-from tests.startuplib import QSYS_SSHD_CONF, start_with_conf
+from tests.startuplib import QSYS_SSHD_CONF, check_pty_login, start_with_conf
 
 PROMPT = r"[#$] "
 
@@ -75,20 +74,7 @@ def test_exit_code_stdin_stderr_and_signals(sshd_cluster: tuple[Cluster, str | N
 @ALL
 def test_login_shell_with_pty_and_window_size(sshd_cluster: tuple[Cluster, str | None]) -> None:
     cluster, user = sshd_cluster
-    child = spawn(cluster, user, "qrsh", rows=30, cols=100)
-    child.expect(PROMPT)
-    child.sendline("stty size; tty; echo JOB=$JOB_ID")
-    child.expect(r"30 100")
-    child.expect(r"/dev/pts/\d+")
-    child.expect(r"JOB=\d+")
-    child.setwinsize(41, 123)
-    time.sleep(0.3)  # the window change travels on its own; the next line must come after it
-    child.sendline("stty size")
-    child.expect("41 123")
-    child.sendline("exit 5")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 5
+    check_pty_login(spawn(cluster, user, "qrsh", rows=30, cols=100))
 
 
 @SERVICE

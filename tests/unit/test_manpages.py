@@ -23,9 +23,9 @@ MAN = REPO / "man"
 REQUIRED = {
     "man1": ["qsub", "qstat", "qdel", "qhold", "qrls", "qhost", "qsys", "qrsh", "qlogin", "qacct"],
     "man5": ["qsys_conf", "accounting", "remote_startup"],
-    "man8": ["qsys-master", "qsys-execd"],
+    "man8": ["qsys-master", "qsys-execd", "qsys-sshd"],
 }
-DAEMONS = {"qsys-master", "qsys-execd"}
+DAEMONS = {"qsys-master", "qsys-execd", "qsys-sshd"}
 COMMAND_SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "ENVIRONMENT", "FILES",
                     "EXIT STATUS", "EXAMPLES", "SEE ALSO"]
 
