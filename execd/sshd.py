@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import errno
 import json
 import logging
@@ -50,6 +51,7 @@ from execd.usage import decode_status
 from qsys.startup import sshkeys
 
 PLAN_FD = 3
+PR_SET_NAME = 15
 LOGIN_TIMEOUT = 30.0
 HANGUP_GRACE = 5.0
 DRAIN_IDLE = 0.3  # after the program ended: how long to wait for more output of its children
@@ -421,6 +423,12 @@ def end_like(status: int | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The daemon, exec'ed (``python -m execd.sshd``) or called in a child forked from a
+    shepherd whose forkserver preloaded this module (``execd.forkserver``)."""
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a lost client is an error, not the end
+    sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115 - fd 2, the trace, forked or not
+    with contextlib.suppress(OSError, AttributeError):  # the name ps and pgrep show, forked or not
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, b"qsys-sshd", 0, 0, 0)
     parser = argparse.ArgumentParser(prog="qsys-sshd", description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--debug", action="store_true", help="asyncssh's own log to the task's trace")
     args = parser.parse_args(argv)

@@ -35,6 +35,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -267,11 +268,15 @@ def daemon_env(launch: Launch, job_env: dict[str, str]) -> dict[str, str]:
 
 
 def spawn_daemon(conn: socket.socket, argv: list[str], env: dict[str, str], extra_gid: int | None,
-                 ident: identity.Identity | None = None, plan_fd: int | None = None) -> int:
+                 ident: identity.Identity | None = None, plan_fd: int | None = None,
+                 run: Callable[[], int] | None = None) -> int:
     """Fork and exec ``argv`` inetd style: ``conn`` on stdin and stdout, our stderr (the task's
     trace) on stderr, its own process group, the extra group ID added. With ``ident`` it runs
     as that user (``qsys-sshd``; the others switch users themselves), with ``plan_fd`` that
-    file on fd 3. Returns its pid."""
+    file on fd 3; with ``run`` the child calls it instead of exec (a preloaded daemon).
+    Returns its pid."""
+    sys.stdout.flush()
+    sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         try:
@@ -290,6 +295,10 @@ def spawn_daemon(conn: socket.socket, argv: list[str], env: dict[str, str], extr
                 os.set_inheritable(SSHD_PLAN_FD, True)  # also when it was fd 3 already
             os.closerange(3 if plan_fd is None else SSHD_PLAN_FD + 1, 65536)
             os.chdir("/")
+            if run is not None:
+                os.environ.clear()
+                os.environ.update(env)
+                os._exit(run())
             os.execve(argv[0], argv, env)
         except BaseException as exc:  # noqa: B036 - nothing may escape a forked child
             with contextlib.suppress(OSError):
@@ -313,7 +322,8 @@ def sshd_plan(launch: Launch, plan: Plan) -> dict[str, Any]:
 
 def spawn_qsys_sshd(conn: socket.socket, setting: str, launch: Launch, plan: Plan) -> int:
     """Start ``python -m execd.sshd`` (this very code) on the connection as the job's user,
-    its plan in a memory file on fd 3 (never in its argv or environment)."""
+    its plan in a memory file on fd 3 (never in its argv or environment). When the forkserver
+    preloaded it, the forked child runs it at once instead of starting an interpreter."""
     plan_fd = os.memfd_create("qsys-sshd-plan")
     try:
         data = json.dumps(sshd_plan(launch, plan)).encode()
@@ -322,7 +332,9 @@ def spawn_qsys_sshd(conn: socket.socket, setting: str, launch: Launch, plan: Pla
         os.lseek(plan_fd, 0, os.SEEK_SET)
         argv = [sys.executable, "-s", "-m", "execd.sshd", *shlex.split(setting)[1:]]
         env = {**daemon_env(launch, plan.env), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-        return spawn_daemon(conn, argv, env, launch.extra_gid, plan.ident, plan_fd)
+        preloaded = sys.modules.get("execd.sshd")
+        run = (lambda: int(preloaded.main(argv[4:]))) if preloaded is not None else None
+        return spawn_daemon(conn, argv, env, launch.extra_gid, plan.ident, plan_fd, run)
     finally:
         os.close(plan_fd)
 

@@ -137,6 +137,8 @@ def test_every_process_carries_the_group_and_qdel_ends_them(sshd_cluster: tuple[
     cluster, user = sshd_cluster
     assert user is not None
     marker = f"qsys-sshd-{os.getpid()}"
+    log = cluster.root / "execd-node1.out"
+    wait_until(lambda: "forkserver preload execd.sshd: ok" in log.read_text(), 30, "the forkserver to preload qsys-sshd")
     argv = cluster._as_user([str(BIN / "qrsh"), f"(setsid bash -c 'exec -a {marker}-orphan sleep 300' &); "
                                                 f"exec -a {marker} sleep 300"], user)
     proc = subprocess.Popen(argv, env=cluster.env, cwd="/tmp", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -145,8 +147,9 @@ def test_every_process_carries_the_group_and_qdel_ends_them(sshd_cluster: tuple[
     shepherd = int((cluster.cell.execd_spool("node1") / "active_jobs" / f"{job['job_id']}.1" / "shepherd.pid")
                    .read_text().split()[0])
     tree = descendants(shepherd)
-    daemon = [pid for pid in tree if "execd.sshd" in _cmdline(pid)]
+    daemon = [pid for pid in tree if Path(f"/proc/{pid}/comm").read_text().strip() == "qsys-sshd"]
     assert len(daemon) == 1, [(_cmdline(p)) for p in tree]
+    assert "execd.forkserver" in _cmdline(daemon[0]), "forked ready from the preloaded forkserver"
     assert _status(daemon[0], "Uid").split()[0] == str(pwd.getpwnam(user).pw_uid), "the daemon runs as the user"
     session = [*tree, *_pids(f"{marker}-orphan")]
     assert len(session) >= 3
@@ -210,3 +213,44 @@ def _status(pid: int, key: str) -> str:
         if line.startswith(f"{key}:"):
             return line.split(":", 1)[1].strip()
     return ""
+
+
+@pytest.mark.parametrize("start", ["exec", "forked"])
+def test_the_daemon_started_both_ways(start: str, tmp_path: Path) -> None:
+    """Exec'ed as a new interpreter, or forked ready (a preloading forkserver), the daemon
+    serves the session the same: the connection on stdin/stdout, the plan on fd 3."""
+    import json
+    import sys
+
+    from execd import sshd
+    from execd.startup import open_listener, spawn_daemon
+    from qsys.startup import sshclient, sshkeys
+    from tests.startuplib import REPO
+
+    token = f"token-{start}"
+    key, known = tmp_path / "key", tmp_path / "known_hosts"
+    key.write_bytes(sshkeys.private_openssh(token, sshkeys.CLIENT_LABEL))
+    key.chmod(0o600)
+    known.write_text(sshkeys.known_hosts_line(token))
+    plan = {"job": "7.1", "token": token, "users": [pwd.getpwuid(os.getuid()).pw_name], "env": {"PATH": "/usr/bin:/bin"},
+            "cwd": str(tmp_path), "exe": "/bin/sh", "argv": ["/bin/sh", "-c", "pwd; cat; exit 6"], "search": False,
+            "shell": "/bin/sh", "has_command": True, "xauthority": str(tmp_path / "xauth")}
+    plan_fd = os.memfd_create("plan")
+    os.write(plan_fd, json.dumps(plan).encode())
+    os.lseek(plan_fd, 0, os.SEEK_SET)
+    listener = open_listener()
+    port = listener.getsockname()[1]
+    argv = sshclient.ssh_argv("/usr/bin/ssh", "rsh", "127.0.0.1", port, str(key), str(known), ["ignored"])
+    client = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    conn, _ = listener.accept()
+    listener.close()
+    daemon_argv = [sys.executable, "-s", "-m", "execd.sshd"]
+    run = (lambda: sshd.main([])) if start == "forked" else None
+    pid = spawn_daemon(conn, daemon_argv, {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}, None,
+                       plan_fd=plan_fd, run=run)
+    conn.close()
+    os.close(plan_fd)
+    out, err = client.communicate(b"through stdin\n", timeout=60)
+    _, status = os.waitpid(pid, 0)
+    assert (client.returncode, out) == (6, f"{tmp_path}\nthrough stdin\n".encode()), err
+    assert os.waitstatus_to_exitcode(status) == 6  # the daemon ends as the program did
