@@ -7,6 +7,8 @@ Prints, as medians over N runs:
   (what the cluster itself adds, without the client's interpreter start);
 * ssh, end to end: rsh_command ssh / rsh_daemon ``sshd -i`` (a service-mode cluster, test
   user qsys_alice with a key made for the run; needs root);
+* qsys-sshd, end to end: rsh_command /usr/bin/ssh / rsh_daemon ``qsys-sshd`` (the per-job
+  daemon on asyncssh, keys from the session token; same cluster and user as the ssh row);
 * SGE 8.1.9 when a single-host cell of Debian's gridengine packages runs on this machine.
 
     python bench/qrsh.py [--runs N] [--no-ssh] [--no-sge]
@@ -75,8 +77,9 @@ def builtin_rows(runs: int) -> list[tuple[str, str]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def ssh_row(runs: int) -> tuple[str, str]:
-    from tests.startuplib import SshSetup, start_with_conf
+def ssh_row(runs: int, daemon: str) -> tuple[str, str]:
+    """``daemon``: ``sshd`` (OpenSSH's sshd -i with a key made for the run) or ``qsys-sshd``."""
+    from tests.startuplib import QSYS_SSHD_CONF, SshSetup, start_with_conf
 
     user = "qsys_alice"
     ensure_user(user)
@@ -84,14 +87,18 @@ def ssh_row(runs: int) -> tuple[str, str]:
     os.chmod(base, 0o755)
     cluster = Cluster(base / "cell", hosts=["node1"], slots=4, mode="service")
     try:
-        ssh = SshSetup(base, user)
-        start_with_conf(cluster, {"rsh_command": ssh.command, "rsh_daemon": ssh.daemon})
+        if daemon == "sshd":
+            ssh = SshSetup(base, user)
+            conf, label = {"rsh_command": ssh.command, "rsh_daemon": ssh.daemon}, "qsys ssh (sshd -i)"
+        else:
+            conf, label = dict(QSYS_SSHD_CONF), "qsys ssh (qsys-sshd)"
+        start_with_conf(cluster, conf)
 
         def command() -> None:
             proc = cluster.run("qrsh", "-now", "y", "/bin/true", user=user)
             assert proc.returncode == 0, proc.stderr
 
-        return "qsys ssh (sshd -i), qrsh -now y /bin/true", median_ms(timed_runs(runs, command))
+        return f"{label}, qrsh -now y /bin/true", median_ms(timed_runs(runs, command))
     finally:
         cluster.__exit__(None, None, None)
         shutil.rmtree(base, ignore_errors=True)
@@ -113,7 +120,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = builtin_rows(args.runs)
     if not args.no_ssh and os.geteuid() == 0:
-        rows.append(ssh_row(args.runs))
+        rows += [ssh_row(args.runs, "sshd"), ssh_row(args.runs, "qsys-sshd")]
     if not args.no_sge:
         row = sge_row(args.runs)
         if row:

@@ -1,10 +1,7 @@
 """The builtin session server: runs the session's program and relays it over the connection.
 
 Runs in the shepherd after the client's token was checked (``execd.startup``). The program is
-the job: ``$SHELL -c "<command>"`` for qrsh with a command (the command itself with
-``-noshell``), the user's login shell for qrsh without a command and qlogin. With a pty the
-program gets a new session with the pty as its controlling terminal, the client's window size
-and TERM; without one it gets three pipes, so stdout and stderr stay apart.
+the job's (:mod:`execd.program`), with a pty (the client's window size and TERM) or three pipes.
 
 The relay is one select loop: client frames go to the program (input, EOF, window size,
 signals); the program's output goes to the client; when the program ends, its output is
@@ -16,17 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import select
 import signal
 import socket
-import struct
 import termios
 import time
 from typing import TYPE_CHECKING, Any
 
-from execd import identity
+from execd import program
 from execd.spool import TaskDir
 from execd.usage import decode_status
 from qsys.remote import wire, x11
@@ -38,58 +33,6 @@ if TYPE_CHECKING:
 HANGUP_GRACE = 5.0
 DRAIN_IDLE = 0.3  # after the program ended: how long to wait for more output of its children
 BUFFER_LIMIT = 1 << 20
-
-
-def program_argv(launch: Launch, plan: Plan) -> tuple[str, list[str], bool]:
-    """(executable, argv, search PATH) of the session's program."""
-    spec = launch.spec
-    shell = plan.ident.shell or "/bin/sh"
-    if spec.get("job_type") == "qrsh":
-        if spec.get("noshell"):
-            command = str(spec.get("command") or "")
-            return command, [command, *[str(a) for a in spec.get("args") or []]], True
-        return shell, [shell, "-c", str((launch.session or {}).get("command", ""))], False
-    return shell, ["-" + os.path.basename(shell)], False
-
-
-def _set_winsize(fd: int, rows: int, cols: int) -> None:
-    with contextlib.suppress(OSError):
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def _spawn(plan: Plan, exe: str, argv: list[str], search: bool, env: dict[str, str],
-           pty_slave: int | None, pipes: tuple[int, int, int] | None) -> int:
-    pid = os.fork()
-    if pid != 0:
-        return pid
-    try:
-        for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD,
-                    signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, set())
-        os.setsid()
-        if pty_slave is not None:
-            fcntl.ioctl(pty_slave, termios.TIOCSCTTY, 0)
-            fds = (pty_slave, pty_slave, pty_slave)
-        else:
-            assert pipes is not None
-            fds = pipes
-        for target, src in enumerate(fds):
-            os.dup2(src, target)
-        identity.switch(plan.ident)
-        try:
-            os.chdir(plan.cwd)
-        except OSError as exc:
-            os.write(2, f"error: can't chdir to {plan.cwd}: {exc.strerror}\n".encode())
-            os._exit(1)
-        os.closerange(3, 65536)
-        if search:
-            os.execvpe(exe, argv, env)
-        os.execve(exe, argv, env)
-    except BaseException as exc:  # noqa: B036 - nothing may escape a forked child
-        with contextlib.suppress(OSError):
-            os.write(2, f"error: cannot execute {exe}: {exc}\n".encode())
-    os._exit(127)
 
 
 class Relay:
@@ -135,7 +78,7 @@ class Relay:
             self.stdin_eof = True
         elif kind == wire.WINCH and self.master is not None:
             rows, cols = wire.load(payload)
-            _set_winsize(self.master, int(rows), int(cols))
+            program.set_winsize(self.master, int(rows), int(cols))
         elif kind == wire.SIGNAL:
             sig = int(wire.load(payload))
             if 0 < sig < signal.NSIG:
@@ -395,29 +338,13 @@ def serve(conn: socket.socket, hello: dict[str, Any], plan: Plan, launch: Launch
     if hello.get("term"):
         env["TERM"] = str(hello["term"])
     x_listener = _x11_display(hello, env, plan, tdir)
-    exe, argv, search = program_argv(launch, plan)
-    master: int | None = None
-    stdin_w: int | None = None
-    outputs: dict[int, int] = {}
-    if use_pty:
-        master, slave = os.openpty()
-        _set_winsize(master, int(hello.get("rows") or 24), int(hello.get("cols") or 80))
-        if plan.ident.switch:
-            with contextlib.suppress(OSError):
-                os.fchown(slave, plan.ident.uid, -1)
-                os.fchmod(slave, 0o620)
-        pid = _spawn(plan, exe, argv, search, env, slave, None)
-        os.close(slave)
-        outputs[master] = wire.STDOUT
-    else:
-        in_r, stdin_w = os.pipe()
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        pid = _spawn(plan, exe, argv, search, env, None, (in_r, out_w, err_w))
-        for fd in (in_r, out_w, err_w):
-            os.close(fd)
-        outputs[out_r] = wire.STDOUT
-        outputs[err_r] = wire.STDERR
+    exe, argv, search = program.program_argv(launch, plan)
+    child = program.start(plan.ident, plan.cwd, exe, argv, search, env, use_pty,
+                          int(hello.get("rows") or 24), int(hello.get("cols") or 80))
+    pid, master, stdin_w = child.pid, child.master, child.stdin_w
+    outputs = {fd: wire.STDOUT for fd in child.outputs}
+    if child.stderr_r is not None:
+        outputs[child.stderr_r] = wire.STDERR
     started = time.time()
     tdir.write_job_pid(pid)
     sig = tdir.kill_signal()

@@ -35,6 +35,7 @@ from execd.usage import empty_report
 from qsys import auth, protocol
 from qsys.errors import ProtocolError, QsysError
 from qsys.launch import Launch
+from qsys.remote.sshkeys import is_qsys_sshd
 
 log = logging.getLogger("qsys.execd")
 
@@ -442,8 +443,17 @@ def _on_config(daemon: ExecDaemon, msg: protocol.HostConfig) -> None:
     daemon.config = dict(msg.config)
     if daemon.writer is not None:
         daemon.restart_load_reports()
+    if any(is_qsys_sshd(daemon.config.get(f"{m}_daemon")) for m in ("rsh", "rlogin", "qlogin")) \
+            and "execd.sshd" not in daemon.forks.preloads and daemon.loop is not None:
+        daemon.loop.run_in_executor(None, _preload, daemon, "execd.sshd")
     log.info("host=%s configuration: mode=%s load_report_time=%s", daemon.host,
              daemon.config.get("execd_mode", "personal"), daemon.config.get("load_report_time"))
+
+
+def _preload(daemon: ExecDaemon, module: str) -> None:
+    """Shepherds forked from now on have ``module`` (qsys-sshd sessions start ~0.3 s sooner)."""
+    answer = daemon.forks.preload(module)
+    log.info("host=%s forkserver preload %s: %s", daemon.host, module, answer)
 
 
 @_handles(protocol.StartJob)

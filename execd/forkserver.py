@@ -7,10 +7,15 @@ listening socket of an interactive session, which the shepherd inherits as fd 3.
 forks a shepherd and answers ``<pid>`` (or ``error <text>``) in one packet. SIGCHLD is ignored
 so the kernel reaps shepherds; the daemon watches them with pidfds. At EOF (the daemon
 died or stopped) the forkserver exits; the shepherds live on in their own sessions.
+
+``preload <module>`` imports a module once more, on demand, so every shepherd forked after
+it has it: ``execd.sshd`` (asyncssh, ~0.3 s to import) when this host's configuration names
+``qsys-sshd``, so a session's daemon is forked ready instead of started as a new interpreter.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import socket
@@ -21,6 +26,9 @@ from pathlib import Path
 
 from execd import builtin_server, shepherd, startup  # noqa: F401 - preloaded: a session's shepherd imports nothing
 
+PRELOAD = "preload "
+PRELOADABLE = ("execd.sshd",)
+
 
 def serve(channel: socket.socket) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
@@ -30,6 +38,9 @@ def serve(channel: socket.socket) -> None:
         if not data:
             return
         path = data.decode().strip()
+        if path.startswith(PRELOAD):
+            channel.send(preload(path.removeprefix(PRELOAD)).encode())
+            continue
         session_fd = fds[0] if fds else None
         try:
             pid = os.fork()
@@ -48,6 +59,16 @@ def serve(channel: socket.socket) -> None:
             channel.send(str(pid).encode())
 
 
+def preload(module: str) -> str:
+    if module not in PRELOADABLE:
+        return f"error: {module} is not preloadable"
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        return f"error: {exc}"
+    return "ok"
+
+
 def main() -> None:
     serve(socket.socket(fileno=0))
 
@@ -59,6 +80,7 @@ class ForkServerClient:
         self.proc: subprocess.Popen[bytes] | None = None
         self.channel: socket.socket | None = None
         self._lock = threading.Lock()
+        self.preloads: set[str] = set()  # asked for; a restarted forkserver gets them again
 
     def start(self) -> None:
         env = dict(os.environ)
@@ -71,6 +93,25 @@ class ForkServerClient:
         finally:
             theirs.close()
         self.channel = ours
+        for module in sorted(self.preloads):
+            self._preload(module)
+
+    def preload(self, module: str) -> str:
+        """Have ``module`` imported in the forkserver (blocks while it imports)."""
+        with self._lock:
+            self.preloads.add(module)
+            if self.proc is None or self.proc.poll() is not None:
+                self.start()
+                return "ok"
+            return self._preload(module)
+
+    def _preload(self, module: str) -> str:
+        assert self.channel is not None
+        try:
+            self.channel.send(f"{PRELOAD}{module}".encode())
+            return self.channel.recv(4096).decode()
+        except OSError as exc:
+            return f"error: {exc}"
 
     def fork(self, task_dir: str, session_fd: int | None = None) -> int:
         """The pid of a new shepherd for ``task_dir`` (which inherits ``session_fd`` as fd 3);

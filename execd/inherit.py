@@ -17,7 +17,9 @@ Otherwise the client gets REFUSE with the reason. The request also carries the c
 builtin, or neither (else REFUSE naming both). With a daemon method the shepherd gets a
 one-connection port that accepts only the request's address instead of the connection, ACCEPT
 tells the client that port, and the client runs ``rsh_command -n -p PORT HOST cmd``; the
-shepherd starts the daemon on the connection as the task (``execd.petask``).
+shepherd starts the daemon on the connection as the task (``execd.petask``). With
+``rsh_daemon qsys-sshd`` the task gets a one-time token of its own, and ACCEPT carries it (and
+the daemon's name) to the client, which derives the session's ssh keys from it.
 An accepted task gets a spool directory
 ``pe_tasks/<job>.<task>.<n>`` and a shepherd that inherits the connection as fd 3 and runs the
 command with the builtin relay as the job owner, with the job's extra group ID on this host.
@@ -43,9 +45,11 @@ from execd.spool import EXECD_FILE, JOB_FILE, PE_HOSTFILE, TaskDir, proc_start_t
 from execd.startup import is_builtin, kill_session, open_listener
 from execd.usage import empty_report
 from qsys import protocol
+from qsys.auth import new_token
 from qsys.launch import Launch
 from qsys.remote import wire
 from qsys.remote.addresses import local_addresses, normalize
+from qsys.remote.sshkeys import DAEMON_NAME, is_qsys_sshd
 
 if TYPE_CHECKING:
     from execd.daemon import ExecDaemon
@@ -150,7 +154,10 @@ class InheritServer:
             port = listener.getsockname()[1]
         finally:
             listener.close()  # the shepherd holds it now
-        conn.sendall(wire.control(wire.ACCEPT, {"port": port, "method": "rsh"}))
+        accept: dict[str, Any] = {"port": port, "method": "rsh"}
+        if is_qsys_sshd((launch.session or {}).get("daemon")):
+            accept.update(daemon=DAEMON_NAME, token=(launch.session or {}).get("token", ""))
+        conn.sendall(wire.control(wire.ACCEPT, accept))
         log.info("job=%s pe task %s: %s waits on port %d for %s", launch.task_key, launch.pe_task_id,
                  (launch.session or {}).get("daemon"), port, ", ".join((launch.session or {}).get("grant") or []))
 
@@ -214,8 +221,8 @@ class InheritServer:
                           f'{self.daemon.host} is "{daemon}": both must be builtin, or neither')
         session: dict[str, Any] = {"method": "rsh", "daemon": "builtin" if is_builtin(daemon) else daemon,
                                    "command": " ".join(argv)}
-        if not is_builtin(daemon):
-            session.update(grant=[peer] if peer else [], token="")
+        if not is_builtin(daemon):  # qsys-sshd's keys derive from a token of the task's own
+            session.update(grant=[peer] if peer else [], token=new_token() if is_qsys_sshd(daemon) else "")
         return session
 
     def _start(self, launch: Launch, conn: socket.socket) -> None:

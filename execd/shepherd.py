@@ -251,12 +251,11 @@ class Shepherd:
             path += f".{launch.pe_task_id}"  # the master task's TMPDIR on this host stays its own
         try:
             try:
-                if os.path.lexists(path):
-                    shutil.rmtree(path)
                 os.mkdir(path, 0o700)
             except OSError:
-                # the name is taken by another cluster's job on this machine (job numbers
-                # are per cluster) and not ours to remove: a unique name with the same start
+                # the name is taken, by another cluster's job on this machine (job numbers
+                # are per cluster) or by a run of this one whose shepherd died: neither is
+                # ours to remove (the first is in use): a unique name with the same start
                 path = tempfile.mkdtemp(prefix=f"{launch.task_key}.{launch.queue}.", dir=base)
             if ident.switch:
                 os.chown(path, ident.uid, ident.gid)

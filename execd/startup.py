@@ -14,6 +14,10 @@ and runs the session (:func:`run_session`) as the job:
   (socket on stdin and stdout) as a child of the shepherd, so it carries the job's extra group
   ID (and ``QSYS_ADD_GRP_ID`` for the PAM module that restores it after ``initgroups``), its
   usage is the job's, and qdel ends it. The daemon authenticates as it always does.
+* **qsys-sshd** (``*_daemon qsys-sshd``): a daemon method whose daemon is ours
+  (:mod:`execd.sshd`, run with this interpreter): started the same way but already as the
+  job's user, with the job's program, environment and token in a plan on fd 3; it lets in
+  only the key derived from the token (:mod:`qsys.remote.sshkeys`).
 
 A port nobody connects to closes after ``ACCEPT_TIMEOUT`` seconds and the job ends.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hmac
+import json
 import os
 import resource
 import shlex
@@ -30,13 +35,16 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from execd import procs, reaper
+from execd import identity, procs, reaper
 from execd.spool import TaskDir
 from execd.usage import GroupSampler, empty_report, merge_usage, report_from_wait, rusage_delta
 from qsys.remote import wire
 from qsys.remote.addresses import local_addresses, normalize
+from qsys.remote.sshkeys import is_qsys_sshd
 
 if TYPE_CHECKING:
     from execd.shepherd import Plan, Shepherd
@@ -47,6 +55,7 @@ ACCEPT_TIMEOUT = 60.0
 HELLO_TIMEOUT = 3.0
 DAEMON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PR_SET_CHILD_SUBREAPER = 36
+SSHD_PLAN_FD = 3  # where qsys-sshd finds its plan
 
 
 def is_builtin(setting: str) -> bool:
@@ -258,9 +267,16 @@ def daemon_env(launch: Launch, job_env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def spawn_daemon(conn: socket.socket, argv: list[str], env: dict[str, str], extra_gid: int | None) -> int:
+def spawn_daemon(conn: socket.socket, argv: list[str], env: dict[str, str], extra_gid: int | None,
+                 ident: identity.Identity | None = None, plan_fd: int | None = None,
+                 run: Callable[[], int] | None = None) -> int:
     """Fork and exec ``argv`` inetd style: ``conn`` on stdin and stdout, our stderr (the task's
-    trace) on stderr, its own process group, the extra group ID added. Returns its pid."""
+    trace) on stderr, its own process group, the extra group ID added. With ``ident`` it runs
+    as that user (``qsys-sshd``; the others switch users themselves), with ``plan_fd`` that
+    file on fd 3; with ``run`` the child calls it instead of exec (a preloaded daemon).
+    Returns its pid."""
+    sys.stdout.flush()
+    sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         try:
@@ -268,12 +284,21 @@ def spawn_daemon(conn: socket.socket, argv: list[str], env: dict[str, str], extr
             for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, set())
-            if extra_gid is not None and os.geteuid() == 0:
+            if ident is not None:
+                identity.switch(ident)
+            elif extra_gid is not None and os.geteuid() == 0:
                 os.setgroups([*os.getgroups(), extra_gid])
             os.dup2(conn.fileno(), 0)
             os.dup2(conn.fileno(), 1)
-            os.closerange(3, 65536)
+            if plan_fd is not None:
+                os.dup2(plan_fd, SSHD_PLAN_FD)
+                os.set_inheritable(SSHD_PLAN_FD, True)  # also when it was fd 3 already
+            os.closerange(3 if plan_fd is None else SSHD_PLAN_FD + 1, 65536)
             os.chdir("/")
+            if run is not None:
+                os.environ.clear()
+                os.environ.update(env)
+                os._exit(run())
             os.execve(argv[0], argv, env)
         except BaseException as exc:  # noqa: B036 - nothing may escape a forked child
             with contextlib.suppress(OSError):
@@ -282,10 +307,45 @@ def spawn_daemon(conn: socket.socket, argv: list[str], env: dict[str, str], extr
     return pid
 
 
+def sshd_plan(launch: Launch, plan: Plan) -> dict[str, Any]:
+    """What ``qsys-sshd`` needs (it reads it from fd 3): the token its keys derive from, the
+    user names it lets in, and the job's program, environment and directory."""
+    from execd.program import program_argv
+
+    exe, argv, search = program_argv(launch, plan)
+    return {"job": launch.task_key, "token": str((launch.session or {}).get("token", "")),
+            "users": sorted({launch.owner, plan.ident.user}), "env": plan.env, "cwd": plan.cwd,
+            "exe": exe, "argv": argv, "search": search, "shell": plan.ident.shell or "/bin/sh",
+            "has_command": launch.spec.get("job_type") == "qrsh",
+            "xauthority": os.path.join(plan.env.get("TMPDIR") or "/tmp", ".Xauthority")}
+
+
+def spawn_qsys_sshd(conn: socket.socket, setting: str, launch: Launch, plan: Plan) -> int:
+    """Start ``python -m execd.sshd`` (this very code) on the connection as the job's user,
+    its plan in a memory file on fd 3 (never in its argv or environment). When the forkserver
+    preloaded it, the forked child runs it at once instead of starting an interpreter."""
+    plan_fd = os.memfd_create("qsys-sshd-plan")
+    try:
+        data = json.dumps(sshd_plan(launch, plan)).encode()
+        while data:
+            data = data[os.write(plan_fd, data):]
+        os.lseek(plan_fd, 0, os.SEEK_SET)
+        argv = [sys.executable, "-s", "-m", "execd.sshd", *shlex.split(setting)[1:]]
+        env = {**daemon_env(launch, plan.env), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        preloaded = sys.modules.get("execd.sshd")
+        run = (lambda: int(preloaded.main(argv[4:]))) if preloaded is not None else None
+        return spawn_daemon(conn, argv, env, launch.extra_gid, plan.ident, plan_fd, run)
+    finally:
+        os.close(plan_fd)
+
+
 def serve_daemon(shep: Shepherd, conn: socket.socket, plan: Plan, launch: Launch) -> tuple[int, Any, float]:
     """Start the configured daemon on the connection and wait for it, as the job."""
-    argv = shlex.split(str((launch.session or {}).get("daemon", "")))
-    pid = spawn_daemon(conn, argv, daemon_env(launch, plan.env), launch.extra_gid)
+    setting = str((launch.session or {}).get("daemon", ""))
+    if is_qsys_sshd(setting):
+        pid = spawn_qsys_sshd(conn, setting, launch, plan)
+    else:
+        pid = spawn_daemon(conn, shlex.split(setting), daemon_env(launch, plan.env), launch.extra_gid)
     started = time.time()
     shep.tdir.write_job_pid(pid)
     kill = shep.tdir.kill_signal()

@@ -9,9 +9,13 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qsys.remote.addresses import local_addresses
 from tests.clusterlib import Cluster
+
+if TYPE_CHECKING:
+    import pexpect
 
 SSHD = "/usr/sbin/sshd"
 REPO = Path(__file__).resolve().parent.parent
@@ -126,6 +130,9 @@ def trust_local_hosts(user: str) -> Path:
     return rhosts
 
 
+QSYS_SSHD_CONF = {f"{m}_{end}": value for m in ("rsh", "rlogin", "qlogin")
+                  for end, value in (("command", "/usr/bin/ssh"), ("daemon", "qsys-sshd"))}
+
 GID_RANGE = "20000-20100"  # gids.DEFAULT_RANGE: the range of a cluster without its own
 
 
@@ -163,12 +170,16 @@ class PamService:
 def method_setup(method: str, root: Path, user: str,
                  extra_addresses: list[str] | None = None) -> tuple[dict[str, str], list[Callable[[], object]]]:
     """Global configuration for one startup method with the real daemon and pam_qsys in its
-    PAM service: ``builtin``, ``ssh`` (rsh through sshd -i), ``rsh`` (in.rshd, .rhosts) or
-    ``telnet`` (qlogin through telnetd and login). Returns (configuration, undo steps)."""
+    PAM service: ``builtin``, ``ssh`` (rsh through sshd -i), ``rsh`` (in.rshd, .rhosts),
+    ``telnet`` (qlogin through telnetd and login) or ``qsys-sshd`` (every method through the
+    per-job SSH daemon and the stock ssh client: no PAM, no keys, no password). Returns
+    (configuration, undo steps)."""
     conf = {f"{m}_{end}": "builtin" for m in ("rsh", "rlogin", "qlogin") for end in ("command", "daemon")}
     undo: list[Callable[[], object]] = []
     if method == "builtin":
         return conf, undo
+    if method == "qsys-sshd":
+        return dict(QSYS_SSHD_CONF), undo
     module = build_pam_module(root)
     if method == "ssh":
         service = f"qsys-sshd-{os.getpid()}"
@@ -187,6 +198,39 @@ def method_setup(method: str, root: Path, user: str,
     else:
         raise ValueError(f"unknown method {method!r}")
     return conf, undo
+
+
+def one_slot_tight_pe(conf: dict[str, str]) -> list[tuple[str, str, dict[str, str]]]:
+    """Objects for ``put_objects``: PE ``tight`` (control_slaves TRUE, round robin), one slot
+    per host in all.q, and ``conf`` as the global configuration."""
+    pe = {"slots": "99", "allocation_rule": "$round_robin", "control_slaves": "TRUE", "job_is_first_task": "TRUE"}
+    return [("pe", "tight", pe), ("queue", "all.q", {"hostlist": "@allhosts", "slots": "1", "pe_list": "tight"}),
+            ("conf", "global", conf)]
+
+
+def check_pty_login(child: pexpect.spawn) -> None:
+    """A login session spawned with a 30x100 window: a pty with that size, then a changed
+    size, JOB_ID; it must end with exit status 5."""
+    import time
+
+    import pexpect
+
+    child.expect(r"[#$] ")
+    child.sendline("stty size; tty; echo JOB=$JOB_ID")
+    child.expect(r"30 100")
+    child.expect(r"/dev/pts/\d+")
+    child.expect(r"JOB=\d+")
+    child.setwinsize(41, 123)
+    deadline = time.monotonic() + 10  # the new size travels on its own: ask until it arrived
+    while True:
+        child.sendline("stty size")
+        if child.expect([r"41 123", r"30 100"]) == 0:
+            break
+        assert time.monotonic() < deadline, "the new window size never reached the session"
+    child.sendline("exit 5")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 5
 
 
 def telnet_session(cluster: Cluster, user: str, command: str, timeout: float = 60) -> None:

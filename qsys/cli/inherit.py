@@ -106,16 +106,28 @@ def main_body(argv: list[str]) -> int:
         return REFUSED
     if isinstance(accepted, dict) and accepted.get("port"):
         sock.close()
-        return run_command(rsh_command, host, addresses, int(accepted["port"]), command)
+        return run_command(rsh_command, host, addresses, int(accepted["port"]), command, accepted, flags["nostdin"])
     return builtin.Client(sock, False, flags["nostdin"]).run()
 
 
-def run_command(setting: str, host: str, addresses: list[str], port: int, command: list[str]) -> int:
+def run_command(setting: str, host: str, addresses: list[str], port: int, command: list[str],
+                accepted: dict[str, object], nostdin: bool) -> int:
     """The target host's rsh_daemon is a daemon: become ``rsh_command -n -p PORT HOST cmd``
-    (the rsh convention, as qrsh uses it); its exit status is then ours."""
+    (the rsh convention, as qrsh uses it), or run ssh with the task's keys for qsys-sshd; its
+    exit status is then ours."""
+    from qsys.remote import sshkeys
     from qsys.startup import methods
 
-    argv = methods.command_argv("rsh", setting, methods.target_host(host, addresses), port, command)
+    target = methods.target_host(host, addresses)
+    if sshkeys.is_qsys_sshd(accepted.get("daemon")) and accepted.get("token"):
+        from qsys.startup import sshclient
+
+        try:
+            return sshclient.run(setting, "rsh", target, port, str(accepted["token"]), command, nostdin=nostdin)
+        except QsysError as exc:
+            print(exc.message, file=sys.stderr)
+            return REFUSED
+    argv = methods.command_argv("rsh", setting, target, port, command)
     try:
         methods.exec_command(argv)
     except OSError as exc:

@@ -3,6 +3,8 @@
 * :mod:`qsys.startup.builtin` -- the builtin client: token, pty, window size, signals, exit.
 * :mod:`qsys.startup.methods` -- the command methods (ssh, telnet, rlogin, rsh) and their
   argument conventions.
+* :mod:`qsys.remote.sshkeys` -- the qsys-sshd method: its daemon value, the session's keys.
+* :mod:`qsys.startup.sshclient` -- the qsys-sshd client: the stock ssh with the session's keys.
 * :mod:`qsys.startup.session` -- the session API: submit, wait for the grant, connect.
 
 The frames, X11 parts and host addresses both ends share are in :mod:`qsys.remote`.

@@ -8,8 +8,9 @@ with a grant of their own::
         grant = wait(client, job["job_id"])   # host, addresses, port, token, method, command
     code = connect(grant, remote_command, pty=..., nostdin=...)
 
-``connect`` runs the builtin client when the grant's command is builtin, else it executes
-the configured command with the method's extra arguments (and does not return).
+``connect`` runs the builtin client when the grant's command is builtin, ssh with the
+session's own keys when its daemon is ``qsys-sshd`` (:mod:`qsys.startup.sshclient`), else it
+executes the configured command with the method's extra arguments (and does not return).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from qsys import protocol
 from qsys.client import Client
 from qsys.errors import QsysError
 from qsys.jobspec import JobSpec
+from qsys.remote import sshkeys
 from qsys.startup import methods
 
 
@@ -45,7 +47,8 @@ def wait(client: Client, job_id: int) -> dict[str, Any]:
 def connect(grant: dict[str, Any], command: Sequence[str] = (), *, pty: bool = False,
             nostdin: bool = False, display: str = "") -> int:
     """Run the session of ``grant``; the remote exit status. ``display``: forward X11 to it
-    (builtin method; with a command method, X11 is that command's business, e.g. ssh -X)."""
+    (builtin and qsys-sshd; with another command method, X11 is that command's business,
+    e.g. ssh -X)."""
     addresses = list(grant.get("addresses") or [])
     if is_builtin(str(grant.get("command", ""))):
         from qsys.startup import builtin
@@ -58,6 +61,11 @@ def connect(grant: dict[str, Any], command: Sequence[str] = (), *, pty: bool = F
         except builtin.SessionRefused as exc:
             raise QsysError(f"error: builtin session to host {grant['host']} failed: {exc}") from None
     host = methods.target_host(str(grant["host"]), addresses)
+    if sshkeys.is_qsys_sshd(grant.get("daemon")):
+        from qsys.startup import sshclient
+
+        return sshclient.run(str(grant["command"]), str(grant["method"]), host, int(grant["port"]),
+                             str(grant["token"]), list(command), pty=pty, nostdin=nostdin, display=display)
     argv = methods.command_argv(str(grant["method"]), str(grant["command"]), host, int(grant["port"]),
                                 list(command))
     try:

@@ -1,6 +1,6 @@
 """``qrsh -inherit`` through the rsh method between two exec hosts in network namespaces:
-builtin, and OpenSSH (sshd -i started by the target's exec daemon as the pe task, pam_qsys
-in its PAM stack). The task's exit code comes back, a double-forked CPU burn in it is
+builtin, OpenSSH (sshd -i started by the target's exec daemon as the pe task, pam_qsys
+in its PAM stack) and qsys-sshd (the per-job SSH daemon, the stock ssh client). The task's exit code comes back, a double-forked CPU burn in it is
 accounted (>= 99%) in its own pe task record, qdel kills it, a command/daemon mismatch fails
 at once naming both settings, and processes that carry the job's group ID on a slave host
 outside any task are accounted too."""
@@ -20,7 +20,7 @@ from tests.clusterlib import Cluster, wait_until
 from tests.integration.test_pe import put_objects
 from tests.integration.test_pe_usage import _foreign, _gone, _records
 from tests.netns import NetnsLab, start_execd
-from tests.startuplib import REPO, method_setup
+from tests.startuplib import REPO, method_setup, one_slot_tight_pe
 
 HOSTS = ["node1", "node2"]
 BURN = REPO / "tests" / "helpers" / "burn.py"
@@ -31,25 +31,20 @@ PY = sys.executable
 def lab(qsys_root: Path, request: pytest.FixtureRequest,
         users: tuple[str, str]) -> Iterator[tuple[Cluster, str, Path]]:
     """Two hosts, one slot each, PE ``tight`` (control_slaves TRUE, round robin); the rsh
-    method is the parameter: ``builtin``, or ssh globally with node1's own rsh_daemon builtin
-    (so node1 -> node2 is ssh, node1 -> node1 a mismatch). Yields (cluster, method, out dir)."""
+    method is the parameter: ``builtin``, or ssh (sshd -i) or qsys-sshd globally with node1's
+    own rsh_daemon builtin (so node1 -> node2 is ssh, node1 -> node1 a mismatch). Yields
+    (cluster, method, out dir)."""
     method = request.param
     out = qsys_root / "out"
     out.mkdir(mode=0o777)
     out.chmod(0o777)
     with NetnsLab(HOSTS) as net:
         conf, undo = method_setup(method, qsys_root, users[0], [*net.addresses.values(), *HOSTS])
-        local = {"node1": {"rsh_daemon": "builtin"}} if method == "ssh" else {}
+        local = {"node1": {"rsh_daemon": "builtin"}} if method in ("ssh", "qsys-sshd") else {}
         cluster = Cluster(qsys_root / "cell", hosts=HOSTS, slots=1, mode="service")
         cluster.init()
-        pe = {"slots": "99", "allocation_rule": "$round_robin", "control_slaves": "TRUE",
-              "job_is_first_task": "TRUE"}
-        put_objects(cluster, [
-            ("pe", "tight", pe),
-            ("queue", "all.q", {"hostlist": "@allhosts", "slots": "1", "pe_list": "tight"}),
-            ("conf", "global", conf),
-            *[("conf", host, attrs) for host, attrs in local.items()],
-        ])
+        put_objects(cluster, [*one_slot_tight_pe(conf),
+                              *[("conf", host, attrs) for host, attrs in local.items()]])
         cluster.start_master()
         for host in HOSTS:
             start_execd(cluster, host, net.ns(host))
@@ -70,7 +65,7 @@ def _submit(cluster: Cluster, user: str, out: Path, script: str) -> int:
     return int(proc.stdout.strip())
 
 
-BOTH = pytest.mark.parametrize("lab", ["builtin", "ssh"], indirect=True)
+BOTH = pytest.mark.parametrize("lab", ["builtin", "ssh", "qsys-sshd"], indirect=True)
 
 
 @BOTH

@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 
 import pexpect
 import pytest
@@ -15,6 +14,7 @@ from qsys import protocol
 from qsys.remote import wire
 from qsys.startup import builtin
 from tests.clusterlib import BIN, Cluster, wait_until
+from tests.startuplib import check_pty_login
 
 PROMPT = r"[#$] "
 
@@ -60,23 +60,7 @@ def test_session_environment_and_job_name(cluster: Cluster) -> None:
 
 
 def test_login_shell_with_pty_and_window_size(cluster: Cluster) -> None:
-    child = spawn(cluster, "qrsh", rows=30, cols=100)
-    child.expect(PROMPT)
-    child.sendline("stty size; tty; echo JOB=$JOB_ID")
-    child.expect(r"30 100")
-    child.expect(r"/dev/pts/\d+")
-    child.expect(r"JOB=\d+")
-    child.setwinsize(41, 123)
-    deadline = time.monotonic() + 10  # the new size travels as a WINCH frame: ask until it arrived
-    while True:
-        child.sendline("stty size")
-        if child.expect([r"41 123", r"30 100"]) == 0:
-            break
-        assert time.monotonic() < deadline, "the new window size never reached the session"
-    child.sendline("exit 5")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 5
+    check_pty_login(spawn(cluster, "qrsh", rows=30, cols=100))
 
 
 def test_qlogin_announces_and_runs_a_login_shell(cluster: Cluster) -> None:

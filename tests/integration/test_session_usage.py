@@ -1,7 +1,8 @@
 """Accounting through every startup method, with the real daemons: a known CPU burn that
 double-forks away from the session (so the session's own process tree does not hold it) must
 be in the job's accounting record, >= 99% of it; and qdel leaves no process with the job's
-group ID. The daemons carry the job's group ID into the login through pam_qsys."""
+group ID. The daemons carry the job's group ID into the login through pam_qsys (qsys-sshd
+needs no PAM: it is started with the group, as the job's user)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from tests.startuplib import REPO, method_setup, start_with_conf, telnet_session
 BURN = REPO / "tests" / "helpers" / "burn.py"
 PY = sys.executable
 LOW, HIGH = 20000, 20100  # the default gid_range
-METHODS = ["builtin", "ssh", "rsh", "telnet"]
+METHODS = ["builtin", "ssh", "rsh", "telnet", "qsys-sshd"]
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def test_burn_through_the_method_is_accounted(method_cluster: tuple[Cluster, str
     assert cpu >= 0.99 * burned
 
 
-@pytest.mark.parametrize("method_cluster", ["ssh"], indirect=True)
+@pytest.mark.parametrize("method_cluster", ["ssh", "qsys-sshd"], indirect=True)
 def test_qdel_reaches_what_came_through_sshd(method_cluster: tuple[Cluster, str, Path],
                                              users: tuple[str, str]) -> None:
     cluster, _, out = method_cluster

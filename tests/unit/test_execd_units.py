@@ -127,3 +127,21 @@ def test_spool_round_trip(tmp_path: Path) -> None:
     assert tdir.exit_report() == {"exit_status": 1}
     tdir.remove()
     assert list(spool.tasks()) == []
+
+
+def test_forkserver_preloads_only_what_it_may_and_again_after_a_restart() -> None:
+    from execd.forkserver import ForkServerClient
+
+    forks = ForkServerClient()
+    forks.start()
+    try:
+        assert forks.preload("os").startswith("error: os is not preloadable")
+        assert forks.preload("execd.sshd") == "ok"
+        assert forks.proc is not None
+        maps = Path(f"/proc/{forks.proc.pid}/maps").read_text()
+        assert "cryptography" in maps  # asyncssh's crypto is loaded in the forkserver
+        forks.stop()
+        forks.start()  # a restarted forkserver gets its preloads again
+        assert forks.proc is not None and "cryptography" in Path(f"/proc/{forks.proc.pid}/maps").read_text()
+    finally:
+        forks.stop()

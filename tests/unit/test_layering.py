@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED_LEAVES = {
     "qsys.accounting_file", "qsys.auth", "qsys.daemonize", "qsys.errors", "qsys.launch", "qsys.paths",
     "qsys.protocol", "qsys.record", "qsys.remote", "qsys.remote.addresses", "qsys.remote.wire",
-    "qsys.remote.x11",
+    "qsys.remote.sshkeys", "qsys.remote.x11",
 }
 
 

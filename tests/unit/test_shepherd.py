@@ -229,6 +229,19 @@ def test_tmpdir_exists_during_the_job_and_is_removed_after(area: Path) -> None:
     assert not os.path.exists(tmpdir)
 
 
+def test_a_tmpdir_of_the_same_name_in_use_is_left_alone(area: Path) -> None:
+    """Another cluster's job 12.1 on this machine has the name: the job gets its own."""
+    theirs = area / "12.1.all.q"
+    theirs.mkdir()
+    (theirs / "in-use").write_text("x")
+    launch = make_launch(area, name="tmp", script=script('echo "$TMPDIR"\n'))
+    report, _ = run_shepherd(area, launch)
+    assert report["exit_status"] == 0
+    ours = (area / "tmp.o12").read_text().strip()
+    assert ours != str(theirs) and os.path.basename(ours).startswith("12.1.all.q.")
+    assert (theirs / "in-use").read_text() == "x" and not os.path.exists(ours)
+
+
 def test_bad_working_directory_fails_before_the_job(area: Path) -> None:
     report, tdir = run_shepherd(area, make_launch(area, cwd=str(area / "missing")))
     assert report["failed"] == 28 and report["error_state"] is True

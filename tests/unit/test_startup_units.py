@@ -15,9 +15,9 @@ import pytest
 from execd.spool import TaskDir
 from execd.startup import accept_client, open_listener
 from qsys.launch import Launch
-from qsys.remote import wire
+from qsys.remote import sshkeys, wire
 from qsys.remote.addresses import local_addresses, normalize
-from qsys.startup import methods
+from qsys.startup import methods, sshclient
 from tests.startuplib import REPO
 
 
@@ -91,3 +91,39 @@ def test_port_closes_when_nobody_comes(tmp_path: Path) -> None:
     listener = open_listener()
     session = {"method": "rsh", "daemon": "builtin", "grant": [], "token": "x"}
     assert accept_client(listener, session, tdir, launch, time.time() + 0.3) is None
+
+
+def test_qsys_sshd_is_recognised_by_its_name() -> None:
+    assert sshkeys.is_qsys_sshd("qsys-sshd") and sshkeys.is_qsys_sshd("/usr/local/bin/qsys-sshd --debug")
+    assert not any(sshkeys.is_qsys_sshd(v) for v in ("builtin", "/usr/sbin/sshd -i", "", None, "qsys-sshd2"))
+
+
+def test_session_keys_derive_from_the_token(tmp_path: Path) -> None:
+    """Both ends get the same keys from the token alone; other tokens give other keys, and
+    ssh-keygen (OpenSSH itself) reads the private key and finds the same public key."""
+    client = sshkeys.public_openssh("token-1", sshkeys.CLIENT_LABEL)
+    assert client == sshkeys.public_openssh("token-1", sshkeys.CLIENT_LABEL)
+    assert client.startswith("ssh-ed25519 ")
+    assert client != sshkeys.public_openssh("token-2", sshkeys.CLIENT_LABEL)
+    assert client != sshkeys.public_openssh("token-1", sshkeys.HOST_LABEL)
+    key = tmp_path / "key"
+    key.write_bytes(sshkeys.private_openssh("token-1", sshkeys.CLIENT_LABEL))
+    key.chmod(0o600)
+    public = subprocess.run(["ssh-keygen", "-y", "-f", str(key)], capture_output=True, text=True, check=True)
+    assert public.stdout.split()[:2] == client.split()
+    assert sshkeys.known_hosts_line("token-1") == f"qsys-session {sshkeys.public_openssh('token-1', sshkeys.HOST_LABEL)}\n"
+
+
+def test_ssh_argv_keeps_the_conventions_and_adds_the_session_keys() -> None:
+    argv = sshclient.ssh_argv("/usr/bin/ssh -o 'A=B'", "rsh", "node1", 4711, "/k", "/kh", ["echo", "x"])
+    assert argv[:3] == ["/usr/bin/ssh", "-o", "A=B"]
+    assert argv[3:7] == ["-i", "/k", "-o", "UserKnownHostsFile=/kh"]
+    assert "StrictHostKeyChecking=yes" in argv and "HostKeyAlias=qsys-session" in argv and "-T" in argv
+    assert argv[-5:] == ["-p", "4711", "node1", "echo", "x"]
+    nostdin = sshclient.ssh_argv("ssh", "rsh", "node1", 4711, "/k", "/kh", ["true"], nostdin=True, pty=True)
+    assert nostdin[-5:] == ["-n", "-p", "4711", "node1", "true"] and "-tt" in nostdin
+    assert sshclient.ssh_argv("ssh", "rlogin", "node1", 4711, "/k", "/kh")[-3:] == ["-p", "4711", "node1"]
+    assert sshclient.ssh_argv("/usr/bin/ssh", "qlogin", "node1", 4711, "/k", "/kh")[-3:] == ["-p", "4711", "node1"]
+    wrapped = sshclient.ssh_argv("/opt/qsys/wrappers/qlogin_wrapper", "qlogin", "node1", 4711, "/k", "/kh",
+                                 display=":0")
+    assert wrapped[-3:] == ["-Y", "node1", "4711"]
