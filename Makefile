@@ -8,7 +8,7 @@ VENV ?= $(PREFIX)/venv
 BIN := $(VENV)/bin
 DEMO_ROOT ?= $(HOME)/.qsys
 
-APT_RUN := python3 python3-venv python3-dev gcc libpam0g-dev
+APT_RUN := python3 python3-venv python3-dev gcc libpam0g-dev openssh-client
 APT_TEST := $(APT_RUN) postgresql openssh-server openssh-client inetutils-telnetd inetutils-telnet \
 	rsh-redone-server rsh-redone-client iproute2 procps psmisc man-db groff-base passwd util-linux \
 	openmpi-bin libopenmpi-dev mpich xvfb x11-utils xauth tcsh
