@@ -58,7 +58,7 @@ class Restd:
 
     def __init__(self, cluster: Cluster, **settings: str) -> None:
         self.cluster = cluster
-        self.settings = {"restd_port": "0", "restd_bind": "127.0.0.1", **settings}
+        self.settings = {"restd_port": "0", "restd_bind": "127.0.0.1", "restd_monitoring": "token", **settings}
         self.proc: subprocess.Popen[bytes] | None = None
         self.address = ""
 

@@ -44,7 +44,7 @@ class Refused(Exception):
     @property
     def status(self) -> int:
         text = "\n".join(self.lines)
-        if any(word in text for word in ("privileges", "must be manager", "must be operator",
+        if any(word in text for word in ("privileges", "no permission", "must be manager", "must be operator",
                                          "no admin host", "no submit host")):
             return 403
         if "does not exist" in text or "not found" in text:

@@ -43,17 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     log.info("qsys-restd starting: socket %s, tcp %s", settings.socket_path,
              f"{settings.bind}:{settings.port}" if settings.port is not None else "none")
     try:
-        serve(app, cell, settings)
+        serve(app, cell, settings, pid_file)  # it removes the pid file as it stops
     except Exception:
         log.exception("qsys-restd failed")
+        if pid_file.read_text().strip() == str(os.getpid()):
+            pid_file.unlink()
         return 1
-    finally:
-        try:
-            if pid_file.read_text().strip() == str(os.getpid()):
-                pid_file.unlink()
-        except OSError:
-            pass
-    log.info("qsys-restd stopped")
     return 0
 
 

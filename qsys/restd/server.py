@@ -10,6 +10,7 @@ requests must bring a token (``qsys.restd.identity``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 from pathlib import Path
@@ -64,7 +65,25 @@ def http_address(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def serve(app: Any, cell: Cell, settings: Settings) -> None:
+class _Server(uvicorn.Server):
+    """uvicorn's server, tidying restd's files as it shuts down: uvicorn raises the signal
+    that stopped it again once it is done, so nothing after ``run`` would get to."""
+
+    def __init__(self, config: uvicorn.Config, leftovers: list[Path]) -> None:
+        super().__init__(config)
+        self.leftovers = leftovers
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        for path in self.leftovers:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+        logging.getLogger("qsys.restd").info("qsys-restd stopped")
+
+
+def serve(app: Any, cell: Cell, settings: Settings, pid_file: Path) -> None:
     """Bind, write where restd listens (``spool/restd/address``), serve until SIGTERM/SIGINT."""
     # anyone may connect to the socket of a service-mode cell (the kernel names them); a
     # personal cell's belongs to its owner alone, as the master's does
@@ -78,11 +97,4 @@ def serve(app: Any, cell: Cell, settings: Settings) -> None:
     (cell.restd_spool / "address").write_text(f"{address}\n{settings.socket_path}\n")
     config = uvicorn.Config(app, http=PeerProtocol, lifespan="off", log_config=None, access_log=False,
                             timeout_graceful_shutdown=5)
-    try:
-        uvicorn.Server(config).run(sockets=sockets)
-    finally:
-        for path in (settings.socket_path, cell.restd_spool / "address"):
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
+    _Server(config, [settings.socket_path, cell.restd_spool / "address", pid_file]).run(sockets=sockets)
