@@ -49,6 +49,7 @@ install-pam: $(PREFIX)/lib/pam_qsys.so
 	install -m 644 $< $(PAM_DIR)/pam_qsys.so
 
 install: $(BIN)/qsub wrappers
+	$(MAKE) -s -C drmaa install PREFIX=$(PREFIX) PYTHON=$(BIN)/python
 
 # a held job shows in qstat (hqw), then running (r); once it has ended qstat lists it no more:
 # its output file and its accounting record (qacct -j) tell what became of it

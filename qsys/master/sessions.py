@@ -27,7 +27,7 @@ from qsys.errors import InvalidRequest, NotFound, NotSchedulable, PermissionDeni
 from qsys.jobspec import JobSpec
 from qsys.master.execd_link import ExecdRegistry, ExecHost, _handles
 from qsys.master.server import Identity, handles
-from qsys.startup.addresses import local_addresses
+from qsys.remote.addresses import local_addresses
 
 if TYPE_CHECKING:
     from qsys.master.core import Master

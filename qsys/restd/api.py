@@ -295,7 +295,7 @@ def release_job(job_id: int, body: HoldRequest, who: Actor, request: Request) ->
 
 
 class AlterRequest(BaseModel):
-    options: list[str] = Field(description="qalter options, e.g. [\"-N\", \"new\", \"-l\", \"h_rt=120\"]")
+    options: list[str] = Field(description="qalter options (not -u), e.g. [\"-N\", \"new\", \"-l\", \"h_rt=120\"]")
     verify: str = Field("", pattern="^[ewnv]?$", description="qalter -w level")
     cwd: str | None = Field(None, description="directory -cwd means (default: the caller's home)")
     environment: dict[str, str] = Field(default_factory=dict, description="values for -V and -v NAME")
@@ -304,8 +304,8 @@ class AlterRequest(BaseModel):
 @router.patch("/jobs/{job_id}", tags=["jobs"])
 def alter_job(job_id: int, body: AlterRequest, who: Actor, request: Request) -> dict[str, Any]:
     """qalter OPTIONS job: qalter's lines."""
-    changes = jobspecs.alter_changes(who.uid, body.options, body.cwd, body.environment)
-    return lines_or_refusal(_ctx(request).master.alter(who.uid, [str(job_id)], changes, body.verify))
+    changes, verify = jobspecs.alter_changes(who.uid, body.options, body.cwd, body.environment)
+    return lines_or_refusal(_ctx(request).master.alter(who.uid, [str(job_id)], changes, body.verify or verify))
 
 
 # ----------------------------------------------------------------------------- hosts, queues

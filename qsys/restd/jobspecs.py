@@ -7,8 +7,8 @@ root, and an error message could show a file the caller cannot read). The cell's
 ``sge_request`` (the administrator's defaults) applies as for qsub. ``-V`` and ``-v NAME``
 take values from the ``environment`` the request sends, never from restd's own.
 
-qalter's changes are the JobSpec fields its options touch, found by applying them to a spec
-that records which fields the option handlers reach.
+qalter's changes come from qalter's own table and state (``qsys.cli.qalter``): the JobSpec
+fields its options touch. ``-u`` is not taken: the URL names the job.
 """
 
 from __future__ import annotations
@@ -20,20 +20,18 @@ import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from qsys.cli.options import SUBMIT_OPTIONS, ParseState, apply, parse_submit_args, scan
-from qsys.errors import UsageError
+from qsys.cli.engine import OptionTable, apply, scan
+from qsys.cli.options import SUBMIT_OPTIONS, parse_submit_args
+from qsys.cli.qalter import ALTER_OPTIONS, AlterState
+from qsys.errors import QsysError, UsageError
+from qsys.grammar.names import job_name_problem
 from qsys.jobspec import JobSpec
 from qsys.paths import Cell
 
-# options restd refuses on submission: they read files as restd, or ask qsub itself to wait
-# or only check (the REST answer comes at once; poll the job instead)
-_NOT_ON_SUBMIT = ("-@", "-sync", "-verify", "-terse", "-help")
-# qsub options that describe the submission itself, so qalter does not take them
-_NOT_ON_ALTER = ("-@", "-b", "-sync", "-terse", "-verify", "-now", "-t", "-C", "-shell", "-clear", "-i",
-                 "-h", "-help")
-
-SUBMIT_TABLE = {name: option for name, option in SUBMIT_OPTIONS.items() if name not in _NOT_ON_SUBMIT}
-ALTER_TABLE = {name: option for name, option in SUBMIT_OPTIONS.items() if name not in _NOT_ON_ALTER}
+# restd refuses -@ (it would read a file as restd), -sync and -verify (the REST answer comes
+# at once: poll the job), -terse and -help (nothing to print); qalter's -u (the URL names the job)
+SUBMIT_TABLE = SUBMIT_OPTIONS.derive(drop=("-@", "-sync", "-verify", "-terse", "-help"))
+ALTER_TABLE = ALTER_OPTIONS.derive(drop=("-u", "-help"))
 
 
 def caller_environment(uid: int, environment: Mapping[str, str], cwd: str) -> dict[str, str]:
@@ -49,7 +47,7 @@ def caller_environment(uid: int, environment: Mapping[str, str], cwd: str) -> di
     }
 
 
-def _refuse_unknown(words: Sequence[str], table: Mapping[str, Any], program: str) -> list[str]:
+def _refuse_unknown(words: Sequence[str], table: OptionTable, program: str) -> list[str]:
     """The command words after the options; an option outside ``table`` is a UsageError
     before anything is read (``scan`` expands ``-@`` only when the table has it)."""
     _actions, rest = scan(list(words), table, program=program, cwd="/")
@@ -87,38 +85,22 @@ def build_submission(uid: int, options: Sequence[str], script: str | None, comma
     return spec
 
 
-class _TouchedSpec(JobSpec):
-    """A JobSpec that remembers which fields option handlers set or reached into."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        object.__setattr__(self, "touched", [])
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if hasattr(self, "touched") and name not in self.touched:
-            self.touched.append(name)
-        object.__setattr__(self, name, value)
-
-    def __getattribute__(self, name: str) -> Any:
-        value = object.__getattribute__(self, name)
-        if isinstance(value, list | dict) and name != "touched":
-            touched = object.__getattribute__(self, "__dict__").get("touched")
-            if touched is not None and name not in touched:
-                touched.append(name)
-        return value
-
-
 def alter_changes(uid: int, options: Sequence[str], cwd: str | None,
-                  environment: Mapping[str, str]) -> dict[str, Any]:
-    """The JobSpec fields (wire form) that these qalter options change."""
-    where = cwd or pwd.getpwuid(uid).pw_dir
-    actions, rest = scan(list(options), ALTER_TABLE, program="qalter", cwd=where)
+                  environment: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+    """(the JobSpec fields in wire form these qalter options change, qalter's -w level)."""
+    state = AlterState()
+    state.cwd = cwd or pwd.getpwuid(uid).pw_dir
+    state.environ = dict(environment)  # -V and -v NAME: the request's values, never restd's
+    actions, rest = scan(list(options), ALTER_TABLE, cwd=state.cwd)
     if rest:
         raise UsageError(f'qalter: invalid option argument "{rest[0]}" (the job is named by the URL)')
-    if not actions:
+    apply(actions, state)
+    if "name" in state.touched and job_name_problem(state.spec.name):
+        raise QsysError(str(job_name_problem(state.spec.name)))
+    wire = state.spec.to_wire()
+    changes = {name: wire[name] for name in dict.fromkeys(state.touched)}
+    if state.holds is not None:
+        changes["_holds"] = state.holds
+    if not changes and state.verify != "v":
         raise UsageError("qalter: no option that changes a job was given")
-    spec = _TouchedSpec()
-    apply(actions, ParseState(spec, program="qalter", environ=dict(environment), cwd=where))
-    touched = list(spec.touched)  # before to_wire, which reads every field
-    wire = spec.to_wire()
-    return {name: wire[name] for name in touched if name in wire}
+    return changes, state.verify

@@ -2,7 +2,7 @@
 
 The master appends one record per finished task (``qsys.master.accounting``); restd reads
 only what was added since it last looked (``refresh``), with qacct's own record parser
-(``qsys.acct``), so /metrics and the dashboard cost no rescan of a large file. A file that
+(``qsys.accounting_file``), so /metrics and the dashboard cost no rescan of a large file. A file that
 shrank was rotated: it is read again from its start.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qsys import acct
+from qsys.accounting_file import parse_record
 
 RECENT_WINDOW = 600.0  # seconds of task starts kept for the dispatch rate
 
@@ -53,7 +53,7 @@ class Ledger:
             complete = data[: data.rfind(b"\n") + 1]  # a line being written waits for next time
             self._offset += len(complete)
             for line in complete.decode("utf-8", "replace").splitlines():
-                record = acct.parse_record(line)
+                record = parse_record(line)
                 if record is not None:
                     self._add(record)
             self._forget_old(time.time())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,8 +70,7 @@ def pe_cluster(qsys_root: Path) -> Iterator[Cluster]:
     try:
         yield cluster
     finally:
-        cluster.stop()
-        subprocess.run(["pkill", "-KILL", "-f", f"{cluster.root}/"], check=False)
+        cluster.teardown()
 
 
 def _run_pe(cluster: Cluster, tmp: Path, *pe: str) -> tuple[int, list[list[str]], dict[str, str]]:

@@ -128,7 +128,7 @@ def test_th_line_matches_file_name() -> None:
 
 
 def test_accounting_page_lists_the_fields_in_file_order() -> None:
-    from qsys.master.accounting import ACCOUNTING_FIELDS
+    from qsys.accounting_file import ACCOUNTING_FIELDS
 
     source = (MAN / "man5" / "accounting.5").read_text()
     fields = source.split(".SH FIELDS", 1)[1].split("\n.SH ", 1)[0]
@@ -192,18 +192,37 @@ def _documented(section: str, option: str) -> bool:
 
 
 def _command_options(page: str) -> list[str]:
-    """Every option the command's parser accepts (read from its tables)."""
-    from qsys.cli import options, qacct, qhost, qstat
+    """Every option the command's -help lists (read from its option table)."""
+    from qsys.cli import (
+        inherit,
+        interactive,
+        options,
+        qacct,
+        qalter,
+        qconf,
+        qdel,
+        qhold,
+        qhost,
+        qmod,
+        qselect,
+        qstat,
+    )
 
-    return {
-        "qacct.1": [*qacct._GROUPING, *qacct._WITH_VALUE, "-j", "-help", "--json", "--csv"],
-        "qhost.1": [*qhost._FLAGS, "-F", "-h", "-u", "-help"],
-        "qsub.1": list(options.SUBMIT_OPTIONS),
-        "qstat.1": [*qstat._FLAGS, *qstat._WITH_ARG],
-    }[page]
+    tables = {
+        "qacct.1": qacct.QACCT_OPTIONS, "qalter.1": qalter.ALTER_OPTIONS, "qconf.1": qconf.QCONF_OPTIONS,
+        "qdel.1": qdel.QDEL_OPTIONS, "qhold.1": qhold.TABLES["qhold"], "qrls.1": qhold.TABLES["qrls"],
+        "qhost.1": qhost.QHOST_OPTIONS, "qlogin.1": interactive.QLOGIN_OPTIONS, "qmod.1": qmod.QMOD_OPTIONS,
+        "qrsh.1": interactive.QRSH_OPTIONS, "qselect.1": qselect.QSELECT_OPTIONS,
+        "qstat.1": qstat.QSTAT_OPTIONS, "qsub.1": options.SUBMIT_OPTIONS,
+    }
+    names = tables[page].listed()
+    if page == "qrsh.1":
+        names += inherit.INHERIT_OPTIONS.listed()
+    return names
 
 
-@pytest.mark.parametrize("page", ["qacct.1", "qhost.1", "qsub.1", "qstat.1"])
+@pytest.mark.parametrize("page", ["qacct.1", "qalter.1", "qconf.1", "qdel.1", "qhold.1", "qhost.1", "qlogin.1",
+                                  "qmod.1", "qrls.1", "qrsh.1", "qselect.1", "qstat.1", "qsub.1"])
 def test_page_documents_every_option_the_command_takes(page: str) -> None:
     section = _options_source(page)
     missing = [opt for opt in _command_options(page) if not _documented(section, opt)]

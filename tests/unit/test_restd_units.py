@@ -82,11 +82,14 @@ def test_submissions_restd_refuses(options: list[str], script: str | None, comma
 def test_alter_changes_are_the_fields_the_options_touch() -> None:
     from qsys.restd.jobspecs import alter_changes
 
-    changes = alter_changes(ME, ["-N", "x", "-soft", "-l", "a=1", "-hard", "-q", "all.q", "-p", "0", "-j", "n"],
-                            None, {})
+    changes, verify = alter_changes(ME, ["-N", "x", "-soft", "-l", "a=1", "-hard", "-q", "all.q", "-p", "0",
+                                         "-j", "n", "-w", "v"], None, {})
     assert changes == {"name": "x", "soft_resources": {"a": "1"}, "hard_queues": ["all.q"], "priority": 0,
                        "join": False}
-    for refused in (["-t", "1-2"], ["-b", "y"], ["-@", "f"], ["12"]):
+    assert verify == "v"
+    changes, _ = alter_changes(ME, ["-V", "-h", "u"], None, {"ONLY": "this"})
+    assert changes["env"] == {"ONLY": "this"} and changes["_holds"] == "u", "never restd's environment"
+    for refused in (["-t", "1-2"], ["-b", "y"], ["-@", "f"], ["12"], ["-u", "bob"], ["-help"]):
         with pytest.raises(UsageError):
             alter_changes(ME, refused, None, {})
 
