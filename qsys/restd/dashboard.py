@@ -1,5 +1,6 @@
-"""The web dashboard: static pages (``static/``, no build step, no outside resources) that
-read the REST API and poll it for live updates.
+"""The web dashboard: pages (``static/pages/``, each one's sections, put into
+``static/layout.html``) and one script that reads the REST API and polls it for live updates;
+no build step, no outside resources.
 
 A browser speaks TCP, so it needs a token: ``/login?token=...`` (the address ``qsys up
 --rest`` prints) or the sign-in form keeps it in an HttpOnly, SameSite=Strict cookie the API
@@ -8,12 +9,14 @@ reads as it reads a bearer token. The pages themselves hold no data and need no 
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
@@ -26,23 +29,34 @@ router = APIRouter(include_in_schema=False)
 PAGES = {"/": "index.html", "/hosts": "hosts.html", "/me": "me.html"}
 
 
-def _page(name: str) -> FileResponse:
-    return FileResponse(STATIC / name, media_type="text/html", headers={"Cache-Control": "no-cache"})
+@functools.cache
+def _html(name: str) -> str:
+    """A page: its sections in the shared layout (its first line names title and page)."""
+    text = (STATIC / "pages" / name).read_text()
+    found = re.match(r"<!-- title: (.*?); page: (\w+) -->\n", text)
+    assert found, f"{name} lacks its title line"
+    layout = (STATIC / "layout.html").read_text()
+    return (layout.replace("@TITLE@", found.group(1)).replace("@PAGE@", found.group(2))
+            .replace("@BODY@", text[found.end():]))
+
+
+def _page(name: str) -> HTMLResponse:
+    return HTMLResponse(_html(name), headers={"Cache-Control": "no-cache"})
 
 
 def _make_page_route(path: str, name: str) -> None:
-    def page() -> FileResponse:
+    def page() -> HTMLResponse:
         return _page(name)
 
-    router.add_api_route(path, page, methods=["GET"], response_class=FileResponse)
+    router.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse)
 
 
 for _path, _name in PAGES.items():
     _make_page_route(_path, _name)
 
 
-@router.get("/jobs/{job_id}", response_class=FileResponse)
-def job_page(job_id: int) -> FileResponse:
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(job_id: int) -> HTMLResponse:
     return _page("job.html")
 
 

@@ -244,4 +244,9 @@ function loginPage() {
 }
 
 const PAGES = { summary: summaryPage, job: jobPage, hosts: hostsPage, me: mePage, login: loginPage };
-document.addEventListener("DOMContentLoaded", () => PAGES[document.body.dataset.page]());
+document.addEventListener("DOMContentLoaded", () => {
+  for (const link of document.querySelectorAll("header a")) {
+    if (link.getAttribute("href") === location.pathname) link.className = "current";
+  }
+  PAGES[document.body.dataset.page]();
+});
