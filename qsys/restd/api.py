@@ -226,16 +226,25 @@ def _home(user: str) -> str:
         return "~" + user
 
 
+def _detail_and_records(request: Request, who: Caller, job_id: int) -> tuple[dict[str, Any] | None,
+                                                                           list[dict[str, Any]]]:
+    """(qstat -j's facts, None once the job has ended; its accounting records); NotFound in
+    qstat's words when neither the master nor the accounting file knows it."""
+    records = _accounting(request, job_id)
+    try:
+        return _ctx(request).master.job(who.uid, str(job_id)), records
+    except NotFound:
+        if not records:
+            raise NotFound(f"Following jobs do not exist: \n{job_id}") from None
+        return None, records
+
+
 @router.get("/jobs/{job_id}", tags=["jobs"])
 def show_job(job_id: int, who: Reader, request: Request) -> dict[str, Any]:
     """One job: qstat -j's facts while the master knows it, its output files, and the
     accounting records of its finished tasks (all there is once it has ended)."""
-    records = _accounting(request, job_id)
-    try:
-        detail = _ctx(request).master.job(who.uid, str(job_id))
-    except NotFound:
-        if not records:
-            raise NotFound(f"Following jobs do not exist: \n{job_id}") from None
+    detail, records = _detail_and_records(request, who, job_id)
+    if detail is None:
         return {"job_id": job_id, "state": "finished", "finished": True, "owner": records[0]["owner"],
                 "name": records[0]["job_name"], "accounting": records}
     return {**detail, "finished": False, "outputs": output_files(detail, _home(detail["owner"])),
@@ -245,13 +254,8 @@ def show_job(job_id: int, who: Reader, request: Request) -> dict[str, Any]:
 @router.get("/jobs/{job_id}/tasks", tags=["jobs"])
 def job_tasks(job_id: int, who: Reader, request: Request) -> dict[str, Any]:
     """An array job's tasks: pending (compacted range), running, finished (from accounting)."""
-    records = _accounting(request, job_id)
-    try:
-        detail = _ctx(request).master.job(who.uid, str(job_id))
-    except NotFound:
-        if not records:
-            raise NotFound(f"Following jobs do not exist: \n{job_id}") from None
-        detail = {"pending_tasks": "", "tasks": []}
+    detail, records = _detail_and_records(request, who, job_id)
+    detail = detail or {"pending_tasks": "", "tasks": []}
     finished = [{"task_id": r["task_number"], "exit_status": r["exit_status"], "failed": r["failed"]}
                 for r in records]
     return {"job_id": job_id, "pending": detail["pending_tasks"], "running": detail["tasks"],
