@@ -1,4 +1,4 @@
-"""Identities: peer credentials, the cluster key, signed credentials.
+"""Identities: peer credentials, the cluster key, signed credentials, user tokens.
 
 Every connection to the master starts with a :class:`qsys.protocol.Challenge` carrying a
 fresh nonce. On the Unix socket the kernel tells who the peer is (SO_PEERCRED). Over TCP the
@@ -10,6 +10,7 @@ prove they hold the key the same way (``execd_proof``).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -17,6 +18,7 @@ import pwd
 import secrets
 import socket
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +95,51 @@ def new_nonce() -> bytes:
 def new_token() -> str:
     """A one-time token (interactive sessions, job-local secrets)."""
     return secrets.token_urlsafe(24)
+
+
+# ----------------------------------------------------------------------------- user tokens
+# ``qsys token user`` (like Slurm's ``scontrol token``): a bearer token naming a uid and an
+# expiry, signed with the cluster key; qsys-restd takes it over TCP as the caller's identity.
+# Form: ``qsys1.<base64url "uid:user:expiry:random">.<base64url signature>``.
+
+USER_TOKEN_PREFIX = "qsys1"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign_user_token(key: bytes, uid: int, ttl: float, now: float | None = None) -> str:
+    """A token for ``uid`` valid ``ttl`` seconds from ``now``."""
+    user = pwd.getpwuid(uid).pw_name
+    expiry = int((time.time() if now is None else now) + ttl)
+    body = f"{uid}:{user}:{expiry}:{secrets.token_hex(8)}".encode()
+    return f"{USER_TOKEN_PREFIX}.{_b64(body)}.{_b64(_mac(key, b'user-token', body))}"
+
+
+def verify_user_token(key: bytes, token: str, now: float | None = None) -> tuple[int, str, int]:
+    """(uid, user, expiry) of a valid token; AuthenticationError says why one is not."""
+    try:
+        prefix, body_text, sig_text = token.split(".")
+        body, sig = _unb64(body_text), _unb64(sig_text)
+        uid_text, user, expiry_text, _random = body.decode().split(":")
+        uid, expiry = int(uid_text), int(expiry_text)
+    except (ValueError, UnicodeDecodeError):
+        raise AuthenticationError("malformed token") from None
+    if prefix != USER_TOKEN_PREFIX:
+        raise AuthenticationError("malformed token")
+    if not hmac.compare_digest(_mac(key, b"user-token", body), sig):
+        raise AuthenticationError("token signature does not match")
+    if expiry <= (time.time() if now is None else now):
+        raise AuthenticationError(f"token expired at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(expiry))}")
+    try:
+        known = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        known = None
+    if known != user:
+        raise AuthenticationError(f"token names user {user} (uid {uid}), who is not that uid here")
+    return uid, user, expiry

@@ -24,9 +24,12 @@ if TYPE_CHECKING:  # typing costs a command milliseconds at run time
 class Client:
     """One connection to the master of a cell."""
 
-    def __init__(self, cell: Cell | None = None, timeout: float | None = 60.0) -> None:
+    def __init__(self, cell: Cell | None = None, timeout: float | None = 60.0,
+                 act_as: int | None = None) -> None:
         self._cell = cell
         self.timeout = timeout
+        # a key holder acting for another uid (qsys-restd): TCP, credential signed for act_as
+        self.act_as = act_as
         self._sock: _socket.socket | None = None
         self.user = ""
 
@@ -54,7 +57,7 @@ class Client:
             return self._sock
         forced = os.environ.get("QSYS_MASTER")
         sock_path = str(self._cell.master_socket) if self._cell else master_socket_path()
-        if not forced and os.path.exists(sock_path):
+        if not forced and self.act_as is None and os.path.exists(sock_path):
             sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
             sock.settimeout(self.timeout)
             try:
@@ -98,7 +101,8 @@ class Client:
 
             key = auth.load_key(self.cell.key_file)
             host = os.environ.get("QSYS_HOST") or os.uname().nodename.split(".")[0]
-            credential = auth.sign_credential(key, challenge.nonce, os.getuid(), host)
+            uid = os.getuid() if self.act_as is None else self.act_as
+            credential = auth.sign_credential(key, challenge.nonce, uid, host)
         protocol.send_sync(sock, protocol.Hello(credential=credential, client=""))
         self.user = self._reply(sock).get("user", "")
 

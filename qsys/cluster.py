@@ -6,6 +6,9 @@ host has registered. An existing cell keeps its configuration: ``up`` starts the
 that do not run and says which. A daemon runs when the process its pid file names is alive (not
 a zombie) and is that daemon. ``down`` stops them by PID; it refuses while jobs run unless told
 to end them (``--kill-jobs``) or to leave them to their shepherds (``--keep-jobs``).
+``up --rest`` also starts qsys-restd (REST API, dashboard, /metrics); ``down`` stops it too.
+
+``qsys token user`` issues the caller a token for qsys-restd over TCP (see qsys-restd(8)).
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ class Program(NamedTuple):
 
 MASTER = Program("master.pid", (b"qsys.master.main", b"qsys-master"))
 EXECD = Program("execd.pid", (b"execd.main", b"qsys-execd"))
+RESTD = Program("restd.pid", (b"qsys.restd", b"qsys-restd"))
+SPOOL_PROGRAMS = {"master": MASTER, "restd": RESTD}  # other spool directories are exec hosts'
+REST_DEFAULTS = {"restd_port": "0", "restd_bind": "127.0.0.1"}  # a personal cell: any free loopback port
 
 
 def _read_pid(path: Path, program: Program) -> int | None:
@@ -168,6 +174,73 @@ def start(cell: Cell) -> list[str]:
     return said
 
 
+def start_restd(cell: Cell) -> list[str]:
+    """Start qsys-restd unless it runs (restd_* keys missing from the cell get the personal
+    defaults); the lines say where the dashboard is, with a sign-in address for the owner."""
+    boot = cell.bootstrap()
+    missing = {k: v for k, v in REST_DEFAULTS.items() if k not in boot}
+    if missing:
+        cell.write_bootstrap({**boot, **missing})
+    pid = _read_pid(cell.restd_spool / RESTD.pid_file, RESTD)
+    said = [f"restd already running (pid {pid})"] if pid else []
+    if pid is None:
+        subprocess.run(_daemon_cmd("qsys.restd"), check=True)
+        _wait(lambda: restd_address(cell) is not None and _restd_answers(cell), START_TIMEOUT, "qsys-restd",
+              cell.restd_spool / "messages")
+        said.append(f"started restd (pid {_read_pid(cell.restd_spool / RESTD.pid_file, RESTD)})")
+    address = restd_address(cell)
+    if address:
+        token = auth.sign_user_token(auth.load_key(cell.key_file), os.getuid(), 7 * 86400)
+        said.append(f"dashboard {address}/ (sign in for a week: {address}/login?token={token})")
+    return said
+
+
+def restd_address(cell: Cell) -> str | None:
+    """restd's TCP address ("" when it has none) while it runs, else None."""
+    try:
+        return (cell.restd_spool / "address").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def restd_socket(cell: Cell) -> Path:
+    """restd's Unix socket: where the running restd says, else the default place."""
+    try:
+        return Path((cell.restd_spool / "address").read_text().splitlines()[1])
+    except (OSError, IndexError):
+        return cell.restd_spool / "restd.sock"
+
+
+def restd_request(cell: Cell, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    """One JSON request to qsys-restd over its Unix socket (the kernel names the caller)."""
+    import http.client
+    import json
+
+    where = str(restd_socket(cell))
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(self.timeout)
+            self.sock.connect(where)
+
+    connection = UnixConnection("localhost", timeout=10.0)
+    try:
+        payload = json.dumps(body).encode() if body is not None else None
+        connection.request(method, path, body=payload, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        connection.close()
+
+
+def _restd_answers(cell: Cell) -> bool:
+    try:
+        return restd_request(cell, "GET", "/api/v1/whoami")[0] == 200
+    except (OSError, ValueError):
+        return False
+
+
 def _master_answers(cell: Cell) -> bool:
     from qsys.client import Client
 
@@ -186,7 +259,7 @@ def running_daemons(cell: Cell) -> dict[str, int]:
     spool_root = cell.dir / "spool"
     if spool_root.exists():
         for entry in sorted(spool_root.iterdir()):
-            program = MASTER if entry.name == "master" else EXECD
+            program = SPOOL_PROGRAMS.get(entry.name, EXECD)
             pid = _read_pid(entry / program.pid_file, program)
             if pid is not None:
                 found[entry.name] = pid
@@ -197,6 +270,8 @@ def stop(cell: Cell, timeout: float = 15.0) -> list[str]:
     """Stop every daemon of the cell by PID; returns what was stopped."""
     stopped = []
     pids = running_daemons(cell)
+    if "restd" in pids:  # first: it talks to the master for its callers
+        pids = {"restd": pids.pop("restd"), **pids}
     for what, pid in pids.items():
         try:
             os.kill(pid, signal.SIGTERM)
@@ -223,7 +298,8 @@ def main() -> None:
 @click.option("--slots", type=int, default=None, help="slots per host in all.q of a new cell (default: processors)")
 @click.option("--port", type=int, default=None, help="master TCP port of a new cell (default 0: any free port)")
 @click.option("--store", "store_url", default=None, help="store URL of a new cell (default: SQLite)")
-def up(hosts: int | None, slots: int | None, port: int | None, store_url: str | None) -> None:
+@click.option("--rest", is_flag=True, help="also start qsys-restd (REST API, dashboard, /metrics; needs qsys[rest])")
+def up(hosts: int | None, slots: int | None, port: int | None, store_url: str | None, rest: bool) -> None:
     """Start the master and the exec daemons: a new cell is written first; an existing cell keeps
     its configuration and gets the daemons it has that do not run."""
     cell = Cell.current()
@@ -239,6 +315,9 @@ def up(hosts: int | None, slots: int | None, port: int | None, store_url: str | 
         click.echo(f"cell {cell.dir} exists: starting what it has that does not run")
     for line in start(cell):
         click.echo(line)
+    if rest:
+        for line in start_restd(cell):
+            click.echo(line)
     _print_status(cell)
 
 
@@ -283,6 +362,7 @@ def _print_status(cell: Cell) -> None:
         sys.exit(1)
     running = running_daemons(cell)
     master_pid = running.pop("master", None)
+    restd_pid = running.pop("restd", None)
     click.echo(f"cell      {cell.dir} ({boot.get('mode', 'personal')} mode)")
     click.echo(f"master    {'running, pid ' + str(master_pid) if master_pid else 'stopped'}"
                f" (port {boot.get('master_port')}, store {boot.get('store_url')})")
@@ -296,6 +376,9 @@ def _print_status(cell: Cell) -> None:
         if host not in configured:
             state += ", not in the cell's exec_hosts (qsys down stops it)"
         click.echo(f"execd     {host}: {state}")
+    if restd_pid:
+        click.echo(f"restd     running, pid {restd_pid} ({restd_address(cell) or 'no TCP address'}, "
+                   f"socket {restd_socket(cell)})")
     if master_pid:
         from qsys.client import Client
 
@@ -306,6 +389,44 @@ def _print_status(cell: Cell) -> None:
             click.echo(f"jobs      {running_tasks} running task(s), {len(rows) - running_tasks} pending job(s)")
         except QsysError as exc:
             click.echo(f"jobs      unknown ({exc})")
+
+
+@main.group()
+def token() -> None:
+    """Tokens: for users of qsys-restd over TCP."""
+
+
+@token.command("user")
+@click.option("--ttl", type=click.IntRange(60, 366 * 86400), default=86400, show_default=True,
+              help="seconds the token is valid")
+@click.option("--user", "user_name", default=None,
+              help="issue it for this user (holders of the cluster key only: root, the personal cluster's owner)")
+def token_user(ttl: int, user_name: str | None) -> None:
+    """Print a token naming you, for qsys-restd over TCP (Authorization: Bearer TOKEN).
+
+    A holder of the cluster key signs it here; anyone else gets it from qsys-restd over its
+    Unix socket, where the kernel says who is asking."""
+    import pwd
+
+    cell = Cell.current()
+    uid = os.getuid()
+    if user_name is not None:
+        try:
+            uid = pwd.getpwnam(user_name).pw_uid
+        except KeyError:
+            raise click.ClickException(f"unknown user {user_name}") from None
+    if os.access(cell.key_file, os.R_OK):
+        click.echo(auth.sign_user_token(auth.load_key(cell.key_file), uid, ttl))
+        return
+    if uid != os.getuid():
+        raise click.ClickException("only a holder of the cluster key can issue a token for another user")
+    try:
+        status, reply = restd_request(cell, "POST", "/api/v1/tokens", {"ttl": ttl})
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach qsys-restd at {restd_socket(cell)}: {exc}") from None
+    if status != 201:
+        raise click.ClickException(str(reply.get("error", reply)))
+    click.echo(reply["token"])
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Layout of a cell (``QSYS_CELL``, default ``default``)::
     common/act_qmaster     name of the host running the master
     common/sge_request     default submit options for every user of the cell
     spool/master/          master pid, log, Unix socket, SQLite store
+    spool/restd/           qsys-restd's pid, log, Unix socket, address (see qsys-restd(8))
     spool/<host>/          one exec daemon's pid, log, active_jobs/<job>.<task>/
 """
 
@@ -83,6 +84,11 @@ class Cell:
     @property
     def master_socket(self) -> Path:
         return self.master_spool / "master.sock"
+
+    @property
+    def restd_spool(self) -> Path:
+        """qsys-restd's pid, log, Unix socket and the address it listens on."""
+        return self.dir / "spool" / "restd"
 
     def execd_spool(self, host: str) -> Path:
         return self.dir / "spool" / host

@@ -1,0 +1,460 @@
+"""The REST routes under ``/api/v1``: jobs, array tasks, hosts, queues, accounting, the
+cluster summary, configuration and tokens. JSON in and out; errors are JSON with the
+command's message (``qsys.restd.app`` maps them to status codes).
+
+Every route names its caller through ``caller`` (read-only routes) or ``actor`` (routes that
+change something) and passes the caller's uid to the master adapter: the master decides.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from qsys import acct, auth
+from qsys.errors import (
+    AuthenticationError,
+    ConnectionFailed,
+    NotFound,
+    NotSchedulable,
+    PermissionDenied,
+    QsysError,
+    UsageError,
+)
+from qsys.jobspec import TaskRange
+from qsys.restd import jobspecs
+from qsys.restd.identity import PEER_STATE, Caller, bearer_token, identify
+from qsys.restd.view import state_class
+
+STATES = ("pending", "held", "error", "transferring", "running", "suspended", "deleting")
+MAX_TOKEN_TTL = 366 * 86400
+
+
+class Refused(Exception):
+    """A command's reply lines said no (exit 1): the lines, and the status they call for."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+    @property
+    def status(self) -> int:
+        text = "\n".join(self.lines)
+        if any(word in text for word in ("privileges", "no permission", "must be manager", "must be operator",
+                                         "no admin host", "no submit host")):
+            return 403
+        if "does not exist" in text or "not found" in text:
+            return 404
+        return 400
+
+
+def lines_or_refusal(reply: dict[str, Any]) -> dict[str, Any]:
+    """A {lines, exit} reply as it is, or Refused when the command would have exited 1."""
+    if int(reply.get("exit", 0)) != 0:
+        raise Refused(list(reply.get("lines", [])))
+    return {"lines": list(reply.get("lines", []))}
+
+
+# ----------------------------------------------------------------------------- identities
+
+
+def _identify(request: Request, read_only: bool) -> Caller:
+    ctx = request.app.state.restd
+    peer = request.scope.get("state", {}).get(PEER_STATE)
+    unix = bool(peer) and peer.get("transport") == "unix"
+    token = None if unix else bearer_token(request.headers, request.cookies)
+    return identify(peer, token, ctx.key, monitoring_open=ctx.settings.monitoring_open, read_only=read_only)
+
+
+def caller(request: Request) -> Caller:
+    """Who asks a read-only question (open monitoring may answer it without a token)."""
+    return _identify(request, read_only=True)
+
+
+def actor(request: Request) -> Caller:
+    """Who asks for a change: always a kernel-named or token-named user."""
+    return _identify(request, read_only=False)
+
+
+Reader = Annotated[Caller, Depends(caller)]
+Actor = Annotated[Caller, Depends(actor)]
+
+
+def _ctx(request: Request) -> Any:
+    return request.app.state.restd
+
+
+router = APIRouter(prefix="/api/v1")
+
+
+# ----------------------------------------------------------------------------- who, tokens
+
+
+@router.get("/whoami", tags=["identity"])
+def whoami(who: Reader) -> dict[str, Any]:
+    """The identity restd presents to the master for this request."""
+    return {"uid": who.uid, "user": who.user, "via": who.via, "expires": who.expires}
+
+
+class TokenRequest(BaseModel):
+    ttl: int = Field(86400, ge=60, le=MAX_TOKEN_TTL, description="seconds the token is valid")
+
+
+@router.post("/tokens", tags=["identity"], status_code=201)
+def issue_token(body: TokenRequest, who: Actor, request: Request) -> dict[str, Any]:
+    """A token for the caller (``qsys token user`` asks here). Only over the Unix socket, where
+    the kernel names the caller: a token cannot mint its own successors."""
+    if who.via != "unix":
+        raise PermissionDenied("tokens are issued over restd's Unix socket only (qsys token user)")
+    token = auth.sign_user_token(_ctx(request).key, who.uid, body.ttl)
+    _uid, user, expires = auth.verify_user_token(_ctx(request).key, token)
+    return {"token": token, "user": user, "expires": expires}
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+@router.get("/summary", tags=["cluster"])
+def summary(who: Reader, request: Request) -> dict[str, Any]:
+    """Hosts up/down/unknown, slots per cluster queue, pending/running counts, dispatch rate."""
+    return dict(_ctx(request).view.summary())
+
+
+# ----------------------------------------------------------------------------- jobs
+
+
+def _split(text: str | None) -> list[str]:
+    return [item for item in (text or "").split(",") if item]
+
+
+def _queue_matches(row: dict[str, Any], patterns: list[str]) -> bool:
+    queue = row["queue"]
+    return bool(queue) and any(fnmatch.fnmatchcase(queue, p) or fnmatch.fnmatchcase(queue.partition("@")[0], p)
+                               for p in patterns)
+
+
+@router.get("/jobs", tags=["jobs"])
+def list_jobs(
+    who: Reader, request: Request,
+    user: Annotated[str | None, Query(description="owners, comma separated; '*' everyone (default); "
+                                                  "'me' the caller")] = None,
+    state: Annotated[str | None, Query(description=f"state families, comma separated: {', '.join(STATES)}")] = None,
+    queue: Annotated[str | None, Query(description="cluster queues or queue instances (wildcards)")] = None,
+) -> list[dict[str, Any]]:
+    """Jobs as qstat lists them: pending jobs (array tasks compacted) and running tasks."""
+    users = [who.user if u == "me" else u for u in _split(user)] or ["*"]
+    states = _split(state)
+    unknown = [s for s in states if s not in STATES]
+    if unknown:
+        raise UsageError(f'unknown job state "{unknown[0]}" (one of {", ".join(STATES)})')
+    rows = _ctx(request).master.jobs(who.uid, users)
+    if states:
+        rows = [r for r in rows if state_class(r["state"], r["queue"]) in states]
+    if queue:
+        rows = [r for r in rows if _queue_matches(r, _split(queue))]
+    for row in rows:
+        row["state_family"] = state_class(row["state"], row["queue"])
+    return rows
+
+
+class SubmitRequest(BaseModel):
+    """A job as qsub would take it: qsub's option words plus the script's text or a command."""
+
+    options: list[str] = Field(default_factory=list, description="qsub options, e.g. [\"-N\", \"x\", \"-l\", "
+                               "\"h_rt=60\"] (not -@, -sync, -verify, -terse)")
+    script: str | None = Field(None, description="the job script's text (#$ directives apply)")
+    script_name: str = Field("", description="the script's name (the job name unless -N)")
+    args: list[str] = Field(default_factory=list, description="arguments of the script")
+    command: list[str] = Field(default_factory=list, description="a command and its arguments, run as -b y")
+    cwd: str | None = Field(None, description="directory -cwd means (absolute; default: the caller's home)")
+    environment: dict[str, str] = Field(default_factory=dict,
+                                        description="the variables -V and -v NAME take values from")
+
+
+def _submitted_message(result: dict[str, Any]) -> str:
+    from qsys.cli import formats
+
+    tasks = TaskRange(*result["tasks"]) if result.get("tasks") else None
+    return formats.submitted_message(result["job_id"], result["name"], tasks).rstrip("\n")
+
+
+@router.post("/jobs", tags=["jobs"], status_code=201)
+def submit_job(body: SubmitRequest, who: Actor, request: Request) -> dict[str, Any]:
+    """Submit a job as the caller; answers qsub's message and the job number."""
+    ctx = _ctx(request)
+    spec = jobspecs.build_submission(who.uid, body.options, body.script, body.command, body.script_name,
+                                     body.args, body.cwd, body.environment, ctx.cell)
+    try:
+        result = ctx.master.submit(who.uid, spec)
+    except (NotSchedulable, ConnectionFailed, AuthenticationError):
+        raise
+    except QsysError as exc:  # qsub's wording for a refused job
+        raise type(exc)(f"Unable to run job: {exc.message}") from None
+    return {**result, "message": _submitted_message(result)}
+
+
+def _accounting(request: Request, job_id: int) -> list[dict[str, Any]]:
+    try:
+        return acct.select(acct.read_records(_ctx(request).cell.accounting_file),
+                           acct.Selection(job=str(job_id)))
+    except NotFound:
+        return []
+
+
+def output_files(detail: dict[str, Any], home: str) -> dict[str, Any]:
+    """Where the job's stdout and stderr go: the -o/-e entries as given, or Grid Engine's
+    default ``<name>.o<job>[.<task>]`` in the working directory."""
+    spec = detail["spec"]
+    workdir = spec.get("cwd") or home
+    suffix = ".$TASK_ID" if spec.get("tasks") else ""
+    job_id, name = detail["job_id"], spec.get("name", "")
+    stdout = list(spec.get("stdout_paths") or []) or [f"{workdir}/{name}.o{job_id}{suffix}"]
+    stderr = list(spec.get("stderr_paths") or []) or [f"{workdir}/{name}.e{job_id}{suffix}"]
+    return {"stdout": stdout, "stderr": stdout if spec.get("join") else stderr, "joined": bool(spec.get("join"))}
+
+
+def _home(user: str) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwnam(user).pw_dir
+    except KeyError:
+        return "~" + user
+
+
+def _detail_and_records(request: Request, who: Caller, job_id: int) -> tuple[dict[str, Any] | None,
+                                                                           list[dict[str, Any]]]:
+    """(qstat -j's facts, None once the job has ended; its accounting records); NotFound in
+    qstat's words when neither the master nor the accounting file knows it."""
+    records = _accounting(request, job_id)
+    try:
+        return _ctx(request).master.job(who.uid, str(job_id)), records
+    except NotFound:
+        if not records:
+            raise NotFound(f"Following jobs do not exist: \n{job_id}") from None
+        return None, records
+
+
+@router.get("/jobs/{job_id}", tags=["jobs"])
+def show_job(job_id: int, who: Reader, request: Request) -> dict[str, Any]:
+    """One job: qstat -j's facts while the master knows it, its output files, and the
+    accounting records of its finished tasks (all there is once it has ended)."""
+    detail, records = _detail_and_records(request, who, job_id)
+    if detail is None:
+        return {"job_id": job_id, "state": "finished", "finished": True, "owner": records[0]["owner"],
+                "name": records[0]["job_name"], "accounting": records}
+    return {**detail, "finished": False, "outputs": output_files(detail, _home(detail["owner"])),
+            "accounting": records}
+
+
+@router.get("/jobs/{job_id}/tasks", tags=["jobs"])
+def job_tasks(job_id: int, who: Reader, request: Request) -> dict[str, Any]:
+    """An array job's tasks: pending (compacted range), running, finished (from accounting)."""
+    detail, records = _detail_and_records(request, who, job_id)
+    detail = detail or {"pending_tasks": "", "tasks": []}
+    finished = [{"task_id": r["task_number"], "exit_status": r["exit_status"], "failed": r["failed"]}
+                for r in records]
+    return {"job_id": job_id, "pending": detail["pending_tasks"], "running": detail["tasks"],
+            "finished": finished}
+
+
+def _target(job_id: int, tasks: str | None) -> str:
+    if tasks is None:
+        return str(job_id)
+    from qsys.grammar.values import parse_task_range
+
+    first, last, step = parse_task_range(tasks)
+    return f"{job_id}.{first}-{last}:{step}"
+
+
+@router.delete("/jobs/{job_id}", tags=["jobs"])
+def delete_job(job_id: int, who: Actor, request: Request,
+               tasks: Annotated[str | None, Query(description="array tasks n[-m[:s]]")] = None,
+               force: bool = False) -> dict[str, Any]:
+    """qdel [-f] job[.tasks]: qdel's lines."""
+    return lines_or_refusal(_ctx(request).master.job_action(who.uid, "delete", [_target(job_id, tasks)], force))
+
+
+class HoldRequest(BaseModel):
+    type: str = Field("u", pattern="^[uos]$", description="hold type: u (user), o (operator), s (system)")
+    tasks: str | None = Field(None, description="array tasks n[-m[:s]]")
+
+
+@router.post("/jobs/{job_id}/hold", tags=["jobs"])
+def hold_job(job_id: int, body: HoldRequest, who: Actor, request: Request) -> dict[str, Any]:
+    """qhold -h TYPE job[.tasks]."""
+    target = [_target(job_id, body.tasks)]
+    return lines_or_refusal(_ctx(request).master.job_action(who.uid, "hold", target, hold_type=body.type))
+
+
+@router.post("/jobs/{job_id}/release", tags=["jobs"])
+def release_job(job_id: int, body: HoldRequest, who: Actor, request: Request) -> dict[str, Any]:
+    """qrls -h TYPE job[.tasks]."""
+    target = [_target(job_id, body.tasks)]
+    return lines_or_refusal(_ctx(request).master.job_action(who.uid, "release", target, hold_type=body.type))
+
+
+class AlterRequest(BaseModel):
+    options: list[str] = Field(description="qalter options (not -u), e.g. [\"-N\", \"new\", \"-l\", \"h_rt=120\"]")
+    verify: str = Field("", pattern="^[ewnv]?$", description="qalter -w level")
+    cwd: str | None = Field(None, description="directory -cwd means (default: the caller's home)")
+    environment: dict[str, str] = Field(default_factory=dict, description="values for -V and -v NAME")
+
+
+@router.patch("/jobs/{job_id}", tags=["jobs"])
+def alter_job(job_id: int, body: AlterRequest, who: Actor, request: Request) -> dict[str, Any]:
+    """qalter OPTIONS job: qalter's lines."""
+    changes, verify = jobspecs.alter_changes(who.uid, body.options, body.cwd, body.environment)
+    return lines_or_refusal(_ctx(request).master.alter(who.uid, [str(job_id)], changes, body.verify or verify))
+
+
+# ----------------------------------------------------------------------------- hosts, queues
+
+
+def _jobs_by_host(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Running tasks per host (master and slave queues of parallel jobs)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if not row["queue"]:
+            continue
+        places = [(row["queue"], "MASTER")] + [(s["queue"], "SLAVE") for s in row.get("slave_queues") or []]
+        for queue, role in places:
+            found.setdefault(queue.partition("@")[2], []).append(
+                {"job_id": row["job_id"], "task": row["tasks"], "name": row["name"], "owner": row["owner"],
+                 "state": row["state"], "queue": queue, "role": role})
+    return found
+
+
+@router.get("/hosts", tags=["hosts"])
+def list_hosts(who: Reader, request: Request) -> list[dict[str, Any]]:
+    """Exec hosts as qhost shows them, each with the tasks running there."""
+    master = _ctx(request).master
+    hosts = master.hosts(who.uid)
+    running = _jobs_by_host(master.jobs(who.uid, ["*"]))
+    for host in hosts:
+        host["state"] = "up" if host.get("load") is not None else "down"
+        host["jobs"] = running.get(host["name"], [])
+    return hosts
+
+
+@router.get("/hosts/{name}", tags=["hosts"])
+def show_host(name: str, who: Reader, request: Request) -> dict[str, Any]:
+    for host in list_hosts(who, request):
+        if host["name"] == name:
+            return host
+    raise NotFound(f'error: host "{name}" is not an exec host')
+
+
+@router.get("/queues", tags=["queues"])
+def list_queues(who: Reader, request: Request) -> dict[str, Any]:
+    """Cluster queues (qstat -g c) and their instances (qstat -f: used/total slots, states)."""
+    master = _ctx(request).master
+    return {"cluster_queues": master.cluster_queues(who.uid), "instances": master.queue_instances(who.uid)}
+
+
+QUEUE_ACTIONS = ("disable", "enable", "suspend", "unsuspend", "clear")
+
+
+@router.post("/queues/{target}/{action}", tags=["queues"])
+def queue_action(target: str, action: str, who: Actor, request: Request, force: bool = False) -> dict[str, Any]:
+    """qmod -d/-e/-s/-us/-cq on queue instances (wildcards): qmod's lines."""
+    if action not in QUEUE_ACTIONS:
+        raise UsageError(f'unknown queue action "{action}" (one of {", ".join(QUEUE_ACTIONS)})')
+    return lines_or_refusal(_ctx(request).master.queue_action(who.uid, action, [target], force))
+
+
+# ----------------------------------------------------------------------------- accounting
+
+
+@router.get("/accounting", tags=["accounting"])
+def accounting(
+    who: Reader, request: Request,
+    owner: str | None = None, group: str | None = None, queue: str | None = None, host: str | None = None,
+    project: str | None = None, account: str | None = None,
+    job: Annotated[str | None, Query(description="job number, name or pattern (qacct -j)")] = None,
+    limit: Annotated[int, Query(ge=1, le=100000, description="the last N records")] = 1000,
+) -> list[dict[str, Any]]:
+    """Accounting records of finished tasks, selected as qacct selects them (file order)."""
+    sel = acct.Selection(owner=owner, group=group, queue=queue, host=host, project=project,
+                         account=account, job=job)
+    records = acct.select(acct.read_records(_ctx(request).cell.accounting_file), sel)
+    return records[-limit:]
+
+
+@router.get("/accounting/totals", tags=["accounting"])
+def accounting_totals(
+    who: Reader, request: Request,
+    by: Annotated[str, Query(description="grouping columns, comma separated: owner, group, queue, host, "
+                                         "project, department, pe, slots")] = "owner",
+    owner: str | None = None,
+) -> dict[str, Any]:
+    """qacct's summary: usage summed per group and in total."""
+    columns = _split(by)
+    known = [key for key, _, _ in acct.GROUP_COLUMNS]
+    if any(c not in known for c in columns):
+        raise UsageError(f'unknown grouping "{by}" (from {", ".join(known)})')
+    records = acct.select(acct.read_records(_ctx(request).cell.accounting_file), acct.Selection(owner=owner))
+    groups = [{**dict(zip(columns, key, strict=True)), **sums} for key, sums in acct.grouped(records, columns)]
+    return {"groups": groups, "total": acct.totals(records)}
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+class ConfChange(BaseModel):
+    name: str = Field("", description="object name ('' for the one-of-a-kind: sconf, complex, global conf)")
+    text: str = Field("", description="the object in Grid Engine's text format (add, modify)")
+
+
+class AttrChange(BaseModel):
+    mode: str = Field(pattern="^(mattr|rattr|aattr|dattr)$")
+    attr: str
+    value: str
+    objects: list[str]
+
+
+@router.get("/config/{kind}/names", tags=["configuration"])
+def config_names(kind: str, who: Reader, request: Request) -> dict[str, Any]:
+    """qconf -s*l: the names of the objects of a kind."""
+    return dict(_ctx(request).master.conf(who.uid, "list", kind))
+
+
+@router.get("/config/{kind}", tags=["configuration"])
+def config_show(kind: str, who: Reader, request: Request, name: str = "") -> dict[str, Any]:
+    """qconf -s*: one object as text and as attributes."""
+    return dict(_ctx(request).master.conf(who.uid, "show", kind, name))
+
+
+@router.post("/config/{kind}", tags=["configuration"], status_code=201)
+def config_add(kind: str, body: ConfChange, who: Actor, request: Request) -> dict[str, Any]:
+    """qconf -A*: add an object (managers only; the master checks)."""
+    return lines_or_refusal(_ctx(request).master.conf(who.uid, "add", kind, body.name, body.text))
+
+
+@router.put("/config/{kind}", tags=["configuration"])
+def config_modify(kind: str, body: ConfChange, who: Actor, request: Request) -> dict[str, Any]:
+    """qconf -M*: replace an object (managers only)."""
+    return lines_or_refusal(_ctx(request).master.conf(who.uid, "modify", kind, body.name, body.text))
+
+
+@router.patch("/config/{kind}", tags=["configuration"])
+def config_attr(kind: str, body: AttrChange, who: Actor, request: Request) -> dict[str, Any]:
+    """qconf -mattr/-rattr/-aattr/-dattr (managers only)."""
+    reply = _ctx(request).master.conf(who.uid, "attr", kind, "", "", mode=body.mode, attr=body.attr,
+                                      value=body.value, objects=body.objects)
+    return lines_or_refusal(reply)
+
+
+@router.delete("/config/{kind}", tags=["configuration"])
+def config_delete(kind: str, who: Actor, request: Request, name: str = "") -> dict[str, Any]:
+    """qconf -d*: delete an object (managers only)."""
+    return lines_or_refusal(_ctx(request).master.conf(who.uid, "delete", kind, name))
+
+
+def refusal_response(exc: Refused) -> JSONResponse:
+    return JSONResponse({"error": "\n".join(exc.lines), "lines": exc.lines}, status_code=exc.status)
+

@@ -1,0 +1,178 @@
+"""Pure parts of qsys-restd: user tokens, submissions and qalter changes through qsub's
+option engine, state families, refusals' status codes, settings, the master-metrics hook."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from qsys import auth
+from qsys.errors import AuthenticationError, UsageError
+from qsys.paths import Cell
+
+KEY = b"k" * 32
+ME = os.getuid()
+
+
+def test_a_token_names_its_uid_until_it_expires() -> None:
+    token = auth.sign_user_token(KEY, ME, 60, now=1000.0)
+    uid, user, expiry = auth.verify_user_token(KEY, token, now=1059.0)
+    assert (uid, user, expiry) == (ME, pwd.getpwuid(ME).pw_name, 1060)
+    with pytest.raises(AuthenticationError, match="token expired"):
+        auth.verify_user_token(KEY, token, now=1060.0)
+    with pytest.raises(AuthenticationError, match="signature does not match"):
+        auth.verify_user_token(b"x" * 32, token, now=1000.0)
+    assert auth.sign_user_token(KEY, ME, 60, now=1000.0) != token, "each token is new"
+
+
+@given(st.text(max_size=200))
+def test_any_string_is_a_valid_token_or_an_authentication_error(text: str) -> None:
+    try:
+        auth.verify_user_token(KEY, text)
+    except AuthenticationError:
+        pass
+
+
+@given(st.binary(max_size=60), st.binary(max_size=40))
+def test_well_formed_junk_is_refused(body: bytes, sig: bytes) -> None:
+    token = f"qsys1.{auth._b64(body)}.{auth._b64(sig)}"
+    with pytest.raises(AuthenticationError):
+        auth.verify_user_token(KEY, token)
+
+
+def _cell() -> Cell:
+    return Cell(Path(tempfile.mkdtemp()), "default")
+
+
+def test_submission_through_qsubs_option_engine() -> None:
+    from qsys.restd.jobspecs import build_submission
+
+    script = "#!/bin/sh\n#$ -l h_rt=60\n#$ -N fromdirective\necho\n"
+    spec = build_submission(ME, ["-j", "y", "-t", "1-3"], script, [], "job.sh", ["x"], "/tmp", {"A": "1"}, _cell())
+    assert (spec.name, spec.command, spec.args, spec.binary) == ("fromdirective", "job.sh", ["x"], False)
+    assert spec.hard_resources == {"h_rt": "60"} and spec.join and spec.tasks is not None
+    assert spec.script == script.encode() and spec.submit_env["LOGNAME"] == pwd.getpwuid(ME).pw_name
+    spec = build_submission(ME, ["-V", "-v", "B", "-cwd"], None, ["/bin/echo", "hi"], "", [], "/srv",
+                            {"A": "1", "B": "2"}, _cell())
+    assert (spec.command, spec.args, spec.binary, spec.name, spec.cwd) == ("/bin/echo", ["hi"], True, "echo", "/srv")
+    assert spec.env["A"] == "1" and spec.env["B"] == "2" and "QSYS_ROOT" not in spec.env, "never restd's env"
+
+
+@pytest.mark.parametrize(("options", "script", "command", "message"), [
+    (["-@", "/etc/shadow"], None, ["/bin/true"], 'invalid option argument "-@"'),
+    (["-sync", "y"], None, ["/bin/true"], 'invalid option argument "-sync"'),
+    (["-verify"], None, ["/bin/true"], 'invalid option argument "-verify"'),
+    (["/etc/passwd"], None, [], "give a binary command"),
+    ([], None, [], "no job given"),
+    ([], "echo", ["/bin/true"], "not both"),
+])
+def test_submissions_restd_refuses(options: list[str], script: str | None, command: list[str], message: str) -> None:
+    from qsys.restd.jobspecs import build_submission
+
+    with pytest.raises(UsageError, match=message):
+        build_submission(ME, options, script, command, "", [], None, {}, _cell())
+
+
+def test_alter_changes_are_the_fields_the_options_touch() -> None:
+    from qsys.restd.jobspecs import alter_changes
+
+    changes, verify = alter_changes(ME, ["-N", "x", "-soft", "-l", "a=1", "-hard", "-q", "all.q", "-p", "0",
+                                         "-j", "n", "-w", "v"], None, {})
+    assert changes == {"name": "x", "soft_resources": {"a": "1"}, "hard_queues": ["all.q"], "priority": 0,
+                       "join": False}
+    assert verify == "v"
+    changes, _ = alter_changes(ME, ["-V", "-h", "u"], None, {"ONLY": "this"})
+    assert changes["env"] == {"ONLY": "this"} and changes["_holds"] == "u", "never restd's environment"
+    for refused in (["-t", "1-2"], ["-b", "y"], ["-@", "f"], ["12"], ["-u", "bob"], ["-help"]):
+        with pytest.raises(UsageError):
+            alter_changes(ME, refused, None, {})
+
+
+def test_state_families_and_refusal_codes() -> None:
+    from qsys.restd.api import Refused
+    from qsys.restd.view import host_states, state_class
+
+    assert [state_class(s, q) for s, q in [("qw", ""), ("hqw", ""), ("Eqw", ""), ("r", "a@h"), ("t", "a@h"),
+                                            ("s", "a@h"), ("dr", "a@h"), ("Rr", "a@h")]] == [
+        "pending", "held", "error", "running", "transferring", "suspended", "deleting", "running"]
+    assert Refused(['bob - you do not have the necessary privileges to delete the job "1"']).status == 403
+    assert Refused(['denied: job "9" does not exist']).status == 404
+    assert Refused(["job 3 can't modify running jobs"]).status == 400
+    hosts = [{"name": "a", "load": 0.5}, {"name": "b", "load": None}]
+    assert host_states(hosts, ["a", "b", "c"]) == {"up": ["a"], "down": ["b"], "unknown": ["c"]}
+
+
+def test_settings_defaults_and_errors() -> None:
+    from qsys.restd import settings
+
+    cell = _cell()
+    cell.write_bootstrap({"mode": "personal"})
+    loaded = settings.load(cell)
+    assert (loaded.port, loaded.bind, loaded.monitoring_open, loaded.loopback_only) == (None, "127.0.0.1", False, True)
+    assert loaded.socket_path == cell.restd_spool / "restd.sock"
+    cell.write_bootstrap({"restd_port": "7445", "restd_bind": "0.0.0.0", "restd_monitoring": "open"})
+    loaded = settings.load(cell)
+    assert (loaded.port, loaded.loopback_only, loaded.monitoring_open) == (7445, False, True)
+    for bad in ({"restd_port": "http"}, {"restd_port": "70000"}, {"restd_monitoring": "everyone"}):
+        cell.write_bootstrap(bad)
+        with pytest.raises(UsageError):
+            settings.load(cell)
+
+
+def test_master_status_message_becomes_families() -> None:
+    from prometheus_client import generate_latest
+    from prometheus_client.registry import Collector, CollectorRegistry
+
+    from qsys.restd.metrics import MASTER_METRICS, master_families
+
+    status = {"histograms": {"qsys_dispatch_latency_seconds": {"help": "submit to start", "sum": 0.5,
+                                                               "buckets": [[0.1, 2], [1.0, 3]]}},
+              "counters": {"qsys_dispatches_total": {"help": "dispatched tasks", "value": 3}}}
+    assert set(status["histograms"]) | set(status["counters"]) <= set(MASTER_METRICS)
+
+    class Fixed(Collector):
+        def collect(self):  # type: ignore[no-untyped-def]
+            return master_families(status)
+
+    registry = CollectorRegistry()
+    registry.register(Fixed())
+    text = generate_latest(registry).decode()
+    assert 'qsys_dispatch_latency_seconds_bucket{le="+Inf"} 3.0' in text
+    assert "qsys_dispatch_latency_seconds_sum 0.5" in text and "qsys_dispatches_total 3.0" in text
+    assert list(master_families(None)) == []
+
+
+def _exported_names() -> set[str]:
+    """Every sample name /metrics gives for a small snapshot."""
+    from qsys.restd.ledger import Ledger, OwnerTotals
+    from qsys.restd.metrics import accounting_families, cluster_families
+
+    snap = {"jobs": [{"job_id": 3, "state": "r", "queue": "all.q@a"}, {"job_id": 4, "state": "qw", "queue": ""}],
+            "queue_instances": [{"name": "all.q@a", "used": 1, "total": 2}],
+            "hosts": [{"name": "a", "load": 0.1, "load_values": {"np_load_avg": "0.1", "mem_free": "1"}}],
+            "cluster_queues": [{"name": "all.q"}], "exec_hosts": ["a"]}
+    ledger = Ledger(Path("/nonexistent"))
+    ledger.owners["alice"] = OwnerTotals(1, 2.0, 3.0)
+    families = [*cluster_families(snap), *accounting_families(ledger)]
+    return {sample.name for family in families for sample in family.samples}
+
+
+def test_the_grafana_dashboard_uses_only_metrics_restd_exports_or_the_master_will() -> None:
+    import json
+    import re
+
+    from qsys.restd.metrics import MASTER_METRICS
+
+    dashboard = json.loads((Path(__file__).resolve().parents[2] / "conf" / "grafana-qsys.json").read_text())
+    used = {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"\bqsys_[a-z_]+", target["expr"])}
+    known = _exported_names() | set(MASTER_METRICS) | {f"{m}_bucket" for m in MASTER_METRICS}
+    assert used and sorted(used - known) == []
+    assert {"qsys_jobs", "qsys_queue_slots_used", "qsys_hosts", "qsys_exec_host_load",
+            "qsys_accounting_cpu_seconds_total", "qsys_jobs_submitted_total"} <= used
