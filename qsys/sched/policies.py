@@ -50,6 +50,7 @@ class Policies:
         self.slots_def = slots_def
         self.position = {(qi.queue, qi.host): i for i, qi in enumerate(snap.queue_instances)}
         self.quotas = QuotaState(snap, index)
+        self.quotas_anywhere = self.quotas.active and self.quotas.anywhere
         self.devices = DeviceState(snap, index)
         self.reservations_left = snap.max_reservation
         self.ars = {ar.ar_id: ar for ar in snap.advance_reservations}
@@ -127,7 +128,7 @@ class Policies:
         if job.ar_id is not None:
             held = self.held.get(i, 0)
             cap = min(self.ar_free.get((job.ar_id, i), 0), cap + held)
-        if self.timeline is not None and self.timeline.planned and job.ar_id is None:
+        if self.timeline is not None and job.ar_id is None and self.timeline.instances[i].blocks:
             cap = min(cap, self.timeline.room_now(i, self._end(job, qi)))
         return cap
 
@@ -135,8 +136,19 @@ class Policies:
         assert self.timeline is not None
         return self.timeline.end_of(run_time(job.hard_resources, qi.complex_values, self.snap.default_duration))
 
-    def refuse(self, cat: _Category, job: PendingJob, req: JobRequest, placed: Placed) -> str | None:
-        """Why this placement may not start now (quota, devices), or None."""
+    def owner_refusal(self, cat: _Category, job: PendingJob, req: JobRequest, slots: int) -> str | None:
+        """Why ``slots`` slots exceed a quota wherever they go (quotas that look at no queue
+        or host), before any placement is worked out; None if they may fit."""
+        if not self.quotas_anywhere or job.ar_id is not None:
+            return None
+        who = Who(cat.who.user, cat.who.groups, cat.who.project, cat.pe_name)
+        return self.quotas.exceeded(who, "", "", request_amounts(req.per_slot, req.per_job, slots, master=True),
+                                    req.fixed)
+
+    def refuse(self, cat: _Category, job: PendingJob, req: JobRequest, placed: Placed) -> tuple[str | None, bool]:
+        """Why this placement may not start now (quota, devices), or None; and whether the
+        reason holds for every job of the same requests (devices) or only for this owner
+        and project (a quota)."""
         together: dict[Match, dict[str, float]] = {}
         devices: dict[str, dict[str, int]] = {}
         for position, (_, qi, count) in enumerate(placed):
@@ -145,7 +157,7 @@ class Policies:
                 amounts = request_amounts(req.per_slot, req.per_job, count, master=position == 0)
                 why = self.quotas.exceeded(who, qi.queue, qi.host, amounts, req.fixed, together)
                 if why is not None:
-                    return why
+                    return why, False
             if self.devices.active:
                 need = self.devices.wanted(req.per_slot, req.per_job, count, master=position == 0)
                 host_need = devices.setdefault(qi.host, {})
@@ -153,8 +165,8 @@ class Policies:
                     host_need[name] = host_need.get(name, 0) + n
         for host, need in devices.items():
             if need and not self.devices.available(host, need):
-                return f'cannot run at host "{host}" because its resource map ids are used up'
-        return None
+                return f'cannot run at host "{host}" because its resource map ids are used up', True
+        return None, True
 
     def commit(self, cat: _Category, job: PendingJob, req: JobRequest, placed: Placed,
                assignments: list[Assignment]) -> None:

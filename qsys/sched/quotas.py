@@ -46,6 +46,7 @@ class QuotaState:
         self.sets: list[ResourceQuotaSet] = [s for s in snap.quotas if s.enabled]
         self.used: dict[tuple[int, int, tuple[str, str, str, str, str]], dict[str, float]] = {}
         self._matches: dict[tuple[Who, str, str], list[Match]] = {}
+        self._anywhere = self.anywhere
         for run in snap.running:
             if run.ar_id is not None:
                 continue
@@ -59,10 +60,20 @@ class QuotaState:
     def active(self) -> bool:
         return bool(self.sets)
 
+    @property
+    def anywhere(self) -> bool:
+        """True when no rule looks at queues or hosts: a job's verdict is the same on every
+        queue instance, so one look answers for all of them."""
+        return all(rule.filter("queues") is None and rule.filter("hosts") is None
+                   and not any(limit.dynamic for limit in rule.limits)
+                   for qset in self.sets for rule in qset.rules)
+
     # ------------------------------------------------------------ matching
 
     def matches(self, who: Who, queue: str, host: str) -> list[Match]:
         """For each set, its first rule that applies to ``who`` on ``queue@host``."""
+        if self._anywhere:
+            queue = host = ""  # no rule looks at them: one answer for every instance
         cache_key = (who, queue, host)
         found = self._matches.get(cache_key)
         if found is None:

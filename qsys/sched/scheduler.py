@@ -124,7 +124,7 @@ def category_key(job: PendingJob) -> tuple[object, ...]:
 
 class _Category:
     __slots__ = ("req", "error", "candidates", "reasons", "heap", "failed", "never", "pes", "owner",
-                 "who", "request_text", "pe_name", "policy_reasons")
+                 "who", "request_text", "pe_name", "policy_reasons", "base", "never_known", "slot_reasons")
 
     def __init__(self) -> None:
         self.owner = ""  # set when access lists make the owner part of the category
@@ -133,6 +133,9 @@ class _Category:
         self.request_text = "NONE"
         self.pe_name: str | None = None  # the PE a parallel placement is being tried in
         self.policy_reasons: list[str] = []
+        self.base: _Category | None = None  # the category of the same requests it derives from
+        self.never_known = False
+        self.slot_reasons: list[str] | None = None  # of a base: the reasons last worked out
         self.req: JobRequest | None = None
         self.error: str | None = None  # can never run, known at once
         self.candidates: list[int] = []  # queue instances (sorted) that pass the static checks
@@ -190,11 +193,45 @@ class _Pass:
         key = category_key(job)
         if self.by_owner:
             key = (*key, job.owner)
-        if self.policies is not None:
-            key = (*key, *self.policies.key_extra(job))
-        cat = self.categories.get(key)
+        if self.policies is None:
+            cat = self.categories.get(key)
+            if cat is None:
+                cat = self.categories[key] = self._new_category(job)
+            return cat
+        # the policies keep more categories apart (owner, project, advance reservation): they
+        # share what the requests alone decide, worked out once for the base category
+        full = (*key, *self.policies.key_extra(job))
+        cat = self.categories.get(full)
         if cat is None:
-            cat = self.categories[key] = self._new_category(job)
+            base = self.categories.get(key)
+            if base is None:
+                base = self.categories[key] = self._new_category(job)
+            cat = self.categories[full] = self._derive(base, job)
+        return cat
+
+    def _derive(self, base: _Category, job: PendingJob) -> _Category:
+        """A category like ``base`` for the policies' finer key (a copy of its candidates)."""
+        assert self.policies is not None
+        cat = _Category()
+        cat.owner, cat.req, cat.error, cat.pes, cat.base = base.owner, base.req, base.error, base.pes, base
+        if cat.error is not None:
+            return cat
+        self.policies.prepare(cat, job)
+        if cat.error is not None:
+            return cat
+        cat.reasons = list(base.reasons)
+        if job.ar_id is None:  # full for the requests is full for all: one heap for them
+            cat.candidates, cat.heap = base.candidates, base.heap
+            return cat
+        qis = self.snap.queue_instances
+        for i in base.candidates:
+            why = self.policies.static_reason(cat, job, i, qis[i])
+            if why is None:
+                cat.candidates.append(i)
+                cat.heap.append((self.qi_key(i), i))
+            elif len(cat.reasons) < self.snap.max_reasons:
+                cat.reasons.append(why)
+        heapq.heapify(cat.heap)
         return cat
 
     def _new_category(self, job: PendingJob) -> _Category:
@@ -206,11 +243,6 @@ class _Pass:
         except InvalidRequest as exc:
             cat.error = exc.message
             return cat
-        policies = self.policies
-        if policies is not None:
-            policies.prepare(cat, job)
-            if cat.error is not None:
-                return cat
         qis = snap.queue_instances
         for pattern in (*req.queues, *(req.master_queues if req.pe else ())):
             if not any(queue_matches([pattern], qi, snap.hostgroups) for qi in qis):
@@ -234,8 +266,7 @@ class _Pass:
             qi = qis[i]
             host = snap.hosts.get(qi.host)
             reason = (_access_reason(cat, qi) or unavailable_reason(qi, host)
-                      or static_reason(req, qi, host, snap)
-                      or (policies.static_reason(cat, job, i, qi) if policies is not None else None))
+                      or static_reason(req, qi, host, snap))
             if reason is None:
                 cat.candidates.append(i)
                 cat.heap.append((self.qi_key(i), i))
@@ -247,23 +278,35 @@ class _Pass:
     def fail(self, cat: _Category) -> None:
         """Record why the category waits and whether it could ever run."""
         assert cat.req is not None
-        reasons = list(cat.reasons)
         policies = self.policies
-        for i in cat.candidates:
-            if len(reasons) >= self.snap.max_reasons:
-                break
-            qi = self.snap.queue_instances[i]
-            why = policies.held_reason(cat, qi, i) if policies is not None else None
-            why = why or self.ledger.amounts_reason(cat.req, qi, self.snap.hosts.get(qi.host), 1)
-            if why is None and policies is not None:
-                why = policies.reserved_reason(qi, i)
-            if why is not None and why not in reasons:
-                reasons.append(why)
+        base = cat.base
+        if base is not None and base.slot_reasons is not None and cat.candidates is base.candidates:
+            reasons = list(base.slot_reasons)  # what another category of these requests found
+        else:
+            reasons = list(cat.reasons)
+            for i in cat.candidates:
+                if len(reasons) >= self.snap.max_reasons:
+                    break
+                qi = self.snap.queue_instances[i]
+                why = policies.held_reason(cat, qi, i) if policies is not None else None
+                why = why or self.ledger.amounts_reason(cat.req, qi, self.snap.hosts.get(qi.host), 1)
+                if why is None and policies is not None:
+                    why = policies.reserved_reason(qi, i)
+                if why is not None and why not in reasons:
+                    reasons.append(why)
+            if base is not None and cat.candidates is base.candidates:
+                base.slot_reasons = list(reasons)
         reasons.extend(why for why in cat.policy_reasons if why not in reasons)
-        if cat.req.pe is not None:
+        if cat.req.pe is not None and not cat.policy_reasons:  # a quota said why already
             reasons.append(self._pe_shortfall(cat))
         cat.failed = reasons or ["no queue instance is available"]
-        cat.never = self._never(cat)
+        base = cat.base
+        if base is None:
+            cat.never = self._never(cat)
+        else:  # whether it could ever run is a question of the requests alone
+            if base.never_known is False:
+                base.never, base.never_known = self._never(base), True
+            cat.never = base.never
 
     def _never(self, cat: _Category) -> str | None:
         """Could the category run at all on an empty cluster (states ignored)?"""
@@ -293,6 +336,13 @@ class _Pass:
         req, ledger, qis, policies = cat.req, self.ledger, self.snap.queue_instances, self.policies
         assert req is not None
         heap = cat.heap
+        kept: list[tuple[tuple[object, ...], int]] = []
+        if policies is not None:
+            why = policies.owner_refusal(cat, job, req, 1)
+            if why is not None:
+                if why not in cat.policy_reasons:
+                    cat.policy_reasons.append(why)
+                return None
         while heap:
             pushed, i = heap[0]
             current = self.qi_key(i)
@@ -310,12 +360,19 @@ class _Pass:
                     self._consume(req, [(qi, 1)])
                     return Dispatch(job.job_id, task, [Assignment(qi.queue, qi.host, 1)], None, 1)
                 placed: Placed = [(i, qi, 1)]
-                why = policies.refuse(cat, job, req, placed)
+                why, for_all = policies.refuse(cat, job, req, placed)
                 if why is None:
+                    for entry in kept:
+                        heapq.heappush(heap, entry)
                     return self._start(cat, job, task, req, placed, None)
                 if why not in cat.policy_reasons:
                     cat.policy_reasons.append(why)
+                if not for_all:  # a quota of this owner: the instance stays for the others
+                    kept.append(heapq.heappop(heap))
+                    continue
             heapq.heappop(heap)  # full for this category for the rest of the pass
+        for entry in kept:
+            heapq.heappush(heap, entry)
         return None
 
     def _start(self, cat: _Category, job: PendingJob, task: int, req: JobRequest, placed: Placed,
@@ -408,12 +465,20 @@ class _Pass:
         policies = self.policies
         for pe in cat.pes:
             free = pe.slots - pe.used_slots - self.pe_used.get(pe.name, 0)
+            if policies is not None:
+                assert cat.req is not None and cat.req.pe is not None
+                cat.pe_name = pe.name
+                why = policies.owner_refusal(cat, job, cat.req, cat.req.pe[1])
+                if why is not None:
+                    if why not in cat.policy_reasons:
+                        cat.policy_reasons.append(why)
+                    continue
             placed = self._pe_plan(cat, pe, self.ledger, cat.candidates, free,
                                    job=job if policies is not None else None)
             if placed is not None and policies is not None:
                 assert cat.req is not None
                 cat.pe_name = pe.name
-                why = policies.refuse(cat, job, cat.req, self._placed(placed))
+                why, _ = policies.refuse(cat, job, cat.req, self._placed(placed))
                 if why is not None:
                     if why not in cat.policy_reasons:
                         cat.policy_reasons.append(why)
@@ -470,10 +535,10 @@ class _Pass:
         first tasks each take their own turn."""
         decision, now = self.decision, self.snap.now
         jobs = self.snap.jobs
-        result = tickets.compute(jobs, self.snap.running, config)
-        decision.priorities, decision.running_tickets = tickets.priorities(jobs, result, config)
+        ranking = tickets.rank(jobs, tickets.compute(jobs, self.snap.running, config), config)
+        decision.priorities, decision.running_tickets = ranking.pending, ranking.running
         started: dict[int, int] = {}
-        for job, first, end in tickets.task_order(jobs, result, config):
+        for job, first, end in ranking.order:
             count = self.run_job(job, now, first, end, started.get(job.job_id, 0))
             started[job.job_id] = started.get(job.job_id, 0) + count
             if job.now and end is None and not started[job.job_id]:
@@ -508,12 +573,17 @@ class _Pass:
         if job.task_concurrency > 0:
             tasks = tasks[:max(0, job.task_concurrency - job.running_tasks - before)]
         started = 0
+        base = cat.base
+        if cat.failed is None and base is not None and base.failed is not None and job.ar_id is None:
+            cat.failed, cat.never = base.failed, base.never  # what the requests alone could not get
         if cat.failed is None:
             place = self.dispatch_pe if job.pe is not None else self.dispatch_one
             for task in tasks:
                 order = place(cat, job, task)
                 if order is None:
                     self.fail(cat)
+                    if base is not None and not cat.policy_reasons and job.ar_id is None:
+                        base.failed, base.never = cat.failed, cat.never
                     break
                 decision.dispatches.append(order)
                 started += 1

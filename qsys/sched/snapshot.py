@@ -8,7 +8,7 @@ scheduler never mutates the snapshot (it keeps its own working copy of what a pa
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -329,5 +329,5 @@ class Decision:
     waiting: dict[int, list[str]] = field(default_factory=dict)  # job -> why it waits now
     immediate_failed: list[int] = field(default_factory=list)  # -now y jobs not started
     reservations: list[Reservation] = field(default_factory=list)
-    priorities: dict[int, JobPriority] = field(default_factory=dict)  # with a TicketConfig only
+    priorities: Mapping[int, JobPriority] = field(default_factory=dict)  # with a TicketConfig only
     running_tickets: dict[tuple[int, int], JobPriority] = field(default_factory=dict)  # (job, task)

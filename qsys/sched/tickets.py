@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from qsys.objects.sharetree import DEFAULT_NODE, PROJECT, ShareNode
 from qsys.sched.snapshot import JobPriority, ObjectShares, PendingJob, RunningJob, TicketConfig
@@ -77,10 +78,16 @@ class Ref:
         return self.otickets + self.ftickets + self.stickets
 
 
+ClassKey = tuple[str, str | None, str, int, int]  # user, project, department, -js, -ot
+
+
 @dataclass(slots=True)
 class TicketResult:
     pending: dict[int, list[Ref]] = field(default_factory=dict)  # job -> its task refs in order
     running: list[Ref] = field(default_factory=list)
+    # pending refs of the same owners and job shares, in job order: the policies work out
+    # per class what they can, so their cost grows with the classes more than with the jobs
+    classes: dict[ClassKey, list[Ref]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- building the refs
@@ -92,14 +99,23 @@ def make_refs(jobs: Iterable[PendingJob], running: Iterable[RunningJob], config:
         result.running.append(Ref(run.job_id, run.task_id, False, run.owner, run.project,
                                   run.department or DEFAULT_DEPARTMENT, run.job_share, run.override_tickets))
     limit = max(1, config.max_pending_tasks_per_job)
-    for job in sorted(jobs, key=lambda j: (j.submit_time, j.job_id)):
+    pending, classes = result.pending, result.classes
+    for job in sorted(jobs, key=attrgetter("submit_time", "job_id")):
         if job.held or job.waiting_on or not job.task_ids:
             continue
-        count = min(len(job.task_ids), limit)
-        result.pending[job.job_id] = [
-            Ref(job.job_id, k, True, job.owner, job.project, job.department or DEFAULT_DEPARTMENT,
-                job.job_share, job.override_tickets)
-            for k in range(count)]
+        dept = job.department or DEFAULT_DEPARTMENT
+        key = (job.owner, job.project, dept, job.job_share, job.override_tickets)
+        group = classes.get(key)
+        if group is None:
+            group = classes[key] = []
+        if len(job.task_ids) == 1 or limit == 1:
+            ref = Ref(job.job_id, 0, True, job.owner, job.project, dept, job.job_share, job.override_tickets)
+            pending[job.job_id] = [ref]
+            group.append(ref)
+            continue
+        refs = pending[job.job_id] = [Ref(job.job_id, k, True, job.owner, job.project, dept, job.job_share,
+                                          job.override_tickets) for k in range(min(len(job.task_ids), limit))]
+        group.extend(refs)
     return result
 
 
@@ -115,42 +131,54 @@ def _hierarchy(text: str) -> list[tuple[str, bool]]:
 def compute(jobs: Sequence[PendingJob], running: Sequence[RunningJob], config: TicketConfig) -> TicketResult:
     """Tickets of every running task and of the first pending tasks of every eligible job."""
     result = make_refs(jobs, running, config)
-    pending = [ref for refs in result.pending.values() for ref in refs]
-    everyone = [*result.running, *pending]
     for letter, dependent in _hierarchy(config.policy_hierarchy):
         if letter == "O":
-            _override(result.running, pending, config, dependent)
+            _override(result.running, result.classes, config, dependent)
         elif letter == "F" and config.weight_tickets_functional > 0:
-            _functional(result.running, pending, config, dependent)
+            _functional(result.running, result.classes, config, dependent)
         elif letter == "S" and config.weight_tickets_share > 0 and config.share_tree is not None:
-            _share_tree(result.running, pending, config, dependent)
-        for ref in everyone:
-            ref.tickets = ref.total
+            _share_tree(result.running, result.classes, config, dependent)
     return result
 
 
 # ---------------------------------------------------------------- override tickets
 
 
-def _oticket(table: dict[str, ObjectShares], name: str | None) -> int:
-    entry = table.get(name) if name is not None else None
-    return entry.oticket if entry is not None else 0
+Owners = tuple[tuple[int, str, int], ...]  # (0 user | 1 project | 2 department, name, value)
 
 
-def _override(running: list[Ref], pending: list[Ref], config: TicketConfig, dependent: bool) -> None:
+def _owners_of(config: TicketConfig, value: Callable[[ObjectShares], int]) -> Callable[[Ref], Owners]:
+    """A function from a ref to the objects (user, project, department) that give it a
+    non-zero ``value`` (fshare or oticket), computed once per combination."""
     tables = (config.users, config.projects, config.departments)
+    cache: dict[tuple[str, str | None, str], Owners] = {}
 
-    def owners(ref: Ref) -> list[tuple[int, str, int]]:
-        out = []
-        for kind, (table, name) in enumerate(zip(tables, (ref.user, ref.project, ref.department), strict=True)):
-            tickets = _oticket(table, name)
-            if tickets > 0 and name is not None:
-                out.append((kind, name, tickets))
-        return out
+    def owners(ref: Ref) -> Owners:
+        key = (ref.user, ref.project, ref.department)
+        found = cache.get(key)
+        if found is None:
+            out = []
+            for kind, (table, name) in enumerate(zip(tables, key, strict=True)):
+                entry = table.get(name) if name is not None else None
+                if entry is not None and value(entry) > 0 and name is not None:
+                    out.append((kind, name, value(entry)))
+            found = cache[key] = tuple(out)
+        return found
+
+    return owners
+
+
+Classes = dict[ClassKey, list[Ref]]
+
+
+def _override(running: list[Ref], classes: Classes, config: TicketConfig, dependent: bool) -> None:
+    owners = _owners_of(config, lambda entry: entry.oticket)
 
     if not config.share_override_tickets:
-        for ref in [*running, *pending]:
-            ref.otickets = sum(t for _, _, t in owners(ref)) + ref.job_otickets
+        for refs in (running, *classes.values()):
+            for ref in refs:
+                ref.otickets = sum(t for _, _, t in owners(ref)) + ref.job_otickets
+                ref.tickets += ref.otickets
         return
     counts: dict[tuple[int, str], int] = {}
     for ref in running:
@@ -158,12 +186,16 @@ def _override(running: list[Ref], pending: list[Ref], config: TicketConfig, depe
             counts[(kind, name)] = counts.get((kind, name), 0) + 1
     for ref in running:
         ref.otickets = sum(t / counts[(k, n)] for k, n, t in owners(ref)) + ref.job_otickets
+        ref.tickets += ref.otickets
 
-    def value(ref: Ref, own: list[tuple[int, str, int]]) -> float:
+    def value(ref: Ref, own: Owners) -> float:
         return sum(t / (counts.get((k, n), 0) + 1) for k, n, t in own) + ref.job_otickets
 
-    categories = _categories([r for r in pending if owners(r) or r.job_otickets],
-                             lambda r: (tuple((k, n) for k, n, _ in owners(r)), r.job_otickets), dependent)
+    def category(refs: list[Ref]) -> tuple[object, ...] | None:
+        own = owners(refs[0])
+        return (tuple((k, n) for k, n, _ in own), refs[0].job_otickets) if own or refs[0].job_otickets else None
+
+    categories = _categories(classes, category, dependent)
     own_of = {key: owners(group[0]) for key, group in categories.items()}
 
     def current(key: tuple[object, ...]) -> float:
@@ -172,6 +204,7 @@ def _override(running: list[Ref], pending: list[Ref], config: TicketConfig, depe
 
     for key, ref in _greedy(categories, current, math.inf):
         ref.otickets = value(ref, own_of[key])
+        ref.tickets += ref.otickets
         for kind, name, _ in own_of[key]:
             counts[(kind, name)] = counts.get((kind, name), 0) + 1
 
@@ -179,19 +212,32 @@ def _override(running: list[Ref], pending: list[Ref], config: TicketConfig, depe
 # ---------------------------------------------------------------- the greedy ordering
 
 
-def _categories(refs: list[Ref], key_of: Callable[[Ref], tuple[object, ...]],
+def _categories(classes: Classes, key_of: Callable[[list[Ref]], tuple[object, ...] | None],
                 dependent: bool) -> dict[tuple[object, ...], list[Ref]]:
-    """Refs grouped by ``key_of``, each group in the order its jobs are taken (by the tickets
-    of the policies before, if dependent, then job and task number), stored reversed so that
-    ``group[-1]`` is the next one."""
+    """The refs of the classes grouped into the policy's categories (``key_of`` a class's
+    refs; None leaves them out), each group in the order its jobs are taken (by the tickets
+    of the policies before, if dependent, then job and task number), stored reversed so
+    that ``group[-1]`` is the next one."""
+    merged: dict[tuple[object, ...], list[list[Ref]]] = {}
+    for refs in classes.values():
+        key = key_of(refs)
+        if key is not None:
+            merged.setdefault(key, []).append(refs)
     groups: dict[tuple[object, ...], list[Ref]] = {}
-    for ref in refs:
-        groups.setdefault(key_of(ref), []).append(ref)
-    for group in groups.values():
+    for key, parts in merged.items():
         if dependent:
-            group.sort(key=lambda r: (-r.tickets, r.job_id, r.index))
+            group = sorted((ref for part in parts for ref in part), key=lambda r: (-r.tickets, r.job_id, r.index))
+        elif len(parts) == 1:
+            group = list(parts[0])
+        else:
+            group = list(heapq.merge(*parts, key=_job_order))
         group.reverse()
+        groups[key] = group
     return groups
+
+
+def _job_order(ref: Ref) -> tuple[int, int]:
+    return (ref.job_id, ref.index)
 
 
 def _greedy(categories: dict[tuple[object, ...], list[Ref]],
@@ -227,22 +273,14 @@ def _greedy(categories: dict[tuple[object, ...], list[Ref]],
 # ---------------------------------------------------------------- functional tickets
 
 
-def _functional(running: list[Ref], pending: list[Ref], config: TicketConfig, dependent: bool) -> None:
+def _functional(running: list[Ref], classes: Classes, config: TicketConfig, dependent: bool) -> None:
     total = config.weight_tickets_functional
     raw = (config.weight_user, config.weight_project, config.weight_department, config.weight_job)
     wsum = sum(raw)
     w_user, w_project, w_dept, w_job = (w / wsum for w in raw) if wsum > 0 else (0.0,) * 4
     weights = (w_user, w_project, w_dept)
-    tables = (config.users, config.projects, config.departments)
     shared = config.share_functional_shares
-
-    def owners(ref: Ref) -> tuple[tuple[int, str, int], ...]:
-        out = []
-        for kind, (table, name) in enumerate(zip(tables, (ref.user, ref.project, ref.department), strict=True)):
-            entry = table.get(name) if name is not None else None
-            if entry is not None and entry.fshare > 0 and name is not None:
-                out.append((kind, name, entry.fshare))
-        return tuple(out)
+    owners = _owners_of(config, lambda entry: entry.fshare)
 
     counts: dict[tuple[int, str], int] = {}
     sums = [0.0, 0.0, 0.0]
@@ -263,11 +301,14 @@ def _functional(running: list[Ref], pending: list[Ref], config: TicketConfig, de
         if job_sum:
             tickets += w_job * ref.job_share * total / job_sum
         ref.ftickets = tickets
+        ref.tickets += tickets
 
-    candidates = [ref for ref in pending if ref.job_share or owners(ref)]
-    categories = _categories(candidates, lambda r: (owners(r), r.job_share), dependent)
-    own_of: dict[tuple[object, ...], tuple[tuple[int, str, int], ...]] = {
-        key: owners(group[0]) for key, group in categories.items()}
+    def category(refs: list[Ref]) -> tuple[object, ...] | None:
+        own = owners(refs[0])
+        return (own, refs[0].job_share) if own or refs[0].job_share else None
+
+    categories = _categories(classes, category, dependent)
+    own_of: dict[tuple[object, ...], Owners] = {key: owners(group[0]) for key, group in categories.items()}
     state = {"job_sum": job_sum}
 
     def would_get(key: tuple[object, ...], ref: Ref) -> float:
@@ -300,11 +341,13 @@ def _functional(running: list[Ref], pending: list[Ref], config: TicketConfig, de
         if state["job_sum"]:
             tickets += w_job * ref.job_share * total / state["job_sum"]
         ref.ftickets = last[key] = tickets
+        ref.tickets += tickets
     for key, queue in categories.items():  # beyond max_functional_jobs_to_schedule
         if queue:
             guess = last[key] if key in last else would_get(key, queue[-1])
             for ref in queue:
                 ref.ftickets = guess
+                ref.tickets += guess
 
 
 # ---------------------------------------------------------------- share-tree tickets
@@ -331,6 +374,7 @@ class _Tree:
         self.projects: dict[str, _Node] = {}
         self.parent: dict[int, _Node] = {}
         self.temp: dict[tuple[int, str], _Node] = {}
+        self.found: dict[tuple[str, str | None], _Node | None] = {}
         self.root = self._copy(root, None)
 
     def _copy(self, node: ShareNode, project: str | None) -> _Node:
@@ -354,6 +398,12 @@ class _Tree:
     def node_for(self, user: str, project: str | None) -> _Node | None:
         """The leaf a job counts under: its user below its project's node (or that node's
         ``default``), else its user's own node (or a top-level ``default``)."""
+        key = (user, project)
+        if key not in self.found:
+            self.found[key] = self._node_for(user, project)
+        return self.found[key]
+
+    def _node_for(self, user: str, project: str | None) -> _Node | None:
         if project is not None and project in self.projects:
             top = self.projects[project]
             if not top.children:
@@ -388,29 +438,51 @@ class _Tree:
         return node
 
 
-def _share_tree(running: list[Ref], pending: list[Ref], config: TicketConfig, dependent: bool) -> None:
+def _share_tree(running: list[Ref], classes: Classes, config: TicketConfig, dependent: bool) -> None:
     assert config.share_tree is not None
     total = config.weight_tickets_share
     tree = _Tree(config.share_tree)
-    for ref in [*running, *pending]:
+    for ref in running:
         ref.node = tree.node_for(ref.user, ref.project)
         if ref.node is not None:
             ref.node.refs.append(ref)
+    mixed: set[int] = set()  # nodes whose pending refs come from several classes
+    for (user, project, *_), refs in classes.items():
+        node = tree.node_for(user, project)
+        if node is None:
+            continue
+        if any(r.pending for r in node.refs[-1:]):
+            mixed.add(id(node))
+        for ref in refs:
+            ref.node = node
+        node.refs.extend(refs)
     _count(tree.root)
     _usage(tree.root, config)
     tree.root.stt = tree.root.ostt = tree.root.oltt = 1.0
     _targets(tree.root, config.compensation_factor)
+    shares_sum: dict[int, int] = {}
+    for ref in running:
+        if ref.node is not None:
+            shares_sum[id(ref.node)] = shares_sum.get(id(ref.node), 0) + ref.job_share
     for ref in running:
         node = ref.node
         if node is None or not node.count:
             continue
         share = node.ostt * total
-        shares_sum = sum(r.job_share for r in node.refs if not r.pending)
-        ref.stickets = ref.job_share * share / shares_sum if shares_sum else share / node.count
-    for ref in pending:
-        ref.sort = ref.tickets + 0.01 * ref.job_share if dependent else float(ref.job_share)
-    for ref in _pending_order(tree.root, tree.root, total, dependent):
+        js_sum = shares_sum[id(node)]
+        ref.stickets = ref.job_share * share / js_sum if js_sum else share / node.count
+        ref.tickets += ref.stickets
+    for refs in classes.values():
+        if dependent:
+            for ref in refs:
+                ref.sort = ref.tickets + 0.01 * ref.job_share
+        else:
+            value = float(refs[0].job_share)
+            for ref in refs:
+                ref.sort = value
+    for ref in _pending_order(tree.root, tree.root, total, dependent, mixed):
         ref.stickets = ref.share * total
+        ref.tickets += ref.stickets
 
 
 def _count(node: _Node) -> None:
@@ -471,7 +543,7 @@ def _targets(node: _Node, compensation: float) -> None:
         _targets(child, compensation)
 
 
-def _pending_order(root: _Node, node: _Node, total: float, dependent: bool) -> list[Ref]:
+def _pending_order(root: _Node, node: _Node, total: float, dependent: bool, mixed: set[int]) -> list[Ref]:
     """Pending refs below ``node`` in the order they would start; each level sorts the refs
     of its subtree and gives the k-th the node's short-term target over its place among the
     node's running and pending jobs (``share``), so the level just below the root decides the
@@ -480,89 +552,110 @@ def _pending_order(root: _Node, node: _Node, total: float, dependent: bool) -> l
     if node is root and not direct:
         waiting = [child for child in node.children if child.count - child.active > 0]
         if len(waiting) == 1:  # one branch with pending jobs: it is as good as the root
-            return _pending_order(waiting[0], waiting[0], total, dependent)
-    out = list(direct)
+            return _pending_order(waiting[0], waiting[0], total, dependent, mixed)
+    own = bool(direct)
+    out = direct
+    merged = False
     for child in node.children:
         if child.count - child.active > 0:
-            out.extend(_pending_order(root, child, total, dependent))
-    if node is not root or direct:
-        out.sort(key=lambda ref: (-ref.sort, ref.job_id, ref.index))
+            out.extend(_pending_order(root, child, total, dependent, mixed))
+            merged = True
+    if node is not root or own:
+        # one class's refs come in job order: of one sort value they need no sorting
+        if merged or id(node) in mixed or len({ref.sort for ref in out}) > 1:
+            out.sort(key=_pending_key)
         place = node.active
+        stt = node.stt
         for ref in out:
             place += 1
-            ref.share = node.stt / place
+            ref.share = stt / place
             ref.sort = (ref.tickets if dependent else 0.0) + ref.share * total
     return out
+
+
+def _pending_key(ref: Ref) -> tuple[float, int, int]:
+    return (-ref.sort, ref.job_id, ref.index)
 
 
 # ---------------------------------------------------------------- priorities
 
 
-def _npprior(priority: int) -> float:
-    """-p (-1023..1024) on [0, 1], as Grid Engine normalises it."""
-    return min(1.0, max(0.0, (priority + 1024) / 2048))
+class Priorities(Mapping[int, JobPriority]):
+    """Job -> :class:`JobPriority`, made when asked for (a pass needs only the order)."""
 
+    def __init__(self, jobs: Sequence[PendingJob], result: TicketResult, scale: tuple[float, float, float, float],
+                 config: TicketConfig) -> None:
+        self._jobs = {job.job_id: job for job in jobs}
+        self._result = result
+        self._top, self._low, self._span, self._sum = scale
+        self._config = config
 
-class _Scale:
-    """The normalisations of one pass: tickets over the most any job has, urgency min-max
-    over the pending jobs (all equal: 0.5)."""
-
-    def __init__(self, jobs: Sequence[PendingJob], result: TicketResult) -> None:
-        refs = [ref for group in result.pending.values() for ref in group]
-        self.top = max((ref.total for ref in [*result.running, *refs]), default=0.0)
-        urgencies = [job.urgency for job in jobs if job.job_id in result.pending]
-        self.low, self.high = (min(urgencies), max(urgencies)) if urgencies else (0.0, 0.0)
-        self.pending_sum = sum(ref.total for ref in refs)
-        self.running_sum = sum(ref.total for ref in result.running)
-
-    def ntickets(self, tickets: float) -> float:
-        return tickets / self.top if self.top > 0 else 0.5
-
-    def nurg(self, urgency: float) -> float:
-        return (urgency - self.low) / (self.high - self.low) if self.high > self.low else 0.5
-
-
-def priorities(jobs: Sequence[PendingJob], result: TicketResult, config: TicketConfig,
-               ) -> tuple[dict[int, JobPriority], dict[tuple[int, int], JobPriority]]:
-    """qstat -pri/-ext figures per pending job (its first task) and per running task."""
-    scale = _Scale(jobs, result)
-    pending: dict[int, JobPriority] = {}
-    for job in jobs:
-        group = result.pending.get(job.job_id)
-        tickets = group[0] if group else None
-        total = tickets.total if tickets is not None else 0.0
-        ntickets = scale.ntickets(total) if tickets is not None else 0.0
-        nurg, npprior = scale.nurg(job.urgency), _npprior(job.priority)
-        pending[job.job_id] = JobPriority(
-            total, tickets.otickets if tickets else 0.0, tickets.ftickets if tickets else 0.0,
-            tickets.stickets if tickets else 0.0,
-            total / scale.pending_sum if scale.pending_sum > 0 else 0.0, ntickets, nurg, npprior,
-            config.weight_urgency * nurg + config.weight_ticket * ntickets + config.weight_priority * npprior)
-    running = {(ref.job_id, ref.index): JobPriority(
-        ref.total, ref.otickets, ref.ftickets, ref.stickets,
-        ref.total / scale.running_sum if scale.running_sum > 0 else 0.0, scale.ntickets(ref.total))
-        for ref in result.running}
-    return pending, running
-
-
-def task_order(jobs: Sequence[PendingJob], result: TicketResult, config: TicketConfig,
-               ) -> list[tuple[PendingJob, int, int | None]]:
-    """(job, first task position, end position or None for the rest) in the order a pass
-    takes them: by the priority of each task, then submission time and job number. Jobs
-    without tickets (held, waiting) come by their priority without tickets."""
-    scale = _Scale(jobs, result)
-    w_tix = config.weight_ticket
-    entries: list[tuple[float, float, int, int, int, PendingJob, int | None]] = []
-    for n, job in enumerate(jobs):
-        base = config.weight_urgency * scale.nurg(job.urgency) + config.weight_priority * _npprior(job.priority)
-        group = result.pending.get(job.job_id)
+    def __getitem__(self, job_id: int) -> JobPriority:
+        job = self._jobs[job_id]
+        config = self._config
+        nurg = (job.urgency - self._low) / self._span if self._span > 0 else 0.5
+        npprior = min(1.0, max(0.0, (job.priority + 1024) / 2048))
+        base = config.weight_urgency * nurg + config.weight_priority * npprior
+        group = self._result.pending.get(job_id)
         if not group:
-            entries.append((-base, job.submit_time, job.job_id, 0, n, job, None))
+            return JobPriority(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, nurg, npprior, base)
+        first = group[0]
+        ntickets = first.tickets / self._top if self._top > 0 else 0.5
+        return JobPriority(first.tickets, first.otickets, first.ftickets, first.stickets,
+                           first.tickets / self._sum if self._sum > 0 else 0.0, ntickets, nurg, npprior,
+                           base + config.weight_ticket * ntickets)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._jobs)
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+
+@dataclass(slots=True)
+class Ranking:
+    """What a pass needs of the tickets: the figures qstat shows and the order of tasks."""
+
+    pending: Mapping[int, JobPriority]  # per job (its first task)
+    running: dict[tuple[int, int], JobPriority] = field(default_factory=dict)  # per (job, task)
+    # (job, first task position, end position or None for the rest), highest priority first
+    order: list[tuple[PendingJob, int, int | None]] = field(default_factory=list)
+
+
+def rank(jobs: Sequence[PendingJob], result: TicketResult, config: TicketConfig) -> Ranking:
+    """Priorities as sched_conf(5) weighs them: ``weight_urgency * nurg + weight_ticket *
+    ntckts + weight_priority * npprior``, with tickets over the most any job holds, urgency
+    min-max over the pending jobs (all equal: 0.5) and -p on [0, 1]. Every task with its own
+    tickets takes its own turn; jobs without tickets (held, waiting) come by the rest."""
+    pending_refs = result.pending
+    top = max((ref.tickets for refs in (result.running, *pending_refs.values()) for ref in refs), default=0.0)
+    urgencies = [job.urgency for job in jobs if job.job_id in pending_refs]
+    low, high = (min(urgencies), max(urgencies)) if urgencies else (0.0, 0.0)
+    span = high - low
+    pending_sum = sum(ref.tickets for refs in pending_refs.values() for ref in refs)
+    out = Ranking(Priorities(jobs, result, (top, low, span, pending_sum), config))
+    w_tix, w_urg, w_pri = config.weight_ticket, config.weight_urgency, config.weight_priority
+    per_ticket = w_tix / top if top > 0 else 0.0
+    no_tickets = 0.0 if top > 0 else w_tix * 0.5
+    entries: list[tuple[float, float, int, int, int]] = []
+    append = entries.append
+    for n, job in enumerate(jobs):
+        base = (w_urg * ((job.urgency - low) / span if span > 0 else 0.5)
+                + w_pri * min(1.0, max(0.0, (job.priority + 1024) / 2048)))
+        group = pending_refs.get(job.job_id)
+        if not group:
+            append((-base, job.submit_time, job.job_id, 0, n))
             continue
-        last = len(group) - 1
         for ref in group:
-            prio = base + w_tix * scale.ntickets(ref.total)
-            entries.append((-prio, job.submit_time, job.job_id, ref.index, n, job,
-                            None if ref.index == last else ref.index + 1))
-    entries.sort(key=lambda e: e[:5])
-    return [(job, first, end) for _, _, _, first, _, job, end in entries]
+            append((-(base + no_tickets + per_ticket * ref.tickets), job.submit_time, job.job_id, ref.index, n))
+    entries.sort()
+    last = {job_id: len(group) - 1 for job_id, group in pending_refs.items() if len(group) > 1}
+    order = out.order
+    for _, _, job_id, index, n in entries:
+        order.append((jobs[n], index, None if index == last.get(job_id, 0) else index + 1))
+    running_sum = sum(ref.tickets for ref in result.running)
+    for ref in result.running:
+        out.running[(ref.job_id, ref.index)] = JobPriority(
+            ref.tickets, ref.otickets, ref.ftickets, ref.stickets,
+            ref.tickets / running_sum if running_sum > 0 else 0.0, ref.tickets / top if top > 0 else 0.5)
+    return out

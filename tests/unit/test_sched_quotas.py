@@ -14,8 +14,8 @@ from tests.unit.test_sched_pass import cluster, job, started
 
 
 def quota(*rules: str, name: str = "maxslots", enabled: bool = True) -> list:
-    text = "{\n name %s\n enabled %s\n%s}\n" % (name, "TRUE" if enabled else "FALSE",
-                                                "".join(f" limit {rule}\n" for rule in rules))
+    limits = "".join(f" limit {rule}\n" for rule in rules)
+    text = f"{{\n name {name}\n enabled {'TRUE' if enabled else 'FALSE'}\n{limits}}}\n"
     return parse_quota_sets(text)
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from qsys.objects.sharetree import PROJECT, ShareNode
 from qsys.sched import schedule
 from qsys.sched.snapshot import Assignment, ObjectShares, PendingJob, RunningJob, TicketConfig
-from qsys.sched.tickets import combined_usage, compute, decay_usage, priorities
+from qsys.sched.tickets import combined_usage, compute, decay_usage, rank
 from tests.unit.test_sched_pass import cluster, job, started
 
 BOUNDED = settings(max_examples=60, deadline=None)
@@ -21,8 +21,7 @@ BOUNDED = settings(max_examples=60, deadline=None)
 def figures(config: TicketConfig, jobs: list[PendingJob], running: list[RunningJob] | None = None,
             ) -> dict[int, tuple[float, float, float]]:
     """(tickets, ntckts, prior) per job, rounded as qstat prints them."""
-    result = compute(jobs, running or [], config)
-    pending, _ = priorities(jobs, result, config)
+    pending = rank(jobs, compute(jobs, running or [], config), config).pending
     return {j: (round(p.tickets), round(p.ntickets, 5), round(p.prio, 5)) for j, p in pending.items()}
 
 
