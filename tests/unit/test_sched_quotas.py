@@ -143,3 +143,28 @@ def test_quotas_leave_a_pass_without_them_unchanged() -> None:
     before = run(snap)
     snap.quotas = quota("users {*} to slots=100")
     assert run(snap) == before
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from([None, ("mpi", 2, 3), ("smp", 2, 2)]),
+                          st.sampled_from([{}, {"h_rt": "100"}, {"mem_free": "4G"}])),
+                min_size=1, max_size=20),
+       st.integers(1, 3), st.integers(1, 4))
+def test_neutral_policies_change_no_decision(specs: list[tuple[str, object, dict[str, str]]], hosts: int,
+                                             slots: int) -> None:
+    """The policies' finer categories (per owner, project, reservation) place exactly what
+    the plain pass places when no limit bites."""
+    from qsys.sched.snapshot import ComplexDef
+
+    def run(neutral: bool) -> list[tuple[int, int, list[tuple[str, str, int]]]]:
+        snap = cluster(hosts=hosts, slots=slots)
+        snap.jobs = [job(n + 1, owner=o, pe=pe, hard_resources=dict(res))  # type: ignore[arg-type]
+                     for n, (o, pe, res) in enumerate(specs)]
+        if neutral:
+            snap.quotas = quota("users {*} to slots=1000000")
+            snap.complexes = {**snap.complexes, "gpu": ComplexDef("gpu", "gpu", "RSMAP", "<=", True, "YES", "0", 0)}
+        decision = schedule(snap)
+        return [(d.job_id, d.task_id, [(a.queue, a.host, a.slots) for a in d.assignments])
+                for d in decision.dispatches]
+
+    assert run(True) == run(False)
