@@ -11,7 +11,7 @@ Jobs of an advance reservation are neither limited nor counted, as in Grid Engin
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from qsys.errors import InvalidRequest
@@ -102,10 +102,10 @@ class QuotaState:
         return self._listed(flt, lambda item: self._host_is(item, host))
 
     @staticmethod
-    def _listed(flt: QuotaFilter, hit: object) -> bool:
-        check = hit  # a predicate on one list item
-        included = not flt.include or any(check(item) for item in flt.include)  # type: ignore[operator]
-        return included and not any(check(item) for item in flt.exclude)  # type: ignore[operator]
+    def _listed(flt: QuotaFilter, hit: Callable[[str], bool]) -> bool:
+        """Is a member named (or everyone, with only exclusions) and none of the excluded?"""
+        included = not flt.include or any(hit(item) for item in flt.include)
+        return included and not any(hit(item) for item in flt.exclude)
 
     def _user_is(self, item: str, who: Who) -> bool:
         if item.startswith("@"):
