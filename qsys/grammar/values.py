@@ -19,6 +19,8 @@ __all__ = [
     "parse_datetime",
     "parse_memory",
     "parse_number",
+    "parse_resource_map",
+    "format_resource_map",
     "parse_slot_range",
     "parse_task_range",
     "parse_time",
@@ -129,6 +131,59 @@ def _parse_int(text: str) -> float:
     return value
 
 
+MAX_SHORT_MAP_IDS = 512  # ids ``gpu=N`` may create without listing them
+_ID_FORBIDDEN = frozenset(" \t,=()[]")
+
+
+def parse_resource_map(text: str) -> list[str]:
+    """The instance ids of a resource map value, in order and with repeats.
+
+    ``2(0 1)`` and ``2(gpu0 gpu1)`` list them; an integer range ``0-3`` stands for 0 1 2 3;
+    the short form ``4`` means ``4(0 1 2 3)``. The amount must equal the number of ids.
+    """
+    stripped = text.strip()
+    head, paren, rest = stripped.partition("(")
+    try:
+        amount = int(head)
+    except ValueError:
+        raise InvalidRequest(f'invalid resource map "{text}": "{head}" is not an amount') from None
+    if amount < 0:
+        raise InvalidRequest(f'invalid resource map "{text}": negative amount')
+    if not paren:
+        if amount > MAX_SHORT_MAP_IDS:
+            raise InvalidRequest(f'invalid resource map "{text}": list more than '
+                                 f'{MAX_SHORT_MAP_IDS} ids explicitly')
+        return [str(i) for i in range(amount)]
+    if not rest.endswith(")") or "(" in rest[:-1] or ")" in rest[:-1]:
+        raise InvalidRequest(f'invalid resource map "{text}": expected amount(id id ...)')
+    ids: list[str] = []
+    for spec in rest[:-1].split():
+        low, dash, high = spec.partition("-")
+        if dash and low.isdigit() and high.isdigit():
+            if int(high) < int(low):
+                raise InvalidRequest(f'invalid resource map "{text}": empty range "{spec}"')
+            ids.extend(str(i) for i in range(int(low), int(high) + 1))
+        elif _ID_FORBIDDEN.isdisjoint(spec):
+            ids.append(spec)
+        else:
+            raise InvalidRequest(f'invalid resource map "{text}": "{spec}" is not an id')
+    if len(ids) != amount:
+        raise InvalidRequest(f'invalid resource map "{text}": amount {amount} but {len(ids)} ids')
+    return ids
+
+
+def format_resource_map(ids: list[str]) -> str:
+    """The long form Grid Engine stores and shows: ``2(0 1)``."""
+    return f"{len(ids)}({' '.join(ids)})"
+
+
+def _map_amount(text: str) -> float:
+    """A resource map's capacity (its long or short form) or a request for it (``2``)."""
+    if "(" in text:
+        return float(len(parse_resource_map(text)))
+    return _parse_int(text)
+
+
 def _keep_string(text: str) -> str:
     if not text:
         raise InvalidRequest("empty string value")
@@ -145,6 +200,7 @@ _BY_TYPE: dict[str, Callable[[str], float | str | bool]] = {
     "CSTRING": _keep_string,
     "RESTRING": _keep_string,
     "HOST": _keep_string,
+    "RSMAP": _map_amount,
 }
 
 

@@ -21,20 +21,25 @@ from qsys.objects.base import (
     value_for,
 )
 from qsys.objects.calendar import Calendar
+from qsys.objects.checkpoint import Checkpoint
 from qsys.objects.complex import DEFAULT_COMPLEXES, ComplexDef, ComplexList, default_complexes
 from qsys.objects.conf import Conf, default_global_config, effective_config
 from qsys.objects.exechost import ExecHost
 from qsys.objects.hostgroup import HostGroup, groups_of, resolve_hosts
 from qsys.objects.pe import ParallelEnvironment, default_pes
+from qsys.objects.project import Project
 from qsys.objects.queue import Queue, default_queue
+from qsys.objects.quota import ResourceQuotaSet, parse_quota_sets
 from qsys.objects.sconf import SchedulerConfig, default_scheduler_config
-from qsys.objects.userset import UserSet, default_usersets
+from qsys.objects.sharetree import ShareNode, ShareTree
+from qsys.objects.user import User
+from qsys.objects.userset import UserSet, default_usersets, department_of
 from qsys.objects.values import Duration, Memory
 
 KINDS: dict[str, type[ConfigObject]] = {
     cls.kind: cls
     for cls in (Conf, Queue, ExecHost, HostGroup, ParallelEnvironment, ComplexList, UserSet,
-                SchedulerConfig, Calendar)
+                SchedulerConfig, Calendar, Project, Checkpoint, ShareTree, ResourceQuotaSet, User)
 }
 
 
@@ -54,11 +59,11 @@ def default_objects(slots: int = 1, hostlist: str = "@allhosts") -> list[ConfigO
 
 
 __all__ = [
-    "DEFAULT_COMPLEXES", "KINDS", "Attr", "Calendar", "ComplexDef", "ComplexList", "Conf",
-    "ConfigObject", "Duration", "ExecHost", "HostGroup", "Memory", "ParallelEnvironment", "Queue",
-    "SchedulerConfig", "UserSet", "attr", "default_complexes", "default_global_config",
-    "default_objects", "default_pes", "default_queue", "default_scheduler_config",
-    "default_usersets", "effective_config", "format_text", "from_wire", "groups_of",
-    "keep_readonly", "kind_class", "parse_text", "resolve_hosts", "specs", "to_wire",
-    "validate", "value_for",
+    "DEFAULT_COMPLEXES", "KINDS", "Attr", "Calendar", "Checkpoint", "ComplexDef", "ComplexList",
+    "Conf", "ConfigObject", "Duration", "ExecHost", "HostGroup", "Memory", "ParallelEnvironment",
+    "Project", "Queue", "ResourceQuotaSet", "SchedulerConfig", "ShareNode", "ShareTree", "User", "UserSet",
+    "attr", "default_complexes", "default_global_config", "default_objects", "default_pes",
+    "default_queue", "default_scheduler_config", "default_usersets", "department_of",
+    "effective_config", "format_text", "from_wire", "groups_of", "keep_readonly", "kind_class",
+    "parse_quota_sets", "parse_text", "resolve_hosts", "specs", "to_wire", "validate", "value_for",
 ]

@@ -8,8 +8,8 @@ from qsys.objects.base import ConfigObject, attr, parse_text, validate
 from qsys.objects.layout import TableLayout
 from qsys.objects.values import Choice, Duration, Int, Memory, Text
 
-TYPES = ("INT", "DOUBLE", "MEMORY", "TIME", "STRING", "CSTRING", "RESTRING", "HOST", "BOOL")
-NUMERIC = ("INT", "DOUBLE", "MEMORY", "TIME")
+TYPES = ("INT", "DOUBLE", "MEMORY", "TIME", "STRING", "CSTRING", "RESTRING", "HOST", "BOOL", "RSMAP")
+NUMERIC = ("INT", "DOUBLE", "MEMORY", "TIME", "RSMAP")
 
 
 @dataclass
@@ -29,6 +29,8 @@ class ComplexDef(ConfigObject):
     urgency: int = attr(Int(minimum=None))
 
     def check(self) -> None:
+        if self.type == "RSMAP" and (self.consumable == "NO" or self.relop != "<="):
+            raise ValueError(f"{self.name}: a resource map (RSMAP) must be consumable with relop <=")
         if self.consumable != "NO" and self.type not in NUMERIC:
             raise ValueError(f"{self.name}: a {self.type} complex cannot be consumable")
         if self.type in NUMERIC:
@@ -45,6 +47,8 @@ def _check_numeric(name: str, kind: str, text: str) -> None:
             Memory.parse(text)
         elif kind == "TIME":
             Duration.parse(text)
+        elif kind == "RSMAP":
+            int(text)
         else:
             float(text)
     except ValueError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from qsys.objects.base import ConfigObject, attr
@@ -30,6 +30,30 @@ class UserSet(ConfigObject):
     def admits(self, user: str, groups: Sequence[str] = ()) -> bool:
         """Whether ``user`` (member of unix ``groups``) is an entry of this set."""
         return user in self.entries or any("@" + g in self.entries for g in groups)
+
+
+DEFAULT_DEPARTMENT = "defaultdepartment"
+
+
+def department_of(user: str, groups: Sequence[str], usersets: Iterable[UserSet]) -> str:
+    """The department (a user set of type DEPT) ``user`` belongs to; users in none belong to
+    ``defaultdepartment``, as in Grid Engine."""
+    for userset in usersets:
+        if "DEPT" in userset.type and userset.name != DEFAULT_DEPARTMENT and userset.admits(user, groups):
+            return userset.name
+    return DEFAULT_DEPARTMENT
+
+
+def check_departments(usersets: Iterable[UserSet]) -> None:
+    """A user may be in one department only: raise ValueError naming a user listed in two."""
+    owner: dict[str, str] = {}
+    for userset in usersets:
+        if "DEPT" not in userset.type:
+            continue
+        for entry in userset.entries:
+            if entry in owner and owner[entry] != userset.name:
+                raise ValueError(f'entries: "{entry}" is already in department "{owner[entry]}"')
+            owner[entry] = userset.name
 
 
 def default_usersets() -> list[UserSet]:

@@ -24,6 +24,34 @@ def split_items(text: str) -> list[str]:
     return [item for item in _SPLIT.split(text.strip()) if item]
 
 
+def split_pairs(text: str) -> list[str]:
+    """Like :func:`split_items`, but a parenthesised part stays in its item, so a resource
+    map keeps its id list (``gpu=2(0 1),slots=4`` -> ``gpu=2(0 1)``, ``slots=4``)."""
+    if "(" not in text and ")" not in text:
+        return split_items(text)
+    items: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                raise ValueError(f"unbalanced ')' in '{text.strip()}'")
+        elif depth == 0 and (char == "," or char.isspace()):
+            if current:
+                items.append("".join(current))
+                current = []
+            continue
+        current.append(char)
+    if depth:
+        raise ValueError(f"unbalanced '(' in '{text.strip()}'")
+    if current:
+        items.append("".join(current))
+    return items
+
+
 class ValueType(Generic[T]):
     """Parser and formatter of one attribute's value."""
 
@@ -285,7 +313,7 @@ class NameValues(ValueType[dict[str, str]]):
     def parse(self, text: str) -> dict[str, str]:
         if not text:
             raise ValueError("missing value")
-        items = split_items(text)
+        items = split_pairs(text)
         if len(items) == 1 and items[0].upper() == "NONE":
             return {}
         pairs: dict[str, str] = {}

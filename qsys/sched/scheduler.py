@@ -17,6 +17,7 @@ import re
 from functools import lru_cache
 
 from qsys.errors import InvalidRequest
+from qsys.sched import tickets
 from qsys.sched.allocate import HostOffer, allocate, split_over_queues
 from qsys.sched.matching import (
     GLOBAL,
@@ -29,6 +30,8 @@ from qsys.sched.matching import (
     static_reason,
     unavailable_reason,
 )
+from qsys.sched.policies import Placed, Policies, wanted
+from qsys.sched.quotas import Who
 from qsys.sched.snapshot import (
     Assignment,
     ComplexDef,
@@ -39,6 +42,7 @@ from qsys.sched.snapshot import (
     PeSnap,
     QueueInstanceSnap,
     Snapshot,
+    TicketConfig,
     complex_index,
 )
 
@@ -119,10 +123,19 @@ def category_key(job: PendingJob) -> tuple[object, ...]:
 
 
 class _Category:
-    __slots__ = ("req", "error", "candidates", "reasons", "heap", "failed", "never", "pes", "owner")
+    __slots__ = ("req", "error", "candidates", "reasons", "heap", "failed", "never", "pes", "owner",
+                 "who", "request_text", "pe_name", "policy_reasons", "base", "never_known", "slot_reasons")
 
     def __init__(self) -> None:
         self.owner = ""  # set when access lists make the owner part of the category
+        # used by the policies only (qsys.sched.policies)
+        self.who = Who("", (), None, None)
+        self.request_text = "NONE"
+        self.pe_name: str | None = None  # the PE a parallel placement is being tried in
+        self.policy_reasons: list[str] = []
+        self.base: _Category | None = None  # the category of the same requests it derives from
+        self.never_known = False
+        self.slot_reasons: list[str] | None = None  # of a base: the reasons last worked out
         self.req: JobRequest | None = None
         self.error: str | None = None  # can never run, known at once
         self.candidates: list[int] = []  # queue instances (sorted) that pass the static checks
@@ -149,6 +162,7 @@ class _Pass:
         # access lists make the owner part of a category
         self.by_owner = any(qi.denied_owners for qi in snap.queue_instances) or any(
             pe.denied_owners for pe in snap.pes.values())
+        self.policies = Policies(snap, self.index, self.ledger, self.slots_def) if wanted(snap) else None
 
     def qi_key(self, i: int) -> tuple[object, ...]:
         """Sort key of a queue instance: (load, seq_no) or (seq_no, load), then its name."""
@@ -179,9 +193,45 @@ class _Pass:
         key = category_key(job)
         if self.by_owner:
             key = (*key, job.owner)
-        cat = self.categories.get(key)
+        if self.policies is None:
+            cat = self.categories.get(key)
+            if cat is None:
+                cat = self.categories[key] = self._new_category(job)
+            return cat
+        # the policies keep more categories apart (owner, project, advance reservation): they
+        # share what the requests alone decide, worked out once for the base category
+        full = (*key, *self.policies.key_extra(job))
+        cat = self.categories.get(full)
         if cat is None:
-            cat = self.categories[key] = self._new_category(job)
+            base = self.categories.get(key)
+            if base is None:
+                base = self.categories[key] = self._new_category(job)
+            cat = self.categories[full] = self._derive(base, job)
+        return cat
+
+    def _derive(self, base: _Category, job: PendingJob) -> _Category:
+        """A category like ``base`` for the policies' finer key (a copy of its candidates)."""
+        assert self.policies is not None
+        cat = _Category()
+        cat.owner, cat.req, cat.error, cat.pes, cat.base = base.owner, base.req, base.error, base.pes, base
+        if cat.error is not None:
+            return cat
+        self.policies.prepare(cat, job)
+        if cat.error is not None:
+            return cat
+        cat.reasons = list(base.reasons)
+        if job.ar_id is None:  # full for the requests is full for all: one heap for them
+            cat.candidates, cat.heap = base.candidates, base.heap
+            return cat
+        qis = self.snap.queue_instances
+        for i in base.candidates:
+            why = self.policies.static_reason(cat, job, i, qis[i])
+            if why is None:
+                cat.candidates.append(i)
+                cat.heap.append((self.qi_key(i), i))
+            elif len(cat.reasons) < self.snap.max_reasons:
+                cat.reasons.append(why)
+        heapq.heapify(cat.heap)
         return cat
 
     def _new_category(self, job: PendingJob) -> _Category:
@@ -228,18 +278,35 @@ class _Pass:
     def fail(self, cat: _Category) -> None:
         """Record why the category waits and whether it could ever run."""
         assert cat.req is not None
-        reasons = list(cat.reasons)
-        for i in cat.candidates:
-            if len(reasons) >= self.snap.max_reasons:
-                break
-            qi = self.snap.queue_instances[i]
-            why = self.ledger.amounts_reason(cat.req, qi, self.snap.hosts.get(qi.host), 1)
-            if why is not None:
-                reasons.append(why)
-        if cat.req.pe is not None:
+        policies = self.policies
+        base = cat.base
+        if base is not None and base.slot_reasons is not None and cat.candidates is base.candidates:
+            reasons = list(base.slot_reasons)  # what another category of these requests found
+        else:
+            reasons = list(cat.reasons)
+            for i in cat.candidates:
+                if len(reasons) >= self.snap.max_reasons:
+                    break
+                qi = self.snap.queue_instances[i]
+                why = policies.held_reason(cat, qi, i) if policies is not None else None
+                why = why or self.ledger.amounts_reason(cat.req, qi, self.snap.hosts.get(qi.host), 1)
+                if why is None and policies is not None:
+                    why = policies.reserved_reason(qi, i)
+                if why is not None and why not in reasons:
+                    reasons.append(why)
+            if base is not None and cat.candidates is base.candidates:
+                base.slot_reasons = list(reasons)
+        reasons.extend(why for why in cat.policy_reasons if why not in reasons)
+        if cat.req.pe is not None and not cat.policy_reasons:  # a quota said why already
             reasons.append(self._pe_shortfall(cat))
         cat.failed = reasons or ["no queue instance is available"]
-        cat.never = self._never(cat)
+        base = cat.base
+        if base is None:
+            cat.never = self._never(cat)
+        else:  # whether it could ever run is a question of the requests alone
+            if base.never_known is False:
+                base.never, base.never_known = self._never(base), True
+            cat.never = base.never
 
     def _never(self, cat: _Category) -> str | None:
         """Could the category run at all on an empty cluster (states ignored)?"""
@@ -266,9 +333,16 @@ class _Pass:
     # ------------------------------------------------------------ sequential jobs
 
     def dispatch_one(self, cat: _Category, job: PendingJob, task: int) -> Dispatch | None:
-        req, ledger, qis = cat.req, self.ledger, self.snap.queue_instances
+        req, ledger, qis, policies = cat.req, self.ledger, self.snap.queue_instances, self.policies
         assert req is not None
         heap = cat.heap
+        kept: list[tuple[tuple[object, ...], int]] = []
+        if policies is not None:
+            why = policies.owner_refusal(cat, job, req, 1)
+            if why is not None:
+                if why not in cat.policy_reasons:
+                    cat.policy_reasons.append(why)
+                return None
         while heap:
             pushed, i = heap[0]
             current = self.qi_key(i)
@@ -276,14 +350,39 @@ class _Pass:
                 heapq.heapreplace(heap, (current, i))
                 continue
             qi = qis[i]
-            if (ledger.slot_cap(QUEUE, qi, req.per_slot, self.slots_def) >= 1
+            queue_cap = (ledger.slot_cap(QUEUE, qi, req.per_slot, self.slots_def) if policies is None
+                         else policies.queue_cap(cat, job, i, qi, req))
+            if (queue_cap >= 1
                     and ledger.slot_cap(HOST, qi.host, req.per_slot, self.slots_def) >= 1
                     and ledger.slot_cap(GLOBAL, "", req.per_slot, self.slots_def) >= 1
                     and ledger.job_fits(req.per_job, qi) is None):
-                self._consume(req, [(qi, 1)])
-                return Dispatch(job.job_id, task, [Assignment(qi.queue, qi.host, 1)], None, 1)
+                if policies is None:
+                    self._consume(req, [(qi, 1)])
+                    return Dispatch(job.job_id, task, [Assignment(qi.queue, qi.host, 1)], None, 1)
+                placed: Placed = [(i, qi, 1)]
+                why, for_all = policies.refuse(cat, job, req, placed)
+                if why is None:
+                    for entry in kept:
+                        heapq.heappush(heap, entry)
+                    return self._start(cat, job, task, req, placed, None)
+                if why not in cat.policy_reasons:
+                    cat.policy_reasons.append(why)
+                if not for_all:  # a quota of this owner: the instance stays for the others
+                    kept.append(heapq.heappop(heap))
+                    continue
             heapq.heappop(heap)  # full for this category for the rest of the pass
+        for entry in kept:
+            heapq.heappush(heap, entry)
         return None
+
+    def _start(self, cat: _Category, job: PendingJob, task: int, req: JobRequest, placed: Placed,
+               pe: str | None) -> Dispatch:
+        """Take what a placement needs and record it with the policies."""
+        assert self.policies is not None
+        self._consume(req, [(qi, count) for _, qi, count in placed])
+        assignments = [Assignment(qi.queue, qi.host, count) for _, qi, count in placed]
+        self.policies.commit(cat, job, req, placed, assignments)
+        return Dispatch(job.job_id, task, assignments, pe, sum(count for _, _, count in placed))
 
     def _consume(self, req: JobRequest, placed: list[tuple[QueueInstanceSnap, int]]) -> None:
         ledger, slots_def = self.ledger, self.slots_def
@@ -307,23 +406,31 @@ class _Pass:
     # ------------------------------------------------------------ parallel jobs
 
     def _pe_plan(self, cat: _Category, pe: PeSnap, ledger: Ledger, candidates: list[int],
-                 pe_free: int, low: int | None = None) -> list[tuple[QueueInstanceSnap, int]] | None:
-        """Where a job of ``cat`` would get the most slots in ``pe`` (master queue first)."""
+                 pe_free: int, low: int | None = None,
+                 job: PendingJob | None = None) -> list[tuple[QueueInstanceSnap, int]] | None:
+        """Where a job of ``cat`` would get the most slots in ``pe`` (master queue first);
+        with ``job``, the policies may lower what each queue instance offers."""
         req, snap, slots_def = cat.req, self.snap, self.slots_def
         assert req is not None and req.pe is not None
         _, req_low, high = req.pe
         low = req_low if low is None else low
+        policies = self.policies if job is not None else None
         hosts: dict[str, list[QueueInstanceSnap]] = {}
+        where: dict[int, int] = {}
         for i in sorted(candidates, key=self.qi_key) if self.extra else candidates:
             qi = snap.queue_instances[i]
             if pe.name in qi.pe_list:
                 hosts.setdefault(qi.host, []).append(qi)
+                where[id(qi)] = i
         offers: list[HostOffer] = []
         layouts: list[tuple[list[QueueInstanceSnap], list[int], int | None]] = []
         for host, members in hosts.items():
             caps, master_at = [], None
             for pos, qi in enumerate(members):
-                cap = int(min(ledger.slot_cap(QUEUE, qi, req.per_slot, slots_def), 1 << 30))
+                if policies is not None and job is not None:
+                    cap = int(min(policies.queue_cap(cat, job, where[id(qi)], qi, req), 1 << 30))
+                else:
+                    cap = int(min(ledger.slot_cap(QUEUE, qi, req.per_slot, slots_def), 1 << 30))
                 slave_ok = not req.queues or queue_matches(req.queues, qi, snap.hostgroups)
                 caps.append(cap if slave_ok else 0)
                 master_ok = not req.master_queues or queue_matches(req.master_queues, qi, snap.hostgroups)
@@ -355,9 +462,27 @@ class _Pass:
 
     def dispatch_pe(self, cat: _Category, job: PendingJob, task: int) -> Dispatch | None:
         best: tuple[int, PeSnap, list[tuple[QueueInstanceSnap, int]]] | None = None
+        policies = self.policies
         for pe in cat.pes:
             free = pe.slots - pe.used_slots - self.pe_used.get(pe.name, 0)
-            placed = self._pe_plan(cat, pe, self.ledger, cat.candidates, free)
+            if policies is not None:
+                assert cat.req is not None and cat.req.pe is not None
+                cat.pe_name = pe.name
+                why = policies.owner_refusal(cat, job, cat.req, cat.req.pe[1])
+                if why is not None:
+                    if why not in cat.policy_reasons:
+                        cat.policy_reasons.append(why)
+                    continue
+            placed = self._pe_plan(cat, pe, self.ledger, cat.candidates, free,
+                                   job=job if policies is not None else None)
+            if placed is not None and policies is not None:
+                assert cat.req is not None
+                cat.pe_name = pe.name
+                why, _ = policies.refuse(cat, job, cat.req, self._placed(placed))
+                if why is not None:
+                    if why not in cat.policy_reasons:
+                        cat.policy_reasons.append(why)
+                    placed = None
             if placed is not None:
                 n = sum(count for _, count in placed)
                 if best is None or n > best[0]:
@@ -366,10 +491,20 @@ class _Pass:
             return None
         n, pe, placed = best
         assert cat.req is not None
+        if policies is not None:
+            cat.pe_name = pe.name
+            order = self._start(cat, job, task, cat.req, self._placed(placed), pe.name)
+            self.pe_used[pe.name] = self.pe_used.get(pe.name, 0) + n
+            return order
         self._consume(cat.req, placed)
         self.pe_used[pe.name] = self.pe_used.get(pe.name, 0) + n
         assignments = [Assignment(qi.queue, qi.host, count) for qi, count in placed]
         return Dispatch(job.job_id, task, assignments, pe.name, n)
+
+    def _placed(self, placed: list[tuple[QueueInstanceSnap, int]]) -> Placed:
+        assert self.policies is not None
+        position = self.policies.position
+        return [(position[(qi.queue, qi.host)], qi, count) for qi, count in placed]
 
     def _pe_shortfall(self, cat: _Category) -> str:
         assert cat.req is not None and cat.req.pe is not None
@@ -386,38 +521,69 @@ class _Pass:
 
     def run(self) -> Decision:
         decision, now = self.decision, self.snap.now
+        config = self.snap.tickets
+        if config is not None:
+            return self._run_by_tickets(config)
         for job in sorted(self.snap.jobs, key=job_order):
             started = self.run_job(job, now)
             if job.now and not started:
                 decision.immediate_failed.append(job.job_id)
         return decision
 
-    def run_job(self, job: PendingJob, now: float) -> bool:
-        """Dispatch what fits of one job; True if any task started."""
+    def _run_by_tickets(self, config: TicketConfig) -> Decision:
+        """Tasks in the order of their priority with tickets (sched_conf(5)); an array job's
+        first tasks each take their own turn."""
+        decision, now = self.decision, self.snap.now
+        jobs = self.snap.jobs
+        ranking = tickets.rank(jobs, tickets.compute(jobs, self.snap.running, config), config)
+        decision.priorities, decision.running_tickets = ranking.pending, ranking.running
+        started: dict[int, int] = {}
+        for job, first, end in ranking.order:
+            count = self.run_job(job, now, first, end, started.get(job.job_id, 0))
+            started[job.job_id] = started.get(job.job_id, 0) + count
+            if job.now and end is None and not started[job.job_id]:
+                decision.immediate_failed.append(job.job_id)
+        return decision
+
+    def run_job(self, job: PendingJob, now: float, first: int = 0, end: int | None = None,
+                before: int = 0) -> int:
+        """Dispatch what fits of one job (of its pending tasks ``first:end``; ``before`` were
+        started earlier in the pass); returns how many tasks started."""
         decision = self.decision
         if job.held:
             decision.waiting[job.job_id] = [HELD]
-            return False
+            return 0
         if job.waiting_on:
             decision.waiting[job.job_id] = [DEPENDENCIES]
-            return False
+            return 0
         if job.start_time is not None and job.start_time > now:
             decision.waiting[job.job_id] = [NOT_YET]
-            return False
+            return 0
+        if self.policies is not None:
+            why = self.policies.waiting_reason(job)
+            if why is not None:
+                decision.waiting[job.job_id] = [why]
+                return 0
         cat = self.category(job)
         if cat.error is not None:
             decision.never[job.job_id] = cat.error
-            return False
-        tasks = job.task_ids
+            return 0
+        every = job.task_ids[first:end] if first or end is not None else job.task_ids
+        tasks = every
         if job.task_concurrency > 0:
-            tasks = tasks[:max(0, job.task_concurrency - job.running_tasks)]
+            tasks = tasks[:max(0, job.task_concurrency - job.running_tasks - before)]
         started = 0
+        base = cat.base
+        if cat.failed is None and base is not None and base.failed is not None and job.ar_id is None:
+            cat.failed, cat.never = base.failed, base.never  # what the requests alone could not get
         if cat.failed is None:
             place = self.dispatch_pe if job.pe is not None else self.dispatch_one
             for task in tasks:
                 order = place(cat, job, task)
                 if order is None:
                     self.fail(cat)
+                    if base is not None and not cat.policy_reasons and job.ar_id is None:
+                        base.failed, base.never = cat.failed, cat.never
                     break
                 decision.dispatches.append(order)
                 started += 1
@@ -425,9 +591,22 @@ class _Pass:
             decision.waiting[job.job_id] = cat.failed
             if cat.never is not None:
                 decision.never[job.job_id] = cat.never
-        elif len(tasks) < len(job.task_ids) or (not job.task_ids and job.task_concurrency):
+            elif self.policies is not None and job.reserve and first == 0 and started == 0:
+                self._reserve(cat, job, tasks[0])
+        elif len(tasks) < len(every) or (not job.task_ids and job.task_concurrency):
             decision.waiting[job.job_id] = [TASK_LIMIT]
-        return started > 0
+        return started
+
+    def _reserve(self, cat: _Category, job: PendingJob, task: int) -> None:
+        assert self.policies is not None and cat.req is not None
+        pe = None
+        if cat.req.pe is not None:
+            _, low, high = cat.req.pe
+            if not cat.pes:
+                return
+            chosen = cat.pes[0]
+            pe = (chosen.name, low, min(high, chosen.slots), chosen.allocation_rule)
+        self.policies.reserve(cat, job, task, self.decision.reservations, pe)
 
 
 def _access_reason(cat: _Category, qi: QueueInstanceSnap) -> str | None:

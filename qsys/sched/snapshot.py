@@ -7,11 +7,16 @@ scheduler never mutates the snapshot (it keeps its own working copy of what a pa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qsys.objects import complex as _objects_complexes
+
+if TYPE_CHECKING:
+    from qsys.objects.quota import ResourceQuotaSet
+    from qsys.objects.sharetree import ShareNode
 
 CONSUMABLE_KINDS = ("NO", "YES", "JOB")
 
@@ -96,6 +101,9 @@ class HostSnap:
     load: dict[str, str] = field(default_factory=dict)  # load_avg, np_load_avg, mem_free, arch...
     complex_values: dict[str, str] = field(default_factory=dict)  # capacities and fixed values
     consumed: dict[str, float] = field(default_factory=dict)  # by running jobs
+    # resource map (RSMAP) ids held by running jobs, with repeats (their ids come from
+    # complex_values, e.g. gpu=2(0 1))
+    devices_granted: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -153,6 +161,87 @@ class PendingJob:
     held: bool = False
     waiting_on: list[int] = field(default_factory=list)  # unfinished -hold_jid predecessors
     now: bool = False  # -now y
+    # --- policies; the defaults take the job out of each of them
+    project: str | None = None  # -P
+    department: str = ""  # the owner's department (a DEPT user set); "" if none is known
+    job_share: int = 0  # -js: functional shares of the job itself
+    override_tickets: int = 0  # qalter -ot
+    urgency: float = 0.0  # Grid Engine's urg (rrcontr + wtcontr + dlcontr), for the priority
+    reserve: bool = False  # -R y
+    ar_id: int | None = None  # -ar: runs only in this advance reservation
+
+
+@dataclass(slots=True)
+class RunningJob:
+    """A running task: what the policies need to know of it (quota usage, when its slots
+    come free, whose tickets it holds)."""
+
+    job_id: int
+    task_id: int = 1
+    owner: str = ""
+    project: str | None = None
+    department: str = ""
+    pe: str | None = None
+    assignments: list[Assignment] = field(default_factory=list)  # master queue first
+    hard_resources: dict[str, str] = field(default_factory=dict)  # -l, for quota consumables
+    start_time: float = 0.0
+    runtime: float = math.inf  # run-time limit it runs under (h_rt, else s_rt), seconds
+    ar_id: int | None = None
+    job_share: int = 0
+    override_tickets: int = 0
+
+    @property
+    def slots(self) -> int:
+        return sum(a.slots for a in self.assignments)
+
+
+@dataclass(slots=True)
+class AdvanceReservationSnap:
+    """An advance reservation: its slots are kept for its window, for its jobs only."""
+
+    ar_id: int
+    start: float
+    end: float
+    assignments: list[Assignment] = field(default_factory=list)  # granted slots per queue instance
+    pe: str | None = None
+
+
+@dataclass(slots=True)
+class ObjectShares:
+    """Functional shares and override tickets of a user, project or department."""
+
+    fshare: int = 0
+    oticket: int = 0
+
+
+@dataclass(slots=True)
+class TicketConfig:
+    """The ticket policies of sched_conf(5), and the objects they read. Given to a pass, it
+    also makes the job order Grid Engine's priority (weight_priority * npprior +
+    weight_urgency * nurg + weight_ticket * ntckts) instead of -p and submission time."""
+
+    weight_tickets_functional: float = 0.0
+    weight_tickets_share: float = 0.0
+    weight_user: float = 0.25
+    weight_project: float = 0.25
+    weight_department: float = 0.25
+    weight_job: float = 0.25
+    share_override_tickets: bool = True
+    share_functional_shares: bool = True
+    max_functional_jobs_to_schedule: int = 200
+    max_pending_tasks_per_job: int = 50
+    policy_hierarchy: str = "OFS"
+    weight_ticket: float = 0.5
+    weight_urgency: float = 0.5
+    weight_priority: float = 0.0
+    compensation_factor: float = 5.0
+    usage_weights: dict[str, float] = field(default_factory=lambda: {"cpu": 1.0, "mem": 0.0, "io": 0.0})
+    share_tree: ShareNode | None = None
+    users: dict[str, ObjectShares] = field(default_factory=dict)
+    projects: dict[str, ObjectShares] = field(default_factory=dict)
+    departments: dict[str, ObjectShares] = field(default_factory=dict)
+    # decayed usage (cpu, mem, io ...) by (user, project or None)
+    usage: dict[tuple[str, str | None], dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -173,6 +262,16 @@ class Snapshot:
     load_adjustments: dict[str, float] = field(default_factory=lambda: {"np_load_avg": 0.5})
     hostgroups: dict[str, list[str]] = field(default_factory=dict)  # "@name" -> host names
     max_reasons: int = 10  # scheduling-info lines kept per job
+    # --- policies; each is off while its field keeps its default
+    running: list[RunningJob] = field(default_factory=list)  # read by the policies only
+    max_reservation: int = 0  # sched_conf max_reservation: reservations made per pass
+    default_duration: float = math.inf  # run time assumed for jobs without h_rt/s_rt
+    duration_offset: float = 60.0  # added to every run-time estimate (params DURATION_OFFSET)
+    quotas: list[ResourceQuotaSet] = field(default_factory=list)  # only enabled sets apply
+    usersets: dict[str, frozenset[str]] = field(default_factory=dict)  # ACL name -> entries
+    user_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # owner -> unix groups
+    advance_reservations: list[AdvanceReservationSnap] = field(default_factory=list)
+    tickets: TicketConfig | None = None
 
 
 @dataclass(slots=True)
@@ -180,6 +279,7 @@ class Assignment:
     queue: str
     host: str
     slots: int
+    devices: dict[str, list[str]] = field(default_factory=dict)  # resource map ids granted here
 
 
 @dataclass(slots=True)
@@ -194,8 +294,40 @@ class Dispatch:
 
 
 @dataclass(slots=True)
+class Reservation:
+    """Slots kept for a ``-R y`` job from ``start`` (the earliest the running jobs' limits
+    allow) to ``end``; lower jobs may use them only if they are done before ``start``."""
+
+    job_id: int
+    task_id: int
+    start: float
+    end: float
+    assignments: list[Assignment]
+    pe: str | None = None
+    pe_slots: int = 1
+
+
+@dataclass(slots=True)
+class JobPriority:
+    """Tickets and priority of a pending job as qstat -ext/-pri show them (first task)."""
+
+    tickets: float = 0.0
+    otickets: float = 0.0
+    ftickets: float = 0.0
+    stickets: float = 0.0
+    share: float = 0.0  # of all pending tickets
+    ntickets: float = 0.5
+    nurg: float = 0.5
+    npprior: float = 0.5
+    prio: float = 0.0
+
+
+@dataclass(slots=True)
 class Decision:
     dispatches: list[Dispatch] = field(default_factory=list)
     never: dict[int, str] = field(default_factory=dict)  # job -> why it can never run
     waiting: dict[int, list[str]] = field(default_factory=dict)  # job -> why it waits now
     immediate_failed: list[int] = field(default_factory=list)  # -now y jobs not started
+    reservations: list[Reservation] = field(default_factory=list)
+    priorities: Mapping[int, JobPriority] = field(default_factory=dict)  # with a TicketConfig only
+    running_tickets: dict[tuple[int, int], JobPriority] = field(default_factory=dict)  # (job, task)

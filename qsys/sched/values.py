@@ -20,7 +20,7 @@ from qsys.grammar.values import parse_bool, parse_memory, parse_time
 __all__ = ["compare", "compile_expression", "format_amount", "match_expression", "parse_bool",
            "parse_memory", "parse_time", "parse_value"]
 
-NUMERIC_TYPES = frozenset({"INT", "DOUBLE", "MEMORY", "TIME", "BOOL"})
+NUMERIC_TYPES = frozenset({"INT", "DOUBLE", "MEMORY", "TIME", "BOOL", "RSMAP"})
 STRING_TYPES = frozenset({"STRING", "CSTRING", "RESTRING", "HOST"})
 CASELESS_TYPES = frozenset({"CSTRING", "HOST"})
 RELOPS = frozenset({"==", "!=", "<=", ">=", "<", ">", "EXCL"})

@@ -371,7 +371,7 @@ def test_userset_membership() -> None:
 
 def test_registry() -> None:
     assert set(KINDS) == {"conf", "queue", "exechost", "hostgroup", "pe", "complex", "userset",
-                          "sconf", "calendar"}
+                          "sconf", "calendar", "project", "user", "ckpt", "sharetree", "rqs"}
     for name, cls in KINDS.items():
         assert kind_class(name) is cls and cls.kind == name
     calendar = from_wire("calendar", {"week": "mon-fri=8-18"}, name="day")

@@ -1,0 +1,121 @@
+"""Pass time of the pure scheduler with and without the scheduling policies.
+
+A synthetic cluster (hosts x slots, half of the slots busy with running jobs of known h_rt)
+and a queue of pending jobs from many users, some parallel, some with -R y, some asking for
+GPUs (a plain count without policies, device ids with them); "all policies" adds a share tree and functional shares (tickets), a per-user resource
+quota, reservations (max_reservation 10) and two advance reservations. Prints the fastest of a
+few passes per size:
+
+    /opt/qsys/venv/bin/python bench/sched_policies.py [--pending 10000 100000] [--hosts 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from qsys.objects import parse_quota_sets  # noqa: E402
+from qsys.objects.sharetree import ShareNode  # noqa: E402
+from qsys.sched import DEFAULT_COMPLEXES, HostSnap, PendingJob, PeSnap, QueueInstanceSnap, Snapshot, schedule  # noqa: E402
+from qsys.sched.snapshot import (  # noqa: E402
+    AdvanceReservationSnap,
+    Assignment,
+    ComplexDef,
+    ObjectShares,
+    RunningJob,
+    TicketConfig,
+)
+
+USERS = 200
+NOW = 1_000_000.0
+
+
+def build(pending: int, hosts: int, slots: int, policies: bool, seed: int = 1) -> Snapshot:
+    rnd = random.Random(seed)
+    complexes = dict(DEFAULT_COMPLEXES)
+    # device ids with the policies; without them the same GPUs are a plain count
+    complexes["gpu"] = ComplexDef("gpu", "gpu", "RSMAP" if policies else "INT", "<=", True, "YES", "0", 0)
+    snap = Snapshot(now=NOW, complexes=complexes)
+    job_id = 10_000_000
+    for h in range(hosts):
+        name = f"node{h:05d}"
+        values = ({"gpu": "4(0 1 2 3)" if policies else "4"}) if h % 10 == 0 else {}
+        snap.hosts[name] = HostSnap(name, load={"np_load_avg": f"{rnd.random():.2f}", "arch": "lx-amd64",
+                                                "num_proc": str(slots), "mem_free": "64G"}, complex_values=values)
+        busy = slots // 2
+        snap.queue_instances.append(QueueInstanceSnap(
+            "all.q", name, slots=slots, used_slots=busy, pe_list=["smp", "mpi"],
+            complex_values={"h_rt": "INFINITY", "s_rt": "INFINITY", "h_vmem": "INFINITY"}))
+        for _ in range(busy):
+            job_id += 1
+            snap.running.append(RunningJob(job_id=job_id, owner=f"user{rnd.randrange(USERS)}",
+                                           assignments=[Assignment("all.q", name, 1)],
+                                           start_time=NOW - rnd.randrange(3600), runtime=rnd.choice([3600.0, 7200.0])))
+    snap.pes = {"smp": PeSnap("smp", 10**6, allocation_rule="$pe_slots"),
+                "mpi": PeSnap("mpi", 10**6, allocation_rule="$fill_up")}
+    for n in range(pending):
+        kind = rnd.random()
+        resources = {"h_rt": str(rnd.choice([600, 3600, 7200]))} if rnd.random() < 0.7 else {}
+        extra: dict[str, object] = {}
+        if kind < 0.05:
+            extra["pe"] = ("smp", 4, 4)
+        elif kind < 0.06:
+            extra["pe"] = ("mpi", 32, 32)
+            extra["reserve"] = True
+        elif kind < 0.08:
+            resources["gpu"] = "1"
+        snap.jobs.append(PendingJob(job_id=n + 1, submit_time=float(n), owner=f"user{n % USERS}",
+                                    project=f"proj{n % 7}" if n % 3 == 0 else None, hard_resources=resources,
+                                    urgency=float(rnd.randrange(1000)), **extra))  # type: ignore[arg-type]
+    if not policies:
+        snap.running = []  # the policies' input only
+        return snap
+    snap.max_reservation = 10
+    snap.quotas = parse_quota_sets("{\n name peruser\n enabled TRUE\n limit users {*} to slots=40\n}\n")
+    snap.advance_reservations = [
+        AdvanceReservationSnap(1, NOW - 60, NOW + 3600, [Assignment("all.q", "node00001", 2)]),
+        AdvanceReservationSnap(2, NOW + 1800, NOW + 7200, [Assignment("all.q", "node00002", 4)])]
+    tree = ShareNode("Root", 1, children=[ShareNode(f"proj{p}", 10 + p, 1, [ShareNode("default", 1)]) for p in range(7)]
+                     + [ShareNode("default", 5)])
+    snap.tickets = TicketConfig(
+        weight_tickets_share=10000, weight_tickets_functional=10000, share_tree=tree,
+        users={f"user{u}": ObjectShares(fshare=1 + u % 10, oticket=100 if u < 5 else 0) for u in range(USERS)},
+        projects={f"proj{p}": ObjectShares(fshare=10) for p in range(7)},
+        usage={(f"user{u}", None): {"cpu": float(u * 100)} for u in range(USERS)})
+    return snap
+
+
+def timed(snap: Snapshot, repeat: int) -> tuple[float, int, int]:
+    """The fastest of ``repeat`` passes (the least disturbed by other work on the machine)."""
+    times = []
+    decision = None
+    for _ in range(repeat):
+        start = time.process_time()
+        decision = schedule(snap)
+        times.append(time.process_time() - start)
+    assert decision is not None
+    return min(times), len(decision.dispatches), len(decision.reservations)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pending", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument("--slots", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(f"{args.hosts} hosts x {args.slots} slots, half busy; fastest of {args.repeat} passes")
+    print(f"{'pending':>8} {'no policies':>12} {'all policies':>13} {'ratio':>6} {'started':>8} {'reserved':>9}")
+    for pending in args.pending:
+        plain, started, _ = timed(build(pending, args.hosts, args.slots, policies=False), args.repeat)
+        full, started_p, reserved = timed(build(pending, args.hosts, args.slots, policies=True), args.repeat)
+        print(f"{pending:>8} {plain:>11.3f}s {full:>12.3f}s {full / plain:>6.2f} {started_p:>8} {reserved:>9}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Advance reservation requests and records: qrsub's options and qrstat's text and XML,
+compared with Son of Grid Engine 8.1.9 (tests/reference/sge-8.1.9/qrstat*.txt)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from qsys.arspec import (
+    ArRecord,
+    ArSpec,
+    format_details,
+    format_missing,
+    format_summary,
+    format_xml,
+    parse_qrsub,
+    record_for,
+)
+from qsys.errors import InvalidRequest, UsageError
+from tests import REFERENCE
+
+
+def local(text: str) -> float:
+    return time.mktime(time.strptime(text, "%m/%d/%Y %H:%M:%S"))
+
+
+def reference_records() -> list[ArRecord]:
+    """The two reservations of the reference run (AR 7 with a PE, AR 8 for two users)."""
+    return [
+        ArRecord(7, "root", local("12/01/2026 22:01:25"), local("12/01/2026 23:01:25"), local("12/01/2026 22:01:25"),
+                 "r", "pear", "sgeadmin", "sge", {}, [("all.q@vm", 1)], ("smp", 1)),
+        ArRecord(8, "root", local("12/02/2026 00:01:00"), local("12/02/2026 00:11:00"), local("12/01/2026 22:01:25"),
+                 "w", "later", "sgeadmin", "sge", {"h_rt": "50"}, [("all.q@vm", 1)], None,
+                 ["sgeuser2", "sgeuser"]),
+    ]
+
+
+def test_qrstat_formats_as_grid_engine() -> None:
+    records = reference_records()
+    assert format_summary(records) == (REFERENCE / "qrstat.txt").read_text()
+    assert format_details(records) == (REFERENCE / "qrstat_ar.txt").read_text()
+    assert format_xml(records) == (REFERENCE / "qrstat_xml.txt").read_text()
+    assert format_xml(records[:1], details=True) == (REFERENCE / "qrstat_ar_xml.txt").read_text()
+    assert format_missing([999]) == (REFERENCE / "qrstat_ar_missing.txt").read_text()
+    assert format_summary([]) == ""
+    assert "<ar_unknown>\n      <id>3</id>\n   </ar_unknown>" in format_xml([], missing=[3])
+
+
+def test_qrsub_options() -> None:
+    now = local("12/01/2026 21:00:00")
+    spec = parse_qrsub(["-a", "12012300", "-d", "1:00:00", "-pe", "smp", "2", "-l", "h_rt=50", "-q", "all.q",
+                        "-u", "sgeuser2,!sgeuser", "-N", "myar", "-A", "proj"], now=now)
+    assert spec.pe == ("smp", 2, 2) and spec.resources == {"h_rt": "50"} and spec.queues == ["all.q"]
+    assert spec.window(now) == (local("12/01/2026 23:00:00"), local("12/02/2026 00:00:00"))
+    record = record_for(12, spec, "root", "sgeadmin", now, [("all.q@vm", 2)], ("smp", 2))
+    assert record.state == "w" and record.users == ["sgeuser2"] and record.excluded == ["sgeuser"]
+    assert "xacl_list                      sgeuser\n" in format_details([record])
+    assert "acl_list                       sgeuser2\n" in format_details([record])
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    (ArSpec(start=2000.0), 'missing value for "end time or duration" in advance reservation request'),
+    (ArSpec(duration=0.0), 'missing value for "end time or duration" in advance reservation request'),
+    (ArSpec(start=3000.0, end=2000.0), "start time is later than end time"),
+    (ArSpec(start=2000.0, end=3000.0, duration=600.0), "difference between end and start time does not correspond to duration"),
+    (ArSpec(start=10.0, duration=60.0), "start time is in the past"),
+])
+def test_qrsub_windows_refused_as_grid_engine(spec: ArSpec, message: str) -> None:
+    with pytest.raises(InvalidRequest) as error:
+        spec.window(1000.0)
+    assert error.value.message == message
+
+
+def test_qrsub_window_forms() -> None:
+    assert ArSpec(duration=100.0).window(1000.0) == (1000.0, 1100.0)
+    assert ArSpec(end=5000.0, duration=600.0).window(1000.0) == (4400.0, 5000.0)
+    assert ArSpec(end=5000.0).window(1000.0) == (1000.0, 5000.0)
+
+
+def test_qrsub_refusals() -> None:
+    with pytest.raises(UsageError, match="no option argument"):
+        parse_qrsub([])
+    with pytest.raises(UsageError, match='invalid option argument "-x"'):
+        parse_qrsub(["-x"])
+    with pytest.raises(UsageError, match='Wrong time format "abc" specified to -d option'):
+        parse_qrsub(["-d", "abc"])
+    with pytest.raises(InvalidRequest, match='"1abc" is not a valid object name'):
+        parse_qrsub(["-d", "100", "-N", "1abc"])
