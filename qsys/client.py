@@ -131,16 +131,16 @@ class Client:
         return self.request(protocol.SubmitMany([s.to_wire() for s in specs]))
 
     def jobs(self, users: list[str] | None = None, **options: Any) -> list[dict[str, Any]]:
-        return self.request(protocol.Status("jobs", users=users, options=options))
+        return self.request(protocol.JobsStatus(users=users, options=options))
 
     def queues(self, users: list[str] | None = None, **options: Any) -> dict[str, Any]:
-        return self.request(protocol.Status("queues", users=users, options=options))
+        return self.request(protocol.QueuesStatus(users=users, options=options))
 
     def hosts(self, **options: Any) -> list[dict[str, Any]]:
-        return self.request(protocol.Status("hosts", options=options))
+        return self.request(protocol.HostsStatus())
 
     def job_details(self, job_ids: list[str]) -> dict[str, Any]:
-        return self.request(protocol.Status("jobs", job_ids=job_ids))
+        return self.request(protocol.JobDetails(job_ids))
 
     def job_action(self, action: str, targets: list[str], users: list[str] | None = None,
                    force: bool = False, hold_type: str = "u") -> dict[str, Any]:
@@ -178,7 +178,7 @@ class Client:
 
     def cluster_queues(self) -> list[dict[str, Any]]:
         """qstat -g c: one summary per cluster queue."""
-        return self.request(protocol.Status("cqueues"))
+        return self.request(protocol.ClusterQueuesStatus())
 
     # ------------------------------------------------------------ configuration objects (qconf)
 

@@ -23,9 +23,19 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
     import _socket
     import asyncio
-    from typing import Any, TypeVar
+    from typing import Any, Generic, TypeVar
 
     M = TypeVar("M")
+    H = TypeVar("H")  # the handler type of one table
+
+    class _TableBase(Generic[H]):
+        pass
+else:
+    H = None
+
+    class _TableBase:
+        def __class_getitem__(cls, _item: object) -> type:
+            return cls
 
 MAX_FRAME = 256 * 1024 * 1024
 _HEADER = struct.Struct(">I")
@@ -67,6 +77,38 @@ def decode(payload: bytes) -> Any:
         return cls(**body)
     except (KeyError, TypeError, ValueError, msgpack.UnpackException) as exc:
         raise ProtocolError(f"malformed message: {exc}") from None
+
+
+class HandlerTable(_TableBase[H]):
+    """Message type -> handler, for one kind of link (client requests, an exec daemon link).
+
+    Filled explicitly where a daemon is wired (``qsys.master.main``): what a daemon answers
+    is read in one place, and a message without an entry is a :class:`ProtocolError`.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._handlers: dict[type, H] = {}
+
+    def add(self, msg_type: type, handler: H) -> None:
+        if msg_type not in _NAMES:
+            raise ValueError(f"{msg_type.__name__} is not a message type")
+        if msg_type in self._handlers:
+            raise ValueError(f"{self.name}: {msg_type.__name__} handled twice")
+        self._handlers[msg_type] = handler
+
+    def lookup(self, msg: Any) -> H:
+        """The handler of ``msg``; ProtocolError when this link does not take its type."""
+        try:
+            return self._handlers[type(msg)]
+        except KeyError:
+            raise ProtocolError(f"unexpected {type(msg).__name__} on a {self.name} link") from None
+
+    def __contains__(self, msg_type: type) -> bool:
+        return msg_type in self._handlers
+
+    def __len__(self) -> int:
+        return len(self._handlers)
 
 
 # ---------------------------------------------------------------- synchronous I/O (clients)
@@ -173,16 +215,43 @@ class SubmitMany:
     specs: list[dict[str, Any]]
 
 
-@message("status")
+@message("jobs_status")
 @dataclass
-class Status:
-    """The state qstat/qhost show. ``what`` is "jobs", "queues" or "hosts"; ``users`` filters
-    jobs by owner (None or ["*"] = all); ``job_ids`` asks for details (qstat -j)."""
+class JobsStatus:
+    """qstat: the job rows. ``users`` filters by owner (None or ["*"] = all); ``options``:
+    ``brief`` (no extras), ``states`` (qstat -s letters), ``urgency`` (-urg/-pri figures)."""
 
-    what: str = "jobs"
     users: list[str] | None = None
-    job_ids: list[str] | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+
+@message("queues_status")
+@dataclass
+class QueuesStatus:
+    """qstat -f: the queue instances and the job rows (as JobsStatus)."""
+
+    users: list[str] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@message("hosts_status")
+@dataclass
+class HostsStatus:
+    """qhost: one row per exec host, with its queue instances."""
+
+
+@message("job_details")
+@dataclass
+class JobDetails:
+    """qstat -j: the details of jobs named by id or name."""
+
+    job_ids: list[str]
+
+
+@message("cluster_queues_status")
+@dataclass
+class ClusterQueuesStatus:
+    """qstat -g c: one summary per cluster queue."""
 
 
 @message("job_action")

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from qsys.master.core import Master
-from qsys.master.jobs import Job, Task
+from qsys.master.snapshot import used_slots
+from qsys.master.urgency import cluster_queue_summary, priorities
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, to_wire
+
+if TYPE_CHECKING:
+    from qsys import protocol
+    from qsys.master.core import Master
+    from qsys.master.identity import Identity
+    from qsys.master.jobs import Job, Task
+    from qsys.master.queue_states import QueueStates
+
+
+class WaitingReasons(Protocol):
+    waiting_reasons: dict[int, list[str]]  # job id -> why the last pass left it pending
 
 
 def _common(job: Job, prio: float, brief: bool = False) -> dict[str, Any]:
@@ -75,12 +86,36 @@ def _state_filter(row: dict[str, Any], states: str) -> bool:
     )
 
 
-def job_rows(master: Master, users: list[str] | None, options: dict[str, Any]) -> list[dict[str, Any]]:
-    from qsys.master.urgency import priorities
+class StatusRequests:
+    """qstat and qhost: jobs, queue instances, hosts, job details, cluster queues."""
 
+    def __init__(self, state: Master, qstates: QueueStates, reasons: WaitingReasons) -> None:
+        self.state = state
+        self.qstates = qstates
+        self.reasons = reasons
+
+    async def jobs(self, who: Identity, msg: protocol.JobsStatus) -> list[dict[str, Any]]:
+        return job_rows(self.state, self.qstates, msg.users, msg.options)
+
+    async def queues(self, who: Identity, msg: protocol.QueuesStatus) -> dict[str, Any]:
+        return {"queues": queue_rows(self.state, self.qstates),
+                "jobs": job_rows(self.state, self.qstates, msg.users, msg.options)}
+
+    async def hosts(self, who: Identity, msg: protocol.HostsStatus) -> list[dict[str, Any]]:
+        return host_rows(self.state, self.qstates)
+
+    async def details(self, who: Identity, msg: protocol.JobDetails) -> dict[str, Any]:
+        return job_details(self.state, self.reasons, msg.job_ids)
+
+    async def cluster_queues(self, who: Identity, msg: protocol.ClusterQueuesStatus) -> list[dict[str, Any]]:
+        return cluster_queue_summary(self.state, self.qstates)
+
+
+def job_rows(master: Master, qstates: QueueStates, users: list[str] | None,
+             options: dict[str, Any]) -> list[dict[str, Any]]:
     figures = priorities(master)
     prios = {job_id: fig["prior"] for job_id, fig in figures.items()}
-    qstates = master.qstates.compute()
+    states = qstates.compute()
     everyone = not users or "*" in users
     wanted = set(users or ())
     brief = bool(options.get("brief"))
@@ -92,7 +127,7 @@ def job_rows(master: Master, users: list[str] | None, options: dict[str, Any]) -
         prio = prios.get(job.job_id, 0.0)
         for task in sorted(job.tasks.values(), key=lambda t: t.task_id):
             row = to_wire(_task_row(job, task, prio))
-            suspended = master.qstates.task_state(job, task, qstates)
+            suspended = qstates.task_state(job, task, states)
             if suspended and row["state"].endswith("r"):
                 row["state"] = row["state"][:-1] + suspended
             running.append(row)
@@ -104,19 +139,19 @@ def job_rows(master: Master, users: list[str] | None, options: dict[str, Any]) -
     running.sort(key=lambda r: (r["job_id"], int(r["tasks"] or 0)))
     pending.sort(key=lambda item: item[0])
     rows = running + [row for _, row in pending]
-    states = str(options.get("states") or "")
+    wanted_states = str(options.get("states") or "")
     if options.get("urgency"):  # qstat -urg / -pri
         for row in rows:
             row["urgency"] = figures.get(row["job_id"])
-    return [r for r in rows if _state_filter(r, states)]
+    return [r for r in rows if _state_filter(r, wanted_states)]
 
 
-def queue_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
+def queue_rows(master: Master, qstates: QueueStates) -> list[dict[str, Any]]:
     rows = []
-    used = master.dispatcher.used_slots()
-    computed = master.qstates.compute()
-    for qi in master.config.queue_instances(master.execds.hosts):
-        host = master.execds.hosts.get(qi.host)
+    used = used_slots(master.jobs.values())
+    computed = qstates.compute()
+    for qi in master.config.queue_instances(master.hosts):
+        host = master.hosts.get(qi.host)
         states = computed.get(f"{qi.queue}@{qi.host}", qi.states)
         load = host.load.get("load_avg") if host is not None and host.up else None
         rows.append(QueueInstanceRow(
@@ -132,13 +167,13 @@ def queue_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
     return [to_wire(r) for r in rows]
 
 
-def host_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
+def host_rows(master: Master, qstates: QueueStates) -> list[dict[str, Any]]:
     rows = []
     by_host: dict[str, list[QueueInstanceRow]] = {}
-    for qrow in queue_rows(master, options):
+    for qrow in queue_rows(master, qstates):
         by_host.setdefault(qrow["name"].partition("@")[2], []).append(QueueInstanceRow(**qrow))
-    for name in sorted(master.execds.hosts):
-        host = master.execds.hosts[name]
+    for name in sorted(master.hosts):
+        host = master.hosts[name]
         load = host.load if host.up else {}
         mem_free = load.get("mem_free")
         swap_free = load.get("swap_free")
@@ -160,7 +195,7 @@ def host_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
     return [to_wire(r) for r in rows]
 
 
-def job_details(master: Master, job_ids: list[str]) -> dict[str, Any]:
+def job_details(master: Master, reasons: WaitingReasons, job_ids: list[str]) -> dict[str, Any]:
     details, missing = [], []
     for text in job_ids:
         matched = [master.jobs[int(text)]] if text.isdigit() and int(text) in master.jobs else [
@@ -169,15 +204,15 @@ def job_details(master: Master, job_ids: list[str]) -> dict[str, Any]:
         if not matched:
             missing.append(text)
         for job in matched:
-            details.append(_detail(master, job))
+            details.append(_detail(master, reasons, job))
     return {"details": details, "missing": missing}
 
 
-def _detail(master: Master, job: Job) -> dict[str, Any]:
+def _detail(master: Master, reasons: WaitingReasons, job: Job) -> dict[str, Any]:
     info = []
     if job.holds or job.predecessors:
         info.append("Job is in hold state")
-    reason = master.dispatcher.waiting_reasons.get(job.job_id)
+    reason = reasons.waiting_reasons.get(job.job_id)
     if reason:
         info.extend(reason)
     if job.never_reason:
