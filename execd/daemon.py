@@ -84,15 +84,6 @@ class Tracked:
 
 
 Handler = Callable[["ExecDaemon", Any], None]
-_HANDLERS: dict[type, Handler] = {}
-
-
-def _handles(msg_type: type) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        _HANDLERS[msg_type] = fn
-        return fn
-
-    return register
 
 
 class ExecDaemon:
@@ -199,10 +190,10 @@ class ExecDaemon:
                 if msg is None:
                     log.warning("host=%s master closed the link", self.host)
                     break
-                handler = _HANDLERS.get(type(msg))
-                if handler is None:
+                if type(msg) not in MASTER_MESSAGES:
                     log.warning("host=%s ignoring unexpected %s", self.host, type(msg).__name__)
                     continue
+                handler = MASTER_MESSAGES.lookup(msg)
                 try:
                     handler(self, msg)
                 except Exception:  # one bad message must not take the link (or the jobs) down
@@ -437,7 +428,6 @@ class ExecDaemon:
 # ---------------------------------------------------------------- the handler table
 
 
-@_handles(protocol.HostConfig)
 def _on_config(daemon: ExecDaemon, msg: protocol.HostConfig) -> None:
     daemon.config = dict(msg.config)
     if daemon.writer is not None:
@@ -446,7 +436,6 @@ def _on_config(daemon: ExecDaemon, msg: protocol.HostConfig) -> None:
              daemon.config.get("execd_mode", "personal"), daemon.config.get("load_report_time"))
 
 
-@_handles(protocol.StartJob)
 def _on_start(daemon: ExecDaemon, msg: protocol.StartJob) -> None:
     try:
         launch = Launch.from_wire(msg.job)
@@ -459,25 +448,35 @@ def _on_start(daemon: ExecDaemon, msg: protocol.StartJob) -> None:
     daemon.start(launch)
 
 
-@_handles(protocol.KillJob)
 def _on_kill(daemon: ExecDaemon, msg: protocol.KillJob) -> None:
     daemon.kill(msg.job_id, msg.task_id, msg.signal)
 
 
-@_handles(protocol.SignalJob)
 def _on_signal(daemon: ExecDaemon, msg: protocol.SignalJob) -> None:
     daemon.signal_task(msg.job_id, msg.task_id, msg.signal)
 
 
-@_handles(protocol.FinishedAck)
 def _on_ack(daemon: ExecDaemon, msg: protocol.FinishedAck) -> None:
     daemon.acknowledged(msg.job_id, msg.task_id)
 
 
-@_handles(protocol.ExecdShutdown)
 def _on_shutdown(daemon: ExecDaemon, msg: protocol.ExecdShutdown) -> None:
     daemon.stop(f"master: {msg.reason}" if msg.reason else "master asked")
 
 
-_HANDLERS.update(pehost.HANDLERS)
-_HANDLERS.update(inherit.HANDLERS)  # type: ignore[arg-type]
+def master_messages() -> protocol.HandlerTable[Handler]:
+    """What the exec daemon does with each message its master sends."""
+    table: protocol.HandlerTable[Handler] = protocol.HandlerTable("master")
+    table.add(protocol.HostConfig, _on_config)
+    table.add(protocol.StartJob, _on_start)
+    table.add(protocol.KillJob, _on_kill)
+    table.add(protocol.SignalJob, _on_signal)
+    table.add(protocol.FinishedAck, _on_ack)
+    table.add(protocol.ExecdShutdown, _on_shutdown)
+    table.add(protocol.PeSlaveStart, pehost.on_slave_start)
+    table.add(protocol.PeSlaveEnd, pehost.on_slave_end)
+    table.add(protocol.PeTaskAck, inherit.on_task_ack)
+    return table
+
+
+MASTER_MESSAGES = master_messages()

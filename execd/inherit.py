@@ -307,8 +307,5 @@ def _lost_report() -> dict[str, Any]:
     return report
 
 
-def _on_ack(daemon: ExecDaemon, msg: protocol.PeTaskAck) -> None:
+def on_task_ack(daemon: ExecDaemon, msg: protocol.PeTaskAck) -> None:
     daemon.inherit.acknowledged(msg.job_id, msg.task_id, msg.pe_task_id)
-
-
-HANDLERS = {protocol.PeTaskAck: _on_ack}
