@@ -215,13 +215,9 @@ class ExecDaemon:
             mem = meminfo()
         except OSError:
             mem = {}
-        jobs: list[dict[str, Any]] = []
-        for (job_id, task_id), tracked in sorted(self.tasks.items()):
-            item: dict[str, Any] = {"job_id": job_id, "task_id": task_id, "pid": tracked.pid,
-                                    "state": "finished" if tracked.report is not None else "running"}
-            if tracked.report is not None:
-                item["report"] = tracked.report
-            jobs.append(item)
+        jobs = [protocol.SpoolEntry(job_id, task_id, "running" if tracked.report is None else "finished", tracked.pid,
+                                    None if tracked.report is None else protocol.exit_report(tracked.report))
+                for (job_id, task_id), tracked in sorted(self.tasks.items())]
         return protocol.Register(host=self.host, arch=ARCH, processors=topo.processors,
                                  mem_total=mem.get("MemTotal", 0), swap_total=mem.get("SwapTotal", 0),
                                  load=self.sampler.sample(), jobs=jobs, sockets=topo.sockets,
@@ -379,7 +375,7 @@ class ExecDaemon:
 
     def _report_end(self, tracked: Tracked) -> None:
         assert tracked.report is not None
-        self.send(protocol.JobFinished(tracked.tdir.job_id, tracked.tdir.task_id, tracked.report))
+        self.send(protocol.JobFinished(tracked.tdir.job_id, tracked.tdir.task_id, protocol.exit_report(tracked.report)))
 
     def kill(self, job_id: int, task_id: int, sig: int) -> None:
         tracked = self.tasks.get((job_id, task_id))
@@ -388,7 +384,7 @@ class ExecDaemon:
             log.warning("%s kill: not on this host; reporting it ended", label)
             report = empty_report(0.0, time.time())
             report.update(failed=1, error="task not found on its exec host", killed=True)
-            self.send(protocol.JobFinished(job_id, task_id, report))
+            self.send(protocol.JobFinished(job_id, task_id, protocol.exit_report(report)))
             return
         if tracked.report is not None:
             self._report_end(tracked)  # it ended already: say so again

@@ -278,7 +278,7 @@ class InheritServer:
     def _report(self, entry: PeTaskEntry) -> None:
         assert entry.report is not None
         self.daemon.send(protocol.PeTaskFinished(entry.tdir.job_id, entry.tdir.task_id, entry.pe_task_id,
-                                                 self.daemon.host, entry.report))
+                                                 self.daemon.host, protocol.exit_report(entry.report)))
 
     def acknowledged(self, job_id: int, task_id: int, pe_task_id: str) -> None:
         for name, entry in list(self.tasks.items()):

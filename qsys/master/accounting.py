@@ -12,8 +12,11 @@ import os
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from qsys.record import asdict
+
 if TYPE_CHECKING:
     from qsys.master.jobs import Job, Task
+    from qsys.protocol import ExitReport
 
 ACCOUNTING_FIELDS = (
     "qname", "hostname", "group", "owner", "job_name", "job_number", "account", "priority",
@@ -128,8 +131,8 @@ class AccountingWriter:
             os.chmod(self.path, 0o644)
         return self._file
 
-    def record(self, job: Job, task: Task, report: dict[str, Any], now: float) -> dict[str, Any]:
-        return build_record(job, task, report, now)
+    def record(self, job: Job, task: Task, report: ExitReport, now: float) -> dict[str, Any]:
+        return build_record(job, task, asdict(report), now)
 
     def write(self, record: dict[str, Any]) -> None:
         """Append the line: visible to qacct at once (flushed), on disk within the loop's

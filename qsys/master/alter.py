@@ -113,7 +113,10 @@ def _alter_one(master: Master, snapshots: Snapshots, who: Identity, job: Job, ms
     holds = changes.pop("_holds", None)
     wire = job.spec.to_wire()
     wire.update(changes)
-    spec = JobSpec.from_wire(wire)
+    try:
+        spec = JobSpec.from_wire(wire)
+    except ValueError as exc:
+        raise InvalidRequest(f"qalter: {exc}") from None
     running = bool(job.tasks)
     if running:
         for name in _FIXED_WHEN_RUNNING:
@@ -193,11 +196,11 @@ class AlterRequests:
         self.state = state
         self.snapshots = snapshots
 
-    async def alter_job(self, who: Identity, msg: protocol.AlterJob) -> dict[str, Any]:
+    async def alter_job(self, who: Identity, msg: protocol.AlterJob) -> protocol.Lines:
         return await alter_job(self.state, self.snapshots, who, msg)
 
 
-async def alter_job(master: Master, snapshots: Snapshots, who: Identity, msg: protocol.AlterJob) -> dict[str, Any]:
+async def alter_job(master: Master, snapshots: Snapshots, who: Identity, msg: protocol.AlterJob) -> protocol.Lines:
     jobs, missing = _find(master, who, msg)
     lines = [f'denied: job "{text}" does not exist' for text in missing]
     failed = bool(missing)
@@ -213,4 +216,4 @@ async def alter_job(master: Master, snapshots: Snapshots, who: Identity, msg: pr
     if changes:
         await master.commit(changes)
         master.schedule_soon()
-    return {"lines": lines, "exit": 1 if failed else 0}
+    return protocol.Lines(lines, 1 if failed else 0)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys.master.jobs import Job, Task
+from qsys.records import TaskEnd
 from qsys.store import DeleteJob, PutJob, PutTask, SetCounter
 
 if TYPE_CHECKING:
@@ -55,18 +56,6 @@ class ExecHost:
         return self.writer is not None
 
 
-@dataclass(slots=True)
-class TaskEnd:
-    """What ``qsub -sync y`` learns of a task that ended (kept a while after the job)."""
-
-    task_id: int
-    exit_status: int = 0
-    signal: int = 0
-    failed: int = 0
-    deleted: bool = False
-    is_array: bool = False
-
-
 class Master:
     """The state of one master: jobs, exec hosts, configuration; commit and events."""
 
@@ -84,7 +73,7 @@ class Master:
         self.jobs: dict[int, Job] = {}
         self.hosts: dict[str, ExecHost] = {}  # exec hosts that registered since the start
         self.next_job_id = 1
-        self.finished: dict[int, list[TaskEnd]] = {}  # job id -> task ends (recent)
+        self.finished: dict[int, list[TaskEnd]] = {}  # job id -> how its tasks ended (recent)
         self._finish_waiters: dict[int, list[asyncio.Future[list[TaskEnd]]]] = {}
         self.pass_wanted = asyncio.Event()  # the dispatcher runs a pass when set
         self.stopping = asyncio.Event()
@@ -133,7 +122,7 @@ class Master:
     def forget_job(self, job: Job) -> list[Any]:
         """Remove a job with nothing running (qdel of a pending job)."""
         self.jobs.pop(job.job_id, None)
-        self.task_ended(job, TaskEnd(0, deleted=True, is_array=job.is_array))
+        self.task_ended(job, TaskEnd(job.job_id, 0, deleted=True, is_array=job.is_array))
         return [DeleteJob(job.job_id), *self.release_successors(job)]
 
     def release_successors(self, done: Job) -> list[Any]:

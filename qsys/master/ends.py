@@ -7,15 +7,17 @@ before its commit is recognised in the accounting file's tail and not written tw
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qsys.master.core import TaskEnd
+from qsys.records import TaskEnd
 from qsys.store import AddAccounting, DeleteJob, DeleteTask
 
 if TYPE_CHECKING:
     from qsys.master.accounting import AccountingWriter
     from qsys.master.core import Master
     from qsys.master.jobs import Job, Task
+    from qsys.protocol import ExitReport
     from qsys.store import Loaded
 
 
@@ -26,7 +28,7 @@ class Reschedules(Protocol):
 
 
 class ParallelEnds(Protocol):
-    def final_report(self, job: Job, task: Task, report: dict[str, Any]) -> dict[str, Any]:
+    def final_report(self, job: Job, task: Task, report: ExitReport) -> ExitReport:
         """The master task's report, its slave hosts told the job ended."""
         ...
 
@@ -43,16 +45,17 @@ class TaskEnds:
     def load(self, loaded: Loaded) -> None:
         self.accounted_before = self.accounting.written_keys(set(loaded.tasks))
 
-    async def task_finished(self, job: Job, task: Task, report: dict[str, Any]) -> None:
-        """A task ended (or was given up): account it, rerun or forget it, wake waiters."""
+    async def task_finished(self, job: Job, task: Task, report: ExitReport, also: Sequence[Any] = ()) -> None:
+        """A task ended (or was given up): account it, rerun or forget it, wake waiters.
+        ``also``: store changes made together with the end (one commit, seen together)."""
         state = self.state
         now = state.clock.now()
-        changes: list[Any] = []
+        changes: list[Any] = list(also)
         job.tasks.pop(task.task_id, None)
         changes.append(DeleteTask(job.job_id, task.task_id))
         rescheduled = self.reschedules.take_reschedule(job.job_id, task.task_id)  # qmod -rj/-rq
-        rerun = (bool(report.get("rerun")) or rescheduled) and not task.deleting
-        error_state = bool(report.get("error_state")) and not task.deleting
+        rerun = (report.rerun or rescheduled) and not task.deleting
+        error_state = report.error_state and not task.deleting
         record: dict[str, Any] | None = None
         if rerun:
             job.restarts[task.task_id] = job.restarts.get(task.task_id, 0) + 1
@@ -63,11 +66,11 @@ class TaskEnds:
             changes.append(AddAccounting(job.job_id, task.task_id, job.owner, record["end_time"], record))
             if error_state:
                 # Grid Engine keeps the task and shows the job as Eqw until qmod -cj
-                job.error = report.get("error") or f"job {job.job_id}.{task.task_id} failed"
+                job.error = report.error or f"job {job.job_id}.{task.task_id} failed"
                 job.pending.add_back(task.task_id)
             else:
-                state.task_ended(job, TaskEnd(task.task_id, report.get("exit_status", 0), report.get("signal", 0),
-                                              report.get("failed", 0), task.deleting, job.is_array))
+                state.task_ended(job, TaskEnd(job.job_id, task.task_id, report.exit_status, report.signal,
+                                              report.failed, task.deleting, job.is_array))
         if job.finished and not job.error:
             del state.jobs[job.job_id]
             changes.append(DeleteJob(job.job_id))

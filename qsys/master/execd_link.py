@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import auth, protocol
@@ -44,7 +44,8 @@ class HostLinks:
 
 
 class TaskEndSink(Protocol):
-    async def task_finished(self, job: Job, task: Task, report: dict[str, Any]) -> None: ...
+    async def task_finished(self, job: Job, task: Task, report: protocol.ExitReport,
+                            also: Sequence[Any] = ()) -> None: ...
 
 
 class ErrorStates(Protocol):
@@ -120,15 +121,15 @@ class ExecdRegistry:
                 log.warning("host=%s link lost", reg.host)
                 self.state.schedule_soon()
 
-    async def _reconcile(self, entry: ExecHost, reported: list[dict[str, Any]],
+    async def _reconcile(self, entry: ExecHost, reported: list[protocol.SpoolEntry],
                          believed: list[tuple[Job, Task]]) -> None:
         """Match the tasks the exec daemon reports with what the master believes runs there."""
         seen: set[tuple[int, int]] = set()
         for item in reported:
-            key = (int(item["job_id"]), int(item["task_id"]))
+            key = (item.job_id, item.task_id)
             seen.add(key)
-            if item.get("state") == "finished":
-                await self._finished(entry, key[0], key[1], item.get("report") or {})
+            if item.state == "finished":
+                await self._finished(entry, key[0], key[1], item.report or protocol.ExitReport())
                 continue
             job = self.state.jobs.get(key[0])
             task = job.tasks.get(key[1]) if job else None
@@ -138,7 +139,7 @@ class ExecdRegistry:
                 continue
             if task.state == TRANSFERRING:
                 task.state = RUNNING
-                task.pid = int(item.get("pid") or 0)
+                task.pid = item.pid
                 task.start_time = task.start_time or self.state.clock.now()
             if task.deleting:
                 self.send(entry.name, protocol.KillJob(key[0], key[1], 9))
@@ -153,10 +154,9 @@ class ExecdRegistry:
                 await self.state.commit([self.state.job_change(job), DeleteTask(job.job_id, task.task_id)])
             else:
                 log.warning("host=%s job=%d.%d is lost (not in the exec spool)", entry.name, job.job_id, task.task_id)
-                await self.ends.task_finished(job, task, {"failed": 100, "exit_status": 0,
-                                                            "error": "job lost by its exec host"})
+                await self.ends.task_finished(job, task, protocol.ExitReport(failed=100, error="job lost by its exec host"))
 
-    async def _finished(self, entry: ExecHost, job_id: int, task_id: int, report: dict[str, Any]) -> None:
+    async def _finished(self, entry: ExecHost, job_id: int, task_id: int, report: protocol.ExitReport) -> None:
         key = (job_id, task_id)
         inflight = self._finishing.get(key)
         if inflight is not None:
@@ -198,10 +198,10 @@ class ExecdRegistry:
             return
         log.warning("host=%s job=%d.%d failed to start: %s", entry.name, msg.job_id, msg.task_id, msg.reason)
         host_fault = not msg.error_state  # the host could not start it: queue instance E, job again
-        if host_fault:
-            await self.state.commit(self.errors.mark_error(task.master.queue, task.master.host, msg.reason))
-        await self.ends.task_finished(job, task, {"failed": 1, "exit_status": 0, "error": msg.reason,
-                                                  "error_state": msg.error_state, "rerun": host_fault})
+        marked = self.errors.mark_error(task.master.queue, task.master.host, msg.reason) if host_fault else []
+        await self.ends.task_finished(job, task, protocol.ExitReport(failed=1, error=msg.reason,
+                                                                     error_state=msg.error_state, rerun=host_fault),
+                                      marked)
 
     async def on_finished(self, entry: ExecHost, msg: protocol.JobFinished) -> None:
         # not awaited here: ends arriving together share one group commit

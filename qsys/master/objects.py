@@ -75,11 +75,12 @@ def _by(who: Identity) -> str:
     return f"{who.user}@{who.host}"
 
 
-def _result(lines: list[str], failed: bool = False) -> dict[str, Any]:
-    return {"lines": lines, "exit": 1 if failed else 0}
+def _result(lines: list[str], failed: bool = False) -> protocol.Lines:
+    return protocol.Lines(lines, 1 if failed else 0)
 
 
-Op = Callable[["ConfRequests", Identity, protocol.ConfRequest], Awaitable[dict[str, Any]]]
+Reply = protocol.Lines | protocol.ConfText | protocol.Names
+Op = Callable[["ConfRequests", Identity, protocol.ConfRequest], Awaitable[Reply]]
 _READ_ONLY = ("show", "list", "template")
 
 
@@ -90,7 +91,7 @@ class ConfRequests:
         self.state = state
         self.link = link
 
-    async def conf_request(self, who: Identity, msg: protocol.ConfRequest) -> dict[str, Any]:
+    async def conf_request(self, who: Identity, msg: protocol.ConfRequest) -> Reply:
         op = self._OPS.get(msg.op)
         if op is None:
             raise InvalidRequest(f"unknown configuration operation '{msg.op}'")
@@ -106,7 +107,7 @@ class ConfRequests:
 
     # ------------------------------------------------------------ reading
 
-    async def _show(self, who: Identity, msg: protocol.ConfRequest) -> dict[str, Any]:
+    async def _show(self, who: Identity, msg: protocol.ConfRequest) -> protocol.ConfText:
         kind = msg.kind
         if kind in NAME_LISTS:
             raise InvalidRequest(f"a {kind} list is listed, not shown")
@@ -114,9 +115,9 @@ class ConfRequests:
         obj = self._existing(kind, name)
         if kind == "exechost":
             obj = exechost_view(self.state, obj)
-        return {"text": format_text(obj), "data": to_wire(obj)}
+        return protocol.ConfText(format_text(obj), to_wire(obj))
 
-    async def _list(self, who: Identity, msg: protocol.ConfRequest) -> dict[str, Any]:
+    async def _list(self, who: Identity, msg: protocol.ConfRequest) -> protocol.Names:
         kind = msg.kind
         _info(kind)
         config = self.state.config
@@ -130,9 +131,9 @@ class ConfRequests:
             names = sorted(n for n in config.table(kind) if not (kind == "exechost" and n == GLOBAL_HOST))
         if not names:
             raise NotFound(KIND_INFO[kind].empty)
-        return {"names": names}
+        return protocol.Names(names)
 
-    async def _template(self, who: Identity, msg: protocol.ConfRequest) -> dict[str, Any]:
+    async def _template(self, who: Identity, msg: protocol.ConfRequest) -> protocol.ConfText:
         """The text ``qconf -a*`` opens in the editor: a new object of that name."""
         kind, name = msg.kind, msg.name
         if kind in NAME_LISTS or kind in SINGLE:
@@ -141,7 +142,7 @@ class ConfRequests:
             raise InvalidRequest(f'{_info(kind).label} "{name}" already exists')
         cls = kind_class(kind)
         obj = cls(**{cls.key: name}) if cls.key else cls()
-        return {"text": format_text(obj), "data": to_wire(obj)}
+        return protocol.ConfText(format_text(obj), to_wire(obj))
 
     # ------------------------------------------------------------ changing
 
@@ -175,7 +176,7 @@ class ConfRequests:
                 self.link.send(host, protocol.HostConfig(self.state.config.host_config(host)))
         self.state.schedule_soon()
 
-    async def _add(self, who: Identity, msg: protocol.ConfRequest) -> dict[str, Any]:
+    async def _add(self, who: Identity, msg: protocol.ConfRequest) -> protocol.Lines:
         kind = msg.kind
         info = _info(kind)
         if kind in NAME_LISTS:
@@ -191,7 +192,7 @@ class ConfRequests:
         await self._store(kind, name, obj)
         return _result([f'{_by(who)} added "{name}" to {info.label} list'])
 
-    async def _add_names(self, who: Identity, kind: str, names: str) -> dict[str, Any]:
+    async def _add_names(self, who: Identity, kind: str, names: str) -> protocol.Lines:
         info = KIND_INFO[kind]
         lines, failed = [], False
         for name in [n for n in names.replace(",", " ").split() if n]:
@@ -206,7 +207,7 @@ class ConfRequests:
                 lines.append(f'{_by(who)} added "{name}" to {info.label} list')
         return _result(lines, failed)
 
-    async def _modify(self, who: Identity, msg: protocol.ConfRequest) -> dict[str, Any]:
+    async def _modify(self, who: Identity, msg: protocol.ConfRequest) -> protocol.Lines:
         kind = msg.kind
         info = _info(kind)
         if kind in NAME_LISTS:
@@ -227,7 +228,7 @@ class ConfRequests:
         where = "to" if old is None else "in"
         return _result([f'{_by(who)} {verb} "{name}" {where} {info.label} list'])
 
-    async def _modify_complexes(self, who: Identity, text: str) -> dict[str, Any]:
+    async def _modify_complexes(self, who: Identity, text: str) -> protocol.Lines:
         """``qconf -mc/-Mc``: the whole table at once; one line per added, changed, removed row."""
         new = parse_text(ComplexList, text)
         validate(new)
@@ -250,7 +251,7 @@ class ConfRequests:
         await self._store("complex", "complex", new)
         return _result(lines)
 
-    async def _delete(self, who: Identity, msg: protocol.ConfRequest) -> dict[str, Any]:
+    async def _delete(self, who: Identity, msg: protocol.ConfRequest) -> protocol.Lines:
         kind = msg.kind
         info = _info(kind)
         if kind in SINGLE:
@@ -287,7 +288,7 @@ class ConfRequests:
         if users:
             raise InvalidRequest(f'denied: {KIND_INFO[kind].label} "{name}" is still referenced in {users[0]}')
 
-    async def _attr(self, who: Identity, msg: protocol.ConfRequest) -> dict[str, Any]:
+    async def _attr(self, who: Identity, msg: protocol.ConfRequest) -> protocol.Lines:
         """-mattr/-rattr/-aattr/-dattr on one or more objects (``queue@host`` sets an override)."""
         kind = msg.kind
         info = _info(kind)

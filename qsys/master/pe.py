@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from qsys import protocol
 from qsys.master.launches import launch_for
+from qsys.record import replace
 from qsys.store import AddAccounting
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ class ParallelJobs:
         for host in slave_hosts(task):
             self.link.send(host, protocol.PeSlaveEnd(job.job_id, task.task_id, sig))
 
-    def final_report(self, job: Job, task: Task, report: dict[str, Any]) -> dict[str, Any]:
+    def final_report(self, job: Job, task: Task, report: protocol.ExitReport) -> protocol.ExitReport:
         """The master task's report with the summed usage of its pe tasks (accounting_summary)."""
         self.end_slaves(job, task)
         if not task.pe:
@@ -123,13 +124,9 @@ class ParallelJobs:
             done.pop(next(iter(done)))
         if not task.usage:
             return report
-        report = dict(report)
-        for key, value in task.usage.items():
-            if key == "maxvmem":
-                report[key] = max(float(report.get(key) or 0), value)
-            else:
-                report[key] = float(report.get(key) or 0) + value
-        return report
+        summed = {key: max(float(getattr(report, key)), value) if key == "maxvmem"
+                  else float(getattr(report, key)) + value for key, value in task.usage.items()}
+        return replace(report, **summed)
 
     def slave_unreachable(self, msg: protocol.PeSlaveStart) -> None:
         """A slave host was down at dispatch: it hears of the job when it registers again."""
@@ -164,8 +161,8 @@ class ParallelJobs:
             summary = _on(self.setting(task.pe or "", "accounting_summary"))
             if summary and msg.job_id in state.jobs:
                 for key in SUMMED:
-                    task.usage[key] = task.usage.get(key, 0.0) + float(msg.report.get(key) or 0)
-                task.usage["maxvmem"] = max(task.usage.get("maxvmem", 0.0), float(msg.report.get("maxvmem") or 0))
+                    task.usage[key] = task.usage.get(key, 0.0) + float(getattr(msg.report, key))
+                task.usage["maxvmem"] = max(task.usage.get("maxvmem", 0.0), float(msg.report.maxvmem))
             else:
                 await self._write_task_record(job, task, msg)
         self.link.send(entry.name, protocol.PeTaskAck(msg.job_id, msg.task_id, msg.pe_task_id))

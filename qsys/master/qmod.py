@@ -216,15 +216,15 @@ class QueueRequests:
         self.qstates = qstates
         self.link = link
 
-    async def queue_action(self, who: Identity, msg: protocol.QueueAction) -> dict[str, Any]:
+    async def queue_action(self, who: Identity, msg: protocol.QueueAction) -> protocol.Lines:
         return await queue_action(self.state, self.qstates, self.link, who, msg)
 
-    async def select_queues(self, who: Identity, msg: protocol.SelectQueues) -> list[str]:
-        return select(self.state, self.qstates, msg.filters)
+    async def select_queues(self, who: Identity, msg: protocol.SelectQueues) -> protocol.Names:
+        return protocol.Names(select(self.state, self.qstates, msg.filters))
 
 
 async def queue_action(master: Master, qstates: QueueStates, link: HostLink, who: Identity,
-                       msg: protocol.QueueAction) -> dict[str, Any]:
+                       msg: protocol.QueueAction) -> protocol.Lines:
     run = _Run(master, qstates, link, who, msg)
     for target in msg.targets:
         is_job = msg.jobs if msg.jobs is not None else bool(_JOB_TARGET.match(target))
@@ -238,7 +238,7 @@ async def queue_action(master: Master, qstates: QueueStates, link: HostLink, who
     if extra:
         await master.commit(extra)
     master.schedule_soon()
-    return {"lines": run.lines, "exit": 1 if run.failed else 0}
+    return protocol.Lines(run.lines, 1 if run.failed else 0)
 
 
 # ---------------------------------------------------------------- qselect

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from qsys import protocol
 from qsys.errors import InvalidRequest, NotFound, NotSchedulable, PermissionDenied
-from qsys.jobspec import JobSpec
 from qsys.master.submit import ImmediatePass, new_jobs, submitted
 from qsys.master.validate import validate_spec
 
@@ -15,6 +14,7 @@ if TYPE_CHECKING:
     from qsys.master.actions import JobActions
     from qsys.master.core import HostLink, Master
     from qsys.master.identity import Identity
+    from qsys.records import Submitted, TaskEnd
 
 
 class JobRequests:
@@ -24,9 +24,9 @@ class JobRequests:
         self.immediate = immediate
         self.link = link
 
-    async def submit(self, who: Identity, msg: protocol.Submit) -> dict[str, Any]:
+    async def submit(self, who: Identity, msg: protocol.Submit) -> Submitted:
         state = self.state
-        spec = JobSpec.from_wire(msg.spec)
+        spec = msg.spec
         validate_spec(state, who, spec)
         (job,), changes = new_jobs(state, who, [spec])
         if not spec.now:
@@ -41,9 +41,9 @@ class JobRequests:
                 raise NotSchedulable('Your "qsub" request could not be scheduled, try again later.')
         return submitted(job)
 
-    async def submit_many(self, who: Identity, msg: protocol.SubmitMany) -> list[dict[str, Any]]:
+    async def submit_many(self, who: Identity, msg: protocol.SubmitMany) -> protocol.SubmittedMany:
         state = self.state
-        specs = [JobSpec.from_wire(s) for s in msg.specs]
+        specs = msg.specs
         for spec in specs:
             if spec.now:
                 raise InvalidRequest("-now y is not allowed in a bulk submission")
@@ -51,34 +51,33 @@ class JobRequests:
         jobs, changes = new_jobs(state, who, specs)
         state.schedule_soon()  # see submit()
         await state.commit(changes)
-        return [submitted(job) for job in jobs]
+        return protocol.SubmittedMany([submitted(job) for job in jobs])
 
-    async def job_action(self, who: Identity, msg: protocol.JobAction) -> dict[str, Any]:
+    async def job_action(self, who: Identity, msg: protocol.JobAction) -> protocol.Lines:
         lines, failed, changes = self.actions.act(who, msg)
         await self.state.commit(changes)
         self.state.schedule_soon()
-        return {"lines": lines, "exit": 1 if failed else 0}
+        return protocol.Lines(lines, 1 if failed else 0)
 
-    async def wait_jobs(self, who: Identity, msg: protocol.WaitJobs) -> list[dict[str, Any]]:
+    async def wait_jobs(self, who: Identity, msg: protocol.WaitJobs) -> protocol.TaskEnds:
         state = self.state
         for job_id in msg.job_ids:
             job = state.jobs.get(job_id)
             if job is not None and job.owner != who.user and not who.privileged:
                 raise PermissionDenied(f"{who.user} - you may not wait for job {job_id}")
         results = await asyncio.gather(*(state.wait_for(job_id) for job_id in msg.job_ids))
-        out: list[dict[str, Any]] = []
+        out: list[TaskEnd] = []
         for job_id, ends in zip(msg.job_ids, results, strict=True):
             if not ends:
                 raise NotFound(f"job {job_id} is not known")
-            out.extend({"job_id": job_id, "task_id": e.task_id, "exit_status": e.exit_status, "signal": e.signal,
-                        "failed": e.failed, "deleted": e.deleted, "is_array": e.is_array} for e in ends)
-        return out
+            out.extend(ends)
+        return protocol.TaskEnds(out)
 
-    async def shutdown(self, who: Identity, msg: protocol.Shutdown) -> str:
+    async def shutdown(self, who: Identity, msg: protocol.Shutdown) -> protocol.Ok:
         if not who.manager:
             raise PermissionDenied(f"denied: {who.user} must be manager to shut down the master")
         if msg.execds:
             for host in list(self.state.hosts):
                 self.link.send(host, protocol.ExecdShutdown("master shutdown"))
         asyncio.get_running_loop().call_later(0.1, self.state.stopping.set)
-        return "shutting down"
+        return protocol.Ok("shutting down")

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("qsys.master.server")
 
 
-ClientHandler = Callable[[Identity, Any], Awaitable[Any]]
+ClientHandler = Callable[[Identity, Any], Awaitable[Any]]  # a request -> its typed reply
 
 
 class ExecdLinks(Protocol):
@@ -131,15 +131,14 @@ class Server:
 
     async def _serve_client(self, identity: Identity, reader: asyncio.StreamReader,
                             writer: asyncio.StreamWriter, conn: int) -> None:
-        protocol.write_message(writer, protocol.Ok({"user": identity.user}))
+        protocol.write_message(writer, protocol.Welcome(identity.user))
         await writer.drain()
         while True:
             msg = await protocol.read_message(reader)
             if msg is None:
                 return
             try:
-                result = await self.requests.lookup(msg)(identity, msg)
-                reply: Any = protocol.Ok(result)
+                reply = await self.requests.lookup(msg)(identity, msg)
             except QsysError as exc:
                 reply = protocol.Fail(exc.kind, exc.message)
             except Exception as exc:  # a bug: tell the client, keep serving others

@@ -24,15 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 from qsys import auth, protocol
 from qsys.errors import InvalidRequest, NotFound, NotSchedulable, PermissionDenied, QsysError
-from qsys.jobspec import JobSpec
 from qsys.master.submit import ImmediatePass, new_jobs, submitted
 from qsys.master.validate import validate_spec
 from qsys.startup.addresses import local_addresses
 
 if TYPE_CHECKING:
+    from qsys.jobspec import JobSpec
     from qsys.master.core import ExecHost, HostLink, Master
     from qsys.master.identity import Identity
     from qsys.master.jobs import Job
+    from qsys.records import Submitted
 
 log = logging.getLogger("qsys.master.sessions")
 
@@ -50,12 +51,12 @@ class Session:
     client_host: str
     grant: list[str]  # addresses the client may connect from (daemon methods)
     command: str  # <method>_command of the client's host
-    ready: asyncio.Future[dict[str, Any]] = field(repr=False, default_factory=lambda: _future())
+    ready: asyncio.Future[protocol.SessionReady] = field(repr=False, default_factory=lambda: _future())
     daemon: str = ""
     host: str = ""
 
 
-def _future() -> asyncio.Future[dict[str, Any]]:
+def _future() -> asyncio.Future[protocol.SessionReady]:
     return asyncio.get_running_loop().create_future()
 
 
@@ -106,8 +107,8 @@ class SessionBroker:
         if msg.error:
             session.ready.set_exception(QsysError(f"error: the session on host {host} failed: {msg.error}"))
             return
-        session.ready.set_result({"job_id": msg.job_id, "host": host, "port": msg.port,
-                                  "addresses": list(msg.addresses)})
+        session.host = host
+        session.ready.set_result(msg)
 
     def end_job(self, job: Job) -> None:
         """End a session's job the way qdel does."""
@@ -115,7 +116,7 @@ class SessionBroker:
             task.deleting = True
             self.link.send(task.master.host, protocol.KillJob(job.job_id, task.task_id, 9))
 
-    async def wait(self, who: Identity, job_id: int) -> dict[str, Any]:
+    async def wait(self, who: Identity, job_id: int) -> protocol.SessionGrant:
         session = self.sessions.get(job_id)
         job = self.state.jobs.get(job_id)
         if session is None or job is None:
@@ -125,7 +126,7 @@ class SessionBroker:
         try:
             while True:
                 try:
-                    grant = await asyncio.wait_for(asyncio.shield(session.ready), WAIT_SLICE)
+                    ready = await asyncio.wait_for(asyncio.shield(session.ready), WAIT_SLICE)
                     break
                 except TimeoutError:
                     if job_id not in self.state.jobs:
@@ -137,9 +138,9 @@ class SessionBroker:
                     f"\"{session.command}\" but {session.method}_daemon of host {session.host} is "
                     f"\"{session.daemon}\": both must be builtin, or neither")
             log.info("job=%d session granted to %s (%s@%s:%d)", job_id, who.user, session.method,
-                     grant["host"], grant["port"])
-            return {**grant, "token": session.token, "method": session.method, "command": session.command,
-                    "daemon": session.daemon}
+                     session.host, ready.port)
+            return protocol.SessionGrant(job_id, session.host, ready.port, list(ready.addresses), session.token,
+                                         session.method, session.command, session.daemon)
         finally:
             self.sessions.pop(job_id, None)
 
@@ -162,9 +163,9 @@ class SessionRequests:
         self.broker = broker
         self.immediate = immediate
 
-    async def submit(self, who: Identity, msg: protocol.SessionSubmit) -> dict[str, Any]:
+    async def submit(self, who: Identity, msg: protocol.SessionSubmit) -> Submitted:
         state = self.state
-        spec = JobSpec.from_wire(msg.spec)
+        spec = msg.spec
         if spec.job_type not in METHODS:
             raise InvalidRequest(f"not an interactive job type: {spec.job_type!r}")
         if spec.tasks is not None:
@@ -183,7 +184,7 @@ class SessionRequests:
             state.schedule_soon()
         return submitted(job)
 
-    async def wait(self, who: Identity, msg: protocol.SessionWait) -> dict[str, Any]:
+    async def wait(self, who: Identity, msg: protocol.SessionWait) -> protocol.SessionGrant:
         return await self.broker.wait(who, msg.job_id)
 
     async def on_ready(self, entry: ExecHost, msg: protocol.SessionReady) -> None:

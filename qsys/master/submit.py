@@ -12,6 +12,7 @@ import pwd
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys.master.jobs import Job
+from qsys.records import Submitted
 
 if TYPE_CHECKING:
     from qsys.jobspec import JobSpec
@@ -67,8 +68,7 @@ def new_jobs(state: Master, who: Identity, specs: list[JobSpec]) -> tuple[list[J
     return jobs, changes
 
 
-def submitted(job: Job) -> dict[str, Any]:
+def submitted(job: Job) -> Submitted:
     """What qsub is told of a new job."""
     tasks = job.spec.tasks
-    return {"job_id": job.job_id, "name": job.name,
-            "tasks": None if tasks is None else [tasks.first, tasks.last, tasks.step]}
+    return Submitted(job.job_id, job.name, None if tasks is None else [tasks.first, tasks.last, tasks.step])
