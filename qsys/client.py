@@ -180,8 +180,8 @@ class Client:
         return self.request(protocol.AlterJob(list(targets), changes, list(users or []), verify), protocol.Lines)
 
     def select_queues(self, **filters: Any) -> list[str]:
-        """qselect: names of the queue instances that pass the filters."""
-        return self.request(protocol.SelectQueues(filters), protocol.Names).names
+        """qselect: names of the queue instances that pass the filters (``SelectQueues``)."""
+        return self.request(protocol.SelectQueues(**filters), protocol.Names).names
 
     def cluster_queues(self) -> list[ClusterQueueRow]:
         """qstat -g c: one summary per cluster queue."""
@@ -194,7 +194,8 @@ class Client:
         for show and template, Names for list, Lines for the changes."""
         expect: Any = {"show": protocol.ConfText, "template": protocol.ConfText, "list": protocol.Names}.get(
             op, protocol.Lines)
-        return self.request(protocol.ConfRequest(op, kind, name, text, attrs), expect)
+        edit = protocol.AttrEdit(**attrs) if attrs else None
+        return self.request(protocol.ConfRequest(op, kind, name, text, edit), expect)
 
     def conf_show(self, kind: str, name: str = "") -> protocol.ConfText:
         """The Grid Engine text and the attributes of one object."""

@@ -611,9 +611,13 @@ class AlterJob:
 @message("select_queues")
 @dataclass
 class SelectQueues:
-    """qselect: queue instance names matching the filters. Replies :class:`Names`."""
+    """qselect: queue instance names that pass every filter given. Replies :class:`Names`."""
 
-    filters: dict[str, Any] = field(default_factory=dict)
+    queues: list[str] = field(default_factory=list)  # -q patterns
+    resources: dict[str, str] = field(default_factory=dict)  # -l name=value
+    pes: list[str] = field(default_factory=list)  # -pe patterns
+    states: str = ""  # -qs letters (any of them)
+    users: list[str] = field(default_factory=list)  # -U: instances all of them may use
 
 
 @message("names")
@@ -635,7 +639,7 @@ class ConfRequest:
     ``op``: "show", "list", "template", "add", "modify", "delete" or "attr"; ``kind`` a key of
     ``qsys.objects.KINDS`` or a name list ("manager", "operator", "adminhost", "submithost").
     ``text`` is the object's Grid Engine text (add/modify); ``attrs`` carries the -*attr
-    edit ({"mode": "mattr|rattr|aattr|dattr", "attr", "value", "objects": [...]}).
+    edit.
     Replies :class:`ConfText` for show and template, :class:`Names` for list, :class:`Lines`
     for the changes.
     """
@@ -644,7 +648,18 @@ class ConfRequest:
     kind: str
     name: str = ""
     text: str = ""
-    attrs: dict[str, Any] = field(default_factory=dict)
+    attrs: AttrEdit | None = None
+
+
+@dataclass
+class AttrEdit:
+    """``qconf -mattr|-rattr|-aattr|-dattr``: ``attr`` of ``objects`` (``queue@host`` for an
+    override) set to, replaced by, added or deleted ``value``."""
+
+    mode: str = ""  # mattr | rattr | aattr | dattr
+    attr: str = ""
+    value: str = ""
+    objects: list[str] = field(default_factory=list)
 
 
 @message("conf_text")

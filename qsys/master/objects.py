@@ -292,18 +292,18 @@ class ConfRequests:
         """-mattr/-rattr/-aattr/-dattr on one or more objects (``queue@host`` sets an override)."""
         kind = msg.kind
         info = _info(kind)
+        edit = msg.attrs or protocol.AttrEdit()
         if kind in NAME_LISTS or kind in SINGLE:
-            raise InvalidRequest(f"-{msg.attrs.get('mode')} does not apply to {kind}")
+            raise InvalidRequest(f"-{edit.mode} does not apply to {kind}")
         lines, failed = [], False
-        for target in msg.attrs.get("objects", []):
+        for target in edit.objects:
             name, _, host = target.partition("@") if kind == "queue" else (target, "", "")
             old = self.state.config.get(kind, name)
             if old is None:
                 lines.append(info.missing.format(name=name))
                 failed = True
                 continue
-            new = edit_attribute(old, str(msg.attrs.get("mode")), str(msg.attrs.get("attr")),
-                                 str(msg.attrs.get("value", "")), host)
+            new = edit_attribute(old, edit.mode, edit.attr, edit.value, host)
             self._check(kind, new)
             if kind == "exechost":
                 new = keep_readonly(new, old)

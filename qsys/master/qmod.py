@@ -220,7 +220,7 @@ class QueueRequests:
         return await queue_action(self.state, self.qstates, self.link, who, msg)
 
     async def select_queues(self, who: Identity, msg: protocol.SelectQueues) -> protocol.Names:
-        return protocol.Names(select(self.state, self.qstates, msg.filters))
+        return protocol.Names(select(self.state, self.qstates, msg))
 
 
 async def queue_action(master: Master, qstates: QueueStates, link: HostLink, who: Identity,
@@ -266,17 +266,14 @@ def _offer(master: Master, qstates: QueueStates, queue: str, host: str, name: st
     return None
 
 
-def select(master: Master, qstates: QueueStates, filters: dict[str, Any]) -> list[str]:
+def select(master: Master, qstates: QueueStates, filters: protocol.SelectQueues) -> list[str]:
     """Queue instance names that pass every filter of qselect."""
     from qsys.sched.values import compare
 
     config = master.config
     states = qstates.compute()
-    queues = filters.get("queues") or []
-    resources: dict[str, str] = filters.get("resources") or {}
-    pes: list[str] = filters.get("pes") or []
-    wanted_states: str = filters.get("states") or ""
-    users: list[str] = filters.get("users") or []
+    queues, resources, pes = filters.queues, filters.resources, filters.pes
+    wanted_states, users = filters.states, filters.users
     out = []
     for qi in config.queue_instances(master.hosts):
         name = f"{qi.queue}@{qi.host}"
