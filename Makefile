@@ -1,5 +1,5 @@
 # qsys: the two set-up commands of README.md live here.
-#   make demo   install qsys, start a personal cluster, run a sample job, show qstat and its output
+#   make demo   install qsys, start a personal cluster, run a sample job, show qstat, its output and qacct
 #   make test   install everything the tests need (system packages too) and run the whole suite
 SHELL := /bin/bash
 PY ?= /usr/bin/python3
@@ -11,17 +11,24 @@ DEMO_ROOT ?= $(HOME)/.qsys
 APT_RUN := python3 python3-venv python3-dev gcc libpam0g-dev
 APT_TEST := $(APT_RUN) postgresql openssh-server openssh-client inetutils-telnetd inetutils-telnet \
 	rsh-redone-server rsh-redone-client iproute2 procps psmisc man-db groff-base passwd util-linux \
-	openmpi-bin libopenmpi-dev mpich xvfb x11-utils xauth
+	openmpi-bin libopenmpi-dev mpich xvfb x11-utils xauth tcsh
+WRAPPERS := qlogin_wrapper rsh startmpi.sh stopmpi.sh pam_qsys_account
 
 .PHONY: install demo test test-deps lint bench clean wrappers install-pam
 
+# the runtime: qsys with its runtime dependencies only (pyproject.toml's dependencies)
 $(BIN)/qsub: pyproject.toml $(shell find qsys execd -name '*.py' -o -name '*.lark' 2>/dev/null)
 	@if [ ! -x $(PY) ] || ! $(PY) -c 'import venv, ensurepip' 2>/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_RUN); fi
 	@[ -x $(BIN)/python ] || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip >/dev/null 2>&1 || true
-	$(BIN)/pip install -q '.[test]'
+	$(BIN)/pip install -q .
 	@touch $(BIN)/qsub
+
+# what the tests and linters need on top: the "test" extra (pytest, pexpect, ruff, mypy, psycopg)
+$(VENV)/.test-deps: pyproject.toml $(BIN)/qsub
+	$(BIN)/pip install -q '.[test]'
+	@touch $@
 
 PAM_DIR ?= /lib/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/security
 
@@ -31,34 +38,48 @@ $(PREFIX)/lib/pam_qsys.so: wrappers/pam/pam_qsys.c
 	@mkdir -p $(PREFIX)/lib
 	gcc -O2 -Wall -fPIC -shared -o $@ $< -lpam
 
-wrappers: $(PREFIX)/lib/pam_qsys.so
+$(PREFIX)/wrappers/%: wrappers/%
 	@mkdir -p $(PREFIX)/wrappers
-	install -m 755 wrappers/qlogin_wrapper $(PREFIX)/wrappers/
+	install -m 755 $< $@
+
+wrappers: $(PREFIX)/lib/pam_qsys.so $(addprefix $(PREFIX)/wrappers/,$(WRAPPERS))
 
 # the PAM module in the system's module directory (then list it in /etc/pam.d, see wrappers/README.md)
 install-pam: $(PREFIX)/lib/pam_qsys.so
 	install -m 644 $< $(PAM_DIR)/pam_qsys.so
 
 install: $(BIN)/qsub wrappers
+	$(MAKE) -s -C drmaa install PREFIX=$(PREFIX) PYTHON=$(BIN)/python
 
+# a held job shows in qstat (hqw), then running (r); once it has ended qstat lists it no more:
+# its output file and its accounting record (qacct -j) tell what became of it
 demo: install
 	@export QSYS_ROOT=$(DEMO_ROOT) PATH=$(BIN):$$PATH; set -e; \
-	qsys up; \
-	cd /tmp; \
-	id=$$(qsub -terse -N demo -j y -b y /bin/sh -c 'echo hello from job $$JOB_ID on $$HOSTNAME'); \
-	echo "submitted job $$id"; qstat; \
-	qsub -sync y -b y /bin/true >/dev/null; \
-	echo "--- output of job $$id:"; cat $$HOME/demo.o$$id; \
-	qstat; qsys status
+	wait_for() { for i in $$(seq 150); do eval "$$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; return 1; }; \
+	qsys up; cd /tmp; echo; \
+	echo "\$$ qsub -h -N demo -j y -b y /bin/sh -c 'sleep 5; echo hello from job \$$JOB_ID on \$$HOSTNAME'"; \
+	id=$$(qsub -terse -h -N demo -j y -b y /bin/sh -c 'sleep 5; echo hello from job $$JOB_ID on $$HOSTNAME'); \
+	echo "job $$id is submitted on hold (-h): qstat shows it waiting, state hqw"; \
+	qstat; echo; \
+	qrls $$id; wait_for "qstat | grep -q '^ *$$id .* r '" || true; \
+	echo "released with qrls, it runs: state r"; \
+	qstat; echo; \
+	wait_for "qacct -j $$id" || { echo "job $$id did not end within 30 s"; exit 1; }; \
+	echo "job $$id has ended, so qstat lists it no more; its output went to \$$HOME/demo.o$$id:"; \
+	cat $$HOME/demo.o$$id; echo; \
+	echo "its accounting record, from qacct -j $$id (some of its lines):"; \
+	qacct -j $$id | grep -E '^(qname|hostname|owner|jobname|jobnumber|start_time|end_time|failed|exit_status|ru_wallclock|cpu) '; \
+	echo; qsys status; \
+	echo; echo "next: export PATH=$(BIN):\$$PATH QSYS_ROOT=$(DEMO_ROOT); qsub, qstat, qacct ...; qsys down stops it"
 
 test-deps:
 	@missing=$$(for p in $(APT_TEST); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
-test: test-deps install
+test: test-deps install $(VENV)/.test-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
-lint: install
+lint: install $(VENV)/.test-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 

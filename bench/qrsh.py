@@ -7,7 +7,7 @@ Prints, as medians over N runs:
   (what the cluster itself adds, without the client's interpreter start);
 * ssh, end to end: rsh_command ssh / rsh_daemon ``sshd -i`` (a service-mode cluster, test
   user qsys_alice with a key made for the run; needs root);
-* SGE 8.1.9 when installed by ../shared/tools/sge/setup.sh.
+* SGE 8.1.9 when a single-host cell of Debian's gridengine packages runs on this machine.
 
     python bench/qrsh.py [--runs N] [--no-ssh] [--no-sge]
 """

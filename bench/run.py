@@ -7,7 +7,7 @@ master's RSS with 5,000 pending jobs, and a bulk submission through ``qsys.clien
     python bench/run.py [--quick] [--no-sge]
 
 qsys runs as a personal cluster in a temporary QSYS_ROOT (one exec host, 4 slots). SGE runs
-as set up by ../shared/tools/sge/setup.sh (queue all.q with 4 slots), as user sgeuser.
+as a single-host cell of Debian's gridengine packages (queue all.q with 4 slots), as user sgeuser.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from qsys.master.accounting import ACCOUNTING_FIELDS  # noqa: E402
+from qsys.accounting_file import ACCOUNTING_FIELDS  # noqa: E402
 from tests.clusterlib import Cluster, ensure_user, wait_until  # noqa: E402
 from tests.startuplib import method_setup, telnet_session  # noqa: E402
 

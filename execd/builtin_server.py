@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from execd import identity
 from execd.spool import TaskDir
 from execd.usage import decode_status
-from qsys.startup import wire, x11
+from qsys.remote import wire, x11
 
 if TYPE_CHECKING:
     from execd.shepherd import Plan

@@ -4,18 +4,24 @@ Order of precedence (as in Grid Engine): the job's ``-V``/``-v`` variables come 
 variables Grid Engine defines (JOB_ID, HOME, TMPDIR, SGE_*, ...) then overwrite them, with one
 exception: ``PATH`` from ``-V``/``-v`` is kept, since users rely on ``qsub -V`` to carry their
 PATH into the job. Without it PATH is the directory of the qsys commands, then
-``/usr/local/bin:/usr/bin:/bin``. Nothing of the exec daemon's own environment leaks in (except ``TERM``,
-present and empty in Grid Engine's jobs too).
+``/usr/local/bin:/usr/bin:/bin``. Either way the job's TMPDIR comes first, as Grid Engine puts
+it (a PE's ``startmpi.sh -catch_rsh`` links its rsh wrapper there). A login shell's profile
+resets PATH; for a job of a PE the shell is told to put TMPDIR first again after its profile
+and before the script (``login_shell_argv``). Nothing of the exec daemon's own environment
+leaks in (except ``TERM``, present and empty in Grid Engine's jobs too).
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass
 
 from qsys.launch import Launch
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+BOURNE_SHELLS = frozenset({"sh", "bash", "dash", "ash", "ksh", "mksh", "zsh"})
+CSH_SHELLS = frozenset({"csh", "tcsh"})
 
 
 @dataclass
@@ -52,6 +58,8 @@ def build(launch: Launch, facts: JobFacts) -> dict[str, str]:
     path = user_path or DEFAULT_PATH
     if not user_path and launch.binary_path and launch.binary_path not in path.split(":"):
         path = f"{launch.binary_path}:{path}"  # qsys's own qrsh/qsub win over any other Grid Engine
+    if facts.tmpdir:
+        path = f"{facts.tmpdir}:{path}"
     hosts = {h.host for h in launch.hosts} or {launch.host}
     queues = {h.queue for h in launch.hosts} or {f"{launch.queue}@{launch.host}"}
     tasks = spec.get("tasks")
@@ -106,3 +114,20 @@ def build(launch: Launch, facts: JobFacts) -> dict[str, str]:
         ours["PE_HOSTFILE"] = facts.pe_hostfile
     env.update(ours)
     return env
+
+
+def login_shell_argv(argv0: str, tmpdir: str, script: str, args: list[str]) -> list[str] | None:
+    """How a login shell (``argv0`` is ``-name``) runs a script with ``tmpdir`` first in PATH
+    although its profile has set PATH anew: the shell itself, after its profile, prepends it and
+    reads the script (``$0`` and the arguments as when it runs the script). None for a shell of
+    neither family, which then runs the script as it is. In the csh family ``$0`` is the shell's
+    name."""
+    base = argv0.lstrip("-")
+    first = shlex.quote(tmpdir)
+    if base in BOURNE_SHELLS:
+        return [argv0, "-c", f'PATH={first}:"${{PATH#{first}:}}"; export PATH; . "$0"', script, *args]
+    if base in CSH_SHELLS:
+        command = (f'set _qsys_script = "$argv[1]"; shift; '
+                   f'if ("$PATH" !~ {first}:*) setenv PATH {first}:"$PATH"; source "$_qsys_script" $argv:q')
+        return [argv0, "-c", command, script, *args]
+    return None

@@ -2,7 +2,7 @@
 
 The daemon listens on a port of its own (told to the master, which puts every granted host's
 port in the job's Launch, so a job finds its hosts without asking the master). A request is
-one HELLO frame of the builtin session protocol (``qsys.startup.wire``) with
+one HELLO frame of the builtin session protocol (``qsys.remote.wire``) with
 ``{inherit: true, token, job_id, task_id, argv, noshell, env, cwd, from_host}``. It is
 accepted only when
 
@@ -44,8 +44,8 @@ from execd.startup import is_builtin, kill_session, open_listener
 from execd.usage import empty_report
 from qsys import protocol
 from qsys.launch import Launch
-from qsys.startup import wire
-from qsys.startup.addresses import local_addresses, normalize
+from qsys.remote import wire
+from qsys.remote.addresses import local_addresses, normalize
 
 if TYPE_CHECKING:
     from execd.daemon import ExecDaemon

@@ -28,7 +28,8 @@ shell from ``-S`` or the queue, as a login shell (argv[0] ``-name``) when its ba
 ``login_shells``; ``unix_behavior`` executes the script itself (its ``#!`` line) unless ``-S``
 was given, falling back to the queue's shell for a script without ``#!``;
 ``script_from_stdin`` feeds the script to the shell on stdin. ``-b y`` executes the command
-with its arguments exactly as given (PATH search in the job's PATH).
+with its arguments exactly as given (PATH search in the job's PATH). For a job of a PE, a login
+shell puts the job's TMPDIR first in PATH again after its profile (``login_shell_argv``).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from execd import identity, outputs, petask, procs, reaper
-from execd.environment import JobFacts, build, job_name
+from execd.environment import JobFacts, build, job_name, login_shell_argv
 from execd.pestart import pe_command
 from execd.spool import PE_HOSTFILE, TRACE, TaskDir
 from execd.usage import (
@@ -104,7 +105,7 @@ class Plan:
     launch: Launch
 
 
-def _command(launch: Launch, script: str) -> tuple[str, list[str], bool, list[str] | None, str | None]:
+def _command(launch: Launch, script: str, tmpdir: str) -> tuple[str, list[str], bool, list[str] | None, str | None]:
     """(exe, argv, search_path, fallback argv, stdin script) for the job."""
     spec = launch.spec
     args = [str(a) for a in spec.get("args") or []]
@@ -121,6 +122,10 @@ def _command(launch: Launch, script: str) -> tuple[str, list[str], bool, list[st
     argv0 = f"-{base}" if base in launch.login_shells else shell
     if mode == "script_from_stdin":
         return shell, [argv0, "-s", *args], False, None, script
+    if launch.pe and argv0.startswith("-"):  # the PE's rsh wrapper in TMPDIR stays first in PATH
+        argv = login_shell_argv(argv0, tmpdir, script, args)
+        if argv is not None:
+            return shell, argv, False, None, None
     return shell, [argv0, script, *args], False, None, None
 
 
@@ -226,7 +231,7 @@ class Shepherd:
         files = outputs.plan(list(spec.get("stdout_paths") or []), list(spec.get("stderr_paths") or []),
                              spec.get("stdin_path"), bool(spec.get("join")), ctx)
         script = str(self.tdir.script_path)
-        exe, argv, search, fallback, stdin_script = _command(launch, script)
+        exe, argv, search, fallback, stdin_script = _command(launch, script, tmpdir)
         hostfile = self.tdir.file(PE_HOSTFILE)
         facts = JobFacts(
             user=ident.user, home=ident.home, cwd=cwd, tmpdir=tmpdir, task_dir=str(self.tdir.path),

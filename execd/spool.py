@@ -202,10 +202,6 @@ class Spool:
     def log_file(self) -> Path:
         return self.root / "messages"
 
-    @property
-    def audit_file(self) -> Path:
-        return self.root / "audit"
-
     def task_dir(self, job_id: int, task_id: int) -> TaskDir:
         return TaskDir(self.active / f"{job_id}.{task_id}")
 

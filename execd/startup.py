@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 from execd import procs, reaper
 from execd.spool import TaskDir
 from execd.usage import GroupSampler, empty_report, merge_usage, report_from_wait, rusage_delta
-from qsys.startup import wire
-from qsys.startup.addresses import local_addresses, normalize
+from qsys.remote import wire
+from qsys.remote.addresses import local_addresses, normalize
 
 if TYPE_CHECKING:
     from execd.shepherd import Plan, Shepherd

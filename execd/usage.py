@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import resource
-import signal as _signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -74,13 +73,6 @@ def report_from_wait(status: int, ru: resource.struct_rusage, start_time: float,
     report["rerun"] = sig == 0 and exit_status == 99
     report["error_state"] = sig == 0 and exit_status == 100
     return report
-
-
-def signal_name(sig: int) -> str:
-    try:
-        return _signal.Signals(sig).name
-    except ValueError:
-        return str(sig)
 
 
 # ---------------------------------------------------------------- usage from /proc

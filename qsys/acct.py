@@ -1,7 +1,7 @@
 """Reading the accounting file: records, selections and usage totals for ``qacct``.
 
-The master appends one 45-field line per finished task (``qsys.master.accounting``). This
-module turns lines back into typed records, selects them the way ``qacct`` options ask
+The master appends one 45-field line per finished task (``qsys.accounting_file`` defines
+it). This module reads the typed records back, selects them the way ``qacct`` options ask
 (owner, group, queue, host, PE, project, department, account, resource requests, start
 time window, job id/name/pattern) and sums their usage per group of records.
 
@@ -19,17 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qsys.errors import NotFound, UsageError
-from qsys.master.accounting import ACCOUNTING_FIELDS
-
-INT_FIELDS = frozenset({
-    "job_number", "priority", "submission_time", "start_time", "end_time", "failed",
-    "exit_status", "ru_ixrss", "ru_ismrss", "ru_idrss", "ru_isrss", "ru_minflt", "ru_majflt",
-    "ru_nswap", "ru_oublock", "ru_msgsnd", "ru_msgrcv", "ru_nsignals", "ru_nvcsw", "ru_nivcsw",
-    "slots", "task_number", "arid", "ar_sub_time", "ru_wallclock",
-})
-FLOAT_FIELDS = frozenset({"ru_utime", "ru_stime", "ru_maxrss", "ru_inblock",
-                          "cpu", "mem", "io", "iow", "maxvmem"})
+from qsys.accounting_file import parse_record
+from qsys.errors import InvalidRequest, NotFound
+from qsys.grammar.requests import parse_resource_list
 
 # the grouping columns of the summary table: option key, record field, column title
 GROUP_COLUMNS = (
@@ -43,32 +35,6 @@ GROUP_COLUMNS = (
     ("slots", "slots", "SLOTS"),
 )
 USAGE_KEYS = ("ru_wallclock", "ru_utime", "ru_stime", "cpu", "mem", "io", "iow")
-
-
-def _number(text: str, kind: type) -> Any:
-    try:
-        return kind(float(text)) if kind is int else float(text)
-    except ValueError:
-        return 0
-
-
-def parse_record(line: str) -> dict[str, Any] | None:
-    """The typed record of one line; None for comments, blank or truncated lines."""
-    line = line.rstrip("\n")
-    if len(line) <= 1 or line.startswith("#"):
-        return None
-    values = line.split(":")
-    if len(values) < len(ACCOUNTING_FIELDS):
-        return None
-    record: dict[str, Any] = {}
-    for name, text in zip(ACCOUNTING_FIELDS, values, strict=False):
-        if name in INT_FIELDS:
-            record[name] = _number(text, int)
-        elif name in FLOAT_FIELDS:
-            record[name] = _number(text, float)
-        else:
-            record[name] = text
-    return record
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
@@ -85,27 +51,6 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
 
 
 # ----------------------------------------------------------------------------- times
-
-
-def parse_time(text: str) -> float:
-    """``[[CC]YY]MMDDhhmm[.SS]`` (as touch(1) and qsub -a take it) in local time."""
-    stamp, _, secs = text.partition(".")
-    if not stamp.isdigit() or len(stamp) not in (8, 10, 12) or (secs and not (secs.isdigit() and len(secs) == 2)):
-        raise UsageError(f'error: wrong time format "{text}", expected [[CC]YY]MMDDhhmm[.SS]')
-    now = time.localtime()
-    if len(stamp) == 12:
-        year = int(stamp[:4])
-    elif len(stamp) == 10:
-        yy = int(stamp[:2])
-        year = (2000 if yy < 70 else 1900) + yy
-    else:
-        year = now.tm_year
-    rest = stamp[-8:]
-    month, day, hour, minute = (int(rest[i:i + 2]) for i in range(0, 8, 2))
-    second = int(secs) if secs else 0
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
-        raise UsageError(f'error: wrong time format "{text}", expected [[CC]YY]MMDDhhmm[.SS]')
-    return time.mktime((year, month, day, hour, minute, second, 0, 0, -1))
 
 
 def time_window(begin: float | None, end: float | None, days: float | None,
@@ -196,9 +141,10 @@ def category_requests(category: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for flag, value in zip(words, words[1:], strict=False):
         if flag == "-l":
-            for item in value.split(","):
-                name, _, val = item.partition("=")
-                found[name] = val
+            try:
+                found.update(parse_resource_list(value, bare=""))
+            except InvalidRequest:
+                continue  # not a list we could have written: it matches no request
     return found
 
 
@@ -256,14 +202,3 @@ def grouped(records: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[t
         for name in USAGE_KEYS:
             sums[name] += float(record[name])
     return sorted(groups.items(), key=lambda item: [(0, int(v)) if v.isdigit() else (1, v) for v in item[0]])
-
-
-def parse_task_range(text: str) -> tuple[int, int, int]:
-    """``-t n[-m[:s]]`` of qacct -j (the array grammar of qsub -t, as a usage error)."""
-    from qsys.errors import InvalidRequest
-    from qsys.grammar.values import parse_task_range as parse_array_range
-
-    try:
-        return parse_array_range(text)
-    except InvalidRequest:
-        raise UsageError(f'error: invalid task range "{text}"') from None

@@ -1,9 +1,11 @@
 """``qsys up | down | status``: a personal cluster on this machine, in ``$QSYS_ROOT``.
 
-``up`` writes the cell (bootstrap, key, default configuration) if it is new, starts the master
-and N exec daemons as the invoking user (personal mode: every job runs as that user) and
-waits until every host has registered. ``down`` stops them by PID; it refuses while jobs run
-unless told to end them (``--kill-jobs``) or to leave them to their shepherds (``--keep-jobs``).
+``up`` writes a new cell (bootstrap, key, default configuration), starts the master and N exec
+daemons as the invoking user (personal mode: every job runs as that user) and waits until every
+host has registered. An existing cell keeps its configuration: ``up`` starts the daemons it has
+that do not run and says which. A daemon runs when the process its pid file names is alive (not
+a zombie) and is that daemon. ``down`` stops them by PID; it refuses while jobs run unless told
+to end them (``--kill-jobs``) or to leave them to their shepherds (``--keep-jobs``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 
@@ -26,21 +29,43 @@ START_TIMEOUT = 20.0
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process: a zombie (state Z, ended but not yet reaped, which
+    ``kill(pid, 0)`` cannot tell from a live one) counts as gone."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    fields = stat[stat.rfind(b")") + 2:].split()  # the command name may hold spaces and ")"
+    return bool(fields) and fields[0] not in (b"Z", b"X")
 
 
-def _read_pid(path: Path) -> int | None:
+def _runs(pid: int, program: Program) -> bool:
+    """Whether ``pid`` is alive and is that daemon (a pid file may name a pid since reused)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return _alive(pid) and any(arg.endswith(name) for arg in argv for name in program.names)
+
+
+class Program(NamedTuple):
+    """One of the cell's daemons: its pid file and the names its command line carries."""
+
+    pid_file: str
+    names: tuple[bytes, ...]
+
+
+MASTER = Program("master.pid", (b"qsys.master.main", b"qsys-master"))
+EXECD = Program("execd.pid", (b"execd.main", b"qsys-execd"))
+
+
+def _read_pid(path: Path, program: Program) -> int | None:
+    """The pid in ``path`` when that process runs and is ``program``, else None."""
     try:
         pid = int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if _alive(pid) else None
+    return pid if _runs(pid, program) else None
 
 
 def host_names(count: int) -> list[str]:
@@ -50,23 +75,42 @@ def host_names(count: int) -> list[str]:
     return [f"node{i}" for i in range(1, count + 1)]
 
 
-def init_cell(cell: Cell, hosts: int, slots: int | None, port: int, store_url: str | None) -> None:
-    """Write a new personal cell (kept as it is when it exists)."""
-    boot = cell.bootstrap()
-    if not boot:
-        boot = {
-            "mode": "personal",
-            "master_host": "127.0.0.1",
-            "master_port": str(port),
-            "owner_uid": str(os.getuid()),
-            "store_url": store_url or f"sqlite:///{cell.master_spool / 'qsys.db'}",
-        }
-    boot["exec_hosts"] = ",".join(host_names(hosts))
-    boot["default_slots"] = str(slots or os.cpu_count() or 1)
-    cell.write_bootstrap(boot)
+def new_cell(cell: Cell, hosts: int, slots: int | None, port: int, store_url: str | None) -> None:
+    """Write a new personal cell: bootstrap, key, master spool."""
+    cell.write_bootstrap({
+        "mode": "personal",
+        "master_host": "127.0.0.1",
+        "master_port": str(port),
+        "owner_uid": str(os.getuid()),
+        "store_url": store_url or f"sqlite:///{cell.master_spool / 'qsys.db'}",
+        "exec_hosts": ",".join(host_names(hosts)),
+        "default_slots": str(slots or os.cpu_count() or 1),
+    })
     if not cell.key_file.exists():
         auth.create_key(cell.key_file)
     cell.master_spool.mkdir(parents=True, exist_ok=True)
+
+
+def configured_hosts(boot: dict[str, str]) -> list[str]:
+    return [h for h in boot.get("exec_hosts", "").split(",") if h]
+
+
+def conflicts(boot: dict[str, str], hosts: int | None, slots: int | None, port: int | None,
+              store_url: str | None) -> list[str]:
+    """The options given to ``qsys up`` that an existing cell's configuration contradicts (an
+    existing cell is never rewritten: its store, queues and spools belong to that configuration)."""
+    found = []
+    configured = configured_hosts(boot)
+    if hosts is not None and host_names(hosts) != configured:
+        found.append(f"--hosts {hosts}: the cell has {len(configured)} exec host(s) ({','.join(configured)})")
+    if slots is not None and str(slots) != boot.get("default_slots"):
+        found.append(f"--slots {slots}: all.q was made with {boot.get('default_slots')} slots per host"
+                     " (change it with qconf -mattr queue slots N all.q)")
+    if port and str(port) != boot.get("master_port"):
+        found.append(f"--port {port}: the master uses port {boot.get('master_port')}")
+    if store_url is not None and store_url != boot.get("store_url"):
+        found.append(f"--store {store_url}: the cell's store is {boot.get('store_url')}")
+    return found
 
 
 def _daemon_cmd(module: str, *args: str) -> list[str]:
@@ -97,19 +141,31 @@ def _registered_hosts(cell: Cell) -> set[str]:
         return set()
 
 
-def start(cell: Cell) -> None:
+def start(cell: Cell) -> list[str]:
+    """Start every configured daemon that does not run; one line per daemon saying which."""
     boot = cell.bootstrap()
-    master_pid = _read_pid(cell.master_spool / "master.pid")
+    said = []
+    master_pid = _read_pid(cell.master_spool / MASTER.pid_file, MASTER)
     if master_pid is None:
         subprocess.run(_daemon_cmd("qsys.master.main"), check=True)
         _wait(lambda: _master_answers(cell), START_TIMEOUT, "the master", cell.master_spool / "messages")
-    hosts = [h for h in boot.get("exec_hosts", "").split(",") if h]
+        said.append(f"started master (pid {_read_pid(cell.master_spool / MASTER.pid_file, MASTER)})")
+    else:
+        said.append(f"master already running (pid {master_pid})")
+    hosts = configured_hosts(boot)
+    started = []
     for host in hosts:
-        spool = cell.execd_spool(host)
-        if _read_pid(spool / "execd.pid") is None:
+        pid = _read_pid(cell.execd_spool(host) / EXECD.pid_file, EXECD)
+        if pid is None:
             subprocess.run(_daemon_cmd("execd.main", "--host", host), check=True)
+            started.append(host)
+        else:
+            said.append(f"execd {host} already running (pid {pid})")
     _wait(lambda: set(hosts) <= _registered_hosts(cell), START_TIMEOUT, "the exec daemons",
           cell.execd_spool(hosts[0]) / "messages" if hosts else cell.master_spool / "messages")
+    for host in started:  # registered, so its pid file is written
+        said.append(f"started execd {host} (pid {_read_pid(cell.execd_spool(host) / EXECD.pid_file, EXECD)})")
+    return said
 
 
 def _master_answers(cell: Cell) -> bool:
@@ -123,25 +179,32 @@ def _master_answers(cell: Cell) -> bool:
         return False
 
 
-def stop(cell: Cell, timeout: float = 15.0) -> list[str]:
-    """Stop every daemon of the cell by PID; returns what was stopped."""
-    stopped = []
-    pids: list[tuple[str, int]] = []
+def running_daemons(cell: Cell) -> dict[str, int]:
+    """Every daemon of the cell that runs, by spool directory (``master`` or the exec host's
+    name), configured or not: a daemon its pid file names is never lost track of."""
+    found = {}
     spool_root = cell.dir / "spool"
     if spool_root.exists():
         for entry in sorted(spool_root.iterdir()):
-            name = "master.pid" if entry.name == "master" else "execd.pid"
-            pid = _read_pid(entry / name)
+            program = MASTER if entry.name == "master" else EXECD
+            pid = _read_pid(entry / program.pid_file, program)
             if pid is not None:
-                pids.append((entry.name, pid))
-    for what, pid in pids:
+                found[entry.name] = pid
+    return found
+
+
+def stop(cell: Cell, timeout: float = 15.0) -> list[str]:
+    """Stop every daemon of the cell by PID; returns what was stopped."""
+    stopped = []
+    pids = running_daemons(cell)
+    for what, pid in pids.items():
         try:
             os.kill(pid, signal.SIGTERM)
             stopped.append(f"{what} (pid {pid})")
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + timeout
-    for _, pid in pids:
+    for pid in pids.values():
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         if _alive(pid):
@@ -155,15 +218,27 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--hosts", default=1, show_default=True, help="number of exec daemons (node1..nodeN when > 1)")
-@click.option("--slots", type=int, default=None, help="slots per host in all.q (default: processors)")
-@click.option("--port", type=int, default=0, help="master TCP port for a new cell (0: any free port)")
-@click.option("--store", "store_url", default=None, help="store URL for a new cell (default: SQLite)")
-def up(hosts: int, slots: int | None, port: int, store_url: str | None) -> None:
-    """Start the master and the exec daemons."""
+@click.option("--hosts", type=int, default=None,
+              help="number of exec daemons of a new cell (node1..nodeN when > 1)  [default: 1]")
+@click.option("--slots", type=int, default=None, help="slots per host in all.q of a new cell (default: processors)")
+@click.option("--port", type=int, default=None, help="master TCP port of a new cell (default 0: any free port)")
+@click.option("--store", "store_url", default=None, help="store URL of a new cell (default: SQLite)")
+def up(hosts: int | None, slots: int | None, port: int | None, store_url: str | None) -> None:
+    """Start the master and the exec daemons: a new cell is written first; an existing cell keeps
+    its configuration and gets the daemons it has that do not run."""
     cell = Cell.current()
-    init_cell(cell, hosts, slots, port, store_url)
-    start(cell)
+    boot = cell.bootstrap()
+    if not boot:
+        new_cell(cell, hosts or 1, slots, port or 0, store_url)
+    else:
+        refused = conflicts(boot, hosts, slots, port, store_url)
+        if refused:
+            raise click.ClickException(
+                f"the cell in {cell.dir} exists and keeps its configuration:\n  " + "\n  ".join(refused)
+                + "\nrun 'qsys up' without these options, or 'qsys down' and remove the cell for a new one")
+        click.echo(f"cell {cell.dir} exists: starting what it has that does not run")
+    for line in start(cell):
+        click.echo(line)
     _print_status(cell)
 
 
@@ -175,7 +250,7 @@ def down(kill_jobs: bool, keep_jobs: bool) -> None:
     from qsys.client import Client
 
     cell = Cell.current()
-    if _read_pid(cell.master_spool / "master.pid") is not None:
+    if _read_pid(cell.master_spool / MASTER.pid_file, MASTER) is not None:
         try:
             with Client(cell, timeout=5.0) as client:
                 running = [r for r in client.jobs(["*"]) if r["queue"]]
@@ -206,16 +281,20 @@ def _print_status(cell: Cell) -> None:
     if not boot:
         click.echo(f"no cluster in {cell.dir}")
         sys.exit(1)
-    master_pid = _read_pid(cell.master_spool / "master.pid")
+    running = running_daemons(cell)
+    master_pid = running.pop("master", None)
     click.echo(f"cell      {cell.dir} ({boot.get('mode', 'personal')} mode)")
     click.echo(f"master    {'running, pid ' + str(master_pid) if master_pid else 'stopped'}"
                f" (port {boot.get('master_port')}, store {boot.get('store_url')})")
     registered = _registered_hosts(cell) if master_pid else set()
-    for host in [h for h in boot.get("exec_hosts", "").split(",") if h]:
-        pid = _read_pid(cell.execd_spool(host) / "execd.pid")
+    configured = configured_hosts(boot)
+    for host in configured + sorted(set(running) - set(configured)):
+        pid = running.get(host)
         state = f"running, pid {pid}" if pid else "stopped"
         if pid and host not in registered:
             state += ", not registered"
+        if host not in configured:
+            state += ", not in the cell's exec_hosts (qsys down stops it)"
         click.echo(f"execd     {host}: {state}")
     if master_pid:
         from qsys.client import Client
@@ -223,8 +302,8 @@ def _print_status(cell: Cell) -> None:
         try:
             with Client(cell, timeout=5.0) as client:
                 rows = client.jobs(["*"])
-            running = sum(1 for r in rows if r["queue"])
-            click.echo(f"jobs      {running} running task(s), {len(rows) - running} pending job(s)")
+            running_tasks = sum(1 for r in rows if r["queue"])
+            click.echo(f"jobs      {running_tasks} running task(s), {len(rows) - running_tasks} pending job(s)")
         except QsysError as exc:
             click.echo(f"jobs      unknown ({exc})")
 

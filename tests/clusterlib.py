@@ -159,8 +159,12 @@ class Cluster:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
+        self.teardown()
+
+    def teardown(self) -> None:
+        """Stop the daemons and end what this cluster left running: jobs still running under
+        its shepherds, forkservers, sessions (every fixture ends its cluster this way)."""
         self.stop()
-        # jobs still running under shepherds of this cluster are ended with the test
         subprocess.run(["pkill", "-KILL", "-f", f"{self.root}/"], check=False)
         for pid in self.leftover_processes():
             try:

@@ -10,7 +10,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from qsys.startup.addresses import local_addresses
+from qsys.remote.addresses import local_addresses
 from tests.clusterlib import Cluster
 
 SSHD = "/usr/sbin/sshd"

@@ -15,8 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from qsys.accounting_file import ACCOUNTING_FIELDS
 from qsys.acct import GROUP_COLUMNS, USAGE_KEYS
-from qsys.master.accounting import ACCOUNTING_FIELDS
 
 SEPARATOR = "=" * 62
 GIB = 1024.0**3

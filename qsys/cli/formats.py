@@ -1,7 +1,7 @@
 """Grid Engine 8.1.9's text output for qstat, qhost and qsub, as pure functions.
 
 Scripts parse these layouts, so every width, truncation and trailing space follows what
-SGE 8.1.9 prints (see ../shared/reference/sge-8.1.9). Each function returns the whole text,
+SGE 8.1.9 prints (see tests/reference/sge-8.1.9). Each function returns the whole text,
 "" when SGE prints nothing; multi-line results end with a newline.
 """
 

@@ -18,22 +18,32 @@ import socket
 import struct
 import sys
 
+from qsys.cli.engine import HELP, Option, OptionTable
+from qsys.cli.engine import parse as engine_parse
 from qsys.errors import PermissionDenied, QsysError, UsageError
 
-USAGE = "usage: qrsh -inherit [-nostdin] [-noshell] [-V] hostname command [command_args]"
 REFUSED = 1  # the exit code when the task never started (qrsh(1))
 
 
+def _flag(state: dict[str, bool], name: str, values: list[str]) -> None:
+    state[name.lstrip("-")] = True
+
+
+INHERIT_OPTIONS = OptionTable("qrsh -inherit", [
+    HELP,
+    Option("-inherit", "run a task of the current parallel job (JOB_ID) on a granted host", _flag),
+    Option("-noshell", "run the command without a shell around it", _flag),
+    Option("-nostdin", "do not pass standard input on", _flag),
+    Option("-V", "pass the whole environment and the working directory on", _flag),
+    Option("-verbose", None, _flag),
+], "hostname command [command_args]")
+
+
 def parse(argv: list[str]) -> tuple[dict[str, bool], str, list[str]]:
-    flags = {"nostdin": False, "noshell": False, "V": False, "verbose": False}
-    rest = [a for a in argv if a != "-inherit"]
-    while rest and rest[0].startswith("-"):
-        name = rest.pop(0)[1:]
-        if name not in flags:
-            raise UsageError(f"qrsh -inherit: unknown option -{name}\n{USAGE}")
-        flags[name] = True
+    flags = {"inherit": False, "nostdin": False, "noshell": False, "V": False, "verbose": False}
+    rest = engine_parse(argv, INHERIT_OPTIONS, flags)
     if len(rest) < 2:
-        raise UsageError(USAGE)
+        raise UsageError(INHERIT_OPTIONS.usage().rstrip())
     return flags, rest[0], rest[1:]
 
 
@@ -49,7 +59,8 @@ def granted_hosts(text: str) -> dict[str, tuple[list[str], int]]:
 
 
 def main_body(argv: list[str]) -> int:
-    from qsys.startup import builtin, wire
+    from qsys.remote import wire
+    from qsys.startup import builtin
 
     flags, host, command = parse(argv)
     env = os.environ

@@ -12,15 +12,14 @@ from __future__ import annotations
 import os
 import sys
 
+from qsys.cli.engine import Option, apply, scan
 from qsys.cli.options import (
     SUBMIT_OPTIONS,
     Handler,
-    Option,
     ParseState,
-    _file_actions,
-    _request_files,
-    apply,
-    scan,
+    check_names,
+    file_actions,
+    sge_request_files,
     submit_environment,
 )
 from qsys.errors import NotSchedulable, UsageError
@@ -40,29 +39,33 @@ def _noshell(state: ParseState, name: str, values: list[str]) -> None:
     state.spec.noshell = True
 
 
-TABLE: dict[str, Option] = {k: v for k, v in SUBMIT_OPTIONS.items() if k not in _BATCH_ONLY}
-TABLE.update({
-    "-noshell": Option(0, _noshell),
-    "-nostdin": Option(0, _extra_flag("nostdin")),
-    "-verbose": Option(0, _extra_flag("verbose")),
-    "-X": Option(0, _extra_flag("x11")),
-})
+def _inherit(state: ParseState, name: str, values: list[str]) -> None:
+    raise UsageError(f"{state.program}: -inherit must come before the other options")
+
+
+QRSH_OPTIONS = SUBMIT_OPTIONS.derive("qrsh", operands="[command [command_args]]", drop=_BATCH_ONLY, add=[
+    Option("-inherit", "run a task of the current parallel job on one of its hosts", _inherit),
+    Option("-noshell", "run the command without a shell around it", _noshell),
+    Option("-nostdin", "do not pass standard input on", _extra_flag("nostdin")),
+    Option("-verbose", "tell what happens on the way to the session", _extra_flag("verbose")),
+    Option("-X", "forward X11 connections to the local display", _extra_flag("x11")),
+])
+QLOGIN_OPTIONS = QRSH_OPTIONS.derive("qlogin", operands="", drop=("-inherit", "-noshell", "-nostdin"))
 
 
 def parse(argv: list[str], program: str) -> tuple[JobSpec, list[str], dict[str, str]]:
     """(spec, remote command, client-only flags) of a qrsh/qlogin command line."""
     cwd = os.getcwd()
     environ = os.environ
-    defaults = _file_actions(_request_files(cwd, environ), TABLE, program, cwd)
-    actions, rest = scan(argv, TABLE, program=program, cwd=cwd)
+    table = QLOGIN_OPTIONS if program == "qlogin" else QRSH_OPTIONS
+    defaults = file_actions(sge_request_files(cwd, environ), table, program, cwd)
+    actions, rest = scan(argv, table, program=program, cwd=cwd)
     state = ParseState(JobSpec(now=True), program=program, environ=environ, cwd=cwd)
     for source in (defaults, actions):
         state.soft = False
         apply(source, state)
     spec = state.spec
     if program == "qlogin":
-        if rest:
-            raise UsageError(f'qlogin: invalid option argument "{rest[0]}"')
         spec.job_type, default_name = "qlogin", "QLOGIN"
     elif rest:
         spec.job_type = "qrsh"
@@ -73,6 +76,7 @@ def parse(argv: list[str], program: str) -> tuple[JobSpec, list[str], dict[str, 
         spec.job_type, default_name = "qrlogin", "QRLOGIN"
     spec.binary = True
     spec.name = spec.name or default_name
+    check_names(spec, program)
     spec.submit_cwd = cwd
     spec.submit_env = submit_environment(environ, cwd)
     if spec.pty is None:

@@ -9,112 +9,132 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qsys.acct import GROUP_COLUMNS, Selection, parse_task_range, parse_time, time_window
+from qsys.acct import GROUP_COLUMNS, Selection, time_window
 from qsys.cli.common import run, write
+from qsys.cli.engine import HELP, Handler, Option, OptionTable, checked, parse
 from qsys.errors import UsageError
 
-USAGE = """usage: qacct [options]
- [-ar [ar_id]]                     view advance reservation accounting (not supported)
- [-A account_string]               jobs accounted to the given account
- [-b begin_time]                   jobs started after [[CC]YY]MMDDhhmm[.SS]
- [-d days]                         jobs started during the last days
- [-D [department]]                 list [matching] department
- [-e end_time]                     jobs started before [[CC]YY]MMDDhhmm[.SS]
- [-f acct_file]                    use an alternate accounting file
- [-g [groupid|groupname]]          list [matching] group
- [-h [host]]                       list [matching] host
- [-help]                           display this message
- [-j [job_id|job_name|pattern]]    list all [matching] jobs
- [-l attr=val,...]                 jobs that requested these resources
- [-o [owner]]                      list [matching] owner
- [-pe [pe_name]]                   list [matching] parallel environment
- [-P [project]]                    list [matching] project
- [-q [queue]]                      list [matching] queue (cluster queue or queue@host)
- [-slots [slots]]                  list [matching] job slots
- [-t task_id_range]                tasks of an array job (with -j)
- [--json | --csv]                  machine-readable output (qsys)
-"""
 
-# options that add a grouping column, with an optional value that also filters
-_GROUPING = {"-o": "owner", "-g": "group", "-q": "queue", "-h": "host", "-pe": "pe",
-             "-P": "project", "-D": "department", "-slots": "slots"}
-_WITH_VALUE = {"-A", "-b", "-e", "-d", "-f", "-l", "-t"}
+class _State:
+    """What qacct's options ask: the selection, the output form, the file, -d days."""
+
+    __slots__ = ("days", "file", "format", "jobs", "sel")
+
+    def __init__(self) -> None:
+        self.sel = Selection()
+        self.days: float | None = None
+        self.file: str | None = None
+        self.format = ""
+        self.jobs = False
 
 
-def _optional(argv: list[str], i: int) -> str | None:
-    """The value after an option whose argument may be left out."""
-    if i + 1 < len(argv) and not argv[i + 1].startswith("-"):
-        return argv[i + 1]
-    return None
+def _grouping(key: str) -> Handler:
+    """-o, -g, -q, ...: a summary column; with a value, also a filter (patterns allowed)."""
+
+    def handler(state: _State, name: str, values: list[str]) -> None:
+        if key not in state.sel.columns:
+            state.sel.columns.append(key)
+        if not values:
+            return
+        if key == "slots":
+            if not values[0].isdigit():
+                raise UsageError(f'error: invalid slots value "{values[0]}"')
+            state.sel.slots = int(values[0])
+        else:
+            setattr(state.sel, key, values[0])
+
+    return handler
+
+
+def _jobs(state: _State, name: str, values: list[str]) -> None:
+    state.sel.job = values[0] if values else ""
+    state.jobs = True
+
+
+def _reservations(state: _State, name: str, values: list[str]) -> None:
+    raise UsageError("error: advance reservations are not supported")
+
+
+def _account(state: _State, name: str, values: list[str]) -> None:
+    state.sel.account = values[0]
+
+
+def _time(attr: str) -> Handler:
+    def handler(state: _State, name: str, values: list[str]) -> None:
+        from qsys.grammar.values import parse_datetime
+
+        setattr(state.sel, attr, checked(parse_datetime, "qacct", name, values[0]))
+
+    return handler
+
+
+def _days(state: _State, name: str, values: list[str]) -> None:
+    try:
+        state.days = float(values[0])
+    except ValueError:
+        raise UsageError(f'error: invalid number of days "{values[0]}"') from None
+
+
+def _file(state: _State, name: str, values: list[str]) -> None:
+    state.file = values[0]
+
+
+def _requests(state: _State, name: str, values: list[str]) -> None:
+    """-l: jobs that requested these resources; a name alone matches any value."""
+    from qsys.grammar.requests import parse_resource_list
+
+    state.sel.requests.update(checked(lambda text: parse_resource_list(text, bare=""), "qacct", name, values[0]))
+
+
+def _tasks(state: _State, name: str, values: list[str]) -> None:
+    from qsys.grammar.values import parse_task_range
+
+    state.sel.tasks = checked(parse_task_range, "qacct", name, values[0])
+
+
+def _format(state: _State, name: str, values: list[str]) -> None:
+    state.format = name[2:]
+
+
+QACCT_OPTIONS = OptionTable("qacct", [
+    HELP,
+    Option("-ar [ar_id]", "view advance reservation accounting (not supported)", _reservations),
+    Option("-A account_string", "jobs accounted to the given account", _account),
+    Option("-b begin_time", "jobs started after [[CC]YY]MMDDhhmm[.SS]", _time("begin")),
+    Option("-d days", "jobs started during the last days", _days),
+    Option("-D [department]", "list [matching] department", _grouping("department")),
+    Option("-e end_time", "jobs started before [[CC]YY]MMDDhhmm[.SS]", _time("end")),
+    Option("-f acct_file", "use an alternate accounting file", _file),
+    Option("-g [groupid|groupname]", "list [matching] group", _grouping("group")),
+    Option("-h [host]", "list [matching] host", _grouping("host")),
+    Option("-j [job_id|job_name|pattern]", "list all [matching] jobs", _jobs),
+    Option("-l attr=val,...", "jobs that requested these resources", _requests),
+    Option("-o [owner]", "list [matching] owner", _grouping("owner")),
+    Option("-pe [pe_name]", "list [matching] parallel environment", _grouping("pe")),
+    Option("-P [project]", "list [matching] project", _grouping("project")),
+    Option("-q [queue]", "list [matching] queue (cluster queue or queue@host)", _grouping("queue")),
+    Option("-slots [slots]", "list [matching] job slots", _grouping("slots")),
+    Option("-t task_id_range", "tasks of an array job (with -j)", _tasks),
+    Option("--json", "machine-readable output: JSON (qsys)", _format),
+    Option("--csv", "machine-readable output: CSV (qsys)", _format),
+], usage_on_error=True)
 
 
 def parse_args(argv: list[str]) -> tuple[Selection, dict[str, object]]:
     """(Selection, other options) from qacct's command line."""
-    sel = Selection()
-    opts: dict[str, object] = {}
-    days: float | None = None
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ("-help", "--help"):
-            sys.stdout.write(USAGE)
-            raise SystemExit(0)
-        if arg in ("--json", "--csv"):
-            opts["format"] = arg[2:]
-        elif arg in _GROUPING:
-            key = _GROUPING[arg]
-            value = _optional(argv, i)
-            if key not in sel.columns:
-                sel.columns.append(key)
-            if value is not None:
-                i += 1
-                if key == "slots":
-                    if not value.isdigit():
-                        raise UsageError(f'error: invalid slots value "{value}"')
-                    sel.slots = int(value)
-                else:
-                    setattr(sel, key, value)
-        elif arg == "-j":
-            value = _optional(argv, i)
-            sel.job = value or ""
-            opts["jobs"] = True
-            if value is not None:
-                i += 1
-        elif arg == "-ar":
-            raise UsageError("error: advance reservations are not supported")
-        elif arg in _WITH_VALUE:
-            if i + 1 >= len(argv):
-                raise UsageError(f'error: option "{arg}" requires an argument\n{USAGE.rstrip()}')
-            i += 1
-            value = argv[i]
-            if arg == "-A":
-                sel.account = value
-            elif arg == "-b":
-                sel.begin = parse_time(value)
-            elif arg == "-e":
-                sel.end = parse_time(value)
-            elif arg == "-d":
-                try:
-                    days = float(value)
-                except ValueError:
-                    raise UsageError(f'error: invalid number of days "{value}"') from None
-            elif arg == "-f":
-                opts["file"] = value
-            elif arg == "-l":
-                for item in value.split(","):
-                    name, _, val = item.partition("=")
-                    if name:
-                        sel.requests[name.strip()] = val.strip()
-            elif arg == "-t":
-                sel.tasks = parse_task_range(value)
-        else:
-            raise UsageError(f'error: invalid option argument "{arg}"\n{USAGE.rstrip()}')
-        i += 1
-    if sel.tasks is not None and "jobs" not in opts:
+    state = _State()
+    parse(argv, QACCT_OPTIONS, state)
+    sel = state.sel
+    if sel.tasks is not None and not state.jobs:
         raise UsageError("error: -t option requires -j option")
     order = [key for key, _, _ in GROUP_COLUMNS]
     sel.columns.sort(key=order.index)  # Grid Engine's column order, whatever the option order
-    sel.begin, sel.end = time_window(sel.begin, sel.end, days)
+    sel.begin, sel.end = time_window(sel.begin, sel.end, state.days)
+    opts: dict[str, object] = {"format": state.format} if state.format else {}
+    if state.file is not None:
+        opts["file"] = state.file
+    if state.jobs:
+        opts["jobs"] = True
     return sel, opts
 
 

@@ -12,7 +12,11 @@ import sys
 from typing import Any
 
 from qsys.cli.common import run, write
-from qsys.errors import UsageError
+from qsys.cli.engine import Option, apply, scan
+from qsys.cli.options import SUBMIT_OPTIONS, ParseState
+from qsys.errors import QsysError, UsageError
+from qsys.grammar.names import job_name_problem
+from qsys.jobspec import JobSpec
 
 # options of qsub that qalter does not take (they describe the submission itself)
 _DROPPED = ("-b", "-sync", "-terse", "-verify", "-now", "-t", "-C", "-shell", "-@", "-clear", "-i")
@@ -27,74 +31,76 @@ OPTION_FIELDS: dict[str, tuple[str, ...]] = {
     "-V": ("env", "export_all"), "-cwd": ("cwd",), "-wd": ("cwd",),
 }
 
-USAGE = """usage: qalter [options] job_task_list | -u user_list
-   options are those of qsub that may change after submission:
-   [-a date_time] [-A account] [-cwd] [-e path] [-h hold_list] [-hold_jid job_list]
-   [-j y|n] [-l resource_list] [-m mail_options] [-M mail_list] [-masterq queues]
-   [-N name] [-notify] [-o path] [-p priority] [-P project] [-pe pe_name slot_range]
-   [-q queue_list] [-r y|n] [-S shell] [-soft] [-hard] [-tc max_running]
-   [-u user_list] [-v variable_list] [-V] [-w e|w|n|v] [-wd dir]
-"""
+class AlterState(ParseState):
+    """qalter's parse state: which JobSpec fields the options touched, and its own options."""
+
+    __slots__ = ("holds", "touched", "users", "verify")
+
+    def __init__(self) -> None:
+        super().__init__(JobSpec(), program="qalter", environ=os.environ, cwd=os.getcwd())
+        self.touched: list[str] = []
+        self.users: list[str] = []
+        self.verify = ""
+        self.holds: str | None = None
 
 
-def _table() -> dict[str, Any]:
-    from qsys.cli.options import SUBMIT_OPTIONS, Option
+def _touching(row: Option) -> Option:
+    """The qsub row, recording the fields it sets."""
+    def handler(state: AlterState, name: str, values: list[str]) -> None:
+        if name in ("-l", "-q"):
+            kind = "resources" if name == "-l" else "queues"
+            state.touched.append(("soft_" if state.soft else "hard_") + kind)
+        else:
+            state.touched.extend(OPTION_FIELDS.get(name, ()))
+        row.handler(state, name, values)
 
-    table = {k: v for k, v in SUBMIT_OPTIONS.items() if k not in _DROPPED}
-    keep = table["-R"].handler  # stores the raw value in state.extra
+    return Option(row.synopsis, row.help, handler)
 
-    table["-h"] = Option(1, keep)
-    table["-u"] = Option(1, keep)
-    table["-w"] = Option(1, keep)
-    return table
+
+def _users(state: AlterState, name: str, values: list[str]) -> None:
+    state.users.extend(user for user in values[0].split(",") if user)
+
+
+def _verify(state: AlterState, name: str, values: list[str]) -> None:
+    if values[0] not in ("e", "w", "n", "v"):
+        raise UsageError(f'qalter: invalid value "{values[0]}" for option -w: expected e, w, n or v')
+    state.verify = values[0]
+
+
+def _holds(state: AlterState, name: str, values: list[str]) -> None:
+    if not values[0] or any(c not in "uosnUOS" for c in values[0]):
+        raise UsageError(f'qalter: invalid hold list "{values[0]}"')
+    state.holds = values[0]
+
+
+_KEPT = SUBMIT_OPTIONS.derive(drop=_DROPPED)
+ALTER_OPTIONS = _KEPT.derive("qalter", operands="job_task_list | -u user_list", add=[
+    *(_touching(row) for row in _KEPT.rows if row.name != "-help"),
+    Option("-h hold_list", "set holds u o s, remove them U O S, or all n", _holds),
+    Option("-u user_list", "the jobs of these users", _users),
+    Option("-w e|w|n|v", "how to verify the changed job (v: check only)", _verify),
+])
 
 
 def parse_args(argv: list[str]) -> tuple[list[str], dict[str, Any], list[str], str]:
     """(job targets, changed JobSpec fields in wire form, -u users, -w level)."""
-    from qsys.cli.options import ParseState, scan
-    from qsys.jobspec import JobSpec
-
-    if not argv or argv[0] in ("-help", "--help"):
-        sys.stdout.write(USAGE)
-        raise SystemExit(0 if argv else 1)
-    table = _table()
-    actions, rest = scan(argv, table, program="qalter", cwd=os.getcwd())
-    state = ParseState(JobSpec(), program="qalter", environ=os.environ, cwd=os.getcwd())
-    touched: list[str] = []
-    users: list[str] = []
-    verify = ""
-    holds: str | None = None
-    for action in actions:
-        name = action.name
-        if name == "-u":
-            users.extend(u for u in action.values[0].split(",") if u)
-            continue
-        if name == "-w":
-            verify = action.values[0]
-            if verify not in ("e", "w", "n", "v"):
-                raise UsageError(f'qalter: invalid value "{verify}" for option -w: expected e, w, n or v')
-            continue
-        if name == "-h":
-            holds = action.values[0]
-            if not holds or any(c not in "uosnUOS" for c in holds):
-                raise UsageError(f'qalter: invalid hold list "{holds}"')
-            continue
-        if name in ("-l", "-q"):
-            field = ("soft_" if state.soft else "hard_") + ("resources" if name == "-l" else "queues")
-            touched.append(field)
-        else:
-            touched.extend(OPTION_FIELDS.get(name, ()))
-        action.option.handler(state, name, action.values)
+    if not argv:
+        raise QsysError(ALTER_OPTIONS.usage().rstrip())
+    state = AlterState()
+    actions, rest = scan(argv, ALTER_OPTIONS, cwd=state.cwd)
+    apply(actions, state)
     targets = [t for word in rest for t in word.split(",") if t]
-    if not targets and not users:
+    if not targets and not state.users:
         raise UsageError("qalter: ERROR! no job_task_list or -u user_list given")
+    if "name" in state.touched and job_name_problem(state.spec.name):
+        raise QsysError(str(job_name_problem(state.spec.name)))
     wire = state.spec.to_wire()
-    changes = {name: wire[name] for name in dict.fromkeys(touched)}
-    if holds is not None:
-        changes["_holds"] = holds
-    if not changes and verify != "v":
+    changes = {name: wire[name] for name in dict.fromkeys(state.touched)}
+    if state.holds is not None:
+        changes["_holds"] = state.holds
+    if not changes and state.verify != "v":
         raise UsageError("qalter: no option that changes a job was given")
-    return targets, changes, users, verify
+    return targets, changes, state.users, state.verify
 
 
 def _body(argv: list[str]) -> int:

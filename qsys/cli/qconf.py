@@ -16,73 +16,49 @@ import tempfile
 from typing import Any
 
 from qsys.cli.common import run, write
-from qsys.cli.qconf_table import ATTR_KINDS, OPTIONS, Option
+from qsys.cli.engine import HELP, Option, OptionTable, parse
+from qsys.cli.qconf_table import ATTR_KINDS, OPERATIONS, Operation
 from qsys.errors import QsysError, UsageError
-
-USAGE = """usage: qconf [options]
-   [-sconf [host]] [-sconfl] [-aconf host] [-Aconf file [host]] [-mconf [host]]
-   [-Mconf file [host]] [-dconf host]
-   [-sq [queue]] [-sql] [-aq [queue]] [-Aq file] [-mq queue] [-Mq file] [-dq queue]
-   [-se host] [-sel] [-ae [host]] [-Ae file] [-me host] [-Me file] [-de host]
-   [-sh] [-ah host] [-dh host] [-ss] [-as host] [-ds host]
-   [-shgrp group] [-shgrpl] [-ahgrp group] [-Ahgrp file] [-mhgrp group] [-Mhgrp file] [-dhgrp group]
-   [-sp pe] [-spl] [-ap pe] [-Ap file] [-mp pe] [-Mp file] [-dp pe]
-   [-sc] [-mc] [-Mc file]
-   [-su set] [-sul] [-au user set] [-du user set] [-Au file] [-mu set] [-Mu file] [-dul set]
-   [-sm] [-am user] [-dm user] [-so] [-ao user] [-do user]
-   [-scal cal] [-scall] [-acal cal] [-Acal file] [-mcal cal] [-Mcal file] [-dcal cal]
-   [-ssconf] [-msconf] [-Msconf file]
-   [-mattr|-rattr|-aattr|-dattr obj_nm attr_nm value obj_id_list]
-   [--json]"""
 
 # for "... not modified" after an editor session that changed nothing
 LABELS = {"conf": "configuration", "queue": "cluster queue", "exechost": "exechost",
           "hostgroup": "host group", "pe": "parallel environment", "userset": "userset",
           "calendar": "calendar", "complex": "complex entry list", "sconf": "scheduler configuration"}
+_NAME_LISTS = ("manager", "operator", "adminhost", "submithost")  # -am/-ao/-ah/-as take names
 
 
-def _take(argv: list[str], i: int, option: str, optional: bool = False) -> tuple[str | None, int]:
-    if i < len(argv) and not (optional and argv[i].startswith("-")):
-        return argv[i], i + 1
-    if optional:
-        return None, i
-    raise UsageError(f'error: option "{option}" requires an argument\n{USAGE}')
+class _Request:
+    """The operations of one qconf command line, in order, and whether --json was given."""
+
+    __slots__ = ("as_json", "operations")
+
+    def __init__(self) -> None:
+        self.operations: list[tuple[str, Operation, list[str]]] = []
+        self.as_json = False
 
 
-def _parse(argv: list[str]) -> tuple[list[tuple[str, Option, list[str]]], bool]:
-    """(option, its row, its arguments) in command-line order, and whether --json was given."""
-    out: list[tuple[str, Option, list[str]]] = []
-    as_json = False
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        i += 1
-        if arg in ("--json", "-json"):
-            as_json = True
-            continue
-        if arg in ("-help", "--help"):
-            print(USAGE)
-            raise SystemExit(0)
-        row = OPTIONS.get(arg)
-        if row is None:
-            raise UsageError(f'error: invalid option argument "{arg}"\n{USAGE}')
-        args: list[str] = []
-        count = {"none": 0, "name": 1, "names": 1, "file": 1, "users": 2, "attr": 4}.get(row.args)
-        if row.args in ("opt", "file_opt"):
-            if row.args == "file_opt":
-                first, i = _take(argv, i, arg)
-                args.append(first or "")
-            value, i = _take(argv, i, arg, optional=True)
-            if value is not None:
-                args.append(value)
-        else:
-            for _ in range(count or 0):
-                value, i = _take(argv, i, arg)
-                args.append(value or "")
-        out.append((arg, row, args))
-    if not out:
-        raise UsageError(USAGE)
-    return out, as_json
+def _operation(state: _Request, name: str, values: list[str]) -> None:
+    state.operations.append((name, OPERATIONS[name], values))
+
+
+def _json(state: _Request, name: str, values: list[str]) -> None:
+    state.as_json = True
+
+
+QCONF_OPTIONS = OptionTable("qconf", [
+    HELP,
+    *(Option(f"{name} {row.args}", row.help, _operation) for name, row in OPERATIONS.items()),
+    Option("--json", "show as JSON what -s* shows (qsys)", _json),
+    Option("-json", None, _json),
+], usage_on_error=True)
+
+
+def _parse(argv: list[str]) -> _Request:
+    request = _Request()
+    parse(argv, QCONF_OPTIONS, request)
+    if not request.operations:
+        raise UsageError(QCONF_OPTIONS.usage().rstrip())
+    return request
 
 
 def _read(path: str) -> str:
@@ -114,7 +90,7 @@ def _lines(reply: dict[str, Any]) -> int:
     return int(reply.get("exit", 0))
 
 
-def _one(client: Any, option: str, row: Option, args: list[str], as_json: bool) -> int:
+def _one(client: Any, option: str, row: Operation, args: list[str], as_json: bool) -> int:
     op, kind = row.op, row.kind
     if op == "show":
         names = [n for a in args for n in a.split(",") if n] or [""]
@@ -131,7 +107,7 @@ def _one(client: Any, option: str, row: Option, args: list[str], as_json: bool) 
         names = client.conf_list(kind)
         write(json.dumps(names) if as_json else "\n".join(names))
         return 0
-    if op in ("add", "modify") and row.args == "names":  # -am/-ao/-ah/-as: a list of names
+    if op == "add" and kind in _NAME_LISTS:
         return _lines(client.conf(op, kind, args[0]))
     if op in ("add", "modify"):
         text = _read(args[0])
@@ -192,11 +168,11 @@ def _users(client: Any, op: str, users: str, sets: str) -> int:
 def _body(argv: list[str]) -> int:
     from qsys.client import Client
 
-    actions, as_json = _parse(argv)
+    request = _parse(argv)
     status = 0
     with Client() as client:
-        for option, row, args in actions:
-            status = max(status, _one(client, option, row, args, as_json))
+        for option, row, args in request.operations:
+            status = max(status, _one(client, option, row, args, request.as_json))
     return status
 
 

@@ -1,6 +1,6 @@
 """qconf's options as data: each option is an operation of the generic object path on one
-kind, and the shape of its arguments. ``qsys.cli.qconf`` reads this table; adding an option
-is adding a row.
+kind, the shape of its arguments and its help line. ``qsys.cli.qconf`` turns the rows into
+its option table; adding an option is adding a row.
 """
 
 from __future__ import annotations
@@ -9,61 +9,75 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Option:
+class Operation:
     op: str  # show | list | add | modify | delete | attr | edit_add | edit_modify | users_add | users_del
     kind: str
-    args: str  # none | name | names | opt | file | file_opt | attr | users
+    args: str  # the argument words of the synopsis ("" for none; [word] is optional)
+    help: str
 
 
-def _rows() -> dict[str, Option]:
-    rows: dict[str, Option] = {}
+# kind: (option suffix, noun of its help lines, argument word, list option)
+_KEYED = {
+    "queue": ("q", "cluster queue", "queue", "-sql"),
+    "exechost": ("e", "exec host", "host", "-sel"),
+    "hostgroup": ("hgrp", "host group", "group", "-shgrpl"),
+    "pe": ("p", "parallel environment", "pe_name", "-spl"),
+    "calendar": ("cal", "calendar", "calendar_name", "-scall"),
+}
 
-    def add(option: str, op: str, kind: str, args: str) -> None:
-        rows[option] = Option(op, kind, args)
 
-    # kind: (suffix, show arg, list option, editor-add arg)
-    keyed = {"queue": ("q", "opt", "-sql", "opt"), "exechost": ("e", "names", "-sel", "opt"),
-             "hostgroup": ("hgrp", "names", "-shgrpl", "name"), "pe": ("p", "names", "-spl", "name"),
-             "calendar": ("cal", "names", "-scall", "name")}
-    for kind, (suffix, show, listing, new) in keyed.items():
-        add(f"-s{suffix}", "show", kind, show)
-        add(listing, "list", kind, "none")
-        add(f"-a{suffix}", "edit_add", kind, new)
-        add(f"-A{suffix}", "add", kind, "file")
-        add(f"-m{suffix}", "edit_modify", kind, "name")
-        add(f"-M{suffix}", "modify", kind, "file")
-        add(f"-d{suffix}", "delete", kind, "names")
-    add("-sconf", "show", "conf", "opt")
-    add("-sconfl", "list", "conf", "none")
-    add("-aconf", "edit_add", "conf", "name")
-    add("-Aconf", "add", "conf", "file_opt")
-    add("-mconf", "edit_modify", "conf", "opt")
-    add("-Mconf", "modify", "conf", "file_opt")
-    add("-dconf", "delete", "conf", "names")
-    add("-sc", "show", "complex", "none")
-    add("-mc", "edit_modify", "complex", "none")
-    add("-Mc", "modify", "complex", "file")
-    add("-ssconf", "show", "sconf", "none")
-    add("-msconf", "edit_modify", "sconf", "none")
-    add("-Msconf", "modify", "sconf", "file")
-    add("-su", "show", "userset", "names")
-    add("-sul", "list", "userset", "none")
-    add("-au", "users_add", "userset", "users")
-    add("-du", "users_del", "userset", "users")
-    add("-Au", "add", "userset", "file")
-    add("-mu", "edit_modify", "userset", "name")
-    add("-Mu", "modify", "userset", "file")
-    add("-dul", "delete", "userset", "names")
-    for letter, kind in (("m", "manager"), ("o", "operator"), ("h", "adminhost"), ("s", "submithost")):
-        add(f"-s{letter}", "list", kind, "none")
-        add(f"-a{letter}", "add", kind, "names")
-        add(f"-d{letter}", "delete", kind, "names")
-    for mode in ("mattr", "rattr", "aattr", "dattr"):
-        add(f"-{mode}", "attr", mode, "attr")
+def _rows() -> dict[str, Operation]:
+    rows: dict[str, Operation] = {}
+
+    def add(option: str, op: str, kind: str, args: str, help: str) -> None:
+        rows[option] = Operation(op, kind, args, help)
+
+    for kind, (suffix, noun, word, listing) in _KEYED.items():
+        plural = f"{word}_list"
+        one = f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
+        optional_show = kind == "queue"
+        add(f"-s{suffix}", "show", kind, f"[{plural}]" if optional_show else plural,
+            f"show {noun}s" + (" (all without a list)" if optional_show else ""))
+        add(listing, "list", kind, "", f"list the {noun} names")
+        add(f"-a{suffix}", "edit_add", kind, f"[{word}]" if kind in ("queue", "exechost") else word,
+            f"add {one} with $EDITOR")
+        add(f"-A{suffix}", "add", kind, "file", f"add {one} from a file")
+        add(f"-m{suffix}", "edit_modify", kind, word, f"change {one} with $EDITOR")
+        add(f"-M{suffix}", "modify", kind, "file", f"change {one} from a file")
+        add(f"-d{suffix}", "delete", kind, plural, f"delete {noun}s")
+    add("-sconf", "show", "conf", "[host]", "show the global (or a host's) configuration")
+    add("-sconfl", "list", "conf", "", "list the hosts with a local configuration")
+    add("-aconf", "edit_add", "conf", "host", "add a host's local configuration with $EDITOR")
+    add("-Aconf", "add", "conf", "file [host]", "add a local configuration from a file")
+    add("-mconf", "edit_modify", "conf", "[host]", "change the global (or a host's) configuration with $EDITOR")
+    add("-Mconf", "modify", "conf", "file [host]", "change a configuration from a file")
+    add("-dconf", "delete", "conf", "host_list", "delete local configurations")
+    add("-sc", "show", "complex", "", "show the complex attributes")
+    add("-mc", "edit_modify", "complex", "", "change the complex attributes with $EDITOR")
+    add("-Mc", "modify", "complex", "file", "change the complex attributes from a file")
+    add("-ssconf", "show", "sconf", "", "show the scheduler configuration")
+    add("-msconf", "edit_modify", "sconf", "", "change the scheduler configuration with $EDITOR")
+    add("-Msconf", "modify", "sconf", "file", "change the scheduler configuration from a file")
+    add("-su", "show", "userset", "set_list", "show access lists")
+    add("-sul", "list", "userset", "", "list the access list names")
+    add("-au", "users_add", "userset", "user_list set_list", "add users to access lists")
+    add("-du", "users_del", "userset", "user_list set_list", "delete users from access lists")
+    add("-Au", "add", "userset", "file", "add an access list from a file")
+    add("-mu", "edit_modify", "userset", "set", "change an access list with $EDITOR")
+    add("-Mu", "modify", "userset", "file", "change an access list from a file")
+    add("-dul", "delete", "userset", "set_list", "delete access lists")
+    for letter, kind, noun in (("m", "manager", "managers"), ("o", "operator", "operators"),
+                               ("h", "adminhost", "administrative hosts"), ("s", "submithost", "submit hosts")):
+        word = "host_list" if kind.endswith("host") else "user_list"
+        add(f"-s{letter}", "list", kind, "", f"list the {noun}")
+        add(f"-a{letter}", "add", kind, word, f"add {noun}")
+        add(f"-d{letter}", "delete", kind, word, f"delete {noun}")
+    for mode, verb in (("mattr", "change"), ("rattr", "replace"), ("aattr", "add to"), ("dattr", "delete from")):
+        add(f"-{mode}", "attr", mode, "obj_nm attr_nm value obj_id_list", f"{verb} an attribute of objects")
     return rows
 
 
-OPTIONS: dict[str, Option] = _rows()
+OPERATIONS: dict[str, Operation] = _rows()
 
 # the object names -*attr take, as Grid Engine spells them
 ATTR_KINDS = {"queue": "queue", "exechost": "exechost", "hostgroup": "hostgroup", "pe": "pe",

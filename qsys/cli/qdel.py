@@ -5,51 +5,55 @@ from __future__ import annotations
 import sys
 
 from qsys.cli.common import run, write
+from qsys.cli.engine import HELP, Option, OptionTable, apply, scan
 from qsys.errors import UsageError
 
-USAGE = "usage: qdel [-f] [-u user_list] job_task_list"
+
+class Targets:
+    """The jobs a qdel/qhold/qrls command line names: ids (also comma lists), -u users,
+    and the command's own options (-f, -h)."""
+
+    __slots__ = ("flags", "jobs", "users")
+
+    def __init__(self) -> None:
+        self.jobs: list[str] = []
+        self.users: list[str] = []
+        self.flags: dict[str, str] = {}
 
 
-def parse_targets(program: str, argv: list[str], flags: dict[str, str]) -> tuple[list[str], list[str], dict[str, str]]:
-    """Job ids (also comma lists) and -u users; ``flags`` maps option -> value-taking name."""
-    targets: list[str] = []
-    users: list[str] = []
-    seen: dict[str, str] = {}
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ("-help", "--help"):
-            print(USAGE.replace("qdel", program))
-            raise SystemExit(0)
-        if arg == "-u":
-            if i + 1 >= len(argv):
-                raise UsageError(f'{program}: option "-u" requires an argument')
-            i += 1
-            users.extend(u for u in argv[i].split(",") if u)
-        elif arg in flags:
-            if flags[arg]:
-                if i + 1 >= len(argv):
-                    raise UsageError(f'{program}: option "{arg}" requires an argument')
-                i += 1
-                seen[arg] = argv[i]
-            else:
-                seen[arg] = ""
-        elif arg.startswith("-"):
-            raise UsageError(f'{program}: invalid option argument "{arg}"')
-        else:
-            targets.extend(t for t in arg.split(",") if t)
-        i += 1
-    if not targets and not users:
-        raise UsageError(f"{program}: no job id given\n" + USAGE.replace("qdel", program))
-    return targets, users, seen
+def _users(state: Targets, name: str, values: list[str]) -> None:
+    state.users.extend(user for user in values[0].split(",") if user)
+
+
+def flag(state: Targets, name: str, values: list[str]) -> None:
+    """An option of the command itself: its value (or "" for a flag) under its name."""
+    state.flags[name] = values[0] if values else ""
+
+
+QDEL_OPTIONS = OptionTable("qdel", [
+    HELP,
+    Option("-f", "forget running jobs even if their host does not answer", flag),
+    Option("-u user_list", "the jobs of these users (* for all)", _users),
+], "job_task_list", interleaved=True)
+
+
+def parse_targets(argv: list[str], table: OptionTable) -> Targets:
+    """The targets of a command line; a job id or a -u list is required."""
+    state = Targets()
+    actions, operands = scan(argv, table)
+    apply(actions, state)
+    state.jobs = [job for word in operands for job in word.split(",") if job]
+    if not state.jobs and not state.users:
+        raise UsageError(f"{table.program}: no job id given\n{table.usage().rstrip()}")
+    return state
 
 
 def _body(argv: list[str]) -> int:
     from qsys.client import Client
 
-    targets, users, flags = parse_targets("qdel", argv, {"-f": ""})
+    targets = parse_targets(argv, QDEL_OPTIONS)
     with Client() as client:
-        reply = client.job_action("delete", targets, users, force="-f" in flags)
+        reply = client.job_action("delete", targets.jobs, targets.users, force="-f" in targets.flags)
     for line in reply["lines"]:
         write(line)
     return int(reply["exit"])

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from qsys.cli.common import run, write
-from qsys.cli.qdel import parse_targets
+from qsys.cli.engine import Option
+from qsys.cli.qdel import QDEL_OPTIONS, flag, parse_targets
 from qsys.errors import UsageError
 
+_HOLD = QDEL_OPTIONS.derive("qhold", drop=["-f"], add=[
+    Option("-h u|o|s", "the hold type: user (the default), operator or system", flag),
+])
+TABLES = {"qhold": _HOLD, "qrls": _HOLD.derive("qrls")}
 
-def _make_body(program: str, action: str):
+
+def _make_body(program: str, action: str) -> Callable[[list[str]], int]:
     def body(argv: list[str]) -> int:
         from qsys.client import Client
 
-        targets, users, flags = parse_targets(program, argv, {"-h": "h"})
-        hold_type = flags.get("-h", "u") or "u"
+        targets = parse_targets(argv, TABLES[program])
+        hold_type = targets.flags.get("-h") or "u"
         if hold_type not in ("u", "o", "s"):
             raise UsageError(f'{program}: invalid hold type "{hold_type}"')
         with Client() as client:
-            reply = client.job_action(action, targets, users, hold_type=hold_type)
+            reply = client.job_action(action, targets.jobs, targets.users, hold_type=hold_type)
         for line in reply["lines"]:
             write(line)
         return int(reply["exit"])

@@ -6,33 +6,31 @@ import sys
 from typing import Any
 
 from qsys.cli.common import run, write
-from qsys.errors import UsageError
+from qsys.cli.engine import HELP, Option, OptionTable, parse, store_flag, store_items
 
-_FLAGS = {"-xml": "xml", "-q": "queues", "-j": "jobs", "--json": "json"}
-USAGE = "usage: qhost [-F [resource_list]] [-h hostlist] [-j] [-q] [-u user_list] [-xml] [--json]"
+_wanted = store_items("wanted")
+
+
+def _resources(opts: dict[str, Any], name: str, values: list[str]) -> None:
+    opts["resources"] = True
+    _wanted(opts, name, values)
+
+
+QHOST_OPTIONS = OptionTable("qhost", [
+    HELP,
+    Option("-F [resource_list]", "the load values of each host (only these)", _resources),
+    Option("-h hostlist", "only these hosts", store_items("hosts")),
+    Option("-j", "the jobs running on each host", store_flag("jobs")),
+    Option("-q", "the queue instances on each host", store_flag("queues")),
+    Option("-u user_list", "the jobs of these users (implies -j)", store_items("users")),
+    Option("-xml", "XML output", store_flag("xml")),
+    Option("--json", "JSON output (qsys)", store_flag("json")),
+], usage_on_error=True)
 
 
 def parse_args(argv: list[str]) -> dict[str, Any]:
     opts: dict[str, Any] = {"hosts": [], "users": [], "wanted": []}
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ("-help", "--help"):
-            print(USAGE)
-            raise SystemExit(0)
-        if arg in _FLAGS:
-            opts[_FLAGS[arg]] = True
-        elif arg == "-F":
-            opts["resources"] = True
-            if i + 1 < len(argv) and not argv[i + 1].startswith("-"):
-                i += 1
-                opts["wanted"].extend(v for v in argv[i].split(",") if v)
-        elif arg in ("-h", "-u") and i + 1 < len(argv):
-            i += 1
-            opts["hosts" if arg == "-h" else "users"].extend(v for v in argv[i].split(",") if v)
-        else:
-            raise UsageError(f'qhost: invalid option argument "{arg}"\n{USAGE}')
-        i += 1
+    parse(argv, QHOST_OPTIONS, opts)
     if opts["users"]:
         opts["jobs"] = True  # -u shows the jobs of those users, as in Grid Engine
     return opts

@@ -6,71 +6,64 @@ from __future__ import annotations
 import sys
 
 from qsys.cli.common import run, write
+from qsys.cli.engine import HELP, Handler, Option, OptionTable, parse
 from qsys.errors import UsageError
 
-USAGE = """usage: qmod [options] [wc_queue_list|job_task_list]
-   [-c|-cj job_task_list]      clear error state of jobs
-   [-cq wc_queue_list]         clear error state of queue instances
-   [-d wc_queue_list]          disable queue instances
-   [-e wc_queue_list]          enable queue instances
-   [-f]                        force action
-   [-help]                     print this help
-   [-r|-rj job_task_list]      reschedule jobs
-   [-rq wc_queue_list]         reschedule all jobs in queue instances
-   [-s wc_queue_list|job_list] suspend queue instances or jobs
-   [-sj job_task_list]         suspend jobs
-   [-sq wc_queue_list]         suspend queue instances
-   [-us wc_queue_list|job_list] unsuspend queue instances or jobs
-   [-usj job_task_list]        unsuspend jobs
-   [-usq wc_queue_list]        unsuspend queue instances
-"""
 
-# option -> (action, targets are jobs: True, queues: False, either: None)
-_OPTIONS: dict[str, tuple[str, bool | None]] = {
-    "-c": ("clear", True),
-    "-cj": ("clear", True),
-    "-cq": ("clear", False),
-    "-d": ("disable", False),
-    "-e": ("enable", False),
-    "-r": ("reschedule", True),
-    "-rj": ("reschedule", True),
-    "-rq": ("reschedule", False),
-    "-s": ("suspend", None),
-    "-sj": ("suspend", True),
-    "-sq": ("suspend", False),
-    "-us": ("unsuspend", None),
-    "-usj": ("unsuspend", True),
-    "-usq": ("unsuspend", False),
-}
+class _Request:
+    """The operations of one qmod command line (action, targets are jobs: True, queues:
+    False, either: None; the targets), in order, and -f."""
+
+    __slots__ = ("force", "operations")
+
+    def __init__(self) -> None:
+        self.operations: list[tuple[str, bool | None, list[str]]] = []
+        self.force = False
+
+
+def _operation(action: str, kind: bool | None) -> Handler:
+    def handler(state: _Request, name: str, values: list[str]) -> None:
+        targets = [target for value in values for target in value.split(",") if target]
+        if not targets:
+            raise UsageError(f"qmod: {name} option must have argument")
+        state.operations.append((action, kind, targets))
+
+    return handler
+
+
+def _force(state: _Request, name: str, values: list[str]) -> None:
+    state.force = True
+
+
+def _row(synopsis: str, help: str, action: str, kind: bool | None) -> Option:
+    return Option(synopsis, help, _operation(action, kind), greedy=True)
+
+
+QMOD_OPTIONS = OptionTable("qmod", [
+    HELP,
+    _row("-c|-cj job_task_list", "clear error state of jobs", "clear", True),
+    _row("-cq wc_queue_list", "clear error state of queue instances", "clear", False),
+    _row("-d wc_queue_list", "disable queue instances", "disable", False),
+    _row("-e wc_queue_list", "enable queue instances", "enable", False),
+    Option("-f", "force action", _force),
+    _row("-r|-rj job_task_list", "reschedule jobs", "reschedule", True),
+    _row("-rq wc_queue_list", "reschedule all jobs in queue instances", "reschedule", False),
+    _row("-s wc_queue_list|job_list", "suspend queue instances or jobs", "suspend", None),
+    _row("-sj job_task_list", "suspend jobs", "suspend", True),
+    _row("-sq wc_queue_list", "suspend queue instances", "suspend", False),
+    _row("-us wc_queue_list|job_list", "unsuspend queue instances or jobs", "unsuspend", None),
+    _row("-usj job_task_list", "unsuspend jobs", "unsuspend", True),
+    _row("-usq wc_queue_list", "unsuspend queue instances", "unsuspend", False),
+], usage_on_error=True)
 
 
 def parse_args(argv: list[str]) -> tuple[list[tuple[str, bool | None, list[str]]], bool]:
     """The requested operations (action, kind, targets) in order, and -f."""
-    ops: list[tuple[str, bool | None, list[str]]] = []
-    force = False
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ("-help", "--help"):
-            sys.stdout.write(USAGE)
-            raise SystemExit(0)
-        if arg == "-f":
-            force = True
-        elif arg in _OPTIONS:
-            action, kind = _OPTIONS[arg]
-            targets: list[str] = []
-            while i + 1 < len(argv) and not argv[i + 1].startswith("-"):
-                i += 1
-                targets.extend(t for t in argv[i].split(",") if t)
-            if not targets:
-                raise UsageError(f"qmod: ERROR! {arg} option must have argument")
-            ops.append((action, kind, targets))
-        else:
-            raise UsageError(f'qmod: invalid option argument "{arg}"\n{USAGE}'.rstrip("\n"))
-        i += 1
-    if not ops:
-        raise UsageError(USAGE.rstrip("\n"))
-    return ops, force
+    request = _Request()
+    parse(argv, QMOD_OPTIONS, request)
+    if not request.operations:
+        raise UsageError(QMOD_OPTIONS.usage().rstrip())
+    return request.operations, request.force
 
 
 def _body(argv: list[str]) -> int:

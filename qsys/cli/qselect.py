@@ -7,50 +7,37 @@ import sys
 from typing import Any
 
 from qsys.cli.common import run, write
+from qsys.cli.engine import HELP, Option, OptionTable, checked, parse, store_items
 from qsys.errors import UsageError
-
-USAGE = """usage: qselect [options]
-   [-help]                    print this help
-   [-l resource_list]         queue instances offering these resources
-   [-pe pe_list]              queue instances of these parallel environments
-   [-q wc_queue_list]         queue instances matching these names
-   [-qs {a|c|d|o|s|u|A|C|D|E|S}] queue instances in one of these states
-   [-U user_list]             queue instances these users have access to
-"""
 
 _STATES = set("acdosuACDES")
 
 
+def _resources(filters: dict[str, Any], name: str, values: list[str]) -> None:
+    from qsys.grammar.requests import parse_resource_list
+
+    filters.setdefault("resources", {}).update(checked(parse_resource_list, "qselect", name, values[0]))
+
+
+def _states(filters: dict[str, Any], name: str, values: list[str]) -> None:
+    if not values[0] or not set(values[0]) <= _STATES:
+        raise UsageError(f'qselect: invalid queue state "{values[0]}"')
+    filters["states"] = filters.get("states", "") + values[0]
+
+
+QSELECT_OPTIONS = OptionTable("qselect", [
+    HELP,
+    Option("-l resource_list", "queue instances offering these resources", _resources),
+    Option("-pe pe_list", "queue instances of these parallel environments", store_items("pes")),
+    Option("-q wc_queue_list", "queue instances matching these names", store_items("queues")),
+    Option("-qs {a|c|d|o|s|u|A|C|D|E|S}", "queue instances in one of these states", _states),
+    Option("-U user_list", "queue instances these users have access to", store_items("users")),
+])
+
+
 def parse_args(argv: list[str]) -> dict[str, Any]:
     filters: dict[str, Any] = {}
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ("-help", "--help"):
-            sys.stdout.write(USAGE)
-            raise SystemExit(0)
-        if arg not in ("-l", "-pe", "-q", "-qs", "-U"):
-            raise UsageError(f'qselect: invalid option argument "{arg}"')
-        if i + 1 >= len(argv):
-            raise UsageError(f"qselect: ERROR! {arg} option must have argument")
-        value = argv[i + 1]
-        items = [v for v in value.split(",") if v]
-        if arg == "-l":
-            resources = filters.setdefault("resources", {})
-            for item in items:
-                name, sep, val = item.partition("=")
-                resources[name] = val if sep else "TRUE"
-        elif arg == "-pe":
-            filters.setdefault("pes", []).extend(items)
-        elif arg == "-q":
-            filters.setdefault("queues", []).extend(items)
-        elif arg == "-qs":
-            if not value or not set(value) <= _STATES:
-                raise UsageError(f'qselect: invalid queue state "{value}"')
-            filters["states"] = filters.get("states", "") + value
-        else:
-            filters.setdefault("users", []).extend(items)
-        i += 2
+    parse(argv, QSELECT_OPTIONS, filters)
     return filters
 
 

@@ -6,18 +6,37 @@ import getpass
 import sys
 
 from qsys.cli.common import run, write
-from qsys.errors import UsageError
+from qsys.cli.engine import HELP, Option, OptionTable, checked, parse, store_flag, store_items, store_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
     from typing import Any
 
-_FLAGS = {"-f": "full", "-r": "requested", "-t": "tasks", "-ext": "ext", "-xml": "xml", "-urg": "urg",
-          "-pri": "pri", "--json": "json", "--csv": "csv"}
-_WITH_ARG = {"-u": "users", "-s": "states", "-j": "jobs", "-q": "queues", "-g": "group", "-l": "resources"}
+def _resources(opts: dict[str, Any], name: str, values: list[str]) -> None:
+    from qsys.grammar.requests import parse_resource_list
 
-USAGE = ("usage: qstat [-f] [-r] [-t] [-ext] [-urg] [-pri] [-g c] [-xml] [-j job_list] [-s {p|r|s|h|z}]"
-         " [-u user_list] [-q queue_list] [--json | --csv]")
+    opts["resources"] = checked(parse_resource_list, "qstat", name, values[0])
+
+
+QSTAT_OPTIONS = OptionTable("qstat", [
+    HELP,
+    Option("-ext", "more columns: tickets, project, department", store_flag("ext")),
+    Option("-f", "full listing: every queue instance and its jobs", store_flag("full")),
+    Option("-g c", "cluster queue summary", store_text("group")),
+    Option("-j [job_list]", "details of these jobs (of all jobs without a list)", store_items("jobs")),
+    Option("-l resource_list", "resource requests (accepted, not applied yet)", _resources),
+    Option("-pri", "priority columns", store_flag("pri")),
+    Option("-q queue_list", "queues (accepted, not applied yet)", store_items("queues")),
+    Option("-r", "the resources each job requested", store_flag("requested")),
+    Option("-s {p|r|s|h|z}", "jobs in these states: pending, running, suspended, held, zombie",
+           store_text("states")),
+    Option("-t", "one line per array task and parallel task", store_flag("tasks")),
+    Option("-u user_list", "jobs of these users (* for all; default: yours)", store_items("users")),
+    Option("-urg", "urgency columns", store_flag("urg")),
+    Option("-xml", "XML output", store_flag("xml")),
+    Option("--json", "JSON output (qsys)", store_flag("json")),
+    Option("--csv", "CSV output (qsys)", store_flag("csv")),
+])
 
 
 def xml_forms(opts: dict[str, Any]) -> frozenset[str]:
@@ -27,28 +46,7 @@ def xml_forms(opts: dict[str, Any]) -> frozenset[str]:
 
 def parse_args(argv: list[str]) -> dict[str, Any]:
     opts: dict[str, Any] = {}
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ("-help", "--help"):
-            print(USAGE)
-            raise SystemExit(0)
-        if arg in _FLAGS:
-            opts[_FLAGS[arg]] = True
-        elif arg in _WITH_ARG:
-            if i + 1 >= len(argv) or (argv[i + 1].startswith("-") and arg != "-j"):
-                if arg == "-j":
-                    opts["jobs"] = []
-                    i += 1
-                    continue
-                raise UsageError(f'qstat: option "{arg}" requires an argument')
-            i += 1
-            values = [v for v in argv[i].split(",") if v]
-            key = _WITH_ARG[arg]
-            opts[key] = opts.get(key, []) + values if key in ("users", "jobs", "queues") else argv[i]
-        else:
-            raise UsageError(f'qstat: invalid option argument "{arg}"')
-        i += 1
+    parse(argv, QSTAT_OPTIONS, opts)
     return opts
 
 

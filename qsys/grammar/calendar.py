@@ -10,7 +10,6 @@ instant the state flips, so the master can sleep until then.
 
 from __future__ import annotations
 
-import calendar as _cal
 import datetime as _dt
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -193,7 +192,3 @@ def parse_calendar(year: str | None, week: str | None) -> Schedule:
     week_entries, week_marks = _entries(week, "week")
     return Schedule(tuple(year_entries), tuple(week_entries), tuple(sorted(year_marks | week_marks)))
 
-
-def month_days(year: int, month: int) -> int:
-    """Days in a month (validation helper for editors of calendars)."""
-    return _cal.monthrange(year, month)[1]

@@ -1,80 +1,91 @@
-"""Request lists (``-l``, ``-q``) and ``-a`` times as the master parses them.
+"""Request lists: ``-l resource[=value],...`` and ``-q queue[@host],...``, parsed one way.
 
-The submit client checks these cheaply by hand (``qsys.cli.options``); the master parses them
-again with a grammar before it trusts them, since a spec may come from any client.
+qsub, qrsh, qlogin, qalter, qselect, qstat and qacct read ``-l`` with
+:func:`parse_resource_list`, and qacct reads the ``-l`` of an accounting record's category
+with it too. Hand-written and linear (every qsub may import it; a 1 MB list is parsed in
+one pass), standard library only.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib import resources as package_files
-from typing import TYPE_CHECKING
-
 from qsys.errors import InvalidRequest
-from qsys.grammar.values import parse_datetime as _parse_datetime
 
-if TYPE_CHECKING:
-    from lark import Lark, Tree
+__all__ = ["parse_queue_list", "parse_resource_list", "resource_name_ok"]
 
-__all__ = ["parse_datetime", "parse_queue_list", "parse_resource_list"]
-
-
-@lru_cache(maxsize=2)
-def _parser(start: str) -> Lark:
-    """The parser for one start rule, built on first use."""
-    from lark import Lark
-
-    text = package_files.files("qsys.grammar").joinpath("requests.lark").read_text("utf-8")
-    return Lark(text, start=start, parser="lalr", maybe_placeholders=False)
+_NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_NAME_CHARS = _NAME_START | frozenset("0123456789.-")
+_QUOTES = "\"'"
 
 
-def _parse(start: str, text: str, what: str) -> Tree:
-    from lark.exceptions import LarkError
-
-    try:
-        return _parser(start).parse(text)
-    except LarkError:
-        raise InvalidRequest(f'invalid {what} "{text}"') from None
+def resource_name_ok(name: str) -> bool:
+    """A complex name: a letter or ``_``, then letters, digits, ``_``, ``.`` or ``-``."""
+    return bool(name) and name[0] in _NAME_START and _NAME_CHARS.issuperset(name)
 
 
-def _unquote(token: str) -> str:
-    return token[1:-1] if token[:1] in "\"'" else token
+def _items(text: str) -> list[list[tuple[bool, str]]]:
+    """The comma-separated items of ``text``, each as its (quoted, text) pieces."""
+    if '"' not in text and "'" not in text:
+        return [[(False, item)] for item in text.split(",")]
+    items: list[list[tuple[bool, str]]] = []
+    pieces: list[tuple[bool, str]] = []
+    current: list[str] = []
+    quote = ""
+    for char in text:
+        if quote:
+            if char == quote:
+                pieces.append((True, "".join(current)))
+                current, quote = [], ""
+            else:
+                current.append(char)
+        elif char in _QUOTES or char == ",":
+            if current:
+                pieces.append((False, "".join(current)))
+                current = []
+            if char == ",":
+                items.append(pieces)
+                pieces = []
+            else:
+                quote = char
+        else:
+            current.append(char)
+    if quote:
+        raise InvalidRequest(f'invalid resource list "{text}": unterminated quote')
+    if current:
+        pieces.append((False, "".join(current)))
+    items.append(pieces)
+    return items
 
 
-def parse_resource_list(text: str) -> dict[str, str]:
-    """``h_vmem=1G,arch="lx*|sol*",gpu`` -> {name: value}; a bare name means ``TRUE``.
+def parse_resource_list(text: str, bare: str = "TRUE") -> dict[str, str]:
+    """``h_vmem=1G,arch="lx*|sol*",gpu`` -> {name: value}; a name alone gets ``bare``.
 
-    Quotes are removed; blanks around values are dropped, blanks inside quotes are kept.
+    A value may mix bare text and "double" or 'single' quoted parts: the quotes are removed,
+    blanks inside them kept, blanks around bare text dropped. Later names win.
     """
-    from lark import Token
-
     result: dict[str, str] = {}
-    for resource in _parse("resources", text, "resource list").children:
-        name, *rest = resource.children
-        if not rest:
-            result[str(name)] = "TRUE"
+    for pieces in _items(text):
+        if not pieces or pieces[0][0]:
+            raise InvalidRequest(f'invalid resource list "{text}"')
+        name, sep, first = pieces[0][1].partition("=")
+        name = name.strip()
+        if not resource_name_ok(name) or (not sep and len(pieces) > 1):
+            raise InvalidRequest(f'invalid resource list "{text}"')
+        if not sep:
+            result[name] = bare
             continue
-        parts = [
-            _unquote(str(token)) if token.type != "BARE" else str(token).strip()
-            for token in rest[0].children
-            if isinstance(token, Token)
-        ]
-        value = "".join(parts)
+        value = first.strip() + "".join(part if quoted else part.strip() for quoted, part in pieces[1:])
         if not value:
             raise InvalidRequest(f'invalid resource list "{text}": empty value for "{name}"')
-        result[str(name)] = value
+        result[name] = value
     return result
 
 
 def parse_queue_list(text: str) -> list[str]:
     """``all.q,gpu*@node[12],big.q@@bighosts,@node3`` -> the queue patterns in order."""
-    queues = [str(token) for token in _parse("queues", text, "queue list").children]
+    queues = [item.strip() for item in text.split(",")]
     for queue in queues:
+        if queue.split() != [queue]:  # empty, or blanks inside
+            raise InvalidRequest(f'invalid queue list "{text}"')
         if queue.endswith("@") or queue.count("@") > 2:
             raise InvalidRequest(f'invalid queue "{queue}" in "{text}"')
     return queues
-
-
-def parse_datetime(text: str) -> float:
-    """Epoch seconds from ``-a``'s ``[[CC]YY]MMDDhhmm[.SS]`` (local time)."""
-    return _parse_datetime(text)

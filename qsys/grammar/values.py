@@ -21,7 +21,6 @@ __all__ = [
     "parse_number",
     "parse_slot_range",
     "parse_task_range",
-    "split_quoted",
     "parse_time",
     "parse_value",
 ]
@@ -161,10 +160,11 @@ def parse_value(ctype: str, text: str) -> float | str | bool:
 
 
 def parse_datetime(text: str, *, now: float | None = None) -> float:
-    """Epoch seconds (local time) from ``-a``'s ``[[CC]YY]MMDDhhmm[.SS]``.
+    """Epoch seconds (local time) from ``[[CC]YY]MMDDhhmm[.SS]`` (qsub -a, qacct -b/-e).
 
-    Without a year the current one is taken; a two-digit year follows touch(1): 69-99 are
-    the 1900s, 00-68 the 2000s.
+    Without a year the current one is taken. A two-digit year follows Grid Engine (qsub -a
+    of SGE 8.1.9 maps 69 to 2069 and 70 to 1970): 00-69 are the 2000s, 70-99 the 1900s.
+    Like Grid Engine, a time before 1970 is refused.
     """
     import datetime as dt
 
@@ -181,46 +181,25 @@ def parse_datetime(text: str, *, now: float | None = None) -> float:
     if year is None:
         full_year = dt.datetime.fromtimestamp(now if now is not None else _time_now()).year
     elif century is None:
-        full_year = (1900 if int(year) >= 69 else 2000) + int(year)
+        full_year = (2000 if int(year) < 70 else 1900) + int(year)
     else:
         full_year = int(century) * 100 + int(year)
     try:
         moment = dt.datetime(
             full_year, int(month), int(day), int(hour), int(minute), int(second or 0)
         )
-    except ValueError as exc:
+        stamp = moment.timestamp()
+    except (ValueError, OverflowError, OSError) as exc:
         raise InvalidRequest(f'invalid date/time "{text}": {exc}') from None
-    return moment.timestamp()
+    if stamp < 0:
+        raise InvalidRequest(f'invalid date/time "{text}": a time before 1970')
+    return stamp
 
 
 def _time_now() -> float:
     import time
 
     return time.time()
-
-
-def split_quoted(text: str, separator: str = ",") -> list[str]:
-    """Split on ``separator`` outside "double" or 'single' quotes, dropping the quotes."""
-    items: list[str] = []
-    current: list[str] = []
-    quote = ""
-    for char in text:
-        if quote:
-            if char == quote:
-                quote = ""
-            else:
-                current.append(char)
-        elif char in "\"'":
-            quote = char
-        elif char == separator:
-            items.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    if quote:
-        raise InvalidRequest(f'unterminated quote in "{text}"')
-    items.append("".join(current))
-    return items
 
 
 def parse_slot_range(text: str) -> tuple[int, int]:

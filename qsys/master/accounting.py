@@ -1,7 +1,7 @@
 """Accounting records: Grid Engine's 45 colon-separated fields, written when a task ends.
 
-The record is a map keyed by the field names of sge_accounting(5) (see
-``ACCOUNTING_FIELDS``); the master stores it and appends its line to
+The record is a map keyed by the field names of sge_accounting(5) (the fields, their
+types and the line format are ``qsys.accounting_file``, shared with qacct); the master stores it and appends its line to
 ``$QSYS_ROOT/<cell>/common/accounting`` (flushed and fsync'd at once, so ``qacct`` sees a job
 the moment ``qstat`` stops listing it).
 """
@@ -12,24 +12,12 @@ import os
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from qsys.accounting_file import ACCOUNTING_FIELDS, HEADER, format_line
 from qsys.record import asdict
 
 if TYPE_CHECKING:
     from qsys.master.jobs import Job, Task
     from qsys.protocol import ExitReport
-
-ACCOUNTING_FIELDS = (
-    "qname", "hostname", "group", "owner", "job_name", "job_number", "account", "priority",
-    "submission_time", "start_time", "end_time", "failed", "exit_status", "ru_wallclock",
-    "ru_utime", "ru_stime", "ru_maxrss", "ru_ixrss", "ru_ismrss", "ru_idrss", "ru_isrss",
-    "ru_minflt", "ru_majflt", "ru_nswap", "ru_inblock", "ru_oublock", "ru_msgsnd", "ru_msgrcv",
-    "ru_nsignals", "ru_nvcsw", "ru_nivcsw", "project", "department", "granted_pe", "slots",
-    "task_number", "cpu", "mem", "io", "category", "iow", "pe_taskid", "maxvmem", "arid",
-    "ar_sub_time",
-)
-_FLOAT_FIELDS = {"ru_utime", "ru_stime", "ru_maxrss", "ru_inblock", "cpu", "mem", "io", "iow", "maxvmem"}
-HEADER = "# Version: 8.1.9\n# \n# DO NOT MODIFY THIS FILE MANUALLY!\n"
-
 
 def category_of(job: Job) -> str:
     """The request part of a job's category, as Grid Engine writes it (``NONE`` if empty)."""
@@ -92,25 +80,6 @@ def build_record(job: Job, task: Task, report: dict[str, Any], now: float) -> di
     if not record["cpu"]:
         record["cpu"] = float(record["ru_utime"]) + float(record["ru_stime"])
     return record
-
-
-def format_line(record: dict[str, Any]) -> str:
-    """One line of the accounting file (colons inside values would break readers: replaced)."""
-    out = []
-    for name in ACCOUNTING_FIELDS:
-        value = record.get(name, 0)
-        if name in _FLOAT_FIELDS:
-            text = f"{float(value):.6f}"
-        else:
-            text = str(value)
-        out.append(text.replace(":", "_").replace("\n", " "))
-    return ":".join(out)
-
-
-def parse_line(line: str) -> dict[str, Any]:
-    """The record of one accounting line (values as text)."""
-    values = line.rstrip("\n").split(":")
-    return dict(zip(ACCOUNTING_FIELDS, values, strict=False))
 
 
 class AccountingWriter:

@@ -26,7 +26,7 @@ from qsys import auth, protocol
 from qsys.errors import InvalidRequest, NotFound, NotSchedulable, PermissionDenied, QsysError
 from qsys.master.submit import ImmediatePass, new_jobs, submitted
 from qsys.master.validate import validate_spec
-from qsys.startup.addresses import local_addresses
+from qsys.remote.addresses import local_addresses
 
 if TYPE_CHECKING:
     from qsys.jobspec import JobSpec

@@ -57,6 +57,8 @@ def validate_spec(master: Master, who: Identity, spec: JobSpec) -> None:
         cdef = config.resolve_complex(name)
         if cdef is None:
             raise InvalidRequest(f'unknown resource "{name}"')
+        if cdef.name == "slots":  # a job's slots come from its PE (-pe), as in Grid Engine
+            raise InvalidRequest('"job" denied: use parallel environments instead of requesting slots explicitly')
         if not cdef.requestable:
             raise InvalidRequest(f'resource "{name}" is not requestable')
         if cdef.type not in ("STRING", "CSTRING", "RESTRING", "HOST"):

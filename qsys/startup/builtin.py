@@ -26,12 +26,12 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from qsys.startup import wire
+from qsys.remote import wire
 
 
 def _x11() -> ModuleType:
     """The X11 helpers, imported only by sessions that forward X11."""
-    from qsys.startup import x11
+    from qsys.remote import x11
 
     return x11
 

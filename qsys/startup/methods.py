@@ -21,7 +21,7 @@ import os
 import shlex
 from collections.abc import Sequence
 
-from qsys.startup.addresses import resolves, routable
+from qsys.remote.addresses import resolves, routable
 
 
 def target_host(host: str, addresses: Sequence[str]) -> str:

@@ -57,8 +57,7 @@ def lab(qsys_root: Path, request: pytest.FixtureRequest,
         try:
             yield cluster, method, out
         finally:
-            cluster.stop()
-            subprocess.run(["pkill", "-KILL", "-f", f"{cluster.root}/"], check=False)
+            cluster.teardown()
             for step in reversed(undo):
                 step()
 

@@ -67,8 +67,7 @@ def mpi_cluster(qsys_root: Path) -> Iterator[tuple[Cluster, NetnsLab]]:
         try:
             yield cluster, lab
         finally:
-            cluster.stop()
-            subprocess.run(["pkill", "-KILL", "-f", f"{cluster.root}/"], check=False)
+            cluster.teardown()
 
 
 JOB_ENV = ",".join([f"PYTHONPATH={REPO}", "OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",

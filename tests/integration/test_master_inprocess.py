@@ -12,7 +12,7 @@ import msgpack
 
 from qsys import protocol
 from qsys.client import Client
-from qsys.cluster import init_cell
+from qsys.cluster import new_cell
 from qsys.jobspec import JobSpec
 from qsys.master.main import build_master
 from qsys.paths import Cell
@@ -28,7 +28,7 @@ class FixedClock:
 
 def _cell(root: Path) -> Cell:
     cell = Cell(root, "default")
-    init_cell(cell, hosts=1, slots=2, port=0, store_url=None)
+    new_cell(cell, hosts=1, slots=2, port=0, store_url=None)
     return cell
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from tests.clusterlib import Cluster, wait_until
 from tests.integration.test_pe_usage import _foreign, _gone
 
 HOSTS = ["node1", "node2", "node3"]
+WRAPPERS = Path(__file__).resolve().parents[2] / "wrappers"
 
 
 def put_objects(cluster: Cluster, objects: list[tuple[str, str, dict[str, str]]]) -> None:
@@ -49,6 +49,9 @@ def pe_cluster(qsys_root: Path) -> Iterator[Cluster]:
                                        "$pe_slots $processors $queue",
                     "stop_proc_args": "/bin/true"}
     pes["broken"] = {"slots": "99", "allocation_rule": "$pe_slots", "start_proc_args": "/bin/false"}
+    pes["catch"] = {"slots": "99", "allocation_rule": "$round_robin", "control_slaves": "TRUE",
+                    "job_is_first_task": "TRUE", "start_proc_args": f"{WRAPPERS}/startmpi.sh -catch_rsh $pe_hostfile",
+                    "stop_proc_args": f"{WRAPPERS}/stopmpi.sh"}
     tmpdirs = qsys_root / "tmp"  # job numbers repeat between clusters on one machine
     tmpdirs.mkdir(mode=0o1777)
     tmpdirs.chmod(0o1777)
@@ -56,7 +59,7 @@ def pe_cluster(qsys_root: Path) -> Iterator[Cluster]:
              "tmpdir": str(tmpdirs)}
     objects = [("pe", name, attrs) for name, attrs in pes.items()]
     objects.append(("queue", "all.q", queue))
-    objects.append(("conf", "global", {"min_uid": "0", "min_gid": "0"}))
+    objects.append(("conf", "global", {"min_uid": "0", "min_gid": "0", "login_shells": "bash,sh,ksh,csh,tcsh"}))
     # several exec daemons share this machine: give each its own part of the ID range
     objects += [("conf", host, {"gid_range": f"{21000 + 100 * i}-{21099 + 100 * i}"}) for i, host in enumerate(HOSTS)]
     put_objects(cluster, objects)
@@ -67,8 +70,7 @@ def pe_cluster(qsys_root: Path) -> Iterator[Cluster]:
     try:
         yield cluster
     finally:
-        cluster.stop()
-        subprocess.run(["pkill", "-KILL", "-f", f"{cluster.root}/"], check=False)
+        cluster.teardown()
 
 
 def _run_pe(cluster: Cluster, tmp: Path, *pe: str) -> tuple[int, list[list[str]], dict[str, str]]:
@@ -199,3 +201,33 @@ def test_qrsh_inherit_refused_without_control_slaves(pe_cluster: Cluster, tmp_pa
     _gone(pe_cluster, job_id)
     text = out.read_text()
     assert "control_slaves TRUE" in text and "rc=0" not in text
+
+
+def test_catch_rsh_wrapper_is_first_in_path_of_a_login_shell_and_reaches_our_qrsh(pe_cluster: Cluster,
+                                                                                   tmp_path: Path) -> None:
+    """startmpi.sh -catch_rsh links rsh into $TMPDIR: a bash login shell (whose profile sets PATH
+    anew, /usr/bin first: the system's rsh and Debian's Grid Engine qrsh) still finds it first,
+    and it starts the task with qsys's qrsh -inherit."""
+    from tests.clusterlib import REPO
+
+    out = tmp_path / "catch.out"
+    job = tmp_path / "catch.sh"
+    job.write_text(
+        'shopt -q login_shell && echo "login shell"\n'
+        'echo "rsh is $(command -v rsh)"\n'
+        'echo "first in PATH ${PATH%%:*}"\n'
+        'other=$(awk -v me="$HOSTNAME" \'$1 != me {print $1; exit}\' "$PE_HOSTFILE")\n'
+        'rsh -n "$other" \'echo remote on $HOSTNAME for $JOB_ID\'\n'
+        'echo "rsh exit $?"\n'
+    )
+    proc = pe_cluster.run("qsub", "-terse", "-pe", "catch", "2", "-S", "/bin/bash", "-v", f"PYTHONPATH={REPO}",
+                          "-o", str(out), "-j", "y", str(job))
+    assert proc.returncode == 0, proc.stderr
+    job_id = int(proc.stdout.strip())
+    _gone(pe_cluster, job_id)
+    lines = out.read_text().splitlines()
+    tmpdir = next(line.split()[-1] for line in lines if line.startswith("first in PATH"))
+    assert "login shell" in lines, lines
+    assert f"rsh is {tmpdir}/rsh" in lines, lines
+    assert any(line.startswith("remote on node") and line.endswith(f"for {job_id}") for line in lines), lines
+    assert "rsh exit 0" in lines, lines

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from qsys.master.accounting import ACCOUNTING_FIELDS
+from qsys.accounting_file import ACCOUNTING_FIELDS
 from tests.clusterlib import Cluster, wait_until
 
 BURN = Path(__file__).resolve().parent.parent / "helpers" / "burn.py"

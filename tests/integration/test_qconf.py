@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests import REFERENCE
 from tests.clusterlib import Cluster, wait_until
 
-REF = Path("/work/shared/reference/sge-8.1.9")
+REF = REFERENCE  # the repository's copy of the reference output
 
 
 def _ok(cluster: Cluster, *argv: str, user: str | None = None, env: dict[str, str] | None = None) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from qsys.master.accounting import ACCOUNTING_FIELDS
+from qsys.accounting_file import ACCOUNTING_FIELDS
 from tests.clusterlib import BIN, Cluster, wait_until
 from tests.startuplib import REPO, method_setup, start_with_conf, telnet_session
 

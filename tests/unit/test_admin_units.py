@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from qsys.cli.qconf import _parse
-from qsys.cli.qconf_table import OPTIONS
+from qsys.cli.qconf_table import OPERATIONS
 from qsys.errors import InvalidRequest, UsageError
 from qsys.grammar.calendar import parse_calendar
 from qsys.master.attrs import edit_attribute
@@ -106,11 +106,11 @@ def test_topology_string() -> None:
 
 
 def test_qconf_command_line() -> None:
-    actions, as_json = _parse(["-sq", "-sconf", "node1", "--json", "-mattr", "queue", "slots", "-3", "all.q"])
-    assert as_json
-    assert [(o, a) for o, _, a in actions] == [("-sq", []), ("-sconf", ["node1"]),
+    request = _parse(["-sq", "-sconf", "node1", "--json", "-mattr", "queue", "slots", "-3", "all.q"])
+    assert request.as_json
+    assert [(o, a) for o, _, a in request.operations] == [("-sq", []), ("-sconf", ["node1"]),
                                                ("-mattr", ["queue", "slots", "-3", "all.q"])]
-    assert OPTIONS["-Mconf"].args == "file_opt" and OPTIONS["-ss"].kind == "submithost"
+    assert OPERATIONS["-Mconf"].args == "file [host]" and OPERATIONS["-ss"].kind == "submithost"
     with pytest.raises(UsageError):
         _parse(["-nope"])
     with pytest.raises(UsageError):

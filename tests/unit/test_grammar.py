@@ -9,17 +9,17 @@ import pytest
 
 from qsys.errors import InvalidRequest
 from qsys.grammar.expr import compile_expression, is_expression, matches
-from qsys.grammar.requests import parse_datetime, parse_queue_list, parse_resource_list
+from qsys.grammar.requests import parse_queue_list, parse_resource_list
 from qsys.grammar.values import (
     INFINITE_SLOTS,
     parse_bool,
+    parse_datetime,
     parse_memory,
     parse_number,
     parse_slot_range,
     parse_task_range,
     parse_time,
     parse_value,
-    split_quoted,
 )
 
 # --------------------------------------------------------------------------- values
@@ -170,13 +170,16 @@ def test_resource_list() -> None:
     assert parse_resource_list(text) == expected
 
 
-def test_resource_list_agrees_with_submit_splitter() -> None:
-    text = 'a=1,b="x|y",c=!node1'
-    pairs = dict(item.split("=", 1) for item in split_quoted(text))
-    assert parse_resource_list(text) == pairs
+def test_resource_list_quotes_blanks_and_bare_names() -> None:
+    assert parse_resource_list('a=1,b="x|y",c=!node1') == {"a": "1", "b": "x|y", "c": "!node1"}
+    assert parse_resource_list("a='x,y',b=2") == {"a": "x,y", "b": "2"}
+    assert parse_resource_list(" a = x y , b=' p '") == {"a": "x y", "b": " p "}
+    assert parse_resource_list('a="l"x\'y\'') == {"a": "lxy"}
+    assert parse_resource_list("gpu,h_rt") == {"gpu": "TRUE", "h_rt": "TRUE"}
+    assert parse_resource_list("gpu,h_rt=60", bare="") == {"gpu": "", "h_rt": "60"}
 
 
-@pytest.mark.parametrize("text", ["", "a=", "=1", "a,,b", 'a="open', "a b=1"])
+@pytest.mark.parametrize("text", ["", "a=", "=1", "a,,b", 'a="open', "a b=1", "'a'=1", "a'b'=1", "1a=2", "a=,b"])
 def test_resource_list_bad(text: str) -> None:
     with pytest.raises(InvalidRequest):
         parse_resource_list(text)
@@ -195,19 +198,20 @@ def test_queue_list_bad(text: str) -> None:
 
 def test_datetime() -> None:
     assert parse_datetime("203012312359.59") == time.mktime((2030, 12, 31, 23, 59, 59, 0, 0, -1))
-    assert parse_datetime("7001010000") == time.mktime((1970, 1, 1, 0, 0, 0, 0, 0, -1))
+    assert parse_datetime("7101010000") == time.mktime((1971, 1, 1, 0, 0, 0, 0, 0, -1))
     this_year = time.localtime().tm_year
     assert parse_datetime("06151200") == time.mktime((this_year, 6, 15, 12, 0, 0, 0, 0, -1))
-    for bad in ("1", "20301301", "203002301200", "2030010112000", "12311200.5"):
+    for bad in ("1", "20301301", "203002301200", "2030010112000", "12311200.5", "abcdefgh",
+                "196001010000", "203001011200.60"):
         with pytest.raises(InvalidRequest, match="date/time"):
             parse_datetime(bad)
 
 
-def test_split_quoted() -> None:
-    assert split_quoted("a,'b,c',\"d\"e") == ["a", "b,c", "de"]
-    assert split_quoted("x") == ["x"] and split_quoted("") == [""]
-    with pytest.raises(InvalidRequest, match="unterminated"):
-        split_quoted("a='b")
+@pytest.mark.parametrize(("year", "full"), [("00", 2000), ("26", 2026), ("68", 2068), ("69", 2069),
+                                              ("70", 1970), ("99", 1999)])
+def test_two_digit_year_follows_grid_engine(year: str, full: int) -> None:
+    """SGE 8.1.9's qsub -a took 6901010000 for 2069 and 2601010000 for 2026."""
+    assert parse_datetime(f"{year}06011200") == time.mktime((full, 6, 1, 12, 0, 0, 0, 0, -1))
 
 
 def test_slot_and_task_ranges() -> None:

@@ -8,9 +8,11 @@ against the code that writes them, so the pages cannot drift silently.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -22,7 +24,8 @@ MAN = REPO / "man"
 # The pages this part of the project owns; more pages (qconf, qacct, queue_conf, ...) may join.
 REQUIRED = {
     "man1": ["qsub", "qstat", "qdel", "qhold", "qrls", "qhost", "qsys", "qrsh", "qlogin", "qacct"],
-    "man5": ["qsys_conf", "accounting", "remote_startup"],
+    "man5": ["qsys_conf", "accounting", "remote_startup", "sched_conf", "sge_request", "access_list", "hostgroup",
+             "bootstrap"],
     "man8": ["qsys-master", "qsys-execd"],
 }
 DAEMONS = {"qsys-master", "qsys-execd"}
@@ -125,7 +128,7 @@ def test_th_line_matches_file_name() -> None:
 
 
 def test_accounting_page_lists_the_fields_in_file_order() -> None:
-    from qsys.master.accounting import ACCOUNTING_FIELDS
+    from qsys.accounting_file import ACCOUNTING_FIELDS
 
     source = (MAN / "man5" / "accounting.5").read_text()
     fields = source.split(".SH FIELDS", 1)[1].split("\n.SH ", 1)[0]
@@ -137,13 +140,37 @@ def test_accounting_page_lists_the_fields_in_file_order() -> None:
 def test_qsys_conf_documents_every_global_key() -> None:
     from qsys.master.config import DEFAULT_GLOBAL
 
-    source = (MAN / "man5" / "qsys_conf.5").read_text()
-    keys = source.split(".SH KEYS", 1)[1].split("\n.SH ", 1)[0]
-    tags = set()
-    for line in keys.splitlines():
+    tags = _tags((MAN / "man5" / "qsys_conf.5").read_text(), "KEYS")
+    assert sorted(set(DEFAULT_GLOBAL) - tags) == []
+
+
+def _tags(source: str, section: str) -> set[str]:
+    """Names in the ``.B``/``.BR`` lines of one section of a page's source."""
+    text = source.split(f".SH {section}", 1)[1].split("\n.SH ", 1)[0]
+    tags: set[str] = set()
+    for line in text.splitlines():
         if line.startswith((".B ", ".BR ")):
             tags.update(re.findall(r"[a-z][a-z_]*[a-z]", line.replace("\\-", "-")))
-    assert sorted(set(DEFAULT_GLOBAL) - tags) == []
+    return tags
+
+
+def test_sched_conf_documents_every_attribute() -> None:
+    from qsys.objects.sconf import SchedulerConfig
+
+    names = {f.name for f in dataclasses.fields(SchedulerConfig)}
+    assert sorted(names - _tags((MAN / "man5" / "sched_conf.5").read_text(), "ATTRIBUTES")) == []
+
+
+def test_bootstrap_page_documents_every_key_qsys_up_writes() -> None:
+    from qsys.cluster import new_cell
+    from qsys.paths import Cell
+
+    with tempfile.TemporaryDirectory() as root:
+        cell = Cell(Path(root), "default")
+        new_cell(cell, 2, 1, 0, None)
+        keys = set(cell.bootstrap())
+    documented = _tags((MAN / "man5" / "bootstrap.5").read_text(), "THE BOOTSTRAP FILE")
+    assert keys and sorted(keys - documented) == []
 
 
 def test_remote_startup_gives_the_exact_argument_conventions() -> None:
@@ -165,18 +192,37 @@ def _documented(section: str, option: str) -> bool:
 
 
 def _command_options(page: str) -> list[str]:
-    """Every option the command's parser accepts (read from its tables)."""
-    from qsys.cli import options, qacct, qhost, qstat
+    """Every option the command's -help lists (read from its option table)."""
+    from qsys.cli import (
+        inherit,
+        interactive,
+        options,
+        qacct,
+        qalter,
+        qconf,
+        qdel,
+        qhold,
+        qhost,
+        qmod,
+        qselect,
+        qstat,
+    )
 
-    return {
-        "qacct.1": [*qacct._GROUPING, *qacct._WITH_VALUE, "-j", "-help", "--json", "--csv"],
-        "qhost.1": [*qhost._FLAGS, "-F", "-h", "-u", "-help"],
-        "qsub.1": list(options.SUBMIT_OPTIONS),
-        "qstat.1": [*qstat._FLAGS, *qstat._WITH_ARG],
-    }[page]
+    tables = {
+        "qacct.1": qacct.QACCT_OPTIONS, "qalter.1": qalter.ALTER_OPTIONS, "qconf.1": qconf.QCONF_OPTIONS,
+        "qdel.1": qdel.QDEL_OPTIONS, "qhold.1": qhold.TABLES["qhold"], "qrls.1": qhold.TABLES["qrls"],
+        "qhost.1": qhost.QHOST_OPTIONS, "qlogin.1": interactive.QLOGIN_OPTIONS, "qmod.1": qmod.QMOD_OPTIONS,
+        "qrsh.1": interactive.QRSH_OPTIONS, "qselect.1": qselect.QSELECT_OPTIONS,
+        "qstat.1": qstat.QSTAT_OPTIONS, "qsub.1": options.SUBMIT_OPTIONS,
+    }
+    names = tables[page].listed()
+    if page == "qrsh.1":
+        names += inherit.INHERIT_OPTIONS.listed()
+    return names
 
 
-@pytest.mark.parametrize("page", ["qacct.1", "qhost.1", "qsub.1", "qstat.1"])
+@pytest.mark.parametrize("page", ["qacct.1", "qalter.1", "qconf.1", "qdel.1", "qhold.1", "qhost.1", "qlogin.1",
+                                  "qmod.1", "qrls.1", "qrsh.1", "qselect.1", "qstat.1", "qsub.1"])
 def test_page_documents_every_option_the_command_takes(page: str) -> None:
     section = _options_source(page)
     missing = [opt for opt in _command_options(page) if not _documented(section, opt)]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qsys.accounting_file import ACCOUNTING_FIELDS, format_line, parse_line
 from qsys.jobspec import JobSpec, PeRequest, TaskRange
-from qsys.master.accounting import ACCOUNTING_FIELDS, build_record, format_line, parse_line
+from qsys.master.accounting import build_record
 from qsys.master.jobs import Assignment, Job, Task
 from qsys.master.tasks import TaskSet, describe_ids
 from tests import REFERENCE

@@ -320,7 +320,7 @@ def test_missing_argument(tmp_path: Path) -> None:
     "argv",
     [["-b", "maybe"], ["-j", "x"], ["-p", "2000"], ["-p", "high"], ["-t", "0"], ["-t", "5-2"],
      ["-t", "1-4:0"], ["-t", "a-b"], ["-pe", "smp", "4-2"], ["-pe", "smp", "x"], ["-pe", "", "2"], ["-m", "bz"],
-     ["-m", "bn"], ["-N", "a/b"], ["-N", "1 2"], ["-l", "a=1,,b=2"], ["-l", "=3"],
+     ["-m", "bn"], ["-l", "a=1,,b=2"], ["-l", "=3"],
      ["-l", "a="], ["-l", "a='open"], ["-a", "2401"], ["-a", "202413011200"], ["-tc", "-1"],
      ["-q", ""], ["-v", "=x"], ["-w", "q"], ["-js", "x"], ["-R", "1"]],
 )
@@ -345,8 +345,7 @@ def test_parse_options_with_derived_table() -> None:
     def inherit(state: ParseState, name: str, values: list[str]) -> None:
         seen.append(name)
 
-    table = {**SUBMIT_OPTIONS, "-inherit": Option(0, inherit)}
-    del table["-t"]
+    table = SUBMIT_OPTIONS.derive("qrsh", drop=["-t"], add=[Option("-inherit", "inherit", inherit)])
     spec = JobSpec()
     rest = parse_options(["-inherit", "-N", "n", "host", "cmd", "-t"], table, spec,
                          environ={}, cwd="/")

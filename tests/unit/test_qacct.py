@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from qsys import acct
+from qsys.accounting_file import ACCOUNTING_FIELDS, HEADER, format_line, parse_record
 from qsys.cli import acctout, qacct
 from qsys.errors import NotFound, UsageError
-from qsys.master.accounting import ACCOUNTING_FIELDS, HEADER, format_line
 from tests import REFERENCE
 
 
@@ -44,7 +44,7 @@ def utc() -> Iterator[None]:
 
 
 def ref_record() -> dict[str, object]:
-    record = acct.parse_record(reference("accounting_raw_line.txt"))
+    record = parse_record(reference("accounting_raw_line.txt"))
     assert record is not None
     return record
 
@@ -131,14 +131,14 @@ def test_unknown_job_errors() -> None:
 
 
 def test_time_arguments() -> None:
-    assert acct.parse_time("202611211615") == time.mktime((2026, 11, 21, 16, 15, 0, 0, 0, -1))
-    assert acct.parse_time("2611211615.30") == time.mktime((2026, 11, 21, 16, 15, 30, 0, 0, -1))
+    assert qacct.parse_args(["-b", "202611211615"])[0].begin == time.mktime((2026, 11, 21, 16, 15, 0, 0, 0, -1))
+    assert qacct.parse_args(["-e", "2611211615.30"])[0].end == time.mktime((2026, 11, 21, 16, 15, 30, 0, 0, -1))
     assert acct.time_window(None, None, 2, now=10 * 86400) == (8 * 86400, None)
     assert acct.time_window(100.0, None, 1) == (100.0, 100.0 + 86400)
     assert acct.time_window(None, 86400.0 * 3, 1) == (86400.0 * 2, 86400.0 * 3)
     for bad in ("2026", "13011200", "1121161x"):
         with pytest.raises(UsageError):
-            acct.parse_time(bad)
+            qacct.parse_args(["-b", bad])
 
 
 def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

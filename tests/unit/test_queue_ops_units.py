@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 
@@ -11,8 +10,9 @@ from qsys.cli import qalter, qmod, qselect, qstat_views
 from qsys.errors import InvalidRequest, UsageError
 from qsys.grammar.calendar import parse_calendar
 from qsys.master.queue_states import order_states
+from tests import REFERENCE
 
-REF = Path("/work/shared/reference/sge-8.1.9")
+REF = REFERENCE  # the repository's copy of the reference output
 
 
 def _at(y: int, m: int, d: int, hh: int = 0, mm: int = 0, ss: int = 0) -> float:

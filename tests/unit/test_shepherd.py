@@ -68,8 +68,8 @@ def test_environment_has_grid_engines_variables(area: Path) -> None:
     assert env["SGE_TASK_ID"] == "undefined" and env["NSLOTS"] == "1" and env["QUEUE"] == "all.q"
     assert env["HOSTNAME"] == "node7" and env["ENVIRONMENT"] == "BATCH"
     assert env["SGE_O_HOST"] == "subhost" and env["SGE_O_WORKDIR"] == str(area)
-    assert env["PATH"] == "/opt/qsys/bin:/usr/local/bin:/usr/bin:/bin"
     assert env["TMPDIR"] == str(area / "12.1.all.q") and env["TMP"] == env["TMPDIR"]
+    assert env["PATH"] == f"{env['TMPDIR']}:/opt/qsys/bin:/usr/local/bin:/usr/bin:/bin"  # TMPDIR first, as in SGE
     assert env["SGE_STDOUT_PATH"] == str(area / "envjob.o12")
     assert env["SGE_STDERR_PATH"] == str(area / "envjob.e12")
     assert env["SGE_ROOT"] == "/opt/qsysroot" and env["PWD"] == str(area)
@@ -82,7 +82,7 @@ def test_user_variables_and_path_precedence(area: Path) -> None:
     env = dict(line.split("=", 1) for line in (area / "v.o12").read_text().splitlines())
     assert env["FOO"] == "bar baz"
     assert env["JOB_ID"] == "12"  # Grid Engine's own variables win
-    assert env["PATH"] == "/mine:/usr/bin"  # but the user's PATH is kept
+    assert env["PATH"] == f"{env['TMPDIR']}:/mine:/usr/bin"  # but the user's PATH is kept, after TMPDIR
 
 
 def test_array_task_names_and_variables(area: Path) -> None:
@@ -187,6 +187,37 @@ def test_h_cpu_limits_cpu_time(area: Path) -> None:
     report, _ = run_shepherd(area, launch)
     assert report["signal"] in (9, 24)  # SIGXCPU at the limit (SIGKILL past the hard one)
     assert report["cpu"] >= 0.5
+
+
+BOURNE_REPORT = 'echo "$0|$#|$1|$2|$PATH|$-"\n'
+CSH_REPORT = 'echo "$#argv|$argv[1]|$argv[2]|$PATH"\n'
+
+
+@pytest.mark.parametrize(("shell", "report"), [("/bin/bash", BOURNE_REPORT), ("/bin/sh", BOURNE_REPORT),
+                                               ("/bin/tcsh", CSH_REPORT)])
+def test_login_shell_of_a_pe_job_puts_tmpdir_first_after_its_profile(area: Path, shell: str, report: str) -> None:
+    """/etc/profile sets PATH anew in a login shell; a PE job's TMPDIR (its rsh wrapper) stays first."""
+    launch = make_launch(area, name="login", shell=shell, args=["a b", "c"], script=script(report),
+                         env={"PATH": "/mine:/usr/bin:/bin"})
+    launch.pe = "mpi"
+    result, tdir = run_shepherd(area, launch)
+    assert result["exit_status"] == 0, (area / "login.e12").read_text()
+    fields = (area / "login.o12").read_text().strip().split("|")
+    tmpdir = str(area / "12.1.all.q")
+    if report is BOURNE_REPORT:
+        zero, count, first, second, path, _ = fields
+        assert zero == str(tdir.script_path) and (count, first, second) == ("2", "a b", "c")
+    else:
+        count, first, second, path = fields
+        assert (count, first, second) == ("2", "a b", "c")
+    entries = path.split(":")
+    assert entries[0] == tmpdir and entries.count(tmpdir) == 1
+    if shell == "/bin/tcsh":
+        return  # Debian's /etc/csh.login leaves PATH alone
+    assert "/mine" not in entries, "the login shell's profile set PATH anew before the job"
+    launch.pe = None  # without a PE the profile's PATH is the job's, as in Grid Engine
+    run_shepherd(area, launch)
+    assert tmpdir not in (area / "login.o12").read_text().strip().splitlines()[-1]
 
 
 def test_tmpdir_exists_during_the_job_and_is_removed_after(area: Path) -> None:

@@ -15,8 +15,9 @@ import pytest
 from execd.spool import TaskDir
 from execd.startup import accept_client, open_listener
 from qsys.launch import Launch
-from qsys.startup import methods, wire
-from qsys.startup.addresses import local_addresses, normalize
+from qsys.remote import wire
+from qsys.remote.addresses import local_addresses, normalize
+from qsys.startup import methods
 from tests.startuplib import REPO
 
 
