@@ -8,7 +8,7 @@ handed out maps before it handed out records, and scripts written then keep work
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 
 from qsys import record as dataclasses
 from qsys.record import dataclass, field, from_map
@@ -29,19 +29,41 @@ def from_wire(cls: type[R], data: dict[str, Any]) -> R:
     return from_map(cls, data)
 
 
-class Row(Mapping):
-    """Read access by field name: ``row["job_id"]`` is ``row.job_id``."""
+if TYPE_CHECKING:
+    _ReadOnlyMap = Mapping[str, Any]
+else:
+    _ReadOnlyMap = object
+
+
+class Row(_ReadOnlyMap):
+    """Read access by field name: ``row["job_id"]`` is ``row.job_id`` (a read-only Mapping;
+    registered as one rather than derived, which would make every row class an ABC)."""
 
     def __getitem__(self, name: str) -> Any:
         if name in self._names():
             return getattr(self, name)
         raise KeyError(name)
 
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self, name) if name in self._names() else default
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._names())
 
     def __len__(self) -> int:
         return len(self._names())
+
+    def keys(self) -> KeysView[str]:
+        return KeysView(self)
+
+    def items(self) -> ItemsView[str, Any]:
+        return ItemsView(self)
+
+    def values(self) -> ValuesView[Any]:
+        return ValuesView(self)
 
     @classmethod
     def _names(cls) -> tuple[str, ...]:
@@ -50,6 +72,9 @@ class Row(Mapping):
             names = tuple(f.name for f in dataclasses.fields(cls))
             cls._field_names = names  # type: ignore[attr-defined]
         return names
+
+
+Mapping.register(Row)
 
 
 @dataclass
