@@ -85,15 +85,6 @@ class Tracked:
 
 
 Handler = Callable[["ExecDaemon", Any], None]
-_HANDLERS: dict[type, Handler] = {}
-
-
-def _handles(msg_type: type) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        _HANDLERS[msg_type] = fn
-        return fn
-
-    return register
 
 
 class ExecDaemon:
@@ -200,10 +191,10 @@ class ExecDaemon:
                 if msg is None:
                     log.warning("host=%s master closed the link", self.host)
                     break
-                handler = _HANDLERS.get(type(msg))
-                if handler is None:
+                if type(msg) not in MASTER_MESSAGES:
                     log.warning("host=%s ignoring unexpected %s", self.host, type(msg).__name__)
                     continue
+                handler = MASTER_MESSAGES.lookup(msg)
                 try:
                     handler(self, msg)
                 except Exception:  # one bad message must not take the link (or the jobs) down
@@ -225,13 +216,9 @@ class ExecDaemon:
             mem = meminfo()
         except OSError:
             mem = {}
-        jobs: list[dict[str, Any]] = []
-        for (job_id, task_id), tracked in sorted(self.tasks.items()):
-            item: dict[str, Any] = {"job_id": job_id, "task_id": task_id, "pid": tracked.pid,
-                                    "state": "finished" if tracked.report is not None else "running"}
-            if tracked.report is not None:
-                item["report"] = tracked.report
-            jobs.append(item)
+        jobs = [protocol.SpoolEntry(job_id, task_id, "running" if tracked.report is None else "finished", tracked.pid,
+                                    None if tracked.report is None else protocol.exit_report(tracked.report))
+                for (job_id, task_id), tracked in sorted(self.tasks.items())]
         return protocol.Register(host=self.host, arch=ARCH, processors=topo.processors,
                                  mem_total=mem.get("MemTotal", 0), swap_total=mem.get("SwapTotal", 0),
                                  load=self.sampler.sample(), jobs=jobs, sockets=topo.sockets,
@@ -389,7 +376,7 @@ class ExecDaemon:
 
     def _report_end(self, tracked: Tracked) -> None:
         assert tracked.report is not None
-        self.send(protocol.JobFinished(tracked.tdir.job_id, tracked.tdir.task_id, tracked.report))
+        self.send(protocol.JobFinished(tracked.tdir.job_id, tracked.tdir.task_id, protocol.exit_report(tracked.report)))
 
     def kill(self, job_id: int, task_id: int, sig: int) -> None:
         tracked = self.tasks.get((job_id, task_id))
@@ -398,7 +385,7 @@ class ExecDaemon:
             log.warning("%s kill: not on this host; reporting it ended", label)
             report = empty_report(0.0, time.time())
             report.update(failed=1, error="task not found on its exec host", killed=True)
-            self.send(protocol.JobFinished(job_id, task_id, report))
+            self.send(protocol.JobFinished(job_id, task_id, protocol.exit_report(report)))
             return
         if tracked.report is not None:
             self._report_end(tracked)  # it ended already: say so again
@@ -438,7 +425,6 @@ class ExecDaemon:
 # ---------------------------------------------------------------- the handler table
 
 
-@_handles(protocol.HostConfig)
 def _on_config(daemon: ExecDaemon, msg: protocol.HostConfig) -> None:
     daemon.config = dict(msg.config)
     if daemon.writer is not None:
@@ -456,7 +442,6 @@ def _preload(daemon: ExecDaemon, module: str) -> None:
     log.info("host=%s forkserver preload %s: %s", daemon.host, module, answer)
 
 
-@_handles(protocol.StartJob)
 def _on_start(daemon: ExecDaemon, msg: protocol.StartJob) -> None:
     try:
         launch = Launch.from_wire(msg.job)
@@ -469,25 +454,35 @@ def _on_start(daemon: ExecDaemon, msg: protocol.StartJob) -> None:
     daemon.start(launch)
 
 
-@_handles(protocol.KillJob)
 def _on_kill(daemon: ExecDaemon, msg: protocol.KillJob) -> None:
     daemon.kill(msg.job_id, msg.task_id, msg.signal)
 
 
-@_handles(protocol.SignalJob)
 def _on_signal(daemon: ExecDaemon, msg: protocol.SignalJob) -> None:
     daemon.signal_task(msg.job_id, msg.task_id, msg.signal)
 
 
-@_handles(protocol.FinishedAck)
 def _on_ack(daemon: ExecDaemon, msg: protocol.FinishedAck) -> None:
     daemon.acknowledged(msg.job_id, msg.task_id)
 
 
-@_handles(protocol.ExecdShutdown)
 def _on_shutdown(daemon: ExecDaemon, msg: protocol.ExecdShutdown) -> None:
     daemon.stop(f"master: {msg.reason}" if msg.reason else "master asked")
 
 
-_HANDLERS.update(pehost.HANDLERS)
-_HANDLERS.update(inherit.HANDLERS)  # type: ignore[arg-type]
+def master_messages() -> protocol.HandlerTable[Handler]:
+    """What the exec daemon does with each message its master sends."""
+    table: protocol.HandlerTable[Handler] = protocol.HandlerTable("master")
+    table.add(protocol.HostConfig, _on_config)
+    table.add(protocol.StartJob, _on_start)
+    table.add(protocol.KillJob, _on_kill)
+    table.add(protocol.SignalJob, _on_signal)
+    table.add(protocol.FinishedAck, _on_ack)
+    table.add(protocol.ExecdShutdown, _on_shutdown)
+    table.add(protocol.PeSlaveStart, pehost.on_slave_start)
+    table.add(protocol.PeSlaveEnd, pehost.on_slave_end)
+    table.add(protocol.PeTaskAck, inherit.on_task_ack)
+    return table
+
+
+MASTER_MESSAGES = master_messages()

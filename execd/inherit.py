@@ -285,7 +285,7 @@ class InheritServer:
     def _report(self, entry: PeTaskEntry) -> None:
         assert entry.report is not None
         self.daemon.send(protocol.PeTaskFinished(entry.tdir.job_id, entry.tdir.task_id, entry.pe_task_id,
-                                                 self.daemon.host, entry.report))
+                                                 self.daemon.host, protocol.exit_report(entry.report)))
 
     def acknowledged(self, job_id: int, task_id: int, pe_task_id: str) -> None:
         for name, entry in list(self.tasks.items()):
@@ -314,8 +314,5 @@ def _lost_report() -> dict[str, Any]:
     return report
 
 
-def _on_ack(daemon: ExecDaemon, msg: protocol.PeTaskAck) -> None:
+def on_task_ack(daemon: ExecDaemon, msg: protocol.PeTaskAck) -> None:
     daemon.inherit.acknowledged(msg.job_id, msg.task_id, msg.pe_task_id)
-
-
-HANDLERS = {protocol.PeTaskAck: _on_ack}

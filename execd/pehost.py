@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -150,18 +149,9 @@ def _bytes(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__}")
 
 
-Handler = Callable[["ExecDaemon", Any], None]
-
-
-def _on_slave_start(daemon: ExecDaemon, msg: protocol.PeSlaveStart) -> None:
+def on_slave_start(daemon: ExecDaemon, msg: protocol.PeSlaveStart) -> None:
     daemon.pe.slave_start(Launch.from_wire(msg.job))
 
 
-def _on_slave_end(daemon: ExecDaemon, msg: protocol.PeSlaveEnd) -> None:
+def on_slave_end(daemon: ExecDaemon, msg: protocol.PeSlaveEnd) -> None:
     daemon.pe.slave_end(msg.job_id, msg.task_id, msg.signal)
-
-
-HANDLERS: dict[type, Handler] = {
-    protocol.PeSlaveStart: _on_slave_start,
-    protocol.PeSlaveEnd: _on_slave_end,
-}

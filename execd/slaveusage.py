@@ -79,4 +79,5 @@ class SlaveSamplers:
                       io=round(used["io"] / 1024.0**3, 9), iow=round(used["iow"], 6))
         pe_task_id = f"foreign.{self.daemon.host}"
         log.info("job=%d.%d processes outside its tasks used cpu=%.3f here", key[0], key[1], used["cpu"])
-        self.daemon.send(protocol.PeTaskFinished(key[0], key[1], pe_task_id, self.daemon.host, report))
+        self.daemon.send(protocol.PeTaskFinished(key[0], key[1], pe_task_id, self.daemon.host,
+                                                 protocol.exit_report(report)))

@@ -18,7 +18,11 @@ from qsys.paths import DEFAULT_PORT, Cell, master_socket_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
-    from typing import Any
+    from typing import Any, TypeVar
+
+    from qsys.records import ClusterQueueRow, HostRow, JobRow, Submitted, TaskEnd
+
+    R = TypeVar("R")
 
 
 class Client:
@@ -104,95 +108,102 @@ class Client:
             uid = os.getuid() if self.act_as is None else self.act_as
             credential = auth.sign_credential(key, challenge.nonce, uid, host)
         protocol.send_sync(sock, protocol.Hello(credential=credential, client=""))
-        self.user = self._reply(sock).get("user", "")
+        self.user = self._reply(sock, protocol.Welcome).user
 
     @staticmethod
-    def _reply(sock: _socket.socket) -> Any:
+    def _reply(sock: _socket.socket, expect: type[R] | None) -> R:
         reply = protocol.recv_sync(sock)
         if isinstance(reply, protocol.Fail):
             raise error_from_wire(reply.kind, reply.message)
-        if not isinstance(reply, protocol.Ok):
-            raise QsysError(f"unexpected reply {type(reply).__name__}")
-        return reply.data
+        if expect is not None and not isinstance(reply, expect):
+            raise QsysError(f"unexpected reply {type(reply).__name__} (wanted {expect.__name__})")
+        return reply
 
-    def request(self, msg: Any) -> Any:
+    def request(self, msg: Any, expect: type[R] | None = None) -> R:
+        """Send one request; its reply (a message of type ``expect``), or raise its Fail."""
         sock = self._connect()
         try:
             protocol.send_sync(sock, msg)
-            return self._reply(sock)
+            return self._reply(sock, expect)
         except OSError as exc:
             self.close()
             raise ConnectionFailed(f"error: lost the connection to qmaster: {exc}") from None
 
     # ------------------------------------------------------------ the API
 
-    def submit(self, spec: JobSpec) -> dict[str, Any]:
-        """Submit one job; returns {job_id, name, tasks}."""
-        return self.request(protocol.Submit(spec.to_wire()))
+    def submit(self, spec: JobSpec) -> Submitted:
+        """Submit one job."""
+        return self.request(protocol.Submit(spec), protocol.Submitted)
 
-    def submit_many(self, specs: list[JobSpec]) -> list[dict[str, Any]]:
+    def submit_many(self, specs: list[JobSpec]) -> list[Submitted]:
         """Submit many jobs in one durable commit."""
-        return self.request(protocol.SubmitMany([s.to_wire() for s in specs]))
+        return self.request(protocol.SubmitMany(list(specs)), protocol.SubmittedMany).jobs
 
-    def jobs(self, users: list[str] | None = None, **options: Any) -> list[dict[str, Any]]:
-        return self.request(protocol.Status("jobs", users=users, options=options))
+    def jobs(self, users: list[str] | None = None, *, brief: bool = False, states: str = "",
+             urgency: bool = False) -> list[JobRow]:
+        return self.request(protocol.JobsStatus(users, brief, states, urgency), protocol.JobRows).rows
 
-    def queues(self, users: list[str] | None = None, **options: Any) -> dict[str, Any]:
-        return self.request(protocol.Status("queues", users=users, options=options))
+    def queues(self, users: list[str] | None = None, *, brief: bool = False, states: str = "",
+               urgency: bool = False) -> protocol.QueueRows:
+        return self.request(protocol.QueuesStatus(users, brief, states, urgency), protocol.QueueRows)
 
-    def hosts(self, **options: Any) -> list[dict[str, Any]]:
-        return self.request(protocol.Status("hosts", options=options))
+    def hosts(self) -> list[HostRow]:
+        return self.request(protocol.HostsStatus(), protocol.HostRows).hosts
 
-    def job_details(self, job_ids: list[str]) -> dict[str, Any]:
-        return self.request(protocol.Status("jobs", job_ids=job_ids))
+    def job_details(self, job_ids: list[str]) -> protocol.JobDetailRows:
+        return self.request(protocol.JobDetails(list(job_ids)), protocol.JobDetailRows)
 
     def job_action(self, action: str, targets: list[str], users: list[str] | None = None,
-                   force: bool = False, hold_type: str = "u") -> dict[str, Any]:
+                   force: bool = False, hold_type: str = "u") -> protocol.Lines:
         msg = protocol.JobAction(action, list(targets), list(users or []), force, hold_type)
-        return self.request(msg)
+        return self.request(msg, protocol.Lines)
 
-    def wait(self, job_ids: list[int]) -> list[dict[str, Any]]:
-        """Block until the jobs have ended; one end report per task."""
+    def wait(self, job_ids: list[int]) -> list[TaskEnd]:
+        """Block until the jobs have ended; how each task ended."""
         old = self.timeout
         sock = self._connect()
         sock.settimeout(None)
         try:
-            return self.request(protocol.WaitJobs(job_ids))
+            return self.request(protocol.WaitJobs(list(job_ids)), protocol.TaskEnds).ends
         finally:
             sock.settimeout(old)
 
     def shutdown(self, execds: bool = False) -> str:
-        return self.request(protocol.Shutdown(execds))
+        return self.request(protocol.Shutdown(execds), protocol.Ok).message
 
     # ------------------------------------------------------------ qmod, qalter, qselect
 
     def queue_action(self, action: str, targets: list[str], jobs: bool | None = None,
-                     force: bool = False) -> dict[str, Any]:
-        """qmod: returns {lines, exit}."""
-        return self.request(protocol.QueueAction(action, list(targets), jobs, force))
+                     force: bool = False) -> protocol.Lines:
+        """qmod."""
+        return self.request(protocol.QueueAction(action, list(targets), jobs, force), protocol.Lines)
 
     def alter(self, targets: list[str], changes: dict[str, Any], users: list[str] | None = None,
-              verify: str = "") -> dict[str, Any]:
-        """qalter: returns {lines, exit}."""
-        return self.request(protocol.AlterJob(list(targets), changes, list(users or []), verify))
+              verify: str = "") -> protocol.Lines:
+        """qalter."""
+        return self.request(protocol.AlterJob(list(targets), changes, list(users or []), verify), protocol.Lines)
 
     def select_queues(self, **filters: Any) -> list[str]:
-        """qselect: names of the queue instances that pass the filters."""
-        return self.request(protocol.SelectQueues(filters))
+        """qselect: names of the queue instances that pass the filters (``SelectQueues``)."""
+        return self.request(protocol.SelectQueues(**filters), protocol.Names).names
 
-    def cluster_queues(self) -> list[dict[str, Any]]:
+    def cluster_queues(self) -> list[ClusterQueueRow]:
         """qstat -g c: one summary per cluster queue."""
-        return self.request(protocol.Status("cqueues"))
+        return self.request(protocol.ClusterQueuesStatus(), protocol.ClusterQueueRows).rows
 
     # ------------------------------------------------------------ configuration objects (qconf)
 
     def conf(self, op: str, kind: str, name: str = "", text: str = "", **attrs: Any) -> Any:
-        """One operation of the generic object path (see ``protocol.ConfRequest``)."""
-        return self.request(protocol.ConfRequest(op, kind, name, text, attrs))
+        """One operation of the generic object path (see ``protocol.ConfRequest``): ConfText
+        for show and template, Names for list, Lines for the changes."""
+        expect: Any = {"show": protocol.ConfText, "template": protocol.ConfText, "list": protocol.Names}.get(
+            op, protocol.Lines)
+        edit = protocol.AttrEdit(**attrs) if attrs else None
+        return self.request(protocol.ConfRequest(op, kind, name, text, edit), expect)
 
-    def conf_show(self, kind: str, name: str = "") -> dict[str, Any]:
-        """{"text": Grid Engine text, "data": attribute -> text} of one object."""
-        return self.conf("show", kind, name)
+    def conf_show(self, kind: str, name: str = "") -> protocol.ConfText:
+        """The Grid Engine text and the attributes of one object."""
+        return self.request(protocol.ConfRequest("show", kind, name), protocol.ConfText)
 
     def conf_list(self, kind: str) -> list[str]:
-        return list(self.conf("list", kind)["names"])
+        return self.request(protocol.ConfRequest("list", kind), protocol.Names).names

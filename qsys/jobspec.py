@@ -9,7 +9,7 @@ prints it. It travels as ``to_wire()`` (a plain map) and back through ``from_wir
 from __future__ import annotations
 
 from qsys import record as dataclasses
-from qsys.record import dataclass, field
+from qsys.record import dataclass, field, from_map
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
@@ -115,13 +115,8 @@ class JobSpec:
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> JobSpec:
-        data = dict(data)
-        if data.get("pe") is not None:
-            data["pe"] = PeRequest(**data["pe"])
-        if data.get("tasks") is not None:
-            data["tasks"] = TaskRange(**data["tasks"])
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """The spec of a map (every field checked: ``ShapeError``; unknown keys dropped)."""
+        return from_map(cls, data)
 
     @property
     def is_array(self) -> bool:

@@ -7,7 +7,7 @@ side needs no grammar.
 from __future__ import annotations
 
 from qsys import record as dataclasses
-from qsys.record import dataclass, field
+from qsys.record import dataclass, field, from_map
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
@@ -77,10 +77,8 @@ class Launch:
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Launch:
-        data = dict(data)
-        data["hosts"] = [PeHostEntry(**h) if isinstance(h, dict) else h for h in data.get("hosts", [])]
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """The Launch of a map (every field checked: ``ShapeError``; unknown keys dropped)."""
+        return from_map(cls, data)
 
     @property
     def task_key(self) -> str:

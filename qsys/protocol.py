@@ -1,9 +1,14 @@
 """Messages and framing shared by the master, the exec daemons and the clients.
 
 A frame is a 4-byte big-endian length followed by a msgpack map. The map's key ``"t"``
-names the message type; the other keys are the fields of the dataclass registered under
-that name. Fields hold plain msgpack values (str, int, float, bytes, bool, None, lists and
-maps); richer objects (a :class:`qsys.jobspec.JobSpec`) travel as their ``to_wire()`` map.
+names the message type; the other keys are the fields of the record registered under that
+name that differ from their defaults. Nested records (a :class:`qsys.jobspec.JobSpec`, the
+rows of :mod:`qsys.records`, an :class:`ExitReport`) travel as maps of their fields too. On
+arrival every field is checked against its annotation (``qsys.record.from_map``): a message
+of the wrong shape is a :class:`ProtocolError` naming the field, never a traceback later.
+
+Every request has a typed reply (:class:`Submitted`, :class:`Lines`, :class:`JobRows`, ...)
+or :class:`Fail`.
 
 Clients are synchronous (``send_sync``/``recv_sync`` on a plain socket, no asyncio import);
 daemons use ``read_message``/``write_message`` on asyncio streams, imported lazily.
@@ -15,17 +20,37 @@ import struct
 
 import msgpack
 
-from qsys import record as dataclasses
 from qsys.errors import ProtocolError
-from qsys.record import dataclass, field
+from qsys.jobspec import JobSpec
+from qsys.record import ShapeError, dataclass, field, from_map, to_map
+from qsys.records import (
+    ClusterQueueRow,
+    HostRow,
+    JobDetail,
+    JobRow,
+    QueueInstanceRow,
+    Row,
+    Submitted,
+    TaskEnd,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
     import _socket
     import asyncio
-    from typing import Any, TypeVar
+    from typing import Any, Generic, TypeVar
 
     M = TypeVar("M")
+    H = TypeVar("H")  # the handler type of one table
+
+    class _TableBase(Generic[H]):
+        pass
+else:
+    H = None
+
+    class _TableBase:
+        def __class_getitem__(cls, _item: object) -> type:
+            return cls
 
 MAX_FRAME = 256 * 1024 * 1024
 _HEADER = struct.Struct(">I")
@@ -47,15 +72,22 @@ def message(name: str):
     return register
 
 
+def _nested(obj: Any) -> Any:
+    """The packer's hook for what msgpack does not know: records become maps."""
+    if hasattr(type(obj), "__record_fields__"):
+        return to_map(obj)
+    raise TypeError(f"cannot send {type(obj).__name__}")
+
+
 def encode(msg: Any) -> bytes:
     """One frame for ``msg``."""
     try:
         name = _NAMES[type(msg)]
     except KeyError:
         raise ProtocolError(f"unregistered message type {type(msg).__name__}") from None
-    body = {f.name: getattr(msg, f.name) for f in dataclasses.fields(msg)}
+    body = to_map(msg)
     body["t"] = name
-    payload = msgpack.packb(body, use_bin_type=True)
+    payload = msgpack.packb(body, use_bin_type=True, default=_nested)
     return _HEADER.pack(len(payload)) + payload
 
 
@@ -63,10 +95,50 @@ def decode(payload: bytes) -> Any:
     """The message in one frame's payload (without its length header)."""
     try:
         body = msgpack.unpackb(payload, raw=False, strict_map_key=False)
-        cls = _REGISTRY[body.pop("t")]
-        return cls(**body)
-    except (KeyError, TypeError, ValueError, msgpack.UnpackException) as exc:
+    except (ValueError, msgpack.UnpackException) as exc:
         raise ProtocolError(f"malformed message: {exc}") from None
+    if not isinstance(body, dict):
+        raise ProtocolError("malformed message: not a map")
+    name = body.pop("t", None)
+    cls = _REGISTRY.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ProtocolError(f"malformed message: unknown message type {name!r}")
+    try:
+        return from_map(cls, body, strict=True, where=name)
+    except (TypeError, ValueError) as exc:
+        raise ProtocolError(f"malformed message: {exc}") from None
+
+
+class HandlerTable(_TableBase[H]):
+    """Message type -> handler, for one kind of link (client requests, an exec daemon link).
+
+    Filled explicitly where a daemon is wired (``qsys.master.main``): what a daemon answers
+    is read in one place, and a message without an entry is a :class:`ProtocolError`.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._handlers: dict[type, H] = {}
+
+    def add(self, msg_type: type, handler: H) -> None:
+        if msg_type not in _NAMES:
+            raise ValueError(f"{msg_type.__name__} is not a message type")
+        if msg_type in self._handlers:
+            raise ValueError(f"{self.name}: {msg_type.__name__} handled twice")
+        self._handlers[msg_type] = handler
+
+    def lookup(self, msg: Any) -> H:
+        """The handler of ``msg``; ProtocolError when this link does not take its type."""
+        try:
+            return self._handlers[type(msg)]
+        except KeyError:
+            raise ProtocolError(f"unexpected {type(msg).__name__} on a {self.name} link") from None
+
+    def __contains__(self, msg_type: type) -> bool:
+        return msg_type in self._handlers
+
+    def __len__(self) -> int:
+        return len(self._handlers)
 
 
 # ---------------------------------------------------------------- synchronous I/O (clients)
@@ -127,9 +199,9 @@ def write_message(writer: asyncio.StreamWriter, msg: Any) -> None:
 @message("ok")
 @dataclass
 class Ok:
-    """Success; ``data`` is the request's result."""
+    """Success of a request that returns nothing else (``message`` says what happens)."""
 
-    data: Any = None
+    message: str = ""
 
 
 @message("fail")
@@ -157,32 +229,118 @@ class Hello:
     client: str = ""
 
 
+@message("welcome")
+@dataclass
+class Welcome:
+    """The master's answer to Hello: who it took the client for."""
+
+    user: str
+
+
 @message("submit")
 @dataclass
 class Submit:
-    """Submit one job; ``spec`` is ``JobSpec.to_wire()``. Replies Ok({job_id, ...})."""
+    """Submit one job. Replies :class:`Submitted`."""
 
-    spec: dict[str, Any]
+    spec: JobSpec
 
 
 @message("submit_many")
 @dataclass
 class SubmitMany:
-    """Bulk submission of several specs in one durable commit. Replies Ok([job_id, ...])."""
+    """Bulk submission of several specs in one durable commit. Replies SubmittedMany."""
 
-    specs: list[dict[str, Any]]
+    specs: list[JobSpec]
 
 
-@message("status")
+message("submitted")(Submitted)
+
+
+@message("submitted_many")
 @dataclass
-class Status:
-    """The state qstat/qhost show. ``what`` is "jobs", "queues" or "hosts"; ``users`` filters
-    jobs by owner (None or ["*"] = all); ``job_ids`` asks for details (qstat -j)."""
+class SubmittedMany:
+    jobs: list[Submitted]
 
-    what: str = "jobs"
+
+@message("lines")
+@dataclass
+class Lines(Row):
+    """What a command prints (Grid Engine's messages, one per job, queue or object) and its
+    exit code."""
+
+    lines: list[str] = field(default_factory=list)
+    exit: int = 0
+
+
+@message("jobs_status")
+@dataclass
+class JobsStatus:
+    """qstat: the job rows (replies :class:`JobRows`). ``users`` filters by owner (None or
+    ["*"] = all); ``brief`` leaves out the extras plain qstat and -f do not print;
+    ``states`` are qstat -s letters; ``urgency`` adds the -urg/-pri figures."""
+
     users: list[str] | None = None
-    job_ids: list[str] | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    brief: bool = False
+    states: str = ""
+    urgency: bool = False
+
+
+@message("queues_status")
+@dataclass
+class QueuesStatus(JobsStatus):
+    """qstat -f: the queue instances and the job rows (as JobsStatus). Replies QueueRows."""
+
+
+@message("hosts_status")
+@dataclass
+class HostsStatus:
+    """qhost: one row per exec host, with its queue instances. Replies HostRows."""
+
+
+@message("job_details")
+@dataclass
+class JobDetails:
+    """qstat -j: the details of jobs named by id or name. Replies JobDetailRows."""
+
+    job_ids: list[str]
+
+
+@message("cluster_queues_status")
+@dataclass
+class ClusterQueuesStatus:
+    """qstat -g c: one summary per cluster queue. Replies ClusterQueueRows."""
+
+
+@message("job_rows")
+@dataclass
+class JobRows:
+    rows: list[JobRow]
+
+
+@message("queue_rows")
+@dataclass
+class QueueRows(Row):
+    queues: list[QueueInstanceRow]
+    jobs: list[JobRow]
+
+
+@message("host_rows")
+@dataclass
+class HostRows:
+    hosts: list[HostRow]
+
+
+@message("job_detail_rows")
+@dataclass
+class JobDetailRows(Row):
+    details: list[JobDetail]
+    missing: list[str] = field(default_factory=list)  # names and ids that matched no job
+
+
+@message("cluster_queue_rows")
+@dataclass
+class ClusterQueueRows:
+    rows: list[ClusterQueueRow]
 
 
 @message("job_action")
@@ -191,7 +349,7 @@ class JobAction:
     """qdel / qhold / qrls on job ids (``"12"``, ``"12.3"``, ``"12.1-5:2"``) or ``users``.
 
     ``action`` is "delete", "hold" or "release"; ``hold_type`` is "u", "o" or "s".
-    Replies Ok([line, ...]) with Grid Engine's per-job messages, or Fail.
+    Replies :class:`Lines` with Grid Engine's per-job messages, or Fail.
     """
 
     action: str
@@ -204,16 +362,23 @@ class JobAction:
 @message("wait_jobs")
 @dataclass
 class WaitJobs:
-    """Block until the jobs have finished (qsub -sync y). Replies Ok([{job_id, task_id,
-    exit_status, failed, signal}, ...]) one per task as each finishes... in one reply."""
+    """Block until the jobs have finished (qsub -sync y). Replies TaskEnds: one per task,
+    all in one reply."""
 
     job_ids: list[int]
+
+
+@message("task_ends")
+@dataclass
+class TaskEnds:
+    ends: list[TaskEnd]
 
 
 @message("shutdown")
 @dataclass
 class Shutdown:
-    """Stop the master (manager only); exec daemons are told to stop when ``execds`` is set."""
+    """Stop the master (manager only); exec daemons are told to stop when ``execds`` is set.
+    Replies Ok."""
 
     execds: bool = False
 
@@ -240,6 +405,78 @@ class Challenge:
     nonce: bytes
 
 
+@dataclass
+class ExitReport(Row):
+    """How a task (or a pe task) ended, as its shepherd saw it: status, usage, times.
+
+    Usage as Grid Engine's accounting has it (``ru_*``; cpu in seconds, mem in GB seconds,
+    io in GB, maxvmem in bytes). ``failed`` is Grid Engine's failure code (0: the job ran).
+    """
+
+    exit_status: int = 0
+    signal: int = 0
+    failed: int = 0
+    start_time: float = 0.0
+    end_time: float = 0.0
+    error: str = ""  # why it failed
+    rerun: bool = False  # put it back to pending (exit status 99, a host fault)
+    error_state: bool = False  # the job goes into error state Eqw (exit status 100)
+    killed: bool = False  # ended by a signal that the system sent (qdel, h_rt, ...)
+    ru_wallclock: float = 0.0
+    ru_utime: float = 0.0
+    ru_stime: float = 0.0
+    ru_maxrss: float = 0
+    ru_ixrss: float = 0
+    ru_ismrss: float = 0
+    ru_idrss: float = 0
+    ru_isrss: float = 0
+    ru_minflt: float = 0
+    ru_majflt: float = 0
+    ru_nswap: float = 0
+    ru_inblock: float = 0
+    ru_oublock: float = 0
+    ru_msgsnd: float = 0
+    ru_msgrcv: float = 0
+    ru_nsignals: float = 0
+    ru_nvcsw: float = 0
+    ru_nivcsw: float = 0
+    cpu: float = 0.0
+    mem: float = 0.0
+    io: float = 0.0
+    iow: float = 0.0
+    maxvmem: float = 0
+    foreign_cpu: float = 0.0  # cpu of processes outside the shepherd's children (pe tasks)
+    pe_task_id: str = ""
+
+
+def exit_report(data: dict[str, Any]) -> ExitReport:
+    """The exit report of the map a shepherd writes; a field of the wrong type (a damaged
+    report file) is left at its default rather than lose the end of the task."""
+    try:
+        return from_map(ExitReport, data)
+    except ShapeError:
+        fitting = {}
+        for key, value in data.items():
+            try:
+                from_map(ExitReport, {key: value})
+            except ShapeError:
+                continue
+            fitting[key] = value
+        return from_map(ExitReport, fitting)
+
+
+@dataclass
+class SpoolEntry(Row):
+    """A task an exec daemon's spool holds when it registers: running, or finished and not
+    yet acknowledged (then with its report)."""
+
+    job_id: int
+    task_id: int
+    state: str = "running"  # running | finished
+    pid: int = 0
+    report: ExitReport | None = None
+
+
 @message("register")
 @dataclass
 class Register:
@@ -251,7 +488,7 @@ class Register:
     mem_total: int
     swap_total: int
     load: dict[str, float]
-    jobs: list[dict[str, Any]] = field(default_factory=list)
+    jobs: list[SpoolEntry] = field(default_factory=list)
     sockets: int = 1
     cores: int = 1
     threads: int = 1
@@ -307,7 +544,7 @@ class JobFinished:
 
     job_id: int
     task_id: int
-    report: dict[str, Any]
+    report: ExitReport
 
 
 @message("finished_ack")
@@ -351,7 +588,7 @@ class SignalJob:
 class QueueAction:
     """qmod: ``action`` (disable enable suspend unsuspend clear reschedule) on ``targets``
     (queue patterns, or job ids when ``jobs`` is set; both when ``jobs`` is None).
-    Replies Ok({lines, exit})."""
+    Replies :class:`Lines`."""
 
     action: str
     targets: list[str] = field(default_factory=list)
@@ -363,7 +600,7 @@ class QueueAction:
 @dataclass
 class AlterJob:
     """qalter: ``changes`` (JobSpec fields from the qsub options given) on ``targets``
-    (job ids or names, or all jobs of ``users``); ``verify`` is -w v. Replies Ok({lines, exit})."""
+    (job ids or names, or all jobs of ``users``); ``verify`` is -w v. Replies :class:`Lines`."""
 
     targets: list[str]
     changes: dict[str, Any]
@@ -374,9 +611,21 @@ class AlterJob:
 @message("select_queues")
 @dataclass
 class SelectQueues:
-    """qselect: queue instance names matching the filters. Replies Ok([name, ...])."""
+    """qselect: queue instance names that pass every filter given. Replies :class:`Names`."""
 
-    filters: dict[str, Any] = field(default_factory=dict)
+    queues: list[str] = field(default_factory=list)  # -q patterns
+    resources: dict[str, str] = field(default_factory=dict)  # -l name=value
+    pes: list[str] = field(default_factory=list)  # -pe patterns
+    states: str = ""  # -qs letters (any of them)
+    users: list[str] = field(default_factory=list)  # -U: instances all of them may use
+
+
+@message("names")
+@dataclass
+class Names(Row):
+    """Names: of queue instances (qselect), of objects of one kind (qconf -s*l)."""
+
+    names: list[str] = field(default_factory=list)
 
 
 # ================================================================ configuration objects (qconf)
@@ -390,15 +639,36 @@ class ConfRequest:
     ``op``: "show", "list", "template", "add", "modify", "delete" or "attr"; ``kind`` a key of
     ``qsys.objects.KINDS`` or a name list ("manager", "operator", "adminhost", "submithost").
     ``text`` is the object's Grid Engine text (add/modify); ``attrs`` carries the -*attr
-    edit ({"mode": "mattr|rattr|aattr|dattr", "attr", "value", "objects": [...]}).
-    Replies Ok({"text", "data"}) for show, Ok({"names"}) for list, Ok({"lines", "exit"}) else.
+    edit.
+    Replies :class:`ConfText` for show and template, :class:`Names` for list, :class:`Lines`
+    for the changes.
     """
 
     op: str
     kind: str
     name: str = ""
     text: str = ""
-    attrs: dict[str, Any] = field(default_factory=dict)
+    attrs: AttrEdit | None = None
+
+
+@dataclass
+class AttrEdit:
+    """``qconf -mattr|-rattr|-aattr|-dattr``: ``attr`` of ``objects`` (``queue@host`` for an
+    override) set to, replaced by, added or deleted ``value``."""
+
+    mode: str = ""  # mattr | rattr | aattr | dattr
+    attr: str = ""
+    value: str = ""
+    objects: list[str] = field(default_factory=list)
+
+
+@message("conf_text")
+@dataclass
+class ConfText(Row):
+    """One object: its Grid Engine text and its attributes (attribute -> value)."""
+
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 # ================================================================ interactive sessions
@@ -409,18 +679,34 @@ class ConfRequest:
 @dataclass
 class SessionSubmit:
     """Submit an interactive job (``spec.job_type`` qrsh/qrlogin/qlogin). ``-now y`` jobs are
-    dispatched in this request or refused with NotSchedulable. Replies Ok({job_id, name})."""
+    dispatched in this request or refused with NotSchedulable. Replies :class:`Submitted`."""
 
-    spec: dict[str, Any]
+    spec: JobSpec
 
 
 @message("session_wait")
 @dataclass
 class SessionWait:
-    """Wait until the session of ``job_id`` listens (job owner only). Replies Ok with the
-    grant: {job_id, host, addresses, port, token, method, command, daemon}."""
+    """Wait until the session of ``job_id`` listens (job owner only). Replies SessionGrant."""
 
     job_id: int
+
+
+@message("session_grant")
+@dataclass
+class SessionGrant(Row):
+    """Where a session listens and how to reach it: the exec host, its addresses (most
+    useful first) and port, the one-time token, the method and the client host's command
+    and the exec host's daemon for it."""
+
+    job_id: int
+    host: str
+    port: int
+    addresses: list[str] = field(default_factory=list)
+    token: str = ""
+    method: str = ""
+    command: str = ""
+    daemon: str = ""
 
 
 @message("session_ready")
@@ -479,7 +765,7 @@ class PeTaskFinished:
     task_id: int
     pe_task_id: str
     host: str
-    report: dict[str, Any]
+    report: ExitReport
 
 
 @message("pe_task_ack")

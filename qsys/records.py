@@ -1,13 +1,17 @@
-"""What the master reports to qstat and qhost: plain records, formatted by ``qsys.cli.formats``.
+"""What the master answers to clients: typed rows and replies, formatted by ``qsys.cli``.
 
-They travel as maps (``to_wire``) and are rebuilt with ``from_wire``; unknown keys are
-dropped so an older client can talk to a newer master.
+They travel as typed maps (``qsys.record.to_map``/``from_map``: every field checked on
+arrival, unknown keys dropped so an older client can talk to a newer master). Each also
+reads like the map it travels as (``row["job_id"]``, ``row.get("load")``): the library API
+handed out maps before it handed out records, and scripts written then keep working.
 """
 
 from __future__ import annotations
 
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
+
 from qsys import record as dataclasses
-from qsys.record import dataclass, field
+from qsys.record import dataclass, field, from_map
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
@@ -15,21 +19,66 @@ if TYPE_CHECKING:  # typing costs a command milliseconds at run time
     R = TypeVar("R")
 
 
-
 def to_wire(record: Any) -> dict[str, Any]:
+    """Every field of a record as plain data (nested records too): for JSON output."""
     return dataclasses.asdict(record)
 
 
 def from_wire(cls: type[R], data: dict[str, Any]) -> R:
-    try:
-        return cls(**data)  # the usual case: the master sent exactly the fields
-    except TypeError:  # a newer master's extra fields
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    """The record ``cls`` of a map (fields checked, unknown keys dropped)."""
+    return from_map(cls, data)
+
+
+if TYPE_CHECKING:
+    _ReadOnlyMap = Mapping[str, Any]
+else:
+    _ReadOnlyMap = object
+
+
+class Row(_ReadOnlyMap):
+    """Read access by field name: ``row["job_id"]`` is ``row.job_id`` (a read-only Mapping;
+    registered as one rather than derived, which would make every row class an ABC)."""
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._names():
+            return getattr(self, name)
+        raise KeyError(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self, name) if name in self._names() else default
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def keys(self) -> KeysView[str]:
+        return KeysView(self)
+
+    def items(self) -> ItemsView[str, Any]:
+        return ItemsView(self)
+
+    def values(self) -> ValuesView[Any]:
+        return ValuesView(self)
+
+    @classmethod
+    def _names(cls) -> tuple[str, ...]:
+        names = cls.__dict__.get("_field_names")
+        if names is None:
+            names = tuple(f.name for f in dataclasses.fields(cls))
+            cls._field_names = names  # type: ignore[attr-defined]
+        return names
+
+
+Mapping.register(Row)
 
 
 @dataclass
-class JobRow:
+class JobRow(Row):
     """One line of qstat: a pending job (its pending tasks compacted in ``tasks``) or one
     running/finishing task (``tasks`` is its task id, "" when not an array job)."""
 
@@ -63,7 +112,7 @@ class JobRow:
 
 
 @dataclass
-class QueueInstanceRow:
+class QueueInstanceRow(Row):
     """One queue instance for ``qstat -f`` (and ``qhost -q``)."""
 
     name: str  # "all.q@host"
@@ -77,7 +126,7 @@ class QueueInstanceRow:
 
 
 @dataclass
-class HostRow:
+class HostRow(Row):
     """One exec host for qhost."""
 
     name: str
@@ -96,7 +145,7 @@ class HostRow:
 
 
 @dataclass
-class TaskDetail:
+class TaskDetail(Row):
     """A running or finished task of a job, for ``qstat -j``."""
 
     task_id: int
@@ -107,7 +156,7 @@ class TaskDetail:
 
 
 @dataclass
-class JobDetail:
+class JobDetail(Row):
     """Everything ``qstat -j`` prints for one job."""
 
     job_id: int
@@ -125,8 +174,39 @@ class JobDetail:
     predecessors: list[int] = field(default_factory=list)
     successors: list[int] = field(default_factory=list)
 
-    @classmethod
-    def from_wire(cls, data: dict[str, Any]) -> JobDetail:
-        detail = from_wire(cls, data)
-        detail.tasks = [from_wire(TaskDetail, t) if isinstance(t, dict) else t for t in detail.tasks]
-        return detail
+
+
+@dataclass
+class ClusterQueueRow(Row):
+    """One cluster queue for ``qstat -g c``: slots in use, free, and out of use."""
+
+    name: str
+    load: float | None = None  # mean np_load_avg of its hosts (None: none reports)
+    used: int = 0
+    resv: int = 0
+    available: int = 0
+    total: int = 0
+    temp_disabled: int = 0  # in instances with a passing state (aoACDS)
+    manual_intervention: int = 0  # in instances that need an operator (cdsuE)
+
+
+@dataclass
+class Submitted(Row):
+    """What a submitter is told of a new job."""
+
+    job_id: int
+    name: str
+    tasks: list[int] | None = None  # [first, last, step] of an array job
+
+
+@dataclass
+class TaskEnd(Row):
+    """How one task of a job ended, for ``qsub -sync y``."""
+
+    job_id: int
+    task_id: int
+    exit_status: int = 0
+    signal: int = 0
+    failed: int = 0
+    deleted: bool = False
+    is_array: bool = False

@@ -39,23 +39,23 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
 def _body(argv: list[str]) -> int:
     from qsys.cli import formats
     from qsys.client import Client
-    from qsys.records import HostRow, JobRow, QueueInstanceRow, from_wire
+    from qsys.records import JobRow, to_wire
 
     opts = parse_args(argv)
-    raw_jobs: list[dict[str, Any]] = []
+    rows: list[JobRow] = []
     with Client() as client:
-        raw = client.hosts()
+        hosts = client.hosts()
         if opts.get("jobs"):
-            raw_jobs = client.jobs(opts["users"] or ["*"])
+            rows = client.jobs(opts["users"] or ["*"])
     if opts["hosts"]:
-        raw = [h for h in raw if h["name"] in opts["hosts"]]
+        hosts = [h for h in hosts if h.name in opts["hosts"]]
     if opts["wanted"]:
-        for h in raw:
-            h["load_values"] = {k: v for k, v in h.get("load_values", {}).items() if k in opts["wanted"]}
-    rows = [from_wire(JobRow, r) for r in raw_jobs]
+        for host in hosts:
+            host.load_values = {k: v for k, v in host.load_values.items() if k in opts["wanted"]}
     if opts.get("json"):
         import json
 
+        raw = [to_wire(host) for host in hosts]
         for h in raw:
             if opts.get("jobs"):
                 places = formats.host_places(h["name"], [r for r in rows if formats.is_running(r)])
@@ -64,9 +64,6 @@ def _body(argv: list[str]) -> int:
                              for r, q, role in places]
         print(json.dumps(raw, indent=2))
         return 0
-    hosts = [from_wire(HostRow, h) for h in raw]
-    for host in hosts:
-        host.queues = [from_wire(QueueInstanceRow, q) for q in host.queues]  # type: ignore[arg-type]
     queues, resources = bool(opts.get("queues")), bool(opts.get("resources"))
     jobs = rows if opts.get("jobs") else None
     if opts.get("xml"):

@@ -53,7 +53,7 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
 def _body(argv: list[str]) -> int:
     from qsys.cli import formats
     from qsys.client import Client
-    from qsys.records import JobRow, QueueInstanceRow, from_wire
+    from qsys.records import to_wire
 
     opts = parse_args(argv)
     with Client() as client:
@@ -69,10 +69,9 @@ def _body(argv: list[str]) -> int:
             options["brief"] = True  # only the columns plain qstat and -f print
         if opts.get("full"):
             data = client.queues(users, **options)
-            queues = [from_wire(QueueInstanceRow, q) for q in data["queues"]]
-            rows = [from_wire(JobRow, r) for r in data["jobs"]]
+            queues, rows = data.queues, data.jobs
             if opts.get("json"):
-                return _json({"queues": data["queues"], "jobs": data["jobs"]})
+                return _json({"queues": [to_wire(q) for q in queues], "jobs": [to_wire(r) for r in rows]})
             if opts.get("csv"):
                 from qsys.cli import csvout
 
@@ -84,10 +83,9 @@ def _body(argv: list[str]) -> int:
             else:
                 write(formats.qstat_full(queues, rows))
             return 0
-        raw = client.jobs(users, **options)
+        rows = client.jobs(users, **options)
     if opts.get("json"):
-        return _json(raw)
-    rows = [from_wire(JobRow, r) for r in raw]
+        return _json([to_wire(r) for r in rows])
     if opts.get("urg") or opts.get("pri"):
         return _urgency(rows, opts)
     if opts.get("csv"):
@@ -111,13 +109,13 @@ def _body(argv: list[str]) -> int:
 
 def _details(client: Any, opts: dict[str, Any]) -> int:
     from qsys.cli import formats
-    from qsys.records import JobDetail
+    from qsys.records import to_wire
 
-    data = client.job_details(opts["jobs"] or [str(r["job_id"]) for r in client.jobs(["*"])])
-    details = [JobDetail.from_wire(d) for d in data["details"]]
+    data = client.job_details(opts["jobs"] or [str(r.job_id) for r in client.jobs(["*"])])
+    details = data.details
     if opts.get("json"):
-        _json(data)
-        return 1 if data["missing"] and not details else 0
+        _json(to_wire(data))
+        return 1 if data.missing and not details else 0
     if details:
         if opts.get("xml"):
             from qsys.cli import xmlout
@@ -125,18 +123,19 @@ def _details(client: Any, opts: dict[str, Any]) -> int:
             write(xmlout.qstat_job_details_xml(details))
         else:
             write(formats.qstat_job_details(details))
-    if data["missing"] and not details:
-        sys.stderr.write(formats.job_not_found_message(data["missing"]))
+    if data.missing and not details:
+        sys.stderr.write(formats.job_not_found_message(data.missing))
         return 1
     return 0
 
 
 def _cluster_summary(client: Any, opts: dict[str, Any]) -> int:
     from qsys.cli import qstat_views
+    from qsys.records import to_wire
 
     rows = client.cluster_queues()
     if opts.get("json"):
-        return _json(rows)
+        return _json([to_wire(r) for r in rows])
     write(qstat_views.cluster_summary_xml(rows) if opts.get("xml") else qstat_views.cluster_summary(rows))
     return 0
 

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from qsys.accounting_file import ACCOUNTING_FIELDS, HEADER, format_line
+from qsys.record import asdict
 
 if TYPE_CHECKING:
     from qsys.master.jobs import Job, Task
+    from qsys.protocol import ExitReport
 
 def category_of(job: Job) -> str:
     """The request part of a job's category, as Grid Engine writes it (``NONE`` if empty)."""
@@ -98,8 +100,8 @@ class AccountingWriter:
             os.chmod(self.path, 0o644)
         return self._file
 
-    def record(self, job: Job, task: Task, report: dict[str, Any], now: float) -> dict[str, Any]:
-        return build_record(job, task, report, now)
+    def record(self, job: Job, task: Task, report: ExitReport, now: float) -> dict[str, Any]:
+        return build_record(job, task, asdict(report), now)
 
     def write(self, record: dict[str, Any]) -> None:
         """Append the line: visible to qacct at once (flushed), on disk within the loop's

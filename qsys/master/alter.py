@@ -11,16 +11,25 @@ from __future__ import annotations
 
 import copy
 import fnmatch
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol, sched
 from qsys.errors import InvalidRequest, QsysError
 from qsys.jobspec import JobSpec
-from qsys.master.core import Master
-from qsys.master.jobs import Job
-from qsys.master.server import Identity, handles
+from qsys.master.snapshot import pending_snapshot
+from qsys.master.submit import resolve_predecessors
 from qsys.master.validate import validate_spec
+
+if TYPE_CHECKING:
+    from qsys.master.core import Master
+    from qsys.master.identity import Identity
+    from qsys.master.jobs import Job
+
+
+class Snapshots(Protocol):
+    def snapshot(self, now: float, immediate: int | None = None) -> sched.Snapshot:
+        """The scheduler's view of the cell now."""
+        ...
 
 # JobSpec field -> the attribute name Grid Engine prints in "modified <name> of job N"
 ATTRIBUTE_NAMES: dict[str, str] = {
@@ -77,15 +86,15 @@ def _find(master: Master, who: Identity, msg: protocol.AlterJob) -> tuple[list[J
     return list({j.job_id: j for j in jobs}.values()), missing
 
 
-def could_run(master: Master, job: Job, spec: JobSpec) -> bool:
+def could_run(master: Master, snapshots: Snapshots, job: Job, spec: JobSpec) -> bool:
     """Would ``job`` with ``spec`` find a queue on an empty cluster (-w v / -w e)?"""
     trial = copy.copy(job)
     trial.spec = spec
     trial.holds = set()
     trial.predecessors = set()
     trial.error = ""
-    snapshot = master.dispatcher.build_snapshot(time.time())
-    pending = master.config.pending_snapshot(trial, len(job.tasks))
+    snapshot = snapshots.snapshot(master.clock.now())
+    pending = pending_snapshot(trial, len(job.tasks))
     pending.held = False
     pending.waiting_on = []
     pending.start_time = None
@@ -94,7 +103,7 @@ def could_run(master: Master, job: Job, spec: JobSpec) -> bool:
     return job.job_id not in decision.never
 
 
-def _alter_one(master: Master, who: Identity, job: Job, msg: protocol.AlterJob,
+def _alter_one(master: Master, snapshots: Snapshots, who: Identity, job: Job, msg: protocol.AlterJob,
                lines: list[str]) -> tuple[bool, list[Any]]:
     """Apply the changes to one job; (ok, store changes)."""
     if job.owner != who.user and not who.privileged:
@@ -104,7 +113,10 @@ def _alter_one(master: Master, who: Identity, job: Job, msg: protocol.AlterJob,
     holds = changes.pop("_holds", None)
     wire = job.spec.to_wire()
     wire.update(changes)
-    spec = JobSpec.from_wire(wire)
+    try:
+        spec = JobSpec.from_wire(wire)
+    except ValueError as exc:
+        raise InvalidRequest(f"qalter: {exc}") from None
     running = bool(job.tasks)
     if running:
         for name in _FIXED_WHEN_RUNNING:
@@ -125,7 +137,7 @@ def _alter_one(master: Master, who: Identity, job: Job, msg: protocol.AlterJob,
         return False, []
     level = msg.verify
     if level in ("v", "e", "w"):
-        fits = could_run(master, job, spec)
+        fits = could_run(master, snapshots, job, spec)
         if level == "v":
             lines.append("verification: found suitable queue(s)" if fits else "verification: no suitable queues")
             return fits, []
@@ -151,9 +163,7 @@ def _alter_one(master: Master, who: Identity, job: Job, msg: protocol.AlterJob,
 
 
 def _set_predecessors(master: Master, who: Identity, job: Job, spec: JobSpec, lines: list[str]) -> None:
-    from qsys.master.requests import _resolve_predecessors
-
-    found = _resolve_predecessors(master, who, spec.hold_jids)
+    found = resolve_predecessors(master, who, spec.hold_jids)
     found.discard(job.job_id)
     job.predecessors = found
     blocking = ",".join(str(j) for j in sorted(found)) or "NONE"
@@ -181,15 +191,23 @@ def _change_holds(who: Identity, job: Job, text: str, lines: list[str]) -> None:
     lines.append(f"modified hold of job {job.job_id}")
 
 
-@handles(protocol.AlterJob)
-async def alter_job(master: Master, who: Identity, msg: protocol.AlterJob) -> dict[str, Any]:
+class AlterRequests:
+    def __init__(self, state: Master, snapshots: Snapshots) -> None:
+        self.state = state
+        self.snapshots = snapshots
+
+    async def alter_job(self, who: Identity, msg: protocol.AlterJob) -> protocol.Lines:
+        return await alter_job(self.state, self.snapshots, who, msg)
+
+
+async def alter_job(master: Master, snapshots: Snapshots, who: Identity, msg: protocol.AlterJob) -> protocol.Lines:
     jobs, missing = _find(master, who, msg)
     lines = [f'denied: job "{text}" does not exist' for text in missing]
     failed = bool(missing)
     changes: list[Any] = []
     for job in jobs:
         try:
-            ok, out = _alter_one(master, who, job, msg, lines)
+            ok, out = _alter_one(master, snapshots, who, job, msg, lines)
         except QsysError as exc:
             lines.append(exc.message)
             ok, out = False, []
@@ -198,4 +216,4 @@ async def alter_job(master: Master, who: Identity, msg: protocol.AlterJob) -> di
     if changes:
         await master.commit(changes)
         master.schedule_soon()
-    return {"lines": lines, "exit": 1 if failed else 0}
+    return protocol.Lines(lines, 1 if failed else 0)

@@ -1,18 +1,16 @@
 """The configuration the master holds: global and host-local configuration, queues, PEs,
-complexes, managers/operators -- and what follows from them for the scheduler and the
-exec hosts (snapshots, effective host configuration, the Launch of a task).
+complexes, managers/operators -- and the lookups that answer in Grid Engine's text
+(effective host configuration, a queue attribute on a host, the queue instances).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from qsys.errors import InvalidRequest
-from qsys.launch import Launch, PeHostEntry
 from qsys.objects import (
     Calendar,
     ComplexList,
@@ -39,9 +37,7 @@ from qsys.objects import ExecHost as ExecHostConf
 from qsys.objects.base import spec_map
 
 if TYPE_CHECKING:
-    from qsys.master.core import Master
-    from qsys.master.execd_link import ExecHost
-    from qsys.master.jobs import Job, Task
+    from qsys.master.core import ExecHost, Master
 
 LIMITS = ("h_rt", "s_rt", "h_cpu", "s_cpu", "h_vmem", "s_vmem")
 # kinds held as plain name lists (``qconf -am/-ao/-ah/-as``)
@@ -68,21 +64,6 @@ def split_list(text: str | None) -> list[str]:
     if not text or text.strip().upper() == "NONE":
         return []
     return [item for item in text.replace(",", " ").split() if item]
-
-
-def value_for_host(text: str, host: str) -> str:
-    """A queue attribute with per-host overrides: ``1,[node1=4]`` -> ``4`` on node1."""
-    default = text
-    overrides: dict[str, str] = {}
-    if "[" in text:
-        head, _, rest = text.partition("[")
-        default = head.rstrip(", ")
-        for part in ("[" + rest).split("["):
-            part = part.strip().rstrip(",").rstrip("]").strip()
-            if "=" in part:
-                name, _, value = part.partition("=")
-                overrides[name.strip()] = value.strip()
-    return overrides.get(host, default)
 
 
 class ClusterConfig:
@@ -304,150 +285,6 @@ class ClusterConfig:
     def sched_value(self, name: str, default: str) -> str:
         return str(to_wire(self.sconf).get(name, default))
 
-    # ------------------------------------------------------------ scheduler snapshots
-
-    def host_snapshots(self, live: dict[str, ExecHost]) -> dict[str, Any]:
-        from qsys import sched
-
-        out = {}
-        for name in self.all_exec_hosts(live):
-            host = live.get(name)
-            load: dict[str, str] = {}
-            if host is not None and host.up:
-                load = {k: str(v) for k, v in host.load.items()}
-                load.setdefault("arch", host.arch)
-                load.setdefault("num_proc", str(host.processors))
-            conf = self.exec_hosts.get(name)
-            cvalues = dict(conf.complex_values) if conf is not None else {}
-            out[name] = sched.HostSnap(name=name, load=load, complex_values=cvalues, consumed={})
-        return out
-
-    def queue_instance_snapshots(self, live: dict[str, ExecHost], used: Any) -> list[Any]:
-        from qsys import sched
-
-        out = []
-        for qi in self.queue_instances(live):
-            host = live.get(qi.host)
-            states = qi.states + ("" if host is not None and host.up else "u")
-            qtype = set()
-            if "B" in qi.qtype:
-                qtype.add("BATCH")
-            if "I" in qi.qtype:
-                qtype.add("INTERACTIVE")
-            cvalues = dict(_pairs(self.queue_attr(qi.queue, "complex_values", qi.host)))
-            for limit in LIMITS:
-                cvalues[limit] = self.queue_attr(qi.queue, limit, qi.host)
-            out.append(sched.QueueInstanceSnap(
-                queue=qi.queue,
-                host=qi.host,
-                seq_no=int(self.queue_attr(qi.queue, "seq_no", qi.host) or 0),
-                slots=qi.slots,
-                used_slots=used.get((qi.queue, qi.host), 0),
-                states=states,
-                qtype=qtype,
-                pe_list=split_list(self.queue_attr(qi.queue, "pe_list", qi.host)),
-                complex_values=cvalues,
-                consumed={},
-            ))
-        return out
-
-    def pe_snapshots(self, master: Master) -> dict[str, Any]:
-        from qsys import sched
-
-        used: dict[str, int] = {}
-        for job in master.jobs.values():
-            for task in job.tasks.values():
-                if task.pe:
-                    used[task.pe] = used.get(task.pe, 0) + task.slots
-        return {
-            name: sched.PeSnap(
-                name=name,
-                slots=pe.slots,
-                used_slots=used.get(name, 0),
-                allocation_rule=pe.allocation_rule,
-                control_slaves=pe.control_slaves,
-                job_is_first_task=pe.job_is_first_task,
-            )
-            for name, pe in self.pes.items()
-        }
-
-    def pending_snapshot(self, job: Job, running: int) -> Any:
-        from qsys import sched
-
-        spec = job.spec
-        limit = spec.task_concurrency
-        want = len(job.pending) if not limit else max(0, limit - running)
-        pe = (spec.pe.name, spec.pe.min_slots, spec.pe.max_slots) if spec.pe else None
-        return sched.PendingJob(
-            job_id=job.job_id,
-            task_ids=job.pending.first(max(want, 1)) if want else [],
-            running_tasks=running,
-            task_concurrency=limit,
-            priority=spec.priority,
-            submit_time=job.submit_time,
-            owner=job.owner,
-            interactive=spec.job_type != "batch",
-            hard_resources=dict(spec.hard_resources),
-            hard_queues=list(spec.hard_queues),
-            master_queues=list(spec.master_queues),
-            pe=pe,
-            start_time=spec.start_time,
-            held=bool(job.holds or job.error),
-            waiting_on=sorted(job.predecessors),
-            now=spec.now,
-        )
-
-    # ------------------------------------------------------------ the start of a task
-
-    def launch_for(self, master: Master, job: Job, task: Task) -> Launch:
-        from qsys.sched.values import parse_memory, parse_time
-
-        first = task.master
-        spec = job.spec
-        host_conf = self.host_config(first.host)
-        limits: dict[str, float | None] = {}
-        for name in LIMITS:
-            queue_text = self.queue_attr(first.queue, name, first.host)
-            job_text = spec.hard_resources.get(name)
-            parse = parse_time if name.endswith(("_rt", "_cpu")) else parse_memory
-            values = [parse(t) for t in (queue_text, job_text) if t and t.upper() != "INFINITY"]
-            limits[name] = min(values) if values else None
-        boot = master.boot
-        return Launch(
-            job_id=job.job_id,
-            task_id=task.task_id,
-            is_array=job.is_array,
-            spec=spec.to_wire(),
-            owner=job.owner,
-            uid=job.uid,
-            group=job.group,
-            gid=job.gid,
-            queue=first.queue,
-            host=first.host,
-            slots=first.slots,
-            total_slots=task.slots,
-            hosts=[PeHostEntry(a.host, a.slots, f"{a.queue}@{a.host}") for a in task.assignments] if task.pe else [],
-            pe=task.pe,
-            restarted=task.restarted,
-            submit_time=job.submit_time,
-            h_rt=limits["h_rt"],
-            s_rt=limits["s_rt"],
-            h_cpu=limits["h_cpu"],
-            s_cpu=limits["s_cpu"],
-            h_vmem=int(limits["h_vmem"]) if limits["h_vmem"] else None,
-            s_vmem=int(limits["s_vmem"]) if limits["s_vmem"] else None,
-            tmpdir_base=self.queue_attr(first.queue, "tmpdir", first.host),
-            shell=self.queue_attr(first.queue, "shell", first.host),
-            shell_start_mode=_none(self.queue_attr(first.queue, "shell_start_mode", first.host))
-            or host_conf.get("shell_start_mode", "posix_compliant"),
-            login_shells=split_list(host_conf.get("login_shells", "")),
-            prolog=_none(self.queue_attr(first.queue, "prolog", first.host)) or _none(host_conf.get("prolog", "")),
-            epilog=_none(self.queue_attr(first.queue, "epilog", first.host)) or _none(host_conf.get("epilog", "")),
-            cell=master.cell.name,
-            qsys_root=str(master.cell.root),
-            binary_path=boot.get("binary_path") or os.path.dirname(sys.executable),
-        )
-
 
 def _user_name(uid: int) -> str:
     import pwd
@@ -456,16 +293,3 @@ def _user_name(uid: int) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return str(uid)
-
-
-def _none(text: str) -> str:
-    return "" if not text or text.upper() == "NONE" else text
-
-
-def _pairs(text: str) -> list[tuple[str, str]]:
-    out = []
-    for item in split_list(text):
-        name, sep, value = item.partition("=")
-        if sep:
-            out.append((name, value))
-    return out

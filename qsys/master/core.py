@@ -1,71 +1,87 @@
-"""The master's state and the rules that change it.
+"""The master's state, its durability and its events: the bottom of ``qsys.master``.
 
-All state lives here in memory; every change is made durable in the store (group commits)
-before a request that caused it is acknowledged. Request handlers (``requests.py``), the exec
-daemon links (``execd_link.py``) and the scheduler driver (``dispatch.py``) call into it.
+All state lives here in memory (jobs, the live exec hosts, the configuration handed in);
+every change is made durable in the store (group commits) before a request that caused it
+is acknowledged. The parts that change it (``main.py`` wires them) receive this state and
+the few other parts they need; core itself builds none of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
-from qsys.master.accounting import AccountingWriter
-from qsys.master.config import ClusterConfig
 from qsys.master.jobs import Job, Task
-from qsys.master.server import Identity
-from qsys.paths import Cell
-from qsys.store import (
-    AddAccounting,
-    DeleteJob,
-    DeleteTask,
-    GroupCommitter,
-    PutJob,
-    PutTask,
-    SetCounter,
-    Store,
-)
+from qsys.records import TaskEnd
+from qsys.store import DeleteJob, PutJob, PutTask, SetCounter
+
+if TYPE_CHECKING:
+    from qsys.master.clock import Clock
+    from qsys.master.config import ClusterConfig
+    from qsys.paths import Cell
+    from qsys.store import GroupCommitter, Loaded
 
 log = logging.getLogger("qsys.master")
 
 
-class Master:
-    def __init__(self, cell: Cell, store: Store, key: bytes, host_name: str, mode: str,
-                 owner_uid: int) -> None:
-        from qsys.master.dispatch import Dispatcher
-        from qsys.master.execd_link import ExecdRegistry
+class HostLink(Protocol):
+    """Sends to exec daemons (what every part that tells a host something needs)."""
 
+    def send(self, host: str, msg: Any) -> bool:
+        """Queue ``msg`` to ``host``'s exec daemon; False when it is not connected."""
+        ...
+
+
+@dataclass(slots=True)
+class ExecHost:
+    """What the master knows of one exec host (its link: see ``execd_link``)."""
+
+    name: str
+    arch: str = "lx-amd64"
+    processors: int = 1
+    sockets: int = 1
+    cores: int = 1
+    threads: int = 1
+    mem_total: int = 0
+    swap_total: int = 0
+    load: dict[str, float] = field(default_factory=dict)
+    last_report: float = 0.0
+    writer: asyncio.StreamWriter | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.writer is not None
+
+
+class Master:
+    """The state of one master: jobs, exec hosts, configuration; commit and events."""
+
+    def __init__(self, cell: Cell, boot: dict[str, str], committer: GroupCommitter, config: ClusterConfig,
+                 clock: Clock, key: bytes, host_name: str, mode: str, owner_uid: int) -> None:
         self.cell = cell
-        self.boot = cell.bootstrap()  # read once: the bootstrap file is not re-read per request
-        self.store = store
-        self.committer = GroupCommitter(store)
+        self.boot = boot  # read once: the bootstrap file is not re-read per request
+        self.committer = committer
+        self.config = config
+        self.clock = clock
         self.key = key
         self.host_name = host_name
         self.mode = mode  # personal | service
         self.owner_uid = owner_uid  # who runs the master (the cluster owner in personal mode)
         self.jobs: dict[int, Job] = {}
+        self.hosts: dict[str, ExecHost] = {}  # exec hosts that registered since the start
         self.next_job_id = 1
-        self.config = ClusterConfig()
-        self.config.mode = mode
-        self.execds = ExecdRegistry(self)
-        self.dispatcher = Dispatcher(self)
-        from qsys.master.queue_states import QueueStates
-
-        self.qstates = QueueStates(self)
-        self.accounting = AccountingWriter(cell.accounting_file)
-        self._finish_waiters: dict[int, list[asyncio.Future[Any]]] = {}
-        self.finished: dict[int, list[dict[str, Any]]] = {}  # job id -> task end reports (recent)
+        self.finished: dict[int, list[TaskEnd]] = {}  # job id -> how its tasks ended (recent)
+        self._finish_waiters: dict[int, list[asyncio.Future[list[TaskEnd]]]] = {}
+        self.pass_wanted = asyncio.Event()  # the dispatcher runs a pass when set
         self.stopping = asyncio.Event()
-        self.accounted_before: set[tuple[int, int, int]] = set()  # see AccountingWriter.written_keys
 
     # ------------------------------------------------------------ start-up
 
-    def load(self) -> None:
-        """Rebuild memory from the store; running tasks stay running until hosts report."""
-        loaded = self.store.load()
+    def load(self, loaded: Loaded) -> None:
+        """Jobs and tasks from the store; running tasks stay running until hosts report."""
         self.next_job_id = max(loaded.counters.get("next_job_id", 1), 1)
         for job_id, record in loaded.jobs.items():
             self.jobs[job_id] = Job.from_record(job_id, record)
@@ -73,23 +89,9 @@ class Master:
             job = self.jobs.get(job_id)
             if job is not None:
                 job.tasks[task_id] = Task.from_record(record)
-        self.config.load(loaded.objects)
-        self.accounted_before = self.accounting.written_keys(set(loaded.tasks))
-        self.qstates.load(loaded.objects)
         if self.jobs:
             self.next_job_id = max(self.next_job_id, max(self.jobs) + 1)
         log.info("loaded %d jobs, next job id %d", len(self.jobs), self.next_job_id)
-
-    async def close(self) -> None:
-        await self.committer.close()
-        self.accounting.close()
-
-    # ------------------------------------------------------------ identities
-
-    def identity_for(self, uid: int, user: str, host: str) -> Identity:
-        manager = uid == 0 or uid == self.owner_uid or user in self.config.managers
-        operator = manager or user in self.config.operators
-        return Identity(uid=uid, user=user, host=host, manager=manager, operator=operator)
 
     # ------------------------------------------------------------ durability
 
@@ -111,65 +113,20 @@ class Master:
     # ------------------------------------------------------------ events
 
     def schedule_soon(self) -> None:
-        self.dispatcher.trigger()
+        """Ask for a scheduling pass (many asks before it runs make one pass)."""
+        self.pass_wanted.set()
 
-    async def task_finished(self, job: Job, task: Task, report: dict[str, Any]) -> None:
-        """A task ended (or was given up): account it, rerun or forget it, wake waiters."""
-        now = time.time()
-        changes: list[Any] = []
-        job.tasks.pop(task.task_id, None)
-        changes.append(DeleteTask(job.job_id, task.task_id))
-        rescheduled = self.qstates.take_reschedule(job.job_id, task.task_id)  # qmod -rj/-rq
-        rerun = (bool(report.get("rerun")) or rescheduled) and not task.deleting
-        error_state = bool(report.get("error_state")) and not task.deleting
-        record: dict[str, Any] | None = None
-        if rerun:
-            job.restarts[task.task_id] = job.restarts.get(task.task_id, 0) + 1
-            job.pending.add_back(task.task_id)
-        else:
-            from qsys.master.pe import final_report
-
-            record = self.accounting.record(job, task, final_report(self, job, task, report), now)
-            changes.append(AddAccounting(job.job_id, task.task_id, job.owner, record["end_time"], record))
-            if error_state:
-                # Grid Engine keeps the task and shows the job as Eqw until qmod -cj
-                job.error = report.get("error") or f"job {job.job_id}.{task.task_id} failed"
-                job.pending.add_back(task.task_id)
-            else:
-                self.finished.setdefault(job.job_id, []).append(
-                    {"task_id": task.task_id, "exit_status": report.get("exit_status", 0),
-                     "signal": report.get("signal", 0), "failed": report.get("failed", 0),
-                     "deleted": task.deleting, "is_array": job.is_array}
-                )
-        if job.finished and not job.error:
-            del self.jobs[job.job_id]
-            changes.append(DeleteJob(job.job_id))
-            changes.extend(self._release_successors(job))
-        else:
-            changes.append(self.job_change(job))
-        if record is not None:
-            # written before the job leaves qstat's view, so qacct sees it at once; a line
-            # written by a master killed before the commit below is not written twice
-            key = (job.job_id, task.task_id, int(record["start_time"]))
-            if key in self.accounted_before:
-                self.accounted_before.discard(key)
-            else:
-                self.accounting.write(record)
-        self.schedule_soon()  # the next orders can share this commit (see requests.submit)
-        await self.commit(changes)
-        if job.job_id not in self.jobs:
-            self._wake_waiters(job.job_id)
+    def task_ended(self, job: Job, end: TaskEnd) -> None:
+        self.finished.setdefault(job.job_id, []).append(end)
 
     def forget_job(self, job: Job) -> list[Any]:
         """Remove a job with nothing running (qdel of a pending job)."""
         self.jobs.pop(job.job_id, None)
-        self.finished.setdefault(job.job_id, []).append(
-            {"task_id": 0, "exit_status": 0, "signal": 0, "failed": 0, "deleted": True,
-             "is_array": job.is_array}
-        )
-        return [DeleteJob(job.job_id), *self._release_successors(job)]
+        self.task_ended(job, TaskEnd(job.job_id, 0, deleted=True, is_array=job.is_array))
+        return [DeleteJob(job.job_id), *self.release_successors(job)]
 
-    def _release_successors(self, done: Job) -> list[Any]:
+    def release_successors(self, done: Job) -> list[Any]:
+        """Jobs that waited for ``done`` (-hold_jid) wait no more."""
         changes = []
         for job in self.jobs.values():
             if done.job_id in job.predecessors:
@@ -179,15 +136,15 @@ class Master:
 
     # ------------------------------------------------------------ -sync y
 
-    def wait_for(self, job_id: int) -> asyncio.Future[Any]:
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    def wait_for(self, job_id: int) -> asyncio.Future[list[TaskEnd]]:
+        fut: asyncio.Future[list[TaskEnd]] = asyncio.get_running_loop().create_future()
         if job_id not in self.jobs:
             fut.set_result(self.finished.get(job_id, []))
         else:
             self._finish_waiters.setdefault(job_id, []).append(fut)
         return fut
 
-    def _wake_waiters(self, job_id: int) -> None:
+    def wake_waiters(self, job_id: int) -> None:
         for fut in self._finish_waiters.pop(job_id, []):
             if not fut.done():
                 fut.set_result(self.finished.get(job_id, []))

@@ -10,63 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import auth, protocol
 from qsys.errors import ProtocolError
+from qsys.master.core import ExecHost
 from qsys.master.jobs import RUNNING, TRANSFERRING
+from qsys.store import DeleteTask
 
 if TYPE_CHECKING:
     from qsys.master.core import Master
     from qsys.master.jobs import Job, Task
+    from qsys.protocol import HandlerTable
 
 log = logging.getLogger("qsys.master.execd")
 
 
-@dataclass(slots=True)
-class ExecHost:
-    """What the master knows of one exec host."""
+class HostLinks:
+    """Sends to the exec daemons over their links (the :class:`~qsys.master.core.HostLink`
+    every part that tells a host something is given)."""
 
-    name: str
-    arch: str = "lx-amd64"
-    processors: int = 1
-    sockets: int = 1
-    cores: int = 1
-    threads: int = 1
-    mem_total: int = 0
-    swap_total: int = 0
-    load: dict[str, float] = field(default_factory=dict)
-    last_report: float = 0.0
-    writer: asyncio.StreamWriter | None = None
-
-    @property
-    def up(self) -> bool:
-        return self.writer is not None
-
-
-ExecdHandler = Callable[["ExecdRegistry", ExecHost, Any], Awaitable[None]]
-_HANDLERS: dict[type, ExecdHandler] = {}
-
-
-def _handles(msg_type: type) -> Callable[[ExecdHandler], ExecdHandler]:
-    def register(fn: ExecdHandler) -> ExecdHandler:
-        _HANDLERS[msg_type] = fn
-        return fn
-
-    return register
-
-
-class ExecdRegistry:
-    def __init__(self, master: Master) -> None:
-        self.master = master
-        self.hosts: dict[str, ExecHost] = {}
-        self.background: set[asyncio.Task[None]] = set()
-        self._finishing: dict[tuple[int, int], asyncio.Task[None]] = {}
-
-    # ------------------------------------------------------------ sending
+    def __init__(self, hosts: dict[str, ExecHost]) -> None:
+        self.hosts = hosts
 
     def send(self, host: str, msg: Any) -> bool:
         """Queue a message to an exec daemon; False when it is not connected."""
@@ -76,16 +42,45 @@ class ExecdRegistry:
         protocol.write_message(entry.writer, msg)
         return True
 
-    def broadcast_config(self) -> None:
-        for name, entry in self.hosts.items():
-            if entry.writer is not None:
-                protocol.write_message(entry.writer, protocol.HostConfig(self.master.config.host_config(name)))
+
+class TaskEndSink(Protocol):
+    async def task_finished(self, job: Job, task: Task, report: protocol.ExitReport,
+                            also: Sequence[Any] = ()) -> None: ...
+
+
+class ErrorStates(Protocol):
+    def mark_error(self, queue: str, host: str, reason: str) -> list[Any]: ...
+
+
+class SlaveHosts(Protocol):
+    def resend_slaves(self, host: str) -> None: ...
+
+
+ExecdHandler = Callable[[ExecHost, Any], Awaitable[None]]
+
+
+class ExecdRegistry:
+    """Serves the exec daemons' links: registration and reconciliation, then ``handlers``."""
+
+    def __init__(self, state: Master, handlers: HandlerTable[ExecdHandler], links: HostLinks,
+                 ends: TaskEndSink, errors: ErrorStates, slaves: SlaveHosts) -> None:
+        self.state = state
+        self.handlers = handlers
+        self.links = links
+        self.ends = ends
+        self.errors = errors
+        self.slaves = slaves
+        self.background: set[asyncio.Task[None]] = set()
+        self._finishing: dict[tuple[int, int], asyncio.Task[None]] = {}
+
+    def send(self, host: str, msg: Any) -> bool:
+        return self.links.send(host, msg)
 
     # ------------------------------------------------------------ one link
 
     async def serve(self, hello: protocol.ExecdHello, nonce: bytes, reader: asyncio.StreamReader,
                     writer: asyncio.StreamWriter) -> None:
-        auth.check_execd_proof(self.master.key, nonce, hello.host, hello.proof)
+        auth.check_execd_proof(self.state.key, nonce, hello.host, hello.proof)
         reg = await protocol.read_message(reader)
         if not isinstance(reg, protocol.Register) or reg.host != hello.host:
             raise ProtocolError("exec daemon must register after its hello")
@@ -93,53 +88,50 @@ class ExecdRegistry:
         # from now on cannot be in the exec daemon's report and must not count as lost
         believed = [
             (job, task)
-            for job in self.master.jobs.values()
+            for job in self.state.jobs.values()
             for task in job.tasks.values()
             if task.master.host == reg.host
         ]
-        entry = self.hosts.get(reg.host)
+        entry = self.state.hosts.get(reg.host)
         if entry is None:
-            entry = self.hosts[reg.host] = ExecHost(reg.host)
+            entry = self.state.hosts[reg.host] = ExecHost(reg.host)
         elif entry.writer is not None:
             entry.writer.close()  # a new link replaces a stale one
         entry.arch, entry.processors, entry.mem_total = reg.arch, reg.processors, reg.mem_total
         entry.swap_total, entry.sockets, entry.cores, entry.threads = reg.swap_total, reg.sockets, reg.cores, reg.threads
-        entry.load, entry.last_report = dict(reg.load), time.time()
+        entry.load, entry.last_report = dict(reg.load), self.state.clock.now()
         entry.writer = writer
-        await self.master.config.ensure_exec_host(self.master, reg.host)
-        protocol.write_message(writer, protocol.HostConfig(self.master.config.host_config(reg.host)))
+        await self.state.config.ensure_exec_host(self.state, reg.host)
+        protocol.write_message(writer, protocol.HostConfig(self.state.config.host_config(reg.host)))
         log.info("host=%s registered (%d processors, %d jobs in spool)", reg.host, reg.processors, len(reg.jobs))
         await self._reconcile(entry, reg.jobs, believed)
-        _resend_slaves(self.master, reg.host)
+        self.slaves.resend_slaves(reg.host)
         await writer.drain()
-        self.master.schedule_soon()
+        self.state.schedule_soon()
         try:
             while True:
                 msg = await protocol.read_message(reader)
                 if msg is None:
                     break
-                handler = _HANDLERS.get(type(msg))
-                if handler is None:
-                    raise ProtocolError(f"unexpected {type(msg).__name__} from exec host {reg.host}")
-                await handler(self, entry, msg)
+                await self.handlers.lookup(msg)(entry, msg)
                 await writer.drain()
         finally:
             if entry.writer is writer:
                 entry.writer = None
                 log.warning("host=%s link lost", reg.host)
-                self.master.schedule_soon()
+                self.state.schedule_soon()
 
-    async def _reconcile(self, entry: ExecHost, reported: list[dict[str, Any]],
+    async def _reconcile(self, entry: ExecHost, reported: list[protocol.SpoolEntry],
                          believed: list[tuple[Job, Task]]) -> None:
         """Match the tasks the exec daemon reports with what the master believes runs there."""
         seen: set[tuple[int, int]] = set()
         for item in reported:
-            key = (int(item["job_id"]), int(item["task_id"]))
+            key = (item.job_id, item.task_id)
             seen.add(key)
-            if item.get("state") == "finished":
-                await self._finished(entry, key[0], key[1], item.get("report") or {})
+            if item.state == "finished":
+                await self._finished(entry, key[0], key[1], item.report or protocol.ExitReport())
                 continue
-            job = self.master.jobs.get(key[0])
+            job = self.state.jobs.get(key[0])
             task = job.tasks.get(key[1]) if job else None
             if task is None:
                 log.warning("host=%s job=%d.%d runs but is unknown: killing it", entry.name, *key)
@@ -147,8 +139,8 @@ class ExecdRegistry:
                 continue
             if task.state == TRANSFERRING:
                 task.state = RUNNING
-                task.pid = int(item.get("pid") or 0)
-                task.start_time = task.start_time or time.time()
+                task.pid = item.pid
+                task.start_time = task.start_time or self.state.clock.now()
             if task.deleting:
                 self.send(entry.name, protocol.KillJob(key[0], key[1], 9))
         for job, task in believed:
@@ -159,22 +151,21 @@ class ExecdRegistry:
                 log.info("host=%s job=%d.%d was never started: back to pending", entry.name, job.job_id, task.task_id)
                 job.tasks.pop(task.task_id)
                 job.pending.add_back(task.task_id)
-                await self.master.commit([self.master.job_change(job), _delete_task(job.job_id, task.task_id)])
+                await self.state.commit([self.state.job_change(job), DeleteTask(job.job_id, task.task_id)])
             else:
                 log.warning("host=%s job=%d.%d is lost (not in the exec spool)", entry.name, job.job_id, task.task_id)
-                await self.master.task_finished(job, task, {"failed": 100, "exit_status": 0,
-                                                            "error": "job lost by its exec host"})
+                await self.ends.task_finished(job, task, protocol.ExitReport(failed=100, error="job lost by its exec host"))
 
-    async def _finished(self, entry: ExecHost, job_id: int, task_id: int, report: dict[str, Any]) -> None:
+    async def _finished(self, entry: ExecHost, job_id: int, task_id: int, report: protocol.ExitReport) -> None:
         key = (job_id, task_id)
         inflight = self._finishing.get(key)
         if inflight is not None:
             await asyncio.shield(inflight)  # a repeat while the first report is being committed
         else:
-            job = self.master.jobs.get(job_id)
+            job = self.state.jobs.get(job_id)
             task = job.tasks.get(task_id) if job else None
             if job is not None and task is not None and task.master.host == entry.name:
-                done = asyncio.get_running_loop().create_task(self.master.task_finished(job, task, report))
+                done = asyncio.get_running_loop().create_task(self.ends.task_finished(job, task, report))
                 self._finishing[key] = done
                 try:
                     await done
@@ -183,64 +174,37 @@ class ExecdRegistry:
         # an end already accounted (a repeat after a lost ack) is simply acknowledged again
         self.send(entry.name, protocol.FinishedAck(job_id, task_id))
 
+    # ------------------------------------------------------------ messages of a registered host
 
-def _resend_slaves(master: Master, host: str) -> None:
-    from qsys.master import pe
+    async def on_load(self, entry: ExecHost, msg: protocol.LoadReport) -> None:
+        entry.load = dict(msg.load)
+        entry.last_report = self.state.clock.now()
 
-    pe.resend_slaves(master, host)
+    async def on_started(self, entry: ExecHost, msg: protocol.JobStarted) -> None:
+        job = self.state.jobs.get(msg.job_id)
+        task = job.tasks.get(msg.task_id) if job else None
+        if task is None:
+            return
+        task.state = RUNNING
+        task.pid = msg.pid
+        task.start_time = msg.start_time
+        if task.deleting:
+            self.send(entry.name, protocol.KillJob(msg.job_id, msg.task_id, 9))
 
+    async def on_failed_start(self, entry: ExecHost, msg: protocol.JobFailedStart) -> None:
+        job = self.state.jobs.get(msg.job_id)
+        task = job.tasks.get(msg.task_id) if job else None
+        if job is None or task is None:
+            return
+        log.warning("host=%s job=%d.%d failed to start: %s", entry.name, msg.job_id, msg.task_id, msg.reason)
+        host_fault = not msg.error_state  # the host could not start it: queue instance E, job again
+        marked = self.errors.mark_error(task.master.queue, task.master.host, msg.reason) if host_fault else []
+        await self.ends.task_finished(job, task, protocol.ExitReport(failed=1, error=msg.reason,
+                                                                     error_state=msg.error_state, rerun=host_fault),
+                                      marked)
 
-def _pe_handlers() -> None:
-    from qsys.master import pe
-
-    pe.install(_HANDLERS)
-
-
-def _delete_task(job_id: int, task_id: int) -> Any:
-    from qsys.store import DeleteTask
-
-    return DeleteTask(job_id, task_id)
-
-
-@_handles(protocol.LoadReport)
-async def _on_load(reg: ExecdRegistry, entry: ExecHost, msg: protocol.LoadReport) -> None:
-    entry.load = dict(msg.load)
-    entry.last_report = time.time()
-
-
-@_handles(protocol.JobStarted)
-async def _on_started(reg: ExecdRegistry, entry: ExecHost, msg: protocol.JobStarted) -> None:
-    job = reg.master.jobs.get(msg.job_id)
-    task = job.tasks.get(msg.task_id) if job else None
-    if task is None:
-        return
-    task.state = RUNNING
-    task.pid = msg.pid
-    task.start_time = msg.start_time
-    if task.deleting:
-        reg.send(entry.name, protocol.KillJob(msg.job_id, msg.task_id, 9))
-
-
-@_handles(protocol.JobFailedStart)
-async def _on_failed_start(reg: ExecdRegistry, entry: ExecHost, msg: protocol.JobFailedStart) -> None:
-    job = reg.master.jobs.get(msg.job_id)
-    task = job.tasks.get(msg.task_id) if job else None
-    if job is None or task is None:
-        return
-    log.warning("host=%s job=%d.%d failed to start: %s", entry.name, msg.job_id, msg.task_id, msg.reason)
-    host_fault = not msg.error_state  # the host could not start it: queue instance E, job again
-    if host_fault:
-        await reg.master.commit(reg.master.qstates.mark_error(task.master.queue, task.master.host, msg.reason))
-    await reg.master.task_finished(job, task, {"failed": 1, "exit_status": 0, "error": msg.reason,
-                                               "error_state": msg.error_state, "rerun": host_fault})
-
-
-@_handles(protocol.JobFinished)
-async def _on_finished(reg: ExecdRegistry, entry: ExecHost, msg: protocol.JobFinished) -> None:
-    # not awaited here: ends arriving together share one group commit
-    task = asyncio.get_running_loop().create_task(reg._finished(entry, msg.job_id, msg.task_id, msg.report))
-    reg.background.add(task)
-    task.add_done_callback(reg.background.discard)
-
-
-_pe_handlers()
+    async def on_finished(self, entry: ExecHost, msg: protocol.JobFinished) -> None:
+        # not awaited here: ends arriving together share one group commit
+        task = asyncio.get_running_loop().create_task(self._finished(entry, msg.job_id, msg.task_id, msg.report))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)

@@ -36,7 +36,7 @@ def _topology(sockets: int, cores: int, threads: int) -> str:
 
 def exechost_view(master: Master, obj: Any) -> Any:
     """``obj`` with load_values and processors of the live host (unchanged if it is down)."""
-    host = master.execds.hosts.get(obj.hostname)
+    host = master.hosts.get(obj.hostname)
     if host is None or not host.load:
         return obj
     values: dict[str, Any] = dict(host.load)

@@ -142,9 +142,6 @@ class Job:
         """May the scheduler consider the pending tasks now?"""
         return bool(self.pending) and not (self.error or self.holds or self.predecessors)
 
-    def running_count(self) -> int:
-        return len(self.tasks)
-
     # ------------------------------------------------------------ store records
 
     def to_record(self) -> dict[str, Any]:

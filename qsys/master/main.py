@@ -1,4 +1,18 @@
-"""``qsys-master``: start the master daemon of the current cell."""
+"""``qsys-master``: the master daemon of the current cell, and the one place it is wired.
+
+:func:`build_master` shows every part of the master and what each is given:
+
+* ``core.Master``: the state (jobs, exec hosts, configuration), commit, events -- the bottom;
+* ``execd_link``: ``HostLinks`` sends to exec daemons, ``ExecdRegistry`` serves their links;
+* ``queue_states.QueueStates``: instance states (qmod, calendars, thresholds), suspension;
+* ``pe.ParallelJobs``: slave hosts, inherit ports and pe task accounting of PE jobs;
+* ``ends.TaskEnds``: the end of a task (accounting, rerun, forgetting the job);
+* ``sessions.SessionBroker``: qrsh/qlogin sessions between client and exec host;
+* ``dispatch.Dispatcher``: scheduling passes and the starts they order;
+* the request handlers (``requests``, ``status``, ``alter``, ``qmod``, ``objects``,
+  ``sessions``) in one client table, the exec daemon messages in another;
+* ``server.Server``: the listeners (TCP and the Unix socket).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +22,29 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import dataclass
 
-from qsys import auth
+from qsys import auth, protocol
 from qsys.daemonize import daemonize, setup_logging, write_pid
+from qsys.master.accounting import AccountingWriter
+from qsys.master.actions import JobActions
+from qsys.master.alter import AlterRequests
+from qsys.master.clock import Clock, SystemClock
+from qsys.master.config import ClusterConfig
+from qsys.master.core import Master
+from qsys.master.dispatch import Dispatcher
+from qsys.master.ends import TaskEnds
+from qsys.master.execd_link import ExecdHandler, ExecdRegistry, HostLinks
+from qsys.master.objects import ConfRequests
+from qsys.master.pe import ParallelJobs
+from qsys.master.qmod import QueueRequests
+from qsys.master.queue_states import QueueStates
+from qsys.master.requests import JobRequests
+from qsys.master.server import ClientHandler, Server, short_hostname
+from qsys.master.sessions import SessionBroker, SessionRequests
+from qsys.master.status import StatusRequests
 from qsys.paths import DEFAULT_PORT, Cell
+from qsys.store import GroupCommitter, Store
 
 log = logging.getLogger("qsys.master")
 
@@ -20,47 +53,120 @@ def default_store_url(cell: Cell) -> str:
     return f"sqlite:///{cell.master_spool / 'qsys.db'}"
 
 
-async def serve(cell: Cell, port: int, bind: str | None) -> None:
-    from qsys.master import (  # noqa: F401 - they register the request handlers
-        alter,
-        objects,
-        qmod,
-        requests,
-        sessions,
-    )
-    from qsys.master.core import Master
-    from qsys.master.server import Server, short_hostname
-    from qsys.store import Store
+@dataclass
+class MasterDaemon:
+    """One master, its parts wired: :meth:`start` listens and runs, :meth:`stop` ends it."""
 
+    cell: Cell
+    store: Store
+    state: Master
+    accounting: AccountingWriter
+    qstates: QueueStates
+    dispatcher: Dispatcher
+    execds: ExecdRegistry
+    server: Server
+    requests: protocol.HandlerTable[ClientHandler]
+    execd_messages: protocol.HandlerTable[ExecdHandler]
+    port: int | None = 0  # TCP port to listen on (0: any free port; None: the Unix socket only)
+    bind: str | None = None
+    bound_port: int | None = None
+
+    async def start(self) -> int | None:
+        """Complete a new cell's configuration, listen, start the scheduler; the TCP port."""
+        cell, state = self.cell, self.state
+        await state.config.bootstrap_defaults(state)
+        self.bound_port = await self.server.start(self.bind, self.port, str(cell.master_socket))
+        if self.port == 0 and self.bound_port:
+            state.boot["master_port"] = str(self.bound_port)
+            cell.write_bootstrap(state.boot)
+        (cell.common / "act_qmaster").write_text(state.host_name + "\n")
+        log.info("master up on port %s, socket %s, store %s", self.bound_port, cell.master_socket,
+                 self.store.url_for_log)
+        self.dispatcher.start()
+        self.qstates.start()
+        return self.bound_port
+
+    async def stop(self) -> None:
+        self.dispatcher.stop()
+        self.qstates.stop()
+        await self.server.close()
+        await self.state.committer.close()
+        self.accounting.close()
+        self.store.close()
+
+
+def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0,
+                 bind: str | None = None) -> MasterDaemon:
+    """The master of ``cell`` with its state loaded from the store, not yet listening."""
     boot = cell.bootstrap()
     store = Store(boot.get("store_url") or default_store_url(cell))
     store.create()
-    key = auth.load_key(cell.key_file)
-    host = boot.get("master_host_name") or short_hostname()
     mode = boot.get("mode", "personal")
-    owner_uid = int(boot.get("owner_uid", os.getuid()))
-    master = Master(cell, store, key, host, mode, owner_uid)
-    master.load()
-    await master.config.bootstrap_defaults(master)
-    server = Server(master)
-    bound = await server.start(bind, port, str(cell.master_socket))
-    if port == 0 and bound:
-        boot["master_port"] = str(bound)
-        cell.write_bootstrap(boot)
-    (cell.common / "act_qmaster").write_text(host + "\n")
-    log.info("master up on port %s, socket %s, store %s", bound, cell.master_socket, store.url_for_log)
-    master.dispatcher.start()
-    master.qstates.start()
+    config = ClusterConfig()
+    config.mode = mode
+    state = Master(cell, boot, GroupCommitter(store), config, clock or SystemClock(),
+                   key=auth.load_key(cell.key_file), host_name=boot.get("master_host_name") or short_hostname(),
+                   mode=mode, owner_uid=int(boot.get("owner_uid", os.getuid())))
+    accounting = AccountingWriter(cell.accounting_file)
+
+    links = HostLinks(state.hosts)
+    qstates = QueueStates(state, links)
+    parallel = ParallelJobs(state, links, accounting)
+    ends = TaskEnds(state, accounting, qstates, parallel)
+    broker = SessionBroker(state, links)
+    dispatcher = Dispatcher(state, links, qstates, parallel, broker)
+
+    execd_messages: protocol.HandlerTable[ExecdHandler] = protocol.HandlerTable("exec daemon")
+    execds = ExecdRegistry(state, execd_messages, links, ends, qstates, parallel)
+    sessions = SessionRequests(state, broker, dispatcher)
+    execd_messages.add(protocol.LoadReport, execds.on_load)
+    execd_messages.add(protocol.JobStarted, execds.on_started)
+    execd_messages.add(protocol.JobFailedStart, execds.on_failed_start)
+    execd_messages.add(protocol.JobFinished, execds.on_finished)
+    execd_messages.add(protocol.SessionReady, sessions.on_ready)
+    execd_messages.add(protocol.PeInheritPort, parallel.on_inherit_port)
+    execd_messages.add(protocol.PeTaskStarted, parallel.on_task_started)
+    execd_messages.add(protocol.PeTaskFinished, parallel.on_task_finished)
+
+    jobs = JobRequests(state, JobActions(state, links, parallel), dispatcher, links)
+    status = StatusRequests(state, qstates, dispatcher)
+    queues = QueueRequests(state, qstates, links)
+    requests: protocol.HandlerTable[ClientHandler] = protocol.HandlerTable("client request")
+    requests.add(protocol.Submit, jobs.submit)
+    requests.add(protocol.SubmitMany, jobs.submit_many)
+    requests.add(protocol.JobAction, jobs.job_action)
+    requests.add(protocol.WaitJobs, jobs.wait_jobs)
+    requests.add(protocol.Shutdown, jobs.shutdown)
+    requests.add(protocol.JobsStatus, status.jobs)
+    requests.add(protocol.QueuesStatus, status.queues)
+    requests.add(protocol.HostsStatus, status.hosts)
+    requests.add(protocol.JobDetails, status.details)
+    requests.add(protocol.ClusterQueuesStatus, status.cluster_queues)
+    requests.add(protocol.AlterJob, AlterRequests(state, dispatcher).alter_job)
+    requests.add(protocol.QueueAction, queues.queue_action)
+    requests.add(protocol.SelectQueues, queues.select_queues)
+    requests.add(protocol.ConfRequest, ConfRequests(state, links).conf_request)
+    requests.add(protocol.SessionSubmit, sessions.submit)
+    requests.add(protocol.SessionWait, sessions.wait)
+
+    loaded = store.load()
+    state.load(loaded)
+    config.load(loaded.objects)
+    ends.load(loaded)
+    qstates.load(loaded.objects)
+    return MasterDaemon(cell, store, state, accounting, qstates, dispatcher, execds, Server(state, requests, execds),
+                        requests, execd_messages, port, bind)
+
+
+async def serve(cell: Cell, port: int, bind: str | None) -> None:
+    daemon = build_master(cell, port=port, bind=bind)
+    await daemon.start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, master.stopping.set)
-    await master.stopping.wait()
+        loop.add_signal_handler(sig, daemon.state.stopping.set)
+    await daemon.state.stopping.wait()
     log.info("master stopping")
-    master.dispatcher.stop()
-    master.qstates.stop()
-    await server.close()
-    await master.close()
-    store.close()
+    await daemon.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

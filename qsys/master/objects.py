@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qsys import protocol
 from qsys.errors import InvalidRequest, NotFound
 from qsys.master.attrs import edit_attribute
 from qsys.master.config import GLOBAL_HOST, NAME_LISTS
-from qsys.master.core import Master
 from qsys.master.hostview import exechost_view
+from qsys.master.identity import Identity
 from qsys.master.refs import check_refs, complex_users, referrers
 from qsys.master.roles import require_manager
-from qsys.master.server import Identity, handles
 from qsys.objects import (
     ComplexList,
     format_text,
@@ -33,6 +32,9 @@ from qsys.objects import (
     validate,
 )
 from qsys.store import DeleteObject, PutObject
+
+if TYPE_CHECKING:
+    from qsys.master.core import HostLink, Master
 
 
 @dataclass(frozen=True)
@@ -73,251 +75,241 @@ def _by(who: Identity) -> str:
     return f"{who.user}@{who.host}"
 
 
-def _existing(master: Master, kind: str, name: str) -> Any:
-    obj = master.config.get(kind, name)
-    if obj is None:
-        raise NotFound(_info(kind).missing.format(name=name))
-    return obj
+def _result(lines: list[str], failed: bool = False) -> protocol.Lines:
+    return protocol.Lines(lines, 1 if failed else 0)
 
 
-def _result(lines: list[str], failed: bool = False) -> dict[str, Any]:
-    return {"lines": lines, "exit": 1 if failed else 0}
-
-
-# ---------------------------------------------------------------- reading
-
-
-async def _show(master: Master, who: Identity, msg: protocol.ConfRequest) -> dict[str, Any]:
-    kind = msg.kind
-    if kind in NAME_LISTS:
-        raise InvalidRequest(f"a {kind} list is listed, not shown")
-    name = msg.name or ("global" if kind == "conf" else "")
-    obj = _existing(master, kind, name)
-    if kind == "exechost":
-        obj = exechost_view(master, obj)
-    return {"text": format_text(obj), "data": to_wire(obj)}
-
-
-async def _list(master: Master, who: Identity, msg: protocol.ConfRequest) -> dict[str, Any]:
-    kind = msg.kind
-    _info(kind)
-    config = master.config
-    if kind in NAME_LISTS:
-        names = sorted(config.names(kind))
-    elif kind == "conf":
-        names = sorted(config.local_conf)
-    elif kind in SINGLE:
-        raise InvalidRequest(f"a {kind} is shown, not listed")
-    else:
-        names = sorted(n for n in config.table(kind) if not (kind == "exechost" and n == GLOBAL_HOST))
-    if not names:
-        raise NotFound(KIND_INFO[kind].empty)
-    return {"names": names}
-
-
-async def _template(master: Master, who: Identity, msg: protocol.ConfRequest) -> dict[str, Any]:
-    """The text ``qconf -a*`` opens in the editor: a new object of that name."""
-    kind, name = msg.kind, msg.name
-    if kind in NAME_LISTS or kind in SINGLE:
-        raise InvalidRequest(f"no template for {kind}")
-    if master.config.get(kind, name) is not None:
-        raise InvalidRequest(f'{_info(kind).label} "{name}" already exists')
-    cls = kind_class(kind)
-    obj = cls(**{cls.key: name}) if cls.key else cls()
-    return {"text": format_text(obj), "data": to_wire(obj)}
-
-
-# ---------------------------------------------------------------- changing
-
-
-def _parse(master: Master, kind: str, name: str, text: str) -> Any:
-    """The object a text describes, validated against its kind and the other objects."""
-    obj: Any = parse_text(kind_class(kind), text)
-    if kind == "conf":
-        obj.name = name or obj.name
-    _check(master, kind, obj)
-    return obj
-
-
-def _check(master: Master, kind: str, obj: Any) -> None:
-    validate(obj)
-    check_refs(master.config, kind, obj)
-
-
-async def _store(master: Master, kind: str, name: str, obj: Any, *, delete: bool = False) -> None:
-    """Durable first, then memory, then tell whoever the change concerns."""
-    if delete:
-        await master.commit([DeleteObject(kind, name)])
-        master.config.remove(kind, name)
-    else:
-        record = {"attrs": {} if kind in NAME_LISTS else to_wire(obj)}
-        await master.commit([PutObject(kind, name, record)])
-        master.config.put(kind, name, obj)
-    _notify(master, kind, name)
-
-
-def _notify(master: Master, kind: str, name: str) -> None:
-    if kind == "conf":
-        hosts = list(master.execds.hosts) if name == "global" else [name]
-        for host in hosts:
-            master.execds.send(host, protocol.HostConfig(master.config.host_config(host)))
-    master.schedule_soon()
-
-
-async def _add(master: Master, who: Identity, msg: protocol.ConfRequest) -> dict[str, Any]:
-    kind = msg.kind
-    info = _info(kind)
-    if kind in NAME_LISTS:
-        return await _add_names(master, who, kind, msg.name)
-    if kind in SINGLE:
-        raise InvalidRequest(f"the {info.label} cannot be added, only modified")
-    obj = _parse(master, kind, msg.name, msg.text)
-    name = obj.object_name
-    if master.config.get(kind, name) is not None:
-        raise InvalidRequest(f'{info.label} "{name}" already exists')
-    if kind == "exechost":  # load values are reported by the host, never taken from a file
-        obj = keep_readonly(obj, from_wire(kind, {}, name))
-    await _store(master, kind, name, obj)
-    return _result([f'{_by(who)} added "{name}" to {info.label} list'])
-
-
-async def _add_names(master: Master, who: Identity, kind: str, names: str) -> dict[str, Any]:
-    info = KIND_INFO[kind]
-    lines, failed = [], False
-    for name in [n for n in names.replace(",", " ").split() if n]:
-        if master.config.get(kind, name) is not None:
-            lines.append(f'{kind} "{name}" already exists')
-            failed = True
-            continue
-        await _store(master, kind, name, None)
-        if kind in ("adminhost", "submithost"):
-            lines.append(f"{name} added to {info.label} list")
-        else:
-            lines.append(f'{_by(who)} added "{name}" to {info.label} list')
-    return _result(lines, failed)
-
-
-async def _modify(master: Master, who: Identity, msg: protocol.ConfRequest) -> dict[str, Any]:
-    kind = msg.kind
-    info = _info(kind)
-    if kind in NAME_LISTS:
-        raise InvalidRequest(f"a {kind} is added or deleted, not modified")
-    if kind == "complex":
-        return await _modify_complexes(master, who, msg.text)
-    obj = _parse(master, kind, msg.name, msg.text)
-    name = obj.object_name  # a configuration's comes from the host argument or its #host: line
-    old = master.config.get(kind, name)
-    if old is None and kind != "conf":
-        raise NotFound(info.missing.format(name=name))
-    if kind == "exechost":
-        obj = keep_readonly(obj, old)
-    await _store(master, kind, name, obj)
-    if kind == "sconf":
-        return _result([f"{_by(who)} modified scheduler configuration"])
-    verb = "added" if old is None else "modified"
-    where = "to" if old is None else "in"
-    return _result([f'{_by(who)} {verb} "{name}" {where} {info.label} list'])
-
-
-async def _modify_complexes(master: Master, who: Identity, text: str) -> dict[str, Any]:
-    """``qconf -mc/-Mc``: the whole table at once; one line per added, changed, removed row."""
-    new = parse_text(ComplexList, text)
-    validate(new)
-    old = {row.name: row for row in master.config.complex_list.complexes}
-    rows = {row.name: row for row in new.complexes}
-    lines = []
-    for name in rows:
-        if name not in old:
-            lines.append(f'{_by(who)} added "{name}" to complex entry list')
-        elif rows[name] != old[name]:
-            lines.append(f'{_by(who)} modified "{name}" in complex entry list')
-    for name in old:
-        if name not in rows:
-            users = complex_users(master.config, name)
-            if users:
-                raise InvalidRequest(f'denied: complex "{name}" is still referenced in {users[0]}')
-            lines.append(f'{_by(who)} removed "{name}" from complex entry list')
-    if not lines:
-        return _result(["complex entry list not modified"])
-    await _store(master, "complex", "complex", new)
-    return _result(lines)
-
-
-async def _delete(master: Master, who: Identity, msg: protocol.ConfRequest) -> dict[str, Any]:
-    kind = msg.kind
-    info = _info(kind)
-    if kind in SINGLE:
-        raise InvalidRequest(f"the {info.label} cannot be deleted")
-    lines, failed = [], False
-    for name in [n for n in msg.name.replace(",", " ").split() if n]:
-        try:
-            _may_delete(master, kind, name)
-        except (InvalidRequest, NotFound) as exc:
-            lines.append(exc.message)
-            failed = True
-            continue
-        await _store(master, kind, name, None, delete=True)
-        if kind in ("adminhost", "submithost"):
-            lines.append(f"{name} removed from {info.label} list")
-        else:
-            lines.append(f'{_by(who)} removed "{name}" from {info.label} list')
-    return _result(lines, failed)
-
-
-def _may_delete(master: Master, kind: str, name: str) -> None:
-    _existing(master, kind, name)
-    if kind == "manager" and name == "root":
-        raise InvalidRequest('denied: the manager "root" cannot be removed')
-    if kind == "conf" and name == "global":
-        raise InvalidRequest("denied: the global configuration cannot be deleted")
-    if kind == "exechost" and name == GLOBAL_HOST:
-        raise InvalidRequest('denied: the exechost "global" cannot be deleted')
-    if kind in ("queue", "exechost"):
-        for job in master.jobs.values():
-            for task in job.tasks.values():
-                if any((a.queue if kind == "queue" else a.host) == name for a in task.assignments):
-                    raise InvalidRequest(f'denied: {KIND_INFO[kind].label} "{name}" has running jobs')
-    users = referrers(master.config, kind, name)
-    if users:
-        raise InvalidRequest(f'denied: {KIND_INFO[kind].label} "{name}" is still referenced in {users[0]}')
-
-
-async def _attr(master: Master, who: Identity, msg: protocol.ConfRequest) -> dict[str, Any]:
-    """-mattr/-rattr/-aattr/-dattr on one or more objects (``queue@host`` sets an override)."""
-    kind = msg.kind
-    info = _info(kind)
-    if kind in NAME_LISTS or kind in SINGLE:
-        raise InvalidRequest(f"-{msg.attrs.get('mode')} does not apply to {kind}")
-    lines, failed = [], False
-    for target in msg.attrs.get("objects", []):
-        name, _, host = target.partition("@") if kind == "queue" else (target, "", "")
-        old = master.config.get(kind, name)
-        if old is None:
-            lines.append(info.missing.format(name=name))
-            failed = True
-            continue
-        new = edit_attribute(old, str(msg.attrs.get("mode")), str(msg.attrs.get("attr")),
-                             str(msg.attrs.get("value", "")), host)
-        _check(master, kind, new)
-        if kind == "exechost":
-            new = keep_readonly(new, old)
-        await _store(master, kind, name, new)
-        lines.append(f'{_by(who)} modified "{name}" in {info.label} list')
-    return _result(lines, failed)
-
-
-Op = Callable[[Master, Identity, protocol.ConfRequest], Awaitable[dict[str, Any]]]
-_OPS: dict[str, Op] = {"show": _show, "list": _list, "template": _template, "add": _add,
-                       "modify": _modify, "delete": _delete, "attr": _attr}
+Reply = protocol.Lines | protocol.ConfText | protocol.Names
+Op = Callable[["ConfRequests", Identity, protocol.ConfRequest], Awaitable[Reply]]
 _READ_ONLY = ("show", "list", "template")
 
 
-@handles(protocol.ConfRequest)
-async def conf_request(master: Master, who: Identity, msg: protocol.ConfRequest) -> dict[str, Any]:
-    op = _OPS.get(msg.op)
-    if op is None:
-        raise InvalidRequest(f"unknown configuration operation '{msg.op}'")
-    if msg.op not in _READ_ONLY:
-        require_manager(master, who)
-    return await op(master, who, msg)
+class ConfRequests:
+    """``qconf``'s requests on every kind of configuration object."""
 
+    def __init__(self, state: Master, link: HostLink) -> None:
+        self.state = state
+        self.link = link
+
+    async def conf_request(self, who: Identity, msg: protocol.ConfRequest) -> Reply:
+        op = self._OPS.get(msg.op)
+        if op is None:
+            raise InvalidRequest(f"unknown configuration operation '{msg.op}'")
+        if msg.op not in _READ_ONLY:
+            require_manager(self.state, who)
+        return await op(self, who, msg)
+
+    def _existing(self, kind: str, name: str) -> Any:
+        obj = self.state.config.get(kind, name)
+        if obj is None:
+            raise NotFound(_info(kind).missing.format(name=name))
+        return obj
+
+    # ------------------------------------------------------------ reading
+
+    async def _show(self, who: Identity, msg: protocol.ConfRequest) -> protocol.ConfText:
+        kind = msg.kind
+        if kind in NAME_LISTS:
+            raise InvalidRequest(f"a {kind} list is listed, not shown")
+        name = msg.name or ("global" if kind == "conf" else "")
+        obj = self._existing(kind, name)
+        if kind == "exechost":
+            obj = exechost_view(self.state, obj)
+        return protocol.ConfText(format_text(obj), to_wire(obj))
+
+    async def _list(self, who: Identity, msg: protocol.ConfRequest) -> protocol.Names:
+        kind = msg.kind
+        _info(kind)
+        config = self.state.config
+        if kind in NAME_LISTS:
+            names = sorted(config.names(kind))
+        elif kind == "conf":
+            names = sorted(config.local_conf)
+        elif kind in SINGLE:
+            raise InvalidRequest(f"a {kind} is shown, not listed")
+        else:
+            names = sorted(n for n in config.table(kind) if not (kind == "exechost" and n == GLOBAL_HOST))
+        if not names:
+            raise NotFound(KIND_INFO[kind].empty)
+        return protocol.Names(names)
+
+    async def _template(self, who: Identity, msg: protocol.ConfRequest) -> protocol.ConfText:
+        """The text ``qconf -a*`` opens in the editor: a new object of that name."""
+        kind, name = msg.kind, msg.name
+        if kind in NAME_LISTS or kind in SINGLE:
+            raise InvalidRequest(f"no template for {kind}")
+        if self.state.config.get(kind, name) is not None:
+            raise InvalidRequest(f'{_info(kind).label} "{name}" already exists')
+        cls = kind_class(kind)
+        obj = cls(**{cls.key: name}) if cls.key else cls()
+        return protocol.ConfText(format_text(obj), to_wire(obj))
+
+    # ------------------------------------------------------------ changing
+
+    def _parse(self, kind: str, name: str, text: str) -> Any:
+        """The object a text describes, validated against its kind and the other objects."""
+        obj: Any = parse_text(kind_class(kind), text)
+        if kind == "conf":
+            obj.name = name or obj.name
+        self._check(kind, obj)
+        return obj
+
+    def _check(self, kind: str, obj: Any) -> None:
+        validate(obj)
+        check_refs(self.state.config, kind, obj)
+
+    async def _store(self, kind: str, name: str, obj: Any, *, delete: bool = False) -> None:
+        """Durable first, then memory, then tell whoever the change concerns."""
+        if delete:
+            await self.state.commit([DeleteObject(kind, name)])
+            self.state.config.remove(kind, name)
+        else:
+            record = {"attrs": {} if kind in NAME_LISTS else to_wire(obj)}
+            await self.state.commit([PutObject(kind, name, record)])
+            self.state.config.put(kind, name, obj)
+        self._notify(kind, name)
+
+    def _notify(self, kind: str, name: str) -> None:
+        if kind == "conf":
+            hosts = list(self.state.hosts) if name == "global" else [name]
+            for host in hosts:
+                self.link.send(host, protocol.HostConfig(self.state.config.host_config(host)))
+        self.state.schedule_soon()
+
+    async def _add(self, who: Identity, msg: protocol.ConfRequest) -> protocol.Lines:
+        kind = msg.kind
+        info = _info(kind)
+        if kind in NAME_LISTS:
+            return await self._add_names(who, kind, msg.name)
+        if kind in SINGLE:
+            raise InvalidRequest(f"the {info.label} cannot be added, only modified")
+        obj = self._parse(kind, msg.name, msg.text)
+        name = obj.object_name
+        if self.state.config.get(kind, name) is not None:
+            raise InvalidRequest(f'{info.label} "{name}" already exists')
+        if kind == "exechost":  # load values are reported by the host, never taken from a file
+            obj = keep_readonly(obj, from_wire(kind, {}, name))
+        await self._store(kind, name, obj)
+        return _result([f'{_by(who)} added "{name}" to {info.label} list'])
+
+    async def _add_names(self, who: Identity, kind: str, names: str) -> protocol.Lines:
+        info = KIND_INFO[kind]
+        lines, failed = [], False
+        for name in [n for n in names.replace(",", " ").split() if n]:
+            if self.state.config.get(kind, name) is not None:
+                lines.append(f'{kind} "{name}" already exists')
+                failed = True
+                continue
+            await self._store(kind, name, None)
+            if kind in ("adminhost", "submithost"):
+                lines.append(f"{name} added to {info.label} list")
+            else:
+                lines.append(f'{_by(who)} added "{name}" to {info.label} list')
+        return _result(lines, failed)
+
+    async def _modify(self, who: Identity, msg: protocol.ConfRequest) -> protocol.Lines:
+        kind = msg.kind
+        info = _info(kind)
+        if kind in NAME_LISTS:
+            raise InvalidRequest(f"a {kind} is added or deleted, not modified")
+        if kind == "complex":
+            return await self._modify_complexes(who, msg.text)
+        obj = self._parse(kind, msg.name, msg.text)
+        name = obj.object_name  # a configuration's comes from the host argument or its #host: line
+        old = self.state.config.get(kind, name)
+        if old is None and kind != "conf":
+            raise NotFound(info.missing.format(name=name))
+        if kind == "exechost":
+            obj = keep_readonly(obj, old)
+        await self._store(kind, name, obj)
+        if kind == "sconf":
+            return _result([f"{_by(who)} modified scheduler configuration"])
+        verb = "added" if old is None else "modified"
+        where = "to" if old is None else "in"
+        return _result([f'{_by(who)} {verb} "{name}" {where} {info.label} list'])
+
+    async def _modify_complexes(self, who: Identity, text: str) -> protocol.Lines:
+        """``qconf -mc/-Mc``: the whole table at once; one line per added, changed, removed row."""
+        new = parse_text(ComplexList, text)
+        validate(new)
+        old = {row.name: row for row in self.state.config.complex_list.complexes}
+        rows = {row.name: row for row in new.complexes}
+        lines = []
+        for name in rows:
+            if name not in old:
+                lines.append(f'{_by(who)} added "{name}" to complex entry list')
+            elif rows[name] != old[name]:
+                lines.append(f'{_by(who)} modified "{name}" in complex entry list')
+        for name in old:
+            if name not in rows:
+                users = complex_users(self.state.config, name)
+                if users:
+                    raise InvalidRequest(f'denied: complex "{name}" is still referenced in {users[0]}')
+                lines.append(f'{_by(who)} removed "{name}" from complex entry list')
+        if not lines:
+            return _result(["complex entry list not modified"])
+        await self._store("complex", "complex", new)
+        return _result(lines)
+
+    async def _delete(self, who: Identity, msg: protocol.ConfRequest) -> protocol.Lines:
+        kind = msg.kind
+        info = _info(kind)
+        if kind in SINGLE:
+            raise InvalidRequest(f"the {info.label} cannot be deleted")
+        lines, failed = [], False
+        for name in [n for n in msg.name.replace(",", " ").split() if n]:
+            try:
+                self._may_delete(kind, name)
+            except (InvalidRequest, NotFound) as exc:
+                lines.append(exc.message)
+                failed = True
+                continue
+            await self._store(kind, name, None, delete=True)
+            if kind in ("adminhost", "submithost"):
+                lines.append(f"{name} removed from {info.label} list")
+            else:
+                lines.append(f'{_by(who)} removed "{name}" from {info.label} list')
+        return _result(lines, failed)
+
+    def _may_delete(self, kind: str, name: str) -> None:
+        self._existing(kind, name)
+        if kind == "manager" and name == "root":
+            raise InvalidRequest('denied: the manager "root" cannot be removed')
+        if kind == "conf" and name == "global":
+            raise InvalidRequest("denied: the global configuration cannot be deleted")
+        if kind == "exechost" and name == GLOBAL_HOST:
+            raise InvalidRequest('denied: the exechost "global" cannot be deleted')
+        if kind in ("queue", "exechost"):
+            for job in self.state.jobs.values():
+                for task in job.tasks.values():
+                    if any((a.queue if kind == "queue" else a.host) == name for a in task.assignments):
+                        raise InvalidRequest(f'denied: {KIND_INFO[kind].label} "{name}" has running jobs')
+        users = referrers(self.state.config, kind, name)
+        if users:
+            raise InvalidRequest(f'denied: {KIND_INFO[kind].label} "{name}" is still referenced in {users[0]}')
+
+    async def _attr(self, who: Identity, msg: protocol.ConfRequest) -> protocol.Lines:
+        """-mattr/-rattr/-aattr/-dattr on one or more objects (``queue@host`` sets an override)."""
+        kind = msg.kind
+        info = _info(kind)
+        edit = msg.attrs or protocol.AttrEdit()
+        if kind in NAME_LISTS or kind in SINGLE:
+            raise InvalidRequest(f"-{edit.mode} does not apply to {kind}")
+        lines, failed = [], False
+        for target in edit.objects:
+            name, _, host = target.partition("@") if kind == "queue" else (target, "", "")
+            old = self.state.config.get(kind, name)
+            if old is None:
+                lines.append(info.missing.format(name=name))
+                failed = True
+                continue
+            new = edit_attribute(old, edit.mode, edit.attr, edit.value, host)
+            self._check(kind, new)
+            if kind == "exechost":
+                new = keep_readonly(new, old)
+            await self._store(kind, name, new)
+            lines.append(f'{_by(who)} modified "{name}" in {info.label} list')
+        return _result(lines, failed)
+
+    _OPS: dict[str, Op] = {"show": _show, "list": _list, "template": _template, "add": _add,
+                           "modify": _modify, "delete": _delete, "attr": _attr}

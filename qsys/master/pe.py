@@ -16,15 +16,17 @@ import copy
 import hashlib
 import hmac
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from qsys import protocol
-from qsys.launch import Launch
+from qsys.master.launches import launch_for
+from qsys.record import replace
+from qsys.store import AddAccounting
 
 if TYPE_CHECKING:
-    from qsys.master.core import Master
-    from qsys.master.execd_link import ExecdRegistry, ExecHost
+    from qsys.launch import Launch
+    from qsys.master.accounting import AccountingWriter
+    from qsys.master.core import ExecHost, HostLink, Master
     from qsys.master.jobs import Job, Task
 
 log = logging.getLogger("qsys.master.pe")
@@ -42,22 +44,6 @@ def _none(text: str | None) -> str:
     return "" if value.upper() == "NONE" else value
 
 
-def setting(master: Master, pe_name: str, attr: str) -> str:
-    """A PE attribute in Grid Engine's text, whether the configuration holds the PE as a map
-    of texts or as a :class:`qsys.objects.pe.ParallelEnvironment`."""
-    pe = master.config.pes.get(pe_name)
-    if pe is None:
-        return ""
-    value = pe.get(attr) if isinstance(pe, dict) else getattr(pe, attr, None)
-    if value is None:
-        return "NONE"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (list, tuple)):
-        return " ".join(str(v) for v in value) or "NONE"
-    return str(value)
-
-
 def slave_hosts(task: Task) -> dict[str, tuple[str, int]]:
     """Host -> (first queue, slots) of every granted host but the master task's."""
     out: dict[str, tuple[str, int]] = {}
@@ -69,142 +55,128 @@ def slave_hosts(task: Task) -> dict[str, tuple[str, int]]:
     return out
 
 
-def prepare(master: Master, job: Job, task: Task, launch: Launch) -> list[tuple[str, Any]]:
-    """Complete a PE job's Launch; the PeSlaveStart messages for its other hosts."""
-    if not task.pe:
-        return []
-    launch.pe_start = _none(setting(master, task.pe, "start_proc_args"))
-    launch.pe_stop = _none(setting(master, task.pe, "stop_proc_args"))
-    launch.control_slaves = _on(setting(master, task.pe, "control_slaves"))
-    if launch.control_slaves:
-        launch.pe_token = job_token(master, job, task)
-        ports = inherit_ports(master)
-        launch.pe_addrs = {a.host: list(ports[a.host]) for a in task.assignments if a.host in ports}
-    out = []
-    for host, (queue, slots) in slave_hosts(task).items():
-        slave = copy.copy(launch)
-        slave.spec = {k: v for k, v in launch.spec.items() if k != "script"}
-        slave.host, slave.queue, slave.slots = host, queue.split("@")[0], slots
-        slave.pe_start = slave.pe_stop = ""
-        out.append((host, protocol.PeSlaveStart(slave.to_wire())))
-    return out
+class ParallelJobs:
+    """The PE jobs' hosts, inherit ports and pe task accounting."""
 
+    def __init__(self, state: Master, link: HostLink, accounting: AccountingWriter) -> None:
+        self.state = state
+        self.link = link
+        self.accounting = accounting
+        self.inherit_ports: dict[str, tuple[list[str], int]] = {}  # host -> (addresses, port)
+        self._ended: dict[tuple[int, int], tuple[Job, Task]] = {}  # for pe tasks reporting late
 
-def job_token(master: Master, job: Job, task: Task) -> str:
-    """The PE job's token for qrsh -inherit: the same on every host (and after a restart)."""
-    text = f"pe-task:{job.job_id}.{task.task_id}:{task.dispatch_time!r}".encode()
-    return hmac.new(master.key, text, hashlib.sha256).hexdigest()[:40]
+    def setting(self, pe_name: str, attr: str) -> str:
+        """A PE attribute in Grid Engine's text."""
+        pe = self.state.config.pes.get(pe_name)
+        if pe is None:
+            return ""
+        value = getattr(pe, attr, None)
+        if value is None:
+            return "NONE"
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, (list, tuple)):
+            return " ".join(str(v) for v in value) or "NONE"
+        return str(value)
 
+    # ------------------------------------------------------------ dispatch and end
 
-def inherit_ports(master: Master) -> dict[str, tuple[list[str], int]]:
-    ports: dict[str, tuple[list[str], int]] | None = getattr(master, "pe_ports", None)
-    if ports is None:
-        ports = {}
-        master.pe_ports = ports  # type: ignore[attr-defined]
-    return ports
+    def prepare(self, job: Job, task: Task, launch: Launch) -> list[tuple[str, Any]]:
+        """Complete a PE job's Launch; the PeSlaveStart messages for its other hosts."""
+        if not task.pe:
+            return []
+        launch.pe_start = _none(self.setting(task.pe, "start_proc_args"))
+        launch.pe_stop = _none(self.setting(task.pe, "stop_proc_args"))
+        launch.control_slaves = _on(self.setting(task.pe, "control_slaves"))
+        if launch.control_slaves:
+            launch.pe_token = self.job_token(job, task)
+            ports = self.inherit_ports
+            launch.pe_addrs = {a.host: list(ports[a.host]) for a in task.assignments if a.host in ports}
+        out = []
+        for host, (queue, slots) in slave_hosts(task).items():
+            slave = copy.copy(launch)
+            slave.spec = {k: v for k, v in launch.spec.items() if k != "script"}
+            slave.host, slave.queue, slave.slots = host, queue.split("@")[0], slots
+            slave.pe_start = slave.pe_stop = ""
+            out.append((host, protocol.PeSlaveStart(slave.to_wire())))
+        return out
 
+    def job_token(self, job: Job, task: Task) -> str:
+        """The PE job's token for qrsh -inherit: the same on every host (and after a restart)."""
+        text = f"pe-task:{job.job_id}.{task.task_id}:{task.dispatch_time!r}".encode()
+        return hmac.new(self.state.key, text, hashlib.sha256).hexdigest()[:40]
 
-async def inherit_port(reg: ExecdRegistry, entry: ExecHost, msg: protocol.PeInheritPort) -> None:
-    inherit_ports(reg.master)[entry.name] = (list(msg.addresses), int(msg.port))
-    log.info("host=%s accepts qrsh -inherit on port %d", entry.name, msg.port)
+    def end_slaves(self, job: Job, task: Task, sig: int = 9) -> None:
+        """Tell every slave host of ``task`` that the job ended (or must die)."""
+        if not task.pe:
+            return
+        for host in slave_hosts(task):
+            self.link.send(host, protocol.PeSlaveEnd(job.job_id, task.task_id, sig))
 
+    def final_report(self, job: Job, task: Task, report: protocol.ExitReport) -> protocol.ExitReport:
+        """The master task's report with the summed usage of its pe tasks (accounting_summary)."""
+        self.end_slaves(job, task)
+        if not task.pe:
+            return report
+        done = self._ended
+        done[(job.job_id, task.task_id)] = (job, task)
+        while len(done) > DONE_KEPT:
+            done.pop(next(iter(done)))
+        if not task.usage:
+            return report
+        summed = {key: max(float(getattr(report, key)), value) if key == "maxvmem"
+                  else float(getattr(report, key)) + value for key, value in task.usage.items()}
+        return replace(report, **summed)
 
-def end_slaves(master: Master, job: Job, task: Task, sig: int = 9) -> None:
-    """Tell every slave host of ``task`` that the job ended (or must die)."""
-    if not task.pe:
-        return
-    for host in slave_hosts(task):
-        master.execds.send(host, protocol.PeSlaveEnd(job.job_id, task.task_id, sig))
+    def slave_unreachable(self, msg: protocol.PeSlaveStart) -> None:
+        """A slave host was down at dispatch: it hears of the job when it registers again."""
+        log.warning("host=%s job=%s.%s: slave host not connected; told when it registers", msg.job.get("host"),
+                    msg.job.get("job_id"), msg.job.get("task_id"))
 
+    def resend_slaves(self, host: str) -> None:
+        """A (re)registered exec host hears again of the running PE jobs it is a slave host of."""
+        for job in self.state.jobs.values():
+            for task in job.tasks.values():
+                if task.pe and host in slave_hosts(task):
+                    launch = launch_for(self.state, job, task)
+                    for slave_host, msg in self.prepare(job, task, launch):
+                        if slave_host == host:
+                            self.link.send(host, msg)
 
-# ---------------------------------------------------------------- pe tasks
+    # ------------------------------------------------------------ exec daemon messages
 
+    async def on_inherit_port(self, entry: ExecHost, msg: protocol.PeInheritPort) -> None:
+        self.inherit_ports[entry.name] = (list(msg.addresses), int(msg.port))
+        log.info("host=%s accepts qrsh -inherit on port %d", entry.name, msg.port)
 
-def _ended_jobs(master: Master) -> dict[tuple[int, int], tuple[Job, Task]]:
-    done: dict[tuple[int, int], tuple[Job, Task]] | None = getattr(master, "pe_ended", None)
-    if done is None:
-        done = {}
-        master.pe_ended = done  # type: ignore[attr-defined]
-    return done
+    async def on_task_started(self, entry: ExecHost, msg: protocol.PeTaskStarted) -> None:
+        log.info("host=%s job=%d.%d pe task %s started (pid %d)", entry.name, msg.job_id, msg.task_id,
+                 msg.pe_task_id, msg.pid)
 
+    async def on_task_finished(self, entry: ExecHost, msg: protocol.PeTaskFinished) -> None:
+        state = self.state
+        found = self._find(msg.job_id, msg.task_id)
+        if found is not None:
+            job, task = found
+            summary = _on(self.setting(task.pe or "", "accounting_summary"))
+            if summary and msg.job_id in state.jobs:
+                for key in SUMMED:
+                    task.usage[key] = task.usage.get(key, 0.0) + float(getattr(msg.report, key))
+                task.usage["maxvmem"] = max(task.usage.get("maxvmem", 0.0), float(msg.report.maxvmem))
+            else:
+                await self._write_task_record(job, task, msg)
+        self.link.send(entry.name, protocol.PeTaskAck(msg.job_id, msg.task_id, msg.pe_task_id))
 
-def final_report(master: Master, job: Job, task: Task, report: dict[str, Any]) -> dict[str, Any]:
-    """The master task's report with the summed usage of its pe tasks (accounting_summary)."""
-    end_slaves(master, job, task)
-    if not task.pe:
-        return report
-    done = _ended_jobs(master)
-    done[(job.job_id, task.task_id)] = (job, task)
-    while len(done) > DONE_KEPT:
-        done.pop(next(iter(done)))
-    if not task.usage:
-        return report
-    report = dict(report)
-    for key, value in task.usage.items():
-        if key == "maxvmem":
-            report[key] = max(float(report.get(key) or 0), value)
-        else:
-            report[key] = float(report.get(key) or 0) + value
-    return report
+    def _find(self, job_id: int, task_id: int) -> tuple[Job, Task] | None:
+        job = self.state.jobs.get(job_id)
+        task = job.tasks.get(task_id) if job else None
+        if job is not None and task is not None:
+            return job, task
+        return self._ended.get((job_id, task_id))
 
-
-def _find(master: Master, job_id: int, task_id: int) -> tuple[Job, Task] | None:
-    job = master.jobs.get(job_id)
-    task = job.tasks.get(task_id) if job else None
-    if job is not None and task is not None:
-        return job, task
-    return _ended_jobs(master).get((job_id, task_id))
-
-
-async def pe_task_started(reg: ExecdRegistry, entry: ExecHost, msg: protocol.PeTaskStarted) -> None:
-    log.info("host=%s job=%d.%d pe task %s started (pid %d)", entry.name, msg.job_id, msg.task_id,
-             msg.pe_task_id, msg.pid)
-
-
-async def pe_task_finished(reg: ExecdRegistry, entry: ExecHost, msg: protocol.PeTaskFinished) -> None:
-    master = reg.master
-    found = _find(master, msg.job_id, msg.task_id)
-    if found is not None:
-        job, task = found
-        summary = _on(setting(master, task.pe or "", "accounting_summary"))
-        if summary and msg.job_id in master.jobs:
-            for key in SUMMED:
-                task.usage[key] = task.usage.get(key, 0.0) + float(msg.report.get(key) or 0)
-            task.usage["maxvmem"] = max(task.usage.get("maxvmem", 0.0), float(msg.report.get("maxvmem") or 0))
-        else:
-            await write_pe_task_record(master, job, task, msg)
-    reg.send(entry.name, protocol.PeTaskAck(msg.job_id, msg.task_id, msg.pe_task_id))
-
-
-async def write_pe_task_record(master: Master, job: Job, task: Task, msg: protocol.PeTaskFinished) -> None:
-    from qsys.store import AddAccounting
-
-    record = master.accounting.record(job, task, msg.report, time.time())
-    queue = next((a.queue for a in task.assignments if a.host == msg.host), task.master.queue)
-    record.update(hostname=msg.host, qname=queue, pe_taskid=msg.pe_task_id)
-    await master.commit([AddAccounting(job.job_id, task.task_id, job.owner, record["end_time"], record)])
-    master.accounting.write(record)
-
-
-def install(handlers: dict[type, Any]) -> None:
-    """Add the pe task handlers to the master's exec daemon handler table."""
-    handlers[protocol.PeTaskStarted] = pe_task_started
-    handlers[protocol.PeTaskFinished] = pe_task_finished
-    handlers[protocol.PeInheritPort] = inherit_port
-
-
-def slave_unreachable(master: Master, msg: protocol.PeSlaveStart) -> None:
-    """A slave host was down at dispatch: it hears of the job when it registers again."""
-    log.warning("host=%s job=%s.%s: slave host not connected; told when it registers", msg.job.get("host"),
-                msg.job.get("job_id"), msg.job.get("task_id"))
-
-
-def resend_slaves(master: Master, host: str) -> None:
-    """A (re)registered exec host hears again of the running PE jobs it is a slave host of."""
-    for job in master.jobs.values():
-        for task in job.tasks.values():
-            if task.pe and host in slave_hosts(task):
-                launch = master.config.launch_for(master, job, task)
-                for slave_host, msg in prepare(master, job, task, launch):
-                    if slave_host == host:
-                        master.execds.send(host, msg)
+    async def _write_task_record(self, job: Job, task: Task, msg: protocol.PeTaskFinished) -> None:
+        record = self.accounting.record(job, task, msg.report, self.state.clock.now())
+        queue = next((a.queue for a in task.assignments if a.host == msg.host), task.master.queue)
+        record.update(hostname=msg.host, qname=queue, pe_taskid=msg.pe_task_id)
+        await self.state.commit([AddAccounting(job.job_id, task.task_id, job.owner, record["end_time"], record)])
+        self.accounting.write(record)

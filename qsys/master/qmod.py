@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qsys import protocol
-from qsys.master.actions import _parse_target
-from qsys.master.core import Master
-from qsys.master.jobs import Job, Task
-from qsys.master.queue_states import order_states, pairs
-from qsys.master.server import Identity, handles
+from qsys.master.queue_states import QueueStates, order_states, pairs
+from qsys.master.tasks import parse_job_target
+
+if TYPE_CHECKING:
+    from qsys.master.core import HostLink, Master
+    from qsys.master.identity import Identity
+    from qsys.master.jobs import Job, Task
 
 _JOB_TARGET = re.compile(r"^\d+(\.\d+(-\d+(:\d+)?)?)?$")
 
@@ -36,7 +38,7 @@ def instances_matching(master: Master, pattern: str) -> list[tuple[str, str]]:
     qpart = qpart or "*"
     groups = getattr(master.config, "hostgroups", {}) or {}
     out = []
-    for qi in master.config.queue_instances(master.execds.hosts):
+    for qi in master.config.queue_instances(master.hosts):
         if not fnmatch.fnmatchcase(qi.queue, qpart):
             continue
         if at and hpart:
@@ -66,8 +68,9 @@ def _group_hosts(groups: dict[str, Any], name: str, depth: int = 0) -> set[str]:
 class _Run:
     """One qmod request: collects reply lines and store changes."""
 
-    def __init__(self, master: Master, who: Identity, msg: protocol.QueueAction) -> None:
-        self.master, self.who, self.msg = master, who, msg
+    def __init__(self, master: Master, qstates: QueueStates, link: HostLink, who: Identity,
+                 msg: protocol.QueueAction) -> None:
+        self.master, self.qstates, self.link, self.who, self.msg = master, qstates, link, who, msg
         self.lines: list[str] = []
         self.changes: list[Any] = []
         self.failed = False
@@ -92,7 +95,7 @@ class _Run:
                     self.reschedule(job, task, force=self.msg.force)
                 continue
             letter, word, setting = _QUEUE_ACTIONS[self.msg.action]
-            current = self.master.qstates.manual.get(name, "")
+            current = self.qstates.manual.get(name, "")
             if (letter in current) == setting:
                 self.lines.append(f'Queue instance "{name}" is already in the specified state: {word}')
                 continue
@@ -101,8 +104,8 @@ class _Run:
                 letters.add(letter)
             else:
                 letters.discard(letter)
-            self.master.qstates.manual[name] = order_states(letters)
-            self.changes.append(self.master.qstates.manual_change(name))
+            self.qstates.manual[name] = order_states(letters)
+            self.changes.append(self.qstates.manual_change(name))
             self.lines.append(f'{self.who.user}@{self.who.host} changed state of "{name}" ({word})')
 
     def _tasks_in(self, queue: str, host: str) -> list[tuple[Job, Task]]:
@@ -116,7 +119,7 @@ class _Run:
     # ------------------------------------------------------------ jobs
 
     def job(self, text: str) -> None:
-        parsed = _parse_target(text)
+        parsed = parse_job_target(text)
         job = self.master.jobs.get(parsed[0]) if parsed else None
         if job is None:
             kind = "queue or job" if self.msg.jobs is None else "job"
@@ -159,7 +162,7 @@ class _Run:
 
     def suspend(self, job: Job, task: Task, on: bool) -> None:
         key = (job.job_id, task.task_id)
-        group = self.master.qstates.job_suspended
+        group = self.qstates.job_suspended
         label = self._label(job, task)
         if on == (key in group) and not self.msg.force:
             state = "suspended" if on else "unsuspended"
@@ -175,7 +178,7 @@ class _Run:
                 self.lines.append(f"{self.who.user}@{self.who.host} forced unsuspension of {label}")
             else:
                 self.lines.append(f"{self.who.user} - unsuspended {label}")
-        self.changes.append(self.master.qstates.jobs_change())
+        self.changes.append(self.qstates.jobs_change())
 
     def clear(self, job: Job) -> None:
         if not job.error:
@@ -199,15 +202,30 @@ class _Run:
             self.lines.append(f"{self.who.user} - {label} is not rerunable, use -f to force its rescheduling")
             self.failed = True
             return
-        self.master.qstates.rescheduling.add((job.job_id, task.task_id))
+        self.qstates.rescheduling.add((job.job_id, task.task_id))
         for host in dict.fromkeys(a.host for a in task.assignments):
-            self.master.execds.send(host, protocol.KillJob(job.job_id, task.task_id, 9))
+            self.link.send(host, protocol.KillJob(job.job_id, task.task_id, 9))
         self.lines.append(f"{self.who.user} - reschedule {label}")
 
 
-@handles(protocol.QueueAction)
-async def queue_action(master: Master, who: Identity, msg: protocol.QueueAction) -> dict[str, Any]:
-    run = _Run(master, who, msg)
+class QueueRequests:
+    """qmod and qselect."""
+
+    def __init__(self, state: Master, qstates: QueueStates, link: HostLink) -> None:
+        self.state = state
+        self.qstates = qstates
+        self.link = link
+
+    async def queue_action(self, who: Identity, msg: protocol.QueueAction) -> protocol.Lines:
+        return await queue_action(self.state, self.qstates, self.link, who, msg)
+
+    async def select_queues(self, who: Identity, msg: protocol.SelectQueues) -> protocol.Names:
+        return protocol.Names(select(self.state, self.qstates, msg))
+
+
+async def queue_action(master: Master, qstates: QueueStates, link: HostLink, who: Identity,
+                       msg: protocol.QueueAction) -> protocol.Lines:
+    run = _Run(master, qstates, link, who, msg)
     for target in msg.targets:
         is_job = msg.jobs if msg.jobs is not None else bool(_JOB_TARGET.match(target))
         if is_job:
@@ -216,17 +234,17 @@ async def queue_action(master: Master, who: Identity, msg: protocol.QueueAction)
             run.queue(target)
     if run.changes:
         await master.commit(run.changes)
-    extra = master.qstates.reconcile()
+    extra = qstates.reconcile()
     if extra:
         await master.commit(extra)
     master.schedule_soon()
-    return {"lines": run.lines, "exit": 1 if run.failed else 0}
+    return protocol.Lines(run.lines, 1 if run.failed else 0)
 
 
 # ---------------------------------------------------------------- qselect
 
 
-def _offer(master: Master, queue: str, host: str, name: str) -> str | None:
+def _offer(master: Master, qstates: QueueStates, queue: str, host: str, name: str) -> str | None:
     config = master.config
     if name == "hostname":
         return host
@@ -237,10 +255,10 @@ def _offer(master: Master, queue: str, host: str, name: str) -> str | None:
             return value
     if name in ("slots", "seq_no", "h_rt", "s_rt", "h_cpu", "s_cpu", "h_vmem", "s_vmem", "tmpdir", "rerun"):
         return config.queue_attr(queue, name, host)
-    loaded = master.qstates.host_value(host, name)
+    loaded = qstates.host_value(host, name)
     if loaded is not None:
         return loaded
-    entry = master.execds.hosts.get(host)
+    entry = master.hosts.get(host)
     if entry is not None and name == "arch":
         return entry.arch
     if entry is not None and name == "num_proc":
@@ -248,19 +266,16 @@ def _offer(master: Master, queue: str, host: str, name: str) -> str | None:
     return None
 
 
-def select(master: Master, filters: dict[str, Any]) -> list[str]:
+def select(master: Master, qstates: QueueStates, filters: protocol.SelectQueues) -> list[str]:
     """Queue instance names that pass every filter of qselect."""
     from qsys.sched.values import compare
 
     config = master.config
-    states = master.qstates.compute()
-    queues = filters.get("queues") or []
-    resources: dict[str, str] = filters.get("resources") or {}
-    pes: list[str] = filters.get("pes") or []
-    wanted_states: str = filters.get("states") or ""
-    users: list[str] = filters.get("users") or []
+    states = qstates.compute()
+    queues, resources, pes = filters.queues, filters.resources, filters.pes
+    wanted_states, users = filters.states, filters.users
     out = []
-    for qi in config.queue_instances(master.execds.hosts):
+    for qi in config.queue_instances(master.hosts):
         name = f"{qi.queue}@{qi.host}"
         if queues and not any((qi.queue, qi.host) in instances_matching(master, p) for p in queues):
             continue
@@ -271,13 +286,13 @@ def select(master: Master, filters: dict[str, Any]) -> list[str]:
         if wanted_states and not any(c in states.get(name, "") for c in wanted_states):
             continue
         if users and not all(
-            master.qstates.user_allowed(u, config.queue_attr(qi.queue, "user_lists", qi.host),
+            qstates.user_allowed(u, config.queue_attr(qi.queue, "user_lists", qi.host),
                                         config.queue_attr(qi.queue, "xuser_lists", qi.host)) for u in users):
             continue
         ok = True
         for req, value in resources.items():
             cdef = config.resolve_complex(req)
-            offer = _offer(master, qi.queue, qi.host, cdef.name if cdef is not None else req)
+            offer = _offer(master, qstates, qi.queue, qi.host, cdef.name if cdef is not None else req)
             if offer is None or cdef is None:
                 ok = False
                 break
@@ -290,8 +305,3 @@ def select(master: Master, filters: dict[str, Any]) -> list[str]:
         if ok:
             out.append(name)
     return out
-
-
-@handles(protocol.SelectQueues)
-async def select_queues(master: Master, who: Identity, msg: protocol.SelectQueues) -> list[str]:
-    return select(master, msg.filters)

@@ -18,18 +18,17 @@ from __future__ import annotations
 import asyncio
 import grp
 import logging
-import os
 import pwd
 import signal
-import time
 from typing import TYPE_CHECKING, Any
 
 from qsys import protocol
 from qsys.errors import InvalidRequest
 from qsys.master.config import split_list
+from qsys.master.snapshot import used_slots
 
 if TYPE_CHECKING:
-    from qsys.master.core import Master
+    from qsys.master.core import HostLink, Master
     from qsys.master.jobs import Job, Task
 
 log = logging.getLogger("qsys.master.qstates")
@@ -54,26 +53,17 @@ def pairs(text: str | None) -> list[tuple[str, str]]:
     return out
 
 
-def fake_clock_offset() -> float:
-    """Seconds added to the real time for calendars: ``QSYS_CLOCK_OFFSET`` (tests) or
-    ``QSYS_CLOCK`` (an absolute epoch the clock starts at when the master starts)."""
-    absolute = os.environ.get("QSYS_CLOCK")
-    if absolute:
-        return float(absolute) - time.time()
-    return float(os.environ.get("QSYS_CLOCK_OFFSET") or 0.0)
-
-
 class QueueStates:
     """Kept by the master: manual instance states, suspended tasks, derived states."""
 
-    def __init__(self, master: Master) -> None:
-        self.master = master
+    def __init__(self, state: Master, link: HostLink) -> None:
+        self.state = state
+        self.link = link
         self.manual: dict[str, str] = {}  # "queue@host" -> letters of MANUAL
         self.job_suspended: set[tuple[int, int]] = set()  # qmod -sj
         self.threshold_suspended: set[tuple[int, int]] = set()  # suspend_thresholds
         self.stopped: set[tuple[int, int]] = set()  # tasks told SIGSTOP
         self.rescheduling: set[tuple[int, int]] = set()  # qmod -rj: killed, to run again
-        self.clock_offset = fake_clock_offset()
         self._objects: dict[str, dict[str, dict[str, Any]]] = {}  # store objects config may not know
         self._schedules: dict[tuple[str, str], Any] = {}
         self._threshold_step: dict[str, float] = {}
@@ -125,13 +115,13 @@ class QueueStates:
     # ------------------------------------------------------------ configuration lookups
 
     def now(self) -> float:
-        return time.time() + self.clock_offset
+        return self.state.clock.now()
 
     def _calendar(self, name: str) -> Any:
         """The parsed schedule of calendar ``name`` (None: no such calendar)."""
         from qsys.grammar.calendar import parse_calendar
 
-        objects = getattr(self.master.config, "calendars", None)
+        objects = getattr(self.state.config, "calendars", None)
         if objects is not None:
             obj = objects.get(name)
             if obj is None:
@@ -152,7 +142,7 @@ class QueueStates:
         return self._schedules[key]
 
     def _userset_members(self, name: str) -> list[str] | None:
-        objects = getattr(self.master.config, "usersets", None)
+        objects = getattr(self.state.config, "usersets", None)
         if objects is not None:
             obj = objects.get(name)
             return None if obj is None else list(getattr(obj, "entries", []) or [])
@@ -183,10 +173,10 @@ class QueueStates:
     # ------------------------------------------------------------ derived states
 
     def host_value(self, host: str, name: str) -> str | None:
-        entry = self.master.execds.hosts.get(host)
+        entry = self.state.hosts.get(host)
         if entry is not None and entry.up and name in entry.load:
             return str(entry.load[name])
-        obj = self.master.config.exec_hosts.get(host)
+        obj = self.state.config.exec_hosts.get(host)
         return None if obj is None else obj.complex_values.get(name)
 
     def _exceeded(self, host: str, text: str) -> bool:
@@ -194,7 +184,7 @@ class QueueStates:
         from qsys.sched.values import compare
 
         for name, threshold in pairs(text):
-            cdef = self.master.config.resolve_complex(name)
+            cdef = self.state.config.resolve_complex(name)
             value = self.host_value(host, cdef.name if cdef is not None else name)
             if value is None or not threshold:
                 continue
@@ -208,9 +198,9 @@ class QueueStates:
 
     def _subordinated(self, used: Any) -> set[str]:
         """Instances suspended because a superordinate instance on the host is busy enough."""
-        config = self.master.config
+        config = self.state.config
         out: set[str] = set()
-        for qi in config.queue_instances(self.master.execds.hosts):
+        for qi in config.queue_instances(self.state.hosts):
             text = config.queue_attr(qi.queue, "subordinate_list", qi.host)
             for name, limit in pairs(text):
                 busy = used.get((qi.queue, qi.host), 0)
@@ -221,16 +211,16 @@ class QueueStates:
 
     def compute(self, now: float | None = None) -> dict[str, str]:
         """Every queue instance's state letters, now."""
-        master = self.master
+        master = self.state
         config = master.config
         now = self.now() if now is None else now
-        used = master.dispatcher.used_slots()
+        used = used_slots(master.jobs.values())
         subordinated = self._subordinated(used)
         out: dict[str, str] = {}
-        for qi in config.queue_instances(master.execds.hosts):
+        for qi in config.queue_instances(master.hosts):
             name = f"{qi.queue}@{qi.host}"
             letters = set(qi.states) | set(self.manual.get(name, ""))
-            entry = master.execds.hosts.get(qi.host)
+            entry = master.hosts.get(qi.host)
             if entry is None or not entry.up:
                 letters.add("u")
             if self._exceeded(qi.host, config.queue_attr(qi.queue, "load_thresholds", qi.host)):
@@ -251,9 +241,9 @@ class QueueStates:
         return out
 
     def next_calendar_change(self, now: float) -> float | None:
-        config = self.master.config
+        config = self.state.config
         soonest: float | None = None
-        for qi in config.queue_instances(self.master.execds.hosts):
+        for qi in config.queue_instances(self.state.hosts):
             cal = config.queue_attr(qi.queue, "calendar", qi.host)
             if not cal or cal.upper() == "NONE":
                 continue
@@ -268,7 +258,7 @@ class QueueStates:
     def decorate(self, queue_snaps: list[Any], pe_snaps: dict[str, Any], owners: set[str]) -> None:
         """Put states and access denials into a scheduling snapshot."""
         states = self.compute()
-        config = self.master.config
+        config = self.state.config
         glob = config.global_conf
         glob_allow = ",".join(glob.user_lists or ()) or None
         glob_deny = ",".join(glob.xuser_lists or ()) or None
@@ -328,9 +318,9 @@ class QueueStates:
         """Suspend (or resume) nsuspend tasks per suspend_interval of each instance in ``A``."""
         from qsys.sched.values import parse_time
 
-        config, changed = self.master.config, False
+        config, changed = self.state.config, False
         running: dict[str, list[tuple[int, int]]] = {}
-        for job in self.master.jobs.values():
+        for job in self.state.jobs.values():
             for task in job.tasks.values():
                 master_q = task.master
                 running.setdefault(f"{master_q.queue}@{master_q.host}", []).append((job.job_id, task.task_id))
@@ -361,7 +351,7 @@ class QueueStates:
 
     def reconcile(self) -> list[Any]:
         """Stop or continue tasks as their states say; the store changes to commit."""
-        master = self.master
+        master = self.state
         states = self.compute()
         changed = self._thresholds(states, self.now())
         alive: set[tuple[int, int]] = set()
@@ -374,7 +364,7 @@ class QueueStates:
                     continue
                 sig = signal.SIGSTOP if want else signal.SIGCONT
                 for host in dict.fromkeys(a.host for a in task.assignments):
-                    master.execds.send(host, protocol.SignalJob(job.job_id, task.task_id, int(sig)))
+                    self.link.send(host, protocol.SignalJob(job.job_id, task.task_id, int(sig)))
                 if want:
                     self.stopped.add(key)
                 else:
@@ -409,7 +399,7 @@ class QueueStates:
             try:
                 changes = self.reconcile()
                 if changes:
-                    await self.master.commit(changes)
+                    await self.state.commit(changes)
                 now = self.now()
                 upcoming = self.next_calendar_change(now)
                 delay = TICK_SECONDS if upcoming is None else max(0.05, min(TICK_SECONDS, upcoming - now))

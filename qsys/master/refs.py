@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from qsys.errors import InvalidRequest
-from qsys.objects import resolve_hosts
 
 if TYPE_CHECKING:
     from qsys.master.config import ClusterConfig
@@ -100,10 +99,6 @@ def referrers(config: ClusterConfig, kind: str, name: str) -> list[str]:
                 if kind == "hostgroup" and name in set(_override_groups(owner)):
                     out.append(f'{LABEL[owner_kind]} "{owner.object_name}"')
     return out
-
-
-def hosts_of_group(config: ClusterConfig, group: str) -> list[str]:
-    return resolve_hosts([group], config.hostgroups)
 
 
 def complex_users(config: ClusterConfig, name: str) -> list[str]:

@@ -13,20 +13,13 @@ from qsys.errors import PermissionDenied
 
 if TYPE_CHECKING:
     from qsys.master.core import Master
-    from qsys.master.server import Identity
+    from qsys.master.identity import Identity
 
 
 def require_manager(master: Master, who: Identity) -> None:
     """Configuration changes: a manager on an admin host."""
     if not who.manager:
         raise PermissionDenied(f'denied: "{who.user}" must be manager for this operation')
-    require_admin_host(master, who)
-
-
-def require_operator(master: Master, who: Identity) -> None:
-    """Queue management (qmod on queues): an operator or manager on an admin host."""
-    if not who.operator:
-        raise PermissionDenied(f'denied: "{who.user}" must be operator for this operation')
     require_admin_host(master, who)
 
 

@@ -1,4 +1,4 @@
-"""The master's listeners: who is calling, and one table from request type to handler.
+"""The master's listeners: who is calling, then the client request table or an exec daemon link.
 
 Every connection starts with a Challenge. Exec daemons answer with ExecdHello and are handed
 to :mod:`qsys.master.execd_link`; clients answer with Hello and are identified by the kernel
@@ -15,11 +15,11 @@ import os
 import pwd
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import auth, protocol
 from qsys.errors import AuthenticationError, ProtocolError, QsysError
+from qsys.master.identity import Identity, identify
 
 if TYPE_CHECKING:
     from qsys.master.core import Master
@@ -27,39 +27,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("qsys.master.server")
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who sent a request, as the operating system or a signed credential says."""
-
-    uid: int
-    user: str
-    host: str
-    manager: bool = False
-    operator: bool = False
-    address: str = ""  # the peer's IP address on TCP ("" on the Unix socket)
-
-    @property
-    def privileged(self) -> bool:
-        return self.manager or self.operator
+ClientHandler = Callable[[Identity, Any], Awaitable[Any]]  # a request -> its typed reply
 
 
-Handler = Callable[["Master", Identity, Any], Awaitable[Any]]
-_HANDLERS: dict[type, Handler] = {}
-
-
-def handles(msg_type: type) -> Callable[[Handler], Handler]:
-    """Register the handler of one client request type."""
-
-    def register(fn: Handler) -> Handler:
-        _HANDLERS[msg_type] = fn
-        return fn
-
-    return register
+class ExecdLinks(Protocol):
+    async def serve(self, hello: protocol.ExecdHello, nonce: bytes, reader: asyncio.StreamReader,
+                    writer: asyncio.StreamWriter) -> None:
+        """Serve one exec daemon's link after its hello."""
+        ...
 
 
 class Server:
-    def __init__(self, master: Master) -> None:
-        self.master = master
+    def __init__(self, state: Master, requests: protocol.HandlerTable[ClientHandler], execds: ExecdLinks) -> None:
+        self.state = state
+        self.requests = requests
+        self.execds = execds
         self._servers: list[asyncio.AbstractServer] = []
         self._conn_seq = 0
 
@@ -110,7 +92,7 @@ class Server:
             if first is None:
                 return
             if isinstance(first, protocol.ExecdHello):
-                await self.master.execds.serve(first, nonce, reader, writer)
+                await self.execds.serve(first, nonce, reader, writer)
                 return
             if not isinstance(first, protocol.Hello):
                 raise ProtocolError(f"unexpected first message {type(first).__name__}")
@@ -135,12 +117,12 @@ class Server:
             sock = writer.get_extra_info("socket")
             _pid, uid, _gid = auth.peer_credentials(sock)
             user = _user_name(uid)
-            host = self.master.host_name
+            host = self.state.host_name
         else:
             if not hello.credential:
                 raise AuthenticationError("a TCP client must present a signed credential")
-            uid, user, host = auth.verify_credential(self.master.key, nonce, hello.credential)
-        identity = self.master.identity_for(uid, user, host)
+            uid, user, host = auth.verify_credential(self.state.key, nonce, hello.credential)
+        identity = identify(self.state.config, self.state.owner_uid, uid, user, host)
         if not unix:
             peer = writer.get_extra_info("peername")
             if peer:
@@ -149,18 +131,14 @@ class Server:
 
     async def _serve_client(self, identity: Identity, reader: asyncio.StreamReader,
                             writer: asyncio.StreamWriter, conn: int) -> None:
-        protocol.write_message(writer, protocol.Ok({"user": identity.user}))
+        protocol.write_message(writer, protocol.Welcome(identity.user))
         await writer.drain()
         while True:
             msg = await protocol.read_message(reader)
             if msg is None:
                 return
-            handler = _HANDLERS.get(type(msg))
             try:
-                if handler is None:
-                    raise ProtocolError(f"no handler for {type(msg).__name__}")
-                result = await handler(self.master, identity, msg)
-                reply: Any = protocol.Ok(result)
+                reply = await self.requests.lookup(msg)(identity, msg)
             except QsysError as exc:
                 reply = protocol.Fail(exc.kind, exc.message)
             except Exception as exc:  # a bug: tell the client, keep serving others

@@ -24,14 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 from qsys import auth, protocol
 from qsys.errors import InvalidRequest, NotFound, NotSchedulable, PermissionDenied, QsysError
-from qsys.jobspec import JobSpec
-from qsys.master.execd_link import ExecdRegistry, ExecHost, _handles
-from qsys.master.server import Identity, handles
+from qsys.master.submit import ImmediatePass, new_jobs, submitted
+from qsys.master.validate import validate_spec
 from qsys.remote.addresses import local_addresses
 
 if TYPE_CHECKING:
-    from qsys.master.core import Master
+    from qsys.jobspec import JobSpec
+    from qsys.master.core import ExecHost, HostLink, Master
+    from qsys.master.identity import Identity
     from qsys.master.jobs import Job
+    from qsys.records import Submitted
 
 log = logging.getLogger("qsys.master.sessions")
 
@@ -49,12 +51,12 @@ class Session:
     client_host: str
     grant: list[str]  # addresses the client may connect from (daemon methods)
     command: str  # <method>_command of the client's host
-    ready: asyncio.Future[dict[str, Any]] = field(repr=False, default_factory=lambda: _future())
+    ready: asyncio.Future[protocol.SessionReady] = field(repr=False, default_factory=lambda: _future())
     daemon: str = ""
     host: str = ""
 
 
-def _future() -> asyncio.Future[dict[str, Any]]:
+def _future() -> asyncio.Future[protocol.SessionReady]:
     return asyncio.get_running_loop().create_future()
 
 
@@ -65,18 +67,19 @@ def is_builtin(setting: str) -> bool:
 class SessionBroker:
     """The sessions the master currently brokers, by job id."""
 
-    def __init__(self, master: Master) -> None:
-        self.master = master
+    def __init__(self, state: Master, link: HostLink) -> None:
+        self.state = state
+        self.link = link
         self.sessions: dict[int, Session] = {}
 
     def open(self, job: Job, who: Identity) -> Session:
         method = METHODS[job.spec.job_type]
         grant = [who.address] if who.address else []
-        if not who.address or who.host == self.master.host_name:
+        if not who.address or who.host == self.state.host_name:
             grant += [a for a in local_addresses() if a not in grant]
-        command = self.master.config.host_config(who.host).get(f"{method}_command", "builtin")
+        command = self.state.config.host_config(who.host).get(f"{method}_command", "builtin")
         session = Session(job.job_id, job.owner, method, auth.new_token(), who.host, grant, command)
-        for stale in [j for j in self.sessions if j not in self.master.jobs]:
+        for stale in [j for j in self.sessions if j not in self.state.jobs]:
             del self.sessions[stale]  # their clients went away before asking for the grant
         self.sessions[job.job_id] = session
         return session
@@ -88,11 +91,11 @@ class SessionBroker:
             # nobody waits for it (the master restarted): a token no client knows, so the
             # session port times out and the job ends
             method = METHODS.get(job.spec.job_type, "rsh")
-            daemon = self.master.config.host_config(host).get(f"{method}_daemon", "builtin")
+            daemon = self.state.config.host_config(host).get(f"{method}_daemon", "builtin")
             return {"method": method, "daemon": daemon, "token": auth.new_token(), "grant": [],
                     "client_host": "", "command": _command_text(job.spec)}
         session.host = host
-        session.daemon = self.master.config.host_config(host).get(f"{session.method}_daemon", "builtin")
+        session.daemon = self.state.config.host_config(host).get(f"{session.method}_daemon", "builtin")
         return {"method": session.method, "daemon": session.daemon, "token": session.token,
                 "grant": list(session.grant), "client_host": session.client_host,
                 "command": _command_text(job.spec)}
@@ -104,18 +107,18 @@ class SessionBroker:
         if msg.error:
             session.ready.set_exception(QsysError(f"error: the session on host {host} failed: {msg.error}"))
             return
-        session.ready.set_result({"job_id": msg.job_id, "host": host, "port": msg.port,
-                                  "addresses": list(msg.addresses)})
+        session.host = host
+        session.ready.set_result(msg)
 
     def end_job(self, job: Job) -> None:
         """End a session's job the way qdel does."""
         for task in job.tasks.values():
             task.deleting = True
-            self.master.execds.send(task.master.host, protocol.KillJob(job.job_id, task.task_id, 9))
+            self.link.send(task.master.host, protocol.KillJob(job.job_id, task.task_id, 9))
 
-    async def wait(self, who: Identity, job_id: int) -> dict[str, Any]:
+    async def wait(self, who: Identity, job_id: int) -> protocol.SessionGrant:
         session = self.sessions.get(job_id)
-        job = self.master.jobs.get(job_id)
+        job = self.state.jobs.get(job_id)
         if session is None or job is None:
             raise NotFound(f"error: no interactive session for job {job_id}")
         if session.owner != who.user:
@@ -123,10 +126,10 @@ class SessionBroker:
         try:
             while True:
                 try:
-                    grant = await asyncio.wait_for(asyncio.shield(session.ready), WAIT_SLICE)
+                    ready = await asyncio.wait_for(asyncio.shield(session.ready), WAIT_SLICE)
                     break
                 except TimeoutError:
-                    if job_id not in self.master.jobs:
+                    if job_id not in self.state.jobs:
                         raise QsysError(f"error: job {job_id} ended before its session started") from None
             if is_builtin(session.command) != is_builtin(session.daemon):
                 self.end_job(job)
@@ -135,9 +138,9 @@ class SessionBroker:
                     f"\"{session.command}\" but {session.method}_daemon of host {session.host} is "
                     f"\"{session.daemon}\": both must be builtin, or neither")
             log.info("job=%d session granted to %s (%s@%s:%d)", job_id, who.user, session.method,
-                     grant["host"], grant["port"])
-            return {**grant, "token": session.token, "method": session.method, "command": session.command,
-                    "daemon": session.daemon}
+                     session.host, ready.port)
+            return protocol.SessionGrant(job_id, session.host, ready.port, list(ready.addresses), session.token,
+                                         session.method, session.command, session.daemon)
         finally:
             self.sessions.pop(job_id, None)
 
@@ -149,47 +152,40 @@ def _command_text(spec: JobSpec) -> str:
     return " ".join([spec.command, *spec.args])
 
 
-def broker(master: Master) -> SessionBroker:
-    found = getattr(master, "sessions", None)
-    if found is None:
-        found = SessionBroker(master)
-        master.sessions = found  # type: ignore[attr-defined]
-    return found
+# ---------------------------------------------------------------- requests
 
 
-# ---------------------------------------------------------------- request handlers
+class SessionRequests:
+    """The client requests and the exec daemon message of interactive sessions."""
 
+    def __init__(self, state: Master, broker: SessionBroker, immediate: ImmediatePass) -> None:
+        self.state = state
+        self.broker = broker
+        self.immediate = immediate
 
-@handles(protocol.SessionSubmit)
-async def session_submit(master: Master, who: Identity, msg: protocol.SessionSubmit) -> dict[str, Any]:
-    from qsys.master.requests import _new_jobs, _submitted
-    from qsys.master.validate import validate_spec
+    async def submit(self, who: Identity, msg: protocol.SessionSubmit) -> Submitted:
+        state = self.state
+        spec = msg.spec
+        if spec.job_type not in METHODS:
+            raise InvalidRequest(f"not an interactive job type: {spec.job_type!r}")
+        if spec.tasks is not None:
+            raise InvalidRequest("an interactive job cannot be an array job")
+        validate_spec(state, who, spec)
+        (job,), changes = new_jobs(state, who, [spec])
+        self.broker.open(job, who)
+        await state.commit(changes)
+        if spec.now:
+            if not await self.immediate.run_now(job):
+                self.broker.sessions.pop(job.job_id, None)
+                await state.commit(state.forget_job(job))
+                raise NotSchedulable(f'Your "{PROGRAMS[spec.job_type]}" request could not be scheduled, '
+                                     "try again later.")
+        else:
+            state.schedule_soon()
+        return submitted(job)
 
-    spec = JobSpec.from_wire(msg.spec)
-    if spec.job_type not in METHODS:
-        raise InvalidRequest(f"not an interactive job type: {spec.job_type!r}")
-    if spec.tasks is not None:
-        raise InvalidRequest("an interactive job cannot be an array job")
-    validate_spec(master, who, spec)
-    (job,), changes = _new_jobs(master, who, [spec])
-    broker(master).open(job, who)
-    await master.commit(changes)
-    if spec.now:
-        if not await master.dispatcher.run_now(job):
-            broker(master).sessions.pop(job.job_id, None)
-            await master.commit(master.forget_job(job))
-            raise NotSchedulable(f'Your "{PROGRAMS[spec.job_type]}" request could not be scheduled, '
-                                 "try again later.")
-    else:
-        master.schedule_soon()
-    return _submitted(job)
+    async def wait(self, who: Identity, msg: protocol.SessionWait) -> protocol.SessionGrant:
+        return await self.broker.wait(who, msg.job_id)
 
-
-@handles(protocol.SessionWait)
-async def session_wait(master: Master, who: Identity, msg: protocol.SessionWait) -> dict[str, Any]:
-    return await broker(master).wait(who, msg.job_id)
-
-
-@_handles(protocol.SessionReady)
-async def _on_session_ready(reg: ExecdRegistry, entry: ExecHost, msg: protocol.SessionReady) -> None:
-    broker(reg.master).ready(entry.name, msg)
+    async def on_ready(self, entry: ExecHost, msg: protocol.SessionReady) -> None:
+        self.broker.ready(entry.name, msg)

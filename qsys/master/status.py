@@ -1,12 +1,23 @@
-"""The records qstat and qhost print, built from the master's memory."""
+"""The rows qstat and qhost print (``qsys.records``), built from the master's memory."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from qsys.master.core import Master
-from qsys.master.jobs import Job, Task
-from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, to_wire
+from qsys import protocol
+from qsys.master.snapshot import used_slots
+from qsys.master.urgency import cluster_queue_summary, priorities
+from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail
+
+if TYPE_CHECKING:
+    from qsys.master.core import Master
+    from qsys.master.identity import Identity
+    from qsys.master.jobs import Job, Task
+    from qsys.master.queue_states import QueueStates
+
+
+class WaitingReasons(Protocol):
+    waiting_reasons: dict[int, list[str]]  # job id -> why the last pass left it pending
 
 
 def _common(job: Job, prio: float, brief: bool = False) -> dict[str, Any]:
@@ -49,23 +60,18 @@ def _task_row(job: Job, task: Task, prio: float) -> JobRow:
     )
 
 
-def _pending_row(job: Job, prio: float, brief: bool) -> dict[str, Any]:
-    """A pending job's row, already in wire form (the hot part of qstat)."""
-    row = _common(job, prio, brief)
-    row["state"] = job.pending_state()
-    row["start_time"] = None
-    row["queue"] = ""
-    row["slots"] = job.spec.slots_requested()
-    row["tasks"] = job.pending.describe() if job.is_array else ""
-    return row
+def _pending_row(job: Job, prio: float, brief: bool) -> JobRow:
+    """A pending job's row (the hot part of qstat: brief rows carry no extras)."""
+    return JobRow(**_common(job, prio, brief), state=job.pending_state(), start_time=None, queue="",
+                  slots=job.spec.slots_requested(), tasks=job.pending.describe() if job.is_array else "")
 
 
-def _state_filter(row: dict[str, Any], states: str) -> bool:
+def _state_filter(row: JobRow, states: str) -> bool:
     """qstat -s: p pending, r running, s suspended, h held, z (finished: none kept here)."""
     if not states:
         return True
-    pending = not row["queue"]
-    shown = row["state"]
+    pending = not row.queue
+    shown = row.state
     return (
         ("p" in states and pending)
         or ("r" in states and not pending and "s" not in shown.lower())
@@ -75,48 +81,70 @@ def _state_filter(row: dict[str, Any], states: str) -> bool:
     )
 
 
-def job_rows(master: Master, users: list[str] | None, options: dict[str, Any]) -> list[dict[str, Any]]:
-    from qsys.master.urgency import priorities
+class StatusRequests:
+    """qstat and qhost: jobs, queue instances, hosts, job details, cluster queues."""
 
+    def __init__(self, state: Master, qstates: QueueStates, reasons: WaitingReasons) -> None:
+        self.state = state
+        self.qstates = qstates
+        self.reasons = reasons
+
+    async def jobs(self, who: Identity, msg: protocol.JobsStatus) -> protocol.JobRows:
+        return protocol.JobRows(job_rows(self.state, self.qstates, msg))
+
+    async def queues(self, who: Identity, msg: protocol.QueuesStatus) -> protocol.QueueRows:
+        return protocol.QueueRows(queue_rows(self.state, self.qstates), job_rows(self.state, self.qstates, msg))
+
+    async def hosts(self, who: Identity, msg: protocol.HostsStatus) -> protocol.HostRows:
+        return protocol.HostRows(host_rows(self.state, self.qstates))
+
+    async def details(self, who: Identity, msg: protocol.JobDetails) -> protocol.JobDetailRows:
+        return job_details(self.state, self.reasons, msg.job_ids)
+
+    async def cluster_queues(self, who: Identity, msg: protocol.ClusterQueuesStatus) -> protocol.ClusterQueueRows:
+        return protocol.ClusterQueueRows(cluster_queue_summary(self.state, self.qstates))
+
+
+def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus) -> list[JobRow]:
+    users = msg.users
     figures = priorities(master)
     prios = {job_id: fig["prior"] for job_id, fig in figures.items()}
-    qstates = master.qstates.compute()
+    states = qstates.compute()
     everyone = not users or "*" in users
     wanted = set(users or ())
-    brief = bool(options.get("brief"))
-    running: list[dict[str, Any]] = []
-    pending: list[tuple[tuple[float, float, int], dict[str, Any]]] = []
+    brief = msg.brief
+    running: list[JobRow] = []
+    pending: list[tuple[tuple[float, float, int], JobRow]] = []
     for job in master.jobs.values():
         if not everyone and job.owner not in wanted:
             continue
         prio = prios.get(job.job_id, 0.0)
         for task in sorted(job.tasks.values(), key=lambda t: t.task_id):
-            row = to_wire(_task_row(job, task, prio))
-            suspended = master.qstates.task_state(job, task, qstates)
-            if suspended and row["state"].endswith("r"):
-                row["state"] = row["state"][:-1] + suspended
+            row = _task_row(job, task, prio)
+            suspended = qstates.task_state(job, task, states)
+            if suspended and row.state.endswith("r"):
+                row.state = row.state[:-1] + suspended
             running.append(row)
         if job.pending:
             prow = _pending_row(job, prio, brief)
-            if prow["state"] == "qw" and job.restarts and any(t in job.pending for t in job.restarts):
-                prow["state"] = "Rq"
+            if prow.state == "qw" and job.restarts and any(t in job.pending for t in job.restarts):
+                prow.state = "Rq"
             pending.append(((-prio, job.submit_time, job.job_id), prow))
-    running.sort(key=lambda r: (r["job_id"], int(r["tasks"] or 0)))
+    running.sort(key=lambda r: (r.job_id, int(r.tasks or 0)))
     pending.sort(key=lambda item: item[0])
     rows = running + [row for _, row in pending]
-    states = str(options.get("states") or "")
-    if options.get("urgency"):  # qstat -urg / -pri
+    if msg.urgency:  # qstat -urg / -pri
         for row in rows:
-            row["urgency"] = figures.get(row["job_id"])
-    return [r for r in rows if _state_filter(r, states)]
+            row.urgency = figures.get(row.job_id)
+    return [r for r in rows if _state_filter(r, msg.states)]
 
 
-def queue_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
+def queue_rows(master: Master, qstates: QueueStates) -> list[QueueInstanceRow]:
     rows = []
-    used = master.dispatcher.used_slots()
-    computed = master.qstates.compute()
-    for qi in master.config.queue_instances(master.execds.hosts):
-        host = master.execds.hosts.get(qi.host)
+    used = used_slots(master.jobs.values())
+    computed = qstates.compute()
+    for qi in master.config.queue_instances(master.hosts):
+        host = master.hosts.get(qi.host)
         states = computed.get(f"{qi.queue}@{qi.host}", qi.states)
         load = host.load.get("load_avg") if host is not None and host.up else None
         rows.append(QueueInstanceRow(
@@ -129,16 +157,16 @@ def queue_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
             arch=host.arch if host is not None else "-",
             states=states,
         ))
-    return [to_wire(r) for r in rows]
+    return rows
 
 
-def host_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
+def host_rows(master: Master, qstates: QueueStates) -> list[HostRow]:
     rows = []
     by_host: dict[str, list[QueueInstanceRow]] = {}
-    for qrow in queue_rows(master, options):
-        by_host.setdefault(qrow["name"].partition("@")[2], []).append(QueueInstanceRow(**qrow))
-    for name in sorted(master.execds.hosts):
-        host = master.execds.hosts[name]
+    for qrow in queue_rows(master, qstates):
+        by_host.setdefault(qrow.name.partition("@")[2], []).append(qrow)
+    for name in sorted(master.hosts):
+        host = master.hosts[name]
         load = host.load if host.up else {}
         mem_free = load.get("mem_free")
         swap_free = load.get("swap_free")
@@ -157,10 +185,10 @@ def host_rows(master: Master, options: dict[str, Any]) -> list[dict[str, Any]]:
             load_values={k: str(v) for k, v in load.items()},
             queues=by_host.get(name, []),
         ))
-    return [to_wire(r) for r in rows]
+    return rows
 
 
-def job_details(master: Master, job_ids: list[str]) -> dict[str, Any]:
+def job_details(master: Master, reasons: WaitingReasons, job_ids: list[str]) -> protocol.JobDetailRows:
     details, missing = [], []
     for text in job_ids:
         matched = [master.jobs[int(text)]] if text.isdigit() and int(text) in master.jobs else [
@@ -169,22 +197,24 @@ def job_details(master: Master, job_ids: list[str]) -> dict[str, Any]:
         if not matched:
             missing.append(text)
         for job in matched:
-            details.append(_detail(master, job))
-    return {"details": details, "missing": missing}
+            details.append(_detail(master, reasons, job))
+    return protocol.JobDetailRows(details, missing)
 
 
-def _detail(master: Master, job: Job) -> dict[str, Any]:
+def _detail(master: Master, reasons: WaitingReasons, job: Job) -> JobDetail:
     info = []
     if job.holds or job.predecessors:
         info.append("Job is in hold state")
-    reason = master.dispatcher.waiting_reasons.get(job.job_id)
+    reason = reasons.waiting_reasons.get(job.job_id)
     if reason:
         info.extend(reason)
     if job.never_reason:
         info.append(job.never_reason)
-    detail = JobDetail(
+    spec = job.spec.to_wire()
+    spec.pop("script", None)
+    return JobDetail(
         job_id=job.job_id,
-        spec=job.spec.to_wire(),
+        spec=spec,
         owner=job.owner,
         uid=job.uid,
         group=job.group,
@@ -199,6 +229,3 @@ def _detail(master: Master, job: Job) -> dict[str, Any]:
         predecessors=sorted(job.predecessors),
         successors=sorted(j.job_id for j in master.jobs.values() if job.job_id in j.predecessors),
     )
-    data = to_wire(detail)
-    data["spec"].pop("script", None)
-    return data

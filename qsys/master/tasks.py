@@ -6,6 +6,7 @@ rows; Grid Engine prints what is left as ``1-3:1`` or ``1,4-9:1``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 from qsys.jobspec import TaskRange
@@ -99,3 +100,20 @@ def describe_ids(ids: list[int]) -> str:
             parts.append(str(ids[i]))
             i += 1
     return ",".join(parts)
+
+
+_TARGET = re.compile(r"^(\d+)(?:\.(\d+)(?:-(\d+)(?::(\d+))?)?)?$")
+
+
+def parse_job_target(text: str) -> tuple[int, list[int] | None] | None:
+    """``12`` -> (12, None); ``12.3`` -> (12, [3]); ``12.1-5:2`` -> (12, [1, 3, 5])."""
+    m = _TARGET.match(text.strip())
+    if not m:
+        return None
+    job_id = int(m.group(1))
+    if m.group(2) is None:
+        return job_id, None
+    first = int(m.group(2))
+    last = int(m.group(3) or first)
+    step = int(m.group(4) or 1)
+    return job_id, list(range(first, last + 1, max(step, 1)))

@@ -11,12 +11,15 @@ equal values give 0.5) and weighted into ``prior``:
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
+
+from qsys.master.snapshot import used_slots
+from qsys.records import ClusterQueueRow
 
 if TYPE_CHECKING:
     from qsys.master.core import Master
     from qsys.master.jobs import Job
+    from qsys.master.queue_states import QueueStates
 
 WEIGHTS = {"weight_priority": 1.0, "weight_urgency": 0.1, "weight_ticket": 0.01,
            "weight_waiting_time": 0.0, "weight_deadline": 3600000.0}
@@ -80,7 +83,7 @@ def _cached_contribution(master: Master, job: Job) -> float:
 
 def priorities(master: Master) -> dict[int, dict[str, float]]:
     """Per job: prior, nurg, npprior, ntckts, urg, rrcontr, wtcontr, dlcontr, ppri."""
-    now = time.time()
+    now = master.clock.now()
     w_wait = _weight(master, "weight_waiting_time")
     figures: dict[int, dict[str, float]] = {}
     considered: set[int] = set()
@@ -106,31 +109,31 @@ def priorities(master: Master) -> dict[int, dict[str, float]]:
     return figures
 
 
-def cluster_queue_summary(master: Master) -> list[dict[str, Any]]:
+def cluster_queue_summary(master: Master, qstates: QueueStates) -> list[ClusterQueueRow]:
     """qstat -g c: per cluster queue, load, used, reserved, available, total and the slots
     out of use by a passing state (aoACDS) or one that needs an operator (cdsuE)."""
     config = master.config
-    states = master.qstates.compute()
-    used = master.dispatcher.used_slots()
-    out: dict[str, dict[str, Any]] = {}
+    states = qstates.compute()
+    used = used_slots(master.jobs.values())
+    out: dict[str, ClusterQueueRow] = {}
     loads: dict[str, list[float]] = {}
-    for qi in config.queue_instances(master.execds.hosts):
-        row = out.setdefault(qi.queue, {"name": qi.queue, "load": None, "used": 0, "resv": 0,
-                                        "available": 0, "total": 0, "temp_disabled": 0,
-                                        "manual_intervention": 0})
+    for qi in config.queue_instances(master.hosts):
+        row = out.get(qi.queue)
+        if row is None:
+            row = out[qi.queue] = ClusterQueueRow(qi.queue)
         busy = used.get((qi.queue, qi.host), 0)
-        row["used"] += busy
-        row["total"] += qi.slots
+        row.used += busy
+        row.total += qi.slots
         letters = states.get(f"{qi.queue}@{qi.host}", "")
         if any(c in "cdsuE" for c in letters):
-            row["manual_intervention"] += qi.slots
+            row.manual_intervention += qi.slots
         elif any(c in "aoACDS" for c in letters):
-            row["temp_disabled"] += qi.slots
+            row.temp_disabled += qi.slots
         else:
-            row["available"] += max(0, qi.slots - busy)
-        entry = master.execds.hosts.get(qi.host)
+            row.available += max(0, qi.slots - busy)
+        entry = master.hosts.get(qi.host)
         if entry is not None and entry.up and "np_load_avg" in entry.load:
             loads.setdefault(qi.queue, []).append(float(entry.load["np_load_avg"]))
     for name, values in loads.items():
-        out[name]["load"] = sum(values) / len(values)
+        out[name].load = sum(values) / len(values)
     return [out[name] for name in sorted(out)]

@@ -13,7 +13,7 @@ from qsys.jobspec import JobSpec
 
 if TYPE_CHECKING:
     from qsys.master.core import Master
-    from qsys.master.server import Identity
+    from qsys.master.identity import Identity
 
 MAX_ARRAY_TASKS = 75000
 
@@ -49,7 +49,7 @@ def validate_spec(master: Master, who: Identity, spec: JobSpec) -> None:
         if len(t) > MAX_ARRAY_TASKS:
             raise InvalidRequest(f"job rejected: {len(t)} tasks exceed max_aj_tasks {MAX_ARRAY_TASKS}")
     queues = config.queue_names()
-    hosts = set(config.all_exec_hosts(master.execds.hosts))
+    hosts = set(config.all_exec_hosts(master.hosts))
     for pattern in [*spec.hard_queues, *spec.soft_queues, *spec.master_queues]:
         if not _queue_pattern_known(pattern, queues, hosts):
             raise InvalidRequest(f'Job was rejected because job requests unknown queue "{pattern}"')

@@ -16,7 +16,6 @@ executes the configured command with the method's extra arguments (and does not 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from qsys import protocol
 from qsys.client import Client
@@ -30,21 +29,21 @@ def is_builtin(setting: str) -> bool:
     return setting.strip().lower() in ("", "builtin")
 
 
-def submit(client: Client, spec: JobSpec) -> dict[str, Any]:
-    return client.request(protocol.SessionSubmit(spec.to_wire()))
+def submit(client: Client, spec: JobSpec) -> protocol.Submitted:
+    return client.request(protocol.SessionSubmit(spec), protocol.Submitted)
 
 
-def wait(client: Client, job_id: int) -> dict[str, Any]:
+def wait(client: Client, job_id: int) -> protocol.SessionGrant:
     sock = client._connect()
     old = sock.gettimeout()
     sock.settimeout(None)  # -now n may wait in the queue for a long time
     try:
-        return client.request(protocol.SessionWait(job_id))
+        return client.request(protocol.SessionWait(job_id), protocol.SessionGrant)
     finally:
         sock.settimeout(old)
 
 
-def connect(grant: dict[str, Any], command: Sequence[str] = (), *, pty: bool = False,
+def connect(grant: protocol.SessionGrant, command: Sequence[str] = (), *, pty: bool = False,
             nostdin: bool = False, display: str = "") -> int:
     """Run the session of ``grant``; the remote exit status. ``display``: forward X11 to it
     (builtin and qsys-sshd; with another command method, X11 is that command's business,

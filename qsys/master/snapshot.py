@@ -1,0 +1,200 @@
+"""The scheduler's view of the cell: a :class:`qsys.sched.Snapshot` built from the master's
+state (jobs, live hosts, configuration) and the queue states.
+
+Built for every scheduling pass (``dispatch.py``) and for ``qalter -w`` (``alter.py``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Protocol
+
+from qsys import sched
+from qsys.master.config import LIMITS, split_list
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from qsys.master.config import ClusterConfig
+    from qsys.master.core import ExecHost, Master
+    from qsys.master.jobs import Job
+
+
+class StateDecorator(Protocol):
+    def decorate(self, queue_snaps: list[Any], pe_snaps: dict[str, Any], owners: set[str]) -> None:
+        """Put instance states and access denials into the snapshot."""
+        ...
+
+
+def used_slots(jobs: Iterable[Job]) -> Counter[tuple[str, str]]:
+    """Slots held per queue instance (queue, host)."""
+    used: Counter[tuple[str, str]] = Counter()
+    for job in jobs:
+        for task in job.tasks.values():
+            for a in task.assignments:
+                used[(a.queue, a.host)] += a.slots
+    return used
+
+
+def consumption(state: Master) -> tuple[dict[tuple[str, str], dict[str, float]], dict[str, dict[str, float]],
+                                        dict[str, float]]:
+    """What running tasks hold of consumable resources, per queue instance, host and
+    cluster (Grid Engine counts a consumable at every level that defines it)."""
+    from qsys.sched.values import parse_value
+
+    config = state.config
+    per_qi: dict[tuple[str, str], dict[str, float]] = {}
+    per_host: dict[str, dict[str, float]] = {}
+    total: dict[str, float] = {}
+    for job in state.jobs.values():
+        if not job.tasks or not job.spec.hard_resources:
+            continue
+        for name, text in job.spec.hard_resources.items():
+            cdef = config.resolve_complex(name)
+            if cdef is None or cdef.consumable == "NO":
+                continue
+            try:
+                amount = float(parse_value(cdef.type, text))
+            except Exception:
+                continue
+            for task in job.tasks.values():
+                for index, a in enumerate(task.assignments):
+                    used = amount if cdef.consumable == "JOB" else amount * a.slots
+                    if cdef.consumable == "JOB" and index:
+                        continue
+                    for bucket in (per_qi.setdefault((a.queue, a.host), {}), per_host.setdefault(a.host, {}),
+                                   total):
+                        bucket[cdef.name] = bucket.get(cdef.name, 0.0) + used
+    return per_qi, per_host, total
+
+
+def build_snapshot(state: Master, states: StateDecorator, now: float, immediate: int | None = None) -> sched.Snapshot:
+    config = state.config
+    used = used_slots(state.jobs.values())
+    per_qi, per_host, total = consumption(state)
+    hosts = state.hosts
+    jobs = []
+    for job in state.jobs.values():
+        if not job.pending:
+            continue
+        if job.spec.now and job.job_id != immediate:
+            continue  # an immediate job gets exactly one chance: its own pass
+        jobs.append(pending_snapshot(job, len(job.tasks)))
+    host_snaps = host_snapshots(config, hosts)
+    for name, snap in host_snaps.items():
+        snap.consumed = per_host.get(name, {})
+    queue_snaps = queue_instance_snapshots(config, hosts, used)
+    for qi in queue_snaps:
+        qi.consumed = per_qi.get((qi.queue, qi.host), {})
+    pe_snaps = pe_snapshots(state)
+    states.decorate(queue_snaps, pe_snaps, {job.owner for job in state.jobs.values() if job.pending})
+    return sched.Snapshot(
+        now=now,
+        complexes=config.complexes(),
+        hosts=host_snaps,
+        global_values=config.global_values(),
+        global_consumed=total,
+        queue_instances=queue_snaps,
+        pes=pe_snaps,
+        jobs=jobs,
+        queue_sort_method=config.sched_value("queue_sort_method", "load"),
+        load_formula=config.sched_value("load_formula", "np_load_avg"),
+    )
+
+
+def host_snapshots(config: ClusterConfig, live: dict[str, ExecHost]) -> dict[str, sched.HostSnap]:
+    out = {}
+    for name in config.all_exec_hosts(live):
+        host = live.get(name)
+        load: dict[str, str] = {}
+        if host is not None and host.up:
+            load = {k: str(v) for k, v in host.load.items()}
+            load.setdefault("arch", host.arch)
+            load.setdefault("num_proc", str(host.processors))
+        conf = config.exec_hosts.get(name)
+        cvalues = dict(conf.complex_values) if conf is not None else {}
+        out[name] = sched.HostSnap(name=name, load=load, complex_values=cvalues, consumed={})
+    return out
+
+
+def queue_instance_snapshots(config: ClusterConfig, live: dict[str, ExecHost],
+                             used: Counter[tuple[str, str]]) -> list[sched.QueueInstanceSnap]:
+    out = []
+    for qi in config.queue_instances(live):
+        host = live.get(qi.host)
+        states = qi.states + ("" if host is not None and host.up else "u")
+        qtype = set()
+        if "B" in qi.qtype:
+            qtype.add("BATCH")
+        if "I" in qi.qtype:
+            qtype.add("INTERACTIVE")
+        cvalues = dict(_assignments(config.queue_attr(qi.queue, "complex_values", qi.host)))
+        for limit in LIMITS:
+            cvalues[limit] = config.queue_attr(qi.queue, limit, qi.host)
+        out.append(sched.QueueInstanceSnap(
+            queue=qi.queue,
+            host=qi.host,
+            seq_no=int(config.queue_attr(qi.queue, "seq_no", qi.host) or 0),
+            slots=qi.slots,
+            used_slots=used.get((qi.queue, qi.host), 0),
+            states=states,
+            qtype=qtype,
+            pe_list=split_list(config.queue_attr(qi.queue, "pe_list", qi.host)),
+            complex_values=cvalues,
+            consumed={},
+        ))
+    return out
+
+
+def pe_snapshots(state: Master) -> dict[str, sched.PeSnap]:
+    used: dict[str, int] = {}
+    for job in state.jobs.values():
+        for task in job.tasks.values():
+            if task.pe:
+                used[task.pe] = used.get(task.pe, 0) + task.slots
+    return {
+        name: sched.PeSnap(
+            name=name,
+            slots=pe.slots,
+            used_slots=used.get(name, 0),
+            allocation_rule=pe.allocation_rule,
+            control_slaves=pe.control_slaves,
+            job_is_first_task=pe.job_is_first_task,
+        )
+        for name, pe in state.config.pes.items()
+    }
+
+
+def pending_snapshot(job: Job, running: int) -> sched.PendingJob:
+    spec = job.spec
+    limit = spec.task_concurrency
+    want = len(job.pending) if not limit else max(0, limit - running)
+    pe = (spec.pe.name, spec.pe.min_slots, spec.pe.max_slots) if spec.pe else None
+    return sched.PendingJob(
+        job_id=job.job_id,
+        task_ids=job.pending.first(max(want, 1)) if want else [],
+        running_tasks=running,
+        task_concurrency=limit,
+        priority=spec.priority,
+        submit_time=job.submit_time,
+        owner=job.owner,
+        interactive=spec.job_type != "batch",
+        hard_resources=dict(spec.hard_resources),
+        hard_queues=list(spec.hard_queues),
+        master_queues=list(spec.master_queues),
+        pe=pe,
+        start_time=spec.start_time,
+        held=bool(job.holds or job.error),
+        waiting_on=sorted(job.predecessors),
+        now=spec.now,
+    )
+
+
+def _assignments(text: str) -> list[tuple[str, str]]:
+    """The ``name=value`` items of a list attribute (items without ``=`` are left out)."""
+    out = []
+    for item in split_list(text):
+        name, sep, value = item.partition("=")
+        if sep:
+            out.append((name, value))
+    return out
