@@ -41,6 +41,7 @@ log = logging.getLogger("qsys.execd")
 
 DEFAULT_LOAD_REPORT = 40.0
 MAX_BACKOFF = 10.0
+REPEAT_AFTER = 60.0  # seconds an end waits for its FinishedAck before it is sent again
 
 
 def parse_hms(text: str, default: float = DEFAULT_LOAD_REPORT) -> float:
@@ -78,6 +79,7 @@ class Tracked:
     pidfd: int | None = None
     report: dict[str, Any] | None = None
     started: float = field(default_factory=time.time)
+    reported: float = 0.0  # monotonic time the end was last sent (0: never)
 
     @property
     def label(self) -> str:
@@ -238,9 +240,19 @@ class ExecDaemon:
 
     async def _load_loop(self) -> None:
         while True:
-            await asyncio.sleep(parse_hms(self.config.get("load_report_time", "")))
+            interval = parse_hms(self.config.get("load_report_time", ""))
+            await asyncio.sleep(interval)
             if self.send(protocol.LoadReport(self.host, self.sampler.sample())) and self.writer is not None:
+                self.repeat_ends(max(REPEAT_AFTER, 6 * interval))
                 await self.writer.drain()
+
+    def repeat_ends(self, older_than: float) -> None:
+        """Send again the ends the master has not acknowledged for a while (as Grid Engine's
+        execd repeats its job reports): a safety net for an end the master could not store."""
+        now = time.monotonic()
+        for tracked in list(self.tasks.values()):
+            if tracked.report is not None and now - tracked.reported >= older_than:
+                self._report_end(tracked)
 
     # ------------------------------------------------------------ tasks
 
@@ -376,6 +388,7 @@ class ExecDaemon:
 
     def _report_end(self, tracked: Tracked) -> None:
         assert tracked.report is not None
+        tracked.reported = time.monotonic()
         self.send(protocol.JobFinished(tracked.tdir.job_id, tracked.tdir.task_id, protocol.exit_report(tracked.report)))
 
     def kill(self, job_id: int, task_id: int, sig: int) -> None:

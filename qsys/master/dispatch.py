@@ -4,7 +4,8 @@ Event-driven: a submit, a finish, a host or configuration change asks for a pass
 (``Master.schedule_soon``); passes are coalesced (one pass answers many asks) with a
 periodic pass as a safety net. A pass is synchronous from snapshot to memory update, so two
 passes never hand out the same slot; the orders are made durable before any exec daemon
-hears of them.
+hears of them. Orders the store refuses are undone (the tasks are pending again, see
+``rollback.py``); while the store is away no pass runs, and its return asks for one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from qsys import protocol, sched
 from qsys.master.jobs import TRANSFERRING, Assignment, Job, Task
 from qsys.master.launches import launch_for
 from qsys.master.snapshot import StateDecorator, build_snapshot
+from qsys.store import StoreError
 
 if TYPE_CHECKING:
     from qsys.launch import Launch
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("qsys.master.dispatch")
 
 SAFETY_PASS_SECONDS = 5.0
+STORE_BACKOFF_SECONDS = 1.0  # the least wait after a pass whose orders the store refused
 
 
 class QueueStateView(StateDecorator, Protocol):
@@ -70,10 +73,15 @@ class Dispatcher:
             except TimeoutError:
                 pass
             wanted.clear()
+            if not self.state.committer.available:
+                continue  # nothing could be made durable; the store's return asks for a pass
             try:
                 await self.run_pass()
             except asyncio.CancelledError:
                 raise
+            except StoreError as exc:
+                log.warning("scheduling pass: its orders were not stored, the tasks wait again: %s", exc)
+                await asyncio.sleep(STORE_BACKOFF_SECONDS)  # no hot loop while the disk is full
             except Exception:
                 log.exception("scheduling pass failed")
 
@@ -103,6 +111,15 @@ class Dispatcher:
             self.qstates.poke()  # subordinate queues may have to be suspended now
         return started
 
+    def _still_ending(self, order: Any) -> bool:
+        """Is an old run of this task, rescheduled away, still being killed on a granted host?"""
+        key = (order.job_id, order.task_id)
+        for a in order.assignments:
+            entry = self.state.hosts.get(a.host)
+            if entry is not None and key in entry.ending:
+                return True
+        return False
+
     def _apply(self, decision: Any, now: float) -> tuple[set[int], list[Any], list[tuple[str, Any]]]:
         state = self.state
         started: set[int] = set()
@@ -111,7 +128,7 @@ class Dispatcher:
         launches: list[tuple[str, Any]] = []
         for order in decision.dispatches:
             job = state.jobs.get(order.job_id)
-            if job is None or not job.pending.remove(order.task_id):
+            if job is None or self._still_ending(order) or not job.pending.remove(order.task_id):
                 continue
             assignments = [Assignment(a.queue, a.host, a.slots) for a in order.assignments]
             task = Task(order.task_id, TRANSFERRING, assignments, now, pe=order.pe,

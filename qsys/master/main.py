@@ -7,6 +7,7 @@
 * ``queue_states.QueueStates``: instance states (qmod, calendars, thresholds), suspension;
 * ``pe.ParallelJobs``: slave hosts, inherit ports and pe task accounting of PE jobs;
 * ``ends.TaskEnds``: the end of a task (accounting, rerun, forgetting the job);
+* ``hostwatch.HostWatch``: hosts not heard for max_unheard, their jobs after reschedule_unknown;
 * ``sessions.SessionBroker``: qrsh/qlogin sessions between client and exec host;
 * ``dispatch.Dispatcher``: scheduling passes and the starts they order;
 * the request handlers (``requests``, ``status``, ``alter``, ``qmod``, ``objects``,
@@ -35,6 +36,7 @@ from qsys.master.core import Master
 from qsys.master.dispatch import Dispatcher
 from qsys.master.ends import TaskEnds
 from qsys.master.execd_link import ExecdHandler, ExecdRegistry, HostLinks
+from qsys.master.hostwatch import HostWatch
 from qsys.master.objects import ConfRequests
 from qsys.master.pe import ParallelJobs
 from qsys.master.qmod import QueueRequests
@@ -63,6 +65,7 @@ class MasterDaemon:
     accounting: AccountingWriter
     qstates: QueueStates
     dispatcher: Dispatcher
+    hostwatch: HostWatch
     execds: ExecdRegistry
     server: Server
     requests: protocol.HandlerTable[ClientHandler]
@@ -84,11 +87,13 @@ class MasterDaemon:
                  self.store.url_for_log)
         self.dispatcher.start()
         self.qstates.start()
+        self.hostwatch.start()
         return self.bound_port
 
     async def stop(self) -> None:
         self.dispatcher.stop()
         self.qstates.stop()
+        self.hostwatch.stop()
         await self.server.close()
         await self.state.committer.close()
         self.accounting.close()
@@ -130,7 +135,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
 
     jobs = JobRequests(state, JobActions(state, links, parallel), dispatcher, links)
     status = StatusRequests(state, qstates, dispatcher)
-    queues = QueueRequests(state, qstates, links)
+    queues = QueueRequests(state, qstates, links, ends)
     requests: protocol.HandlerTable[ClientHandler] = protocol.HandlerTable("client request")
     requests.add(protocol.Submit, jobs.submit)
     requests.add(protocol.SubmitMany, jobs.submit_many)
@@ -150,12 +155,14 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     requests.add(protocol.SessionWait, sessions.wait)
 
     loaded = store.load()
-    state.load(loaded)
+    state.load(loaded, store.image)
     config.load(loaded.objects)
     ends.load(loaded)
     qstates.load(loaded.objects)
-    return MasterDaemon(cell, store, state, accounting, qstates, dispatcher, execds, Server(state, requests, execds),
-                        requests, execd_messages, port, bind)
+    state.restorers.update(config.restorers())
+    state.restorers.update(qstates.restorers())
+    return MasterDaemon(cell, store, state, accounting, qstates, dispatcher, HostWatch(state, ends), execds,
+                        Server(state, requests, execds), requests, execd_messages, port, bind)
 
 
 async def serve(cell: Cell, port: int, bind: str | None) -> None:

@@ -26,9 +26,10 @@ from qsys import protocol
 from qsys.errors import InvalidRequest
 from qsys.master.config import split_list
 from qsys.master.snapshot import used_slots
+from qsys.store import StoreError
 
 if TYPE_CHECKING:
-    from qsys.master.core import HostLink, Master
+    from qsys.master.core import HeldLink, Master
     from qsys.master.jobs import Job, Task
 
 log = logging.getLogger("qsys.master.qstates")
@@ -56,7 +57,7 @@ def pairs(text: str | None) -> list[tuple[str, str]]:
 class QueueStates:
     """Kept by the master: manual instance states, suspended tasks, derived states."""
 
-    def __init__(self, state: Master, link: HostLink) -> None:
+    def __init__(self, state: Master, link: HeldLink) -> None:
         self.state = state
         self.link = link
         self.manual: dict[str, str] = {}  # "queue@host" -> letters of MANUAL
@@ -76,14 +77,29 @@ class QueueStates:
     def load(self, objects: dict[tuple[str, str], dict[str, Any]]) -> None:
         for (kind, name), record in objects.items():
             if kind == _KIND_STATE:
-                self.manual[name] = str(record.get("states", ""))
+                self._restore_instance(name, record)
             elif kind == _KIND_JOBS:
-                self.job_suspended = {(int(j), int(t)) for j, t in record.get("suspended", [])}
-                self.threshold_suspended = {(int(j), int(t)) for j, t in record.get("threshold", [])}
-                self.stopped = {(int(j), int(t)) for j, t in record.get("stopped", [])}
+                self._restore_jobs(name, record)
             elif kind in ("calendar", "userset"):
                 attrs = record.get("attrs", record)
                 self._objects.setdefault(kind, {})[name] = dict(attrs)
+
+    def restorers(self) -> dict[str, Any]:
+        """Undo of a refused change of the objects kept here (see ``rollback.py``)."""
+        return {_KIND_STATE: self._restore_instance, _KIND_JOBS: self._restore_jobs}
+
+    def _restore_instance(self, name: str, record: dict[str, Any] | None) -> None:
+        letters = str((record or {}).get("states", ""))
+        if letters:
+            self.manual[name] = letters
+        else:
+            self.manual.pop(name, None)
+
+    def _restore_jobs(self, name: str, record: dict[str, Any] | None) -> None:
+        record = record or {}
+        self.job_suspended = {(int(j), int(t)) for j, t in record.get("suspended", [])}
+        self.threshold_suspended = {(int(j), int(t)) for j, t in record.get("threshold", [])}
+        self.stopped = {(int(j), int(t)) for j, t in record.get("stopped", [])}
 
     def manual_change(self, instance: str) -> Any:
         from qsys.store import DeleteObject, PutObject
@@ -301,6 +317,9 @@ class QueueStates:
             return True
         return False
 
+    def keep_reschedule(self, job_id: int, task_id: int) -> None:
+        self.rescheduling.add((job_id, task_id))
+
     def task_state(self, job: Job, task: Task, states: dict[str, str] | None = None) -> str:
         """The letter a suspended task shows (s, S, T), "" when it is not suspended."""
         key = (job.job_id, task.task_id)
@@ -394,17 +413,25 @@ class QueueStates:
         """Re-evaluate at once (after qmod, a finished task, a configuration change)."""
         self._wake.set()
 
+    async def reconcile_and_commit(self) -> None:
+        """:meth:`reconcile`, its signals sent once the stopped tasks are stored."""
+        with self.link.holding() as signals:
+            changes = self.reconcile()
+        if changes:
+            await self.state.commit(changes)
+        self.link.deliver(signals)
+
     async def _loop(self) -> None:
         while True:
             try:
-                changes = self.reconcile()
-                if changes:
-                    await self.state.commit(changes)
+                await self.reconcile_and_commit()
                 now = self.now()
                 upcoming = self.next_calendar_change(now)
                 delay = TICK_SECONDS if upcoming is None else max(0.05, min(TICK_SECONDS, upcoming - now))
             except asyncio.CancelledError:
                 raise
+            except StoreError:
+                delay = TICK_SECONDS  # undone; the store's state is evaluated again next tick
             except Exception:
                 log.exception("queue state evaluation failed")
                 delay = TICK_SECONDS

@@ -227,5 +227,5 @@ def _detail(master: Master, reasons: WaitingReasons, job: Job) -> JobDetail:
         scheduling_info=info,
         error_reason=job.error,
         predecessors=sorted(job.predecessors),
-        successors=sorted(j.job_id for j in master.jobs.values() if job.job_id in j.predecessors),
+        successors=sorted(master.successors.get(job.job_id, ())),
     )
