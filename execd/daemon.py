@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,22 @@ log = logging.getLogger("qsys.execd")
 DEFAULT_LOAD_REPORT = 40.0
 MAX_BACKOFF = 10.0
 REPEAT_AFTER = 60.0  # seconds an end waits for its FinishedAck before it is sent again
+CONNECT_TIMEOUT = 5.0  # seconds a TCP connection attempt to the master may take
+LINK_TIMEOUT_MS = 20_000  # unacknowledged data on the master link for this long ends it
+
+
+def _notice_dead_peer(sock: socket.socket | None) -> None:
+    """A master link over a network that went down ends within ~20 s instead of after TCP's
+    retransmissions (many minutes), so the daemon reconnects when the network is back."""
+    if sock is None:
+        return
+    for level, name, value in ((socket.SOL_SOCKET, "SO_KEEPALIVE", 1), (socket.IPPROTO_TCP, "TCP_KEEPIDLE", 10),
+                               (socket.IPPROTO_TCP, "TCP_KEEPINTVL", 5), (socket.IPPROTO_TCP, "TCP_KEEPCNT", 2),
+                               (socket.IPPROTO_TCP, "TCP_USER_TIMEOUT", LINK_TIMEOUT_MS)):
+        option = getattr(socket, name, None)
+        if option is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(level, option, value)
 
 
 def parse_hms(text: str, default: float = DEFAULT_LOAD_REPORT) -> float:
@@ -166,7 +183,11 @@ class ExecDaemon:
                     return await asyncio.open_unix_connection(str(address))
                 if address[1] <= 0:
                     raise ConnectionRefusedError(f"the master has not published its port yet ({address[0]})")
-                return await asyncio.open_connection(*address)
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), CONNECT_TIMEOUT)
+                _notice_dead_peer(writer.get_extra_info("socket"))
+                return reader, writer
+            except TimeoutError:
+                error = TimeoutError(f"no answer from the master at {address} in {CONNECT_TIMEOUT:.0f} s")
             except OSError as exc:
                 error = exc
         raise error
