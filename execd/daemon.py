@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -263,9 +264,18 @@ class ExecDaemon:
         while True:
             interval = parse_hms(self.config.get("load_report_time", ""))
             await asyncio.sleep(interval)
-            if self.send(protocol.LoadReport(self.host, self.sampler.sample())) and self.writer is not None:
+            report = protocol.LoadReport(self.host, self.sampler.sample(), self.spool_free())
+            if self.send(report) and self.writer is not None:
                 self.repeat_ends(max(REPEAT_AFTER, 6 * interval))
                 await self.writer.drain()
+
+    def spool_free(self) -> int:
+        """Bytes the spool's file system has free for this daemon (-1: cannot tell)."""
+        try:
+            st = os.statvfs(self.spool.root)
+        except OSError:
+            return -1
+        return st.f_bavail * st.f_frsize
 
     def repeat_ends(self, older_than: float) -> None:
         """Send again the ends the master has not acknowledged for a while (as Grid Engine's
@@ -310,7 +320,10 @@ class ExecDaemon:
             tdir = self.spool.create_task(launch, self.execd_conf())
         except OSError as exc:
             log.error("%s cannot write its spool directory: %s", label, exc)
-            self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"exec spool: {exc}"))
+            with contextlib.suppress(OSError):
+                self.spool.task_dir(launch.job_id, launch.task_id).remove()  # no half-written task
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"exec spool: {exc}", spool_full=full))
             return
         listener = None
         try:

@@ -23,6 +23,7 @@ from pathlib import Path
 from qsys import auth
 from qsys.daemonize import daemonize
 from qsys.errors import QsysError
+from qsys.logfile import LineFileHandler
 from qsys.paths import DEFAULT_PORT, Cell
 
 
@@ -58,7 +59,7 @@ def cell_master_addresses(cell: Cell) -> list[tuple[str, int] | Path]:
 
 
 def _logging(log_file: Path, foreground: bool) -> None:
-    handlers: list[logging.Handler] = [logging.FileHandler(log_file)]
+    handlers: list[logging.Handler] = [LineFileHandler(log_file)]  # whole lines, also on a full disk
     if foreground:
         handlers.append(logging.StreamHandler(sys.stderr))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",

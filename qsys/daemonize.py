@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from qsys.logfile import LineFileHandler
+
 
 def daemonize(pid_file: Path) -> None:
     """Fork into the background; the parent returns only in the grandchild."""
@@ -31,7 +33,7 @@ def write_pid(pid_file: Path) -> None:
 
 def setup_logging(log_file: Path, foreground: bool, level: int = logging.INFO) -> None:
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    handlers: list[logging.Handler] = [logging.FileHandler(log_file)]
+    handlers: list[logging.Handler] = [LineFileHandler(log_file)]  # whole lines, also on a full disk
     if foreground:
         handlers.append(logging.StreamHandler(sys.stderr))
     logging.basicConfig(

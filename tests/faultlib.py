@@ -93,18 +93,25 @@ def ran(log: Path) -> tuple[Counter[int], Counter[str]]:
     return ids, names
 
 
+def _records(cluster: Cluster) -> list[list[str]]:
+    path = cluster.root / "default" / "common" / "accounting"
+    return [line.split(":") for line in path.read_text().splitlines() if line and not line.startswith("#")]
+
+
 def accounted(cluster: Cluster) -> Counter[int]:
     """Accounting records per job id."""
-    path = cluster.root / "default" / "common" / "accounting"
-    lines = [line.split(":") for line in path.read_text().splitlines() if line and not line.startswith("#")]
-    return Counter(int(fields[5]) for fields in lines)
+    return Counter(int(fields[5]) for fields in _records(cluster))
 
 
-def check_exactly_once(cluster: Cluster, stream: Stream) -> None:
-    """Acknowledged: ran and accounted exactly once; refused: never ran; none ran twice."""
+def check_exactly_once(cluster: Cluster, stream: Stream, start_failures: bool = False) -> None:
+    """Acknowledged: ran and accounted exactly once; refused: never ran; none ran twice.
+    ``start_failures``: a job may instead have failed to start (the disk was full when its
+    shepherd began): it is accounted once with its failure and did not run."""
     ids, names = ran(stream.log)
-    lost = [n for n in stream.acked if names[n] == 0]
-    assert not lost, f"acknowledged jobs that never ran: {lost[:10]} (of {len(lost)})"
+    failed = {r[4] for r in _records(cluster) if r[11] != "0"} if start_failures else set()
+    lost = [n for n in stream.acked if names[n] == 0 and n not in failed]
+    assert not lost, (f"acknowledged jobs that never ran: {lost[:10]} (of {len(lost)}); "
+                      f"records: {[r for r in _records(cluster) if r[4] in lost[:3]]}")
     twice = [j for j, n in ids.items() if n > 1] + [n for n, c in names.items() if c > 1]
     assert not twice, f"jobs that ran twice: {twice[:10]}"
     refused_ran = [n for n in stream.refused if names[n]]

@@ -74,7 +74,10 @@ class TaskEndSink(Protocol):
 
 
 class ErrorStates(Protocol):
-    def mark_error(self, queue: str, host: str, reason: str) -> list[Any]: ...
+    def mark_error(self, queue: str, host: str, reason: str, job_id: int = 0,
+                   spool_full: bool = False) -> list[Any]: ...
+
+    def spool_has_room(self, host: str, free: int) -> list[Any]: ...
 
 
 class SlaveHosts(Protocol):
@@ -240,6 +243,15 @@ class ExecdRegistry:
     async def on_load(self, entry: ExecHost, msg: protocol.LoadReport) -> None:
         entry.load = dict(msg.load)
         entry.last_report = self.state.clock.now()
+        entry.spool_free = msg.spool_free
+        if msg.spool_free < 0 or not self.state.committer.available:
+            return
+        cleared = self.errors.spool_has_room(entry.name, msg.spool_free)
+        if cleared:
+            try:
+                await self.state.commit(cleared)
+            except StoreError as exc:  # undone; the next report tries again
+                log.warning("host=%s spool has room, but its queues stay in E for now: %s", entry.name, exc)
 
     async def on_started(self, entry: ExecHost, msg: protocol.JobStarted) -> None:
         job = self.state.jobs.get(msg.job_id)
@@ -259,7 +271,8 @@ class ExecdRegistry:
             return
         log.warning("host=%s job=%d.%d failed to start: %s", entry.name, msg.job_id, msg.task_id, msg.reason)
         host_fault = not msg.error_state  # the host could not start it: queue instance E, job again
-        marked = self.errors.mark_error(task.master.queue, task.master.host, msg.reason) if host_fault else []
+        marked = self.errors.mark_error(task.master.queue, task.master.host, msg.reason, msg.job_id,
+                                        msg.spool_full) if host_fault else []
         await self.ends.task_finished(job, task, protocol.ExitReport(failed=1, error=msg.reason,
                                                                      error_state=msg.error_state, rerun=host_fault),
                                       marked)

@@ -38,6 +38,7 @@ STATE_ORDER = "aACDdsuESco"
 MANUAL = "dsE"  # set by qmod, kept in the store
 SUSPENDING = "sSC"  # instance states that stop the jobs in them
 TICK_SECONDS = 2.0
+SPOOL_ROOM = 16 << 20  # bytes an exec spool needs free before an E state it caused is cleared
 _KIND_STATE = "qinstance_state"
 _KIND_JOBS = "job_suspension"
 
@@ -65,6 +66,7 @@ class QueueStates:
         self.threshold_suspended: set[tuple[int, int]] = set()  # suspend_thresholds
         self.stopped: set[tuple[int, int]] = set()  # tasks told SIGSTOP
         self.rescheduling: set[tuple[int, int]] = set()  # qmod -rj: killed, to run again
+        self.errors: dict[str, tuple[str, list[str]]] = {}  # "queue@host" in E -> (cause, messages)
         self._objects: dict[str, dict[str, dict[str, Any]]] = {}  # store objects config may not know
         self._schedules: dict[tuple[str, str], Any] = {}
         self._threshold_step: dict[str, float] = {}
@@ -89,11 +91,16 @@ class QueueStates:
         return {_KIND_STATE: self._restore_instance, _KIND_JOBS: self._restore_jobs}
 
     def _restore_instance(self, name: str, record: dict[str, Any] | None) -> None:
-        letters = str((record or {}).get("states", ""))
+        record = record or {}
+        letters = str(record.get("states", ""))
         if letters:
             self.manual[name] = letters
         else:
             self.manual.pop(name, None)
+        if "E" in letters and record.get("messages"):
+            self.errors[name] = (str(record.get("cause", "")), [str(m) for m in record["messages"]])
+        else:
+            self.errors.pop(name, None)
 
     def _restore_jobs(self, name: str, record: dict[str, Any] | None) -> None:
         record = record or {}
@@ -105,19 +112,49 @@ class QueueStates:
         from qsys.store import DeleteObject, PutObject
 
         letters = self.manual.get(instance, "")
+        if "E" not in letters:
+            self.errors.pop(instance, None)
         if not letters:
             self.manual.pop(instance, None)
             return DeleteObject(_KIND_STATE, instance)
-        return PutObject(_KIND_STATE, instance, {"states": letters})
+        record: dict[str, Any] = {"states": letters}
+        if instance in self.errors:
+            record["cause"], record["messages"] = self.errors[instance]
+        return PutObject(_KIND_STATE, instance, record)
 
-    def mark_error(self, queue: str, host: str, reason: str) -> list[Any]:
-        """A job could not start on this instance through no fault of its own: state E."""
+    def mark_error(self, queue: str, host: str, reason: str, job_id: int = 0, spool_full: bool = False) -> list[Any]:
+        """A job could not start on this instance through no fault of its own: state E
+        (cleared by ``qmod -c``, or by itself once a spool that was full has room again)."""
         name = f"{queue}@{host}"
         if "E" in self.manual.get(name, ""):
             return []
         log.warning("queue instance %s set in error state: %s", name, reason)
         self.manual[name] = order_states(set(self.manual.get(name, "")) | {"E"})
+        messages = [f"queue {queue} marked QERROR as result of job {job_id}'s failure at host {host}"]
+        if spool_full:
+            messages.append(f"no space left in the exec spool of host {host}: "
+                            "the error state clears by itself when there is room again")
+        self.errors[name] = ("spool" if spool_full else "", messages)
         return [self.manual_change(name)]
+
+    def spool_has_room(self, host: str, free: int) -> list[Any]:
+        """The exec spool of ``host`` reports ``free`` bytes: clear the E states it caused."""
+        if free < SPOOL_ROOM:
+            return []
+        changes = []
+        for name, (cause, _) in list(self.errors.items()):
+            if cause == "spool" and name.partition("@")[2] == host:
+                log.warning("queue instance %s: error state cleared, the exec spool has room again (%d MB free)",
+                            name, free >> 20)
+                self.manual[name] = order_states(set(self.manual.get(name, "")) - {"E"})
+                changes.append(self.manual_change(name))
+        if changes:
+            self.state.schedule_soon()
+        return changes
+
+    def messages(self, instance: str) -> list[str]:
+        """Why the instance is in E (``qstat -explain E``)."""
+        return list(self.errors.get(instance, ("", []))[1])
 
     def jobs_change(self) -> Any:
         from qsys.store import PutObject

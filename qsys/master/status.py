@@ -156,6 +156,7 @@ def queue_rows(master: Master, qstates: QueueStates) -> list[QueueInstanceRow]:
             load_avg=float(load) if load is not None else None,
             arch=host.arch if host is not None else "-",
             states=states,
+            messages=qstates.messages(f"{qi.queue}@{qi.host}") if "E" in states else [],
         ))
     return rows
 
