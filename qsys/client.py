@@ -66,21 +66,21 @@ class Client:
             sock.settimeout(self.timeout)
             try:
                 sock.connect(sock_path)
+                self._handshake(sock, unix=True)
             except OSError as exc:
                 sock.close()
                 raise ConnectionFailed(f"error: unable to contact qmaster using socket {sock_path}: {exc}") from None
-            self._handshake(sock, unix=True)
         else:
             host, port = self._master_address(forced)
             try:
                 import socket
 
                 sock = socket.create_connection((host, port), timeout=self.timeout)
+                self._handshake(sock, unix=False)
             except OSError as exc:
                 raise ConnectionFailed(
                     f'error: unable to contact qmaster using port {port} on host "{host}": {exc}'
                 ) from None
-            self._handshake(sock, unix=False)
         self._sock = sock
         return sock
 

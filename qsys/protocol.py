@@ -148,8 +148,8 @@ def _recv_exact(sock: _socket.socket, n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
         chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ProtocolError("connection closed by peer")
+        if not chunk:  # an OSError: the answer to a request in flight is unknown, not a refusal
+            raise ConnectionResetError("connection closed by peer")
         buf += chunk
     return bytes(buf)
 

@@ -115,7 +115,7 @@ def check_exactly_once(cluster: Cluster, stream: Stream, start_failures: bool = 
     twice = [j for j, n in ids.items() if n > 1] + [n for n, c in names.items() if c > 1]
     assert not twice, f"jobs that ran twice: {twice[:10]}"
     refused_ran = [n for n in stream.refused if names[n]]
-    assert not refused_ran, f"refused submissions that ran: {refused_ran[:10]}"
+    assert not refused_ran, f"refused submissions that ran: {[(n, stream.refused[n]) for n in refused_ran[:5]]}"
     counts = accounted(cluster)
     wrong = {j: counts[j] for j in stream.acked.values() if counts[j] != 1}
     assert not wrong, f"accounting records per acknowledged job (want 1): {list(wrong.items())[:10]}"
