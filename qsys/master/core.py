@@ -95,6 +95,10 @@ class Master:
         self.hosts: dict[str, ExecHost] = {}  # exec hosts that registered since the start
         self.next_job_id = 1
         self.image: Image | None = None  # what the store holds (set with the loaded state)
+        # the scheduler's view of each pending job, built once and dropped whenever the job
+        # changes (job_change is the one place every change of a job passes): a pass costs
+        # a lookup per unchanged job, not a rebuild
+        self.pending_views: dict[int, Any] = {}
         self.restorers: dict[str, rollback.Restorer] = {}  # object kind -> undo of a refused change
         committer.on_failure = self._refused
         committer.on_back = self.schedule_soon
@@ -132,11 +136,13 @@ class Master:
 
     def add_job(self, job: Job) -> None:
         self.jobs[job.job_id] = job
+        self.pending_views.pop(job.job_id, None)
         self._index(job)
 
     def drop_job(self, job: Job) -> None:
         """Take a job out of memory (its end or deletion is committed with the caller's changes)."""
         self.jobs.pop(job.job_id, None)
+        self.pending_views.pop(job.job_id, None)
         self._unindex(job.job_id, job.predecessors)
 
     def set_predecessors(self, job: Job, predecessors: set[int]) -> None:
@@ -146,6 +152,7 @@ class Master:
         self.reindex(job, old)
 
     def reindex(self, job: Job, old_predecessors: set[int]) -> None:
+        self.pending_views.pop(job.job_id, None)
         self._unindex(job.job_id, old_predecessors - job.predecessors)
         self._index(job)
 
@@ -180,6 +187,7 @@ class Master:
         rollback.restore(self, self.image, changes)
 
     def job_change(self, job: Job) -> PutJob:
+        self.pending_views.pop(job.job_id, None)
         return PutJob(job.job_id, job.owner, job.state_label(), job.to_record())
 
     def task_change(self, job: Job, task: Task) -> PutTask:

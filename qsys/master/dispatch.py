@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from qsys import protocol, sched
 from qsys.master.jobs import TRANSFERRING, Assignment, Job, Task
 from qsys.master.launches import launch_for
+from qsys.master.pacing import Pacer
 from qsys.master.snapshot import StateDecorator, build_snapshot
 from qsys.store import StoreError
 
@@ -48,8 +49,9 @@ class SessionStarts(Protocol):
 
 class Dispatcher:
     def __init__(self, state: Master, link: HostLink, qstates: QueueStateView, parallel: ParallelStarts,
-                 sessions: SessionStarts) -> None:
+                 sessions: SessionStarts, pacer: Pacer | None = None) -> None:
         self.state = state
+        self.pacer = pacer or Pacer(state.pass_wanted)
         self.link = link
         self.qstates = qstates
         self.parallel = parallel
@@ -60,20 +62,27 @@ class Dispatcher:
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
+        self.pacer.active = True
 
     def stop(self) -> None:
+        self.pacer.active = False
         if self._task is not None:
             self._task.cancel()
 
     async def _loop(self) -> None:
         wanted = self.state.pass_wanted
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 await asyncio.wait_for(wanted.wait(), SAFETY_PASS_SECONDS)
             except TimeoutError:
                 pass
+            pause = self.pacer.due_at() - loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)  # the requests' share of the time (see pacing.py)
             wanted.clear()
             if not self.state.committer.available:
+                self.pacer.passed(0.0)
                 continue  # nothing could be made durable; the store's return asks for a pass
             try:
                 await self.run_pass()
@@ -97,9 +106,14 @@ class Dispatcher:
 
     async def run_pass(self, immediate: int | None = None) -> set[int]:
         now = self.state.clock.now()
-        decision = sched.schedule(self.snapshot(now, immediate))
-        self.passes += 1
-        started, changes, launches = self._apply(decision, now)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        try:
+            decision = sched.schedule(self.snapshot(now, immediate))
+            self.passes += 1
+            started, changes, launches = self._apply(decision, now)
+        finally:
+            self.pacer.passed(loop.time() - began)  # requests waiting for it go on now
         if changes:
             await self.state.commit(changes)
         for host, msg in launches:
@@ -150,5 +164,5 @@ class Dispatcher:
             job = state.jobs.get(job_id)
             if job is not None and job.never_reason != reason:
                 job.never_reason = reason
-        self.waiting_reasons = {k: list(v) for k, v in decision.waiting.items()}
+        self.waiting_reasons = decision.waiting  # the pass's own (not copied: one dict per pass)
         return started, changes, launches

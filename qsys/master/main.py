@@ -9,7 +9,8 @@
 * ``ends.TaskEnds``: the end of a task (accounting, rerun, forgetting the job);
 * ``hostwatch.HostWatch``: hosts not heard for max_unheard, their jobs after reschedule_unknown;
 * ``sessions.SessionBroker``: qrsh/qlogin sessions between client and exec host;
-* ``dispatch.Dispatcher``: scheduling passes and the starts they order;
+* ``dispatch.Dispatcher``: scheduling passes and the starts they order, paced by
+  ``pacing.Pacer`` (requests queue fairly, a due pass goes first);
 * the request handlers (``requests``, ``status``, ``alter``, ``qmod``, ``objects``,
   ``sessions``) in one client table, the exec daemon messages in another;
 * ``server.Server``: the listeners (TCP and the Unix socket).
@@ -38,6 +39,7 @@ from qsys.master.ends import TaskEnds
 from qsys.master.execd_link import ExecdHandler, ExecdRegistry, HostLinks
 from qsys.master.hostwatch import HostWatch
 from qsys.master.objects import ConfRequests
+from qsys.master.pacing import Pacer
 from qsys.master.pe import ParallelJobs
 from qsys.master.qmod import QueueRequests
 from qsys.master.queue_states import QueueStates
@@ -119,7 +121,8 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     parallel = ParallelJobs(state, links, accounting)
     ends = TaskEnds(state, accounting, qstates, parallel)
     broker = SessionBroker(state, links)
-    dispatcher = Dispatcher(state, links, qstates, parallel, broker)
+    pacer = Pacer(state.pass_wanted)
+    dispatcher = Dispatcher(state, links, qstates, parallel, broker, pacer)
 
     execd_messages: protocol.HandlerTable[ExecdHandler] = protocol.HandlerTable("exec daemon")
     execds = ExecdRegistry(state, execd_messages, links, ends, qstates, parallel)
@@ -137,22 +140,25 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     status = StatusRequests(state, qstates, dispatcher)
     queues = QueueRequests(state, qstates, links, ends)
     requests: protocol.HandlerTable[ClientHandler] = protocol.HandlerTable("client request")
-    requests.add(protocol.Submit, jobs.submit)
-    requests.add(protocol.SubmitMany, jobs.submit_many)
-    requests.add(protocol.JobAction, jobs.job_action)
-    requests.add(protocol.WaitJobs, jobs.wait_jobs)
-    requests.add(protocol.Shutdown, jobs.shutdown)
-    requests.add(protocol.JobsStatus, status.jobs)
-    requests.add(protocol.QueuesStatus, status.queues)
-    requests.add(protocol.HostsStatus, status.hosts)
-    requests.add(protocol.JobDetails, status.details)
-    requests.add(protocol.ClusterQueuesStatus, status.cluster_queues)
-    requests.add(protocol.AlterJob, AlterRequests(state, dispatcher).alter_job)
-    requests.add(protocol.QueueAction, queues.queue_action)
-    requests.add(protocol.SelectQueues, queues.select_queues)
-    requests.add(protocol.ConfRequest, ConfRequests(state, links).conf_request)
-    requests.add(protocol.SessionSubmit, sessions.submit)
-    requests.add(protocol.SessionWait, sessions.wait)
+    for kind, handler in (
+        (protocol.Submit, jobs.submit),
+        (protocol.SubmitMany, jobs.submit_many),
+        (protocol.JobAction, jobs.job_action),
+        (protocol.WaitJobs, jobs.wait_jobs),
+        (protocol.Shutdown, jobs.shutdown),
+        (protocol.JobsStatus, status.jobs),
+        (protocol.QueuesStatus, status.queues),
+        (protocol.HostsStatus, status.hosts),
+        (protocol.JobDetails, status.details),
+        (protocol.ClusterQueuesStatus, status.cluster_queues),
+        (protocol.AlterJob, AlterRequests(state, dispatcher).alter_job),
+        (protocol.QueueAction, queues.queue_action),
+        (protocol.SelectQueues, queues.select_queues),
+        (protocol.ConfRequest, ConfRequests(state, links).conf_request),
+        (protocol.SessionSubmit, sessions.submit),
+        (protocol.SessionWait, sessions.wait),
+    ):
+        requests.add(kind, pacer.paced(handler))  # fair queuing, scheduling's share: pacing.py
 
     loaded = store.load()
     state.load(loaded, store.image)

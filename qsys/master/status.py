@@ -105,6 +105,10 @@ class StatusRequests:
         return protocol.ClusterQueueRows(cluster_queue_summary(self.state, self.qstates))
 
 
+def _task_number(task: Task) -> int:
+    return task.task_id
+
+
 def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus) -> list[JobRow]:
     users = msg.users
     figures = priorities(master)
@@ -119,7 +123,7 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus) -> 
         if not everyone and job.owner not in wanted:
             continue
         prio = prios.get(job.job_id, 0.0)
-        for task in sorted(job.tasks.values(), key=lambda t: t.task_id):
+        for task in sorted(job.tasks.values(), key=_task_number) if job.tasks else ():
             row = _task_row(job, task, prio)
             suspended = qstates.task_state(job, task, states)
             if suspended and row.state.endswith("r"):
