@@ -104,6 +104,7 @@ class Master:
         committer.on_back = self.schedule_soon
         self.finished: dict[int, list[TaskEnd]] = {}  # job id -> how its tasks ended (recent)
         self._finish_waiters: dict[int, list[asyncio.Future[list[TaskEnd]]]] = {}
+        self._forgotten: dict[int, bool] = {}  # jobs deleted before they ran, until that is durable
         self.pass_wanted = asyncio.Event()  # the dispatcher runs a pass when set
         self.stopping = asyncio.Event()
 
@@ -177,7 +178,13 @@ class Master:
             return
         await self.committer.commit(list(changes))
         for ch in changes:
-            if isinstance(ch, DeleteJob) and ch.job_id not in self.jobs and ch.job_id in self._finish_waiters:
+            if not isinstance(ch, DeleteJob) or ch.job_id in self.jobs:
+                continue
+            is_array = self._forgotten.pop(ch.job_id, None)
+            if is_array is not None:  # deleted before it ran: that is how it ended
+                self.finished.setdefault(ch.job_id, []).append(
+                    TaskEnd(ch.job_id, 0, deleted=True, is_array=is_array))
+            if ch.job_id in self._finish_waiters:
                 self.wake_waiters(ch.job_id)
 
     def _refused(self, changes: list[Any]) -> None:
@@ -185,6 +192,9 @@ class Master:
             log.error("%d changes were refused by the store and cannot be undone (no image)", len(changes))
             return
         rollback.restore(self, self.image, changes)
+        for job_id in list(self._forgotten):
+            if job_id in self.jobs:
+                del self._forgotten[job_id]  # its deletion was refused: it did not end
 
     def job_change(self, job: Job) -> PutJob:
         self.pending_views.pop(job.job_id, None)
@@ -216,7 +226,7 @@ class Master:
         """Remove a job with nothing running (qdel of a pending job); its -sync y waiters
         hear of it once the changes returned are committed."""
         self.drop_job(job)
-        self.task_ended(job, TaskEnd(job.job_id, 0, deleted=True, is_array=job.is_array))
+        self._forgotten[job.job_id] = job.is_array
         return [DeleteJob(job.job_id), *self.release_successors(job)]
 
     def release_successors(self, done: Job) -> list[Any]:
