@@ -41,7 +41,9 @@ class RefusingStore:
     def apply(self, changes: Sequence[Change]) -> None:
         if self.refuse(changes):
             self.refused += 1
-            raise StoreError(f"store write failed: {DISK_FULL}", DISK_FULL)
+            refusal = StoreError(f"store write failed: {DISK_FULL}")
+            refusal.reason = DISK_FULL  # what SQLite says
+            raise refusal
         self.inner(changes)
 
 

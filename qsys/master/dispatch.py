@@ -19,7 +19,7 @@ from qsys.master.jobs import TRANSFERRING, Assignment, Job, Task
 from qsys.master.launches import launch_for
 from qsys.master.pacing import Pacer
 from qsys.master.snapshot import StateDecorator, build_snapshot
-from qsys.store import StoreError
+from qsys.store import DeleteTask, StoreError
 
 if TYPE_CHECKING:
     from qsys.launch import Launch
@@ -116,14 +116,35 @@ class Dispatcher:
             self.pacer.passed(loop.time() - began)  # requests waiting for it go on now
         if changes:
             await self.state.commit(changes)
+        unsent: list[tuple[int, int]] = []
         for host, msg in launches:
             if not self.link.send(host, msg):
                 log.warning("host=%s went away before job=%s could start", host, msg.job["job_id"])
                 if isinstance(msg, protocol.PeSlaveStart):
                     self.parallel.slave_unreachable(msg)
+                else:
+                    unsent.append((msg.job["job_id"], msg.job["task_id"]))
+        if unsent:
+            await self._never_sent(unsent)
         if launches:
             self.qstates.poke()  # subordinate queues may have to be suspended now
         return started
+
+    async def _never_sent(self, keys: list[tuple[int, int]]) -> None:
+        """Tasks whose start never left the master did not run: pending again at once, not
+        ``t`` holding slots until their host registers again."""
+        state = self.state
+        changes: list[Any] = []
+        for job_id, task_id in keys:
+            job = state.jobs.get(job_id)
+            task = job.tasks.get(task_id) if job is not None else None
+            if job is None or task is None or task.state != TRANSFERRING:
+                continue
+            del job.tasks[task_id]
+            job.pending.add_back(task_id)
+            changes += [DeleteTask(job_id, task_id), state.job_change(job)]
+        if changes:
+            await state.commit(changes)
 
     def _still_ending(self, order: Any) -> bool:
         """Is an old run of this task, rescheduled away, still being killed on a granted host?"""

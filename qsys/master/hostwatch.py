@@ -96,12 +96,13 @@ class HostWatch:
                 self.declare_unknown(entry, entry.last_report + unheard,
                                      f"no load report for {now - entry.last_report:.0f} s (max_unheard {unheard:.0f} s)")
         due: dict[str, float] = {}
-        for host, since in self.unknown_hosts().items():
+        unknown = self.unknown_hosts()
+        for host, since in unknown.items():
             wait = self.limits(host)[1]
             if wait and now - since >= wait and self._swept.get(host) != since:
                 due[host] = since
-        for host in [h for h in self._swept if h not in self.unknown_hosts()]:
-            del self._swept[host]
+        for host in [h for h in self._swept if h not in unknown]:
+            del self._swept[host]  # it reports again: a later absence is swept anew
         if due:
             await self.reschedule_from(due)
 

@@ -53,7 +53,7 @@ def restore(state: Master, image: Image, changes: Iterable[Any]) -> None:
         highest = max(state.jobs, default=0)
         state.next_job_id = max(image.counters.get("next_job_id", 1), highest + 1, 1)
     if job_ids or objects:
-        log.warning("undid %d jobs and %d objects the store refused", len(job_ids), len(objects))
+        log.info("undid %d jobs and %d objects the store refused", len(job_ids), len(objects))
 
 
 def _restore_job(state: Master, image: Image, job_id: int) -> None:

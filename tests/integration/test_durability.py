@@ -101,12 +101,12 @@ def test_refused_orders_put_the_tasks_back_and_a_refused_end_is_told_again(qsys_
                    30, "the exec host")
         refusing.refuse = lambda changes: any(isinstance(c, PutTask) for c in changes)
         assert master.command("qsub", "-b", "y", "-o", "/dev/null", "-j", "y", "/bin/sh", "-c", "exit 3").returncode == 0
-        wait_until(lambda: master.call(lambda d: d.state.committer.failures) >= 1, 20, "a refused dispatch")
-        assert _rows(master) == [(1, "sh", "qw")]  # back to pending, holding no slot
+        wait_until(lambda: refusing.refused >= 1, 20, "a refused dispatch")
+        wait_until(lambda: _rows(master) == [(1, "sh", "qw")], 10, "the task back to pending, holding no slot")
         _traceless(master)
         refusing.refuse = lambda changes: any(isinstance(c, AddAccounting) for c in changes)
-        wait_until(lambda: master.call(lambda d: d.state.committer.failures) >= 2, 30, "the refused end of the job")
-        assert _rows(master) == [(1, "sh", "r")]
+        wait_until(lambda: refusing.refused >= 2, 30, "the refused end of the job")
+        wait_until(lambda: _rows(master) == [(1, "sh", "r")], 10, "the job still running (its end not stored)")
         _traceless(master)
         refusing.refuse = lambda changes: False
         # the job leaves memory when its end is committed (the commit may still be running)
