@@ -68,14 +68,15 @@ class MasterDaemon:
     requests: protocol.HandlerTable[ClientHandler]
     execd_messages: protocol.HandlerTable[ExecdHandler]
     port: int | None = 0  # TCP port to listen on (0: any free port; None: the Unix socket only)
-    bind: str | None = None
+    bind: str | None = None  # TCP addresses, comma-separated (None: see listen_addresses)
     bound_port: int | None = None
 
     async def start(self) -> int | None:
         """Complete a new cell's configuration, listen, start the scheduler; the TCP port."""
         cell, state = self.cell, self.state
         await state.config.bootstrap_defaults(state)
-        self.bound_port = await self.server.start(self.bind, self.port, str(cell.master_socket))
+        hosts = listen_addresses(self.bind, state.mode)
+        self.bound_port = await self.server.start(hosts, self.port, str(cell.master_socket))
         if self.port == 0 and self.bound_port:
             state.boot["master_port"] = str(self.bound_port)
             cell.write_bootstrap(state.boot)
@@ -93,6 +94,18 @@ class MasterDaemon:
         await self.state.committer.close()
         self.accounting.close()
         self.store.close()
+
+
+LOOPBACK = ["127.0.0.1", "::1"]
+
+
+def listen_addresses(bind: str | None, mode: str) -> list[str] | None:
+    """Where the master listens on TCP: ``bind`` (``--bind`` or bootstrap ``master_bind``,
+    comma-separated, ``*`` for every address); else a personal cell listens on loopback only
+    (its owner's commands run on this machine) and a service cell on every address."""
+    if bind:
+        return [b.strip() for b in bind.split(",") if b.strip()]
+    return list(LOOPBACK) if mode == "personal" else None
 
 
 def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0,
@@ -173,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qsys-master", description="the qsys master daemon")
     parser.add_argument("--foreground", "-f", action="store_true", help="do not detach")
     parser.add_argument("--port", type=int, default=None, help=f"TCP port (default from bootstrap or {DEFAULT_PORT})")
-    parser.add_argument("--bind", default=None, help="address to listen on (default all)")
+    parser.add_argument("--bind", default=None,
+                        help="TCP addresses to listen on, comma-separated, * for all (default: loopback "
+                             "in personal mode, all in service mode)")
     args = parser.parse_args(argv)
     cell = Cell.current()
     boot = cell.bootstrap()
