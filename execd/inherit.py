@@ -41,7 +41,7 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from execd.spool import EXECD_FILE, JOB_FILE, PE_HOSTFILE, TaskDir, proc_start_time, write_atomic
+from execd.spool import DIR_MODE, EXECD_FILE, JOB_FILE, PE_HOSTFILE, TaskDir, proc_start_time, write_atomic
 from execd.startup import is_builtin, kill_session, open_listener
 from execd.usage import empty_report
 from qsys import admission, protocol
@@ -90,7 +90,7 @@ class InheritServer:
 
     async def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o711)
+        os.chmod(self.root, DIR_MODE)
         socks = admission.tcp_sockets(["*"], 0)
         self.port = socks[0].getsockname()[1]
         gate = admission.Gate(admission.Limits(handshake_timeout=HELLO_TIMEOUT))
@@ -247,7 +247,7 @@ class InheritServer:
     def _start(self, launch: Launch, conn: socket.socket) -> None:
         n = launch.pe_task_id.split(".")[0]
         path = self.root / f"{launch.task_key}.{n}"
-        path.mkdir(mode=0o755)
+        path.mkdir(mode=DIR_MODE)
         if launch.hosts:
             lines = "".join(f"{h.host} {h.slots} {h.queue} {h.processors}\n" for h in launch.hosts)
             write_atomic(path / PE_HOSTFILE, lines)

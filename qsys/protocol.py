@@ -61,6 +61,10 @@ _HEADER = struct.Struct(">I")
 _TEXT_ERRORS = "surrogateescape"
 
 
+class PeerClosed(ProtocolError):
+    """The other end closed the connection (before or inside a frame)."""
+
+
 class MalformedMessage(ProtocolError):
     """A whole frame arrived but is no message of ours: the link can answer and go on."""
 
@@ -165,7 +169,7 @@ def _recv_exact(sock: _socket.socket, n: int) -> bytes:
     while len(buf) < n:
         chunk = sock.recv(n - len(buf))
         if not chunk:
-            raise ProtocolError("connection closed by peer")
+            raise PeerClosed("connection closed by peer")
         buf += chunk
     return bytes(buf)
 
@@ -195,14 +199,14 @@ async def read_message(reader: asyncio.StreamReader, limit: int = MAX_REQUEST) -
     except asyncio.IncompleteReadError as exc:
         if not exc.partial:
             return None
-        raise ProtocolError("connection closed inside a frame") from None
+        raise PeerClosed("connection closed inside a frame") from None
     (length,) = _HEADER.unpack(header)
     if length > limit:
         raise ProtocolError(f"frame of {length} bytes is too large (at most {limit} here)")
     try:
         payload = await reader.readexactly(length)
     except asyncio.IncompleteReadError:
-        raise ProtocolError("connection closed inside a frame") from None
+        raise PeerClosed("connection closed inside a frame") from None
     return decode(payload)
 
 

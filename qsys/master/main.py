@@ -37,6 +37,7 @@ from qsys.master.ends import TaskEnds
 from qsys.master.execd_link import ExecdHandler, ExecdRegistry, HostLinks
 from qsys.master.objects import ConfRequests
 from qsys.master.pe import ParallelJobs
+from qsys.master.private import UMASK, make_private
 from qsys.master.qmod import QueueRequests
 from qsys.master.queue_states import QueueStates
 from qsys.master.requests import JobRequests
@@ -80,7 +81,9 @@ class MasterDaemon:
         if self.port == 0 and self.bound_port:
             state.boot["master_port"] = str(self.bound_port)
             cell.write_bootstrap(state.boot)
-        (cell.common / "act_qmaster").write_text(state.host_name + "\n")
+        act_qmaster = cell.common / "act_qmaster"
+        act_qmaster.write_text(state.host_name + "\n")
+        os.chmod(act_qmaster, 0o644)
         log.info("master up on port %s, socket %s, store %s", self.bound_port, cell.master_socket,
                  self.store.url_for_log)
         self.dispatcher.start()
@@ -112,7 +115,9 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
                  bind: str | None = None) -> MasterDaemon:
     """The master of ``cell`` with its state loaded from the store, not yet listening."""
     boot = cell.bootstrap()
-    store = Store(boot.get("store_url") or default_store_url(cell))
+    store_url = boot.get("store_url") or default_store_url(cell)
+    make_private(cell.master_spool, store_url)
+    store = Store(store_url)
     store.create()
     mode = boot.get("mode", "personal")
     config = ClusterConfig()
@@ -197,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     port = args.port if args.port is not None else int(boot.get("master_port", DEFAULT_PORT))
     bind = args.bind or boot.get("master_bind") or None
+    os.umask(UMASK)
     cell.master_spool.mkdir(parents=True, exist_ok=True)
     pid_file = cell.master_spool / "master.pid"
     if args.foreground:
