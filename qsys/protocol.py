@@ -125,7 +125,7 @@ def decode(payload: bytes) -> Any:
 
 def _short(what: object, limit: int = 200) -> str:
     """A peer's value in an error message, cut to a readable length."""
-    text = str(what) if isinstance(what, BaseException) else repr(what)
+    text = (str(what) or type(what).__name__) if isinstance(what, BaseException) else repr(what)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
