@@ -453,8 +453,8 @@ def _on_start(daemon: ExecDaemon, msg: protocol.StartJob) -> None:
     except (TypeError, ValueError, KeyError) as exc:
         log.error("host=%s malformed start of job=%s.%s: %s", daemon.host, msg.job.get("job_id"),
                   msg.job.get("task_id"), exc)
-        daemon.send(protocol.JobFailedStart(int(msg.job.get("job_id") or 0), int(msg.job.get("task_id") or 0),
-                                            f"malformed start request: {exc}", error_state=True))
+        ids = [value if isinstance(value, int) else 0 for value in (msg.job.get("job_id"), msg.job.get("task_id"))]
+        daemon.send(protocol.JobFailedStart(ids[0], ids[1], f"malformed start request: {exc}", error_state=True))
         return
     daemon.start(launch)
 
