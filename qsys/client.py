@@ -48,10 +48,10 @@ class Client:
     requests that change nothing (:data:`_REPEATABLE`) are sent again."""
 
     def __init__(self, cell: Cell | None = None, timeout: float | None = 60.0,
-                 act_as: int | None = None, retry: float = RETRY_FOR) -> None:
+                 act_as: int | None = None, retry: float | None = None) -> None:
         self._cell = cell
         self.timeout = timeout
-        self.retry = retry
+        self.retry = retry if retry is not None else _retry_from_environment()
         # a key holder acting for another uid (qsys-restd): TCP, credential signed for act_as
         self.act_as = act_as
         self._sock: _socket.socket | None = None
@@ -277,6 +277,14 @@ class Client:
 
     def conf_list(self, kind: str) -> list[str]:
         return self.request(protocol.ConfRequest("list", kind), protocol.Names).names
+
+
+def _retry_from_environment() -> float:
+    """``QSYS_CONNECT_RETRY``: seconds to keep trying a master that does not answer."""
+    try:
+        return max(0.0, float(os.environ.get("QSYS_CONNECT_RETRY", RETRY_FOR)))
+    except ValueError:
+        return RETRY_FOR
 
 
 def _unreachable(exc: OSError) -> _Unreachable:
