@@ -212,9 +212,10 @@ def accept_client(listener: socket.socket, session: dict[str, Any], tdir: TaskDi
                     conn.setblocking(False)
                     pending[conn] = _Pending(conn, peer, now + HELLO_TIMEOUT)
                     continue
-                item = pending.get(ready)
-                if item is None:
+                waiting = pending.get(ready)
+                if waiting is None:
                     continue
+                item = waiting
                 try:
                     hello = item.hello()
                 except ValueError:

@@ -35,7 +35,7 @@ class BoundedFormatter(logging.Formatter):
         bounded.args = None
         return cut(super().format(bounded), LINE_LIMIT)
 
-    def formatException(self, ei) -> str:  # type: ignore[no-untyped-def]
+    def formatException(self, ei) -> str:  # type: ignore[no-untyped-def,unused-ignore]
         return cut(super().formatException(ei), LINE_LIMIT // 2)
 
 
