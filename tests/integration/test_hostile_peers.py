@@ -17,7 +17,7 @@ import msgpack
 import pytest
 
 from qsys import protocol
-from tests.clusterlib import Cluster, wait_until
+from tests.clusterlib import Cluster, listening_addresses, wait_until
 
 IDLE_CONNECTIONS = 1100
 DESCRIPTORS = 1024  # the master's limit of open files in these tests (a common default)
@@ -179,13 +179,7 @@ def test_a_megabyte_host_name_makes_no_long_log_line(cluster: Cluster) -> None:
 
 def test_a_personal_master_listens_on_loopback_only(cluster: Cluster) -> None:
     port = _port(cluster)
-    listening = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, hexport = local.split(":")
-            if state == "0A" and int(hexport, 16) == port:
-                listening.append(address)
+    listening = listening_addresses(port)
     assert listening
     loopback = {"0100007F", "00000000000000000000000001000000"}
     assert set(listening) <= loopback, listening

@@ -7,23 +7,11 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from pathlib import Path
 
 from qsys.jobspec import JobSpec
 from qsys.remote import wire
 from qsys.startup import builtin, session
-from tests.clusterlib import Cluster
-
-
-def _listening_addresses(port: int) -> list[str]:
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, hexport = local.split(":")
-            if state == "0A" and int(hexport, 16) == port:
-                found.append(address)
-    return found
+from tests.clusterlib import Cluster, listening_addresses
 
 
 def test_a_slow_loris_does_not_keep_the_owner_out(cluster: Cluster) -> None:
@@ -32,7 +20,7 @@ def test_a_slow_loris_does_not_keep_the_owner_out(cluster: Cluster) -> None:
     with cluster.client() as client:
         grant = session.wait(client, session.submit(client, spec)["job_id"])
     assert grant["addresses"] == ["127.0.0.1"]  # the client is on this host: loopback only
-    assert _listening_addresses(grant["port"]) == ["0100007F"]
+    assert listening_addresses(grant["port"]) == ["0100007F"]
     stop = threading.Event()
     loris_ended: list[bytes] = []
     lorises = [socket.create_connection(("127.0.0.1", grant["port"]), timeout=30) for _ in range(3)]
