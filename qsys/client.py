@@ -150,6 +150,10 @@ class Client:
     def hosts(self) -> list[HostRow]:
         return self.request(protocol.HostsStatus(), protocol.HostRows).hosts
 
+    def master_metrics(self) -> protocol.MetricsMap:
+        """What only the master measures: scheduling pass time and phases, dispatches."""
+        return self.request(protocol.MasterMetrics(), protocol.MetricsMap)
+
     def job_details(self, job_ids: list[str]) -> protocol.JobDetailRows:
         return self.request(protocol.JobDetails(list(job_ids)), protocol.JobDetailRows)
 

@@ -311,6 +311,23 @@ class ClusterQueuesStatus:
     """qstat -g c: one summary per cluster queue. Replies ClusterQueueRows."""
 
 
+@message("master_metrics")
+@dataclass
+class MasterMetrics:
+    """What only the master measures (scheduling pass time, dispatches). Replies MetricsMap."""
+
+
+@message("metrics_map")
+@dataclass
+class MetricsMap:
+    """Metric families by name: ``histograms`` {help, buckets [[bound, cumulative count], ...,
+    ["+Inf", n]], sum}, ``counters`` and ``gauges`` {help, value} (see ``qsys.master.metrics``)."""
+
+    histograms: dict[str, Any] = field(default_factory=dict)
+    counters: dict[str, Any] = field(default_factory=dict)
+    gauges: dict[str, Any] = field(default_factory=dict)
+
+
 @message("job_rows")
 @dataclass
 class JobRows:
