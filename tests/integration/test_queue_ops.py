@@ -335,17 +335,6 @@ def test_a_start_failure_on_the_host_sets_error_state_until_qmod_cq(cluster: Clu
     wait_until(lambda: not cluster.jobs(), 30, "the job to run once the error is cleared")
 
 
-def test_calendar_follows_the_fake_clock(qsys_root: Path, started: list[Cluster],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    # the master's calendar clock starts at noon on New Year's Day 2030, a holiday here
-    monkeypatch.setenv("QSYS_CLOCK", str(dt.datetime(2030, 1, 1, 12, 0, 0).timestamp()))
-    cluster = _start(qsys_root, {"calendar": "holidays"},
-                     [("calendar", "holidays", {"calendar_name": "holidays", "year": "1.1.2030=suspended",
-                                                "week": "NONE"})])
-    started.append(cluster)
-    assert "C" in _queue_states(cluster)
-
-
 def test_pe_xuser_lists_keep_a_user_out_of_a_parallel_environment(qsys_root: Path, started: list[Cluster],
                                                                   users: tuple[str, str]) -> None:
     alice, bob = users
