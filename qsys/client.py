@@ -99,16 +99,18 @@ class Client:
         challenge = protocol.recv_sync(sock)
         if not isinstance(challenge, protocol.Challenge):
             raise ConnectionFailed("the master did not greet as expected")
-        credential = None
-        if not unix:
-            from qsys import auth
-
-            key = auth.load_key(self.cell.key_file)
-            host = os.environ.get("QSYS_HOST") or os.uname().nodename.split(".")[0]
-            uid = os.getuid() if self.act_as is None else self.act_as
-            credential = auth.sign_credential(key, challenge.nonce, uid, host)
+        credential = None if unix else self._credential(challenge.nonce)
         protocol.send_sync(sock, protocol.Hello(credential=credential, client=""))
         self.user = self._reply(sock, protocol.Welcome).user
+
+    def _credential(self, nonce: bytes) -> dict[str, Any]:
+        """What proves over TCP who calls: a credential signed with the cluster key."""
+        from qsys import auth
+
+        key = auth.load_key(self.cell.key_file)
+        host = os.environ.get("QSYS_HOST") or os.uname().nodename.split(".")[0]
+        uid = os.getuid() if self.act_as is None else self.act_as
+        return auth.sign_credential(key, nonce, uid, host)
 
     @staticmethod
     def _reply(sock: _socket.socket, expect: type[R] | None) -> R:

@@ -63,12 +63,18 @@ class MasterMetrics:
         self.pass_seconds = Histogram("Time of one scheduling pass (snapshot, decisions, commit)", PASS_BUCKETS)
         self.passes = 0
         self.dispatches = 0
+        self.phases = PassTimes()  # the sums over all passes
         self.last = PassTimes()
 
     def record_pass(self, times: PassTimes) -> None:
         self.pass_seconds.observe(times.total)
         self.passes += 1
         self.dispatches += times.dispatched
+        sums = self.phases
+        sums.snapshot += times.snapshot
+        sums.decide += times.decide
+        sums.apply += times.apply
+        sums.commit += times.commit
         self.last = times
 
     def to_map(self) -> protocol.MetricsMap:
@@ -85,6 +91,10 @@ class MasterMetrics:
         counters = {
             "qsys_dispatches_total": ("Tasks dispatched to exec hosts", self.dispatches),
             "qsys_scheduling_passes_total": ("Scheduling passes run", self.passes),
+            "qsys_scheduling_snapshot_seconds_total": ("Time of all passes' snapshots", self.phases.snapshot),
+            "qsys_scheduling_decide_seconds_total": ("Time of all passes' decisions", self.phases.decide),
+            "qsys_scheduling_apply_seconds_total": ("Time of all passes' orders applied", self.phases.apply),
+            "qsys_scheduling_commit_seconds_total": ("Time of all passes' commits", self.phases.commit),
         }
         return protocol.MetricsMap(
             histograms={"qsys_scheduling_pass_seconds": self.pass_seconds.to_map()},

@@ -7,14 +7,14 @@ benchmarks that need a real master and many hosts, without a process per host or
 * :mod:`~qsys.testing.simhost`: :class:`SimHost`, one exec daemon's link and its pretend jobs;
 * :mod:`~qsys.testing.fleet`: :class:`SimFleet`, many of them on one event loop;
 * :mod:`~qsys.testing.cluster`: :class:`SimCluster`, a master built in-process plus a fleet,
-  its loop in a thread, for synchronous pytest tests.
+  its loop in a thread (:class:`LoopThread`), for synchronous pytest tests.
 """
 
 from qsys.testing.behaviour import Behaviour, Policy, by_name, from_context
 from qsys.testing.clock import FakeClock, RealClock
-from qsys.testing.cluster import SimCluster
+from qsys.testing.cluster import LoopThread, SimCluster
 from qsys.testing.fleet import SimFleet
 from qsys.testing.simhost import SimHost, SimLog, open_link
 
-__all__ = ["Behaviour", "FakeClock", "Policy", "RealClock", "SimCluster", "SimFleet", "SimHost", "SimLog",
+__all__ = ["Behaviour", "FakeClock", "LoopThread", "Policy", "RealClock", "SimCluster", "SimFleet", "SimHost", "SimLog",
            "by_name", "from_context", "open_link"]

@@ -30,6 +30,42 @@ from qsys.testing.simhost import MasterAddress, SimHost
 T = TypeVar("T")
 
 
+class LoopThread:
+    """An event loop running in a thread of its own, and a way to run work on it from others."""
+
+    def __init__(self, name: str = "sim-loop") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, work: Coroutine[Any, Any, T] | Callable[[], T], timeout: float | None = 600.0) -> T:
+        """Run ``work`` (a coroutine, or a function) on the loop; its result."""
+        if inspect.iscoroutine(work):
+            return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout)
+
+        async def run() -> T:
+            return work()  # type: ignore[operator]
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    def close(self) -> None:
+        """Cancel what still runs on the loop, stop it, join its thread."""
+        if self.loop.is_closed():
+            return
+        if self.loop.is_running():
+            self.call(_cancel_the_rest())
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(30)
+        self.loop.close()
+
+
+async def _cancel_the_rest() -> None:
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+
+
 class SimCluster:
     def __init__(self, root: Path, hosts: int = 2, slots: int = 4, *, clock: FakeClock | RealClock | None = None,
                  policy: Policy | None = None, tcp: bool = False, store_url: str | None = None) -> None:
@@ -40,8 +76,7 @@ class SimCluster:
         self.policy = policy
         self.tcp = tcp
         self.store_url = store_url
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop: LoopThread | None = None
         self._daemon: MasterDaemon | None = None
         self._fleet: SimFleet | None = None
 
@@ -56,9 +91,7 @@ class SimCluster:
     def start(self) -> SimCluster:
         if not self.cell.bootstrap_file.exists():
             new_cell(self.cell, hosts=self.host_count, slots=self.slots, port=0, store_url=self.store_url)
-        loop = self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=loop.run_forever, name="sim-cluster", daemon=True)
-        self._thread.start()
+        self._loop = LoopThread("sim-cluster")
         try:
             self.call(self._start())
         except BaseException:
@@ -76,26 +109,20 @@ class SimCluster:
         await self._fleet.start()
 
     def stop(self) -> None:
-        loop = self._loop
+        loop, self._loop = self._loop, None
         if loop is None:
             return
-        if loop.is_running():
-            self.call(self._stop())
-            loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(30)
-        loop.close()
-        self._loop = None
+        try:
+            if loop.loop.is_running():
+                loop.call(self._stop())
+        finally:
+            loop.close()
 
     async def _stop(self) -> None:
         if self._fleet is not None:
             await self._fleet.stop()
         if self._daemon is not None:
             await self._daemon.stop()
-        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
 
     # ------------------------------------------------------------ the test's side
 
@@ -122,13 +149,7 @@ class SimCluster:
     def call(self, work: Coroutine[Any, Any, T] | Callable[[], T], timeout: float | None = 600.0) -> T:
         """Run ``work`` (a coroutine, or a function) on the cluster's event loop; its result."""
         assert self._loop is not None, "the cluster is not started"
-        if inspect.iscoroutine(work):
-            return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout)
-
-        async def run() -> T:
-            return work()  # type: ignore[operator]
-
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
+        return self._loop.call(work, timeout)
 
     def advance(self, seconds: float) -> None:
         """Move the fake clock (the master's timers and the simulated jobs follow it)."""
