@@ -108,6 +108,24 @@ def test_a_host_that_loses_its_link_is_unknown_and_its_job_is_accounted_once(sim
     assert cluster.host(host).links == 2 and cluster.fleet.log.ends[(first, 1)] == 1
 
 
+def test_a_hung_exec_daemon_tells_the_end_of_its_job_once_it_wakes(sim_cluster: MakeCluster) -> None:
+    clock = FakeClock(_local(2030, 3, 1, 9))
+    cluster = sim_cluster(hosts=1, slots=1, clock=clock)
+    (name,) = cluster.host_names
+    host = cluster.host(name)
+    with cluster.client() as client:
+        job = client.submit(_job("sleeper", sim_run="300")).job_id
+        cluster.wait_until(lambda: _state(client, job) == "r", 30, "the job to run")
+        cluster.call(host.hang)
+        cluster.advance(600)  # the job ends while its exec daemon is stopped
+        assert cluster.call(lambda: host.tasks[(job, 1)].report is not None)
+        assert _state(client, job) == "r"
+        cluster.call(host.resume)
+        cluster.wait_until(lambda: _state(client, job) == "", 30, "the end, told after the wake-up")
+    (record,) = _accounting(cluster)
+    assert record["job_number"] == job and record["ru_wallclock"] == 300 and host.links == 1
+
+
 def test_a_calendar_disables_a_queue_at_a_fake_time_and_enables_it_a_day_later(sim_cluster: MakeCluster) -> None:
     clock = FakeClock(_local(2029, 12, 31, 23))
     cluster = sim_cluster(hosts=1, slots=2, clock=clock)
