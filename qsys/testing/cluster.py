@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +25,7 @@ from qsys.testing.behaviour import Policy
 from qsys.testing.clock import FakeClock, RealClock
 from qsys.testing.fleet import SimFleet
 from qsys.testing.simhost import MasterAddress, SimHost
+from qsys.testing.waiting import wait_until
 
 T = TypeVar("T")
 
@@ -159,11 +159,4 @@ class SimCluster:
 
     def wait_until(self, predicate: Callable[[], T], timeout: float = 60.0, what: str = "the condition") -> T:
         """Poll ``predicate`` (in the caller's thread) until it is true; its value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{what}: not reached within {timeout:.0f} s")
-            time.sleep(0.02)
+        return wait_until(predicate, timeout, what)

@@ -257,6 +257,12 @@ class SimHost:
             self.send(protocol.LoadReport(self.name, self.load()))
         self._arm_load_reports()
 
+    def on_config(self, msg: protocol.HostConfig) -> None:
+        """The effective configuration: the link is up (registered)."""
+        self.config = dict(msg.config)
+        self._arm_load_reports()
+        self.registered.set()
+
     def _arm_load_reports(self) -> None:
         if self._load_timer is not None:
             self._load_timer.cancel()
@@ -410,57 +416,22 @@ class SimHost:
 Handler = Callable[[SimHost, Any], None]
 
 
-def _on_config(host: SimHost, msg: protocol.HostConfig) -> None:
-    host.config = dict(msg.config)
-    host._arm_load_reports()
-    host.registered.set()
-
-
-def _on_start(host: SimHost, msg: protocol.StartJob) -> None:
-    host.start(Launch.from_wire(msg.job))
-
-
-def _on_kill(host: SimHost, msg: protocol.KillJob) -> None:
-    host.kill(msg.job_id, msg.task_id, msg.signal)
-
-
-def _on_signal(host: SimHost, msg: protocol.SignalJob) -> None:
-    host.signal_task(msg.job_id, msg.task_id, msg.signal)
-
-
-def _on_ack(host: SimHost, msg: protocol.FinishedAck) -> None:
-    host.acknowledged(msg.job_id, msg.task_id)
-
-
-def _on_shutdown(host: SimHost, msg: protocol.ExecdShutdown) -> None:
-    host.stop()
-
-
-def _on_slave_start(host: SimHost, msg: protocol.PeSlaveStart) -> None:
-    host.slave_start(Launch.from_wire(msg.job))
-
-
-def _on_slave_end(host: SimHost, msg: protocol.PeSlaveEnd) -> None:
-    host.slave_end(msg.job_id, msg.task_id, msg.signal)
-
-
-def _on_pe_task_ack(host: SimHost, msg: protocol.PeTaskAck) -> None:
-    host.pe_task_acknowledged(msg.job_id, msg.task_id, msg.pe_task_id)
-
-
 def master_messages() -> protocol.HandlerTable[Handler]:
     """What a simulated exec host does with each message its master sends (the real exec
     daemon's table: ``execd.daemon.master_messages``)."""
     table: protocol.HandlerTable[Handler] = protocol.HandlerTable("master")
-    table.add(protocol.HostConfig, _on_config)
-    table.add(protocol.StartJob, _on_start)
-    table.add(protocol.KillJob, _on_kill)
-    table.add(protocol.SignalJob, _on_signal)
-    table.add(protocol.FinishedAck, _on_ack)
-    table.add(protocol.ExecdShutdown, _on_shutdown)
-    table.add(protocol.PeSlaveStart, _on_slave_start)
-    table.add(protocol.PeSlaveEnd, _on_slave_end)
-    table.add(protocol.PeTaskAck, _on_pe_task_ack)
+    for msg_type, handler in (
+        (protocol.HostConfig, SimHost.on_config),
+        (protocol.StartJob, lambda host, msg: host.start(Launch.from_wire(msg.job))),
+        (protocol.KillJob, lambda host, msg: host.kill(msg.job_id, msg.task_id, msg.signal)),
+        (protocol.SignalJob, lambda host, msg: host.signal_task(msg.job_id, msg.task_id, msg.signal)),
+        (protocol.FinishedAck, lambda host, msg: host.acknowledged(msg.job_id, msg.task_id)),
+        (protocol.ExecdShutdown, lambda host, msg: host.stop()),
+        (protocol.PeSlaveStart, lambda host, msg: host.slave_start(Launch.from_wire(msg.job))),
+        (protocol.PeSlaveEnd, lambda host, msg: host.slave_end(msg.job_id, msg.task_id, msg.signal)),
+        (protocol.PeTaskAck, lambda host, msg: host.pe_task_acknowledged(msg.job_id, msg.task_id, msg.pe_task_id)),
+    ):
+        table.add(msg_type, handler)
     return table
 
 
