@@ -14,7 +14,7 @@ run 1-10 s without forking). Then:
 4. ``--window`` seconds of sustained dispatch: dispatches/s, the mean pass and its phases,
    single submits/s from one more client meanwhile, ``qstat -u '*'`` under that load, the RSS
    with the queue full.
-The pass figures come from the master's own measurement (``Client.master_metrics``). With
+The pass figures come from the master's own measurement (``Client.pass_times``). With
 ``--profile``, py-spy samples the master through the sustained phase of the largest size and
 the functions that take its time are printed.
 """
@@ -44,6 +44,7 @@ from qsys import auth  # noqa: E402
 from qsys.client import Client  # noqa: E402
 from qsys.cluster import host_names, new_cell  # noqa: E402
 from qsys.jobspec import JobSpec, PeRequest, TaskRange  # noqa: E402
+from qsys.master.passtimes import PHASES  # noqa: E402
 from qsys.paths import Cell  # noqa: E402
 from qsys.testing import LoopThread, SimFleet  # noqa: E402
 
@@ -216,16 +217,9 @@ class Figures:
     running: int = 0
 
 
-PHASES = ("snapshot", "decide", "apply", "commit")
-
-
-def metrics(cell: Cell) -> dict[str, float]:
+def pass_times(cell: Cell) -> Any:
     with Client(cell) as client:
-        reply = client.master_metrics()
-    values = {name: float(entry["value"]) for name, entry in {**reply.counters, **reply.gauges}.items()}
-    hist = reply.histograms["qsys_scheduling_pass_seconds"]
-    values["pass_sum"], values["pass_count"] = float(hist["sum"]), float(hist["buckets"][-1][1])
-    return values
+        return client.pass_times()
 
 
 def qstat_all(cell: Cell, repeat: int) -> tuple[float, int]:
@@ -241,13 +235,13 @@ def qstat_all(cell: Cell, repeat: int) -> tuple[float, int]:
     return statistics.median(times), lines
 
 
-def wait_for_pass(cell: Cell, after: float, timeout: float = 600) -> dict[str, float]:
-    """The metrics once a pass after pass number ``after`` dispatched something."""
+def wait_for_pass(cell: Cell, after: int, timeout: float = 900) -> Any:
+    """The pass figures once a pass after pass number ``after`` dispatched something."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        values = metrics(cell)
-        if values["qsys_scheduling_passes_total"] > after and values["qsys_scheduling_last_pass_dispatches"] > 0:
-            return values
+        figures = pass_times(cell)
+        if figures.passes > after and figures.last_dispatched > 0:
+            return figures
         time.sleep(0.05)
     raise TimeoutError("no pass dispatched anything")
 
@@ -283,37 +277,34 @@ def run_size(hosts: int, tasks: int, window: float, repeat: int, profile: Path |
         fig.submit_per_s = fig.jobs / (time.perf_counter() - t0)
         fig.qstat_s, fig.qstat_lines = qstat_all(cell, repeat)
         fig.rss_pending = master.rss_mb()
-        before = metrics(cell)
-        fig.idle_pass = before["qsys_scheduling_last_pass_seconds"]
-        fig.idle_pass_phases = {p: before[f"qsys_scheduling_last_{p}_seconds"] for p in PHASES}
+        before = pass_times(cell)
+        fig.idle_pass, fig.idle_pass_phases = sum(before.last.values()), dict(before.last)
         with Client(cell) as admin:
             admin.queue_action("enable", ["all.q"])
-        first = wait_for_pass(cell, before["qsys_scheduling_passes_total"])
-        fig.first_pass = first["qsys_scheduling_last_pass_seconds"]
-        fig.first_pass_dispatched = int(first["qsys_scheduling_last_pass_dispatches"])
-        fig.first_pass_phases = {p: first[f"qsys_scheduling_last_{p}_seconds"] for p in PHASES}
+        first = wait_for_pass(cell, before.passes)
+        fig.first_pass, fig.first_pass_phases = sum(first.last.values()), dict(first.last)
+        fig.first_pass_dispatched = first.last_dispatched
 
         stop, counts = threading.Event(), [0]
         feeder = threading.Thread(target=submitter, args=(clients, random.Random(7), stop, counts), daemon=True)
         spy = start_profile(master.pid, window, profile) if profile else None
-        start = metrics(cell)
+        start = pass_times(cell)
         t0 = time.perf_counter()
         feeder.start()
         fig.qstat_busy_s, _ = qstat_all(cell, 1)
         time.sleep(max(0.0, window - (time.perf_counter() - t0)))
-        end = metrics(cell)
+        end = pass_times(cell)
         elapsed = time.perf_counter() - t0
         stop.set()
         feeder.join(60)
         fig.rss_running = master.rss_mb()
         fig.running = loop.call(fleet.running)
         fig.submit_during_per_s = counts[0] / elapsed
-        fig.dispatch_per_s = (end["qsys_dispatches_total"] - start["qsys_dispatches_total"]) / elapsed
-        fig.passes = int(end["pass_count"] - start["pass_count"])
+        fig.dispatch_per_s = (end.dispatched - start.dispatched) / elapsed
+        fig.passes = end.passes - start.passes
         if fig.passes:
-            fig.mean_pass = (end["pass_sum"] - start["pass_sum"]) / fig.passes
-            fig.mean_phases = {p: (end[f"qsys_scheduling_{p}_seconds_total"]
-                                   - start[f"qsys_scheduling_{p}_seconds_total"]) / fig.passes for p in PHASES}
+            fig.mean_phases = {p: (end.sums[p] - start.sums[p]) / fig.passes for p in PHASES}
+            fig.mean_pass = sum(fig.mean_phases.values())
         if spy is not None:
             spy.wait(window + 60)
     finally:
@@ -463,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_file = Path(tempfile.mkstemp(prefix="qsys-scale-profile-", suffix=".txt")[1]) if wanted \
             else profile_file
         figs.append(run_size(hosts, tasks, window, repeat, profile_file if wanted else None))
+        print("\n".join(table(figs)[-1:]), file=sys.stderr, flush=True)  # kept should a later size fail
     print(f"qsys scale benchmark: simulated exec hosts ({SLOTS} slots each) over the real protocol, "
           f"the master in its own process; {window:g} s of sustained dispatch per size")
     print("submit/s: bulk, 50 users at once, all.q disabled; idle/first/mean pass: see below; starts: "

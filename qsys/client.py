@@ -152,9 +152,9 @@ class Client:
     def hosts(self) -> list[HostRow]:
         return self.request(protocol.HostsStatus(), protocol.HostRows).hosts
 
-    def master_metrics(self) -> protocol.MetricsMap:
-        """What only the master measures: scheduling pass time and phases, dispatches."""
-        return self.request(protocol.MasterMetrics(), protocol.MetricsMap)
+    def pass_times(self) -> protocol.PassFigures:
+        """Where the scheduling passes' time goes: passes, dispatches, seconds per phase."""
+        return self.request(protocol.PassTimesStatus(), protocol.PassFigures)
 
     def job_details(self, job_ids: list[str]) -> protocol.JobDetailRows:
         return self.request(protocol.JobDetails(list(job_ids)), protocol.JobDetailRows)

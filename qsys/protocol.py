@@ -311,21 +311,24 @@ class ClusterQueuesStatus:
     """qstat -g c: one summary per cluster queue. Replies ClusterQueueRows."""
 
 
-@message("master_metrics")
+@message("pass_times_status")
 @dataclass
-class MasterMetrics:
-    """What only the master measures (scheduling pass time, dispatches). Replies MetricsMap."""
+class PassTimesStatus:
+    """Where the scheduling passes' time goes (``qsys.master.passtimes``). Replies PassFigures."""
 
 
-@message("metrics_map")
+@message("pass_figures")
 @dataclass
-class MetricsMap:
-    """Metric families by name: ``histograms`` {help, buckets [[bound, cumulative count], ...,
-    ["+Inf", n]], sum}, ``counters`` and ``gauges`` {help, value} (see ``qsys.master.metrics``)."""
+class PassFigures:
+    """Passes run, tasks they dispatched, seconds per phase (snapshot, decide, apply, commit)
+    summed over all passes and of the last pass, and what the last pass saw and did."""
 
-    histograms: dict[str, Any] = field(default_factory=dict)
-    counters: dict[str, Any] = field(default_factory=dict)
-    gauges: dict[str, Any] = field(default_factory=dict)
+    passes: int
+    dispatched: int
+    sums: dict[str, float]
+    last: dict[str, float]
+    last_pending: int = 0
+    last_dispatched: int = 0
 
 
 @message("job_rows")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from qsys import protocol, sched
 from qsys.master.jobs import TRANSFERRING, Assignment, Job, Task
 from qsys.master.launches import launch_for
-from qsys.master.metrics import MasterMetrics, PassTimes
+from qsys.master.passtimes import PassLog, PassTimes
 from qsys.master.snapshot import StateDecorator, build_snapshot
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class Dispatcher:
         self.sessions = sessions
         self._task: asyncio.Task[None] | None = None
         self.waiting_reasons: dict[int, list[str]] = {}
-        self.metrics = MasterMetrics()
+        self.pass_log = PassLog()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -97,8 +97,8 @@ class Dispatcher:
         t3 = time.perf_counter()
         if changes:
             await self.state.commit(changes)
-        self.metrics.record_pass(PassTimes(t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3,
-                                           len(snapshot.jobs), len(decision.dispatches)))
+        self.pass_log.record(PassTimes(t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3,
+                                       len(snapshot.jobs), len(decision.dispatches)))
         for host, msg in launches:
             if not self.link.send(host, msg):
                 log.warning("host=%s went away before job=%s could start", host, msg.job["job_id"])
