@@ -74,10 +74,6 @@ class SimLog:
     signals: list[tuple[str, int, int, int]] = field(default_factory=list)  # host, job, task, signal
     pe_tasks: Counter[tuple[int, int, str]] = field(default_factory=Counter)  # pe tasks ended
 
-    @property
-    def running(self) -> int:
-        return sum(self.starts.values()) - sum(self.ends.values())
-
 
 @dataclass(slots=True)
 class SimTask:
