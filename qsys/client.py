@@ -159,20 +159,22 @@ class Client:
             challenge = protocol.recv_sync(sock)
             if not isinstance(challenge, protocol.Challenge):
                 raise ConnectionFailed("error: the master did not greet as expected")
-            credential = None
-            if not unix:
-                from qsys import auth
-
-                key = auth.load_key(self.cell.key_file)
-                host = os.environ.get("QSYS_HOST") or os.uname().nodename.split(".")[0]
-                uid = os.getuid() if self.act_as is None else self.act_as
-                credential = auth.sign_credential(key, challenge.nonce, uid, host)
+            credential = None if unix else self._credential(challenge.nonce)
             protocol.send_sync(sock, protocol.Hello(credential=credential, client=""))
             self.user = self._reply(sock, protocol.Welcome).user
         except OSError as exc:
             raise _unreachable(exc) from None
         except protocol.PeerClosed:
             raise _Unreachable("the master closed the connection") from None
+
+    def _credential(self, nonce: bytes) -> dict[str, Any]:
+        """What proves over TCP who calls: a credential signed with the cluster key."""
+        from qsys import auth
+
+        key = auth.load_key(self.cell.key_file)
+        host = os.environ.get("QSYS_HOST") or os.uname().nodename.split(".")[0]
+        uid = os.getuid() if self.act_as is None else self.act_as
+        return auth.sign_credential(key, nonce, uid, host)
 
     @staticmethod
     def _reply(sock: _socket.socket, expect: type[R] | None) -> R:
@@ -219,6 +221,10 @@ class Client:
 
     def hosts(self) -> list[HostRow]:
         return self.request(protocol.HostsStatus(), protocol.HostRows).hosts
+
+    def pass_times(self) -> protocol.PassFigures:
+        """Where the scheduling passes' time goes: passes, dispatches, seconds per phase."""
+        return self.request(protocol.PassTimesStatus(), protocol.PassFigures)
 
     def job_details(self, job_ids: list[str]) -> protocol.JobDetailRows:
         return self.request(protocol.JobDetails(list(job_ids)), protocol.JobDetailRows)

@@ -333,6 +333,26 @@ class ClusterQueuesStatus:
     """qstat -g c: one summary per cluster queue. Replies ClusterQueueRows."""
 
 
+@message("pass_times_status")
+@dataclass
+class PassTimesStatus:
+    """Where the scheduling passes' time goes (``qsys.master.passtimes``). Replies PassFigures."""
+
+
+@message("pass_figures")
+@dataclass
+class PassFigures:
+    """Passes run, tasks they dispatched, seconds per phase (snapshot, decide, apply, commit)
+    summed over all passes and of the last pass, and what the last pass saw and did."""
+
+    passes: int
+    dispatched: int
+    sums: dict[str, float]
+    last: dict[str, float]
+    last_pending: int = 0
+    last_dispatched: int = 0
+
+
 @message("job_rows")
 @dataclass
 class JobRows:

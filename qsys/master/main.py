@@ -160,6 +160,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     requests.add(protocol.HostsStatus, status.hosts)
     requests.add(protocol.JobDetails, status.details)
     requests.add(protocol.ClusterQueuesStatus, status.cluster_queues)
+    requests.add(protocol.PassTimesStatus, dispatcher.pass_log.status)
     requests.add(protocol.AlterJob, AlterRequests(state, dispatcher).alter_job)
     requests.add(protocol.QueueAction, queues.queue_action)
     requests.add(protocol.SelectQueues, queues.select_queues)
