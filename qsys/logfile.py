@@ -69,9 +69,9 @@ class LineFileHandler(logging.Handler):
     """A logging handler writing each record as one whole line; lines the disk had no room
     for are counted and said once there is room again (the daemon keeps logging)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mode: int = 0o644) -> None:
         super().__init__()
-        self.file = LineFile(path)
+        self.file = LineFile(path, mode)
         self.lost = 0
 
     def emit(self, record: logging.LogRecord) -> None:

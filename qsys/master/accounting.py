@@ -116,7 +116,8 @@ class AccountingWriter:
         """Append the line: visible to qacct at once, on disk within the loop's next turn
         (ends that arrive together share one fsync)."""
         f = self._open()
-        self.backlog.append((format_line(record) + "\n").encode())
+        # the bytes of a name or path as the user gave them (not UTF-8: as they are)
+        self.backlog.append((format_line(record) + "\n").encode("utf-8", "surrogateescape"))
         while self.backlog and f.append(self.backlog[0]):
             self.backlog.pop(0)
         if self.backlog:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol, sched
 from qsys.master.jobs import TRANSFERRING, Assignment, Job, Task
 from qsys.master.launches import launch_for
 from qsys.master.pacing import Pacer
+from qsys.master.passtimes import PassLog, PassTimes
 from qsys.master.snapshot import StateDecorator, build_snapshot
 from qsys.store import DeleteTask, StoreError
 
@@ -58,7 +60,7 @@ class Dispatcher:
         self.sessions = sessions
         self._task: asyncio.Task[None] | None = None
         self.waiting_reasons: dict[int, list[str]] = {}
-        self.passes = 0
+        self.pass_log = PassLog()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -73,10 +75,7 @@ class Dispatcher:
         wanted = self.state.pass_wanted
         loop = asyncio.get_running_loop()
         while True:
-            try:
-                await asyncio.wait_for(wanted.wait(), SAFETY_PASS_SECONDS)
-            except TimeoutError:
-                pass
+            await self.state.clock.wait(wanted, SAFETY_PASS_SECONDS)
             pause = self.pacer.due_at() - loop.time()
             if pause > 0:
                 await asyncio.sleep(pause)  # the requests' share of the time (see pacing.py)
@@ -106,16 +105,20 @@ class Dispatcher:
 
     async def run_pass(self, immediate: int | None = None) -> set[int]:
         now = self.state.clock.now()
-        loop = asyncio.get_running_loop()
-        began = loop.time()
+        t0 = time.perf_counter()
         try:
-            decision = sched.schedule(self.snapshot(now, immediate))
-            self.passes += 1
+            snapshot = self.snapshot(now, immediate)
+            t1 = time.perf_counter()
+            decision = sched.schedule(snapshot)
+            t2 = time.perf_counter()
             started, changes, launches = self._apply(decision, now)
+            t3 = time.perf_counter()
         finally:
-            self.pacer.passed(loop.time() - began)  # requests waiting for it go on now
+            self.pacer.passed(time.perf_counter() - t0)  # requests waiting for it go on now
         if changes:
             await self.state.commit(changes)
+        self.pass_log.record(PassTimes(t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3,
+                                       len(snapshot.jobs), len(decision.dispatches)))
         unsent: list[tuple[int, int]] = []
         for host, msg in launches:
             if not self.link.send(host, msg):

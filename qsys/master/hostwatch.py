@@ -51,6 +51,7 @@ class HostWatch:
         self._limits: dict[str, tuple[float, float]] = {}
         self._generation = -1
         self._task: asyncio.Task[None] | None = None
+        self._never = asyncio.Event()  # the ticker waits only for its clock
 
     def start(self) -> None:
         self.started = self.state.clock.now()
@@ -70,7 +71,7 @@ class HostWatch:
                 log.warning("rescheduling from unknown hosts waits for the store: %s", exc)
             except Exception:
                 log.exception("host watch failed")
-            await asyncio.sleep(TICK_SECONDS)
+            await self.state.clock.wait(self._never, TICK_SECONDS)  # the master's clock: a fake one drives it
 
     # ------------------------------------------------------------ the configuration
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol
+from qsys.errors import InvalidRequest
 from qsys.master.queue_states import QueueStates, order_states, pairs
 from qsys.master.reschedule import lost_run, pushed_line, rerunnable
 from qsys.master.tasks import parse_job_target
@@ -237,6 +238,8 @@ class QueueRequests:
 
 async def queue_action(master: Master, qstates: QueueStates, link: HeldLink, who: Identity,
                        msg: protocol.QueueAction, ends: TaskEndSink) -> protocol.Lines:
+    if msg.action not in _QUEUE_ACTIONS and msg.action != "reschedule":
+        raise InvalidRequest(f"unknown qmod action {msg.action[:40]!r}")
     run = _Run(master, qstates, link, who, msg)
     with link.holding() as kills:  # the hosts hear of it once it is durable
         for target in msg.targets:

@@ -20,7 +20,8 @@ Record = dict[str, Any]
 
 def unpack(blob: bytes) -> Record:
     # Records may be keyed by task number, hence strict_map_key=False.
-    value: Record = msgpack.unpackb(bytes(blob), raw=False, strict_map_key=False)
+    # arguments and environments keep bytes that are not UTF-8 (as the wire does: protocol)
+    value: Record = msgpack.unpackb(bytes(blob), raw=False, strict_map_key=False, unicode_errors="surrogateescape")
     return value
 
 

@@ -130,7 +130,8 @@ class Loaded:
 
 
 def pack(record: Record) -> bytes:
-    return msgpack.packb(record, use_bin_type=True)
+    # arguments and environments keep bytes that are not UTF-8 (as the wire does: protocol)
+    return msgpack.packb(record, use_bin_type=True, unicode_errors="surrogateescape")
 
 
 # ------------------------------------------------------------------ folding a batch
