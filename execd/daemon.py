@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +43,23 @@ log = logging.getLogger("qsys.execd")
 
 DEFAULT_LOAD_REPORT = 40.0
 MAX_BACKOFF = 10.0
+REPEAT_AFTER = 60.0  # seconds an end waits for its FinishedAck before it is sent again
+CONNECT_TIMEOUT = 5.0  # seconds a TCP connection attempt to the master may take
+LINK_TIMEOUT_MS = 20_000  # unacknowledged data on the master link for this long ends it
+
+
+def _notice_dead_peer(sock: socket.socket | None) -> None:
+    """A master link over a network that went down ends within ~20 s instead of after TCP's
+    retransmissions (many minutes), so the daemon reconnects when the network is back."""
+    if sock is None:
+        return
+    for level, name, value in ((socket.SOL_SOCKET, "SO_KEEPALIVE", 1), (socket.IPPROTO_TCP, "TCP_KEEPIDLE", 10),
+                               (socket.IPPROTO_TCP, "TCP_KEEPINTVL", 5), (socket.IPPROTO_TCP, "TCP_KEEPCNT", 2),
+                               (socket.IPPROTO_TCP, "TCP_USER_TIMEOUT", LINK_TIMEOUT_MS)):
+        option = getattr(socket, name, None)
+        if option is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(level, option, value)
 
 
 def parse_hms(text: str, default: float = DEFAULT_LOAD_REPORT) -> float:
@@ -78,6 +97,7 @@ class Tracked:
     pidfd: int | None = None
     report: dict[str, Any] | None = None
     started: float = field(default_factory=time.time)
+    reported: float = 0.0  # monotonic time the end was last sent (0: never)
 
     @property
     def label(self) -> str:
@@ -164,7 +184,11 @@ class ExecDaemon:
                     return await asyncio.open_unix_connection(str(address))
                 if address[1] <= 0:
                     raise ConnectionRefusedError(f"the master has not published its port yet ({address[0]})")
-                return await asyncio.open_connection(*address)
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), CONNECT_TIMEOUT)
+                _notice_dead_peer(writer.get_extra_info("socket"))
+                return reader, writer
+            except TimeoutError:
+                error = TimeoutError(f"no answer from the master at {address} in {CONNECT_TIMEOUT:.0f} s")
             except OSError as exc:
                 error = exc
         raise error
@@ -242,9 +266,28 @@ class ExecDaemon:
 
     async def _load_loop(self) -> None:
         while True:
-            await asyncio.sleep(parse_hms(self.config.get("load_report_time", "")))
-            if self.send(protocol.LoadReport(self.host, self.sampler.sample())) and self.writer is not None:
+            interval = parse_hms(self.config.get("load_report_time", ""))
+            await asyncio.sleep(interval)
+            report = protocol.LoadReport(self.host, self.sampler.sample(), self.spool_free())
+            if self.send(report) and self.writer is not None:
+                self.repeat_ends(max(REPEAT_AFTER, 6 * interval))
                 await self.writer.drain()
+
+    def spool_free(self) -> int:
+        """Bytes the spool's file system has free for this daemon (-1: cannot tell)."""
+        try:
+            st = os.statvfs(self.spool.root)
+        except OSError:
+            return -1
+        return st.f_bavail * st.f_frsize
+
+    def repeat_ends(self, older_than: float) -> None:
+        """Send again the ends the master has not acknowledged for a while (as Grid Engine's
+        execd repeats its job reports): a safety net for an end the master could not store."""
+        now = time.monotonic()
+        for tracked in list(self.tasks.values()):
+            if tracked.report is not None and now - tracked.reported >= older_than:
+                self._report_end(tracked)
 
     # ------------------------------------------------------------ tasks
 
@@ -281,7 +324,10 @@ class ExecDaemon:
             tdir = self.spool.create_task(launch, self.execd_conf())
         except OSError as exc:
             log.error("%s cannot write its spool directory: %s", label, exc)
-            self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"exec spool: {exc}"))
+            with contextlib.suppress(OSError):
+                self.spool.task_dir(launch.job_id, launch.task_id).remove()  # no half-written task
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"exec spool: {exc}", spool_full=full))
             return
         listener = None
         addresses: list[str] = []
@@ -381,6 +427,7 @@ class ExecDaemon:
 
     def _report_end(self, tracked: Tracked) -> None:
         assert tracked.report is not None
+        tracked.reported = time.monotonic()
         self.send(protocol.JobFinished(tracked.tdir.job_id, tracked.tdir.task_id, protocol.exit_report(tracked.report)))
 
     def kill(self, job_id: int, task_id: int, sig: int) -> None:

@@ -541,6 +541,7 @@ class Register:
 class LoadReport:
     host: str
     load: dict[str, float]
+    spool_free: int = -1  # bytes free in the exec spool (-1: unknown); a queue in E for a full spool clears
 
 
 @message("host_config")
@@ -576,6 +577,7 @@ class JobFailedStart:
     task_id: int
     reason: str
     error_state: bool = False
+    spool_full: bool = False  # the exec spool had no room (ENOSPC): the E state clears with room
 
 
 @message("job_finished")

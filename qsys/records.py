@@ -123,6 +123,7 @@ class QueueInstanceRow(Row):
     load_avg: float | None  # None when the host reports no load ("-NA-")
     arch: str
     states: str  # "", "u", "d", "au", "E", ...
+    messages: list[str] = field(default_factory=list)  # why it is in E (qstat -explain E)
 
 
 @dataclass

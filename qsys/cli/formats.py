@@ -240,8 +240,9 @@ def _full_job_line(row: JobRow, slots: int) -> str:
     return f"{_row_start(row)}{slots:>5} {_task_column(row)}"
 
 
-def qstat_full(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow]) -> str:
-    """qstat -f: every queue instance with the jobs running in it, then pending jobs."""
+def qstat_full(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow], explain: str = "") -> str:
+    """qstat -f: every queue instance with the jobs running in it, then pending jobs;
+    ``-explain E``: the reasons of an error state, each on a line of its own after a tab."""
     running = [r for r in rows if is_running(r)]
     pending = [r for r in rows if not is_running(r)]
     lines: list[str] = []
@@ -249,6 +250,8 @@ def qstat_full(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow]) -> st
         lines.append(QUEUES_HEADER)
     for queue in queues:
         lines += ["-" * len(QUEUES_HEADER), queue_line(queue)]
+        if "E" in explain:
+            lines += [f"\t{message}" for message in queue.messages]
         for row in running:
             in_queue = row.queue == queue.name or any(s.get("queue") == queue.name
                                                       for s in row.slave_queues)

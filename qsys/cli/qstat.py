@@ -18,8 +18,18 @@ def _resources(opts: dict[str, Any], name: str, values: list[str]) -> None:
     opts["resources"] = checked(parse_resource_list, "qstat", name, values[0])
 
 
+def _explain(opts: dict[str, Any], name: str, values: list[str]) -> None:
+    from qsys.errors import UsageError
+
+    if not values[0] or set(values[0]) - set("acAE"):
+        raise UsageError(f"qstat: -explain wants a, c, A or E, not {values[0]!r}")
+    opts["explain"] = values[0]
+    opts["full"] = True
+
+
 QSTAT_OPTIONS = OptionTable("qstat", [
     HELP,
+    Option("-explain a|c|A|E", "full listing with the reason of these queue states (E: error)", _explain),
     Option("-ext", "more columns: tickets, project, department", store_flag("ext")),
     Option("-f", "full listing: every queue instance and its jobs", store_flag("full")),
     Option("-g c", "cluster queue summary", store_text("group")),
@@ -81,7 +91,7 @@ def _body(argv: list[str]) -> int:
 
                 write(xmlout.qstat_full_xml(queues, rows, xml_forms(opts)))
             else:
-                write(formats.qstat_full(queues, rows))
+                write(formats.qstat_full(queues, rows, explain=opts.get("explain", "")))
             return 0
         rows = client.jobs(users, **options)
     if opts.get("json"):

@@ -165,7 +165,7 @@ def _alter_one(master: Master, snapshots: Snapshots, who: Identity, job: Job, ms
 def _set_predecessors(master: Master, who: Identity, job: Job, spec: JobSpec, lines: list[str]) -> None:
     found = resolve_predecessors(master, who, spec.hold_jids)
     found.discard(job.job_id)
-    job.predecessors = found
+    master.set_predecessors(job, found)
     blocking = ",".join(str(j) for j in sorted(found)) or "NONE"
     lines.append(f"modified job id hold list of job {job.job_id}\n   blocking jobs: {blocking}\n"
                  "   exited jobs:   NONE")

@@ -92,6 +92,7 @@ class ClusterConfig:
         self._complexes: dict[str, Any] | None = None
         self._groups_of: dict[str, list[str]] = {}
         self._attr_cache: dict[tuple[str, str, str], str] = {}
+        self.generation = 0
         self.mode = "personal"  # told to every exec host as execd_mode
 
     # ------------------------------------------------------------ the generic table
@@ -146,6 +147,7 @@ class ClusterConfig:
         self._changed()
 
     def _changed(self) -> None:
+        self.generation += 1  # lets callers cache what they derive from the configuration
         self._complexes = None
         self._groups_of = {}
         self._attr_cache = {}
@@ -154,15 +156,34 @@ class ClusterConfig:
 
     def load(self, objects: dict[tuple[str, str], dict[str, Any]]) -> None:
         for (kind, name), record in objects.items():
-            if kind in NAME_LISTS:
-                self.put(kind, name, None)
-                continue
-            try:
-                obj = from_wire(kind, dict(record.get("attrs", {})), name)
-            except (InvalidRequest, TypeError) as exc:
-                log.error("stored %s %r is not valid, ignored: %s", kind, name, exc)
-                continue
-            self.put(kind, name, obj)
+            self.restore(kind, name, record)
+
+    def restore(self, kind: str, name: str, record: dict[str, Any] | None) -> None:
+        """Hold an object as the store has it (None: the store has none of that name)."""
+        if record is None:
+            defaults = {"complex": default_complexes, "sconf": default_scheduler_config}
+            if kind in defaults:
+                self.put(kind, name, defaults[kind]())
+            elif kind == "conf" and name == "global":
+                self.put(kind, name, default_global_config())
+            else:
+                self.remove(kind, name)
+            return
+        if kind in NAME_LISTS:
+            self.put(kind, name, None)
+            return
+        try:
+            obj = from_wire(kind, dict(record.get("attrs", {})), name)
+        except (InvalidRequest, TypeError) as exc:
+            log.error("stored %s %r is not valid, ignored: %s", kind, name, exc)
+            return
+        self.put(kind, name, obj)
+
+    def restorers(self) -> dict[str, Any]:
+        """An undo for a refused change of each kind this configuration holds."""
+        kinds = (*NAME_LISTS, "conf", "queue", "exechost", "hostgroup", "pe", "userset", "calendar",
+                 "complex", "sconf")
+        return {kind: (lambda name, record, kind=kind: self.restore(kind, name, record)) for kind in kinds}
 
     async def bootstrap_defaults(self, master: Master) -> None:
         """A new cell gets all.q over every exec host, the default PEs and the master host

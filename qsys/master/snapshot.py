@@ -74,12 +74,18 @@ def build_snapshot(state: Master, states: StateDecorator, now: float, immediate:
     per_qi, per_host, total = consumption(state)
     hosts = state.hosts
     jobs = []
+    views = state.pending_views
+    owners = set()
     for job in state.jobs.values():
         if not job.pending:
             continue
+        owners.add(job.owner)
         if job.spec.now and job.job_id != immediate:
             continue  # an immediate job gets exactly one chance: its own pass
-        jobs.append(pending_snapshot(job, len(job.tasks)))
+        view = views.get(job.job_id)
+        if view is None:
+            view = views[job.job_id] = pending_snapshot(job, len(job.tasks))
+        jobs.append(view)
     host_snaps = host_snapshots(config, hosts)
     for name, snap in host_snaps.items():
         snap.consumed = per_host.get(name, {})
@@ -87,7 +93,7 @@ def build_snapshot(state: Master, states: StateDecorator, now: float, immediate:
     for qi in queue_snaps:
         qi.consumed = per_qi.get((qi.queue, qi.host), {})
     pe_snaps = pe_snapshots(state)
-    states.decorate(queue_snaps, pe_snaps, {job.owner for job in state.jobs.values() if job.pending})
+    states.decorate(queue_snaps, pe_snaps, owners)
     return sched.Snapshot(
         now=now,
         complexes=config.complexes(),

@@ -105,6 +105,10 @@ class StatusRequests:
         return protocol.ClusterQueueRows(cluster_queue_summary(self.state, self.qstates))
 
 
+def _task_number(task: Task) -> int:
+    return task.task_id
+
+
 def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus) -> list[JobRow]:
     users = msg.users
     figures = priorities(master)
@@ -119,7 +123,7 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus) -> 
         if not everyone and job.owner not in wanted:
             continue
         prio = prios.get(job.job_id, 0.0)
-        for task in sorted(job.tasks.values(), key=lambda t: t.task_id):
+        for task in sorted(job.tasks.values(), key=_task_number) if job.tasks else ():
             row = _task_row(job, task, prio)
             suspended = qstates.task_state(job, task, states)
             if suspended and row.state.endswith("r"):
@@ -156,6 +160,7 @@ def queue_rows(master: Master, qstates: QueueStates) -> list[QueueInstanceRow]:
             load_avg=float(load) if load is not None else None,
             arch=host.arch if host is not None else "-",
             states=states,
+            messages=qstates.messages(f"{qi.queue}@{qi.host}") if "E" in states else [],
         ))
     return rows
 
@@ -227,5 +232,5 @@ def _detail(master: Master, reasons: WaitingReasons, job: Job) -> JobDetail:
         scheduling_info=info,
         error_reason=job.error,
         predecessors=sorted(job.predecessors),
-        successors=sorted(j.job_id for j in master.jobs.values() if job.job_id in j.predecessors),
+        successors=sorted(master.successors.get(job.job_id, ())),
     )
