@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from qsys.master.finished import FinishedJobs, record_outcome
 from qsys.master.jobs import Job, Task
 from qsys.records import TaskEnd
 from qsys.store import DeleteJob, PutJob, PutTask, SetCounter
@@ -74,6 +75,7 @@ class Master:
         self.hosts: dict[str, ExecHost] = {}  # exec hosts that registered since the start
         self.next_job_id = 1
         self.finished: dict[int, list[TaskEnd]] = {}  # job id -> how its tasks ended (recent)
+        self.retained = FinishedJobs()  # finished jobs qstat -s z still shows (qsys.master.finished)
         self._finish_waiters: dict[int, list[asyncio.Future[list[TaskEnd]]]] = {}
         self.pass_wanted = asyncio.Event()  # the dispatcher runs a pass when set
         self.stopping = asyncio.Event()
@@ -120,17 +122,21 @@ class Master:
         self.finished.setdefault(job.job_id, []).append(end)
 
     def forget_job(self, job: Job) -> list[Any]:
-        """Remove a job with nothing running (qdel of a pending job)."""
+        """Remove a job with nothing running (qdel of a pending job); it joins the finished jobs."""
+        now = self.clock.now()
+        record_outcome(job, list(job.pending), deleted=True, end_time=now)
         self.jobs.pop(job.job_id, None)
         self.task_ended(job, TaskEnd(job.job_id, 0, deleted=True, is_array=job.is_array))
-        return [DeleteJob(job.job_id), *self.release_successors(job)]
+        return [DeleteJob(job.job_id), *self.retained.add(job, now, self.config, job.spec.slots_requested()),
+                *self.release_successors(job)]
 
     def release_successors(self, done: Job) -> list[Any]:
-        """Jobs that waited for ``done`` (-hold_jid) wait no more."""
+        """Jobs that waited for ``done`` (-hold_jid, -hold_jid_ad) wait no more."""
         changes = []
         for job in self.jobs.values():
-            if done.job_id in job.predecessors:
+            if done.job_id in job.predecessors or done.job_id in job.ad_predecessors:
                 job.predecessors.discard(done.job_id)
+                job.ad_predecessors.discard(done.job_id)
                 changes.append(self.job_change(job))
         return changes
 

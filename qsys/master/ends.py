@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from qsys.master.finished import record_outcome
 from qsys.records import TaskEnd
 from qsys.store import AddAccounting, DeleteJob, DeleteTask
 
@@ -71,9 +72,12 @@ class TaskEnds:
             else:
                 state.task_ended(job, TaskEnd(job.job_id, task.task_id, report.exit_status, report.signal,
                                               report.failed, task.deleting, job.is_array))
+                record_outcome(job, [task.task_id], report.exit_status, report.signal, report.failed,
+                               task.deleting, task.start_time, now)
         if job.finished and not job.error:
-            del state.jobs[job.job_id]
+            del state.jobs[job.job_id]  # and into the finished jobs at once: never missing from qstat
             changes.append(DeleteJob(job.job_id))
+            changes.extend(state.retained.add(job, now, state.config, task.slots))
             changes.extend(state.release_successors(job))
         else:
             changes.append(state.job_change(job))

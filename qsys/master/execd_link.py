@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import auth, protocol
-from qsys.errors import ProtocolError
+from qsys.errors import NotFound, ProtocolError
+from qsys.master import liveusage
 from qsys.master.core import ExecHost
 from qsys.master.jobs import RUNNING, TRANSFERRING
 from qsys.store import DeleteTask
@@ -84,6 +85,8 @@ class ExecdRegistry:
         reg = await protocol.read_message(reader)
         if not isinstance(reg, protocol.Register) or reg.host != hello.host:
             raise ProtocolError("exec daemon must register after its hello")
+        if reg.host in self.state.config.removed_hosts:  # qconf -de: until qconf -ae adds it again
+            raise NotFound(f"{reg.host} is not an execution host")
         # what the master believes runs there, taken before the link is up: a task dispatched
         # from now on cannot be in the exec daemon's report and must not count as lost
         believed = [
@@ -179,6 +182,7 @@ class ExecdRegistry:
     async def on_load(self, entry: ExecHost, msg: protocol.LoadReport) -> None:
         entry.load = dict(msg.load)
         entry.last_report = self.state.clock.now()
+        liveusage.record(self.state, entry.name, msg.usage)
 
     async def on_started(self, entry: ExecHost, msg: protocol.JobStarted) -> None:
         job = self.state.jobs.get(msg.job_id)

@@ -152,6 +152,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     loaded = store.load()
     state.load(loaded)
     config.load(loaded.objects)
+    state.retained.load(loaded.objects)
     ends.load(loaded)
     qstates.load(loaded.objects)
     return MasterDaemon(cell, store, state, accounting, qstates, dispatcher, execds, Server(state, requests, execds),

@@ -1,4 +1,4 @@
-"""New jobs from submitted specs: ids, owner's group, -hold_jid predecessors, the reply.
+"""New jobs from submitted specs: ids, owner's group, -hold_jid(_ad) predecessors, the reply.
 
 Shared by batch submission (``requests.py``), interactive sessions (``sessions.py``) and
 qalter's -hold_jid (``alter.py``).
@@ -59,8 +59,11 @@ def new_jobs(state: Master, who: Identity, specs: list[JobSpec]) -> tuple[list[J
     jobs: list[Job] = []
     changes: list[Any] = []
     for offset, spec in enumerate(specs):
+        if spec.checkpoint and not spec.checkpoint_when and spec.checkpoint in state.config.ckpts:
+            spec.checkpoint_when = state.config.ckpts[spec.checkpoint].when  # as Grid Engine copies it
         job = Job.new(first + offset, spec, who.user, who.uid, group, gid, now, who.host)
         job.predecessors = resolve_predecessors(state, who, spec.hold_jids)
+        job.ad_predecessors = resolve_predecessors(state, who, spec.hold_jids_ad)
         state.jobs[job.job_id] = job
         jobs.append(job)
         changes.append(state.job_change(job))
