@@ -152,6 +152,8 @@ def _alter_one(master: Master, snapshots: Snapshots, who: Identity, job: Job, ms
             lines.append(f"{who.user}@{who.host} sets scheduling priority of job {job.job_id} to {spec.priority}")
         elif name == "hold_jids":
             _set_predecessors(master, who, job, spec, lines)
+        elif name == "hold_jids_ad":
+            _set_ad_predecessors(master, who, job, spec, lines)
         elif name in ATTRIBUTE_NAMES and not (name == "export_all" and "env" in changes):
             lines.append(f"modified {ATTRIBUTE_NAMES[name]} of job {job.job_id}")
     job.spec = spec
@@ -168,6 +170,15 @@ def _set_predecessors(master: Master, who: Identity, job: Job, spec: JobSpec, li
     job.predecessors = found
     blocking = ",".join(str(j) for j in sorted(found)) or "NONE"
     lines.append(f"modified job id hold list of job {job.job_id}\n   blocking jobs: {blocking}\n"
+                 "   exited jobs:   NONE")
+
+
+def _set_ad_predecessors(master: Master, who: Identity, job: Job, spec: JobSpec, lines: list[str]) -> None:
+    found = resolve_predecessors(master, who, spec.hold_jids_ad)
+    found.discard(job.job_id)
+    job.ad_predecessors = found
+    blocking = ",".join(str(j) for j in sorted(found)) or "NONE"
+    lines.append(f"modified job id hold array list of job {job.job_id}\n   blocking jobs: {blocking}\n"
                  "   exited jobs:   NONE")
 
 
