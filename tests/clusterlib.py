@@ -244,3 +244,18 @@ def ensure_user(name: str) -> tuple[int, int]:
         subprocess.run(["useradd", "-m", "-s", "/bin/bash", name], check=True)
         entry = pwd.getpwnam(name)
     return entry.pw_uid, entry.pw_gid
+
+
+def listening_addresses(port: int) -> list[str]:
+    """The local addresses (hex, as /proc/net/tcp{,6} write them) with a TCP socket listening
+    on ``port``: 0100007F is 127.0.0.1, 00000000 every IPv4 address."""
+    from pathlib import Path
+
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hexport = local.split(":")
+            if state == "0A" and int(hexport, 16) == port:
+                found.append(address)
+    return found
