@@ -209,8 +209,8 @@ class InheritServer:
         argv = [str(a) for a in hello.get("argv") or []]
         if not argv:
             raise Refused("no command")
+        session = self._method(hello, argv, peer)  # a command/daemon mismatch is told first
         self._check_slots(job_id, task_id, granted)
-        session = self._method(hello, argv, peer)
         key = (job_id, task_id)
         n = self.counter.get(key, 0) + 1
         while (self.root / f"{job_id}.{task_id}.{n}").exists():

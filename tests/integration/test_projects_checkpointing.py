@@ -103,6 +103,10 @@ def test_options_grid_engine_refuses(cluster: Cluster, tmp_path: Path) -> None:
     assert lines == [f"{'checkpoint_object:':<28}ck", f"{'checkpoint_attr:':<28}sx    ",
                      f"{'checkpoint_interval:':<28}30 seconds"]
     assert "       Checkpoint Env.:  ck\n" in _ok(cluster, "qstat", "-r")
+    other = _submit(cluster, "-h", "-b", "y", "/bin/true")
+    assert _ok(cluster, "qalter", "-ckpt", "ck", str(other)) == f"modified checkpointing environment of job {other}\n"
+    assert _fails(cluster, "qalter", "-ckpt", "nope", str(other)) == \
+        'denied: checkpointing environment "nope" does not exist\n'
 
 
 def test_projects_of_queues_and_hosts_decide_where_jobs_go(two_hosts: Cluster, tmp_path: Path) -> None:
