@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys.master import rollback
+from qsys.master.finished import FinishedJobs, record_outcome
 from qsys.master.jobs import Job, Task
 from qsys.records import TaskEnd
 from qsys.store import DeleteJob, PutJob, PutTask, SetCounter
@@ -91,7 +92,7 @@ class Master:
         self.mode = mode  # personal | service
         self.owner_uid = owner_uid  # who runs the master (the cluster owner in personal mode)
         self.jobs: dict[int, Job] = {}
-        self.successors: dict[int, set[int]] = {}  # job id -> the jobs whose -hold_jid names it
+        self.successors: dict[int, set[int]] = {}  # job id -> the jobs whose -hold_jid(_ad) names it
         self.hosts: dict[str, ExecHost] = {}  # exec hosts that registered since the start
         self.next_job_id = 1
         self.image: Image | None = None  # what the store holds (set with the loaded state)
@@ -103,6 +104,7 @@ class Master:
         committer.on_failure = self._refused
         committer.on_back = self.schedule_soon
         self.finished: dict[int, list[TaskEnd]] = {}  # job id -> how its tasks ended (recent)
+        self.retained = FinishedJobs()  # finished jobs qstat -s z still shows (qsys.master.finished)
         self._finish_waiters: dict[int, list[asyncio.Future[list[TaskEnd]]]] = {}
         self._forgotten: dict[int, bool] = {}  # jobs deleted before they ran, until that is durable
         self.pass_wanted = asyncio.Event()  # the dispatcher runs a pass when set
@@ -122,6 +124,7 @@ class Master:
                 job.tasks[task_id] = Task.from_record(record)
         for job in self.jobs.values():
             job.predecessors &= self.jobs.keys()  # a predecessor that ended before a publish
+            job.ad_predecessors &= self.jobs.keys()
             self._index(job)
         if self.jobs:
             self.next_job_id = max(self.next_job_id, max(self.jobs) + 1)
@@ -133,6 +136,7 @@ class Master:
         """New jobs, now durable, become visible (qstat) and runnable (the scheduler)."""
         for job in jobs:
             job.predecessors &= self.jobs.keys()  # one may have ended while the job was stored
+            job.ad_predecessors &= self.jobs.keys()
             self.add_job(job)
 
     def add_job(self, job: Job) -> None:
@@ -144,21 +148,26 @@ class Master:
         """Take a job out of memory (its end or deletion is committed with the caller's changes)."""
         self.jobs.pop(job.job_id, None)
         self.pending_views.pop(job.job_id, None)
-        self._unindex(job.job_id, job.predecessors)
+        self._unindex(job.job_id, job.predecessors | job.ad_predecessors)
 
-    def set_predecessors(self, job: Job, predecessors: set[int]) -> None:
-        """Change what a job waits for (-hold_jid, qalter), keeping the successor index."""
-        old = set(job.predecessors)
-        job.predecessors = set(predecessors)
+    def set_predecessors(self, job: Job, predecessors: set[int], array: bool = False) -> None:
+        """Change what a job waits for (-hold_jid, ``array``: -hold_jid_ad; qalter), keeping
+        the successor index."""
+        old = job.predecessors | job.ad_predecessors
+        if array:
+            job.ad_predecessors = set(predecessors)
+        else:
+            job.predecessors = set(predecessors)
         self.reindex(job, old)
 
     def reindex(self, job: Job, old_predecessors: set[int]) -> None:
+        """``old_predecessors``: all the job waited for (-hold_jid and -hold_jid_ad) before."""
         self.pending_views.pop(job.job_id, None)
-        self._unindex(job.job_id, old_predecessors - job.predecessors)
+        self._unindex(job.job_id, old_predecessors - job.predecessors - job.ad_predecessors)
         self._index(job)
 
     def _index(self, job: Job) -> None:
-        for pred in job.predecessors:
+        for pred in job.predecessors | job.ad_predecessors:
             self.successors.setdefault(pred, set()).add(job.job_id)
 
     def _unindex(self, job_id: int, predecessors: set[int]) -> None:
@@ -223,19 +232,23 @@ class Master:
         ends[:] = [e for e in ends if e is not end]
 
     def forget_job(self, job: Job) -> list[Any]:
-        """Remove a job with nothing running (qdel of a pending job); its -sync y waiters
-        hear of it once the changes returned are committed."""
+        """Remove a job with nothing running (qdel of a pending job): it joins the finished
+        jobs, and its -sync y waiters hear of it once the changes returned are committed."""
+        now = self.clock.now()
+        record_outcome(job, list(job.pending), deleted=True, end_time=now)
         self.drop_job(job)
         self._forgotten[job.job_id] = job.is_array
-        return [DeleteJob(job.job_id), *self.release_successors(job)]
+        return [DeleteJob(job.job_id), *self.retained.add(job, now, self.config, job.spec.slots_requested()),
+                *self.release_successors(job)]
 
     def release_successors(self, done: Job) -> list[Any]:
-        """Jobs that waited for ``done`` (-hold_jid) wait no more."""
+        """Jobs that waited for ``done`` (-hold_jid, -hold_jid_ad) wait no more."""
         changes = []
         for job_id in sorted(self.successors.pop(done.job_id, ())):
             job = self.jobs.get(job_id)
             if job is not None:
                 job.predecessors.discard(done.job_id)
+                job.ad_predecessors.discard(done.job_id)
                 changes.append(self.job_change(job))
         return changes
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys.master import rollback
+from qsys.master.finished import record_outcome
 from qsys.master.reschedule import RESCHEDULED, lost_run
 from qsys.records import TaskEnd
 from qsys.store import AddAccounting, DeleteJob, DeleteTask, StoreError
@@ -83,11 +84,14 @@ class TaskEnds:
             else:
                 ended = TaskEnd(job.job_id, task.task_id, report.exit_status, report.signal,
                                 report.failed, task.deleting, job.is_array)
+                record_outcome(job, [task.task_id], report.exit_status, report.signal, report.failed,
+                               task.deleting, task.start_time, now)
         if record is not None:
             changes.append(AddAccounting(job.job_id, task.task_id, job.owner, record["end_time"], record))
         if job.finished and not job.error:
-            state.drop_job(job)
+            state.drop_job(job)  # and into the finished jobs in the same step: never missing from qstat
             changes.append(DeleteJob(job.job_id))
+            changes.extend(state.retained.add(job, now, state.config, task.slots))
             changes.extend(state.release_successors(job))
         else:
             changes.append(state.job_change(job))

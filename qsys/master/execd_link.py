@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import auth, protocol
-from qsys.errors import ProtocolError
+from qsys.errors import NotFound, ProtocolError
+from qsys.master import liveusage
 from qsys.master.core import ExecHost
 from qsys.master.jobs import RUNNING, TRANSFERRING
 from qsys.store import DeleteTask, StoreError
@@ -114,6 +115,8 @@ class ExecdRegistry:
         reg = await protocol.read_message(reader)
         if not isinstance(reg, protocol.Register) or reg.host != hello.host:
             raise ProtocolError("exec daemon must register after its hello")
+        if reg.host in self.state.config.removed_hosts:  # qconf -de: until qconf -ae adds it again
+            raise NotFound(f"{reg.host} is not an execution host")
         # what the master believes runs there, taken before the link is up: a task dispatched
         # from now on cannot be in the exec daemon's report and must not count as lost
         believed = [
@@ -247,6 +250,7 @@ class ExecdRegistry:
     async def on_load(self, entry: ExecHost, msg: protocol.LoadReport) -> None:
         entry.load = dict(msg.load)
         entry.last_report = self.state.clock.now()
+        liveusage.record(self.state, entry.name, msg.usage)
         entry.spool_free = msg.spool_free
         if msg.spool_free < 0 or not self.state.committer.available:
             return

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from qsys import auth, protocol
 from qsys.daemonize import daemonize, setup_logging, write_pid
+from qsys.master import finished
 from qsys.master.accounting import AccountingWriter
 from qsys.master.actions import JobActions
 from qsys.master.alter import AlterRequests
@@ -182,10 +183,12 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     loaded = store.load()
     state.load(loaded, store.image)
     config.load(loaded.objects)
+    state.retained.load(loaded.objects)
     ends.load(loaded)
     qstates.load(loaded.objects)
     state.restorers.update(config.restorers())
     state.restorers.update(qstates.restorers())
+    state.restorers[finished.KIND] = state.retained.restore
     return MasterDaemon(cell, store, state, accounting, qstates, dispatcher, HostWatch(state, ends), execds,
                         Server(state, requests, execds), requests, execd_messages, port, bind)
 

@@ -16,14 +16,14 @@ state ``s``), any instance it runs in is suspended (``S``), or a suspend thresho
 from __future__ import annotations
 
 import asyncio
-import grp
 import logging
-import pwd
 import signal
 from typing import TYPE_CHECKING, Any
 
 from qsys import protocol
 from qsys.errors import InvalidRequest
+from qsys.master.access import unix_groups
+from qsys.master.checkpointing import migrates_on_suspend
 from qsys.master.config import split_list
 from qsys.master.snapshot import used_slots
 from qsys.store import StoreError
@@ -210,7 +210,7 @@ class QueueStates:
         allow, deny = split_list(user_lists), split_list(xuser_lists)
         if not allow and not deny:
             return True
-        groups = _groups_of(user)
+        groups = unix_groups(user)
 
         def member(names: list[str]) -> bool:
             for name in names:
@@ -418,6 +418,13 @@ class QueueStates:
                 want = bool(self.task_state(job, task, states))
                 if want == (key in self.stopped) or task.state != "r" or task.deleting:
                     continue
+                if want and migrates_on_suspend(job.spec):  # checkpoint, end and run again
+                    if key not in self.rescheduling:
+                        self.rescheduling.add(key)
+                        self.link.send(task.master.host, protocol.MigrateJob(job.job_id, task.task_id))
+                        log.info("job=%d.%d suspended: migrating (checkpointing interface %s)", job.job_id,
+                                 task.task_id, job.spec.checkpoint)
+                    continue
                 sig = signal.SIGSTOP if want else signal.SIGCONT
                 for host in dict.fromkeys(a.host for a in task.assignments):
                     self.link.send(host, protocol.SignalJob(job.job_id, task.task_id, int(sig)))
@@ -475,15 +482,3 @@ class QueueStates:
             await self.state.clock.wait(self._wake, delay)
             self._wake.clear()
 
-
-def _groups_of(user: str) -> list[str]:
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        return []
-    names = [g.gr_name for g in grp.getgrall() if user in g.gr_mem]
-    try:
-        names.append(grp.getgrgid(entry.pw_gid).gr_name)
-    except KeyError:
-        pass
-    return names

@@ -82,7 +82,7 @@ def _restore_job(state: Master, image: Image, job_id: int) -> None:
         state.add_job(stored)
         return
     stored.never_reason = current.never_reason
-    old_predecessors = set(current.predecessors)
+    old_predecessors = current.predecessors | current.ad_predecessors
     _copy(stored, current)  # in place: requests and links in flight hold this object
     state.reindex(current, old_predecessors)
 

@@ -1,4 +1,4 @@
-"""New jobs from submitted specs: ids, owner's group, -hold_jid predecessors, the reply.
+"""New jobs from submitted specs: ids, owner's group, -hold_jid(_ad) predecessors, the reply.
 
 A new job is visible (qstat) and runnable (the scheduler) only once the store holds it; a
 submission the store refuses leaves nothing behind and is answered as Grid Engine answers
@@ -67,8 +67,11 @@ def new_jobs(state: Master, who: Identity, specs: list[JobSpec]) -> tuple[list[J
     jobs: list[Job] = []
     changes: list[Any] = []
     for offset, spec in enumerate(specs):
+        if spec.checkpoint and not spec.checkpoint_when and spec.checkpoint in state.config.ckpts:
+            spec.checkpoint_when = state.config.ckpts[spec.checkpoint].when  # as Grid Engine copies it
         job = Job.new(first + offset, spec, who.user, who.uid, group, gid, now, who.host)
         job.predecessors = resolve_predecessors(state, who, spec.hold_jids)
+        job.ad_predecessors = resolve_predecessors(state, who, spec.hold_jids_ad)
         jobs.append(job)
         changes.append(state.job_change(job))
     changes.append(counter)
