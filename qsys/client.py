@@ -20,7 +20,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
     from typing import Any, TypeVar
 
-    from qsys.records import ClusterQueueRow, HostRow, JobRow, Submitted, TaskEnd
+    from qsys.records import ClusterQueueRow, HostRow, JobRow, MasterMetrics, Submitted, TaskEnd
 
     R = TypeVar("R")
 
@@ -190,6 +190,10 @@ class Client:
     def cluster_queues(self) -> list[ClusterQueueRow]:
         """qstat -g c: one summary per cluster queue."""
         return self.request(protocol.ClusterQueuesStatus(), protocol.ClusterQueueRows).rows
+
+    def master_metrics(self) -> MasterMetrics:
+        """The master's own figures: pass time, latencies, commits, counters (``MetricsStatus``)."""
+        return self.request(protocol.MetricsStatus(), protocol.MasterMetrics)
 
     # ------------------------------------------------------------ configuration objects (qconf)
 

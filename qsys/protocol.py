@@ -28,6 +28,7 @@ from qsys.records import (
     HostRow,
     JobDetail,
     JobRow,
+    MasterMetrics,
     QueueInstanceRow,
     Row,
     Submitted,
@@ -77,6 +78,11 @@ def _nested(obj: Any) -> Any:
     if hasattr(type(obj), "__record_fields__"):
         return to_map(obj)
     raise TypeError(f"cannot send {type(obj).__name__}")
+
+
+def message_name(msg_type: type) -> str:
+    """The name a message type is registered under (``"jobs_status"``)."""
+    return _NAMES[msg_type]
 
 
 def encode(msg: Any) -> bytes:
@@ -309,6 +315,15 @@ class JobDetails:
 @dataclass
 class ClusterQueuesStatus:
     """qstat -g c: one summary per cluster queue. Replies ClusterQueueRows."""
+
+
+@message("metrics_status")
+@dataclass
+class MetricsStatus:
+    """The master's own figures: pass times, latencies, counters. Replies MasterMetrics."""
+
+
+message("master_metrics")(MasterMetrics)
 
 
 @message("job_rows")

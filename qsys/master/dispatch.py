@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from qsys import protocol, sched
 from qsys.master.jobs import TRANSFERRING, Assignment, Job, Task
 from qsys.master.launches import launch_for
+from qsys.master.metrics import stopwatch
 from qsys.master.snapshot import StateDecorator, build_snapshot
 
 if TYPE_CHECKING:
@@ -88,10 +89,12 @@ class Dispatcher:
     # ------------------------------------------------------------ one pass
 
     async def run_pass(self, immediate: int | None = None) -> set[int]:
+        elapsed = stopwatch()
         now = self.state.clock.now()
         decision = sched.schedule(self.snapshot(now, immediate))
         self.passes += 1
         started, changes, launches = self._apply(decision, now)
+        self.state.metrics.scheduling_pass.observe(elapsed())
         if changes:
             await self.state.commit(changes)
         for host, msg in launches:
@@ -109,6 +112,7 @@ class Dispatcher:
         touched: dict[int, Job] = {}
         changes: list[Any] = []
         launches: list[tuple[str, Any]] = []
+        figures = state.metrics
         for order in decision.dispatches:
             job = state.jobs.get(order.job_id)
             if job is None or not job.pending.remove(order.task_id):
@@ -118,6 +122,8 @@ class Dispatcher:
                         restarted=job.restarts.get(order.task_id, 0))
             job.tasks[task.task_id] = task
             job.never_reason = ""
+            figures.dispatches.inc()
+            figures.dispatch_latency.observe(max(0.0, now - max(job.submit_time, job.spec.start_time or 0.0)))
             touched[job.job_id] = job
             started.add(job.job_id)
             changes.append(state.task_change(job, task))

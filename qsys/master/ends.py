@@ -63,6 +63,7 @@ class TaskEnds:
         else:
             final = self.parallel.final_report(job, task, report)
             record = self.accounting.record(job, task, final, now)
+            state.metrics.finishes.inc()
             changes.append(AddAccounting(job.job_id, task.task_id, job.owner, record["end_time"], record))
             if error_state:
                 # Grid Engine keeps the task and shows the job as Eqw until qmod -cj

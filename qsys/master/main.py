@@ -9,6 +9,7 @@
 * ``ends.TaskEnds``: the end of a task (accounting, rerun, forgetting the job);
 * ``sessions.SessionBroker``: qrsh/qlogin sessions between client and exec host;
 * ``dispatch.Dispatcher``: scheduling passes and the starts they order;
+* ``metrics.Metrics``: the figures the parts keep (``state.metrics``), read by MetricsStatus;
 * the request handlers (``requests``, ``status``, ``alter``, ``qmod``, ``objects``,
   ``sessions``) in one client table, the exec daemon messages in another;
 * ``server.Server``: the listeners (TCP and the Unix socket).
@@ -35,6 +36,7 @@ from qsys.master.core import Master
 from qsys.master.dispatch import Dispatcher
 from qsys.master.ends import TaskEnds
 from qsys.master.execd_link import ExecdHandler, ExecdRegistry, HostLinks
+from qsys.master.metrics import Metrics
 from qsys.master.objects import ConfRequests
 from qsys.master.pe import ParallelJobs
 from qsys.master.qmod import QueueRequests
@@ -104,9 +106,11 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     mode = boot.get("mode", "personal")
     config = ClusterConfig()
     config.mode = mode
-    state = Master(cell, boot, GroupCommitter(store), config, clock or SystemClock(),
-                   key=auth.load_key(cell.key_file), host_name=boot.get("master_host_name") or short_hostname(),
-                   mode=mode, owner_uid=int(boot.get("owner_uid", os.getuid())))
+    metrics = Metrics()
+    state = Master(cell, boot, GroupCommitter(store, observe=metrics.store_commit.observe), config,
+                   clock or SystemClock(), key=auth.load_key(cell.key_file),
+                   host_name=boot.get("master_host_name") or short_hostname(), mode=mode,
+                   owner_uid=int(boot.get("owner_uid", os.getuid())), metrics=metrics)
     accounting = AccountingWriter(cell.accounting_file)
 
     links = HostLinks(state.hosts)
@@ -142,6 +146,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     requests.add(protocol.HostsStatus, status.hosts)
     requests.add(protocol.JobDetails, status.details)
     requests.add(protocol.ClusterQueuesStatus, status.cluster_queues)
+    requests.add(protocol.MetricsStatus, metrics.status)
     requests.add(protocol.AlterJob, AlterRequests(state, dispatcher).alter_job)
     requests.add(protocol.QueueAction, queues.queue_action)
     requests.add(protocol.SelectQueues, queues.select_queues)
