@@ -10,7 +10,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from qsys.client import Client
+    from qsys.records import JobRow
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -126,7 +130,7 @@ class Cluster:
 
     def registered_hosts(self) -> set[str]:
         try:
-            return {h["name"] for h in self.client().hosts() if h.get("load") is not None}
+            return {h.name for h in self.client().hosts() if h.load is not None}
         except Exception:
             return set()
 
@@ -201,7 +205,7 @@ class Cluster:
 
     # ------------------------------------------------------------ using it
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> Client:
         from qsys.client import Client
 
         return Client(self.cell, timeout=10.0)
@@ -220,9 +224,9 @@ class Cluster:
             raise AssertionError(f"{argv} exited {proc.returncode}: {proc.stderr}")
         return proc
 
-    def jobs(self, users: list[str] | None = None) -> list[dict[str, Any]]:
+    def jobs(self, users: list[str] | None = None) -> list[JobRow]:
         with self.client() as client:
-            return client.jobs(users or ["*"])  # type: ignore[no-any-return]
+            return client.jobs(users or ["*"])
 
     def wait_idle(self, timeout: float = 60.0) -> None:
         wait_until(lambda: not self.jobs(), timeout, "all jobs to finish")

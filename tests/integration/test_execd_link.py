@@ -96,7 +96,7 @@ class FakeMaster:
         """Every end of ``job_id`` the master heard: JobFinished messages and Register entries."""
         ends = [m.report for m in self.of(protocol.JobFinished, job_id)]
         for reg in self.registers:
-            ends += [j["report"] for j in reg.jobs if j["job_id"] == job_id and j["state"] == "finished"]
+            ends += [j.report for j in reg.jobs if j.job_id == job_id and j.state == "finished"]
         return ends
 
 
@@ -168,8 +168,8 @@ def test_register_start_finish_repeat_until_ack(cell_root: Path) -> None:
             # not acknowledged: the end is repeated on the next connection
             master.drop_link()
             await master.until(lambda: master.connections == 2 and master.writer, "a reconnection")
-            again = [j for j in master.registers[1].jobs if j["job_id"] == 5]
-            assert again and again[0]["state"] == "finished" and again[0]["report"]["exit_status"] == 3
+            again = [j for j in master.registers[1].jobs if j.job_id == 5]
+            assert again and again[0].state == "finished" and again[0].report.exit_status == 3
             assert spool_task(cell_root, 5).exists()
 
             master.send(protocol.FinishedAck(5, 1))
@@ -231,9 +231,9 @@ def test_kill_9_daemon_jobs_run_on_and_each_end_arrives_once(cell_root: Path) ->
 
             start_daemon()
             await master.until(lambda: master.connections == 2 and master.writer, "re-registration")
-            jobs = {j["job_id"]: j for j in master.registers[1].jobs}
-            assert jobs[1]["state"] == "finished" and jobs[1]["report"]["exit_status"] == 4
-            assert jobs[2]["state"] == "running"
+            jobs = {j.job_id: j for j in master.registers[1].jobs}
+            assert jobs[1].state == "finished" and jobs[1].report.exit_status == 4
+            assert jobs[2].state == "running"
             master.send(protocol.FinishedAck(1, 1))
 
             Path(f"{flag}.2").touch()
