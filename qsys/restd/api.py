@@ -9,6 +9,7 @@ change something) and passes the caller's uid to the master adapter: the master 
 from __future__ import annotations
 
 import fnmatch
+import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -30,7 +31,7 @@ from qsys.protocol import Lines
 from qsys.records import JobDetail, JobRow, json_form
 from qsys.restd import jobspecs
 from qsys.restd.identity import PEER_STATE, Caller, bearer_token, identify
-from qsys.restd.openapi import returns
+from qsys.restd.openapi import array_of, ref, returns
 
 STATES = ("pending", "held", "error", "transferring", "running", "suspended", "deleting")
 MAX_TOKEN_TTL = 366 * 86400
@@ -224,8 +225,6 @@ def _directory_check(owner_uid: int) -> Any:
     """Whether a path is a directory, asked of the file system only where restd runs as the
     job's owner (a personal cluster); otherwise a path that ends in "/" (restd may be root and
     must not tell what other users' directories hold)."""
-    import os
-
     if os.geteuid() == owner_uid:
         return lambda path: path.endswith("/") or os.path.isdir(path)
     return lambda path: path.endswith("/")
@@ -255,7 +254,7 @@ def _detail_and_records(request: Request, who: Caller, job_id: int) -> tuple[Job
 
 JOB_PAGE = {"description": "qstat -j's facts (JobDetail) while the master knows the job, with its output files "
                            "and accounting records; once it has ended, the accounting records and a few facts.",
-            "anyOf": [{"allOf": [{"$ref": "#/components/schemas/JobDetail"}, {
+            "anyOf": [{"allOf": [ref("JobDetail"), {
                 "type": "object", "required": ["finished", "outputs", "accounting"], "properties": {
                     "finished": {"const": False},
                     "outputs": {"type": "object", "properties": {
@@ -265,13 +264,12 @@ JOB_PAGE = {"description": "qstat -j's facts (JobDetail) while the master knows 
                         "files": {"type": "array", "items": {"type": "object", "properties": {
                             "task_id": {"type": ["integer", "null"]}, "host": {"type": "string"},
                             "stdout": {"type": "string"}, "stderr": {"type": "string"}}}}}},
-                    "accounting": {"type": "array", "items": {"$ref": "#/components/schemas/AccountingRecord"}}}}]},
+                    "accounting": array_of("AccountingRecord")}}]},
                 {"type": "object", "required": ["job_id", "state", "finished", "owner", "name", "accounting"],
                  "properties": {"job_id": {"type": "integer"}, "state": {"const": "finished"},
                                 "finished": {"const": True}, "owner": {"type": "string"},
                                 "name": {"type": "string"},
-                                "accounting": {"type": "array",
-                                               "items": {"$ref": "#/components/schemas/AccountingRecord"}}}}]}
+                                "accounting": array_of("AccountingRecord")}}]}
 
 
 @router.get("/jobs/{job_id}", tags=["jobs"], **returns(JOB_PAGE))
@@ -288,7 +286,7 @@ def show_job(job_id: int, who: Reader, request: Request) -> dict[str, Any]:
 
 JOB_TASKS = {"type": "object", "required": ["job_id", "pending", "running", "finished"], "properties": {
     "job_id": {"type": "integer"}, "pending": {"type": "string", "description": "pending tasks, compacted"},
-    "running": {"type": "array", "items": {"$ref": "#/components/schemas/TaskDetail"}},
+    "running": array_of("TaskDetail"),
     "finished": {"type": "array", "items": {"type": "object", "properties": {
         "task_id": {"type": "integer"}, "exit_status": {"type": "integer"}, "failed": {"type": "integer"}}}}}}
 
@@ -374,8 +372,8 @@ def show_host(name: str, who: Reader, request: Request) -> dict[str, Any]:
 
 
 QUEUES = {"type": "object", "required": ["cluster_queues", "instances"], "properties": {
-    "cluster_queues": {"type": "array", "items": {"$ref": "#/components/schemas/ClusterQueueRow"}},
-    "instances": {"type": "array", "items": {"$ref": "#/components/schemas/QueueInstanceRow"}}}}
+    "cluster_queues": array_of("ClusterQueueRow"),
+    "instances": array_of("QueueInstanceRow")}}
 
 
 @router.get("/queues", tags=["queues"], **returns(QUEUES))

@@ -109,11 +109,13 @@ def test_the_commands_and_restd_give_the_same_objects(cluster: Cluster) -> None:
     with Restd(cluster) as restd:
         token = restd.token()
         rest_rows = restd.tcp("GET", "/api/v1/jobs", token).json
-        rest_hosts = restd.tcp("GET", "/api/v1/hosts", token).json
+        hosts_reply = restd.tcp("GET", "/api/v1/hosts", token)
+        rest_hosts = hosts_reply.json
         rest_queues = restd.tcp("GET", "/api/v1/queues", token).json
         rest_names = restd.tcp("GET", "/api/v1/config/queue/names", token).json
         rest_conf = restd.tcp("GET", "/api/v1/config/queue?name=all.q", token).json
         openapi = restd.tcp("GET", "/openapi.json").json
+        page = restd.tcp("GET", f"/api/v1/jobs/{job_id}", token).json
         held = restd.tcp("POST", f"/api/v1/jobs/{job_id}/hold", token, {}).json
     cli_rows = _json(cluster, "qstat", "-u", "*")
     for row in (*rest_rows, *cli_rows):  # a running task's usage moves between the two looks
@@ -132,6 +134,15 @@ def test_the_commands_and_restd_give_the_same_objects(cluster: Cluster) -> None:
     published = openapi["components"]["schemas"]
     for name, schema in schemas.components().items():
         assert published[name] == schema, name
-    jobs_answer = openapi["paths"]["/api/v1/jobs"]["get"]["responses"]["200"]["content"]["application/json"]
-    assert jobs_answer["schema"] == {"type": "array", "items": {"$ref": "#/components/schemas/JobRow"}}
+    def answer(path: str, method: str = "get", status: str = "200") -> Any:
+        return openapi["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+
+    assert answer("/api/v1/jobs") == {"type": "array", "items": {"$ref": "#/components/schemas/JobRow"}}
+    for path, document in (("/api/v1/jobs/{job_id}", page), ("/api/v1/hosts", hosts_reply.json),
+                           ("/api/v1/queues", rest_queues), ("/api/v1/jobs/{job_id}/hold", held)):
+        method = "post" if path.endswith("hold") else "get"
+        jsonschema.Draft202012Validator({**answer(path, method), "components": openapi["components"]}).validate(
+            document)
+    assert page["outputs"]["files"] == [{"task_id": 1, "host": "node1", "stdout": f"/root/both.o{job_id}",
+                                         "stderr": f"/root/both.e{job_id}"}]
     cluster.run("qdel", str(job_id), check=True)

@@ -93,16 +93,16 @@ def test_qdel_ends_a_running_session_and_qstat_shows_it(cluster: Cluster) -> Non
     proc = subprocess.Popen([str(BIN / "qrsh"), "sleep 300"], env=cluster.env, cwd="/tmp",
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     jobs = wait_until(lambda: [j for j in cluster.jobs() if j.state == "r"], 20, "the session to run")
-    assert jobs[0]["name"] == "sleep"
+    assert jobs[0].name == "sleep"
     qstat = cluster.run("qstat")
     assert " sleep " in qstat.stdout and " r " in qstat.stdout
-    cluster.run("qdel", str(jobs[0]["job_id"]), check=True)
+    cluster.run("qdel", str(jobs[0].job_id), check=True)
     assert proc.wait(20) == 128 + signal.SIGKILL
     cluster.wait_idle(20)
     path = cluster.cell.accounting_file
-    wait_until(lambda: path.exists() and f":{jobs[0]['job_id']}:" in path.read_text(), 10, "the accounting record")
+    wait_until(lambda: path.exists() and f":{jobs[0].job_id}:" in path.read_text(), 10, "the accounting record")
     acct = path.read_text().splitlines()
-    assert any(f":{jobs[0]['job_id']}:" in line and ":sleep:" in line for line in acct)
+    assert any(f":{jobs[0].job_id}:" in line and ":sleep:" in line for line in acct)
 
 
 def test_port_refuses_a_connection_without_the_token(cluster: Cluster) -> None:
