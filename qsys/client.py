@@ -222,10 +222,6 @@ class Client:
     def hosts(self) -> list[HostRow]:
         return self.request(protocol.HostsStatus(), protocol.HostRows).hosts
 
-    def pass_times(self) -> protocol.PassFigures:
-        """Where the scheduling passes' time goes: passes, dispatches, seconds per phase."""
-        return self.request(protocol.PassTimesStatus(), protocol.PassFigures)
-
     def job_details(self, job_ids: list[str]) -> protocol.JobDetailRows:
         return self.request(protocol.JobDetails(list(job_ids)), protocol.JobDetailRows)
 

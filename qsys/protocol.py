@@ -348,26 +348,6 @@ class MetricsStatus:
 message("master_metrics")(MasterMetrics)
 
 
-@message("pass_times_status")
-@dataclass
-class PassTimesStatus:
-    """Where the scheduling passes' time goes (``qsys.master.passtimes``). Replies PassFigures."""
-
-
-@message("pass_figures")
-@dataclass
-class PassFigures:
-    """Passes run, tasks they dispatched, seconds per phase (snapshot, decide, apply, commit)
-    summed over all passes and of the last pass, and what the last pass saw and did."""
-
-    passes: int
-    dispatched: int
-    sums: dict[str, float]
-    last: dict[str, float]
-    last_pending: int = 0
-    last_dispatched: int = 0
-
-
 @message("job_rows")
 @dataclass
 class JobRows:

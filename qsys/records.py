@@ -352,3 +352,7 @@ class MasterMetrics:
     def counter(self, name: str, **labels: str) -> float:
         """The value of one counter series (0 when it has not counted yet)."""
         return sum(c.value for c in self.counters if c.name == name and c.labels == labels)
+
+    def gauge(self, name: str, **labels: str) -> float:
+        """The value of one gauge series (0 when the master has none)."""
+        return sum(g.value for g in self.gauges if g.name == name and g.labels == labels)

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol, sched
 from qsys.master.jobs import TRANSFERRING, Assignment, Job, Task
 from qsys.master.launches import launch_for
-from qsys.master.metrics import stopwatch
-from qsys.master.passtimes import PassLog, PassTimes
+from qsys.master.metrics import PassTimer
 from qsys.master.snapshot import StateDecorator, build_snapshot
 
 if TYPE_CHECKING:
@@ -56,7 +54,6 @@ class Dispatcher:
         self.sessions = sessions
         self._task: asyncio.Task[None] | None = None
         self.waiting_reasons: dict[int, list[str]] = {}
-        self.pass_log = PassLog()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -88,20 +85,18 @@ class Dispatcher:
     # ------------------------------------------------------------ one pass
 
     async def run_pass(self, immediate: int | None = None) -> set[int]:
-        elapsed = stopwatch()
         now = self.state.clock.now()
-        t0 = time.perf_counter()
+        timer = PassTimer()
         snapshot = self.snapshot(now, immediate)
-        t1 = time.perf_counter()
+        timer.mark()
         decision = sched.schedule(snapshot)
-        t2 = time.perf_counter()
+        timer.mark()
         started, changes, launches = self._apply(decision, now)
-        self.state.metrics.scheduling_pass.observe(elapsed())
-        t3 = time.perf_counter()
+        timer.mark()
         if changes:
             await self.state.commit(changes)
-        self.pass_log.record(PassTimes(t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3,
-                                       len(snapshot.jobs), len(decision.dispatches)))
+        timer.mark()
+        self.state.metrics.record_pass(timer.times(len(snapshot.jobs), len(decision.dispatches)))
         for host, msg in launches:
             if not self.link.send(host, msg):
                 log.warning("host=%s went away before job=%s could start", host, msg.job["job_id"])

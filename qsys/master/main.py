@@ -124,9 +124,10 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     mode = boot.get("mode", "personal")
     config = ClusterConfig()
     config.mode = mode
-    metrics = Metrics()
+    clock = clock or SystemClock()
+    metrics = Metrics(started=clock.now())
     state = Master(cell, boot, GroupCommitter(store, observe=metrics.store_commit.observe), config,
-                   clock or SystemClock(), key=auth.load_key(cell.key_file),
+                   clock, key=auth.load_key(cell.key_file),
                    host_name=boot.get("master_host_name") or short_hostname(), mode=mode,
                    owner_uid=int(boot.get("owner_uid", os.getuid())), metrics=metrics)
     accounting = AccountingWriter(cell.accounting_file)
@@ -165,7 +166,6 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     requests.add(protocol.JobDetails, status.details)
     requests.add(protocol.ClusterQueuesStatus, status.cluster_queues)
     requests.add(protocol.MetricsStatus, metrics.status)
-    requests.add(protocol.PassTimesStatus, dispatcher.pass_log.status)
     requests.add(protocol.AlterJob, AlterRequests(state, dispatcher).alter_job)
     requests.add(protocol.QueueAction, queues.queue_action)
     requests.add(protocol.SelectQueues, queues.select_queues)

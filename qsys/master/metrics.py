@@ -3,20 +3,22 @@
 Cheap enough for every request and every pass: a counter is an integer, a histogram a list of
 bucket counts with fixed bounds (one ``bisect`` over a dozen bounds, a sum, a maximum per
 observation); nothing grows with the number of observations, nothing is imported but the
-standard library. Durations of work (a scheduling pass, a store commit) are taken with
-``time.perf_counter`` through :func:`stopwatch`; latencies of jobs (submission to dispatch
-order, order to start) with the master's clock, as the job times themselves.
+standard library. Durations of work (a scheduling pass phase by phase: :class:`PassTimer`)
+are taken with ``time.perf_counter`` (the group committer times its transactions itself: the
+store does not import the master); latencies of jobs (submission to dispatch order, order to
+start) with the master's clock, as the job times themselves.
 
 ``MetricsStatus`` answers all of it as one typed :class:`~qsys.records.MasterMetrics`:
-qsys-restd serves it at ``/metrics`` with Prometheus names, and a benchmark reads the pass-time
-histogram from it (``client.master_metrics().histogram("qsys_scheduling_pass_seconds")``).
+qsys-restd serves it at ``/metrics`` with Prometheus names; bench/scale.py reads the pass
+figures from it (``client.master_metrics()``: the pass-time histogram, the seconds per phase
+summed, the last pass).
 """
 
 from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from qsys import protocol
@@ -35,10 +37,42 @@ LATENCY_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
                   900.0, 3600.0, 14400.0)
 
 
-def stopwatch() -> Callable[[], float]:
-    """Start measuring; the returned function gives the seconds since then."""
-    began = time.perf_counter()
-    return lambda: time.perf_counter() - began
+PHASES = ("snapshot", "decide", "apply", "commit")  # of a scheduling pass, in order
+
+
+@dataclass(slots=True)
+class PassTimes:
+    """One scheduling pass: seconds of real time per phase, what it saw and what it ordered."""
+
+    snapshot: float = 0.0  # the scheduler's view of the master's state
+    decide: float = 0.0  # qsys.sched.schedule
+    apply: float = 0.0  # the orders into memory, the launches built
+    commit: float = 0.0  # the orders made durable (the event loop serves others meanwhile)
+    pending: int = 0  # pending jobs the pass looked at
+    dispatched: int = 0  # tasks it ordered started
+
+    @property
+    def total(self) -> float:
+        return self.snapshot + self.decide + self.apply + self.commit
+
+
+class PassTimer:
+    """Times the phases of one pass: :meth:`mark` at the end of each, in :data:`PHASES` order."""
+
+    __slots__ = ("_last", "seconds")
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+        self.seconds: list[float] = []
+
+    def mark(self) -> None:
+        now = time.perf_counter()
+        self.seconds.append(now - self._last)
+        self._last = now
+
+    def times(self, pending: int, dispatched: int) -> PassTimes:
+        snapshot, decide, apply, commit = self.seconds
+        return PassTimes(snapshot, decide, apply, commit, pending, dispatched)
 
 
 class Histogram:
@@ -93,7 +127,9 @@ class Metrics:
         self.started = time.time() if started is None else started
         self.scheduling_pass = Histogram(
             "qsys_scheduling_pass_seconds",
-            "Time of one scheduling pass: snapshot, scheduler, orders applied in memory", PASS_BOUNDS)
+            "Time of one scheduling pass: snapshot, decisions, orders applied, orders committed", PASS_BOUNDS)
+        self.phase_sums = PassTimes()  # seconds per phase over all passes
+        self.last_pass = PassTimes()
         self.dispatch_latency = Histogram(
             "qsys_dispatch_latency_seconds",
             "Time from a task's submission (or its -a start time) to its dispatch order", LATENCY_BOUNDS)
@@ -111,16 +147,40 @@ class Metrics:
         """Count one client request of this message type."""
         self._requests[msg_type] = self._requests.get(msg_type, 0) + 1
 
+    def record_pass(self, times: PassTimes) -> None:
+        """One scheduling pass ended (its orders durable)."""
+        self.scheduling_pass.observe(times.total)
+        sums = self.phase_sums
+        sums.snapshot += times.snapshot
+        sums.decide += times.decide
+        sums.apply += times.apply
+        sums.commit += times.commit
+        self.last_pass = times
+
+    def _pass_values(self) -> tuple[list[MetricValue], list[MetricValue]]:
+        """(phase sums as counters, the last pass as gauges)."""
+        last = self.last_pass
+        sums = [MetricValue("qsys_scheduling_phase_seconds_total", "Seconds of scheduling passes, per phase",
+                            getattr(self.phase_sums, phase), {"phase": phase}) for phase in PHASES]
+        gauges = [MetricValue("qsys_scheduling_last_pass_seconds", "Seconds of the last scheduling pass, per phase",
+                              getattr(last, phase), {"phase": phase}) for phase in PHASES]
+        gauges += [MetricValue("qsys_scheduling_last_pass_pending_jobs", "Pending jobs the last pass looked at",
+                               float(last.pending)),
+                   MetricValue("qsys_scheduling_last_pass_dispatches", "Tasks the last pass ordered started",
+                               float(last.dispatched))]
+        return sums, gauges
+
     def figures(self) -> MasterMetrics:
         requests = [MetricValue("qsys_requests_total", "Client requests served, per message type", float(n),
                                 {"type": protocol.message_name(t)})
                     for t, n in sorted(self._requests.items(), key=lambda item: protocol.message_name(item[0]))]
+        phase_sums, last_pass = self._pass_values()
         return MasterMetrics(
             histograms=[h.figures() for h in (self.scheduling_pass, self.dispatch_latency, self.start_latency,
                                               self.store_commit)],
-            counters=[c.figures() for c in (self.submissions, self.dispatches, self.finishes)] + requests,
+            counters=[c.figures() for c in (self.submissions, self.dispatches, self.finishes)] + phase_sums + requests,
             gauges=[MetricValue("qsys_master_start_time_seconds", "When the master started (Unix time)",
-                                self.started)])
+                                self.started), *last_pass])
 
     async def status(self, who: Identity, msg: protocol.MetricsStatus) -> MasterMetrics:
         """MetricsStatus: the figures, for anyone who may ask the master at all."""

@@ -186,6 +186,8 @@ def test_metrics(restd: Restd, token: str) -> None:
     assert samples[("qsys_requests_total", (("type", "submit"),))] == 2
     assert samples[("qsys_requests_total", (("type", "metrics_status"),))] >= 1
     assert samples[("qsys_master_start_time_seconds", ())] > 0
+    assert all(samples[("qsys_scheduling_phase_seconds_total", (("phase", p),))] > 0
+               for p in ("snapshot", "decide", "apply"))
 
 
 def test_bad_requests_are_4xx_json_and_change_nothing(restd: Restd, token: str) -> None:

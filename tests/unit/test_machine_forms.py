@@ -8,7 +8,7 @@ import pytest
 
 from qsys import output_paths, protocol, schemas
 from qsys.cli import engine, qdel, qstat
-from qsys.master.metrics import Histogram, Metrics
+from qsys.master.metrics import Histogram, Metrics, PassTimer, PassTimes
 from qsys.records import HostRow, JobRow, MasterMetrics, Submitted, TaskEnd, json_form
 
 
@@ -71,16 +71,29 @@ def test_a_histogram_counts_in_fixed_buckets_and_estimates_quantiles() -> None:
     assert Histogram("e", "empty", (1.0,)).figures().quantile(0.5) == 0.0
 
 
+def test_a_pass_timer_marks_the_four_phases() -> None:
+    timer = PassTimer()
+    for _ in range(4):
+        timer.mark()
+    times = timer.times(5, 2)
+    assert (times.pending, times.dispatched) == (5, 2) and times.total >= 0 and len(timer.seconds) == 4
+
+
 def test_the_masters_figures_travel_as_a_typed_reply() -> None:
     metrics = Metrics(started=5.0)
-    metrics.scheduling_pass.observe(0.002)
+    metrics.record_pass(PassTimes(0.001, 0.002, 0.0005, 0.0015, pending=40, dispatched=3))
+    metrics.record_pass(PassTimes(0.001, 0.004, 0.0005, 0.0005, pending=37, dispatched=0))
     metrics.submissions.inc(2)
     for _ in range(3):
         metrics.request(protocol.JobsStatus)
     frame = protocol.encode(metrics.figures())
     figures = protocol.decode(frame[4:])
     assert isinstance(figures, MasterMetrics)
-    assert figures.histogram("qsys_scheduling_pass_seconds").count == 1
+    passes = figures.histogram("qsys_scheduling_pass_seconds")
+    assert passes.count == 2 and passes.sum == pytest.approx(0.011) and passes.max == pytest.approx(0.006)
+    assert figures.counter("qsys_scheduling_phase_seconds_total", phase="decide") == pytest.approx(0.006)
+    assert figures.gauge("qsys_scheduling_last_pass_seconds", phase="commit") == pytest.approx(0.0005)
+    assert figures.gauge("qsys_scheduling_last_pass_pending_jobs") == 37
     assert figures.counter("qsys_submissions_total") == 2
     assert figures.counter("qsys_requests_total", type="jobs_status") == 3
     assert figures.counter("qsys_requests_total", type="submit") == 0
