@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from execd import identity, outputs, petask, procs, reaper
+from execd import identity, petask, procs, reaper
 from execd.checkpoint import MIGRATING, Checkpointing
 from execd.environment import JobFacts, build, job_name, login_shell_argv
 from execd.pestart import pe_command
@@ -61,6 +61,7 @@ from execd.usage import (
     report_from_wait,
     rusage_delta,
 )
+from qsys import output_paths
 from qsys.launch import Launch
 
 BEFORE_JOB_READ = 1
@@ -98,7 +99,7 @@ class Plan:
 
     ident: identity.Identity
     cwd: str
-    files: outputs.OutputPlan
+    files: output_paths.OutputPlan
     env: dict[str, str]
     exe: str
     argv: list[str]
@@ -229,9 +230,9 @@ class Shepherd:
         spec = launch.spec
         cwd = str(spec.get("cwd") or ident.home)
         name = job_name(launch)
-        ctx = outputs.PathContext(launch.job_id, launch.task_id, launch.is_array, name, ident.home,
+        ctx = output_paths.PathContext(launch.job_id, launch.task_id, launch.is_array, name, ident.home,
                                   ident.user, launch.host, cwd)
-        files = outputs.plan(list(spec.get("stdout_paths") or []), list(spec.get("stderr_paths") or []),
+        files = output_paths.plan(list(spec.get("stdout_paths") or []), list(spec.get("stderr_paths") or []),
                              spec.get("stdin_path"), bool(spec.get("join")), ctx)
         script = str(self.tdir.script_path)
         exe, argv, search, fallback, stdin_script = _command(launch, script, tmpdir)

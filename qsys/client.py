@@ -20,7 +20,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
     from typing import Any, TypeVar
 
-    from qsys.records import ClusterQueueRow, HostRow, JobRow, Submitted, TaskEnd
+    from qsys.records import ClusterQueueRow, HostRow, JobRow, MasterMetrics, Submitted, TaskEnd
 
     R = TypeVar("R")
 
@@ -222,10 +222,6 @@ class Client:
     def hosts(self) -> list[HostRow]:
         return self.request(protocol.HostsStatus(), protocol.HostRows).hosts
 
-    def pass_times(self) -> protocol.PassFigures:
-        """Where the scheduling passes' time goes: passes, dispatches, seconds per phase."""
-        return self.request(protocol.PassTimesStatus(), protocol.PassFigures)
-
     def job_details(self, job_ids: list[str]) -> protocol.JobDetailRows:
         return self.request(protocol.JobDetails(list(job_ids)), protocol.JobDetailRows)
 
@@ -266,6 +262,10 @@ class Client:
     def cluster_queues(self) -> list[ClusterQueueRow]:
         """qstat -g c: one summary per cluster queue."""
         return self.request(protocol.ClusterQueuesStatus(), protocol.ClusterQueueRows).rows
+
+    def master_metrics(self) -> MasterMetrics:
+        """The master's own figures: pass time, latencies, commits, counters (``MetricsStatus``)."""
+        return self.request(protocol.MetricsStatus(), protocol.MasterMetrics)
 
     # ------------------------------------------------------------ configuration objects (qconf)
 

@@ -28,6 +28,7 @@ from qsys.records import (
     HostRow,
     JobDetail,
     JobRow,
+    MasterMetrics,
     QueueInstanceRow,
     Row,
     Submitted,
@@ -90,6 +91,11 @@ def _nested(obj: Any) -> Any:
     if hasattr(type(obj), "__record_fields__"):
         return to_map(obj)
     raise TypeError(f"cannot send {type(obj).__name__}")
+
+
+def message_name(msg_type: type) -> str:
+    """The name a message type is registered under (``"jobs_status"``)."""
+    return _NAMES[msg_type]
 
 
 def encode(msg: Any) -> bytes:
@@ -333,24 +339,13 @@ class ClusterQueuesStatus:
     """qstat -g c: one summary per cluster queue. Replies ClusterQueueRows."""
 
 
-@message("pass_times_status")
+@message("metrics_status")
 @dataclass
-class PassTimesStatus:
-    """Where the scheduling passes' time goes (``qsys.master.passtimes``). Replies PassFigures."""
+class MetricsStatus:
+    """The master's own figures: pass times, latencies, counters. Replies MasterMetrics."""
 
 
-@message("pass_figures")
-@dataclass
-class PassFigures:
-    """Passes run, tasks they dispatched, seconds per phase (snapshot, decide, apply, commit)
-    summed over all passes and of the last pass, and what the last pass saw and did."""
-
-    passes: int
-    dispatched: int
-    sums: dict[str, float]
-    last: dict[str, float]
-    last_pending: int = 0
-    last_dispatched: int = 0
+message("master_metrics")(MasterMetrics)
 
 
 @message("job_rows")

@@ -266,6 +266,8 @@ class ExecdRegistry:
         task = job.tasks.get(msg.task_id) if job else None
         if task is None:
             return
+        if task.state == TRANSFERRING:
+            self.state.metrics.start_latency.observe(max(0.0, self.state.clock.now() - task.dispatch_time))
         task.state = RUNNING
         task.pid = msg.pid
         task.start_time = msg.start_time

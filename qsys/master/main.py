@@ -11,6 +11,7 @@
 * ``sessions.SessionBroker``: qrsh/qlogin sessions between client and exec host;
 * ``dispatch.Dispatcher``: scheduling passes and the starts they order, paced by
   ``pacing.Pacer`` (requests queue fairly, a due pass goes first);
+* ``metrics.Metrics``: the figures the parts keep (``state.metrics``), read by MetricsStatus;
 * the request handlers (``requests``, ``status``, ``alter``, ``qmod``, ``objects``,
   ``sessions``) in one client table, the exec daemon messages in another;
 * ``server.Server``: the listeners (TCP and the Unix socket).
@@ -39,6 +40,7 @@ from qsys.master.dispatch import Dispatcher
 from qsys.master.ends import TaskEnds
 from qsys.master.execd_link import ExecdHandler, ExecdRegistry, HostLinks
 from qsys.master.hostwatch import HostWatch
+from qsys.master.metrics import Metrics
 from qsys.master.objects import ConfRequests
 from qsys.master.pacing import Pacer
 from qsys.master.pe import ParallelJobs
@@ -130,9 +132,12 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     mode = boot.get("mode", "personal")
     config = ClusterConfig()
     config.mode = mode
-    state = Master(cell, boot, GroupCommitter(store), config, clock or SystemClock(),
-                   key=auth.load_key(cell.key_file), host_name=boot.get("master_host_name") or short_hostname(),
-                   mode=mode, owner_uid=int(boot.get("owner_uid", os.getuid())))
+    clock = clock or SystemClock()
+    metrics = Metrics(started=clock.now())
+    state = Master(cell, boot, GroupCommitter(store, observe=metrics.store_commit.observe), config,
+                   clock, key=auth.load_key(cell.key_file),
+                   host_name=boot.get("master_host_name") or short_hostname(), mode=mode,
+                   owner_uid=int(boot.get("owner_uid", os.getuid())), metrics=metrics)
     accounting = AccountingWriter(cell.accounting_file)
 
     links = HostLinks(state.hosts)
@@ -170,7 +175,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
         (protocol.HostsStatus, status.hosts),
         (protocol.JobDetails, status.details),
         (protocol.ClusterQueuesStatus, status.cluster_queues),
-        (protocol.PassTimesStatus, dispatcher.pass_log.status),
+        (protocol.MetricsStatus, metrics.status),
         (protocol.AlterJob, AlterRequests(state, dispatcher).alter_job),
         (protocol.QueueAction, queues.queue_action),
         (protocol.SelectQueues, queues.select_queues),

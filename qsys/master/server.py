@@ -158,7 +158,9 @@ class Server:
             if msg is None:
                 return
             try:
-                reply = await self.requests.lookup(msg)(identity, msg)
+                handler = self.requests.lookup(msg)
+                self.state.metrics.request(type(msg))
+                reply = await handler(identity, msg)
             except QsysError as exc:
                 reply = protocol.Fail(exc.kind, exc.message)
             except Exception as exc:  # a bug: tell the client, keep serving others
