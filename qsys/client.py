@@ -2,8 +2,9 @@
 
 Synchronous and lean (no asyncio, no SQLAlchemy): a command connects, sends one or a few
 requests and exits. On the master's host it uses the Unix socket, where the kernel vouches
-for the caller; elsewhere (or with ``QSYS_MASTER=host:port``) TCP with a credential signed
-by the cluster key over the master's challenge.
+for the caller (and ``ssl`` is never imported); elsewhere (or with ``QSYS_MASTER=host:port``)
+TCP, in TLS when the cell has it (``qsys.tls``), with a credential signed over the master's
+challenge (``qsys.signer``: the cluster key, this host's secret, or the host's signer).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from qsys.paths import DEFAULT_PORT, Cell, master_socket_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from collections.abc import Iterator
     from typing import Any, TypeVar
 
     from qsys.records import ClusterQueueRow, HostRow, JobRow, Submitted, TaskEnd
@@ -69,9 +71,10 @@ class Client:
             except OSError as exc:
                 sock.close()
                 raise ConnectionFailed(f"error: unable to contact qmaster using socket {sock_path}: {exc}") from None
-            self._handshake(sock, unix=True)
+            self._handshake(sock, None)
         else:
-            host, port = self._master_address(forced)
+            boot = self.cell.bootstrap()
+            host, port = self._master_address(forced, boot)
             try:
                 import socket
 
@@ -80,33 +83,34 @@ class Client:
                 raise ConnectionFailed(
                     f'error: unable to contact qmaster using port {port} on host "{host}": {exc}'
                 ) from None
-            self._handshake(sock, unix=False)
+            from qsys import tls
+
+            if tls.enabled(boot):
+                sock = tls.wrap(sock, tls.client_context(self.cell), host)
+            self._handshake(sock, boot)
         self._sock = sock
         return sock
 
-    def _master_address(self, forced: str | None) -> tuple[str, int]:
+    def _master_address(self, forced: str | None, boot: dict[str, str]) -> tuple[str, int]:
         if forced:
             host, _, port = forced.rpartition(":")
             return host or "127.0.0.1", int(port)
-        boot = self.cell.bootstrap()
         if not boot:
             raise ConnectionFailed(
                 f"error: no qsys cluster in {self.cell.dir} (set QSYS_ROOT, or start one with 'qsys up')"
             )
         return boot.get("master_host", "127.0.0.1"), int(boot.get("master_port", DEFAULT_PORT))
 
-    def _handshake(self, sock: _socket.socket, *, unix: bool) -> None:
+    def _handshake(self, sock: _socket.socket, boot: dict[str, str] | None) -> None:
+        """Hello after the master's challenge: on TCP (``boot`` given) with a credential."""
         challenge = protocol.recv_sync(sock)
         if not isinstance(challenge, protocol.Challenge):
             raise ConnectionFailed("the master did not greet as expected")
         credential = None
-        if not unix:
-            from qsys import auth
+        if boot is not None:
+            from qsys import signer
 
-            key = auth.load_key(self.cell.key_file)
-            host = os.environ.get("QSYS_HOST") or os.uname().nodename.split(".")[0]
-            uid = os.getuid() if self.act_as is None else self.act_as
-            credential = auth.sign_credential(key, challenge.nonce, uid, host)
+            credential = signer.credential(self.cell, boot, challenge.nonce, self.act_as)
         protocol.send_sync(sock, protocol.Hello(credential=credential, client=""))
         self.user = self._reply(sock, protocol.Welcome).user
 
@@ -167,6 +171,14 @@ class Client:
             return self.request(protocol.WaitJobs(list(job_ids)), protocol.TaskEnds).ends
         finally:
             sock.settimeout(old)
+
+    def accounting_lines(self) -> Iterator[str]:
+        """The lines of the master's accounting file (qacct on a host that has no copy)."""
+        offset, end = 0, False
+        while not end:
+            chunk = self.request(protocol.ReadAccounting(offset), protocol.AccountingData)
+            offset, end = chunk.next, chunk.end or not chunk.data
+            yield from chunk.data.decode("utf-8", errors="replace").splitlines()
 
     def shutdown(self, execds: bool = False) -> str:
         return self.request(protocol.Shutdown(execds), protocol.Ok).message
