@@ -11,6 +11,8 @@
 * ``dispatch.Dispatcher``: scheduling passes and the starts they order;
 * the request handlers (``requests``, ``status``, ``alter``, ``qmod``, ``objects``,
   ``sessions``) in one client table, the exec daemon messages in another;
+* ``membership.Membership``: join tokens, joined hosts and their secrets, the check of every
+  exec daemon's proof and TCP client's credential, TLS on the TCP port;
 * ``server.Server``: the listeners (TCP and the Unix socket).
 """
 
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from qsys import auth, protocol
 from qsys.daemonize import daemonize, setup_logging, write_pid
 from qsys.master.accounting import AccountingWriter
+from qsys.master.acctread import AccountingReads
 from qsys.master.actions import JobActions
 from qsys.master.alter import AlterRequests
 from qsys.master.clock import Clock, SystemClock
@@ -35,6 +38,7 @@ from qsys.master.core import Master
 from qsys.master.dispatch import Dispatcher
 from qsys.master.ends import TaskEnds
 from qsys.master.execd_link import ExecdHandler, ExecdRegistry, HostLinks
+from qsys.master.membership import Membership, load_tls
 from qsys.master.objects import ConfRequests
 from qsys.master.pe import ParallelJobs
 from qsys.master.qmod import QueueRequests
@@ -108,6 +112,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
                    key=auth.load_key(cell.key_file), host_name=boot.get("master_host_name") or short_hostname(),
                    mode=mode, owner_uid=int(boot.get("owner_uid", os.getuid())))
     accounting = AccountingWriter(cell.accounting_file)
+    members = Membership(state, load_tls(state))
 
     links = HostLinks(state.hosts)
     qstates = QueueStates(state, links)
@@ -117,7 +122,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     dispatcher = Dispatcher(state, links, qstates, parallel, broker)
 
     execd_messages: protocol.HandlerTable[ExecdHandler] = protocol.HandlerTable("exec daemon")
-    execds = ExecdRegistry(state, execd_messages, links, ends, qstates, parallel)
+    execds = ExecdRegistry(state, execd_messages, links, ends, qstates, parallel, members)
     sessions = SessionRequests(state, broker, dispatcher)
     execd_messages.add(protocol.LoadReport, execds.on_load)
     execd_messages.add(protocol.JobStarted, execds.on_started)
@@ -145,16 +150,20 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     requests.add(protocol.AlterJob, AlterRequests(state, dispatcher).alter_job)
     requests.add(protocol.QueueAction, queues.queue_action)
     requests.add(protocol.SelectQueues, queues.select_queues)
-    requests.add(protocol.ConfRequest, ConfRequests(state, links).conf_request)
+    requests.add(protocol.ConfRequest, ConfRequests(state, links, members.host_removed).conf_request)
     requests.add(protocol.SessionSubmit, sessions.submit)
     requests.add(protocol.SessionWait, sessions.wait)
+    requests.add(protocol.TokenCreate, members.token_create)
+    requests.add(protocol.TokenList, members.token_list)
+    requests.add(protocol.TokenRevoke, members.token_revoke)
+    requests.add(protocol.ReadAccounting, AccountingReads(cell.accounting_file).read)
 
     loaded = store.load()
     state.load(loaded)
-    config.load(loaded.objects)
+    config.load(members.load(loaded.objects))
     ends.load(loaded)
     qstates.load(loaded.objects)
-    return MasterDaemon(cell, store, state, accounting, qstates, dispatcher, execds, Server(state, requests, execds),
+    return MasterDaemon(cell, store, state, accounting, qstates, dispatcher, execds, Server(state, requests, execds, members),
                         requests, execd_messages, port, bind)
 
 

@@ -2,8 +2,9 @@
 
 Every connection starts with a Challenge. Exec daemons answer with ExecdHello and are handed
 to :mod:`qsys.master.execd_link`; clients answer with Hello and are identified by the kernel
-(Unix socket, SO_PEERCRED) or by a credential signed with the cluster key over the challenge
-(TCP). A name a client sends is never trusted.
+(Unix socket, SO_PEERCRED) or by a credential signed over the challenge (TCP), which
+:mod:`qsys.master.membership` checks (as it answers a joining host's requests). A name a
+client sends is never trusted. The TCP port speaks TLS when the cell has it (``qsys.tls``).
 """
 
 from __future__ import annotations
@@ -37,33 +38,58 @@ class ExecdLinks(Protocol):
         ...
 
 
+class Members(Protocol):
+    @property
+    def ssl(self) -> Any:
+        """The TCP port's TLS context (None: plain TCP)."""
+        ...
+
+    def takes(self, msg: Any) -> bool:
+        """Whether ``msg`` is a first message of a host that has no identity yet (joining)."""
+        ...
+
+    async def serve(self, msg: Any, nonce: bytes, reader: asyncio.StreamReader,
+                    writer: asyncio.StreamWriter) -> None: ...
+
+    def verify_credential(self, credential: Any, nonce: bytes) -> tuple[int, str, str]:
+        """(uid, user, host) of a TCP client's credential, or AuthenticationError."""
+        ...
+
+
 class Server:
-    def __init__(self, state: Master, requests: protocol.HandlerTable[ClientHandler], execds: ExecdLinks) -> None:
+    def __init__(self, state: Master, requests: protocol.HandlerTable[ClientHandler], execds: ExecdLinks,
+                 members: Members) -> None:
         self.state = state
         self.requests = requests
         self.execds = execds
+        self.members = members
         self._servers: list[asyncio.AbstractServer] = []
         self._conn_seq = 0
 
     async def start(self, host: str | None, port: int | None, unix_path: str | None) -> int | None:
         """Listen on TCP (port 0 = any) and on the Unix socket; returns the TCP port."""
         bound_port = None
+        tls: dict[str, Any] = {}
+        if self.members.ssl is not None:
+            from qsys.tls import HANDSHAKE_TIMEOUT
+
+            tls = {"ssl": self.members.ssl, "ssl_handshake_timeout": HANDSHAKE_TIMEOUT}
         if port is not None:
             def serve_tcp(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> Any:
                 return self._serve(r, w, unix=False)
 
             if port == 0 and host is None:
                 # one random port for both families (asyncio would pick one per family)
-                tcp = await asyncio.start_server(serve_tcp, host="0.0.0.0", port=0, reuse_address=True)
+                tcp = await asyncio.start_server(serve_tcp, host="0.0.0.0", port=0, reuse_address=True, **tls)
                 bound_port = tcp.sockets[0].getsockname()[1]
                 self._servers.append(tcp)
                 try:
                     self._servers.append(await asyncio.start_server(serve_tcp, host="::", port=bound_port,
-                                                                    reuse_address=True))
+                                                                    reuse_address=True, **tls))
                 except OSError:
                     pass  # no IPv6 here
             else:
-                tcp = await asyncio.start_server(serve_tcp, host=host, port=port, reuse_address=True)
+                tcp = await asyncio.start_server(serve_tcp, host=host, port=port, reuse_address=True, **tls)
                 self._servers.append(tcp)
                 bound_port = tcp.sockets[0].getsockname()[1]
         if unix_path:
@@ -94,6 +120,9 @@ class Server:
             if isinstance(first, protocol.ExecdHello):
                 await self.execds.serve(first, nonce, reader, writer)
                 return
+            if self.members.takes(first):
+                await self.members.serve(first, nonce, reader, writer)
+                return
             if not isinstance(first, protocol.Hello):
                 raise ProtocolError(f"unexpected first message {type(first).__name__}")
             identity = self._identify(first, nonce, writer, unix=unix)
@@ -121,7 +150,7 @@ class Server:
         else:
             if not hello.credential:
                 raise AuthenticationError("a TCP client must present a signed credential")
-            uid, user, host = auth.verify_credential(self.state.key, nonce, hello.credential)
+            uid, user, host = self.members.verify_credential(hello.credential, nonce)
         identity = identify(self.state.config, self.state.owner_uid, uid, user, host)
         if not unix:
             peer = writer.get_extra_info("peername")
