@@ -15,8 +15,7 @@ import os
 import signal
 import sys
 
-from qsys import auth
-from qsys.daemonize import daemonize, setup_logging, write_pid
+from qsys import auth, daemonize
 from qsys.errors import QsysError
 from qsys.paths import Cell
 from qsys.signer import Signer
@@ -51,25 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     spool = cell.dir / "spool" / "authd"
     spool.mkdir(parents=True, exist_ok=True)
-    pid_file = spool / "authd.pid"
-    if args.foreground:
-        write_pid(pid_file)
-    else:
-        daemonize(pid_file)
-        os.chdir("/")
-    setup_logging(spool / "messages", args.foreground)
-    try:
-        asyncio.run(serve(Signer(str(cell.signer_socket), host, secret)))
-    except Exception:
-        log.exception("qsys-authd failed")
-        return 1
-    finally:
-        try:
-            if pid_file.read_text().strip() == str(os.getpid()):
-                pid_file.unlink()
-        except OSError:
-            pass
-    return 0
+    os.chdir("/")
+    return daemonize.run(spool / "authd.pid", spool / "messages", args.foreground,
+                         lambda: serve(Signer(str(cell.signer_socket), host, secret)), log)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,7 @@ import signal
 import sys
 from dataclasses import dataclass
 
-from qsys import auth, protocol
-from qsys.daemonize import daemonize, setup_logging, write_pid
+from qsys import auth, daemonize, protocol
 from qsys.master.accounting import AccountingWriter
 from qsys.master.acctread import AccountingReads
 from qsys.master.actions import JobActions
@@ -192,24 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     port = args.port if args.port is not None else int(boot.get("master_port", DEFAULT_PORT))
     bind = args.bind or boot.get("master_bind") or None
     cell.master_spool.mkdir(parents=True, exist_ok=True)
-    pid_file = cell.master_spool / "master.pid"
-    if args.foreground:
-        write_pid(pid_file)
-    else:
-        daemonize(pid_file)
-    setup_logging(cell.master_spool / "messages", args.foreground)
-    try:
-        asyncio.run(serve(cell, port, bind))
-    except Exception:
-        log.exception("master failed")
-        return 1
-    finally:
-        try:
-            if pid_file.read_text().strip() == str(os.getpid()):
-                pid_file.unlink()
-        except OSError:
-            pass
-    return 0
+    return daemonize.run(cell.master_spool / "master.pid", cell.master_spool / "messages", args.foreground,
+                         lambda: serve(cell, port, bind), log)
 
 
 if __name__ == "__main__":

@@ -38,14 +38,12 @@ def lab(users: tuple[str, str]) -> Iterator[HostLab]:
 
 
 @pytest.fixture
-def outdir() -> Iterator[Path]:
-    """A directory on the file system every host shares (like an NFS home)."""
-    path = Path(tempfile.mkdtemp(prefix="qsys-out-", dir="/tmp"))
+def outdir(qsys_root: Path) -> Path:
+    """A directory on the file system every host shares (like an NFS home), for job output."""
+    path = qsys_root / "out"
+    path.mkdir()
     os.chmod(path, 0o1777)
-    yield path
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
+    return path
 
 
 def _submit(lab: HostLab, host: str, user: str, options: str) -> int:
