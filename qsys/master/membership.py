@@ -12,8 +12,9 @@ and a client certificate for its name.
 From then on the host proves that secret on every connection: its exec daemon's proof, and
 the credentials its signer gives its users. A proof or credential naming host B is checked
 with B's secret only, so host A's secret can act as A and nothing else; a credential signed
-with a host secret counts only while that host is a submit (or admin) host. The cluster key
-itself (the master host: root, qsys-restd, a personal cell's owner) is trusted for any host.
+with a host secret counts only while that host is a submit (or admin) host. Root of a joined host is
+a manager only if the host is an admin host. The cluster key itself (the master host: root,
+qsys-restd, a personal cell's owner) is trusted for any host.
 ``qconf -de`` (an exec host) or ``qconf -ds`` (a submit-only host) revokes the host: its
 serial is retired, its link is closed, and it is refused with the reason from then on.
 """
@@ -25,7 +26,7 @@ import fnmatch
 import logging
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from qsys import auth, protocol
@@ -179,6 +180,13 @@ class Membership:
             if key is not None and key.revoked:
                 raise AuthenticationError(self._revoked_message(key)) from None
             raise
+
+    def rights(self, who: Identity) -> Identity:
+        """Root of a joined host that is not an admin host is no manager: a stolen host secret
+        lets its thief act as that host's users, not as the cluster's administrator."""
+        if who.uid != 0 or who.host not in self.hosts or roles.is_admin_host(self.state, who.host):
+            return who
+        return replace(who, manager=False, operator=False)
 
     # ------------------------------------------------------------ before any identity: joining
 

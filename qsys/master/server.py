@@ -55,6 +55,10 @@ class Members(Protocol):
         """(uid, user, host) of a TCP client's credential, or AuthenticationError."""
         ...
 
+    def rights(self, identity: Identity) -> Identity:
+        """What a TCP client's identity may do, given the host it calls from."""
+        ...
+
 
 class Server:
     def __init__(self, state: Master, requests: protocol.HandlerTable[ClientHandler], execds: ExecdLinks,
@@ -153,6 +157,7 @@ class Server:
             uid, user, host = self.members.verify_credential(hello.credential, nonce)
         identity = identify(self.state.config, self.state.owner_uid, uid, user, host)
         if not unix:
+            identity = self.members.rights(identity)
             peer = writer.get_extra_info("peername")
             if peer:
                 identity = dataclasses.replace(identity, address=str(peer[0]))

@@ -87,6 +87,22 @@ def test_no_file_is_shared_between_hosts(lab: HostLab) -> None:
     assert set(lab["head"].run("qconf -ss", check=True).stdout.split()) == {"head", "node1", "node2", "login1"}
 
 
+def test_every_host_has_the_commands_on_its_path_and_the_pages_in_its_manpath(lab: HostLab,
+                                                                              users: tuple[str, str]) -> None:
+    for name in ("node1", "login1"):
+        found = lab[name].run("command -v qsub qsys-execd; man -w qsys.8 qsub", users[0], check=True).stdout.split()
+        assert found[:2] == ["/usr/local/bin/qsub", "/usr/local/bin/qsys-execd"], found
+        assert [Path(p).name for p in found[2:]] == ["qsys.8", "qsub.1"]  # the links resolved
+
+
+def test_root_of_a_compute_node_is_no_manager_of_the_cluster(lab: HostLab, users: tuple[str, str]) -> None:
+    job_id = _submit(lab, "login1", users[0], "-h -b y /bin/true")
+    refused = lab["node1"].run(f"qdel {job_id}")
+    assert "root - you do not have the necessary privileges" in refused.stdout, refused.stdout + refused.stderr
+    assert "must be manager" in lab["node1"].run("qsys token create").stderr
+    assert "has deleted job" in lab["head"].run(f"qdel {job_id}", check=True).stdout
+
+
 def test_a_used_token_is_refused(lab: HostLab) -> None:
     used = lab.notes["node1"]
     proc = lab["node2"].run(f"qsys join head --token {used} --no-start")
