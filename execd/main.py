@@ -16,14 +16,13 @@ Without ``--foreground`` the daemon detaches (double fork, setsid, pid file
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import socket
 import sys
 from pathlib import Path
 
 from qsys import auth
-from qsys.daemonize import daemonize
+from qsys.daemonize import daemonize, setup_logging
 from qsys.errors import QsysError
 from qsys.paths import DEFAULT_PORT, USER_COMMANDS, Cell, link_commands
 
@@ -57,14 +56,6 @@ def cell_master_addresses(cell: Cell) -> list[tuple[str, int] | Path]:
         port = DEFAULT_PORT
     found: list[tuple[str, int] | Path] = [cell.master_socket] if cell.master_socket.exists() else []
     return [*found, (boot.get("master_host") or "127.0.0.1", port)]
-
-
-def _logging(log_file: Path, foreground: bool) -> None:
-    handlers: list[logging.Handler] = [logging.FileHandler(log_file)]
-    if foreground:
-        handlers.append(logging.StreamHandler(sys.stderr))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        handlers=handlers, force=True)
 
 
 def provide_commands(root: Path) -> Path | None:
@@ -121,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         os.chdir("/")  # an exec daemon must not hold the directory it was started in
     else:
         spool.pid_file.write_text(f"{os.getpid()}\n")
-    _logging(spool.log_file, args.foreground)
+    setup_logging(spool.log_file, args.foreground)
     import asyncio
 
     from qsys.tls import enabled

@@ -97,12 +97,15 @@ def write_secret(path: Path, secret: bytes) -> None:
     tmp.replace(path)
 
 
-def sign_credential(key: bytes, nonce: bytes, uid: int, host: str) -> dict[str, Any]:
-    """A credential for ``uid`` on ``host`` valid for the connection that sent ``nonce``."""
-    try:
-        user = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        raise AuthenticationError(f"uid {uid} has no user name on this host") from None
+def sign_credential(key: bytes, nonce: bytes, uid: int, host: str, user: str | None = None) -> dict[str, Any]:
+    """A credential for ``uid`` on ``host`` valid for the connection that sent ``nonce``
+    (``user``: the name to sign for, by default ``uid``'s; a simulation's users need none).
+    """
+    if user is None:
+        try:
+            user = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            raise AuthenticationError(f"uid {uid} has no user name on this host") from None
     sig = _mac(key, b"cred", nonce, str(uid).encode(), user.encode(), host.encode())
     return {"uid": uid, "user": user, "host": host, "sig": sig}
 

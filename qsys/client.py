@@ -27,13 +27,33 @@ if TYPE_CHECKING:  # typing costs a command milliseconds at run time
     R = TypeVar("R")
 
 
+RETRY_FOR = 20.0  # seconds a command keeps trying to reach a master that is not answering
+_FIRST_PAUSE = 0.1
+_MAX_PAUSE = 1.0
+
+
+class _Unreachable(Exception):
+    """One attempt to reach the master failed (``again``: a later one may not)."""
+
+    def __init__(self, reason: str, again: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.again = again
+
+
 class Client:
-    """One connection to the master of a cell."""
+    """One connection to the master of a cell.
+
+    Reaching the master (connect and handshake) is retried for ``retry`` seconds, so a
+    command issued while the master restarts goes through. A request is sent once: when the
+    connection breaks after it was sent, the master may have carried it out, so only
+    requests that change nothing (:data:`_REPEATABLE`) are sent again."""
 
     def __init__(self, cell: Cell | None = None, timeout: float | None = 60.0,
-                 act_as: int | None = None) -> None:
+                 act_as: int | None = None, retry: float | None = None) -> None:
         self._cell = cell
         self.timeout = timeout
+        self.retry = retry if retry is not None else _retry_from_environment()
         # a key holder acting for another uid (qsys-restd): TCP, credential signed for act_as
         self.act_as = act_as
         self._sock: _socket.socket | None = None
@@ -61,58 +81,107 @@ class Client:
     def _connect(self) -> _socket.socket:
         if self._sock is not None:
             return self._sock
+        import time
+
+        deadline = time.monotonic() + self.retry
+        pause = _FIRST_PAUSE
+        while True:
+            where, attempt = self._target()
+            left = deadline - time.monotonic()
+            try:
+                self._sock = attempt(self._attempt_timeout(left))
+                return self._sock
+            except _Unreachable as exc:
+                if not exc.again or left <= pause:
+                    raise ConnectionFailed(f"error: unable to contact qmaster using {where}: {exc.reason}") from None
+            time.sleep(pause)
+            pause = min(pause * 2, _MAX_PAUSE)
+
+    def _attempt_timeout(self, left: float) -> float | None:
+        if self.timeout is None:
+            return None if self.retry <= 0 else max(left, 1.0)
+        return max(min(self.timeout, left), 1.0) if self.retry > 0 else self.timeout
+
+    def _target(self) -> tuple[str, Any]:
+        """Where the master is (for the message) and how to try it once: the Unix socket on
+        the master's host, else TCP (asked again each attempt: a restarting master may be
+        between the two)."""
         forced = os.environ.get("QSYS_MASTER")
         sock_path = str(self._cell.master_socket) if self._cell else master_socket_path()
         if not forced and self.act_as is None and os.path.exists(sock_path):
-            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-            sock.settimeout(self.timeout)
-            try:
-                sock.connect(sock_path)
-            except OSError as exc:
-                sock.close()
-                raise ConnectionFailed(f"error: unable to contact qmaster using socket {sock_path}: {exc}") from None
-            self._handshake(sock, None)
-        else:
-            boot = self.cell.bootstrap()
-            host, port = self._master_address(forced, boot)
-            try:
-                import socket
+            return f"socket {sock_path}", lambda timeout: self._try_unix(sock_path, timeout)
+        host, port = self._master_address(forced)
+        return f'port {port} on host "{host}"', lambda timeout: self._try_tcp(host, port, timeout)
 
-                sock = socket.create_connection((host, port), timeout=self.timeout)
+    def _try_unix(self, path: str, timeout: float | None) -> _socket.socket:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            try:
+                sock.connect(path)
             except OSError as exc:
-                raise ConnectionFailed(
-                    f'error: unable to contact qmaster using port {port} on host "{host}": {exc}'
-                ) from None
-            from qsys import tls
-
-            if tls.enabled(boot):
-                sock = tls.wrap(sock, tls.client_context(self.cell), host)
-            self._handshake(sock, boot)
-        self._sock = sock
+                raise _unreachable(exc) from None
+            self._handshake(sock, unix=True)
+        except BaseException:
+            sock.close()
+            raise
+        sock.settimeout(self.timeout)
         return sock
 
-    def _master_address(self, forced: str | None, boot: dict[str, str]) -> tuple[str, int]:
+    def _try_tcp(self, host: str, port: int, timeout: float | None) -> _socket.socket:
+        import socket
+
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as exc:
+            raise _unreachable(exc) from None
+        try:
+            from qsys import tls
+
+            if tls.enabled(self.cell.bootstrap()):
+                try:
+                    sock = tls.wrap(sock, tls.client_context(self.cell), host)
+                except OSError as exc:  # the handshake broke off (a master restarting): again
+                    raise _unreachable(exc) from None
+            self._handshake(sock, unix=False)
+        except BaseException:
+            sock.close()
+            raise
+        sock.settimeout(self.timeout)
+        return sock
+
+    def _master_address(self, forced: str | None) -> tuple[str, int]:
         if forced:
             host, _, port = forced.rpartition(":")
             return host or "127.0.0.1", int(port)
+        boot = self.cell.bootstrap()
         if not boot:
             raise ConnectionFailed(
                 f"error: no qsys cluster in {self.cell.dir} (set QSYS_ROOT, or start one with 'qsys up')"
             )
         return boot.get("master_host", "127.0.0.1"), int(boot.get("master_port", DEFAULT_PORT))
 
-    def _handshake(self, sock: _socket.socket, boot: dict[str, str] | None) -> None:
-        """Hello after the master's challenge: on TCP (``boot`` given) with a credential."""
-        challenge = protocol.recv_sync(sock)
-        if not isinstance(challenge, protocol.Challenge):
-            raise ConnectionFailed("the master did not greet as expected")
-        credential = None
-        if boot is not None:
-            from qsys import signer
+    def _handshake(self, sock: _socket.socket, *, unix: bool) -> None:
+        """Challenge, Hello, Welcome; a connection lost on the way is _Unreachable (nothing was
+        asked yet), a refusal of the master is its error."""
+        try:
+            challenge = protocol.recv_sync(sock)
+            if not isinstance(challenge, protocol.Challenge):
+                raise ConnectionFailed("error: the master did not greet as expected")
+            credential = None if unix else self._credential(challenge.nonce)
+            protocol.send_sync(sock, protocol.Hello(credential=credential, client=""))
+            self.user = self._reply(sock, protocol.Welcome).user
+        except OSError as exc:
+            raise _unreachable(exc) from None
+        except protocol.PeerClosed:
+            raise _Unreachable("the master closed the connection") from None
 
-            credential = signer.credential(self.cell, boot, challenge.nonce, self.act_as)
-        protocol.send_sync(sock, protocol.Hello(credential=credential, client=""))
-        self.user = self._reply(sock, protocol.Welcome).user
+    def _credential(self, nonce: bytes) -> dict[str, Any]:
+        """What proves over TCP who calls: a credential signed with the cluster key, this
+        host's secret, or by this host's signer (see ``qsys.signer``)."""
+        from qsys import signer
+
+        return signer.credential(self.cell, self.cell.bootstrap(), nonce, self.act_as)
 
     @staticmethod
     def _reply(sock: _socket.socket, expect: type[R] | None) -> R:
@@ -125,13 +194,19 @@ class Client:
 
     def request(self, msg: Any, expect: type[R] | None = None) -> R:
         """Send one request; its reply (a message of type ``expect``), or raise its Fail."""
-        sock = self._connect()
-        try:
-            protocol.send_sync(sock, msg)
-            return self._reply(sock, expect)
-        except OSError as exc:
-            self.close()
-            raise ConnectionFailed(f"error: lost the connection to qmaster: {exc}") from None
+        for attempt in (1, 2):
+            sock = self._connect()
+            try:
+                protocol.send_sync(sock, msg)
+                return self._reply(sock, expect)
+            except (OSError, protocol.PeerClosed) as exc:
+                self.close()
+                if attempt == 1 and _repeatable(msg):
+                    continue
+                reason = _reason(exc) if isinstance(exc, OSError) else exc.message
+                may = "" if _repeatable(msg) else " (the request may or may not have been carried out)"
+                raise ConnectionFailed(f"error: lost the connection to qmaster: {reason}{may}") from None
+        raise AssertionError("not reached")
 
     # ------------------------------------------------------------ the API
 
@@ -153,6 +228,10 @@ class Client:
 
     def hosts(self) -> list[HostRow]:
         return self.request(protocol.HostsStatus(), protocol.HostRows).hosts
+
+    def pass_times(self) -> protocol.PassFigures:
+        """Where the scheduling passes' time goes: passes, dispatches, seconds per phase."""
+        return self.request(protocol.PassTimesStatus(), protocol.PassFigures)
 
     def job_details(self, job_ids: list[str]) -> protocol.JobDetailRows:
         return self.request(protocol.JobDetails(list(job_ids)), protocol.JobDetailRows)
@@ -219,3 +298,37 @@ class Client:
 
     def conf_list(self, kind: str) -> list[str]:
         return self.request(protocol.ConfRequest("list", kind), protocol.Names).names
+
+
+def _retry_from_environment() -> float:
+    """``QSYS_CONNECT_RETRY``: seconds to keep trying a master that does not answer."""
+    try:
+        return max(0.0, float(os.environ.get("QSYS_CONNECT_RETRY", RETRY_FOR)))
+    except ValueError:
+        return RETRY_FOR
+
+
+def _unreachable(exc: OSError) -> _Unreachable:
+    """What an OSError of one attempt means: worth another try (the master is away or busy
+    restarting), or not (no permission to its socket, ...)."""
+    import errno
+
+    again = isinstance(exc, (ConnectionError, FileNotFoundError, TimeoutError)) or exc.errno in (
+        errno.EAGAIN, errno.EHOSTUNREACH, errno.ENETUNREACH)
+    return _Unreachable(_reason(exc), again)
+
+
+def _reason(exc: OSError) -> str:
+    """An OSError as the short phrase a user reads ("connection refused")."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return text[:1].lower() + text[1:]
+
+
+def _repeatable(msg: Any) -> bool:
+    """Requests that change nothing: sent again on a new connection when one broke."""
+    if isinstance(msg, protocol.ConfRequest):
+        return msg.op in ("show", "list", "template")
+    return isinstance(msg, (protocol.JobsStatus, protocol.HostsStatus, protocol.JobDetails,
+                            protocol.ClusterQueuesStatus, protocol.SelectQueues, protocol.WaitJobs))

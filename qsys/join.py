@@ -62,10 +62,9 @@ def _connect(host: str, port: int, ctx: Any) -> Any:
     from qsys import tls
 
     try:
-        sock = socket.create_connection((host, port), timeout=TIMEOUT)
+        return tls.wrap(socket.create_connection((host, port), timeout=TIMEOUT), ctx, host)
     except OSError as exc:
         raise ConnectionFailed(f'error: unable to contact qmaster using port {port} on host "{host}": {exc}') from None
-    return tls.wrap(sock, ctx, host)
 
 
 def fetch_ca(host: str, port: int, token: auth.JoinToken) -> protocol.CaCert:

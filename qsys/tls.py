@@ -66,16 +66,18 @@ def unverified_context() -> ssl.SSLContext:
 
 
 def wrap(sock: Any, ctx: ssl.SSLContext, server_hostname: str) -> ssl.SSLSocket:
-    """A connected plain socket as TLS (synchronous clients); ConnectionFailed says why not."""
+    """A connected plain socket as TLS (synchronous clients). A certificate that does not
+    verify is ConnectionFailed saying why (trying again would not help); a handshake broken
+    off is the OSError it is (a master restarting: the caller may try again)."""
     try:
         return ctx.wrap_socket(sock, server_hostname=server_hostname)
     except ssl.SSLCertVerificationError as exc:
         sock.close()
         raise ConnectionFailed(f"error: the master's certificate is not valid for {server_hostname}: "
                                f"{exc.verify_message}") from None
-    except (ssl.SSLError, OSError) as exc:
+    except OSError:
         sock.close()
-        raise ConnectionFailed(f"error: TLS with the master at {server_hostname} failed: {exc}") from None
+        raise
 
 
 def fingerprint(der: bytes) -> bytes:

@@ -40,6 +40,7 @@ from qsys.master.execd_link import ExecdHandler, ExecdRegistry, HostLinks
 from qsys.master.membership import Membership, load_tls
 from qsys.master.objects import ConfRequests
 from qsys.master.pe import ParallelJobs
+from qsys.master.private import UMASK, make_private
 from qsys.master.qmod import QueueRequests
 from qsys.master.queue_states import QueueStates
 from qsys.master.requests import JobRequests
@@ -71,18 +72,21 @@ class MasterDaemon:
     requests: protocol.HandlerTable[ClientHandler]
     execd_messages: protocol.HandlerTable[ExecdHandler]
     port: int | None = 0  # TCP port to listen on (0: any free port; None: the Unix socket only)
-    bind: str | None = None
+    bind: str | None = None  # TCP addresses, comma-separated (None: see listen_addresses)
     bound_port: int | None = None
 
     async def start(self) -> int | None:
         """Complete a new cell's configuration, listen, start the scheduler; the TCP port."""
         cell, state = self.cell, self.state
         await state.config.bootstrap_defaults(state)
-        self.bound_port = await self.server.start(self.bind, self.port, str(cell.master_socket))
+        hosts = listen_addresses(self.bind, state.mode)
+        self.bound_port = await self.server.start(hosts, self.port, str(cell.master_socket))
         if self.port == 0 and self.bound_port:
             state.boot["master_port"] = str(self.bound_port)
             cell.write_bootstrap(state.boot)
-        (cell.common / "act_qmaster").write_text(state.host_name + "\n")
+        act_qmaster = cell.common / "act_qmaster"
+        act_qmaster.write_text(state.host_name + "\n")
+        os.chmod(act_qmaster, 0o644)
         log.info("master up on port %s, socket %s, store %s", self.bound_port, cell.master_socket,
                  self.store.url_for_log)
         self.dispatcher.start()
@@ -98,11 +102,25 @@ class MasterDaemon:
         self.store.close()
 
 
+LOOPBACK = ["127.0.0.1", "::1"]
+
+
+def listen_addresses(bind: str | None, mode: str) -> list[str] | None:
+    """Where the master listens on TCP: ``bind`` (``--bind`` or bootstrap ``master_bind``,
+    comma-separated, ``*`` for every address); else a personal cell listens on loopback only
+    (its owner's commands run on this machine) and a service cell on every address."""
+    if bind:
+        return [b.strip() for b in bind.split(",") if b.strip()]
+    return list(LOOPBACK) if mode == "personal" else None
+
+
 def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0,
                  bind: str | None = None) -> MasterDaemon:
     """The master of ``cell`` with its state loaded from the store, not yet listening."""
     boot = cell.bootstrap()
-    store = Store(boot.get("store_url") or default_store_url(cell))
+    store_url = boot.get("store_url") or default_store_url(cell)
+    make_private(cell.master_spool, store_url)
+    store = Store(store_url)
     store.create()
     mode = boot.get("mode", "personal")
     config = ClusterConfig()
@@ -146,6 +164,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     requests.add(protocol.HostsStatus, status.hosts)
     requests.add(protocol.JobDetails, status.details)
     requests.add(protocol.ClusterQueuesStatus, status.cluster_queues)
+    requests.add(protocol.PassTimesStatus, dispatcher.pass_log.status)
     requests.add(protocol.AlterJob, AlterRequests(state, dispatcher).alter_job)
     requests.add(protocol.QueueAction, queues.queue_action)
     requests.add(protocol.SelectQueues, queues.select_queues)
@@ -181,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qsys-master", description="the qsys master daemon")
     parser.add_argument("--foreground", "-f", action="store_true", help="do not detach")
     parser.add_argument("--port", type=int, default=None, help=f"TCP port (default from bootstrap or {DEFAULT_PORT})")
-    parser.add_argument("--bind", default=None, help="address to listen on (default all)")
+    parser.add_argument("--bind", default=None,
+                        help="TCP addresses to listen on, comma-separated, * for all (default: loopback "
+                             "in personal mode, all in service mode)")
     args = parser.parse_args(argv)
     cell = Cell.current()
     boot = cell.bootstrap()
@@ -190,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     port = args.port if args.port is not None else int(boot.get("master_port", DEFAULT_PORT))
     bind = args.bind or boot.get("master_bind") or None
+    os.umask(UMASK)
     cell.master_spool.mkdir(parents=True, exist_ok=True)
     return daemonize.run(cell.master_spool / "master.pid", cell.master_spool / "messages", args.foreground,
                          lambda: serve(cell, port, bind), log)
