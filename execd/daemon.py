@@ -192,32 +192,26 @@ class ExecDaemon:
         reader, writer, binding = await self._connect()
         registered = False
         try:
-            config = await execlink.handshake(reader, writer, self.host, self.opts.key, self.register_message(),
-                                              binding)
+            msg = await execlink.handshake(reader, writer, self.host, self.opts.key, self.register_message(),
+                                           binding)
             self.writer = writer
             registered = True
             log.info("host=%s registered with the master (%d tasks reported)", self.host, len(self.tasks))
-            _on_config(self, config)
             self.inherit.link_up()
             while True:
+                if msg is not None:
+                    self._handle(msg)
+                    if self.writer is not None:
+                        await writer.drain()
                 try:
                     msg = await protocol.read_message(reader)
                 except protocol.MalformedMessage as exc:  # a whole frame: skip it, keep the link
                     log.error("host=%s ignoring a message of the master: %s", self.host, exc)
+                    msg = None
                     continue
                 if msg is None:
                     log.warning("host=%s master closed the link", self.host)
                     break
-                if type(msg) not in MASTER_MESSAGES:
-                    log.warning("host=%s ignoring unexpected %s", self.host, type(msg).__name__)
-                    continue
-                handler = MASTER_MESSAGES.lookup(msg)
-                try:
-                    handler(self, msg)
-                except Exception:  # one bad message must not take the link (or the jobs) down
-                    log.exception("host=%s handling %s failed", self.host, type(msg).__name__)
-                if self.writer is not None:
-                    await writer.drain()
         finally:
             if self._loader is not None:
                 self._loader.cancel()
@@ -226,6 +220,16 @@ class ExecDaemon:
                 self.writer = None
             writer.close()
         return registered
+
+    def _handle(self, msg: Any) -> None:
+        """One message of the master, by the handler table; one that fails is logged only."""
+        if type(msg) not in MASTER_MESSAGES:
+            log.warning("host=%s ignoring unexpected %s", self.host, type(msg).__name__)
+            return
+        try:
+            MASTER_MESSAGES.lookup(msg)(self, msg)
+        except Exception:  # one bad message must not take the link (or the jobs) down
+            log.exception("host=%s handling %s failed", self.host, type(msg).__name__)
 
     def register_message(self) -> protocol.Register:
         topo = topology()

@@ -5,8 +5,9 @@ Connect: the master's Unix socket (same machine: plain, the kernel vouches), or 
 with TLS when the cell has it (the master's certificate verified against the cell CA and
 the name connected to; this host's certificate presented). Handshake: the master's
 Challenge, then ExecdHello with a proof of the host's key over the challenge and the
-master's certificate, then Register; the master answers with the host's configuration, or
-with Fail (the reason: an unknown or revoked host), raised here as its error.
+master's certificate, then Register; the master answers with the host's configuration
+(returned, for the caller to handle as every later message), or with Fail (the reason: an
+unknown or revoked host), raised here as its error.
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ async def connect(address: MasterAddress, cell: Cell | None, use_tls: bool, join
 
 
 async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, key: bytes,
-                    register: protocol.Register, binding: bytes = b"") -> protocol.HostConfig:
-    """Prove ``key`` as ``host`` and register; the configuration the master answers with."""
+                    register: protocol.Register, binding: bytes = b"") -> Any:
+    """Prove ``key`` as ``host`` and register. Returns the master's first message after that
+    (its HostConfig; None for a malformed frame, which the link skips as any other), for the
+    caller to handle as every later one; a refusal (Fail) is raised as its error."""
     challenge = await _next(reader)
     if not isinstance(challenge, protocol.Challenge):
         raise ProtocolError(f"expected a challenge, got {type(challenge).__name__}")
@@ -53,10 +56,10 @@ async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     protocol.write_message(writer, protocol.ExecdHello(host, proof, challenge.nonce))
     protocol.write_message(writer, register)
     await writer.drain()
-    answer = await _next(reader)
-    if not isinstance(answer, protocol.HostConfig):
-        raise ProtocolError(f"expected the host configuration, got {type(answer).__name__}")
-    return answer
+    try:
+        return await _next(reader)
+    except protocol.MalformedMessage:
+        return None
 
 
 async def _next(reader: asyncio.StreamReader) -> Any:

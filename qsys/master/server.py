@@ -156,7 +156,7 @@ class Server:
                 log.warning("conn=%d refused: %s", seq, exc)
             await _say(writer, protocol.Fail(exc.kind, exc.message))
         finally:
-            writer.close()
+            await _closed(writer)
 
     def _gate_log(self, key: str, text: str, *args: object) -> None:
         assert self._gate is not None
@@ -202,6 +202,17 @@ class Server:
                 reply = protocol.Fail("error", f"internal error: {exc}")
             protocol.write_message(writer, reply)
             await writer.drain()
+
+
+async def _closed(writer: asyncio.StreamWriter) -> None:
+    """Close and wait until the transport has let go of the socket: the listener closes the
+    descriptor next, and a transport still closing (TLS says goodbye first) would otherwise
+    act on the number the next accepted connection gets."""
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), 5.0)
+    except (OSError, TimeoutError):
+        pass
 
 
 async def _say(writer: asyncio.StreamWriter, msg: Any) -> None:
