@@ -1,10 +1,16 @@
 """The exec daemon's link to the master and its bookkeeping of running tasks.
 
-Link: connect (TCP or Unix socket), answer the Challenge with ExecdHello (HMAC proof of the
-cluster key), send Register with the host's facts and every task of the spool (running, or
-finished and not yet acknowledged: the latter carry their report, so an end is repeated on
-every (re)connection until FinishedAck). Then one table maps each message type to its
-handler. A lost link never touches the jobs: the daemon reconnects with backoff.
+Link (``qsys.execlink``): connect (TCP, in TLS when the cell has it, or the Unix socket),
+answer the Challenge with ExecdHello (HMAC proof of the host's secret, or of the cluster key on
+the master host), send Register with the host's facts and every task of the spool (running,
+or finished and not yet acknowledged: the latter carry their report, so an end is repeated on
+every (re)connection until FinishedAck), and take the configuration the master answers with.
+Then one table maps each message type to its handler. A lost link never touches the jobs:
+the daemon reconnects with backoff; a master that refuses the host (revoked, unknown) is
+logged with its reason and asked again at the longest backoff.
+
+On a joined host the daemon also serves the host's credential signer (``qsys.signer``), so
+its users' commands (and its jobs') can reach the master.
 
 Tasks: each started task gets a spool directory and a shepherd forked by the forkserver; the
 daemon watches each shepherd with a pidfd in the event loop. After a restart it adopts the
@@ -35,8 +41,8 @@ from execd.load import ARCH, LoadSampler, meminfo, topology
 from execd.online import OnlineUsage, TaskProcesses
 from execd.spool import Spool, TaskDir, proc_start_time
 from execd.usage import empty_report
-from qsys import auth, protocol
-from qsys.errors import ProtocolError, QsysError
+from qsys import execlink, protocol
+from qsys.errors import AuthenticationError, PermissionDenied, QsysError
 from qsys.launch import Launch
 from qsys.remote.sshkeys import is_qsys_sshd
 
@@ -77,18 +83,23 @@ def parse_hms(text: str, default: float = DEFAULT_LOAD_REPORT) -> float:
     return seconds if seconds > 0 else default
 
 
-MasterAddress = tuple[str, int] | Path  # TCP (host, port) or a Unix socket path
+MasterAddress = execlink.MasterAddress
 
 
 @dataclass
 class DaemonOptions:
     """``master`` is asked before every connection attempt, so a master that restarted on a
-    new port (bootstrap ``master_port`` rewritten) is found again."""
+    new port (bootstrap ``master_port`` rewritten) is found again. ``key`` is what the daemon
+    proves: its host secret (``joined``) or the cluster key."""
 
     host: str
     spool: Path
     key: bytes
     master: Callable[[], list[MasterAddress]]  # candidates, tried in order
+    cell: Any = None  # the qsys.paths.Cell: TLS material, the signer's socket
+    tls: bool = False
+    joined: bool = False  # serve the host's credential signer
+    own_paths: dict[str, str] = field(default_factory=dict)  # qsys_root, cell, binary_path of this host
 
 
 @dataclass
@@ -126,6 +137,7 @@ class ExecDaemon:
         self._loader: asyncio.Task[None] | None = None
         self.pe = pehost.PeHost(self)
         self.inherit = inherit.InheritServer(self)
+        self.signer: Any = None
 
     # ------------------------------------------------------------ life cycle
 
@@ -139,6 +151,11 @@ class ExecDaemon:
             self.adopt(tdir)
         self.pe.load()
         await self.inherit.start()
+        if self.opts.joined and self.opts.cell is not None:
+            from qsys.signer import Signer
+
+            self.signer = Signer(str(self.opts.cell.signer_socket), self.host, self.opts.key)
+            await self.signer.start()
         log.info("host=%s started (spool %s, %d tasks in spool)", self.host, self.spool.root, len(self.tasks))
         backoff = 0.1
         while not self.stopping.is_set():
@@ -153,6 +170,9 @@ class ExecDaemon:
                     registered = await session
                     if registered:
                         backoff = 0.1
+                except (AuthenticationError, PermissionDenied) as exc:
+                    log.error("host=%s refused by the master: %s", self.host, exc)
+                    backoff = MAX_BACKOFF / 2  # doubled below: the longest wait
                 except (OSError, QsysError, asyncio.IncompleteReadError) as exc:
                     log.warning("host=%s master link: %s", self.host, exc)
                 except Exception:
@@ -171,6 +191,8 @@ class ExecDaemon:
 
     def close(self) -> None:
         self.inherit.close()
+        if self.signer is not None:
+            self.signer.close()
         for tracked in self.tasks.values():
             self._unwatch(tracked)
         self.forks.stop()
@@ -180,17 +202,14 @@ class ExecDaemon:
 
     # ------------------------------------------------------------ the master link
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
         error: OSError = ConnectionRefusedError("no master address")
         for address in self.opts.master():
             try:
-                if isinstance(address, Path):
-                    return await asyncio.open_unix_connection(str(address))
-                if address[1] <= 0:
-                    raise ConnectionRefusedError(f"the master has not published its port yet ({address[0]})")
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), CONNECT_TIMEOUT)
+                reader, writer, binding = await asyncio.wait_for(
+                    execlink.connect(address, self.opts.cell, self.opts.tls, self.opts.joined), CONNECT_TIMEOUT)
                 _notice_dead_peer(writer.get_extra_info("socket"))
-                return reader, writer
+                return reader, writer, binding
             except TimeoutError:
                 error = TimeoutError(f"no answer from the master at {address} in {CONNECT_TIMEOUT:.0f} s")
             except OSError as exc:
@@ -199,42 +218,31 @@ class ExecDaemon:
 
     async def session(self) -> bool:
         """One connection: hello, register, then messages until the link ends. True once registered."""
-        reader, writer = await self._connect()
+        reader, writer, binding = await self._connect()
         registered = False
         try:
-            challenge = await protocol.read_message(reader)
-            if not isinstance(challenge, protocol.Challenge):
-                raise ProtocolError(f"expected a challenge, got {type(challenge).__name__}")
-            proof = auth.execd_proof(self.opts.key, challenge.nonce, self.host)
-            protocol.write_message(writer, protocol.ExecdHello(self.host, proof, challenge.nonce))
-            protocol.write_message(writer, self.register_message())
-            await writer.drain()
+            msg = await execlink.handshake(reader, writer, self.host, self.opts.key, self.register_message(),
+                                           binding)
             self.writer = writer
             registered = True
             log.info("host=%s registered with the master (%d tasks reported)", self.host, len(self.tasks))
-            self.restart_load_reports()
             self.inherit.link_up()
             while True:
+                if msg is not None:
+                    self._handle(msg)
+                    if self.writer is not None:
+                        await writer.drain()
                 try:
                     msg = await protocol.read_message(reader)
                 except protocol.MalformedMessage as exc:  # a whole frame: skip it, keep the link
                     log.error("host=%s ignoring a message of the master: %s", self.host, exc)
+                    msg = None
                     continue
                 if msg is None:
                     log.warning("host=%s master closed the link", self.host)
                     break
                 if isinstance(msg, protocol.Fail):  # refused (e.g. no exec host any more): back off
                     raise QsysError(f"the master refused this host: {msg.message}")
-                if type(msg) not in MASTER_MESSAGES:
-                    log.warning("host=%s ignoring unexpected %s", self.host, type(msg).__name__)
-                    continue
-                handler = MASTER_MESSAGES.lookup(msg)
-                try:
-                    handler(self, msg)
-                except Exception:  # one bad message must not take the link (or the jobs) down
-                    log.exception("host=%s handling %s failed", self.host, type(msg).__name__)
-                if self.writer is not None:
-                    await writer.drain()
         finally:
             if self._loader is not None:
                 self._loader.cancel()
@@ -243,6 +251,16 @@ class ExecDaemon:
                 self.writer = None
             writer.close()
         return registered
+
+    def _handle(self, msg: Any) -> None:
+        """One message of the master, by the handler table; one that fails is logged only."""
+        if type(msg) not in MASTER_MESSAGES:
+            log.warning("host=%s ignoring unexpected %s", self.host, type(msg).__name__)
+            return
+        try:
+            MASTER_MESSAGES.lookup(msg)(self, msg)
+        except Exception:  # one bad message must not take the link (or the jobs) down
+            log.exception("host=%s handling %s failed", self.host, type(msg).__name__)
 
     def register_message(self) -> protocol.Register:
         topo = topology()
@@ -313,6 +331,7 @@ class ExecDaemon:
 
     def execd_conf(self) -> dict[str, Any]:
         conf = IdentityPolicy.from_conf(self.config).to_conf()
+        conf.update(self.opts.own_paths)  # this host's root and commands, not the master's
         conf["spool"] = str(self.spool.root)
         conf["rsh_command"] = self.config.get("rsh_command", "builtin")  # for the job's qrsh -inherit
         return conf

@@ -44,10 +44,15 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
     except FileNotFoundError:
         raise NotFound(f"error: unable to open accounting file \"{path}\"") from None
     with handle:
-        for line in handle:
-            record = parse_record(line)
-            if record is not None:
-                yield record
+        yield from records_of(handle)
+
+
+def records_of(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The records of accounting file lines (comments and damaged lines left out)."""
+    for line in lines:
+        record = parse_record(line)
+        if record is not None:
+            yield record
 
 
 # ----------------------------------------------------------------------------- times

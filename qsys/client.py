@@ -2,8 +2,9 @@
 
 Synchronous and lean (no asyncio, no SQLAlchemy): a command connects, sends one or a few
 requests and exits. On the master's host it uses the Unix socket, where the kernel vouches
-for the caller; elsewhere (or with ``QSYS_MASTER=host:port``) TCP with a credential signed
-by the cluster key over the master's challenge.
+for the caller (and ``ssl`` is never imported); elsewhere (or with ``QSYS_MASTER=host:port``)
+TCP, in TLS when the cell has it (``qsys.tls``), with a credential signed over the master's
+challenge (``qsys.signer``: the cluster key, this host's secret, or the host's signer).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from qsys.paths import DEFAULT_PORT, Cell, master_socket_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from collections.abc import Iterator
     from typing import Any, TypeVar
 
     from qsys.records import ClusterQueueRow, HostRow, JobRow, MasterMetrics, Submitted, TaskEnd
@@ -134,6 +136,13 @@ class Client:
         except OSError as exc:
             raise _unreachable(exc) from None
         try:
+            from qsys import tls
+
+            if tls.enabled(self.cell.bootstrap()):
+                try:
+                    sock = tls.wrap(sock, tls.client_context(self.cell), host)
+                except OSError as exc:  # the handshake broke off (a master restarting): again
+                    raise _unreachable(exc) from None
             self._handshake(sock, unix=False)
         except BaseException:
             sock.close()
@@ -168,13 +177,11 @@ class Client:
             raise _Unreachable("the master closed the connection") from None
 
     def _credential(self, nonce: bytes) -> dict[str, Any]:
-        """What proves over TCP who calls: a credential signed with the cluster key."""
-        from qsys import auth
+        """What proves over TCP who calls: a credential signed with the cluster key, this
+        host's secret, or by this host's signer (see ``qsys.signer``)."""
+        from qsys import signer
 
-        key = auth.load_key(self.cell.key_file)
-        host = os.environ.get("QSYS_HOST") or os.uname().nodename.split(".")[0]
-        uid = os.getuid() if self.act_as is None else self.act_as
-        return auth.sign_credential(key, nonce, uid, host)
+        return signer.credential(self.cell, self.cell.bootstrap(), nonce, self.act_as)
 
     @staticmethod
     def _reply(sock: _socket.socket, expect: type[R] | None) -> R:
@@ -239,6 +246,14 @@ class Client:
             return self.request(protocol.WaitJobs(list(job_ids)), protocol.TaskEnds).ends
         finally:
             sock.settimeout(old)
+
+    def accounting_lines(self) -> Iterator[str]:
+        """The lines of the master's accounting file (qacct on a host that has no copy)."""
+        offset, end = 0, False
+        while not end:
+            chunk = self.request(protocol.ReadAccounting(offset), protocol.AccountingData)
+            offset, end = chunk.next, chunk.end or not chunk.data
+            yield from chunk.data.decode("utf-8", errors="replace").splitlines()
 
     def shutdown(self, execds: bool = False) -> str:
         return self.request(protocol.Shutdown(execds), protocol.Ok).message

@@ -837,3 +837,132 @@ class PeInheritPort:
     host: str
     port: int
     addresses: list[str] = field(default_factory=list)
+
+
+# ================================================================ cluster membership
+# (qsys join, qsys token; see qsys.master.membership). CaRequest and JoinRequest come first on
+# a connection, instead of a Hello: the joining host has no identity yet.
+
+
+@message("ca_request")
+@dataclass
+class CaRequest:
+    """The cell CA's certificate (public): a joining host checks it against the pin its
+    token carries before it trusts the master. Replies :class:`CaCert`."""
+
+
+@message("ca_cert")
+@dataclass
+class CaCert:
+    ca: str  # PEM
+    master_names: list[str] = field(default_factory=list)  # what the master's certificate is valid for
+
+
+@message("join_request")
+@dataclass
+class JoinRequest:
+    """Join the cell as ``host`` with a one-time token (over a verified TLS connection).
+    ``csr`` is the host's certificate request (its key stays on the host). Replies
+    :class:`JoinGrant` or Fail."""
+
+    token_id: str
+    secret: str
+    host: str
+    csr: str
+    submit_only: bool = False
+    processors: int = 0
+
+
+@message("join_grant")
+@dataclass
+class JoinGrant:
+    """The joined host's secret (it proves this host and no other), its certificate, and
+    the serial the secret belongs to."""
+
+    host: str
+    secret: bytes
+    certificate: str
+    serial: int
+    exec_host: bool = True
+
+
+@dataclass
+class TokenRow(Row):
+    """One join token as ``qsys token list`` shows it (never its secret)."""
+
+    id: str
+    hosts: str
+    created: float
+    expires: float
+    state: str  # unused | used | expired | revoked
+    used_by: str = ""
+    used_at: float = 0.0
+
+
+@message("token_create")
+@dataclass
+class TokenCreate:
+    """A new join token for hosts matching ``hosts`` valid ``ttl`` seconds (manager, admin
+    host). Replies :class:`TokenIssued`."""
+
+    hosts: str = "*"
+    ttl: int = 3600
+
+
+@message("token_issued")
+@dataclass
+class TokenIssued:
+    token: str
+    row: TokenRow
+
+
+@message("token_list")
+@dataclass
+class TokenList:
+    """The join tokens of the last days (manager). Replies :class:`TokenRows`."""
+
+
+@message("token_rows")
+@dataclass
+class TokenRows:
+    rows: list[TokenRow]
+
+
+@message("token_revoke")
+@dataclass
+class TokenRevoke:
+    """Revoke unused join tokens by id (manager, admin host). Replies :class:`Lines`."""
+
+    ids: list[str]
+
+
+@message("sign_request")
+@dataclass
+class SignRequest:
+    """To a host's credential signer (its Unix socket): a credential for the caller, as the
+    kernel names it, over the master's ``nonce``. Replies :class:`SignedCredential` or Fail."""
+
+    nonce: bytes
+
+
+@message("signed_credential")
+@dataclass
+class SignedCredential:
+    credential: dict[str, Any]
+
+
+@message("read_accounting")
+@dataclass
+class ReadAccounting:
+    """qacct on a host without the accounting file (a joined host): the master's file from
+    byte ``offset``, in chunks that end at a line. Replies :class:`AccountingData`."""
+
+    offset: int = 0
+
+
+@message("accounting_data")
+@dataclass
+class AccountingData:
+    data: bytes
+    next: int
+    end: bool

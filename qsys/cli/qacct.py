@@ -1,7 +1,9 @@
 """qacct: report usage of finished jobs from the accounting file (Grid Engine's options).
 
 It reads ``$QSYS_ROOT/<cell>/common/accounting`` (or ``-f file``) directly, as Grid Engine's
-qacct does; the master appends and fsyncs each record before the job leaves ``qstat``.
+qacct does; the master appends and fsyncs each record before the job leaves ``qstat``. A host
+that joined the cell has no such file (no directory is shared with the master): there qacct
+reads the master's file through the master.
 """
 
 from __future__ import annotations
@@ -140,8 +142,15 @@ def _body(argv: list[str]) -> int:
     from qsys.paths import Cell
 
     sel, opts = parse_args(argv)
-    path = Path(str(opts["file"])) if "file" in opts else Cell.current().accounting_file
-    records = acct.select(acct.read_records(path), sel)
+    cell = Cell.current()
+    path = Path(str(opts["file"])) if "file" in opts else cell.accounting_file
+    if "file" not in opts and not path.exists() and cell.bootstrap().get("host_name"):
+        from qsys.client import Client
+
+        with Client(cell) as client:
+            records = acct.select(acct.records_of(client.accounting_lines()), sel)
+    else:
+        records = acct.select(acct.read_records(path), sel)
     fmt = opts.get("format")
     if opts.get("jobs"):
         if fmt == "json":

@@ -14,6 +14,8 @@
 * ``metrics.Metrics``: the figures the parts keep (``state.metrics``), read by MetricsStatus;
 * the request handlers (``requests``, ``status``, ``alter``, ``qmod``, ``objects``,
   ``sessions``) in one client table, the exec daemon messages in another;
+* ``membership.Membership``: join tokens, joined hosts and their secrets, the check of every
+  exec daemon's proof and TCP client's credential, TLS on the TCP port;
 * ``server.Server``: the listeners (TCP and the Unix socket).
 """
 
@@ -27,10 +29,10 @@ import signal
 import sys
 from dataclasses import dataclass
 
-from qsys import auth, protocol
-from qsys.daemonize import daemonize, setup_logging, write_pid
+from qsys import auth, daemonize, protocol
 from qsys.master import finished
 from qsys.master.accounting import AccountingWriter
+from qsys.master.acctread import AccountingReads
 from qsys.master.actions import JobActions
 from qsys.master.alter import AlterRequests
 from qsys.master.clock import Clock, SystemClock
@@ -40,6 +42,7 @@ from qsys.master.dispatch import Dispatcher
 from qsys.master.ends import TaskEnds
 from qsys.master.execd_link import ExecdHandler, ExecdRegistry, HostLinks
 from qsys.master.hostwatch import HostWatch
+from qsys.master.membership import Membership, load_tls
 from qsys.master.metrics import Metrics
 from qsys.master.objects import ConfRequests
 from qsys.master.pacing import Pacer
@@ -139,6 +142,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
                    host_name=boot.get("master_host_name") or short_hostname(), mode=mode,
                    owner_uid=int(boot.get("owner_uid", os.getuid())), metrics=metrics)
     accounting = AccountingWriter(cell.accounting_file)
+    members = Membership(state, load_tls(state))
 
     links = HostLinks(state.hosts)
     qstates = QueueStates(state, links)
@@ -149,7 +153,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     dispatcher = Dispatcher(state, links, qstates, parallel, broker, pacer)
 
     execd_messages: protocol.HandlerTable[ExecdHandler] = protocol.HandlerTable("exec daemon")
-    execds = ExecdRegistry(state, execd_messages, links, ends, qstates, parallel)
+    execds = ExecdRegistry(state, execd_messages, links, ends, qstates, parallel, members)
     sessions = SessionRequests(state, broker, dispatcher)
     execd_messages.add(protocol.LoadReport, execds.on_load)
     execd_messages.add(protocol.JobStarted, execds.on_started)
@@ -179,15 +183,19 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
         (protocol.AlterJob, AlterRequests(state, dispatcher).alter_job),
         (protocol.QueueAction, queues.queue_action),
         (protocol.SelectQueues, queues.select_queues),
-        (protocol.ConfRequest, ConfRequests(state, links).conf_request),
+        (protocol.ConfRequest, ConfRequests(state, links, members.host_removed).conf_request),
         (protocol.SessionSubmit, sessions.submit),
         (protocol.SessionWait, sessions.wait),
+        (protocol.TokenCreate, members.token_create),
+        (protocol.TokenList, members.token_list),
+        (protocol.TokenRevoke, members.token_revoke),
+        (protocol.ReadAccounting, AccountingReads(cell.accounting_file).read),
     ):
         requests.add(kind, pacer.paced(handler))  # fair queuing, scheduling's share: pacing.py
 
     loaded = store.load()
     state.load(loaded, store.image)
-    config.load(loaded.objects)
+    config.load(members.load(loaded.objects))
     state.retained.load(loaded.objects)
     ends.load(loaded)
     qstates.load(loaded.objects)
@@ -195,7 +203,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     state.restorers.update(qstates.restorers())
     state.restorers[finished.KIND] = state.retained.restore
     return MasterDaemon(cell, store, state, accounting, qstates, dispatcher, HostWatch(state, ends), execds,
-                        Server(state, requests, execds), requests, execd_messages, port, bind)
+                        Server(state, requests, execds, members), requests, execd_messages, port, bind)
 
 
 async def serve(cell: Cell, port: int, bind: str | None) -> None:
@@ -226,24 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     bind = args.bind or boot.get("master_bind") or None
     os.umask(UMASK)
     cell.master_spool.mkdir(parents=True, exist_ok=True)
-    pid_file = cell.master_spool / "master.pid"
-    if args.foreground:
-        write_pid(pid_file)
-    else:
-        daemonize(pid_file)
-    setup_logging(cell.master_spool / "messages", args.foreground)
-    try:
-        asyncio.run(serve(cell, port, bind))
-    except Exception:
-        log.exception("master failed")
-        return 1
-    finally:
-        try:
-            if pid_file.read_text().strip() == str(os.getpid()):
-                pid_file.unlink()
-        except OSError:
-            pass
-    return 0
+    return daemonize.run(cell.master_spool / "master.pid", cell.master_spool / "messages", args.foreground,
+                         lambda: serve(cell, port, bind), log)
 
 
 if __name__ == "__main__":
