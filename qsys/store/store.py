@@ -9,7 +9,7 @@ instead of one statement per change.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,6 +222,9 @@ class Store:
             self.engine = create_engine(self.url, pool_pre_ping=True)
             self._insert = postgresql.insert
         self._statements: dict[str, Any] = {}
+        # run first inside every write transaction; raises to refuse the batch (the master's
+        # lease check: qsys.store.lease.check_epoch)
+        self.fence: Callable[[Connection], None] | None = None
 
     @property
     def url_for_log(self) -> str:
@@ -252,6 +255,8 @@ class Store:
         net = _fold(changes)
         try:
             with self._write_connection() as conn, conn.begin():
+                if self.fence is not None:
+                    self.fence(conn)
                 self._write(conn, net)
         except SQLAlchemyError as exc:
             raise StoreError(f"store write failed: {exc}") from exc
