@@ -4,6 +4,7 @@ The default :class:`SystemClock` is the real time, shifted when the environment 
 (``QSYS_CLOCK``: an absolute epoch the clock starts at when the master starts;
 ``QSYS_CLOCK_OFFSET``: seconds added), so calendar tests can run in another season. A
 simulated clock (tests, benchmarks) is any object with the same ``now()``.
+:class:`MonotonicClock` counts durations that must not jump with the calendar (the lease).
 """
 
 from __future__ import annotations
@@ -35,3 +36,10 @@ class SystemClock:
 
     def now(self) -> float:
         return time.time() + self.offset
+
+
+class MonotonicClock:
+    """Seconds that only go forward, for durations (the master's lease): not the calendar."""
+
+    def now(self) -> float:
+        return time.monotonic()

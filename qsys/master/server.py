@@ -23,6 +23,7 @@ from qsys.master.identity import Identity, identify
 
 if TYPE_CHECKING:
     from qsys.master.core import Master
+    from qsys.master.lease import MasterLease
 
 log = logging.getLogger("qsys.master.server")
 
@@ -38,10 +39,12 @@ class ExecdLinks(Protocol):
 
 
 class Server:
-    def __init__(self, state: Master, requests: protocol.HandlerTable[ClientHandler], execds: ExecdLinks) -> None:
+    def __init__(self, state: Master, requests: protocol.HandlerTable[ClientHandler], execds: ExecdLinks,
+                 lease: MasterLease | None = None) -> None:
         self.state = state
         self.requests = requests
         self.execds = execds
+        self.lease = lease  # in a failover cell: the Challenge says which master this is
         self._servers: list[asyncio.AbstractServer] = []
         self._conn_seq = 0
 
@@ -87,7 +90,7 @@ class Server:
         conn = self._conn_seq
         nonce = auth.new_nonce()
         try:
-            protocol.write_message(writer, protocol.Challenge(nonce))
+            protocol.write_message(writer, self._challenge(nonce))
             first = await protocol.read_message(reader)
             if first is None:
                 return
@@ -111,6 +114,11 @@ class Server:
             log.exception("conn=%d failed", conn)
         finally:
             writer.close()
+
+    def _challenge(self, nonce: bytes) -> protocol.Challenge:
+        if self.lease is None:
+            return protocol.Challenge(nonce)
+        return protocol.Challenge(nonce, self.lease.epoch, self.lease.remaining())
 
     def _identify(self, hello: protocol.Hello, nonce: bytes, writer: asyncio.StreamWriter, *, unix: bool) -> Identity:
         if unix:
