@@ -3,7 +3,8 @@
 qsys-execd [--host NAME] [--foreground] [--master HOST:PORT | --master-socket PATH] [--spool DIR]
 
 Defaults come from the cell (``$QSYS_ROOT``/``$QSYS_CELL``), looked up before every connection:
-the master's Unix socket when it exists on this machine, else the bootstrap's master_host and
+the master's Unix socket when it exists on this machine, then the bootstrap's
+master_candidates (the one named in act_qmaster first), else its master_host and
 master_port; the key in ``common/cluster.key`` and the spool
 ``spool/<host>``. The host name is the short ``gethostname()`` unless ``--host`` names it
 (several daemons may run on one machine under different names); it is never looked up in DNS.
@@ -23,7 +24,7 @@ from pathlib import Path
 from qsys import auth
 from qsys.daemonize import daemonize
 from qsys.errors import QsysError
-from qsys.paths import DEFAULT_PORT, Cell
+from qsys.paths import Cell, master_candidates, read_active_master
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,15 +47,12 @@ def _address(text: str) -> tuple[str, int]:
 
 def cell_master_addresses(cell: Cell) -> list[tuple[str, int] | Path]:
     """Where the cell's master listens, read afresh: its Unix socket when it is on this machine,
-    then the bootstrap's master_host and master_port (re-read: a master on port 0 publishes
-    the port it got there)."""
+    then the bootstrap's master candidates (re-read: a master on port 0 publishes the port it
+    got there; the active one of several, named in act_qmaster, first)."""
     boot = cell.bootstrap()
-    try:
-        port = int(boot.get("master_port") or DEFAULT_PORT)
-    except ValueError:
-        port = DEFAULT_PORT
+    active = read_active_master(cell) if boot.get("master_candidates") else ""
     found: list[tuple[str, int] | Path] = [cell.master_socket] if cell.master_socket.exists() else []
-    return [*found, (boot.get("master_host") or "127.0.0.1", port)]
+    return [*found, *master_candidates(boot, active)]
 
 
 def _logging(log_file: Path, foreground: bool) -> None:

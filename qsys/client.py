@@ -3,7 +3,8 @@
 Synchronous and lean (no asyncio, no SQLAlchemy): a command connects, sends one or a few
 requests and exits. On the master's host it uses the Unix socket, where the kernel vouches
 for the caller; elsewhere (or with ``QSYS_MASTER=host:port``) TCP with a credential signed
-by the cluster key over the master's challenge.
+by the cluster key over the master's challenge. A cell with several master hosts
+(``master_candidates``) is reached through :func:`connect_master`, which finds the active one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 from qsys import protocol
 from qsys.errors import ConnectionFailed, QsysError, error_from_wire
 from qsys.jobspec import JobSpec
-from qsys.paths import DEFAULT_PORT, Cell, master_socket_path
+from qsys.paths import Cell, master_candidates, master_socket_path, read_active_master
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
@@ -23,6 +24,76 @@ if TYPE_CHECKING:  # typing costs a command milliseconds at run time
     from qsys.records import ClusterQueueRow, HostRow, JobRow, Submitted, TaskEnd
 
     R = TypeVar("R")
+    Address = str | tuple[str, int]  # a Unix socket path or (host, port)
+
+CONNECT_TIMEOUT = 1.5  # seconds for one of several master hosts to accept
+GREETING_TIMEOUT = 3.0  # and then to greet
+
+
+def connect_master(addresses: list[Address], timeout: float | None,
+                   several: bool = False) -> tuple[_socket.socket, protocol.Challenge]:
+    """The connection to the active master and its Challenge: the first of ``addresses``
+    that greets with a Challenge. A master host that is not active (a shadow) answers
+    NotActive naming the active master, which is tried next. With ``several`` candidates
+    one that is slow to accept or greet is given up for the next; the conversation then has
+    ``timeout``. With none answering, ConnectionFailed says why the first could not be
+    reached."""
+    pending = list(addresses)
+    tried: list[Address] = []
+    errors: list[str] = []
+    while pending:
+        address = pending.pop(0)
+        if address in tried:
+            continue
+        tried.append(address)
+        try:
+            sock = _open(address, CONNECT_TIMEOUT if several else timeout)
+            if several:
+                sock.settimeout(GREETING_TIMEOUT)
+        except OSError as exc:
+            errors.append(_unreachable(address, exc))
+            continue
+        try:
+            first = protocol.recv_sync(sock)
+        except (OSError, QsysError) as exc:
+            sock.close()
+            errors.append(_unreachable(address, exc))
+            continue
+        if isinstance(first, protocol.NotActive):
+            sock.close()
+            errors.append(_unreachable(address, f"not the active qmaster (the active one: {first.active or 'unknown'})"))
+            host, _, port = first.active.rpartition(":")
+            if host and port.isdigit():
+                pending.insert(0, (host, int(port)))
+            continue
+        if not isinstance(first, protocol.Challenge):
+            sock.close()
+            raise ConnectionFailed("the master did not greet as expected")
+        sock.settimeout(timeout)
+        return sock, first
+    raise ConnectionFailed(errors[0] if errors else "error: no qmaster address")
+
+
+def _open(address: Address, timeout: float | None) -> _socket.socket:
+    if isinstance(address, str):
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+    import socket
+
+    connected: _socket.socket = socket.create_connection(address, timeout=timeout)
+    return connected
+
+
+def _unreachable(address: Address, why: object) -> str:
+    if isinstance(address, str):
+        return f"error: unable to contact qmaster using socket {address}: {why}"
+    return f'error: unable to contact qmaster using port {address[1]} on host "{address[0]}": {why}'
 
 
 class Client:
@@ -57,48 +128,43 @@ class Client:
             self._sock = None
 
     def _connect(self) -> _socket.socket:
+        """The connection to the master, made once: its Unix socket when it is on this
+        machine, else TCP to the bootstrap's master address(es)."""
         if self._sock is not None:
             return self._sock
         forced = os.environ.get("QSYS_MASTER")
         sock_path = str(self._cell.master_socket) if self._cell else master_socket_path()
         if not forced and self.act_as is None and os.path.exists(sock_path):
-            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-            sock.settimeout(self.timeout)
             try:
-                sock.connect(sock_path)
-            except OSError as exc:
-                sock.close()
-                raise ConnectionFailed(f"error: unable to contact qmaster using socket {sock_path}: {exc}") from None
-            self._handshake(sock, unix=True)
+                sock, challenge = connect_master([sock_path], self.timeout)
+            except ConnectionFailed:
+                # a master host of a failover cell whose master is gone: another may be active
+                if not self.cell.bootstrap().get("master_candidates"):
+                    raise
+                sock, challenge = self._connect_tcp(None)
         else:
-            host, port = self._master_address(forced)
-            try:
-                import socket
-
-                sock = socket.create_connection((host, port), timeout=self.timeout)
-            except OSError as exc:
-                raise ConnectionFailed(
-                    f'error: unable to contact qmaster using port {port} on host "{host}": {exc}'
-                ) from None
-            self._handshake(sock, unix=False)
+            sock, challenge = self._connect_tcp(forced)
+        self._handshake(sock, challenge, unix=sock.family == _socket.AF_UNIX)
         self._sock = sock
         return sock
 
-    def _master_address(self, forced: str | None) -> tuple[str, int]:
+    def _connect_tcp(self, forced: str | None) -> tuple[_socket.socket, protocol.Challenge]:
+        candidates = self._master_addresses(forced)
+        return connect_master(candidates, self.timeout, several=len(candidates) > 1)
+
+    def _master_addresses(self, forced: str | None) -> list[Address]:
         if forced:
             host, _, port = forced.rpartition(":")
-            return host or "127.0.0.1", int(port)
+            return [(host or "127.0.0.1", int(port))]
         boot = self.cell.bootstrap()
         if not boot:
             raise ConnectionFailed(
                 f"error: no qsys cluster in {self.cell.dir} (set QSYS_ROOT, or start one with 'qsys up')"
             )
-        return boot.get("master_host", "127.0.0.1"), int(boot.get("master_port", DEFAULT_PORT))
+        active = read_active_master(self.cell) if boot.get("master_candidates") else ""
+        return list(master_candidates(boot, active))
 
-    def _handshake(self, sock: _socket.socket, *, unix: bool) -> None:
-        challenge = protocol.recv_sync(sock)
-        if not isinstance(challenge, protocol.Challenge):
-            raise ConnectionFailed("the master did not greet as expected")
+    def _handshake(self, sock: _socket.socket, challenge: protocol.Challenge, *, unix: bool) -> None:
         credential = None
         if not unix:
             from qsys import auth
