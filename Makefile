@@ -87,6 +87,7 @@ bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/qrsh.py
 	$(BIN)/python bench/usage_capture.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf build *.egg-info

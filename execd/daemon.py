@@ -269,7 +269,11 @@ class ExecDaemon:
             self.restart_load_reports()
             self.inherit.link_up()
             while True:
-                msg = await self._next_message(reader)
+                try:
+                    msg = await self._next_message(reader)
+                except protocol.MalformedMessage as exc:  # a whole frame: skip it, keep the link
+                    log.error("host=%s ignoring a message of the master: %s", self.host, exc)
+                    continue
                 if msg is None:
                     log.warning("host=%s master closed the link", self.host)
                     break
@@ -363,11 +367,12 @@ class ExecDaemon:
             self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"exec spool: {exc}"))
             return
         listener = None
+        addresses: list[str] = []
         try:
             if launch.session is not None:
                 from execd import startup
 
-                listener = startup.open_listener()
+                listener, addresses = startup.session_listener(launch.session)
             pid = self.forks.fork(str(tdir.path), listener.fileno() if listener else None)
         except OSError as exc:
             log.error("%s cannot fork a shepherd: %s", label, exc)
@@ -382,7 +387,7 @@ class ExecDaemon:
         self.tasks[key] = tracked
         self.send(protocol.JobStarted(launch.job_id, launch.task_id, pid, tracked.started))
         if listener is not None:
-            self.send(protocol.SessionReady(launch.job_id, launch.task_id, port, startup.host_addresses()))
+            self.send(protocol.SessionReady(launch.job_id, launch.task_id, port, addresses))
             log.info("%s session (%s) listens on port %d", label, (launch.session or {}).get("method"), port)
         log.info("%s started (shepherd pid %d)", label, pid)
         self._watch(tracked, None)
@@ -531,8 +536,8 @@ def _on_start(daemon: ExecDaemon, msg: protocol.StartJob) -> None:
     except (TypeError, ValueError, KeyError) as exc:
         log.error("host=%s malformed start of job=%s.%s: %s", daemon.host, msg.job.get("job_id"),
                   msg.job.get("task_id"), exc)
-        daemon.send(protocol.JobFailedStart(int(msg.job.get("job_id") or 0), int(msg.job.get("task_id") or 0),
-                                            f"malformed start request: {exc}", error_state=True))
+        ids = [value if isinstance(value, int) else 0 for value in (msg.job.get("job_id"), msg.job.get("task_id"))]
+        daemon.send(protocol.JobFailedStart(ids[0], ids[1], f"malformed start request: {exc}", error_state=True))
         return
     daemon.start(launch)
 

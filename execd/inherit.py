@@ -41,10 +41,10 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from execd.spool import EXECD_FILE, JOB_FILE, PE_HOSTFILE, TaskDir, proc_start_time, write_atomic
+from execd.spool import DIR_MODE, EXECD_FILE, JOB_FILE, PE_HOSTFILE, TaskDir, proc_start_time, write_atomic
 from execd.startup import is_builtin, kill_session, open_listener
 from execd.usage import empty_report
-from qsys import protocol
+from qsys import admission, protocol
 from qsys.auth import new_token
 from qsys.launch import Launch
 from qsys.remote import wire
@@ -58,6 +58,7 @@ log = logging.getLogger("qsys.execd.inherit")
 
 PE_TASKS = "pe_tasks"
 HELLO_TIMEOUT = 10.0
+HELLO_LIMIT = 256 * 1024  # a request carries a command line and an environment
 
 
 class Refused(Exception):
@@ -79,7 +80,8 @@ class InheritServer:
     def __init__(self, daemon: ExecDaemon) -> None:
         self.daemon = daemon
         self.root = daemon.spool.root / PE_TASKS
-        self.server: asyncio.base_events.Server | None = None
+        self.listeners: list[admission.Listener] = []
+        self.refusals = admission.Every()
         self.port = 0
         self.tasks: dict[str, PeTaskEntry] = {}  # spool dir name -> entry
         self.counter: dict[tuple[int, int], int] = {}
@@ -88,20 +90,21 @@ class InheritServer:
 
     async def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o755)
-        try:
-            sock = socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=True)
-        except (OSError, ValueError):
-            sock = socket.create_server(("0.0.0.0", 0))
-        self.server = await asyncio.start_server(self._serve, sock=sock)
-        self.port = sock.getsockname()[1]
+        os.chmod(self.root, DIR_MODE)
+        socks = admission.tcp_sockets(["*"], 0)
+        self.port = socks[0].getsockname()[1]
+        gate = admission.Gate(admission.Limits(handshake_timeout=HELLO_TIMEOUT))
+        self.listeners = [admission.Listener(sock, gate, self._serve, name=f"qrsh -inherit port {self.port}")
+                          for sock in socks]
+        for listener in self.listeners:
+            listener.start()
         for path in sorted(self.root.iterdir()):
             self._adopt(path)
         log.info("host=%s accepts qrsh -inherit on port %d", self.daemon.host, self.port)
 
     def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
+        for listener in self.listeners:
+            listener.sock.close()  # the loop ends with the daemon; no new request comes in
         for entry in self.tasks.values():
             self._unwatch(entry)
 
@@ -114,24 +117,36 @@ class InheritServer:
 
     # ------------------------------------------------------------ one request
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
+    async def _serve(self, sock: socket.socket, ticket: admission.Ticket) -> None:
+        """One request: its HELLO within the deadline, then ACCEPT and a task, or REFUSE; the
+        connection is closed either way (a started task holds its own copy)."""
+        reader, writer = await admission.streams(sock)
+        peer = ticket.peer
         try:
-            hello = await asyncio.wait_for(self._hello(reader), HELLO_TIMEOUT)
-            launch = self._check(hello, normalize(str(peer[0])) if peer else "")
+            try:
+                hello = await asyncio.wait_for(self._hello(reader), HELLO_TIMEOUT)
+            except TimeoutError:
+                raise Refused(f"no request within {HELLO_TIMEOUT:.0f}s") from None
+            except (wire.FrameError, asyncio.IncompleteReadError, OSError) as exc:
+                raise Refused(f"not a qrsh -inherit request ({exc})") from None
+            try:
+                launch = self._check(hello, normalize(peer))
+            except Refused:
+                raise
+            except Exception as exc:  # a request we did not foresee: still an answer
+                log.exception("host=%s qrsh -inherit request failed", self.daemon.host)
+                raise Refused(f"cannot start the task: {exc}") from None
+            ticket.authenticated()
         except Refused as exc:
-            log.warning("host=%s qrsh -inherit from %s refused: %s", self.daemon.host, peer, exc)
+            self.refusals.warn(f"inherit {type(exc).__name__}", "host=%s qrsh -inherit from %s refused: %s",
+                                      self.daemon.host, peer, exc)
             writer.write(wire.frame(wire.REFUSE, str(exc).encode()))
-            with contextlib.suppress(OSError):
-                await writer.drain()
-            writer.close()
-            return
-        except (TimeoutError, OSError, wire.FrameError, asyncio.IncompleteReadError) as exc:
-            log.warning("host=%s qrsh -inherit from %s: bad request: %s", self.daemon.host, peer, exc)
+            with contextlib.suppress(OSError, TimeoutError):
+                await asyncio.wait_for(writer.drain(), 5.0)
             writer.close()
             return
         writer.transport.pause_reading()  # type: ignore[attr-defined]
-        conn = socket.socket(fileno=os.dup(writer.get_extra_info("socket").fileno()))
+        conn = socket.socket(fileno=os.dup(sock.fileno()))
         writer.close()
         try:
             conn.setblocking(True)
@@ -169,6 +184,8 @@ class InheritServer:
             if not data:
                 raise Refused("no request")
             got = frames.feed(data)
+            if frames.pending > HELLO_LIMIT:
+                raise Refused(f"request longer than {HELLO_LIMIT} bytes")
             if got:
                 kind, payload = got[0]
                 hello = wire.load(payload) if kind == wire.HELLO else None
@@ -177,7 +194,9 @@ class InheritServer:
                 return hello
 
     def _check(self, hello: dict[str, Any], peer: str = "") -> Launch:
-        job_id, task_id = int(hello.get("job_id") or 0), int(hello.get("task_id") or 1)
+        job_id, task_id = _number(hello, "job_id", 0), _number(hello, "task_id", 1)
+        if not isinstance(hello.get("argv") or [], list) or not isinstance(hello.get("env") or {}, dict):
+            raise Refused("malformed request: argv must be a list and env a map")
         granted = self.daemon.pe.granted(job_id, task_id)
         host = self.daemon.host
         if granted is None or not granted.pe:
@@ -228,7 +247,7 @@ class InheritServer:
     def _start(self, launch: Launch, conn: socket.socket) -> None:
         n = launch.pe_task_id.split(".")[0]
         path = self.root / f"{launch.task_key}.{n}"
-        path.mkdir(mode=0o755)
+        path.mkdir(mode=DIR_MODE)
         if launch.hosts:
             lines = "".join(f"{h.host} {h.slots} {h.queue} {h.processors}\n" for h in launch.hosts)
             write_atomic(path / PE_HOSTFILE, lines)
@@ -304,6 +323,13 @@ class InheritServer:
                         os.killpg(pid, sig)
                 if entry.pid:  # a daemon's logins leave its process group: the task's whole tree
                     kill_session(entry.tdir, entry.pid, sig)
+
+
+def _number(hello: dict[str, Any], key: str, default: int) -> int:
+    value = hello.get(key) or default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Refused(f"malformed request: {key} must be a number, not {str(value)[:40]!r}")
+    return value
 
 
 def _lost_report() -> dict[str, Any]:

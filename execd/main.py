@@ -15,14 +15,13 @@ Without ``--foreground`` the daemon detaches (double fork, setsid, pid file
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import socket
 import sys
 from pathlib import Path
 
 from qsys import auth
-from qsys.daemonize import daemonize
+from qsys.daemonize import daemonize, setup_logging
 from qsys.errors import QsysError
 from qsys.paths import Cell, master_candidates, read_active_master
 
@@ -53,14 +52,6 @@ def cell_master_addresses(cell: Cell) -> list[tuple[str, int] | Path]:
     active = read_active_master(cell) if boot.get("master_candidates") else ""
     found: list[tuple[str, int] | Path] = [cell.master_socket] if cell.master_socket.exists() else []
     return [*found, *master_candidates(boot, active)]
-
-
-def _logging(log_file: Path, foreground: bool) -> None:
-    handlers: list[logging.Handler] = [logging.FileHandler(log_file)]
-    if foreground:
-        handlers.append(logging.StreamHandler(sys.stderr))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        handlers=handlers, force=True)
 
 
 def provide_qrsh_for_mpi(root: Path) -> None:
@@ -109,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         os.chdir("/")  # an exec daemon must not hold the directory it was started in
     else:
         spool.pid_file.write_text(f"{os.getpid()}\n")
-    _logging(spool.log_file, args.foreground)
+    setup_logging(spool.log_file, args.foreground)
     import asyncio
 
     daemon = ExecDaemon(DaemonOptions(host, spool_dir, key, master_address))

@@ -233,6 +233,7 @@ class Shepherd:
         script = str(self.tdir.script_path)
         exe, argv, search, fallback, stdin_script = _command(launch, script, tmpdir)
         hostfile = self.tdir.file(PE_HOSTFILE)
+        self._hand_over(ident, [self.tdir.script_path, hostfile])
         facts = JobFacts(
             user=ident.user, home=ident.home, cwd=cwd, tmpdir=tmpdir, task_dir=str(self.tdir.path),
             job_script=str(spec.get("command") or "") if spec.get("binary") else script,
@@ -243,6 +244,21 @@ class Shepherd:
         env = build(launch, facts)
         env.update(petask.inherit_env(launch, self.tdir.execd_conf()))
         return Plan(ident, cwd, files, env, exe, argv, search, fallback, stdin_script, launch)
+
+    @staticmethod
+    def _hand_over(ident: identity.Identity, paths: list[Path]) -> None:
+        """The files of the task directory the job itself reads (its script, the PE host
+        file): the exec daemon writes them for itself only; they become the job user's,
+        readable by nobody else."""
+        if not ident.switch:
+            return
+        for path in paths:
+            try:
+                os.chown(path, ident.uid, ident.gid)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StartFailed(BEFORE_JOB, f"cannot hand {path.name} to {ident.user}: {exc.strerror}") from None
 
     def _make_tmpdir(self, launch: Launch, ident: identity.Identity) -> str:
         base = launch.tmpdir_base or "/tmp"
@@ -425,7 +441,7 @@ def child_main(task_path: str, spool_root: str | None = None, session_fd: int | 
     tdir = TaskDir(Path(task_path))
     null = os.open(os.devnull, os.O_RDWR)
     try:
-        trace = os.open(tdir.file(TRACE), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        trace = os.open(tdir.file(TRACE), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     except OSError:
         trace = null
     for fd, src in ((0, null), (1, null), (2, trace)):
@@ -435,8 +451,8 @@ def child_main(task_path: str, spool_root: str | None = None, session_fd: int | 
         os.closerange(4, 65536)
     else:
         os.closerange(3, 65536)
-    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
+    sys.stdout = open(1, "w", closefd=False, errors="backslashreplace")  # noqa: SIM115
+    sys.stderr = open(2, "w", closefd=False, buffering=1, errors="backslashreplace")  # noqa: SIM115
     tdir.write_shepherd_pid(os.getpid())
     reaper.become_subreaper()
     root = Path(spool_root) if spool_root else tdir.path.parent.parent

@@ -10,7 +10,8 @@ Either side may restart without the other, so everything they share lives in fil
                        mode 0600 (it holds the job's environment)
         execd.json     what the daemon decided for this start: mode, min_uid, min_gid, identity
                        policy, spool root (the host configuration at start time)
-        script         the job script (mode 0755 so the job user can read it); absent for -b y
+        script         the job script (mode 0700, the job user's once the shepherd decided
+                       who that is); absent for -b y
         shepherd.pid   "<pid> <starttime>" written by the shepherd first thing
         job.pid        "<pid>" of the job (also its process group), written after the fork
         pe_hostfile    "host slots queue processors" lines for parallel jobs
@@ -22,6 +23,7 @@ Either side may restart without the other, so everything they share lives in fil
                        exit_status, signal, failed, start_time, end_time, ru_* fields,
                        cpu, mem, io, iow, maxvmem, error, rerun, error_state (see usage.py)
 
+Directories are 0711 and files 0600 (the daemon's), except the files the job reads.
 A task directory is removed only when the master acknowledged its end (FinishedAck).
 ``<starttime>`` is field 22 of ``/proc/<pid>/stat``: with the pid it names one process even
 after the pid is reused.
@@ -50,12 +52,15 @@ TRACE = "trace"
 ERROR = "error"
 EXIT = "exit.json"
 USAGE = "usage.json"
+# Directories others may pass through but not list: a job's user reaches its own script and
+# PE host file (made its own by the shepherd); every other file is the daemon's (0600).
+DIR_MODE = 0o711
 
 
-def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: bytes | str, mode: int = 0o600) -> None:
     """Write ``path`` so a reader sees the old content or the whole new one, never a part."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    payload = data.encode() if isinstance(data, str) else data
+    payload = data.encode(errors="surrogateescape") if isinstance(data, str) else data
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         os.write(fd, payload)
@@ -191,8 +196,8 @@ class Spool:
 
     def ensure(self) -> None:
         self.active.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o755)
-        os.chmod(self.active, 0o755)
+        os.chmod(self.root, DIR_MODE)
+        os.chmod(self.active, DIR_MODE)
 
     @property
     def pid_file(self) -> Path:
@@ -221,15 +226,15 @@ class Spool:
         tdir = self.task_dir(launch.job_id, launch.task_id)
         if tdir.path.exists():
             shutil.rmtree(tdir.path)
-        tdir.path.mkdir(mode=0o755)
-        os.chmod(tdir.path, 0o755)
+        tdir.path.mkdir(mode=DIR_MODE)
+        os.chmod(tdir.path, DIR_MODE)
         wire = launch.to_wire()
         spec = dict(wire["spec"])
         script = spec.pop("script", None)
         spec["script"] = None
         wire["spec"] = spec
         if script is not None and not spec.get("binary"):
-            write_atomic(tdir.script_path, bytes(script), 0o755)
+            write_atomic(tdir.script_path, bytes(script), 0o700)  # the shepherd gives it to the job user
         if launch.hosts:
             lines = "".join(f"{h.host} {h.slots} {h.queue} {h.processors}\n" for h in launch.hosts)
             write_atomic(tdir.file(PE_HOSTFILE), lines)

@@ -30,6 +30,7 @@ import hmac
 import json
 import os
 import resource
+import select
 import shlex
 import signal
 import socket
@@ -43,7 +44,7 @@ from execd import identity, procs, reaper
 from execd.spool import TaskDir
 from execd.usage import GroupSampler, empty_report, merge_usage, report_from_wait, rusage_delta
 from qsys.remote import wire
-from qsys.remote.addresses import local_addresses, normalize
+from qsys.remote.addresses import local_addresses, normalize, serving_address
 from qsys.remote.sshkeys import is_qsys_sshd
 
 if TYPE_CHECKING:
@@ -52,7 +53,8 @@ if TYPE_CHECKING:
 
 LISTENER_FD = 3
 ACCEPT_TIMEOUT = 60.0
-HELLO_TIMEOUT = 3.0
+HELLO_TIMEOUT = 5.0  # from connect to the whole HELLO, per connection
+PENDING_MAX = 16  # connections in their handshake at once (the oldest gives way)
 DAEMON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PR_SET_CHILD_SUBREAPER = 36
 SSHD_PLAN_FD = 3  # where qsys-sshd finds its plan
@@ -62,12 +64,29 @@ def is_builtin(setting: str) -> bool:
     return setting.strip().lower() in ("", "builtin")
 
 
-def open_listener() -> socket.socket:
-    """A listening TCP socket on a random port, on every address (dual stack when possible)."""
+def open_listener(address: str | None = None) -> socket.socket:
+    """A listening TCP socket on a random port, on ``address`` or else on every address (dual
+    stack when possible)."""
+    if address is not None:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        return socket.create_server((address, 0), family=family, backlog=16)
     try:
-        return socket.create_server(("::", 0), family=socket.AF_INET6, backlog=8, dualstack_ipv6=True)
+        return socket.create_server(("::", 0), family=socket.AF_INET6, backlog=16, dualstack_ipv6=True)
     except (OSError, ValueError):
-        return socket.create_server(("0.0.0.0", 0), backlog=8)
+        return socket.create_server(("0.0.0.0", 0), backlog=16)
+
+
+def session_listener(session: dict[str, Any]) -> tuple[socket.socket, list[str]]:
+    """The port of a session and the addresses to tell its client. A builtin session binds
+    the one address its client comes from (loopback for a client on this host, else the
+    address facing the client's host); a daemon method binds every address, since the
+    client's command looks the host name up itself (its peer is checked against the grant)."""
+    address = serving_address(list(session.get("grant") or [])) if is_builtin(str(session.get("daemon", ""))) \
+        else None
+    if address is not None:
+        with contextlib.suppress(OSError):
+            return open_listener(address), [address]
+    return open_listener(), host_addresses()
 
 
 def keepalive(sock: socket.socket, idle: int = 60, interval: int = 10, count: int = 6) -> None:
@@ -104,63 +123,119 @@ def _audit(tdir: TaskDir, launch: Launch, text: str) -> None:
 # ---------------------------------------------------------------- accepting the one client
 
 
-def _read_hello(conn: socket.socket) -> dict[str, Any] | None:
-    conn.settimeout(HELLO_TIMEOUT)
-    reader = wire.FrameReader()
-    try:
-        while True:
-            data = conn.recv(4096)
-            if not data:
-                return None
-            frames = reader.feed(data)
-            if frames:
-                kind, payload = frames[0]
-                if kind != wire.HELLO:
-                    return None
-                hello = wire.load(payload)
-                return hello if isinstance(hello, dict) else None
-    except (OSError, wire.FrameError):
-        return None
+class _Pending:
+    """A connection in its handshake: the bytes so far and when its time is up."""
+
+    __slots__ = ("conn", "peer", "expires", "frames")
+
+    def __init__(self, conn: socket.socket, peer: str, expires: float) -> None:
+        self.conn = conn
+        self.peer = peer
+        self.expires = expires
+        self.frames = wire.FrameReader()
+
+    def hello(self) -> dict[str, Any] | None:
+        """The HELLO once it is whole (None: not yet); ValueError when it is not one."""
+        try:
+            data = self.conn.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            raise ValueError(str(exc)) from None
+        if not data:
+            raise ValueError("closed before its HELLO")
+        try:
+            frames = self.frames.feed(data)
+        except wire.FrameError as exc:
+            raise ValueError(str(exc)) from None
+        if not frames:
+            if self.frames.pending > 64 * 1024:
+                raise ValueError("HELLO too long")
+            return None
+        kind, payload = frames[0]
+        hello = wire.load(payload) if kind == wire.HELLO else None
+        if not isinstance(hello, dict):
+            raise ValueError("first frame is not a HELLO")
+        return hello
 
 
 def accept_client(listener: socket.socket, session: dict[str, Any], tdir: TaskDir, launch: Launch,
                   deadline: float) -> tuple[socket.socket, dict[str, Any]] | None:
-    """The session's connection (and the builtin HELLO), or None when nobody came in time."""
+    """The session's connection (and the builtin HELLO), or None when nobody came in time.
+
+    Connections are served side by side: each has ``HELLO_TIMEOUT`` seconds for its whole
+    HELLO, so a peer that trickles bytes holds up nobody; at ``PENDING_MAX`` connections in
+    their handshake the oldest is dropped for the newest."""
     builtin = is_builtin(str(session.get("daemon", "")))
     grant = {normalize(a) for a in session.get("grant") or []}
     token = str(session.get("token", ""))
-    while True:
-        remaining = deadline - time.time()
-        if remaining <= 0 or tdir.kill_signal() is not None:
-            return None
-        listener.settimeout(min(remaining, 1.0))
-        try:
-            conn, addr = listener.accept()
-        except TimeoutError:
-            continue
-        peer = normalize(str(addr[0]))
-        if builtin:
-            hello = _read_hello(conn)
-            offered = str(hello.get("token", "")) if hello else ""
-            if hello is not None and hmac.compare_digest(offered.encode(), token.encode()):
-                conn.settimeout(None)
+    listener.setblocking(False)
+    pending: dict[socket.socket, _Pending] = {}
+
+    def refuse(item: _Pending, why: str) -> None:
+        del pending[item.conn]
+        _audit(tdir, launch, f"builtin connection from {item.peer} refused: {why}")
+        with contextlib.suppress(OSError):
+            item.conn.send(wire.frame(wire.REFUSE, b"permission denied: wrong session token"))
+        item.conn.close()
+
+    try:
+        while True:
+            now = time.time()
+            if deadline <= now or tdir.kill_signal() is not None:
+                return None
+            for item in [p for p in pending.values() if p.expires <= now]:
+                refuse(item, f"no valid token within {HELLO_TIMEOUT:.0f}s")
+            wait = min([deadline - now, 1.0, *(p.expires - now for p in pending.values())])
+            try:
+                readable, _, _ = select.select([listener, *pending], [], [], max(0.0, wait))
+            except InterruptedError:
+                continue
+            for ready in readable:
+                if ready is listener:
+                    try:
+                        conn, addr = listener.accept()
+                    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                        continue
+                    peer = normalize(str(addr[0]))
+                    if not builtin:
+                        if peer not in grant:
+                            _audit(tdir, launch, f"connection from {peer} refused: the session was granted to "
+                                                 f"{', '.join(sorted(grant)) or 'nobody'}")
+                            conn.close()
+                            continue
+                        conn.setblocking(True)
+                        _log(f"{session.get('method')} client from {peer} accepted")
+                        return conn, {}
+                    if len(pending) >= PENDING_MAX:
+                        refuse(min(pending.values(), key=lambda p: p.expires), "too many connections at once")
+                    conn.setblocking(False)
+                    pending[conn] = _Pending(conn, peer, now + HELLO_TIMEOUT)
+                    continue
+                waiting = pending.get(ready)
+                if waiting is None:
+                    continue
+                item = waiting
+                try:
+                    hello = item.hello()
+                except ValueError:
+                    refuse(item, "no valid token")
+                    continue
+                if hello is None:
+                    continue
+                if not hmac.compare_digest(str(hello.get("token", "")).encode(), token.encode()):
+                    refuse(item, "no valid token")
+                    continue
+                del pending[item.conn]
+                conn = item.conn
+                conn.setblocking(True)
                 keepalive(conn)
                 conn.sendall(wire.control(wire.ACCEPT, {}))
-                _log(f"builtin client from {peer} accepted")
+                _log(f"builtin client from {item.peer} accepted")
                 return conn, hello
-            _audit(tdir, launch, f"builtin connection from {peer} refused: no valid token")
-            with contextlib.suppress(OSError):
-                conn.sendall(wire.frame(wire.REFUSE, b"permission denied: wrong session token"))
-            conn.close()
-            continue
-        if peer not in grant:
-            _audit(tdir, launch, f"connection from {peer} refused: the session was granted to "
-                                 f"{', '.join(sorted(grant)) or 'nobody'}")
-            conn.close()
-            continue
-        conn.settimeout(None)
-        _log(f"{session.get('method')} client from {peer} accepted")
-        return conn, {}
+    finally:
+        for item in pending.values():
+            item.conn.close()
 
 
 # ---------------------------------------------------------------- the session as the job

@@ -62,9 +62,11 @@ def check_execd_proof(key: bytes, nonce: bytes, host: str, proof: bytes) -> None
         raise AuthenticationError(f"exec host {host} did not prove the cluster key")
 
 
-def sign_credential(key: bytes, nonce: bytes, uid: int, host: str) -> dict[str, Any]:
-    """A credential for ``uid`` on ``host`` valid for the connection that sent ``nonce``."""
-    user = pwd.getpwuid(uid).pw_name
+def sign_credential(key: bytes, nonce: bytes, uid: int, host: str, user: str | None = None) -> dict[str, Any]:
+    """A credential for ``uid`` on ``host`` valid for the connection that sent ``nonce``
+    (``user``: the name to sign for, by default ``uid``'s; a simulation's users need none).
+    """
+    user = pwd.getpwuid(uid).pw_name if user is None else user
     sig = _mac(key, b"cred", nonce, str(uid).encode(), user.encode(), host.encode())
     return {"uid": uid, "user": user, "host": host, "sig": sig}
 

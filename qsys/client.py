@@ -26,21 +26,35 @@ if TYPE_CHECKING:  # typing costs a command milliseconds at run time
     R = TypeVar("R")
     Address = str | tuple[str, int]  # a Unix socket path or (host, port)
 
+
+RETRY_FOR = 20.0  # seconds a command keeps trying to reach a master that is not answering
+_FIRST_PAUSE = 0.1
+_MAX_PAUSE = 1.0
+
+
+class _Unreachable(Exception):
+    """One attempt to reach the master failed (``again``: a later one may not)."""
+
+    def __init__(self, reason: str, again: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.again = again
+
+
 CONNECT_TIMEOUT = 1.5  # seconds for one of several master hosts to accept
 GREETING_TIMEOUT = 3.0  # and then to greet
 
 
 def connect_master(addresses: list[Address], timeout: float | None,
                    several: bool = False) -> tuple[_socket.socket, protocol.Challenge]:
-    """The connection to the active master and its Challenge: the first of ``addresses``
-    that greets with a Challenge. A master host that is not active (a shadow) answers
-    NotActive naming the active master, which is tried next. With ``several`` candidates
-    one that is slow to accept or greet is given up for the next; the conversation then has
-    ``timeout``. With none answering, ConnectionFailed says why the first could not be
-    reached."""
+    """One attempt to reach the active master: the connection and its Challenge, from the
+    first of ``addresses`` that greets with one. A master host that is not active (a shadow)
+    answers NotActive naming the active master, which is tried next. With ``several``
+    candidates one that is slow to accept or greet is given up for the next; the connection
+    then has ``timeout``. None answering is _Unreachable, with why for each."""
     pending = list(addresses)
     tried: list[Address] = []
-    errors: list[str] = []
+    failures: list[tuple[Address, _Unreachable]] = []
     while pending:
         address = pending.pop(0)
         if address in tried:
@@ -48,30 +62,37 @@ def connect_master(addresses: list[Address], timeout: float | None,
         tried.append(address)
         try:
             sock = _open(address, CONNECT_TIMEOUT if several else timeout)
-            if several:
-                sock.settimeout(GREETING_TIMEOUT)
         except OSError as exc:
-            errors.append(_unreachable(address, exc))
+            failures.append((address, _unreachable(exc)))
             continue
         try:
-            first = protocol.recv_sync(sock)
-        except (OSError, QsysError) as exc:
+            if several:
+                sock.settimeout(GREETING_TIMEOUT)
+            first = protocol.recv_sync(sock, protocol.MAX_HELLO)
+        except OSError as exc:
             sock.close()
-            errors.append(_unreachable(address, exc))
+            failures.append((address, _unreachable(exc)))
+            continue
+        except protocol.ProtocolError as exc:
+            sock.close()
+            failures.append((address, _Unreachable(exc.message or "the master closed the connection")))
             continue
         if isinstance(first, protocol.NotActive):
             sock.close()
-            errors.append(_unreachable(address, f"not the active qmaster (the active one: {first.active or 'unknown'})"))
+            failures.append((address, _Unreachable(f"not the active qmaster (that is {first.active or 'unknown'})")))
             host, _, port = first.active.rpartition(":")
             if host and port.isdigit():
                 pending.insert(0, (host, int(port)))
             continue
         if not isinstance(first, protocol.Challenge):
             sock.close()
-            raise ConnectionFailed("the master did not greet as expected")
+            raise ConnectionFailed("error: the master did not greet as expected")
         sock.settimeout(timeout)
         return sock, first
-    raise ConnectionFailed(errors[0] if errors else "error: no qmaster address")
+    if len(failures) == 1:
+        raise failures[0][1]
+    raise _Unreachable("; ".join(f"{_where(a)}: {f.reason}" for a, f in failures),
+                       again=any(f.again for _, f in failures))
 
 
 def _open(address: Address, timeout: float | None) -> _socket.socket:
@@ -90,19 +111,23 @@ def _open(address: Address, timeout: float | None) -> _socket.socket:
     return connected
 
 
-def _unreachable(address: Address, why: object) -> str:
-    if isinstance(address, str):
-        return f"error: unable to contact qmaster using socket {address}: {why}"
-    return f'error: unable to contact qmaster using port {address[1]} on host "{address[0]}": {why}'
+def _where(address: Address) -> str:
+    return address if isinstance(address, str) else f"{address[0]}:{address[1]}"
 
 
 class Client:
-    """One connection to the master of a cell."""
+    """One connection to the master of a cell.
+
+    Reaching the master (connect and handshake) is retried for ``retry`` seconds, so a
+    command issued while the master restarts goes through. A request is sent once: when the
+    connection breaks after it was sent, the master may have carried it out, so only
+    requests that change nothing (:data:`_REPEATABLE`) are sent again."""
 
     def __init__(self, cell: Cell | None = None, timeout: float | None = 60.0,
-                 act_as: int | None = None) -> None:
+                 act_as: int | None = None, retry: float | None = None) -> None:
         self._cell = cell
         self.timeout = timeout
+        self.retry = retry if retry is not None else _retry_from_environment()
         # a key holder acting for another uid (qsys-restd): TCP, credential signed for act_as
         self.act_as = act_as
         self._sock: _socket.socket | None = None
@@ -128,31 +153,67 @@ class Client:
             self._sock = None
 
     def _connect(self) -> _socket.socket:
-        """The connection to the master, made once: its Unix socket when it is on this
-        machine, else TCP to the bootstrap's master address(es)."""
         if self._sock is not None:
             return self._sock
+        import time
+
+        deadline = time.monotonic() + self.retry
+        pause = _FIRST_PAUSE
+        while True:
+            where, attempt = self._target()
+            left = deadline - time.monotonic()
+            try:
+                self._sock = attempt(self._attempt_timeout(left))
+                return self._sock
+            except _Unreachable as exc:
+                if not exc.again or left <= pause:
+                    raise ConnectionFailed(f"error: unable to contact qmaster using {where}: {exc.reason}") from None
+            time.sleep(pause)
+            pause = min(pause * 2, _MAX_PAUSE)
+
+    def _attempt_timeout(self, left: float) -> float | None:
+        if self.timeout is None:
+            return None if self.retry <= 0 else max(left, 1.0)
+        return max(min(self.timeout, left), 1.0) if self.retry > 0 else self.timeout
+
+    def _target(self) -> tuple[str, Any]:
+        """Where the master is (for the message) and how to try it once: the Unix socket on
+        the master's host, else TCP to the master candidates (asked again each attempt: a
+        restarting master may be between the two)."""
         forced = os.environ.get("QSYS_MASTER")
         sock_path = str(self._cell.master_socket) if self._cell else master_socket_path()
         if not forced and self.act_as is None and os.path.exists(sock_path):
-            try:
-                sock, challenge = connect_master([sock_path], self.timeout)
-            except ConnectionFailed:
-                # a master host of a failover cell whose master is gone: another may be active
-                if not self.cell.bootstrap().get("master_candidates"):
-                    raise
-                sock, challenge = self._connect_tcp(None)
+            return f"socket {sock_path}", lambda timeout: self._try_unix(sock_path, timeout)
+        candidates = self._master_addresses(forced)
+        if len(candidates) == 1:
+            where = 'port {1} on host "{0}"'.format(*candidates[0])
         else:
-            sock, challenge = self._connect_tcp(forced)
-        self._handshake(sock, challenge, unix=sock.family == _socket.AF_UNIX)
-        self._sock = sock
+            where = "master_candidates " + ",".join(_where(a) for a in candidates)
+        return where, lambda timeout: self._try_tcp(candidates, timeout)
+
+    def _try_unix(self, path: str, timeout: float | None) -> _socket.socket:
+        try:
+            return self._try([path], timeout)
+        except _Unreachable:
+            # a master host of a failover cell whose master is gone: another may be active
+            if not self.cell.bootstrap().get("master_candidates"):
+                raise
+            return self._try_tcp(self._master_addresses(None), timeout)
+
+    def _try_tcp(self, candidates: list[tuple[str, int]], timeout: float | None) -> _socket.socket:
+        return self._try(list(candidates), timeout)
+
+    def _try(self, addresses: list[Address], timeout: float | None) -> _socket.socket:
+        sock, challenge = connect_master(addresses, timeout, several=len(addresses) > 1)
+        try:
+            self._handshake(sock, challenge, unix=sock.family == _socket.AF_UNIX)
+        except BaseException:
+            sock.close()
+            raise
+        sock.settimeout(self.timeout)
         return sock
 
-    def _connect_tcp(self, forced: str | None) -> tuple[_socket.socket, protocol.Challenge]:
-        candidates = self._master_addresses(forced)
-        return connect_master(candidates, self.timeout, several=len(candidates) > 1)
-
-    def _master_addresses(self, forced: str | None) -> list[Address]:
+    def _master_addresses(self, forced: str | None) -> list[tuple[str, int]]:
         if forced:
             host, _, port = forced.rpartition(":")
             return [(host or "127.0.0.1", int(port))]
@@ -162,19 +223,28 @@ class Client:
                 f"error: no qsys cluster in {self.cell.dir} (set QSYS_ROOT, or start one with 'qsys up')"
             )
         active = read_active_master(self.cell) if boot.get("master_candidates") else ""
-        return list(master_candidates(boot, active))
+        return master_candidates(boot, active)
 
     def _handshake(self, sock: _socket.socket, challenge: protocol.Challenge, *, unix: bool) -> None:
-        credential = None
-        if not unix:
-            from qsys import auth
+        """Hello, Welcome (the Challenge came with the connection); a connection lost on the
+        way is _Unreachable (nothing was asked yet), a refusal of the master is its error."""
+        try:
+            credential = None if unix else self._credential(challenge.nonce)
+            protocol.send_sync(sock, protocol.Hello(credential=credential, client=""))
+            self.user = self._reply(sock, protocol.Welcome).user
+        except OSError as exc:
+            raise _unreachable(exc) from None
+        except protocol.PeerClosed:
+            raise _Unreachable("the master closed the connection") from None
 
-            key = auth.load_key(self.cell.key_file)
-            host = os.environ.get("QSYS_HOST") or os.uname().nodename.split(".")[0]
-            uid = os.getuid() if self.act_as is None else self.act_as
-            credential = auth.sign_credential(key, challenge.nonce, uid, host)
-        protocol.send_sync(sock, protocol.Hello(credential=credential, client=""))
-        self.user = self._reply(sock, protocol.Welcome).user
+    def _credential(self, nonce: bytes) -> dict[str, Any]:
+        """What proves over TCP who calls: a credential signed with the cluster key."""
+        from qsys import auth
+
+        key = auth.load_key(self.cell.key_file)
+        host = os.environ.get("QSYS_HOST") or os.uname().nodename.split(".")[0]
+        uid = os.getuid() if self.act_as is None else self.act_as
+        return auth.sign_credential(key, nonce, uid, host)
 
     @staticmethod
     def _reply(sock: _socket.socket, expect: type[R] | None) -> R:
@@ -187,13 +257,19 @@ class Client:
 
     def request(self, msg: Any, expect: type[R] | None = None) -> R:
         """Send one request; its reply (a message of type ``expect``), or raise its Fail."""
-        sock = self._connect()
-        try:
-            protocol.send_sync(sock, msg)
-            return self._reply(sock, expect)
-        except OSError as exc:
-            self.close()
-            raise ConnectionFailed(f"error: lost the connection to qmaster: {exc}") from None
+        for attempt in (1, 2):
+            sock = self._connect()
+            try:
+                protocol.send_sync(sock, msg)
+                return self._reply(sock, expect)
+            except (OSError, protocol.PeerClosed) as exc:
+                self.close()
+                if attempt == 1 and _repeatable(msg):
+                    continue
+                reason = _reason(exc) if isinstance(exc, OSError) else exc.message
+                may = "" if _repeatable(msg) else " (the request may or may not have been carried out)"
+                raise ConnectionFailed(f"error: lost the connection to qmaster: {reason}{may}") from None
+        raise AssertionError("not reached")
 
     # ------------------------------------------------------------ the API
 
@@ -215,6 +291,10 @@ class Client:
 
     def hosts(self) -> list[HostRow]:
         return self.request(protocol.HostsStatus(), protocol.HostRows).hosts
+
+    def pass_times(self) -> protocol.PassFigures:
+        """Where the scheduling passes' time goes: passes, dispatches, seconds per phase."""
+        return self.request(protocol.PassTimesStatus(), protocol.PassFigures)
 
     def job_details(self, job_ids: list[str]) -> protocol.JobDetailRows:
         return self.request(protocol.JobDetails(list(job_ids)), protocol.JobDetailRows)
@@ -273,3 +353,37 @@ class Client:
 
     def conf_list(self, kind: str) -> list[str]:
         return self.request(protocol.ConfRequest("list", kind), protocol.Names).names
+
+
+def _retry_from_environment() -> float:
+    """``QSYS_CONNECT_RETRY``: seconds to keep trying a master that does not answer."""
+    try:
+        return max(0.0, float(os.environ.get("QSYS_CONNECT_RETRY", RETRY_FOR)))
+    except ValueError:
+        return RETRY_FOR
+
+
+def _unreachable(exc: OSError) -> _Unreachable:
+    """What an OSError of one attempt means: worth another try (the master is away or busy
+    restarting), or not (no permission to its socket, ...)."""
+    import errno
+
+    again = isinstance(exc, (ConnectionError, FileNotFoundError, TimeoutError)) or exc.errno in (
+        errno.EAGAIN, errno.EHOSTUNREACH, errno.ENETUNREACH)
+    return _Unreachable(_reason(exc), again)
+
+
+def _reason(exc: OSError) -> str:
+    """An OSError as the short phrase a user reads ("connection refused")."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return text[:1].lower() + text[1:]
+
+
+def _repeatable(msg: Any) -> bool:
+    """Requests that change nothing: sent again on a new connection when one broke."""
+    if isinstance(msg, protocol.ConfRequest):
+        return msg.op in ("show", "list", "template")
+    return isinstance(msg, (protocol.JobsStatus, protocol.HostsStatus, protocol.JobDetails,
+                            protocol.ClusterQueuesStatus, protocol.SelectQueues, protocol.WaitJobs))

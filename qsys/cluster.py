@@ -141,7 +141,7 @@ def _registered_hosts(cell: Cell) -> set[str]:
     from qsys.client import Client
 
     try:
-        with Client(cell, timeout=2.0) as client:
+        with Client(cell, timeout=2.0, retry=0) as client:
             return {h["name"] for h in client.hosts() if h.get("load") is not None}
     except (QsysError, OSError):
         return set()
@@ -245,7 +245,7 @@ def _master_answers(cell: Cell) -> bool:
     from qsys.client import Client
 
     try:
-        with Client(cell, timeout=2.0) as client:
+        with Client(cell, timeout=2.0, retry=0) as client:
             client.hosts()
         return True
     except (QsysError, OSError):
@@ -331,7 +331,7 @@ def down(kill_jobs: bool, keep_jobs: bool) -> None:
     cell = Cell.current()
     if _read_pid(cell.master_spool / MASTER.pid_file, MASTER) is not None:
         try:
-            with Client(cell, timeout=5.0) as client:
+            with Client(cell, timeout=5.0, retry=0) as client:
                 running = [r for r in client.jobs(["*"]) if r["queue"]]
                 if running and kill_jobs:
                     client.job_action("delete", [], users=["*"])
@@ -383,7 +383,7 @@ def _print_status(cell: Cell) -> None:
         from qsys.client import Client
 
         try:
-            with Client(cell, timeout=5.0) as client:
+            with Client(cell, timeout=5.0, retry=0) as client:
                 rows = client.jobs(["*"])
             running_tasks = sum(1 for r in rows if r["queue"])
             click.echo(f"jobs      {running_tasks} running task(s), {len(rows) - running_tasks} pending job(s)")

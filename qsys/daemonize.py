@@ -30,13 +30,18 @@ def write_pid(pid_file: Path) -> None:
 
 
 def setup_logging(log_file: Path, foreground: bool, level: int = logging.INFO) -> None:
+    """Log to ``log_file`` (mode 0600: it names jobs, users and hosts), and to stderr in the
+    foreground; every line bounded and repeats rate-limited (:mod:`qsys.logbounds`)."""
+    from qsys.logbounds import BoundedFormatter, RateLimit
+
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    handlers: list[logging.Handler] = [logging.FileHandler(log_file)]
+    os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    os.chmod(log_file, 0o600)
+    handlers: list[logging.Handler] = [logging.FileHandler(log_file, errors="backslashreplace")]
     if foreground:
         handlers.append(logging.StreamHandler(sys.stderr))
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-        handlers=handlers,
-        force=True,
-    )
+    limit = RateLimit()
+    for handler in handlers:
+        handler.setFormatter(BoundedFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        handler.addFilter(limit)
+    logging.basicConfig(level=level, handlers=handlers, force=True)

@@ -52,8 +52,21 @@ else:
         def __class_getitem__(cls, _item: object) -> type:
             return cls
 
-MAX_FRAME = 256 * 1024 * 1024
+MAX_FRAME = 256 * 1024 * 1024  # what a client takes from its master (a qstat of many jobs)
+MAX_REQUEST = 64 * 1024 * 1024  # what a daemon takes from an authenticated peer
+MAX_HELLO = 64 * 1024  # what a daemon takes before the peer is authenticated
 _HEADER = struct.Struct(">I")
+# Arguments, environments and paths are bytes on Unix; Python holds the bytes that are not
+# UTF-8 as lone surrogates (surrogateescape), and so does the wire: the job sees them exactly.
+_TEXT_ERRORS = "surrogateescape"
+
+
+class PeerClosed(ProtocolError):
+    """The other end closed the connection (before or inside a frame)."""
+
+
+class MalformedMessage(ProtocolError):
+    """A whole frame arrived but is no message of ours: the link can answer and go on."""
 
 _REGISTRY: dict[str, type] = {}
 _NAMES: dict[type, str] = {}
@@ -87,26 +100,33 @@ def encode(msg: Any) -> bytes:
         raise ProtocolError(f"unregistered message type {type(msg).__name__}") from None
     body = to_map(msg)
     body["t"] = name
-    payload = msgpack.packb(body, use_bin_type=True, default=_nested)
+    payload = msgpack.packb(body, use_bin_type=True, default=_nested, unicode_errors=_TEXT_ERRORS)
     return _HEADER.pack(len(payload)) + payload
 
 
 def decode(payload: bytes) -> Any:
-    """The message in one frame's payload (without its length header)."""
+    """The message in one frame's payload (without its length header); MalformedMessage when
+    it is not one."""
     try:
-        body = msgpack.unpackb(payload, raw=False, strict_map_key=False)
-    except (ValueError, msgpack.UnpackException) as exc:
-        raise ProtocolError(f"malformed message: {exc}") from None
+        body = msgpack.unpackb(payload, raw=False, strict_map_key=False, unicode_errors=_TEXT_ERRORS)
+    except (ValueError, msgpack.UnpackException, RecursionError) as exc:
+        raise MalformedMessage(f"malformed message: {_short(exc)}") from None
     if not isinstance(body, dict):
-        raise ProtocolError("malformed message: not a map")
+        raise MalformedMessage("malformed message: not a map")
     name = body.pop("t", None)
     cls = _REGISTRY.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ProtocolError(f"malformed message: unknown message type {name!r}")
+        raise MalformedMessage(f"malformed message: unknown message type {_short(name)}")
     try:
         return from_map(cls, body, strict=True, where=name)
-    except (TypeError, ValueError) as exc:
-        raise ProtocolError(f"malformed message: {exc}") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise MalformedMessage(f"malformed message: {_short(exc)}") from None
+
+
+def _short(what: object, limit: int = 200) -> str:
+    """A peer's value in an error message, cut to a readable length."""
+    text = (str(what) or type(what).__name__) if isinstance(what, BaseException) else repr(what)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 class HandlerTable(_TableBase[H]):
@@ -149,7 +169,7 @@ def _recv_exact(sock: _socket.socket, n: int) -> bytes:
     while len(buf) < n:
         chunk = sock.recv(n - len(buf))
         if not chunk:
-            raise ProtocolError("connection closed by peer")
+            raise PeerClosed("connection closed by peer")
         buf += chunk
     return bytes(buf)
 
@@ -158,9 +178,9 @@ def send_sync(sock: _socket.socket, msg: Any) -> None:
     sock.sendall(encode(msg))
 
 
-def recv_sync(sock: _socket.socket) -> Any:
+def recv_sync(sock: _socket.socket, limit: int = MAX_FRAME) -> Any:
     (length,) = _HEADER.unpack(_recv_exact(sock, 4))
-    if length > MAX_FRAME:
+    if length > limit:
         raise ProtocolError(f"frame of {length} bytes is too large")
     return decode(_recv_exact(sock, length))
 
@@ -168,8 +188,10 @@ def recv_sync(sock: _socket.socket) -> Any:
 # ---------------------------------------------------------------- asyncio I/O (daemons)
 
 
-async def read_message(reader: asyncio.StreamReader) -> Any:
-    """The next message, or ``None`` at a clean end of stream."""
+async def read_message(reader: asyncio.StreamReader, limit: int = MAX_REQUEST) -> Any:
+    """The next message, or ``None`` at a clean end of stream. A frame longer than ``limit``
+    is refused after its header, before any of it is read (MAX_HELLO before the peer is
+    authenticated)."""
     import asyncio
 
     try:
@@ -177,14 +199,14 @@ async def read_message(reader: asyncio.StreamReader) -> Any:
     except asyncio.IncompleteReadError as exc:
         if not exc.partial:
             return None
-        raise ProtocolError("connection closed inside a frame") from None
+        raise PeerClosed("connection closed inside a frame") from None
     (length,) = _HEADER.unpack(header)
-    if length > MAX_FRAME:
-        raise ProtocolError(f"frame of {length} bytes is too large")
+    if length > limit:
+        raise ProtocolError(f"frame of {length} bytes is too large (at most {limit} here)")
     try:
         payload = await reader.readexactly(length)
     except asyncio.IncompleteReadError:
-        raise ProtocolError("connection closed inside a frame") from None
+        raise PeerClosed("connection closed inside a frame") from None
     return decode(payload)
 
 
@@ -309,6 +331,26 @@ class JobDetails:
 @dataclass
 class ClusterQueuesStatus:
     """qstat -g c: one summary per cluster queue. Replies ClusterQueueRows."""
+
+
+@message("pass_times_status")
+@dataclass
+class PassTimesStatus:
+    """Where the scheduling passes' time goes (``qsys.master.passtimes``). Replies PassFigures."""
+
+
+@message("pass_figures")
+@dataclass
+class PassFigures:
+    """Passes run, tasks they dispatched, seconds per phase (snapshot, decide, apply, commit)
+    summed over all passes and of the last pass, and what the last pass saw and did."""
+
+    passes: int
+    dispatched: int
+    sums: dict[str, float]
+    last: dict[str, float]
+    last_pending: int = 0
+    last_dispatched: int = 0
 
 
 @message("job_rows")

@@ -7,26 +7,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from qsys.testing.waiting import wait_until
+
+__all__ = ["Cluster", "ensure_user", "wait_until"]
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition",
-               interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it returns something true; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 class Cluster:
@@ -244,3 +234,18 @@ def ensure_user(name: str) -> tuple[int, int]:
         subprocess.run(["useradd", "-m", "-s", "/bin/bash", name], check=True)
         entry = pwd.getpwnam(name)
     return entry.pw_uid, entry.pw_gid
+
+
+def listening_addresses(port: int) -> list[str]:
+    """The local addresses (hex, as /proc/net/tcp{,6} write them) with a TCP socket listening
+    on ``port``: 0100007F is 127.0.0.1, 00000000 every IPv4 address."""
+    from pathlib import Path
+
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hexport = local.split(":")
+            if state == "0A" and int(hexport, 16) == port:
+                found.append(address)
+    return found

@@ -406,10 +406,11 @@ def _read_script(command: str, cwd: str, program: str) -> bytes:
     try:
         with open(os.path.join(cwd, command), "rb") as handle:
             return handle.read()
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte (from a #$ line or an -@ file)
+        reason = exc.strerror if isinstance(exc, OSError) else "No such file or directory"
         raise QsysError(
             "Unable to read script file because of error: error opening "
-            f"{command}: {exc.strerror}"
+            f"{command}: {reason}"
         ) from None
 
 

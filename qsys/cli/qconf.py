@@ -63,10 +63,15 @@ def _parse(argv: list[str]) -> _Request:
 
 def _read(path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
+        with open(path, "rb") as fh:
+            data = fh.read()
     except OSError as exc:
         raise QsysError(f'error: cannot read file "{path}": {exc.strerror}') from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise QsysError(f'error: file "{path}", line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x})') from None
 
 
 def _edit(text: str) -> str:

@@ -95,7 +95,8 @@ class AccountingWriter:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             new = not self.path.exists() or self.path.stat().st_size == 0
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+            # the bytes of a name or path as the user gave them (not UTF-8: as they are)
+            self._file = open(self.path, "a", encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
             if new:
                 self._file.write(HEADER)
             os.chmod(self.path, 0o644)

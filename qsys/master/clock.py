@@ -1,15 +1,17 @@
-"""Where the master asks for "now": one clock object, handed to every part that keeps time.
+"""Where the master asks for the time and waits for it: one clock object, handed to every part
+that keeps time.
 
-The default :class:`SystemClock` is the real time, shifted when the environment says so
-(``QSYS_CLOCK``: an absolute epoch the clock starts at when the master starts;
-``QSYS_CLOCK_OFFSET``: seconds added), so calendar tests can run in another season. A
-simulated clock (tests, benchmarks) is any object with the same ``now()``.
+``now()`` is what the master stamps and compares (submit, start and end times, calendars,
+thresholds, deadlines); ``wait(event, seconds)`` is how its timers wait (the periodic
+scheduling pass, the queue-state ticker). A simulated clock (``qsys.testing.FakeClock``) has the
+same two methods, so a test moves the master a day ahead without a day passing. Waits on the
+outside world (a peer's answer, the flush of a reply) stay on the real time.
 :class:`MonotonicClock` counts durations that must not jump with the calendar (the lease).
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
 import time
 from typing import Protocol
 
@@ -19,26 +21,26 @@ class Clock(Protocol):
         """Seconds since the epoch, as the master sees them."""
         ...
 
-
-def env_offset() -> float:
-    """Seconds the environment asks the master's clock to run ahead of the real time."""
-    absolute = os.environ.get("QSYS_CLOCK")
-    if absolute:
-        return float(absolute) - time.time()
-    return float(os.environ.get("QSYS_CLOCK_OFFSET") or 0.0)
+    async def wait(self, event: asyncio.Event, seconds: float) -> bool:
+        """Until ``event`` is set (True) or ``seconds`` of this clock have passed (False)."""
+        ...
 
 
 class SystemClock:
-    """The real time plus a fixed offset (from the environment unless given)."""
-
-    def __init__(self, offset: float | None = None) -> None:
-        self.offset = env_offset() if offset is None else offset
+    """The real time."""
 
     def now(self) -> float:
-        return time.time() + self.offset
+        return time.time()
+
+    async def wait(self, event: asyncio.Event, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(event.wait(), seconds)
+        except TimeoutError:
+            pass
+        return event.is_set()
 
 
-class MonotonicClock:
+class MonotonicClock(SystemClock):
     """Seconds that only go forward, for durations (the master's lease): not the calendar."""
 
     def now(self) -> float:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol, sched
 from qsys.master.jobs import TRANSFERRING, Assignment, Job, Task
 from qsys.master.launches import launch_for
+from qsys.master.passtimes import PassLog, PassTimes
 from qsys.master.snapshot import StateDecorator, build_snapshot
 
 if TYPE_CHECKING:
@@ -53,7 +55,7 @@ class Dispatcher:
         self.sessions = sessions
         self._task: asyncio.Task[None] | None = None
         self.waiting_reasons: dict[int, list[str]] = {}
-        self.passes = 0
+        self.pass_log = PassLog()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -65,10 +67,7 @@ class Dispatcher:
     async def _loop(self) -> None:
         wanted = self.state.pass_wanted
         while True:
-            try:
-                await asyncio.wait_for(wanted.wait(), SAFETY_PASS_SECONDS)
-            except TimeoutError:
-                pass
+            await self.state.clock.wait(wanted, SAFETY_PASS_SECONDS)
             wanted.clear()
             try:
                 await self.run_pass()
@@ -89,11 +88,17 @@ class Dispatcher:
 
     async def run_pass(self, immediate: int | None = None) -> set[int]:
         now = self.state.clock.now()
-        decision = sched.schedule(self.snapshot(now, immediate))
-        self.passes += 1
+        t0 = time.perf_counter()
+        snapshot = self.snapshot(now, immediate)
+        t1 = time.perf_counter()
+        decision = sched.schedule(snapshot)
+        t2 = time.perf_counter()
         started, changes, launches = self._apply(decision, now)
+        t3 = time.perf_counter()
         if changes:
             await self.state.commit(changes)
+        self.pass_log.record(PassTimes(t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3,
+                                       len(snapshot.jobs), len(decision.dispatches)))
         for host, msg in launches:
             if not self.link.send(host, msg):
                 log.warning("host=%s went away before job=%s could start", host, msg.job["job_id"])

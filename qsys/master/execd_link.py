@@ -110,7 +110,11 @@ class ExecdRegistry:
         self.state.schedule_soon()
         try:
             while True:
-                msg = await protocol.read_message(reader)
+                try:
+                    msg = await protocol.read_message(reader)
+                except protocol.MalformedMessage as exc:  # a whole frame: skip it, keep the link
+                    log.error("host=%s ignoring a message: %s", reg.host, exc)
+                    continue
                 if msg is None:
                     break
                 await self.handlers.lookup(msg)(entry, msg)

@@ -45,6 +45,7 @@ from qsys.master.execd_link import ExecdHandler, ExecdRegistry, HostLinks
 from qsys.master.lease import LOST_EXIT, MasterLease, is_failover_cell, own_candidate, start_lease
 from qsys.master.objects import ConfRequests
 from qsys.master.pe import ParallelJobs
+from qsys.master.private import UMASK, make_private
 from qsys.master.qmod import QueueRequests
 from qsys.master.queue_states import QueueStates
 from qsys.master.requests import JobRequests
@@ -77,7 +78,7 @@ class MasterDaemon:
     requests: protocol.HandlerTable[ClientHandler]
     execd_messages: protocol.HandlerTable[ExecdHandler]
     port: int | None = 0  # TCP port to listen on (0: any free port; None: the Unix socket only)
-    bind: str | None = None
+    bind: str | None = None  # TCP addresses, comma-separated (None: see listen_addresses)
     bound_port: int | None = None
     lease: MasterLease | None = None
 
@@ -87,11 +88,14 @@ class MasterDaemon:
         await state.config.bootstrap_defaults(state)
         if self.lease is not None:
             self._keep_lease(self.lease)
-        self.bound_port = await self.server.start(self.bind, self.port, str(cell.master_socket))
+        hosts = listen_addresses(self.bind, state.mode, several_masters=self.lease is not None)
+        self.bound_port = await self.server.start(hosts, self.port, str(cell.master_socket))
         if self.port == 0 and self.bound_port:
             state.boot["master_port"] = str(self.bound_port)
             cell.write_bootstrap(state.boot)
-        (cell.common / "act_qmaster").write_text(state.host_name + "\n")
+        act_qmaster = cell.common / "act_qmaster"
+        act_qmaster.write_text(state.host_name + "\n")
+        os.chmod(act_qmaster, 0o644)
         log.info("master up on port %s, socket %s, store %s", self.bound_port, cell.master_socket,
                  self.store.url_for_log)
         self.dispatcher.start()
@@ -144,13 +148,28 @@ def master_host_name(boot: dict[str, str], given: str | None = None) -> str:
     return short_hostname()
 
 
+LOOPBACK = ["127.0.0.1", "::1"]
+
+
+def listen_addresses(bind: str | None, mode: str, several_masters: bool = False) -> list[str] | None:
+    """Where the master listens on TCP: ``bind`` (``--bind`` or bootstrap ``master_bind``,
+    comma-separated, ``*`` for every address); else a personal cell of one master listens on
+    loopback only (its owner's commands run on this machine), a service cell or a cell with
+    several master hosts (reached from the others) on every address."""
+    if bind:
+        return [b.strip() for b in bind.split(",") if b.strip()]
+    return list(LOOPBACK) if mode == "personal" and not several_masters else None
+
+
 def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0,
                  bind: str | None = None, lease: MasterLease | None = None,
                  host_name: str | None = None) -> MasterDaemon:
     """The master of ``cell`` with its state loaded from the store, not yet listening;
     with ``lease`` (held: see ``lease.start_lease``), the active master of a failover cell."""
     boot = cell.bootstrap()
-    store = Store(boot.get("store_url") or default_store_url(cell))
+    store_url = boot.get("store_url") or default_store_url(cell)
+    make_private(cell.master_spool, store_url)
+    store = Store(store_url)
     if lease is not None:
         guard_sessions(store.engine, int(lease.times.term * 1000 / 3))
         store.fence = lease.fence
@@ -197,6 +216,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     requests.add(protocol.HostsStatus, status.hosts)
     requests.add(protocol.JobDetails, status.details)
     requests.add(protocol.ClusterQueuesStatus, status.cluster_queues)
+    requests.add(protocol.PassTimesStatus, dispatcher.pass_log.status)
     requests.add(protocol.AlterJob, AlterRequests(state, dispatcher).alter_job)
     requests.add(protocol.QueueAction, queues.queue_action)
     requests.add(protocol.SelectQueues, queues.select_queues)
@@ -209,7 +229,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     config.load(loaded.objects)
     ends.load(loaded)
     qstates.load(loaded.objects)
-    server = Server(state, requests, execds, lease)
+    server = Server(state, requests, execds, lease=lease)
     return MasterDaemon(cell, store, state, accounting, qstates, dispatcher, execds, server,
                         requests, execd_messages, port, bind, lease=lease)
 
@@ -241,7 +261,9 @@ def daemon_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """The options qsys-master and qsys-shadowd share."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--foreground", "-f", action="store_true", help="do not detach")
-    parser.add_argument("--bind", default=None, help="address to listen on (default master_bind, else all)")
+    parser.add_argument("--bind", default=None,
+                        help="TCP addresses to listen on, comma-separated, * for all (default: loopback "
+                             "in a personal cell of one master, all otherwise)")
     parser.add_argument("--host", default=None, help="the name of this master host (default the host name)")
     return parser
 
@@ -280,6 +302,7 @@ def run_daemon(cell: Cell, foreground: bool, body: Callable[[], Coroutine[Any, A
     """Detach (unless ``foreground``), log to the spool, run ``body`` in an event loop; its
     exit status. A master that lost its lease leaves at once: a commit thread may hang on the
     link that cut it off, and nothing of it may linger."""
+    os.umask(UMASK)
     cell.master_spool.mkdir(parents=True, exist_ok=True)
     pid_file = cell.master_spool / pid_name
     if foreground:

@@ -71,6 +71,21 @@ def _info(kind: str) -> Kind:
     return info
 
 
+def _utf8(text: str) -> str:
+    """Configuration is UTF-8 text: a byte that is not (carried as a surrogate) is refused."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    for number, line in enumerate(text.split("\n"), 1):
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest(f"line {number}: not UTF-8 text") from None
+    return text
+
+
 def _by(who: Identity) -> str:
     return f"{who.user}@{who.host}"
 
@@ -148,7 +163,7 @@ class ConfRequests:
 
     def _parse(self, kind: str, name: str, text: str) -> Any:
         """The object a text describes, validated against its kind and the other objects."""
-        obj: Any = parse_text(kind_class(kind), text)
+        obj: Any = parse_text(kind_class(kind), _utf8(text))
         if kind == "conf":
             obj.name = name or obj.name
         self._check(kind, obj)
@@ -230,7 +245,7 @@ class ConfRequests:
 
     async def _modify_complexes(self, who: Identity, text: str) -> protocol.Lines:
         """``qconf -mc/-Mc``: the whole table at once; one line per added, changed, removed row."""
-        new = parse_text(ComplexList, text)
+        new = parse_text(ComplexList, _utf8(text))
         validate(new)
         old = {row.name: row for row in self.state.config.complex_list.complexes}
         rows = {row.name: row for row in new.complexes}

@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from qsys import protocol
+from qsys.errors import InvalidRequest
 from qsys.master.queue_states import QueueStates, order_states, pairs
 from qsys.master.tasks import parse_job_target
 
@@ -225,6 +226,8 @@ class QueueRequests:
 
 async def queue_action(master: Master, qstates: QueueStates, link: HostLink, who: Identity,
                        msg: protocol.QueueAction) -> protocol.Lines:
+    if msg.action not in _QUEUE_ACTIONS and msg.action != "reschedule":
+        raise InvalidRequest(f"unknown qmod action {msg.action[:40]!r}")
     run = _Run(master, qstates, link, who, msg)
     for target in msg.targets:
         is_job = msg.jobs if msg.jobs is not None else bool(_JOB_TARGET.match(target))

@@ -408,10 +408,7 @@ class QueueStates:
             except Exception:
                 log.exception("queue state evaluation failed")
                 delay = TICK_SECONDS
-            try:
-                await asyncio.wait_for(self._wake.wait(), delay)
-            except TimeoutError:
-                pass
+            await self.state.clock.wait(self._wake, delay)
             self._wake.clear()
 
 

@@ -17,7 +17,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qsys import auth, protocol
+from qsys import admission, auth, protocol
 from qsys.errors import AuthenticationError, ProtocolError, QsysError
 from qsys.master.identity import Identity, identify
 
@@ -39,81 +39,95 @@ class ExecdLinks(Protocol):
 
 
 class Server:
+    """The listeners and the handshake; requests go to ``requests``, exec links to ``execds``.
+    Connection limits before authentication: :mod:`qsys.admission`."""
+
     def __init__(self, state: Master, requests: protocol.HandlerTable[ClientHandler], execds: ExecdLinks,
-                 lease: MasterLease | None = None) -> None:
+                 limits: admission.Limits | None = None, lease: MasterLease | None = None) -> None:
         self.state = state
         self.requests = requests
         self.execds = execds
+        self.limits = limits or admission.Limits()
         self.lease = lease  # in a failover cell: the Challenge says which master this is
-        self._servers: list[asyncio.AbstractServer] = []
+        self._gate: admission.Gate | None = None
+        self._listeners: list[admission.Listener] = []
         self._conn_seq = 0
 
-    async def start(self, host: str | None, port: int | None, unix_path: str | None) -> int | None:
-        """Listen on TCP (port 0 = any) and on the Unix socket; returns the TCP port."""
+    async def start(self, hosts: list[str] | None, port: int | None, unix_path: str | None) -> int | None:
+        """Listen on TCP at ``hosts`` (None: every address; port 0: any free port) and on the
+        Unix socket; returns the TCP port."""
+        self._gate = gate = admission.Gate(self.limits)
         bound_port = None
         if port is not None:
-            def serve_tcp(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> Any:
-                return self._serve(r, w, unix=False)
-
-            if port == 0 and host is None:
-                # one random port for both families (asyncio would pick one per family)
-                tcp = await asyncio.start_server(serve_tcp, host="0.0.0.0", port=0, reuse_address=True)
-                bound_port = tcp.sockets[0].getsockname()[1]
-                self._servers.append(tcp)
-                try:
-                    self._servers.append(await asyncio.start_server(serve_tcp, host="::", port=bound_port,
-                                                                    reuse_address=True))
-                except OSError:
-                    pass  # no IPv6 here
-            else:
-                tcp = await asyncio.start_server(serve_tcp, host=host, port=port, reuse_address=True)
-                self._servers.append(tcp)
-                bound_port = tcp.sockets[0].getsockname()[1]
+            for sock in admission.tcp_sockets(hosts or ["*"], port):
+                bound_port = sock.getsockname()[1]
+                self._listen(sock, unix=False)
         if unix_path:
             try:
                 os.unlink(unix_path)
             except FileNotFoundError:
                 pass
-            unix = await asyncio.start_unix_server(lambda r, w: self._serve(r, w, unix=True), path=unix_path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind(unix_path)
             os.chmod(unix_path, 0o666 if os.geteuid() == 0 else 0o600)
-            self._servers.append(unix)
+            sock.listen(128)
+            self._listen(sock, unix=True)
+        log.info("listening: %s (at most %d descriptors)", ", ".join(x.name for x in self._listeners),
+                 gate.descriptors)
         return bound_port
 
-    async def close(self) -> None:
-        for server in self._servers:
-            server.close()
-        for server in self._servers:
-            await server.wait_closed()
+    def _listen(self, sock: socket.socket, *, unix: bool) -> None:
+        assert self._gate is not None
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, unix: bool) -> None:
+        async def serve(conn: socket.socket, ticket: admission.Ticket) -> None:
+            await self._serve(conn, ticket, unix=unix)
+
+        listener = admission.Listener(sock, self._gate, serve, name="unix" if unix else _address(sock))
+        listener.start()
+        self._listeners.append(listener)
+
+    async def close(self) -> None:
+        for listener in self._listeners:
+            await listener.close()
+        self._listeners.clear()
+
+    async def _serve(self, conn: socket.socket, ticket: admission.Ticket, *, unix: bool) -> None:
         self._conn_seq += 1
-        conn = self._conn_seq
+        seq = self._conn_seq
+        reader, writer = await admission.streams(conn)
         nonce = auth.new_nonce()
         try:
             protocol.write_message(writer, self._challenge(nonce))
-            first = await protocol.read_message(reader)
+            try:
+                first = await asyncio.wait_for(protocol.read_message(reader, protocol.MAX_HELLO),
+                                               self.limits.handshake_timeout)
+            except TimeoutError:
+                return  # a silent peer: its descriptor is all it ever got
             if first is None:
                 return
             if isinstance(first, protocol.ExecdHello):
+                ticket.authenticated()  # the link checks the proof before it reads anything else
                 await self.execds.serve(first, nonce, reader, writer)
                 return
             if not isinstance(first, protocol.Hello):
                 raise ProtocolError(f"unexpected first message {type(first).__name__}")
             identity = self._identify(first, nonce, writer, unix=unix)
-            await self._serve_client(identity, reader, writer, conn)
+            ticket.authenticated()
+            await self._serve_client(identity, reader, writer, seq)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except QsysError as exc:
-            log.warning("conn=%d refused: %s", conn, exc)
-            try:
-                protocol.write_message(writer, protocol.Fail(exc.kind, exc.message))
-                await writer.drain()
-            except ConnectionError:
-                pass
-        except Exception:
-            log.exception("conn=%d failed", conn)
+            if ticket.pending or isinstance(exc, AuthenticationError):  # a stranger's, logged sparingly
+                self._gate_log(f"conn refused {exc.kind}", "conn=%d from %s refused: %s", seq, ticket.peer, exc)
+            else:
+                log.warning("conn=%d refused: %s", seq, exc)
+            await _say(writer, protocol.Fail(exc.kind, exc.message))
         finally:
             writer.close()
+
+    def _gate_log(self, key: str, text: str, *args: object) -> None:
+        assert self._gate is not None
+        self._gate.refused.warn(key, text, *args)
 
     def _challenge(self, nonce: bytes) -> protocol.Challenge:
         if self.lease is None:
@@ -142,7 +156,12 @@ class Server:
         protocol.write_message(writer, protocol.Welcome(identity.user))
         await writer.drain()
         while True:
-            msg = await protocol.read_message(reader)
+            try:
+                msg = await protocol.read_message(reader)
+            except protocol.MalformedMessage as exc:  # the frame was whole: answer, read on
+                protocol.write_message(writer, protocol.Fail(exc.kind, exc.message))
+                await writer.drain()
+                continue
             if msg is None:
                 return
             try:
@@ -154,6 +173,20 @@ class Server:
                 reply = protocol.Fail("error", f"internal error: {exc}")
             protocol.write_message(writer, reply)
             await writer.drain()
+
+
+async def _say(writer: asyncio.StreamWriter, msg: Any) -> None:
+    """A last word to a peer that may be gone already."""
+    try:
+        protocol.write_message(writer, msg)
+        await asyncio.wait_for(writer.drain(), 5.0)
+    except (ConnectionError, TimeoutError):
+        pass
+
+
+def _address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _user_name(uid: int) -> str:

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 
-from qsys import protocol
+from qsys import admission, protocol
 from qsys.errors import QsysError
 from qsys.master.clock import MonotonicClock
 from qsys.master.lease import (
@@ -34,7 +34,14 @@ from qsys.master.lease import (
     lease_table,
     own_candidate,
 )
-from qsys.master.main import current_cell, daemon_parser, master_host_name, run_daemon, serve
+from qsys.master.main import (
+    current_cell,
+    daemon_parser,
+    listen_addresses,
+    master_host_name,
+    run_daemon,
+    serve,
+)
 from qsys.paths import Cell
 from qsys.store.lease import LeaseRow, LeaseTable
 
@@ -48,23 +55,27 @@ class Standby:
     def __init__(self, table: LeaseTable, poll: float) -> None:
         self.table = table
         self.poll = poll
-        self._server: asyncio.AbstractServer | None = None
+        self._servers: list[asyncio.AbstractServer] = []
         self._row: LeaseRow | None = None
         self._read_at = float("-inf")
 
     async def start(self, bind: str | None, port: int) -> None:
+        """Listen where the master of this host will (``bind`` as the master takes it)."""
         try:
-            self._server = await asyncio.start_server(self._answer, host=bind, port=port, reuse_address=True)
+            socks = admission.tcp_sockets(listen_addresses(bind, "service") or ["*"], port)
         except OSError as exc:
             # the master of this very host holds the port: this shadow watches it all the
             # same (and restarts the master here if its process dies)
             log.info("not answering on port %d while waiting: %s", port, exc)
+            return
+        for sock in socks:
+            self._servers.append(await asyncio.start_server(self._answer, sock=sock))
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        for server in self._servers:
+            server.close()
+            await server.wait_closed()
+        self._servers.clear()
 
     async def _answer(self, _reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -98,3 +98,36 @@ def routable(address: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def route_source(address: str) -> str | None:
+    """The local address the kernel would send from to reach ``address`` (None: no route)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((address, 9))
+            return normalize(str(probe.getsockname()[0]))
+    except OSError:
+        return None
+
+
+def serving_address(grant: list[str]) -> str | None:
+    """The one local address a session port for a client at ``grant`` (the addresses of the
+    client's host) needs: loopback when the client runs on this host, else the address facing
+    it; None when the client's addresses lead out of several of ours (then every address)."""
+    import ipaddress
+
+    def loopback(address: str) -> bool:
+        try:
+            return ipaddress.ip_address(address).is_loopback
+        except ValueError:
+            return False
+
+    mine = set(local_addresses())
+    granted = [normalize(a) for a in grant]
+    if not granted or any(a in mine and not loopback(a) for a in granted):
+        return "127.0.0.1" if "127.0.0.1" in mine or not mine else ("::1" if "::1" in mine else None)
+    sources = {s for s in (route_source(a) for a in granted if not loopback(a)) if s}
+    if not sources and all(loopback(a) for a in granted):
+        sources = {"127.0.0.1" if "127.0.0.1" in mine else "::1"}
+    return sources.pop() if len(sources) == 1 else None

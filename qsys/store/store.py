@@ -112,12 +112,13 @@ class Loaded:
 
 
 def pack(record: Record) -> bytes:
-    return msgpack.packb(record, use_bin_type=True)
+    # arguments and environments keep bytes that are not UTF-8 (as the wire does: protocol)
+    return msgpack.packb(record, use_bin_type=True, unicode_errors="surrogateescape")
 
 
 def unpack(blob: bytes) -> Record:
     # Records may be keyed by task number, hence strict_map_key=False.
-    value: Record = msgpack.unpackb(bytes(blob), raw=False, strict_map_key=False)
+    value: Record = msgpack.unpackb(bytes(blob), raw=False, strict_map_key=False, unicode_errors="surrogateescape")
     return value
 
 

@@ -16,14 +16,7 @@ from qsys.cluster import new_cell
 from qsys.jobspec import JobSpec
 from qsys.master.main import build_master
 from qsys.paths import Cell
-
-
-class FixedClock:
-    def __init__(self, now: float) -> None:
-        self.value = now
-
-    def now(self) -> float:
-        return self.value
+from qsys.testing import FakeClock
 
 
 def _cell(root: Path) -> Cell:
@@ -73,14 +66,14 @@ def test_a_wrongly_typed_field_is_a_clear_fail_and_the_master_serves_on(qsys_roo
 
 def test_the_master_keeps_the_time_of_the_clock_it_is_given(qsys_root: Path) -> None:
     cell = _cell(qsys_root)
-    clock = FixedClock(1_900_000_000.0)
+    clock = FakeClock(1_900_000_000.0)
 
     async def run() -> None:
         daemon = build_master(cell, clock=clock, port=None)
         await daemon.start()
         try:
             _, rows = await asyncio.to_thread(_submit, cell)
-            assert [r.submit_time for r in rows] == [clock.value]  # type: ignore[attr-defined]
+            assert [r.submit_time for r in rows] == [clock.now()]  # type: ignore[attr-defined]
         finally:
             await daemon.stop()
 

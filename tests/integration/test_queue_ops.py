@@ -151,17 +151,20 @@ def test_suspend_queue_and_job_stop_and_continue_processes(cluster: Cluster, tmp
 
 
 def test_calendar_window_suspends_then_releases_an_instance(qsys_root: Path, started: list[Cluster]) -> None:
-    begin = dt.datetime.now() + dt.timedelta(seconds=4)
-    end = begin + dt.timedelta(seconds=4)
-    if end.date() != begin.date():
-        pytest.skip("the window would pass midnight")
-    week = f"mon-sun={begin:%H:%M:%S}-{end:%H:%M:%S}=suspended"
-    cluster = _start(qsys_root, {"calendar": "window"},
-                     [("calendar", "window", {"calendar_name": "window", "year": "NONE", "week": week})])
+    cluster = _start(qsys_root)
     started.append(cluster)
     marker = f"sleep 6{os.getpid() % 1000:03d}"
     job_id = _submit(cluster, "-b", "y", "/bin/sh", "-c", marker)
     wait_until(lambda: _state(cluster, job_id) == "r" and _proc_states(marker), 30, "the job to run")
+    # the window is set once everything runs (a loaded machine may take long to get there)
+    begin = dt.datetime.now() + dt.timedelta(seconds=2)
+    end = begin + dt.timedelta(seconds=6)
+    if end.date() != begin.date():
+        pytest.skip("the window would pass midnight")
+    path = qsys_root / "calendar-window.txt"
+    path.write_text(f"calendar_name window\nyear NONE\nweek mon-sun={begin:%H:%M:%S}-{end:%H:%M:%S}=suspended\n")
+    _qconf(cluster, "-Acal", str(path))
+    _qconf(cluster, "-mattr", "queue", "calendar", "window", "all.q")
     wait_until(lambda: "C" in _queue_states(cluster), 15, "the calendar to suspend the instance")
     wait_until(lambda: set(_proc_states(marker)) == {"T"}, 10, "the processes to stop")
     assert _state(cluster, job_id) == "S"
@@ -333,17 +336,6 @@ def test_a_start_failure_on_the_host_sets_error_state_until_qmod_cq(cluster: Clu
     out = cluster.run("qmod", "-cq", "all.q")
     assert out.stdout.endswith('changed state of "all.q@node1" (no error)\n')
     wait_until(lambda: not cluster.jobs(), 30, "the job to run once the error is cleared")
-
-
-def test_calendar_follows_the_fake_clock(qsys_root: Path, started: list[Cluster],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    # the master's calendar clock starts at noon on New Year's Day 2030, a holiday here
-    monkeypatch.setenv("QSYS_CLOCK", str(dt.datetime(2030, 1, 1, 12, 0, 0).timestamp()))
-    cluster = _start(qsys_root, {"calendar": "holidays"},
-                     [("calendar", "holidays", {"calendar_name": "holidays", "year": "1.1.2030=suspended",
-                                                "week": "NONE"})])
-    started.append(cluster)
-    assert "C" in _queue_states(cluster)
 
 
 def test_pe_xuser_lists_keep_a_user_out_of_a_parallel_environment(qsys_root: Path, started: list[Cluster],

@@ -117,7 +117,7 @@ def test_spool_round_trip(tmp_path: Path) -> None:
     launch.spec = {"script": b"echo hi\n", "binary": False}
     tdir = spool.create_task(launch, {"execd_mode": "personal"})
     assert tdir.script_path.read_bytes() == b"echo hi\n"
-    assert os.stat(tdir.script_path).st_mode & 0o777 == 0o755
+    assert os.stat(tdir.script_path).st_mode & 0o777 == 0o700  # the shepherd hands it to the job user
     assert tdir.launch().spec["script"] is None and tdir.execd_conf() == {"execd_mode": "personal"}
     assert [t.key for t in spool.tasks()] == [(1, 1)]
     tdir.write_shepherd_pid(os.getpid())

@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 # The modules of qsys that both sides (master and clients, exec daemons) may import.
 SHARED_LEAVES = {
-    "qsys.accounting_file", "qsys.auth", "qsys.daemonize", "qsys.errors", "qsys.launch", "qsys.paths",
+    "qsys.accounting_file", "qsys.admission", "qsys.auth", "qsys.daemonize", "qsys.errors", "qsys.launch",
+    "qsys.logbounds", "qsys.paths",
     "qsys.protocol", "qsys.record", "qsys.remote", "qsys.remote.addresses", "qsys.remote.wire",
     "qsys.remote.sshkeys", "qsys.remote.x11",
 }
