@@ -271,6 +271,7 @@ class MasterLease:
         self._inflight: Future[bool] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._ended: asyncio.Event | None = None
         self._lapsed = False
         self._failures = 0  # renewals failed in a row
 
@@ -304,16 +305,19 @@ class MasterLease:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._task = self._loop.create_task(self._run())
+        self._ended = asyncio.Event()
+        self._task = self._loop.create_task(self._run(self._ended))
 
-    async def _run(self) -> None:
+    async def _run(self, ended: asyncio.Event) -> None:
+        """Renew every ``renew`` seconds of the clock (a simulated one in tests)."""
         while not (self.lost or self.stopped):
             if self._inflight is None:
                 sent = self.clock.now()
                 inflight = self._executor.submit(self.table.renew, self.epoch)
                 self._inflight = inflight
                 inflight.add_done_callback(functools.partial(self._back_to_loop, sent))
-            await asyncio.sleep(self.times.renew)
+            if await self.clock.wait(ended, self.times.renew):
+                return
             self._check_lapse()
 
     def _back_to_loop(self, sent: float, done: Future[bool]) -> None:
@@ -375,6 +379,8 @@ class MasterLease:
     def stop(self) -> None:
         """End the renewals; release the lease unless it was lost (a clean stop: no shadow
         takes over, the next master to start takes it at once)."""
+        if self._ended is not None:
+            self._ended.set()
         if self._task is not None:
             self._task.cancel()
         if not (self.lost or self.stopped):

@@ -24,19 +24,12 @@ from qsys.master.lease import (
 )
 from qsys.store import PutObject, Store, StoreError
 from qsys.store.lease import Claimant, LeaseLost, LeaseRow, LeaseTable, check_epoch
+from qsys.testing import FakeClock
 from tests.pg import postgres, postgres_url  # noqa: F401  (fixtures)
 
 TIMES = LeaseTimes(term=6.0, renew=1.5, poll=0.5, grace=0.5)
 ME = Claimant("m2", "m2:7444", 4242, TIMES.term)
 OTHER = Claimant("m1", "m1:7444", 1111, TIMES.term)
-
-
-class FakeClock:
-    def __init__(self, t: float = 1000.0) -> None:
-        self.t = t
-
-    def now(self) -> float:
-        return self.t
 
 
 def row(epoch: int = 3, beat: int = 10, holder: str = "m1", pid: int = 1111) -> LeaseRow:
@@ -130,7 +123,7 @@ def sleeper(clock: FakeClock, on_sleep: object = None, polls: int = 1000) -> obj
     count = [0]
 
     def wait(seconds: float) -> bool:
-        clock.t += seconds
+        clock.advance(seconds)
         count[0] += 1
         if callable(on_sleep):
             on_sleep()
@@ -140,34 +133,34 @@ def sleeper(clock: FakeClock, on_sleep: object = None, polls: int = 1000) -> obj
 
 
 def test_a_master_starting_takes_a_free_lease_at_once() -> None:
-    clock, table = FakeClock(), FakeTable(None)
+    clock, table = FakeClock(1000.0), FakeTable(None)
     holding = claim(table, ME, TIMES, clock, sleeper(clock), shadow=False)  # type: ignore[arg-type]
     assert holding is not None and holding.epoch == 1 and table.current is not None
     assert table.current.holder == "m2" and holding.valid_until == 1000.0 + TIMES.term
 
 
 def test_a_master_starting_refuses_while_another_renews() -> None:
-    clock, table = FakeClock(), FakeTable(row(epoch=3))
+    clock, table = FakeClock(1000.0), FakeTable(row(epoch=3))
     with pytest.raises(LeaseHeld, match="m1"):
         claim(table, ME, TIMES, clock, sleeper(clock, lambda: table.renew(3)), shadow=False)  # type: ignore[arg-type]
     assert table.current is not None and table.current.holder == "m1"
 
 
 def test_a_silent_holder_is_taken_over_after_term_and_grace_with_the_next_epoch() -> None:
-    clock, table = FakeClock(), FakeTable(row(epoch=3))
+    clock, table = FakeClock(1000.0), FakeTable(row(epoch=3))
     holding = claim(table, ME, TIMES, clock, sleeper(clock), shadow=True)  # type: ignore[arg-type]
     assert holding is not None and holding.epoch == 4
-    assert clock.t - 1000.0 == pytest.approx(TIMES.term + TIMES.grace)
+    assert clock.now() - 1000.0 == pytest.approx(TIMES.term + TIMES.grace)
 
 
 def test_a_shadow_never_takes_over_from_a_master_that_stopped_on_purpose() -> None:
-    clock, table = FakeClock(), FakeTable(LeaseRow(3, 10, "", "", 0, TIMES.term))
+    clock, table = FakeClock(1000.0), FakeTable(LeaseRow(3, 10, "", "", 0, TIMES.term))
     assert claim(table, ME, TIMES, clock, sleeper(clock, polls=100), shadow=True) is None  # type: ignore[arg-type]
     assert table.current is not None and table.current.epoch == 3
 
 
 def test_a_shadow_loses_the_race_when_the_holder_renews_at_the_last_moment() -> None:
-    clock, table = FakeClock(), FakeTable(row(epoch=3))
+    clock, table = FakeClock(1000.0), FakeTable(row(epoch=3))
 
     class Late(FakeTable):
         def take(self, seen: LeaseRow | None, me: Claimant) -> LeaseRow | None:
@@ -182,28 +175,37 @@ def test_a_shadow_loses_the_race_when_the_holder_renews_at_the_last_moment() -> 
     late = Late(None)
     holding = claim(late, ME, TIMES, clock, sleeper(clock), shadow=True)  # type: ignore[arg-type]
     assert holding is not None and holding.epoch == 4
-    assert clock.t - 1000.0 > 2 * TIMES.term  # it watched the renewed beat expire again
+    assert clock.now() - 1000.0 > 2 * TIMES.term  # it watched the renewed beat expire again
 
 
 # ---------------------------------------------------------------- the holder at run time
 
 
+async def settled(condition: object, what: str) -> None:
+    """Let the renewal's thread and its callback run (real time: a thread is involved)."""
+    for _ in range(400):
+        if callable(condition) and condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"never {what}")
+
+
 def test_the_running_lease_renews_lapses_and_is_lost() -> None:
     async def scenario() -> None:
-        clock = FakeClock()
+        clock = FakeClock(1000.0)
         table = FakeTable(row(epoch=5, holder="m2", pid=4242))
         lease = MasterLease(table, Holding(table.current, clock.now() + TIMES.term),  # type: ignore[arg-type]
-                            LeaseTimes(term=6.0, renew=0.01, poll=0.5), clock)
+                            TIMES, clock)
         beats: list[float] = []
         lost: list[str] = []
         lease.on_beat = lambda beat: beats.append(beat.valid_for)
         lease.on_lost = lost.append
         lease.start()
-        for _ in range(200):
-            if beats:
-                break
-            await asyncio.sleep(0.01)
-        assert beats and beats[0] == pytest.approx(TIMES.term)
+        await settled(lambda: beats, "a first beat")  # renewed at once, sent at 1000
+        assert beats == [pytest.approx(TIMES.term)] and lease.holding.valid_until == 1000.0 + TIMES.term
+        clock.advance(TIMES.renew)
+        await settled(lambda: len(beats) == 2, "a renewal after lease_renew seconds of the clock")
+        assert lease.holding.valid_until == 1000.0 + TIMES.renew + TIMES.term
         failing = [True]
 
         def renew(epoch: int) -> bool:
@@ -212,24 +214,18 @@ def test_the_running_lease_renews_lapses_and_is_lost() -> None:
             return FakeTable.renew(table, epoch)
 
         table.renew = renew  # type: ignore[method-assign]
-        clock.t += TIMES.term + 1  # renewals fail for longer than the term: lapsed, not lost
-        for _ in range(200):
-            if lease._lapsed:
-                break
-            await asyncio.sleep(0.01)
-        assert lease._lapsed and lease.remaining() == 0 and not lease.lost
+        for _ in range(5):  # renewals fail for longer than the term: lapsed, not lost
+            clock.advance(TIMES.renew)
+            await asyncio.sleep(0.02)
+        await settled(lambda: lease._lapsed, "the lapse")
+        assert lease.remaining() == 0 and not lease.lost and len(beats) == 2
         failing[0] = False  # the store is back, nobody took over: the same epoch carries on
-        for _ in range(200):
-            if not lease._lapsed:
-                break
-            await asyncio.sleep(0.01)
-        assert not lease._lapsed and lease.remaining() > 0
+        clock.advance(TIMES.renew)
+        await settled(lambda: not lease._lapsed and lease.remaining() > 0, "the renewal after the lapse")
         table.current = row(epoch=6, holder="m1")  # a shadow took over meanwhile
-        for _ in range(200):
-            if lost:
-                break
-            await asyncio.sleep(0.01)
-        assert lost and "m1" in lost[0] and lease.lost and lease.remaining() == 0
+        clock.advance(TIMES.renew)
+        await settled(lambda: lost, "the loss")
+        assert "m1" in lost[0] and lease.lost and lease.remaining() == 0
         lease._executor.shutdown(wait=True)
 
     asyncio.run(scenario())
