@@ -3,8 +3,9 @@
 qsys-execd [--host NAME] [--foreground] [--master HOST:PORT | --master-socket PATH] [--spool DIR]
 
 Defaults come from the cell (``$QSYS_ROOT``/``$QSYS_CELL``), looked up before every connection:
-the master's Unix socket when it exists on this machine, else the bootstrap's master_host and
-master_port (in TLS when the bootstrap says ``tls yes``); the key is the host's secret
+the master's Unix socket when it exists on this machine, then the bootstrap's
+master_candidates (the one named in act_qmaster first), else its master_host and master_port
+(in TLS when the bootstrap says ``tls yes``); the key is the host's secret
 (``common/host.secret``, a host that joined with ``qsys join``) or the cluster key (the master
 host); the spool is ``spool/<host>``. The host name is ``--host``, else the name the host
 joined as (bootstrap ``host_name``), else the short ``gethostname()`` (several daemons may run
@@ -24,7 +25,7 @@ from pathlib import Path
 from qsys import auth
 from qsys.daemonize import daemonize, setup_logging
 from qsys.errors import QsysError
-from qsys.paths import DEFAULT_PORT, USER_COMMANDS, Cell, link_commands
+from qsys.paths import USER_COMMANDS, Cell, link_commands, master_candidates, read_active_master
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,15 +48,12 @@ def _address(text: str) -> tuple[str, int]:
 
 def cell_master_addresses(cell: Cell) -> list[tuple[str, int] | Path]:
     """Where the cell's master listens, read afresh: its Unix socket when it is on this machine,
-    then the bootstrap's master_host and master_port (re-read: a master on port 0 publishes
-    the port it got there)."""
+    then the bootstrap's master candidates (re-read: a master on port 0 publishes the port it
+    got there; the active one of several, named in act_qmaster, first)."""
     boot = cell.bootstrap()
-    try:
-        port = int(boot.get("master_port") or DEFAULT_PORT)
-    except ValueError:
-        port = DEFAULT_PORT
+    active = read_active_master(cell) if boot.get("master_candidates") else ""
     found: list[tuple[str, int] | Path] = [cell.master_socket] if cell.master_socket.exists() else []
-    return [*found, (boot.get("master_host") or "127.0.0.1", port)]
+    return [*found, *master_candidates(boot, active)]
 
 
 def provide_commands(root: Path) -> Path | None:

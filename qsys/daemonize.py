@@ -33,12 +33,15 @@ def write_pid(pid_file: Path) -> None:
     tmp.replace(pid_file)
 
 
-def run(pid_file: Path, log_file: Path, foreground: bool, main: Callable[[], Coroutine[Any, Any, None]],
+def run(pid_file: Path, log_file: Path, foreground: bool, main: Callable[[], Coroutine[Any, Any, int | None]],
         log: logging.Logger) -> int:
     """A daemon's life: detached (double fork) unless ``foreground``, the pid file written, the
-    log set up, ``main()`` run to its end (an exception is logged: exit code 1), the pid file
-    removed if it still names this process (a successor may own it)."""
+    log set up, ``main()`` run to its end (its exit code, 0 for None; an exception is logged:
+    exit code 1, a QsysError in one line), the pid file removed if it still names this
+    process (a successor may own it)."""
     import asyncio
+
+    from qsys.errors import QsysError
 
     if foreground:
         write_pid(pid_file)
@@ -46,7 +49,10 @@ def run(pid_file: Path, log_file: Path, foreground: bool, main: Callable[[], Cor
         daemonize(pid_file)
     setup_logging(log_file, foreground)
     try:
-        asyncio.run(main())
+        return asyncio.run(main()) or 0
+    except QsysError as exc:
+        log.error("%s", exc)
+        return 1
     except Exception:
         log.exception("%s failed", log.name)
         return 1
@@ -56,7 +62,6 @@ def run(pid_file: Path, log_file: Path, foreground: bool, main: Callable[[], Cor
                 pid_file.unlink()
         except OSError:
             pass
-    return 0
 
 
 def setup_logging(log_file: Path, foreground: bool, level: int = logging.INFO) -> None:

@@ -45,11 +45,13 @@ async def connect(address: MasterAddress, cell: Cell | None, use_tls: bool, join
 
 
 async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, key: bytes,
-                    register: protocol.Register, binding: bytes = b"") -> Any:
-    """Prove ``key`` as ``host`` and register. Returns the master's first message after that
-    (its HostConfig; None for a malformed frame, which the link skips as any other), for the
-    caller to handle as every later one; a refusal (Fail) is raised as its error."""
-    challenge = await _next(reader)
+                    register: protocol.Register, binding: bytes = b"", challenge: Any = None) -> Any:
+    """Prove ``key`` as ``host`` and register (``challenge``: the master's, when the caller has
+    read it already). Returns the master's first message after that (its HostConfig; None for
+    a malformed frame, which the link skips as any other), for the caller to handle as every
+    later one; a refusal (Fail) is raised as its error."""
+    if challenge is None:
+        challenge = await _next(reader)
     if not isinstance(challenge, protocol.Challenge):
         raise ProtocolError(f"expected a challenge, got {type(challenge).__name__}")
     proof = auth.execd_proof(key, challenge.nonce, host, binding)

@@ -14,7 +14,7 @@ Layout of a cell (``QSYS_CELL``, default ``default``)::
     common/host.secret     a joined host's secret (mode 0600, root's)
     common/signer.sock     a joined host's credential signer (see qsys.signer)
     common/accounting      Grid Engine-format accounting file
-    common/act_qmaster     name of the host running the master
+    common/act_qmaster     name of the host running the master (the active one of master_candidates)
     common/sge_request     default submit options for every user of the cell
     spool/master/          master pid, log, Unix socket, SQLite store
     spool/restd/           qsys-restd's pid, log, Unix socket, address (see qsys-restd(8))
@@ -142,6 +142,10 @@ class Cell:
         return self.common / "accounting"
 
     @property
+    def act_qmaster_file(self) -> Path:
+        return self.common / "act_qmaster"
+
+    @property
     def sge_request_file(self) -> Path:
         return self.common / "sge_request"
 
@@ -176,6 +180,39 @@ class Cell:
         tmp.write_text("\n".join(lines) + "\n")
         os.chmod(tmp, 0o644)
         tmp.replace(self.bootstrap_file)
+
+
+def master_candidates(boot: dict[str, str], active: str = "") -> list[tuple[str, int]]:
+    """Where the cell's master may listen, in the order to try them: ``master_candidates``
+    (``host[:port],...``; a host without a port takes ``master_port``), else the one
+    ``master_host``/``master_port``. The candidate on host ``active`` (the name in
+    act_qmaster) comes first."""
+    try:
+        default_port = int(boot.get("master_port") or DEFAULT_PORT)
+    except ValueError:
+        default_port = DEFAULT_PORT
+    found: list[tuple[str, int]] = []
+    for item in (boot.get("master_candidates") or "").split(","):
+        host, sep, port = item.strip().rpartition(":")
+        if not sep:
+            host, port = port, ""
+        host = host.strip("[]")
+        if host:
+            found.append((host, int(port) if port.isdigit() else default_port))
+    if not found:
+        return [(boot.get("master_host") or "127.0.0.1", default_port)]
+    if active:
+        found.sort(key=lambda address: address[0] != active)
+    return found
+
+
+def read_active_master(cell: Cell) -> str:
+    """The host name in act_qmaster ("" when there is none)."""
+    try:
+        with open(os.path.join(str(cell.common), "act_qmaster"), encoding="utf-8", errors="replace") as f:
+            return f.read(256).strip()
+    except OSError:
+        return ""
 
 
 def parse_key_values(text: str) -> dict[str, str]:

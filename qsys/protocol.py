@@ -437,9 +437,38 @@ class ExecdHello:
 @message("challenge")
 @dataclass
 class Challenge:
-    """The master's random challenge, sent first on every TCP and Unix connection."""
+    """The master's random challenge, sent first on every TCP and Unix connection.
+
+    In a cell with failover (``master_candidates``) it also says which master this is: the
+    ``epoch`` of its lease (0: no lease) and for how many more seconds the lease is surely
+    its own (``valid_for``); an exec daemon obeys a leased master only within that time,
+    extended by each :class:`MasterBeat` (see ``qsys.master.lease``).
+    """
 
     nonce: bytes
+    epoch: int = 0
+    valid_for: float = 0.0
+
+
+@message("not_active")
+@dataclass
+class NotActive:
+    """Sent first, instead of a Challenge, by a master host that is not the active master
+    (a shadow waiting, see qsys-shadowd(8)), naming the active one (``host:port``) when it
+    knows it; then the connection closes."""
+
+    active: str = ""
+    epoch: int = 0
+
+
+@message("master_beat")
+@dataclass
+class MasterBeat:
+    """Master -> exec daemon, after every renewal of the lease: the link's epoch and for how
+    many more seconds the master surely holds it."""
+
+    epoch: int
+    valid_for: float
 
 
 @dataclass

@@ -25,6 +25,7 @@ from qsys.master.identity import Identity, identify
 
 if TYPE_CHECKING:
     from qsys.master.core import Master
+    from qsys.master.lease import MasterLease
 
 log = logging.getLogger("qsys.master.server")
 
@@ -67,12 +68,14 @@ class Server:
     :mod:`qsys.admission`."""
 
     def __init__(self, state: Master, requests: protocol.HandlerTable[ClientHandler], execds: ExecdLinks,
-                 members: Members, limits: admission.Limits | None = None) -> None:
+                 members: Members, limits: admission.Limits | None = None,
+                 lease: MasterLease | None = None) -> None:
         self.state = state
         self.requests = requests
         self.execds = execds
         self.members = members
         self.limits = limits or admission.Limits()
+        self.lease = lease  # in a failover cell: the Challenge says which master this is
         self._gate: admission.Gate | None = None
         self._listeners: list[admission.Listener] = []
         self._conn_seq = 0
@@ -127,7 +130,7 @@ class Server:
             return
         nonce = auth.new_nonce()
         try:
-            protocol.write_message(writer, protocol.Challenge(nonce))
+            protocol.write_message(writer, self._challenge(nonce))
             try:
                 first = await asyncio.wait_for(protocol.read_message(reader, protocol.MAX_HELLO),
                                                self.limits.handshake_timeout)
@@ -161,6 +164,11 @@ class Server:
     def _gate_log(self, key: str, text: str, *args: object) -> None:
         assert self._gate is not None
         self._gate.refused.warn(key, text, *args)
+
+    def _challenge(self, nonce: bytes) -> protocol.Challenge:
+        if self.lease is None:
+            return protocol.Challenge(nonce)
+        return protocol.Challenge(nonce, self.lease.epoch, self.lease.remaining())
 
     def _identify(self, hello: protocol.Hello, nonce: bytes, writer: asyncio.StreamWriter, *, unix: bool) -> Identity:
         if unix:
