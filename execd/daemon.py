@@ -49,7 +49,14 @@ from execd.online import OnlineUsage, TaskProcesses
 from execd.spool import Spool, TaskDir, proc_start_time
 from execd.usage import empty_report
 from qsys import execlink, protocol
-from qsys.errors import AuthenticationError, PermissionDenied, QsysError
+from qsys.errors import (
+    AuthenticationError,
+    NotFound,
+    PermissionDenied,
+    ProtocolError,
+    QsysError,
+    error_from_wire,
+)
 from qsys.launch import Launch
 from qsys.remote.sshkeys import is_qsys_sshd
 
@@ -193,7 +200,7 @@ class ExecDaemon:
                     registered = await session
                     if registered:
                         backoff = 0.1
-                except (AuthenticationError, PermissionDenied) as exc:
+                except (AuthenticationError, PermissionDenied, NotFound) as exc:  # NotFound: qconf -de
                     log.error("host=%s refused by the master: %s", self.host, exc)
                     backoff = MAX_BACKOFF / 2  # doubled below: the longest wait
                 except (OSError, QsysError, asyncio.IncompleteReadError) as exc:
@@ -321,7 +328,7 @@ class ExecDaemon:
                     log.warning("host=%s master closed the link", self.host)
                     break
                 if isinstance(msg, protocol.Fail):  # refused (e.g. no exec host any more): back off
-                    raise QsysError(f"the master refused this host: {msg.message}")
+                    raise error_from_wire(msg.kind, msg.message)
         finally:
             if self._loader is not None:
                 self._loader.cancel()

@@ -70,6 +70,12 @@ class Dispatcher:
             self._task.cancel()
 
     async def _loop(self) -> None:
+        try:
+            await self._passes()
+        finally:
+            self.pacer.active = False  # requests never wait for passes that will not come
+
+    async def _passes(self) -> None:
         wanted = self.state.pass_wanted
         loop = asyncio.get_running_loop()
         while True:

@@ -48,9 +48,9 @@ from qsys.master.dispatch import Dispatcher
 from qsys.master.ends import TaskEnds
 from qsys.master.execd_link import ExecdHandler, ExecdRegistry, HostLinks
 from qsys.master.hostwatch import HostWatch
+from qsys.master.lease import LOST_EXIT, MasterLease, is_failover_cell, own_candidate, start_lease
 from qsys.master.membership import Membership, load_tls
 from qsys.master.metrics import Metrics
-from qsys.master.lease import LOST_EXIT, MasterLease, is_failover_cell, own_candidate, start_lease
 from qsys.master.objects import ConfRequests
 from qsys.master.pacing import Pacer
 from qsys.master.pe import ParallelJobs

@@ -37,6 +37,7 @@ from qsys.store import DeleteObject, PutObject
 if TYPE_CHECKING:
     import ssl
 
+    from qsys.master.config import Edit
     from qsys.master.core import Master
     from qsys.master.identity import Identity
 
@@ -240,44 +241,36 @@ class Membership:
         key = HostKey(msg.host, (old.serial + 1) if old else 1, not msg.submit_only, now, token.id)
         used = JoinTokenRecord(**{**asdict(token), "used_by": msg.host, "used_at": now})
         changes: list[Any] = [PutObject(JOIN_TOKEN, token.id, asdict(used)), PutObject(HOST_KEY, key.host, asdict(key))]
-        placed = self._host_objects(key, msg.processors)
-        changes += [PutObject(kind, name, record) for kind, name, _obj, record in placed]
         self._joining.add(token.id)
         try:
-            await state.commit(changes)
+            await state.config.apply_edits(state, self._host_edits(key, msg.processors), also=changes)
         finally:
             self._joining.discard(token.id)
         self.tokens[token.id] = used
         self.hosts[key.host] = key
-        for kind, name, obj, _record in placed:
-            state.config.put(kind, name, obj)
         self._close_link(key.host)  # a link proved with the old serial ends now
         state.schedule_soon()
         log.info("host=%s joined as %s host from %s with token %s (serial %d)", key.host,
                  "exec" if key.exec_host else "submit", address or "?", token.id, key.serial)
         return protocol.JoinGrant(key.host, self.secret(key), certificate.decode(), key.serial, key.exec_host)
 
-    def _host_objects(self, key: HostKey, processors: int) -> list[tuple[str, str, Any, dict[str, Any]]]:
-        """What joining makes of a host: a submit host, and an exec host whose all.q instance
-        has its processors as slots (as Grid Engine's execd installation does)."""
+    def _host_edits(self, key: HostKey, processors: int) -> list[Edit]:
+        """What joining makes of a host: a submit host, and an exec host (in @allhosts) whose
+        all.q instance has its processors as slots (as Grid Engine's execd installation does)."""
         from qsys.master.attrs import edit_attribute
-        from qsys.objects import ExecHost as ExecHostConf
-        from qsys.objects import to_wire
 
         config = self.state.config
-        out: list[tuple[str, str, Any, dict[str, Any]]] = []
+        edits: list[Edit] = []
         if key.host not in config.submit_hosts:
-            out.append(("submithost", key.host, None, {"attrs": {}}))
+            edits.append(("submithost", key.host, {}))
         if not key.exec_host:
-            return out
-        if key.host not in config.exec_hosts:
-            obj = ExecHostConf(hostname=key.host)
-            out.append(("exechost", key.host, obj, {"attrs": to_wire(obj)}))
+            return edits
+        if key.host not in config.exec_hosts or key.host in config.removed_hosts:
+            edits += config.joining(key.host)
         queue = config.queues.get("all.q")
         if queue is not None and processors > 0 and key.host not in queue.overrides.get("slots", {}):
-            new = edit_attribute(queue, "mattr", "slots", str(processors), key.host)
-            out.append(("queue", "all.q", new, {"attrs": to_wire(new)}))
-        return out
+            edits.append(("queue", "all.q", edit_attribute(queue, "mattr", "slots", str(processors), key.host)))
+        return edits
 
     def _close_link(self, host: str) -> None:
         entry = self.state.hosts.get(host)

@@ -17,14 +17,7 @@ from qsys.cluster import new_cell
 from qsys.errors import AuthenticationError, PermissionDenied
 from qsys.master.main import build_master
 from qsys.paths import Cell
-
-
-class FixedClock:
-    def __init__(self, now: float) -> None:
-        self.value = now
-
-    def now(self) -> float:
-        return self.value
+from qsys.testing.clock import FakeClock
 
 
 def _token(cell: Cell, hosts: str = "*", ttl: int = 600) -> str:
@@ -51,7 +44,7 @@ def test_tokens_admit_one_join_of_the_hosts_they_name(qsys_root: Path) -> None:
     cell = Cell(qsys_root / "master", "default")
     new_cell(cell, hosts=1, slots=1, port=0, store_url=None)
     joiner = Cell(qsys_root / "joiner", "default")
-    clock = FixedClock(1_900_000_000.0)
+    clock = FakeClock(1_900_000_000.0)
 
     async def run() -> None:
         daemon = build_master(cell, clock=clock, port=0, bind="127.0.0.1")
@@ -72,7 +65,7 @@ def test_tokens_admit_one_join_of_the_hosts_they_name(qsys_root: Path) -> None:
             other = await asyncio.to_thread(_token, cell, "gpu*")
             with pytest.raises(AuthenticationError, match='is for hosts matching "gpu\\*", not for "node8"'):
                 await asyncio.to_thread(_join, cell, joiner, other, "node8")
-            clock.value += 601
+            clock.advance(601)
             with pytest.raises(AuthenticationError, match="expired at"):
                 await asyncio.to_thread(_join, cell, joiner, other, "gpu1")
             forged = auth.JoinToken.parse(await asyncio.to_thread(_token, cell))
@@ -95,7 +88,7 @@ def test_tokens_admit_one_join_of_the_hosts_they_name(qsys_root: Path) -> None:
         members = daemon.server.members
         try:
             assert members.hosts["node7"].serial == 2 and members.hosts["login3"].exec_host is False
-            assert {t.state(clock.value) for t in members.tokens.values()} == {"used", "expired", "unused"}
+            assert {t.state(clock.now()) for t in members.tokens.values()} == {"used", "expired", "unused"}
             nonce = auth.new_nonce()
             credential = auth.sign_credential(submit.secret, nonce, 0, "login3")
             assert members.verify_credential(credential, nonce)[2] == "login3"
