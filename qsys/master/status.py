@@ -8,6 +8,7 @@ from qsys import protocol
 from qsys.master import liveusage
 from qsys.master.arraydeps import split_pending, waiting_test
 from qsys.master.finished import FinishedJob, outcome_ids
+from qsys.master.qstat_select import QueueSelection, selection
 from qsys.master.snapshot import used_slots
 from qsys.master.tasks import describe_ids
 from qsys.master.urgency import cluster_queue_summary, priorities
@@ -123,7 +124,11 @@ class StatusRequests:
         return protocol.JobRows(job_rows(self.state, self.qstates, msg))
 
     async def queues(self, who: Identity, msg: protocol.QueuesStatus) -> protocol.QueueRows:
-        return protocol.QueueRows(queue_rows(self.state, self.qstates), job_rows(self.state, self.qstates, msg))
+        chosen = selection(self.state, self.qstates, msg)
+        queues = queue_rows(self.state, self.qstates)
+        if chosen is not None:  # qstat -f -q/-l: only the selected queue instances
+            queues = [q for q in queues if q.name in chosen.names]
+        return protocol.QueueRows(queues, job_rows(self.state, self.qstates, msg, chosen))
 
     async def hosts(self, who: Identity, msg: protocol.HostsStatus) -> protocol.HostRows:
         return protocol.HostRows(host_rows(self.state, self.qstates))
@@ -139,7 +144,10 @@ def _task_number(task: Task) -> int:
     return task.task_id
 
 
-def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus) -> list[JobRow]:
+def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
+             chosen: QueueSelection | None = None) -> list[JobRow]:
+    if chosen is None:
+        chosen = selection(master, qstates, msg)
     users = msg.users
     figures = priorities(master)
     prios = {job_id: fig["prior"] for job_id, fig in figures.items()}
@@ -171,6 +179,8 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus) -> 
     if msg.urgency:  # qstat -urg / -pri
         for row in rows:
             row.urgency = figures.get(row.job_id)
+    if chosen is not None:
+        rows = [r for r in rows if chosen.shows(r, master.jobs.get(r.job_id))]
     return [r for r in rows if _state_filter(r, msg.states)]
 
 
