@@ -41,6 +41,9 @@ def test_the_checks_of_grid_engine(cluster: Cluster) -> None:
     other = _submit(cluster, "-h", "-t", "1-2", "-b", "y", "/bin/true")
     proc = cluster.run("qalter", "-hold_jid_ad", str(first), str(other))
     assert (proc.returncode, proc.stdout) == (1, RANGES + "\n")
+    for args in ((str(first), str(single)), (str(single), str(unknown))):  # either side not an array
+        proc = cluster.run("qalter", "-hold_jid_ad", *args)
+        assert (proc.returncode, proc.stdout) == (1, NOT_ARRAY + "\n"), args
     proc = cluster.run("qalter", "-hold_jid_ad", str(first), str(unknown))
     assert proc.returncode == 0
     assert proc.stdout == f"modified job id hold array list of job {unknown}\n   blocking jobs: {first}\n   exited jobs:   NONE\n"

@@ -65,10 +65,13 @@ def test_finished_jobs_are_listed_with_their_exit_status(cluster: Cluster) -> No
     assert listed[array].findtext("tasks") == "1-3:1"
 
 
-def test_a_job_is_never_missing_between_qsub_and_the_finished_list(cluster: Cluster) -> None:
+def test_a_job_is_never_missing_between_qsub_and_the_finished_list(cluster: Cluster, tmp_path: Path) -> None:
     """A poller asks as fast as it can from the moment qsub returns until the job is listed as
-    finished: every answer must hold the job (pending, running or finished)."""
-    job_id = _submit(cluster, "-o", "/dev/null", "-j", "y", "-b", "y", "/bin/true")
+    finished: every answer must hold the job. The job is held, then released, then let go
+    through a gate, so the poller sees each change (held, running, finished) happen."""
+    gate = tmp_path / "gate"
+    job_id = _submit(cluster, "-h", "-o", "/dev/null", "-j", "y", "-b", "y", "/bin/sh", "-c",
+                     f"while [ ! -f {gate} ]; do sleep 0.1; done")
     answers: list[str | None] = []
     stop = threading.Event()
 
@@ -82,12 +85,20 @@ def test_a_job_is_never_missing_between_qsub_and_the_finished_list(cluster: Clus
 
     poller = threading.Thread(target=poll)
     poller.start()
-    poller.join(60)
-    stop.set()
-    poller.join()
+    try:
+        wait_until(lambda: "hqw" in answers, 30, "the poller to see the held job")
+        cluster.run("qrls", str(job_id), check=True)
+        wait_until(lambda: "r" in answers, 60, "the poller to see the job run")
+        gate.write_text("")
+        poller.join(60)
+    finally:
+        stop.set()
+        poller.join()
     assert answers and answers[-1] == "z", answers[-5:]
     assert None not in answers, f"missing in {answers.count(None)} of {len(answers)} answers"
-    print(f"{len(answers)} answers, states seen: {sorted(set(answers), key=answers.index)}")
+    seen = sorted(set(answers), key=answers.index)
+    assert seen[0] == "hqw" and seen.index("r") < seen.index("z"), seen
+    print(f"{len(answers)} answers, states seen: {seen}")
 
 
 def test_the_finished_list_survives_a_master_restart(cluster: Cluster) -> None:

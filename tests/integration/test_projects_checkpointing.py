@@ -68,6 +68,11 @@ def test_projects_and_interfaces_through_qconf(cluster: Cluster, tmp_path: Path)
     assert out.endswith('added "ck1" to checkpoint interface list\n')
     assert _ok(cluster, "qconf", "-sckpt", "ck1") == ckpt
     assert _ok(cluster, "qconf", "-sckptl") == "ck1\n"
+    written = (REFERENCE / "qconf_sckpt_app.txt").read_text()  # SGE writes its when letters in its order
+    _ok(cluster, "qconf", "-Ackpt", _file(tmp_path, "app", written.replace("xsmr", "smxr")))
+    assert _ok(cluster, "qconf", "-sckpt", "v10zz") == written
+    assert _ok(cluster, "qconf", "-sckptl") == "ck1\nv10zz\n"
+    _ok(cluster, "qconf", "-dckpt", "v10zz")
     assert _fails(cluster, "qconf", "-sckpt", "nope") == "nope is not a checkpointing interface definition\n"
     assert _fails(cluster, "qconf", "-dckpt", "nope") == 'denied: checkpointing environment "nope" does not exist\n'
     assert _fails(cluster, "qconf", "-Mckpt", _file(tmp_path, "c9", ckpt.replace("ck1", "ck9"))) == \
