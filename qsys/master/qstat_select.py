@@ -31,7 +31,6 @@ class QueueSelection:
 
     def __init__(self, state: Master, decorator: StateDecorator, patterns: list[str],
                  resources: dict[str, str]) -> None:
-        self.state = state
         self.snap = build_snapshot(state, decorator, state.clock.now())
         self.index = complex_index(self.snap.complexes)
         wanted = compile_request(PendingJob(0, hard_resources=dict(resources)), self.index)
