@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from execd import inherit, pehost
+from execd import identity, inherit, pehost
 from execd.forkserver import ForkServerClient
 from execd.gids import GidPoolExhausted
 from execd.identity import IdentityPolicy
 from execd.load import ARCH, LoadSampler, meminfo, topology
+from execd.online import OnlineUsage, TaskProcesses
 from execd.spool import Spool, TaskDir, proc_start_time
 from execd.usage import empty_report
 from qsys import auth, protocol
@@ -39,8 +42,27 @@ from qsys.remote.sshkeys import is_qsys_sshd
 
 log = logging.getLogger("qsys.execd")
 
+BEFORE_JOB = 11  # the shepherd's failure code "before job" (execd.shepherd)
+
 DEFAULT_LOAD_REPORT = 40.0
 MAX_BACKOFF = 10.0
+REPEAT_AFTER = 60.0  # seconds an end waits for its FinishedAck before it is sent again
+CONNECT_TIMEOUT = 5.0  # seconds a TCP connection attempt to the master may take
+LINK_TIMEOUT_MS = 20_000  # unacknowledged data on the master link for this long ends it
+
+
+def _notice_dead_peer(sock: socket.socket | None) -> None:
+    """A master link over a network that went down ends within ~20 s instead of after TCP's
+    retransmissions (many minutes), so the daemon reconnects when the network is back."""
+    if sock is None:
+        return
+    for level, name, value in ((socket.SOL_SOCKET, "SO_KEEPALIVE", 1), (socket.IPPROTO_TCP, "TCP_KEEPIDLE", 10),
+                               (socket.IPPROTO_TCP, "TCP_KEEPINTVL", 5), (socket.IPPROTO_TCP, "TCP_KEEPCNT", 2),
+                               (socket.IPPROTO_TCP, "TCP_USER_TIMEOUT", LINK_TIMEOUT_MS)):
+        option = getattr(socket, name, None)
+        if option is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(level, option, value)
 
 
 def parse_hms(text: str, default: float = DEFAULT_LOAD_REPORT) -> float:
@@ -78,6 +100,7 @@ class Tracked:
     pidfd: int | None = None
     report: dict[str, Any] | None = None
     started: float = field(default_factory=time.time)
+    reported: float = 0.0  # monotonic time the end was last sent (0: never)
 
     @property
     def label(self) -> str:
@@ -97,6 +120,7 @@ class ExecDaemon:
         self.writer: asyncio.StreamWriter | None = None
         self.forks = ForkServerClient()
         self.sampler = LoadSampler()
+        self.online = OnlineUsage()
         self.stopping = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._loader: asyncio.Task[None] | None = None
@@ -164,7 +188,11 @@ class ExecDaemon:
                     return await asyncio.open_unix_connection(str(address))
                 if address[1] <= 0:
                     raise ConnectionRefusedError(f"the master has not published its port yet ({address[0]})")
-                return await asyncio.open_connection(*address)
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), CONNECT_TIMEOUT)
+                _notice_dead_peer(writer.get_extra_info("socket"))
+                return reader, writer
+            except TimeoutError:
+                error = TimeoutError(f"no answer from the master at {address} in {CONNECT_TIMEOUT:.0f} s")
             except OSError as exc:
                 error = exc
         raise error
@@ -195,6 +223,8 @@ class ExecDaemon:
                 if msg is None:
                     log.warning("host=%s master closed the link", self.host)
                     break
+                if isinstance(msg, protocol.Fail):  # refused (e.g. no exec host any more): back off
+                    raise QsysError(f"the master refused this host: {msg.message}")
                 if type(msg) not in MASTER_MESSAGES:
                     log.warning("host=%s ignoring unexpected %s", self.host, type(msg).__name__)
                     continue
@@ -242,9 +272,42 @@ class ExecDaemon:
 
     async def _load_loop(self) -> None:
         while True:
-            await asyncio.sleep(parse_hms(self.config.get("load_report_time", "")))
-            if self.send(protocol.LoadReport(self.host, self.sampler.sample())) and self.writer is not None:
+            interval = parse_hms(self.config.get("load_report_time", ""))
+            await asyncio.sleep(interval)
+            report = protocol.LoadReport(self.host, self.sampler.sample(), self.spool_free(),
+                                         self.online.sample(self.running_tasks()))
+            if self.send(report) and self.writer is not None:
+                self.repeat_ends(max(REPEAT_AFTER, 6 * interval))
                 await self.writer.drain()
+
+    def spool_free(self) -> int:
+        """Bytes the spool's file system has free for this daemon (-1: cannot tell)."""
+        try:
+            st = os.statvfs(self.spool.root)
+        except OSError:
+            return -1
+        return st.f_bavail * st.f_frsize
+
+    def repeat_ends(self, older_than: float) -> None:
+        """Send again the ends the master has not acknowledged for a while (as Grid Engine's
+        execd repeats its job reports): a safety net for an end the master could not store."""
+        now = time.monotonic()
+        for tracked in list(self.tasks.values()):
+            if tracked.report is not None and now - tracked.reported >= older_than:
+                self._report_end(tracked)
+
+    def running_tasks(self) -> dict[tuple[int, int], TaskProcesses]:
+        """Where the processes of each task running here are (its shepherds, its group ID):
+        master tasks and the slave records of PE jobs, with their qrsh -inherit tasks."""
+        inherit = self.inherit.shepherds()
+        out: dict[tuple[int, int], TaskProcesses] = {}
+        for key, tracked in self.tasks.items():
+            if tracked.report is None and tracked.pid:
+                out[key] = TaskProcesses([tracked.pid, *inherit.get(key, [])], self.pe.gid_of_task(*key))
+        for key, launch in self.pe.slaves.items():
+            if key not in out:
+                out[key] = TaskProcesses(inherit.get(key, []), launch.extra_gid)
+        return out
 
     # ------------------------------------------------------------ tasks
 
@@ -271,6 +334,8 @@ class ExecDaemon:
             # a rerun is started only after the master accounted the old end: that is an
             # acknowledgement, even when the FinishedAck itself is still on its way
             self.acknowledged(*key)
+        if launch.session is not None and self._refuse_session(launch):
+            return
         try:
             self.pe.assign_gid(launch)
         except GidPoolExhausted as exc:
@@ -281,7 +346,10 @@ class ExecDaemon:
             tdir = self.spool.create_task(launch, self.execd_conf())
         except OSError as exc:
             log.error("%s cannot write its spool directory: %s", label, exc)
-            self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"exec spool: {exc}"))
+            with contextlib.suppress(OSError):
+                self.spool.task_dir(launch.job_id, launch.task_id).remove()  # no half-written task
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"exec spool: {exc}", spool_full=full))
             return
         listener = None
         addresses: list[str] = []
@@ -308,6 +376,33 @@ class ExecDaemon:
             log.info("%s session (%s) listens on port %d", label, (launch.session or {}).get("method"), port)
         log.info("%s started (shepherd pid %d)", label, pid)
         self._watch(tracked, None)
+
+    def _refuse_session(self, launch: Launch) -> bool:
+        """A session the identity policy refuses ends before it starts: the client hears why
+        (SessionReady with the audit line's reason) and the job ends as failed "before job"
+        instead of waiting in error state for a client that is gone. True when refused."""
+        try:
+            identity.decide(IdentityPolicy.from_conf(self.config), launch)
+            return False
+        except identity.IdentityRefused as exc:
+            reason = str(exc)
+        identity.audit(self.spool.root / "audit", launch, None, "refuse", reason)
+        log.warning("job=%s session refused: %s", launch.task_key, reason)
+        key = (launch.job_id, launch.task_id)
+        report = empty_report(0.0, time.time())
+        report.update(failed=BEFORE_JOB, error=reason)
+        self.send(protocol.SessionReady(launch.job_id, launch.task_id, error=reason))
+        try:
+            tdir = self.spool.create_task(launch, self.execd_conf())
+            tdir.write_error(reason)
+            tdir.write_exit(report)
+        except OSError as exc:
+            self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"exec spool: {exc}", error_state=True))
+            return True
+        tracked = Tracked(tdir, report=report)
+        self.tasks[key] = tracked
+        self._report_end(tracked)
+        return True
 
     @staticmethod
     def _restarted(tracked: Tracked) -> int:
@@ -381,6 +476,7 @@ class ExecDaemon:
 
     def _report_end(self, tracked: Tracked) -> None:
         assert tracked.report is not None
+        tracked.reported = time.monotonic()
         self.send(protocol.JobFinished(tracked.tdir.job_id, tracked.tdir.task_id, protocol.exit_report(tracked.report)))
 
     def kill(self, job_id: int, task_id: int, sig: int) -> None:
@@ -408,14 +504,29 @@ class ExecDaemon:
         log.info("%s signal %d sent", label, sig)
 
     def signal_task(self, job_id: int, task_id: int, sig: int) -> None:
-        """Stop or continue a task's processes (suspension); the task keeps running."""
+        """Stop or continue a task's processes (suspension); the task keeps running. On the
+        master task's host: its process group; on every host of a parallel job: its qrsh
+        -inherit tasks and the processes carrying its group ID (a slave host has only these)."""
         tracked = self.tasks.get((job_id, task_id))
         pid = tracked.tdir.job_pid() if tracked is not None and tracked.report is None else None
-        if pid is None:
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, sig)
+        tasks = self.inherit.signal(job_id, task_id, sig)
+        carriers = self.pe.kill_group(job_id, task_id, sig) if pid is not None or (job_id, task_id) in self.pe.slaves \
+            else 0
+        if pid is not None or tasks or carriers:
+            log.info("job=%d.%d signal %d sent (suspension; %d pe tasks, %d group ID carriers)", job_id, task_id,
+                     sig, tasks, carriers)
+
+    def migrate(self, job_id: int, task_id: int) -> None:
+        """A checkpointing job is to migrate: its shepherd runs migr_command and ends it."""
+        tracked = self.tasks.get((job_id, task_id))
+        if tracked is None or tracked.report is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, sig)
-        log.info("job=%d.%d signal %d sent (suspension)", job_id, task_id, sig)
+        with contextlib.suppress(OSError):
+            tracked.tdir.request_migrate()
+        log.info("job=%d.%d migration requested", job_id, task_id)
 
     def acknowledged(self, job_id: int, task_id: int) -> None:
         tracked = self.tasks.get((job_id, task_id))
@@ -467,6 +578,10 @@ def _on_signal(daemon: ExecDaemon, msg: protocol.SignalJob) -> None:
     daemon.signal_task(msg.job_id, msg.task_id, msg.signal)
 
 
+def _on_migrate(daemon: ExecDaemon, msg: protocol.MigrateJob) -> None:
+    daemon.migrate(msg.job_id, msg.task_id)
+
+
 def _on_ack(daemon: ExecDaemon, msg: protocol.FinishedAck) -> None:
     daemon.acknowledged(msg.job_id, msg.task_id)
 
@@ -482,6 +597,7 @@ def master_messages() -> protocol.HandlerTable[Handler]:
     table.add(protocol.StartJob, _on_start)
     table.add(protocol.KillJob, _on_kill)
     table.add(protocol.SignalJob, _on_signal)
+    table.add(protocol.MigrateJob, _on_migrate)
     table.add(protocol.FinishedAck, _on_ack)
     table.add(protocol.ExecdShutdown, _on_shutdown)
     table.add(protocol.PeSlaveStart, pehost.on_slave_start)

@@ -109,6 +109,9 @@ def build(launch: Launch, facts: JobFacts) -> dict[str, str]:
             ours[key] = "undefined"
     for key, value in (spec.get("submit_env") or {}).items():
         ours[f"SGE_O_{key}"] = str(value)
+    if launch.checkpoint:  # what Grid Engine tells a checkpointing job
+        ours["SGE_CKPT_ENV"] = str(launch.checkpoint.get("name", ""))
+        ours["SGE_CKPT_DIR"] = str(launch.checkpoint.get("ckpt_dir", ""))
     if launch.pe and facts.pe_hostfile:
         ours["PE"] = launch.pe
         ours["PE_HOSTFILE"] = facts.pe_hostfile

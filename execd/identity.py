@@ -12,7 +12,10 @@ Modes (the host configuration's ``execd_mode``; ``execd_identity`` refines servi
   refuses log-only starts.
 
 Every decision appends one line to ``<spool>/audit``:
-``<time> job=12.1 user=alice uid=1001 gid=1001 action=switch|none|refuse reason=...``.
+``<time> job=12.1 user=alice uid=1001 gid=1001 action=switch|none|refuse|log_only reason=...``
+(log-only: the user is the one a switch would have taken, the reason says who ran the job).
+A session (qrsh, qlogin) the policy refuses is refused by the exec daemon before it starts:
+the client is told the reason and the job ends (it does not wait in error state).
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ class Identity:
     shell: str
     switch: bool
     extra_gid: int | None = None
+    would_be: tuple[str, int, int] | None = None  # log-only: (user, uid, gid) a switch would have taken
 
 
 def _own_identity() -> Identity:
@@ -125,6 +129,7 @@ def decide(policy: IdentityPolicy, launch: Launch) -> Identity:
             raise IdentityRefused("log-only identity mode refused: the exec daemon runs as root")
         ident = _own_identity()
         ident.extra_gid = launch.extra_gid
+        ident.would_be = (pw.pw_name, pw.pw_uid, gid)
         return ident
     if os.geteuid() != 0:
         if pw.pw_uid == os.getuid():
@@ -135,9 +140,16 @@ def decide(policy: IdentityPolicy, launch: Launch) -> Identity:
 
 
 def audit(path: Path, launch: Launch, ident: Identity | None, action: str, reason: str = "") -> None:
-    """Append one audit line (best effort: an unwritable audit file must not stop the job)."""
-    who = (f"user={ident.user} uid={ident.uid} gid={ident.gid}" if ident
-           else f"user={launch.owner} uid={launch.uid} gid={launch.gid}")
+    """Append one audit line (best effort: an unwritable audit file must not stop the job).
+    In log-only mode it names the identity a switch would have taken, and who ran the job."""
+    if ident is not None and ident.would_be is not None:
+        user, uid, gid = ident.would_be
+        who = f"user={user} uid={uid} gid={gid}"
+        action, reason = "log_only", reason or f"ran as {ident.user} uid={ident.uid}"
+    elif ident is not None:
+        who = f"user={ident.user} uid={ident.uid} gid={ident.gid}"
+    else:
+        who = f"user={launch.owner} uid={launch.uid} gid={launch.gid}"
     line = (f"{time.strftime('%Y-%m-%dT%H:%M:%S')} job={launch.task_key} {who} "
             f"action={action} by_uid={os.getuid()}" + (f" reason={reason!r}" if reason else "") + "\n")
     try:

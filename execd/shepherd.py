@@ -13,6 +13,7 @@ Failure codes (``failed`` in the report, after Grid Engine's accounting(5)):
  8    in prolog (prolog exited non-zero or could not run)
  11   before job (identity refused, TMPDIR, exec failed)
  15   in epilog
+ 24   migrating (a checkpointing job killed to move, see ``execd.checkpoint``)
  26   opening input/output file
  27   searching requested shell
  28   changing to working directory
@@ -48,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from execd import identity, outputs, petask, procs, reaper
+from execd.checkpoint import MIGRATING, Checkpointing
 from execd.environment import JobFacts, build, job_name, login_shell_argv
 from execd.pestart import pe_command
 from execd.spool import PE_HOSTFILE, TRACE, TaskDir
@@ -71,6 +73,7 @@ NO_OUTPUT = 26
 NO_SHELL = 27
 NO_CWD = 28
 H_RT = 37
+IN_CHECKPOINT = -1  # a checkpointing interface's command (its failure fails nothing)
 
 FAILURE_TEXT = {
     BEFORE_JOB_READ: "assumedly before job", IN_PROLOG: "in prolog", BEFORE_JOB: "before job",
@@ -288,12 +291,21 @@ class Shepherd:
         _, status = os.waitpid(pid, 0)
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
             return
-        what = {IN_PROLOG: "prolog", IN_PESTART: "start_proc_args", IN_PESTOP: "stop_proc_args"}.get(code, "epilog")
+        what = {IN_PROLOG: "prolog", IN_PESTART: "start_proc_args", IN_PESTOP: "stop_proc_args",
+                IN_CHECKPOINT: "command"}.get(code, "epilog")
         raise StartFailed(code, f"{what} {command!r} failed with status {os.waitstatus_to_exitcode(status)}")
+
+    def _interface(self, plan: Plan, command: str) -> None:
+        """A checkpointing interface's command as the job owner; a failure is only traced."""
+        try:
+            self._aux(plan, command, IN_CHECKPOINT)
+        except StartFailed as exc:
+            print(f"shepherd: checkpointing command {command!r}: {exc.text}", file=sys.stderr)
 
     # ------------------------------------------------------------ wait with timers
 
-    def _wait(self, pid: int, started: float, launch: Launch) -> tuple[int, resource.struct_rusage]:
+    def _wait(self, pid: int, started: float, launch: Launch,
+              ckpt: Checkpointing | None = None) -> tuple[int, resource.struct_rusage]:
         timers: list[tuple[float, int, str]] = []
         if launch.s_rt is not None:
             timers.append((started + launch.s_rt, signal.SIGUSR1, "s_rt"))
@@ -312,6 +324,11 @@ class Shepherd:
                     early = reaper.reap_nohang(pid)
                     if early is not None:
                         return early
+                    if ckpt is not None and not ckpt.migrated:
+                        if self.tdir.migrate_requested():
+                            ckpt.migrate(pid)
+                        else:
+                            ckpt.tick(now, pid)
                 deadline = min([next_sample, *(t[0] for t in timers[:1])])
                 ready, _, _ = select.select([pidfd], [], [], max(0.0, deadline - time.time()))
                 if ready:
@@ -397,7 +414,9 @@ class Shepherd:
                 os.killpg(pid, sig)
             except ProcessLookupError:
                 pass
-        status, ru = self._wait(pid, started, launch)
+        ckpt = (Checkpointing(launch, plan.env.get("JOB_NAME", ""), lambda cmd: self._interface(plan, cmd), started)
+                if launch.checkpoint else None)
+        status, ru = self._wait(pid, started, launch, ckpt)
         ended = time.time()
         self._sample(ended)  # the foreign processes as they were when the job ended
         # leftovers: the job's process group, every carrier of its group ID, and whatever is
@@ -409,6 +428,10 @@ class Shepherd:
         report["killed"] = self.tdir.kill_signal() is not None
         if self.limit_hit == "h_rt":
             report.update(failed=H_RT, error=f"job {launch.task_key} exceeded hard wallclock time h_rt")
+        if ckpt is not None and ckpt.migrated:
+            report.update(failed=MIGRATING, error=f"job {launch.task_key} migrating", rerun=True)
+        elif ckpt is not None:
+            ckpt.clean(pid)
         if launch.pe_stop:
             try:
                 self._aux(plan, pe_command(launch.pe_stop, launch, plan.env), IN_PESTOP)

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from qsys.logfile import LineFileHandler
+
 
 def daemonize(pid_file: Path) -> None:
     """Fork into the background; the parent returns only in the grandchild."""
@@ -37,7 +39,7 @@ def setup_logging(log_file: Path, foreground: bool, level: int = logging.INFO) -
     log_file.parent.mkdir(parents=True, exist_ok=True)
     os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
     os.chmod(log_file, 0o600)
-    handlers: list[logging.Handler] = [logging.FileHandler(log_file, errors="backslashreplace")]
+    handlers: list[logging.Handler] = [LineFileHandler(log_file, 0o600)]  # whole lines, also on a full disk
     if foreground:
         handlers.append(logging.StreamHandler(sys.stderr))
     limit = RateLimit()

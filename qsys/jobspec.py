@@ -80,6 +80,7 @@ class JobSpec:
     priority: int = 0  # -p, -1023..1024
     hold: bool = False  # -h (user hold)
     hold_jids: list[str] = field(default_factory=list)  # -hold_jid (ids or names, wildcards)
+    hold_jids_ad: list[str] = field(default_factory=list)  # -hold_jid_ad: task N waits for task N
     start_time: float | None = None  # -a, epoch seconds
     now: bool = False  # -now y: run at once or refuse
     rerunnable: bool | None = None  # -r y|n (None: queue default)
@@ -98,7 +99,8 @@ class JobSpec:
     job_share: int = 0  # -js
     context: dict[str, str] = field(default_factory=dict)  # -ac/-sc/-dc (qstat -j "context")
     checkpoint: str | None = None  # -ckpt name
-    checkpoint_when: str | None = None  # -c
+    checkpoint_when: str | None = None  # -c letters (n s m x r); the interface's "when" if not given
+    checkpoint_interval: int = 0  # -c hh:mm:ss (seconds)
     use_shell: bool = True  # -shell n: start a -b y command without a shell
     verify_level: str = "n"  # -w e|w|n|v|p
 

@@ -539,8 +539,13 @@ class Register:
 @message("load_report")
 @dataclass
 class LoadReport:
+    """An exec host's load values, and the usage of the tasks that run there now
+    (``usage``: ``"job.task"`` -> cpu s, mem GB s, io GB, iow s, vmem and maxvmem bytes)."""
+
     host: str
     load: dict[str, float]
+    spool_free: int = -1  # bytes free in the exec spool (-1: unknown); a queue in E for a full spool clears
+    usage: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @message("host_config")
@@ -576,6 +581,7 @@ class JobFailedStart:
     task_id: int
     reason: str
     error_state: bool = False
+    spool_full: bool = False  # the exec spool had no room (ENOSPC): the E state clears with room
 
 
 @message("job_finished")
@@ -623,6 +629,16 @@ class SignalJob:
     job_id: int
     task_id: int
     signal: int
+
+
+@message("migrate_job")
+@dataclass
+class MigrateJob:
+    """A checkpointing job is suspended while its ``when`` has x: its shepherd runs the
+    interface's migr_command and ends it as migrating, to run again (checkpoint(5))."""
+
+    job_id: int
+    task_id: int
 
 
 @message("queue_action")

@@ -78,6 +78,20 @@ Mapping.register(Row)
 
 
 @dataclass
+class TaskOutcome(Row):
+    """How tasks of a finished job ended; the tasks that ended alike share one (``tasks``:
+    "" for a job that is not an array, else "1", "1-3:1", "1,4-9:1")."""
+
+    tasks: str
+    exit_status: int = 0
+    signal: int = 0
+    failed: int = 0
+    deleted: bool = False  # deleted (qdel) before or while it ran
+    start_time: float | None = None  # the earliest start of these tasks (None: none ran)
+    end_time: float = 0.0  # the latest end
+
+
+@dataclass
 class JobRow(Row):
     """One line of qstat: a pending job (its pending tasks compacted in ``tasks``) or one
     running/finishing task (``tasks`` is its task id, "" when not an array job)."""
@@ -102,6 +116,10 @@ class JobRow(Row):
     granted_pe: str | None = None  # "smp 2"
     master_queue: str = ""
     hold_jids: list[str] = field(default_factory=list)
+    hold_jids_ad: list[str] = field(default_factory=list)  # -hold_jid_ad as requested
+    predecessors: list[int] = field(default_factory=list)  # unfinished -hold_jid jobs
+    ad_predecessors: list[int] = field(default_factory=list)  # unfinished -hold_jid_ad jobs
+    checkpoint: str | None = None  # -ckpt
     project: str | None = None
     department: str = "defaultdep"
     usage: dict[str, float] | None = None  # cpu (s), mem (GB s), io (GB), vmem, maxvmem (bytes)
@@ -109,6 +127,8 @@ class JobRow(Row):
     slave_queues: list[dict[str, Any]] = field(default_factory=list)
     # qstat -urg/-pri: nurg urg rrcontr wtcontr dlcontr npprior ntckts ppri (qsys.master.urgency)
     urgency: dict[str, float] | None = None
+    # a finished job (state "z", qstat -s z): how its tasks ended
+    outcomes: list[TaskOutcome] = field(default_factory=list)
 
 
 @dataclass
@@ -123,6 +143,7 @@ class QueueInstanceRow(Row):
     load_avg: float | None  # None when the host reports no load ("-NA-")
     arch: str
     states: str  # "", "u", "d", "au", "E", ...
+    messages: list[str] = field(default_factory=list)  # why it is in E (qstat -explain E)
 
 
 @dataclass
@@ -173,7 +194,10 @@ class JobDetail(Row):
     error_reason: str = ""
     predecessors: list[int] = field(default_factory=list)
     successors: list[int] = field(default_factory=list)
-
+    ad_predecessors: list[int] = field(default_factory=list)  # -hold_jid_ad (ja_ad_predecessor_list)
+    ad_successors: list[int] = field(default_factory=list)
+    outcomes: list[TaskOutcome] = field(default_factory=list)  # a finished job (state "z")
+    end_time: float | None = None  # a finished job: when its last task ended
 
 
 @dataclass

@@ -66,6 +66,8 @@ class PostgresServer:
         self.port = _free_port()
         self._names = itertools.count(1)
         self.started = False
+        self._options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
+                         "-c max_connections=100 -c shared_buffers=32MB")
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         cmd = list(args)
@@ -83,10 +85,8 @@ class PostgresServer:
         os.chmod(self.root, 0o700)
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", self.user,
                   "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
-                   "-c max_connections=100 -c shared_buffers=32MB")
         self._run(str(self.bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data),
-                  "-l", str(self.root / "server.log"), "-o", options)
+                  "-l", str(self.root / "server.log"), "-o", self._options)
         self.started = True
 
     def stop(self) -> None:
@@ -95,6 +95,14 @@ class PostgresServer:
                 self._run(str(self.bindir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data))
             self.started = False
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data (a store outage); :meth:`resume` starts it again."""
+        self._run(str(self.bindir / "pg_ctl"), "stop", "-w", "-t", "60", "-m", "fast", "-D", str(self.data))
+
+    def resume(self) -> None:
+        self._run(str(self.bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data),
+                  "-l", str(self.root / "server.log"), "-o", self._options)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"

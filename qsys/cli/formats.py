@@ -96,8 +96,13 @@ def _text(lines: Iterable[str]) -> str:
 
 
 def is_running(row: JobRow) -> bool:
-    """A row with a queue is a dispatched task (t, r, s, ...); the others wait."""
+    """A row with a queue is a dispatched task (t, r, s, ...); the others wait (or ended)."""
     return bool(row.queue)
+
+
+def is_finished(row: JobRow) -> bool:
+    """A finished job (qstat -s z: Grid Engine's state z)."""
+    return row.state == "z"
 
 
 def _cut(text: str | None, width: int) -> str:
@@ -152,6 +157,8 @@ def requested_lines(row: JobRow) -> list[str]:
         lines.append(f"       {'Requested PE:':<18}{row.requested_pe}")
     if row.granted_pe and is_running(row):
         lines.append(f"       {'Granted PE:':<18}{row.granted_pe}")
+    if row.checkpoint:
+        lines.append(f"       {'Checkpoint Env.:':<18}{row.checkpoint}")
     lines += _resource_lines("Hard Resources:", row.hard_resources, True)
     lines += _resource_lines("Soft Resources:", row.soft_resources, False)
     if row.hard_queues:
@@ -160,6 +167,12 @@ def requested_lines(row: JobRow) -> list[str]:
         lines.append("       Soft requested queues: " + ", ".join(row.soft_queues))
     if row.hold_jids:
         lines.append("       Predecessor Jobs (request): " + ", ".join(row.hold_jids))
+    if row.predecessors:
+        lines.append("       Predecessor Jobs: " + ", ".join(map(str, row.predecessors)))
+    if row.hold_jids_ad:
+        lines.append("       Predecessor Array Jobs (request): " + ", ".join(row.hold_jids_ad))
+    if row.ad_predecessors:
+        lines.append("       Predecessor Array Jobs: " + ", ".join(map(str, row.ad_predecessors)))
     lines.append(f"       {'Binding:':<18}NONE")
     return lines
 
@@ -190,6 +203,9 @@ def qstat_jobs_tasks(rows: Sequence[JobRow]) -> str:
     return _text(lines)
 
 
+EXT_NO_TICKETS = "   NA " * 6  # a finished job's ticket and share columns
+
+
 def _usage_columns(row: JobRow) -> str:
     usage = row.usage or {}
     missing = "NA" if is_running(row) else ""
@@ -206,7 +222,8 @@ def qstat_jobs_ext(rows: Sequence[JobRow]) -> str:
     lines = _with_rule(EXT_HEADER)
     tickets = "    0 " * 5 + f"{0.0:<5.2f} "
     for row in rows:
-        lines.append(f"{_row_start(row, ext=True, with_time=False)}{_usage_columns(row)}{tickets}"
+        shown = EXT_NO_TICKETS if is_finished(row) else tickets
+        lines.append(f"{_row_start(row, ext=True, with_time=False)}{_usage_columns(row)}{shown}"
                      f"{_cut(row.queue, QUEUE_WIDTH)} {row.slots:>5} {_task_column(row)}")
     return _text(lines)
 
@@ -216,6 +233,8 @@ def qstat_jobs_ext(rows: Sequence[JobRow]) -> str:
 QUEUES_HEADER = (f"{'queuename':<{QUEUE_WIDTH}} {'qtype':<5} {'resv/used/tot.':<14} "
                  f"{'load_avg':<8} {'arch':<13} states")
 PENDING_BANNER = ["", "#" * 76, " - PENDING JOBS" * 5, "#" * 76]
+FINISHED_BANNER = ["", "#" * 76, " --  FINISHED JOBS  -  FINISHED JOBS  -  FINISHED JOBS  -  FINISHED JOBS  --  ",
+                   "#" * 76]
 
 
 def queue_line(queue: QueueInstanceRow) -> str:
@@ -240,15 +259,19 @@ def _full_job_line(row: JobRow, slots: int) -> str:
     return f"{_row_start(row)}{slots:>5} {_task_column(row)}"
 
 
-def qstat_full(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow]) -> str:
-    """qstat -f: every queue instance with the jobs running in it, then pending jobs."""
+def qstat_full(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow], explain: str = "") -> str:
+    """qstat -f: every queue instance with the jobs running in it, then pending jobs;
+    ``-explain E``: the reasons of an error state, each on a line of its own after a tab."""
     running = [r for r in rows if is_running(r)]
-    pending = [r for r in rows if not is_running(r)]
+    pending = [r for r in rows if not is_running(r) and not is_finished(r)]
+    finished = [r for r in rows if is_finished(r)]
     lines: list[str] = []
     if queues:
         lines.append(QUEUES_HEADER)
     for queue in queues:
         lines += ["-" * len(QUEUES_HEADER), queue_line(queue)]
+        if "E" in explain:
+            lines += [f"\t{message}" for message in queue.messages]
         for row in running:
             in_queue = row.queue == queue.name or any(s.get("queue") == queue.name
                                                       for s in row.slave_queues)
@@ -257,6 +280,9 @@ def qstat_full(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow]) -> st
     if pending:
         lines += PENDING_BANNER
         lines += [_full_job_line(r, r.slots) for r in pending]
+    if finished:
+        lines += FINISHED_BANNER
+        lines += [_full_job_line(r, r.slots) for r in finished]
     return _text(lines)
 
 
@@ -269,7 +295,7 @@ _SUBMIT_ENV = (("sge_o_home", ("HOME",)), ("sge_o_log_name", ("LOGNAME", "LOG_NA
 
 
 def _field(label: str, value: object) -> str:
-    return f"{label + ':':<{LABEL_WIDTH}}{value}"
+    return f"{label + ':':<{max(LABEL_WIDTH, len(label) + 2)}}{value}"
 
 
 def path_list_text(paths: Sequence[str]) -> str:
@@ -304,6 +330,11 @@ def _spec_lines(spec: JobSpec, detail: Any) -> list[str]:
     if spec.start_time:
         lines.append(_field("execution_time", format_ctime(spec.start_time)))
     lines.append(_field("account", spec.account))
+    if spec.checkpoint:
+        lines.append(_field("checkpoint_object", spec.checkpoint))
+        lines.append(_field("checkpoint_attr", checkpoint_letters(spec.checkpoint_when) + "    "))
+        if spec.checkpoint_interval:
+            lines.append(_field("checkpoint_interval", f"{spec.checkpoint_interval} seconds"))
     if spec.cwd:
         lines.append(_field("cwd", spec.cwd))
     if spec.stderr_paths:
@@ -350,6 +381,14 @@ def _spec_lines(spec: JobSpec, detail: Any) -> list[str]:
     return lines
 
 
+CKPT_BITS = {"m": 1, "s": 2, "x": 4, "n": 8, "r": 16}  # JB_checkpoint_attr, as Grid Engine keeps it
+
+
+def checkpoint_letters(when: str | None) -> str:
+    """-c letters in Grid Engine's order (``xs`` shows as ``sx``)."""
+    return "".join(c for c in CKPT_BITS if c in (when or ""))
+
+
 def _pairs(values: Mapping[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in values.items())
 
@@ -383,8 +422,12 @@ def job_detail_lines(detail: Any) -> list[str]:
         lines.append(_field("jid_predecessor_list (req)", ",".join(spec.hold_jids)))
     if detail.predecessors:
         lines.append(_field("jid_predecessor_list", ",".join(map(str, detail.predecessors))))
+    if detail.ad_predecessors:
+        lines.append(_field("ja_ad_predecessor_list", ",".join(map(str, detail.ad_predecessors))))
     if detail.successors:
         lines.append(_field("jid_successor_list", ",".join(map(str, detail.successors))))
+    if detail.ad_successors:
+        lines.append(_field("ja_ad_successor_list", ",".join(map(str, detail.ad_successors))))
     if spec.project:
         lines.append(_field("project", spec.project))
     if spec.tasks is not None:
@@ -394,11 +437,26 @@ def job_detail_lines(detail: Any) -> list[str]:
         lines.append(_field("job_type", "binary"))
     lines += [f"{'usage':<7} {t.task_id:>7}:{' ' * 12}{usage_text(t.usage)}" for t in detail.tasks]
     lines += [f"{'binding':<7} {t.task_id:>7}:{' ' * 12}NONE" for t in detail.tasks]
+    lines += _ended_lines(detail)
     if detail.error_reason:
         first = spec.tasks.first if spec.tasks is not None else 1
         lines.append(f"error reason {first:>4}:          {detail.error_reason}")
     for i, message in enumerate(detail.scheduling_info):
         lines.append(_field("scheduling info", message) if i == 0 else " " * LABEL_WIDTH + message)
+    return lines
+
+
+def _ended_lines(detail: Any) -> list[str]:
+    """A finished job's exit status and end time (qsys: Grid Engine forgets them at once),
+    one pair per group of tasks that ended alike ("exit_status 1-3:1:" for array tasks)."""
+    lines = []
+    for outcome in detail.outcomes:
+        where = f" {outcome.tasks}" if outcome.tasks else ""
+        status = "deleted" if outcome.deleted and outcome.start_time is None else outcome.exit_status
+        lines.append(_field(f"exit_status{where}", status))
+        if outcome.failed:
+            lines.append(_field(f"failed{where}", outcome.failed))
+        lines.append(_field(f"end_time{where}", format_ctime(outcome.end_time)))
     return lines
 
 

@@ -25,7 +25,8 @@ _DROPPED = ("-b", "-sync", "-terse", "-verify", "-now", "-t", "-C", "-shell", "-
 OPTION_FIELDS: dict[str, tuple[str, ...]] = {
     "-A": ("account",), "-M": ("mail_list",), "-N": ("name",), "-P": ("project",),
     "-S": ("shell",), "-a": ("start_time",), "-e": ("stderr_paths",), "-o": ("stdout_paths",),
-    "-hold_jid": ("hold_jids",), "-j": ("join",), "-m": ("mail_options",),
+    "-hold_jid": ("hold_jids",), "-hold_jid_ad": ("hold_jids_ad",), "-j": ("join",),
+    "-ckpt": ("checkpoint",), "-c": ("checkpoint_when", "checkpoint_interval"), "-m": ("mail_options",),
     "-masterq": ("master_queues",), "-notify": ("notify",), "-p": ("priority",), "-pe": ("pe",),
     "-pty": ("pty",), "-r": ("rerunnable",), "-tc": ("task_concurrency",), "-v": ("env",),
     "-V": ("env", "export_all"), "-cwd": ("cwd",), "-wd": ("cwd",),

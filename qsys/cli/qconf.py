@@ -24,6 +24,7 @@ from qsys.errors import QsysError, UsageError
 LABELS = {"conf": "configuration", "queue": "cluster queue", "exechost": "exechost",
           "hostgroup": "host group", "pe": "parallel environment", "userset": "userset",
           "calendar": "calendar", "complex": "complex entry list", "sconf": "scheduler configuration"}
+_FILE_UNCHANGED = ("project", "ckpt")  # Grid Engine refuses an unchanged -mprj/-mckpt
 _NAME_LISTS = ("manager", "operator", "adminhost", "submithost")  # -am/-ao/-ah/-as take names
 
 
@@ -134,8 +135,8 @@ def _one(client: Any, option: str, row: Operation, args: list[str], as_json: boo
         return _lines(client.conf("modify", kind, name, new))
     if op in ("users_add", "users_del"):
         return _users(client, op, args[0], args[1])
-    if op == "attr":
-        target, attr, value, objects = args
+    if op in ("attr", "purge"):
+        target, attr, value, objects = args if op == "attr" else (args[0], args[1], "", args[2])
         target_kind = ATTR_KINDS.get(target)
         if target_kind is None:
             raise UsageError(f'error: "{target}" is not an object -{kind} can change')

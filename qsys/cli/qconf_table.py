@@ -23,6 +23,8 @@ _KEYED = {
     "hostgroup": ("hgrp", "host group", "group", "-shgrpl"),
     "pe": ("p", "parallel environment", "pe_name", "-spl"),
     "calendar": ("cal", "calendar", "calendar_name", "-scall"),
+    "project": ("prj", "project", "project", "-sprjl"),
+    "ckpt": ("ckpt", "checkpointing interface", "ckpt_name", "-sckptl"),
 }
 
 
@@ -39,7 +41,7 @@ def _rows() -> dict[str, Operation]:
         add(f"-s{suffix}", "show", kind, f"[{plural}]" if optional_show else plural,
             f"show {noun}s" + (" (all without a list)" if optional_show else ""))
         add(listing, "list", kind, "", f"list the {noun} names")
-        add(f"-a{suffix}", "edit_add", kind, f"[{word}]" if kind in ("queue", "exechost") else word,
+        add(f"-a{suffix}", "edit_add", kind, f"[{word}]" if kind in ("queue", "exechost", "project") else word,
             f"add {one} with $EDITOR")
         add(f"-A{suffix}", "add", kind, "file", f"add {one} from a file")
         add(f"-m{suffix}", "edit_modify", kind, word, f"change {one} with $EDITOR")
@@ -74,6 +76,7 @@ def _rows() -> dict[str, Operation]:
         add(f"-d{letter}", "delete", kind, word, f"delete {noun}")
     for mode, verb in (("mattr", "change"), ("rattr", "replace"), ("aattr", "add to"), ("dattr", "delete from")):
         add(f"-{mode}", "attr", mode, "obj_nm attr_nm value obj_id_list", f"{verb} an attribute of objects")
+    add("-purge", "purge", "purge", "obj_nm attr_nm obj_spec", "remove the per-host values of queue@host")
     return rows
 
 
@@ -81,4 +84,4 @@ OPERATIONS: dict[str, Operation] = _rows()
 
 # the object names -*attr take, as Grid Engine spells them
 ATTR_KINDS = {"queue": "queue", "exechost": "exechost", "hostgroup": "hostgroup", "pe": "pe",
-              "userset": "userset", "calendar": "calendar"}
+              "userset": "userset", "calendar": "calendar", "ckpt": "ckpt", "project": "project"}

@@ -41,12 +41,14 @@ def _row(synopsis: str, help: str, action: str, kind: bool | None) -> Option:
 
 QMOD_OPTIONS = OptionTable("qmod", [
     HELP,
-    _row("-c|-cj job_task_list", "clear error state of jobs", "clear", True),
+    _row("-c job_wc_queue_list", "clear error state of jobs or queue instances", "clear", None),
+    _row("-cj job_task_list", "clear error state of jobs", "clear", True),
     _row("-cq wc_queue_list", "clear error state of queue instances", "clear", False),
     _row("-d wc_queue_list", "disable queue instances", "disable", False),
     _row("-e wc_queue_list", "enable queue instances", "enable", False),
     Option("-f", "force action", _force),
-    _row("-r|-rj job_task_list", "reschedule jobs", "reschedule", True),
+    _row("-r job_wc_queue_list", "reschedule jobs (or the jobs running in queue instances)", "reschedule", None),
+    _row("-rj job_task_list", "reschedule jobs", "reschedule", True),
     _row("-rq wc_queue_list", "reschedule all jobs in queue instances", "reschedule", False),
     _row("-s wc_queue_list|job_list", "suspend queue instances or jobs", "suspend", None),
     _row("-sj job_task_list", "suspend jobs", "suspend", True),

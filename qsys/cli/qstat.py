@@ -7,10 +7,20 @@ import sys
 
 from qsys.cli.common import run, write
 from qsys.cli.engine import HELP, Option, OptionTable, checked, parse, store_flag, store_items, store_text
+from qsys.errors import QsysError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
     from typing import Any
+
+_STATE_LETTERS = set("prszfhuosdja")  # -s: p r s z (f), holds hu ho hs hd hj ha (h), a
+
+
+def _states(opts: dict[str, Any], name: str, values: list[str]) -> None:
+    if not values[0] or not set(values[0]) <= _STATE_LETTERS:
+        raise QsysError("ERROR! wrong argument to -s option")
+    opts["states"] = values[0]
+
 
 def _resources(opts: dict[str, Any], name: str, values: list[str]) -> None:
     from qsys.grammar.requests import parse_resource_list
@@ -18,8 +28,18 @@ def _resources(opts: dict[str, Any], name: str, values: list[str]) -> None:
     opts["resources"] = checked(parse_resource_list, "qstat", name, values[0])
 
 
+def _explain(opts: dict[str, Any], name: str, values: list[str]) -> None:
+    from qsys.errors import UsageError
+
+    if not values[0] or set(values[0]) - set("acAE"):
+        raise UsageError(f"qstat: -explain wants a, c, A or E, not {values[0]!r}")
+    opts["explain"] = values[0]
+    opts["full"] = True
+
+
 QSTAT_OPTIONS = OptionTable("qstat", [
     HELP,
+    Option("-explain a|c|A|E", "full listing with the reason of these queue states (E: error)", _explain),
     Option("-ext", "more columns: tickets, project, department", store_flag("ext")),
     Option("-f", "full listing: every queue instance and its jobs", store_flag("full")),
     Option("-g c", "cluster queue summary", store_text("group")),
@@ -28,8 +48,8 @@ QSTAT_OPTIONS = OptionTable("qstat", [
     Option("-pri", "priority columns", store_flag("pri")),
     Option("-q queue_list", "queues (accepted, not applied yet)", store_items("queues")),
     Option("-r", "the resources each job requested", store_flag("requested")),
-    Option("-s {p|r|s|h|z}", "jobs in these states: pending, running, suspended, held, zombie",
-           store_text("states")),
+    Option("-s {p|r|s|z|f|hu|ho|hs|hd|hj|ha|h|a}",
+           "jobs in these states: pending, running, suspended, finished (z or f), held; a: prsh", _states),
     Option("-t", "one line per array task and parallel task", store_flag("tasks")),
     Option("-u user_list", "jobs of these users (* for all; default: yours)", store_items("users")),
     Option("-urg", "urgency columns", store_flag("urg")),
@@ -81,7 +101,7 @@ def _body(argv: list[str]) -> int:
 
                 write(xmlout.qstat_full_xml(queues, rows, xml_forms(opts)))
             else:
-                write(formats.qstat_full(queues, rows))
+                write(formats.qstat_full(queues, rows, explain=opts.get("explain", "")))
             return 0
         rows = client.jobs(users, **options)
     if opts.get("json"):

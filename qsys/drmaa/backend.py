@@ -140,6 +140,8 @@ class Backend:
         """A job of another user (qstat -j), or None when the master does not know it."""
         answer = self._call("job_details", [str(job_id)])
         for detail in _get(answer, "details", []):
+            if _get(detail, "state") == "z":
+                return None  # finished: qstat -j still shows it, the session treats it as gone
             spec = _get(detail, "spec", {})
             view = JobView(_get(spec, "tasks") is not None)
             for task in _get(detail, "tasks", []):

@@ -7,8 +7,10 @@
 * ``queue_states.QueueStates``: instance states (qmod, calendars, thresholds), suspension;
 * ``pe.ParallelJobs``: slave hosts, inherit ports and pe task accounting of PE jobs;
 * ``ends.TaskEnds``: the end of a task (accounting, rerun, forgetting the job);
+* ``hostwatch.HostWatch``: hosts not heard for max_unheard, their jobs after reschedule_unknown;
 * ``sessions.SessionBroker``: qrsh/qlogin sessions between client and exec host;
-* ``dispatch.Dispatcher``: scheduling passes and the starts they order;
+* ``dispatch.Dispatcher``: scheduling passes and the starts they order, paced by
+  ``pacing.Pacer`` (requests queue fairly, a due pass goes first);
 * the request handlers (``requests``, ``status``, ``alter``, ``qmod``, ``objects``,
   ``sessions``) in one client table, the exec daemon messages in another;
 * ``server.Server``: the listeners (TCP and the Unix socket).
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 
 from qsys import auth, protocol
 from qsys.daemonize import daemonize, setup_logging, write_pid
+from qsys.master import finished
 from qsys.master.accounting import AccountingWriter
 from qsys.master.actions import JobActions
 from qsys.master.alter import AlterRequests
@@ -35,7 +38,9 @@ from qsys.master.core import Master
 from qsys.master.dispatch import Dispatcher
 from qsys.master.ends import TaskEnds
 from qsys.master.execd_link import ExecdHandler, ExecdRegistry, HostLinks
+from qsys.master.hostwatch import HostWatch
 from qsys.master.objects import ConfRequests
+from qsys.master.pacing import Pacer
 from qsys.master.pe import ParallelJobs
 from qsys.master.private import UMASK, make_private
 from qsys.master.qmod import QueueRequests
@@ -64,6 +69,7 @@ class MasterDaemon:
     accounting: AccountingWriter
     qstates: QueueStates
     dispatcher: Dispatcher
+    hostwatch: HostWatch
     execds: ExecdRegistry
     server: Server
     requests: protocol.HandlerTable[ClientHandler]
@@ -88,11 +94,13 @@ class MasterDaemon:
                  self.store.url_for_log)
         self.dispatcher.start()
         self.qstates.start()
+        self.hostwatch.start()
         return self.bound_port
 
     async def stop(self) -> None:
         self.dispatcher.stop()
         self.qstates.stop()
+        self.hostwatch.stop()
         await self.server.close()
         await self.state.committer.close()
         self.accounting.close()
@@ -132,7 +140,8 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     parallel = ParallelJobs(state, links, accounting)
     ends = TaskEnds(state, accounting, qstates, parallel)
     broker = SessionBroker(state, links)
-    dispatcher = Dispatcher(state, links, qstates, parallel, broker)
+    pacer = Pacer(state.pass_wanted)
+    dispatcher = Dispatcher(state, links, qstates, parallel, broker, pacer)
 
     execd_messages: protocol.HandlerTable[ExecdHandler] = protocol.HandlerTable("exec daemon")
     execds = ExecdRegistry(state, execd_messages, links, ends, qstates, parallel)
@@ -148,33 +157,40 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
 
     jobs = JobRequests(state, JobActions(state, links, parallel), dispatcher, links)
     status = StatusRequests(state, qstates, dispatcher)
-    queues = QueueRequests(state, qstates, links)
+    queues = QueueRequests(state, qstates, links, ends)
     requests: protocol.HandlerTable[ClientHandler] = protocol.HandlerTable("client request")
-    requests.add(protocol.Submit, jobs.submit)
-    requests.add(protocol.SubmitMany, jobs.submit_many)
-    requests.add(protocol.JobAction, jobs.job_action)
-    requests.add(protocol.WaitJobs, jobs.wait_jobs)
-    requests.add(protocol.Shutdown, jobs.shutdown)
-    requests.add(protocol.JobsStatus, status.jobs)
-    requests.add(protocol.QueuesStatus, status.queues)
-    requests.add(protocol.HostsStatus, status.hosts)
-    requests.add(protocol.JobDetails, status.details)
-    requests.add(protocol.ClusterQueuesStatus, status.cluster_queues)
-    requests.add(protocol.PassTimesStatus, dispatcher.pass_log.status)
-    requests.add(protocol.AlterJob, AlterRequests(state, dispatcher).alter_job)
-    requests.add(protocol.QueueAction, queues.queue_action)
-    requests.add(protocol.SelectQueues, queues.select_queues)
-    requests.add(protocol.ConfRequest, ConfRequests(state, links).conf_request)
-    requests.add(protocol.SessionSubmit, sessions.submit)
-    requests.add(protocol.SessionWait, sessions.wait)
+    for kind, handler in (
+        (protocol.Submit, jobs.submit),
+        (protocol.SubmitMany, jobs.submit_many),
+        (protocol.JobAction, jobs.job_action),
+        (protocol.WaitJobs, jobs.wait_jobs),
+        (protocol.Shutdown, jobs.shutdown),
+        (protocol.JobsStatus, status.jobs),
+        (protocol.QueuesStatus, status.queues),
+        (protocol.HostsStatus, status.hosts),
+        (protocol.JobDetails, status.details),
+        (protocol.ClusterQueuesStatus, status.cluster_queues),
+        (protocol.PassTimesStatus, dispatcher.pass_log.status),
+        (protocol.AlterJob, AlterRequests(state, dispatcher).alter_job),
+        (protocol.QueueAction, queues.queue_action),
+        (protocol.SelectQueues, queues.select_queues),
+        (protocol.ConfRequest, ConfRequests(state, links).conf_request),
+        (protocol.SessionSubmit, sessions.submit),
+        (protocol.SessionWait, sessions.wait),
+    ):
+        requests.add(kind, pacer.paced(handler))  # fair queuing, scheduling's share: pacing.py
 
     loaded = store.load()
-    state.load(loaded)
+    state.load(loaded, store.image)
     config.load(loaded.objects)
+    state.retained.load(loaded.objects)
     ends.load(loaded)
     qstates.load(loaded.objects)
-    return MasterDaemon(cell, store, state, accounting, qstates, dispatcher, execds, Server(state, requests, execds),
-                        requests, execd_messages, port, bind)
+    state.restorers.update(config.restorers())
+    state.restorers.update(qstates.restorers())
+    state.restorers[finished.KIND] = state.retained.restore
+    return MasterDaemon(cell, store, state, accounting, qstates, dispatcher, HostWatch(state, ends), execds,
+                        Server(state, requests, execds), requests, execd_messages, port, bind)
 
 
 async def serve(cell: Cell, port: int, bind: str | None) -> None:

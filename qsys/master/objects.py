@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from qsys import protocol
 from qsys.errors import InvalidRequest, NotFound
-from qsys.master.attrs import edit_attribute
+from qsys.master.attrs import edit_attribute, purge_override
 from qsys.master.config import GLOBAL_HOST, NAME_LISTS
+from qsys.master.exechosts import forget_link, leaving
 from qsys.master.hostview import exechost_view
 from qsys.master.identity import Identity
-from qsys.master.refs import check_refs, complex_users, referrers
+from qsys.master.refs import check_refs, complex_users, reference_denial
 from qsys.master.roles import require_manager
 from qsys.objects import (
     ComplexList,
@@ -42,6 +43,10 @@ class Kind:
     label: str  # in "added "x" to <label> list"
     missing: str  # show/modify/delete of an unknown name ({name})
     empty: str  # a list with no member
+    # where Grid Engine words these otherwise than ``missing`` and ``label``
+    missing_modify: str = ""  # -M* of an unknown name
+    missing_delete: str = ""  # -d* of an unknown name
+    removed_label: str = ""  # in "removed "x" from <label> list"
 
 
 KIND_INFO: dict[str, Kind] = {
@@ -60,6 +65,13 @@ KIND_INFO: dict[str, Kind] = {
     "submithost": Kind("submit host", 'submithost "{name}" does not exist', "no submit host defined"),
     "complex": Kind("complex entry", "complex {name} does not exist", "no complex defined"),
     "sconf": Kind("scheduler configuration", "no scheduler configuration", "no scheduler configuration"),
+    "project": Kind("project", "{name} is not known as a project", "no project list defined",
+                    missing_delete='denied: project "{name}" does not exist'),
+    "ckpt": Kind("checkpoint interface", "{name} is not a checkpointing interface definition",
+                 "no ckpt interface definition defined",
+                 missing_modify='denied: checkpoint interface "{name}" does not exist',
+                 missing_delete='denied: checkpointing environment "{name}" does not exist',
+                 removed_label="checkpointing environment"),
 }
 SINGLE = ("complex", "sconf")  # one object per cluster
 
@@ -204,7 +216,10 @@ class ConfRequests:
             raise InvalidRequest(f'{info.label} "{name}" already exists')
         if kind == "exechost":  # load values are reported by the host, never taken from a file
             obj = keep_readonly(obj, from_wire(kind, {}, name))
-        await self._store(kind, name, obj)
+            await self.state.config.apply_edits(self.state, self.state.config.joining(name, obj))
+            self._notify(kind, name)
+        else:
+            await self._store(kind, name, obj)
         return _result([f'{_by(who)} added "{name}" to {info.label} list'])
 
     async def _add_names(self, who: Identity, kind: str, names: str) -> protocol.Lines:
@@ -233,7 +248,7 @@ class ConfRequests:
         name = obj.object_name  # a configuration's comes from the host argument or its #host: line
         old = self.state.config.get(kind, name)
         if old is None and kind != "conf":
-            raise NotFound(info.missing.format(name=name))
+            raise NotFound((info.missing_modify or info.missing).format(name=name))
         if kind == "exechost":
             obj = keep_readonly(obj, old)
         await self._store(kind, name, obj)
@@ -275,18 +290,26 @@ class ConfRequests:
         for name in [n for n in msg.name.replace(",", " ").split() if n]:
             try:
                 self._may_delete(kind, name)
+                if kind == "exechost":
+                    await self.state.config.apply_edits(self.state, leaving(self.state, name))
+                    forget_link(self.state, name)
+                    self._notify(kind, name)
+                else:
+                    await self._store(kind, name, None, delete=True)
             except (InvalidRequest, NotFound) as exc:
                 lines.append(exc.message)
                 failed = True
                 continue
-            await self._store(kind, name, None, delete=True)
             if kind in ("adminhost", "submithost"):
                 lines.append(f"{name} removed from {info.label} list")
             else:
-                lines.append(f'{_by(who)} removed "{name}" from {info.label} list')
+                lines.append(f'{_by(who)} removed "{name}" from {info.removed_label or info.label} list')
         return _result(lines, failed)
 
     def _may_delete(self, kind: str, name: str) -> None:
+        info = _info(kind)
+        if info.missing_delete and self.state.config.get(kind, name) is None:
+            raise NotFound(info.missing_delete.format(name=name))
         self._existing(kind, name)
         if kind == "manager" and name == "root":
             raise InvalidRequest('denied: the manager "root" cannot be removed')
@@ -294,14 +317,18 @@ class ConfRequests:
             raise InvalidRequest("denied: the global configuration cannot be deleted")
         if kind == "exechost" and name == GLOBAL_HOST:
             raise InvalidRequest('denied: the exechost "global" cannot be deleted')
-        if kind in ("queue", "exechost"):
+        if kind == "queue":
             for job in self.state.jobs.values():
                 for task in job.tasks.values():
-                    if any((a.queue if kind == "queue" else a.host) == name for a in task.assignments):
+                    if any(a.queue == name for a in task.assignments):
                         raise InvalidRequest(f'denied: {KIND_INFO[kind].label} "{name}" has running jobs')
-        users = referrers(self.state.config, kind, name)
-        if users:
-            raise InvalidRequest(f'denied: {KIND_INFO[kind].label} "{name}" is still referenced in {users[0]}')
+        if kind == "ckpt":
+            for job_id in sorted(self.state.jobs):
+                if self.state.jobs[job_id].spec.checkpoint == name:
+                    raise InvalidRequest(f'denied: Checkpointing object "{name}" is still referenced in job {job_id}.')
+        denial = reference_denial(self.state.config, kind, name, KIND_INFO[kind].label)
+        if denial:
+            raise InvalidRequest(denial)
 
     async def _attr(self, who: Identity, msg: protocol.ConfRequest) -> protocol.Lines:
         """-mattr/-rattr/-aattr/-dattr on one or more objects (``queue@host`` sets an override)."""
@@ -318,7 +345,17 @@ class ConfRequests:
                 lines.append(info.missing.format(name=name))
                 failed = True
                 continue
-            new = edit_attribute(old, edit.mode, edit.attr, edit.value, host)
+            if edit.mode == "purge":
+                if not host:
+                    lines.append(f'error: Given object_instance "{target}" is incomplete')
+                    failed = True
+                    continue
+                new = purge_override(old, edit.attr, host)
+                if new is None:
+                    lines.append(f'Attribute name ("{edit.attr}") and/or value ("{host}") not found')
+                    continue
+            else:
+                new = edit_attribute(old, edit.mode, edit.attr, edit.value, host)
             self._check(kind, new)
             if kind == "exechost":
                 new = keep_readonly(new, old)

@@ -69,6 +69,8 @@ class Conf(ConfigObject):
     execd_params: str | None = _opt(Text())
     reporting_params: dict[str, str] | None = _opt(NameValues(sep=" ", word="none"))
     finished_jobs: int | None = _opt(Int())
+    # Open Cluster Scheduler 9.2's: how long a finished job stays in qstat -s z/f (unset: no limit)
+    finished_jobs_keep_time: Duration | None = _opt(_T)
     gid_range: str | None = _opt(GidRange())
     qlogin_command: str | None = _opt(Text())
     qlogin_daemon: str | None = _opt(Text())

@@ -52,6 +52,8 @@ class JobRequest:
     master_queues: list[str] = field(default_factory=list)
     interactive: bool = False
     pe: tuple[str, int, int] | None = None
+    project: str | None = None  # -P
+    checkpoint: str | None = None  # -ckpt
 
 
 def compile_request(job: PendingJob, index: dict[str, ComplexDef]) -> JobRequest:
@@ -61,6 +63,8 @@ def compile_request(job: PendingJob, index: dict[str, ComplexDef]) -> JobRequest
         master_queues=list(job.master_queues),
         interactive=job.interactive,
         pe=job.pe,
+        project=job.project,
+        checkpoint=job.checkpoint,
     )
     requested: set[str] = set()
     for name, text in job.hard_resources.items():
@@ -109,6 +113,18 @@ def queue_matches(patterns: list[str], qi: QueueInstanceSnap, hostgroups: dict[s
         if fnmatch.fnmatchcase(qi.host.lower(), hpart.lower()):
             return True
     return False
+
+
+def project_reason(project: str | None, allow: list[str], deny: list[str], where: str) -> str | None:
+    """Why a job of ``project`` may not run in ``where`` (``cluster queue "q"``, ``host "h"``):
+    not in its ``projects`` (when it names any; a job without a project then may not run
+    there) or in its ``xprojects``, in Grid Engine's words; None when it may."""
+    shown = f"project {project}" if project else "no project"
+    if project is not None and project in deny:
+        return f"({shown}) is not allowed to run in {where} based on the excluded project list"
+    if allow and project not in allow:
+        return f"({shown}) does not have the correct project to run in {where}"
+    return None
 
 
 def unavailable_reason(qi: QueueInstanceSnap, host: HostSnap | None) -> str | None:
@@ -167,6 +183,9 @@ def request_checks(req: JobRequest, strict: bool = True) -> list[tuple[tuple[obj
         checks.append((("queues", tuple(req.queues), master), partial(_queue_check, req.queues, master)))
     if req.pe is not None:
         checks.append((("pe", req.pe[0]), partial(_pe_check, req.pe[0])))
+    if req.checkpoint is not None:
+        checks.append((("ckpt", req.checkpoint), partial(_ckpt_check, req.checkpoint)))
+    checks.append((("project", req.project), partial(_project_check, req.project)))
     for cdef, text in req.fixed:
         checks.append((("fixed", cdef, text, strict), partial(_fixed_check, cdef, text, strict)))
     for amount in (*req.per_slot, *req.per_job):
@@ -208,6 +227,23 @@ def _pe_check(pattern: str, qi: QueueInstanceSnap, host: HostSnap | None, snap: 
     if any(fnmatch.fnmatchcase(pe, pattern) for pe in qi.pe_list):
         return None, False
     return f'cannot run in queue instance "{qi.name}" because PE "{pattern}" is not in pe list', False
+
+
+def _ckpt_check(name: str, qi: QueueInstanceSnap, host: HostSnap | None, snap: Snapshot) -> tuple[str | None, bool]:
+    if not qi.ckpt_list:
+        return f'cannot run in queue instance "{qi.name}" because it is not of type checkpointing', False
+    if name not in qi.ckpt_list:
+        return (f'cannot run in queue instance "{qi.name}" because ckpt object "{name}" '
+                "is not in ckpt list of queue"), False
+    return None, False
+
+
+def _project_check(project: str | None, qi: QueueInstanceSnap, host: HostSnap | None,
+                   snap: Snapshot) -> tuple[str | None, bool]:
+    why = project_reason(project, qi.projects, qi.xprojects, f'cluster queue "{qi.queue}"')
+    if why is None and host is not None:
+        why = project_reason(project, host.projects, host.xprojects, f'host "{qi.host}"')
+    return why, False
 
 
 def _fixed_check(cdef: ComplexDef, text: str, strict: bool, qi: QueueInstanceSnap, host: HostSnap | None,

@@ -4,7 +4,7 @@ Most of what a pass works out about a category does not change from one pass to 
 which queue instances its requests can never use (queue type, -q list, PE list, fixed values,
 undefined consumables), whether it could ever run, what a parallel environment could ever
 offer it. All of that depends on the cluster's *world* (queue instances and their
-attributes, hosts' fixed values and the names they report load for, complexes, host groups,
+attributes, hosts' fixed values, access and project lists and the names they report load for, complexes, host groups,
 PEs), not on what runs or on the load. The master keeps one :class:`Memo` for all its passes
 and hands it to :func:`qsys.sched.schedule`; each pass compares the world it is given with
 the memo's and starts afresh when it changed. A pass without a memo gets a fresh one: the
@@ -31,9 +31,11 @@ def world_of(snap: Snapshot) -> tuple[Any, ...]:
         tuple(snap.global_values.items()),
         tuple((name, tuple(members)) for name, members in snap.hostgroups.items()),
         tuple((qi.queue, qi.host, qi.slots, frozenset(qi.qtype), tuple(qi.pe_list),
-               tuple(qi.complex_values.items()), qi.denied_owners) for qi in snap.queue_instances),
+               tuple(qi.complex_values.items()), qi.denied_owners, tuple(qi.ckpt_list), tuple(qi.projects),
+               tuple(qi.xprojects)) for qi in snap.queue_instances),
         tuple((name, tuple(host.complex_values.items()), frozenset(host.load), host.load.get("arch"),
-               host.load.get("num_proc")) for name, host in snap.hosts.items()),
+               host.load.get("num_proc"), host.denied_owners, tuple(host.projects), tuple(host.xprojects))
+              for name, host in snap.hosts.items()),
         tuple((pe.name, pe.slots, pe.allocation_rule, pe.denied_owners) for pe in snap.pes.values()),
     )
 

@@ -131,6 +131,8 @@ def category_key(job: PendingJob) -> tuple[object, ...]:
         tuple(job.master_queues),
         job.pe,
         job.interactive,
+        job.project,
+        job.checkpoint,
     )
 
 
@@ -241,7 +243,9 @@ class _Pass:
         self.offers: dict[tuple[object, ...], Offers] = {}  # what PEs offer, per state of the ledger
         self.decision = Decision()
         # access lists make the owner part of a category
-        self.by_owner = any(qi.denied_owners for qi in qis) or any(pe.denied_owners for pe in snap.pes.values())
+        self.by_owner = (any(qi.denied_owners for qi in snap.queue_instances)
+                         or any(pe.denied_owners for pe in snap.pes.values())
+                         or any(host.denied_owners for host in snap.hosts.values()))
         self.policies = Policies(snap, self.index, self.ledger, self.slots_def) if wanted(snap) else None
         # the instances with a free slot (queue and host): only they can take a job now.
         # Without policies (which may give an advance reservation's held slots back) a pass
@@ -455,9 +459,14 @@ class _Pass:
         key = ("access", owner)
         found = self.memo.checks.get(key)
         if found is None:
-            found = self.memo.checks[key] = {
-                i: f'cannot run in queue instance "{qi.name}" because the user "{owner}" has no access to it'
-                for i, qi in enumerate(self.snap.queue_instances) if owner in qi.denied_owners}
+            found = self.memo.checks[key] = {}
+            hosts = self.snap.hosts
+            for i, qi in enumerate(self.snap.queue_instances):
+                host = hosts.get(qi.host)
+                if owner in qi.denied_owners:
+                    found[i] = f'cannot run in queue instance "{qi.name}" because the user "{owner}" has no access to it'
+                elif host is not None and owner in host.denied_owners:
+                    found[i] = f'has no permission for host "{host.name}"'  # Grid Engine's words for an exec host
         return found
 
     def candidates_of(self, cat: _Category) -> list[int]:
