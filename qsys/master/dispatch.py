@@ -61,6 +61,7 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self.waiting_reasons: dict[int, list[str]] = {}
         self.pass_log = PassLog()
+        self.memo = sched.Memo()  # what passes work out about the configuration, kept while it stays
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -109,7 +110,7 @@ class Dispatcher:
         try:
             snapshot = self.snapshot(now, immediate)
             t1 = time.perf_counter()
-            decision = sched.schedule(snapshot)
+            decision = sched.schedule(snapshot, self.memo)
             t2 = time.perf_counter()
             started, changes, launches = self._apply(decision, now)
             t3 = time.perf_counter()

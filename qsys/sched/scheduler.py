@@ -28,7 +28,7 @@ from functools import lru_cache
 
 from qsys.errors import InvalidRequest
 from qsys.sched import tickets
-from qsys.sched.allocate import HostOffer, allocate, split_over_queues
+from qsys.sched.allocate import Enough, HostOffer, allocate, split_over_queues
 from qsys.sched.matching import (
     GLOBAL,
     HOST,
@@ -754,9 +754,10 @@ class _Pass:
     # ------------------------------------------------------------ parallel jobs
 
     def _offers(self, cat: _Category, pe: PeSnap, ledger: Ledger, candidates: list[int],
-                job: PendingJob | None) -> Offers:
+                job: PendingJob | None, enough: Enough | None = None) -> Offers:
         """What each host (its instances among ``candidates``, in order) offers a job of
-        ``cat`` in ``pe``; with ``job``, the policies may lower what each instance offers."""
+        ``cat`` in ``pe``; with ``job``, the policies may lower what each instance offers.
+        With ``enough``, the hosts after the one that settles the allocation are left out."""
         req, snap, slots_def = cat.req, self.snap, self.slots_def
         assert req is not None
         policies = self.policies if job is not None else None
@@ -785,8 +786,11 @@ class _Pass:
                     master_at = pos
             extra = 1 if master_at is not None and caps[master_at] == 0 else 0
             host_cap = ledger.slot_cap(HOST, host, req.per_slot, slots_def)
-            offers.append(HostOffer(host, int(min(host_cap, sum(caps) + extra)), master_at is not None))
+            offer = HostOffer(host, int(min(host_cap, sum(caps) + extra)), master_at is not None)
+            offers.append(offer)
             layouts.append((members, caps, master_at))
+            if enough is not None and enough.add(offer):
+                break
         return offers, layouts
 
     def _pe_plan(self, cat: _Category, pe: PeSnap, ledger: Ledger, candidates: list[int] | None,
@@ -800,20 +804,23 @@ class _Pass:
         assert req is not None and req.pe is not None
         _, req_low, high = req.pe
         low = req_low if low is None else low
+        top = int(min(high, pe_free, ledger.slot_cap(GLOBAL, "", req.per_slot, slots_def), 1 << 30))
         if candidates is None:
             key = (ledger.version, pe.name, cat.static.bad, cat.static.amounts, tuple(req.queues),
                    tuple(req.master_queues))
             found = self.offers.get(key)
-            if found is None:
-                if len(self.offers) > 4096:
-                    self.offers.clear()
-                found = self.offers[key] = self._offers(cat, pe, ledger, self._open_candidates(cat, pe), None)
+            if found is None:  # the first hosts often settle it: all of them are kept only then
+                enough = Enough(pe.allocation_rule, top)
+                found = self._offers(cat, pe, ledger, self._open_candidates(cat, pe), None, enough)
+                if not enough.settled:
+                    if len(self.offers) > 4096:
+                        self.offers.clear()
+                    self.offers[key] = found
             offers, layouts = found
         else:
             ordered = sorted(candidates, key=self.qi_key) if self.extra else candidates
             offers, layouts = self._offers(cat, pe, ledger, ordered, job)
-        top = min(high, pe_free, ledger.slot_cap(GLOBAL, "", req.per_slot, slots_def))
-        plan = allocate(pe.allocation_rule, offers, low, int(min(top, 1 << 30)))
+        plan = allocate(pe.allocation_rule, offers, low, top)
         if plan is None:
             return None
         placed: list[tuple[QueueInstanceSnap, int]] = []
