@@ -23,7 +23,7 @@ import heapq
 import math
 import re
 from bisect import bisect_left, insort
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 from qsys.errors import InvalidRequest
@@ -255,6 +255,7 @@ class _Pass:
         self.on_host: dict[str, list[int]] = {}
         for i, qi in enumerate(qis):
             self.on_host.setdefault(qi.host, []).append(i)
+        self.one_queue_hosts = all(len(members) == 1 for members in self.on_host.values())
         self.ranked: list[tuple[tuple[object, ...], int]] = []  # the open instances by their keys now
         if self.policies is None:
             self.open = {i for i in self.available_order if not self._full(qis[i])}
@@ -602,7 +603,8 @@ class _Pass:
             offer_key = ("ever", pe.name, frozenset(ever), static.amounts, tuple(req.queues))
             offers = memo.offers.get(offer_key)
             if offers is None:
-                offers = memo.offers[offer_key] = self._offers(cat, pe, empty, possible, None)[0]
+                offers = memo.offers[offer_key] = self._offers(cat, pe, empty, self._host_groups(possible, pe),
+                                                               None)[0]
             top = int(min(high, pe.slots, empty.slot_cap(GLOBAL, "", req.per_slot, self.slots_def), 1 << 30))
             allocation_key = (offer_key, pe.allocation_rule, low, top)
             fits = memo.allocations.get(allocation_key)
@@ -753,30 +755,46 @@ class _Pass:
 
     # ------------------------------------------------------------ parallel jobs
 
-    def _offers(self, cat: _Category, pe: PeSnap, ledger: Ledger, candidates: list[int],
+    def _host_groups(self, candidates: list[int], pe: PeSnap) -> list[list[int]]:
+        """The candidates in ``pe`` per host: hosts in the order of their first candidate."""
+        qis = self.snap.queue_instances
+        hosts: dict[str, list[int]] = {}
+        for i in candidates:
+            if pe.name in qis[i].pe_list:
+                hosts.setdefault(qis[i].host, []).append(i)
+        return list(hosts.values())
+
+    def _open_groups(self, cat: _Category, pe: PeSnap) -> Iterator[list[int]]:
+        """The category's candidates in ``pe`` with a free slot now, per host (see
+        :meth:`_open_candidates`); made as they are asked for when hosts have one queue each."""
+        if not self.one_queue_hosts:
+            yield from self._host_groups(self._open_candidates(cat, pe), pe)
+            return
+        bad, qis, name = cat.static.bad, self.snap.queue_instances, pe.name
+        for _, i in self.ranked:
+            if i not in bad and name in qis[i].pe_list:
+                yield [i]
+
+    def _offers(self, cat: _Category, pe: PeSnap, ledger: Ledger, groups: Iterable[list[int]],
                 job: PendingJob | None, enough: Enough | None = None) -> Offers:
-        """What each host (its instances among ``candidates``, in order) offers a job of
-        ``cat`` in ``pe``; with ``job``, the policies may lower what each instance offers.
-        With ``enough``, the hosts after the one that settles the allocation are left out."""
+        """What each host (its instances in ``groups``, in order) offers a job of ``cat`` in
+        ``pe``; with ``job``, the policies may lower what each instance offers. With
+        ``enough``, the hosts after the one that settles the allocation are left out."""
         req, snap, slots_def = cat.req, self.snap, self.slots_def
         assert req is not None
         policies = self.policies if job is not None else None
-        hosts: dict[str, list[QueueInstanceSnap]] = {}
-        where: dict[int, int] = {}
-        for i in candidates:
-            qi = snap.queue_instances[i]
-            if pe.name in qi.pe_list:
-                hosts.setdefault(qi.host, []).append(qi)
-                where[id(qi)] = i
+        qis = snap.queue_instances
         # a candidate outside the -q list is there as a master queue only (see static checks)
         slaves_checked = bool(req.queues and req.master_queues)
         offers: list[HostOffer] = []
         layouts: list[tuple[list[QueueInstanceSnap], list[int], int | None]] = []
-        for host, members in hosts.items():
+        for group in groups:
+            members = [qis[i] for i in group]
+            host = members[0].host
             caps, master_at = [], None
             for pos, qi in enumerate(members):
                 if policies is not None and job is not None:
-                    cap = int(min(policies.queue_cap(cat, job, where[id(qi)], qi, req), 1 << 30))
+                    cap = int(min(policies.queue_cap(cat, job, group[pos], qi, req), 1 << 30))
                 else:
                     cap = int(min(ledger.slot_cap(QUEUE, qi, req.per_slot, slots_def), 1 << 30))
                 slave_ok = not slaves_checked or queue_matches(req.queues, qi, snap.hostgroups)
@@ -811,7 +829,7 @@ class _Pass:
             found = self.offers.get(key)
             if found is None:  # the first hosts often settle it: all of them are kept only then
                 enough = Enough(pe.allocation_rule, top)
-                found = self._offers(cat, pe, ledger, self._open_candidates(cat, pe), None, enough)
+                found = self._offers(cat, pe, ledger, self._open_groups(cat, pe), None, enough)
                 if not enough.settled:
                     if len(self.offers) > 4096:
                         self.offers.clear()
@@ -819,7 +837,7 @@ class _Pass:
             offers, layouts = found
         else:
             ordered = sorted(candidates, key=self.qi_key) if self.extra else candidates
-            offers, layouts = self._offers(cat, pe, ledger, ordered, job)
+            offers, layouts = self._offers(cat, pe, ledger, self._host_groups(ordered, pe), job)
         plan = allocate(pe.allocation_rule, offers, low, top)
         if plan is None:
             return None
