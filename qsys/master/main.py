@@ -33,6 +33,7 @@ from qsys.master.accounting import AccountingWriter
 from qsys.master.actions import JobActions
 from qsys.master.alter import AlterRequests
 from qsys.master.clock import Clock, SystemClock
+from qsys.master.collector import Collector
 from qsys.master.config import ClusterConfig
 from qsys.master.core import Master
 from qsys.master.dispatch import Dispatcher
@@ -196,11 +197,14 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
 async def serve(cell: Cell, port: int, bind: str | None) -> None:
     daemon = build_master(cell, port=port, bind=bind)
     await daemon.start()
+    collector = Collector()  # the daemon process's heap only (not in-process test masters)
+    collector.start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.state.stopping.set)
     await daemon.state.stopping.wait()
     log.info("master stopping")
+    collector.stop()
     await daemon.stop()
 
 
