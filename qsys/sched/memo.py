@@ -21,6 +21,7 @@ from typing import Any
 from qsys.sched.snapshot import Snapshot
 
 MAX_ENTRIES = 200_000  # categories kept at most (a memo that grows past it starts afresh)
+MAX_FAILURES = 500_000  # (instance, reason) pairs kept at most: about 100 MB of reasons
 
 
 def world_of(snap: Snapshot) -> tuple[Any, ...]:
@@ -58,9 +59,13 @@ class Memo:
     def renew(self, snap: Snapshot) -> None:
         """Keep what holds in ``snap``'s world; forget everything when it changed."""
         world = world_of(snap)
-        if world == self.world and len(self.statics) < MAX_ENTRIES:
+        if world == self.world and len(self.statics) < MAX_ENTRIES and self.failures() < MAX_FAILURES:
             return
         self.world = world
         self.renewals += 1
         for kept in (self.checks, self.merged, self.statics, self.offers, self.allocations, self.patterns):
             kept.clear()
+
+    def failures(self) -> int:
+        """The (instance, reason) pairs kept: what most of a memo's memory is."""
+        return sum(map(len, self.checks.values())) + sum(map(len, self.merged.values()))
