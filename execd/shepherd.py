@@ -29,8 +29,9 @@ shell from ``-S`` or the queue, as a login shell (argv[0] ``-name``) when its ba
 ``login_shells``; ``unix_behavior`` executes the script itself (its ``#!`` line) unless ``-S``
 was given, falling back to the queue's shell for a script without ``#!``;
 ``script_from_stdin`` feeds the script to the shell on stdin. ``-b y`` executes the command
-with its arguments exactly as given (PATH search in the job's PATH). For a job of a PE, a login
-shell puts the job's TMPDIR first in PATH again after its profile (``login_shell_argv``).
+with its arguments exactly as given (PATH search in the job's PATH). A login shell puts the
+job's TMPDIR and the qsys commands' directory first in PATH again after its profile
+(``login_shell_argv``).
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from execd import identity, outputs, petask, procs, reaper
+from execd import identity, petask, procs, reaper
 from execd.checkpoint import MIGRATING, Checkpointing
-from execd.environment import JobFacts, build, job_name, login_shell_argv
+from execd.environment import JobFacts, build, job_name, login_shell_argv, path_prefix
 from execd.pestart import pe_command
 from execd.spool import PE_HOSTFILE, TRACE, TaskDir
 from execd.usage import (
@@ -61,6 +62,7 @@ from execd.usage import (
     report_from_wait,
     rusage_delta,
 )
+from qsys import output_paths
 from qsys.launch import Launch
 
 BEFORE_JOB_READ = 1
@@ -98,7 +100,7 @@ class Plan:
 
     ident: identity.Identity
     cwd: str
-    files: outputs.OutputPlan
+    files: output_paths.OutputPlan
     env: dict[str, str]
     exe: str
     argv: list[str]
@@ -108,8 +110,18 @@ class Plan:
     launch: Launch
 
 
-def _command(launch: Launch, script: str, tmpdir: str) -> tuple[str, list[str], bool, list[str] | None, str | None]:
-    """(exe, argv, search_path, fallback argv, stdin script) for the job."""
+def _login_shell(launch: Launch) -> bool:
+    """Whether the job's script runs in a login shell that reads it with ``login_shell_argv``."""
+    spec = launch.spec
+    mode = launch.shell_start_mode or "posix_compliant"
+    if spec.get("binary") or mode == "script_from_stdin" or (mode == "unix_behavior" and not spec.get("shell")):
+        return False
+    return os.path.basename(str(spec.get("shell") or launch.shell or "/bin/sh")) in launch.login_shells
+
+
+def _command(launch: Launch, script: str, first: str) -> tuple[str, list[str], bool, list[str] | None, str | None]:
+    """(exe, argv, search_path, fallback argv, stdin script) for the job; ``first`` is what a
+    login shell puts first in PATH after its profile."""
     spec = launch.spec
     args = [str(a) for a in spec.get("args") or []]
     if spec.get("binary"):
@@ -125,8 +137,8 @@ def _command(launch: Launch, script: str, tmpdir: str) -> tuple[str, list[str], 
     argv0 = f"-{base}" if base in launch.login_shells else shell
     if mode == "script_from_stdin":
         return shell, [argv0, "-s", *args], False, None, script
-    if launch.pe and argv0.startswith("-"):  # the PE's rsh wrapper in TMPDIR stays first in PATH
-        argv = login_shell_argv(argv0, tmpdir, script, args)
+    if _login_shell(launch) and first:  # the PE's rsh wrapper in TMPDIR and our qsub stay first in PATH
+        argv = login_shell_argv(argv0, first, script, args)
         if argv is not None:
             return shell, argv, False, None, None
     return shell, [argv0, script, *args], False, None, None
@@ -229,13 +241,13 @@ class Shepherd:
         spec = launch.spec
         cwd = str(spec.get("cwd") or ident.home)
         name = job_name(launch)
-        ctx = outputs.PathContext(launch.job_id, launch.task_id, launch.is_array, name, ident.home,
+        ctx = output_paths.PathContext(launch.job_id, launch.task_id, launch.is_array, name, ident.home,
                                   ident.user, launch.host, cwd)
-        files = outputs.plan(list(spec.get("stdout_paths") or []), list(spec.get("stderr_paths") or []),
+        files = output_paths.plan(list(spec.get("stdout_paths") or []), list(spec.get("stderr_paths") or []),
                              spec.get("stdin_path"), bool(spec.get("join")), ctx)
         script = str(self.tdir.script_path)
-        exe, argv, search, fallback, stdin_script = _command(launch, script, tmpdir)
         hostfile = self.tdir.file(PE_HOSTFILE)
+        conf = self.tdir.execd_conf()
         self._hand_over(ident, [self.tdir.script_path, hostfile])
         facts = JobFacts(
             user=ident.user, home=ident.home, cwd=cwd, tmpdir=tmpdir, task_dir=str(self.tdir.path),
@@ -243,9 +255,13 @@ class Shepherd:
             job_name=name, shell=str(spec.get("shell") or launch.shell or "/bin/sh"),
             stdout=files.stdout, stderr=files.stderr, stdin=files.stdin,
             pe_hostfile=str(hostfile) if hostfile.exists() else None,
+            qsys_root=str(conf.get("qsys_root") or ""), cell=str(conf.get("cell") or ""),
+            binary_path=str(conf.get("binary_path") or ""),
         )
-        env = build(launch, facts)
-        env.update(petask.inherit_env(launch, self.tdir.execd_conf()))
+        login = _login_shell(launch)
+        exe, argv, search, fallback, stdin_script = _command(launch, script, ":".join(path_prefix(launch, facts, login)))
+        env = build(launch, facts, login)
+        env.update(petask.inherit_env(launch, conf))
         return Plan(ident, cwd, files, env, exe, argv, search, fallback, stdin_script, launch)
 
     @staticmethod
@@ -375,7 +391,7 @@ class Shepherd:
         except identity.IdentityRefused as exc:
             identity.audit(audit, launch, None, "refuse", str(exc))
             return self._failed(None, BEFORE_JOB, str(exc), t0, True)
-        identity.audit(audit, launch, ident, "switch" if ident.switch else "none")
+        identity.audit(audit, launch, ident, identity.action_of(ident))
         tmpdir = ""
         try:
             tmpdir = self._make_tmpdir(launch, ident)

@@ -108,10 +108,13 @@ class JobSpec:
     sync: bool = False  # -sync y
     terse: bool = False  # -terse
     verify: bool = False  # -verify
+    form: str = ""  # --json: the form qsub prints its answer in ("" for Grid Engine's)
+
+    CLIENT_ONLY = ("sync", "terse", "verify", "form")
 
     def to_wire(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        for key in ("sync", "terse", "verify"):
+        for key in self.CLIENT_ONLY:
             data.pop(key)
         return data
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 
 from qsys.jobspec import JobSpec, TaskRange
-from qsys.records import HostRow, JobRow, QueueInstanceRow
+from qsys.records import HostJob, HostRow, JobRow, QueueInstanceRow, TaskEnd
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
@@ -529,6 +529,14 @@ def host_places(host: str, jobs: Sequence[JobRow]) -> list[tuple[JobRow, str, st
     return found
 
 
+def attach_jobs(hosts: Sequence[HostRow], jobs: Sequence[JobRow]) -> None:
+    """Fill each host's ``jobs`` with the tasks running there (qhost -j --json, qsys-restd)."""
+    running = [row for row in jobs if is_running(row)]
+    for host in hosts:
+        host.jobs = [HostJob(row.job_id, row.tasks, row.name, row.owner, row.state, row.start_time, queue, role)
+                     for row, queue, role in host_places(host.name, running)]
+
+
 def _qhost_job_lines(host: str, jobs: Sequence[JobRow]) -> list[str]:
     """qhost -j: the tasks running on one host, master and slave queues alike."""
     lines: list[str] = []
@@ -586,29 +594,23 @@ def _signal_name(number: int) -> str:
         return str(number)
 
 
-def _sync_fields(report: Mapping[str, Any]) -> tuple[str, int, int, bool]:
+def _sync_fields(report: TaskEnd, aborted: bool = False) -> tuple[str, int, int, bool]:
     """(job id text, exit status, signal, never ran) from a WaitJobs report."""
-    task = int(report.get("task_id") or 0)
-    ident = str(report["job_id"])
-    if report.get("is_array") and task:
-        ident = f"{ident}.{task}"
-    signal = int(report.get("signal") or 0)
-    status = int(report.get("exit_status") or 0)
-    failed = int(report.get("failed") or 0)
-    never = bool(report.get("aborted")) or (bool(report.get("deleted")) and task == 0)
-    never = never or (failed not in (0, 100) and not status and not signal)
+    task = report.task_id
+    ident = f"{report.job_id}.{task}" if report.is_array and task else str(report.job_id)
+    status, signal = report.exit_status, report.signal
+    never = aborted or (report.deleted and task == 0)
+    never = never or (report.failed not in (0, 100) and not status and not signal)
     return ident, status, signal, never
 
 
-def sync_exit_message(report: Mapping[str, Any] | int, exit_status: int = 0, *,
+def sync_exit_message(report: TaskEnd | int, exit_status: int = 0, *,
                       task_id: int | None = None, signal: int = 0, aborted: bool = False) -> str:
-    """qsub -sync y's line for one finished job or task: from a WaitJobs report
-    ({job_id, task_id, is_array, exit_status, signal, failed, deleted}) or from explicit
-    values (task_id only for array tasks)."""
-    if not isinstance(report, Mapping):
-        report = {"job_id": report, "task_id": task_id or 0, "is_array": task_id is not None,
-                  "exit_status": exit_status, "signal": signal, "aborted": aborted}
-    ident, status, sig, never = _sync_fields(report)
+    """qsub -sync y's line for one finished job or task: from a WaitJobs report or from
+    explicit values (task_id only for array tasks)."""
+    if isinstance(report, int):
+        report = TaskEnd(report, task_id or 0, exit_status, signal, is_array=task_id is not None)
+    ident, status, sig, never = _sync_fields(report, aborted)
     if never:
         return f"Unable to run job {ident}.\n"
     if sig:
@@ -616,7 +618,7 @@ def sync_exit_message(report: Mapping[str, Any] | int, exit_status: int = 0, *,
     return f"Job {ident} exited with exit code {status}.\n"
 
 
-def sync_exit_code(report: Mapping[str, Any]) -> int:
+def sync_exit_code(report: TaskEnd) -> int:
     """qsub -sync y's own exit code for a task: the job's exit status; 1 when killed by a
     signal; 0 when it never ran (SGE's behaviour)."""
     _, status, sig, never = _sync_fields(report)

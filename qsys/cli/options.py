@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from qsys.cli.engine import (
     FILE,
     HELP,
+    JSON,
     Action,
     Option,
     OptionTable,
@@ -76,6 +77,15 @@ class ParseState:
         self.soft = False  # -soft seen (until -hard): -l and -q go to the soft lists
         self.prefix = DEFAULT_PREFIX  # -C
         self.extra: dict[str, str] = {}  # accepted options JobSpec has no field for
+
+    @property
+    def form(self) -> str:
+        """The output form (--json): a client-only option of the spec, as -terse."""
+        return self.spec.form
+
+    @form.setter
+    def form(self, value: str) -> None:
+        self.spec.form = value
 
 
 Handler = Callable[[ParseState, str, list[str]], None]
@@ -277,6 +287,7 @@ def _clear(state: ParseState, name: str, values: list[str]) -> None:
 SUBMIT_OPTIONS = OptionTable("qsub", [
     HELP,
     FILE,
+    JSON,
     Option("-a date_time", "start not before [[CC]YY]MMDDhhmm[.SS]", _set("start_time", _start_time)),
     Option("-A account_string", "account to charge", _set("account")),
     Option("-ac variable[=value],...", "add to the job context", _context("add")),

@@ -11,9 +11,10 @@ import os
 import sys
 from typing import Any
 
-from qsys.cli.common import run, write
+from qsys.cli.common import run
 from qsys.cli.engine import Option, apply, scan
 from qsys.cli.options import SUBMIT_OPTIONS, ParseState
+from qsys.cli.qdel import print_lines
 from qsys.errors import QsysError, UsageError
 from qsys.grammar.names import job_name_problem
 from qsys.jobspec import JobSpec
@@ -83,8 +84,8 @@ ALTER_OPTIONS = _KEPT.derive("qalter", operands="job_task_list | -u user_list", 
 ])
 
 
-def parse_args(argv: list[str]) -> tuple[list[str], dict[str, Any], list[str], str]:
-    """(job targets, changed JobSpec fields in wire form, -u users, -w level)."""
+def parse_args(argv: list[str]) -> tuple[list[str], dict[str, Any], list[str], str, str]:
+    """(job targets, changed JobSpec fields in wire form, -u users, -w level, output form)."""
     if not argv:
         raise QsysError(ALTER_OPTIONS.usage().rstrip())
     state = AlterState()
@@ -93,6 +94,13 @@ def parse_args(argv: list[str]) -> tuple[list[str], dict[str, Any], list[str], s
     targets = [t for word in rest for t in word.split(",") if t]
     if not targets and not state.users:
         raise UsageError("qalter: ERROR! no job_task_list or -u user_list given")
+    return targets, changes_of(state), state.users, state.verify, state.form
+
+
+def changes_of(state: AlterState) -> dict[str, Any]:
+    """What qalter asks the master to change, from the options applied to ``state``: the
+    JobSpec fields they touched in wire form, and ``_holds`` for -h (qsys-restd's PATCH of a
+    job asks the same way)."""
     if "name" in state.touched and job_name_problem(state.spec.name):
         raise QsysError(str(job_name_problem(state.spec.name)))
     wire = state.spec.to_wire()
@@ -101,18 +109,16 @@ def parse_args(argv: list[str]) -> tuple[list[str], dict[str, Any], list[str], s
         changes["_holds"] = state.holds
     if not changes and state.verify != "v":
         raise UsageError("qalter: no option that changes a job was given")
-    return targets, changes, state.users, state.verify
+    return changes
 
 
 def _body(argv: list[str]) -> int:
     from qsys.client import Client
 
-    targets, changes, users, verify = parse_args(argv)
+    targets, changes, users, verify, form = parse_args(argv)
     with Client() as client:
         reply = client.alter(targets, changes, users, verify)
-    for line in reply["lines"]:
-        write(line)
-    return int(reply["exit"])
+    return print_lines(reply, form)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +110,10 @@ class AccountingWriter:
             os.chmod(self.path, 0o644)
         return self._file
 
+    def open(self) -> None:
+        """Open the file now rather than at the first record (see detach_other_writers)."""
+        self._open()
+
     def record(self, job: Job, task: Task, report: ExitReport, now: float) -> dict[str, Any]:
         return build_record(job, task, asdict(report), now)
 
@@ -175,3 +180,31 @@ class AccountingWriter:
             self._file.fsync()
             self._file.close()
             self._file = None
+
+
+def detach_other_writers(path: Path) -> None:
+    """Give the accounting file a new inode with the same lines, before a master that took
+    the lease reads it.
+
+    The file is shared by the master hosts of a failover cell, and the master that held the
+    lease before may still hold it open (stopped, or cut off from the store). Its lines are
+    written before its commits, which now fail; whatever it appends from here on goes to the
+    old inode, which nobody reads any more, so no line of an end the new master accounts
+    appears twice. (A line it wrote before is in the copy, and the new master recognises it,
+    see ``written_keys``.)"""
+    if not path.exists():
+        return
+    fresh = path.with_name(path.name + ".takeover")
+    shutil.copyfile(path, fresh)
+    shutil.copymode(path, fresh)
+    if os.geteuid() == 0:
+        st = path.stat()
+        os.chown(fresh, st.st_uid, st.st_gid)
+    with open(fresh, "rb") as f:
+        os.fsync(f.fileno())
+    fresh.replace(path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

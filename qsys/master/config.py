@@ -250,7 +250,7 @@ class ClusterConfig:
         """Store objects (``obj`` None: delete them) in one commit, then hold them."""
         from qsys.store import DeleteObject, PutObject
 
-        if not edits:
+        if not edits and not also:
             return
         changes: list[Any] = list(also or [])
         for kind, name, obj in edits:

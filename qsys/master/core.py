@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from qsys.master import rollback
 from qsys.master.finished import FinishedJobs, record_outcome
 from qsys.master.jobs import Job, Task
+from qsys.master.metrics import Metrics
 from qsys.records import TaskEnd
 from qsys.store import DeleteJob, PutJob, PutTask, SetCounter
 
@@ -78,10 +79,12 @@ class ExecHost:
 
 
 class Master:
-    """The state of one master: jobs, exec hosts, configuration; commit and events."""
+    """The state of one master: jobs, exec hosts, configuration; commit and events, and the
+    figures the parts keep of them (``metrics``)."""
 
     def __init__(self, cell: Cell, boot: dict[str, str], committer: GroupCommitter, config: ClusterConfig,
-                 clock: Clock, key: bytes, host_name: str, mode: str, owner_uid: int) -> None:
+                 clock: Clock, key: bytes, host_name: str, mode: str, owner_uid: int,
+                 metrics: Metrics | None = None) -> None:
         self.cell = cell
         self.boot = boot  # read once: the bootstrap file is not re-read per request
         self.committer = committer
@@ -91,6 +94,7 @@ class Master:
         self.host_name = host_name
         self.mode = mode  # personal | service
         self.owner_uid = owner_uid  # who runs the master (the cluster owner in personal mode)
+        self.metrics = metrics or Metrics()
         self.jobs: dict[int, Job] = {}
         self.successors: dict[int, set[int]] = {}  # job id -> the jobs whose -hold_jid(_ad) names it
         self.hosts: dict[str, ExecHost] = {}  # exec hosts that registered since the start

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol, sched
 from qsys.master.jobs import TRANSFERRING, Assignment, Job, Task
 from qsys.master.launches import launch_for
+from qsys.master.metrics import PassTimer
 from qsys.master.pacing import Pacer
-from qsys.master.passtimes import PassLog, PassTimes
 from qsys.master.snapshot import StateDecorator, build_snapshot
 from qsys.store import DeleteTask, StoreError
 
@@ -60,7 +59,6 @@ class Dispatcher:
         self.sessions = sessions
         self._task: asyncio.Task[None] | None = None
         self.waiting_reasons: dict[int, list[str]] = {}
-        self.pass_log = PassLog()
         self.memo = sched.Memo()  # what passes work out about the configuration, kept while it stays
 
     def start(self) -> None:
@@ -73,6 +71,12 @@ class Dispatcher:
             self._task.cancel()
 
     async def _loop(self) -> None:
+        try:
+            await self._passes()
+        finally:
+            self.pacer.active = False  # requests never wait for passes that will not come
+
+    async def _passes(self) -> None:
         wanted = self.state.pass_wanted
         loop = asyncio.get_running_loop()
         while True:
@@ -106,20 +110,20 @@ class Dispatcher:
 
     async def run_pass(self, immediate: int | None = None) -> set[int]:
         now = self.state.clock.now()
-        t0 = time.perf_counter()
+        timer = PassTimer()
         try:
             snapshot = self.snapshot(now, immediate)
-            t1 = time.perf_counter()
+            timer.mark()
             decision = sched.schedule(snapshot, self.memo)
-            t2 = time.perf_counter()
+            timer.mark()
             started, changes, launches = self._apply(decision, now)
-            t3 = time.perf_counter()
+            timer.mark()
         finally:
-            self.pacer.passed(time.perf_counter() - t0)  # requests waiting for it go on now
+            self.pacer.passed(timer.elapsed())  # requests waiting for it go on now
         if changes:
             await self.state.commit(changes)
-        self.pass_log.record(PassTimes(t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3,
-                                       len(snapshot.jobs), len(decision.dispatches)))
+        timer.mark()
+        self.state.metrics.record_pass(timer.times(len(snapshot.jobs), len(decision.dispatches)))
         unsent: list[tuple[int, int]] = []
         for host, msg in launches:
             if not self.link.send(host, msg):
@@ -165,6 +169,7 @@ class Dispatcher:
         touched: dict[int, Job] = {}
         changes: list[Any] = []
         launches: list[tuple[str, Any]] = []
+        figures = state.metrics
         for order in decision.dispatches:
             job = state.jobs.get(order.job_id)
             if job is None or self._still_ending(order) or not job.pending.remove(order.task_id):
@@ -174,6 +179,8 @@ class Dispatcher:
                         restarted=job.restarts.get(order.task_id, 0))
             job.tasks[task.task_id] = task
             job.never_reason = ""
+            figures.dispatches.inc()
+            figures.dispatch_latency.observe(max(0.0, now - max(job.submit_time, job.spec.start_time or 0.0)))
             touched[job.job_id] = job
             started.add(job.job_id)
             changes.append(state.task_change(job, task))

@@ -77,6 +77,7 @@ class TaskEnds:
         else:
             final = self.parallel.final_report(job, task, report)
             record = self.accounting.record(job, task, final, now)
+            state.metrics.finishes.inc()
             if error_state:
                 # Grid Engine keeps the task and shows the job as Eqw until qmod -cj
                 job.error = report.error or f"job {job.job_id}.{task.task_id} failed"

@@ -1,8 +1,9 @@
 """The master's side of the exec daemon links: registration, load, job starts and ends.
 
-An exec daemon proves it holds the cluster key, registers its facts and the tasks its spool
-still holds, and receives its effective configuration. From then on one table maps each
-message type to its handler. A task's end is acknowledged only after it is durable, so the
+An exec daemon proves it holds the cluster key or its host's secret (checked by
+:mod:`qsys.master.membership`), registers its facts and the tasks its spool still holds, and
+receives its effective configuration. From then on one table maps each message type to its
+handler; a message naming another host than the link's is refused. A task's end is acknowledged only after it is durable, so the
 exec daemon repeats JobFinished until then and the master accounts each end exactly once.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qsys import auth, protocol
+from qsys import protocol
 from qsys.errors import NotFound, ProtocolError
 from qsys.master import liveusage
 from qsys.master.core import ExecHost
@@ -85,6 +86,12 @@ class SlaveHosts(Protocol):
     def resend_slaves(self, host: str) -> None: ...
 
 
+class ExecdProofs(Protocol):
+    def check_execd(self, hello: protocol.ExecdHello, nonce: bytes, writer: asyncio.StreamWriter) -> None:
+        """Return when the hello proves its host's key, else raise AuthenticationError."""
+        ...
+
+
 ExecdHandler = Callable[[ExecHost, Any], Awaitable[None]]
 
 
@@ -92,8 +99,9 @@ class ExecdRegistry:
     """Serves the exec daemons' links: registration and reconciliation, then ``handlers``."""
 
     def __init__(self, state: Master, handlers: HandlerTable[ExecdHandler], links: HostLinks,
-                 ends: TaskEndSink, errors: ErrorStates, slaves: SlaveHosts) -> None:
+                 ends: TaskEndSink, errors: ErrorStates, slaves: SlaveHosts, proofs: ExecdProofs) -> None:
         self.state = state
+        self.proofs = proofs
         self.handlers = handlers
         self.links = links
         self.ends = ends
@@ -111,7 +119,7 @@ class ExecdRegistry:
 
     async def serve(self, hello: protocol.ExecdHello, nonce: bytes, reader: asyncio.StreamReader,
                     writer: asyncio.StreamWriter) -> None:
-        auth.check_execd_proof(self.state.key, nonce, hello.host, hello.proof)
+        self.proofs.check_execd(hello, nonce, writer)
         reg = await protocol.read_message(reader)
         if not isinstance(reg, protocol.Register) or reg.host != hello.host:
             raise ProtocolError("exec daemon must register after its hello")
@@ -152,6 +160,10 @@ class ExecdRegistry:
                     continue
                 if msg is None:
                     break
+                claimed = getattr(msg, "host", reg.host)
+                if claimed != reg.host:  # a host speaks for itself only
+                    log.warning("host=%s sent %s naming host %s: refused", reg.host, type(msg).__name__, claimed)
+                    continue
                 await self.handlers.lookup(msg)(entry, msg)
                 await writer.drain()
         finally:
@@ -266,6 +278,8 @@ class ExecdRegistry:
         task = job.tasks.get(msg.task_id) if job else None
         if task is None:
             return
+        if task.state == TRANSFERRING:
+            self.state.metrics.start_latency.observe(max(0.0, self.state.clock.now() - task.dispatch_time))
         task.state = RUNNING
         task.pid = msg.pid
         task.start_time = msg.start_time

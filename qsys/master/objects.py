@@ -114,9 +114,11 @@ _READ_ONLY = ("show", "list", "template")
 class ConfRequests:
     """``qconf``'s requests on every kind of configuration object."""
 
-    def __init__(self, state: Master, link: HostLink) -> None:
+    def __init__(self, state: Master, link: HostLink,
+                 removed: Callable[[str, str], Awaitable[None]] | None = None) -> None:
         self.state = state
         self.link = link
+        self.removed = removed  # told of every deleted object (a deleted host's secret is revoked)
 
     async def conf_request(self, who: Identity, msg: protocol.ConfRequest) -> Reply:
         op = self._OPS.get(msg.op)
@@ -190,6 +192,8 @@ class ConfRequests:
         if delete:
             await self.state.commit([DeleteObject(kind, name)])
             self.state.config.remove(kind, name)
+            if self.removed is not None:
+                await self.removed(kind, name)
         else:
             record = {"attrs": {} if kind in NAME_LISTS else to_wire(obj)}
             await self.state.commit([PutObject(kind, name, record)])
@@ -294,6 +298,8 @@ class ConfRequests:
                     await self.state.config.apply_edits(self.state, leaving(self.state, name))
                     forget_link(self.state, name)
                     self._notify(kind, name)
+                    if self.removed is not None:
+                        await self.removed(kind, name)  # its secret is revoked
                 else:
                     await self._store(kind, name, None, delete=True)
             except (InvalidRequest, NotFound) as exc:

@@ -75,6 +75,7 @@ def new_jobs(state: Master, who: Identity, specs: list[JobSpec]) -> tuple[list[J
         jobs.append(job)
         changes.append(state.job_change(job))
     changes.append(counter)
+    state.metrics.submissions.inc(len(jobs))
     return jobs, changes
 
 

@@ -91,7 +91,8 @@ class Conf(ConfigObject):
     jsv_url: str | None = _opt(Text())
     jsv_allowed_mod: list[str] | None = _opt(_LIST)
     # qsys additions (printed only when set): the exec daemon's identity-switch policy
-    execd_identity: str | None = _opt(Choice("switch", "log_only"))
+    execd_identity: str | None = _opt(Choice("switch", "log_only", "proxy"))
+    proxy_account: str | None = _opt(Text())
     execd_allow_users: list[str] | None = _opt(_LIST)
     execd_deny_users: list[str] | None = _opt(_LIST)
 

@@ -7,8 +7,8 @@ root, and an error message could show a file the caller cannot read). The cell's
 ``sge_request`` (the administrator's defaults) applies as for qsub. ``-V`` and ``-v NAME``
 take values from the ``environment`` the request sends, never from restd's own.
 
-qalter's changes come from qalter's own table and state (``qsys.cli.qalter``): the JobSpec
-fields its options touch. ``-u`` is not taken: the URL names the job.
+qalter's changes come from qalter's own table, state and ``changes_of`` (``qsys.cli.qalter``):
+the JobSpec fields its options touch. ``-u`` is not taken: the URL names the job.
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ from typing import Any
 
 from qsys.cli.engine import OptionTable, apply, scan
 from qsys.cli.options import SUBMIT_OPTIONS, parse_submit_args
-from qsys.cli.qalter import ALTER_OPTIONS, AlterState
-from qsys.errors import QsysError, UsageError
-from qsys.grammar.names import job_name_problem
+from qsys.cli.qalter import ALTER_OPTIONS, AlterState, changes_of
+from qsys.errors import UsageError
 from qsys.jobspec import JobSpec
 from qsys.paths import Cell
 
 # restd refuses -@ (it would read a file as restd), -sync and -verify (the REST answer comes
-# at once: poll the job), -terse and -help (nothing to print); qalter's -u (the URL names the job)
-SUBMIT_TABLE = SUBMIT_OPTIONS.derive(drop=("-@", "-sync", "-verify", "-terse", "-help"))
-ALTER_TABLE = ALTER_OPTIONS.derive(drop=("-u", "-help"))
+# at once: poll the job), -terse, --json and -help (the answer is JSON, nothing is printed);
+# qalter's -u (the URL names the job)
+SUBMIT_TABLE = SUBMIT_OPTIONS.derive(drop=("-@", "-sync", "-verify", "-terse", "--json", "-help"))
+ALTER_TABLE = ALTER_OPTIONS.derive(drop=("-u", "--json", "-help"))
 
 
 def caller_environment(uid: int, environment: Mapping[str, str], cwd: str) -> dict[str, str]:
@@ -95,12 +95,4 @@ def alter_changes(uid: int, options: Sequence[str], cwd: str | None,
     if rest:
         raise UsageError(f'qalter: invalid option argument "{rest[0]}" (the job is named by the URL)')
     apply(actions, state)
-    if "name" in state.touched and job_name_problem(state.spec.name):
-        raise QsysError(str(job_name_problem(state.spec.name)))
-    wire = state.spec.to_wire()
-    changes = {name: wire[name] for name in dict.fromkeys(state.touched)}
-    if state.holds is not None:
-        changes["_holds"] = state.holds
-    if not changes and state.verify != "v":
-        raise UsageError("qalter: no option that changes a job was given")
-    return changes, state.verify
+    return changes_of(state), state.verify

@@ -9,7 +9,7 @@ instead of one statement per change.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,6 +237,9 @@ class Store:
             self._insert = postgresql.insert
         self._statements: dict[str, Any] = {}
         self.image = Image()  # what the database holds (see qsys.store.image)
+        # run first inside every write transaction; raises to refuse the batch (the master's
+        # lease check: qsys.store.lease.check_epoch)
+        self.fence: Callable[[Connection], None] | None = None
 
     @property
     def url_for_log(self) -> str:
@@ -267,6 +270,8 @@ class Store:
         net = _fold(changes)
         try:
             with self._write_connection() as conn, conn.begin():
+                if self.fence is not None:
+                    self.fence(conn)
                 self._write(conn, net)
         except SQLAlchemyError as exc:
             reason = reason_of(exc)

@@ -40,9 +40,11 @@ class Applies(Protocol):
 class GroupCommitter:
     """Serializes commits on one worker thread and batches the ones that queue up."""
 
-    def __init__(self, store: Applies, max_batch: int = 50_000) -> None:
+    def __init__(self, store: Applies, max_batch: int = 50_000,
+                 observe: Callable[[float], None] | None = None) -> None:
         self._store = store
         self._max_batch = max_batch
+        self._observe = observe  # told the seconds of each transaction (the master's metrics)
         self._queue: list[tuple[Sequence[Change], asyncio.Future[None]]] = []
         self._runner: asyncio.Task[None] | None = None
         self._prober: asyncio.Task[None] | None = None
@@ -84,6 +86,7 @@ class GroupCommitter:
             while self._queue:
                 batch, waiters = self._take()
                 self.transactions += 1
+                began = time.perf_counter()
                 try:
                     await loop.run_in_executor(self._executor, self._store.apply, batch)
                 except Exception as exc:
@@ -102,6 +105,8 @@ class GroupCommitter:
                     _settle(waiters, error)
                 else:
                     _settle(waiters, None)
+                if self._observe is not None:
+                    self._observe(time.perf_counter() - began)
                 waiters = []
         finally:
             self._runner = None

@@ -60,7 +60,7 @@ def test_deleting_an_exec_host(two_hosts: Cluster, tmp_path: Path) -> None:
     assert "all.q@node2" not in _out(cluster, "qstat", "-f")
     # its exec daemon still runs and asks again: it is refused until the host is added again
     messages = cluster.root / "execd-node2.out"
-    wait_until(lambda: "refused this host" in messages.read_text(), 30, "node2's exec daemon to be refused")
+    wait_until(lambda: "refused by the master: node2 is not an execution host" in messages.read_text(), 30, "node2's exec daemon to be refused")
     assert _qhost_names(cluster) == ["global", "node1"]
     path = tmp_path / "node2"
     path.write_text("hostname node2\n")
