@@ -13,7 +13,9 @@ once per check over all instances and kept across passes in a :class:`~qsys.sche
 while the configuration stays the same; a category's candidates are looked up among the
 instances with a free slot (the pass keeps that set as it fills slots), never-fit reasons are
 kept per category, and what a parallel environment offers is worked out once per state of the
-pass for all the categories that ask the same. Results are the same as without any of it.
+pass for all the categories that ask the same, host by host until the allocation rule is
+settled (``allocate.Enough``). Results are the same as without any of it:
+tests/unit/test_sched_differential.py holds the plain pass and compares the two.
 """
 
 from __future__ import annotations
