@@ -23,7 +23,8 @@ from qsys.errors import QsysError, UsageError
 # for "... not modified" after an editor session that changed nothing
 LABELS = {"conf": "configuration", "queue": "cluster queue", "exechost": "exechost",
           "hostgroup": "host group", "pe": "parallel environment", "userset": "userset",
-          "calendar": "calendar", "complex": "complex entry list", "sconf": "scheduler configuration"}
+          "calendar": "calendar", "complex": "complex entry list", "sconf": "scheduler configuration",
+          "user": "user", "rqs": "resource quota set", "sharetree": "sharetree"}
 _NAME_LISTS = ("manager", "operator", "adminhost", "submithost")  # -am/-ao/-ah/-as take names
 
 
@@ -118,7 +119,12 @@ def _one(client: Any, option: str, row: Operation, args: list[str], as_json: boo
         text = _read(args[0])
         return _lines(client.conf(op, kind, args[1] if len(args) > 1 else "", text))
     if op == "delete":
-        return _lines(client.conf("delete", kind, args[0]))
+        return _lines(client.conf("delete", kind, args[0] if args else ""))
+    if op == "show_tree":  # -sst, -sstnode
+        sys.stdout.write(client.conf("show", kind, args[0] if args else "", mode=option[1:]).text)
+        return 0
+    if op == "nodes":  # -astnode, -mstnode, -dstnode
+        return _lines(client.conf("nodes", kind, args[0], mode=option[1:]))
     if op == "edit_add":
         name = args[0] if args else "template"
         template = client.conf("template", kind, name)["text"]
@@ -128,7 +134,7 @@ def _one(client: Any, option: str, row: Operation, args: list[str], as_json: boo
         old = client.conf_show(kind, name)["text"]
         new = _edit(old)
         if new == old:
-            write(f'{LABELS[kind]} "{name or kind}" not modified' if kind not in ("complex", "sconf")
+            write(f'{LABELS[kind]} "{name or kind}" not modified' if kind not in ("complex", "sconf", "sharetree")
                   else f"{LABELS[kind]} not modified")
             return 0
         return _lines(client.conf("modify", kind, name, new))

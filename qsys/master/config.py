@@ -12,13 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 from qsys.errors import InvalidRequest
 from qsys.objects import (
+    KINDS,
     Calendar,
     ComplexList,
     Conf,
     HostGroup,
     ParallelEnvironment,
+    Project,
     Queue,
+    ResourceQuotaSet,
     SchedulerConfig,
+    ShareTree,
+    User,
     UserSet,
     default_complexes,
     default_global_config,
@@ -43,6 +48,7 @@ LIMITS = ("h_rt", "s_rt", "h_cpu", "s_cpu", "h_vmem", "s_vmem")
 # kinds held as plain name lists (``qconf -am/-ao/-ah/-as``)
 NAME_LISTS = ("manager", "operator", "adminhost", "submithost")
 GLOBAL_HOST = "global"  # the exec host whose complex_values hold cluster-wide resources
+SHARE_TREE = "sharetree"  # one per cluster, or none
 _DEFAULT_QUEUE = default_queue()
 # the global configuration of a new cell, attribute -> text
 DEFAULT_GLOBAL: dict[str, str] = effective_config(default_global_config())
@@ -83,6 +89,11 @@ class ClusterConfig:
         self.hostgroups: dict[str, HostGroup] = {}
         self.usersets: dict[str, UserSet] = {u.name: u for u in default_usersets()}
         self.calendars: dict[str, Calendar] = {}
+        self.projects: dict[str, Project] = {}
+        # the policies' objects (qsys.master.policy_inputs reads them for the scheduler)
+        self.users: dict[str, User] = {}
+        self.quota_sets: dict[str, ResourceQuotaSet] = {}  # in the order they were added
+        self.share_tree: ShareTree | None = None
         self.complex_list: ComplexList = default_complexes()
         self.sconf: SchedulerConfig = default_scheduler_config()
         self.managers: set[str] = {"root"}
@@ -93,6 +104,7 @@ class ClusterConfig:
         self._groups_of: dict[str, list[str]] = {}
         self._attr_cache: dict[tuple[str, str, str], str] = {}
         self.mode = "personal"  # told to every exec host as execd_mode
+        self.generation = 0  # counts changes (what is derived from the configuration is kept until it moves)
 
     # ------------------------------------------------------------ the generic table
 
@@ -102,7 +114,8 @@ class ClusterConfig:
             return {"global": self.global_conf, **self.local_conf}
         tables: dict[str, dict[str, Any]] = {
             "queue": self.queues, "pe": self.pes, "exechost": self.exec_hosts,
-            "hostgroup": self.hostgroups, "userset": self.usersets, "calendar": self.calendars}
+            "hostgroup": self.hostgroups, "userset": self.usersets, "calendar": self.calendars,
+            "project": self.projects, "user": self.users, "rqs": self.quota_sets}
         return tables[kind]
 
     def names(self, kind: str) -> set[str]:
@@ -116,6 +129,8 @@ class ClusterConfig:
             return self.complex_list
         if kind == "sconf":
             return self.sconf
+        if kind == SHARE_TREE:
+            return self.share_tree
         if kind in NAME_LISTS:
             return name if name in self.names(kind) else None
         return self.table(kind).get(name)
@@ -126,6 +141,8 @@ class ClusterConfig:
             self.complex_list = obj
         elif kind == "sconf":
             self.sconf = obj
+        elif kind == SHARE_TREE:
+            self.share_tree = obj
         elif kind == "conf" and name == "global":
             self.global_conf = obj
         elif kind == "conf":
@@ -141,6 +158,8 @@ class ClusterConfig:
             self.names(kind).discard(name)
         elif kind == "conf":
             self.local_conf.pop(name, None)
+        elif kind == SHARE_TREE:
+            self.share_tree = None
         else:
             self.table(kind).pop(name, None)
         self._changed()
@@ -149,6 +168,7 @@ class ClusterConfig:
         self._complexes = None
         self._groups_of = {}
         self._attr_cache = {}
+        self.generation += 1
 
     # ------------------------------------------------------------ persistence
 
@@ -157,6 +177,8 @@ class ClusterConfig:
             if kind in NAME_LISTS:
                 self.put(kind, name, None)
                 continue
+            if kind not in KINDS:
+                continue  # what other parts keep in the store (queue states, share usage ...)
             try:
                 obj = from_wire(kind, dict(record.get("attrs", {})), name)
             except (InvalidRequest, TypeError) as exc:

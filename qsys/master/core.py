@@ -19,6 +19,7 @@ from qsys.records import TaskEnd
 from qsys.store import DeleteJob, PutJob, PutTask, SetCounter
 
 if TYPE_CHECKING:
+    from qsys.arspec import ArRecord
     from qsys.master.clock import Clock
     from qsys.master.config import ClusterConfig
     from qsys.paths import Cell
@@ -74,6 +75,7 @@ class Master:
         self.hosts: dict[str, ExecHost] = {}  # exec hosts that registered since the start
         self.next_job_id = 1
         self.finished: dict[int, list[TaskEnd]] = {}  # job id -> how its tasks ended (recent)
+        self.ars: dict[int, ArRecord] = {}  # advance reservations (qsys.master.advance)
         self._finish_waiters: dict[int, list[asyncio.Future[list[TaskEnd]]]] = {}
         self.pass_wanted = asyncio.Event()  # the dispatcher runs a pass when set
         self.stopping = asyncio.Event()

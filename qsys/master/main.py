@@ -28,6 +28,7 @@ from qsys import auth, protocol
 from qsys.daemonize import daemonize, setup_logging, write_pid
 from qsys.master.accounting import AccountingWriter
 from qsys.master.actions import JobActions
+from qsys.master.advance import AdvanceReservations
 from qsys.master.alter import AlterRequests
 from qsys.master.clock import Clock, SystemClock
 from qsys.master.config import ClusterConfig
@@ -37,12 +38,15 @@ from qsys.master.ends import TaskEnds
 from qsys.master.execd_link import ExecdHandler, ExecdRegistry, HostLinks
 from qsys.master.objects import ConfRequests
 from qsys.master.pe import ParallelJobs
+from qsys.master.policies import MasterPolicies
 from qsys.master.private import UMASK, make_private
 from qsys.master.qmod import QueueRequests
 from qsys.master.queue_states import QueueStates
+from qsys.master.quotas import QuotaRequests
 from qsys.master.requests import JobRequests
 from qsys.master.server import ClientHandler, Server, short_hostname
 from qsys.master.sessions import SessionBroker, SessionRequests
+from qsys.master.shareusage import ShareUsage
 from qsys.master.status import StatusRequests
 from qsys.paths import DEFAULT_PORT, Cell
 from qsys.store import GroupCommitter, Store
@@ -64,6 +68,7 @@ class MasterDaemon:
     accounting: AccountingWriter
     qstates: QueueStates
     dispatcher: Dispatcher
+    advance: AdvanceReservations
     execds: ExecdRegistry
     server: Server
     requests: protocol.HandlerTable[ClientHandler]
@@ -88,11 +93,13 @@ class MasterDaemon:
                  self.store.url_for_log)
         self.dispatcher.start()
         self.qstates.start()
+        self.advance.start()
         return self.bound_port
 
     async def stop(self) -> None:
         self.dispatcher.stop()
         self.qstates.stop()
+        self.advance.stop()
         await self.server.close()
         await self.state.committer.close()
         self.accounting.close()
@@ -130,9 +137,11 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     links = HostLinks(state.hosts)
     qstates = QueueStates(state, links)
     parallel = ParallelJobs(state, links, accounting)
-    ends = TaskEnds(state, accounting, qstates, parallel)
+    usage = ShareUsage()
+    policies = MasterPolicies(state, usage)
+    ends = TaskEnds(state, accounting, qstates, parallel, policies)
     broker = SessionBroker(state, links)
-    dispatcher = Dispatcher(state, links, qstates, parallel, broker)
+    dispatcher = Dispatcher(state, links, qstates, parallel, broker, policies)
 
     execd_messages: protocol.HandlerTable[ExecdHandler] = protocol.HandlerTable("exec daemon")
     execds = ExecdRegistry(state, execd_messages, links, ends, qstates, parallel)
@@ -146,8 +155,10 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     execd_messages.add(protocol.PeTaskStarted, parallel.on_task_started)
     execd_messages.add(protocol.PeTaskFinished, parallel.on_task_finished)
 
-    jobs = JobRequests(state, JobActions(state, links, parallel), dispatcher, links)
-    status = StatusRequests(state, qstates, dispatcher)
+    actions = JobActions(state, links, parallel)
+    jobs = JobRequests(state, actions, dispatcher, links)
+    advance = AdvanceReservations(state, dispatcher, actions)
+    status = StatusRequests(state, qstates, dispatcher, policies)
     queues = QueueRequests(state, qstates, links)
     requests: protocol.HandlerTable[ClientHandler] = protocol.HandlerTable("client request")
     requests.add(protocol.Submit, jobs.submit)
@@ -167,14 +178,20 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     requests.add(protocol.ConfRequest, ConfRequests(state, links).conf_request)
     requests.add(protocol.SessionSubmit, sessions.submit)
     requests.add(protocol.SessionWait, sessions.wait)
+    requests.add(protocol.ArSubmit, advance.submit)
+    requests.add(protocol.ArStatus, advance.status)
+    requests.add(protocol.ArDelete, advance.delete)
+    requests.add(protocol.QuotaStatus, QuotaRequests(state, dispatcher).quota_status)
 
     loaded = store.load()
     state.load(loaded)
     config.load(loaded.objects)
     ends.load(loaded)
     qstates.load(loaded.objects)
-    return MasterDaemon(cell, store, state, accounting, qstates, dispatcher, execds, Server(state, requests, execds),
-                        requests, execd_messages, port, bind)
+    usage.load(loaded.objects)
+    advance.load(loaded)
+    return MasterDaemon(cell, store, state, accounting, qstates, dispatcher, advance, execds,
+                        Server(state, requests, execds), requests, execd_messages, port, bind)
 
 
 async def serve(cell: Cell, port: int, bind: str | None) -> None:

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 from qsys import protocol
 from qsys.errors import InvalidRequest, NotFound
 from qsys.master.attrs import edit_attribute
-from qsys.master.config import GLOBAL_HOST, NAME_LISTS
+from qsys.master.config import GLOBAL_HOST, NAME_LISTS, SHARE_TREE
 from qsys.master.hostview import exechost_view
 from qsys.master.identity import Identity
+from qsys.master.policy_objects import NO_QUOTA_SET, NO_TREE, OPERATIONS, checked
 from qsys.master.refs import check_refs, complex_users, referrers
 from qsys.master.roles import require_manager
 from qsys.objects import (
@@ -42,6 +43,9 @@ class Kind:
     label: str  # in "added "x" to <label> list"
     missing: str  # show/modify/delete of an unknown name ({name})
     empty: str  # a list with no member
+    # where Grid Engine words these otherwise than ``missing``
+    missing_modify: str = ""  # -M* of an unknown name
+    missing_delete: str = ""  # -d* of an unknown name
 
 
 KIND_INFO: dict[str, Kind] = {
@@ -60,6 +64,14 @@ KIND_INFO: dict[str, Kind] = {
     "submithost": Kind("submit host", 'submithost "{name}" does not exist', "no submit host defined"),
     "complex": Kind("complex entry", "complex {name} does not exist", "no complex defined"),
     "sconf": Kind("scheduler configuration", "no scheduler configuration", "no scheduler configuration"),
+    "project": Kind("project", "{name} is not known as a project", "no project list defined",
+                    missing_delete='denied: project "{name}" does not exist'),
+    "user": Kind("user", "{name} is not known as a user", "no user list defined",
+                 missing_delete='denied: user "{name}" does not exist'),
+    "rqs": Kind("resource quota set", NO_QUOTA_SET, "no resource quota set list defined",
+                missing_modify='denied: resource quota set "{name}" does not exist',
+                missing_delete='denied: resource quota set "{name}" does not exist'),
+    SHARE_TREE: Kind("sharetree", NO_TREE, NO_TREE),
 }
 SINGLE = ("complex", "sconf")  # one object per cluster
 
@@ -112,6 +124,9 @@ class ConfRequests:
             raise InvalidRequest(f"unknown configuration operation '{msg.op}'")
         if msg.op not in _READ_ONLY:
             require_manager(self.state, who)
+        special = OPERATIONS.get((msg.op, msg.kind))  # the policies' kinds (qsys.master.policy_objects)
+        if special is not None:
+            return await special(self, who, msg)
         return await op(self, who, msg)
 
     def _existing(self, kind: str, name: str) -> Any:
@@ -167,11 +182,24 @@ class ConfRequests:
         if kind == "conf":
             obj.name = name or obj.name
         self._check(kind, obj)
-        return obj
+        return checked(self.state.config, kind, obj)
 
     def _check(self, kind: str, obj: Any) -> None:
         validate(obj)
         check_refs(self.state.config, kind, obj)
+
+    # what the policies' operations use (qsys.master.policy_objects)
+    utf8 = staticmethod(_utf8)
+    by = staticmethod(_by)
+
+    def check(self, kind: str, obj: Any) -> None:
+        self._check(kind, obj)
+
+    def parse(self, kind: str, name: str, text: str) -> Any:
+        return self._parse(kind, name, text)
+
+    async def store(self, kind: str, name: str, obj: Any, *, delete: bool = False) -> None:
+        await self._store(kind, name, obj, delete=delete)
 
     async def _store(self, kind: str, name: str, obj: Any, *, delete: bool = False) -> None:
         """Durable first, then memory, then tell whoever the change concerns."""
@@ -233,7 +261,7 @@ class ConfRequests:
         name = obj.object_name  # a configuration's comes from the host argument or its #host: line
         old = self.state.config.get(kind, name)
         if old is None and kind != "conf":
-            raise NotFound(info.missing.format(name=name))
+            raise NotFound((info.missing_modify or info.missing).format(name=name))
         if kind == "exechost":
             obj = keep_readonly(obj, old)
         await self._store(kind, name, obj)
@@ -287,6 +315,9 @@ class ConfRequests:
         return _result(lines, failed)
 
     def _may_delete(self, kind: str, name: str) -> None:
+        info = _info(kind)
+        if info.missing_delete and self.state.config.get(kind, name) is None:
+            raise NotFound(info.missing_delete.format(name=name))
         self._existing(kind, name)
         if kind == "manager" and name == "root":
             raise InvalidRequest('denied: the manager "root" cannot be removed')
@@ -320,6 +351,7 @@ class ConfRequests:
                 continue
             new = edit_attribute(old, edit.mode, edit.attr, edit.value, host)
             self._check(kind, new)
+            new = checked(self.state.config, kind, new)
             if kind == "exechost":
                 new = keep_readonly(new, old)
             await self._store(kind, name, new)

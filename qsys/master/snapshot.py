@@ -187,6 +187,11 @@ def pending_snapshot(job: Job, running: int) -> sched.PendingJob:
         held=bool(job.holds or job.error),
         waiting_on=sorted(job.predecessors),
         now=spec.now,
+        project=spec.project,
+        job_share=spec.job_share,
+        override_tickets=spec.override_tickets,
+        reserve=spec.reserve,
+        ar_id=spec.ar_id,
     )
 
 
