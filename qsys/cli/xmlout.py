@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from qsys.cli.formats import format_iso, host_places, host_values, is_running, load_value_text
+from qsys.cli.formats import format_iso, host_places, host_values, is_running, load_value_text, ntckts
 from qsys.jobspec import JobSpec
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow
 
@@ -80,7 +80,7 @@ def _job_list(doc: _Doc, row: JobRow, with_queue: bool, forms: frozenset[str] = 
     doc.open("job_list", f' state="{"running" if running else "pending"}"')
     doc.leaves([("JB_job_number", row.job_id), ("JAT_prio", f"{row.priority:.5f}")])
     if ext:
-        doc.leaf("JAT_ntix", f"{row.priority:.5f}")
+        doc.leaf("JAT_ntix", f"{ntckts(row):.5f}")
     doc.leaves([("JB_name", row.name), ("JB_owner", row.owner)])
     if ext:
         if row.project:
@@ -96,9 +96,11 @@ def _job_list(doc: _Doc, row: JobRow, with_queue: bool, forms: frozenset[str] = 
             doc.leaves([("cpu_usage", f"{row.usage.get('cpu', 0.0):.5f}"),
                         ("mem_usage", f"{row.usage.get('mem', 0.0):.5f}"),
                         ("io_usage", f"{row.usage.get('io', 0.0):.5f}")])
-        doc.leaves([(tag, 0) for tag in ("tickets", "JB_override_tickets", "JB_jobshare", "otickets",
-                                         "ftickets", "stickets")])
-        doc.leaf("JAT_share", "0.00000")
+        figures = row.tickets or {}
+        doc.leaves([(tag, int(figures.get(name, 0.0))) for tag, name in (
+            ("tickets", "tckts"), ("JB_override_tickets", "ovrts"), ("JB_jobshare", "jobshare"),
+            ("otickets", "otckt"), ("ftickets", "ftckt"), ("stickets", "stckt"))])
+        doc.leaf("JAT_share", f"{figures.get('share', 0.0):.5f}")
     if with_queue:
         doc.leaf("queue_name", row.queue)
     if "tasks" in forms and running:
@@ -268,7 +270,7 @@ def _detail_element(doc: _Doc, detail: JobDetail) -> None:
     doc.leaf("JB_script_file", spec.command or "STDIN")
     _sublist(doc, "JB_ja_tasks", "ulong_sublist", [
         [("JAT_status", _TRANSFERRING if t.state == "t" else _RUNNING), ("JAT_task_number", t.task_id),
-         ("JAT_start_time", int(t.start_time) if t.start_time else None), ("JAT_ntix", f"{_NEUTRAL:.6f}")]
+         ("JAT_start_time", int(t.start_time) if t.start_time else None), ("JAT_ntix", f"{detail.tickets.get('ntckts', _NEUTRAL):.6f}")]
         for t in detail.tasks])
     if spec.cwd:
         doc.leaf("JB_cwd", spec.cwd)
@@ -279,7 +281,7 @@ def _detail_element(doc: _Doc, detail: JobDetail) -> None:
     _sublist(doc, "JB_jid_successor_list", "job_predecessors", [[("JRE_job_number", j)] for j in detail.successors])
     mail_bits = sum(bit for letter, bit in _MAIL_BITS.items() if letter in spec.mail_options)
     doc.leaves([("JB_deadline", 0), ("JB_execution_time", int(spec.start_time or 0)),
-                ("JB_checkpoint_attr", 0), ("JB_checkpoint_interval", 0), ("JB_reserve", "false"),
+                ("JB_checkpoint_attr", 0), ("JB_checkpoint_interval", 0), ("JB_reserve", "true" if spec.reserve else "false"),
                 ("JB_mail_options", mail_bits)])
     _sublist(doc, "JB_stdin_path_list", "path_list", _paths([spec.stdin_path] if spec.stdin_path else []))
     restart = 0 if spec.rerunnable is None else (1 if spec.rerunnable else 2)
@@ -291,7 +293,7 @@ def _detail_element(doc: _Doc, detail: JobDetail) -> None:
         _sublist(doc, "JB_pe_range", "ranges",
                  [[("RN_min", spec.pe.min_slots), ("RN_max", spec.pe.max_slots), ("RN_step", 1)]])
     doc.leaves([("JB_verify_suitable_queues", 0), ("JB_soft_wallclock_gmt", 0),
-                ("JB_hard_wallclock_gmt", 0), ("JB_override_tickets", 0), ("JB_version", 0)])
+                ("JB_hard_wallclock_gmt", 0), ("JB_override_tickets", spec.override_tickets), ("JB_version", 0)])
     tasks = spec.tasks
     first, last, step = (tasks.first, tasks.last, tasks.step) if tasks is not None else (1, 1, 1)
     _sublist(doc, "JB_ja_structure", "task_id_range", [[("RN_min", first), ("RN_max", last), ("RN_step", step)]])

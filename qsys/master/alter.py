@@ -111,6 +111,9 @@ def _alter_one(master: Master, snapshots: Snapshots, who: Identity, job: Job, ms
         return False, []
     changes = dict(msg.changes)
     holds = changes.pop("_holds", None)
+    if "override_tickets" in changes and not who.privileged:
+        lines.append(f'denied: "{who.user}" must be operator to change amount of override tickets')
+        return False, []
     wire = job.spec.to_wire()
     wire.update(changes)
     try:
@@ -150,6 +153,8 @@ def _alter_one(master: Master, snapshots: Snapshots, who: Identity, job: Job, ms
     for name in changes:
         if name == "priority":
             lines.append(f"{who.user}@{who.host} sets scheduling priority of job {job.job_id} to {spec.priority}")
+        elif name == "override_tickets":
+            lines.append(f"{who.user}@{who.host} sets override tickets of job {job.job_id} to {spec.override_tickets}")
         elif name == "hold_jids":
             _set_predecessors(master, who, job, spec, lines)
         elif name in ATTRIBUTE_NAMES and not (name == "export_all" and "env" in changes):

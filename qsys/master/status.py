@@ -33,6 +33,8 @@ class PassFigures(Protocol):
 
     def ticket_config(self, now: float) -> Any: ...
 
+    def department(self, job: Job) -> str: ...
+
 
 def _common(job: Job, prio: float, brief: bool = False) -> dict[str, Any]:
     spec = job.spec
@@ -131,13 +133,13 @@ def _ticket_figures(policies: PassFigures | None, now: float) -> tuple[
     return policies.priorities, policies.running_tickets
 
 
-def _ticket_columns(figure: JobPriority | None, ntckts: float, override: int) -> dict[str, float]:
+def _ticket_columns(figure: JobPriority | None, ntckts: float, job: Job) -> dict[str, float]:
     """qstat -ext's ticket columns of one row."""
+    fixed = {"ntckts": ntckts, "ovrts": float(job.spec.override_tickets), "jobshare": float(job.spec.job_share)}
     if figure is None:
-        return {"ntckts": ntckts, "tckts": 0.0, "ovrts": float(override), "otckt": 0.0, "ftckt": 0.0,
-                "stckt": 0.0, "share": 0.0}
-    return {"ntckts": ntckts, "tckts": figure.tickets, "ovrts": float(override), "otckt": figure.otickets,
-            "ftckt": figure.ftickets, "stckt": figure.stickets, "share": figure.share}
+        return {**fixed, "tckts": 0.0, "otckt": 0.0, "ftckt": 0.0, "stckt": 0.0, "share": 0.0}
+    return {**fixed, "tckts": figure.tickets, "otckt": figure.otickets, "ftckt": figure.ftickets,
+            "stckt": figure.stickets, "share": figure.share}
 
 
 def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
@@ -157,7 +159,7 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
             continue
         prio = prios.get(job.job_id, 0.0)
         ntckts = figures.get(job.job_id, {}).get("ntckts", 0.0)
-        override = job.spec.override_tickets
+        department = policies.department(job) if policies is not None and not brief else None
         for task in sorted(job.tasks.values(), key=lambda t: t.task_id):
             row = _task_row(job, task, prio)
             suspended = qstates.task_state(job, task, states)
@@ -165,7 +167,9 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
                 row.state = row.state[:-1] + suspended
             if not brief:
                 held = running_tickets.get((job.job_id, task.task_id)) if running_tickets is not None else None
-                row.tickets = _ticket_columns(held, held.ntickets if held is not None else ntckts, override)
+                row.tickets = _ticket_columns(held, held.ntickets if held is not None else ntckts, job)
+            if department is not None:
+                row.department = department
             running.append(row)
         if job.pending:
             prow = _pending_row(job, prio, brief)
@@ -173,7 +177,9 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
                 prow.state = "Rq"
             if not brief:
                 figure = pending_tickets.get(job.job_id) if pending_tickets is not None else None
-                prow.tickets = _ticket_columns(figure, ntckts, override)
+                prow.tickets = _ticket_columns(figure, ntckts, job)
+            if department is not None:
+                prow.department = department
             pending.append(((-prio, job.submit_time, job.job_id), prow))
     running.sort(key=lambda r: (r.job_id, int(r.tasks or 0)))
     pending.sort(key=lambda item: item[0])
@@ -356,7 +362,7 @@ def _policy_details(master: Master, job: Job, policies: PassFigures | None) -> d
     if figure is None and running is not None:
         figure = next((f for (j, _), f in sorted(running.items()) if j == job.job_id), None)
     if figure is not None:
-        out["tickets"] = {"tckts": figure.tickets, "otckt": figure.otickets, "ftckt": figure.ftickets,
+        out["tickets"] = {"ntckts": figure.ntickets, "tckts": figure.tickets, "otckt": figure.otickets, "ftckt": figure.ftickets,
                           "stckt": figure.stickets, "share": figure.share}
     reservation = policies.reservations.get(job.job_id)
     if reservation is not None:

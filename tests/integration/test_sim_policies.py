@@ -1,0 +1,201 @@
+"""The scheduling policies on a running master with simulated exec hosts (``qsys.testing``):
+the share tree's fair share, resource reservation and backfill -- the real master, its store
+and its passes, jobs that only pretend to run, a fake clock for their run times."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qsys import protocol
+from qsys.jobspec import JobSpec
+from qsys.master.identity import Identity
+from qsys.master.server import short_hostname
+from qsys.testing import FakeClock, SimCluster
+
+MakeCluster = Callable[..., SimCluster]
+RUN = 60  # seconds each fair-share job runs
+
+
+@pytest.fixture
+def sim_cluster(qsys_root: Path) -> Iterator[MakeCluster]:
+    made: list[SimCluster] = []
+
+    def make(**kwargs: Any) -> SimCluster:
+        cluster = SimCluster(qsys_root / f"cell{len(made)}", **kwargs).start()
+        made.append(cluster)
+        return cluster
+
+    yield make
+    for cluster in made:
+        cluster.stop()
+
+
+def _when(*parts: int) -> float:
+    return dt.datetime(*parts).timestamp()  # type: ignore[arg-type]
+
+
+def submit_as(cluster: SimCluster, user: str, specs: list[JobSpec]) -> list[int]:
+    """Jobs of ``user`` (the master's request handler with that identity: the test runs as
+    one Unix user)."""
+    who = Identity(uid=60000 + sum(map(ord, user)), user=user, host=short_hostname())
+    msg = protocol.SubmitMany(specs)
+    handler = cluster.master.requests.lookup(msg)
+    reply = cluster.call(handler(who, msg))
+    return [s.job_id for s in reply.jobs]
+
+
+def set_sconf(client: Any, **values: object) -> None:
+    """Change attributes of the scheduler configuration (qconf -msconf)."""
+    lines = client.conf_show("sconf").text.splitlines()
+    out = []
+    for line in lines:
+        name = line.split(None, 1)[0] if line.strip() else ""
+        out.append(f"{name} {values[name]}" if name in values else line)
+    client.conf("modify", "sconf", "", "\n".join(out) + "\n")
+
+
+def add_user(client: Any, name: str) -> None:
+    client.conf("add", "user", name, f"name {name}\noticket 0\nfshare 0\ndelete_time 0\ndefault_project NONE\n")
+
+
+def fair_tree(*users: str) -> str:
+    children = ",".join(str(i + 1) for i in range(len(users)))
+    text = f"id=0\nname=Root\ntype=0\nshares=1\nchildnodes={children}\n"
+    for i, user in enumerate(users, 1):
+        text += f"id={i}\nname={user}\ntype=0\nshares=50\nchildnodes=NONE\n"
+    return text
+
+
+def cli(cluster: SimCluster, *argv: str) -> subprocess.CompletedProcess[str]:
+    """A q-command (``qstat -ext``) against the simulated cluster's master."""
+    env = {**os.environ, "QSYS_ROOT": str(cluster.cell.root), "QSYS_CELL": cluster.cell.name,
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.pop("QSYS_MASTER", None)
+    return subprocess.run([sys.executable, "-m", f"qsys.cli.{argv[0]}", *argv[1:]], env=env, capture_output=True,
+                          text=True, timeout=60, cwd="/tmp")
+
+
+def ext_rows(cluster: SimCluster) -> dict[int, dict[str, str]]:
+    """qstat -ext -u '*' by job (the first row of each): the columns by name."""
+    out = cli(cluster, "qstat", "-ext", "-u", "*")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    names = lines[0].split()
+    rows: dict[int, dict[str, str]] = {}
+    for line in lines[2:]:
+        fields = line.split()
+        if fields[8] == "NA" or ":" in fields[8]:  # running: cpu mem io are there
+            values = dict(zip(names, fields, strict=False))
+        else:  # pending: no cpu mem io
+            values = dict(zip([n for n in names if n not in ("cpu", "mem", "io")], fields, strict=False))
+        rows.setdefault(int(fields[0]), values)
+    return rows
+
+
+def _job(name: str, run: int = RUN, **extra: Any) -> JobSpec:
+    return JobSpec(command="/bin/true", binary=True, name=name, context={"sim_run": str(run)}, **extra)
+
+
+def test_share_tree_gives_a_late_user_the_next_slots_and_splits_slot_time_by_the_shares(
+        sim_cluster: MakeCluster) -> None:
+    cluster = sim_cluster(hosts=4, slots=2, clock=FakeClock(_when(2030, 6, 1, 12)))
+    fleet = cluster.fleet
+    with cluster.client() as client:
+        for user in ("alice", "bob"):
+            add_user(client, user)
+        client.conf("add", "sharetree", "", fair_tree("alice", "bob"))
+        # the tickets decide (the waiting time would favour the first user's older jobs)
+        set_sconf(client, weight_tickets_share=10000, weight_ticket=1.0, weight_waiting_time=0.0)
+        alice = set(submit_as(cluster, "alice", [_job(f"a{i}") for i in range(1000)]))
+        cluster.wait_until(lambda: fleet.running() == 8, 60, "alice's first jobs on all 8 slots")
+        for _ in range(2):  # two waves of alice's jobs end, charging her usage
+            done = len(fleet.log.ends)
+            cluster.advance(RUN)
+            cluster.wait_until(lambda done=done: len(fleet.log.ends) == done + 8 and fleet.running() == 8, 60,
+                               "the next wave")
+        bob = set(submit_as(cluster, "bob", [_job(f"b{i}") for i in range(100)]))
+        starts = list(fleet.log.starts)
+
+        def wave() -> list[tuple[int, int]]:
+            """Let the running jobs end; the jobs the master started in their place."""
+            seen = len(fleet.log.starts)
+            cluster.advance(RUN)
+            cluster.wait_until(lambda: len(fleet.log.starts) >= seen + 8, 60, "the next wave started")
+            cluster.wait_until(lambda: fleet.running() == 8, 60, "every slot busy again")
+            new = list(fleet.log.starts)[seen:]
+            return new
+
+        first = wave()
+        assert sum(1 for job, _ in first if job in bob) >= 6, "bob's jobs take the slots alice's jobs leave"
+        shown = ext_rows(cluster)
+        waiting_bob = [row for job, row in shown.items() if job in bob and row["state"] == "qw"]
+        waiting_alice = [row for job, row in shown.items() if job in alice and row["state"] == "qw"]
+        assert waiting_bob and waiting_alice
+        assert {row["department"] for row in shown.values()} == {"defaultdep"}
+        # qstat -ext: the share tree's tickets, more for the user who used less
+        top_bob = max(int(row["stckt"]) for row in waiting_bob)
+        assert top_bob > 0 and top_bob == max(int(row["tckts"]) for row in waiting_bob)
+        assert top_bob > max(int(row["stckt"]) for row in waiting_alice)
+        slot_time: Counter[str] = Counter()
+        slot_time["alice"] += RUN * len(starts)  # alice's first waves
+        for job, _ in first:
+            slot_time["bob" if job in bob else "alice"] += RUN
+        while not all((job, 1) in fleet.log.starts for job in bob):
+            for job, _ in wave():
+                slot_time["bob" if job in bob else "alice"] += RUN
+        share = slot_time["bob"] / (slot_time["alice"] + slot_time["bob"])
+        assert abs(share - 0.5) <= 0.05, f"bob's share of the slot time {share:.3f} ({dict(slot_time)})"
+        assert alice  # her jobs keep the rest
+
+
+def test_share_usage_survives_a_master_restart_and_override_tickets_go_first(qsys_root: Path) -> None:
+    clock = FakeClock(_when(2030, 6, 1, 12))
+    root = qsys_root / "cell"
+    with SimCluster(root, hosts=1, slots=1, clock=clock) as cluster, cluster.client() as client:
+        for user in ("alice", "bob"):
+            add_user(client, user)
+        client.conf("add", "sharetree", "", fair_tree("alice", "bob"))
+        set_sconf(client, weight_tickets_share=10000, weight_ticket=1.0, weight_waiting_time=0.0)
+        submit_as(cluster, "alice", [_job("a1"), _job("a2")])
+        for ended in (1, 2):
+            cluster.wait_until(lambda: cluster.fleet.running() == 1, 60, "a job running")
+            cluster.advance(RUN)
+            cluster.wait_until(lambda ended=ended: len(cluster.fleet.log.acks) == ended, 60, "the job's end accounted")
+    with SimCluster(root, hosts=1, slots=1, clock=clock) as cluster, cluster.client() as client:
+        usage = cluster.call(lambda: cluster.master.dispatcher.policies.usage.decayed(clock.now(), 168))
+        assert set(usage) == {("alice", None)}
+        assert 2 * RUN * 0.99 < usage[("alice", None)]["cpu"] <= 2 * RUN  # charged, hardly decayed
+        (blocker,) = submit_as(cluster, "bob", [_job("block", run=10 * RUN)])
+        cluster.wait_until(lambda: cluster.fleet.running() == 1, 60, "the blocker running")
+        (late,) = submit_as(cluster, "alice", [_job("late")])
+        (early,) = submit_as(cluster, "bob", [_job("early")])
+        cluster.wait_until(lambda: set(ext_rows(cluster)) == {blocker, late, early}, 60, "both shown")
+
+        def pending_order() -> list[int]:
+            out = cli(cluster, "qstat", "-pri", "-s", "p", "-u", "*")
+            return [int(line.split()[0]) for line in out.stdout.splitlines()[2:]]
+
+        # alice used the cluster before the restart: bob's job comes first
+        cluster.wait_until(lambda: pending_order() == [early, late], 60, "bob's job first")
+        refused = cli(cluster, "qalter", "-ot", "abc", str(late))
+        assert refused.returncode != 0 and "-ot" in refused.stderr
+        done = cli(cluster, "qalter", "-ot", "100000", str(late))
+        assert done.returncode == 0, done.stderr
+        assert f"sets override tickets of job {late} to 100000" in done.stdout
+        detail = cli(cluster, "qstat", "-j", str(late)).stdout
+        assert "oticket:                    100000" in detail.splitlines()
+        cluster.wait_until(lambda: pending_order() == [late, early], 60, "the override tickets put alice's job first")
+        row = ext_rows(cluster)[late]
+        assert int(row["ovrts"]) == 100000 and int(row["otckt"]) > 0
+        cluster.advance(10 * RUN)
+        cluster.wait_until(lambda: (late, 1) in cluster.fleet.log.starts, 60, "the next job started")
+        assert (early, 1) not in cluster.fleet.log.starts
