@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from qsys import protocol
-from qsys.jobspec import JobSpec
+from qsys.accounting_file import parse_record
+from qsys.jobspec import JobSpec, PeRequest
 from qsys.master.identity import Identity
 from qsys.master.server import short_hostname
 from qsys.testing import FakeClock, SimCluster
@@ -199,3 +200,69 @@ def test_share_usage_survives_a_master_restart_and_override_tickets_go_first(qsy
         cluster.advance(10 * RUN)
         cluster.wait_until(lambda: (late, 1) in cluster.fleet.log.starts, 60, "the next job started")
         assert (early, 1) not in cluster.fleet.log.starts
+
+
+def _accounting(cluster: SimCluster) -> list[dict[str, Any]]:
+    lines = cluster.cell.accounting_file.read_text().splitlines()
+    return [record for record in map(parse_record, lines) if record is not None]
+
+
+def settle(cluster: SimCluster) -> None:
+    """After a clock move: the tasks due have ended and been accounted, a pass has seen it,
+    and every task it started runs on its simulated host."""
+    hosts = cluster.fleet.hosts.values()
+    now = cluster.clock.now()
+    cluster.wait_until(lambda: not any(t.due is not None and t.due <= now for h in hosts for t in h.tasks.values()),
+                       60, "the tasks due to end acknowledged")
+    cluster.call(cluster.master.dispatcher.run_pass())
+    tasks = cluster.call(lambda: sum(len(job.tasks) for job in cluster.master.state.jobs.values()))
+    cluster.wait_until(lambda: cluster.fleet.running() == tasks, 60, f"{tasks} tasks running")
+
+
+def _timed(name: str, run: int, h_rt: int, **extra: Any) -> JobSpec:
+    return _job(name, run=run, hard_resources={"h_rt": str(h_rt)}, **extra)
+
+
+def test_a_reserved_pe_job_starts_by_its_reservation_while_short_jobs_backfill(sim_cluster: MakeCluster) -> None:
+    cluster = sim_cluster(hosts=4, slots=4, clock=FakeClock(_when(2030, 6, 1, 12)))
+    fleet, log = cluster.fleet, cluster.fleet.log
+    start = cluster.clock.now()
+    with cluster.client() as client:
+        set_sconf(client, max_reservation=10)
+        # 16 slots busy: 12 end after 600 s, 4 after 1200 s (their h_rt says so)
+        long = [*(_timed(f"l{i}", 600, 600) for i in range(12)), *(_timed(f"L{i}", 1200, 1200) for i in range(4))]
+        client.submit_many(long)
+        cluster.wait_until(lambda: fleet.running() == 16, 60, "16 long jobs running")
+        wide = _timed("wide", 300, 300, pe=PeRequest("mpi", 16, 16), reserve=True)
+        pe_job = client.submit(wide).job_id
+        shorts = {s.job_id for s in client.submit_many([_timed(f"s{i}", 240, 240) for i in range(30)])}
+        too_long = {s.job_id for s in client.submit_many([_timed(f"x{i}", 900, 900) for i in range(2)])}
+
+        def reservation() -> Any:
+            return cluster.call(lambda: cluster.master.dispatcher.policies.reservations.get(pe_job))
+
+        planned = cluster.wait_until(reservation, 60, "the PE job's reservation")
+        # the 4 long jobs end 1200 s from the start (+ DURATION_OFFSET 60 s): all 16 slots then
+        assert planned.start == start + 1260 and sum(a.slots for a in planned.assignments) == 16
+        summary = cli(cluster, "qstat", "-g", "c")
+        resv = [line.split() for line in summary.stdout.splitlines() if line.startswith("all.q")]
+        assert resv and int(resv[0][3]) == 16, summary.stdout  # CLUSTER QUEUE CQLOAD USED RES ...
+        for step, ended, running in ((600, 12, 16), (240, 24, 16), (240, 36, 4), (120, 40, 1)):
+            cluster.advance(step)  # to 600, 840, 1080, 1200 s
+            cluster.wait_until(lambda ended=ended: sum(log.acks.values()) == ended, 60, f"{ended} ends accounted (now {sum(log.acks.values())})")
+            # a pass that surely saw the ends (the master's own may have run before the last)
+            cluster.call(cluster.master.dispatcher.run_pass())
+            cluster.wait_until(lambda running=running: fleet.running() == running, 60, f"{running} tasks running")
+        assert (pe_job, 1) in log.starts
+        for _ in range(20):  # the rest runs, 300 s at a time
+            if sum(log.acks.values()) == 49:
+                break
+            cluster.advance(300)
+            settle(cluster)
+        assert sum(log.acks.values()) == 49, "every job accounted"
+    started = {r["job_number"]: r["start_time"] - start for r in _accounting(cluster) if r["pe_taskid"] == "NONE"}
+    assert started[pe_job] <= planned.start - start
+    backfilled = [job for job in shorts if started[job] < started[pe_job]]
+    assert len(backfilled) == 24  # two waves of 12 in the gaps before it
+    assert all(started[job] + 240 + 60 <= planned.start - start for job in backfilled)
+    assert all(started[job] >= started[pe_job] for job in too_long)
