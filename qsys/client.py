@@ -20,6 +20,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
     from typing import Any, TypeVar
 
+    from qsys.arspec import ArSpec
     from qsys.records import ClusterQueueRow, HostRow, JobRow, Submitted, TaskEnd
 
     R = TypeVar("R")
@@ -266,6 +267,25 @@ class Client:
     def cluster_queues(self) -> list[ClusterQueueRow]:
         """qstat -g c: one summary per cluster queue."""
         return self.request(protocol.ClusterQueuesStatus(), protocol.ClusterQueueRows).rows
+
+    # ------------------------------------------------------------ advance reservations, quotas
+
+    def ar_submit(self, spec: ArSpec) -> protocol.Lines:
+        """qrsub."""
+        return self.request(protocol.ArSubmit(spec), protocol.Lines)
+
+    def ar_status(self, ids: list[int], users: list[str]) -> protocol.ArRows:
+        """qrstat: the reservations by id, else those of ``users`` (none: the caller's)."""
+        return self.request(protocol.ArStatus(list(ids), list(users)), protocol.ArRows)
+
+    def ar_delete(self, targets: list[str], users: list[str], force: bool = False) -> protocol.Lines:
+        """qrdel."""
+        return self.request(protocol.ArDelete(list(targets), list(users), force), protocol.Lines)
+
+    def quota_status(self, **filters: list[str]) -> protocol.QuotaRows:
+        """qquota: the resource quota rules that concern the filters (users, projects, pes,
+        queues, hosts)."""
+        return self.request(protocol.QuotaStatus(**filters), protocol.QuotaRows)
 
     # ------------------------------------------------------------ configuration objects (qconf)
 

@@ -266,3 +266,47 @@ def test_a_reserved_pe_job_starts_by_its_reservation_while_short_jobs_backfill(s
     assert len(backfilled) == 24  # two waves of 12 in the gaps before it
     assert all(started[job] + 240 + 60 <= planned.start - start for job in backfilled)
     assert all(started[job] >= started[pe_job] for job in too_long)
+
+
+def test_an_advance_reservation_keeps_its_slots_for_its_own_jobs(sim_cluster: MakeCluster) -> None:
+    cluster = sim_cluster(hosts=2, slots=2, clock=FakeClock(_when(2030, 6, 1, 12)))
+    fleet = cluster.fleet
+    granted = cli(cluster, "qrsub", "-d", "1:0:0", "-N", "night", "-pe", "mpi", "2")
+    assert granted.returncode == 0 and granted.stdout == "Your advance reservation 1 has been granted\n", granted
+    summary = cli(cluster, "qrstat").stdout.splitlines()
+    assert summary[0].split() == ["ar-id", "name", "owner", "state", "start", "at", "end", "at", "duration"]
+    assert summary[2].split()[:4] == ["1", "night", "root", "r"] and summary[2].endswith(" 01:00:00")
+    detail = dict(line.split(None, 1) for line in cli(cluster, "qrstat", "-ar", "1").stdout.splitlines()[1:])
+    assert detail["granted_parallel_environment"] == "mpi slots 2"
+    (slots,) = detail["granted_slots_list"].split(",")  # both on one host (mpi fills up)
+    reserved_host = slots.split("=")[0].split("@")[1]
+    assert slots.endswith("=2")
+    xml = cli(cluster, "qrstat", "-xml").stdout
+    assert "<ar_summary>" in xml and "<name>night</name>" in xml and "<state>r</state>" in xml
+    missing = cli(cluster, "qrstat", "-ar", "7")
+    assert missing.returncode == 1 and missing.stdout == "Following advance reservations do not exist:\n7\n"
+
+    with cluster.client() as client:
+        others = [s.job_id for s in client.submit_many([_job(f"o{i}", run=600) for i in range(4)])]
+        cluster.wait_until(lambda: fleet.running() == 2, 60, "two jobs beside the reservation")
+        settle(cluster)
+        assert fleet.running() == 2  # the reserved host stays free for the reservation's jobs
+        assert all(host.name != reserved_host or not host.tasks for host in fleet.hosts.values())
+        refused = cli(cluster, "qsub", "-ar", "9", "-b", "y", "/bin/true")
+        assert refused.returncode != 0 and "advance reservation id 9 is invalid" in refused.stderr
+        inside = cli(cluster, "qsub", "-terse", "-ar", "1", "-ac", "sim_run=60", "-b", "y", "/bin/true")
+        assert inside.returncode == 0, inside.stderr
+        ar_job = int(inside.stdout)
+        cluster.wait_until(lambda: (ar_job, 1) in fleet.log.starts, 60, "the reservation's job running")
+        assert (ar_job, 1) in fleet.hosts[reserved_host].tasks
+        cluster.advance(60)
+        cluster.wait_until(lambda: fleet.log.acks[(ar_job, 1)] == 1, 60, "the reservation's job accounted")
+        deleted = cli(cluster, "qrdel", "1")
+        assert deleted.stdout == "root has deleted advance_reservation 1\n", deleted
+        assert cli(cluster, "qrstat").stdout == ""
+        cluster.wait_until(lambda: fleet.running() == 4, 60, "the other jobs on the freed slots")
+        assert len(others) == 4
+    records = {r["job_number"]: r for r in _accounting(cluster)}
+    assert records[ar_job]["arid"] == 1 and "-ar 1" in records[ar_job]["category"]
+    acct = cli(cluster, "qacct", "-ar", "-f", str(cluster.cell.accounting_file)).stdout.splitlines()
+    assert acct[0].startswith("AR        WALLCLOCK") and [line.split()[0] for line in acct[2:]] == ["1"]
