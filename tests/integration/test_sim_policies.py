@@ -310,3 +310,44 @@ def test_an_advance_reservation_keeps_its_slots_for_its_own_jobs(sim_cluster: Ma
     assert records[ar_job]["arid"] == 1 and "-ar 1" in records[ar_job]["category"]
     acct = cli(cluster, "qacct", "-ar", "-f", str(cluster.cell.accounting_file)).stdout.splitlines()
     assert acct[0].startswith("AR        WALLCLOCK") and [line.split()[0] for line in acct[2:]] == ["1"]
+
+
+QUOTA = """{
+   name         maxslots
+   description  "two slots a user in all.q"
+   enabled      TRUE
+   limit        users {*} queues all.q to slots=2
+}
+"""
+
+
+def test_a_resource_quota_holds_each_user_to_its_limit_and_says_so(sim_cluster: MakeCluster,
+                                                                   tmp_path: Path) -> None:
+    cluster = sim_cluster(hosts=2, slots=4, clock=FakeClock(_when(2030, 6, 1, 12)))
+    fleet = cluster.fleet
+    bad = tmp_path / "bad.rqs"
+    bad.write_text(QUOTA.replace("slots=2", "slotz=2"))
+    refused = cli(cluster, "qconf", "-Arqs", str(bad))
+    assert refused.returncode != 0 and "slotz" in refused.stderr + refused.stdout
+    assert cli(cluster, "qconf", "-srqsl").stdout.strip() in ("", "no resource quota set list defined")
+    good = tmp_path / "good.rqs"
+    good.write_text(QUOTA)
+    added = cli(cluster, "qconf", "-Arqs", str(good))
+    assert added.returncode == 0, added.stderr
+    alice = submit_as(cluster, "alice", [_job(f"a{i}", run=600) for i in range(4)])
+    bob = submit_as(cluster, "bob", [_job(f"b{i}", run=600) for i in range(3)])
+    cluster.wait_until(lambda: fleet.running() == 4, 60, "two jobs of each user")
+    settle(cluster)
+    running = {job for host in fleet.hosts.values() for job, _ in host.tasks}
+    assert len(running & set(alice)) == 2 and len(running & set(bob)) == 2
+    shown = cli(cluster, "qquota", "-u", "*")
+    assert shown.stdout.splitlines()[2:] == [
+        "maxslots/1         slots=2/2            users alice queues all.q",
+        "maxslots/1         slots=2/2            users bob queues all.q"], shown.stdout
+    assert cli(cluster, "qquota").stdout == ""  # root runs nothing
+    xml = cli(cluster, "qquota", "-u", "bob", "-xml").stdout
+    assert "<qquota_rule name='maxslots/1'>" in xml and "<users>bob</users>" in xml
+    assert "<limit resource='slots' limit='2' value='2'/>" in xml and "alice" not in xml
+    waiting = next(job for job in alice if job not in running)
+    detail = cli(cluster, "qstat", "-j", str(waiting)).stdout
+    assert 'cannot run because it exceeds limit "alice/////" in rule "maxslots/1"' in detail, detail
