@@ -410,6 +410,8 @@ def job_detail_lines(detail: Any) -> list[str]:
         lines.append(_field("job_type", "binary"))
     lines += [f"{'usage':<7} {t.task_id:>7}:{' ' * 12}{usage_text(t.usage)}" for t in detail.tasks]
     lines += [f"{'binding':<7} {t.task_id:>7}:{' ' * 12}NONE" for t in detail.tasks]
+    for task_id, granted in sorted(getattr(detail, "devices", {}).items(), key=lambda item: int(item[0])):
+        lines.append(f"resource map {int(task_id):>4}:{' ' * 12}{', '.join(granted)}")
     if detail.error_reason:
         first = spec.tasks.first if spec.tasks is not None else 1
         lines.append(f"error reason {first:>4}:          {detail.error_reason}")
@@ -512,6 +514,7 @@ def qhost_table(hosts: Sequence[HostRow], *, queues: bool = False, resources: bo
                              f"{_cut(slots, 14)}{q.states}")
         if resources:
             lines += [f"   hl:{k}={load_value_text(k, v)}" for k, v in host.load_values.items()]
+            lines += [f"   hc:{k}={v}" for k, v in sorted(host.resources.items())]  # resource maps: free ids
         if jobs:
             lines += _qhost_job_lines(host.name, [r for r in jobs if is_running(r)])
     return _text(lines)
