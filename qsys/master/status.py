@@ -303,6 +303,17 @@ def job_details(master: Master, reasons: WaitingReasons, job_ids: list[str],
 JOB_INFO_OFF = "(Collecting of scheduler job information is turned off)"
 
 
+ALL_FULL = "All queues dropped because of overload or full"
+
+
+def _all_full(master: Master, info: list[str]) -> bool:
+    """Did every queue instance drop out full or overloaded (Grid Engine then says so once)?"""
+    dropped = {line.split('"')[1] for line in info if line.startswith('queue instance "') and
+               (line.endswith("dropped because it is full") or "dropped because it is overloaded" in line)}
+    names = {f"{qi.queue}@{qi.host}" for qi in master.config.queue_instances(master.hosts)}
+    return bool(names) and names <= dropped
+
+
 def scheduling_info(master: Master, reasons: WaitingReasons, job: Job) -> list[str]:
     """qstat -j's ``scheduling info:`` lines: why the last pass left the job waiting, and why
     it can never run; none while ``schedd_job_info`` is false (or the job is not in its
@@ -313,6 +324,8 @@ def scheduling_info(master: Master, reasons: WaitingReasons, job: Job) -> list[s
                                    listed.replace(",", " ").split()):
         return [JOB_INFO_OFF]
     info = list(reasons.waiting_reasons.get(job.job_id, ()))
+    if info and _all_full(master, info):
+        info.append(ALL_FULL)
     if not info:  # not seen by a pass yet
         if job.holds or job.error:
             info.append(HELD_TEXT)

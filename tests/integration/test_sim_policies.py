@@ -351,3 +351,50 @@ def test_a_resource_quota_holds_each_user_to_its_limit_and_says_so(sim_cluster: 
     waiting = next(job for job in alice if job not in running)
     detail = cli(cluster, "qstat", "-j", str(waiting)).stdout
     assert 'cannot run because it exceeds limit "alice/////" in rule "maxslots/1"' in detail, detail
+
+
+def _scheduling_info(cluster: SimCluster, job: int) -> list[str]:
+    """qstat -j's ``scheduling info:`` lines of a job."""
+    lines = cli(cluster, "qstat", "-j", str(job)).stdout.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.startswith("scheduling info:")), None)
+    if first is None:
+        return []
+    return [line[28:] for line in lines[first:] if line.startswith(("scheduling info:", " " * 28))]
+
+
+def test_qstat_j_says_why_a_job_waits_and_qalter_w_verifies_it(sim_cluster: MakeCluster) -> None:
+    cluster = sim_cluster(hosts=1, slots=2, clock=FakeClock(_when(2030, 6, 1, 12)))
+
+    def qsub(*args: str) -> int:
+        out = cli(cluster, "qsub", "-terse", *args, "-b", "y", "/bin/true")
+        assert out.returncode == 0, out.stderr
+        return int(out.stdout)
+
+    first = qsub("-ac", "sim_run=forever")
+    qsub("-ac", "sim_run=forever")
+    full = qsub()
+    never = qsub("-l", "arch=nowhere")
+    after = qsub("-hold_jid", str(first))
+    held = qsub("-h")
+    cluster.wait_until(lambda: cluster.fleet.running() == 2, 60, "two jobs running")
+    settle(cluster)
+    host = cluster.host_names[0]
+    assert _scheduling_info(cluster, full) == [f'queue instance "all.q@{host}" dropped because it is full',
+                                               "All queues dropped because of overload or full"]
+    assert any(line.startswith(f"(-l arch=nowhere) cannot run in queue \"all.q@{host}\" because it offers only hl:arch=")
+               for line in _scheduling_info(cluster, never))
+    assert _scheduling_info(cluster, after) == ["job dropped because of job dependencies"]
+    assert _scheduling_info(cluster, held) == ["Job is in hold state"]
+
+    def qalter(level: str, job: int) -> list[str]:
+        return cli(cluster, "qalter", "-w", level, str(job)).stdout.splitlines()
+
+    assert qalter("v", full) == ["verification: found suitable queue(s)"]  # on an empty cluster
+    assert qalter("p", full) == [f'Job {full} queue instance "all.q@{host}" dropped because it is full',
+                                 "verification: no suitable queues"]  # as the cluster is now
+    verdict = qalter("v", never)
+    assert verdict[-1] == "verification: no suitable queues" and verdict[0].startswith(f"Job {never} (-l arch=nowhere)")
+    assert qalter("p", held) == ["verification: job is already running or is held"]
+    with cluster.client() as client:
+        set_sconf(client, schedd_job_info="false")
+    assert _scheduling_info(cluster, full) == ["(Collecting of scheduler job information is turned off)"]
