@@ -106,6 +106,10 @@ class AdvanceReservations:
         if self._task is not None:
             self._task.cancel()
 
+    def wake(self) -> None:
+        """Look at the reservations again (a job of one ended)."""
+        self._wake.set()
+
     # ------------------------------------------------------------ requests
 
     def _may_reserve(self, who: Identity) -> None:
@@ -200,13 +204,13 @@ class AdvanceReservations:
     async def _loop(self) -> None:
         clock = self.state.clock
         while True:
+            self._wake.clear()  # before the tick: a wake during its commit is not lost
             try:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("advance reservation timer failed")
-            self._wake.clear()
             await clock.wait(self._wake, self._next_event(clock.now()))
 
     def _next_event(self, now: float) -> float:

@@ -158,6 +158,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     actions = JobActions(state, links, parallel)
     jobs = JobRequests(state, actions, dispatcher, links)
     advance = AdvanceReservations(state, dispatcher, actions)
+    policies.ar_job_ended = advance.wake
     status = StatusRequests(state, qstates, dispatcher, policies)
     queues = QueueRequests(state, qstates, links)
     requests: protocol.HandlerTable[ClientHandler] = protocol.HandlerTable("client request")

@@ -23,7 +23,7 @@ jobs and the tickets of running tasks (qstat -ext, -pri, -j) and the reservation
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from qsys import sched
@@ -70,6 +70,8 @@ class MasterPolicies:
         self.priorities: Mapping[int, JobPriority] = {}
         self.running_tickets: dict[tuple[int, int], JobPriority] = {}
         self.reservations: dict[int, Reservation] = {}  # job -> its reservation
+        # told when a job of an advance reservation ends (a deleted reservation waits for them)
+        self.ar_job_ended: Callable[[], None] | None = None
 
     # ------------------------------------------------------------ into the snapshot
 
@@ -205,6 +207,8 @@ class MasterPolicies:
             ar = self.state.ars.get(ar_id)
             record["arid"] = ar_id
             record["ar_sub_time"] = int(ar.submission_time) if ar is not None else 0
+            if self.ar_job_ended is not None:
+                self.ar_job_ended()
         config = self.state.config
         if config.share_tree is None:
             return []

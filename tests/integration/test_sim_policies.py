@@ -398,3 +398,44 @@ def test_qstat_j_says_why_a_job_waits_and_qalter_w_verifies_it(sim_cluster: Make
     with cluster.client() as client:
         set_sconf(client, schedd_job_info="false")
     assert _scheduling_info(cluster, full) == ["(Collecting of scheduler job information is turned off)"]
+
+
+def test_functional_shares_order_the_users_and_qstat_ext_shows_their_tickets(sim_cluster: MakeCluster) -> None:
+    cluster = sim_cluster(hosts=1, slots=1, clock=FakeClock(_when(2030, 6, 1, 12)))
+    with cluster.client() as client:
+        for user, shares in (("alice", 10), ("bob", 90)):
+            client.conf("add", "user", user, f"name {user}\noticket 0\nfshare {shares}\ndelete_time 0\n"
+                        "default_project NONE\n")
+        set_sconf(client, weight_tickets_functional=10000, weight_ticket=1.0, weight_waiting_time=0.0)
+    (blocker,) = submit_as(cluster, "alice", [_job("block", run=RUN)])
+    cluster.wait_until(lambda: cluster.fleet.running() == 1, 60, "the blocker running")
+    alice = submit_as(cluster, "alice", [_job(f"a{i}") for i in range(3)])
+    bob = submit_as(cluster, "bob", [_job(f"b{i}") for i in range(3)])
+    settle(cluster)
+    rows = ext_rows(cluster)
+    assert int(rows[bob[0]]["ftckt"]) > int(rows[alice[0]]["ftckt"]) > 0
+    assert all(rows[job]["stckt"] == rows[job]["otckt"] == "0" for job in alice + bob)
+    cluster.advance(RUN)
+    settle(cluster)
+    assert (bob[0], 1) in cluster.fleet.log.starts and (alice[0], 1) not in cluster.fleet.log.starts
+
+
+def test_a_reservation_to_come_keeps_its_jobs_waiting_until_its_window(sim_cluster: MakeCluster) -> None:
+    clock = FakeClock(_when(2030, 6, 1, 12))
+    cluster = sim_cluster(hosts=1, slots=2, clock=clock)
+    granted = cli(cluster, "qrsub", "-a", "203006011300", "-d", "600", "-N", "later")
+    assert granted.returncode == 0, granted
+    assert cli(cluster, "qrstat").stdout.splitlines()[2].split()[3] == "w"
+    inside = cli(cluster, "qsub", "-terse", "-ar", "1", "-ac", "sim_run=60", "-b", "y", "/bin/true")
+    job = int(inside.stdout)
+    settle(cluster)
+    assert (job, 1) not in cluster.fleet.log.starts
+    assert "job dropped because its advance reservation has not started yet" in _scheduling_info(cluster, job)
+    too_long = cli(cluster, "qsub", "-ar", "1", "-l", "h_rt=3600", "-b", "y", "/bin/true")
+    assert too_long.returncode != 0 and "longer than duration of the advance reservation id 1" in too_long.stderr
+    cluster.advance(3600)  # 13:00: the window opens
+    cluster.wait_until(lambda: (job, 1) in cluster.fleet.log.starts, 60, "the job started in its window")
+    assert cli(cluster, "qrstat").stdout.splitlines()[2].split()[3] == "r"
+    cluster.advance(600)  # the window closes: the reservation is gone
+    settle(cluster)
+    cluster.wait_until(lambda: cli(cluster, "qrstat").stdout == "", 60, "the reservation ended")
