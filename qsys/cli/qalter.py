@@ -101,6 +101,12 @@ def parse_args(argv: list[str]) -> tuple[list[str], dict[str, Any], list[str], s
     targets = [t for word in rest for t in word.split(",") if t]
     if not targets and not state.users:
         raise UsageError("qalter: ERROR! no job_task_list or -u user_list given")
+    return targets, changes_of(state), state.users, state.verify
+
+
+def changes_of(state: AlterState) -> dict[str, Any]:
+    """The JobSpec fields (wire form) the parsed options change; UsageError when none does
+    and the command only verifies nothing either."""
     if "name" in state.touched and job_name_problem(state.spec.name):
         raise QsysError(str(job_name_problem(state.spec.name)))
     wire = state.spec.to_wire()
@@ -109,7 +115,7 @@ def parse_args(argv: list[str]) -> tuple[list[str], dict[str, Any], list[str], s
         changes["_holds"] = state.holds
     if not changes and state.verify not in ("v", "p"):
         raise UsageError("qalter: no option that changes a job was given")
-    return targets, changes, state.users, state.verify
+    return changes
 
 
 def _body(argv: list[str]) -> int:

@@ -22,9 +22,8 @@ from typing import Any
 
 from qsys.cli.engine import OptionTable, apply, scan
 from qsys.cli.options import SUBMIT_OPTIONS, parse_submit_args
-from qsys.cli.qalter import ALTER_OPTIONS, AlterState
-from qsys.errors import QsysError, UsageError
-from qsys.grammar.names import job_name_problem
+from qsys.cli.qalter import ALTER_OPTIONS, AlterState, changes_of
+from qsys.errors import UsageError
 from qsys.jobspec import JobSpec
 from qsys.paths import Cell
 
@@ -95,12 +94,4 @@ def alter_changes(uid: int, options: Sequence[str], cwd: str | None,
     if rest:
         raise UsageError(f'qalter: invalid option argument "{rest[0]}" (the job is named by the URL)')
     apply(actions, state)
-    if "name" in state.touched and job_name_problem(state.spec.name):
-        raise QsysError(str(job_name_problem(state.spec.name)))
-    wire = state.spec.to_wire()
-    changes = {name: wire[name] for name in dict.fromkeys(state.touched)}
-    if state.holds is not None:
-        changes["_holds"] = state.holds
-    if not changes and state.verify != "v":
-        raise UsageError("qalter: no option that changes a job was given")
-    return changes, state.verify
+    return changes_of(state), state.verify

@@ -9,11 +9,8 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from qsys import protocol
 from qsys.accounting_file import parse_record
@@ -21,23 +18,9 @@ from qsys.jobspec import JobSpec, PeRequest
 from qsys.master.identity import Identity
 from qsys.master.server import short_hostname
 from qsys.testing import FakeClock, SimCluster
+from tests.integration.conftest import MakeCluster
 
-MakeCluster = Callable[..., SimCluster]
 RUN = 60  # seconds each fair-share job runs
-
-
-@pytest.fixture
-def sim_cluster(qsys_root: Path) -> Iterator[MakeCluster]:
-    made: list[SimCluster] = []
-
-    def make(**kwargs: Any) -> SimCluster:
-        cluster = SimCluster(qsys_root / f"cell{len(made)}", **kwargs).start()
-        made.append(cluster)
-        return cluster
-
-    yield make
-    for cluster in made:
-        cluster.stop()
 
 
 def _when(*parts: int) -> float:
@@ -203,8 +186,7 @@ def test_share_usage_survives_a_master_restart_and_override_tickets_go_first(qsy
 
 
 def _accounting(cluster: SimCluster) -> list[dict[str, Any]]:
-    lines = cluster.cell.accounting_file.read_text().splitlines()
-    return [record for record in map(parse_record, lines) if record is not None]
+    return [r for r in map(parse_record, cluster.cell.accounting_file.read_text().splitlines()) if r is not None]
 
 
 def settle(cluster: SimCluster) -> None:
