@@ -48,8 +48,11 @@ wrappers: $(PREFIX)/lib/pam_qsys.so $(addprefix $(PREFIX)/wrappers/,$(WRAPPERS))
 install-pam: $(PREFIX)/lib/pam_qsys.so
 	install -m 644 $< $(PAM_DIR)/pam_qsys.so
 
+# as root, the commands also go on the system PATH (links in /usr/local/bin) and the manual
+# pages into the manpath (/usr/local/share/man), for every user, job and qrsh -inherit
 install: $(BIN)/qsub wrappers
 	$(MAKE) -s -C drmaa install PREFIX=$(PREFIX) PYTHON=$(BIN)/python
+	@if [ "$$(id -u)" = 0 ]; then $(BIN)/python -m qsys.install; fi
 
 # a held job shows in qstat (hqw), then running (r); once it has ended qstat lists it no more:
 # its output file and its accounting record (qacct -j) tell what became of it

@@ -14,7 +14,8 @@ run 1-10 s without forking). Then:
 4. ``--window`` seconds of sustained dispatch: dispatches/s, the mean pass and its phases,
    single submits/s from one more client meanwhile, ``qstat -u '*'`` under that load, the RSS
    with the queue full.
-The pass figures come from the master's own measurement (``Client.pass_times``). With
+The pass figures come from the master's own measurement (``Client.master_metrics``: the
+pass-time histogram, seconds per phase summed, the last pass; qsys.master.metrics). With
 ``--profile``, py-spy samples the master through the sustained phase of the largest size and
 the functions that take its time are printed.
 """
@@ -44,7 +45,7 @@ from qsys import auth  # noqa: E402
 from qsys.client import Client  # noqa: E402
 from qsys.cluster import host_names, new_cell  # noqa: E402
 from qsys.jobspec import JobSpec, PeRequest, TaskRange  # noqa: E402
-from qsys.master.passtimes import PHASES  # noqa: E402
+from qsys.master.metrics import PHASES  # noqa: E402
 from qsys.paths import Cell  # noqa: E402
 from qsys.testing import LoopThread, SimFleet  # noqa: E402
 
@@ -217,9 +218,24 @@ class Figures:
     running: int = 0
 
 
-def pass_times(cell: Cell) -> Any:
+@dataclass
+class PassFigures:
+    """The master's pass figures at one moment (from its MetricsStatus reply)."""
+
+    passes: int
+    dispatched: int  # tasks dispatched since the master started
+    sums: dict[str, float]  # seconds per phase over all passes
+    last: dict[str, float]  # seconds per phase of the last pass
+    last_dispatched: int
+
+
+def pass_times(cell: Cell) -> PassFigures:
     with Client(cell) as client:
-        return client.pass_times()
+        m = client.master_metrics()
+    return PassFigures(m.histogram("qsys_scheduling_pass_seconds").count, int(m.counter("qsys_dispatches_total")),
+                       {p: m.counter("qsys_scheduling_phase_seconds_total", phase=p) for p in PHASES},
+                       {p: m.gauge("qsys_scheduling_last_pass_seconds", phase=p) for p in PHASES},
+                       int(m.gauge("qsys_scheduling_last_pass_dispatches")))
 
 
 def qstat_all(cell: Cell, repeat: int) -> tuple[float, int]:
@@ -235,7 +251,7 @@ def qstat_all(cell: Cell, repeat: int) -> tuple[float, int]:
     return statistics.median(times), lines
 
 
-def wait_for_pass(cell: Cell, after: int, timeout: float = 900) -> Any:
+def wait_for_pass(cell: Cell, after: int, timeout: float = 900) -> PassFigures:
     """The pass figures once a pass after pass number ``after`` dispatched something."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

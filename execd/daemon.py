@@ -1,10 +1,23 @@
 """The exec daemon's link to the master and its bookkeeping of running tasks.
 
-Link: connect (TCP or Unix socket), answer the Challenge with ExecdHello (HMAC proof of the
-cluster key), send Register with the host's facts and every task of the spool (running, or
-finished and not yet acknowledged: the latter carry their report, so an end is repeated on
-every (re)connection until FinishedAck). Then one table maps each message type to its
-handler. A lost link never touches the jobs: the daemon reconnects with backoff.
+Link (``qsys.execlink``): connect (TCP, in TLS when the cell has it, or the Unix socket) to
+the first master candidate that greets with a Challenge (a shadow answers NotActive naming
+the active master, tried next), answer it with ExecdHello (HMAC proof of the host's secret, or
+of the cluster key on the master host), send Register with the host's facts and every task of
+the spool (running, or finished and not yet acknowledged: the latter carry their report, so an
+end is repeated on every (re)connection until FinishedAck), and take the configuration the
+master answers with. Then one table maps each message type to its handler. A lost link never
+touches the jobs: the daemon reconnects with backoff; a master that refuses the host (revoked,
+unknown) is logged with its reason and asked again at the longest backoff.
+
+On a joined host the daemon also serves the host's credential signer (``qsys.signer``), so
+its users' commands (and its jobs') can reach the master.
+
+Fencing (cells with master candidates): a master's Challenge carries the epoch of its lease
+and how long the lease is surely its own; the daemon refuses a master with an older epoch
+than one it has seen or with a lapsed lease, and obeys a link only until that time, extended
+by each MasterBeat. So a master that lost its lease (stopped, cut off) is obeyed no more by
+the time another can take over.
 
 Tasks: each started task gets a spool directory and a shepherd forked by the forkserver; the
 daemon watches each shepherd with a pidfd in the event loop. After a restart it adopts the
@@ -16,31 +29,62 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from execd import inherit, pehost
+from execd import identity, inherit, pehost
 from execd.forkserver import ForkServerClient
 from execd.gids import GidPoolExhausted
 from execd.identity import IdentityPolicy
 from execd.load import ARCH, LoadSampler, meminfo, topology
+from execd.online import OnlineUsage, TaskProcesses
 from execd.spool import Spool, TaskDir, proc_start_time
 from execd.usage import empty_report
-from qsys import auth, protocol
-from qsys.errors import ProtocolError, QsysError
+from qsys import execlink, protocol
+from qsys.errors import (
+    AuthenticationError,
+    NotFound,
+    PermissionDenied,
+    ProtocolError,
+    QsysError,
+    error_from_wire,
+)
 from qsys.launch import Launch
 from qsys.remote.sshkeys import is_qsys_sshd
 
 log = logging.getLogger("qsys.execd")
 
+BEFORE_JOB = 11  # the shepherd's failure code "before job" (execd.shepherd)
+
 DEFAULT_LOAD_REPORT = 40.0
 MAX_BACKOFF = 10.0
+REPEAT_AFTER = 60.0  # seconds an end waits for its FinishedAck before it is sent again
+CONNECT_TIMEOUT = 5.0  # seconds a connection attempt to the master may take (TLS included)
+CANDIDATE_TIMEOUT = 3.0  # the same for one of several master candidates
+GREETING_TIMEOUT = 3.0  # and then for it to greet (with several candidates)
+LINK_TIMEOUT_MS = 20_000  # unacknowledged data on the master link for this long ends it
+
+
+def _notice_dead_peer(sock: socket.socket | None) -> None:
+    """A master link over a network that went down ends within ~20 s instead of after TCP's
+    retransmissions (many minutes), so the daemon reconnects when the network is back."""
+    if sock is None:
+        return
+    for level, name, value in ((socket.SOL_SOCKET, "SO_KEEPALIVE", 1), (socket.IPPROTO_TCP, "TCP_KEEPIDLE", 10),
+                               (socket.IPPROTO_TCP, "TCP_KEEPINTVL", 5), (socket.IPPROTO_TCP, "TCP_KEEPCNT", 2),
+                               (socket.IPPROTO_TCP, "TCP_USER_TIMEOUT", LINK_TIMEOUT_MS)):
+        option = getattr(socket, name, None)
+        if option is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(level, option, value)
 
 
 def parse_hms(text: str, default: float = DEFAULT_LOAD_REPORT) -> float:
@@ -55,18 +99,23 @@ def parse_hms(text: str, default: float = DEFAULT_LOAD_REPORT) -> float:
     return seconds if seconds > 0 else default
 
 
-MasterAddress = tuple[str, int] | Path  # TCP (host, port) or a Unix socket path
+MasterAddress = execlink.MasterAddress
 
 
 @dataclass
 class DaemonOptions:
     """``master`` is asked before every connection attempt, so a master that restarted on a
-    new port (bootstrap ``master_port`` rewritten) is found again."""
+    new port (bootstrap ``master_port`` rewritten) is found again. ``key`` is what the daemon
+    proves: its host secret (``joined``) or the cluster key."""
 
     host: str
     spool: Path
     key: bytes
     master: Callable[[], list[MasterAddress]]  # candidates, tried in order
+    cell: Any = None  # the qsys.paths.Cell: TLS material, the signer's socket
+    tls: bool = False
+    joined: bool = False  # serve the host's credential signer
+    own_paths: dict[str, str] = field(default_factory=dict)  # qsys_root, cell, binary_path of this host
 
 
 @dataclass
@@ -78,6 +127,7 @@ class Tracked:
     pidfd: int | None = None
     report: dict[str, Any] | None = None
     started: float = field(default_factory=time.time)
+    reported: float = 0.0  # monotonic time the end was last sent (0: never)
 
     @property
     def label(self) -> str:
@@ -85,6 +135,18 @@ class Tracked:
 
 
 Handler = Callable[["ExecDaemon", Any], None]
+
+
+class NotActiveMaster(QsysError):
+    """A master candidate that must not be obeyed (a shadow, an older epoch, a lapsed lease)."""
+
+    def __init__(self, message: str, redirect: tuple[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.redirect = redirect
+
+
+def _where(address: MasterAddress) -> str:
+    return str(address) if isinstance(address, Path) else f"{address[0]}:{address[1]}"
 
 
 class ExecDaemon:
@@ -97,11 +159,15 @@ class ExecDaemon:
         self.writer: asyncio.StreamWriter | None = None
         self.forks = ForkServerClient()
         self.sampler = LoadSampler()
+        self.online = OnlineUsage()
         self.stopping = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._loader: asyncio.Task[None] | None = None
+        self.epoch_seen = 0  # the newest master lease epoch met: older masters are refused
+        self.link_deadline: float | None = None  # loop time the current master is obeyed until
         self.pe = pehost.PeHost(self)
         self.inherit = inherit.InheritServer(self)
+        self.signer: Any = None
 
     # ------------------------------------------------------------ life cycle
 
@@ -115,6 +181,11 @@ class ExecDaemon:
             self.adopt(tdir)
         self.pe.load()
         await self.inherit.start()
+        if self.opts.joined and self.opts.cell is not None:
+            from qsys.signer import Signer
+
+            self.signer = Signer(str(self.opts.cell.signer_socket), self.host, self.opts.key)
+            await self.signer.start()
         log.info("host=%s started (spool %s, %d tasks in spool)", self.host, self.spool.root, len(self.tasks))
         backoff = 0.1
         while not self.stopping.is_set():
@@ -129,6 +200,9 @@ class ExecDaemon:
                     registered = await session
                     if registered:
                         backoff = 0.1
+                except (AuthenticationError, PermissionDenied, NotFound) as exc:  # NotFound: qconf -de
+                    log.error("host=%s refused by the master: %s", self.host, exc)
+                    backoff = MAX_BACKOFF / 2  # doubled below: the longest wait
                 except (OSError, QsysError, asyncio.IncompleteReadError) as exc:
                     log.warning("host=%s master link: %s", self.host, exc)
                 except Exception:
@@ -147,6 +221,8 @@ class ExecDaemon:
 
     def close(self) -> None:
         self.inherit.close()
+        if self.signer is not None:
+            self.signer.close()
         for tracked in self.tasks.values():
             self._unwatch(tracked)
         self.forks.stop()
@@ -156,63 +232,122 @@ class ExecDaemon:
 
     # ------------------------------------------------------------ the master link
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        error: OSError = ConnectionRefusedError("no master address")
-        for address in self.opts.master():
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes, protocol.Challenge]:
+        """The link to the active master, what the proof binds of its certificate, and its
+        Challenge: the candidates in order, a redirect (NotActive) followed, masters with an
+        older epoch or a lapsed lease refused."""
+        candidates = list(self.opts.master())
+        several = len(candidates) > 1
+        error: Exception = ConnectionRefusedError("no master address")
+        tried: list[MasterAddress] = []
+        while candidates:
+            address = candidates.pop(0)
+            if address in tried:
+                continue
+            tried.append(address)
             try:
-                if isinstance(address, Path):
-                    return await asyncio.open_unix_connection(str(address))
-                if address[1] <= 0:
-                    raise ConnectionRefusedError(f"the master has not published its port yet ({address[0]})")
-                return await asyncio.open_connection(*address)
-            except OSError as exc:
-                error = exc
+                reader, writer, binding = await asyncio.wait_for(
+                    execlink.connect(address, self.opts.cell, self.opts.tls, self.opts.joined),
+                    CANDIDATE_TIMEOUT if several else CONNECT_TIMEOUT)
+            except (OSError, TimeoutError) as exc:
+                error = exc if isinstance(exc, OSError) else TimeoutError(f"{_where(address)}: no answer")
+                continue
+            _notice_dead_peer(writer.get_extra_info("socket"))
+            try:
+                first = await asyncio.wait_for(protocol.read_message(reader), GREETING_TIMEOUT if several else None)
+                self._check_master(first)
+            except (OSError, TimeoutError, QsysError) as exc:
+                writer.close()
+                if isinstance(exc, NotActiveMaster) and exc.redirect is not None:
+                    candidates.insert(0, exc.redirect)
+                error = exc if not isinstance(exc, TimeoutError) else TimeoutError(f"{_where(address)}: no greeting")
+                log.info("host=%s master candidate %s: %s", self.host, _where(address), error)
+                continue
+            assert isinstance(first, protocol.Challenge)
+            return reader, writer, binding, first
         raise error
+
+    def _check_master(self, first: Any) -> None:
+        """Refuse what is not the active master (see the module's note on fencing)."""
+        if isinstance(first, protocol.NotActive):
+            host, _, port = first.active.rpartition(":")
+            redirect = (host, int(port)) if host and port.isdigit() else None
+            raise NotActiveMaster(f"not the active master (the active one: {first.active or 'unknown'})", redirect)
+        if first is None:
+            raise ProtocolError("the master closed the link before its challenge")
+        if not isinstance(first, protocol.Challenge):
+            raise ProtocolError(f"expected a challenge, got {type(first).__name__}")
+        if first.epoch < self.epoch_seen:
+            raise NotActiveMaster(f"a master of an older epoch ({first.epoch}, seen {self.epoch_seen})")
+        if first.epoch and first.valid_for <= 0:
+            raise NotActiveMaster(f"a master whose lease lapsed (epoch {first.epoch})")
+
+    def obey_until(self, epoch: int, valid_for: float) -> None:
+        """The current master (lease ``epoch``) is obeyed for ``valid_for`` more seconds."""
+        assert self.loop is not None
+        self.epoch_seen = max(self.epoch_seen, epoch)
+        self.link_deadline = None if not epoch else self.loop.time() + valid_for
+
+    async def _next_message(self, reader: asyncio.StreamReader) -> Any:
+        """The master's next message, as long as its lease lasts."""
+        if self.link_deadline is None:
+            return await protocol.read_message(reader)
+        assert self.loop is not None
+        left = self.link_deadline - self.loop.time()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            return await asyncio.wait_for(protocol.read_message(reader), left)
+        except TimeoutError:
+            raise ProtocolError("the master's lease ran out (no beat): looking for the active master") from None
 
     async def session(self) -> bool:
         """One connection: hello, register, then messages until the link ends. True once registered."""
-        reader, writer = await self._connect()
+        reader, writer, binding, challenge = await self._connect()
         registered = False
         try:
-            challenge = await protocol.read_message(reader)
-            if not isinstance(challenge, protocol.Challenge):
-                raise ProtocolError(f"expected a challenge, got {type(challenge).__name__}")
-            proof = auth.execd_proof(self.opts.key, challenge.nonce, self.host)
-            protocol.write_message(writer, protocol.ExecdHello(self.host, proof, challenge.nonce))
-            protocol.write_message(writer, self.register_message())
-            await writer.drain()
+            self.obey_until(challenge.epoch, challenge.valid_for)
+            msg = await execlink.handshake(reader, writer, self.host, self.opts.key, self.register_message(),
+                                           binding, challenge)
             self.writer = writer
             registered = True
             log.info("host=%s registered with the master (%d tasks reported)", self.host, len(self.tasks))
-            self.restart_load_reports()
             self.inherit.link_up()
             while True:
+                if msg is not None:
+                    self._handle(msg)
+                    if self.writer is not None:
+                        await writer.drain()
                 try:
-                    msg = await protocol.read_message(reader)
+                    msg = await self._next_message(reader)
                 except protocol.MalformedMessage as exc:  # a whole frame: skip it, keep the link
                     log.error("host=%s ignoring a message of the master: %s", self.host, exc)
+                    msg = None
                     continue
                 if msg is None:
                     log.warning("host=%s master closed the link", self.host)
                     break
-                if type(msg) not in MASTER_MESSAGES:
-                    log.warning("host=%s ignoring unexpected %s", self.host, type(msg).__name__)
-                    continue
-                handler = MASTER_MESSAGES.lookup(msg)
-                try:
-                    handler(self, msg)
-                except Exception:  # one bad message must not take the link (or the jobs) down
-                    log.exception("host=%s handling %s failed", self.host, type(msg).__name__)
-                if self.writer is not None:
-                    await writer.drain()
+                if isinstance(msg, protocol.Fail):  # refused (e.g. no exec host any more): back off
+                    raise error_from_wire(msg.kind, msg.message)
         finally:
             if self._loader is not None:
                 self._loader.cancel()
                 self._loader = None
             if self.writer is writer:
                 self.writer = None
+            self.link_deadline = None
             writer.close()
         return registered
+
+    def _handle(self, msg: Any) -> None:
+        """One message of the master, by the handler table; one that fails is logged only."""
+        if type(msg) not in MASTER_MESSAGES:
+            log.warning("host=%s ignoring unexpected %s", self.host, type(msg).__name__)
+            return
+        try:
+            MASTER_MESSAGES.lookup(msg)(self, msg)
+        except Exception:  # one bad message must not take the link (or the jobs) down
+            log.exception("host=%s handling %s failed", self.host, type(msg).__name__)
 
     def register_message(self) -> protocol.Register:
         topo = topology()
@@ -242,14 +377,48 @@ class ExecDaemon:
 
     async def _load_loop(self) -> None:
         while True:
-            await asyncio.sleep(parse_hms(self.config.get("load_report_time", "")))
-            if self.send(protocol.LoadReport(self.host, self.sampler.sample())) and self.writer is not None:
+            interval = parse_hms(self.config.get("load_report_time", ""))
+            await asyncio.sleep(interval)
+            report = protocol.LoadReport(self.host, self.sampler.sample(), self.spool_free(),
+                                         self.online.sample(self.running_tasks()))
+            if self.send(report) and self.writer is not None:
+                self.repeat_ends(max(REPEAT_AFTER, 6 * interval))
                 await self.writer.drain()
+
+    def spool_free(self) -> int:
+        """Bytes the spool's file system has free for this daemon (-1: cannot tell)."""
+        try:
+            st = os.statvfs(self.spool.root)
+        except OSError:
+            return -1
+        return st.f_bavail * st.f_frsize
+
+    def repeat_ends(self, older_than: float) -> None:
+        """Send again the ends the master has not acknowledged for a while (as Grid Engine's
+        execd repeats its job reports): a safety net for an end the master could not store."""
+        now = time.monotonic()
+        for tracked in list(self.tasks.values()):
+            if tracked.report is not None and now - tracked.reported >= older_than:
+                self._report_end(tracked)
+
+    def running_tasks(self) -> dict[tuple[int, int], TaskProcesses]:
+        """Where the processes of each task running here are (its shepherds, its group ID):
+        master tasks and the slave records of PE jobs, with their qrsh -inherit tasks."""
+        inherit = self.inherit.shepherds()
+        out: dict[tuple[int, int], TaskProcesses] = {}
+        for key, tracked in self.tasks.items():
+            if tracked.report is None and tracked.pid:
+                out[key] = TaskProcesses([tracked.pid, *inherit.get(key, [])], self.pe.gid_of_task(*key))
+        for key, launch in self.pe.slaves.items():
+            if key not in out:
+                out[key] = TaskProcesses(inherit.get(key, []), launch.extra_gid)
+        return out
 
     # ------------------------------------------------------------ tasks
 
     def execd_conf(self) -> dict[str, Any]:
         conf = IdentityPolicy.from_conf(self.config).to_conf()
+        conf.update(self.opts.own_paths)  # this host's root and commands, not the master's
         conf["spool"] = str(self.spool.root)
         conf["rsh_command"] = self.config.get("rsh_command", "builtin")  # for the job's qrsh -inherit
         return conf
@@ -271,6 +440,8 @@ class ExecDaemon:
             # a rerun is started only after the master accounted the old end: that is an
             # acknowledgement, even when the FinishedAck itself is still on its way
             self.acknowledged(*key)
+        if launch.session is not None and self._refuse_session(launch):
+            return
         try:
             self.pe.assign_gid(launch)
         except GidPoolExhausted as exc:
@@ -281,7 +452,10 @@ class ExecDaemon:
             tdir = self.spool.create_task(launch, self.execd_conf())
         except OSError as exc:
             log.error("%s cannot write its spool directory: %s", label, exc)
-            self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"exec spool: {exc}"))
+            with contextlib.suppress(OSError):
+                self.spool.task_dir(launch.job_id, launch.task_id).remove()  # no half-written task
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"exec spool: {exc}", spool_full=full))
             return
         listener = None
         addresses: list[str] = []
@@ -308,6 +482,33 @@ class ExecDaemon:
             log.info("%s session (%s) listens on port %d", label, (launch.session or {}).get("method"), port)
         log.info("%s started (shepherd pid %d)", label, pid)
         self._watch(tracked, None)
+
+    def _refuse_session(self, launch: Launch) -> bool:
+        """A session the identity policy refuses ends before it starts: the client hears why
+        (SessionReady with the audit line's reason) and the job ends as failed "before job"
+        instead of waiting in error state for a client that is gone. True when refused."""
+        try:
+            identity.decide(IdentityPolicy.from_conf(self.config), launch)
+            return False
+        except identity.IdentityRefused as exc:
+            reason = str(exc)
+        identity.audit(self.spool.root / "audit", launch, None, "refuse", reason)
+        log.warning("job=%s session refused: %s", launch.task_key, reason)
+        key = (launch.job_id, launch.task_id)
+        report = empty_report(0.0, time.time())
+        report.update(failed=BEFORE_JOB, error=reason)
+        self.send(protocol.SessionReady(launch.job_id, launch.task_id, error=reason))
+        try:
+            tdir = self.spool.create_task(launch, self.execd_conf())
+            tdir.write_error(reason)
+            tdir.write_exit(report)
+        except OSError as exc:
+            self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, f"exec spool: {exc}", error_state=True))
+            return True
+        tracked = Tracked(tdir, report=report)
+        self.tasks[key] = tracked
+        self._report_end(tracked)
+        return True
 
     @staticmethod
     def _restarted(tracked: Tracked) -> int:
@@ -381,6 +582,7 @@ class ExecDaemon:
 
     def _report_end(self, tracked: Tracked) -> None:
         assert tracked.report is not None
+        tracked.reported = time.monotonic()
         self.send(protocol.JobFinished(tracked.tdir.job_id, tracked.tdir.task_id, protocol.exit_report(tracked.report)))
 
     def kill(self, job_id: int, task_id: int, sig: int) -> None:
@@ -408,14 +610,29 @@ class ExecDaemon:
         log.info("%s signal %d sent", label, sig)
 
     def signal_task(self, job_id: int, task_id: int, sig: int) -> None:
-        """Stop or continue a task's processes (suspension); the task keeps running."""
+        """Stop or continue a task's processes (suspension); the task keeps running. On the
+        master task's host: its process group; on every host of a parallel job: its qrsh
+        -inherit tasks and the processes carrying its group ID (a slave host has only these)."""
         tracked = self.tasks.get((job_id, task_id))
         pid = tracked.tdir.job_pid() if tracked is not None and tracked.report is None else None
-        if pid is None:
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, sig)
+        tasks = self.inherit.signal(job_id, task_id, sig)
+        carriers = self.pe.kill_group(job_id, task_id, sig) if pid is not None or (job_id, task_id) in self.pe.slaves \
+            else 0
+        if pid is not None or tasks or carriers:
+            log.info("job=%d.%d signal %d sent (suspension; %d pe tasks, %d group ID carriers)", job_id, task_id,
+                     sig, tasks, carriers)
+
+    def migrate(self, job_id: int, task_id: int) -> None:
+        """A checkpointing job is to migrate: its shepherd runs migr_command and ends it."""
+        tracked = self.tasks.get((job_id, task_id))
+        if tracked is None or tracked.report is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, sig)
-        log.info("job=%d.%d signal %d sent (suspension)", job_id, task_id, sig)
+        with contextlib.suppress(OSError):
+            tracked.tdir.request_migrate()
+        log.info("job=%d.%d migration requested", job_id, task_id)
 
     def acknowledged(self, job_id: int, task_id: int) -> None:
         tracked = self.tasks.get((job_id, task_id))
@@ -467,8 +684,21 @@ def _on_signal(daemon: ExecDaemon, msg: protocol.SignalJob) -> None:
     daemon.signal_task(msg.job_id, msg.task_id, msg.signal)
 
 
+def _on_migrate(daemon: ExecDaemon, msg: protocol.MigrateJob) -> None:
+    daemon.migrate(msg.job_id, msg.task_id)
+
+
 def _on_ack(daemon: ExecDaemon, msg: protocol.FinishedAck) -> None:
     daemon.acknowledged(msg.job_id, msg.task_id)
+
+
+def _on_beat(daemon: ExecDaemon, msg: protocol.MasterBeat) -> None:
+    if msg.epoch != daemon.epoch_seen:
+        log.warning("host=%s beat of epoch %d on a link of epoch %d: leaving the link", daemon.host, msg.epoch,
+                    daemon.epoch_seen)
+        daemon.obey_until(daemon.epoch_seen, 0.0)
+        return
+    daemon.obey_until(msg.epoch, msg.valid_for)
 
 
 def _on_shutdown(daemon: ExecDaemon, msg: protocol.ExecdShutdown) -> None:
@@ -482,8 +712,10 @@ def master_messages() -> protocol.HandlerTable[Handler]:
     table.add(protocol.StartJob, _on_start)
     table.add(protocol.KillJob, _on_kill)
     table.add(protocol.SignalJob, _on_signal)
+    table.add(protocol.MigrateJob, _on_migrate)
     table.add(protocol.FinishedAck, _on_ack)
     table.add(protocol.ExecdShutdown, _on_shutdown)
+    table.add(protocol.MasterBeat, _on_beat)
     table.add(protocol.PeSlaveStart, pehost.on_slave_start)
     table.add(protocol.PeSlaveEnd, pehost.on_slave_end)
     table.add(protocol.PeTaskAck, inherit.on_task_ack)

@@ -10,9 +10,18 @@ Modes (the host configuration's ``execd_mode``; ``execd_identity`` refines servi
   and audited as in service mode but the job runs as the daemon's user. It is meant for a
   daemon run by an unprivileged pilot account; a root daemon never runs jobs as root, so it
   refuses log-only starts.
+* proxy (``execd_identity proxy``, after Qube's ``proxy_execution_mode proxy``): every job
+  runs as the one account ``proxy_account`` names, whoever submitted it; the submitter's
+  allow/deny lists still apply, and the proxy account must pass the checks an owner would
+  (never root, not below ``min_uid``/``min_gid``). Accounting names the submitter (the job's
+  owner), the audit line both.
 
 Every decision appends one line to ``<spool>/audit``:
-``<time> job=12.1 user=alice uid=1001 gid=1001 action=switch|none|refuse reason=...``.
+``<time> job=12.1 user=alice uid=1001 gid=1001 action=switch|none|proxy|refuse|log_only
+[submitter=bob] by_uid=0 reason=...`` (log-only: the user is the one a switch would have taken,
+the reason says who ran the job). A session (qrsh, qlogin) the policy refuses is refused by the
+exec daemon before it starts: the client is told the reason and the job ends (it does not wait
+in error state).
 """
 
 from __future__ import annotations
@@ -42,10 +51,15 @@ def _user_list(text: Any) -> list[str]:
     return [x for x in items if x.upper() != "NONE"]
 
 
+IDENTITIES = ("switch", "log_only", "proxy")
+
+
 @dataclass
 class IdentityPolicy:
     mode: str = "personal"  # personal | service
     log_only: bool = False
+    proxy: bool = False  # execd_identity proxy: every job runs as proxy_account
+    proxy_account: str = ""
     min_uid: int = 0
     min_gid: int = 0
     allow: list[str] = field(default_factory=list)
@@ -61,17 +75,24 @@ class IdentityPolicy:
             except ValueError:
                 return 0
 
+        kind = str(conf.get("execd_identity") or "switch").lower()
         return cls(
             mode=str(conf.get("execd_mode") or "personal"),
-            log_only=str(conf.get("execd_identity", "switch")).lower() == "log_only",
+            log_only=kind == "log_only",
+            proxy=kind == "proxy",
+            proxy_account=str(conf.get("proxy_account") or "").strip(),
             min_uid=number("min_uid"),
             min_gid=number("min_gid"),
             allow=_user_list(conf.get("execd_allow_users")),
             deny=_user_list(conf.get("execd_deny_users")),
         )
 
+    @property
+    def identity(self) -> str:
+        return "log_only" if self.log_only else "proxy" if self.proxy else "switch"
+
     def to_conf(self) -> dict[str, Any]:
-        return {"execd_mode": self.mode, "execd_identity": "log_only" if self.log_only else "switch",
+        return {"execd_mode": self.mode, "execd_identity": self.identity, "proxy_account": self.proxy_account,
                 "min_uid": self.min_uid, "min_gid": self.min_gid,
                 "execd_allow_users": self.allow, "execd_deny_users": self.deny}
 
@@ -87,6 +108,8 @@ class Identity:
     shell: str
     switch: bool
     extra_gid: int | None = None
+    would_be: tuple[str, int, int] | None = None  # log-only: (user, uid, gid) a switch would have taken
+    submitter: str = ""  # proxy mode: who submitted the job (the owner), when not ``user``
 
 
 def _own_identity() -> Identity:
@@ -100,6 +123,12 @@ def decide(policy: IdentityPolicy, launch: Launch) -> Identity:
         ident = _own_identity()
         ident.extra_gid = launch.extra_gid
         return ident
+    if launch.owner in policy.deny:
+        raise IdentityRefused(f"user {launch.owner} is denied on this host")
+    if policy.allow and launch.owner not in policy.allow:
+        raise IdentityRefused(f"user {launch.owner} is not allowed on this host")
+    if policy.proxy:
+        return _proxy(policy, launch)
     try:
         pw = pwd.getpwnam(launch.owner)
     except KeyError:
@@ -110,21 +139,13 @@ def decide(policy: IdentityPolicy, launch: Launch) -> Identity:
             gid = grp.getgrnam(launch.group).gr_gid
         except KeyError:
             pass
-    if pw.pw_uid == 0:
-        raise IdentityRefused(f"jobs do not run as root (user {pw.pw_name})")
-    if pw.pw_uid < policy.min_uid:
-        raise IdentityRefused(f"uid {pw.pw_uid} of user {pw.pw_name} is below min_uid {policy.min_uid}")
-    if gid < policy.min_gid:
-        raise IdentityRefused(f"gid {gid} of user {pw.pw_name} is below min_gid {policy.min_gid}")
-    if pw.pw_name in policy.deny:
-        raise IdentityRefused(f"user {pw.pw_name} is denied on this host")
-    if policy.allow and pw.pw_name not in policy.allow:
-        raise IdentityRefused(f"user {pw.pw_name} is not allowed on this host")
+    _check_account(policy, pw, gid)
     if policy.log_only:
         if os.geteuid() == 0:
             raise IdentityRefused("log-only identity mode refused: the exec daemon runs as root")
         ident = _own_identity()
         ident.extra_gid = launch.extra_gid
+        ident.would_be = (pw.pw_name, pw.pw_uid, gid)
         return ident
     if os.geteuid() != 0:
         if pw.pw_uid == os.getuid():
@@ -134,10 +155,51 @@ def decide(policy: IdentityPolicy, launch: Launch) -> Identity:
     return Identity(pw.pw_name, pw.pw_uid, gid, pw.pw_dir, pw.pw_shell or "/bin/sh", True, launch.extra_gid)
 
 
+def _check_account(policy: IdentityPolicy, pw: pwd.struct_passwd, gid: int) -> None:
+    """An account a job may run as: never root, not below min_uid/min_gid."""
+    if pw.pw_uid == 0:
+        raise IdentityRefused(f"jobs do not run as root (user {pw.pw_name})")
+    if pw.pw_uid < policy.min_uid:
+        raise IdentityRefused(f"uid {pw.pw_uid} of user {pw.pw_name} is below min_uid {policy.min_uid}")
+    if gid < policy.min_gid:
+        raise IdentityRefused(f"gid {gid} of user {pw.pw_name} is below min_gid {policy.min_gid}")
+
+
+def _proxy(policy: IdentityPolicy, launch: Launch) -> Identity:
+    """Proxy mode: the job runs as ``proxy_account`` (its primary group), for its submitter."""
+    if not policy.proxy_account or policy.proxy_account.upper() == "NONE":
+        raise IdentityRefused("execd_identity is proxy but no proxy_account is configured")
+    try:
+        pw = pwd.getpwnam(policy.proxy_account)
+    except KeyError:
+        raise IdentityRefused(f"proxy_account {policy.proxy_account} does not exist on this host") from None
+    _check_account(policy, pw, pw.pw_gid)
+    if os.geteuid() != 0 and pw.pw_uid != os.getuid():
+        raise IdentityRefused(f"the exec daemon is not root and cannot run jobs as {pw.pw_name}")
+    return Identity(pw.pw_name, pw.pw_uid, pw.pw_gid, pw.pw_dir, pw.pw_shell or "/bin/sh", os.geteuid() == 0,
+                    launch.extra_gid, submitter=launch.owner)
+
+
+def action_of(ident: Identity) -> str:
+    """The audit line's action for an identity that was granted."""
+    if ident.submitter:
+        return "proxy"
+    return "switch" if ident.switch else "none"
+
+
 def audit(path: Path, launch: Launch, ident: Identity | None, action: str, reason: str = "") -> None:
-    """Append one audit line (best effort: an unwritable audit file must not stop the job)."""
-    who = (f"user={ident.user} uid={ident.uid} gid={ident.gid}" if ident
-           else f"user={launch.owner} uid={launch.uid} gid={launch.gid}")
+    """Append one audit line (best effort: an unwritable audit file must not stop the job).
+    In log-only mode it names the identity a switch would have taken, and who ran the job."""
+    if ident is not None and ident.would_be is not None:
+        user, uid, gid = ident.would_be
+        who = f"user={user} uid={uid} gid={gid}"
+        action, reason = "log_only", reason or f"ran as {ident.user} uid={ident.uid}"
+    elif ident is not None:
+        who = f"user={ident.user} uid={ident.uid} gid={ident.gid}"
+    else:
+        who = f"user={launch.owner} uid={launch.uid} gid={launch.gid}"
+    if ident is not None and ident.submitter:
+        who += f" submitter={ident.submitter}"
     line = (f"{time.strftime('%Y-%m-%dT%H:%M:%S')} job={launch.task_key} {who} "
             f"action={action} by_uid={os.getuid()}" + (f" reason={reason!r}" if reason else "") + "\n")
     try:

@@ -209,7 +209,8 @@ class InheritServer:
         argv = [str(a) for a in hello.get("argv") or []]
         if not argv:
             raise Refused("no command")
-        session = self._method(hello, argv, peer)
+        session = self._method(hello, argv, peer)  # a command/daemon mismatch is told first
+        self._check_slots(job_id, task_id, granted)
         key = (job_id, task_id)
         n = self.counter.get(key, 0) + 1
         while (self.root / f"{job_id}.{task_id}.{n}").exists():
@@ -228,6 +229,19 @@ class InheritServer:
         launch.session = session
         launch.prolog = launch.epilog = launch.pe_start = launch.pe_stop = ""
         return launch
+
+    def _check_slots(self, job_id: int, task_id: int, granted: Launch) -> None:
+        """No more tasks than the job's slots on this host: Grid Engine counts the master task
+        as one of them on its host when the PE's job_is_first_task is TRUE (sge_pe(5))."""
+        host = self.daemon.host
+        slots = sum(h.slots for h in granted.hosts if h.host == host) or granted.slots
+        master_here = (job_id, task_id) in self.daemon.tasks
+        allowed = slots - 1 if master_here and granted.job_is_first_task else slots
+        running = sum(1 for e in self.tasks.values() if e.tdir.key == (job_id, task_id) and e.report is None)
+        if running >= allowed:
+            first = " and the job script counts as one (job_is_first_task TRUE)" if allowed < slots else ""
+            raise Refused(f"job {job_id} has {slots} slots on host {host}{first}: no slot for another task "
+                          f"({running} running)")
 
     def _method(self, hello: dict[str, Any], argv: list[str], peer: str) -> dict[str, Any]:
         """The task's session: ``rsh_daemon`` of this host against the client's
@@ -311,6 +325,25 @@ class InheritServer:
             if entry.tdir.key == (job_id, task_id) and entry.pe_task_id == pe_task_id and entry.report is not None:
                 del self.tasks[name]
                 entry.tdir.remove()
+
+    def shepherds(self) -> dict[tuple[int, int], list[int]]:
+        """(job, task) -> the shepherd pids of its pe tasks running here."""
+        out: dict[tuple[int, int], list[int]] = {}
+        for entry in self.tasks.values():
+            if entry.report is None and entry.pid:
+                out.setdefault(entry.tdir.key, []).append(entry.pid)
+        return out
+
+    def signal(self, job_id: int, task_id: int, sig: int) -> int:
+        """Stop or continue the running pe tasks of a job here (suspension); how many."""
+        count = 0
+        for entry in self.tasks.values():
+            pid = entry.tdir.job_pid() if entry.tdir.key == (job_id, task_id) and entry.report is None else None
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, sig)
+                    count += 1
+        return count
 
     def kill(self, job_id: int, task_id: int, sig: int) -> None:
         """Signal the pe tasks of a job (their shepherds end them and report)."""

@@ -13,6 +13,7 @@ Failure codes (``failed`` in the report, after Grid Engine's accounting(5)):
  8    in prolog (prolog exited non-zero or could not run)
  11   before job (identity refused, TMPDIR, exec failed)
  15   in epilog
+ 24   migrating (a checkpointing job killed to move, see ``execd.checkpoint``)
  26   opening input/output file
  27   searching requested shell
  28   changing to working directory
@@ -28,8 +29,9 @@ shell from ``-S`` or the queue, as a login shell (argv[0] ``-name``) when its ba
 ``login_shells``; ``unix_behavior`` executes the script itself (its ``#!`` line) unless ``-S``
 was given, falling back to the queue's shell for a script without ``#!``;
 ``script_from_stdin`` feeds the script to the shell on stdin. ``-b y`` executes the command
-with its arguments exactly as given (PATH search in the job's PATH). For a job of a PE, a login
-shell puts the job's TMPDIR first in PATH again after its profile (``login_shell_argv``).
+with its arguments exactly as given (PATH search in the job's PATH). A login shell puts the
+job's TMPDIR and the qsys commands' directory first in PATH again after its profile
+(``login_shell_argv``).
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from execd import identity, outputs, petask, procs, reaper
-from execd.environment import JobFacts, build, job_name, login_shell_argv
+from execd import identity, petask, procs, reaper
+from execd.checkpoint import MIGRATING, Checkpointing
+from execd.environment import JobFacts, build, job_name, login_shell_argv, path_prefix
 from execd.pestart import pe_command
 from execd.spool import PE_HOSTFILE, TRACE, TaskDir
 from execd.usage import (
@@ -59,6 +62,7 @@ from execd.usage import (
     report_from_wait,
     rusage_delta,
 )
+from qsys import output_paths
 from qsys.launch import Launch
 
 BEFORE_JOB_READ = 1
@@ -71,6 +75,7 @@ NO_OUTPUT = 26
 NO_SHELL = 27
 NO_CWD = 28
 H_RT = 37
+IN_CHECKPOINT = -1  # a checkpointing interface's command (its failure fails nothing)
 
 FAILURE_TEXT = {
     BEFORE_JOB_READ: "assumedly before job", IN_PROLOG: "in prolog", BEFORE_JOB: "before job",
@@ -95,7 +100,7 @@ class Plan:
 
     ident: identity.Identity
     cwd: str
-    files: outputs.OutputPlan
+    files: output_paths.OutputPlan
     env: dict[str, str]
     exe: str
     argv: list[str]
@@ -105,8 +110,18 @@ class Plan:
     launch: Launch
 
 
-def _command(launch: Launch, script: str, tmpdir: str) -> tuple[str, list[str], bool, list[str] | None, str | None]:
-    """(exe, argv, search_path, fallback argv, stdin script) for the job."""
+def _login_shell(launch: Launch) -> bool:
+    """Whether the job's script runs in a login shell that reads it with ``login_shell_argv``."""
+    spec = launch.spec
+    mode = launch.shell_start_mode or "posix_compliant"
+    if spec.get("binary") or mode == "script_from_stdin" or (mode == "unix_behavior" and not spec.get("shell")):
+        return False
+    return os.path.basename(str(spec.get("shell") or launch.shell or "/bin/sh")) in launch.login_shells
+
+
+def _command(launch: Launch, script: str, first: str) -> tuple[str, list[str], bool, list[str] | None, str | None]:
+    """(exe, argv, search_path, fallback argv, stdin script) for the job; ``first`` is what a
+    login shell puts first in PATH after its profile."""
     spec = launch.spec
     args = [str(a) for a in spec.get("args") or []]
     if spec.get("binary"):
@@ -122,8 +137,8 @@ def _command(launch: Launch, script: str, tmpdir: str) -> tuple[str, list[str], 
     argv0 = f"-{base}" if base in launch.login_shells else shell
     if mode == "script_from_stdin":
         return shell, [argv0, "-s", *args], False, None, script
-    if launch.pe and argv0.startswith("-"):  # the PE's rsh wrapper in TMPDIR stays first in PATH
-        argv = login_shell_argv(argv0, tmpdir, script, args)
+    if _login_shell(launch) and first:  # the PE's rsh wrapper in TMPDIR and our qsub stay first in PATH
+        argv = login_shell_argv(argv0, first, script, args)
         if argv is not None:
             return shell, argv, False, None, None
     return shell, [argv0, script, *args], False, None, None
@@ -226,13 +241,13 @@ class Shepherd:
         spec = launch.spec
         cwd = str(spec.get("cwd") or ident.home)
         name = job_name(launch)
-        ctx = outputs.PathContext(launch.job_id, launch.task_id, launch.is_array, name, ident.home,
+        ctx = output_paths.PathContext(launch.job_id, launch.task_id, launch.is_array, name, ident.home,
                                   ident.user, launch.host, cwd)
-        files = outputs.plan(list(spec.get("stdout_paths") or []), list(spec.get("stderr_paths") or []),
+        files = output_paths.plan(list(spec.get("stdout_paths") or []), list(spec.get("stderr_paths") or []),
                              spec.get("stdin_path"), bool(spec.get("join")), ctx)
         script = str(self.tdir.script_path)
-        exe, argv, search, fallback, stdin_script = _command(launch, script, tmpdir)
         hostfile = self.tdir.file(PE_HOSTFILE)
+        conf = self.tdir.execd_conf()
         self._hand_over(ident, [self.tdir.script_path, hostfile])
         facts = JobFacts(
             user=ident.user, home=ident.home, cwd=cwd, tmpdir=tmpdir, task_dir=str(self.tdir.path),
@@ -240,9 +255,13 @@ class Shepherd:
             job_name=name, shell=str(spec.get("shell") or launch.shell or "/bin/sh"),
             stdout=files.stdout, stderr=files.stderr, stdin=files.stdin,
             pe_hostfile=str(hostfile) if hostfile.exists() else None,
+            qsys_root=str(conf.get("qsys_root") or ""), cell=str(conf.get("cell") or ""),
+            binary_path=str(conf.get("binary_path") or ""),
         )
-        env = build(launch, facts)
-        env.update(petask.inherit_env(launch, self.tdir.execd_conf()))
+        login = _login_shell(launch)
+        exe, argv, search, fallback, stdin_script = _command(launch, script, ":".join(path_prefix(launch, facts, login)))
+        env = build(launch, facts, login)
+        env.update(petask.inherit_env(launch, conf))
         return Plan(ident, cwd, files, env, exe, argv, search, fallback, stdin_script, launch)
 
     @staticmethod
@@ -288,12 +307,21 @@ class Shepherd:
         _, status = os.waitpid(pid, 0)
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
             return
-        what = {IN_PROLOG: "prolog", IN_PESTART: "start_proc_args", IN_PESTOP: "stop_proc_args"}.get(code, "epilog")
+        what = {IN_PROLOG: "prolog", IN_PESTART: "start_proc_args", IN_PESTOP: "stop_proc_args",
+                IN_CHECKPOINT: "command"}.get(code, "epilog")
         raise StartFailed(code, f"{what} {command!r} failed with status {os.waitstatus_to_exitcode(status)}")
+
+    def _interface(self, plan: Plan, command: str) -> None:
+        """A checkpointing interface's command as the job owner; a failure is only traced."""
+        try:
+            self._aux(plan, command, IN_CHECKPOINT)
+        except StartFailed as exc:
+            print(f"shepherd: checkpointing command {command!r}: {exc.text}", file=sys.stderr)
 
     # ------------------------------------------------------------ wait with timers
 
-    def _wait(self, pid: int, started: float, launch: Launch) -> tuple[int, resource.struct_rusage]:
+    def _wait(self, pid: int, started: float, launch: Launch,
+              ckpt: Checkpointing | None = None) -> tuple[int, resource.struct_rusage]:
         timers: list[tuple[float, int, str]] = []
         if launch.s_rt is not None:
             timers.append((started + launch.s_rt, signal.SIGUSR1, "s_rt"))
@@ -312,6 +340,11 @@ class Shepherd:
                     early = reaper.reap_nohang(pid)
                     if early is not None:
                         return early
+                    if ckpt is not None and not ckpt.migrated:
+                        if self.tdir.migrate_requested():
+                            ckpt.migrate(pid)
+                        else:
+                            ckpt.tick(now, pid)
                 deadline = min([next_sample, *(t[0] for t in timers[:1])])
                 ready, _, _ = select.select([pidfd], [], [], max(0.0, deadline - time.time()))
                 if ready:
@@ -358,7 +391,7 @@ class Shepherd:
         except identity.IdentityRefused as exc:
             identity.audit(audit, launch, None, "refuse", str(exc))
             return self._failed(None, BEFORE_JOB, str(exc), t0, True)
-        identity.audit(audit, launch, ident, "switch" if ident.switch else "none")
+        identity.audit(audit, launch, ident, identity.action_of(ident))
         tmpdir = ""
         try:
             tmpdir = self._make_tmpdir(launch, ident)
@@ -397,7 +430,9 @@ class Shepherd:
                 os.killpg(pid, sig)
             except ProcessLookupError:
                 pass
-        status, ru = self._wait(pid, started, launch)
+        ckpt = (Checkpointing(launch, plan.env.get("JOB_NAME", ""), lambda cmd: self._interface(plan, cmd), started)
+                if launch.checkpoint else None)
+        status, ru = self._wait(pid, started, launch, ckpt)
         ended = time.time()
         self._sample(ended)  # the foreign processes as they were when the job ended
         # leftovers: the job's process group, every carrier of its group ID, and whatever is
@@ -409,6 +444,10 @@ class Shepherd:
         report["killed"] = self.tdir.kill_signal() is not None
         if self.limit_hit == "h_rt":
             report.update(failed=H_RT, error=f"job {launch.task_key} exceeded hard wallclock time h_rt")
+        if ckpt is not None and ckpt.migrated:
+            report.update(failed=MIGRATING, error=f"job {launch.task_key} migrating", rerun=True)
+        elif ckpt is not None:
+            ckpt.clean(pid)
         if launch.pe_stop:
             try:
                 self._aux(plan, pe_command(launch.pe_stop, launch, plan.env), IN_PESTOP)

@@ -16,6 +16,7 @@ Either side may restart without the other, so everything they share lives in fil
         job.pid        "<pid>" of the job (also its process group), written after the fork
         pe_hostfile    "host slots queue processors" lines for parallel jobs
         kill           "<signal>" written by the daemon before it signals the job (KillJob)
+        migrate        written by the daemon when a checkpointing job is to migrate (MigrateJob)
         trace          the shepherd's own stderr
         error          text, when the start failed
         usage.json     the shepherd's latest /proc sample of the job's group ID carriers
@@ -48,6 +49,7 @@ SHEPHERD_PID = "shepherd.pid"
 JOB_PID = "job.pid"
 PE_HOSTFILE = "pe_hostfile"
 KILL = "kill"
+MIGRATE = "migrate"
 TRACE = "trace"
 ERROR = "error"
 EXIT = "exit.json"
@@ -159,6 +161,12 @@ class TaskDir:
 
     def kill_signal(self) -> int | None:
         return self._number(KILL)
+
+    def request_migrate(self) -> None:
+        write_atomic(self.file(MIGRATE), "1\n")
+
+    def migrate_requested(self) -> bool:
+        return self.file(MIGRATE).exists()
 
     # ------------------------------------------------------------ the end
 

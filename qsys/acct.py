@@ -45,10 +45,15 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
     except FileNotFoundError:
         raise NotFound(f"error: unable to open accounting file \"{path}\"") from None
     with handle:
-        for line in handle:
-            record = parse_record(line)
-            if record is not None:
-                yield record
+        yield from records_of(handle)
+
+
+def records_of(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The records of accounting file lines (comments and damaged lines left out)."""
+    for line in lines:
+        record = parse_record(line)
+        if record is not None:
+            yield record
 
 
 # ----------------------------------------------------------------------------- times
@@ -206,3 +211,11 @@ def grouped(records: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[t
         for name in USAGE_KEYS:
             sums[name] += float(record[name])
     return sorted(groups.items(), key=lambda item: [(0, int(v)) if v.isdigit() else (1, v) for v in item[0]])
+
+
+def summary(records: Sequence[dict[str, Any]], columns: Sequence[str]) -> dict[str, Any]:
+    """qacct's summary as data (``qacct --json``, qsys-restd's accounting totals): per group of
+    records its columns' values and usage sums (no groups without columns), and the sums over
+    all records."""
+    groups = [{**dict(zip(columns, key, strict=True)), **sums} for key, sums in grouped(records, columns)]
+    return {"groups": groups if columns else [], "total": totals(records)}

@@ -26,6 +26,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger("qsys.admission")
 
@@ -223,12 +224,15 @@ class Listener:
             ticket.close()
 
 
-async def streams(conn: socket.socket, *, limit: int = 2 ** 16) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """asyncio streams over an accepted socket."""
+async def streams(conn: socket.socket, *, limit: int = 2 ** 16, tls: Any = None,
+                  tls_timeout: float = 10.0) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """asyncio streams over an accepted socket; in TLS with the server context ``tls`` (see
+    ``qsys.tls``), whose handshake must end within ``tls_timeout`` seconds."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=limit, loop=loop)
     protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-    transport, _ = await loop.connect_accepted_socket(lambda: protocol, conn)
+    extra = {"ssl": tls, "ssl_handshake_timeout": tls_timeout} if tls is not None else {}
+    transport, _ = await loop.connect_accepted_socket(lambda: protocol, conn, **extra)
     return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 

@@ -2,8 +2,10 @@
 
 Synchronous and lean (no asyncio, no SQLAlchemy): a command connects, sends one or a few
 requests and exits. On the master's host it uses the Unix socket, where the kernel vouches
-for the caller; elsewhere (or with ``QSYS_MASTER=host:port``) TCP with a credential signed
-by the cluster key over the master's challenge.
+for the caller (and ``ssl`` is never imported); elsewhere (or with ``QSYS_MASTER=host:port``)
+TCP, in TLS when the cell has it (``qsys.tls``), with a credential signed over the master's
+challenge (``qsys.signer``: the cluster key, this host's secret, or the host's signer). A cell with several master hosts
+(``master_candidates``) is reached through :func:`connect_master`, which finds the active one.
 """
 
 from __future__ import annotations
@@ -14,16 +16,18 @@ import os
 from qsys import protocol
 from qsys.errors import ConnectionFailed, QsysError, error_from_wire
 from qsys.jobspec import JobSpec
-from qsys.paths import DEFAULT_PORT, Cell, master_socket_path
+from qsys.paths import Cell, master_candidates, master_socket_path, read_active_master
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from collections.abc import Callable, Iterator
     from typing import Any, TypeVar
 
     from qsys.arspec import ArSpec
-    from qsys.records import ClusterQueueRow, HostRow, JobRow, Submitted, TaskEnd
+    from qsys.records import ClusterQueueRow, HostRow, JobRow, MasterMetrics, Submitted, TaskEnd
 
     R = TypeVar("R")
+    Address = str | tuple[str, int]  # a Unix socket path or (host, port)
 
 
 RETRY_FOR = 20.0  # seconds a command keeps trying to reach a master that is not answering
@@ -38,6 +42,84 @@ class _Unreachable(Exception):
         super().__init__(reason)
         self.reason = reason
         self.again = again
+
+
+CONNECT_TIMEOUT = 1.5  # seconds for one of several master hosts to accept
+GREETING_TIMEOUT = 3.0  # and then to greet
+
+
+def connect_master(addresses: list[Address], timeout: float | None, several: bool = False,
+                   secure: Callable[[_socket.socket, str], _socket.socket] | None = None,
+                   ) -> tuple[_socket.socket, protocol.Challenge]:
+    """One attempt to reach the active master: the connection and its Challenge, from the
+    first of ``addresses`` that greets with one. A master host that is not active (a shadow)
+    answers NotActive naming the active master, which is tried next. With ``several``
+    candidates one that is slow to accept or greet is given up for the next; the connection
+    then has ``timeout``. ``secure`` wraps a TCP connection (TLS) before the greeting. None
+    answering is _Unreachable, with why for each."""
+    pending = list(addresses)
+    tried: list[Address] = []
+    failures: list[tuple[Address, _Unreachable]] = []
+    while pending:
+        address = pending.pop(0)
+        if address in tried:
+            continue
+        tried.append(address)
+        try:
+            sock = _open(address, CONNECT_TIMEOUT if several else timeout)
+            if secure is not None and not isinstance(address, str):
+                sock = secure(sock, address[0])
+        except OSError as exc:
+            failures.append((address, _unreachable(exc)))
+            continue
+        try:
+            if several:
+                sock.settimeout(GREETING_TIMEOUT)
+            first = protocol.recv_sync(sock, protocol.MAX_HELLO)
+        except OSError as exc:
+            sock.close()
+            failures.append((address, _unreachable(exc)))
+            continue
+        except protocol.ProtocolError as exc:
+            sock.close()
+            failures.append((address, _Unreachable(exc.message or "the master closed the connection")))
+            continue
+        if isinstance(first, protocol.NotActive):
+            sock.close()
+            failures.append((address, _Unreachable(f"not the active qmaster (that is {first.active or 'unknown'})")))
+            host, _, port = first.active.rpartition(":")
+            if host and port.isdigit():
+                pending.insert(0, (host, int(port)))
+            continue
+        if not isinstance(first, protocol.Challenge):
+            sock.close()
+            raise ConnectionFailed("error: the master did not greet as expected")
+        sock.settimeout(timeout)
+        return sock, first
+    if len(failures) == 1:
+        raise failures[0][1]
+    raise _Unreachable("; ".join(f"{_where(a)}: {f.reason}" for a, f in failures),
+                       again=any(f.again for _, f in failures))
+
+
+def _open(address: Address, timeout: float | None) -> _socket.socket:
+    if isinstance(address, str):
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+    import socket
+
+    connected: _socket.socket = socket.create_connection(address, timeout=timeout)
+    return connected
+
+
+def _where(address: Address) -> str:
+    return address if isinstance(address, str) else f"{address[0]}:{address[1]}"
 
 
 class Client:
@@ -103,63 +185,69 @@ class Client:
 
     def _target(self) -> tuple[str, Any]:
         """Where the master is (for the message) and how to try it once: the Unix socket on
-        the master's host, else TCP (asked again each attempt: a restarting master may be
-        between the two)."""
+        the master's host, else TCP to the master candidates (asked again each attempt: a
+        restarting master may be between the two)."""
         forced = os.environ.get("QSYS_MASTER")
         sock_path = str(self._cell.master_socket) if self._cell else master_socket_path()
         if not forced and self.act_as is None and os.path.exists(sock_path):
             return f"socket {sock_path}", lambda timeout: self._try_unix(sock_path, timeout)
-        host, port = self._master_address(forced)
-        return f'port {port} on host "{host}"', lambda timeout: self._try_tcp(host, port, timeout)
+        candidates = self._master_addresses(forced)
+        if len(candidates) == 1:
+            where = 'port {1} on host "{0}"'.format(*candidates[0])
+        else:
+            where = "master_candidates " + ",".join(_where(a) for a in candidates)
+        return where, lambda timeout: self._try_tcp(candidates, timeout)
 
     def _try_unix(self, path: str, timeout: float | None) -> _socket.socket:
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
-            sock.settimeout(timeout)
-            try:
-                sock.connect(path)
-            except OSError as exc:
-                raise _unreachable(exc) from None
-            self._handshake(sock, unix=True)
+            return self._try([path], timeout)
+        except _Unreachable:
+            # a master host of a failover cell whose master is gone: another may be active
+            if not self.cell.bootstrap().get("master_candidates"):
+                raise
+            return self._try_tcp(self._master_addresses(None), timeout)
+
+    def _try_tcp(self, candidates: list[tuple[str, int]], timeout: float | None) -> _socket.socket:
+        return self._try(list(candidates), timeout)
+
+    def _try(self, addresses: list[Address], timeout: float | None) -> _socket.socket:
+        tcp = any(not isinstance(a, str) for a in addresses)
+        sock, challenge = connect_master(addresses, timeout, several=len(addresses) > 1,
+                                         secure=self._tls() if tcp else None)
+        try:
+            self._handshake(sock, challenge, unix=sock.family == _socket.AF_UNIX)
         except BaseException:
             sock.close()
             raise
         sock.settimeout(self.timeout)
         return sock
 
-    def _try_tcp(self, host: str, port: int, timeout: float | None) -> _socket.socket:
-        import socket
+    def _tls(self) -> Callable[[_socket.socket, str], _socket.socket] | None:
+        """How a TCP connection is secured in a cell with ``tls yes`` (None: plain TCP); the
+        Unix socket never imports ssl."""
+        from qsys import tls
 
-        try:
-            sock = socket.create_connection((host, port), timeout=timeout)
-        except OSError as exc:
-            raise _unreachable(exc) from None
-        try:
-            self._handshake(sock, unix=False)
-        except BaseException:
-            sock.close()
-            raise
-        sock.settimeout(self.timeout)
-        return sock
+        if not tls.enabled(self.cell.bootstrap()):
+            return None
+        context = tls.client_context(self.cell)
+        return lambda sock, host: tls.wrap(sock, context, host)
 
-    def _master_address(self, forced: str | None) -> tuple[str, int]:
+    def _master_addresses(self, forced: str | None) -> list[tuple[str, int]]:
         if forced:
             host, _, port = forced.rpartition(":")
-            return host or "127.0.0.1", int(port)
+            return [(host or "127.0.0.1", int(port))]
         boot = self.cell.bootstrap()
         if not boot:
             raise ConnectionFailed(
                 f"error: no qsys cluster in {self.cell.dir} (set QSYS_ROOT, or start one with 'qsys up')"
             )
-        return boot.get("master_host", "127.0.0.1"), int(boot.get("master_port", DEFAULT_PORT))
+        active = read_active_master(self.cell) if boot.get("master_candidates") else ""
+        return master_candidates(boot, active)
 
-    def _handshake(self, sock: _socket.socket, *, unix: bool) -> None:
-        """Challenge, Hello, Welcome; a connection lost on the way is _Unreachable (nothing was
-        asked yet), a refusal of the master is its error."""
+    def _handshake(self, sock: _socket.socket, challenge: protocol.Challenge, *, unix: bool) -> None:
+        """Hello, Welcome (the Challenge came with the connection); a connection lost on the
+        way is _Unreachable (nothing was asked yet), a refusal of the master is its error."""
         try:
-            challenge = protocol.recv_sync(sock)
-            if not isinstance(challenge, protocol.Challenge):
-                raise ConnectionFailed("error: the master did not greet as expected")
             credential = None if unix else self._credential(challenge.nonce)
             protocol.send_sync(sock, protocol.Hello(credential=credential, client=""))
             self.user = self._reply(sock, protocol.Welcome).user
@@ -169,13 +257,11 @@ class Client:
             raise _Unreachable("the master closed the connection") from None
 
     def _credential(self, nonce: bytes) -> dict[str, Any]:
-        """What proves over TCP who calls: a credential signed with the cluster key."""
-        from qsys import auth
+        """What proves over TCP who calls: a credential signed with the cluster key, this
+        host's secret, or by this host's signer (see ``qsys.signer``)."""
+        from qsys import signer
 
-        key = auth.load_key(self.cell.key_file)
-        host = os.environ.get("QSYS_HOST") or os.uname().nodename.split(".")[0]
-        uid = os.getuid() if self.act_as is None else self.act_as
-        return auth.sign_credential(key, nonce, uid, host)
+        return signer.credential(self.cell, self.cell.bootstrap(), nonce, self.act_as)
 
     @staticmethod
     def _reply(sock: _socket.socket, expect: type[R] | None) -> R:
@@ -223,10 +309,6 @@ class Client:
     def hosts(self) -> list[HostRow]:
         return self.request(protocol.HostsStatus(), protocol.HostRows).hosts
 
-    def pass_times(self) -> protocol.PassFigures:
-        """Where the scheduling passes' time goes: passes, dispatches, seconds per phase."""
-        return self.request(protocol.PassTimesStatus(), protocol.PassFigures)
-
     def job_details(self, job_ids: list[str]) -> protocol.JobDetailRows:
         return self.request(protocol.JobDetails(list(job_ids)), protocol.JobDetailRows)
 
@@ -244,6 +326,14 @@ class Client:
             return self.request(protocol.WaitJobs(list(job_ids)), protocol.TaskEnds).ends
         finally:
             sock.settimeout(old)
+
+    def accounting_lines(self) -> Iterator[str]:
+        """The lines of the master's accounting file (qacct on a host that has no copy)."""
+        offset, end = 0, False
+        while not end:
+            chunk = self.request(protocol.ReadAccounting(offset), protocol.AccountingData)
+            offset, end = chunk.next, chunk.end or not chunk.data
+            yield from chunk.data.decode("utf-8", errors="replace").splitlines()
 
     def shutdown(self, execds: bool = False) -> str:
         return self.request(protocol.Shutdown(execds), protocol.Ok).message
@@ -267,6 +357,10 @@ class Client:
     def cluster_queues(self) -> list[ClusterQueueRow]:
         """qstat -g c: one summary per cluster queue."""
         return self.request(protocol.ClusterQueuesStatus(), protocol.ClusterQueueRows).rows
+
+    def master_metrics(self) -> MasterMetrics:
+        """The master's own figures: pass time, latencies, commits, counters (``MetricsStatus``)."""
+        return self.request(protocol.MetricsStatus(), protocol.MasterMetrics)
 
     # ------------------------------------------------------------ advance reservations, quotas
 

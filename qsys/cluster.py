@@ -9,6 +9,11 @@ to end them (``--kill-jobs``) or to leave them to their shepherds (``--keep-jobs
 ``up --rest`` also starts qsys-restd (REST API, dashboard, /metrics); ``down`` stops it too.
 
 ``qsys token user`` issues the caller a token for qsys-restd over TCP (see qsys-restd(8)).
+
+``qsys init`` (the master host), ``qsys join`` (exec and submit hosts) and ``qsys token
+create | list | revoke`` (join tokens) make a service-mode cluster on real hosts; see
+``qsys.cellinit``, ``qsys.join`` and ``qsys.master.membership``, and qsys(8). On a host that
+joined, ``start`` starts its exec daemon (or, on a submit-only host, its credential signer).
 """
 
 from __future__ import annotations
@@ -61,7 +66,8 @@ class Program(NamedTuple):
 MASTER = Program("master.pid", (b"qsys.master.main", b"qsys-master"))
 EXECD = Program("execd.pid", (b"execd.main", b"qsys-execd"))
 RESTD = Program("restd.pid", (b"qsys.restd", b"qsys-restd"))
-SPOOL_PROGRAMS = {"master": MASTER, "restd": RESTD}  # other spool directories are exec hosts'
+AUTHD = Program("authd.pid", (b"qsys.authd", b"qsys-authd"))
+SPOOL_PROGRAMS = {"master": MASTER, "restd": RESTD, "authd": AUTHD}  # other spool directories are exec hosts'
 REST_DEFAULTS = {"restd_port": "0", "restd_bind": "127.0.0.1"}  # a personal cell: any free loopback port
 
 
@@ -81,8 +87,16 @@ def host_names(count: int) -> list[str]:
     return [f"node{i}" for i in range(1, count + 1)]
 
 
+def personal_cell() -> Cell:
+    """Where ``qsys up`` keeps a personal cluster: ``$QSYS_ROOT``, else ``~/.qsys`` (never the
+    system's /var/lib/qsys, which is qsys init's)."""
+    from qsys.paths import cell_name
+
+    return Cell(Path(os.environ.get("QSYS_ROOT") or os.path.expanduser("~/.qsys")), cell_name())
+
+
 def new_cell(cell: Cell, hosts: int, slots: int | None, port: int, store_url: str | None) -> None:
-    """Write a new personal cell: bootstrap, key, master spool."""
+    """Write a new personal cell: bootstrap, key, CA and the master's certificate, master spool."""
     cell.write_bootstrap({
         "mode": "personal",
         "master_host": "127.0.0.1",
@@ -91,9 +105,14 @@ def new_cell(cell: Cell, hosts: int, slots: int | None, port: int, store_url: st
         "store_url": store_url or f"sqlite:///{cell.master_spool / 'qsys.db'}",
         "exec_hosts": ",".join(host_names(hosts)),
         "default_slots": str(slots or os.cpu_count() or 1),
+        "tls": "yes",
     })
     if not cell.key_file.exists():
         auth.create_key(cell.key_file)
+    from qsys.cellinit import ensure_tls
+
+    ensure_tls(cell, cell.name, "127.0.0.1", ["127.0.0.1", "localhost", "::1", socket.gethostname().split(".")[0]],
+               lambda _line: None)
     cell.master_spool.mkdir(parents=True, exist_ok=True)
 
 
@@ -147,13 +166,43 @@ def _registered_hosts(cell: Cell) -> set[str]:
         return set()
 
 
+def daemon_pid(cell: Cell, what: str) -> int | None:
+    """The pid of the cell's ``master``, ``restd``, ``authd`` or exec daemon ``what`` when it runs."""
+    program = SPOOL_PROGRAMS.get(what, EXECD)
+    return _read_pid(cell.dir / "spool" / what / program.pid_file, program)
+
+
+def _joined_daemon(cell: Cell, boot: dict[str, str]) -> str:
+    """The spool name of what a joined host runs: its exec daemon, or qsys-authd."""
+    return boot["host_name"] if boot.get("joined_as", "exec") == "exec" else "authd"
+
+
+def stop_local(cell: Cell, daemon: str) -> str:
+    """Stop this host's ``execd`` or ``authd`` of a joined cell if it runs; what was stopped."""
+    boot = cell.bootstrap()
+    what = boot.get("host_name", "") if daemon == "execd" else daemon
+    pid = daemon_pid(cell, what) if what else None
+    if pid is None:
+        return ""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15.0
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return f"pid {pid}"
+
+
 def start(cell: Cell) -> list[str]:
     """Start every configured daemon that does not run; one line per daemon saying which."""
+    from qsys.install import cell_env
+
     boot = cell.bootstrap()
+    env = cell_env(cell)
+    if boot.get("host_name"):
+        return _start_joined(cell, boot, env)
     said = []
     master_pid = _read_pid(cell.master_spool / MASTER.pid_file, MASTER)
     if master_pid is None:
-        subprocess.run(_daemon_cmd("qsys.master.main"), check=True)
+        subprocess.run(_daemon_cmd("qsys.master.main"), check=True, env=env)
         _wait(lambda: _master_answers(cell), START_TIMEOUT, "the master", cell.master_spool / "messages")
         said.append(f"started master (pid {_read_pid(cell.master_spool / MASTER.pid_file, MASTER)})")
     else:
@@ -163,7 +212,7 @@ def start(cell: Cell) -> list[str]:
     for host in hosts:
         pid = _read_pid(cell.execd_spool(host) / EXECD.pid_file, EXECD)
         if pid is None:
-            subprocess.run(_daemon_cmd("execd.main", "--host", host), check=True)
+            subprocess.run(_daemon_cmd("execd.main", "--host", host), check=True, env=env)
             started.append(host)
         else:
             said.append(f"execd {host} already running (pid {pid})")
@@ -172,6 +221,22 @@ def start(cell: Cell) -> list[str]:
     for host in started:  # registered, so its pid file is written
         said.append(f"started execd {host} (pid {_read_pid(cell.execd_spool(host) / EXECD.pid_file, EXECD)})")
     return said
+
+
+def _start_joined(cell: Cell, boot: dict[str, str], env: dict[str, str]) -> list[str]:
+    """A joined host's daemon: its exec daemon (the caller waits for it to register), or the
+    credential signer of a submit-only host (waited for here)."""
+    what = _joined_daemon(cell, boot)
+    pid = daemon_pid(cell, what)
+    label = "authd" if what == "authd" else f"execd {what}"
+    if pid is not None:
+        return [f"{label} already running (pid {pid})"]
+    module = "qsys.authd" if what == "authd" else "execd.main"
+    subprocess.run(_daemon_cmd(module), check=True, env=env)
+    log = cell.dir / "spool" / what / "messages"
+    _wait(lambda: daemon_pid(cell, what) is not None and (what != "authd" or cell.signer_socket.exists()),
+          START_TIMEOUT, label, log)
+    return [f"started {label} (pid {daemon_pid(cell, what)})"]
 
 
 def start_restd(cell: Cell) -> list[str]:
@@ -184,7 +249,9 @@ def start_restd(cell: Cell) -> list[str]:
     pid = _read_pid(cell.restd_spool / RESTD.pid_file, RESTD)
     said = [f"restd already running (pid {pid})"] if pid else []
     if pid is None:
-        subprocess.run(_daemon_cmd("qsys.restd"), check=True)
+        from qsys.install import cell_env
+
+        subprocess.run(_daemon_cmd("qsys.restd"), check=True, env=cell_env(cell))
         _wait(lambda: restd_address(cell) is not None and _restd_answers(cell), START_TIMEOUT, "qsys-restd",
               cell.restd_spool / "messages")
         said.append(f"started restd (pid {_read_pid(cell.restd_spool / RESTD.pid_file, RESTD)})")
@@ -302,7 +369,7 @@ def main() -> None:
 def up(hosts: int | None, slots: int | None, port: int | None, store_url: str | None, rest: bool) -> None:
     """Start the master and the exec daemons: a new cell is written first; an existing cell keeps
     its configuration and gets the daemons it has that do not run."""
-    cell = Cell.current()
+    cell = personal_cell()
     boot = cell.bootstrap()
     if not boot:
         new_cell(cell, hosts or 1, slots, port or 0, store_url)
@@ -360,6 +427,9 @@ def _print_status(cell: Cell) -> None:
     if not boot:
         click.echo(f"no cluster in {cell.dir}")
         sys.exit(1)
+    if boot.get("host_name"):
+        _print_joined_status(cell, boot)
+        return
     running = running_daemons(cell)
     master_pid = running.pop("master", None)
     restd_pid = running.pop("restd", None)
@@ -376,6 +446,8 @@ def _print_status(cell: Cell) -> None:
         if host not in configured:
             state += ", not in the cell's exec_hosts (qsys down stops it)"
         click.echo(f"execd     {host}: {state}")
+    for host in sorted(registered - set(configured) - set(running)):
+        click.echo(f"execd     {host}: registered (on its own host)")
     if restd_pid:
         click.echo(f"restd     running, pid {restd_pid} ({restd_address(cell) or 'no TCP address'}, "
                    f"socket {restd_socket(cell)})")
@@ -391,9 +463,27 @@ def _print_status(cell: Cell) -> None:
             click.echo(f"jobs      unknown ({exc})")
 
 
+def _print_joined_status(cell: Cell, boot: dict[str, str]) -> None:
+    host, what = boot["host_name"], _joined_daemon(cell, boot)
+    click.echo(f"cell      {cell.dir} ({boot.get('mode')} mode, joined as {boot.get('joined_as', 'exec')} host {host})")
+    pid = daemon_pid(cell, what)
+    label = "authd    " if what == "authd" else f"execd     {host}:"
+    click.echo(f"{label} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    from qsys.client import Client
+
+    where = f"{boot.get('master_host')}:{boot.get('master_port')}"
+    try:
+        with Client(cell, timeout=5.0) as client:
+            registered = {h["name"] for h in client.hosts() if h.get("load") is not None}
+        state = "registered" if host in registered else "not registered"
+        click.echo(f"master    {where}: answers ({'this host ' + state if what != 'authd' else 'as ' + client.user})")
+    except QsysError as exc:
+        click.echo(f"master    {where}: {exc}")
+
+
 @main.group()
 def token() -> None:
-    """Tokens: for users of qsys-restd over TCP."""
+    """Tokens: join tokens for new hosts (create, list, revoke), and user tokens for qsys-restd."""
 
 
 @token.command("user")
@@ -428,6 +518,17 @@ def token_user(ttl: int, user_name: str | None) -> None:
         raise click.ClickException(str(reply.get("error", reply)))
     click.echo(reply["token"])
 
+
+def _host_commands() -> None:
+    from qsys import hostcmds
+
+    main.add_command(hostcmds.init)
+    main.add_command(hostcmds.join)
+    for command in (hostcmds.token_create, hostcmds.token_list, hostcmds.token_revoke):
+        token.add_command(command)
+
+
+_host_commands()
 
 if __name__ == "__main__":
     main()

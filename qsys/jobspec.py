@@ -80,6 +80,7 @@ class JobSpec:
     priority: int = 0  # -p, -1023..1024
     hold: bool = False  # -h (user hold)
     hold_jids: list[str] = field(default_factory=list)  # -hold_jid (ids or names, wildcards)
+    hold_jids_ad: list[str] = field(default_factory=list)  # -hold_jid_ad: task N waits for task N
     start_time: float | None = None  # -a, epoch seconds
     now: bool = False  # -now y: run at once or refuse
     rerunnable: bool | None = None  # -r y|n (None: queue default)
@@ -100,7 +101,8 @@ class JobSpec:
     override_tickets: int = 0  # qalter -ot (operators and managers)
     context: dict[str, str] = field(default_factory=dict)  # -ac/-sc/-dc (qstat -j "context")
     checkpoint: str | None = None  # -ckpt name
-    checkpoint_when: str | None = None  # -c
+    checkpoint_when: str | None = None  # -c letters (n s m x r); the interface's "when" if not given
+    checkpoint_interval: int = 0  # -c hh:mm:ss (seconds)
     use_shell: bool = True  # -shell n: start a -b y command without a shell
     verify_level: str = "n"  # -w e|w|n|v|p
 
@@ -108,10 +110,13 @@ class JobSpec:
     sync: bool = False  # -sync y
     terse: bool = False  # -terse
     verify: bool = False  # -verify
+    form: str = ""  # --json: the form qsub prints its answer in ("" for Grid Engine's)
+
+    CLIENT_ONLY = ("sync", "terse", "verify", "form")
 
     def to_wire(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        for key in ("sync", "terse", "verify"):
+        for key in self.CLIENT_ONLY:
             data.pop(key)
         return data
 

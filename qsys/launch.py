@@ -65,6 +65,7 @@ class Launch:
     pe_start: str = ""
     pe_stop: str = ""
     control_slaves: bool = False
+    job_is_first_task: bool = True  # the PE's: the master task uses one of its host's slots
     pe_task_id: str = ""  # "1.node2" for a task started with qrsh -inherit
     pe_token: str = ""  # what qrsh -inherit presents to the exec daemons of the job's hosts
     pe_addrs: dict[str, list[Any]] = field(default_factory=dict)  # host -> [[address, ...], port]
@@ -74,6 +75,9 @@ class Launch:
     # interactive jobs (qrsh/qrlogin/qlogin): {method, daemon, token, grant, command_shell}
     # (see qsys.master.sessions); None for batch jobs
     session: dict[str, Any] | None = None
+    # checkpointing jobs (-ckpt): the interface's name, interface, commands, ckpt_dir, signal,
+    # when (the job's -c letters) and interval (seconds between checkpoints, 0: none)
+    checkpoint: dict[str, Any] | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

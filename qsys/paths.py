@@ -1,11 +1,20 @@
 """Where a cluster lives on disk: ``$QSYS_ROOT/<cell>/...``.
 
+``QSYS_ROOT`` unset: ``~/.qsys`` when it exists (a personal cluster), else the system's
+``/var/lib/qsys`` when the cell there has a bootstrap file (a cell ``qsys init`` or ``qsys
+join`` made), else ``~/.qsys``.
+
 Layout of a cell (``QSYS_CELL``, default ``default``)::
 
     common/bootstrap       key = value lines: mode, store_url, master_host, master_port, ...
-    common/cluster.key     the cluster key (mode 0600; root's in service mode)
+    common/cluster.key     the cluster key (mode 0600; root's in service mode; master host only)
+    common/ca.pem          the cell CA's certificate (every host); ca.key its key (master only)
+    common/host.pem        this host's certificate (the master's server certificate, or the
+                           client certificate a joined host got); host.key its key (0600)
+    common/host.secret     a joined host's secret (mode 0600, root's)
+    common/signer.sock     a joined host's credential signer (see qsys.signer)
     common/accounting      Grid Engine-format accounting file
-    common/act_qmaster     name of the host running the master
+    common/act_qmaster     name of the host running the master (the active one of master_candidates)
     common/sge_request     default submit options for every user of the cell
     spool/master/          master pid, log, Unix socket, SQLite store
     spool/restd/           qsys-restd's pid, log, Unix socket, address (see qsys-restd(8))
@@ -23,6 +32,32 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 DEFAULT_PORT = 7444
+# what users and jobs run (a root install links them into /usr/local/bin; an exec host into
+# $QSYS_ROOT/bin/<arch>, its jobs' SGE_BINARY_PATH) and the daemons (/usr/local/bin too)
+USER_COMMANDS = ("qacct", "qalter", "qconf", "qdel", "qhold", "qhost", "qlogin", "qmod", "qrls", "qrsh",
+                 "qselect", "qstat", "qsub", "qsys")
+DAEMON_COMMANDS = ("qsys-master", "qsys-execd", "qsys-authd", "qsys-sshd", "qsys-restd")
+
+
+def link_commands(source: Path, target: Path, names: tuple[str, ...]) -> list[str]:
+    """Symbolic links ``target/NAME`` -> ``source/NAME`` for the commands ``source`` has; a
+    link that points elsewhere is replaced, a file that is not a link is left (and named in
+    the list returned)."""
+    target.mkdir(parents=True, exist_ok=True)
+    kept = []
+    for name in names:
+        wanted, link = source / name, target / name
+        if not wanted.exists():
+            continue
+        if link.is_symlink():
+            if os.readlink(link) == str(wanted):
+                continue
+            link.unlink()
+        elif link.exists():
+            kept.append(str(link))
+            continue
+        link.symlink_to(wanted)
+    return kept
 
 
 def qsys_root() -> Path:
@@ -31,8 +66,17 @@ def qsys_root() -> Path:
     return Path(root_dir())
 
 
+SYSTEM_ROOT = "/var/lib/qsys"
+
+
 def root_dir() -> str:
-    return os.environ.get("QSYS_ROOT") or os.path.expanduser("~/.qsys")
+    found = os.environ.get("QSYS_ROOT")
+    if found:
+        return found
+    personal = os.path.expanduser("~/.qsys")
+    if not os.path.isdir(personal) and os.path.exists(os.path.join(SYSTEM_ROOT, cell_name(), "common", "bootstrap")):
+        return SYSTEM_ROOT
+    return personal
 
 
 def master_socket_path() -> str:
@@ -70,8 +114,36 @@ class Cell:
         return self.common / "cluster.key"
 
     @property
+    def ca_cert(self) -> Path:
+        return self.common / "ca.pem"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.common / "ca.key"
+
+    @property
+    def host_cert(self) -> Path:
+        return self.common / "host.pem"
+
+    @property
+    def host_key(self) -> Path:
+        return self.common / "host.key"
+
+    @property
+    def host_secret(self) -> Path:
+        return self.common / "host.secret"
+
+    @property
+    def signer_socket(self) -> Path:
+        return self.common / "signer.sock"
+
+    @property
     def accounting_file(self) -> Path:
         return self.common / "accounting"
+
+    @property
+    def act_qmaster_file(self) -> Path:
+        return self.common / "act_qmaster"
 
     @property
     def sge_request_file(self) -> Path:
@@ -108,6 +180,39 @@ class Cell:
         tmp.write_text("\n".join(lines) + "\n")
         os.chmod(tmp, 0o644)
         tmp.replace(self.bootstrap_file)
+
+
+def master_candidates(boot: dict[str, str], active: str = "") -> list[tuple[str, int]]:
+    """Where the cell's master may listen, in the order to try them: ``master_candidates``
+    (``host[:port],...``; a host without a port takes ``master_port``), else the one
+    ``master_host``/``master_port``. The candidate on host ``active`` (the name in
+    act_qmaster) comes first."""
+    try:
+        default_port = int(boot.get("master_port") or DEFAULT_PORT)
+    except ValueError:
+        default_port = DEFAULT_PORT
+    found: list[tuple[str, int]] = []
+    for item in (boot.get("master_candidates") or "").split(","):
+        host, sep, port = item.strip().rpartition(":")
+        if not sep:
+            host, port = port, ""
+        host = host.strip("[]")
+        if host:
+            found.append((host, int(port) if port.isdigit() else default_port))
+    if not found:
+        return [(boot.get("master_host") or "127.0.0.1", default_port)]
+    if active:
+        found.sort(key=lambda address: address[0] != active)
+    return found
+
+
+def read_active_master(cell: Cell) -> str:
+    """The host name in act_qmaster ("" when there is none)."""
+    try:
+        with open(os.path.join(str(cell.common), "act_qmaster"), encoding="utf-8", errors="replace") as f:
+            return f.read(256).strip()
+    except OSError:
+        return ""
 
 
 def parse_key_values(text: str) -> dict[str, str]:

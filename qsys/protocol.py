@@ -29,6 +29,7 @@ from qsys.records import (
     HostRow,
     JobDetail,
     JobRow,
+    MasterMetrics,
     QueueInstanceRow,
     QuotaRow,
     Row,
@@ -92,6 +93,11 @@ def _nested(obj: Any) -> Any:
     if hasattr(type(obj), "__record_fields__"):
         return to_map(obj)
     raise TypeError(f"cannot send {type(obj).__name__}")
+
+
+def message_name(msg_type: type) -> str:
+    """The name a message type is registered under (``"jobs_status"``)."""
+    return _NAMES[msg_type]
 
 
 def encode(msg: Any) -> bytes:
@@ -335,24 +341,13 @@ class ClusterQueuesStatus:
     """qstat -g c: one summary per cluster queue. Replies ClusterQueueRows."""
 
 
-@message("pass_times_status")
+@message("metrics_status")
 @dataclass
-class PassTimesStatus:
-    """Where the scheduling passes' time goes (``qsys.master.passtimes``). Replies PassFigures."""
+class MetricsStatus:
+    """The master's own figures: pass times, latencies, counters. Replies MasterMetrics."""
 
 
-@message("pass_figures")
-@dataclass
-class PassFigures:
-    """Passes run, tasks they dispatched, seconds per phase (snapshot, decide, apply, commit)
-    summed over all passes and of the last pass, and what the last pass saw and did."""
-
-    passes: int
-    dispatched: int
-    sums: dict[str, float]
-    last: dict[str, float]
-    last_pending: int = 0
-    last_dispatched: int = 0
+message("master_metrics")(MasterMetrics)
 
 
 @message("job_rows")
@@ -444,9 +439,38 @@ class ExecdHello:
 @message("challenge")
 @dataclass
 class Challenge:
-    """The master's random challenge, sent first on every TCP and Unix connection."""
+    """The master's random challenge, sent first on every TCP and Unix connection.
+
+    In a cell with failover (``master_candidates``) it also says which master this is: the
+    ``epoch`` of its lease (0: no lease) and for how many more seconds the lease is surely
+    its own (``valid_for``); an exec daemon obeys a leased master only within that time,
+    extended by each :class:`MasterBeat` (see ``qsys.master.lease``).
+    """
 
     nonce: bytes
+    epoch: int = 0
+    valid_for: float = 0.0
+
+
+@message("not_active")
+@dataclass
+class NotActive:
+    """Sent first, instead of a Challenge, by a master host that is not the active master
+    (a shadow waiting, see qsys-shadowd(8)), naming the active one (``host:port``) when it
+    knows it; then the connection closes."""
+
+    active: str = ""
+    epoch: int = 0
+
+
+@message("master_beat")
+@dataclass
+class MasterBeat:
+    """Master -> exec daemon, after every renewal of the lease: the link's epoch and for how
+    many more seconds the master surely holds it."""
+
+    epoch: int
+    valid_for: float
 
 
 @dataclass
@@ -541,8 +565,13 @@ class Register:
 @message("load_report")
 @dataclass
 class LoadReport:
+    """An exec host's load values, and the usage of the tasks that run there now
+    (``usage``: ``"job.task"`` -> cpu s, mem GB s, io GB, iow s, vmem and maxvmem bytes)."""
+
     host: str
     load: dict[str, float]
+    spool_free: int = -1  # bytes free in the exec spool (-1: unknown); a queue in E for a full spool clears
+    usage: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @message("host_config")
@@ -578,6 +607,7 @@ class JobFailedStart:
     task_id: int
     reason: str
     error_state: bool = False
+    spool_full: bool = False  # the exec spool had no room (ENOSPC): the E state clears with room
 
 
 @message("job_finished")
@@ -625,6 +655,16 @@ class SignalJob:
     job_id: int
     task_id: int
     signal: int
+
+
+@message("migrate_job")
+@dataclass
+class MigrateJob:
+    """A checkpointing job is suspended while its ``when`` has x: its shepherd runs the
+    interface's migr_command and ends it as migrating, to run again (checkpoint(5))."""
+
+    job_id: int
+    task_id: int
 
 
 @message("queue_action")
@@ -886,3 +926,132 @@ class PeInheritPort:
     host: str
     port: int
     addresses: list[str] = field(default_factory=list)
+
+
+# ================================================================ cluster membership
+# (qsys join, qsys token; see qsys.master.membership). CaRequest and JoinRequest come first on
+# a connection, instead of a Hello: the joining host has no identity yet.
+
+
+@message("ca_request")
+@dataclass
+class CaRequest:
+    """The cell CA's certificate (public): a joining host checks it against the pin its
+    token carries before it trusts the master. Replies :class:`CaCert`."""
+
+
+@message("ca_cert")
+@dataclass
+class CaCert:
+    ca: str  # PEM
+    master_names: list[str] = field(default_factory=list)  # what the master's certificate is valid for
+
+
+@message("join_request")
+@dataclass
+class JoinRequest:
+    """Join the cell as ``host`` with a one-time token (over a verified TLS connection).
+    ``csr`` is the host's certificate request (its key stays on the host). Replies
+    :class:`JoinGrant` or Fail."""
+
+    token_id: str
+    secret: str
+    host: str
+    csr: str
+    submit_only: bool = False
+    processors: int = 0
+
+
+@message("join_grant")
+@dataclass
+class JoinGrant:
+    """The joined host's secret (it proves this host and no other), its certificate, and
+    the serial the secret belongs to."""
+
+    host: str
+    secret: bytes
+    certificate: str
+    serial: int
+    exec_host: bool = True
+
+
+@dataclass
+class TokenRow(Row):
+    """One join token as ``qsys token list`` shows it (never its secret)."""
+
+    id: str
+    hosts: str
+    created: float
+    expires: float
+    state: str  # unused | used | expired | revoked
+    used_by: str = ""
+    used_at: float = 0.0
+
+
+@message("token_create")
+@dataclass
+class TokenCreate:
+    """A new join token for hosts matching ``hosts`` valid ``ttl`` seconds (manager, admin
+    host). Replies :class:`TokenIssued`."""
+
+    hosts: str = "*"
+    ttl: int = 3600
+
+
+@message("token_issued")
+@dataclass
+class TokenIssued:
+    token: str
+    row: TokenRow
+
+
+@message("token_list")
+@dataclass
+class TokenList:
+    """The join tokens of the last days (manager). Replies :class:`TokenRows`."""
+
+
+@message("token_rows")
+@dataclass
+class TokenRows:
+    rows: list[TokenRow]
+
+
+@message("token_revoke")
+@dataclass
+class TokenRevoke:
+    """Revoke unused join tokens by id (manager, admin host). Replies :class:`Lines`."""
+
+    ids: list[str]
+
+
+@message("sign_request")
+@dataclass
+class SignRequest:
+    """To a host's credential signer (its Unix socket): a credential for the caller, as the
+    kernel names it, over the master's ``nonce``. Replies :class:`SignedCredential` or Fail."""
+
+    nonce: bytes
+
+
+@message("signed_credential")
+@dataclass
+class SignedCredential:
+    credential: dict[str, Any]
+
+
+@message("read_accounting")
+@dataclass
+class ReadAccounting:
+    """qacct on a host without the accounting file (a joined host): the master's file from
+    byte ``offset``, in chunks that end at a line. Replies :class:`AccountingData`."""
+
+    offset: int = 0
+
+
+@message("accounting_data")
+@dataclass
+class AccountingData:
+    data: bytes
+    next: int
+    end: bool

@@ -270,7 +270,10 @@ _EXACT: dict[str, frozenset[type]] = {"int": frozenset({int, bool}), "str": froz
                                       "float": frozenset({float, int})}
 
 
-def _compile_decoder(cls: Any) -> Callable[[Any, bool, str], Any]:
+def type_trees(cls: Any) -> dict[str, Any]:
+    """Each field's annotation as a tree (what decoding checks, what ``qsys.schemas``
+    describes): ``("prim", "int")``, ``("none",)``, ``("any",)``, ``("record", cls)``,
+    ``("list", item, "list"|"tuple"|"set")``, ``("dict", key, value)``, ``("union", trees)``."""
     import builtins
     import sys
 
@@ -279,11 +282,23 @@ def _compile_decoder(cls: Any) -> Callable[[Any, bool, str], Any]:
         namespace = vars(sys.modules[klass.__module__])
         for name, text in klass.__dict__.get("__annotations__", {}).items():
             annotations[name] = (text, namespace)
+    return {f.name: _TypeParser(str(annotations[f.name][0]), annotations[f.name][1], vars(builtins)).parse()
+            for f in cls.__record_fields__}
+
+
+def parse_annotation(text: str, namespace: dict[str, Any]) -> Any:
+    """One annotation's text (``list[int] | None``) as a tree (see :func:`type_trees`)."""
+    import builtins
+
+    return _TypeParser(text, namespace, vars(builtins)).parse()
+
+
+def _compile_decoder(cls: Any) -> Callable[[Any, bool, str], Any]:
     exact: dict[str, frozenset[type]] = {}  # field -> the types it takes as they are
     converters: dict[str, Any] = {}  # field -> its check (None: anything goes)
+    trees = type_trees(cls)
     for f in cls.__record_fields__:
-        text, namespace = annotations[f.name]
-        tree = _TypeParser(str(text), namespace, vars(builtins)).parse()
+        tree = trees[f.name]
         converters[f.name] = _converter(tree)
         options = tree[1] if tree[0] == "union" else (tree,)
         if all(t[0] == "none" or (t[0] == "prim") for t in options):

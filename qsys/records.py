@@ -1,9 +1,11 @@
 """What the master answers to clients: typed rows and replies, formatted by ``qsys.cli``.
 
 They travel as typed maps (``qsys.record.to_map``/``from_map``: every field checked on
-arrival, unknown keys dropped so an older client can talk to a newer master). Each also
-reads like the map it travels as (``row["job_id"]``, ``row.get("load")``): the library API
-handed out maps before it handed out records, and scripts written then keep working.
+arrival, unknown keys dropped so an older client can talk to a newer master). Their JSON form
+(:func:`json_form`) is what the commands' ``--json`` and qsys-restd print, described by
+``qsys.schemas``. The older rows also read like the map they travel as (``row["job_id"]``):
+the library API handed out maps before it handed out records; ``qsys.cluster`` still reads
+them so (qsys itself and its tests read attributes).
 """
 
 from __future__ import annotations
@@ -19,14 +21,45 @@ if TYPE_CHECKING:  # typing costs a command milliseconds at run time
     R = TypeVar("R")
 
 
-def to_wire(record: Any) -> dict[str, Any]:
-    """Every field of a record as plain data (nested records too): for JSON output."""
-    return dataclasses.asdict(record)
+def json_form(value: Any) -> Any:
+    """The JSON form of a record, or of lists and maps of them: every field (also at its
+    default), nested records alike, and the values the class derives from its fields
+    (``__json_derived__``: ``JobRow.state_family``). The one function behind the commands'
+    ``--json`` and qsys-restd's answers, so both give the same fields for the same object."""
+    cls = type(value)
+    if hasattr(cls, "__record_fields__"):
+        out = {f.name: json_form(getattr(value, f.name)) for f in cls.__record_fields__}
+        for name in getattr(cls, "__json_derived__", ()):
+            out[name] = json_form(getattr(value, name))
+        return out
+    if cls is dict or isinstance(value, dict):
+        return {str(k): json_form(v) for k, v in value.items()}
+    if cls is list or isinstance(value, (list, tuple)):
+        return [json_form(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
 
 
 def from_wire(cls: type[R], data: dict[str, Any]) -> R:
     """The record ``cls`` of a map (fields checked, unknown keys dropped)."""
     return from_map(cls, data)
+
+
+def state_family(state: str, queue: str) -> str:
+    """The family of a Grid Engine job state: pending, held, error, transferring, running,
+    suspended or deleting (what the dashboard filters by, ``qsys_jobs{state=...}``)."""
+    if not queue:
+        if "E" in state:
+            return "error"
+        return "held" if "h" in state else "pending"
+    if "d" in state:
+        return "deleting"
+    if "t" in state:
+        return "transferring"
+    if any(c in state for c in "sST"):
+        return "suspended"
+    return "running"
 
 
 if TYPE_CHECKING:
@@ -37,7 +70,11 @@ else:
 
 class Row(_ReadOnlyMap):
     """Read access by field name: ``row["job_id"]`` is ``row.job_id`` (a read-only Mapping;
-    registered as one rather than derived, which would make every row class an ABC)."""
+    registered as one rather than derived, which would make every row class an ABC).
+
+    For scripts written against the maps the library API once handed out; qsys reads
+    attributes (``qsys.cluster`` is the last reader of the map form: once it moves, this
+    class can go)."""
 
     def __getitem__(self, name: str) -> Any:
         if name in self._names():
@@ -78,6 +115,20 @@ Mapping.register(Row)
 
 
 @dataclass
+class TaskOutcome(Row):
+    """How tasks of a finished job ended; the tasks that ended alike share one (``tasks``:
+    "" for a job that is not an array, else "1", "1-3:1", "1,4-9:1")."""
+
+    tasks: str
+    exit_status: int = 0
+    signal: int = 0
+    failed: int = 0
+    deleted: bool = False  # deleted (qdel) before or while it ran
+    start_time: float | None = None  # the earliest start of these tasks (None: none ran)
+    end_time: float = 0.0  # the latest end
+
+
+@dataclass
 class JobRow(Row):
     """One line of qstat: a pending job (its pending tasks compacted in ``tasks``) or one
     running/finishing task (``tasks`` is its task id, "" when not an array job)."""
@@ -102,6 +153,10 @@ class JobRow(Row):
     granted_pe: str | None = None  # "smp 2"
     master_queue: str = ""
     hold_jids: list[str] = field(default_factory=list)
+    hold_jids_ad: list[str] = field(default_factory=list)  # -hold_jid_ad as requested
+    predecessors: list[int] = field(default_factory=list)  # unfinished -hold_jid jobs
+    ad_predecessors: list[int] = field(default_factory=list)  # unfinished -hold_jid_ad jobs
+    checkpoint: str | None = None  # -ckpt
     project: str | None = None
     department: str = "defaultdep"
     usage: dict[str, float] | None = None  # cpu (s), mem (GB s), io (GB), vmem, maxvmem (bytes)
@@ -111,6 +166,15 @@ class JobRow(Row):
     urgency: dict[str, float] | None = None
     # qstat -ext: ntckts tckts ovrts otckt ftckt stckt share (the tickets of the last pass)
     tickets: dict[str, float] | None = None
+    # a finished job (state "z", qstat -s z): how its tasks ended
+    outcomes: list[TaskOutcome] = field(default_factory=list)
+
+    __json_derived__ = ("state_family",)
+
+    @property
+    def state_family(self) -> str:
+        """pending, held, error, transferring, running, suspended or deleting."""
+        return state_family(self.state, self.queue)
 
 
 @dataclass
@@ -125,6 +189,21 @@ class QueueInstanceRow(Row):
     load_avg: float | None  # None when the host reports no load ("-NA-")
     arch: str
     states: str  # "", "u", "d", "au", "E", ...
+    messages: list[str] = field(default_factory=list)  # why it is in E (qstat -explain E)
+
+
+@dataclass
+class HostJob:
+    """A task running on a host (``qhost -j``): in its master queue or a slave queue."""
+
+    job_id: int
+    task: str  # the task id of an array task, else ""
+    name: str
+    owner: str
+    state: str
+    start_time: float | None
+    queue: str  # the queue instance on this host
+    role: str  # MASTER | SLAVE
 
 
 @dataclass
@@ -145,6 +224,15 @@ class HostRow(Row):
     queues: list[QueueInstanceRow] = field(default_factory=list)
     load_values: dict[str, str] = field(default_factory=dict)  # qhost -F
     resources: dict[str, str] = field(default_factory=dict)  # qhost -F: resource maps, "1(1)" (free ids)
+    # the tasks running here (qhost -j): filled by the client from the job rows
+    jobs: list[HostJob] = field(default_factory=list)
+
+    __json_derived__ = ("state",)
+
+    @property
+    def state(self) -> str:
+        """up (it reports load) or down."""
+        return "down" if self.load is None else "up"
 
 
 @dataclass
@@ -182,7 +270,10 @@ class JobDetail(Row):
     tickets: dict[str, float] = field(default_factory=dict)
     reservation: dict[str, Any] = field(default_factory=dict)
     devices: dict[str, list[str]] = field(default_factory=dict)
-
+    ad_predecessors: list[int] = field(default_factory=list)  # -hold_jid_ad (ja_ad_predecessor_list)
+    ad_successors: list[int] = field(default_factory=list)
+    outcomes: list[TaskOutcome] = field(default_factory=list)  # a finished job (state "z")
+    end_time: float | None = None  # a finished job: when its last task ended
 
 
 @dataclass
@@ -217,6 +308,17 @@ class Submitted(Row):
     job_id: int
     name: str
     tasks: list[int] | None = None  # [first, last, step] of an array job
+    ends: list[TaskEnd] = field(default_factory=list)  # qsub -sync y: filled by qsub after the wait
+
+    __json_derived__ = ("message",)
+
+    @property
+    def message(self) -> str:
+        """What qsub prints: ``Your job 3 ("x") has been submitted``."""
+        if self.tasks:
+            first, last, step = self.tasks
+            return f'Your job-array {self.job_id}.{first}-{last}:{step} ("{self.name}") has been submitted'
+        return f'Your job {self.job_id} ("{self.name}") has been submitted'
 
 
 @dataclass
@@ -230,3 +332,71 @@ class TaskEnd(Row):
     failed: int = 0
     deleted: bool = False
     is_array: bool = False
+
+
+# ---------------------------------------------------------------- the master's own figures
+
+
+@dataclass
+class MetricHistogram:
+    """One histogram of the master in Prometheus' form: cumulative counts per upper bound."""
+
+    name: str  # qsys_scheduling_pass_seconds, ...
+    help: str
+    bounds: list[float]  # upper bounds of the buckets, ascending (+Inf follows implicitly)
+    cumulative: list[int]  # observations <= each bound, then all of them (len(bounds) + 1)
+    sum: float = 0.0
+    max: float = 0.0  # the largest observation (not part of Prometheus' form)
+
+    @property
+    def count(self) -> int:
+        return self.cumulative[-1] if self.cumulative else 0
+
+    def quantile(self, q: float) -> float:
+        """The ``q``-quantile estimated as Prometheus' ``histogram_quantile`` does (linear
+        within a bucket; the largest observation when it falls in the +Inf bucket)."""
+        if not self.count:
+            return 0.0
+        rank = q * self.count
+        lower_bound, lower_count = 0.0, 0
+        for bound, count in zip(self.bounds, self.cumulative, strict=False):
+            if count >= rank:
+                width = count - lower_count
+                return lower_bound + (bound - lower_bound) * ((rank - lower_count) / width if width else 1.0)
+            lower_bound, lower_count = bound, count
+        return self.max
+
+
+@dataclass
+class MetricValue:
+    """One counter or gauge value of the master (``labels``: one series of a family)."""
+
+    name: str  # qsys_dispatches_total, ...
+    help: str
+    value: float
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MasterMetrics:
+    """What only the master can measure (reply to ``MetricsStatus``): qsys-restd serves it at
+    /metrics, benchmarks read the scheduling pass time from it."""
+
+    histograms: list[MetricHistogram] = field(default_factory=list)
+    counters: list[MetricValue] = field(default_factory=list)
+    gauges: list[MetricValue] = field(default_factory=list)
+
+    def histogram(self, name: str) -> MetricHistogram:
+        """The histogram called ``name``; KeyError when the master has none of that name."""
+        for item in self.histograms:
+            if item.name == name:
+                return item
+        raise KeyError(name)
+
+    def counter(self, name: str, **labels: str) -> float:
+        """The value of one counter series (0 when it has not counted yet)."""
+        return sum(c.value for c in self.counters if c.name == name and c.labels == labels)
+
+    def gauge(self, name: str, **labels: str) -> float:
+        """The value of one gauge series (0 when the master has none)."""
+        return sum(g.value for g in self.gauges if g.name == name and g.labels == labels)

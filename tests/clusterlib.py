@@ -9,7 +9,11 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qsys.client import Client
+    from qsys.records import JobRow
 
 from qsys.testing.waiting import wait_until
 
@@ -116,7 +120,7 @@ class Cluster:
 
     def registered_hosts(self) -> set[str]:
         try:
-            return {h["name"] for h in self.client().hosts() if h.get("load") is not None}
+            return {h.name for h in self.client().hosts() if h.load is not None}
         except Exception:
             return set()
 
@@ -191,7 +195,7 @@ class Cluster:
 
     # ------------------------------------------------------------ using it
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> Client:
         from qsys.client import Client
 
         return Client(self.cell, timeout=10.0)
@@ -210,9 +214,9 @@ class Cluster:
             raise AssertionError(f"{argv} exited {proc.returncode}: {proc.stderr}")
         return proc
 
-    def jobs(self, users: list[str] | None = None) -> list[dict[str, Any]]:
+    def jobs(self, users: list[str] | None = None) -> list[JobRow]:
         with self.client() as client:
-            return client.jobs(users or ["*"])  # type: ignore[no-any-return]
+            return client.jobs(users or ["*"])
 
     def wait_idle(self, timeout: float = 60.0) -> None:
         wait_until(lambda: not self.jobs(), timeout, "all jobs to finish")

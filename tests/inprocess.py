@@ -1,22 +1,34 @@
 """A master built in the test's process (``build_master``) and run in a thread of its own, on
-its real Unix socket: for tests that send it thousands of requests (hypothesis) without a
-process per request."""
+its real sockets: for tests that send it thousands of requests (hypothesis) without a
+process per request, and for tests that look at its memory.
+
+``master_thread(cell)``: the master on its Unix socket until the block ends.
+``MasterThread``: the master on a thread with real commands against it; ``call(fn)`` runs
+``fn(daemon)`` inside the master's event loop (memory is only ever read or changed there).
+``RefusingStore`` makes the store refuse the batches a predicate picks, the way SQLite
+refuses them when the disk is full; ``memory_matches_store`` says where memory and store differ.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from qsys import protocol
 from qsys.cluster import new_cell
 from qsys.master.main import MasterDaemon, build_master
 from qsys.paths import Cell
+from qsys.store import Change, StoreError
 
 
 def new_test_cell(root: Path, hosts: int = 1) -> Cell:
@@ -76,3 +88,132 @@ def send_frame(sock: socket.socket, payload: bytes, length: int | None = None) -
 
 def recv_reply(sock: socket.socket) -> Any:
     return protocol.recv_sync(sock)
+
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parent.parent
+DISK_FULL = "database or disk is full"
+
+
+class RefusingStore:
+    """Wraps a store's ``apply``: batches ``refuse(changes)`` picks fail as a full disk does."""
+
+    def __init__(self, daemon: MasterDaemon) -> None:
+        self.store = daemon.store
+        self.inner = daemon.store.apply
+        self.refuse: Callable[[Sequence[Change]], bool] = lambda changes: False
+        self.refused = 0
+        daemon.store.apply = self.apply  # type: ignore[method-assign]
+
+    def apply(self, changes: Sequence[Change]) -> None:
+        if self.refuse(changes):
+            self.refused += 1
+            refusal = StoreError(f"store write failed: {DISK_FULL}")
+            refusal.reason = DISK_FULL  # what SQLite says
+            raise refusal
+        self.inner(changes)
+
+
+class MasterThread:
+    """``build_master(cell)`` started on its own thread and event loop."""
+
+    def __init__(self, root: Path, slots: int = 2, store_url: str | None = None) -> None:
+        self.cell = Cell(root, "default")
+        if not self.cell.bootstrap():
+            new_cell(self.cell, hosts=1, slots=slots, port=0, store_url=store_url)
+        self.loop = asyncio.new_event_loop()
+        self.daemon: MasterDaemon | None = None
+        self._thread = threading.Thread(target=self.loop.run_forever, name="master", daemon=True)
+        self.execds: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> MasterThread:
+        self._thread.start()
+        self.daemon = self.run(self._start())
+        return self
+
+    async def _start(self) -> MasterDaemon:
+        daemon = build_master(self.cell, port=None)
+        await daemon.start()
+        return daemon
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.execds:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        if self.daemon is not None:
+            self.run(self.daemon.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(60)
+
+    def call(self, fn: Callable[[MasterDaemon], T]) -> T:
+        """``fn(daemon)`` in the master's loop; its result."""
+        done: Future[T] = Future()
+
+        def inside() -> None:
+            try:
+                assert self.daemon is not None
+                done.set_result(fn(self.daemon))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                done.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(inside)
+        return done.result(30)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(os.environ, QSYS_ROOT=str(self.cell.root), QSYS_CELL=self.cell.name, PYTHONPATH=str(REPO))
+
+    def command(self, program: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run a q-command (``qsub``, ``qstat``, ...) against this master."""
+        script = Path(sys.executable).parent / program  # PYTHONPATH makes it run this tree's code
+        argv = [str(script), *args] if script.exists() else [sys.executable, "-m", f"qsys.cli.{program}", *args]
+        return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout, cwd="/tmp")
+
+    def start_execd(self, host: str = "node1") -> subprocess.Popen[bytes]:
+        log = open(self.cell.root / f"execd-{host}.out", "ab")  # noqa: SIM115
+        proc = subprocess.Popen([sys.executable, "-m", "execd.main", "--foreground", "--host", host],
+                                env=self.env, stdout=log, stderr=log, cwd="/")
+        self.execds.append(proc)
+        return proc
+
+
+def memory_matches_store(daemon: MasterDaemon) -> list[str]:
+    """Where the master's memory differs from what its store holds (jobs, tasks, counter,
+    queue instance states): empty when a refused change left no trace."""
+    from qsys.store.image import unpack
+    from qsys.store.store import pack
+
+    state = daemon.state
+    image = daemon.store.image
+    out = []
+    for job_id, job in state.jobs.items():
+        if image.job(job_id) != unpack(pack(job.to_record())):
+            out.append(f"job {job_id} differs")
+        stored = image.tasks_of(job_id)
+        for task_id, task in job.tasks.items():
+            mine = unpack(pack(task.to_record()))
+            theirs = stored.get(task_id)
+            if theirs is None:
+                out.append(f"task {job_id}.{task_id} is not stored")
+            elif {k: v for k, v in mine.items() if k not in ("state", "start_time", "pid")} != \
+                    {k: v for k, v in theirs.items() if k not in ("state", "start_time", "pid")}:
+                out.append(f"task {job_id}.{task_id} differs")
+        for task_id in set(stored) - set(job.tasks):
+            out.append(f"task {job_id}.{task_id} is stored only")
+    for job_id in set(image.jobs) - set(state.jobs):
+        out.append(f"job {job_id} is stored only")
+    if state.next_job_id != max(image.counters.get("next_job_id", 1), max(state.jobs, default=0) + 1):
+        out.append(f"next job id {state.next_job_id}, stored {image.counters.get('next_job_id')}")
+    stored_states = {name: rec.get("states", "") for (kind, name), blob in image.objects.items()
+                     if kind == "qinstance_state" for rec in [unpack(blob)]}
+    if {k: v for k, v in daemon.qstates.manual.items() if v} != {k: v for k, v in stored_states.items() if v}:
+        out.append(f"queue states {daemon.qstates.manual} differ from stored {stored_states}")
+    return out

@@ -63,9 +63,23 @@ class NetnsLab:
             (etc / "hosts").write_text(hosts_file)
         return self
 
+    def set_link(self, host: str, up: bool) -> None:
+        """Bring ``host``'s network interface down (the host is cut off) or up again."""
+        inner = f"{self.prefix}n{self.hosts.index(host)}"
+        _ip("link", "set", inner, "up" if up else "down", ns=self.ns(host))
+
     def down(self) -> None:
-        for host in self.hosts:
-            subprocess.run(["ip", "netns", "del", self.ns(host)], capture_output=True)
+        import time
+
+        for i, host in enumerate(self.hosts):
+            # the host side first: it takes the pair with it at once, even while the kernel
+            # keeps a deleted namespace a while longer (sockets closing), so names are free
+            subprocess.run(["ip", "link", "del", f"{self.prefix}h{i}"], capture_output=True)
+            deadline = time.monotonic() + 10
+            # busy while a process that entered it (ip netns exec) is still on its way out
+            while subprocess.run(["ip", "netns", "del", self.ns(host)], capture_output=True).returncode != 0 \
+                    and os.path.exists(f"/run/netns/{self.ns(host)}") and time.monotonic() < deadline:
+                time.sleep(0.2)
             shutil.rmtree(Path("/etc/netns") / self.ns(host), ignore_errors=True)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
 

@@ -1,7 +1,8 @@
 """A throwaway PostgreSQL server for tests: initdb in a temp dir, pg_ctl start, stop at the end.
 
 No init system and no cluster services: the server is a child of the test run, listens on
-127.0.0.1 (a free port) and on a Unix socket in its own temp dir, and disappears with it.
+127.0.0.1 (a free port; also on other addresses when asked, e.g. a network namespace
+bridge, see ``listen``) and on a Unix socket in its own temp dir, and disappears with it.
 As root it runs as the ``postgres`` system user, since initdb refuses to run as root.
 """
 
@@ -16,7 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,10 @@ def _free_port() -> int:
 class PostgresServer:
     """One running server; ``new_database()`` hands out fresh, empty databases."""
 
-    def __init__(self) -> None:
+    def __init__(self, listen: Sequence[str] = ()) -> None:
+        """``listen``: addresses (besides 127.0.0.1) to accept clients on, each trusted with
+        its /24 (the test's network namespaces on a bridge)."""
+        self.listen = list(listen)
         self.bindir = find_bindir()
         self.as_root = os.geteuid() == 0
         self.user = SERVER_USER if self.as_root else pwd.getpwuid(os.geteuid()).pw_name
@@ -66,6 +70,9 @@ class PostgresServer:
         self.port = _free_port()
         self._names = itertools.count(1)
         self.started = False
+        addresses = ",".join(["127.0.0.1", *self.listen])
+        self._options = (f"-c listen_addresses={addresses} -p {self.port} -k {self.root} "
+                         "-c max_connections=100 -c shared_buffers=32MB")
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         cmd = list(args)
@@ -83,10 +90,12 @@ class PostgresServer:
         os.chmod(self.root, 0o700)
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", self.user,
                   "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
-                   "-c max_connections=100 -c shared_buffers=32MB")
+        if self.listen:
+            nets = {".".join(a.split(".")[:3]) + ".0/24" for a in self.listen}
+            with open(self.data / "pg_hba.conf", "a") as hba:
+                hba.writelines(f"host all all {net} trust\n" for net in sorted(nets))
         self._run(str(self.bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data),
-                  "-l", str(self.root / "server.log"), "-o", options)
+                  "-l", str(self.root / "server.log"), "-o", self._options)
         self.started = True
 
     def stop(self) -> None:
@@ -96,8 +105,16 @@ class PostgresServer:
             self.started = False
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+    def halt(self) -> None:
+        """Stop the server, keeping its data (a store outage); :meth:`resume` starts it again."""
+        self._run(str(self.bindir / "pg_ctl"), "stop", "-w", "-t", "60", "-m", "fast", "-D", str(self.data))
+
+    def resume(self) -> None:
+        self._run(str(self.bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data),
+                  "-l", str(self.root / "server.log"), "-o", self._options)
+
+    def url(self, database: str = "postgres", host: str = "127.0.0.1") -> str:
+        return f"postgresql://{self.user}@{host}:{self.port}/{database}"
 
     def new_database(self) -> str:
         """Create an empty database and return its URL (one per test keeps tests apart)."""
@@ -111,9 +128,9 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
+def postgres_server(listen: Sequence[str] = ()) -> Iterator[PostgresServer]:
     """A started server for the duration of the block."""
-    server = PostgresServer()
+    server = PostgresServer(listen)
     try:
         server.start()
         yield server

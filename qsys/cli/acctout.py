@@ -132,19 +132,6 @@ def summary(columns: Sequence[str], rows: Sequence[tuple[tuple[str, ...], dict[s
 
 # ----------------------------------------------------------------------------- --json / --csv
 
-_USAGE_NAMES = {"ru_wallclock": "wallclock", "ru_utime": "utime", "ru_stime": "stime"}
-
-
-def _usage_map(sums: dict[str, float]) -> dict[str, float]:
-    return {_USAGE_NAMES.get(k, k): round(sums[k], 6) for k in USAGE_KEYS}
-
-
-def summary_rows(columns: Sequence[str], rows: Sequence[tuple[tuple[str, ...], dict[str, float]]],
-                 total: dict[str, float]) -> list[dict[str, Any]]:
-    if not columns:
-        return [_usage_map(total)]
-    return [dict(zip(columns, key, strict=True)) | _usage_map(sums) for key, sums in rows]
-
 
 def to_json(data: Any) -> str:
     return json.dumps(data, indent=2) + "\n"
@@ -159,11 +146,11 @@ def records_csv(records: Sequence[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def summary_csv(rows: Sequence[dict[str, Any]]) -> str:
+def summary_csv(columns: Sequence[str], data: dict[str, Any]) -> str:
+    """The summary (``qsys.acct.summary``) as CSV: a line per group, or the total alone."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    if rows:
-        writer.writerow(list(rows[0]))
-        for row in rows:
-            writer.writerow(list(row.values()))
+    writer.writerow([*columns, *USAGE_KEYS])
+    for group in data["groups"] if columns else [data["total"]]:
+        writer.writerow([group[key] for key in (*columns, *USAGE_KEYS)])
     return out.getvalue()

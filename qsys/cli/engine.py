@@ -25,7 +25,10 @@ if TYPE_CHECKING:  # typing costs a command milliseconds at run time
     _T = TypeVar("_T")
 
 __all__ = [
+    "CSV",
     "HELP",
+    "JSON",
+    "XML",
     "Action",
     "Option",
     "OptionTable",
@@ -84,6 +87,23 @@ def _described(state: object, name: str, values: list[str]) -> None:
 
 HELP = Option("-help", "print this help and exit", _described)
 FILE = Option("-@ file", "read options from a file", _described)
+
+
+def output_form(state: Any, name: str, values: list[str]) -> None:
+    """--json, --csv, -xml: the form a command prints in (the last one given wins), as
+    ``state["form"]`` for commands whose state is a map, else ``state.form``."""
+    form = name.lstrip("-")
+    if isinstance(state, dict):
+        state["form"] = form
+    else:
+        state.form = form
+
+
+# the machine-readable forms, one row each for every command that prints (qsys additions but
+# -xml, which is Grid Engine's): JSON as qsys.records.json_form makes it (qsys.schemas)
+JSON = Option("--json", "JSON output (qsys)", output_form)
+CSV = Option("--csv", "CSV output (qsys)", output_form)
+XML = Option("-xml", "XML output", output_form)
 
 
 def _help_order(option: Option) -> tuple[bool, str, str]:

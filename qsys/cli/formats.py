@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 
 from qsys.jobspec import JobSpec, TaskRange
-from qsys.records import HostRow, JobRow, QueueInstanceRow
+from qsys.records import HostJob, HostRow, JobRow, QueueInstanceRow, TaskEnd
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
@@ -96,8 +96,13 @@ def _text(lines: Iterable[str]) -> str:
 
 
 def is_running(row: JobRow) -> bool:
-    """A row with a queue is a dispatched task (t, r, s, ...); the others wait."""
+    """A row with a queue is a dispatched task (t, r, s, ...); the others wait (or ended)."""
     return bool(row.queue)
+
+
+def is_finished(row: JobRow) -> bool:
+    """A finished job (qstat -s z: Grid Engine's state z)."""
+    return row.state == "z"
 
 
 def _cut(text: str | None, width: int) -> str:
@@ -152,6 +157,8 @@ def requested_lines(row: JobRow) -> list[str]:
         lines.append(f"       {'Requested PE:':<18}{row.requested_pe}")
     if row.granted_pe and is_running(row):
         lines.append(f"       {'Granted PE:':<18}{row.granted_pe}")
+    if row.checkpoint:
+        lines.append(f"       {'Checkpoint Env.:':<18}{row.checkpoint}")
     lines += _resource_lines("Hard Resources:", row.hard_resources, True)
     lines += _resource_lines("Soft Resources:", row.soft_resources, False)
     if row.hard_queues:
@@ -160,6 +167,12 @@ def requested_lines(row: JobRow) -> list[str]:
         lines.append("       Soft requested queues: " + ", ".join(row.soft_queues))
     if row.hold_jids:
         lines.append("       Predecessor Jobs (request): " + ", ".join(row.hold_jids))
+    if row.predecessors:
+        lines.append("       Predecessor Jobs: " + ", ".join(map(str, row.predecessors)))
+    if row.hold_jids_ad:
+        lines.append("       Predecessor Array Jobs (request): " + ", ".join(row.hold_jids_ad))
+    if row.ad_predecessors:
+        lines.append("       Predecessor Array Jobs: " + ", ".join(map(str, row.ad_predecessors)))
     lines.append(f"       {'Binding:':<18}NONE")
     return lines
 
@@ -190,6 +203,9 @@ def qstat_jobs_tasks(rows: Sequence[JobRow]) -> str:
     return _text(lines)
 
 
+EXT_NO_TICKETS = "   NA " * 6  # a finished job's ticket and share columns
+
+
 def _usage_columns(row: JobRow) -> str:
     usage = row.usage or {}
     missing = "NA" if is_running(row) else ""
@@ -205,7 +221,8 @@ def qstat_jobs_ext(rows: Sequence[JobRow]) -> str:
         return ""
     lines = _with_rule(EXT_HEADER)
     for row in rows:
-        lines.append(f"{_row_start(row, ext=True, with_time=False)}{_usage_columns(row)}{_ticket_columns(row)}"
+        shown = EXT_NO_TICKETS if is_finished(row) else _ticket_columns(row)
+        lines.append(f"{_row_start(row, ext=True, with_time=False)}{_usage_columns(row)}{shown}"
                      f"{_cut(row.queue, QUEUE_WIDTH)} {row.slots:>5} {_task_column(row)}")
     return _text(lines)
 
@@ -230,6 +247,8 @@ def _ticket_columns(row: JobRow) -> str:
 QUEUES_HEADER = (f"{'queuename':<{QUEUE_WIDTH}} {'qtype':<5} {'resv/used/tot.':<14} "
                  f"{'load_avg':<8} {'arch':<13} states")
 PENDING_BANNER = ["", "#" * 76, " - PENDING JOBS" * 5, "#" * 76]
+FINISHED_BANNER = ["", "#" * 76, " --  FINISHED JOBS  -  FINISHED JOBS  -  FINISHED JOBS  -  FINISHED JOBS  --  ",
+                   "#" * 76]
 
 
 def queue_line(queue: QueueInstanceRow) -> str:
@@ -254,15 +273,19 @@ def _full_job_line(row: JobRow, slots: int) -> str:
     return f"{_row_start(row)}{slots:>5} {_task_column(row)}"
 
 
-def qstat_full(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow]) -> str:
-    """qstat -f: every queue instance with the jobs running in it, then pending jobs."""
+def qstat_full(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow], explain: str = "") -> str:
+    """qstat -f: every queue instance with the jobs running in it, then pending jobs;
+    ``-explain E``: the reasons of an error state, each on a line of its own after a tab."""
     running = [r for r in rows if is_running(r)]
-    pending = [r for r in rows if not is_running(r)]
+    pending = [r for r in rows if not is_running(r) and not is_finished(r)]
+    finished = [r for r in rows if is_finished(r)]
     lines: list[str] = []
     if queues:
         lines.append(QUEUES_HEADER)
     for queue in queues:
         lines += ["-" * len(QUEUES_HEADER), queue_line(queue)]
+        if "E" in explain:
+            lines += [f"\t{message}" for message in queue.messages]
         for row in running:
             in_queue = row.queue == queue.name or any(s.get("queue") == queue.name
                                                       for s in row.slave_queues)
@@ -271,6 +294,9 @@ def qstat_full(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow]) -> st
     if pending:
         lines += PENDING_BANNER
         lines += [_full_job_line(r, r.slots) for r in pending]
+    if finished:
+        lines += FINISHED_BANNER
+        lines += [_full_job_line(r, r.slots) for r in finished]
     return _text(lines)
 
 
@@ -283,7 +309,7 @@ _SUBMIT_ENV = (("sge_o_home", ("HOME",)), ("sge_o_log_name", ("LOGNAME", "LOG_NA
 
 
 def _field(label: str, value: object) -> str:
-    return f"{label + ':':<{LABEL_WIDTH}}{value}"
+    return f"{label + ':':<{max(LABEL_WIDTH, len(label) + 2)}}{value}"
 
 
 def path_list_text(paths: Sequence[str]) -> str:
@@ -318,6 +344,11 @@ def _spec_lines(spec: JobSpec, detail: Any) -> list[str]:
     if spec.start_time:
         lines.append(_field("execution_time", format_ctime(spec.start_time)))
     lines.append(_field("account", spec.account))
+    if spec.checkpoint:
+        lines.append(_field("checkpoint_object", spec.checkpoint))
+        lines.append(_field("checkpoint_attr", checkpoint_letters(spec.checkpoint_when) + "    "))
+        if spec.checkpoint_interval:
+            lines.append(_field("checkpoint_interval", f"{spec.checkpoint_interval} seconds"))
     if spec.cwd:
         lines.append(_field("cwd", spec.cwd))
     if spec.stderr_paths:
@@ -364,6 +395,14 @@ def _spec_lines(spec: JobSpec, detail: Any) -> list[str]:
     return lines
 
 
+CKPT_BITS = {"m": 1, "s": 2, "x": 4, "n": 8, "r": 16}  # JB_checkpoint_attr, as Grid Engine keeps it
+
+
+def checkpoint_letters(when: str | None) -> str:
+    """-c letters in Grid Engine's order (``xs`` shows as ``sx``)."""
+    return "".join(c for c in CKPT_BITS if c in (when or ""))
+
+
 def _pairs(values: Mapping[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in values.items())
 
@@ -397,8 +436,12 @@ def job_detail_lines(detail: Any) -> list[str]:
         lines.append(_field("jid_predecessor_list (req)", ",".join(spec.hold_jids)))
     if detail.predecessors:
         lines.append(_field("jid_predecessor_list", ",".join(map(str, detail.predecessors))))
+    if detail.ad_predecessors:
+        lines.append(_field("ja_ad_predecessor_list", ",".join(map(str, detail.ad_predecessors))))
     if detail.successors:
         lines.append(_field("jid_successor_list", ",".join(map(str, detail.successors))))
+    if detail.ad_successors:
+        lines.append(_field("ja_ad_successor_list", ",".join(map(str, detail.ad_successors))))
     if spec.project:
         lines.append(_field("project", spec.project))
     if spec.tasks is not None:
@@ -412,11 +455,26 @@ def job_detail_lines(detail: Any) -> list[str]:
     lines += [f"{'binding':<7} {t.task_id:>7}:{' ' * 12}NONE" for t in detail.tasks]
     for task_id, granted in sorted(getattr(detail, "devices", {}).items(), key=lambda item: int(item[0])):
         lines.append(f"resource map {int(task_id):>4}:{' ' * 12}{', '.join(granted)}")
+    lines += _ended_lines(detail)
     if detail.error_reason:
         first = spec.tasks.first if spec.tasks is not None else 1
         lines.append(f"error reason {first:>4}:          {detail.error_reason}")
     for i, message in enumerate(detail.scheduling_info):
         lines.append(_field("scheduling info", message) if i == 0 else " " * LABEL_WIDTH + message)
+    return lines
+
+
+def _ended_lines(detail: Any) -> list[str]:
+    """A finished job's exit status and end time (qsys: Grid Engine forgets them at once),
+    one pair per group of tasks that ended alike ("exit_status 1-3:1:" for array tasks)."""
+    lines = []
+    for outcome in detail.outcomes:
+        where = f" {outcome.tasks}" if outcome.tasks else ""
+        status = "deleted" if outcome.deleted and outcome.start_time is None else outcome.exit_status
+        lines.append(_field(f"exit_status{where}", status))
+        if outcome.failed:
+            lines.append(_field(f"failed{where}", outcome.failed))
+        lines.append(_field(f"end_time{where}", format_ctime(outcome.end_time)))
     return lines
 
 
@@ -489,6 +547,14 @@ def host_places(host: str, jobs: Sequence[JobRow]) -> list[tuple[JobRow, str, st
     return found
 
 
+def attach_jobs(hosts: Sequence[HostRow], jobs: Sequence[JobRow]) -> None:
+    """Fill each host's ``jobs`` with the tasks running there (qhost -j --json, qsys-restd)."""
+    running = [row for row in jobs if is_running(row)]
+    for host in hosts:
+        host.jobs = [HostJob(row.job_id, row.tasks, row.name, row.owner, row.state, row.start_time, queue, role)
+                     for row, queue, role in host_places(host.name, running)]
+
+
 def _qhost_job_lines(host: str, jobs: Sequence[JobRow]) -> list[str]:
     """qhost -j: the tasks running on one host, master and slave queues alike."""
     lines: list[str] = []
@@ -547,29 +613,23 @@ def _signal_name(number: int) -> str:
         return str(number)
 
 
-def _sync_fields(report: Mapping[str, Any]) -> tuple[str, int, int, bool]:
+def _sync_fields(report: TaskEnd, aborted: bool = False) -> tuple[str, int, int, bool]:
     """(job id text, exit status, signal, never ran) from a WaitJobs report."""
-    task = int(report.get("task_id") or 0)
-    ident = str(report["job_id"])
-    if report.get("is_array") and task:
-        ident = f"{ident}.{task}"
-    signal = int(report.get("signal") or 0)
-    status = int(report.get("exit_status") or 0)
-    failed = int(report.get("failed") or 0)
-    never = bool(report.get("aborted")) or (bool(report.get("deleted")) and task == 0)
-    never = never or (failed not in (0, 100) and not status and not signal)
+    task = report.task_id
+    ident = f"{report.job_id}.{task}" if report.is_array and task else str(report.job_id)
+    status, signal = report.exit_status, report.signal
+    never = aborted or (report.deleted and task == 0)
+    never = never or (report.failed not in (0, 100) and not status and not signal)
     return ident, status, signal, never
 
 
-def sync_exit_message(report: Mapping[str, Any] | int, exit_status: int = 0, *,
+def sync_exit_message(report: TaskEnd | int, exit_status: int = 0, *,
                       task_id: int | None = None, signal: int = 0, aborted: bool = False) -> str:
-    """qsub -sync y's line for one finished job or task: from a WaitJobs report
-    ({job_id, task_id, is_array, exit_status, signal, failed, deleted}) or from explicit
-    values (task_id only for array tasks)."""
-    if not isinstance(report, Mapping):
-        report = {"job_id": report, "task_id": task_id or 0, "is_array": task_id is not None,
-                  "exit_status": exit_status, "signal": signal, "aborted": aborted}
-    ident, status, sig, never = _sync_fields(report)
+    """qsub -sync y's line for one finished job or task: from a WaitJobs report or from
+    explicit values (task_id only for array tasks)."""
+    if isinstance(report, int):
+        report = TaskEnd(report, task_id or 0, exit_status, signal, is_array=task_id is not None)
+    ident, status, sig, never = _sync_fields(report, aborted)
     if never:
         return f"Unable to run job {ident}.\n"
     if sig:
@@ -577,7 +637,7 @@ def sync_exit_message(report: Mapping[str, Any] | int, exit_status: int = 0, *,
     return f"Job {ident} exited with exit code {status}.\n"
 
 
-def sync_exit_code(report: Mapping[str, Any]) -> int:
+def sync_exit_code(report: TaskEnd) -> int:
     """qsub -sync y's own exit code for a task: the job's exit status; 1 when killed by a
     signal; 0 when it never ran (SGE's behaviour)."""
     _, status, sig, never = _sync_fields(report)

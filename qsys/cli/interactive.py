@@ -25,7 +25,7 @@ from qsys.cli.options import (
 from qsys.errors import NotSchedulable, UsageError
 from qsys.jobspec import JobSpec
 
-_BATCH_ONLY = ("-b", "-sync", "-t", "-tc", "-terse", "-C", "-verify", "-shell", "-js", "-i")
+_BATCH_ONLY = ("-b", "-sync", "-t", "-tc", "-terse", "-C", "-verify", "-shell", "-js", "-i", "--json")
 
 
 def _extra_flag(key: str) -> Handler:
@@ -99,9 +99,9 @@ def main_body(argv: list[str], program: str) -> int:
                 print("waiting for interactive job to be scheduled ...", file=say, flush=True)
             print(exc.message, file=sys.stderr)
             return 1
-        job_id = int(job["job_id"])
+        job_id = job.job_id
         if verbose:
-            print(f'Your job {job_id} ("{job["name"]}") has been submitted', file=say, flush=True)
+            print(job.message, file=say, flush=True)
         if verbose or not spec.now:
             print("waiting for interactive job to be scheduled ...", file=say, flush=True)
         try:
@@ -112,8 +112,8 @@ def main_body(argv: list[str], program: str) -> int:
         if verbose or not spec.now:
             print(f"Your interactive job {job_id} has been successfully scheduled.", file=say)
         if verbose:
-            how = "builtin" if session.is_builtin(grant["command"]) else grant["command"]
-            print(f"Establishing {how} session to host {grant['host']} ...", file=say)
+            how = "builtin" if session.is_builtin(grant.command) else grant.command
+            print(f"Establishing {how} session to host {grant.host} ...", file=say)
         say.flush()
     display = os.environ.get("DISPLAY", "") if flags.get("x11") else ""
     return session.connect(grant, command, pty=bool(spec.pty), nostdin=bool(flags.get("nostdin")),

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from qsys.cli.engine import (
     FILE,
     HELP,
+    JSON,
     Action,
     Option,
     OptionTable,
@@ -76,6 +77,15 @@ class ParseState:
         self.soft = False  # -soft seen (until -hard): -l and -q go to the soft lists
         self.prefix = DEFAULT_PREFIX  # -C
         self.extra: dict[str, str] = {}  # accepted options JobSpec has no field for
+
+    @property
+    def form(self) -> str:
+        """The output form (--json): a client-only option of the spec, as -terse."""
+        return self.spec.form
+
+    @form.setter
+    def form(self, value: str) -> None:
+        self.spec.form = value
 
 
 Handler = Callable[[ParseState, str, list[str]], None]
@@ -164,6 +174,27 @@ def _pe_request(program: str, pe_name: str, text: str) -> PeRequest:
 
 def _task_range(program: str, name: str, value: str) -> TaskRange:
     return TaskRange(*checked(parse_task_range, program, name, value))
+
+
+_CKPT_LETTERS = set("nsmxr")
+
+
+def _checkpoint(state: ParseState, name: str, values: list[str]) -> None:
+    """``-c``: when to checkpoint (letters of n s m x r) or every hh:mm:ss (or seconds), with
+    Grid Engine's messages for what is neither."""
+    value, spec = values[0], state.spec
+    if value and set(value) <= _CKPT_LETTERS:
+        spec.checkpoint_when, spec.checkpoint_interval = value, 0
+        return
+    parts = value.split(":")
+    if not value or not all(p.isdigit() for p in parts):
+        raise UsageError(f"{state.program}: -c specifier invalid")
+    if len(parts) not in (1, 3) or (len(parts) == 3 and (int(parts[1]) > 59 or int(parts[2]) > 59)):
+        raise UsageError(f"{state.program}: -c argument invalid")
+    seconds = int(parts[0]) if len(parts) == 1 else int(parts[0]) * 3600 + int(parts[1]) * 60 + int(parts[2])
+    if seconds <= 0:
+        raise UsageError(f"{state.program}: -c argument invalid")
+    spec.checkpoint_when, spec.checkpoint_interval = None, seconds
 
 
 # --------------------------------------------------------------------------- handlers
@@ -262,14 +293,15 @@ def _clear(state: ParseState, name: str, values: list[str]) -> None:
 SUBMIT_OPTIONS = OptionTable("qsub", [
     HELP,
     FILE,
+    JSON,
     Option("-a date_time", "start not before [[CC]YY]MMDDhhmm[.SS]", _set("start_time", _start_time)),
     Option("-A account_string", "account to charge", _set("account")),
     Option("-ac variable[=value],...", "add to the job context", _context("add")),
     Option("-ar ar_id", "run in this advance reservation (qrsub)", _set("ar_id", _ar_id)),
     Option("-b y[es]|n[o]", "the command is a binary, not a script", _set("binary", _yes_no)),
-    Option("-c ckpt_selector", "when to checkpoint (kept with the job)", _set("checkpoint_when")),
+    Option("-c ckpt_selector", "when to checkpoint: letters of n s m x r, or an interval", _checkpoint),
     Option("-C directive_prefix", "prefix of embedded options (default #$)", _prefix),
-    Option("-ckpt ckpt_name", "checkpointing interface (kept with the job)", _set("checkpoint")),
+    Option("-ckpt ckpt_name", "checkpointing interface of the job", _set("checkpoint")),
     Option("-clear", "forget every option given so far", _clear),
     Option("-cwd", "run in the current directory", _cwd),
     Option("-dc variable,...", "delete from the job context", _context("delete")),
@@ -277,6 +309,8 @@ SUBMIT_OPTIONS = OptionTable("qsub", [
     Option("-h", "submit held", _flag("hold")),
     Option("-hard", "following -l and -q requests are hard (the default)", _soft),
     Option("-hold_jid job_list", "wait for these jobs to finish", _extend("hold_jids")),
+    Option("-hold_jid_ad job_list", "each array task waits for the same task of these array jobs",
+           _extend("hold_jids_ad")),
     Option("-i file", "standard input of the job", _set("stdin_path")),
     Option("-j y[es]|n[o]", "merge stderr into stdout", _set("join", _yes_no)),
     Option("-js job_share", "share of the job in the share tree", _set("job_share", _bounded(0))),

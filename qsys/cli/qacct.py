@@ -1,7 +1,9 @@
 """qacct: report usage of finished jobs from the accounting file (Grid Engine's options).
 
 It reads ``$QSYS_ROOT/<cell>/common/accounting`` (or ``-f file``) directly, as Grid Engine's
-qacct does; the master appends and fsyncs each record before the job leaves ``qstat``.
+qacct does; the master appends and fsyncs each record before the job leaves ``qstat``. A host
+that joined the cell has no such file (no directory is shared with the master): there qacct
+reads the master's file through the master.
 """
 
 from __future__ import annotations
@@ -11,20 +13,20 @@ from pathlib import Path
 
 from qsys.acct import GROUP_COLUMNS, Selection, time_window
 from qsys.cli.common import run, write
-from qsys.cli.engine import HELP, Handler, Option, OptionTable, checked, parse
+from qsys.cli.engine import CSV, HELP, JSON, Handler, Option, OptionTable, checked, parse
 from qsys.errors import UsageError
 
 
 class _State:
     """What qacct's options ask: the selection, the output form, the file, -d days."""
 
-    __slots__ = ("days", "file", "format", "jobs", "sel")
+    __slots__ = ("days", "file", "form", "jobs", "sel")
 
     def __init__(self) -> None:
         self.sel = Selection()
         self.days: float | None = None
         self.file: str | None = None
-        self.format = ""
+        self.form = ""
         self.jobs = False
 
 
@@ -88,10 +90,6 @@ def _tasks(state: _State, name: str, values: list[str]) -> None:
     state.sel.tasks = checked(parse_task_range, "qacct", name, values[0])
 
 
-def _format(state: _State, name: str, values: list[str]) -> None:
-    state.format = name[2:]
-
-
 QACCT_OPTIONS = OptionTable("qacct", [
     HELP,
     Option("-ar [ar_id]", "view advance reservation accounting", _grouping("ar")),
@@ -111,8 +109,8 @@ QACCT_OPTIONS = OptionTable("qacct", [
     Option("-q [queue]", "list [matching] queue (cluster queue or queue@host)", _grouping("queue")),
     Option("-slots [slots]", "list [matching] job slots", _grouping("slots")),
     Option("-t task_id_range", "tasks of an array job (with -j)", _tasks),
-    Option("--json", "machine-readable output: JSON (qsys)", _format),
-    Option("--csv", "machine-readable output: CSV (qsys)", _format),
+    JSON,
+    CSV,
 ], usage_on_error=True)
 
 
@@ -126,7 +124,7 @@ def parse_args(argv: list[str]) -> tuple[Selection, dict[str, object]]:
     order = [key for key, _, _ in GROUP_COLUMNS]
     sel.columns.sort(key=order.index)  # Grid Engine's column order, whatever the option order
     sel.begin, sel.end = time_window(sel.begin, sel.end, state.days)
-    opts: dict[str, object] = {"format": state.format} if state.format else {}
+    opts: dict[str, object] = {"format": state.form} if state.form else {}
     if state.file is not None:
         opts["file"] = state.file
     if state.jobs:
@@ -140,8 +138,15 @@ def _body(argv: list[str]) -> int:
     from qsys.paths import Cell
 
     sel, opts = parse_args(argv)
-    path = Path(str(opts["file"])) if "file" in opts else Cell.current().accounting_file
-    records = acct.select(acct.read_records(path), sel)
+    cell = Cell.current()
+    path = Path(str(opts["file"])) if "file" in opts else cell.accounting_file
+    if "file" not in opts and not path.exists() and cell.bootstrap().get("host_name"):
+        from qsys.client import Client
+
+        with Client(cell) as client:
+            records = acct.select(acct.records_of(client.accounting_lines()), sel)
+    else:
+        records = acct.select(acct.read_records(path), sel)
     fmt = opts.get("format")
     if opts.get("jobs"):
         if fmt == "json":
@@ -151,13 +156,11 @@ def _body(argv: list[str]) -> int:
         else:
             write(acctout.job_blocks(records))
         return 0
-    rows = acct.grouped(records, sel.columns)
-    total = acct.totals(records)
     if fmt in ("json", "csv"):
-        table = acctout.summary_rows(sel.columns, rows, total)
-        write(acctout.to_json(table) if fmt == "json" else acctout.summary_csv(table))
+        data = acct.summary(records, sel.columns)
+        write(acctout.to_json(data) if fmt == "json" else acctout.summary_csv(sel.columns, data))
     else:
-        write(acctout.summary(sel.columns, rows, total))
+        write(acctout.summary(sel.columns, acct.grouped(records, sel.columns), acct.totals(records)))
     return 0
 
 

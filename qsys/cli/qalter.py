@@ -11,9 +11,10 @@ import os
 import sys
 from typing import Any
 
-from qsys.cli.common import run, write
+from qsys.cli.common import run
 from qsys.cli.engine import Option, apply, scan
 from qsys.cli.options import SUBMIT_OPTIONS, ParseState
+from qsys.cli.qdel import print_lines
 from qsys.errors import QsysError, UsageError
 from qsys.grammar.names import job_name_problem
 from qsys.jobspec import JobSpec
@@ -25,7 +26,8 @@ _DROPPED = ("-b", "-sync", "-terse", "-verify", "-now", "-t", "-C", "-shell", "-
 OPTION_FIELDS: dict[str, tuple[str, ...]] = {
     "-A": ("account",), "-M": ("mail_list",), "-N": ("name",), "-P": ("project",),
     "-S": ("shell",), "-a": ("start_time",), "-e": ("stderr_paths",), "-o": ("stdout_paths",),
-    "-hold_jid": ("hold_jids",), "-j": ("join",), "-m": ("mail_options",),
+    "-hold_jid": ("hold_jids",), "-hold_jid_ad": ("hold_jids_ad",), "-j": ("join",),
+    "-ckpt": ("checkpoint",), "-c": ("checkpoint_when", "checkpoint_interval"), "-m": ("mail_options",),
     "-masterq": ("master_queues",), "-notify": ("notify",), "-p": ("priority",), "-pe": ("pe",),
     "-pty": ("pty",), "-r": ("rerunnable",), "-tc": ("task_concurrency",), "-v": ("env",),
     "-V": ("env", "export_all"), "-cwd": ("cwd",), "-wd": ("cwd",),
@@ -91,8 +93,8 @@ ALTER_OPTIONS = _KEPT.derive("qalter", operands="job_task_list | -u user_list", 
 ])
 
 
-def parse_args(argv: list[str]) -> tuple[list[str], dict[str, Any], list[str], str]:
-    """(job targets, changed JobSpec fields in wire form, -u users, -w level)."""
+def parse_args(argv: list[str]) -> tuple[list[str], dict[str, Any], list[str], str, str]:
+    """(job targets, changed JobSpec fields in wire form, -u users, -w level, output form)."""
     if not argv:
         raise QsysError(ALTER_OPTIONS.usage().rstrip())
     state = AlterState()
@@ -101,12 +103,13 @@ def parse_args(argv: list[str]) -> tuple[list[str], dict[str, Any], list[str], s
     targets = [t for word in rest for t in word.split(",") if t]
     if not targets and not state.users:
         raise UsageError("qalter: ERROR! no job_task_list or -u user_list given")
-    return targets, changes_of(state), state.users, state.verify
+    return targets, changes_of(state), state.users, state.verify, state.form
 
 
 def changes_of(state: AlterState) -> dict[str, Any]:
-    """The JobSpec fields (wire form) the parsed options change; UsageError when none does
-    and the command only verifies nothing either."""
+    """What qalter asks the master to change, from the options applied to ``state``: the
+    JobSpec fields they touched in wire form, and ``_holds`` for -h (qsys-restd's PATCH of a
+    job asks the same way)."""
     if "name" in state.touched and job_name_problem(state.spec.name):
         raise QsysError(str(job_name_problem(state.spec.name)))
     wire = state.spec.to_wire()
@@ -121,12 +124,10 @@ def changes_of(state: AlterState) -> dict[str, Any]:
 def _body(argv: list[str]) -> int:
     from qsys.client import Client
 
-    targets, changes, users, verify = parse_args(argv)
+    targets, changes, users, verify, form = parse_args(argv)
     with Client() as client:
         reply = client.alter(targets, changes, users, verify)
-    for line in reply["lines"]:
-        write(line)
-    return int(reply["exit"])
+    return print_lines(reply, form)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,13 +2,13 @@
 
 Every option is a row of :mod:`qsys.cli.qconf_table` (an operation on one kind); the master's
 generic object path does the work. ``-a*``/``-m*`` open ``$EDITOR`` (default vi) on a new
-or the current text, as Grid Engine does; ``-A*``/``-M*`` read a file; ``--json`` prints
-what ``-s*`` shows as JSON (our addition).
+or the current text, as Grid Engine does; ``-A*``/``-M*`` read a file; ``--json`` prints the
+results as JSON (our addition): the objects ``-s*`` shows (text and attributes), the names of
+``-s*l``, the lines of a change; one document per command line.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -16,41 +16,40 @@ import tempfile
 from typing import Any
 
 from qsys.cli.common import run, write
-from qsys.cli.engine import HELP, Option, OptionTable, parse
+from qsys.cli.engine import HELP, JSON, Option, OptionTable, output_form, parse
+from qsys.cli.jsonout import print_json
 from qsys.cli.qconf_table import ATTR_KINDS, OPERATIONS, Operation
 from qsys.errors import QsysError, UsageError
+from qsys.protocol import Lines, Names
 
 # for "... not modified" after an editor session that changed nothing
 LABELS = {"conf": "configuration", "queue": "cluster queue", "exechost": "exechost",
           "hostgroup": "host group", "pe": "parallel environment", "userset": "userset",
           "calendar": "calendar", "complex": "complex entry list", "sconf": "scheduler configuration",
           "user": "user", "rqs": "resource quota set", "sharetree": "sharetree"}
+_FILE_UNCHANGED = ("project", "ckpt")  # Grid Engine refuses an unchanged -mprj/-mckpt
 _NAME_LISTS = ("manager", "operator", "adminhost", "submithost")  # -am/-ao/-ah/-as take names
 
 
 class _Request:
-    """The operations of one qconf command line, in order, and whether --json was given."""
+    """The operations of one qconf command line, in order, and the output form (--json)."""
 
-    __slots__ = ("as_json", "operations")
+    __slots__ = ("form", "operations")
 
     def __init__(self) -> None:
         self.operations: list[tuple[str, Operation, list[str]]] = []
-        self.as_json = False
+        self.form = ""
 
 
 def _operation(state: _Request, name: str, values: list[str]) -> None:
     state.operations.append((name, OPERATIONS[name], values))
 
 
-def _json(state: _Request, name: str, values: list[str]) -> None:
-    state.as_json = True
-
-
 QCONF_OPTIONS = OptionTable("qconf", [
     HELP,
     *(Option(f"{name} {row.args}", row.help, _operation) for name, row in OPERATIONS.items()),
-    Option("--json", "show as JSON what -s* shows (qsys)", _json),
-    Option("-json", None, _json),
+    JSON,
+    Option("-json", None, output_form),
 ], usage_on_error=True)
 
 
@@ -90,68 +89,58 @@ def _edit(text: str) -> str:
         os.unlink(path)
 
 
-def _lines(reply: dict[str, Any]) -> int:
-    for line in reply.get("lines", []):
-        write(line)
-    return int(reply.get("exit", 0))
+Result = Any  # ConfText (one object), list[ConfText], Names, or Lines (a change)
 
 
-def _one(client: Any, option: str, row: Operation, args: list[str], as_json: bool) -> int:
+def _one(client: Any, option: str, row: Operation, args: list[str]) -> Result:
+    """What one operation gives: the objects it shows or the lines of the change it made."""
     op, kind = row.op, row.kind
     if op == "show":
         names = [n for a in args for n in a.split(",") if n] or [""]
         if kind == "queue" and names == [""]:
             names = client.conf_list("queue")
         shown = [client.conf_show(kind, name) for name in names]
-        if as_json:
-            data = [s["data"] for s in shown]
-            write(json.dumps(data[0] if len(data) == 1 else data, indent=2))
-        else:
-            sys.stdout.write("".join(s["text"] for s in shown))
-        return 0
+        return shown[0] if len(shown) == 1 else shown
     if op == "list":
-        names = client.conf_list(kind)
-        write(json.dumps(names) if as_json else "\n".join(names))
-        return 0
+        return Names(client.conf_list(kind))
     if op == "add" and kind in _NAME_LISTS:
-        return _lines(client.conf(op, kind, args[0]))
+        return client.conf(op, kind, args[0])
     if op in ("add", "modify"):
         text = _read(args[0])
-        return _lines(client.conf(op, kind, args[1] if len(args) > 1 else "", text))
+        return client.conf(op, kind, args[1] if len(args) > 1 else "", text)
     if op == "delete":
-        return _lines(client.conf("delete", kind, args[0] if args else ""))
+        return client.conf("delete", kind, args[0] if args else "")
     if op == "show_tree":  # -sst, -sstnode
-        sys.stdout.write(client.conf("show", kind, args[0] if args else "", mode=option[1:]).text)
-        return 0
+        return client.conf("show", kind, args[0] if args else "", mode=option[1:])
     if op == "nodes":  # -astnode, -mstnode, -dstnode
-        return _lines(client.conf("nodes", kind, args[0], mode=option[1:]))
+        return client.conf("nodes", kind, args[0], mode=option[1:])
     if op == "edit_add":
         name = args[0] if args else "template"
-        template = client.conf("template", kind, name)["text"]
-        return _lines(client.conf("add", kind, name, _edit(template)))
+        template = client.conf("template", kind, name).text
+        return client.conf("add", kind, name, _edit(template))
     if op == "edit_modify":
         name = args[0] if args else ""
-        old = client.conf_show(kind, name)["text"]
+        old = client.conf_show(kind, name).text
         new = _edit(old)
         if new == old:
-            write(f'{LABELS[kind]} "{name or kind}" not modified' if kind not in ("complex", "sconf", "sharetree")
-                  else f"{LABELS[kind]} not modified")
-            return 0
-        return _lines(client.conf("modify", kind, name, new))
+            return Lines([f'{LABELS[kind]} "{name or kind}" not modified' if kind not in ("complex", "sconf", "sharetree")
+                          else f"{LABELS[kind]} not modified"])
+        return client.conf("modify", kind, name, new)
     if op in ("users_add", "users_del"):
         return _users(client, op, args[0], args[1])
-    if op == "attr":
-        target, attr, value, objects = args
+    if op in ("attr", "purge"):
+        target, attr, value, objects = args if op == "attr" else (args[0], args[1], "", args[2])
         target_kind = ATTR_KINDS.get(target)
         if target_kind is None:
             raise UsageError(f'error: "{target}" is not an object -{kind} can change')
-        return _lines(client.conf("attr", target_kind, "", mode=kind, attr=attr, value=value,
-                                  objects=[o for o in objects.split(",") if o]))
+        return client.conf("attr", target_kind, "", mode=kind, attr=attr, value=value,
+                           objects=[o for o in objects.split(",") if o])
     raise UsageError(f"error: {option} is not supported")
 
 
-def _users(client: Any, op: str, users: str, sets: str) -> int:
+def _users(client: Any, op: str, users: str, sets: str) -> Lines:
     """-au/-du: add users to (or remove them from) access lists, creating a missing list."""
+    lines: list[str] = []
     status = 0
     names = [u for u in users.split(",") if u]
     for acl in [s for s in sets.split(",") if s]:
@@ -167,24 +156,45 @@ def _users(client: Any, op: str, users: str, sets: str) -> int:
             mode = "aattr" if op == "users_add" else "dattr"
             reply = client.conf("attr", "userset", "", mode=mode, attr="entries", value=",".join(names),
                                 objects=[acl])
-        if reply.get("exit"):
-            status = _lines(reply)
+        if reply.exit:
+            lines += reply.lines
+            status = max(status, reply.exit)
             continue
-        for user in names:
-            write(f'added "{user}" to access list "{acl}"' if op == "users_add"
-                  else f'deleted user "{user}" from access list "{acl}"')
-    return status
+        lines += [f'added "{user}" to access list "{acl}"' if op == "users_add"
+                  else f'deleted user "{user}" from access list "{acl}"' for user in names]
+    return Lines(lines, status)
+
+
+def _print_text(result: Result) -> int:
+    """An operation's result as Grid Engine's qconf prints it; its exit code."""
+    if isinstance(result, Lines):
+        for line in result.lines:
+            write(line)
+        return result.exit
+    if isinstance(result, Names):
+        write("\n".join(result.names))
+    else:
+        sys.stdout.write("".join(s.text for s in (result if isinstance(result, list) else [result])))
+    return 0
 
 
 def _body(argv: list[str]) -> int:
     from qsys.client import Client
 
     request = _parse(argv)
-    status = 0
+    results = []
     with Client() as client:
         for option, row, args in request.operations:
-            status = max(status, _one(client, option, row, args, request.as_json))
-    return status
+            result = _one(client, option, row, args)
+            if request.form == "json":
+                results.append(result)
+            else:
+                results.append(_print_text(result))
+    if request.form != "json":
+        return max(results)
+    # one document: the result of the one operation, or the list of them all
+    print_json(results[0] if len(results) == 1 else results)
+    return max((r.exit for r in results if isinstance(r, Lines)), default=0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,8 @@ _KEYED = {
     "pe": ("p", "parallel environment", "pe_name", "-spl"),
     "calendar": ("cal", "calendar", "calendar_name", "-scall"),
     "user": ("user", "user", "user", "-suserl"),
+    "project": ("prj", "project", "project", "-sprjl"),
+    "ckpt": ("ckpt", "checkpointing interface", "ckpt_name", "-sckptl"),
 }
 
 
@@ -41,7 +43,7 @@ def _rows() -> dict[str, Operation]:
         add(f"-s{suffix}", "show", kind, f"[{plural}]" if optional_show else plural,
             f"show {noun}s" + (" (all without a list)" if optional_show else ""))
         add(listing, "list", kind, "", f"list the {noun} names")
-        add(f"-a{suffix}", "edit_add", kind, f"[{word}]" if kind in ("queue", "exechost") else word,
+        add(f"-a{suffix}", "edit_add", kind, f"[{word}]" if kind in ("queue", "exechost", "project") else word,
             f"add {one} with $EDITOR")
         add(f"-A{suffix}", "add", kind, "file", f"add {one} from a file")
         add(f"-m{suffix}", "edit_modify", kind, word, f"change {one} with $EDITOR")
@@ -77,6 +79,7 @@ def _rows() -> dict[str, Operation]:
     _policy_rows(add)
     for mode, verb in (("mattr", "change"), ("rattr", "replace"), ("aattr", "add to"), ("dattr", "delete from")):
         add(f"-{mode}", "attr", mode, "obj_nm attr_nm value obj_id_list", f"{verb} an attribute of objects")
+    add("-purge", "purge", "purge", "obj_nm attr_nm obj_spec", "remove the per-host values of queue@host")
     return rows
 
 
@@ -106,4 +109,4 @@ OPERATIONS: dict[str, Operation] = _rows()
 
 # the object names -*attr take, as Grid Engine spells them
 ATTR_KINDS = {"queue": "queue", "exechost": "exechost", "hostgroup": "hostgroup", "pe": "pe",
-              "userset": "userset", "calendar": "calendar"}
+              "userset": "userset", "calendar": "calendar", "ckpt": "ckpt", "project": "project"}

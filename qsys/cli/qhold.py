@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from qsys.cli.common import run, write
+from qsys.cli.common import run
 from qsys.cli.engine import Option
-from qsys.cli.qdel import QDEL_OPTIONS, flag, parse_targets
+from qsys.cli.qdel import QDEL_OPTIONS, flag, parse_targets, print_lines
 from qsys.errors import UsageError
 
 _HOLD = QDEL_OPTIONS.derive("qhold", drop=["-f"], add=[
@@ -26,9 +26,7 @@ def _make_body(program: str, action: str) -> Callable[[list[str]], int]:
             raise UsageError(f'{program}: invalid hold type "{hold_type}"')
         with Client() as client:
             reply = client.job_action(action, targets.jobs, targets.users, hold_type=hold_type)
-        for line in reply["lines"]:
-            write(line)
-        return int(reply["exit"])
+        return print_lines(reply, targets.form)
 
     return body
 

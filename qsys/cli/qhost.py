@@ -6,7 +6,8 @@ import sys
 from typing import Any
 
 from qsys.cli.common import run, write
-from qsys.cli.engine import HELP, Option, OptionTable, parse, store_flag, store_items
+from qsys.cli.engine import CSV, HELP, JSON, XML, Option, OptionTable, parse, store_flag, store_items
+from qsys.errors import UsageError
 
 _wanted = store_items("wanted")
 
@@ -23,8 +24,9 @@ QHOST_OPTIONS = OptionTable("qhost", [
     Option("-j", "the jobs running on each host", store_flag("jobs")),
     Option("-q", "the queue instances on each host", store_flag("queues")),
     Option("-u user_list", "the jobs of these users (implies -j)", store_items("users")),
-    Option("-xml", "XML output", store_flag("xml")),
-    Option("--json", "JSON output (qsys)", store_flag("json")),
+    XML,
+    JSON,
+    CSV,
 ], usage_on_error=True)
 
 
@@ -33,15 +35,18 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
     parse(argv, QHOST_OPTIONS, opts)
     if opts["users"]:
         opts["jobs"] = True  # -u shows the jobs of those users, as in Grid Engine
+    if opts.get("jobs") and opts.get("form") == "csv":
+        raise UsageError("qhost: --csv does not show jobs (use --json or -xml with -j)")
     return opts
 
 
 def _body(argv: list[str]) -> int:
     from qsys.cli import formats
     from qsys.client import Client
-    from qsys.records import JobRow, to_wire
+    from qsys.records import JobRow
 
     opts = parse_args(argv)
+    form = opts.get("form", "")
     rows: list[JobRow] = []
     with Client() as client:
         hosts = client.hosts()
@@ -52,21 +57,18 @@ def _body(argv: list[str]) -> int:
     if opts["wanted"]:
         for host in hosts:
             host.load_values = {k: v for k, v in host.load_values.items() if k in opts["wanted"]}
-    if opts.get("json"):
-        import json
-
-        raw = [to_wire(host) for host in hosts]
-        for h in raw:
-            if opts.get("jobs"):
-                places = formats.host_places(h["name"], [r for r in rows if formats.is_running(r)])
-                h["jobs"] = [{"job_id": r.job_id, "task": r.tasks, "name": r.name, "owner": r.owner,
-                              "state": r.state, "start_time": r.start_time, "queue": q, "master": role}
-                             for r, q, role in places]
-        print(json.dumps(raw, indent=2))
-        return 0
     queues, resources = bool(opts.get("queues")), bool(opts.get("resources"))
+    if form == "json":
+        from qsys.cli.jsonout import print_json
+
+        formats.attach_jobs(hosts, rows)
+        return print_json(hosts)
     jobs = rows if opts.get("jobs") else None
-    if opts.get("xml"):
+    if form == "csv":
+        from qsys.cli import csvout
+
+        write(csvout.qhost_csv(hosts, queues=queues, resources=resources))
+    elif form == "xml":
         from qsys.cli import xmlout
 
         write(xmlout.qhost_xml(hosts, queues=queues, resources=resources, jobs=jobs))

@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import sys
 
-from qsys.cli.common import run, write
-from qsys.cli.engine import HELP, Handler, Option, OptionTable, parse
+from qsys.cli.common import run
+from qsys.cli.engine import HELP, JSON, Handler, Option, OptionTable, parse
+from qsys.cli.qdel import print_lines
 from qsys.errors import UsageError
 
 
 class _Request:
     """The operations of one qmod command line (action, targets are jobs: True, queues:
-    False, either: None; the targets), in order, and -f."""
+    False, either: None; the targets), in order, -f and the output form (--json)."""
 
-    __slots__ = ("force", "operations")
+    __slots__ = ("force", "form", "operations")
 
     def __init__(self) -> None:
         self.operations: list[tuple[str, bool | None, list[str]]] = []
         self.force = False
+        self.form = ""
 
 
 def _operation(action: str, kind: bool | None) -> Handler:
@@ -41,12 +43,15 @@ def _row(synopsis: str, help: str, action: str, kind: bool | None) -> Option:
 
 QMOD_OPTIONS = OptionTable("qmod", [
     HELP,
-    _row("-c|-cj job_task_list", "clear error state of jobs", "clear", True),
+    JSON,
+    _row("-c job_wc_queue_list", "clear error state of jobs or queue instances", "clear", None),
+    _row("-cj job_task_list", "clear error state of jobs", "clear", True),
     _row("-cq wc_queue_list", "clear error state of queue instances", "clear", False),
     _row("-d wc_queue_list", "disable queue instances", "disable", False),
     _row("-e wc_queue_list", "enable queue instances", "enable", False),
     Option("-f", "force action", _force),
-    _row("-r|-rj job_task_list", "reschedule jobs", "reschedule", True),
+    _row("-r job_wc_queue_list", "reschedule jobs (or the jobs running in queue instances)", "reschedule", None),
+    _row("-rj job_task_list", "reschedule jobs", "reschedule", True),
     _row("-rq wc_queue_list", "reschedule all jobs in queue instances", "reschedule", False),
     _row("-s wc_queue_list|job_list", "suspend queue instances or jobs", "suspend", None),
     _row("-sj job_task_list", "suspend jobs", "suspend", True),
@@ -57,27 +62,31 @@ QMOD_OPTIONS = OptionTable("qmod", [
 ], usage_on_error=True)
 
 
-def parse_args(argv: list[str]) -> tuple[list[tuple[str, bool | None, list[str]]], bool]:
-    """The requested operations (action, kind, targets) in order, and -f."""
+def parse_args(argv: list[str]) -> _Request:
+    """The requested operations (action, kind, targets) in order, -f, the output form."""
     request = _Request()
     parse(argv, QMOD_OPTIONS, request)
     if not request.operations:
         raise UsageError(QMOD_OPTIONS.usage().rstrip())
-    return request.operations, request.force
+    return request
 
 
 def _body(argv: list[str]) -> int:
     from qsys.client import Client
+    from qsys.protocol import Lines
 
-    ops, force = parse_args(argv)
-    status = 0
+    request = parse_args(argv)
+    replies = []
     with Client() as client:
-        for action, kind, targets in ops:
-            reply = client.queue_action(action, targets, kind, force)
-            for line in reply["lines"]:
-                write(line)
-            status = max(status, int(reply["exit"]))
-    return status
+        for action, kind, targets in request.operations:
+            reply = client.queue_action(action, targets, kind, request.force)
+            replies.append(reply)
+            if request.form != "json":  # each operation's lines as they come
+                print_lines(reply, "")
+    if request.form != "json":
+        return max(r.exit for r in replies)
+    # one document for the command line: every operation's lines, the highest exit code
+    return print_lines(Lines([line for r in replies for line in r.lines], max(r.exit for r in replies)), "json")
 
 
 def main(argv: list[str] | None = None) -> int:

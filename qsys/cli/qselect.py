@@ -1,5 +1,6 @@
 """qselect: print the names of the queue instances that match the given filters, one per
-line, so scripts can feed them to qmod (``qmod -d $(qselect -l arch=lx-amd64)``)."""
+line, so scripts can feed them to qmod (``qmod -d $(qselect -l arch=lx-amd64)``); with
+--json the names as one object ({"names": [...]})."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 from typing import Any
 
 from qsys.cli.common import run, write
-from qsys.cli.engine import HELP, Option, OptionTable, checked, parse, store_items
+from qsys.cli.engine import HELP, JSON, Option, OptionTable, checked, parse, store_items
 from qsys.errors import UsageError
 
 _STATES = set("acdosuACDES")
@@ -27,6 +28,7 @@ def _states(filters: dict[str, Any], name: str, values: list[str]) -> None:
 
 QSELECT_OPTIONS = OptionTable("qselect", [
     HELP,
+    JSON,
     Option("-l resource_list", "queue instances offering these resources", _resources),
     Option("-pe pe_list", "queue instances of these parallel environments", store_items("pes")),
     Option("-q wc_queue_list", "queue instances matching these names", store_items("queues")),
@@ -45,8 +47,14 @@ def _body(argv: list[str]) -> int:
     from qsys.client import Client
 
     filters = parse_args(argv)
+    form = filters.pop("form", "")
     with Client() as client:
         names = client.select_queues(**filters)
+    if form == "json":
+        from qsys.cli.jsonout import print_json
+        from qsys.protocol import Names
+
+        return print_json(Names(names))
     for name in names:
         write(name)
     return 0

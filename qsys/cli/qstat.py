@@ -6,11 +6,34 @@ import getpass
 import sys
 
 from qsys.cli.common import run, write
-from qsys.cli.engine import HELP, Option, OptionTable, checked, parse, store_flag, store_items, store_text
+from qsys.cli.engine import (
+    CSV,
+    HELP,
+    JSON,
+    XML,
+    Option,
+    OptionTable,
+    checked,
+    parse,
+    store_flag,
+    store_items,
+    store_text,
+)
+from qsys.cli.jsonout import print_json
+from qsys.errors import QsysError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
     from typing import Any
+
+_STATE_LETTERS = set("prszfhuosdja")  # -s: p r s z (f), holds hu ho hs hd hj ha (h), a
+
+
+def _states(opts: dict[str, Any], name: str, values: list[str]) -> None:
+    if not values[0] or not set(values[0]) <= _STATE_LETTERS:
+        raise QsysError("ERROR! wrong argument to -s option")
+    opts["states"] = values[0]
+
 
 def _resources(opts: dict[str, Any], name: str, values: list[str]) -> None:
     from qsys.grammar.requests import parse_resource_list
@@ -18,8 +41,16 @@ def _resources(opts: dict[str, Any], name: str, values: list[str]) -> None:
     opts["resources"] = checked(parse_resource_list, "qstat", name, values[0])
 
 
+def _explain(opts: dict[str, Any], name: str, values: list[str]) -> None:
+    if not values[0] or set(values[0]) - set("acAE"):
+        raise UsageError(f"qstat: -explain wants a, c, A or E, not {values[0]!r}")
+    opts["explain"] = values[0]
+    opts["full"] = True
+
+
 QSTAT_OPTIONS = OptionTable("qstat", [
     HELP,
+    Option("-explain a|c|A|E", "full listing with the reason of these queue states (E: error)", _explain),
     Option("-ext", "more columns: tickets, project, department", store_flag("ext")),
     Option("-f", "full listing: every queue instance and its jobs", store_flag("full")),
     Option("-g c", "cluster queue summary", store_text("group")),
@@ -28,14 +59,14 @@ QSTAT_OPTIONS = OptionTable("qstat", [
     Option("-pri", "priority columns", store_flag("pri")),
     Option("-q queue_list", "queues (accepted, not applied yet)", store_items("queues")),
     Option("-r", "the resources each job requested", store_flag("requested")),
-    Option("-s {p|r|s|h|z}", "jobs in these states: pending, running, suspended, held, zombie",
-           store_text("states")),
+    Option("-s {p|r|s|z|f|hu|ho|hs|hd|hj|ha|h|a}",
+           "jobs in these states: pending, running, suspended, finished (z or f), held; a: prsh", _states),
     Option("-t", "one line per array task and parallel task", store_flag("tasks")),
     Option("-u user_list", "jobs of these users (* for all; default: yours)", store_items("users")),
     Option("-urg", "urgency columns", store_flag("urg")),
-    Option("-xml", "XML output", store_flag("xml")),
-    Option("--json", "JSON output (qsys)", store_flag("json")),
-    Option("--csv", "CSV output (qsys)", store_flag("csv")),
+    XML,
+    JSON,
+    CSV,
 ])
 
 
@@ -47,15 +78,17 @@ def xml_forms(opts: dict[str, Any]) -> frozenset[str]:
 def parse_args(argv: list[str]) -> dict[str, Any]:
     opts: dict[str, Any] = {}
     parse(argv, QSTAT_OPTIONS, opts)
+    if opts.get("form") == "csv" and ("jobs" in opts or opts.get("urg") or opts.get("pri")):
+        raise UsageError("qstat: --csv prints the tables of qstat, qstat -f and -g c (use --json)")
     return opts
 
 
 def _body(argv: list[str]) -> int:
     from qsys.cli import formats
     from qsys.client import Client
-    from qsys.records import to_wire
 
     opts = parse_args(argv)
+    form = opts.get("form", "")
     with Client() as client:
         if "jobs" in opts:
             return _details(client, opts)
@@ -65,34 +98,34 @@ def _body(argv: list[str]) -> int:
         options: dict[str, Any] = {"states": opts.get("states", "")}
         if opts.get("urg") or opts.get("pri"):
             options["urgency"] = True
-        elif not any(opts.get(k) for k in ("json", "xml", "ext", "requested", "tasks")):
+        elif not form and not any(opts.get(k) for k in ("ext", "requested", "tasks")):
             options["brief"] = True  # only the columns plain qstat and -f print
         if opts.get("full"):
             data = client.queues(users, **options)
             queues, rows = data.queues, data.jobs
-            if opts.get("json"):
-                return _json({"queues": [to_wire(q) for q in queues], "jobs": [to_wire(r) for r in rows]})
-            if opts.get("csv"):
+            if form == "json":
+                return print_json(data)
+            if form == "csv":
                 from qsys.cli import csvout
 
                 write(csvout.qstat_full_csv(queues, rows))
-            elif opts.get("xml"):
+            elif form == "xml":
                 from qsys.cli import xmlout
 
                 write(xmlout.qstat_full_xml(queues, rows, xml_forms(opts)))
             else:
-                write(formats.qstat_full(queues, rows))
+                write(formats.qstat_full(queues, rows, explain=opts.get("explain", "")))
             return 0
         rows = client.jobs(users, **options)
-    if opts.get("json"):
-        return _json([to_wire(r) for r in rows])
+    if form == "json":
+        return print_json(rows)
     if opts.get("urg") or opts.get("pri"):
         return _urgency(rows, opts)
-    if opts.get("csv"):
+    if form == "csv":
         from qsys.cli import csvout
 
         write(csvout.qstat_jobs_csv(rows))
-    elif opts.get("xml"):
+    elif form == "xml":
         from qsys.cli import xmlout
 
         write(xmlout.qstat_xml(rows, xml_forms(opts)))
@@ -109,15 +142,14 @@ def _body(argv: list[str]) -> int:
 
 def _details(client: Any, opts: dict[str, Any]) -> int:
     from qsys.cli import formats
-    from qsys.records import to_wire
 
     data = client.job_details(opts["jobs"] or [str(r.job_id) for r in client.jobs(["*"])])
     details = data.details
-    if opts.get("json"):
-        _json(to_wire(data))
+    if opts.get("form") == "json":
+        print_json(data)
         return 1 if data.missing and not details else 0
     if details:
-        if opts.get("xml"):
+        if opts.get("form") == "xml":
             from qsys.cli import xmlout
 
             write(xmlout.qstat_job_details_xml(details))
@@ -131,12 +163,17 @@ def _details(client: Any, opts: dict[str, Any]) -> int:
 
 def _cluster_summary(client: Any, opts: dict[str, Any]) -> int:
     from qsys.cli import qstat_views
-    from qsys.records import to_wire
 
     rows = client.cluster_queues()
-    if opts.get("json"):
-        return _json([to_wire(r) for r in rows])
-    write(qstat_views.cluster_summary_xml(rows) if opts.get("xml") else qstat_views.cluster_summary(rows))
+    form = opts.get("form")
+    if form == "json":
+        return print_json(rows)
+    if form == "csv":
+        from qsys.cli import csvout
+
+        write(csvout.cluster_queues_csv(rows))
+    else:
+        write(qstat_views.cluster_summary_xml(rows) if form == "xml" else qstat_views.cluster_summary(rows))
     return 0
 
 
@@ -144,19 +181,12 @@ def _urgency(rows: list[Any], opts: dict[str, Any]) -> int:
     from qsys.cli import qstat_views, xmlout
 
     pri = bool(opts.get("pri"))
-    if opts.get("xml"):
+    if opts.get("form") == "xml":
         write(qstat_views.with_urgency_xml(xmlout.qstat_xml(rows), rows, pri))
     elif pri:
         write(qstat_views.priority_listing(rows))
     else:
         write(qstat_views.urgency_listing(rows))
-    return 0
-
-
-def _json(data: Any) -> int:
-    import json
-
-    print(json.dumps(data, indent=2, default=str))
     return 0
 
 

@@ -3,40 +3,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from qsys.cli.formats import JOBS_HEADER, QUEUE_WIDTH, _cut, _row_start, _task_column, format_datetime
-from qsys.records import JobRow
+from qsys.records import ClusterQueueRow, JobRow
 
 # ----------------------------------------------------------------------------- -g c
 
 CQ_HEADER = ("CLUSTER QUEUE                   CQLOAD   USED    RES  AVAIL  TOTAL aoACDS  cdsuE  ")
 
 
-def cluster_summary(rows: Sequence[Mapping[str, Any]]) -> str:
+def cluster_summary(rows: Sequence[ClusterQueueRow]) -> str:
     """qstat -g c: one line per cluster queue."""
     lines = [CQ_HEADER, "-" * 80]
     for row in rows:
-        load = row.get("load")
-        load_text = "-NA-" if load is None else f"{float(load):.2f}"
-        lines.append(f"{str(row['name'])[:30]:<30} {load_text:>7} {row['used']:>6} {row['resv']:>6} "
-                     f"{row['available']:>6} {row['total']:>6} {row['temp_disabled']:>6} "
-                     f"{row['manual_intervention']:>6} ")
+        load_text = "-NA-" if row.load is None else f"{float(row.load):.2f}"
+        lines.append(f"{row.name[:30]:<30} {load_text:>7} {row.used:>6} {row.resv:>6} "
+                     f"{row.available:>6} {row.total:>6} {row.temp_disabled:>6} "
+                     f"{row.manual_intervention:>6} ")
     return "".join(line + "\n" for line in lines)
 
 
-def cluster_summary_xml(rows: Sequence[Mapping[str, Any]]) -> str:
+def cluster_summary_xml(rows: Sequence[ClusterQueueRow]) -> str:
     from qsys.cli.xmlout import QSTAT_OPEN, XML_DECL, escape
 
     lines = [XML_DECL, QSTAT_OPEN]
     for row in rows:
         lines.append("  <cluster_queue_summary>")
-        lines.append(f"    <name>{escape(row['name'])}</name>")
-        if row.get("load") is not None:
-            lines.append(f"    <load>{float(row['load']):.5f}</load>")
+        lines.append(f"    <name>{escape(row.name)}</name>")
+        if row.load is not None:
+            lines.append(f"    <load>{float(row.load):.5f}</load>")
         for tag in ("used", "resv", "available", "total", "temp_disabled", "manual_intervention"):
-            lines.append(f"    <{tag}>{row[tag]}</{tag}>")
+            lines.append(f"    <{tag}>{getattr(row, tag)}</{tag}>")
         lines.append("  </cluster_queue_summary>")
     lines.append("</job_info>")
     return "\n".join(lines) + "\n"

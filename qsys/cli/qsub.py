@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from qsys.cli.common import run, write
+from qsys.cli.jsonout import print_json
 from qsys.errors import ConnectionFailed, NotSchedulable, QsysError
 
 
@@ -27,19 +28,26 @@ def _body(argv: list[str]) -> int:
             return 1
         from qsys.jobspec import TaskRange
 
-        tasks = TaskRange(*result["tasks"]) if result.get("tasks") else None
-        if spec.terse:
-            write(formats.terse_message(result["job_id"], tasks))
+        tasks = TaskRange(*result.tasks) if result.tasks else None
+        if spec.form == "json":
+            if not spec.sync:
+                return print_json(result)
+        elif spec.terse:
+            write(formats.terse_message(result.job_id, tasks))
         else:
-            write(formats.submitted_message(result["job_id"], result["name"], tasks))
+            write(formats.submitted_message(result.job_id, result.name, tasks))
         sys.stdout.flush()
         if not spec.sync:
             return 0
-        reports = client.wait([result["job_id"]])
+        reports = sorted(client.wait([result.job_id]), key=lambda r: r.task_id)
     status = 0
-    for report in sorted(reports, key=lambda r: r.get("task_id", 0)):
-        write(formats.sync_exit_message(report))
+    for report in reports:
         status = status or formats.sync_exit_code(report)
+        if spec.form != "json":
+            write(formats.sync_exit_message(report))
+    if spec.form == "json":  # one document: the job and how its tasks ended
+        result.ends = reports
+        print_json(result)
     return status
 
 

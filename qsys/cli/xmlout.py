@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from qsys.cli.formats import format_iso, host_places, host_values, is_running, load_value_text, ntckts
+from qsys.cli.formats import (
+    CKPT_BITS,
+    format_iso,
+    host_places,
+    host_values,
+    is_running,
+    load_value_text,
+    ntckts,
+)
 from qsys.jobspec import JobSpec
-from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow
+from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
@@ -77,7 +85,7 @@ def _job_list(doc: _Doc, row: JobRow, with_queue: bool, forms: frozenset[str] = 
     """One job_list element; ``forms`` adds what -ext, -r and -t add (qstat.xsd order)."""
     running = is_running(row)
     ext = "ext" in forms
-    doc.open("job_list", f' state="{"running" if running else "pending"}"')
+    doc.open("job_list", f' state="{"running" if running else "zombie" if row.state == "z" else "pending"}"')
     doc.leaves([("JB_job_number", row.job_id), ("JAT_prio", f"{row.priority:.5f}")])
     if ext:
         doc.leaf("JAT_ntix", f"{ntckts(row):.5f}")
@@ -268,20 +276,26 @@ def _detail_element(doc: _Doc, detail: JobDetail) -> None:
              [[("VA_variable", k), ("VA_value", v if v != "" else None)] for k, v in _env_entries(spec)])
     _sublist(doc, "JB_job_args", "element", [[("ST_name", a)] for a in spec.args])
     doc.leaf("JB_script_file", spec.command or "STDIN")
-    _sublist(doc, "JB_ja_tasks", "ulong_sublist", [
-        [("JAT_status", _TRANSFERRING if t.state == "t" else _RUNNING), ("JAT_task_number", t.task_id),
-         ("JAT_start_time", int(t.start_time) if t.start_time else None), ("JAT_ntix", f"{detail.tickets.get('ntckts', _NEUTRAL):.6f}")]
-        for t in detail.tasks])
+    _ja_tasks(doc, detail.tasks)
     if spec.cwd:
         doc.leaf("JB_cwd", spec.cwd)
     _sublist(doc, "JB_stderr_path_list", "path_list", _paths(spec.stderr_paths))
     _sublist(doc, "JB_jid_predecessor_list", "job_predecessors",
              [[("JRE_job_number", j)] for j in detail.predecessors])
+    _sublist(doc, "JB_ja_ad_predecessor_list", "job_predecessors_ad",
+             [[("JRE_job_number", j)] for j in detail.ad_predecessors])
     _sublist(doc, "JB_jid_request_list", "job_predecessors", [[("JRE_job_name", j)] for j in spec.hold_jids])
+    _sublist(doc, "JB_ja_ad_request_list", "job_predecessors_ad",
+             [[("JRE_job_name", j)] for j in spec.hold_jids_ad])
     _sublist(doc, "JB_jid_successor_list", "job_predecessors", [[("JRE_job_number", j)] for j in detail.successors])
+    _sublist(doc, "JB_ja_ad_successor_list", "ulong_sublist", [[("JRE_job_number", j)] for j in detail.ad_successors])
     mail_bits = sum(bit for letter, bit in _MAIL_BITS.items() if letter in spec.mail_options)
-    doc.leaves([("JB_deadline", 0), ("JB_execution_time", int(spec.start_time or 0)),
-                ("JB_checkpoint_attr", 0), ("JB_checkpoint_interval", 0), ("JB_reserve", "true" if spec.reserve else "false"),
+    doc.leaves([("JB_deadline", 0), ("JB_execution_time", int(spec.start_time or 0))])
+    if spec.checkpoint:
+        doc.leaf("JB_checkpoint_name", spec.checkpoint)
+    ckpt_bits = sum(bit for letter, bit in CKPT_BITS.items() if letter in (spec.checkpoint_when or ""))
+    doc.leaves([("JB_checkpoint_attr", ckpt_bits if spec.checkpoint else 0),
+                ("JB_checkpoint_interval", spec.checkpoint_interval), ("JB_reserve", "true" if spec.reserve else "false"),
                 ("JB_mail_options", mail_bits)])
     _sublist(doc, "JB_stdin_path_list", "path_list", _paths([spec.stdin_path] if spec.stdin_path else []))
     restart = 0 if spec.rerunnable is None else (1 if spec.rerunnable else 2)
@@ -304,6 +318,31 @@ def _detail_element(doc: _Doc, detail: JobDetail) -> None:
         ("BN_parameter_striding_step_size", 0), ("BN_parameter_explicit", "no_explicit_binding")]])
     doc.leaves([("JB_ja_task_concurrency", spec.task_concurrency), ("JB_nurg", f"{_NEUTRAL:.6f}")])
     doc.close("element")
+
+
+USAGE_ORDER = ("cpu", "mem", "io", "iow", "vmem", "maxvmem")  # JAT_scaled_usage_list as SGE prints it
+
+
+def _ja_tasks(doc: _Doc, tasks: Sequence[TaskDetail]) -> None:
+    """JB_ja_tasks: each running task, with its usage so far (JAT_scaled_usage_list)."""
+    if not tasks:
+        return
+    doc.open("JB_ja_tasks")
+    for t in tasks:
+        doc.open("ulong_sublist")
+        doc.leaves([("JAT_status", _TRANSFERRING if t.state == "t" else _RUNNING), ("JAT_task_number", t.task_id)])
+        if any(t.usage.values()):  # nothing before the first report (as SGE prints it)
+            doc.open("JAT_scaled_usage_list")
+            for name in USAGE_ORDER:
+                doc.open("scaled")
+                doc.leaves([("UA_name", name), ("UA_value", f"{float(t.usage.get(name, 0.0)):.6f}")])
+                doc.close("scaled")
+            doc.close("JAT_scaled_usage_list")
+        if t.start_time:
+            doc.leaf("JAT_start_time", int(t.start_time))
+        doc.leaf("JAT_ntix", f"{_NEUTRAL:.6f}")
+        doc.close("ulong_sublist")
+    doc.close("JB_ja_tasks")
 
 
 def _messages(doc: _Doc, details: Sequence[JobDetail]) -> None:

@@ -2,8 +2,8 @@
 
 Submitting, the state of jobs (qstat's rows), job control (qdel, qhold/qrls, qmod -sj/-usj),
 the end reports the master keeps for ``qsub -sync y`` (``WaitJobs``), and the accounting
-records (for ``drmaa_wait``'s resource usage). Rows and reports are read through
-:func:`_get`, so a typed record and a plain map both work.
+records (for ``drmaa_wait``'s resource usage). The client's replies are typed records
+(``qsys.records``), read by attribute.
 """
 
 from __future__ import annotations
@@ -20,12 +20,8 @@ from qsys.errors import ConnectionFailed, NotFound, PermissionDenied, QsysError
 from qsys.grammar.values import parse_task_range
 from qsys.jobspec import JobSpec
 from qsys.paths import Cell
-
-
-def _get(item: Any, name: str, default: Any = None) -> Any:
-    if isinstance(item, dict):
-        return item.get(name, default)
-    return getattr(item, name, default)
+from qsys.protocol import JobDetailRows, Lines
+from qsys.records import JobRow
 
 
 @dataclass
@@ -117,7 +113,7 @@ class Backend:
                 raise
             except QsysError as exc:
                 raise DrmaaError(Errno.DENIED_BY_DRM, exc.message) from None
-            job_id = int(_get(result, "job_id"))
+            job_id = result.job_id
             self.accounting.wanted.add(job_id)
         return job_id
 
@@ -126,28 +122,27 @@ class Backend:
     def my_jobs(self) -> dict[int, JobView]:
         """The session user's jobs as qstat shows them."""
         views: dict[int, JobView] = {}
-        for row in self._call("jobs", [self.user]):
-            job_id = int(_get(row, "job_id"))
-            view = views.setdefault(job_id, JobView(bool(_get(row, "is_array", False))))
-            tasks, state = str(_get(row, "tasks", "") or ""), str(_get(row, "state", ""))
-            if _get(row, "queue"):
-                view.running[int(tasks) if tasks else 1] = state
+        rows: list[JobRow] = self._call("jobs", [self.user])
+        for row in rows:
+            view = views.setdefault(row.job_id, JobView(row.is_array))
+            if row.queue:
+                view.running[int(row.tasks) if row.tasks else 1] = row.state
             else:
-                view.add_pending(tasks, state, list(_get(row, "hold_jids", []) or []))
+                view.add_pending(row.tasks, row.state, row.hold_jids)
         return views
 
     def other_job(self, job_id: int) -> JobView | None:
         """A job of another user (qstat -j), or None when the master does not know it."""
-        answer = self._call("job_details", [str(job_id)])
-        for detail in _get(answer, "details", []):
-            spec = _get(detail, "spec", {})
-            view = JobView(_get(spec, "tasks") is not None)
-            for task in _get(detail, "tasks", []):
-                view.running[int(_get(task, "task_id"))] = str(_get(task, "state"))
-            pending = str(_get(detail, "pending_tasks", "") or "")
-            if pending or (not view.is_array and not view.running):
-                view.add_pending(pending, str(_get(detail, "state", "qw")),
-                                 list(_get(spec, "hold_jids", []) or []))
+        answer: JobDetailRows = self._call("job_details", [str(job_id)])
+        for detail in answer.details:
+            if detail.state == "z":
+                return None  # finished: qstat -j still shows it, the session treats it as gone
+            spec = detail.spec  # the JobSpec's wire map
+            view = JobView(spec.get("tasks") is not None)
+            for task in detail.tasks:
+                view.running[task.task_id] = task.state
+            if detail.pending_tasks or (not view.is_array and not view.running):
+                view.add_pending(detail.pending_tasks, detail.state or "qw", list(spec.get("hold_jids") or []))
             return view
         return None
 
@@ -162,16 +157,13 @@ class Backend:
             return None
         except ConnectionFailed as exc:
             raise DrmaaError(Errno.DRM_COMMUNICATION_FAILURE, exc.message) from None
-        return {int(_get(r, "task_id", 0) or 0): {
-            "exit_status": int(_get(r, "exit_status", 0) or 0),
-            "signal": int(_get(r, "signal", 0) or 0),
-            "failed": int(_get(r, "failed", 0) or 0),
-            "deleted": bool(_get(r, "deleted", False)),
-        } for r in reports}
+        return {r.task_id: {"exit_status": r.exit_status, "signal": r.signal, "failed": r.failed,
+                            "deleted": r.deleted} for r in reports}
 
     # ------------------------------------------------------------ control
 
     def control(self, action: Control, target: str) -> None:
+        reply: Lines
         if action in (Control.SUSPEND, Control.RESUME):
             verb = "suspend" if action == Control.SUSPEND else "unsuspend"
             reply = self._call("queue_action", verb, [target], jobs=True)
@@ -180,13 +172,12 @@ class Backend:
         else:
             verb = "hold" if action == Control.HOLD else "release"
             reply = self._call("job_action", verb, [target], hold_type="u")
-        lines = [str(line) for line in _get(reply, "lines", [])]
-        for line in lines:
+        for line in reply.lines:
             for needle, code in _PROBLEMS:
                 if needle in line:
                     raise DrmaaError(code, line)
-        if _get(reply, "exit", 0):
-            raise DrmaaError(_FAILED[action], "\n".join(lines))
+        if reply.exit:
+            raise DrmaaError(_FAILED[action], "\n".join(reply.lines))
 
 
 class AccountingIndex:

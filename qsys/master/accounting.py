@@ -8,16 +8,22 @@ the moment ``qstat`` stops listing it).
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from qsys.accounting_file import ACCOUNTING_FIELDS, HEADER, format_line
+from qsys.logfile import LineFile
 from qsys.record import asdict
 
 if TYPE_CHECKING:
     from qsys.master.jobs import Job, Task
     from qsys.protocol import ExitReport
+
+log = logging.getLogger("qsys.master.accounting")
+
 
 def category_of(job: Job) -> str:
     """The request part of a job's category, as Grid Engine writes it (``NONE`` if empty)."""
@@ -85,33 +91,44 @@ def build_record(job: Job, task: Task, report: dict[str, Any], now: float) -> di
 
 
 class AccountingWriter:
-    """Appends records to the accounting file, durable before the job is forgotten."""
+    """Appends records to the accounting file, durable before the job is forgotten.
+
+    Lines are written whole or not at all (``qsys.logfile``); a line the disk has no room
+    for is kept and written before the next one, once there is room again.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: IO[str] | None = None
+        self._file: LineFile | None = None
         self._sync_pending = False
+        self.backlog: list[bytes] = []  # lines not written yet (no room on the disk)
 
-    def _open(self) -> IO[str]:
+    def _open(self) -> LineFile:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            new = not self.path.exists() or self.path.stat().st_size == 0
-            # the bytes of a name or path as the user gave them (not UTF-8: as they are)
-            self._file = open(self.path, "a", encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
-            if new:
-                self._file.write(HEADER)
+            self._file = LineFile(self.path)
+            if self._file.size() == 0:
+                self._file.append(HEADER.encode())
             os.chmod(self.path, 0o644)
         return self._file
+
+    def open(self) -> None:
+        """Open the file now rather than at the first record (see detach_other_writers)."""
+        self._open()
 
     def record(self, job: Job, task: Task, report: ExitReport, now: float) -> dict[str, Any]:
         return build_record(job, task, asdict(report), now)
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append the line: visible to qacct at once (flushed), on disk within the loop's
-        next turn (ends that arrive together share one fsync)."""
+        """Append the line: visible to qacct at once, on disk within the loop's next turn
+        (ends that arrive together share one fsync)."""
         f = self._open()
-        f.write(format_line(record) + "\n")
-        f.flush()
+        # the bytes of a name or path as the user gave them (not UTF-8: as they are)
+        self.backlog.append((format_line(record) + "\n").encode("utf-8", "surrogateescape"))
+        while self.backlog and f.append(self.backlog[0]):
+            self.backlog.pop(0)
+        if self.backlog:
+            log.error("accounting: no room for %d records in %s; written when there is", len(self.backlog), self.path)
         if self._sync_pending:
             return
         try:
@@ -119,7 +136,7 @@ class AccountingWriter:
 
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            os.fsync(f.fileno())
+            f.fsync()
             return
         self._sync_pending = True
         loop.call_soon(self._sync)
@@ -127,7 +144,7 @@ class AccountingWriter:
     def _sync(self) -> None:
         self._sync_pending = False
         if self._file is not None:
-            os.fsync(self._file.fileno())
+            self._file.fsync()
 
     def written_keys(self, tasks: set[tuple[int, int]], tail_bytes: int = 8 << 20) -> set[tuple[int, int, int]]:
         """(job, task, start time) of the records of ``tasks`` already in the file's tail.
@@ -159,8 +176,37 @@ class AccountingWriter:
         return found
 
     def close(self) -> None:
-        if self._file is not None and self._sync_pending:
-            self._sync()
         if self._file is not None:
+            while self.backlog and self._file.append(self.backlog[0]):
+                self.backlog.pop(0)
+            self._file.fsync()
             self._file.close()
             self._file = None
+
+
+def detach_other_writers(path: Path) -> None:
+    """Give the accounting file a new inode with the same lines, before a master that took
+    the lease reads it.
+
+    The file is shared by the master hosts of a failover cell, and the master that held the
+    lease before may still hold it open (stopped, or cut off from the store). Its lines are
+    written before its commits, which now fail; whatever it appends from here on goes to the
+    old inode, which nobody reads any more, so no line of an end the new master accounts
+    appears twice. (A line it wrote before is in the copy, and the new master recognises it,
+    see ``written_keys``.)"""
+    if not path.exists():
+        return
+    fresh = path.with_name(path.name + ".takeover")
+    shutil.copyfile(path, fresh)
+    shutil.copymode(path, fresh)
+    if os.geteuid() == 0:
+        st = path.stat()
+        os.chown(fresh, st.st_uid, st.st_gid)
+    with open(fresh, "rb") as f:
+        os.fsync(f.fileno())
+    fresh.replace(path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol
 from qsys.errors import InvalidRequest
+from qsys.master.finished import record_outcome
 from qsys.master.tasks import describe_ids, parse_job_target
 from qsys.store import DeleteTask
 
@@ -92,10 +93,13 @@ class JobActions:
             self.slaves.end_slaves(job, task)
             changes.append(self.state.task_change(job, task))
         label = _label(job, task_ids)
+        now = self.state.clock.now()
+        record_outcome(job, removed_pending, deleted=True, end_time=now)
         if msg.force:
             for task in newly:
                 job.tasks.pop(task.task_id, None)
                 changes.append(DeleteTask(job.job_id, task.task_id))
+                record_outcome(job, [task.task_id], deleted=True, start_time=task.start_time, end_time=now)
         if running and (newly or not msg.force):
             lines.append(f"{who.user} has registered the {label} for deletion")
         elif removed_pending or msg.force:

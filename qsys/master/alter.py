@@ -53,6 +53,7 @@ ATTRIBUTE_NAMES: dict[str, str] = {
     "env": "environment",
     "export_all": "environment",
     "project": "project",
+    "checkpoint": "checkpointing environment",
     "pe": "slot range",
     "task_concurrency": "task concurrency",
     "stdin_path": "stdin path list",
@@ -141,6 +142,9 @@ def _alter_one(master: Master, snapshots: Snapshots, who: Identity, job: Job, ms
                         spec.hard_resources.get(name) != job.spec.hard_resources.get(name):
                     lines.append(f'denied: resource request on consumable "{cdef.name}" of running job was modified')
                     return False, []
+    if "checkpoint" in changes and spec.checkpoint and spec.checkpoint not in master.config.ckpts:
+        lines.append(f'denied: checkpointing environment "{spec.checkpoint}" does not exist')  # qalter's words
+        return False, []
     try:
         validate_spec(master, who, spec)
     except QsysError as exc:
@@ -169,6 +173,8 @@ def _alter_one(master: Master, snapshots: Snapshots, who: Identity, job: Job, ms
             lines.append(f"{who.user}@{who.host} sets override tickets of job {job.job_id} to {spec.override_tickets}")
         elif name == "hold_jids":
             _set_predecessors(master, who, job, spec, lines)
+        elif name == "hold_jids_ad":
+            _set_predecessors(master, who, job, spec, lines, array=True)
         elif name in ATTRIBUTE_NAMES and not (name == "export_all" and "env" in changes):
             lines.append(f"modified {ATTRIBUTE_NAMES[name]} of job {job.job_id}")
     job.spec = spec
@@ -179,13 +185,15 @@ def _alter_one(master: Master, snapshots: Snapshots, who: Identity, job: Job, ms
     return True, out
 
 
-def _set_predecessors(master: Master, who: Identity, job: Job, spec: JobSpec, lines: list[str]) -> None:
-    found = resolve_predecessors(master, who, spec.hold_jids)
+def _set_predecessors(master: Master, who: Identity, job: Job, spec: JobSpec, lines: list[str],
+                      array: bool = False) -> None:
+    """-hold_jid (``array``: -hold_jid_ad) of qalter, with Grid Engine's answer."""
+    found = resolve_predecessors(master, who, spec.hold_jids_ad if array else spec.hold_jids)
     found.discard(job.job_id)
-    job.predecessors = found
+    master.set_predecessors(job, found, array)
     blocking = ",".join(str(j) for j in sorted(found)) or "NONE"
-    lines.append(f"modified job id hold list of job {job.job_id}\n   blocking jobs: {blocking}\n"
-                 "   exited jobs:   NONE")
+    lines.append(f"modified job id hold {'array ' if array else ''}list of job {job.job_id}\n"
+                 f"   blocking jobs: {blocking}\n   exited jobs:   NONE")
 
 
 def _change_holds(who: Identity, job: Job, text: str, lines: list[str]) -> None:

@@ -3,6 +3,8 @@
 -mattr sets a value (or, for a name=value list, the named entries), -rattr replaces the
 whole value, -aattr adds list items or name=value entries that are not there yet, -dattr
 removes them. ``host`` (``all.q@node1``) edits that host's override instead of the default.
+As in Grid Engine, ``-mattr`` refuses ``NONE`` for a list (``-rattr ... NONE q@host`` sets the
+host's value to none) and ``-purge`` removes a host's override, so the default applies again.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from qsys.errors import InvalidRequest
 from qsys.objects.base import parse_value, spec_map, value_for
 
 MODES = ("mattr", "rattr", "aattr", "dattr")
+MATTR_NONE = '"NONE" is not a valid list attribute value for -mattr.  Try using -rattr instead.'
 
 
 def edit_attribute(obj: Any, mode: str, attr: str, value: str, host: str = "") -> Any:
@@ -29,6 +32,8 @@ def edit_attribute(obj: Any, mode: str, attr: str, value: str, host: str = "") -
     if spec.attr.per_host and not host and "[" in value and mode in ("mattr", "rattr"):
         return _with_overrides(obj, spec, value)
     current = value_for(obj, attr, host) if host else getattr(obj, attr)
+    if mode == "mattr" and value.strip().upper() == "NONE" and isinstance(getattr(obj, attr), (list, dict)):
+        raise InvalidRequest(MATTR_NONE)
     try:
         given = vtype.parse(value)
     except ValueError as exc:
@@ -84,3 +89,19 @@ def _combine(mode: str, attr: str, name: str, current: Any, given: Any) -> Any:
         else:
             table[key] = val
     return table
+
+
+def purge_override(obj: Any, attrs: str, host: str) -> Any | None:
+    """``qconf -purge``: a copy of ``obj`` without ``host``'s values of ``attrs`` (a comma
+    list, or ``*`` for all); None when ``host`` has none of them."""
+    names = list(obj.overrides) if attrs.strip() == "*" else [a for a in attrs.split(",") if a]
+    out = copy.deepcopy(obj)
+    found = False
+    for name in names:
+        table = out.overrides.get(name)
+        if table is not None and host in table:
+            del table[host]
+            found = True
+            if not table:
+                del out.overrides[name]
+    return out if found else None

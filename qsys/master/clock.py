@@ -6,6 +6,7 @@ thresholds, deadlines); ``wait(event, seconds)`` is how its timers wait (the per
 scheduling pass, the queue-state ticker). A simulated clock (``qsys.testing.FakeClock``) has the
 same two methods, so a test moves the master a day ahead without a day passing. Waits on the
 outside world (a peer's answer, the flush of a reply) stay on the real time.
+:class:`MonotonicClock` counts durations that must not jump with the calendar (the lease).
 """
 
 from __future__ import annotations
@@ -37,3 +38,10 @@ class SystemClock:
         except TimeoutError:
             pass
         return event.is_set()
+
+
+class MonotonicClock(SystemClock):
+    """Seconds that only go forward, for durations (the master's lease): not the calendar."""
+
+    def now(self) -> float:
+        return time.monotonic()

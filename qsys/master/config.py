@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from qsys.errors import InvalidRequest
 from qsys.objects import (
-    KINDS,
     Calendar,
+    Checkpoint,
     ComplexList,
     Conf,
     HostGroup,
@@ -49,6 +49,12 @@ LIMITS = ("h_rt", "s_rt", "h_cpu", "s_cpu", "h_vmem", "s_vmem")
 NAME_LISTS = ("manager", "operator", "adminhost", "submithost")
 GLOBAL_HOST = "global"  # the exec host whose complex_values hold cluster-wide resources
 SHARE_TREE = "sharetree"  # one per cluster, or none
+# the configuration kinds held here (the store's objects table also keeps other parts' records)
+HELD_KINDS = ("conf", "queue", "exechost", "hostgroup", "pe", "complex", "userset", "sconf", "calendar",
+              "project", "ckpt", "user", "rqs", "sharetree")
+REMOVED_HOST = "exechost_removed"  # the store's mark of an exec host qconf -de removed
+ALLHOSTS = "@allhosts"  # the host group of every exec host (see qsys.master.exechosts)
+Edit = tuple[str, str, Any]  # (kind, name, the object to store, or None to delete it)
 _DEFAULT_QUEUE = default_queue()
 # the global configuration of a new cell, attribute -> text
 DEFAULT_GLOBAL: dict[str, str] = effective_config(default_global_config())
@@ -94,6 +100,8 @@ class ClusterConfig:
         self.users: dict[str, User] = {}
         self.quota_sets: dict[str, ResourceQuotaSet] = {}  # in the order they were added
         self.share_tree: ShareTree | None = None
+        self.ckpts: dict[str, Checkpoint] = {}
+        self.removed_hosts: set[str] = set()  # exec hosts qconf -de removed (their daemons are refused)
         self.complex_list: ComplexList = default_complexes()
         self.sconf: SchedulerConfig = default_scheduler_config()
         self.managers: set[str] = {"root"}
@@ -103,6 +111,7 @@ class ClusterConfig:
         self._complexes: dict[str, Any] | None = None
         self._groups_of: dict[str, list[str]] = {}
         self._attr_cache: dict[tuple[str, str, str], str] = {}
+        self.generation = 0
         self.mode = "personal"  # told to every exec host as execd_mode
         self.generation = 0  # counts changes (what is derived from the configuration is kept until it moves)
 
@@ -115,7 +124,7 @@ class ClusterConfig:
         tables: dict[str, dict[str, Any]] = {
             "queue": self.queues, "pe": self.pes, "exechost": self.exec_hosts,
             "hostgroup": self.hostgroups, "userset": self.usersets, "calendar": self.calendars,
-            "project": self.projects, "user": self.users, "rqs": self.quota_sets}
+            "project": self.projects, "ckpt": self.ckpts, "user": self.users, "rqs": self.quota_sets}
         return tables[kind]
 
     def names(self, kind: str) -> set[str]:
@@ -165,6 +174,7 @@ class ClusterConfig:
         self._changed()
 
     def _changed(self) -> None:
+        self.generation += 1  # lets callers cache what they derive from the configuration
         self._complexes = None
         self._groups_of = {}
         self._attr_cache = {}
@@ -174,17 +184,38 @@ class ClusterConfig:
 
     def load(self, objects: dict[tuple[str, str], dict[str, Any]]) -> None:
         for (kind, name), record in objects.items():
-            if kind in NAME_LISTS:
-                self.put(kind, name, None)
-                continue
-            if kind not in KINDS:
-                continue  # what other parts keep in the store (queue states, share usage ...)
-            try:
-                obj = from_wire(kind, dict(record.get("attrs", {})), name)
-            except (InvalidRequest, TypeError) as exc:
-                log.error("stored %s %r is not valid, ignored: %s", kind, name, exc)
-                continue
-            self.put(kind, name, obj)
+            self.restore(kind, name, record)
+
+    def restore(self, kind: str, name: str, record: dict[str, Any] | None) -> None:
+        """Hold an object as the store has it (None: the store has none of that name)."""
+        if kind == REMOVED_HOST:
+            (self.removed_hosts.add if record is not None else self.removed_hosts.discard)(name)
+            return
+        if kind not in NAME_LISTS and kind not in HELD_KINDS:
+            return  # what other parts keep in the store (queue states, finished jobs)
+        if record is None:
+            defaults = {"complex": default_complexes, "sconf": default_scheduler_config}
+            if kind in defaults:
+                self.put(kind, name, defaults[kind]())
+            elif kind == "conf" and name == "global":
+                self.put(kind, name, default_global_config())
+            else:
+                self.remove(kind, name)
+            return
+        if kind in NAME_LISTS:
+            self.put(kind, name, None)
+            return
+        try:
+            obj = from_wire(kind, dict(record.get("attrs", {})), name)
+        except (InvalidRequest, TypeError) as exc:
+            log.error("stored %s %r is not valid, ignored: %s", kind, name, exc)
+            return
+        self.put(kind, name, obj)
+
+    def restorers(self) -> dict[str, Any]:
+        """An undo for a refused change of each kind this configuration holds."""
+        kinds = (*NAME_LISTS, *HELD_KINDS, REMOVED_HOST)
+        return {kind: (lambda name, record, kind=kind: self.restore(kind, name, record)) for kind in kinds}
 
     async def bootstrap_defaults(self, master: Master) -> None:
         """A new cell gets all.q over every exec host, the default PEs and the master host
@@ -213,18 +244,50 @@ class ClusterConfig:
             keep("submithost", master.host_name, None)
             for host in split_list(boot.get("exec_hosts", "")):
                 keep("submithost", host, None)
-        for host in split_list(boot.get("exec_hosts", "")):
-            if host not in self.exec_hosts:
-                keep("exechost", host, ExecHostConf(hostname=host))
+        booted = [h for h in split_list(boot.get("exec_hosts", "")) if h not in self.removed_hosts]
+        if ALLHOSTS not in self.hostgroups:  # Grid Engine's installation makes it (older cells get it now)
+            members = sorted({*booted, *(h for h in self.exec_hosts if h != GLOBAL_HOST)})
+            keep("hostgroup", ALLHOSTS, HostGroup(group_name=ALLHOSTS, hostlist=members))
         await master.commit(changes)
+        await self.apply_edits(master, [e for h in booted if h not in self.exec_hosts for e in self.joining(h)])
+
+    def joining(self, host: str, conf: ExecHostConf | None = None) -> list[Edit]:
+        """The edits that make ``host`` an exec host: its configuration, its place in
+        @allhosts (a host the list does not name yet) and the end of a removal mark."""
+        edits: list[Edit] = [("exechost", host, conf or self.exec_hosts.get(host) or ExecHostConf(hostname=host))]
+        group = self.hostgroups.get(ALLHOSTS)
+        if group is not None and host != GLOBAL_HOST and host not in group.hostlist:
+            edits.append(("hostgroup", ALLHOSTS, replace(group, hostlist=[*group.hostlist, host])))
+        if host in self.removed_hosts:
+            edits.append((REMOVED_HOST, host, None))
+        return edits
+
+    async def apply_edits(self, master: Master, edits: list[Edit], also: list[Any] | None = None) -> None:
+        """Store objects (``obj`` None: delete them) in one commit, then hold them."""
+        from qsys.store import DeleteObject, PutObject
+
+        if not edits and not also:
+            return
+        changes: list[Any] = list(also or [])
+        for kind, name, obj in edits:
+            if obj is None:
+                changes.append(DeleteObject(kind, name))
+            else:
+                attrs = {} if kind in NAME_LISTS or kind == REMOVED_HOST else to_wire(obj)
+                changes.append(PutObject(kind, name, {"attrs": attrs}))
+        await master.commit(changes)
+        for kind, name, obj in edits:
+            if kind == REMOVED_HOST:
+                (self.removed_hosts.add if obj is not None else self.removed_hosts.discard)(name)
+            elif obj is None:
+                self.remove(kind, name)
+            else:
+                self.put(kind, name, obj)
 
     async def ensure_exec_host(self, master: Master, host: str) -> None:
-        from qsys.store import PutObject
-
+        """A registering exec daemon's host becomes an exec host (and joins @allhosts)."""
         if host not in self.exec_hosts:
-            obj = ExecHostConf(hostname=host)
-            self.put("exechost", host, obj)
-            await master.commit([PutObject("exechost", host, {"attrs": to_wire(obj)})])
+            await self.apply_edits(master, self.joining(host))
 
     # ------------------------------------------------------------ lookups
 
@@ -245,8 +308,8 @@ class ClusterConfig:
     def resolve_hostlist(self, items: list[str], live: dict[str, ExecHost]) -> list[str]:
         """Host names of a host list; @groups expand (nested), an undefined @allhosts is
         every exec host."""
-        if "@allhosts" in items and "@allhosts" not in self.hostgroups:
-            rest = [i for i in items if i != "@allhosts"]
+        if ALLHOSTS in items and ALLHOSTS not in self.hostgroups:
+            rest = [i for i in items if i != ALLHOSTS]
             return sorted(set(resolve_hosts(rest, self.hostgroups)) | set(self.all_exec_hosts(live)))
         return sorted(set(resolve_hosts(items, self.hostgroups)))
 
@@ -281,6 +344,8 @@ class ClusterConfig:
                 code = ("B" if "BATCH" in qtype else "") + ("I" if "INTERACTIVE" in qtype else "")
                 if split_list(self.queue_attr(queue, "pe_list", host)):
                     code += "P"
+                if split_list(self.queue_attr(queue, "ckpt_list", host)):
+                    code += "C"  # Grid Engine's qstat -f shows BIPC for a checkpointing queue
                 out.append(QueueInstance(queue, host, code, int(self.queue_attr(queue, "slots", host)), ""))
         return out
 

@@ -2,8 +2,11 @@
 
 All state lives here in memory (jobs, the live exec hosts, the configuration handed in);
 every change is made durable in the store (group commits) before a request that caused it
-is acknowledged. The parts that change it (``main.py`` wires them) receive this state and
-the few other parts they need; core itself builds none of them.
+is acknowledged. A new job becomes visible (qstat, the scheduler) only once it is durable
+(:meth:`Master.publish`); any other change the store refuses is undone in memory from the
+store's image (``rollback.py``), so a failed commit leaves no trace. The parts that change
+state (``main.py`` wires them) receive this state and the few other parts they need; core
+itself builds none of them.
 """
 
 from __future__ import annotations
@@ -11,10 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from qsys.master import rollback
+from qsys.master.finished import FinishedJobs, record_outcome
 from qsys.master.jobs import Job, Task
+from qsys.master.metrics import Metrics
 from qsys.records import TaskEnd
 from qsys.store import DeleteJob, PutJob, PutTask, SetCounter
 
@@ -23,7 +30,7 @@ if TYPE_CHECKING:
     from qsys.master.clock import Clock
     from qsys.master.config import ClusterConfig
     from qsys.paths import Cell
-    from qsys.store import GroupCommitter, Loaded
+    from qsys.store import GroupCommitter, Image, Loaded
 
 log = logging.getLogger("qsys.master")
 
@@ -33,6 +40,18 @@ class HostLink(Protocol):
 
     def send(self, host: str, msg: Any) -> bool:
         """Queue ``msg`` to ``host``'s exec daemon; False when it is not connected."""
+        ...
+
+
+class HeldLink(HostLink, Protocol):
+    """Sends that can wait until the change that caused them is durable."""
+
+    def holding(self) -> AbstractContextManager[list[tuple[str, Any]]]:
+        """Keep the messages sent in the block instead of sending them."""
+        ...
+
+    def deliver(self, held: list[tuple[str, Any]]) -> None:
+        """Send what :meth:`holding` kept."""
         ...
 
 
@@ -51,6 +70,9 @@ class ExecHost:
     load: dict[str, float] = field(default_factory=dict)
     last_report: float = 0.0
     writer: asyncio.StreamWriter | None = None
+    unknown_since: float = 0.0  # master clock time it stopped being heard (0: it is heard)
+    spool_free: int = -1  # bytes free in its exec spool, as last reported (-1: not told)
+    ending: set[tuple[int, int]] = field(default_factory=set)  # runs told to die that were moved away
 
     @property
     def up(self) -> bool:
@@ -58,10 +80,12 @@ class ExecHost:
 
 
 class Master:
-    """The state of one master: jobs, exec hosts, configuration; commit and events."""
+    """The state of one master: jobs, exec hosts, configuration; commit and events, and the
+    figures the parts keep of them (``metrics``)."""
 
     def __init__(self, cell: Cell, boot: dict[str, str], committer: GroupCommitter, config: ClusterConfig,
-                 clock: Clock, key: bytes, host_name: str, mode: str, owner_uid: int) -> None:
+                 clock: Clock, key: bytes, host_name: str, mode: str, owner_uid: int,
+                 metrics: Metrics | None = None) -> None:
         self.cell = cell
         self.boot = boot  # read once: the bootstrap file is not re-read per request
         self.committer = committer
@@ -71,19 +95,32 @@ class Master:
         self.host_name = host_name
         self.mode = mode  # personal | service
         self.owner_uid = owner_uid  # who runs the master (the cluster owner in personal mode)
+        self.metrics = metrics or Metrics()
         self.jobs: dict[int, Job] = {}
+        self.successors: dict[int, set[int]] = {}  # job id -> the jobs whose -hold_jid(_ad) names it
         self.hosts: dict[str, ExecHost] = {}  # exec hosts that registered since the start
         self.next_job_id = 1
+        self.image: Image | None = None  # what the store holds (set with the loaded state)
+        # the scheduler's view of each pending job, built once and dropped whenever the job
+        # changes (job_change is the one place every change of a job passes): a pass costs
+        # a lookup per unchanged job, not a rebuild
+        self.pending_views: dict[int, Any] = {}
+        self.restorers: dict[str, rollback.Restorer] = {}  # object kind -> undo of a refused change
+        committer.on_failure = self._refused
+        committer.on_back = self.schedule_soon
         self.finished: dict[int, list[TaskEnd]] = {}  # job id -> how its tasks ended (recent)
         self.ars: dict[int, ArRecord] = {}  # advance reservations (qsys.master.advance)
+        self.retained = FinishedJobs()  # finished jobs qstat -s z still shows (qsys.master.finished)
         self._finish_waiters: dict[int, list[asyncio.Future[list[TaskEnd]]]] = {}
+        self._forgotten: dict[int, bool] = {}  # jobs deleted before they ran, until that is durable
         self.pass_wanted = asyncio.Event()  # the dispatcher runs a pass when set
         self.stopping = asyncio.Event()
 
     # ------------------------------------------------------------ start-up
 
-    def load(self, loaded: Loaded) -> None:
+    def load(self, loaded: Loaded, image: Image | None = None) -> None:
         """Jobs and tasks from the store; running tasks stay running until hosts report."""
+        self.image = image
         self.next_job_id = max(loaded.counters.get("next_job_id", 1), 1)
         for job_id, record in loaded.jobs.items():
             self.jobs[job_id] = Job.from_record(job_id, record)
@@ -91,17 +128,91 @@ class Master:
             job = self.jobs.get(job_id)
             if job is not None:
                 job.tasks[task_id] = Task.from_record(record)
+        for job in self.jobs.values():
+            job.predecessors &= self.jobs.keys()  # a predecessor that ended before a publish
+            job.ad_predecessors &= self.jobs.keys()
+            self._index(job)
         if self.jobs:
             self.next_job_id = max(self.next_job_id, max(self.jobs) + 1)
         log.info("loaded %d jobs, next job id %d", len(self.jobs), self.next_job_id)
 
+    # ------------------------------------------------------------ the job table
+
+    def publish(self, jobs: Sequence[Job]) -> None:
+        """New jobs, now durable, become visible (qstat) and runnable (the scheduler)."""
+        for job in jobs:
+            job.predecessors &= self.jobs.keys()  # one may have ended while the job was stored
+            job.ad_predecessors &= self.jobs.keys()
+            self.add_job(job)
+
+    def add_job(self, job: Job) -> None:
+        self.jobs[job.job_id] = job
+        self.pending_views.pop(job.job_id, None)
+        self._index(job)
+
+    def drop_job(self, job: Job) -> None:
+        """Take a job out of memory (its end or deletion is committed with the caller's changes)."""
+        self.jobs.pop(job.job_id, None)
+        self.pending_views.pop(job.job_id, None)
+        self._unindex(job.job_id, job.predecessors | job.ad_predecessors)
+
+    def set_predecessors(self, job: Job, predecessors: set[int], array: bool = False) -> None:
+        """Change what a job waits for (-hold_jid, ``array``: -hold_jid_ad; qalter), keeping
+        the successor index."""
+        old = job.predecessors | job.ad_predecessors
+        if array:
+            job.ad_predecessors = set(predecessors)
+        else:
+            job.predecessors = set(predecessors)
+        self.reindex(job, old)
+
+    def reindex(self, job: Job, old_predecessors: set[int]) -> None:
+        """``old_predecessors``: all the job waited for (-hold_jid and -hold_jid_ad) before."""
+        self.pending_views.pop(job.job_id, None)
+        self._unindex(job.job_id, old_predecessors - job.predecessors - job.ad_predecessors)
+        self._index(job)
+
+    def _index(self, job: Job) -> None:
+        for pred in job.predecessors | job.ad_predecessors:
+            self.successors.setdefault(pred, set()).add(job.job_id)
+
+    def _unindex(self, job_id: int, predecessors: set[int]) -> None:
+        for pred in predecessors:
+            waiting = self.successors.get(pred)
+            if waiting is not None:
+                waiting.discard(job_id)
+                if not waiting:
+                    del self.successors[pred]
+
     # ------------------------------------------------------------ durability
 
     async def commit(self, changes: Sequence[Any]) -> None:
-        if changes:
-            await self.committer.commit(list(changes))
+        """Make ``changes`` durable (raise StoreError and undo them in memory if refused);
+        then whoever waits for a job that is gone now hears of its end (-sync y)."""
+        if not changes:
+            return
+        await self.committer.commit(list(changes))
+        for ch in changes:
+            if not isinstance(ch, DeleteJob) or ch.job_id in self.jobs:
+                continue
+            is_array = self._forgotten.pop(ch.job_id, None)
+            if is_array is not None:  # deleted before it ran: that is how it ended
+                self.finished.setdefault(ch.job_id, []).append(
+                    TaskEnd(ch.job_id, 0, deleted=True, is_array=is_array))
+            if ch.job_id in self._finish_waiters:
+                self.wake_waiters(ch.job_id)
+
+    def _refused(self, changes: list[Any]) -> None:
+        if self.image is None:
+            log.error("%d changes were refused by the store and cannot be undone (no image)", len(changes))
+            return
+        rollback.restore(self, self.image, changes)
+        for job_id in list(self._forgotten):
+            if job_id in self.jobs:
+                del self._forgotten[job_id]  # its deletion was refused: it did not end
 
     def job_change(self, job: Job) -> PutJob:
+        self.pending_views.pop(job.job_id, None)
         return PutJob(job.job_id, job.owner, job.state_label(), job.to_record())
 
     def task_change(self, job: Job, task: Task) -> PutTask:
@@ -121,18 +232,29 @@ class Master:
     def task_ended(self, job: Job, end: TaskEnd) -> None:
         self.finished.setdefault(job.job_id, []).append(end)
 
+    def task_unended(self, job: Job, end: TaskEnd) -> None:
+        """The end could not be stored: it did not happen (yet) for -sync y waiters."""
+        ends = self.finished.get(job.job_id, [])
+        ends[:] = [e for e in ends if e is not end]
+
     def forget_job(self, job: Job) -> list[Any]:
-        """Remove a job with nothing running (qdel of a pending job)."""
-        self.jobs.pop(job.job_id, None)
-        self.task_ended(job, TaskEnd(job.job_id, 0, deleted=True, is_array=job.is_array))
-        return [DeleteJob(job.job_id), *self.release_successors(job)]
+        """Remove a job with nothing running (qdel of a pending job): it joins the finished
+        jobs, and its -sync y waiters hear of it once the changes returned are committed."""
+        now = self.clock.now()
+        record_outcome(job, list(job.pending), deleted=True, end_time=now)
+        self.drop_job(job)
+        self._forgotten[job.job_id] = job.is_array
+        return [DeleteJob(job.job_id), *self.retained.add(job, now, self.config, job.spec.slots_requested()),
+                *self.release_successors(job)]
 
     def release_successors(self, done: Job) -> list[Any]:
-        """Jobs that waited for ``done`` (-hold_jid) wait no more."""
+        """Jobs that waited for ``done`` (-hold_jid, -hold_jid_ad) wait no more."""
         changes = []
-        for job in self.jobs.values():
-            if done.job_id in job.predecessors:
+        for job_id in sorted(self.successors.pop(done.job_id, ())):
+            job = self.jobs.get(job_id)
+            if job is not None:
                 job.predecessors.discard(done.job_id)
+                job.ad_predecessors.discard(done.job_id)
                 changes.append(self.job_change(job))
         return changes
 

@@ -4,21 +4,23 @@ Event-driven: a submit, a finish, a host or configuration change asks for a pass
 (``Master.schedule_soon``); passes are coalesced (one pass answers many asks) with a
 periodic pass as a safety net. A pass is synchronous from snapshot to memory update, so two
 passes never hand out the same slot; the orders are made durable before any exec daemon
-hears of them.
+hears of them. Orders the store refuses are undone (the tasks are pending again, see
+``rollback.py``); while the store is away no pass runs, and its return asks for one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol, sched
 from qsys.master.jobs import TRANSFERRING, Assignment, Job, Task
 from qsys.master.launches import launch_for
-from qsys.master.passtimes import PassLog, PassTimes
+from qsys.master.metrics import PassTimer
+from qsys.master.pacing import Pacer
 from qsys.master.snapshot import StateDecorator, build_snapshot
+from qsys.store import DeleteTask, StoreError
 
 if TYPE_CHECKING:
     from qsys.launch import Launch
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("qsys.master.dispatch")
 
 SAFETY_PASS_SECONDS = 5.0
+STORE_BACKOFF_SECONDS = 1.0  # the least wait after a pass whose orders the store refused
 
 
 class QueueStateView(StateDecorator, Protocol):
@@ -57,33 +60,51 @@ class PolicyView(Protocol):
 
 class Dispatcher:
     def __init__(self, state: Master, link: HostLink, qstates: QueueStateView, parallel: ParallelStarts,
-                 sessions: SessionStarts, policies: PolicyView | None = None) -> None:
+                 sessions: SessionStarts, pacer: Pacer | None = None, policies: PolicyView | None = None) -> None:
         self.policies = policies
         self.state = state
+        self.pacer = pacer or Pacer(state.pass_wanted)
         self.link = link
         self.qstates = qstates
         self.parallel = parallel
         self.sessions = sessions
         self._task: asyncio.Task[None] | None = None
         self.waiting_reasons: dict[int, list[str]] = {}
-        self.pass_log = PassLog()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
+        self.pacer.active = True
 
     def stop(self) -> None:
+        self.pacer.active = False
         if self._task is not None:
             self._task.cancel()
 
     async def _loop(self) -> None:
+        try:
+            await self._passes()
+        finally:
+            self.pacer.active = False  # requests never wait for passes that will not come
+
+    async def _passes(self) -> None:
         wanted = self.state.pass_wanted
+        loop = asyncio.get_running_loop()
         while True:
             await self.state.clock.wait(wanted, SAFETY_PASS_SECONDS)
+            pause = self.pacer.due_at() - loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)  # the requests' share of the time (see pacing.py)
             wanted.clear()
+            if not self.state.committer.available:
+                self.pacer.passed(0.0)
+                continue  # nothing could be made durable; the store's return asks for a pass
             try:
                 await self.run_pass()
             except asyncio.CancelledError:
                 raise
+            except StoreError as exc:
+                log.warning("scheduling pass: its orders were not stored, the tasks wait again: %s", exc)
+                await asyncio.sleep(STORE_BACKOFF_SECONDS)  # no hot loop while the disk is full
             except Exception:
                 log.exception("scheduling pass failed")
 
@@ -102,25 +123,58 @@ class Dispatcher:
 
     async def run_pass(self, immediate: int | None = None) -> set[int]:
         now = self.state.clock.now()
-        t0 = time.perf_counter()
-        snapshot = self.snapshot(now, immediate)
-        t1 = time.perf_counter()
-        decision = sched.schedule(snapshot)
-        t2 = time.perf_counter()
-        started, changes, launches = self._apply(decision, now)
-        t3 = time.perf_counter()
+        timer = PassTimer()
+        try:
+            snapshot = self.snapshot(now, immediate)
+            timer.mark()
+            decision = sched.schedule(snapshot)
+            timer.mark()
+            started, changes, launches = self._apply(decision, now)
+            timer.mark()
+        finally:
+            self.pacer.passed(timer.elapsed())  # requests waiting for it go on now
         if changes:
             await self.state.commit(changes)
-        self.pass_log.record(PassTimes(t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3,
-                                       len(snapshot.jobs), len(decision.dispatches)))
+        timer.mark()
+        self.state.metrics.record_pass(timer.times(len(snapshot.jobs), len(decision.dispatches)))
+        unsent: list[tuple[int, int]] = []
         for host, msg in launches:
             if not self.link.send(host, msg):
                 log.warning("host=%s went away before job=%s could start", host, msg.job["job_id"])
                 if isinstance(msg, protocol.PeSlaveStart):
                     self.parallel.slave_unreachable(msg)
+                else:
+                    unsent.append((msg.job["job_id"], msg.job["task_id"]))
+        if unsent:
+            await self._never_sent(unsent)
         if launches:
             self.qstates.poke()  # subordinate queues may have to be suspended now
         return started
+
+    async def _never_sent(self, keys: list[tuple[int, int]]) -> None:
+        """Tasks whose start never left the master did not run: pending again at once, not
+        ``t`` holding slots until their host registers again."""
+        state = self.state
+        changes: list[Any] = []
+        for job_id, task_id in keys:
+            job = state.jobs.get(job_id)
+            task = job.tasks.get(task_id) if job is not None else None
+            if job is None or task is None or task.state != TRANSFERRING:
+                continue
+            del job.tasks[task_id]
+            job.pending.add_back(task_id)
+            changes += [DeleteTask(job_id, task_id), state.job_change(job)]
+        if changes:
+            await state.commit(changes)
+
+    def _still_ending(self, order: Any) -> bool:
+        """Is an old run of this task, rescheduled away, still being killed on a granted host?"""
+        key = (order.job_id, order.task_id)
+        for a in order.assignments:
+            entry = self.state.hosts.get(a.host)
+            if entry is not None and key in entry.ending:
+                return True
+        return False
 
     def _apply(self, decision: Any, now: float) -> tuple[set[int], list[Any], list[tuple[str, Any]]]:
         state = self.state
@@ -128,15 +182,18 @@ class Dispatcher:
         touched: dict[int, Job] = {}
         changes: list[Any] = []
         launches: list[tuple[str, Any]] = []
+        figures = state.metrics
         for order in decision.dispatches:
             job = state.jobs.get(order.job_id)
-            if job is None or not job.pending.remove(order.task_id):
+            if job is None or self._still_ending(order) or not job.pending.remove(order.task_id):
                 continue
             assignments = [Assignment(a.queue, a.host, a.slots, a.devices) for a in order.assignments]
             task = Task(order.task_id, TRANSFERRING, assignments, now, pe=order.pe,
                         restarted=job.restarts.get(order.task_id, 0))
             job.tasks[task.task_id] = task
             job.never_reason = ""
+            figures.dispatches.inc()
+            figures.dispatch_latency.observe(max(0.0, now - max(job.submit_time, job.spec.start_time or 0.0)))
             touched[job.job_id] = job
             started.add(job.job_id)
             changes.append(state.task_change(job, task))
@@ -152,7 +209,7 @@ class Dispatcher:
             job = state.jobs.get(job_id)
             if job is not None and job.never_reason != reason:
                 job.never_reason = reason
-        self.waiting_reasons = {k: list(v) for k, v in decision.waiting.items()}
+        self.waiting_reasons = decision.waiting  # the pass's own (not copied: one dict per pass)
         if self.policies is not None:
             self.policies.observe(decision)
         return started, changes, launches

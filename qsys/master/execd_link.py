@@ -1,8 +1,9 @@
 """The master's side of the exec daemon links: registration, load, job starts and ends.
 
-An exec daemon proves it holds the cluster key, registers its facts and the tasks its spool
-still holds, and receives its effective configuration. From then on one table maps each
-message type to its handler. A task's end is acknowledged only after it is durable, so the
+An exec daemon proves it holds the cluster key or its host's secret (checked by
+:mod:`qsys.master.membership`), registers its facts and the tasks its spool still holds, and
+receives its effective configuration. From then on one table maps each message type to its
+handler; a message naming another host than the link's is refused. A task's end is acknowledged only after it is durable, so the
 exec daemon repeats JobFinished until then and the master accounts each end exactly once.
 """
 
@@ -10,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qsys import auth, protocol
-from qsys.errors import ProtocolError
+from qsys import protocol
+from qsys.errors import NotFound, ProtocolError
+from qsys.master import liveusage
 from qsys.master.core import ExecHost
 from qsys.master.jobs import RUNNING, TRANSFERRING
-from qsys.store import DeleteTask
+from qsys.store import DeleteTask, StoreError
 
 if TYPE_CHECKING:
     from qsys.master.core import Master
@@ -26,21 +29,45 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qsys.master.execd")
 
+RETRY_SECONDS = 2.0  # how often ends the store refused are tried again
+
 
 class HostLinks:
     """Sends to the exec daemons over their links (the :class:`~qsys.master.core.HostLink`
-    every part that tells a host something is given)."""
+    every part that tells a host something is given).
+
+    Inside :meth:`holding` messages are kept instead of sent, so a request that kills or
+    signals tasks tells the hosts only after its changes are durable (:meth:`deliver`); a
+    request the store refuses tells them nothing.
+    """
 
     def __init__(self, hosts: dict[str, ExecHost]) -> None:
         self.hosts = hosts
+        self._held: list[tuple[str, Any]] | None = None
 
     def send(self, host: str, msg: Any) -> bool:
         """Queue a message to an exec daemon; False when it is not connected."""
         entry = self.hosts.get(host)
         if entry is None or entry.writer is None:
             return False
+        if self._held is not None:
+            self._held.append((host, msg))
+            return True
         protocol.write_message(entry.writer, msg)
         return True
+
+    @contextmanager
+    def holding(self) -> Iterator[list[tuple[str, Any]]]:
+        """Keep what is sent in the block (no await inside it); hand it to :meth:`deliver`."""
+        outer, self._held = self._held, []
+        try:
+            yield self._held
+        finally:
+            self._held = outer
+
+    def deliver(self, held: list[tuple[str, Any]]) -> None:
+        for host, msg in held:
+            self.send(host, msg)
 
 
 class TaskEndSink(Protocol):
@@ -49,11 +76,20 @@ class TaskEndSink(Protocol):
 
 
 class ErrorStates(Protocol):
-    def mark_error(self, queue: str, host: str, reason: str) -> list[Any]: ...
+    def mark_error(self, queue: str, host: str, reason: str, job_id: int = 0,
+                   spool_full: bool = False) -> list[Any]: ...
+
+    def spool_has_room(self, host: str, free: int) -> list[Any]: ...
 
 
 class SlaveHosts(Protocol):
     def resend_slaves(self, host: str) -> None: ...
+
+
+class ExecdProofs(Protocol):
+    def check_execd(self, hello: protocol.ExecdHello, nonce: bytes, writer: asyncio.StreamWriter) -> None:
+        """Return when the hello proves its host's key, else raise AuthenticationError."""
+        ...
 
 
 ExecdHandler = Callable[[ExecHost, Any], Awaitable[None]]
@@ -63,8 +99,9 @@ class ExecdRegistry:
     """Serves the exec daemons' links: registration and reconciliation, then ``handlers``."""
 
     def __init__(self, state: Master, handlers: HandlerTable[ExecdHandler], links: HostLinks,
-                 ends: TaskEndSink, errors: ErrorStates, slaves: SlaveHosts) -> None:
+                 ends: TaskEndSink, errors: ErrorStates, slaves: SlaveHosts, proofs: ExecdProofs) -> None:
         self.state = state
+        self.proofs = proofs
         self.handlers = handlers
         self.links = links
         self.ends = ends
@@ -72,6 +109,8 @@ class ExecdRegistry:
         self.slaves = slaves
         self.background: set[asyncio.Task[None]] = set()
         self._finishing: dict[tuple[int, int], asyncio.Task[None]] = {}
+        self._unstored: dict[tuple[int, int], tuple[str, protocol.ExitReport]] = {}  # ends the store refused
+        self._retrier: asyncio.Task[None] | None = None
 
     def send(self, host: str, msg: Any) -> bool:
         return self.links.send(host, msg)
@@ -80,10 +119,12 @@ class ExecdRegistry:
 
     async def serve(self, hello: protocol.ExecdHello, nonce: bytes, reader: asyncio.StreamReader,
                     writer: asyncio.StreamWriter) -> None:
-        auth.check_execd_proof(self.state.key, nonce, hello.host, hello.proof)
+        self.proofs.check_execd(hello, nonce, writer)
         reg = await protocol.read_message(reader)
         if not isinstance(reg, protocol.Register) or reg.host != hello.host:
             raise ProtocolError("exec daemon must register after its hello")
+        if reg.host in self.state.config.removed_hosts:  # qconf -de: until qconf -ae adds it again
+            raise NotFound(f"{reg.host} is not an execution host")
         # what the master believes runs there, taken before the link is up: a task dispatched
         # from now on cannot be in the exec daemon's report and must not count as lost
         believed = [
@@ -101,6 +142,8 @@ class ExecdRegistry:
         entry.swap_total, entry.sockets, entry.cores, entry.threads = reg.swap_total, reg.sockets, reg.cores, reg.threads
         entry.load, entry.last_report = dict(reg.load), self.state.clock.now()
         entry.writer = writer
+        entry.unknown_since = 0.0
+        entry.ending = set()
         await self.state.config.ensure_exec_host(self.state, reg.host)
         protocol.write_message(writer, protocol.HostConfig(self.state.config.host_config(reg.host)))
         log.info("host=%s registered (%d processors, %d jobs in spool)", reg.host, reg.processors, len(reg.jobs))
@@ -117,11 +160,16 @@ class ExecdRegistry:
                     continue
                 if msg is None:
                     break
+                claimed = getattr(msg, "host", reg.host)
+                if claimed != reg.host:  # a host speaks for itself only
+                    log.warning("host=%s sent %s naming host %s: refused", reg.host, type(msg).__name__, claimed)
+                    continue
                 await self.handlers.lookup(msg)(entry, msg)
                 await writer.drain()
         finally:
             if entry.writer is writer:
                 entry.writer = None
+                entry.unknown_since = self.state.clock.now()
                 log.warning("host=%s link lost", reg.host)
                 self.state.schedule_soon()
 
@@ -137,9 +185,12 @@ class ExecdRegistry:
                 continue
             job = self.state.jobs.get(key[0])
             task = job.tasks.get(key[1]) if job else None
-            if task is None:
-                log.warning("host=%s job=%d.%d runs but is unknown: killing it", entry.name, *key)
+            if task is None or task.master.host != entry.name:
+                # deleted or rescheduled away while the host was not heard: never two copies
+                log.warning("host=%s job=%d.%d runs here but not for the master any more: killing it",
+                            entry.name, *key)
                 self.send(entry.name, protocol.KillJob(key[0], key[1], 9))
+                entry.ending.add(key)
                 continue
             if task.state == TRANSFERRING:
                 task.state = RUNNING
@@ -162,9 +213,15 @@ class ExecdRegistry:
 
     async def _finished(self, entry: ExecHost, job_id: int, task_id: int, report: protocol.ExitReport) -> None:
         key = (job_id, task_id)
+        if key in entry.ending:
+            entry.ending.discard(key)  # a run killed because it was moved away: it may run here again
+            self.state.schedule_soon()
         inflight = self._finishing.get(key)
         if inflight is not None:
-            await asyncio.shield(inflight)  # a repeat while the first report is being committed
+            try:
+                await asyncio.shield(inflight)  # a repeat while the first report is being committed
+            except StoreError:
+                return
         else:
             job = self.state.jobs.get(job_id)
             task = job.tasks.get(task_id) if job else None
@@ -173,22 +230,56 @@ class ExecdRegistry:
                 self._finishing[key] = done
                 try:
                     await done
+                except StoreError as exc:
+                    # not acknowledged: tried again here until stored (the exec daemon repeats it too)
+                    log.warning("host=%s job=%d.%d end not stored yet: %s", entry.name, job_id, task_id, exc)
+                    self._unstored[key] = (entry.name, report)
+                    if self._retrier is None:
+                        self._retrier = asyncio.get_running_loop().create_task(self._retry_unstored())
+                    return
                 finally:
                     del self._finishing[key]
         # an end already accounted (a repeat after a lost ack) is simply acknowledged again
         self.send(entry.name, protocol.FinishedAck(job_id, task_id))
+
+    async def _retry_unstored(self) -> None:
+        """Store again the ends the store refused, until none is left (disk full, store away)."""
+        try:
+            while self._unstored:
+                await asyncio.sleep(RETRY_SECONDS)
+                if not self.state.committer.available:
+                    continue
+                for key, (host, report) in list(self._unstored.items()):
+                    entry = self.state.hosts.get(host)
+                    del self._unstored[key]
+                    if entry is not None:
+                        await self._finished(entry, key[0], key[1], report)
+        finally:
+            self._retrier = None
 
     # ------------------------------------------------------------ messages of a registered host
 
     async def on_load(self, entry: ExecHost, msg: protocol.LoadReport) -> None:
         entry.load = dict(msg.load)
         entry.last_report = self.state.clock.now()
+        liveusage.record(self.state, entry.name, msg.usage)
+        entry.spool_free = msg.spool_free
+        if msg.spool_free < 0 or not self.state.committer.available:
+            return
+        cleared = self.errors.spool_has_room(entry.name, msg.spool_free)
+        if cleared:
+            try:
+                await self.state.commit(cleared)
+            except StoreError as exc:  # undone; the next report tries again
+                log.warning("host=%s spool has room, but its queues stay in E for now: %s", entry.name, exc)
 
     async def on_started(self, entry: ExecHost, msg: protocol.JobStarted) -> None:
         job = self.state.jobs.get(msg.job_id)
         task = job.tasks.get(msg.task_id) if job else None
         if task is None:
             return
+        if task.state == TRANSFERRING:
+            self.state.metrics.start_latency.observe(max(0.0, self.state.clock.now() - task.dispatch_time))
         task.state = RUNNING
         task.pid = msg.pid
         task.start_time = msg.start_time
@@ -202,7 +293,8 @@ class ExecdRegistry:
             return
         log.warning("host=%s job=%d.%d failed to start: %s", entry.name, msg.job_id, msg.task_id, msg.reason)
         host_fault = not msg.error_state  # the host could not start it: queue instance E, job again
-        marked = self.errors.mark_error(task.master.queue, task.master.host, msg.reason) if host_fault else []
+        marked = self.errors.mark_error(task.master.queue, task.master.host, msg.reason, msg.job_id,
+                                        msg.spool_full) if host_fault else []
         await self.ends.task_finished(job, task, protocol.ExitReport(failed=1, error=msg.reason,
                                                                      error_state=msg.error_state, rerun=host_fault),
                                       marked)

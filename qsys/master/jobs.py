@@ -53,7 +53,8 @@ class Task:
     deleting: bool = False
     restarted: int = 0
     pe: str | None = None
-    usage: dict[str, float] = field(default_factory=dict)
+    usage: dict[str, float] = field(default_factory=dict)  # finished pe tasks (accounting_summary)
+    live: dict[str, dict[str, float]] = field(default_factory=dict)  # host -> usage now (liveusage)
 
     @property
     def master(self) -> Assignment:
@@ -108,10 +109,12 @@ class Job:
     pending: TaskSet
     holds: set[str] = field(default_factory=set)
     predecessors: set[int] = field(default_factory=set)  # unfinished -hold_jid jobs
+    ad_predecessors: set[int] = field(default_factory=set)  # unfinished -hold_jid_ad array jobs
     error: str = ""  # set: the job is in error state (Eqw)
     never_reason: str = ""  # the scheduler found it can never run
     tasks: dict[int, Task] = field(default_factory=dict)
     restarts: dict[int, int] = field(default_factory=dict)  # task id -> times rerun
+    outcomes: list[dict[str, Any]] = field(default_factory=list)  # how tasks ended (qsys.master.finished)
 
     @classmethod
     def new(cls, job_id: int, spec: JobSpec, owner: str, uid: int, group: str, gid: int,
@@ -165,8 +168,10 @@ class Job:
             "pending": self.pending.to_wire(),
             "holds": sorted(self.holds),
             "predecessors": sorted(self.predecessors),
+            "ad_predecessors": sorted(self.ad_predecessors),
             "error": self.error,
             "restarts": {str(k): v for k, v in self.restarts.items()},
+            "outcomes": self.outcomes,
         }
 
     @classmethod
@@ -184,8 +189,10 @@ class Job:
         )
         job.holds = set(data.get("holds", ()))
         job.predecessors = set(data.get("predecessors", ()))
+        job.ad_predecessors = set(data.get("ad_predecessors", ()))
         job.error = data.get("error", "")
         job.restarts = {int(k): v for k, v in data.get("restarts", {}).items()}
+        job.outcomes = list(data.get("outcomes", []))
         return job
 
     def state_label(self) -> str:

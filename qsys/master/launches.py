@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from qsys.launch import Launch, PeHostEntry
+from qsys.master.checkpointing import checkpoint_of
 from qsys.master.config import LIMITS, split_list
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ def launch_for(state: Master, job: Job, task: Task) -> Launch:
         qsys_root=str(state.cell.root),
         binary_path=state.boot.get("binary_path") or os.path.dirname(sys.executable),
         devices=devices_on(task, first.host),
+        checkpoint=checkpoint_of(state, job, parse_time(queue_attr("min_cpu_interval") or "00:05:00")),
     )
 
 

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from qsys import protocol
 from qsys.errors import InvalidRequest, NotFound
-from qsys.master.attrs import edit_attribute
+from qsys.master.attrs import edit_attribute, purge_override
 from qsys.master.config import GLOBAL_HOST, NAME_LISTS, SHARE_TREE
+from qsys.master.exechosts import forget_link, leaving
 from qsys.master.hostview import exechost_view
 from qsys.master.identity import Identity
 from qsys.master.policy_objects import NO_QUOTA_SET, NO_TREE, OPERATIONS, checked
-from qsys.master.refs import check_refs, complex_users, referrers
+from qsys.master.refs import check_refs, complex_users, reference_denial
 from qsys.master.roles import require_manager
 from qsys.objects import (
     ComplexList,
@@ -43,9 +44,10 @@ class Kind:
     label: str  # in "added "x" to <label> list"
     missing: str  # show/modify/delete of an unknown name ({name})
     empty: str  # a list with no member
-    # where Grid Engine words these otherwise than ``missing``
+    # where Grid Engine words these otherwise than ``missing`` and ``label``
     missing_modify: str = ""  # -M* of an unknown name
     missing_delete: str = ""  # -d* of an unknown name
+    removed_label: str = ""  # in "removed "x" from <label> list"
 
 
 KIND_INFO: dict[str, Kind] = {
@@ -72,6 +74,11 @@ KIND_INFO: dict[str, Kind] = {
                 missing_modify='denied: resource quota set "{name}" does not exist',
                 missing_delete='denied: resource quota set "{name}" does not exist'),
     SHARE_TREE: Kind("sharetree", NO_TREE, NO_TREE),
+    "ckpt": Kind("checkpoint interface", "{name} is not a checkpointing interface definition",
+                 "no ckpt interface definition defined",
+                 missing_modify='denied: checkpoint interface "{name}" does not exist',
+                 missing_delete='denied: checkpointing environment "{name}" does not exist',
+                 removed_label="checkpointing environment"),
 }
 SINGLE = ("complex", "sconf")  # one object per cluster
 
@@ -114,9 +121,11 @@ _READ_ONLY = ("show", "list", "template")
 class ConfRequests:
     """``qconf``'s requests on every kind of configuration object."""
 
-    def __init__(self, state: Master, link: HostLink) -> None:
+    def __init__(self, state: Master, link: HostLink,
+                 removed: Callable[[str, str], Awaitable[None]] | None = None) -> None:
         self.state = state
         self.link = link
+        self.removed = removed  # told of every deleted object (a deleted host's secret is revoked)
 
     async def conf_request(self, who: Identity, msg: protocol.ConfRequest) -> Reply:
         op = self._OPS.get(msg.op)
@@ -206,6 +215,8 @@ class ConfRequests:
         if delete:
             await self.state.commit([DeleteObject(kind, name)])
             self.state.config.remove(kind, name)
+            if self.removed is not None:
+                await self.removed(kind, name)
         else:
             record = {"attrs": {} if kind in NAME_LISTS else to_wire(obj)}
             await self.state.commit([PutObject(kind, name, record)])
@@ -232,7 +243,10 @@ class ConfRequests:
             raise InvalidRequest(f'{info.label} "{name}" already exists')
         if kind == "exechost":  # load values are reported by the host, never taken from a file
             obj = keep_readonly(obj, from_wire(kind, {}, name))
-        await self._store(kind, name, obj)
+            await self.state.config.apply_edits(self.state, self.state.config.joining(name, obj))
+            self._notify(kind, name)
+        else:
+            await self._store(kind, name, obj)
         return _result([f'{_by(who)} added "{name}" to {info.label} list'])
 
     async def _add_names(self, who: Identity, kind: str, names: str) -> protocol.Lines:
@@ -303,15 +317,22 @@ class ConfRequests:
         for name in [n for n in msg.name.replace(",", " ").split() if n]:
             try:
                 self._may_delete(kind, name)
+                if kind == "exechost":
+                    await self.state.config.apply_edits(self.state, leaving(self.state, name))
+                    forget_link(self.state, name)
+                    self._notify(kind, name)
+                    if self.removed is not None:
+                        await self.removed(kind, name)  # its secret is revoked
+                else:
+                    await self._store(kind, name, None, delete=True)
             except (InvalidRequest, NotFound) as exc:
                 lines.append(exc.message)
                 failed = True
                 continue
-            await self._store(kind, name, None, delete=True)
             if kind in ("adminhost", "submithost"):
                 lines.append(f"{name} removed from {info.label} list")
             else:
-                lines.append(f'{_by(who)} removed "{name}" from {info.label} list')
+                lines.append(f'{_by(who)} removed "{name}" from {info.removed_label or info.label} list')
         return _result(lines, failed)
 
     def _may_delete(self, kind: str, name: str) -> None:
@@ -325,14 +346,18 @@ class ConfRequests:
             raise InvalidRequest("denied: the global configuration cannot be deleted")
         if kind == "exechost" and name == GLOBAL_HOST:
             raise InvalidRequest('denied: the exechost "global" cannot be deleted')
-        if kind in ("queue", "exechost"):
+        if kind == "queue":
             for job in self.state.jobs.values():
                 for task in job.tasks.values():
-                    if any((a.queue if kind == "queue" else a.host) == name for a in task.assignments):
+                    if any(a.queue == name for a in task.assignments):
                         raise InvalidRequest(f'denied: {KIND_INFO[kind].label} "{name}" has running jobs')
-        users = referrers(self.state.config, kind, name)
-        if users:
-            raise InvalidRequest(f'denied: {KIND_INFO[kind].label} "{name}" is still referenced in {users[0]}')
+        if kind == "ckpt":
+            for job_id in sorted(self.state.jobs):
+                if self.state.jobs[job_id].spec.checkpoint == name:
+                    raise InvalidRequest(f'denied: Checkpointing object "{name}" is still referenced in job {job_id}.')
+        denial = reference_denial(self.state.config, kind, name, KIND_INFO[kind].label)
+        if denial:
+            raise InvalidRequest(denial)
 
     async def _attr(self, who: Identity, msg: protocol.ConfRequest) -> protocol.Lines:
         """-mattr/-rattr/-aattr/-dattr on one or more objects (``queue@host`` sets an override)."""
@@ -349,7 +374,17 @@ class ConfRequests:
                 lines.append(info.missing.format(name=name))
                 failed = True
                 continue
-            new = edit_attribute(old, edit.mode, edit.attr, edit.value, host)
+            if edit.mode == "purge":
+                if not host:
+                    lines.append(f'error: Given object_instance "{target}" is incomplete')
+                    failed = True
+                    continue
+                new = purge_override(old, edit.attr, host)
+                if new is None:
+                    lines.append(f'Attribute name ("{edit.attr}") and/or value ("{host}") not found')
+                    continue
+            else:
+                new = edit_attribute(old, edit.mode, edit.attr, edit.value, host)
             self._check(kind, new)
             new = checked(self.state.config, kind, new)
             if kind == "exechost":

@@ -88,6 +88,7 @@ class ParallelJobs:
         launch.pe_start = _none(self.setting(task.pe, "start_proc_args"))
         launch.pe_stop = _none(self.setting(task.pe, "stop_proc_args"))
         launch.control_slaves = _on(self.setting(task.pe, "control_slaves"))
+        launch.job_is_first_task = _on(self.setting(task.pe, "job_is_first_task"))
         if launch.control_slaves:
             launch.pe_token = self.job_token(job, task)
             ports = self.inherit_ports

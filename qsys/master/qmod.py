@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol
 from qsys.errors import InvalidRequest
 from qsys.master.queue_states import QueueStates, order_states, pairs
+from qsys.master.reschedule import lost_run, pushed_line, rerunnable
 from qsys.master.tasks import parse_job_target
+from qsys.store import StoreError
 
 if TYPE_CHECKING:
-    from qsys.master.core import HostLink, Master
+    from qsys.master.core import HeldLink, Master
     from qsys.master.identity import Identity
     from qsys.master.jobs import Job, Task
 
@@ -69,12 +72,14 @@ def _group_hosts(groups: dict[str, Any], name: str, depth: int = 0) -> set[str]:
 class _Run:
     """One qmod request: collects reply lines and store changes."""
 
-    def __init__(self, master: Master, qstates: QueueStates, link: HostLink, who: Identity,
+    def __init__(self, master: Master, qstates: QueueStates, link: HeldLink, who: Identity,
                  msg: protocol.QueueAction) -> None:
         self.master, self.qstates, self.link, self.who, self.msg = master, qstates, link, who, msg
         self.lines: list[str] = []
         self.changes: list[Any] = []
         self.failed = False
+        self.unreachable: list[tuple[Job, Task]] = []  # to reschedule at once: their host is unknown
+        self.rescheduling: set[tuple[int, int]] = set()  # killed to run again (undone if refused)
 
     # ------------------------------------------------------------ queues
 
@@ -195,51 +200,64 @@ class _Run:
         if task.deleting:
             self.lines.append(f"{self.who.user} - {label} is already in deletion")
             return
-        rerun = job.spec.rerunnable
-        if rerun is None:
-            first = task.master
-            rerun = self.master.config.queue_attr(first.queue, "rerun", first.host).upper() in ("TRUE", "YES", "Y")
-        if not rerun and not force:
+        if not rerunnable(self.master.config, job, task) and not force:
             self.lines.append(f"{self.who.user} - {label} is not rerunable, use -f to force its rescheduling")
             self.failed = True
             return
+        self.lines.append(pushed_line(job, task, force))
+        entry = self.master.hosts.get(task.master.host)
+        if entry is None or not entry.up:
+            self.unreachable.append((job, task))  # pending again now; killed there when it returns
+            return
         self.qstates.rescheduling.add((job.job_id, task.task_id))
+        self.rescheduling.add((job.job_id, task.task_id))
         for host in dict.fromkeys(a.host for a in task.assignments):
             self.link.send(host, protocol.KillJob(job.job_id, task.task_id, 9))
-        self.lines.append(f"{self.who.user} - reschedule {label}")
+
+
+class TaskEndSink(Protocol):
+    async def task_finished(self, job: Job, task: Task, report: protocol.ExitReport,
+                            also: Sequence[Any] = ()) -> None: ...
 
 
 class QueueRequests:
     """qmod and qselect."""
 
-    def __init__(self, state: Master, qstates: QueueStates, link: HostLink) -> None:
+    def __init__(self, state: Master, qstates: QueueStates, link: HeldLink, ends: TaskEndSink) -> None:
         self.state = state
         self.qstates = qstates
         self.link = link
+        self.ends = ends
 
     async def queue_action(self, who: Identity, msg: protocol.QueueAction) -> protocol.Lines:
-        return await queue_action(self.state, self.qstates, self.link, who, msg)
+        return await queue_action(self.state, self.qstates, self.link, who, msg, self.ends)
 
     async def select_queues(self, who: Identity, msg: protocol.SelectQueues) -> protocol.Names:
         return protocol.Names(select(self.state, self.qstates, msg))
 
 
-async def queue_action(master: Master, qstates: QueueStates, link: HostLink, who: Identity,
-                       msg: protocol.QueueAction) -> protocol.Lines:
+async def queue_action(master: Master, qstates: QueueStates, link: HeldLink, who: Identity,
+                       msg: protocol.QueueAction, ends: TaskEndSink) -> protocol.Lines:
     if msg.action not in _QUEUE_ACTIONS and msg.action != "reschedule":
         raise InvalidRequest(f"unknown qmod action {msg.action[:40]!r}")
     run = _Run(master, qstates, link, who, msg)
-    for target in msg.targets:
-        is_job = msg.jobs if msg.jobs is not None else bool(_JOB_TARGET.match(target))
-        if is_job:
-            run.job(target)
-        else:
-            run.queue(target)
-    if run.changes:
-        await master.commit(run.changes)
-    extra = qstates.reconcile()
-    if extra:
-        await master.commit(extra)
+    with link.holding() as kills:  # the hosts hear of it once it is durable
+        for target in msg.targets:
+            is_job = msg.jobs if msg.jobs is not None else bool(_JOB_TARGET.match(target))
+            if is_job:
+                run.job(target)
+            else:
+                run.queue(target)
+    try:
+        if run.changes:
+            await master.commit(run.changes)
+    except StoreError:
+        qstates.rescheduling.difference_update(run.rescheduling)
+        raise
+    link.deliver(kills)
+    for job, task in run.unreachable:
+        await ends.task_finished(job, task, lost_run())
+    await qstates.reconcile_and_commit()
     master.schedule_soon()
     return protocol.Lines(run.lines, 1 if run.failed else 0)
 

@@ -16,19 +16,20 @@ state ``s``), any instance it runs in is suspended (``S``), or a suspend thresho
 from __future__ import annotations
 
 import asyncio
-import grp
 import logging
-import pwd
 import signal
 from typing import TYPE_CHECKING, Any
 
 from qsys import protocol
 from qsys.errors import InvalidRequest
+from qsys.master.access import unix_groups
+from qsys.master.checkpointing import migrates_on_suspend
 from qsys.master.config import split_list
 from qsys.master.snapshot import used_slots
+from qsys.store import StoreError
 
 if TYPE_CHECKING:
-    from qsys.master.core import HostLink, Master
+    from qsys.master.core import HeldLink, Master
     from qsys.master.jobs import Job, Task
 
 log = logging.getLogger("qsys.master.qstates")
@@ -37,6 +38,7 @@ STATE_ORDER = "aACDdsuESco"
 MANUAL = "dsE"  # set by qmod, kept in the store
 SUSPENDING = "sSC"  # instance states that stop the jobs in them
 TICK_SECONDS = 2.0
+SPOOL_ROOM = 16 << 20  # bytes an exec spool needs free before an E state it caused is cleared
 _KIND_STATE = "qinstance_state"
 _KIND_JOBS = "job_suspension"
 
@@ -56,7 +58,7 @@ def pairs(text: str | None) -> list[tuple[str, str]]:
 class QueueStates:
     """Kept by the master: manual instance states, suspended tasks, derived states."""
 
-    def __init__(self, state: Master, link: HostLink) -> None:
+    def __init__(self, state: Master, link: HeldLink) -> None:
         self.state = state
         self.link = link
         self.manual: dict[str, str] = {}  # "queue@host" -> letters of MANUAL
@@ -64,6 +66,7 @@ class QueueStates:
         self.threshold_suspended: set[tuple[int, int]] = set()  # suspend_thresholds
         self.stopped: set[tuple[int, int]] = set()  # tasks told SIGSTOP
         self.rescheduling: set[tuple[int, int]] = set()  # qmod -rj: killed, to run again
+        self.errors: dict[str, tuple[str, list[str]]] = {}  # "queue@host" in E -> (cause, messages)
         self._objects: dict[str, dict[str, dict[str, Any]]] = {}  # store objects config may not know
         self._schedules: dict[tuple[str, str], Any] = {}
         self._threshold_step: dict[str, float] = {}
@@ -76,32 +79,82 @@ class QueueStates:
     def load(self, objects: dict[tuple[str, str], dict[str, Any]]) -> None:
         for (kind, name), record in objects.items():
             if kind == _KIND_STATE:
-                self.manual[name] = str(record.get("states", ""))
+                self._restore_instance(name, record)
             elif kind == _KIND_JOBS:
-                self.job_suspended = {(int(j), int(t)) for j, t in record.get("suspended", [])}
-                self.threshold_suspended = {(int(j), int(t)) for j, t in record.get("threshold", [])}
-                self.stopped = {(int(j), int(t)) for j, t in record.get("stopped", [])}
+                self._restore_jobs(name, record)
             elif kind in ("calendar", "userset"):
                 attrs = record.get("attrs", record)
                 self._objects.setdefault(kind, {})[name] = dict(attrs)
+
+    def restorers(self) -> dict[str, Any]:
+        """Undo of a refused change of the objects kept here (see ``rollback.py``)."""
+        return {_KIND_STATE: self._restore_instance, _KIND_JOBS: self._restore_jobs}
+
+    def _restore_instance(self, name: str, record: dict[str, Any] | None) -> None:
+        record = record or {}
+        letters = str(record.get("states", ""))
+        if letters:
+            self.manual[name] = letters
+        else:
+            self.manual.pop(name, None)
+        if "E" in letters and record.get("messages"):
+            self.errors[name] = (str(record.get("cause", "")), [str(m) for m in record["messages"]])
+        else:
+            self.errors.pop(name, None)
+
+    def _restore_jobs(self, name: str, record: dict[str, Any] | None) -> None:
+        record = record or {}
+        self.job_suspended = {(int(j), int(t)) for j, t in record.get("suspended", [])}
+        self.threshold_suspended = {(int(j), int(t)) for j, t in record.get("threshold", [])}
+        self.stopped = {(int(j), int(t)) for j, t in record.get("stopped", [])}
 
     def manual_change(self, instance: str) -> Any:
         from qsys.store import DeleteObject, PutObject
 
         letters = self.manual.get(instance, "")
+        if "E" not in letters:
+            self.errors.pop(instance, None)
         if not letters:
             self.manual.pop(instance, None)
             return DeleteObject(_KIND_STATE, instance)
-        return PutObject(_KIND_STATE, instance, {"states": letters})
+        record: dict[str, Any] = {"states": letters}
+        if instance in self.errors:
+            record["cause"], record["messages"] = self.errors[instance]
+        return PutObject(_KIND_STATE, instance, record)
 
-    def mark_error(self, queue: str, host: str, reason: str) -> list[Any]:
-        """A job could not start on this instance through no fault of its own: state E."""
+    def mark_error(self, queue: str, host: str, reason: str, job_id: int = 0, spool_full: bool = False) -> list[Any]:
+        """A job could not start on this instance through no fault of its own: state E
+        (cleared by ``qmod -c``, or by itself once a spool that was full has room again)."""
         name = f"{queue}@{host}"
         if "E" in self.manual.get(name, ""):
             return []
         log.warning("queue instance %s set in error state: %s", name, reason)
         self.manual[name] = order_states(set(self.manual.get(name, "")) | {"E"})
+        messages = [f"queue {queue} marked QERROR as result of job {job_id}'s failure at host {host}"]
+        if spool_full:
+            messages.append(f"no space left in the exec spool of host {host}: "
+                            "the error state clears by itself when there is room again")
+        self.errors[name] = ("spool" if spool_full else "", messages)
         return [self.manual_change(name)]
+
+    def spool_has_room(self, host: str, free: int) -> list[Any]:
+        """The exec spool of ``host`` reports ``free`` bytes: clear the E states it caused."""
+        if free < SPOOL_ROOM:
+            return []
+        changes = []
+        for name, (cause, _) in list(self.errors.items()):
+            if cause == "spool" and name.partition("@")[2] == host:
+                log.warning("queue instance %s: error state cleared, the exec spool has room again (%d MB free)",
+                            name, free >> 20)
+                self.manual[name] = order_states(set(self.manual.get(name, "")) - {"E"})
+                changes.append(self.manual_change(name))
+        if changes:
+            self.state.schedule_soon()
+        return changes
+
+    def messages(self, instance: str) -> list[str]:
+        """Why the instance is in E (``qstat -explain E``)."""
+        return list(self.errors.get(instance, ("", []))[1])
 
     def jobs_change(self) -> Any:
         from qsys.store import PutObject
@@ -157,7 +210,7 @@ class QueueStates:
         allow, deny = split_list(user_lists), split_list(xuser_lists)
         if not allow and not deny:
             return True
-        groups = _groups_of(user)
+        groups = unix_groups(user)
 
         def member(names: list[str]) -> bool:
             for name in names:
@@ -301,6 +354,9 @@ class QueueStates:
             return True
         return False
 
+    def keep_reschedule(self, job_id: int, task_id: int) -> None:
+        self.rescheduling.add((job_id, task_id))
+
     def task_state(self, job: Job, task: Task, states: dict[str, str] | None = None) -> str:
         """The letter a suspended task shows (s, S, T), "" when it is not suspended."""
         key = (job.job_id, task.task_id)
@@ -362,6 +418,13 @@ class QueueStates:
                 want = bool(self.task_state(job, task, states))
                 if want == (key in self.stopped) or task.state != "r" or task.deleting:
                     continue
+                if want and migrates_on_suspend(job.spec):  # checkpoint, end and run again
+                    if key not in self.rescheduling:
+                        self.rescheduling.add(key)
+                        self.link.send(task.master.host, protocol.MigrateJob(job.job_id, task.task_id))
+                        log.info("job=%d.%d suspended: migrating (checkpointing interface %s)", job.job_id,
+                                 task.task_id, job.spec.checkpoint)
+                    continue
                 sig = signal.SIGSTOP if want else signal.SIGCONT
                 for host in dict.fromkeys(a.host for a in task.assignments):
                     self.link.send(host, protocol.SignalJob(job.job_id, task.task_id, int(sig)))
@@ -394,32 +457,28 @@ class QueueStates:
         """Re-evaluate at once (after qmod, a finished task, a configuration change)."""
         self._wake.set()
 
+    async def reconcile_and_commit(self) -> None:
+        """:meth:`reconcile`, its signals sent once the stopped tasks are stored."""
+        with self.link.holding() as signals:
+            changes = self.reconcile()
+        if changes:
+            await self.state.commit(changes)
+        self.link.deliver(signals)
+
     async def _loop(self) -> None:
         while True:
             try:
-                changes = self.reconcile()
-                if changes:
-                    await self.state.commit(changes)
+                await self.reconcile_and_commit()
                 now = self.now()
                 upcoming = self.next_calendar_change(now)
                 delay = TICK_SECONDS if upcoming is None else max(0.05, min(TICK_SECONDS, upcoming - now))
             except asyncio.CancelledError:
                 raise
+            except StoreError:
+                delay = TICK_SECONDS  # undone; the store's state is evaluated again next tick
             except Exception:
                 log.exception("queue state evaluation failed")
                 delay = TICK_SECONDS
             await self.state.clock.wait(self._wake, delay)
             self._wake.clear()
 
-
-def _groups_of(user: str) -> list[str]:
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        return []
-    names = [g.gr_name for g in grp.getgrall() if user in g.gr_mem]
-    try:
-        names.append(grp.getgrgid(entry.pw_gid).gr_name)
-    except KeyError:
-        pass
-    return names

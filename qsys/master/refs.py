@@ -14,17 +14,21 @@ if TYPE_CHECKING:
     from qsys.master.config import ClusterConfig
 
 # attribute -> the kind its names refer to, for each kind that refers to others
+_PROJECTS = {"projects": "project", "xprojects": "project"}
 _REFS: dict[str, dict[str, str]] = {
     "queue": {"pe_list": "pe", "user_lists": "userset", "xuser_lists": "userset", "calendar": "calendar",
-              "hostlist": "hostgroup"},
+              "hostlist": "hostgroup", "ckpt_list": "ckpt", **_PROJECTS},
     "pe": {"user_lists": "userset", "xuser_lists": "userset"},
-    "exechost": {"user_lists": "userset", "xuser_lists": "userset"},
-    "conf": {"user_lists": "userset", "xuser_lists": "userset"},
+    "exechost": {"user_lists": "userset", "xuser_lists": "userset", **_PROJECTS},
+    "conf": {"user_lists": "userset", "xuser_lists": "userset", **_PROJECTS},
     "hostgroup": {"hostlist": "hostgroup"},
+    "project": {"acl": "userset", "xacl": "userset"},
 }
 LABEL = {"pe": "parallel environment", "userset": "userset", "calendar": "calendar",
          "hostgroup": "host group", "queue": "cluster queue", "exechost": "exechost",
-         "conf": "configuration"}
+         "conf": "configuration", "project": "project", "ckpt": "checkpointing interface"}
+# how Grid Engine names an object that refers to a project ("... in xprojects of queue "q"")
+_OWNER_WORD = {"queue": "queue", "exechost": "host", "conf": "configuration"}
 
 
 def _values(obj: Any, attr: str) -> Iterator[str]:
@@ -99,6 +103,31 @@ def referrers(config: ClusterConfig, kind: str, name: str) -> list[str]:
                 if kind == "hostgroup" and name in set(_override_groups(owner)):
                     out.append(f'{LABEL[owner_kind]} "{owner.object_name}"')
     return out
+
+
+def _referring(config: ClusterConfig, kind: str, name: str) -> tuple[str, str, str] | None:
+    """The first (owner kind, owner name, attribute) that names ``name`` of ``kind``."""
+    for owner_kind, attrs in _REFS.items():
+        for owner in config.table(owner_kind).values():
+            for attr, target in attrs.items():
+                if target == kind and name in set(_values(owner, attr)):
+                    return owner_kind, owner.object_name, attr
+    return None
+
+
+def reference_denial(config: ClusterConfig, kind: str, name: str, label: str) -> str | None:
+    """Why ``name`` of ``kind`` may not be deleted while named (Grid Engine's words for
+    projects and checkpointing interfaces), None when nothing names it."""
+    if kind in ("project", "ckpt"):
+        found = _referring(config, kind, name)
+        if found is None:
+            return None
+        owner_kind, owner, attr = found
+        if kind == "ckpt":
+            return f'denied: Ckpt "{name}" is still referenced in queue "{owner}".'
+        return f'denied: project "{name}" is still referenced in {attr} of {_OWNER_WORD[owner_kind]} "{owner}"'
+    users = referrers(config, kind, name)
+    return f'denied: {label} "{name}" is still referenced in {users[0]}' if users else None
 
 
 def complex_users(config: ClusterConfig, name: str) -> list[str]:

@@ -7,18 +7,18 @@ from typing import TYPE_CHECKING
 
 from qsys import protocol
 from qsys.errors import InvalidRequest, NotFound, NotSchedulable, PermissionDenied
-from qsys.master.submit import ImmediatePass, new_jobs, submitted
+from qsys.master.submit import ImmediatePass, create_jobs, submitted
 from qsys.master.validate import validate_spec
 
 if TYPE_CHECKING:
     from qsys.master.actions import JobActions
-    from qsys.master.core import HostLink, Master
+    from qsys.master.core import HeldLink, Master
     from qsys.master.identity import Identity
     from qsys.records import Submitted, TaskEnd
 
 
 class JobRequests:
-    def __init__(self, state: Master, actions: JobActions, immediate: ImmediatePass, link: HostLink) -> None:
+    def __init__(self, state: Master, actions: JobActions, immediate: ImmediatePass, link: HeldLink) -> None:
         self.state = state
         self.actions = actions
         self.immediate = immediate
@@ -28,13 +28,10 @@ class JobRequests:
         state = self.state
         spec = msg.spec
         validate_spec(state, who, spec)
-        (job,), changes = new_jobs(state, who, [spec])
+        (job,) = await create_jobs(state, who, [spec])
         if not spec.now:
-            # the pass runs while this commit is queued, so its orders share the transaction;
-            # they are still durable (and after the job) before any exec daemon hears of them
             state.schedule_soon()
-        await state.commit(changes)
-        if spec.now:
+        else:
             dispatched = await self.immediate.run_now(job)
             if not dispatched:
                 await state.commit(state.forget_job(job))
@@ -48,14 +45,15 @@ class JobRequests:
             if spec.now:
                 raise InvalidRequest("-now y is not allowed in a bulk submission")
             validate_spec(state, who, spec)
-        jobs, changes = new_jobs(state, who, specs)
-        state.schedule_soon()  # see submit()
-        await state.commit(changes)
+        jobs = await create_jobs(state, who, specs)
+        state.schedule_soon()
         return protocol.SubmittedMany([submitted(job) for job in jobs])
 
     async def job_action(self, who: Identity, msg: protocol.JobAction) -> protocol.Lines:
-        lines, failed, changes = self.actions.act(who, msg)
+        with self.link.holding() as kills:  # told to the hosts once the deletion is durable
+            lines, failed, changes = self.actions.act(who, msg)
         await self.state.commit(changes)
+        self.link.deliver(kills)
         self.state.schedule_soon()
         return protocol.Lines(lines, 1 if failed else 0)
 

@@ -2,8 +2,10 @@
 
 Every connection starts with a Challenge. Exec daemons answer with ExecdHello and are handed
 to :mod:`qsys.master.execd_link`; clients answer with Hello and are identified by the kernel
-(Unix socket, SO_PEERCRED) or by a credential signed with the cluster key over the challenge
-(TCP). A name a client sends is never trusted.
+(Unix socket, SO_PEERCRED) or by a credential signed over the challenge (TCP), which
+:mod:`qsys.master.membership` checks (as it answers a joining host's requests). A name a
+client sends is never trusted. The TCP port speaks TLS when the cell has it (``qsys.tls``):
+an accepted socket becomes TLS streams in ``admission.streams``, after the admission gate.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from qsys.master.identity import Identity, identify
 
 if TYPE_CHECKING:
     from qsys.master.core import Master
+    from qsys.master.lease import MasterLease
 
 log = logging.getLogger("qsys.master.server")
 
@@ -37,16 +40,42 @@ class ExecdLinks(Protocol):
         ...
 
 
+class Members(Protocol):
+    @property
+    def ssl(self) -> Any:
+        """The TCP port's TLS context (None: plain TCP)."""
+        ...
+
+    def takes(self, msg: Any) -> bool:
+        """Whether ``msg`` is a first message of a host that has no identity yet (joining)."""
+        ...
+
+    async def serve(self, msg: Any, nonce: bytes, reader: asyncio.StreamReader,
+                    writer: asyncio.StreamWriter) -> None: ...
+
+    def verify_credential(self, credential: Any, nonce: bytes) -> tuple[int, str, str]:
+        """(uid, user, host) of a TCP client's credential, or AuthenticationError."""
+        ...
+
+    def rights(self, identity: Identity) -> Identity:
+        """What a TCP client's identity may do, given the host it calls from."""
+        ...
+
+
 class Server:
-    """The listeners and the handshake; requests go to ``requests``, exec links to ``execds``.
-    Connection limits before authentication: :mod:`qsys.admission`."""
+    """The listeners and the handshake; requests go to ``requests``, exec links to ``execds``,
+    credentials and joins to ``members``. Connection limits before authentication:
+    :mod:`qsys.admission`."""
 
     def __init__(self, state: Master, requests: protocol.HandlerTable[ClientHandler], execds: ExecdLinks,
-                 limits: admission.Limits | None = None) -> None:
+                 members: Members, limits: admission.Limits | None = None,
+                 lease: MasterLease | None = None) -> None:
         self.state = state
         self.requests = requests
         self.execds = execds
+        self.members = members
         self.limits = limits or admission.Limits()
+        self.lease = lease  # in a failover cell: the Challenge says which master this is
         self._gate: admission.Gate | None = None
         self._listeners: list[admission.Listener] = []
         self._conn_seq = 0
@@ -92,10 +121,16 @@ class Server:
     async def _serve(self, conn: socket.socket, ticket: admission.Ticket, *, unix: bool) -> None:
         self._conn_seq += 1
         seq = self._conn_seq
-        reader, writer = await admission.streams(conn)
+        tls = None if unix else self.members.ssl
+        try:
+            reader, writer = await admission.streams(conn, tls=tls, tls_timeout=self.limits.handshake_timeout)
+        except (OSError, TimeoutError) as exc:  # SSLError too: a plain-text peer on the TLS port
+            conn.close()
+            self._gate_log("conn tls", "conn=%d from %s: no TLS handshake: %s", seq, ticket.peer, exc)
+            return
         nonce = auth.new_nonce()
         try:
-            protocol.write_message(writer, protocol.Challenge(nonce))
+            protocol.write_message(writer, self._challenge(nonce))
             try:
                 first = await asyncio.wait_for(protocol.read_message(reader, protocol.MAX_HELLO),
                                                self.limits.handshake_timeout)
@@ -106,6 +141,9 @@ class Server:
             if isinstance(first, protocol.ExecdHello):
                 ticket.authenticated()  # the link checks the proof before it reads anything else
                 await self.execds.serve(first, nonce, reader, writer)
+                return
+            if self.members.takes(first):  # a joining host: one request, one answer
+                await self.members.serve(first, nonce, reader, writer)
                 return
             if not isinstance(first, protocol.Hello):
                 raise ProtocolError(f"unexpected first message {type(first).__name__}")
@@ -121,11 +159,16 @@ class Server:
                 log.warning("conn=%d refused: %s", seq, exc)
             await _say(writer, protocol.Fail(exc.kind, exc.message))
         finally:
-            writer.close()
+            await _closed(writer)
 
     def _gate_log(self, key: str, text: str, *args: object) -> None:
         assert self._gate is not None
         self._gate.refused.warn(key, text, *args)
+
+    def _challenge(self, nonce: bytes) -> protocol.Challenge:
+        if self.lease is None:
+            return protocol.Challenge(nonce)
+        return protocol.Challenge(nonce, self.lease.epoch, self.lease.remaining())
 
     def _identify(self, hello: protocol.Hello, nonce: bytes, writer: asyncio.StreamWriter, *, unix: bool) -> Identity:
         if unix:
@@ -136,9 +179,10 @@ class Server:
         else:
             if not hello.credential:
                 raise AuthenticationError("a TCP client must present a signed credential")
-            uid, user, host = auth.verify_credential(self.state.key, nonce, hello.credential)
+            uid, user, host = self.members.verify_credential(hello.credential, nonce)
         identity = identify(self.state.config, self.state.owner_uid, uid, user, host)
         if not unix:
+            identity = self.members.rights(identity)
             peer = writer.get_extra_info("peername")
             if peer:
                 identity = dataclasses.replace(identity, address=str(peer[0]))
@@ -158,7 +202,9 @@ class Server:
             if msg is None:
                 return
             try:
-                reply = await self.requests.lookup(msg)(identity, msg)
+                handler = self.requests.lookup(msg)
+                self.state.metrics.request(type(msg))
+                reply = await handler(identity, msg)
             except QsysError as exc:
                 reply = protocol.Fail(exc.kind, exc.message)
             except Exception as exc:  # a bug: tell the client, keep serving others
@@ -166,6 +212,17 @@ class Server:
                 reply = protocol.Fail("error", f"internal error: {exc}")
             protocol.write_message(writer, reply)
             await writer.drain()
+
+
+async def _closed(writer: asyncio.StreamWriter) -> None:
+    """Close and wait until the transport has let go of the socket: the listener closes the
+    descriptor next, and a transport still closing (TLS says goodbye first) would otherwise
+    act on the number the next accepted connection gets."""
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), 5.0)
+    except (OSError, TimeoutError):
+        pass
 
 
 async def _say(writer: asyncio.StreamWriter, msg: Any) -> None:

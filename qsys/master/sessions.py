@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from qsys import auth, protocol
 from qsys.errors import InvalidRequest, NotFound, NotSchedulable, PermissionDenied, QsysError
-from qsys.master.submit import ImmediatePass, new_jobs, submitted
+from qsys.master.submit import ImmediatePass, create_jobs, submitted
 from qsys.master.validate import validate_spec
 from qsys.remote.addresses import local_addresses
 
@@ -171,9 +171,8 @@ class SessionRequests:
         if spec.tasks is not None:
             raise InvalidRequest("an interactive job cannot be an array job")
         validate_spec(state, who, spec)
-        (job,), changes = new_jobs(state, who, [spec])
+        (job,) = await create_jobs(state, who, [spec])
         self.broker.open(job, who)
-        await state.commit(changes)
         if spec.now:
             if not await self.immediate.run_now(job):
                 self.broker.sessions.pop(job.job_id, None)

@@ -10,10 +10,12 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import sched
+from qsys.master.access import unix_groups, user_admitted
+from qsys.master.arraydeps import ready_tasks, waiting_test
 from qsys.master.config import LIMITS, split_list
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from qsys.master.config import ClusterConfig
     from qsys.master.core import ExecHost, Master
@@ -74,20 +76,31 @@ def build_snapshot(state: Master, states: StateDecorator, now: float, immediate:
     per_qi, per_host, total = consumption(state)
     hosts = state.hosts
     jobs = []
+    views = state.pending_views
+    owners = set()
     for job in state.jobs.values():
         if not job.pending:
             continue
+        owners.add(job.owner)
         if job.spec.now and job.job_id != immediate:
             continue  # an immediate job gets exactly one chance: its own pass
-        jobs.append(pending_snapshot(job, len(job.tasks)))
+        if job.ad_predecessors:  # which tasks may run changes with the predecessors' tasks
+            jobs.append(pending_snapshot(job, len(job.tasks), waiting_test(state, job)))
+            continue
+        view = views.get(job.job_id)
+        if view is None:
+            view = views[job.job_id] = pending_snapshot(job, len(job.tasks))
+        jobs.append(view)
     host_snaps = host_snapshots(config, hosts)
+    groups: dict[str, list[str]] = {}
     for name, snap in host_snaps.items():
         snap.consumed = per_host.get(name, {})
+        snap.denied_owners = host_denials(config, name, owners, groups)
     queue_snaps = queue_instance_snapshots(config, hosts, used)
     for qi in queue_snaps:
         qi.consumed = per_qi.get((qi.queue, qi.host), {})
     pe_snaps = pe_snapshots(state)
-    states.decorate(queue_snaps, pe_snaps, {job.owner for job in state.jobs.values() if job.pending})
+    states.decorate(queue_snaps, pe_snaps, owners)
     return sched.Snapshot(
         now=now,
         complexes=config.complexes(),
@@ -113,8 +126,26 @@ def host_snapshots(config: ClusterConfig, live: dict[str, ExecHost]) -> dict[str
             load.setdefault("num_proc", str(host.processors))
         conf = config.exec_hosts.get(name)
         cvalues = dict(conf.complex_values) if conf is not None else {}
-        out[name] = sched.HostSnap(name=name, load=load, complex_values=cvalues, consumed={})
+        out[name] = sched.HostSnap(name=name, load=load, complex_values=cvalues, consumed={},
+                                   projects=list(conf.projects) if conf is not None else [],
+                                   xprojects=list(conf.xprojects) if conf is not None else [])
     return out
+
+
+def host_denials(config: ClusterConfig, host: str, owners: set[str],
+                 groups: dict[str, list[str]]) -> frozenset[str]:
+    """The job owners an exec host's user_lists/xuser_lists keep out (``groups``: the owners'
+    unix groups, filled as they are needed)."""
+    conf = config.exec_hosts.get(host)
+    if conf is None or not (conf.user_lists or conf.xuser_lists):
+        return frozenset()
+    denied = set()
+    for owner in owners:
+        if owner not in groups:
+            groups[owner] = unix_groups(owner)
+        if not user_admitted(owner, groups[owner], conf.user_lists, conf.xuser_lists, config.usersets):
+            denied.add(owner)
+    return frozenset(denied)
 
 
 def queue_instance_snapshots(config: ClusterConfig, live: dict[str, ExecHost],
@@ -142,6 +173,9 @@ def queue_instance_snapshots(config: ClusterConfig, live: dict[str, ExecHost],
             pe_list=split_list(config.queue_attr(qi.queue, "pe_list", qi.host)),
             complex_values=cvalues,
             consumed={},
+            ckpt_list=split_list(config.queue_attr(qi.queue, "ckpt_list", qi.host)),
+            projects=split_list(config.queue_attr(qi.queue, "projects", qi.host)),
+            xprojects=split_list(config.queue_attr(qi.queue, "xprojects", qi.host)),
         ))
     return out
 
@@ -165,14 +199,19 @@ def pe_snapshots(state: Master) -> dict[str, sched.PeSnap]:
     }
 
 
-def pending_snapshot(job: Job, running: int) -> sched.PendingJob:
+def pending_snapshot(job: Job, running: int, waits: Callable[[int], bool] | None = None) -> sched.PendingJob:
+    """``waits``: whether a task waits for a -hold_jid_ad predecessor task (those are left out)."""
     spec = job.spec
     limit = spec.task_concurrency
     want = len(job.pending) if not limit else max(0, limit - running)
     pe = (spec.pe.name, spec.pe.min_slots, spec.pe.max_slots) if spec.pe else None
+    task_ids = ready_tasks(job, waits, max(want, 1)) if want else []
+    waiting_on = sorted(job.predecessors)
+    if waits is not None and not task_ids and want:
+        waiting_on = sorted({*waiting_on, *job.ad_predecessors})
     return sched.PendingJob(
         job_id=job.job_id,
-        task_ids=job.pending.first(max(want, 1)) if want else [],
+        task_ids=task_ids,
         running_tasks=running,
         task_concurrency=limit,
         priority=spec.priority,
@@ -185,13 +224,14 @@ def pending_snapshot(job: Job, running: int) -> sched.PendingJob:
         pe=pe,
         start_time=spec.start_time,
         held=bool(job.holds or job.error),
-        waiting_on=sorted(job.predecessors),
+        waiting_on=waiting_on,
         now=spec.now,
         project=spec.project,
         job_share=spec.job_share,
         override_tickets=spec.override_tickets,
         reserve=spec.reserve,
         ar_id=spec.ar_id,
+        checkpoint=spec.checkpoint,
     )
 
 

@@ -6,9 +6,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol
+from qsys.master import liveusage
+from qsys.master.arraydeps import split_pending, waiting_test
+from qsys.master.finished import FinishedJob, outcome_ids
 from qsys.master.snapshot import used_slots
+from qsys.master.tasks import describe_ids
 from qsys.master.urgency import cluster_queue_summary, priorities
-from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail
+from qsys.record import replace
+from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, TaskOutcome
 from qsys.sched.scheduler import DEPENDENCIES as DEPENDENCIES_TEXT
 from qsys.sched.scheduler import HELD as HELD_TEXT
 
@@ -55,6 +60,10 @@ def _common(job: Job, prio: float, brief: bool = False) -> dict[str, Any]:
         "soft_queues": list(spec.soft_queues),
         "requested_pe": str(spec.pe) if spec.pe else None,
         "hold_jids": list(spec.hold_jids),
+        "hold_jids_ad": list(spec.hold_jids_ad),
+        "predecessors": sorted(job.predecessors),
+        "ad_predecessors": sorted(job.ad_predecessors),
+        "checkpoint": spec.checkpoint,
         "project": spec.project,
     })
     return row
@@ -71,7 +80,7 @@ def _task_row(job: Job, task: Task, prio: float) -> JobRow:
         tasks=str(task.task_id) if job.is_array else "",
         granted_pe=f"{task.pe} {task.slots}" if task.pe else None,
         master_queue=f"{master_q.queue}@{master_q.host}",
-        usage=dict(task.usage) or None,
+        usage=liveusage.shown(task) or None,
         slave_queues=[{"queue": f"{a.queue}@{a.host}", "slots": a.slots} for a in task.assignments[1:]],
     )
 
@@ -82,8 +91,29 @@ def _pending_row(job: Job, prio: float, brief: bool) -> JobRow:
                   slots=job.spec.slots_requested(), tasks=job.pending.describe() if job.is_array else "")
 
 
+def _pending_rows(master: Master, job: Job, prio: float, brief: bool) -> list[JobRow]:
+    """The pending part of a job: one row, or two when some of its array tasks wait for a
+    -hold_jid_ad predecessor task (those show hqw, as in Grid Engine)."""
+    prow = _pending_row(job, prio, brief)
+    if prow.state == "qw" and job.restarts and any(t in job.pending for t in job.restarts):
+        prow.state = "Rq"
+    waits = waiting_test(master, job) if job.ad_predecessors else None
+    if waits is None:
+        return [prow]
+    rows = []
+    for ids, waiting in zip(split_pending(job, waits), (False, True), strict=True):
+        if ids:
+            row = replace(prow, tasks=describe_ids(ids))
+            if waiting and row.state in ("qw", "Rq"):
+                row.state = "hqw"
+            rows.append(row)
+    return rows
+
+
 def _state_filter(row: JobRow, states: str) -> bool:
-    """qstat -s: p pending, r running, s suspended, h held, z (finished: none kept here)."""
+    """qstat -s: p pending, r running, s suspended, h held, z (and f) finished."""
+    if row.state == "z":
+        return bool(FINISHED_LETTERS & set(states))
     if not states:
         return True
     pending = not row.queue
@@ -142,6 +172,10 @@ def _ticket_columns(figure: JobPriority | None, ntckts: float, job: Job) -> dict
             "stckt": figure.stickets, "share": figure.share}
 
 
+def _task_number(task: Task) -> int:
+    return task.task_id
+
+
 def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
              policies: PassFigures | None = None) -> list[JobRow]:
     users = msg.users
@@ -160,7 +194,7 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
         prio = prios.get(job.job_id, 0.0)
         ntckts = figures.get(job.job_id, {}).get("ntckts", 0.0)
         department = policies.department(job) if policies is not None and not brief else None
-        for task in sorted(job.tasks.values(), key=lambda t: t.task_id):
+        for task in sorted(job.tasks.values(), key=_task_number) if job.tasks else ():
             row = _task_row(job, task, prio)
             suspended = qstates.task_state(job, task, states)
             if suspended and row.state.endswith("r"):
@@ -172,18 +206,19 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
                 row.department = department
             running.append(row)
         if job.pending:
-            prow = _pending_row(job, prio, brief)
-            if prow.state == "qw" and job.restarts and any(t in job.pending for t in job.restarts):
-                prow.state = "Rq"
-            if not brief:
-                figure = pending_tickets.get(job.job_id) if pending_tickets is not None else None
-                prow.tickets = _ticket_columns(figure, ntckts, job)
-            if department is not None:
-                prow.department = department
-            pending.append(((-prio, job.submit_time, job.job_id), prow))
+            for prow in _pending_rows(master, job, prio, brief):
+                if not brief:
+                    figure = pending_tickets.get(job.job_id) if pending_tickets is not None else None
+                    prow.tickets = _ticket_columns(figure, ntckts, job)
+                if department is not None:
+                    prow.department = department
+                pending.append(((-prio, job.submit_time, job.job_id), prow))
     running.sort(key=lambda r: (r.job_id, int(r.tasks or 0)))
     pending.sort(key=lambda item: item[0])
     rows = running + [row for _, row in pending]
+    if FINISHED_LETTERS & set(msg.states):
+        rows += [finished_row(entry) for entry in master.retained.visible(master.clock.now(), master.config)
+                 if everyone or entry.owner in wanted]
     if msg.urgency:  # qstat -urg / -pri
         for row in rows:
             row.urgency = figures.get(row.job_id)
@@ -224,6 +259,7 @@ def queue_rows(master: Master, qstates: QueueStates, policies: PassFigures | Non
             load_avg=float(load) if load is not None else None,
             arch=host.arch if host is not None else "-",
             states=states,
+            messages=qstates.messages(f"{qi.queue}@{qi.host}") if "E" in states else [],
         ))
     return rows
 
@@ -289,14 +325,17 @@ def free_device_ids(master: Master) -> dict[str, dict[str, str]]:
 def job_details(master: Master, reasons: WaitingReasons, job_ids: list[str],
                 policies: PassFigures | None = None) -> protocol.JobDetailRows:
     details, missing = [], []
+    finished = master.retained.visible(master.clock.now(), master.config)
     for text in job_ids:
         matched = [master.jobs[int(text)]] if text.isdigit() and int(text) in master.jobs else [
             job for job in master.jobs.values() if not text.isdigit() and job.name == text
         ]
-        if not matched:
+        ended = [] if matched else [e for e in finished if (str(e.job_id) == text if text.isdigit() else e.name == text)]
+        if not matched and not ended:
             missing.append(text)
         for job in matched:
             details.append(_detail(master, reasons, job, policies))
+        details.extend(finished_detail(entry) for entry in ended)
     return protocol.JobDetailRows(details, missing)
 
 
@@ -329,7 +368,7 @@ def scheduling_info(master: Master, reasons: WaitingReasons, job: Job) -> list[s
     if not info:  # not seen by a pass yet
         if job.holds or job.error:
             info.append(HELD_TEXT)
-        elif job.predecessors:
+        elif job.predecessors or job.ad_predecessors:
             info.append(DEPENDENCIES_TEXT)
     if job.never_reason and job.never_reason not in info:
         info.append(job.never_reason)
@@ -351,11 +390,15 @@ def _detail(master: Master, reasons: WaitingReasons, job: Job, policies: PassFig
         state=job.pending_state() if job.pending else "r",
         pending_tasks=job.pending.describe() if job.is_array and job.pending else "",
         tasks=[TaskDetail(t.task_id, t.shown_state(), f"{t.master.queue}@{t.master.host}", t.start_time,
-                          dict(t.usage)) for t in sorted(job.tasks.values(), key=lambda t: t.task_id)],
+                          liveusage.shown(t)) for t in sorted(job.tasks.values(), key=lambda t: t.task_id)],
         scheduling_info=info,
         error_reason=job.error,
         predecessors=sorted(job.predecessors),
-        successors=sorted(j.job_id for j in master.jobs.values() if job.job_id in j.predecessors),
+        successors=sorted(j for j in master.successors.get(job.job_id, ())
+                          if j in master.jobs and job.job_id in master.jobs[j].predecessors),
+        ad_predecessors=sorted(job.ad_predecessors),
+        ad_successors=sorted(j for j in master.successors.get(job.job_id, ())
+                             if j in master.jobs and job.job_id in master.jobs[j].ad_predecessors),
         **_policy_details(master, job, policies),
     )
 
@@ -382,3 +425,33 @@ def _policy_details(master: Master, job: Job, policies: PassFigures | None) -> d
         out["reservation"] = {"start": reservation.start, "end": reservation.end,
                               "slots": [[f"{a.queue}@{a.host}", a.slots] for a in reservation.assignments]}
     return out
+
+
+# ---------------------------------------------------------------- finished jobs (qstat -s z)
+
+FINISHED_LETTERS = frozenset("zf")  # -s z (Grid Engine's zombies), -s f (Open Cluster Scheduler's)
+
+
+def _outcomes(entry: FinishedJob) -> list[TaskOutcome]:
+    out = []
+    for item in sorted(entry.outcomes, key=lambda o: o["ranges"][0][0] if o["ranges"] else 0):
+        exit_status, sig, failed, deleted = item["key"]
+        tasks = describe_ids(outcome_ids(item, entry.step), pairs=False) if entry.is_array else ""
+        out.append(TaskOutcome(tasks, exit_status, sig, failed, bool(deleted), item["start"], item["end"]))
+    return out
+
+
+def finished_row(entry: FinishedJob) -> JobRow:
+    """A finished job's qstat line (state z, as Grid Engine shows its zombies)."""
+    return JobRow(job_id=entry.job_id, priority=0.0, name=entry.name, owner=entry.owner, state="z",
+                  submit_time=entry.submit_time, start_time=None, queue="", slots=entry.slots,
+                  tasks=describe_ids(entry.task_ids(), pairs=False) if entry.is_array else "",
+                  is_array=entry.is_array, project=entry.spec.get("project"),
+                  checkpoint=entry.spec.get("checkpoint"), outcomes=_outcomes(entry))
+
+
+def finished_detail(entry: FinishedJob) -> JobDetail:
+    """qstat -j of a finished job: its requests, and how and when its tasks ended."""
+    return JobDetail(job_id=entry.job_id, spec=dict(entry.spec), owner=entry.owner, uid=entry.uid,
+                     group=entry.group, gid=entry.gid, submit_time=entry.submit_time, state="z",
+                     outcomes=_outcomes(entry), end_time=entry.end_time)

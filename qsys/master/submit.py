@@ -1,7 +1,9 @@
-"""New jobs from submitted specs: ids, owner's group, -hold_jid predecessors, the reply.
+"""New jobs from submitted specs: ids, owner's group, -hold_jid(_ad) predecessors, the reply.
 
-Shared by batch submission (``requests.py``), interactive sessions (``sessions.py``) and
-qalter's -hold_jid (``alter.py``).
+A new job is visible (qstat) and runnable (the scheduler) only once the store holds it; a
+submission the store refuses leaves nothing behind and is answered as Grid Engine answers
+a job it cannot spool. Shared by batch submission (``requests.py``), interactive sessions
+(``sessions.py``) and qalter's -hold_jid (``alter.py``).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import grp
 import pwd
 from typing import TYPE_CHECKING, Any, Protocol
 
+from qsys.errors import QsysError
 from qsys.master.jobs import Job
 from qsys.records import Submitted
+from qsys.store import StoreError
 
 if TYPE_CHECKING:
     from qsys.jobspec import JobSpec
@@ -51,21 +55,39 @@ def resolve_predecessors(state: Master, who: Identity, patterns: list[str]) -> s
     return found
 
 
+class NotWritten(QsysError):
+    """The store refused a new job (Grid Engine: STATUS_EDISK, qsub exits 1)."""
+
+
 def new_jobs(state: Master, who: Identity, specs: list[JobSpec]) -> tuple[list[Job], list[Any]]:
-    """Jobs for ``specs`` (validated), held in memory; the store changes to commit."""
+    """Jobs for ``specs`` (validated), not yet visible; the store changes to commit."""
     now = state.clock.now()
     group, gid = primary_group(who.user, who.uid)
     first, counter = state.allocate_job_ids(len(specs))
     jobs: list[Job] = []
     changes: list[Any] = []
     for offset, spec in enumerate(specs):
+        if spec.checkpoint and not spec.checkpoint_when and spec.checkpoint in state.config.ckpts:
+            spec.checkpoint_when = state.config.ckpts[spec.checkpoint].when  # as Grid Engine copies it
         job = Job.new(first + offset, spec, who.user, who.uid, group, gid, now, who.host)
         job.predecessors = resolve_predecessors(state, who, spec.hold_jids)
-        state.jobs[job.job_id] = job
+        job.ad_predecessors = resolve_predecessors(state, who, spec.hold_jids_ad)
         jobs.append(job)
         changes.append(state.job_change(job))
     changes.append(counter)
+    state.metrics.submissions.inc(len(jobs))
     return jobs, changes
+
+
+async def create_jobs(state: Master, who: Identity, specs: list[JobSpec]) -> list[Job]:
+    """New jobs, durable and then visible; NotWritten (nothing left behind) if refused."""
+    jobs, changes = new_jobs(state, who, specs)
+    try:
+        await state.commit(changes)
+    except StoreError as exc:
+        raise NotWritten(f"job {jobs[0].job_id} was rejected cause it can't be written: {exc.reason}") from None
+    state.publish(jobs)
+    return jobs
 
 
 def submitted(job: Job) -> Submitted:

@@ -82,8 +82,9 @@ class TaskSet:
         return describe_ids(list(self))
 
 
-def describe_ids(ids: list[int]) -> str:
-    """Compress sorted ids into ``first-last:step`` runs (three or more ids, or two adjacent)."""
+def describe_ids(ids: list[int], pairs: bool = True) -> str:
+    """Compress sorted ids into ``first-last:step`` runs (three or more ids, or two adjacent
+    ones unless ``pairs`` is off: Grid Engine prints finished tasks 1 and 2 as ``1,2``)."""
     parts: list[str] = []
     i = 0
     while i < len(ids):
@@ -93,7 +94,7 @@ def describe_ids(ids: list[int]) -> str:
             while j + 1 < len(ids) and ids[j + 1] - ids[j] == step:
                 j += 1
         length = j - i + 1
-        if length >= 3 or (length == 2 and ids[j] - ids[i] == 1):
+        if length >= 3 or (pairs and length == 2 and ids[j] - ids[i] == 1):
             parts.append(f"{ids[i]}-{ids[j]}:{ids[i + 1] - ids[i]}")
             i = j + 1
         else:

@@ -74,3 +74,65 @@ def validate_spec(master: Master, who: Identity, spec: JobSpec) -> None:
             )
         if spec.pe.min_slots < 1 or spec.pe.max_slots < spec.pe.min_slots:
             raise InvalidRequest(f'job rejected: invalid slot range "{spec.pe}"')
+    _check_project(master, who, spec)
+    _check_checkpointing(master, spec)
+    if spec.hold_jids_ad:
+        _check_array_dependencies(master, who, spec)
+
+
+def _check_project(master: Master, who: Identity, spec: JobSpec) -> None:
+    """-P names a project that exists, admits the user and the global configuration allows
+    (its projects/xprojects and enforce_project), with Grid Engine's messages."""
+    from qsys.master.access import unix_groups
+
+    config = master.config
+    glob = config.global_conf
+    allowed, excluded = glob.projects or [], glob.xprojects or []
+    if spec.project is None:
+        if glob.enforce_project:
+            raise InvalidRequest("job rejected: no project assigned to job")
+        if allowed:
+            raise InvalidRequest("job rejected: no project was supplied and only certain projects are allowed "
+                                 "to submit jobs")
+        return
+    project = config.projects.get(spec.project)
+    if project is None:
+        raise InvalidRequest(f'job rejected: the requested project "{spec.project}" does not exist')
+    if not project.admits(who.user, unix_groups(who.user), config.usersets):
+        raise InvalidRequest(f'job rejected: no access to project "{spec.project}" for user "{who.user}"')
+    if spec.project in excluded or (allowed and spec.project not in allowed):
+        raise InvalidRequest(f'job rejected: project "{spec.project}" is not allowed to submit jobs')
+
+
+def _check_checkpointing(master: Master, spec: JobSpec) -> None:
+    """-ckpt names an interface that exists; -c needs one (unless it says n), and with one it
+    may not say n (Grid Engine's rules and messages)."""
+    when = spec.checkpoint_when or ""
+    if spec.checkpoint is None:
+        if spec.checkpoint_interval or (when and when != "n" and set(when) != {"n"}):
+            raise InvalidRequest("checkpointing denied")
+        return
+    if spec.checkpoint not in master.config.ckpts:
+        raise InvalidRequest(f'job rejected: the requested checkpointing environment "{spec.checkpoint}" '
+                             "does not exist")
+    if "n" in when:
+        raise InvalidRequest('job rejected: checkpointing with "-c n" requested')
+
+
+AD_ARRAY_ONLY = 'Can only specify "-hold_jid_ad" option with an array job (using "-t" option)'
+AD_SAME_RANGE = ("This array job must have the same range of sub-tasks as the dependent array job specified "
+                 "with -hold_jid_ad")
+
+
+def _check_array_dependencies(master: Master, who: Identity, spec: JobSpec) -> None:
+    """-hold_jid_ad: an array job waiting for array jobs of exactly its task range."""
+    from qsys.master.submit import resolve_predecessors
+
+    if spec.tasks is None:
+        raise InvalidRequest(AD_ARRAY_ONLY)
+    for job_id in sorted(resolve_predecessors(master, who, spec.hold_jids_ad)):
+        other = master.jobs[job_id].spec.tasks
+        if other is None:
+            raise InvalidRequest(AD_ARRAY_ONLY)
+        if (other.first, other.last, other.step) != (spec.tasks.first, spec.tasks.last, spec.tasks.step):
+            raise InvalidRequest(AD_SAME_RANGE)

@@ -69,6 +69,8 @@ class Conf(ConfigObject):
     execd_params: str | None = _opt(Text())
     reporting_params: dict[str, str] | None = _opt(NameValues(sep=" ", word="none"))
     finished_jobs: int | None = _opt(Int())
+    # Open Cluster Scheduler 9.2's: how long a finished job stays in qstat -s z/f (unset: no limit)
+    finished_jobs_keep_time: Duration | None = _opt(_T)
     gid_range: str | None = _opt(GidRange())
     qlogin_command: str | None = _opt(Text())
     qlogin_daemon: str | None = _opt(Text())
@@ -89,7 +91,8 @@ class Conf(ConfigObject):
     jsv_url: str | None = _opt(Text())
     jsv_allowed_mod: list[str] | None = _opt(_LIST)
     # qsys additions (printed only when set): the exec daemon's identity-switch policy
-    execd_identity: str | None = _opt(Choice("switch", "log_only"))
+    execd_identity: str | None = _opt(Choice("switch", "log_only", "proxy"))
+    proxy_account: str | None = _opt(Text())
     execd_allow_users: list[str] | None = _opt(_LIST)
     execd_deny_users: list[str] | None = _opt(_LIST)
 

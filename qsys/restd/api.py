@@ -9,13 +9,15 @@ change something) and passes the caller's uid to the master adapter: the master 
 from __future__ import annotations
 
 import fnmatch
+import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from qsys import acct, auth
+from qsys import acct, auth, output_paths
+from qsys.cli.formats import attach_jobs
 from qsys.errors import (
     AuthenticationError,
     ConnectionFailed,
@@ -25,10 +27,11 @@ from qsys.errors import (
     QsysError,
     UsageError,
 )
-from qsys.jobspec import TaskRange
+from qsys.protocol import Lines
+from qsys.records import JobDetail, JobRow, json_form
 from qsys.restd import jobspecs
 from qsys.restd.identity import PEER_STATE, Caller, bearer_token, identify
-from qsys.restd.view import state_class
+from qsys.restd.openapi import array_of, ref, returns
 
 STATES = ("pending", "held", "error", "transferring", "running", "suspended", "deleting")
 MAX_TOKEN_TTL = 366 * 86400
@@ -52,11 +55,11 @@ class Refused(Exception):
         return 400
 
 
-def lines_or_refusal(reply: dict[str, Any]) -> dict[str, Any]:
-    """A {lines, exit} reply as it is, or Refused when the command would have exited 1."""
-    if int(reply.get("exit", 0)) != 0:
-        raise Refused(list(reply.get("lines", [])))
-    return {"lines": list(reply.get("lines", []))}
+def lines_or_refusal(reply: Lines) -> dict[str, Any]:
+    """The command's lines (as its --json prints them), or Refused when it would have exited 1."""
+    if reply.exit != 0:
+        raise Refused(list(reply.lines))
+    return dict(json_form(reply))
 
 
 # ----------------------------------------------------------------------------- identities
@@ -131,13 +134,13 @@ def _split(text: str | None) -> list[str]:
     return [item for item in (text or "").split(",") if item]
 
 
-def _queue_matches(row: dict[str, Any], patterns: list[str]) -> bool:
-    queue = row["queue"]
+def _queue_matches(row: JobRow, patterns: list[str]) -> bool:
+    queue = row.queue
     return bool(queue) and any(fnmatch.fnmatchcase(queue, p) or fnmatch.fnmatchcase(queue.partition("@")[0], p)
                                for p in patterns)
 
 
-@router.get("/jobs", tags=["jobs"])
+@router.get("/jobs", tags=["jobs"], **returns("JobRow", many=True))
 def list_jobs(
     who: Reader, request: Request,
     user: Annotated[str | None, Query(description="owners, comma separated; '*' everyone (default); "
@@ -153,12 +156,10 @@ def list_jobs(
         raise UsageError(f'unknown job state "{unknown[0]}" (one of {", ".join(STATES)})')
     rows = _ctx(request).master.jobs(who.uid, users)
     if states:
-        rows = [r for r in rows if state_class(r["state"], r["queue"]) in states]
+        rows = [r for r in rows if r.state_family in states]
     if queue:
         rows = [r for r in rows if _queue_matches(r, _split(queue))]
-    for row in rows:
-        row["state_family"] = state_class(row["state"], row["queue"])
-    return rows
+    return list(json_form(rows))
 
 
 class SubmitRequest(BaseModel):
@@ -175,14 +176,7 @@ class SubmitRequest(BaseModel):
                                         description="the variables -V and -v NAME take values from")
 
 
-def _submitted_message(result: dict[str, Any]) -> str:
-    from qsys.cli import formats
-
-    tasks = TaskRange(*result["tasks"]) if result.get("tasks") else None
-    return formats.submitted_message(result["job_id"], result["name"], tasks).rstrip("\n")
-
-
-@router.post("/jobs", tags=["jobs"], status_code=201)
+@router.post("/jobs", tags=["jobs"], **returns("Submitted", status=201))
 def submit_job(body: SubmitRequest, who: Actor, request: Request) -> dict[str, Any]:
     """Submit a job as the caller; answers qsub's message and the job number."""
     ctx = _ctx(request)
@@ -194,7 +188,7 @@ def submit_job(body: SubmitRequest, who: Actor, request: Request) -> dict[str, A
         raise
     except QsysError as exc:  # qsub's wording for a refused job
         raise type(exc)(f"Unable to run job: {exc.message}") from None
-    return {**result, "message": _submitted_message(result)}
+    return dict(json_form(result))
 
 
 def _accounting(request: Request, job_id: int) -> list[dict[str, Any]]:
@@ -205,16 +199,35 @@ def _accounting(request: Request, job_id: int) -> list[dict[str, Any]]:
         return []
 
 
-def output_files(detail: dict[str, Any], home: str) -> dict[str, Any]:
-    """Where the job's stdout and stderr go: the -o/-e entries as given, or Grid Engine's
-    default ``<name>.o<job>[.<task>]`` in the working directory."""
-    spec = detail["spec"]
-    workdir = spec.get("cwd") or home
-    suffix = ".$TASK_ID" if spec.get("tasks") else ""
-    job_id, name = detail["job_id"], spec.get("name", "")
-    stdout = list(spec.get("stdout_paths") or []) or [f"{workdir}/{name}.o{job_id}{suffix}"]
-    stderr = list(spec.get("stderr_paths") or []) or [f"{workdir}/{name}.e{job_id}{suffix}"]
-    return {"stdout": stdout, "stderr": stdout if spec.get("join") else stderr, "joined": bool(spec.get("join"))}
+def output_files(detail: JobDetail, home: str) -> dict[str, Any]:
+    """Where the job's stdout and stderr go: the -o/-e entries as given, and the files Grid
+    Engine's rules (``qsys.output_paths``) make of them for each running task on its host, or,
+    before the job runs, for any host and task (``$HOSTNAME``, ``$TASK_ID`` left as they are)."""
+    spec = detail.spec
+    stdout, stderr = list(spec.get("stdout_paths") or []), list(spec.get("stderr_paths") or [])
+    joined = bool(spec.get("join"))
+    is_array = spec.get("tasks") is not None
+    places: list[tuple[int | None, str]] = [(t.task_id, t.queue.partition("@")[2]) for t in detail.tasks]
+    if detail.pending_tasks or not places:
+        places.insert(0, (None, output_paths.UNKNOWN_HOST))
+    files = []
+    for task_id, host in places:
+        ctx = output_paths.PathContext(detail.job_id, task_id, is_array, str(spec.get("name") or ""), home,
+                                       detail.owner, host, str(spec.get("cwd") or home),
+                                       is_dir=_directory_check(detail.uid))
+        plan = output_paths.plan(stdout, stderr, spec.get("stdin_path"), joined, ctx)
+        files.append({"task_id": task_id, "host": "" if task_id is None and not detail.tasks else host,
+                      "stdout": plan.stdout, "stderr": plan.stderr})
+    return {"stdout_paths": stdout, "stderr_paths": stderr, "joined": joined, "files": files}
+
+
+def _directory_check(owner_uid: int) -> Any:
+    """Whether a path is a directory, asked of the file system only where restd runs as the
+    job's owner (a personal cluster); otherwise a path that ends in "/" (restd may be root and
+    must not tell what other users' directories hold)."""
+    if os.geteuid() == owner_uid:
+        return lambda path: path.endswith("/") or os.path.isdir(path)
+    return lambda path: path.endswith("/")
 
 
 def _home(user: str) -> str:
@@ -226,7 +239,7 @@ def _home(user: str) -> str:
         return "~" + user
 
 
-def _detail_and_records(request: Request, who: Caller, job_id: int) -> tuple[dict[str, Any] | None,
+def _detail_and_records(request: Request, who: Caller, job_id: int) -> tuple[JobDetail | None,
                                                                            list[dict[str, Any]]]:
     """(qstat -j's facts, None once the job has ended; its accounting records); NotFound in
     qstat's words when neither the master nor the accounting file knows it."""
@@ -239,7 +252,27 @@ def _detail_and_records(request: Request, who: Caller, job_id: int) -> tuple[dic
         return None, records
 
 
-@router.get("/jobs/{job_id}", tags=["jobs"])
+JOB_PAGE = {"description": "qstat -j's facts (JobDetail) while the master knows the job, with its output files "
+                           "and accounting records; once it has ended, the accounting records and a few facts.",
+            "anyOf": [{"allOf": [ref("JobDetail"), {
+                "type": "object", "required": ["finished", "outputs", "accounting"], "properties": {
+                    "finished": {"const": False},
+                    "outputs": {"type": "object", "properties": {
+                        "stdout_paths": {"type": "array", "items": {"type": "string"}},
+                        "stderr_paths": {"type": "array", "items": {"type": "string"}},
+                        "joined": {"type": "boolean"},
+                        "files": {"type": "array", "items": {"type": "object", "properties": {
+                            "task_id": {"type": ["integer", "null"]}, "host": {"type": "string"},
+                            "stdout": {"type": "string"}, "stderr": {"type": "string"}}}}}},
+                    "accounting": array_of("AccountingRecord")}}]},
+                {"type": "object", "required": ["job_id", "state", "finished", "owner", "name", "accounting"],
+                 "properties": {"job_id": {"type": "integer"}, "state": {"const": "finished"},
+                                "finished": {"const": True}, "owner": {"type": "string"},
+                                "name": {"type": "string"},
+                                "accounting": array_of("AccountingRecord")}}]}
+
+
+@router.get("/jobs/{job_id}", tags=["jobs"], **returns(JOB_PAGE))
 def show_job(job_id: int, who: Reader, request: Request) -> dict[str, Any]:
     """One job: qstat -j's facts while the master knows it, its output files, and the
     accounting records of its finished tasks (all there is once it has ended)."""
@@ -247,19 +280,25 @@ def show_job(job_id: int, who: Reader, request: Request) -> dict[str, Any]:
     if detail is None:
         return {"job_id": job_id, "state": "finished", "finished": True, "owner": records[0]["owner"],
                 "name": records[0]["job_name"], "accounting": records}
-    return {**detail, "finished": False, "outputs": output_files(detail, _home(detail["owner"])),
+    return {**json_form(detail), "finished": False, "outputs": output_files(detail, _home(detail.owner)),
             "accounting": records}
 
 
-@router.get("/jobs/{job_id}/tasks", tags=["jobs"])
+JOB_TASKS = {"type": "object", "required": ["job_id", "pending", "running", "finished"], "properties": {
+    "job_id": {"type": "integer"}, "pending": {"type": "string", "description": "pending tasks, compacted"},
+    "running": array_of("TaskDetail"),
+    "finished": {"type": "array", "items": {"type": "object", "properties": {
+        "task_id": {"type": "integer"}, "exit_status": {"type": "integer"}, "failed": {"type": "integer"}}}}}}
+
+
+@router.get("/jobs/{job_id}/tasks", tags=["jobs"], **returns(JOB_TASKS))
 def job_tasks(job_id: int, who: Reader, request: Request) -> dict[str, Any]:
     """An array job's tasks: pending (compacted range), running, finished (from accounting)."""
     detail, records = _detail_and_records(request, who, job_id)
-    detail = detail or {"pending_tasks": "", "tasks": []}
     finished = [{"task_id": r["task_number"], "exit_status": r["exit_status"], "failed": r["failed"]}
                 for r in records]
-    return {"job_id": job_id, "pending": detail["pending_tasks"], "running": detail["tasks"],
-            "finished": finished}
+    return {"job_id": job_id, "pending": detail.pending_tasks if detail else "",
+            "running": json_form(detail.tasks) if detail else [], "finished": finished}
 
 
 def _target(job_id: int, tasks: str | None) -> str:
@@ -271,7 +310,7 @@ def _target(job_id: int, tasks: str | None) -> str:
     return f"{job_id}.{first}-{last}:{step}"
 
 
-@router.delete("/jobs/{job_id}", tags=["jobs"])
+@router.delete("/jobs/{job_id}", tags=["jobs"], **returns("Lines"))
 def delete_job(job_id: int, who: Actor, request: Request,
                tasks: Annotated[str | None, Query(description="array tasks n[-m[:s]]")] = None,
                force: bool = False) -> dict[str, Any]:
@@ -284,14 +323,14 @@ class HoldRequest(BaseModel):
     tasks: str | None = Field(None, description="array tasks n[-m[:s]]")
 
 
-@router.post("/jobs/{job_id}/hold", tags=["jobs"])
+@router.post("/jobs/{job_id}/hold", tags=["jobs"], **returns("Lines"))
 def hold_job(job_id: int, body: HoldRequest, who: Actor, request: Request) -> dict[str, Any]:
     """qhold -h TYPE job[.tasks]."""
     target = [_target(job_id, body.tasks)]
     return lines_or_refusal(_ctx(request).master.job_action(who.uid, "hold", target, hold_type=body.type))
 
 
-@router.post("/jobs/{job_id}/release", tags=["jobs"])
+@router.post("/jobs/{job_id}/release", tags=["jobs"], **returns("Lines"))
 def release_job(job_id: int, body: HoldRequest, who: Actor, request: Request) -> dict[str, Any]:
     """qrls -h TYPE job[.tasks]."""
     target = [_target(job_id, body.tasks)]
@@ -305,7 +344,7 @@ class AlterRequest(BaseModel):
     environment: dict[str, str] = Field(default_factory=dict, description="values for -V and -v NAME")
 
 
-@router.patch("/jobs/{job_id}", tags=["jobs"])
+@router.patch("/jobs/{job_id}", tags=["jobs"], **returns("Lines"))
 def alter_job(job_id: int, body: AlterRequest, who: Actor, request: Request) -> dict[str, Any]:
     """qalter OPTIONS job: qalter's lines."""
     changes, verify = jobspecs.alter_changes(who.uid, body.options, body.cwd, body.environment)
@@ -315,33 +354,16 @@ def alter_job(job_id: int, body: AlterRequest, who: Actor, request: Request) -> 
 # ----------------------------------------------------------------------------- hosts, queues
 
 
-def _jobs_by_host(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Running tasks per host (master and slave queues of parallel jobs)."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        if not row["queue"]:
-            continue
-        places = [(row["queue"], "MASTER")] + [(s["queue"], "SLAVE") for s in row.get("slave_queues") or []]
-        for queue, role in places:
-            found.setdefault(queue.partition("@")[2], []).append(
-                {"job_id": row["job_id"], "task": row["tasks"], "name": row["name"], "owner": row["owner"],
-                 "state": row["state"], "queue": queue, "role": role})
-    return found
-
-
-@router.get("/hosts", tags=["hosts"])
+@router.get("/hosts", tags=["hosts"], **returns("HostRow", many=True))
 def list_hosts(who: Reader, request: Request) -> list[dict[str, Any]]:
-    """Exec hosts as qhost shows them, each with the tasks running there."""
+    """Exec hosts as qhost shows them, each with the tasks running there (qhost -j)."""
     master = _ctx(request).master
     hosts = master.hosts(who.uid)
-    running = _jobs_by_host(master.jobs(who.uid, ["*"]))
-    for host in hosts:
-        host["state"] = "up" if host.get("load") is not None else "down"
-        host["jobs"] = running.get(host["name"], [])
-    return hosts
+    attach_jobs(hosts, master.jobs(who.uid, ["*"]))
+    return list(json_form(hosts))
 
 
-@router.get("/hosts/{name}", tags=["hosts"])
+@router.get("/hosts/{name}", tags=["hosts"], **returns("HostRow"))
 def show_host(name: str, who: Reader, request: Request) -> dict[str, Any]:
     for host in list_hosts(who, request):
         if host["name"] == name:
@@ -349,17 +371,23 @@ def show_host(name: str, who: Reader, request: Request) -> dict[str, Any]:
     raise NotFound(f'error: host "{name}" is not an exec host')
 
 
-@router.get("/queues", tags=["queues"])
+QUEUES = {"type": "object", "required": ["cluster_queues", "instances"], "properties": {
+    "cluster_queues": array_of("ClusterQueueRow"),
+    "instances": array_of("QueueInstanceRow")}}
+
+
+@router.get("/queues", tags=["queues"], **returns(QUEUES))
 def list_queues(who: Reader, request: Request) -> dict[str, Any]:
     """Cluster queues (qstat -g c) and their instances (qstat -f: used/total slots, states)."""
     master = _ctx(request).master
-    return {"cluster_queues": master.cluster_queues(who.uid), "instances": master.queue_instances(who.uid)}
+    return {"cluster_queues": json_form(master.cluster_queues(who.uid)),
+            "instances": json_form(master.queue_instances(who.uid))}
 
 
 QUEUE_ACTIONS = ("disable", "enable", "suspend", "unsuspend", "clear")
 
 
-@router.post("/queues/{target}/{action}", tags=["queues"])
+@router.post("/queues/{target}/{action}", tags=["queues"], **returns("Lines"))
 def queue_action(target: str, action: str, who: Actor, request: Request, force: bool = False) -> dict[str, Any]:
     """qmod -d/-e/-s/-us/-cq on queue instances (wildcards): qmod's lines."""
     if action not in QUEUE_ACTIONS:
@@ -370,7 +398,7 @@ def queue_action(target: str, action: str, who: Actor, request: Request, force: 
 # ----------------------------------------------------------------------------- accounting
 
 
-@router.get("/accounting", tags=["accounting"])
+@router.get("/accounting", tags=["accounting"], **returns("AccountingRecord", many=True))
 def accounting(
     who: Reader, request: Request,
     owner: str | None = None, group: str | None = None, queue: str | None = None, host: str | None = None,
@@ -385,7 +413,7 @@ def accounting(
     return records[-limit:]
 
 
-@router.get("/accounting/totals", tags=["accounting"])
+@router.get("/accounting/totals", tags=["accounting"], **returns("AccountingSummary"))
 def accounting_totals(
     who: Reader, request: Request,
     by: Annotated[str, Query(description="grouping columns, comma separated: owner, group, queue, host, "
@@ -398,8 +426,7 @@ def accounting_totals(
     if any(c not in known for c in columns):
         raise UsageError(f'unknown grouping "{by}" (from {", ".join(known)})')
     records = acct.select(acct.read_records(_ctx(request).cell.accounting_file), acct.Selection(owner=owner))
-    groups = [{**dict(zip(columns, key, strict=True)), **sums} for key, sums in acct.grouped(records, columns)]
-    return {"groups": groups, "total": acct.totals(records)}
+    return acct.summary(records, columns)
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -417,42 +444,42 @@ class AttrChange(BaseModel):
     objects: list[str]
 
 
-@router.get("/config/{kind}/names", tags=["configuration"])
+@router.get("/config/{kind}/names", tags=["configuration"], **returns("Names"))
 def config_names(kind: str, who: Reader, request: Request) -> dict[str, Any]:
     """qconf -s*l: the names of the objects of a kind."""
-    return dict(_ctx(request).master.conf(who.uid, "list", kind))
+    return dict(json_form(_ctx(request).master.conf_names(who.uid, kind)))
 
 
-@router.get("/config/{kind}", tags=["configuration"])
+@router.get("/config/{kind}", tags=["configuration"], **returns("ConfText"))
 def config_show(kind: str, who: Reader, request: Request, name: str = "") -> dict[str, Any]:
     """qconf -s*: one object as text and as attributes."""
-    return dict(_ctx(request).master.conf(who.uid, "show", kind, name))
+    return dict(json_form(_ctx(request).master.conf_show(who.uid, kind, name)))
 
 
-@router.post("/config/{kind}", tags=["configuration"], status_code=201)
+@router.post("/config/{kind}", tags=["configuration"], **returns("Lines", status=201))
 def config_add(kind: str, body: ConfChange, who: Actor, request: Request) -> dict[str, Any]:
     """qconf -A*: add an object (managers only; the master checks)."""
-    return lines_or_refusal(_ctx(request).master.conf(who.uid, "add", kind, body.name, body.text))
+    return lines_or_refusal(_ctx(request).master.conf_change(who.uid, "add", kind, body.name, body.text))
 
 
-@router.put("/config/{kind}", tags=["configuration"])
+@router.put("/config/{kind}", tags=["configuration"], **returns("Lines"))
 def config_modify(kind: str, body: ConfChange, who: Actor, request: Request) -> dict[str, Any]:
     """qconf -M*: replace an object (managers only)."""
-    return lines_or_refusal(_ctx(request).master.conf(who.uid, "modify", kind, body.name, body.text))
+    return lines_or_refusal(_ctx(request).master.conf_change(who.uid, "modify", kind, body.name, body.text))
 
 
-@router.patch("/config/{kind}", tags=["configuration"])
+@router.patch("/config/{kind}", tags=["configuration"], **returns("Lines"))
 def config_attr(kind: str, body: AttrChange, who: Actor, request: Request) -> dict[str, Any]:
     """qconf -mattr/-rattr/-aattr/-dattr (managers only)."""
-    reply = _ctx(request).master.conf(who.uid, "attr", kind, "", "", mode=body.mode, attr=body.attr,
+    reply = _ctx(request).master.conf_change(who.uid, "attr", kind, "", "", mode=body.mode, attr=body.attr,
                                       value=body.value, objects=body.objects)
     return lines_or_refusal(reply)
 
 
-@router.delete("/config/{kind}", tags=["configuration"])
+@router.delete("/config/{kind}", tags=["configuration"], **returns("Lines"))
 def config_delete(kind: str, who: Actor, request: Request, name: str = "") -> dict[str, Any]:
     """qconf -d*: delete an object (managers only)."""
-    return lines_or_refusal(_ctx(request).master.conf(who.uid, "delete", kind, name))
+    return lines_or_refusal(_ctx(request).master.conf_change(who.uid, "delete", kind, name))
 
 
 def refusal_response(exc: Refused) -> JSONResponse:

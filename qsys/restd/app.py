@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from qsys import auth
 from qsys.errors import QsysError
 from qsys.paths import Cell
-from qsys.restd import api, dashboard
+from qsys.restd import api, dashboard, openapi
 from qsys.restd.adapter import MasterAdapter
 from qsys.restd.identity import monitor_caller
 from qsys.restd.ledger import Ledger
@@ -94,4 +94,5 @@ def create_app(cell: Cell, settings: Settings) -> FastAPI:
 
     app.include_router(dashboard.router)
     dashboard.mount_static(app)
+    openapi.install(app)
     return app

@@ -7,8 +7,8 @@ root, and an error message could show a file the caller cannot read). The cell's
 ``sge_request`` (the administrator's defaults) applies as for qsub. ``-V`` and ``-v NAME``
 take values from the ``environment`` the request sends, never from restd's own.
 
-qalter's changes come from qalter's own table and state (``qsys.cli.qalter``): the JobSpec
-fields its options touch. ``-u`` is not taken: the URL names the job.
+qalter's changes come from qalter's own table, state and ``changes_of`` (``qsys.cli.qalter``):
+the JobSpec fields its options touch. ``-u`` is not taken: the URL names the job.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from qsys.jobspec import JobSpec
 from qsys.paths import Cell
 
 # restd refuses -@ (it would read a file as restd), -sync and -verify (the REST answer comes
-# at once: poll the job), -terse and -help (nothing to print); qalter's -u (the URL names the job)
-SUBMIT_TABLE = SUBMIT_OPTIONS.derive(drop=("-@", "-sync", "-verify", "-terse", "-help"))
-ALTER_TABLE = ALTER_OPTIONS.derive(drop=("-u", "-help"))
+# at once: poll the job), -terse, --json and -help (the answer is JSON, nothing is printed);
+# qalter's -u (the URL names the job)
+SUBMIT_TABLE = SUBMIT_OPTIONS.derive(drop=("-@", "-sync", "-verify", "-terse", "--json", "-help"))
+ALTER_TABLE = ALTER_OPTIONS.derive(drop=("-u", "--json", "-help"))
 
 
 def caller_environment(uid: int, environment: Mapping[str, str], cwd: str) -> dict[str, str]:

@@ -3,23 +3,17 @@
 Every scrape turns the shared snapshot (``qsys.restd.view``) and the accounting ledger into
 metric families; nothing is kept between scrapes but what the ledger follows.
 
-What only the master can measure (dispatch latency, scheduling pass time, store commit
-latency, dispatches) comes from a status message the master will provide: ``master_families``
-turns its map into families, and the snapshot carries it as ``snapshot["master"]`` (None
-until the master sends one). Its expected form::
-
-    {"histograms": {"qsys_dispatch_latency_seconds": {"help": "...",
-                        "buckets": [[0.005, 3], [0.01, 7], ["+Inf", 9]], "sum": 0.04}},
-     "counters": {"qsys_dispatches_total": {"help": "...", "value": 9}},
-     "gauges": {...same as counters...}}
-
-with cumulative bucket counts, as Prometheus defines them.
+What only the master can measure (scheduling pass time, dispatch and start latency, store
+commit latency, submissions, dispatches, finishes, requests per type) comes from its
+``MetricsStatus`` reply (``qsys.master.metrics``), already under Prometheus' names:
+``master_families`` turns its typed histograms and values into families.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from itertools import groupby
 from typing import Any
 
 from prometheus_client.core import (
@@ -30,16 +24,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from qsys.records import MasterMetrics, MetricValue
+from qsys.restd.adapter import Snapshot
 from qsys.restd.ledger import Ledger
-from qsys.restd.view import ClusterView, host_states, state_class
-
-# the families the master's status message is expected to bring (see the module docstring)
-MASTER_METRICS = {
-    "qsys_dispatch_latency_seconds": "histogram",
-    "qsys_scheduling_pass_seconds": "histogram",
-    "qsys_store_commit_seconds": "histogram",
-    "qsys_dispatches_total": "counter",
-}
+from qsys.restd.view import ClusterView, host_states
 
 
 def _number(text: Any) -> float | None:
@@ -49,16 +37,16 @@ def _number(text: Any) -> float | None:
         return None
 
 
-def cluster_families(snap: dict[str, Any], highest_finished: int = 0) -> Iterator[Metric]:
+def cluster_families(snap: Snapshot, highest_finished: int = 0) -> Iterator[Metric]:
     """Jobs, slots, hosts and load values of one snapshot."""
     jobs = GaugeMetricFamily("qsys_jobs", "Jobs as qstat lists them (a pending job, a running task), "
                              "by state family and cluster queue", labels=["state", "queue"])
-    counts = Counter((state_class(r["state"], r["queue"]), r["queue"].partition("@")[0]) for r in snap["jobs"])
+    counts = Counter((r.state_family, r.queue.partition("@")[0]) for r in snap.jobs)
     for state in ("pending", "held", "error"):  # jobs waiting have no queue yet
         counts.setdefault((state, ""), 0)
-    for cqueue in snap["cluster_queues"]:
+    for cqueue in snap.cluster_queues:
         for state in ("running", "transferring", "suspended", "deleting"):
-            counts.setdefault((state, cqueue["name"]), 0)
+            counts.setdefault((state, cqueue.name), 0)
     for (state, queue), n in sorted(counts.items()):
         jobs.add_metric([state, queue], n)
     yield jobs
@@ -66,29 +54,29 @@ def cluster_families(snap: dict[str, Any], highest_finished: int = 0) -> Iterato
     used = GaugeMetricFamily("qsys_queue_slots_used", "Slots in use per queue instance",
                              labels=["queue", "host"])
     total = GaugeMetricFamily("qsys_queue_slots_total", "Slots per queue instance", labels=["queue", "host"])
-    for qi in snap["queue_instances"]:
-        queue, _, host = qi["name"].partition("@")
-        used.add_metric([queue, host], qi["used"])
-        total.add_metric([queue, host], qi["total"])
+    for qi in snap.queue_instances:
+        queue, _, host = qi.name.partition("@")
+        used.add_metric([queue, host], qi.used)
+        total.add_metric([queue, host], qi.total)
     yield used
     yield total
 
     hosts = GaugeMetricFamily("qsys_hosts", "Exec hosts by state (up: reporting load; down: silent; "
                               "unknown: configured, never seen)", labels=["state"])
-    for state, names in host_states(snap["hosts"], snap["exec_hosts"]).items():
+    for state, names in host_states(snap.hosts, snap.exec_hosts).items():
         hosts.add_metric([state], len(names))
     yield hosts
 
     load = GaugeMetricFamily("qsys_exec_host_load", "Load values an exec host reports (qhost -F)",
                              labels=["host", "name"])
-    for host in snap["hosts"]:
-        for name, text in sorted(host.get("load_values", {}).items()):
+    for exec_host in snap.hosts:
+        for name, text in sorted(exec_host.load_values.items()):
             value = _number(text)
             if value is not None:
-                load.add_metric([host["name"], name], value)
+                load.add_metric([exec_host.name, name], value)
     yield load
 
-    highest = max([r["job_id"] for r in snap["jobs"]] + [highest_finished])
+    highest = max([r.job_id for r in snap.jobs] + [highest_finished])
     yield CounterMetricFamily("qsys_jobs_submitted", "Job numbers handed out (the highest job number seen)",
                               value=highest)
 
@@ -109,19 +97,27 @@ def accounting_families(ledger: Ledger) -> Iterator[Metric]:
     yield wall
 
 
-def master_families(status: dict[str, Any] | None) -> Iterator[Metric]:
-    """Families from the master's own status message (none until the master sends one)."""
-    if not status:
+def master_families(figures: MasterMetrics | None) -> Iterator[Metric]:
+    """Families from the master's MetricsStatus reply (none from a master without one)."""
+    if figures is None:
         return
-    for name, data in sorted(status.get("histograms", {}).items()):
-        buckets = [(str(le), float(count)) for le, count in data.get("buckets", [])]
-        if not buckets or buckets[-1][0] != "+Inf":
-            buckets.append(("+Inf", buckets[-1][1] if buckets else 0.0))
-        yield HistogramMetricFamily(name, data.get("help", name), buckets=buckets,
-                                    sum_value=float(data.get("sum", 0.0)))
-    for kind, family in (("counters", CounterMetricFamily), ("gauges", GaugeMetricFamily)):
-        for name, data in sorted(status.get(kind, {}).items()):
-            yield family(name, data.get("help", name), value=float(data.get("value", 0.0)))
+    for hist in figures.histograms:
+        buckets = [(_bound(le), float(n)) for le, n in zip(hist.bounds, hist.cumulative, strict=False)]
+        buckets.append(("+Inf", float(hist.count)))
+        yield HistogramMetricFamily(hist.name, hist.help, buckets=buckets, sum_value=hist.sum)
+    for values, family in ((figures.counters, CounterMetricFamily), (figures.gauges, GaugeMetricFamily)):
+        for name, series in groupby(sorted(values, key=lambda v: v.name), key=lambda v: v.name):
+            items: list[MetricValue] = list(series)
+            labels = sorted(items[0].labels)
+            metric = family(name, items[0].help, labels=labels)
+            for item in items:
+                metric.add_metric([item.labels.get(k, "") for k in labels], item.value)
+            yield metric
+
+
+def _bound(value: float) -> str:
+    """A bucket bound as Prometheus' clients print it (``0.005``, ``1.0``)."""
+    return repr(float(value))
 
 
 class ClusterCollector(Collector):
@@ -134,7 +130,7 @@ class ClusterCollector(Collector):
         snap = self.view.snapshot()
         yield from cluster_families(snap, self.view.ledger.highest_job)
         yield from accounting_families(self.view.ledger)
-        yield from master_families(snap.get("master"))
+        yield from master_families(snap.master)
 
 
 def registry_for(view: ClusterView) -> CollectorRegistry:

@@ -16,36 +16,21 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from qsys.restd.adapter import MasterAdapter
+from qsys.records import HostRow
+from qsys.restd.adapter import MasterAdapter, Snapshot
 from qsys.restd.identity import Caller
 from qsys.restd.ledger import Ledger
 
 RATE_WINDOW = 300.0  # seconds over which the dispatch rate is taken
 
 
-def state_class(state: str, queue: str) -> str:
-    """The family of a Grid Engine job state: pending, held, error, transferring, running,
-    suspended or deleting (``qsys_jobs{state=...}``)."""
-    if not queue:
-        if "E" in state:
-            return "error"
-        return "held" if "h" in state else "pending"
-    if "d" in state:
-        return "deleting"
-    if "t" in state:
-        return "transferring"
-    if any(c in state for c in "sST"):
-        return "suspended"
-    return "running"
-
-
-def host_states(hosts: list[dict[str, Any]], configured: list[str]) -> dict[str, list[str]]:
+def host_states(hosts: list[HostRow], configured: list[str]) -> dict[str, list[str]]:
     """Host names by state: up (reporting load), down (known, silent), unknown (configured,
     never seen)."""
-    seen = {h["name"] for h in hosts}
+    seen = {h.name for h in hosts}
     return {
-        "up": sorted(h["name"] for h in hosts if h.get("load") is not None),
-        "down": sorted(h["name"] for h in hosts if h.get("load") is None),
+        "up": sorted(h.name for h in hosts if h.state == "up"),
+        "down": sorted(h.name for h in hosts if h.state == "down"),
         "unknown": sorted(set(configured) - seen),
     }
 
@@ -56,14 +41,14 @@ class ClusterView:
     ledger: Ledger
     monitor: Caller
     refresh: float = 1.0
-    _snapshot: dict[str, Any] | None = None
+    _snapshot: Snapshot | None = None
     _taken: float = 0.0
     _lock: threading.Lock | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Snapshot:
         assert self._lock is not None
         with self._lock:
             now = time.monotonic()
@@ -75,16 +60,15 @@ class ClusterView:
 
     def summary(self) -> dict[str, Any]:
         snap = self.snapshot()
-        jobs = snap["jobs"]
         now = time.time()
-        counts = Counter(state_class(r["state"], r["queue"]) for r in jobs)
-        started = sum(1 for r in jobs if r["queue"] and (r.get("start_time") or 0) >= now - RATE_WINDOW)
+        counts = Counter(r.state_family for r in snap.jobs)
+        started = sum(1 for r in snap.jobs if r.queue and (r.start_time or 0) >= now - RATE_WINDOW)
         started += self.ledger.starts_since(now - RATE_WINDOW)
-        queues = [{"name": q["name"], "used": q["used"], "total": q["total"],
-                   "free": q["available"], "unavailable": q["temp_disabled"] + q["manual_intervention"],
-                   "load": q["load"]} for q in snap["cluster_queues"]]
+        queues = [{"name": q.name, "used": q.used, "total": q.total, "free": q.available,
+                   "unavailable": q.temp_disabled + q.manual_intervention, "load": q.load}
+                  for q in snap.cluster_queues]
         return {
-            "hosts": host_states(snap["hosts"], snap["exec_hosts"]),
+            "hosts": host_states(snap.hosts, snap.exec_hosts),
             "queues": queues,
             "jobs": {"pending": counts["pending"] + counts["held"] + counts["error"],
                      "running": counts["running"] + counts["transferring"],

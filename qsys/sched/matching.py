@@ -50,6 +50,8 @@ class JobRequest:
     master_queues: list[str] = field(default_factory=list)
     interactive: bool = False
     pe: tuple[str, int, int] | None = None
+    project: str | None = None  # -P
+    checkpoint: str | None = None  # -ckpt
 
 
 def compile_request(job: PendingJob, index: dict[str, ComplexDef]) -> JobRequest:
@@ -59,6 +61,8 @@ def compile_request(job: PendingJob, index: dict[str, ComplexDef]) -> JobRequest
         master_queues=list(job.master_queues),
         interactive=job.interactive,
         pe=job.pe,
+        project=job.project,
+        checkpoint=job.checkpoint,
     )
     requested: set[str] = set()
     for name, text in job.hard_resources.items():
@@ -107,6 +111,18 @@ def queue_matches(patterns: list[str], qi: QueueInstanceSnap, hostgroups: dict[s
         if fnmatch.fnmatchcase(qi.host.lower(), hpart.lower()):
             return True
     return False
+
+
+def project_reason(project: str | None, allow: list[str], deny: list[str], where: str) -> str | None:
+    """Why a job of ``project`` may not run in ``where`` (``cluster queue "q"``, ``host "h"``):
+    not in its ``projects`` (when it names any; a job without a project then may not run
+    there) or in its ``xprojects``, in Grid Engine's words; None when it may."""
+    shown = f"project {project}" if project else "no project"
+    if project is not None and project in deny:
+        return f"({shown}) is not allowed to run in {where} based on the excluded project list"
+    if allow and project not in allow:
+        return f"({shown}) does not have the correct project to run in {where}"
+    return None
 
 
 def unavailable_reason(qi: QueueInstanceSnap, host: HostSnap | None) -> str | None:
@@ -160,6 +176,17 @@ def static_reason(req: JobRequest, qi: QueueInstanceSnap, host: HostSnap | None,
         return f'cannot run in queue instance "{qi.name}" because it is not contained in its hard queue list (-q)'
     if req.pe is not None and not any(fnmatch.fnmatchcase(pe, req.pe[0]) for pe in qi.pe_list):
         return f'cannot run in queue instance "{qi.name}" because PE "{req.pe[0]}" is not in pe list'
+    if req.checkpoint is not None:
+        if not qi.ckpt_list:
+            return f'cannot run in queue instance "{qi.name}" because it is not of type checkpointing'
+        if req.checkpoint not in qi.ckpt_list:
+            return (f'cannot run in queue instance "{qi.name}" because ckpt object "{req.checkpoint}" '
+                    "is not in ckpt list of queue")
+    why = project_reason(req.project, qi.projects, qi.xprojects, f'cluster queue "{qi.queue}"')
+    if why is None and host is not None:
+        why = project_reason(req.project, host.projects, host.xprojects, f'host "{qi.host}"')
+    if why is not None:
+        return why
     for cdef, text in req.fixed:
         offer = _offered(cdef, qi, host, snap)
         if offer is None:

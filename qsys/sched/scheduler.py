@@ -119,6 +119,8 @@ def category_key(job: PendingJob) -> tuple[object, ...]:
         tuple(job.master_queues),
         job.pe,
         job.interactive,
+        job.project,
+        job.checkpoint,
     )
 
 
@@ -160,8 +162,9 @@ class _Pass:
         self.order = sorted(range(len(snap.queue_instances)), key=self.qi_key)
         self.decision = Decision()
         # access lists make the owner part of a category
-        self.by_owner = any(qi.denied_owners for qi in snap.queue_instances) or any(
-            pe.denied_owners for pe in snap.pes.values())
+        self.by_owner = (any(qi.denied_owners for qi in snap.queue_instances)
+                         or any(pe.denied_owners for pe in snap.pes.values())
+                         or any(host.denied_owners for host in snap.hosts.values()))
         self.policies = Policies(snap, self.index, self.ledger, self.slots_def) if wanted(snap) else None
 
     def qi_key(self, i: int) -> tuple[object, ...]:
@@ -265,7 +268,7 @@ class _Pass:
         for i in self.order:
             qi = qis[i]
             host = snap.hosts.get(qi.host)
-            reason = (_access_reason(cat, qi) or unavailable_reason(qi, host)
+            reason = (_access_reason(cat, qi, host) or unavailable_reason(qi, host)
                       or static_reason(req, qi, host, snap))
             if reason is None:
                 cat.candidates.append(i)
@@ -316,7 +319,8 @@ class _Pass:
         possible: list[int] = []
         for i in self.order:
             qi = snap.queue_instances[i]
-            why = _access_reason(cat, qi) or static_reason(req, qi, snap.hosts.get(qi.host), snap, strict=False)
+            host = snap.hosts.get(qi.host)
+            why = _access_reason(cat, qi, host) or static_reason(req, qi, host, snap, strict=False)
             if why is None:
                 possible.append(i)
             elif first is None:
@@ -609,9 +613,11 @@ class _Pass:
         self.policies.reserve(cat, job, task, self.decision.reservations, pe)
 
 
-def _access_reason(cat: _Category, qi: QueueInstanceSnap) -> str | None:
+def _access_reason(cat: _Category, qi: QueueInstanceSnap, host: HostSnap | None) -> str | None:
     if cat.owner and cat.owner in qi.denied_owners:
         return f'cannot run in queue instance "{qi.name}" because the user "{cat.owner}" has no access to it'
+    if cat.owner and host is not None and cat.owner in host.denied_owners:
+        return f'has no permission for host "{host.name}"'  # Grid Engine's words for an exec host
     return None
 
 

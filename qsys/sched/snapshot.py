@@ -104,6 +104,9 @@ class HostSnap:
     # resource map (RSMAP) ids held by running jobs, with repeats (their ids come from
     # complex_values, e.g. gpu=2(0 1))
     devices_granted: dict[str, list[str]] = field(default_factory=dict)
+    projects: list[str] = field(default_factory=list)  # only jobs of these projects (if any)
+    xprojects: list[str] = field(default_factory=list)  # no jobs of these projects
+    denied_owners: frozenset[str] = frozenset()  # job owners its user_lists/xuser_lists keep out
 
 
 @dataclass(slots=True)
@@ -122,6 +125,9 @@ class QueueInstanceSnap:
     consumed: dict[str, float] = field(default_factory=dict)
     load_thresholds: dict[str, str] = field(default_factory=dict)  # name -> alarm threshold
     denied_owners: frozenset[str] = frozenset()  # job owners user_lists/xuser_lists keep out
+    ckpt_list: list[str] = field(default_factory=list)  # checkpointing interfaces it runs jobs of
+    projects: list[str] = field(default_factory=list)  # only jobs of these projects (if any)
+    xprojects: list[str] = field(default_factory=list)  # no jobs of these projects
 
     @property
     def name(self) -> str:
@@ -161,6 +167,7 @@ class PendingJob:
     held: bool = False
     waiting_on: list[int] = field(default_factory=list)  # unfinished -hold_jid predecessors
     now: bool = False  # -now y
+    checkpoint: str | None = None  # -ckpt: only queues whose ckpt_list names it
     # --- policies; the defaults take the job out of each of them
     project: str | None = None  # -P
     department: str = ""  # the owner's department (a DEPT user set); "" if none is known

@@ -4,8 +4,8 @@ Used by ``qrsh`` and ``qlogin``; other clients (``qrsh -inherit``) can reuse :fu
 with a grant of their own::
 
     with Client() as client:
-        job = submit(client, spec)            # {"job_id", "name"}; NotSchedulable for -now y
-        grant = wait(client, job["job_id"])   # host, addresses, port, token, method, command
+        job = submit(client, spec)            # Submitted (job_id, name); NotSchedulable for -now y
+        grant = wait(client, job.job_id)      # SessionGrant: host, addresses, port, token, method, ...
     code = connect(grant, remote_command, pty=..., nostdin=...)
 
 ``connect`` runs the builtin client when the grant's command is builtin, ssh with the
@@ -48,25 +48,23 @@ def connect(grant: protocol.SessionGrant, command: Sequence[str] = (), *, pty: b
     """Run the session of ``grant``; the remote exit status. ``display``: forward X11 to it
     (builtin and qsys-sshd; with another command method, X11 is that command's business,
     e.g. ssh -X)."""
-    addresses = list(grant.get("addresses") or [])
-    if is_builtin(str(grant.get("command", ""))):
+    addresses = list(grant.addresses)
+    if is_builtin(grant.command):
         from qsys.startup import builtin
 
-        if methods.resolves(grant["host"]):
-            addresses.insert(0, grant["host"])
+        if methods.resolves(grant.host):
+            addresses.insert(0, grant.host)
         try:
-            return builtin.run(addresses, int(grant["port"]), str(grant["token"]), pty=pty, nostdin=nostdin,
-                               display=display)
+            return builtin.run(addresses, grant.port, grant.token, pty=pty, nostdin=nostdin, display=display)
         except builtin.SessionRefused as exc:
-            raise QsysError(f"error: builtin session to host {grant['host']} failed: {exc}") from None
-    host = methods.target_host(str(grant["host"]), addresses)
-    if sshkeys.is_qsys_sshd(grant.get("daemon")):
+            raise QsysError(f"error: builtin session to host {grant.host} failed: {exc}") from None
+    host = methods.target_host(grant.host, addresses)
+    if sshkeys.is_qsys_sshd(grant.daemon):
         from qsys.startup import sshclient
 
-        return sshclient.run(str(grant["command"]), str(grant["method"]), host, int(grant["port"]),
-                             str(grant["token"]), list(command), pty=pty, nostdin=nostdin, display=display)
-    argv = methods.command_argv(str(grant["method"]), str(grant["command"]), host, int(grant["port"]),
-                                list(command))
+        return sshclient.run(grant.command, grant.method, host, grant.port, grant.token, list(command), pty=pty,
+                             nostdin=nostdin, display=display)
+    argv = methods.command_argv(grant.method, grant.command, host, grant.port, list(command))
     try:
         methods.exec_command(argv)
     except OSError as exc:

@@ -5,6 +5,7 @@ Only the master imports this package: it pulls in SQLAlchemy (and the writer, as
 
 from __future__ import annotations
 
+from qsys.store.image import Image
 from qsys.store.store import (
     AddAccounting,
     Change,
@@ -18,6 +19,7 @@ from qsys.store.store import (
     SetCounter,
     Store,
     StoreError,
+    StoreUnavailable,
     normalize_url,
 )
 from qsys.store.writer import GroupCommitter
@@ -29,6 +31,7 @@ __all__ = [
     "DeleteObject",
     "DeleteTask",
     "GroupCommitter",
+    "Image",
     "Loaded",
     "PutJob",
     "PutObject",
@@ -36,5 +39,6 @@ __all__ = [
     "SetCounter",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "normalize_url",
 ]

@@ -74,3 +74,18 @@ accounting = Table(
     Index("ix_accounting_owner", "owner"),
     Index("ix_accounting_end_time", "end_time"),
 )
+
+# The active master's lease (one row, name "qmaster", in cells with master candidates): who
+# holds it, its epoch (raised by every new holder: the fence) and a beat raised by every
+# renewal (what a shadow watches). See qsys.store.lease.
+master_lease = Table(
+    "master_lease",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("epoch", BigInteger, nullable=False),
+    Column("beat", BigInteger, nullable=False),
+    Column("holder", String(255), nullable=False),  # "" once released by a master that stopped
+    Column("address", String(300), nullable=False),  # host:port where the holder serves
+    Column("pid", Integer, nullable=False),
+    Column("term", Float, nullable=False),  # seconds a renewal keeps the lease, as the holder counts
+)

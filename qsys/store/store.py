@@ -9,18 +9,19 @@ instead of one statement per change.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
-from sqlalchemy import Table, bindparam, case, create_engine, event, func, select
+from sqlalchemy import Table, bindparam, case, create_engine, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from qsys.errors import QsysError
 from qsys.store import schema
+from qsys.store.image import Image, unpack
 
 log = logging.getLogger("qsys.store")
 
@@ -28,7 +29,24 @@ Record = dict[str, Any]
 
 
 class StoreError(QsysError):
-    """The database refused or failed a read or a write."""
+    """The database refused or failed a read or a write; ``reason`` is the database's own
+    words (one line, without the statement)."""
+
+    def __init__(self, message: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached: writes are refused at once until it answers again."""
+
+
+def reason_of(exc: BaseException) -> str:
+    """What the database said, on one line (SQLAlchemy appends the statement and a link)."""
+    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = [line.strip() for line in str(inner).splitlines() if line.strip()]
+    first = lines[0] if lines else type(inner).__name__
+    return first.split(" [SQL:", 1)[0][:500]
 
 
 # ------------------------------------------------------------------ changes
@@ -114,12 +132,6 @@ class Loaded:
 def pack(record: Record) -> bytes:
     # arguments and environments keep bytes that are not UTF-8 (as the wire does: protocol)
     return msgpack.packb(record, use_bin_type=True, unicode_errors="surrogateescape")
-
-
-def unpack(blob: bytes) -> Record:
-    # Records may be keyed by task number, hence strict_map_key=False.
-    value: Record = msgpack.unpackb(bytes(blob), raw=False, strict_map_key=False, unicode_errors="surrogateescape")
-    return value
 
 
 # ------------------------------------------------------------------ folding a batch
@@ -220,9 +232,14 @@ class Store:
             self.engine = _sqlite_engine(self.url)
             self._insert: Any = sqlite.insert
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True)
+            # a bounded connect: a store that is away must not hold a commit for minutes
+            self.engine = create_engine(self.url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
             self._insert = postgresql.insert
         self._statements: dict[str, Any] = {}
+        self.image = Image()  # what the database holds (see qsys.store.image)
+        # run first inside every write transaction; raises to refuse the batch (the master's
+        # lease check: qsys.store.lease.check_epoch)
+        self.fence: Callable[[Connection], None] | None = None
 
     @property
     def url_for_log(self) -> str:
@@ -233,7 +250,7 @@ class Store:
         try:
             schema.metadata.create_all(self.engine)
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot create the store at {self.url_for_log}: {exc}") from exc
+            raise StoreError(f"cannot create the store at {self.url_for_log}: {reason_of(exc)}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -253,9 +270,23 @@ class Store:
         net = _fold(changes)
         try:
             with self._write_connection() as conn, conn.begin():
+                if self.fence is not None:
+                    self.fence(conn)
                 self._write(conn, net)
         except SQLAlchemyError as exc:
-            raise StoreError(f"store write failed: {exc}") from exc
+            reason = reason_of(exc)
+            raise StoreError(f"store write failed: {reason}", reason) from exc
+        self.image.absorb(net.wiped_jobs, net.jobs.items(), net.tasks.items(), net.objects.items(),
+                          net.counters.items())
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers a trivial query now."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            reason = reason_of(exc)
+            raise StoreUnavailable(f"the store at {self.url_for_log} is not available: {reason}", reason) from exc
 
     def _write(self, conn: Connection, net: _Net) -> None:
         st = self._stmts()
@@ -311,21 +342,26 @@ class Store:
         """Everything the master needs to rebuild its memory, read from one snapshot."""
         s = schema
         out = Loaded()
+        image = Image()
         try:
             with self._read_connection() as conn, conn.begin():
                 for job_id, blob in conn.execute(select(s.jobs.c.job_id, s.jobs.c.record)):
+                    image.jobs[job_id] = blob = bytes(blob)
                     out.jobs[job_id] = unpack(blob)
                 rows = conn.execute(select(s.tasks.c.job_id, s.tasks.c.task_id, s.tasks.c.record))
                 for job_id, task_id, blob in rows:
+                    image.tasks.setdefault(job_id, {})[task_id] = blob = bytes(blob)
                     out.tasks[(job_id, task_id)] = unpack(blob)
                 rows = conn.execute(select(s.objects.c.kind, s.objects.c.name, s.objects.c.record))
                 for kind, name, blob in rows:
+                    image.objects[(kind, name)] = blob = bytes(blob)
                     out.objects[(kind, name)] = unpack(blob)
                 for name, value in conn.execute(select(s.counters.c.name, s.counters.c.value)):
-                    out.counters[name] = int(value)
+                    out.counters[name] = image.counters[name] = int(value)
                 out.accounting_count = int(conn.execute(select(func.count()).select_from(s.accounting)).scalar_one())
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot load the store at {self.url_for_log}: {exc}") from exc
+            raise StoreError(f"cannot load the store at {self.url_for_log}: {reason_of(exc)}") from exc
+        self.image = image
         return out
 
     def accounting(self, job_id: int | None = None, owner: str | None = None,
@@ -343,7 +379,7 @@ class Store:
             with self._read_connection() as conn, conn.begin():
                 return [unpack(blob) for (blob,) in conn.execute(query)]
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot read accounting: {exc}") from exc
+            raise StoreError(f"cannot read accounting: {reason_of(exc)}") from exc
 
 
 def _split_write(conn: Connection, items: Iterable[tuple[Any, dict[str, Any] | None]],

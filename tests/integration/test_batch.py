@@ -19,7 +19,7 @@ def _submit(cluster: Cluster, *args: str, input: bytes | None = None, cwd: str |
 
 
 def _wait_gone(cluster: Cluster, job_id: int, timeout: float = 30.0) -> None:
-    wait_until(lambda: all(r["job_id"] != job_id for r in cluster.jobs()), timeout, f"job {job_id} to end")
+    wait_until(lambda: all(r.job_id != job_id for r in cluster.jobs()), timeout, f"job {job_id} to end")
 
 
 def test_binary_job_runs_and_writes_output(cluster: Cluster, tmp_path: Path) -> None:
@@ -94,8 +94,8 @@ def test_hold_release_and_dependency(cluster: Cluster, tmp_path: Path) -> None:
                     "echo first >> " + str(tmp_path / "order"))
     second = _submit(cluster, "-hold_jid", str(first), "-N", "second", "-o", "/dev/null", "-b", "y", "/bin/sh", "-c",
                      "echo second >> " + str(tmp_path / "order"))
-    rows = {r["job_id"]: r for r in cluster.jobs()}
-    assert rows[first]["state"] == "hqw" and rows[second]["state"] == "hqw"
+    rows = {r.job_id: r for r in cluster.jobs()}
+    assert rows[first].state == "hqw" and rows[second].state == "hqw"
     released = cluster.run("qrls", str(first))
     assert released.returncode == 0, released.stderr
     _wait_gone(cluster, second)
@@ -104,7 +104,7 @@ def test_hold_release_and_dependency(cluster: Cluster, tmp_path: Path) -> None:
 
 def test_qdel_running_and_pending(cluster: Cluster) -> None:
     running = _submit(cluster, "-b", "y", "sleep", "60")
-    wait_until(lambda: any(r["job_id"] == running and r["state"] == "r" for r in cluster.jobs()), 20, "job to run")
+    wait_until(lambda: any(r.job_id == running and r.state == "r" for r in cluster.jobs()), 20, "job to run")
     held = _submit(cluster, "-h", "-b", "y", "/bin/true")
     user = _whoami()
     out = cluster.run("qdel", str(running), str(held))
@@ -157,11 +157,11 @@ def test_qstat_shows_jobs_in_grid_engine_layout(cluster: Cluster) -> None:
 
 def test_now_y_refuses_when_full(cluster: Cluster) -> None:
     ids = [_submit(cluster, "-b", "y", "sleep", "30") for _ in range(cluster.slots)]
-    wait_until(lambda: sum(1 for r in cluster.jobs() if r["state"] == "r") == len(ids), 20, "slots to fill")
+    wait_until(lambda: sum(1 for r in cluster.jobs() if r.state == "r") == len(ids), 20, "slots to fill")
     refused = cluster.run("qsub", "-now", "y", "-b", "y", "/bin/true")
     assert refused.returncode == 1
     assert "could not be scheduled" in refused.stderr
-    assert {r["job_id"] for r in cluster.jobs()} == set(ids)
+    assert {r.job_id for r in cluster.jobs()} == set(ids)
     cluster.run("qdel", *map(str, ids))
 
 
@@ -172,7 +172,7 @@ def test_exit_99_reruns_and_100_is_error_state(cluster: Cluster, tmp_path: Path)
     _wait_gone(cluster, rerun)
     assert marker.exists()
     failed = _submit(cluster, "-o", "/dev/null", "-b", "y", "/bin/sh", "-c", "exit 100")
-    wait_until(lambda: any(r["job_id"] == failed and r["state"] == "Eqw" for r in cluster.jobs()), 20,
+    wait_until(lambda: any(r.job_id == failed and r.state == "Eqw" for r in cluster.jobs()), 20,
                "the job to enter error state")
 
 

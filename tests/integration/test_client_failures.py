@@ -49,8 +49,8 @@ def test_qsub_while_the_master_restarts(cluster: Cluster) -> None:
     assert len(failed) <= 2  # at most the one request in flight at each kill
     names = {}
     for row in cluster.jobs():
-        assert row["name"] not in names, f"{row['name']} submitted twice"
-        names[row["name"]] = row["job_id"]
+        assert row.name not in names, f"{row.name} submitted twice"
+        names[row.name] = row.job_id
     for name, proc in results:
         if proc.returncode == 0:
             assert names[name] == int(proc.stdout.strip())

@@ -102,7 +102,9 @@ def test_dashboard_shows_a_job_from_submission_to_its_end(restd: Restd, browser)
 
     browser.get(f"{restd.address}/jobs/{job_id}")
     wait_until(lambda: "dashjob" in _text(browser, "#facts"), 20, "the job's facts")
-    assert "stdout_path_list" in _text(browser, "#facts")
+    facts = _text(browser, "#facts")
+    assert "stdout_path_list" not in facts, "no -o given: qstat -j shows none either"
+    assert f"stdout file (task 1 on node1)\n/root/dashjob.o{job_id}" in facts, "the file, by Grid Engine's rules"
     wait_until(lambda: browser.execute_script("return document.getElementById('job-state').dataset.state")
                == "finished", 40, "the page to show the job's end")
     accounting = _text(browser, "#accounting tbody")

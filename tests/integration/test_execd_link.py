@@ -96,7 +96,7 @@ class FakeMaster:
         """Every end of ``job_id`` the master heard: JobFinished messages and Register entries."""
         ends = [m.report for m in self.of(protocol.JobFinished, job_id)]
         for reg in self.registers:
-            ends += [j["report"] for j in reg.jobs if j["job_id"] == job_id and j["state"] == "finished"]
+            ends += [j.report for j in reg.jobs if j.job_id == job_id and j.state == "finished"]
         return ends
 
 
@@ -162,14 +162,14 @@ def test_register_start_finish_repeat_until_ack(cell_root: Path) -> None:
             started = await master.until(lambda: master.of(protocol.JobStarted, 5), "JobStarted")
             assert started[0].pid > 0
             done = await master.until(lambda: master.of(protocol.JobFinished, 5), "JobFinished")
-            assert done[0].report["exit_status"] == 3 and done[0].report["failed"] == 0
+            assert done[0].report.exit_status == 3 and done[0].report.failed == 0
             assert (cell_root / "hello.o5").read_text() == "hello\n"
 
             # not acknowledged: the end is repeated on the next connection
             master.drop_link()
             await master.until(lambda: master.connections == 2 and master.writer, "a reconnection")
-            again = [j for j in master.registers[1].jobs if j["job_id"] == 5]
-            assert again and again[0]["state"] == "finished" and again[0]["report"]["exit_status"] == 3
+            again = [j for j in master.registers[1].jobs if j.job_id == 5]
+            assert again and again[0].state == "finished" and again[0].report.exit_status == 3
             assert spool_task(cell_root, 5).exists()
 
             master.send(protocol.FinishedAck(5, 1))
@@ -184,14 +184,14 @@ def test_register_start_finish_repeat_until_ack(cell_root: Path) -> None:
             await master.until(lambda: (spool_task(cell_root, 6) / "job.pid").exists(), "job.pid")
             master.send(protocol.KillJob(6, 1, 9))
             killed = await master.until(lambda: master.of(protocol.JobFinished, 6), "the killed job's end")
-            assert killed[0].report["signal"] == 9 and killed[0].report["killed"] is True
+            assert killed[0].report.signal == 9 and killed[0].report.killed is True
 
             # a start that cannot work is reported, not lost
             bad = launch_map(cell_root, 7, "true\n")
             bad["spec"]["cwd"] = str(cell_root / "missing")
             master.send(protocol.StartJob(bad))
             failed = await master.until(lambda: master.of(protocol.JobFinished, 7), "the failed start")
-            assert failed[0].report["failed"] == 28 and failed[0].report["error_state"] is True
+            assert failed[0].report.failed == 28 and failed[0].report.error_state is True
 
             # the same run started again before its FinishedAck: it does not run twice, its end
             # is told again
@@ -206,7 +206,7 @@ def test_register_start_finish_repeat_until_ack(cell_root: Path) -> None:
             master.send(protocol.StartJob(rerun))
             ends = await master.until(lambda: len(master.of(protocol.JobFinished, 7)) == 3 and
                                       master.of(protocol.JobFinished, 7), "the rerun's end")
-            assert ends[2].report["failed"] == 0 and ends[2].report["exit_status"] == 2
+            assert ends[2].report.failed == 0 and ends[2].report.exit_status == 2
 
     asyncio.run(scenario())
 
@@ -231,14 +231,14 @@ def test_kill_9_daemon_jobs_run_on_and_each_end_arrives_once(cell_root: Path) ->
 
             start_daemon()
             await master.until(lambda: master.connections == 2 and master.writer, "re-registration")
-            jobs = {j["job_id"]: j for j in master.registers[1].jobs}
-            assert jobs[1]["state"] == "finished" and jobs[1]["report"]["exit_status"] == 4
-            assert jobs[2]["state"] == "running"
+            jobs = {j.job_id: j for j in master.registers[1].jobs}
+            assert jobs[1].state == "finished" and jobs[1].report.exit_status == 4
+            assert jobs[2].state == "running"
             master.send(protocol.FinishedAck(1, 1))
 
             Path(f"{flag}.2").touch()
             ends = await master.until(lambda: master.of(protocol.JobFinished, 2), "job 2's end")
-            assert ends[0].report["exit_status"] == 6
+            assert ends[0].report.exit_status == 6
             master.send(protocol.FinishedAck(2, 1))
             await master.until(lambda: not spool_task(cell_root, 2).exists() and not spool_task(cell_root, 1).exists(),
                                "both spool dirs to go")
@@ -247,8 +247,8 @@ def test_kill_9_daemon_jobs_run_on_and_each_end_arrives_once(cell_root: Path) ->
             master.drop_link()
             await master.until(lambda: master.connections == 3 and master.writer, "a third registration")
             assert master.registers[2].jobs == []
-            assert [r["exit_status"] for r in master.finished_reports(1)] == [4]
-            assert [r["exit_status"] for r in master.finished_reports(2)] == [6]
+            assert [r.exit_status for r in master.finished_reports(1)] == [4]
+            assert [r.exit_status for r in master.finished_reports(2)] == [6]
 
     asyncio.run(scenario())
 
@@ -269,7 +269,7 @@ def test_sigterm_stops_the_daemon_but_not_the_job(cell_root: Path) -> None:
             start_daemon()
             await master.until(lambda: master.connections == 2 and master.writer, "re-registration")
             await master.until(lambda: master.finished_reports(9), "the job's end")
-            assert master.finished_reports(9)[0]["exit_status"] == 0
+            assert master.finished_reports(9)[0].exit_status == 0
 
     asyncio.run(scenario())
 

@@ -47,7 +47,7 @@ def test_user_cannot_delete_another_users_job(service: Cluster, users: tuple[str
     refused = service.run("qdel", str(job_id), user=bob)
     assert refused.returncode == 1
     assert refused.stdout == f'{bob} - you do not have the necessary privileges to delete the job "{job_id}"\n'
-    assert [r["job_id"] for r in service.jobs()] == [job_id]
+    assert [r.job_id for r in service.jobs()] == [job_id]
     ok = service.run("qdel", str(job_id), user=alice)
     assert ok.returncode == 0 and ok.stdout == f"{alice} has deleted job {job_id}\n"
 
@@ -85,13 +85,13 @@ def test_a_client_cannot_claim_another_identity(service: Cluster, users: tuple[s
         assert proc.stdout.startswith("HELLO-REFUSED"), proc.stdout
     else:
         assert "you do not have the necessary privileges" in proc.stdout and bob in proc.stdout, proc.stdout
-    assert [r["job_id"] for r in service.jobs()] == [job_id], "the job must survive"
+    assert [r.job_id for r in service.jobs()] == [job_id], "the job must survive"
 
 
 def test_root_jobs_do_not_run_as_root(service: Cluster) -> None:
     assert os.geteuid() == 0
     job_id = int(service.run("qsub", "-terse", "-o", "/dev/null", "-b", "y", "/bin/true", user="root").stdout)
-    wait_until(lambda: any(r["job_id"] == job_id and r["state"] == "Eqw" for r in service.jobs()), 30,
+    wait_until(lambda: any(r.job_id == job_id and r.state == "Eqw" for r in service.jobs()), 30,
                "the root job to be refused")
     detail = service.run("qstat", "-j", str(job_id), user="root").stdout
     assert "min_uid" in detail or "root" in detail

@@ -17,7 +17,7 @@ def _running(cluster: Cluster, count: int) -> list[int]:
                            "/bin/sleep", "300")
         assert proc.returncode == 0, proc.stderr
         ids.append(int(proc.stdout))
-    wait_until(lambda: sum(r["state"] == "r" for r in cluster.jobs()) == count, 30, "the jobs to run")
+    wait_until(lambda: sum(r.state == "r" for r in cluster.jobs()) == count, 30, "the jobs to run")
     return ids
 
 

@@ -117,7 +117,7 @@ def test_start_proc_args_substitutions(pe_cluster: Cluster, tmp_path: Path) -> N
 def test_failing_start_proc_args_puts_the_job_in_error(pe_cluster: Cluster) -> None:
     proc = pe_cluster.run("qsub", "-terse", "-pe", "broken", "1", "-o", "/dev/null", "-b", "y", "/bin/true")
     job_id = int(proc.stdout.strip())
-    wait_until(lambda: any(r["job_id"] == job_id and "E" in r["state"] for r in pe_cluster.jobs()), 30,
+    wait_until(lambda: any(r.job_id == job_id and "E" in r.state for r in pe_cluster.jobs()), 30,
                "the job to be in error state")
     pe_cluster.run("qdel", str(job_id), check=True)
 

@@ -22,7 +22,7 @@ def _submit(cluster: Cluster, *args: str) -> int:
 
 
 def _gone(cluster: Cluster, job_id: int, timeout: float = 60.0) -> None:
-    wait_until(lambda: all(r["job_id"] != job_id for r in cluster.jobs()), timeout, f"job {job_id} to end")
+    wait_until(lambda: all(r.job_id != job_id for r in cluster.jobs()), timeout, f"job {job_id} to end")
 
 
 def _records(cluster: Cluster, job_id: int, count: int = 1) -> list[dict[str, str]]:

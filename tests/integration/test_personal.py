@@ -62,7 +62,7 @@ def test_master_on_postgresql_keeps_jobs_across_restart(qsys_root: Path, postgre
         cluster.kill_master()
         cluster.start_master()
         rows = cluster.jobs()
-        assert [(r["job_id"], r["name"], r["state"]) for r in rows] == [(int(held.stdout), "kept", "hqw")]
+        assert [(r.job_id, r.name, r.state) for r in rows] == [(int(held.stdout), "kept", "hqw")]
         again = cluster.run("qsub", "-terse", "-b", "y", "/bin/true")
         assert int(again.stdout) > int(held.stdout) + 1, "job numbers are never reused"
     from qsys.store import Store

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import re
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ def _submit(cluster: Cluster, *args: str) -> int:
 
 
 def _gone(cluster: Cluster, job_id: int) -> bool:
-    return all(r["job_id"] != job_id for r in cluster.jobs())
+    return all(r.job_id != job_id for r in cluster.jobs())
 
 
 def _records(cluster: Cluster, *args: str) -> list[dict[str, object]]:
@@ -44,7 +45,7 @@ def finished(cluster: Cluster) -> dict[str, int]:
         "array": _submit(cluster, "-N", "arr", "-t", "1-2", "-b", "y", "/bin/true"),
         "sleeper": _submit(cluster, "-N", "sleeper", "-b", "y", "/bin/sleep", "300"),
     }
-    wait_until(lambda: any(r["job_id"] == jobs["sleeper"] and r["state"] == "r" for r in cluster.jobs()),
+    wait_until(lambda: any(r.job_id == jobs["sleeper"] and r.state == "r" for r in cluster.jobs()),
                30, "the sleeper to run")
     assert cluster.run("qdel", str(jobs["sleeper"])).returncode == 0
     for job_id in jobs.values():
@@ -116,11 +117,13 @@ def test_filters_and_summary_totals(cluster: Cluster, finished: dict[str, int]) 
     for args in (["-o", "nobody"], ["-q", "other.q"], ["-h", "node9"], ["-l", "h_rt=61"]):
         assert cluster.run("qacct", *args, "-j", "burn").returncode == 1, args
     assert [r["job_name"] for r in _records(cluster, "-j", "-l", "h_rt=60")] == ["burn"]
-    (total,) = _records(cluster)
-    assert total["wallclock"] == pytest.approx(sum(float(r["ru_wallclock"]) for r in records))  # type: ignore[arg-type]
+    summary: Any = _records(cluster)
+    total = summary["total"]
+    assert summary["groups"] == [] and total["ru_wallclock"] == pytest.approx(
+        sum(float(r["ru_wallclock"]) for r in records))  # type: ignore[arg-type]
     assert total["cpu"] == pytest.approx(sum(float(r["cpu"]) for r in records), abs=1e-5)  # type: ignore[arg-type]
-    (mine,) = _records(cluster, "-o")
-    assert mine["owner"] == me and mine["cpu"] == total["cpu"]
+    mine: Any = _records(cluster, "-o")
+    assert [g["owner"] for g in mine["groups"]] == [me] and mine["groups"][0]["cpu"] == total["cpu"]
     text = cluster.run("qacct").stdout.splitlines()
     assert text[0] == "Total System Usage" and len(text) == 4
     assert float(text[3].split()[3]) == pytest.approx(float(total["cpu"]), abs=1e-3)  # type: ignore[arg-type]

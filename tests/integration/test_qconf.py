@@ -74,7 +74,7 @@ def test_every_kind_round_trips(cluster: Cluster, tmp_path: Path) -> None:
     assert "added" in _ok(cluster, "qconf", "-Aconf", _file(tmp_path, "local", local))
     assert _ok(cluster, "qconf", "-sconf", "node1") == local
     assert _ok(cluster, "qconf", "-sconfl") == "node1\n"
-    assert json.loads(_ok(cluster, "qconf", "-sq", "new.q", "--json"))["slots"] == "2,[node1=3]"
+    assert json.loads(_ok(cluster, "qconf", "-sq", "new.q", "--json"))["data"]["slots"] == "2,[node1=3]"
 
 
 def test_defaults_match_the_references(cluster: Cluster) -> None:
@@ -134,11 +134,11 @@ def test_queue_change_affects_scheduling_at_once(cluster: Cluster) -> None:
     assert "0/0/1" in _ok(cluster, "qstat", "-f")
     for _ in range(3):
         _ok(cluster, "qsub", "-b", "y", "/bin/sleep", "30")
-    wait_until(lambda: any(j["state"] == "r" for j in cluster.jobs()), 20, "a job to start")
-    states = sorted(j["state"] for j in cluster.jobs())
+    wait_until(lambda: any(j.state == "r" for j in cluster.jobs()), 20, "a job to start")
+    states = sorted(j.state for j in cluster.jobs())
     assert states == ["qw", "qw", "r"], states
     _ok(cluster, "qconf", "-mattr", "queue", "slots", "3", "all.q@node1")
-    wait_until(lambda: [j["state"] for j in cluster.jobs()].count("r") == 3, 20, "three jobs to run")
+    wait_until(lambda: [j.state for j in cluster.jobs()].count("r") == 3, 20, "three jobs to run")
     _ok(cluster, "qdel", "-u", "*")
 
 
@@ -153,8 +153,8 @@ def test_complex_and_host_values_steer_scheduling(cluster: Cluster, tmp_path: Pa
         cluster, "qconf", "-Mc", _file(tmp_path, "c0", table))
     for _ in range(2):
         _ok(cluster, "qsub", "-l", "lic=1", "-b", "y", "/bin/sleep", "30")
-    wait_until(lambda: any(j["state"] == "r" for j in cluster.jobs()), 20, "a job to start")
-    assert sorted(j["state"] for j in cluster.jobs()) == ["qw", "r"]
+    wait_until(lambda: any(j.state == "r" for j in cluster.jobs()), 20, "a job to start")
+    assert sorted(j.state for j in cluster.jobs()) == ["qw", "r"]
     _ok(cluster, "qdel", "-u", "*")
 
 

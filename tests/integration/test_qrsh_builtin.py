@@ -92,17 +92,17 @@ def test_ctrl_c_reaches_the_remote_program(cluster: Cluster) -> None:
 def test_qdel_ends_a_running_session_and_qstat_shows_it(cluster: Cluster) -> None:
     proc = subprocess.Popen([str(BIN / "qrsh"), "sleep 300"], env=cluster.env, cwd="/tmp",
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    jobs = wait_until(lambda: [j for j in cluster.jobs() if j.get("state") == "r"], 20, "the session to run")
-    assert jobs[0]["name"] == "sleep"
+    jobs = wait_until(lambda: [j for j in cluster.jobs() if j.state == "r"], 20, "the session to run")
+    assert jobs[0].name == "sleep"
     qstat = cluster.run("qstat")
     assert " sleep " in qstat.stdout and " r " in qstat.stdout
-    cluster.run("qdel", str(jobs[0]["job_id"]), check=True)
+    cluster.run("qdel", str(jobs[0].job_id), check=True)
     assert proc.wait(20) == 128 + signal.SIGKILL
     cluster.wait_idle(20)
     path = cluster.cell.accounting_file
-    wait_until(lambda: path.exists() and f":{jobs[0]['job_id']}:" in path.read_text(), 10, "the accounting record")
+    wait_until(lambda: path.exists() and f":{jobs[0].job_id}:" in path.read_text(), 10, "the accounting record")
     acct = path.read_text().splitlines()
-    assert any(f":{jobs[0]['job_id']}:" in line and ":sleep:" in line for line in acct)
+    assert any(f":{jobs[0].job_id}:" in line and ":sleep:" in line for line in acct)
 
 
 def test_port_refuses_a_connection_without_the_token(cluster: Cluster) -> None:
@@ -112,17 +112,17 @@ def test_port_refuses_a_connection_without_the_token(cluster: Cluster) -> None:
     spec = JobSpec(command="echo", args=["granted"], binary=True, job_type="qrsh", name="echo", now=True)
     with cluster.client() as client:
         job = session.submit(client, spec)
-        grant = session.wait(client, job["job_id"])
-    addresses = list(grant["addresses"])
-    intruder = builtin.connect(addresses, grant["port"])
+        grant = session.wait(client, job.job_id)
+    addresses = list(grant.addresses)
+    intruder = builtin.connect(addresses, grant.port)
     intruder.sendall(wire.control(wire.HELLO, {"token": "guessed", "pty": False}))
     answer = intruder.recv(4096)
     assert answer[0] == wire.REFUSE and b"token" in answer
     intruder.close()
-    builtin.connect(addresses, grant["port"]).close()  # no hello at all
+    builtin.connect(addresses, grant.port).close()  # no hello at all
     out_r, out_w = os.pipe()
-    sock = builtin.connect(addresses, grant["port"])
-    builtin.handshake(sock, grant["token"], False, 0)
+    sock = builtin.connect(addresses, grant.port)
+    builtin.handshake(sock, grant.token, False, 0)
     code = builtin.Client(sock, pty=False, nostdin=True, stdout_fd=out_w).run()
     os.close(out_w)
     assert code == 0 and os.read(out_r, 100) == b"granted\n"
@@ -135,14 +135,14 @@ def test_now_y_refused_when_full_and_now_n_waits(cluster: Cluster) -> None:
     for _ in range(cluster.slots):
         out = cluster.run("qsub", "-terse", "-b", "y", "sleep", "300", check=True).stdout
         ids.append(out.strip())
-    wait_until(lambda: len([j for j in cluster.jobs() if j.get("state") == "r"]) == cluster.slots, 20,
+    wait_until(lambda: len([j for j in cluster.jobs() if j.state == "r"]) == cluster.slots, 20,
                "batch jobs to fill the slots")
     proc = cluster.run("qrsh", "true")
     assert proc.returncode == 1
     assert proc.stderr == 'Your "qrsh" request could not be scheduled, try again later.\n'
     waiting = subprocess.Popen([str(BIN / "qrsh"), "-now", "n", "echo", "finally"], env=cluster.env, cwd="/tmp",
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until(lambda: any(j.get("state") == "qw" for j in cluster.jobs()), 20, "the session to wait")
+    wait_until(lambda: any(j.state == "qw" for j in cluster.jobs()), 20, "the session to wait")
     cluster.run("qdel", ids[0], check=True)
     out, err = waiting.communicate(timeout=30)
     assert (waiting.returncode, out) == (0, "finally\n")
@@ -159,14 +159,14 @@ def test_only_the_owner_gets_the_grant(cluster: Cluster, users: tuple[str, str])
         with pytest.raises(NotFound):
             client.request(protocol.SessionWait(999))
         spec = JobSpec(command="true", binary=True, job_type="qrsh", name="true", now=True)
-        job_id = session.submit(client, spec)["job_id"]
+        job_id = session.submit(client, spec).job_id
         probe = ("from qsys.client import Client; from qsys import protocol\n"
                  f"try:\n    Client().request(protocol.SessionWait({job_id}))\n"
                  "except Exception as exc:\n    print('refused:', exc)\n")
         proc = cluster.run(str(BIN / "python"), "-c", probe, user=users[0])
         assert f"refused: {users[0]} - job {job_id} is not your session" in proc.stdout, proc.stderr
         grant = session.wait(client, job_id)
-        assert grant["token"]
+        assert grant.token
         client.job_action("delete", [str(job_id)])
 
 
@@ -177,9 +177,9 @@ def test_session_port_is_tcp(cluster: Cluster) -> None:
 
     spec = JobSpec(command="true", binary=True, job_type="qrsh", name="true", now=True)
     with cluster.client() as client:
-        grant = session.wait(client, session.submit(client, spec)["job_id"])
-    with socket.create_connection((grant["addresses"][-1], grant["port"]), timeout=5) as sock:
-        builtin.handshake(sock, grant["token"], False, 0)
+        grant = session.wait(client, session.submit(client, spec).job_id)
+    with socket.create_connection((grant.addresses[-1], grant.port), timeout=5) as sock:
+        builtin.handshake(sock, grant.token, False, 0)
         assert builtin.Client(sock, pty=False, nostdin=True).run() == 0
 
 

@@ -126,7 +126,7 @@ def test_qdel_ends_an_ssh_session_and_its_login(ssh_cluster: tuple[Cluster, SshS
     argv = cluster._as_user([str(BIN / "qrsh"), f"exec -a {marker} sleep 300"], users[0])
     proc = subprocess.Popen(argv, env=cluster.env, cwd="/tmp", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_until(lambda: _pids(marker), 20, "the remote sleep to run")
-    job_id = cluster.jobs()[0]["job_id"]
+    job_id = cluster.jobs()[0].job_id
     cluster.run("qdel", str(job_id), check=True)
     proc.wait(20)
     cluster.wait_idle(20)

@@ -105,7 +105,7 @@ def test_ctrl_c(sshd_cluster: tuple[Cluster, str | None]) -> None:
     assert child.exitstatus == 9
     child = spawn(cluster, None, "qrsh", "-pty", "n", script)
     child.expect("READY")
-    wait_until(lambda: [j for j in cluster.jobs() if j.get("state") == "r"], 20, "the session to run")
+    wait_until(lambda: [j for j in cluster.jobs() if j.state == "r"], 20, "the session to run")
     child.sendintr()
     child.expect(pexpect.EOF)
     child.close()
@@ -144,7 +144,7 @@ def test_every_process_carries_the_group_and_qdel_ends_them(sshd_cluster: tuple[
     proc = subprocess.Popen(argv, env=cluster.env, cwd="/tmp", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_until(lambda: _pids(marker) and _pids(f"{marker}-orphan"), 30, "the remote sleeps to run")
     [job] = cluster.jobs()
-    shepherd = int((cluster.cell.execd_spool("node1") / "active_jobs" / f"{job['job_id']}.1" / "shepherd.pid")
+    shepherd = int((cluster.cell.execd_spool("node1") / "active_jobs" / f"{job.job_id}.1" / "shepherd.pid")
                    .read_text().split()[0])
     tree = descendants(shepherd)
     daemon = [pid for pid in tree if Path(f"/proc/{pid}/comm").read_text().strip() == "qsys-sshd"]
@@ -156,7 +156,7 @@ def test_every_process_carries_the_group_and_qdel_ends_them(sshd_cluster: tuple[
     gids = {pid: set(_groups(pid)) for pid in session}
     [extra] = {g for g in gids[daemon[0]] if LOW <= g <= HIGH}
     assert all(extra in groups for groups in gids.values()), gids
-    cluster.run("qdel", str(job["job_id"]), check=True)
+    cluster.run("qdel", str(job.job_id), check=True)
     proc.wait(30)
     cluster.wait_idle(30)
     wait_until(lambda: not _pids(marker) and not _pids(f"{marker}-orphan"), 20, "the session's processes to end")
@@ -174,13 +174,13 @@ def test_a_wrong_key_or_user_is_refused(sshd_cluster: tuple[Cluster, str | None]
     def attempt(key: Path | None, extra: str) -> subprocess.CompletedProcess[str]:
         spec = JobSpec(command="echo", args=["in"], binary=True, job_type="qrsh", name="echo", now=True)
         with cluster.client() as client:
-            grant = session.wait(client, session.submit(client, spec)["job_id"])
+            grant = session.wait(client, session.submit(client, spec).job_id)
         good = tmp_path / "good"
-        good.write_bytes(sshkeys.private_openssh(grant["token"], sshkeys.CLIENT_LABEL))
+        good.write_bytes(sshkeys.private_openssh(grant.token, sshkeys.CLIENT_LABEL))
         good.chmod(0o600)
         known = tmp_path / "known_hosts"
-        known.write_text(sshkeys.known_hosts_line(grant["token"]))
-        argv = sshclient.ssh_argv(f"/usr/bin/ssh {extra}", "rsh", grant["addresses"][-1], grant["port"],
+        known.write_text(sshkeys.known_hosts_line(grant.token))
+        argv = sshclient.ssh_argv(f"/usr/bin/ssh {extra}", "rsh", grant.addresses[-1], grant.port,
                                   str(key or good), str(known), ["echo", "in"])
         return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 

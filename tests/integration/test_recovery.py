@@ -33,7 +33,7 @@ def test_kill_master_while_submitting_and_running(qsys_root: Path) -> None:
             client = cluster.client()
             while len(acked) < total:
                 try:
-                    acked.append(client.submit(_spec(log))["job_id"])
+                    acked.append(client.submit(_spec(log)).job_id)
                 except (QsysError, OSError):
                     client.close()
                     client = cluster.client()
@@ -70,8 +70,8 @@ def test_kill_execd_while_jobs_run(qsys_root: Path) -> None:
         for _ in range(4):
             spec = _spec(log)
             spec.args = ["-c", f"sleep 2; echo $JOB_ID >> {log}; exit 7"]
-            ids.append(client.submit(spec)["job_id"])
-        wait_until(lambda: sum(1 for r in cluster.jobs() if r["state"] == "r") == 4, 20, "the jobs to run")
+            ids.append(client.submit(spec).job_id)
+        wait_until(lambda: sum(1 for r in cluster.jobs() if r.state == "r") == 4, 20, "the jobs to run")
         cluster.kill_execd("node1")
         cluster.start_execd("node1")
         cluster.wait_idle(timeout=60)

@@ -86,24 +86,28 @@ def test_list_filters_show_tasks_hold_release_alter_delete(restd: Restd, token: 
 
     detail = restd.tcp("GET", f"/api/v1/jobs/{held}", token).json
     assert detail["spec"]["name"] == "waiter" and detail["pending_tasks"] == "1-4:1"
-    assert detail["outputs"]["stdout"] == [f"{pwd.getpwuid(0).pw_dir}/waiter.o{held}.$TASK_ID"]
+    home = pwd.getpwuid(0).pw_dir
+    assert detail["outputs"] == {"stdout_paths": [], "stderr_paths": [], "joined": False, "files": [
+        {"task_id": None, "host": "", "stdout": f"{home}/waiter.o{held}.$TASK_ID",
+         "stderr": f"{home}/waiter.e{held}.$TASK_ID"}]}
     assert "Job is in hold state" in detail["scheduling_info"]
     assert restd.tcp("GET", f"/api/v1/jobs/{held}/tasks", token).json["pending"] == "1-4:1"
 
     alter = restd.tcp("PATCH", f"/api/v1/jobs/{held}", token, {"options": ["-N", "renamed", "-l", "h_rt=100"]})
-    assert alter.json == {"lines": [f"modified job name of job {held}", f"modified hard resource list of job {held}"]}
+    assert alter.json == {"lines": [f"modified job name of job {held}", f"modified hard resource list of job {held}"],
+                          "exit": 0}
     spec = restd.tcp("GET", f"/api/v1/jobs/{held}", token).json["spec"]
     assert spec["name"] == "renamed" and spec["hard_resources"] == {"h_rt": "100"}
 
     gone = restd.tcp("DELETE", f"/api/v1/jobs/{held}?tasks=4", token)
-    assert gone.json == {"lines": [f"root has deleted job-array task {held}.4"]}
+    assert gone.json == {"lines": [f"root has deleted job-array task {held}.4"], "exit": 0}
     released = restd.tcp("POST", f"/api/v1/jobs/{held}/release", token, {})
-    assert released.json == {"lines": [f"modified hold of job {held}"]}
+    assert released.json == {"lines": [f"modified hold of job {held}"], "exit": 0}
     tasks = wait_until(lambda: restd.tcp("GET", f"/api/v1/jobs/{held}/tasks", token).json["running"], 30,
                        "the tasks to run")
     assert [t["task_id"] for t in tasks] == [1, 2, 3]  # 4 slots: the one running job and three tasks
     assert restd.tcp("POST", f"/api/v1/jobs/{running}/hold", token, {}).json == {
-        "lines": [f"modified hold of job {running}"]}
+        "lines": [f"modified hold of job {running}"], "exit": 0}
     for job_id in (held, running):
         assert restd.tcp("DELETE", f"/api/v1/jobs/{job_id}", token).status == 200
     wait_until(lambda: not restd.tcp("GET", "/api/v1/jobs", token).json, 30, "the jobs to go")
@@ -148,6 +152,8 @@ def test_hosts_queues_summary_config(restd: Restd, token: str) -> None:
 
 
 def test_metrics(restd: Restd, token: str) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
     job_id = _submit(restd, token, command=["/bin/true"], options=["-N", "quick"])
     _finished(restd, token, job_id)
     _submit(restd, token, command=["/bin/true"], options=["-h"])
@@ -165,6 +171,23 @@ def test_metrics(restd: Restd, token: str) -> None:
     assert 'qsys_exec_host_load{host="node1",name="load_avg"}' in text
     assert "qsys_accounting_cpu_seconds_total{owner=\"root\"}" in text
     assert "# TYPE qsys_accounting_wallclock_seconds_total counter" in text
+
+    # the master's own figures: every one has counted, and the whole page is valid text format
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
+    for histogram in ("qsys_scheduling_pass_seconds", "qsys_dispatch_latency_seconds", "qsys_start_latency_seconds",
+                      "qsys_store_commit_seconds"):
+        assert families[histogram].type == "histogram", histogram
+        assert samples[(f"{histogram}_count", ())] >= 1, histogram
+        assert samples[(f"{histogram}_bucket", (("le", "+Inf"),))] == samples[(f"{histogram}_count", ())]
+        assert samples[(f"{histogram}_sum", ())] > 0, histogram
+    assert samples[("qsys_submissions_total", ())] == 2
+    assert samples[("qsys_dispatches_total", ())] == 1 and samples[("qsys_finishes_total", ())] == 1
+    assert samples[("qsys_requests_total", (("type", "submit"),))] == 2
+    assert samples[("qsys_requests_total", (("type", "metrics_status"),))] >= 1
+    assert samples[("qsys_master_start_time_seconds", ())] > 0
+    assert all(samples[("qsys_scheduling_phase_seconds_total", (("phase", p),))] > 0
+               for p in ("snapshot", "decide", "apply"))
 
 
 def test_bad_requests_are_4xx_json_and_change_nothing(restd: Restd, token: str) -> None:

@@ -83,7 +83,7 @@ def test_a_token_for_one_user_cannot_touch_another_users_job(restd: Restd, users
     job = restd.tcp("GET", f"/api/v1/jobs/{job_id}", alice_token).json
     assert job["spec"]["name"] == "true" and job["state"] == "hqw", "bob changed nothing"
     assert restd.tcp("DELETE", f"/api/v1/jobs/{job_id}", alice_token).json == {
-        "lines": [f"{alice} has deleted job {job_id}"]}
+        "lines": [f"{alice} has deleted job {job_id}"], "exit": 0}
 
 
 def test_configuring_needs_a_manager(restd: Restd, users: tuple[str, str]) -> None:

@@ -18,12 +18,12 @@ def test_a_slow_loris_does_not_keep_the_owner_out(cluster: Cluster) -> None:
     spec = JobSpec(command="echo", args=["owner", "got", "in"], binary=True, job_type="qrsh", name="echo",
                    now=True)
     with cluster.client() as client:
-        grant = session.wait(client, session.submit(client, spec)["job_id"])
-    assert grant["addresses"] == ["127.0.0.1"]  # the client is on this host: loopback only
-    assert listening_addresses(grant["port"]) == ["0100007F"]
+        grant = session.wait(client, session.submit(client, spec).job_id)
+    assert grant.addresses == ["127.0.0.1"]  # the client is on this host: loopback only
+    assert listening_addresses(grant.port) == ["0100007F"]
     stop = threading.Event()
     loris_ended: list[bytes] = []
-    lorises = [socket.create_connection(("127.0.0.1", grant["port"]), timeout=30) for _ in range(3)]
+    lorises = [socket.create_connection(("127.0.0.1", grant.port), timeout=30) for _ in range(3)]
 
     def trickle(sock: socket.socket) -> None:
         hello = wire.control(wire.HELLO, {"token": "x" * 200, "pty": False})
@@ -41,9 +41,9 @@ def test_a_slow_loris_does_not_keep_the_owner_out(cluster: Cluster) -> None:
         thread.start()
     try:
         out_r, out_w = os.pipe()
-        sock = builtin.connect(grant["addresses"], grant["port"])
+        sock = builtin.connect(grant.addresses, grant.port)
         sock.settimeout(30)  # with the old port: served only after the lorises gave up (never)
-        builtin.handshake(sock, grant["token"], False, 0)
+        builtin.handshake(sock, grant.token, False, 0)
         code = builtin.Client(sock, pty=False, nostdin=True, stdout_fd=out_w).run()
         os.close(out_w)
         assert code == 0 and os.read(out_r, 100) == b"owner got in\n"
@@ -61,9 +61,9 @@ def test_a_slow_loris_does_not_keep_the_owner_out(cluster: Cluster) -> None:
 def test_a_trickling_hello_is_refused_after_its_deadline(cluster: Cluster) -> None:
     spec = JobSpec(command="true", binary=True, job_type="qrsh", name="true", now=True)
     with cluster.client() as client:
-        job_id = session.submit(client, spec)["job_id"]
+        job_id = session.submit(client, spec).job_id
         grant = session.wait(client, job_id)
-    loris = socket.create_connection(("127.0.0.1", grant["port"]), timeout=30)
+    loris = socket.create_connection(("127.0.0.1", grant.port), timeout=30)
     hello = wire.control(wire.HELLO, {"token": "x" * 200})
     answer = b""
     try:

@@ -89,7 +89,7 @@ def test_qdel_reaches_what_came_through_sshd(method_cluster: tuple[Cluster, str,
     client = subprocess.Popen(argv, env=cluster.env, cwd="/tmp", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         wait_until(lambda: _pids(marker), 30, "the double-forked sleep to run")
-        job_id = cluster.jobs()[0]["job_id"]
+        job_id = cluster.jobs()[0].job_id
         spool = cluster.cell.execd_spool("node1") / "active_jobs" / f"{job_id}.1" / "job.json"
         gid = json.loads(spool.read_text())["extra_gid"]
         assert all(gid in _groups(pid) for pid in _pids(marker))  # it came in with the group ID

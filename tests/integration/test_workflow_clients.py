@@ -25,7 +25,7 @@ def _snakemake_qsub(cluster: Cluster, logs: Path, *resources: str) -> tuple[int,
     assert proc.returncode == 0, proc.stderr
     job_id = int(proc.stdout.split()[2].split(".")[0])  # Your job-array 7.1-1:1 ("...") has been submitted
     log = logs / f"{job_id}.1.log"
-    wait_until(lambda: not [r for r in cluster.jobs() if r["job_id"] == job_id], 60, "the job to end")
+    wait_until(lambda: not [r for r in cluster.jobs() if r.job_id == job_id], 60, "the job to end")
     return job_id, log.read_text()
 
 

@@ -107,7 +107,7 @@ def test_topology_string() -> None:
 
 def test_qconf_command_line() -> None:
     request = _parse(["-sq", "-sconf", "node1", "--json", "-mattr", "queue", "slots", "-3", "all.q"])
-    assert request.as_json
+    assert request.form == "json"
     assert [(o, a) for o, _, a in request.operations] == [("-sq", []), ("-sconf", ["node1"]),
                                                ("-mattr", ["queue", "slots", "-3", "all.q"])]
     assert OPERATIONS["-Mconf"].args == "file [host]" and OPERATIONS["-ss"].kind == "submithost"

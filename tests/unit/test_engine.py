@@ -138,12 +138,12 @@ def test_derived_tables_drop_replace_and_add() -> None:
 
 
 def test_qmod_and_qconf_forms() -> None:
-    assert qmod.parse_args(["-c", "3", "4,5", "-cj", "6"])[0] == [("clear", True, ["3", "4", "5"]),
+    assert qmod.parse_args(["-c", "3", "4,5", "-cj", "6"]).operations == [("clear", None, ["3", "4", "5"]),
                                                                  ("clear", True, ["6"])]
     request = qconf._parse(["-Aconf", "f", "-Aconf", "g", "node1", "-sq", "-sconf", "-json"])
     assert [(o, a) for o, _, a in request.operations] == [("-Aconf", ["f"]), ("-Aconf", ["g", "node1"]),
                                                           ("-sq", []), ("-sconf", [])]
-    assert request.as_json
+    assert request.form == "json"
     assert qhost.parse_args(["-F", "-q"])["wanted"] == [] and qhost.parse_args(["-F", "a,b"])["wanted"] == ["a", "b"]
 
 

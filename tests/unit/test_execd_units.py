@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from execd import identity, outputs
+from execd import identity
 from execd.daemon import parse_hms
 from execd.load import LoadSampler, topology
 from execd.spool import Spool, proc_start_time
 from execd.usage import decode_status, empty_report, report_from_wait
+from qsys import output_paths as outputs
 from qsys.launch import Launch
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 import xml.etree.ElementTree as ET
+from typing import Any
 
 import pytest
 
 from qsys.cli import formats, xmlout
 from qsys.jobspec import JobSpec, PeRequest, TaskRange
-from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail
+from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, TaskEnd
 from tests import REFERENCE
 
 REFERENCE = REFERENCE
@@ -127,8 +128,7 @@ def test_qsub_messages_match_captures() -> None:
     assert formats.submitted_message(4, "arr", TaskRange(1, 3, 1)) == reference("qsub_array.txt")
     assert formats.terse_message(3, None) == reference("qsub_terse.txt")
     assert formats.terse_message(5, TaskRange(1, 3, 1)) == reference("qsub_array_terse.txt")
-    report = {"job_id": 8, "task_id": 1, "is_array": False, "exit_status": 0, "signal": 0,
-              "failed": 0, "deleted": False}
+    report = TaskEnd(8, 1)
     synced = formats.submitted_message(8, "true", None) + formats.sync_exit_message(report)
     assert synced == reference("qsub_sync.txt")
 
@@ -262,9 +262,8 @@ def test_unknown_host_values_are_dashes() -> None:
 
 
 def test_sync_messages() -> None:
-    def report(**kw: object) -> dict[str, object]:
-        return {"job_id": 8, "task_id": 1, "is_array": False, "exit_status": 0, "signal": 0,
-                "failed": 0, "deleted": False, **kw}
+    def report(**kw: Any) -> TaskEnd:
+        return TaskEnd(**{"job_id": 8, "task_id": 1, **kw})
 
     assert formats.sync_exit_message(report(exit_status=3)) == "Job 8 exited with exit code 3.\n"
     assert formats.sync_exit_message(report(is_array=True, task_id=2)) == "Job 8.2 exited with exit code 0.\n"

@@ -15,8 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 # The modules of qsys that both sides (master and clients, exec daemons) may import.
 SHARED_LEAVES = {
-    "qsys.accounting_file", "qsys.admission", "qsys.auth", "qsys.daemonize", "qsys.errors", "qsys.launch",
-    "qsys.logbounds", "qsys.paths",
+    "qsys.accounting_file", "qsys.admission", "qsys.auth", "qsys.daemonize", "qsys.errors", "qsys.execlink",
+    "qsys.launch", "qsys.logbounds", "qsys.logfile", "qsys.output_paths", "qsys.paths", "qsys.signer", "qsys.tls",
     "qsys.protocol", "qsys.record", "qsys.remote", "qsys.remote.addresses", "qsys.remote.wire",
     "qsys.remote.sshkeys", "qsys.remote.x11",
 }
@@ -53,7 +53,8 @@ def test_clients_import_neither_the_master_nor_the_exec_daemon(path: Path) -> No
     assert crossing == set()
 
 
-@pytest.mark.parametrize("path", files("qsys/remote/*.py", "qsys/accounting_file.py"),
+@pytest.mark.parametrize("path", files("qsys/remote/*.py", "qsys/accounting_file.py", "qsys/logfile.py",
+                                       "qsys/output_paths.py"),
                          ids=lambda p: str(p.relative_to(REPO)))
 def test_leaves_import_no_other_qsys_module(path: Path) -> None:
     assert {name for name in imports(path) if not name.startswith("qsys.remote")} == set()

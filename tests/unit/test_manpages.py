@@ -26,9 +26,9 @@ REQUIRED = {
     "man1": ["qsub", "qstat", "qdel", "qhold", "qrls", "qhost", "qsys", "qrsh", "qlogin", "qacct"],
     "man5": ["qsys_conf", "accounting", "remote_startup", "sched_conf", "sge_request", "access_list", "hostgroup",
              "bootstrap"],
-    "man8": ["qsys-master", "qsys-execd", "qsys-sshd", "qsys-restd"],
+    "man8": ["qsys-master", "qsys-shadowd", "qsys-execd", "qsys-sshd", "qsys-restd", "qsys-authd", "qsys"],
 }
-DAEMONS = {"qsys-master", "qsys-execd", "qsys-sshd", "qsys-restd"}
+DAEMONS = {"qsys-master", "qsys-shadowd", "qsys-execd", "qsys-sshd", "qsys-restd", "qsys-authd"}
 COMMAND_SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "ENVIRONMENT", "FILES",
                     "EXIT STATUS", "EXAMPLES", "SEE ALSO"]
 

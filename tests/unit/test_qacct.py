@@ -153,8 +153,13 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == "error: job id 999999 not found\n"
     assert qacct.main(["-f", str(path), "-o", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert [(r["owner"], r["wallclock"]) for r in rows] == [("alice", 5.0), ("bob", 7.0)]
+    summary = json.loads(capsys.readouterr().out)
+    assert [(r["owner"], r["ru_wallclock"]) for r in summary["groups"]] == [("alice", 5.0), ("bob", 7.0)]
+    assert summary["total"]["ru_wallclock"] == 12.0
+    assert qacct.main(["-f", str(path), "-o", "--csv"]) == 0
+    table = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert table[0][:2] == ["owner", "ru_wallclock"] and [row[:2] for row in table[1:]] == [["alice", "5.0"],
+                                                                                        ["bob", "7.0"]]
     assert qacct.main(["-f", str(path), "-j", "--csv"]) == 0
     table = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert table[0] == list(ACCOUNTING_FIELDS) and [row[5] for row in table[1:]] == ["1", "2"]

@@ -10,6 +10,7 @@ from qsys.cli import qalter, qmod, qselect, qstat_views
 from qsys.errors import InvalidRequest, UsageError
 from qsys.grammar.calendar import parse_calendar
 from qsys.master.queue_states import order_states
+from qsys.records import ClusterQueueRow
 from tests import REFERENCE
 
 REF = REFERENCE  # the repository's copy of the reference output
@@ -58,8 +59,7 @@ def test_state_letters_follow_grid_engine_order() -> None:
 
 
 def test_cluster_summary_matches_the_reference() -> None:
-    rows = [{"name": "all.q", "load": 0.24, "used": 2, "resv": 0, "available": 2, "total": 4,
-             "temp_disabled": 0, "manual_intervention": 0}]
+    rows = [ClusterQueueRow("all.q", load=0.24, used=2, resv=0, available=2, total=4)]
     assert qstat_views.cluster_summary(rows) == (REF / "qstat_g_c.txt").read_text()
 
 
@@ -80,9 +80,11 @@ def test_urgency_and_priority_headers_line_up_with_rows() -> None:
 
 
 def test_qmod_arguments() -> None:
-    ops, force = qmod.parse_args(["-f", "-d", "all.q@node1,b.q", "-sj", "5", "6"])
-    assert force and ops == [("disable", False, ["all.q@node1", "b.q"]), ("suspend", True, ["5", "6"])]
-    assert qmod.parse_args(["-s", "7"])[0] == [("suspend", None, ["7"])]
+    request = qmod.parse_args(["-f", "-d", "all.q@node1,b.q", "-sj", "5", "6"])
+    assert request.force and request.form == ""
+    assert request.operations == [("disable", False, ["all.q@node1", "b.q"]), ("suspend", True, ["5", "6"])]
+    assert qmod.parse_args(["-s", "7"]).operations == [("suspend", None, ["7"])]
+    assert qmod.parse_args(["-s", "7", "--json"]).form == "json"
     with pytest.raises(UsageError):
         qmod.parse_args(["-x", "1"])
     with pytest.raises(UsageError):
@@ -90,11 +92,12 @@ def test_qmod_arguments() -> None:
 
 
 def test_qalter_sends_only_what_was_given() -> None:
-    targets, changes, users, verify = qalter.parse_args(["-N", "x", "-soft", "-l", "arch=a", "-p", "0", "7,8"])
-    assert targets == ["7", "8"] and users == [] and verify == ""
+    targets, changes, users, verify, form = qalter.parse_args(["-N", "x", "-soft", "-l", "arch=a", "-p", "0",
+                                                                "7,8"])
+    assert targets == ["7", "8"] and users == [] and verify == "" and form == ""
     assert changes == {"name": "x", "soft_resources": {"arch": "a"}, "priority": 0}
-    _, changes, users, verify = qalter.parse_args(["-w", "v", "-h", "u", "-u", "bob"])
-    assert changes == {"_holds": "u"} and users == ["bob"] and verify == "v"
+    _, changes, users, verify, form = qalter.parse_args(["-w", "v", "-h", "u", "-u", "bob", "--json"])
+    assert changes == {"_holds": "u"} and users == ["bob"] and verify == "v" and form == "json"
     with pytest.raises(UsageError):
         qalter.parse_args(["-b", "y", "3"])
     with pytest.raises(UsageError):
@@ -124,6 +127,5 @@ def test_urgency_xml_parses_and_adds_the_elements() -> None:
     pri = ET.fromstring(qstat_views.with_urgency_xml(xmlout.qstat_xml(rows), rows, pri=True))
     assert [e.text for e in pri.iter("JB_priority")] == ["1", "2"]
     summary = ET.fromstring(qstat_views.cluster_summary_xml([
-        {"name": "all.q", "load": None, "used": 1, "resv": 0, "available": 3, "total": 4,
-         "temp_disabled": 0, "manual_intervention": 0}]))
+        ClusterQueueRow("all.q", load=None, used=1, resv=0, available=3, total=4)]))
     assert summary.find("cluster_queue_summary/available").text == "3"  # type: ignore[union-attr]

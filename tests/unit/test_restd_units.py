@@ -1,5 +1,6 @@
 """Pure parts of qsys-restd: user tokens, submissions and qalter changes through qsub's
-option engine, state families, refusals' status codes, settings, the master-metrics hook."""
+option engine, state families, refusals' status codes, settings, the master's figures as
+Prometheus families, the Grafana dashboard's metric names."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import pwd
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -95,8 +97,9 @@ def test_alter_changes_are_the_fields_the_options_touch() -> None:
 
 
 def test_state_families_and_refusal_codes() -> None:
+    from qsys.records import state_family as state_class
     from qsys.restd.api import Refused
-    from qsys.restd.view import host_states, state_class
+    from qsys.restd.view import host_states
 
     assert [state_class(s, q) for s, q in [("qw", ""), ("hqw", ""), ("Eqw", ""), ("r", "a@h"), ("t", "a@h"),
                                             ("s", "a@h"), ("dr", "a@h"), ("Rr", "a@h")]] == [
@@ -104,7 +107,7 @@ def test_state_families_and_refusal_codes() -> None:
     assert Refused(['bob - you do not have the necessary privileges to delete the job "1"']).status == 403
     assert Refused(['denied: job "9" does not exist']).status == 404
     assert Refused(["job 3 can't modify running jobs"]).status == 400
-    hosts = [{"name": "a", "load": 0.5}, {"name": "b", "load": None}]
+    hosts = [_host("a", 0.5), _host("b", None)]
     assert host_states(hosts, ["a", "b", "c"]) == {"up": ["a"], "down": ["b"], "unknown": ["c"]}
 
 
@@ -125,54 +128,78 @@ def test_settings_defaults_and_errors() -> None:
             settings.load(cell)
 
 
-def test_master_status_message_becomes_families() -> None:
+def _host(name: str, load: float | None, **values: str) -> Any:
+    from qsys.records import HostRow
+
+    return HostRow(name, "lx-amd64", 1, 1, 1, 1, load, 0, 0, 0, 0, load_values=dict(values))
+
+
+def test_the_masters_figures_become_families() -> None:
     from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
     from prometheus_client.registry import Collector, CollectorRegistry
 
-    from qsys.restd.metrics import MASTER_METRICS, master_families
+    from qsys.master.metrics import Metrics
+    from qsys.protocol import JobsStatus
+    from qsys.restd.metrics import master_families
 
-    status = {"histograms": {"qsys_dispatch_latency_seconds": {"help": "submit to start", "sum": 0.5,
-                                                               "buckets": [[0.1, 2], [1.0, 3]]}},
-              "counters": {"qsys_dispatches_total": {"help": "dispatched tasks", "value": 3}}}
-    assert set(status["histograms"]) | set(status["counters"]) <= set(MASTER_METRICS)
+    metrics = Metrics(started=1000.0)
+    for seconds in (0.002, 0.004, 30.0):
+        metrics.dispatch_latency.observe(seconds)
+    metrics.dispatches.inc(3)
+    metrics.request(JobsStatus)
+    figures = metrics.figures()
 
     class Fixed(Collector):
         def collect(self):  # type: ignore[no-untyped-def]
-            return master_families(status)
+            return master_families(figures)
 
     registry = CollectorRegistry()
     registry.register(Fixed())
     text = generate_latest(registry).decode()
+    assert 'qsys_dispatch_latency_seconds_bucket{le="0.005"} 2.0' in text
     assert 'qsys_dispatch_latency_seconds_bucket{le="+Inf"} 3.0' in text
-    assert "qsys_dispatch_latency_seconds_sum 0.5" in text and "qsys_dispatches_total 3.0" in text
+    assert "qsys_dispatch_latency_seconds_count 3.0" in text and "qsys_dispatches_total 3.0" in text
+    assert 'qsys_requests_total{type="jobs_status"} 1.0' in text
+    assert "qsys_master_start_time_seconds 1000.0" in text
+    parsed = {f.name: f.type for f in text_string_to_metric_families(text)}
+    assert parsed["qsys_scheduling_pass_seconds"] == "histogram" and parsed["qsys_finishes"] == "counter"
     assert list(master_families(None)) == []
 
 
 def _exported_names() -> set[str]:
-    """Every sample name /metrics gives for a small snapshot."""
+    """Every sample name /metrics gives for a small snapshot (the master's figures included)."""
+    from qsys.master.metrics import Metrics
+    from qsys.protocol import JobsStatus
+    from qsys.records import ClusterQueueRow, JobRow, QueueInstanceRow
+    from qsys.restd.adapter import Snapshot
     from qsys.restd.ledger import Ledger, OwnerTotals
-    from qsys.restd.metrics import accounting_families, cluster_families
+    from qsys.restd.metrics import accounting_families, cluster_families, master_families
 
-    snap = {"jobs": [{"job_id": 3, "state": "r", "queue": "all.q@a"}, {"job_id": 4, "state": "qw", "queue": ""}],
-            "queue_instances": [{"name": "all.q@a", "used": 1, "total": 2}],
-            "hosts": [{"name": "a", "load": 0.1, "load_values": {"np_load_avg": "0.1", "mem_free": "1"}}],
-            "cluster_queues": [{"name": "all.q"}], "exec_hosts": ["a"]}
+    master = Metrics()
+    master.request(JobsStatus)
+    jobs = [JobRow(3, 0.5, "a", "u", "r", 1.0, 2.0, "all.q@a", 1, ""), JobRow(4, 0.5, "b", "u", "qw", 1.0, None, "",
+                                                                             1, "")]
+    snap = Snapshot(jobs, [QueueInstanceRow("all.q@a", "BIP", 0, 1, 2, 0.1, "lx-amd64", "")],
+                    [_host("a", 0.1, np_load_avg="0.1", mem_free="1")], [ClusterQueueRow("all.q")], ["a"],
+                    master.figures())
     ledger = Ledger(Path("/nonexistent"))
     ledger.owners["alice"] = OwnerTotals(1, 2.0, 3.0)
-    families = [*cluster_families(snap), *accounting_families(ledger)]
+    families = [*cluster_families(snap), *accounting_families(ledger), *master_families(snap.master)]
     return {sample.name for family in families for sample in family.samples}
 
 
-def test_the_grafana_dashboard_uses_only_metrics_restd_exports_or_the_master_will() -> None:
+def test_the_grafana_dashboard_uses_only_metrics_restd_exports() -> None:
     import json
     import re
-
-    from qsys.restd.metrics import MASTER_METRICS
 
     dashboard = json.loads((Path(__file__).resolve().parents[2] / "conf" / "grafana-qsys.json").read_text())
     used = {name for panel in dashboard["panels"] for target in panel["targets"]
             for name in re.findall(r"\bqsys_[a-z_]+", target["expr"])}
-    known = _exported_names() | set(MASTER_METRICS) | {f"{m}_bucket" for m in MASTER_METRICS}
-    assert used and sorted(used - known) == []
+    assert used and sorted(used - _exported_names()) == []
+    assert not [p["title"] for p in dashboard["panels"] if "planned" in p["title"]]
     assert {"qsys_jobs", "qsys_queue_slots_used", "qsys_hosts", "qsys_exec_host_load",
-            "qsys_accounting_cpu_seconds_total", "qsys_jobs_submitted_total"} <= used
+            "qsys_accounting_cpu_seconds_total", "qsys_jobs_submitted_total", "qsys_dispatch_latency_seconds_bucket",
+            "qsys_start_latency_seconds_bucket", "qsys_scheduling_pass_seconds_bucket",
+            "qsys_store_commit_seconds_bucket", "qsys_dispatches_total", "qsys_submissions_total",
+            "qsys_finishes_total"} <= used

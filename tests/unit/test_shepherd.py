@@ -63,7 +63,7 @@ def test_environment_has_grid_engines_variables(area: Path) -> None:
     lines = (area / "envjob.o12").read_text().splitlines()
     env = dict(line.split("=", 1) for line in lines)
     reference = {line.split("=", 1)[0] for line in REFERENCE_ENV.read_text().splitlines() if "=" in line}
-    assert set(env) == reference
+    assert set(env) == reference | {"QSYS_ROOT", "QSYS_CELL"}  # qsys's additions: the job's commands find the cell
     assert env["JOB_ID"] == "12" and env["JOB_NAME"] == "envjob" and env["REQNAME"] == "envjob"
     assert env["SGE_TASK_ID"] == "undefined" and env["NSLOTS"] == "1" and env["QUEUE"] == "all.q"
     assert env["HOSTNAME"] == "node7" and env["ENVIRONMENT"] == "BATCH"
@@ -195,8 +195,10 @@ CSH_REPORT = 'echo "$#argv|$argv[1]|$argv[2]|$PATH"\n'
 
 @pytest.mark.parametrize(("shell", "report"), [("/bin/bash", BOURNE_REPORT), ("/bin/sh", BOURNE_REPORT),
                                                ("/bin/tcsh", CSH_REPORT)])
-def test_login_shell_of_a_pe_job_puts_tmpdir_first_after_its_profile(area: Path, shell: str, report: str) -> None:
-    """/etc/profile sets PATH anew in a login shell; a PE job's TMPDIR (its rsh wrapper) stays first."""
+def test_login_shell_puts_tmpdir_and_the_commands_first_after_its_profile(area: Path, shell: str,
+                                                                         report: str) -> None:
+    """/etc/profile sets PATH anew in a login shell; TMPDIR (a PE's rsh wrapper) and the qsys
+    commands' directory (SGE_BINARY_PATH) stay first, so the job's qsub is this cluster's."""
     launch = make_launch(area, name="login", shell=shell, args=["a b", "c"], script=script(report),
                          env={"PATH": "/mine:/usr/bin:/bin"})
     launch.pe = "mpi"
@@ -211,13 +213,15 @@ def test_login_shell_of_a_pe_job_puts_tmpdir_first_after_its_profile(area: Path,
         count, first, second, path = fields
         assert (count, first, second) == ("2", "a b", "c")
     entries = path.split(":")
-    assert entries[0] == tmpdir and entries.count(tmpdir) == 1
+    assert entries[:2] == [tmpdir, "/opt/qsys/bin"] and entries.count(tmpdir) == 1
+    assert entries.count("/opt/qsys/bin") == 1
     if shell == "/bin/tcsh":
         return  # Debian's /etc/csh.login leaves PATH alone
     assert "/mine" not in entries, "the login shell's profile set PATH anew before the job"
-    launch.pe = None  # without a PE the profile's PATH is the job's, as in Grid Engine
+    launch.pe = None  # a job of no PE alike
     run_shepherd(area, launch)
-    assert tmpdir not in (area / "login.o12").read_text().strip().splitlines()[-1]
+    assert (area / "login.o12").read_text().strip().splitlines()[-1].split("|")[4].split(":")[:2] == \
+        [tmpdir, "/opt/qsys/bin"]
 
 
 def test_tmpdir_exists_during_the_job_and_is_removed_after(area: Path) -> None:

@@ -95,3 +95,35 @@ def test_output_file_the_owner_cannot_write_fails(area: Path, job_user: pwd.stru
     locked.mkdir(mode=0o755)  # root's, not writable by the job user
     report, _ = run_shepherd(area, service_launch(area, job_user, stdout_paths=[str(locked)]), SERVICE)
     assert report["failed"] == 26 and report["error_state"] is True
+
+
+_LOG_ONLY = """
+import sys
+from pathlib import Path
+from execd import identity
+from qsys.launch import Launch
+launch = Launch(job_id=7, task_id=1, is_array=False, spec={}, owner=sys.argv[1], uid=0, group="", gid=0,
+                queue="all.q", host="node1", slots=1, total_slots=1)
+ident = identity.decide(identity.IdentityPolicy(mode="service", log_only=True), launch)
+identity.audit(Path(sys.argv[2]), launch, ident, "none")
+"""
+
+
+def test_log_only_audits_the_identity_a_switch_would_take(area: Path, job_user: pwd.struct_passwd) -> None:
+    """A daemon run by an unprivileged pilot account (job_user) decides for another owner
+    (root's account name is refused, so the owner is a second user) and runs the job as
+    itself: the audit line names the owner, and who ran it."""
+    import subprocess
+    import sys
+
+    from tests.clusterlib import REPO
+
+    ensure_user("qsys_t2")
+    owner = pwd.getpwnam("qsys_t2")
+    audit = area / "audit"
+    os.chmod(area, 0o777)
+    subprocess.run(["/usr/sbin/runuser", "-u", USER, "--", sys.executable, "-c", _LOG_ONLY, owner.pw_name, str(audit)],
+                   check=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, cwd="/")
+    line = audit.read_text()
+    assert f"job=7.1 user={owner.pw_name} uid={owner.pw_uid} gid={owner.pw_gid} action=log_only" in line, line
+    assert f"by_uid={job_user.pw_uid}" in line and f"reason='ran as {USER} uid={job_user.pw_uid}'" in line

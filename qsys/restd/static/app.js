@@ -151,7 +151,12 @@ function jobFacts(j) {
     ["parallel environment", s.pe ? `${s.pe.name} ${s.pe.min_slots}-${s.pe.max_slots}` : ""],
     ["job-array tasks", s.tasks ? `${s.tasks.first}-${s.tasks.last}:${s.tasks.step}` : ""],
     ["pending tasks", j.pending_tasks], ["script_file / command", command],
-    ["stdout_path_list", j.outputs.stdout.join(",")], ["stderr_path_list", j.outputs.stderr.join(",")],
+    ["stdout_path_list", j.outputs.stdout_paths.join(",")], ["stderr_path_list", j.outputs.stderr_paths.join(",")],
+    ...j.outputs.files.flatMap((f) => {
+      const where = f.task_id == null ? (f.host ? ` (${f.host})` : " (pending)") : ` (task ${f.task_id} on ${f.host})`;
+      return j.outputs.joined ? [["output file" + where, f.stdout]]
+        : [["stdout file" + where, f.stdout], ["stderr file" + where, f.stderr]];
+    }),
     ["error reason", j.error_reason], ["scheduling info", (j.scheduling_info || []).join("\n")],
   ]);
 }
