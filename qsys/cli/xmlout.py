@@ -428,6 +428,8 @@ def qhost_xml(hosts: Sequence[HostRow], *, queues: bool = False, resources: bool
         if resources:
             lines += [f"   <resourcevalue name='{escape(k)}' dominance='hl'>{escape(load_value_text(k, v))}"
                       "</resourcevalue>" for k, v in host.load_values.items()]
+            lines += [f"   <resourcevalue name='{escape(k)}' dominance='hc'>{escape(v)}</resourcevalue>"
+                      for k, v in sorted(host.resources.items())]  # resource maps: the free ids
         if queues:
             for queue in host.queues:
                 _qhost_queue(lines, queue)

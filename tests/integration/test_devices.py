@@ -45,6 +45,7 @@ def test_gpu_ids_are_granted_once_each_and_exported_to_the_job(cluster: Cluster,
     assert any(line.startswith("resource map    1:") and "gpu=node1=(" in line for line in detail.splitlines())
     hosts = cluster.run("qhost", "-F").stdout
     assert "   hc:gpu=0" in hosts.splitlines(), hosts
+    assert "<resourcevalue name='gpu' dominance='hc'>0</resourcevalue>" in cluster.run("qhost", "-F", "-xml").stdout
     (work / "go").touch()
     wait_until(lambda: (work / "2").exists(), 60, "the third job on a freed id")
     assert (work / "2").read_text().strip() in ("0|0", "1|1")
