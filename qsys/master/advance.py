@@ -99,6 +99,13 @@ class AdvanceReservations:
                 self.state.ars[record.ar_id] = record
                 self.next_id = max(self.next_id, record.ar_id + 1)
 
+    def restore(self, name: str, record: dict[str, Any] | None) -> None:
+        """Hold a reservation as the store has it (a refused commit is undone)."""
+        if record is None:
+            self.state.ars.pop(int(name), None)
+        else:
+            self.state.ars[int(name)] = from_map(ArRecord, record)
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
 

@@ -36,10 +36,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from qsys import auth, daemonize, protocol
-from qsys.master import finished
+from qsys.master import finished, shareusage
 from qsys.master.accounting import AccountingWriter, detach_other_writers
 from qsys.master.acctread import AccountingReads
 from qsys.master.actions import JobActions
+from qsys.master.advance import KIND as advance_kind
 from qsys.master.advance import AdvanceReservations
 from qsys.master.alter import AlterRequests
 from qsys.master.clock import Clock, SystemClock
@@ -277,6 +278,8 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     state.restorers.update(config.restorers())
     state.restorers.update(qstates.restorers())
     state.restorers[finished.KIND] = state.retained.restore
+    state.restorers[shareusage.KIND] = usage.restore
+    state.restorers[advance_kind] = advance.restore
     server = Server(state, requests, execds, members, lease=lease)
     return MasterDaemon(cell, store, state, accounting, qstates, dispatcher, HostWatch(state, ends), execds,
                         server, requests, execd_messages, port, bind, lease=lease, advance=advance)

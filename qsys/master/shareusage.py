@@ -35,6 +35,16 @@ class ShareUsage:
             self.entries[(str(record.get("user", "")), project)] = (usage, float(record.get("stamp", 0.0)))
         self.generation += 1
 
+    def restore(self, name: str, record: dict[str, Any] | None) -> None:
+        """Hold an entry as the store has it (a refused commit is undone: qsys.master.rollback)."""
+        user, _, project = name.partition("\t")
+        key = (user, project or None)
+        if record is None:
+            self.entries.pop(key, None)
+        else:
+            self.entries[key] = ({k: float(record.get(k, 0.0)) for k in USAGE_KEYS}, float(record.get("stamp", 0.0)))
+        self.generation += 1
+
     def charge(self, user: str, project: str | None, record: dict[str, Any], now: float,
                halftime_hours: float) -> PutObject:
         """Add a task's usage (its accounting record) to its entry; the store change."""
