@@ -22,7 +22,6 @@ from qsys.master.config import SHARE_TREE
 from qsys.objects import ResourceQuotaSet, ShareTree, format_text, parse_quota_sets, to_wire
 from qsys.objects.resource_map import normalize_maps
 from qsys.objects.sharetree import parse_node_shares, split_path
-from qsys.objects.userset import check_departments
 
 if TYPE_CHECKING:
     from qsys.master.config import ClusterConfig
@@ -36,15 +35,14 @@ NO_QUOTA_SET = "No resource quota set found"
 def checked(config: ClusterConfig, kind: str, obj: Any) -> Any:
     """``obj`` as it may be stored (resource maps in their long form), or InvalidRequest
     with Grid Engine's reason: a share tree naming no known user or project, a quota limit
-    on an unknown complex, a user in two departments, a resource map on a queue."""
+    on an unknown complex, a resource map on a queue. (A user in two departments is taken
+    as Grid Engine 8.1.9 takes it: ``qconf -Au`` accepts it, the first department counts.)"""
     try:
         if kind == "exechost" and obj.complex_values:
             return replace(obj, complex_values=normalize_maps(obj.complex_values, config.complex_list))
         if kind == "queue":
             for table in (obj.complex_values, *obj.overrides.get("complex_values", {}).values()):
                 normalize_maps(table, config.complex_list, queue=True)
-        if kind == "userset":
-            check_departments([*(u for u in config.usersets.values() if u.name != obj.name), obj])
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
     if kind == SHARE_TREE:
