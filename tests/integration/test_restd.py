@@ -163,7 +163,7 @@ def test_metrics(restd: Restd, token: str) -> None:
         return text if 'qsys_jobs{queue="",state="held"} 1.0' in text else None
 
     text = wait_until(scraped, 10, "the held job in /metrics")
-    for line in ('qsys_queue_slots_total{host="node1",queue="all.q"} 4.0',
+    for line in ('qsys_queue_slots{host="node1",queue="all.q"} 4.0',
                  'qsys_queue_slots_used{host="node1",queue="all.q"} 0.0',
                  'qsys_hosts{state="up"} 1.0', 'qsys_hosts{state="down"} 0.0',
                  f"qsys_jobs_submitted_total {job_id + 1}.0", 'qsys_accounting_tasks_total{owner="root"} 1.0'):
