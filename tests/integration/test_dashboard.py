@@ -107,6 +107,7 @@ def test_dashboard_shows_a_job_from_submission_to_its_end(restd: Restd, browser)
     assert f"stdout file (task 1 on node1)\n/root/dashjob.o{job_id}" in facts, "the file, by Grid Engine's rules"
     wait_until(lambda: browser.execute_script("return document.getElementById('job-state').dataset.state")
                == "finished", 40, "the page to show the job's end")
+    assert not browser.find_element(By.ID, "hold").is_displayed(), "a finished job has no actions left"
     accounting = _text(browser, "#accounting tbody")
     assert "node1" in accounting and "all.q" in accounting
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import pwd
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -217,3 +219,35 @@ def test_bad_requests_are_4xx_json_and_change_nothing(restd: Restd, token: str) 
     assert restd.tcp("POST", "/api/v1/jobs/1/hold", token, {"type": "x"}).status == 422
     assert restd.tcp("GET", "/api/v1/jobs", token).json == []  # nothing was submitted
     assert restd.tcp("GET", "/api/v1/accounting", token).status in (200, 404)
+
+
+def _tcp_listeners(pid: int) -> list[str]:
+    """Local addresses (hex ip:port, as /proc/net/tcp{,6} write them) of the TCP sockets
+    process ``pid`` listens on."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:
+                found.append(fields[1])
+    return found
+
+
+def test_without_a_port_restd_listens_on_its_unix_socket_only(cluster: Cluster) -> None:
+    with Restd(cluster, restd_port="", restd_bind="") as restd:
+        assert restd.proc is not None
+        assert restd.address == "" and _tcp_listeners(restd.proc.pid) == []
+        assert restd.unix("GET", "/api/v1/whoami").json["via"] == "unix"
+    with Restd(cluster, restd_bind="") as restd:  # a port, no address: loopback
+        assert restd.proc is not None
+        port = int(restd.address.rpartition(":")[2])
+        assert _tcp_listeners(restd.proc.pid) == [f"0100007F:{port:04X}"]
+        assert restd.tcp("GET", "/api/v1/whoami").status == 401, "TCP always needs a token"

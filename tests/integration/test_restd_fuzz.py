@@ -1,7 +1,7 @@
 """qsys-restd under generated requests: schemathesis walks every operation of its own
 /openapi.json (valid and invalid bodies, parameters, paths), hypothesis sends made-up
-Authorization headers and bodies; every answer is below 500, and every refusal is JSON with
-the reason. Bounded: QSYS_FUZZ_EXAMPLES examples per operation and test (default 8; schemathesis
+Authorization headers and bodies; every answer is below 500, has a status, content type and
+body the description documents, and every refusal is JSON with the reason. Bounded: QSYS_FUZZ_EXAMPLES examples per operation and test (default 8; schemathesis
 makes each valid or, as often, invalid for the schema).
 
 The caller is an ordinary user of a service-mode cluster whose only queue is disabled, so a
@@ -21,6 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.clusterlib import Cluster
 from tests.restlib import Restd
@@ -28,6 +33,10 @@ from tests.restlib import Restd
 EXAMPLES = int(os.environ.get("QSYS_FUZZ_EXAMPLES", "8"))
 FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                          suppress_health_check=list(HealthCheck))
+
+
+# below 500, and what the description says: a documented status, content type and body
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +74,7 @@ def test_every_operation_answers_generated_requests_below_500(fuzzed: tuple[Rest
             response = case.call(headers={"Authorization": f"Bearer {token}"}, timeout=60)
             calls[case.operation.label] = calls.get(case.operation.label, 0) + 1
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-            case.validate_response(response, checks=[not_a_server_error])
+            case.validate_response(response, checks=CHECKS)
             _refusal_is_json(response)
 
         answers()

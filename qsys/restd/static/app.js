@@ -201,7 +201,10 @@ function jobPage() {
       el("tbody", {}, ...running.map((t) => el("tr", {}, el("td", {}, String(t.task_id)), el("td", {}, t.state),
         el("td", {}, t.queue), el("td", {}, fmtTime(t.start_time)))))) : el("p", { class: "muted" }, "no task running"));
     document.getElementById("accounting-box").replaceChildren(accountingTable(job.accounting));
-    if (job.finished) stop();
+    if (job.finished) {  // nothing left to hold, release or delete
+      document.getElementById("job-actions").hidden = true;
+      stop();
+    }
   });
 }
 
