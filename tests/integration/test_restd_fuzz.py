@@ -11,6 +11,8 @@ generated job never runs and a generated configuration change is refused (403), 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,14 +42,17 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory, users: tuple[str, str]) -> Iterator[tuple[Restd, str]]:
+def fuzzed(users: tuple[str, str]) -> Iterator[tuple[Restd, str]]:
     """restd of a service-mode cell with its queue disabled, and an ordinary user's token."""
-    root = Path(tmp_path_factory.mktemp("fuzz", numbered=True))
+    root = Path(tempfile.mkdtemp(prefix="qsys-test-", dir="/tmp"))  # every test user can traverse it
     os.chmod(root, 0o755)
-    with Cluster(root / "cell", hosts=["node1"], slots=2, mode="service") as cluster:
-        cluster.run("qmod", "-d", "all.q", check=True)
-        with Restd(cluster) as restd:
-            yield restd, restd.token(users[0])
+    try:
+        with Cluster(root / "cell", hosts=["node1"], slots=2, mode="service") as cluster:
+            cluster.run("qmod", "-d", "all.q", check=True)
+            with Restd(cluster) as restd:
+                yield restd, restd.token(users[0])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _refusal_is_json(response: Any) -> None:
