@@ -261,7 +261,8 @@ def _running(detail: JobDetail | None) -> JobDetail | None:
 
 
 JOB_PAGE = {"description": "qstat -j's facts (JobDetail) while the master knows the job, with its output files "
-                           "and accounting records; once it has ended, the accounting records and a few facts.",
+                           "and accounting records; once it has ended, the accounting records and a few facts (how its "
+                           "tasks ended while the master keeps it in its finished jobs list).",
             "anyOf": [{"allOf": [ref("JobDetail"), {
                 "type": "object", "required": ["finished", "outputs", "accounting"], "properties": {
                     "finished": {"const": False},
@@ -277,6 +278,7 @@ JOB_PAGE = {"description": "qstat -j's facts (JobDetail) while the master knows 
                  "properties": {"job_id": {"type": "integer"}, "state": {"const": "finished"},
                                 "finished": {"const": True}, "owner": {"type": "string"},
                                 "name": {"type": "string"},
+                                "end_time": {"type": ["number", "null"]}, "outcomes": array_of("TaskOutcome"),
                                 "accounting": array_of("AccountingRecord")}}]}
 
 
@@ -289,8 +291,11 @@ def show_job(job_id: int, who: Reader, request: Request) -> dict[str, Any]:
     if detail is None:
         owner, name = (known.owner, str(known.spec.get("name") or "")) if known else (
             records[0]["owner"], records[0]["job_name"])
-        return {"job_id": job_id, "state": "finished", "finished": True, "owner": owner, "name": name,
+        page = {"job_id": job_id, "state": "finished", "finished": True, "owner": owner, "name": name,
                 "accounting": records}
+        if known is not None:  # the master's finished jobs list: how its tasks ended
+            page.update(end_time=known.end_time, outcomes=json_form(known.outcomes))
+        return page
     return {**json_form(detail), "finished": False, "outputs": output_files(detail, _home(detail.owner)),
             "accounting": records}
 

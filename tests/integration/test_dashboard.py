@@ -108,6 +108,7 @@ def test_dashboard_shows_a_job_from_submission_to_its_end(restd: Restd, browser)
     wait_until(lambda: browser.execute_script("return document.getElementById('job-state').dataset.state")
                == "finished", 40, "the page to show the job's end")
     assert not browser.find_element(By.ID, "hold").is_displayed(), "a finished job has no actions left"
+    assert "exit_status" in _text(browser, "#facts") and "end_time" in _text(browser, "#facts")
     accounting = _text(browser, "#accounting tbody")
     assert "node1" in accounting and "all.q" in accounting
 

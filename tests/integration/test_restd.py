@@ -7,6 +7,7 @@ import pwd
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from tests.clusterlib import Cluster, wait_until
@@ -62,10 +63,15 @@ def test_submit_show_and_account_a_script_and_a_command(restd: Restd, token: str
     scripted = reply.json["job_id"]
     assert reply.json["message"] == f'Your job {scripted} ("scripted") has been submitted'
     command = _submit(restd, token, command=["/bin/sh", "-c", "echo $JOB_NAME"], options=["-N", "cmd"])
+    doc = restd.tcp("GET", "/openapi.json").json
+    page_schema = doc["paths"]["/api/v1/jobs/{job_id}"]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"]
     for job_id in (scripted, command):
         job = _finished(restd, token, job_id)
         assert job["state"] == "finished" and job["accounting"][0]["exit_status"] == 0
         assert job["accounting"][0]["owner"] == "root"
+        assert [o["exit_status"] for o in job["outcomes"]] == [0] and job["end_time"] > 0  # qstat -s z's facts
+        jsonschema.Draft202012Validator({**page_schema, "components": doc["components"]}).validate(job)
     with open(f"{restd.cluster.root}/scripted.{scripted}.out") as out:
         assert out.read() == "from the script A\n"
     records = restd.tcp("GET", f"/api/v1/accounting?job={command}", token).json

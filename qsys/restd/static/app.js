@@ -193,7 +193,10 @@ function jobPage() {
     document.getElementById("job-state").replaceChildren(stateBadge(job.finished ? "finished" : job.state, family));
     document.getElementById("job-state").dataset.state = family;
     document.getElementById("facts").replaceChildren(job.finished
-      ? facts([["job_number", job.job_id], ["job_name", job.name], ["owner", job.owner], ["state", "finished"]])
+      ? facts([["job_number", job.job_id], ["job_name", job.name], ["owner", job.owner], ["state", "finished"],
+        ...(job.outcomes || []).map((o) => [o.tasks ? `tasks ${o.tasks}` : "exit_status",
+          o.tasks ? `exit_status ${o.exit_status}` : String(o.exit_status)]),
+        ["end_time", job.end_time ? fmtTime(job.end_time) : ""]])
       : jobFacts(job));
     const running = job.finished ? [] : job.tasks;
     document.getElementById("tasks").replaceChildren(running.length ? el("table", {},
