@@ -26,13 +26,15 @@ from qsys.protocol import Lines, Names
 # on stdout). A kind missing here is sent as it is: SGE adds the template of -aq/-ahgrp and
 # "modifies" the queue of an unchanged -mq.
 _UNCHANGED_FILE = ("file unchanged", 1, False)
-_UNCHANGED_ADD = {kind: _UNCHANGED_FILE for kind in ("project", "pe", "calendar", "ckpt", "exechost")}
+_UNCHANGED_ADD = {kind: _UNCHANGED_FILE for kind in ("project", "pe", "calendar", "ckpt", "exechost", "user", "rqs")}
 _UNCHANGED_ADD["conf"] = ("configuration unchanged", 1, False)
 _UNCHANGED_MODIFY = {kind: _UNCHANGED_FILE for kind in ("project", "pe", "calendar", "ckpt", "exechost", "sconf")}
 _UNCHANGED_MODIFY.update({"conf": ("configuration unchanged", 1, False),
                           "hostgroup": ("Object has not been changed", 1, False),
                           "userset": ("file unchanged", 0, True),
                           "complex": ("Complex attribute configuration has not been changed", 0, False)})
+# kinds whose unchanged -m* session is not compared with Grid Engine yet: "... not modified"
+LABELS = {"user": "user", "rqs": "resource quota set", "sharetree": "sharetree"}
 _NAME_LISTS = ("manager", "operator", "adminhost", "submithost")  # -am/-ao/-ah/-as take names
 
 
@@ -114,7 +116,11 @@ def _one(client: Any, option: str, row: Operation, args: list[str]) -> Result:
         text = _read(args[0])
         return client.conf(op, kind, args[1] if len(args) > 1 else "", text)
     if op == "delete":
-        return client.conf("delete", kind, args[0])
+        return client.conf("delete", kind, args[0] if args else "")
+    if op == "show_tree":  # -sst, -sstnode
+        return client.conf("show", kind, args[0] if args else "", mode=option[1:])
+    if op == "nodes":  # -astnode, -mstnode, -dstnode
+        return client.conf("nodes", kind, args[0], mode=option[1:])
     if op in ("edit_add", "edit_modify"):
         adding = op == "edit_add"
         name = args[0] if args else ("template" if adding else "")
@@ -123,6 +129,9 @@ def _one(client: Any, option: str, row: Operation, args: list[str]) -> Result:
         unchanged = (_UNCHANGED_ADD if adding else _UNCHANGED_MODIFY).get(kind)
         if new == old and unchanged is not None:
             return _unchanged(*unchanged)
+        if new == old and not adding and kind in LABELS:
+            return Lines([f"{LABELS[kind]} not modified" if kind == "sharetree"
+                          else f'{LABELS[kind]} "{name or kind}" not modified'])
         return client.conf("add" if adding else "modify", kind, name, new)
     if op in ("users_add", "users_del"):
         return _users(client, op, args[0], args[1])

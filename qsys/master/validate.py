@@ -35,6 +35,10 @@ def validate_spec(master: Master, who: Identity, spec: JobSpec) -> None:
 
     require_submit_host(master, who)
     config = master.config
+    if spec.ar_id is not None:
+        from qsys.master.advance import check_job
+
+        check_job(master, who, spec)
     problem = job_name_problem(spec.name) or (account_problem(spec.account) if spec.account else None)
     if problem is not None:  # the rule qsub applies, for what comes through the protocol directly
         raise InvalidRequest(problem)

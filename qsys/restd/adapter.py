@@ -57,8 +57,8 @@ class MasterAdapter:
     def job(self, uid: int, job_id: str) -> rows.JobDetail:
         """What ``qstat -j`` knows of one job; NotFound in qstat's words when it is gone."""
         with self._client(uid) as client:
-            details = [d for d in client.job_details([job_id]).details if d.state != "z"]
-        if not details:  # a finished job (qstat -s z) is gone here, as for plain qstat -j
+            details = client.job_details([job_id]).details
+        if not details:
             raise NotFound(f"Following jobs do not exist or permissions are not sufficient: \n{job_id}")
         return details[0]
 
