@@ -17,6 +17,7 @@ import msgpack
 import pytest
 
 from qsys import protocol
+from qsys.paths import Cell
 from tests.clusterlib import Cluster, listening_addresses, wait_until
 
 IDLE_CONNECTIONS = 1100
@@ -183,3 +184,38 @@ def test_a_personal_master_listens_on_loopback_only(cluster: Cluster) -> None:
     assert listening
     loopback = {"0100007F", "00000000000000000000000001000000"}
     assert set(listening) <= loopback, listening
+
+
+def test_one_user_may_hold_only_so_many_open_connections(qsys_root: Path) -> None:
+    """Authenticated connections have no idle deadline (qsub -sync, qrsh and DRMAA wait on
+    theirs); a user who leaves them open is bounded by their number (Limits.per_user), and
+    a closed one makes room again (the cap lowered from its 1024 for the test)."""
+    from qsys.admission import Limits
+    from tests.inprocess import MasterThread, handshake
+
+    cap = 16
+
+    def hello(cell: Cell) -> object:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(10)
+        sock.connect(str(cell.master_socket))
+        assert isinstance(protocol.recv_sync(sock), protocol.Challenge)
+        protocol.send_sync(sock, protocol.Hello())
+        reply = protocol.recv_sync(sock)
+        sock.close()
+        return reply
+
+    with MasterThread(qsys_root) as master:
+        master.call(lambda daemon: setattr(daemon.server, "limits", Limits(per_user=cap)))
+        held = [handshake(master.cell) for _ in range(cap)]
+        try:
+            refused = hello(master.cell)
+            assert isinstance(refused, protocol.Fail) and refused.kind == "denied"
+            assert refused.message == (f"user root has {cap} connections to qmaster open already (the most one "
+                                       "user may hold): close some")
+            held.pop().close()
+            wait_until(lambda: isinstance(hello(master.cell), protocol.Welcome), 10, "room for the user again")
+        finally:
+            for sock in held:
+                sock.close()
+        assert master.command("qstat").returncode == 0
