@@ -78,6 +78,7 @@ def test_a_frame_announcing_200_mb_is_cut_off_before_authentication(cluster: Clu
     before = _rss_kb(pid)
     log_before = _log_size(cluster)
     chunk = b"\0" * (1 << 20)
+    max_sent = 0
     for _ in range(4):
         sock = _challenged(port)
         sock.sendall(struct.pack(">I", 200 * 1024 * 1024))
@@ -92,10 +93,14 @@ def test_a_frame_announcing_200_mb_is_cut_off_before_authentication(cluster: Clu
         except ConnectionResetError:
             pass
         sock.close()
+        max_sent = max(max_sent, sent)
         assert sent < 64 * (1 << 20)  # cut off long before the 200 MB it announced
         if answer:
             assert b"too large" in answer
-    assert _rss_kb(pid) - before < 50 * 1024  # was +470 MB per connection
+    after = _rss_kb(pid)
+    print(f"\n4 frames announcing 200 MB: master RSS {before / 1024:.0f} -> {after / 1024:.0f} MB, "
+          f"at most {max_sent / (1 << 20):.1f} MB of a body sent before the cut")
+    assert after - before < 50 * 1024  # was +470 MB per connection
     # and an authenticated client on the Unix socket may not send more than MAX_REQUEST
     with socket.socket(socket.AF_UNIX) as unix:
         unix.settimeout(10)
@@ -124,7 +129,10 @@ def test_idle_connections_never_lock_the_owner_out(limited: Cluster) -> None:
         qstat = limited.run("qstat", timeout=60)
         assert qstat.returncode == 0, qstat.stderr
         assert limited.run("qsub", "-h", "-b", "y", "true", timeout=60).returncode == 0
-        assert _fds(pid) < DESCRIPTORS
+        fds = _fds(pid)
+        print(f"\n{IDLE_CONNECTIONS} idle TCP connections: master holds {fds} of {DESCRIPTORS} descriptors, "
+              "qstat and qsub on the Unix socket answered")
+        assert fds < DESCRIPTORS
         # the master closes connections that do not authenticate in time
         first = idle[0]
         first.setblocking(True)
