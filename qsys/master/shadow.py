@@ -85,6 +85,11 @@ class Standby:
             listener.start()
             self._listeners.append(listener)
 
+    @property
+    def port(self) -> int:
+        """The port answered on (0: none, the master of this host holds it)."""
+        return int(self._listeners[0].sock.getsockname()[1]) if self._listeners else 0
+
     async def close(self) -> None:
         for listener in self._listeners:
             await listener.close()

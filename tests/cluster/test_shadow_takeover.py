@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from qsys import auth
+from qsys.cellinit import ensure_tls
 from qsys.master.lease import pid_alive
 from qsys.paths import Cell
 from qsys.store.lease import LeaseRow, LeaseTable
@@ -63,7 +64,7 @@ class FailoverCell:
         }
         if tls:
             boot["tls"] = "yes"
-            make_tls(self.shared, ["m1", "m2"])
+            ensure_tls(self.shared, "default", "m1", ["m1", "m2"], lambda _line: None)  # one cert, both masters
         self.shared.write_bootstrap(boot)
         auth.create_key(self.shared.key_file)
         for host in HOSTS:
@@ -210,19 +211,6 @@ class FailoverCell:
                 except OSError:
                     continue
         wait_until(lambda: not [pid for pid in left if pid_alive(pid)], 30, "leftover processes to end")
-
-
-def make_tls(cell: Cell, masters: list[str]) -> None:
-    """The cell CA and one master certificate for every master host, in the shared common
-    directory (as ``qsys init`` and a second master host's set-up leave them)."""
-    from qsys import certs
-
-    ca_pem, ca_key = certs.make_ca(cell.name, masters[0])
-    cert, key = certs.server_certificate(ca_pem, ca_key, masters)
-    certs.write_public(cell.ca_cert, ca_pem)
-    certs.write_private(cell.ca_key, ca_key)
-    certs.write_public(cell.host_cert, cert)
-    certs.write_private(cell.host_key, key)
 
 
 def _signal(pid: int, sig: int) -> None:
