@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -123,10 +124,16 @@ def main() -> int:
     seconds = args.seconds or (15.0 if args.quick else 60.0)
     root = Path(tempfile.mkdtemp(prefix="qsys-load-", dir="/tmp"))
     os.chmod(root, 0o755)
-    with Cluster(root / "cell", hosts=["node1"], slots=args.slots) as cluster:
-        load = Load(cluster, args.clients, seconds)
-        figures = load.run()
-    print(f"{args.clients} clients for {seconds:.0f} s, one exec host with {args.slots} slots")
+    load_before = os.getloadavg()[0]
+    try:
+        with Cluster(root / "cell", hosts=["node1"], slots=args.slots) as cluster:
+            load = Load(cluster, args.clients, seconds)
+            figures = load.run()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"{args.clients} clients for {seconds:.0f} s, one exec host with {args.slots} slots; "
+          f"{os.cpu_count()} CPUs, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
+          "(other work on the machine shares them)")
     print(f"{'command':<10} {'count':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for kind in ("qsub", "qstat", "qstat -j", "qdel"):
         samples = sorted(load.latency.get(kind, []))
