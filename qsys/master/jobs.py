@@ -24,11 +24,20 @@ HOLD_TYPES = ("u", "o", "s")
 
 @dataclass(slots=True)
 class Assignment:
-    """Slots of a task on one queue instance."""
+    """Slots of a task on one queue instance (and the resource map ids granted there)."""
 
     queue: str
     host: str
     slots: int
+    devices: dict[str, list[str]] = field(default_factory=dict)  # RSMAP name -> ids
+
+    def to_record(self) -> list[Any]:
+        return [self.queue, self.host, self.slots, self.devices] if self.devices else [self.queue, self.host, self.slots]
+
+    @classmethod
+    def from_record(cls, data: list[Any]) -> Assignment:
+        devices = data[3] if len(data) > 3 else {}
+        return cls(data[0], data[1], data[2], {str(k): [str(i) for i in v] for k, v in devices.items()})
 
 
 @dataclass(slots=True)
@@ -63,7 +72,7 @@ class Task:
         return {
             "task_id": self.task_id,
             "state": self.state,
-            "assignments": [[a.queue, a.host, a.slots] for a in self.assignments],
+            "assignments": [a.to_record() for a in self.assignments],
             "dispatch_time": self.dispatch_time,
             "start_time": self.start_time,
             "pid": self.pid,
@@ -77,7 +86,7 @@ class Task:
         return cls(
             task_id=data["task_id"],
             state=data["state"],
-            assignments=[Assignment(q, h, s) for q, h, s in data["assignments"]],
+            assignments=[Assignment.from_record(a) for a in data["assignments"]],
             dispatch_time=data["dispatch_time"],
             start_time=data.get("start_time"),
             pid=data.get("pid", 0),

@@ -46,7 +46,7 @@ from qsys.sched.snapshot import (
     complex_index,
 )
 
-HELD = "job is in hold state"
+HELD = "Job is in hold state"  # as Grid Engine words it
 DEPENDENCIES = "job dropped because of job dependencies"
 NOT_YET = "job dropped because its start time (-a) has not been reached"
 TASK_LIMIT = "job dropped because of its task concurrency limit (-tc)"
