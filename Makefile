@@ -91,6 +91,7 @@ bench: install
 	$(BIN)/python bench/qrsh.py
 	$(BIN)/python bench/usage_capture.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/sched_pass.py
 
 clean:
 	rm -rf build *.egg-info

@@ -70,6 +70,7 @@ class Dispatcher:
         self.sessions = sessions
         self._task: asyncio.Task[None] | None = None
         self.waiting_reasons: dict[int, list[str]] = {}
+        self.memo = sched.Memo()  # what passes work out about the configuration, kept while it stays
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -127,7 +128,7 @@ class Dispatcher:
         try:
             snapshot = self.snapshot(now, immediate)
             timer.mark()
-            decision = sched.schedule(snapshot)
+            decision = sched.schedule(snapshot, self.memo)
             timer.mark()
             started, changes, launches = self._apply(decision, now)
             timer.mark()

@@ -115,6 +115,9 @@ class Job:
     tasks: dict[int, Task] = field(default_factory=dict)
     restarts: dict[int, int] = field(default_factory=dict)  # task id -> times rerun
     outcomes: list[dict[str, Any]] = field(default_factory=list)  # how tasks ended (qsys.master.finished)
+    # the spec and its wire form, made once: every start and end of a task stores the job
+    # again, and a spec is replaced (qalter), never changed in place; the map is never changed
+    spec_wire: tuple[JobSpec, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def new(cls, job_id: int, spec: JobSpec, owner: str, uid: int, group: str, gid: int,
@@ -156,9 +159,15 @@ class Job:
 
     # ------------------------------------------------------------ store records
 
+    def _spec_wire(self) -> dict[str, Any]:
+        kept = self.spec_wire
+        if kept is None or kept[0] is not self.spec:
+            kept = self.spec_wire = (self.spec, self.spec.to_wire())
+        return kept[1]
+
     def to_record(self) -> dict[str, Any]:
         return {
-            "spec": self.spec.to_wire(),
+            "spec": self._spec_wire(),
             "owner": self.owner,
             "uid": self.uid,
             "group": self.group,

@@ -44,6 +44,7 @@ from qsys.master.advance import KIND as advance_kind
 from qsys.master.advance import AdvanceReservations
 from qsys.master.alter import AlterRequests
 from qsys.master.clock import Clock, SystemClock
+from qsys.master.collector import Collector
 from qsys.master.config import ClusterConfig
 from qsys.master.core import Master
 from qsys.master.dispatch import Dispatcher
@@ -297,6 +298,8 @@ async def serve(cell: Cell, port: int, bind: str | None, *, host_name: str | Non
         lease = await asyncio.to_thread(start_lease, boot, name, port)
     daemon = build_master(cell, port=port, bind=bind, lease=lease, host_name=name)
     await daemon.start()
+    collector = Collector()  # the daemon process's heap only (not in-process test masters)
+    collector.start()
     if took_over_at is not None:
         log.info("serving as the master %.2fs after taking the lease over", time.monotonic() - took_over_at)
     loop = asyncio.get_running_loop()
@@ -304,6 +307,7 @@ async def serve(cell: Cell, port: int, bind: str | None, *, host_name: str | Non
         loop.add_signal_handler(sig, daemon.state.stopping.set)
     await daemon.state.stopping.wait()
     log.info("master stopping")
+    collector.stop()
     await daemon.stop()
     return LOST_EXIT if daemon.lost_lease else 0
 
