@@ -11,7 +11,7 @@ DEMO_ROOT ?= $(HOME)/.qsys
 APT_RUN := python3 python3-venv python3-dev gcc libpam0g-dev openssh-client
 APT_TEST := $(APT_RUN) postgresql openssh-server openssh-client inetutils-telnetd inetutils-telnet \
 	rsh-redone-server rsh-redone-client iproute2 procps psmisc man-db groff-base passwd util-linux \
-	openmpi-bin libopenmpi-dev mpich xvfb x11-utils xauth tcsh chromium chromium-driver
+	openmpi-bin libopenmpi-dev mpich xvfb x11-utils xauth tcsh chromium chromium-driver prometheus
 WRAPPERS := qlogin_wrapper rsh startmpi.sh stopmpi.sh pam_qsys_account
 
 .PHONY: install demo test test-deps lint bench clean wrappers install-pam

@@ -77,6 +77,8 @@ def test_every_command_prints_its_objects_as_the_schemas_say(cluster: Cluster) -
 
     synced = _valid(_json(cluster, "qsub", "-sync", "y", "-b", "y", "/bin/sh", "-c", "exit 3", code=3), "Submitted")
     assert [(e["task_id"], e["exit_status"]) for e in synced["ends"]] == [(1, 3)]
+    ended = _valid(_json(cluster, "qstat", "-j", str(synced["job_id"])), "JobDetailRows")["details"][0]
+    assert ended["state"] == "z" and [o["exit_status"] for o in ended["outcomes"]] == [3]  # the finished list
     records = [_valid(r, "AccountingRecord") for r in _json(cluster, "qacct", "-j", str(synced["job_id"]))]
     assert [r["exit_status"] for r in records] == [3]
     totals = _valid(_json(cluster, "qacct", "-o"), "AccountingSummary")
@@ -146,3 +148,16 @@ def test_the_commands_and_restd_give_the_same_objects(cluster: Cluster) -> None:
     assert page["outputs"]["files"] == [{"task_id": 1, "host": "node1", "stdout": f"/root/both.o{job_id}",
                                          "stderr": f"/root/both.e{job_id}"}]
     cluster.run("qdel", str(job_id), check=True)
+
+
+def test_reservations_and_quotas_as_json(cluster: Cluster) -> None:
+    granted = _valid(_json(cluster, "qrsub", "-N", "night", "-d", "1:0:0"), "Lines")
+    assert granted["exit"] == 0 and "advance reservation" in granted["lines"][0], granted
+    shown = _json(cluster, "qrstat")
+    assert [r["name"] for r in shown["records"]] == ["night"] and shown["missing"] == []
+    ar_id = shown["records"][0]["ar_id"]
+    assert _json(cluster, "qrstat", "-ar", "999", code=1)["missing"] == [999]
+    assert _json(cluster, "qquota") == []  # no resource quota set: no rule concerns anyone
+    deleted = _valid(_json(cluster, "qrdel", str(ar_id)), "Lines")
+    assert deleted["exit"] == 0 and str(ar_id) in deleted["lines"][0], deleted
+    assert _json(cluster, "qrstat")["records"] == []
