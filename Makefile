@@ -54,8 +54,8 @@ install: $(BIN)/qsub wrappers
 	$(MAKE) -s -C drmaa install PREFIX=$(PREFIX) PYTHON=$(BIN)/python
 	@if [ "$$(id -u)" = 0 ]; then $(BIN)/python -m qsys.install; fi
 
-# a held job shows in qstat (hqw), then running (r); once it has ended qstat lists it no more:
-# its output file and its accounting record (qacct -j) tell what became of it
+# a held job shows in qstat (hqw), then running (r); once it has ended qstat -s z lists it as
+# finished (z), and its output file and its accounting record (qacct -j) tell what became of it
 demo: install
 	@export QSYS_ROOT=$(DEMO_ROOT) PATH=$(BIN):$$PATH; set -e; \
 	wait_for() { for i in $$(seq 150); do eval "$$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; return 1; }; \
@@ -68,7 +68,9 @@ demo: install
 	echo "released with qrls, it runs: state r"; \
 	qstat; echo; \
 	wait_for "qacct -j $$id" || { echo "job $$id did not end within 30 s"; exit 1; }; \
-	echo "job $$id has ended, so qstat lists it no more; its output went to \$$HOME/demo.o$$id:"; \
+	echo "job $$id has ended: plain qstat lists it no more, qstat -s z lists it as finished (z):"; \
+	qstat -s z; echo; \
+	echo "its output went to \$$HOME/demo.o$$id:"; \
 	cat $$HOME/demo.o$$id; echo; \
 	echo "its accounting record, from qacct -j $$id (some of its lines):"; \
 	qacct -j $$id | grep -E '^(qname|hostname|owner|jobname|jobnumber|start_time|end_time|failed|exit_status|ru_wallclock|cpu) '; \

@@ -299,12 +299,17 @@ class Client:
         return self.request(protocol.SubmitMany(list(specs)), protocol.SubmittedMany).jobs
 
     def jobs(self, users: list[str] | None = None, *, brief: bool = False, states: str = "",
-             urgency: bool = False) -> list[JobRow]:
-        return self.request(protocol.JobsStatus(users, brief, states, urgency), protocol.JobRows).rows
+             urgency: bool = False, queues: list[str] | None = None,
+             resources: dict[str, str] | None = None) -> list[JobRow]:
+        """qstat's job rows; ``queues``/``resources`` are its -q and -l selection."""
+        msg = protocol.JobsStatus(users, brief, states, urgency, list(queues or []), dict(resources or {}))
+        return self.request(msg, protocol.JobRows).rows
 
     def queues(self, users: list[str] | None = None, *, brief: bool = False, states: str = "",
-               urgency: bool = False) -> protocol.QueueRows:
-        return self.request(protocol.QueuesStatus(users, brief, states, urgency), protocol.QueueRows)
+               urgency: bool = False, queues: list[str] | None = None,
+               resources: dict[str, str] | None = None) -> protocol.QueueRows:
+        msg = protocol.QueuesStatus(users, brief, states, urgency, list(queues or []), dict(resources or {}))
+        return self.request(msg, protocol.QueueRows)
 
     def hosts(self) -> list[HostRow]:
         return self.request(protocol.HostsStatus(), protocol.HostRows).hosts

@@ -307,12 +307,16 @@ class Lines(Row):
 class JobsStatus:
     """qstat: the job rows (replies :class:`JobRows`). ``users`` filters by owner (None or
     ["*"] = all); ``brief`` leaves out the extras plain qstat and -f do not print;
-    ``states`` are qstat -s letters; ``urgency`` adds the -urg/-pri figures."""
+    ``states`` are qstat -s letters; ``urgency`` adds the -urg/-pri figures; ``queues`` (-q
+    patterns) and ``resources`` (-l) select queue instances and the jobs shown with them
+    (``qsys.master.qstat_select``)."""
 
     users: list[str] | None = None
     brief: bool = False
     states: str = ""
     urgency: bool = False
+    queues: list[str] = field(default_factory=list)
+    resources: dict[str, str] = field(default_factory=dict)
 
 
 @message("queues_status")

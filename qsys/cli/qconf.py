@@ -22,12 +22,19 @@ from qsys.cli.qconf_table import ATTR_KINDS, OPERATIONS, Operation
 from qsys.errors import QsysError, UsageError
 from qsys.protocol import Lines, Names
 
-# for "... not modified" after an editor session that changed nothing
-LABELS = {"conf": "configuration", "queue": "cluster queue", "exechost": "exechost",
-          "hostgroup": "host group", "pe": "parallel environment", "userset": "userset",
-          "calendar": "calendar", "complex": "complex entry list", "sconf": "scheduler configuration",
-          "user": "user", "rqs": "resource quota set", "sharetree": "sharetree"}
-_FILE_UNCHANGED = ("project", "ckpt")  # Grid Engine refuses an unchanged -mprj/-mckpt
+# What Grid Engine says when an editor session (-a*/-m*) changed nothing: (message, exit code,
+# on stdout). A kind missing here is sent as it is: SGE adds the template of -aq/-ahgrp and
+# "modifies" the queue of an unchanged -mq.
+_UNCHANGED_FILE = ("file unchanged", 1, False)
+_UNCHANGED_ADD = {kind: _UNCHANGED_FILE for kind in ("project", "pe", "calendar", "ckpt", "exechost", "user", "rqs")}
+_UNCHANGED_ADD["conf"] = ("configuration unchanged", 1, False)
+_UNCHANGED_MODIFY = {kind: _UNCHANGED_FILE for kind in ("project", "pe", "calendar", "ckpt", "exechost", "sconf")}
+_UNCHANGED_MODIFY.update({"conf": ("configuration unchanged", 1, False),
+                          "hostgroup": ("Object has not been changed", 1, False),
+                          "userset": ("file unchanged", 0, True),
+                          "complex": ("Complex attribute configuration has not been changed", 0, False)})
+# kinds whose unchanged -m* session is not compared with Grid Engine yet: "... not modified"
+LABELS = {"user": "user", "rqs": "resource quota set", "sharetree": "sharetree"}
 _NAME_LISTS = ("manager", "operator", "adminhost", "submithost")  # -am/-ao/-ah/-as take names
 
 
@@ -114,18 +121,18 @@ def _one(client: Any, option: str, row: Operation, args: list[str]) -> Result:
         return client.conf("show", kind, args[0] if args else "", mode=option[1:])
     if op == "nodes":  # -astnode, -mstnode, -dstnode
         return client.conf("nodes", kind, args[0], mode=option[1:])
-    if op == "edit_add":
-        name = args[0] if args else "template"
-        template = client.conf("template", kind, name).text
-        return client.conf("add", kind, name, _edit(template))
-    if op == "edit_modify":
-        name = args[0] if args else ""
-        old = client.conf_show(kind, name).text
+    if op in ("edit_add", "edit_modify"):
+        adding = op == "edit_add"
+        name = args[0] if args else ("template" if adding else "")
+        old = client.conf("template", kind, name).text if adding else client.conf_show(kind, name).text
         new = _edit(old)
-        if new == old:
-            return Lines([f'{LABELS[kind]} "{name or kind}" not modified' if kind not in ("complex", "sconf", "sharetree")
-                          else f"{LABELS[kind]} not modified"])
-        return client.conf("modify", kind, name, new)
+        unchanged = (_UNCHANGED_ADD if adding else _UNCHANGED_MODIFY).get(kind)
+        if new == old and unchanged is not None:
+            return _unchanged(*unchanged)
+        if new == old and not adding and kind in LABELS:
+            return Lines([f"{LABELS[kind]} not modified" if kind == "sharetree"
+                          else f'{LABELS[kind]} "{name or kind}" not modified'])
+        return client.conf("add" if adding else "modify", kind, name, new)
     if op in ("users_add", "users_del"):
         return _users(client, op, args[0], args[1])
     if op in ("attr", "purge"):
@@ -136,6 +143,15 @@ def _one(client: Any, option: str, row: Operation, args: list[str]) -> Result:
         return client.conf("attr", target_kind, "", mode=kind, attr=attr, value=value,
                            objects=[o for o in objects.split(",") if o])
     raise UsageError(f"error: {option} is not supported")
+
+
+def _unchanged(message: str, code: int, on_stdout: bool) -> Lines:
+    """Grid Engine's answer to an editor session that changed nothing."""
+    if on_stdout:
+        return Lines([message], code)
+    error = QsysError(message)
+    error.exit_code = code
+    raise error
 
 
 def _users(client: Any, op: str, users: str, sets: str) -> Lines:

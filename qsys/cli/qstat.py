@@ -55,9 +55,9 @@ QSTAT_OPTIONS = OptionTable("qstat", [
     Option("-f", "full listing: every queue instance and its jobs", store_flag("full")),
     Option("-g c", "cluster queue summary", store_text("group")),
     Option("-j [job_list]", "details of these jobs (of all jobs without a list)", store_items("jobs")),
-    Option("-l resource_list", "resource requests (accepted, not applied yet)", _resources),
+    Option("-l resource_list", "queues offering these resources, and the jobs that could run there", _resources),
     Option("-pri", "priority columns", store_flag("pri")),
-    Option("-q queue_list", "queues (accepted, not applied yet)", store_items("queues")),
+    Option("-q queue_list", "these queues, and the jobs running or able to run there", store_items("queues")),
     Option("-r", "the resources each job requested", store_flag("requested")),
     Option("-s {p|r|s|z|f|hu|ho|hs|hd|hj|ha|h|a}",
            "jobs in these states: pending, running, suspended, finished (z or f), held; a: prsh", _states),
@@ -95,7 +95,8 @@ def _body(argv: list[str]) -> int:
         if opts.get("group") == "c":
             return _cluster_summary(client, opts)
         users = opts.get("users") or [getpass.getuser()]
-        options: dict[str, Any] = {"states": opts.get("states", "")}
+        options: dict[str, Any] = {"states": opts.get("states", ""), "queues": opts.get("queues", []),
+                                   "resources": opts.get("resources", {})}
         if opts.get("urg") or opts.get("pri"):
             options["urgency"] = True
         elif not form and not any(opts.get(k) for k in ("ext", "requested", "tasks")):
@@ -141,24 +142,40 @@ def _body(argv: list[str]) -> int:
 
 
 def _details(client: Any, opts: dict[str, Any]) -> int:
+    """qstat -j. A finished job is shown only with -s z (or f): plain -j answers for it as
+    Grid Engine does ("Following jobs do not exist", exit 1), which is how the status scripts
+    of workflow tools tell that a job has ended."""
     from qsys.cli import formats
 
-    data = client.job_details(opts["jobs"] or [str(r.job_id) for r in client.jobs(["*"])])
-    details = data.details
+    asked = opts["jobs"] or [str(r.job_id) for r in client.jobs(["*"])]
+    data = client.job_details(asked)
+    details, missing = data.details, data.missing
+    if not set(opts.get("states", "")) & set("zf"):
+        details = [d for d in details if d.state != "z"]
+        if len(details) < len(data.details):
+            missing = [item for item in asked if not any(_names(item, d) for d in details)]
+            data = type(data)(details, missing)
     if opts.get("form") == "json":
         print_json(data)
-        return 1 if data.missing and not details else 0
-    if details:
-        if opts.get("form") == "xml":
-            from qsys.cli import xmlout
+        return 1 if missing and not details else 0
+    if opts.get("form") == "xml":
+        from qsys.cli import xmlout
 
-            write(xmlout.qstat_job_details_xml(details))
-        else:
-            write(formats.qstat_job_details(details))
-    if data.missing and not details:
-        sys.stderr.write(formats.job_not_found_message(data.missing))
+        write(xmlout.qstat_job_details_xml(details) if details else xmlout.unknown_jobs_xml(missing))
+        return 0  # as Grid Engine's: the unknown jobs are the document
+    if details:
+        write(formats.qstat_job_details(details))
+    if missing and not details:
+        sys.stderr.write(formats.job_not_found_message(missing))
         return 1
     return 0
+
+
+def _names(item: str, detail: Any) -> bool:
+    """Does a word of qstat -j's job list (a number or a name pattern) name this job?"""
+    from fnmatch import fnmatchcase
+
+    return detail.job_id == int(item) if item.isdigit() else fnmatchcase(str(detail.spec.get("name", "")), item)
 
 
 def _cluster_summary(client: Any, opts: dict[str, Any]) -> int:

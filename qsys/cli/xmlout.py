@@ -379,6 +379,12 @@ def qstat_job_details_xml(details: Sequence[Any]) -> str:
     return doc.text()
 
 
+def unknown_jobs_xml(names: Sequence[str]) -> str:
+    """qstat -j ... -xml when none of the asked jobs exists (Grid Engine's, with its blank)."""
+    items = "".join(f"    <ST_name>{escape(name)}</ST_name>\n" for name in names)
+    return f"<?xml version='1.0'?>\n<unknown_jobs >\n{items}</unknown_jobs>"
+
+
 # ----------------------------------------------------------------------------- qhost -xml
 
 _HOST_VALUES = ("arch_string", "num_proc", "m_socket", "m_core", "m_thread", "load_avg",

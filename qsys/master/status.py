@@ -9,6 +9,7 @@ from qsys import protocol
 from qsys.master import liveusage
 from qsys.master.arraydeps import split_pending, waiting_test
 from qsys.master.finished import FinishedJob, outcome_ids
+from qsys.master.qstat_select import QueueSelection, selection
 from qsys.master.snapshot import used_slots
 from qsys.master.tasks import describe_ids
 from qsys.master.urgency import cluster_queue_summary, priorities
@@ -141,8 +142,11 @@ class StatusRequests:
         return protocol.JobRows(job_rows(self.state, self.qstates, msg, self.policies))
 
     async def queues(self, who: Identity, msg: protocol.QueuesStatus) -> protocol.QueueRows:
-        return protocol.QueueRows(queue_rows(self.state, self.qstates, self.policies),
-                                  job_rows(self.state, self.qstates, msg, self.policies))
+        chosen = selection(self.state, self.qstates, msg)
+        queues = queue_rows(self.state, self.qstates, self.policies)
+        if chosen is not None:  # qstat -f -q/-l: only the selected queue instances
+            queues = [q for q in queues if q.name in chosen.names]
+        return protocol.QueueRows(queues, job_rows(self.state, self.qstates, msg, self.policies, chosen))
 
     async def hosts(self, who: Identity, msg: protocol.HostsStatus) -> protocol.HostRows:
         return protocol.HostRows(host_rows(self.state, self.qstates, self.policies))
@@ -177,7 +181,9 @@ def _task_number(task: Task) -> int:
 
 
 def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
-             policies: PassFigures | None = None) -> list[JobRow]:
+             policies: PassFigures | None = None, chosen: QueueSelection | None = None) -> list[JobRow]:
+    if chosen is None:
+        chosen = selection(master, qstates, msg)
     users = msg.users
     pending_tickets, running_tickets = _ticket_figures(policies, master.clock.now())
     figures = priorities(master, pending_tickets, running_tickets)
@@ -222,6 +228,8 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
     if msg.urgency:  # qstat -urg / -pri
         for row in rows:
             row.urgency = figures.get(row.job_id)
+    if chosen is not None:
+        rows = [r for r in rows if chosen.shows(r, master.jobs.get(r.job_id))]
     return [r for r in rows if _state_filter(r, msg.states)]
 
 

@@ -9,6 +9,7 @@ import fnmatch
 from typing import TYPE_CHECKING
 
 from qsys.errors import InvalidRequest, PermissionDenied
+from qsys.grammar.names import account_problem, job_name_problem
 from qsys.jobspec import JobSpec
 
 if TYPE_CHECKING:
@@ -38,8 +39,9 @@ def validate_spec(master: Master, who: Identity, spec: JobSpec) -> None:
         from qsys.master.advance import check_job
 
         check_job(master, who, spec)
-    if not spec.name:
-        raise InvalidRequest("job rejected: the job has no name")
+    problem = job_name_problem(spec.name) or (account_problem(spec.account) if spec.account else None)
+    if problem is not None:  # the rule qsub applies, for what comes through the protocol directly
+        raise InvalidRequest(problem)
     if spec.job_type == "batch" and not spec.binary and spec.script is None:
         raise InvalidRequest("job rejected: no script")
     if not -1023 <= spec.priority <= 1024:
@@ -125,7 +127,9 @@ AD_SAME_RANGE = ("This array job must have the same range of sub-tasks as the de
 
 
 def _check_array_dependencies(master: Master, who: Identity, spec: JobSpec) -> None:
-    """-hold_jid_ad: an array job waiting for array jobs of exactly its task range."""
+    """-hold_jid_ad: an array job waiting for array jobs of its first and last task (Grid
+    Engine compares those two, not the step: 1-3:2 may wait for 1-3:1; a task without a
+    counterpart waits for none)."""
     from qsys.master.submit import resolve_predecessors
 
     if spec.tasks is None:
@@ -134,5 +138,5 @@ def _check_array_dependencies(master: Master, who: Identity, spec: JobSpec) -> N
         other = master.jobs[job_id].spec.tasks
         if other is None:
             raise InvalidRequest(AD_ARRAY_ONLY)
-        if (other.first, other.last, other.step) != (spec.tasks.first, spec.tasks.last, spec.tasks.step):
+        if (other.first, other.last) != (spec.tasks.first, spec.tasks.last):
             raise InvalidRequest(AD_SAME_RANGE)

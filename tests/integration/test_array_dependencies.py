@@ -32,16 +32,25 @@ def test_the_checks_of_grid_engine(cluster: Cluster) -> None:
     assert _refused(cluster, "-hold_jid_ad", "first", "-b", "y", "/bin/true") == f"Unable to run job: {NOT_ARRAY}\nExiting.\n"
     assert _refused(cluster, "-t", "1-3", "-hold_jid_ad", str(single), "-b", "y", "/bin/true") == \
         f"Unable to run job: {NOT_ARRAY}\nExiting.\n"
+    assert _refused(cluster, "-t", "2-4", "-hold_jid_ad", str(first), "-b", "y", "/bin/true") == \
+        f"Unable to run job: {RANGES}\nExiting.\n"
+    # SGE 8.1.9 compares the first and the last task, not the step: 1-3:2 may wait for 1-3:1
+    stepped = _submit(cluster, "-h", "-t", "1-3:2", "-hold_jid_ad", str(first), "-b", "y", "/bin/true")
+    assert re.search(rf"^ja_ad_predecessor_list: +{first}$", cluster.run("qstat", "-j", str(stepped)).stdout, re.M)
     unknown = _submit(cluster, "-h", "-t", "1-3", "-hold_jid_ad", "99999", "-b", "y", "/bin/true")  # as SGE: accepted
     other = _submit(cluster, "-h", "-t", "1-2", "-b", "y", "/bin/true")
     proc = cluster.run("qalter", "-hold_jid_ad", str(first), str(other))
     assert (proc.returncode, proc.stdout) == (1, RANGES + "\n")
+    for args in ((str(first), str(single)), (str(single), str(unknown))):  # either side not an array
+        proc = cluster.run("qalter", "-hold_jid_ad", *args)
+        assert (proc.returncode, proc.stdout) == (1, NOT_ARRAY + "\n"), args
     proc = cluster.run("qalter", "-hold_jid_ad", str(first), str(unknown))
     assert proc.returncode == 0
     assert proc.stdout == f"modified job id hold array list of job {unknown}\n   blocking jobs: {first}\n   exited jobs:   NONE\n"
     detail = cluster.run("qstat", "-j", str(unknown)).stdout
     assert re.search(rf"^ja_ad_predecessor_list: +{first}$", detail, re.M), detail
-    assert re.search(rf"^ja_ad_successor_list: +{unknown}$", cluster.run("qstat", "-j", str(first)).stdout, re.M)
+    assert re.search(rf"^ja_ad_successor_list: +{stepped},{unknown}$", cluster.run("qstat", "-j", str(first)).stdout,
+                     re.M)
     requested = cluster.run("qstat", "-r").stdout
     assert f"       Predecessor Array Jobs (request): {first}\n       Predecessor Array Jobs: {first}\n" in requested
 

@@ -1,4 +1,4 @@
-"""Finished jobs stay visible (qstat -s z, -s f, qstat -j), are never transiently missing,
+"""Finished jobs stay visible (qstat -s z, -s f, qstat -s z -j), are never transiently missing,
 survive a master restart and leave by finished_jobs and finished_jobs_keep_time; running jobs
 show their usage online (qstat -j usage lines, -ext columns, -j -xml)."""
 
@@ -10,6 +10,7 @@ import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from tests import REFERENCE
 from tests.clusterlib import Cluster, wait_until
 
 BURN = Path(__file__).resolve().parent.parent / "helpers" / "burn.py"
@@ -46,20 +47,31 @@ def test_finished_jobs_are_listed_with_their_exit_status(cluster: Cluster) -> No
     assert zombies[array][-1] == "1-3:1" and zombies[array][-2] == "1"
     assert _zombies(cluster, "-s", "f") == zombies  # Open Cluster Scheduler's letter
     assert failed not in {r["job_id"] for r in cluster.jobs()}  # plain qstat lists no finished job
-    detail = cluster.run("qstat", "-j", str(failed)).stdout
+    detail = cluster.run("qstat", "-s", "z", "-j", str(failed)).stdout
     assert re.search(r"^exit_status: +3$", detail, re.M), detail
     assert re.search(r"^end_time: +\w{3} \w{3} ", detail, re.M), detail
-    assert re.search(r"^exit_status 1-3:1: +0$", cluster.run("qstat", "-j", "fin2").stdout, re.M)
+    assert re.search(r"^exit_status 1-3:1: +0$", cluster.run("qstat", "-s", "f", "-j", "fin2").stdout, re.M)
+    # plain -j answers for a finished job as SGE 8.1.9 does: the status scripts of workflow
+    # tools (qstat -j ID >/dev/null || finished) tell by it that the job has ended
+    for asked in (str(failed), "fin2"):
+        proc = cluster.run("qstat", "-j", asked)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", f"Following jobs do not exist: \n{asked}\n")
+    proc = cluster.run("qstat", "-j", str(failed), "-xml")
+    assert (proc.returncode, proc.stdout) == (0, (REFERENCE / "qstat_j_unknown_xml.txt").read_text()
+                                              .replace("99999", str(failed)))
     doc = ET.fromstring(cluster.run("qstat", "-s", "z", "-u", "*", "-xml").stdout)
     listed = {int(e.findtext("JB_job_number") or 0): e for e in doc.iter("job_list")}
     assert listed[failed].get("state") == "zombie" and listed[failed].findtext("state") == "z"
     assert listed[array].findtext("tasks") == "1-3:1"
 
 
-def test_a_job_is_never_missing_between_qsub_and_the_finished_list(cluster: Cluster) -> None:
+def test_a_job_is_never_missing_between_qsub_and_the_finished_list(cluster: Cluster, tmp_path: Path) -> None:
     """A poller asks as fast as it can from the moment qsub returns until the job is listed as
-    finished: every answer must hold the job (pending, running or finished)."""
-    job_id = _submit(cluster, "-o", "/dev/null", "-j", "y", "-b", "y", "/bin/true")
+    finished: every answer must hold the job. The job is held, then released, then let go
+    through a gate, so the poller sees each change (held, running, finished) happen."""
+    gate = tmp_path / "gate"
+    job_id = _submit(cluster, "-h", "-o", "/dev/null", "-j", "y", "-b", "y", "/bin/sh", "-c",
+                     f"while [ ! -f {gate} ]; do sleep 0.1; done")
     answers: list[str | None] = []
     stop = threading.Event()
 
@@ -73,12 +85,20 @@ def test_a_job_is_never_missing_between_qsub_and_the_finished_list(cluster: Clus
 
     poller = threading.Thread(target=poll)
     poller.start()
-    poller.join(60)
-    stop.set()
-    poller.join()
+    try:
+        wait_until(lambda: "hqw" in answers, 30, "the poller to see the held job")
+        cluster.run("qrls", str(job_id), check=True)
+        wait_until(lambda: "r" in answers, 60, "the poller to see the job run")
+        gate.write_text("")
+        poller.join(60)
+    finally:
+        stop.set()
+        poller.join()
     assert answers and answers[-1] == "z", answers[-5:]
     assert None not in answers, f"missing in {answers.count(None)} of {len(answers)} answers"
-    print(f"{len(answers)} answers, states seen: {sorted(set(answers), key=answers.index)}")
+    seen = sorted(set(answers), key=answers.index)
+    assert seen[0] == "hqw" and seen.index("r") < seen.index("z"), seen
+    print(f"{len(answers)} answers, states seen: {seen}")
 
 
 def test_the_finished_list_survives_a_master_restart(cluster: Cluster) -> None:
@@ -87,7 +107,7 @@ def test_the_finished_list_survives_a_master_restart(cluster: Cluster) -> None:
     cluster.kill_master()
     cluster.start_master()
     assert job_id in _zombies(cluster)
-    assert re.search(r"^exit_status: +7$", cluster.run("qstat", "-j", str(job_id)).stdout, re.M)
+    assert re.search(r"^exit_status: +7$", cluster.run("qstat", "-s", "z", "-j", str(job_id)).stdout, re.M)
 
 
 def test_finished_jobs_and_keep_time_bound_the_list(cluster: Cluster, tmp_path: Path) -> None:

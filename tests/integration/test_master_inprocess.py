@@ -9,10 +9,12 @@ import struct
 from pathlib import Path
 
 import msgpack
+import pytest
 
 from qsys import protocol
 from qsys.client import Client
 from qsys.cluster import new_cell
+from qsys.errors import InvalidRequest
 from qsys.jobspec import JobSpec
 from qsys.master.main import build_master
 from qsys.paths import Cell
@@ -74,6 +76,51 @@ def test_the_master_keeps_the_time_of_the_clock_it_is_given(qsys_root: Path) -> 
         try:
             _, rows = await asyncio.to_thread(_submit, cell)
             assert [r.submit_time for r in rows] == [clock.now()]  # type: ignore[attr-defined]
+        finally:
+            await daemon.stop()
+
+    asyncio.run(run())
+
+
+def test_the_master_refuses_job_names_grid_engine_refuses(qsys_root: Path) -> None:
+    """qsub refuses these names before it sends anything; a client that speaks the protocol
+    directly (DRMAA, the REST daemon, a script on qsys.client) meets the same rule and
+    message in the master: nothing is accepted and qalter cannot rename a job to them."""
+    cell = _cell(qsys_root)
+    refused = {
+        "1st": 'denied: "1st" is not a valid object name (cannot start with a digit)',
+        "a/b": "Slash ('/') not allowed in objectname",
+        "a:b": "Colon (':') not allowed in objectname",
+        "line\nbreak": "Return not allowed in objectname",
+        "none": 'Keyword ("NONE") not allowed as objectname',
+        "x" * 512: "job name too long, maximum allowed length is 512 characters",
+        "": "job rejected cause there is no job_name in the request",
+        "rtl\u202eexe": "Character U+202E not allowed in objectname",
+    }
+
+    def attempts() -> None:
+        with Client(cell) as client:
+            for name, message in refused.items():
+                with pytest.raises(InvalidRequest) as caught:
+                    client.submit(JobSpec(command="/bin/true", binary=True, name=name, hold=True))
+                assert caught.value.message == message, name
+                with pytest.raises(InvalidRequest):
+                    client.submit_many([JobSpec(command="/bin/true", binary=True, name="ok", hold=True),
+                                        JobSpec(command="/bin/true", binary=True, name=name, hold=True)])
+            with pytest.raises(InvalidRequest) as caught:
+                client.submit(JobSpec(command="/bin/true", binary=True, name="ok", account="a@b", hold=True))
+            assert caught.value.message == "At ('@') not allowed in objectname"
+            assert client.jobs(["*"]) == []  # nothing was accepted, not even the good half of a batch
+            job = client.submit(JobSpec(command="/bin/true", binary=True, name="ok", hold=True))
+            answer = client.alter([str(job.job_id)], {"name": "a*b"})
+            assert answer.exit == 1 and answer.lines == ["Asterisk ('*') not allowed in objectname"], answer
+            assert [r.name for r in client.jobs(["*"])] == ["ok"]
+
+    async def run() -> None:
+        daemon = build_master(cell, port=None)
+        await daemon.start()
+        try:
+            await asyncio.to_thread(attempts)
         finally:
             await daemon.stop()
 

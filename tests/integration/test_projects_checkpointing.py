@@ -68,6 +68,11 @@ def test_projects_and_interfaces_through_qconf(cluster: Cluster, tmp_path: Path)
     assert out.endswith('added "ck1" to checkpoint interface list\n')
     assert _ok(cluster, "qconf", "-sckpt", "ck1") == ckpt
     assert _ok(cluster, "qconf", "-sckptl") == "ck1\n"
+    written = (REFERENCE / "qconf_sckpt_app.txt").read_text()  # SGE writes its when letters in its order
+    _ok(cluster, "qconf", "-Ackpt", _file(tmp_path, "app", written.replace("xsmr", "smxr")))
+    assert _ok(cluster, "qconf", "-sckpt", "v10zz") == written
+    assert _ok(cluster, "qconf", "-sckptl") == "ck1\nv10zz\n"
+    _ok(cluster, "qconf", "-dckpt", "v10zz")
     assert _fails(cluster, "qconf", "-sckpt", "nope") == "nope is not a checkpointing interface definition\n"
     assert _fails(cluster, "qconf", "-dckpt", "nope") == 'denied: checkpointing environment "nope" does not exist\n'
     assert _fails(cluster, "qconf", "-Mckpt", _file(tmp_path, "c9", ckpt.replace("ck1", "ck9"))) == \
@@ -167,3 +172,39 @@ def test_suspension_migrates_a_checkpointing_job(cluster: Cluster, tmp_path: Pat
     wait_until(lambda: job_id not in {r["job_id"] for r in cluster.jobs()}, 60, "the job to end")
     wait_until(lambda: f"clean {job_id}" in logged(), 10, "clean_command after the job")
     assert sum(line.startswith("clean ") for line in logged()) == 1  # not after the migrated run
+
+
+# (option, stdout, stderr, exit status) of an editor session that changes nothing, as SGE 8.1.9
+# answers them (EDITOR=true on its cell): the add options of most kinds refuse the bare
+# template, -aq/-ahgrp add it, -mq sends the queue anyway.
+UNCHANGED = [
+    (("-aprj",), "", "file unchanged\n", 1),
+    (("-ackpt", "ck2"), "", "file unchanged\n", 1),
+    (("-ap", "pe2"), "", "file unchanged\n", 1),
+    (("-acal", "cal2"), "", "file unchanged\n", 1),
+    (("-ae",), "", "file unchanged\n", 1),
+    (("-mckpt", "ck"), "", "file unchanged\n", 1),
+    (("-mprj", "projA"), "", "file unchanged\n", 1),
+    (("-mp", "smp"), "", "file unchanged\n", 1),
+    (("-me", "node1"), "", "file unchanged\n", 1),
+    (("-msconf",), "", "file unchanged\n", 1),
+    (("-mconf",), "", "configuration unchanged\n", 1),
+    (("-mhgrp", "@allhosts"), "", "Object has not been changed\n", 1),
+    (("-mu", "arusers"), "file unchanged\n", "", 0),
+    (("-mc",), "", "Complex attribute configuration has not been changed\n", 0),
+]
+
+
+def test_an_editor_session_that_changes_nothing(cluster: Cluster, tmp_path: Path) -> None:
+    _ok(cluster, "qconf", "-Ackpt", _file(tmp_path, "c", CKPT.format(name="ck", ckpt="none", migr="none",
+                                                                        clean="none", dir="/tmp", when="sx")))
+    _ok(cluster, "qconf", "-Aprj", _file(tmp_path, "p", (REFERENCE / "qconf_sprj.txt").read_text()))
+    before = {kind: cluster.run("qconf", listing).stdout for kind, listing in
+              (("ckpt", "-sckptl"), ("prj", "-sprjl"), ("pe", "-spl"), ("cal", "-scall"), ("e", "-sel"))}
+    for args, out, err, code in UNCHANGED:
+        proc = cluster.run("qconf", *args, env={"EDITOR": "true"})
+        assert (proc.stdout, proc.stderr, proc.returncode) == (out, err, code), args
+    assert before == {kind: cluster.run("qconf", listing).stdout for kind, listing in
+                      (("ckpt", "-sckptl"), ("prj", "-sprjl"), ("pe", "-spl"), ("cal", "-scall"), ("e", "-sel"))}
+    proc = cluster.run("qconf", "-mq", "all.q", env={"EDITOR": "true"})
+    assert proc.returncode == 0 and proc.stdout.endswith('modified "all.q" in cluster queue list\n'), proc.stderr

@@ -98,3 +98,11 @@ def test_finished_jobs_bounds_the_list_and_keep_time_ages_it() -> None:
     job = _array_job(9, tasks=None)
     assert [type(c).__name__ for c in retained.add(job, 170.0, config, slots=1)] == ["DeleteObject"]
     assert retained.visible(170.0, config) == []
+
+
+def test_a_finished_array_job_in_the_task_and_ext_listings_matches_sge() -> None:
+    """Job 257 of SGE's cell: an array job 1-3:1 whose tasks all ended."""
+    row = JobRow(257, 0.0, "v10fin2", "sgeuser", "z", _at("12/02/2026 01:45:46"), None, "", 1, "1-3:1",
+                 is_array=True)
+    assert formats.qstat_jobs_tasks([row]) == reference("qstat_t_s_z_array.txt")
+    assert formats.qstat_jobs_ext([row]) == reference("qstat_ext_s_z_array.txt")

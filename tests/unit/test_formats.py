@@ -298,3 +298,21 @@ def test_job_details_xml_carries_requests_and_messages() -> None:
     names = [e.text for e in job.iter("VA_variable")]
     assert names == ["__SGE_PREFIX__O_HOME", "FOO"]
     assert root.findtext("messages/element/SME_message_list/element/MES_message") == "waiting"
+
+
+def test_usage_of_a_running_job_matches_sge() -> None:
+    """Job 278 of SGE's cell, 5 s of cpu burned: its qstat -j usage line, -ext line and
+    -j -xml usage list, from the figures SGE's XML gives."""
+    usage = {"cpu": 5.0, "mem": 0.038533, "io": 0.000074, "iow": 0.0, "vmem": 10141696.0, "maxvmem": 10141696.0}
+    start = time.mktime((2026, 12, 2, 2, 0, 30, 0, 0, -1))
+    row = JobRow(278, 0.5, "v10burn3", "sgeuser", "r", start, start, "pzq.q@vm", 1, "",
+                 master_queue="pzq.q@vm", usage=usage)
+    assert formats.qstat_jobs_ext([row]) == reference("qstat_ext_usage.txt")
+    spec = JobSpec(command="/tmp/v10/burn.sh", name="v10burn3", mail_list=["sgeuser@vm"], submit_env=dict(SUBMIT_ENV))
+    detail = JobDetail(278, spec.to_wire(), "sgeuser", 1001, "sgeuser", 1001, start, "r",
+                       tasks=[TaskDetail(1, "r", "pzq.q@vm", start, usage)])
+    text = formats.qstat_job_details([detail])
+    assert [line + "\n" for line in text.splitlines() if line.startswith("usage")] == [reference("qstat_j_usage.txt")]
+    xml = xmlout.qstat_job_details_xml([detail])
+    block = xml[xml.index("          <JAT_scaled_usage_list>"):xml.index("</JAT_scaled_usage_list>\n") + 25]
+    assert block == reference("qstat_j_usage_xml.txt")
