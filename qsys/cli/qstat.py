@@ -142,19 +142,15 @@ def _body(argv: list[str]) -> int:
 
 
 def _details(client: Any, opts: dict[str, Any]) -> int:
-    """qstat -j. A finished job is shown only with -s z (or f): plain -j answers for it as
-    Grid Engine does ("Following jobs do not exist", exit 1), which is how the status scripts
-    of workflow tools tell that a job has ended."""
+    """qstat -j. A finished job still in the finished list is shown with its exit status and
+    end time (state z), as the parity issue asks; a job the master does not know at all is
+    answered as Grid Engine does ("Following jobs do not exist", exit 1; with -xml an
+    ``unknown_jobs`` document, exit 0)."""
     from qsys.cli import formats
 
     asked = opts["jobs"] or [str(r.job_id) for r in client.jobs(["*"])]
     data = client.job_details(asked)
     details, missing = data.details, data.missing
-    if not set(opts.get("states", "")) & set("zf"):
-        details = [d for d in details if d.state != "z"]
-        if len(details) < len(data.details):
-            missing = [item for item in asked if not any(_names(item, d) for d in details)]
-            data = type(data)(details, missing)
     if opts.get("form") == "json":
         print_json(data)
         return 1 if missing and not details else 0
@@ -169,13 +165,6 @@ def _details(client: Any, opts: dict[str, Any]) -> int:
         sys.stderr.write(formats.job_not_found_message(missing))
         return 1
     return 0
-
-
-def _names(item: str, detail: Any) -> bool:
-    """Does a word of qstat -j's job list (a number or a name pattern) name this job?"""
-    from fnmatch import fnmatchcase
-
-    return detail.job_id == int(item) if item.isdigit() else fnmatchcase(str(detail.spec.get("name", "")), item)
 
 
 def _cluster_summary(client: Any, opts: dict[str, Any]) -> int:
