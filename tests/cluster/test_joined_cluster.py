@@ -241,6 +241,23 @@ def test_a_batch_script_in_a_login_shell_finds_this_clusters_commands(lab: HostL
     assert qsub == "/var/lib/qsys/bin/lx-amd64/qsub", lines  # SGE_BINARY_PATH, first again after the profile
 
 
+def test_qsys_down_and_up_restart_the_daemons_of_each_host(lab: HostLab) -> None:
+    """Where no systemd runs, root restarts a host's own daemons with qsys down and qsys up: the
+    master on the head node, the exec daemon on a compute node, qsys-authd on a submit host (never
+    a new personal cell)."""
+    for name, stopped, started in (("head", "master", "master"), ("node1", "node1", "execd node1"),
+                                   ("login1", "authd", "authd")):
+        host = lab[name]
+        down = host.run("qsys down --keep-jobs", check=True).stdout
+        assert re.search(rf"^stopped {stopped} \(pid \d+\)$", down, re.M), down
+        up = host.run("qsys up", check=True).stdout
+        assert "cell /var/lib/qsys/default exists: starting what it has that does not run" in up, up
+        assert re.search(rf"^started {started} \(pid \d+\)$", up, re.M), up
+        assert not host.path("/root/.qsys").exists()
+    wait_until(lambda: re.search(r"^node1 .* \d+\.\d+ ", lab["head"].run("qhost").stdout, re.M), 30,
+               "node1 to report its load again")
+
+
 def test_a_revoked_host_cannot_reconnect(lab: HostLab, users: tuple[str, str]) -> None:
     head, node2 = lab["head"], lab["node2"]
     wait_until(lambda: "node2" not in head.run("qstat -s r -u '*'").stdout, 60, "node2 to be idle")
