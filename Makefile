@@ -11,7 +11,7 @@ DEMO_ROOT ?= $(HOME)/.qsys
 APT_RUN := python3 python3-venv python3-dev gcc libpam0g-dev openssh-client
 APT_TEST := $(APT_RUN) postgresql openssh-server openssh-client inetutils-telnetd inetutils-telnet \
 	rsh-redone-server rsh-redone-client iproute2 procps psmisc man-db groff-base passwd util-linux \
-	openmpi-bin libopenmpi-dev mpich xvfb x11-utils xauth tcsh chromium chromium-driver systemd make
+	openmpi-bin libopenmpi-dev mpich xvfb x11-utils xauth tcsh chromium chromium-driver prometheus systemd make
 WRAPPERS := qlogin_wrapper rsh startmpi.sh stopmpi.sh pam_qsys_account
 
 .PHONY: install demo test test-deps lint bench clean wrappers install-pam
@@ -91,6 +91,7 @@ bench: install
 	$(BIN)/python bench/qrsh.py
 	$(BIN)/python bench/usage_capture.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/sched_pass.py
 
 clean:
 	rm -rf build *.egg-info

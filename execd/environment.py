@@ -137,8 +137,18 @@ def build(launch: Launch, facts: JobFacts, login_shell: bool = False) -> dict[st
     if launch.pe and facts.pe_hostfile:
         ours["PE"] = launch.pe
         ours["PE_HOSTFILE"] = facts.pe_hostfile
+    ours.update(device_variables(launch.devices))
     env.update(ours)
     return env
+
+
+def device_variables(devices: dict[str, list[str]]) -> dict[str, str]:
+    """The resource map ids granted on this host: ``SGE_HGR_<name>`` (ids separated by
+    blanks) for every map, ``CUDA_VISIBLE_DEVICES`` (by commas) for the one named ``gpu``."""
+    out = {f"SGE_HGR_{name}": " ".join(ids) for name, ids in devices.items()}
+    if "gpu" in devices:
+        out["CUDA_VISIBLE_DEVICES"] = ",".join(devices["gpu"])
+    return out
 
 
 def login_shell_argv(argv0: str, prefix: str, script: str, args: list[str]) -> list[str] | None:

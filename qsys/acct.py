@@ -33,6 +33,7 @@ GROUP_COLUMNS = (
     ("department", "department", "DEPARTMENT"),
     ("pe", "granted_pe", "PE"),
     ("slots", "slots", "SLOTS"),
+    ("ar", "arid", "AR"),  # qacct -ar: the advance reservation (0: none)
 )
 USAGE_KEYS = ("ru_wallclock", "ru_utime", "ru_stime", "cpu", "mem", "io", "iow")
 
@@ -90,6 +91,7 @@ class Selection:
     department: str | None = None
     account: str | None = None
     slots: int | None = None
+    ar: int | None = None  # -ar ar_id
     begin: float | None = None
     end: float | None = None
     requests: dict[str, str] = field(default_factory=dict)
@@ -108,6 +110,8 @@ class Selection:
         if self.queue is not None and not _queue_matches(self.queue, record):
             return False
         if self.slots is not None and record["slots"] != self.slots:
+            return False
+        if self.ar is not None and int(record.get("arid") or 0) != self.ar:
             return False
         start = record["start_time"]
         if self.begin is not None and start < self.begin:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # typing costs a command milliseconds at run time
     from collections.abc import Callable, Iterator
     from typing import Any, TypeVar
 
+    from qsys.arspec import ArSpec
     from qsys.records import ClusterQueueRow, HostRow, JobRow, MasterMetrics, Submitted, TaskEnd
 
     R = TypeVar("R")
@@ -360,6 +361,25 @@ class Client:
     def master_metrics(self) -> MasterMetrics:
         """The master's own figures: pass time, latencies, commits, counters (``MetricsStatus``)."""
         return self.request(protocol.MetricsStatus(), protocol.MasterMetrics)
+
+    # ------------------------------------------------------------ advance reservations, quotas
+
+    def ar_submit(self, spec: ArSpec) -> protocol.Lines:
+        """qrsub."""
+        return self.request(protocol.ArSubmit(spec), protocol.Lines)
+
+    def ar_status(self, ids: list[int], users: list[str]) -> protocol.ArRows:
+        """qrstat: the reservations by id, else those of ``users`` (none: the caller's)."""
+        return self.request(protocol.ArStatus(list(ids), list(users)), protocol.ArRows)
+
+    def ar_delete(self, targets: list[str], users: list[str], force: bool = False) -> protocol.Lines:
+        """qrdel."""
+        return self.request(protocol.ArDelete(list(targets), list(users), force), protocol.Lines)
+
+    def quota_status(self, **filters: list[str]) -> protocol.QuotaRows:
+        """qquota: the resource quota rules that concern the filters (users, projects, pes,
+        queues, hosts)."""
+        return self.request(protocol.QuotaStatus(**filters), protocol.QuotaRows)
 
     # ------------------------------------------------------------ configuration objects (qconf)
 

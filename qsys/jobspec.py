@@ -97,6 +97,8 @@ class JobSpec:
     submit_cwd: str = ""  # directory qsub ran in
     reserve: bool = False  # -R y
     job_share: int = 0  # -js
+    ar_id: int | None = None  # -ar: runs only in this advance reservation
+    override_tickets: int = 0  # qalter -ot (operators and managers)
     context: dict[str, str] = field(default_factory=dict)  # -ac/-sc/-dc (qstat -j "context")
     checkpoint: str | None = None  # -ckpt name
     checkpoint_when: str | None = None  # -c letters (n s m x r); the interface's "when" if not given

@@ -69,6 +69,9 @@ class Launch:
     pe_task_id: str = ""  # "1.node2" for a task started with qrsh -inherit
     pe_token: str = ""  # what qrsh -inherit presents to the exec daemons of the job's hosts
     pe_addrs: dict[str, list[Any]] = field(default_factory=dict)  # host -> [[address, ...], port]
+    # resource map (RSMAP) ids granted on this host: SGE_HGR_<name>, and CUDA_VISIBLE_DEVICES
+    # for the map named "gpu"
+    devices: dict[str, list[str]] = field(default_factory=dict)
     # interactive jobs (qrsh/qrlogin/qlogin): {method, daemon, token, grant, command_shell}
     # (see qsys.master.sessions); None for batch jobs
     session: dict[str, Any] | None = None

@@ -20,6 +20,7 @@ import struct
 
 import msgpack
 
+from qsys.arspec import ArRecord, ArSpec
 from qsys.errors import ProtocolError
 from qsys.jobspec import JobSpec
 from qsys.record import ShapeError, dataclass, field, from_map, to_map
@@ -30,6 +31,7 @@ from qsys.records import (
     JobRow,
     MasterMetrics,
     QueueInstanceRow,
+    QuotaRow,
     Row,
     Submitted,
     TaskEnd,
@@ -751,6 +753,64 @@ class ConfText(Row):
 
     text: str
     data: dict[str, Any] = field(default_factory=dict)
+
+
+# ================================================================ advance reservations (qrsub, qrstat, qrdel)
+
+
+@message("ar_submit")
+@dataclass
+class ArSubmit:
+    """qrsub: reserve slots for a window (``qsys.master.advance``). Replies :class:`Lines`."""
+
+    spec: ArSpec
+
+
+@message("ar_status")
+@dataclass
+class ArStatus:
+    """qrstat: the reservations ``ids`` names (all of ``users`` without ids; ``["*"]``:
+    everyone's; none: the caller's). Replies :class:`ArRows`."""
+
+    ids: list[int] = field(default_factory=list)
+    users: list[str] = field(default_factory=list)
+
+
+@message("ar_rows")
+@dataclass
+class ArRows(Row):
+    records: list[ArRecord] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)
+
+
+@message("ar_delete")
+@dataclass
+class ArDelete:
+    """qrdel: end reservations (ids or names) or all of ``users``'; their jobs are deleted.
+    Replies :class:`Lines`."""
+
+    targets: list[str] = field(default_factory=list)
+    users: list[str] = field(default_factory=list)
+    force: bool = False
+
+
+@message("quota_status")
+@dataclass
+class QuotaStatus:
+    """qquota: the resource quota rules that concern ``users`` (none: the caller; ``["*"]``:
+    all) and the projects, PEs, queues and hosts given. Replies :class:`QuotaRows`."""
+
+    users: list[str] = field(default_factory=list)
+    projects: list[str] = field(default_factory=list)
+    pes: list[str] = field(default_factory=list)
+    queues: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+
+
+@message("quota_rows")
+@dataclass
+class QuotaRows(Row):
+    rows: list[QuotaRow] = field(default_factory=list)
 
 
 # ================================================================ interactive sessions

@@ -164,6 +164,8 @@ class JobRow(Row):
     slave_queues: list[dict[str, Any]] = field(default_factory=list)
     # qstat -urg/-pri: nurg urg rrcontr wtcontr dlcontr npprior ntckts ppri (qsys.master.urgency)
     urgency: dict[str, float] | None = None
+    # qstat -ext: ntckts tckts ovrts otckt ftckt stckt share (the tickets of the last pass)
+    tickets: dict[str, float] | None = None
     # a finished job (state "z", qstat -s z): how its tasks ended
     outcomes: list[TaskOutcome] = field(default_factory=list)
 
@@ -221,6 +223,7 @@ class HostRow(Row):
     swap_used: int
     queues: list[QueueInstanceRow] = field(default_factory=list)
     load_values: dict[str, str] = field(default_factory=dict)  # qhost -F
+    resources: dict[str, str] = field(default_factory=dict)  # qhost -F: resource maps, "1(1)" (free ids)
     # the tasks running here (qhost -j): filled by the client from the job rows
     jobs: list[HostJob] = field(default_factory=list)
 
@@ -261,6 +264,12 @@ class JobDetail(Row):
     error_reason: str = ""
     predecessors: list[int] = field(default_factory=list)
     successors: list[int] = field(default_factory=list)
+    # the policies: tickets of the job (tckts otckt ftckt stckt share), its reservation
+    # (start, end, [[queue instance, slots], ...]) and the resource map ids its tasks hold
+    # (per task: "gpu=node1=(0 1)" lines)
+    tickets: dict[str, float] = field(default_factory=dict)
+    reservation: dict[str, Any] = field(default_factory=dict)
+    devices: dict[str, list[str]] = field(default_factory=dict)
     ad_predecessors: list[int] = field(default_factory=list)  # -hold_jid_ad (ja_ad_predecessor_list)
     ad_successors: list[int] = field(default_factory=list)
     outcomes: list[TaskOutcome] = field(default_factory=list)  # a finished job (state "z")
@@ -279,6 +288,17 @@ class ClusterQueueRow(Row):
     total: int = 0
     temp_disabled: int = 0  # in instances with a passing state (aoACDS)
     manual_intervention: int = 0  # in instances that need an operator (cdsuE)
+
+
+@dataclass
+class QuotaRow(Row):
+    """One line of ``qquota``: a resource quota rule ("set/name" or "set/N"), its limits
+    as [resource, limit] or [resource, limit, used], and its filters as [kind, text, xml text]
+    (the member counted where the filter is expanded)."""
+
+    rule: str
+    limits: list[list[str]] = field(default_factory=list)
+    filters: list[list[str]] = field(default_factory=list)
 
 
 @dataclass

@@ -27,7 +27,7 @@ JSON_SCHEMA_REFS = "#/$defs/"
 # the objects published, by the name their schema has (record types, nested ones included)
 OBJECTS: dict[str, type] = {cls.__name__: cls for cls in (
     records.JobRow, records.QueueInstanceRow, records.HostRow, records.HostJob, records.TaskDetail,
-    records.JobDetail, records.ClusterQueueRow, records.Submitted, records.TaskEnd,
+    records.JobDetail, records.TaskOutcome, records.ClusterQueueRow, records.Submitted, records.TaskEnd,
     records.MasterMetrics, records.MetricHistogram, records.MetricValue,
     protocol.QueueRows, protocol.JobDetailRows, protocol.Lines, protocol.Names, protocol.ConfText,
     JobSpec, TaskRange, PeRequest,

@@ -120,10 +120,13 @@ def summary(columns: Sequence[str], rows: Sequence[tuple[tuple[str, ...], dict[s
                        ["Total System Usage", _USAGE_HEADER, "=" * len(_USAGE_HEADER), _usage_cells(total)])
     titles = [next(t for k, _, t in GROUP_COLUMNS if k == key) for key in columns]
     widths = [max([len(title)] + [len(key[i]) for key, _ in rows]) + 1 for i, title in enumerate(titles)]
+    numbers = [key == "ar" for key in columns]  # Grid Engine prints the AR id right-aligned in 5
+    widths = [(6 if rows else 5) if number else w for w, number in zip(widths, numbers, strict=True)]
     header = "".join(f"{t:<{w}}" for t, w in zip(titles, widths, strict=True)) + _USAGE_HEADER
     lines = [header, "=" * len(header)]
     for key, sums in rows:
-        lines.append("".join(f"{v:<{w}}" for v, w in zip(key, widths, strict=True)) + _usage_cells(sums))
+        lines.append("".join(f"{v:>5} " if number else f"{v:<{w}}"
+                             for v, w, number in zip(key, widths, numbers, strict=True)) + _usage_cells(sums))
     return "".join(line + "\n" for line in lines)
 
 

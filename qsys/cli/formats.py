@@ -117,7 +117,7 @@ def _row_start(row: JobRow, ext: bool = False, with_time: bool = True) -> str:
     """job-ID, prior, [ntckts], name, user, [project, department], state, [time]."""
     parts = [f"{row.job_id:>7} {row.priority:7.5f} "]
     if ext:
-        parts.append(f"{row.priority:7.5f} ")
+        parts.append(f"{ntckts(row):7.5f} ")
     parts.append(f"{_cut(row.name, 10)} {_cut(row.owner, 12)} ")
     if ext:
         parts.append(f"{_cut(row.project or 'NA', 16)} {_cut(row.department or 'NA', 10)} ")
@@ -220,12 +220,26 @@ def qstat_jobs_ext(rows: Sequence[JobRow]) -> str:
     if not rows:
         return ""
     lines = _with_rule(EXT_HEADER)
-    tickets = "    0 " * 5 + f"{0.0:<5.2f} "
     for row in rows:
-        shown = EXT_NO_TICKETS if is_finished(row) else tickets
+        shown = EXT_NO_TICKETS if is_finished(row) else _ticket_columns(row)
         lines.append(f"{_row_start(row, ext=True, with_time=False)}{_usage_columns(row)}{shown}"
                      f"{_cut(row.queue, QUEUE_WIDTH)} {row.slots:>5} {_task_column(row)}")
     return _text(lines)
+
+
+TICKET_COLUMNS = ("tckts", "ovrts", "otckt", "ftckt", "stckt")
+
+
+def ntckts(row: JobRow) -> float:
+    """The normalised tickets of a row (its priority while the master sent no tickets)."""
+    return row.tickets["ntckts"] if row.tickets else row.priority
+
+
+def _ticket_columns(row: JobRow) -> str:
+    """tckts ovrts otckt ftckt stckt share, as Grid Engine prints them (whole tickets)."""
+    figures = row.tickets or {}
+    counts = "".join(f"{int(figures.get(name, 0.0)):5d} " for name in TICKET_COLUMNS)
+    return f"{counts}{figures.get('share', 0.0):<5.2f} "
 
 
 # ----------------------------------------------------------------------------- qstat -f
@@ -432,11 +446,15 @@ def job_detail_lines(detail: Any) -> list[str]:
         lines.append(_field("project", spec.project))
     if spec.tasks is not None:
         lines.append(_field("job-array tasks", str(spec.tasks)))
+    if spec.override_tickets:
+        lines.append(_field("oticket", spec.override_tickets))
     lines.append(_field("binding", "NONE"))
     if spec.binary:
         lines.append(_field("job_type", "binary"))
     lines += [f"{'usage':<7} {t.task_id:>7}:{' ' * 12}{usage_text(t.usage)}" for t in detail.tasks]
     lines += [f"{'binding':<7} {t.task_id:>7}:{' ' * 12}NONE" for t in detail.tasks]
+    for task_id, granted in sorted(getattr(detail, "devices", {}).items(), key=lambda item: int(item[0])):
+        lines.append(f"resource map {int(task_id):>4}:{' ' * 12}{', '.join(granted)}")
     lines += _ended_lines(detail)
     if detail.error_reason:
         first = spec.tasks.first if spec.tasks is not None else 1
@@ -562,6 +580,7 @@ def qhost_table(hosts: Sequence[HostRow], *, queues: bool = False, resources: bo
                              f"{_cut(slots, 14)}{q.states}")
         if resources:
             lines += [f"   hl:{k}={load_value_text(k, v)}" for k, v in host.load_values.items()]
+            lines += [f"   hc:{k}={v}" for k, v in sorted(host.resources.items())]  # resource maps: free ids
         if jobs:
             lines += _qhost_job_lines(host.name, [r for r in jobs if is_running(r)])
     return _text(lines)

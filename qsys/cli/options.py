@@ -124,6 +124,12 @@ def _bounded(low: int, high: int = 2**31 - 1) -> Convert:
     return lambda program, name, value: _integer(program, name, value, low, high)
 
 
+def _ar_id(program: str, name: str, value: str) -> int:
+    if not value.isdigit():
+        raise UsageError(f"{program}: invalid advance reservation id, must be an unsigned integer")
+    return int(value)
+
+
 def _job_name(program: str, name: str, value: str) -> str:
     """The client's own check of ``-N`` (the others are :func:`check_names`'s), as in SGE."""
     if "/" in value:
@@ -291,6 +297,7 @@ SUBMIT_OPTIONS = OptionTable("qsub", [
     Option("-a date_time", "start not before [[CC]YY]MMDDhhmm[.SS]", _set("start_time", _start_time)),
     Option("-A account_string", "account to charge", _set("account")),
     Option("-ac variable[=value],...", "add to the job context", _context("add")),
+    Option("-ar ar_id", "run in this advance reservation (qrsub)", _set("ar_id", _ar_id)),
     Option("-b y[es]|n[o]", "the command is a binary, not a script", _set("binary", _yes_no)),
     Option("-c ckpt_selector", "when to checkpoint: letters of n s m x r, or an interval", _checkpoint),
     Option("-C directive_prefix", "prefix of embedded options (default #$)", _prefix),

@@ -38,10 +38,10 @@ def _grouping(key: str) -> Handler:
             state.sel.columns.append(key)
         if not values:
             return
-        if key == "slots":
+        if key in ("slots", "ar"):
             if not values[0].isdigit():
-                raise UsageError(f'error: invalid slots value "{values[0]}"')
-            state.sel.slots = int(values[0])
+                raise UsageError(f'error: invalid {"slots" if key == "slots" else "ar_id"} value "{values[0]}"')
+            setattr(state.sel, key, int(values[0]))
         else:
             setattr(state.sel, key, values[0])
 
@@ -51,10 +51,6 @@ def _grouping(key: str) -> Handler:
 def _jobs(state: _State, name: str, values: list[str]) -> None:
     state.sel.job = values[0] if values else ""
     state.jobs = True
-
-
-def _reservations(state: _State, name: str, values: list[str]) -> None:
-    raise UsageError("error: advance reservations are not supported")
 
 
 def _account(state: _State, name: str, values: list[str]) -> None:
@@ -96,7 +92,7 @@ def _tasks(state: _State, name: str, values: list[str]) -> None:
 
 QACCT_OPTIONS = OptionTable("qacct", [
     HELP,
-    Option("-ar [ar_id]", "view advance reservation accounting (not supported)", _reservations),
+    Option("-ar [ar_id]", "view advance reservation accounting", _grouping("ar")),
     Option("-A account_string", "jobs accounted to the given account", _account),
     Option("-b begin_time", "jobs started after [[CC]YY]MMDDhhmm[.SS]", _time("begin")),
     Option("-d days", "jobs started during the last days", _days),

@@ -31,6 +31,7 @@ OPTION_FIELDS: dict[str, tuple[str, ...]] = {
     "-masterq": ("master_queues",), "-notify": ("notify",), "-p": ("priority",), "-pe": ("pe",),
     "-pty": ("pty",), "-r": ("rerunnable",), "-tc": ("task_concurrency",), "-v": ("env",),
     "-V": ("env", "export_all"), "-cwd": ("cwd",), "-wd": ("cwd",),
+    "-R": ("reserve",), "-js": ("job_share",), "-ar": ("ar_id",), "-ot": ("override_tickets",),
 }
 
 class AlterState(ParseState):
@@ -64,9 +65,16 @@ def _users(state: AlterState, name: str, values: list[str]) -> None:
 
 
 def _verify(state: AlterState, name: str, values: list[str]) -> None:
-    if values[0] not in ("e", "w", "n", "v"):
-        raise UsageError(f'qalter: invalid value "{values[0]}" for option -w: expected e, w, n or v')
+    if values[0] not in ("e", "w", "n", "v", "p"):
+        raise UsageError(f'qalter: invalid value "{values[0]}" for option -w: expected e, w, n, v or p')
     state.verify = values[0]
+
+
+def _override_tickets(state: AlterState, name: str, values: list[str]) -> None:
+    if not values[0].isdigit():
+        raise UsageError(f'qalter: invalid value "{values[0]}" for option -ot: expected a number of tickets')
+    state.spec.override_tickets = int(values[0])
+    state.touched.append("override_tickets")
 
 
 def _holds(state: AlterState, name: str, values: list[str]) -> None:
@@ -80,7 +88,8 @@ ALTER_OPTIONS = _KEPT.derive("qalter", operands="job_task_list | -u user_list", 
     *(_touching(row) for row in _KEPT.rows if row.name != "-help"),
     Option("-h hold_list", "set holds u o s, remove them U O S, or all n", _holds),
     Option("-u user_list", "the jobs of these users", _users),
-    Option("-w e|w|n|v", "how to verify the changed job (v: check only)", _verify),
+    Option("-ot override_tickets", "set the job's override tickets (operators and managers)", _override_tickets),
+    Option("-w e|w|n|v|p", "how to verify the changed job (v: could it ever run, p: could it run now)", _verify),
 ])
 
 
@@ -107,7 +116,7 @@ def changes_of(state: AlterState) -> dict[str, Any]:
     changes = {name: wire[name] for name in dict.fromkeys(state.touched)}
     if state.holds is not None:
         changes["_holds"] = state.holds
-    if not changes and state.verify != "v":
+    if not changes and state.verify not in ("v", "p"):
         raise UsageError("qalter: no option that changes a job was given")
     return changes
 

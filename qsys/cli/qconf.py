@@ -25,7 +25,8 @@ from qsys.protocol import Lines, Names
 # for "... not modified" after an editor session that changed nothing
 LABELS = {"conf": "configuration", "queue": "cluster queue", "exechost": "exechost",
           "hostgroup": "host group", "pe": "parallel environment", "userset": "userset",
-          "calendar": "calendar", "complex": "complex entry list", "sconf": "scheduler configuration"}
+          "calendar": "calendar", "complex": "complex entry list", "sconf": "scheduler configuration",
+          "user": "user", "rqs": "resource quota set", "sharetree": "sharetree"}
 _FILE_UNCHANGED = ("project", "ckpt")  # Grid Engine refuses an unchanged -mprj/-mckpt
 _NAME_LISTS = ("manager", "operator", "adminhost", "submithost")  # -am/-ao/-ah/-as take names
 
@@ -108,7 +109,11 @@ def _one(client: Any, option: str, row: Operation, args: list[str]) -> Result:
         text = _read(args[0])
         return client.conf(op, kind, args[1] if len(args) > 1 else "", text)
     if op == "delete":
-        return client.conf("delete", kind, args[0])
+        return client.conf("delete", kind, args[0] if args else "")
+    if op == "show_tree":  # -sst, -sstnode
+        return client.conf("show", kind, args[0] if args else "", mode=option[1:])
+    if op == "nodes":  # -astnode, -mstnode, -dstnode
+        return client.conf("nodes", kind, args[0], mode=option[1:])
     if op == "edit_add":
         name = args[0] if args else "template"
         template = client.conf("template", kind, name).text
@@ -118,7 +123,7 @@ def _one(client: Any, option: str, row: Operation, args: list[str]) -> Result:
         old = client.conf_show(kind, name).text
         new = _edit(old)
         if new == old:
-            return Lines([f'{LABELS[kind]} "{name or kind}" not modified' if kind not in ("complex", "sconf")
+            return Lines([f'{LABELS[kind]} "{name or kind}" not modified' if kind not in ("complex", "sconf", "sharetree")
                           else f"{LABELS[kind]} not modified"])
         return client.conf("modify", kind, name, new)
     if op in ("users_add", "users_del"):

@@ -5,6 +5,7 @@ its option table; adding an option is adding a row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -23,6 +24,7 @@ _KEYED = {
     "hostgroup": ("hgrp", "host group", "group", "-shgrpl"),
     "pe": ("p", "parallel environment", "pe_name", "-spl"),
     "calendar": ("cal", "calendar", "calendar_name", "-scall"),
+    "user": ("user", "user", "user", "-suserl"),
     "project": ("prj", "project", "project", "-sprjl"),
     "ckpt": ("ckpt", "checkpointing interface", "ckpt_name", "-sckptl"),
 }
@@ -74,10 +76,33 @@ def _rows() -> dict[str, Operation]:
         add(f"-s{letter}", "list", kind, "", f"list the {noun}")
         add(f"-a{letter}", "add", kind, word, f"add {noun}")
         add(f"-d{letter}", "delete", kind, word, f"delete {noun}")
+    _policy_rows(add)
     for mode, verb in (("mattr", "change"), ("rattr", "replace"), ("aattr", "add to"), ("dattr", "delete from")):
         add(f"-{mode}", "attr", mode, "obj_nm attr_nm value obj_id_list", f"{verb} an attribute of objects")
     add("-purge", "purge", "purge", "obj_nm attr_nm obj_spec", "remove the per-host values of queue@host")
     return rows
+
+
+def _policy_rows(add: Callable[[str, str, str, str, str], None]) -> None:
+    """Resource quota sets, the share tree and its nodes."""
+    add("-srqs", "show", "rqs", "[rqs_list]", "show resource quota sets (all without a list)")
+    add("-srqsl", "list", "rqs", "", "list the resource quota set names")
+    add("-arqs", "edit_add", "rqs", "[rqs_name]", "add a resource quota set with $EDITOR")
+    add("-Arqs", "add", "rqs", "file", "add resource quota sets from a file")
+    add("-mrqs", "edit_modify", "rqs", "[rqs_name]", "change a resource quota set (all without a name) with $EDITOR")
+    add("-Mrqs", "modify", "rqs", "file [rqs_name]", "change a resource quota set (replace all without a name)")
+    add("-drqs", "delete", "rqs", "rqs_list", "delete resource quota sets")
+    add("-sstree", "show", "sharetree", "", "show the share tree")
+    add("-sst", "show_tree", "sharetree", "", "show the share tree indented")
+    add("-astree", "edit_add", "sharetree", "", "add the share tree with $EDITOR")
+    add("-Astree", "add", "sharetree", "file", "add the share tree from a file")
+    add("-mstree", "edit_modify", "sharetree", "", "change the share tree with $EDITOR")
+    add("-Mstree", "modify", "sharetree", "file", "change the share tree from a file")
+    add("-dstree", "delete", "sharetree", "", "delete the share tree")
+    add("-astnode", "nodes", "sharetree", "node_shares_list", "add share tree nodes (path=shares,...)")
+    add("-mstnode", "nodes", "sharetree", "node_shares_list", "change the shares of share tree nodes")
+    add("-dstnode", "nodes", "sharetree", "node_list", "delete share tree nodes")
+    add("-sstnode", "show_tree", "sharetree", "node_list", "show share tree nodes")
 
 
 OPERATIONS: dict[str, Operation] = _rows()

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from qsys.cli.formats import CKPT_BITS, format_iso, host_places, host_values, is_running, load_value_text
+from qsys.cli.formats import (
+    CKPT_BITS,
+    format_iso,
+    host_places,
+    host_values,
+    is_running,
+    load_value_text,
+    ntckts,
+)
 from qsys.jobspec import JobSpec
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail
 
@@ -80,7 +88,7 @@ def _job_list(doc: _Doc, row: JobRow, with_queue: bool, forms: frozenset[str] = 
     doc.open("job_list", f' state="{"running" if running else "zombie" if row.state == "z" else "pending"}"')
     doc.leaves([("JB_job_number", row.job_id), ("JAT_prio", f"{row.priority:.5f}")])
     if ext:
-        doc.leaf("JAT_ntix", f"{row.priority:.5f}")
+        doc.leaf("JAT_ntix", f"{ntckts(row):.5f}")
     doc.leaves([("JB_name", row.name), ("JB_owner", row.owner)])
     if ext:
         if row.project:
@@ -96,9 +104,11 @@ def _job_list(doc: _Doc, row: JobRow, with_queue: bool, forms: frozenset[str] = 
             doc.leaves([("cpu_usage", f"{row.usage.get('cpu', 0.0):.5f}"),
                         ("mem_usage", f"{row.usage.get('mem', 0.0):.5f}"),
                         ("io_usage", f"{row.usage.get('io', 0.0):.5f}")])
-        doc.leaves([(tag, 0) for tag in ("tickets", "JB_override_tickets", "JB_jobshare", "otickets",
-                                         "ftickets", "stickets")])
-        doc.leaf("JAT_share", "0.00000")
+        figures = row.tickets or {}
+        doc.leaves([(tag, int(figures.get(name, 0.0))) for tag, name in (
+            ("tickets", "tckts"), ("JB_override_tickets", "ovrts"), ("JB_jobshare", "jobshare"),
+            ("otickets", "otckt"), ("ftickets", "ftckt"), ("stickets", "stckt"))])
+        doc.leaf("JAT_share", f"{figures.get('share', 0.0):.5f}")
     if with_queue:
         doc.leaf("queue_name", row.queue)
     if "tasks" in forms and running:
@@ -285,7 +295,7 @@ def _detail_element(doc: _Doc, detail: JobDetail) -> None:
         doc.leaf("JB_checkpoint_name", spec.checkpoint)
     ckpt_bits = sum(bit for letter, bit in CKPT_BITS.items() if letter in (spec.checkpoint_when or ""))
     doc.leaves([("JB_checkpoint_attr", ckpt_bits if spec.checkpoint else 0),
-                ("JB_checkpoint_interval", spec.checkpoint_interval), ("JB_reserve", "false"),
+                ("JB_checkpoint_interval", spec.checkpoint_interval), ("JB_reserve", "true" if spec.reserve else "false"),
                 ("JB_mail_options", mail_bits)])
     _sublist(doc, "JB_stdin_path_list", "path_list", _paths([spec.stdin_path] if spec.stdin_path else []))
     restart = 0 if spec.rerunnable is None else (1 if spec.rerunnable else 2)
@@ -297,7 +307,7 @@ def _detail_element(doc: _Doc, detail: JobDetail) -> None:
         _sublist(doc, "JB_pe_range", "ranges",
                  [[("RN_min", spec.pe.min_slots), ("RN_max", spec.pe.max_slots), ("RN_step", 1)]])
     doc.leaves([("JB_verify_suitable_queues", 0), ("JB_soft_wallclock_gmt", 0),
-                ("JB_hard_wallclock_gmt", 0), ("JB_override_tickets", 0), ("JB_version", 0)])
+                ("JB_hard_wallclock_gmt", 0), ("JB_override_tickets", spec.override_tickets), ("JB_version", 0)])
     tasks = spec.tasks
     first, last, step = (tasks.first, tasks.last, tasks.step) if tasks is not None else (1, 1, 1)
     _sublist(doc, "JB_ja_structure", "task_id_range", [[("RN_min", first), ("RN_max", last), ("RN_step", step)]])
@@ -418,6 +428,8 @@ def qhost_xml(hosts: Sequence[HostRow], *, queues: bool = False, resources: bool
         if resources:
             lines += [f"   <resourcevalue name='{escape(k)}' dominance='hl'>{escape(load_value_text(k, v))}"
                       "</resourcevalue>" for k, v in host.load_values.items()]
+            lines += [f"   <resourcevalue name='{escape(k)}' dominance='hc'>{escape(v)}</resourcevalue>"
+                      for k, v in sorted(host.resources.items())]  # resource maps: the free ids
         if queues:
             for queue in host.queues:
                 _qhost_queue(lines, queue)

@@ -35,6 +35,8 @@ def category_of(job: Job) -> str:
         parts.append("-q " + ",".join(spec.hard_queues))
     if spec.pe:
         parts.append(f"-pe {spec.pe}")
+    if spec.ar_id is not None:
+        parts.append(f"-ar {spec.ar_id}")
     return " ".join(parts) or "NONE"
 
 

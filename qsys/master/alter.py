@@ -87,8 +87,10 @@ def _find(master: Master, who: Identity, msg: protocol.AlterJob) -> tuple[list[J
     return list({j.job_id: j for j in jobs}.values()), missing
 
 
-def could_run(master: Master, snapshots: Snapshots, job: Job, spec: JobSpec) -> bool:
-    """Would ``job`` with ``spec`` find a queue on an empty cluster (-w v / -w e)?"""
+def could_run(master: Master, snapshots: Snapshots, job: Job, spec: JobSpec, *, now: bool = False) -> tuple[bool, list[str]]:
+    """Would ``job`` with ``spec`` find a queue on an empty cluster (-w v / -w e), or on the
+    cluster as it is (``now``: -w p)? And the reasons it would not, as Grid Engine prints
+    them (``Job 4 (-l arch=foo) cannot run ...``)."""
     trial = copy.copy(job)
     trial.spec = spec
     trial.holds = set()
@@ -101,7 +103,13 @@ def could_run(master: Master, snapshots: Snapshots, job: Job, spec: JobSpec) -> 
     pending.start_time = None
     snapshot.jobs = [pending]
     decision = sched.schedule(snapshot)
-    return job.job_id not in decision.never
+    never = decision.never.get(job.job_id)
+    reasons = [f"Job {job.job_id} {reason}" for reason in decision.waiting.get(job.job_id, []) if reason != never]
+    if never is not None:
+        return False, reasons or [f"Job {job.job_id} {never}"]
+    if not now or any(order.job_id == job.job_id for order in decision.dispatches):
+        return True, []
+    return False, reasons
 
 
 def _alter_one(master: Master, snapshots: Snapshots, who: Identity, job: Job, msg: protocol.AlterJob,
@@ -112,6 +120,9 @@ def _alter_one(master: Master, snapshots: Snapshots, who: Identity, job: Job, ms
         return False, []
     changes = dict(msg.changes)
     holds = changes.pop("_holds", None)
+    if "override_tickets" in changes and not who.privileged:
+        lines.append(f'denied: "{who.user}" must be operator to change amount of override tickets')
+        return False, []
     wire = job.spec.to_wire()
     wire.update(changes)
     try:
@@ -140,9 +151,13 @@ def _alter_one(master: Master, snapshots: Snapshots, who: Identity, job: Job, ms
         lines.append(exc.message)
         return False, []
     level = msg.verify
-    if level in ("v", "e", "w"):
-        fits = could_run(master, snapshots, job, spec)
-        if level == "v":
+    if level in ("v", "p") and (job.tasks or job.holds):
+        lines.append("verification: job is already running or is held")
+        return True, []
+    if level in ("v", "p", "e", "w"):
+        fits, reasons = could_run(master, snapshots, job, spec, now=level == "p")
+        if level in ("v", "p"):
+            lines.extend(reasons)
             lines.append("verification: found suitable queue(s)" if fits else "verification: no suitable queues")
             return fits, []
         if not fits and level == "e":
@@ -154,6 +169,8 @@ def _alter_one(master: Master, snapshots: Snapshots, who: Identity, job: Job, ms
     for name in changes:
         if name == "priority":
             lines.append(f"{who.user}@{who.host} sets scheduling priority of job {job.job_id} to {spec.priority}")
+        elif name == "override_tickets":
+            lines.append(f"{who.user}@{who.host} sets override tickets of job {job.job_id} to {spec.override_tickets}")
         elif name == "hold_jids":
             _set_predecessors(master, who, job, spec, lines)
         elif name == "hold_jids_ad":

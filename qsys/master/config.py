@@ -20,7 +20,10 @@ from qsys.objects import (
     ParallelEnvironment,
     Project,
     Queue,
+    ResourceQuotaSet,
     SchedulerConfig,
+    ShareTree,
+    User,
     UserSet,
     default_complexes,
     default_global_config,
@@ -45,9 +48,10 @@ LIMITS = ("h_rt", "s_rt", "h_cpu", "s_cpu", "h_vmem", "s_vmem")
 # kinds held as plain name lists (``qconf -am/-ao/-ah/-as``)
 NAME_LISTS = ("manager", "operator", "adminhost", "submithost")
 GLOBAL_HOST = "global"  # the exec host whose complex_values hold cluster-wide resources
+SHARE_TREE = "sharetree"  # one per cluster, or none
 # the configuration kinds held here (the store's objects table also keeps other parts' records)
 HELD_KINDS = ("conf", "queue", "exechost", "hostgroup", "pe", "complex", "userset", "sconf", "calendar",
-              "project", "ckpt")
+              "project", "ckpt", "user", "rqs", "sharetree")
 REMOVED_HOST = "exechost_removed"  # the store's mark of an exec host qconf -de removed
 ALLHOSTS = "@allhosts"  # the host group of every exec host (see qsys.master.exechosts)
 Edit = tuple[str, str, Any]  # (kind, name, the object to store, or None to delete it)
@@ -92,6 +96,10 @@ class ClusterConfig:
         self.usersets: dict[str, UserSet] = {u.name: u for u in default_usersets()}
         self.calendars: dict[str, Calendar] = {}
         self.projects: dict[str, Project] = {}
+        # the policies' objects (qsys.master.policy_inputs reads them for the scheduler)
+        self.users: dict[str, User] = {}
+        self.quota_sets: dict[str, ResourceQuotaSet] = {}  # in the order they were added
+        self.share_tree: ShareTree | None = None
         self.ckpts: dict[str, Checkpoint] = {}
         self.removed_hosts: set[str] = set()  # exec hosts qconf -de removed (their daemons are refused)
         self.complex_list: ComplexList = default_complexes()
@@ -105,6 +113,7 @@ class ClusterConfig:
         self._attr_cache: dict[tuple[str, str, str], str] = {}
         self.generation = 0
         self.mode = "personal"  # told to every exec host as execd_mode
+        self.generation = 0  # counts changes (what is derived from the configuration is kept until it moves)
 
     # ------------------------------------------------------------ the generic table
 
@@ -115,7 +124,7 @@ class ClusterConfig:
         tables: dict[str, dict[str, Any]] = {
             "queue": self.queues, "pe": self.pes, "exechost": self.exec_hosts,
             "hostgroup": self.hostgroups, "userset": self.usersets, "calendar": self.calendars,
-            "project": self.projects, "ckpt": self.ckpts}
+            "project": self.projects, "ckpt": self.ckpts, "user": self.users, "rqs": self.quota_sets}
         return tables[kind]
 
     def names(self, kind: str) -> set[str]:
@@ -129,6 +138,8 @@ class ClusterConfig:
             return self.complex_list
         if kind == "sconf":
             return self.sconf
+        if kind == SHARE_TREE:
+            return self.share_tree
         if kind in NAME_LISTS:
             return name if name in self.names(kind) else None
         return self.table(kind).get(name)
@@ -139,6 +150,8 @@ class ClusterConfig:
             self.complex_list = obj
         elif kind == "sconf":
             self.sconf = obj
+        elif kind == SHARE_TREE:
+            self.share_tree = obj
         elif kind == "conf" and name == "global":
             self.global_conf = obj
         elif kind == "conf":
@@ -154,6 +167,8 @@ class ClusterConfig:
             self.names(kind).discard(name)
         elif kind == "conf":
             self.local_conf.pop(name, None)
+        elif kind == SHARE_TREE:
+            self.share_tree = None
         else:
             self.table(kind).pop(name, None)
         self._changed()
@@ -163,6 +178,7 @@ class ClusterConfig:
         self._complexes = None
         self._groups_of = {}
         self._attr_cache = {}
+        self.generation += 1
 
     # ------------------------------------------------------------ persistence
 

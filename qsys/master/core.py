@@ -26,6 +26,7 @@ from qsys.records import TaskEnd
 from qsys.store import DeleteJob, PutJob, PutTask, SetCounter
 
 if TYPE_CHECKING:
+    from qsys.arspec import ArRecord
     from qsys.master.clock import Clock
     from qsys.master.config import ClusterConfig
     from qsys.paths import Cell
@@ -108,6 +109,7 @@ class Master:
         committer.on_failure = self._refused
         committer.on_back = self.schedule_soon
         self.finished: dict[int, list[TaskEnd]] = {}  # job id -> how its tasks ended (recent)
+        self.ars: dict[int, ArRecord] = {}  # advance reservations (qsys.master.advance)
         self.retained = FinishedJobs()  # finished jobs qstat -s z still shows (qsys.master.finished)
         self._finish_waiters: dict[int, list[asyncio.Future[list[TaskEnd]]]] = {}
         self._forgotten: dict[int, bool] = {}  # jobs deleted before they ran, until that is durable

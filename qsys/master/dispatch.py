@@ -48,9 +48,20 @@ class SessionStarts(Protocol):
     def launch_session(self, job: Job, host: str) -> dict[str, Any] | None: ...
 
 
+class PolicyView(Protocol):
+    def fill(self, snap: sched.Snapshot, *, running: bool = False) -> None:
+        """Complete a snapshot with the inputs of the policies that are on."""
+        ...
+
+    def observe(self, decision: sched.Decision) -> None:
+        """Keep what qstat shows of a pass (priorities, tickets, reservations)."""
+        ...
+
+
 class Dispatcher:
     def __init__(self, state: Master, link: HostLink, qstates: QueueStateView, parallel: ParallelStarts,
-                 sessions: SessionStarts, pacer: Pacer | None = None) -> None:
+                 sessions: SessionStarts, pacer: Pacer | None = None, policies: PolicyView | None = None) -> None:
+        self.policies = policies
         self.state = state
         self.pacer = pacer or Pacer(state.pass_wanted)
         self.link = link
@@ -59,6 +70,7 @@ class Dispatcher:
         self.sessions = sessions
         self._task: asyncio.Task[None] | None = None
         self.waiting_reasons: dict[int, list[str]] = {}
+        self.memo = sched.Memo()  # what passes work out about the configuration, kept while it stays
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -102,8 +114,11 @@ class Dispatcher:
         started = await self.run_pass(immediate=job.job_id)
         return job.job_id in started
 
-    def snapshot(self, now: float, immediate: int | None = None) -> sched.Snapshot:
-        return build_snapshot(self.state, self.qstates, now, immediate)
+    def snapshot(self, now: float, immediate: int | None = None, *, running: bool = False) -> sched.Snapshot:
+        snap = build_snapshot(self.state, self.qstates, now, immediate)
+        if self.policies is not None:
+            self.policies.fill(snap, running=running)
+        return snap
 
     # ------------------------------------------------------------ one pass
 
@@ -113,7 +128,7 @@ class Dispatcher:
         try:
             snapshot = self.snapshot(now, immediate)
             timer.mark()
-            decision = sched.schedule(snapshot)
+            decision = sched.schedule(snapshot, self.memo)
             timer.mark()
             started, changes, launches = self._apply(decision, now)
             timer.mark()
@@ -173,7 +188,7 @@ class Dispatcher:
             job = state.jobs.get(order.job_id)
             if job is None or self._still_ending(order) or not job.pending.remove(order.task_id):
                 continue
-            assignments = [Assignment(a.queue, a.host, a.slots) for a in order.assignments]
+            assignments = [Assignment(a.queue, a.host, a.slots, a.devices) for a in order.assignments]
             task = Task(order.task_id, TRANSFERRING, assignments, now, pe=order.pe,
                         restarted=job.restarts.get(order.task_id, 0))
             job.tasks[task.task_id] = task
@@ -196,4 +211,6 @@ class Dispatcher:
             if job is not None and job.never_reason != reason:
                 job.never_reason = reason
         self.waiting_reasons = decision.waiting  # the pass's own (not copied: one dict per pass)
+        if self.policies is not None:
+            self.policies.observe(decision)
         return started, changes, launches

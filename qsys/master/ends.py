@@ -40,9 +40,17 @@ class ParallelEnds(Protocol):
         ...
 
 
+class AccountingPolicies(Protocol):
+    def accounted(self, job: Job, record: dict[str, Any], now: float) -> list[Any]:
+        """Complete a task's accounting record (department, advance reservation) and charge
+        its usage to its owner; the store changes."""
+        ...
+
+
 class TaskEnds:
     def __init__(self, state: Master, accounting: AccountingWriter, reschedules: Reschedules,
-                 parallel: ParallelEnds) -> None:
+                 parallel: ParallelEnds, policies: AccountingPolicies | None = None) -> None:
+        self.policies = policies
         self.state = state
         self.accounting = accounting
         self.reschedules = reschedules
@@ -77,6 +85,8 @@ class TaskEnds:
         else:
             final = self.parallel.final_report(job, task, report)
             record = self.accounting.record(job, task, final, now)
+            if self.policies is not None:
+                changes.extend(self.policies.accounted(job, record, now))
             state.metrics.finishes.inc()
             if error_state:
                 # Grid Engine keeps the task and shows the job as Eqw until qmod -cj

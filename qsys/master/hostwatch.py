@@ -10,7 +10,10 @@ After ``reschedule_unknown`` (0: never) of being unknown, its rerunnable batch j
 rescheduled (``Rq``, an accounting record with ``failed 25``) and run elsewhere; the others
 wait for the host, ``qdel -f`` or ``qmod -f -rj``. A master that starts counts every host
 that has not registered yet as unknown from its start, as Grid Engine's qmaster does.
-Times come from the master's clock, so a simulated clock drives all of it.
+Times come from the master's clock, so a simulated clock drives all of it. When the master's
+own time jumps between two looks (a clock stepped forward, a master that was stopped or
+starved, a simulated clock moved by a day), no host could have been heard in the gap: each
+gets ``max_unheard`` again from the jump, and only one that stays silent after it is unknown.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("qsys.master.hosts")
 
 TICK_SECONDS = 1.0
+JUMP_SECONDS = 10 * TICK_SECONDS  # a gap this long between two looks: the master's time jumped
 
 
 class TaskEndSink(Protocol):
@@ -52,6 +56,8 @@ class HostWatch:
         self._generation = -1
         self._task: asyncio.Task[None] | None = None
         self._never = asyncio.Event()  # the ticker waits only for its clock
+        self._last_look: float | None = None
+        self._heard_from = 0.0  # hosts count as heard at this time at least (the last jump)
 
     def start(self) -> None:
         self.started = self.state.clock.now()
@@ -91,10 +97,14 @@ class HostWatch:
     async def tick(self) -> None:
         state = self.state
         now = state.clock.now()
+        if self._last_look is not None and now - self._last_look > JUMP_SECONDS:
+            self._heard_from = now
+        self._last_look = now
         for entry in list(state.hosts.values()):
             unheard, _ = self.limits(entry.name)
-            if entry.writer is not None and unheard and now - entry.last_report > unheard:
-                self.declare_unknown(entry, entry.last_report + unheard,
+            heard = max(entry.last_report, self._heard_from)
+            if entry.writer is not None and unheard and now - heard > unheard:
+                self.declare_unknown(entry, heard + unheard,
                                      f"no load report for {now - entry.last_report:.0f} s (max_unheard {unheard:.0f} s)")
         due: dict[str, float] = {}
         unknown = self.unknown_hosts()

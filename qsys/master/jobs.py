@@ -24,11 +24,20 @@ HOLD_TYPES = ("u", "o", "s")
 
 @dataclass(slots=True)
 class Assignment:
-    """Slots of a task on one queue instance."""
+    """Slots of a task on one queue instance (and the resource map ids granted there)."""
 
     queue: str
     host: str
     slots: int
+    devices: dict[str, list[str]] = field(default_factory=dict)  # RSMAP name -> ids
+
+    def to_record(self) -> list[Any]:
+        return [self.queue, self.host, self.slots, self.devices] if self.devices else [self.queue, self.host, self.slots]
+
+    @classmethod
+    def from_record(cls, data: list[Any]) -> Assignment:
+        devices = data[3] if len(data) > 3 else {}
+        return cls(data[0], data[1], data[2], {str(k): [str(i) for i in v] for k, v in devices.items()})
 
 
 @dataclass(slots=True)
@@ -63,7 +72,7 @@ class Task:
         return {
             "task_id": self.task_id,
             "state": self.state,
-            "assignments": [[a.queue, a.host, a.slots] for a in self.assignments],
+            "assignments": [a.to_record() for a in self.assignments],
             "dispatch_time": self.dispatch_time,
             "start_time": self.start_time,
             "pid": self.pid,
@@ -77,7 +86,7 @@ class Task:
         return cls(
             task_id=data["task_id"],
             state=data["state"],
-            assignments=[Assignment(q, h, s) for q, h, s in data["assignments"]],
+            assignments=[Assignment.from_record(a) for a in data["assignments"]],
             dispatch_time=data["dispatch_time"],
             start_time=data.get("start_time"),
             pid=data.get("pid", 0),
@@ -106,6 +115,9 @@ class Job:
     tasks: dict[int, Task] = field(default_factory=dict)
     restarts: dict[int, int] = field(default_factory=dict)  # task id -> times rerun
     outcomes: list[dict[str, Any]] = field(default_factory=list)  # how tasks ended (qsys.master.finished)
+    # the spec and its wire form, made once: every start and end of a task stores the job
+    # again, and a spec is replaced (qalter), never changed in place; the map is never changed
+    spec_wire: tuple[JobSpec, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def new(cls, job_id: int, spec: JobSpec, owner: str, uid: int, group: str, gid: int,
@@ -147,9 +159,15 @@ class Job:
 
     # ------------------------------------------------------------ store records
 
+    def _spec_wire(self) -> dict[str, Any]:
+        kept = self.spec_wire
+        if kept is None or kept[0] is not self.spec:
+            kept = self.spec_wire = (self.spec, self.spec.to_wire())
+        return kept[1]
+
     def to_record(self) -> dict[str, Any]:
         return {
-            "spec": self.spec.to_wire(),
+            "spec": self._spec_wire(),
             "owner": self.owner,
             "uid": self.uid,
             "group": self.group,

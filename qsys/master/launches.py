@@ -67,8 +67,19 @@ def launch_for(state: Master, job: Job, task: Task) -> Launch:
         cell=state.cell.name,
         qsys_root=str(state.cell.root),
         binary_path=state.boot.get("binary_path") or os.path.dirname(sys.executable),
+        devices=devices_on(task, first.host),
         checkpoint=checkpoint_of(state, job, parse_time(queue_attr("min_cpu_interval") or "00:05:00")),
     )
+
+
+def devices_on(task: Task, host: str) -> dict[str, list[str]]:
+    """The resource map ids the task was granted on ``host`` (all its queue instances there)."""
+    out: dict[str, list[str]] = {}
+    for a in task.assignments:
+        if a.host == host:
+            for name, ids in a.devices.items():
+                out.setdefault(name, []).extend(ids)
+    return out
 
 
 def _none(text: str) -> str:

@@ -36,12 +36,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from qsys import auth, daemonize, protocol
-from qsys.master import finished
+from qsys.master import finished, shareusage
 from qsys.master.accounting import AccountingWriter, detach_other_writers
 from qsys.master.acctread import AccountingReads
 from qsys.master.actions import JobActions
+from qsys.master.advance import KIND as advance_kind
+from qsys.master.advance import AdvanceReservations
 from qsys.master.alter import AlterRequests
 from qsys.master.clock import Clock, SystemClock
+from qsys.master.collector import Collector
 from qsys.master.config import ClusterConfig
 from qsys.master.core import Master
 from qsys.master.dispatch import Dispatcher
@@ -54,12 +57,15 @@ from qsys.master.metrics import Metrics
 from qsys.master.objects import ConfRequests
 from qsys.master.pacing import Pacer
 from qsys.master.pe import ParallelJobs
+from qsys.master.policies import MasterPolicies
 from qsys.master.private import UMASK, make_private
 from qsys.master.qmod import QueueRequests
 from qsys.master.queue_states import QueueStates
+from qsys.master.quotas import QuotaRequests
 from qsys.master.requests import JobRequests
 from qsys.master.server import ClientHandler, Server, short_hostname
 from qsys.master.sessions import SessionBroker, SessionRequests
+from qsys.master.shareusage import ShareUsage
 from qsys.master.status import StatusRequests
 from qsys.paths import DEFAULT_PORT, Cell
 from qsys.store import GroupCommitter, Store
@@ -91,6 +97,7 @@ class MasterDaemon:
     bind: str | None = None  # TCP addresses, comma-separated (None: see listen_addresses)
     bound_port: int | None = None
     lease: MasterLease | None = None
+    advance: AdvanceReservations | None = None  # qrsub's reservations and their windows
 
     async def start(self) -> int | None:
         """Complete a new cell's configuration, listen, start the scheduler; the TCP port."""
@@ -111,6 +118,8 @@ class MasterDaemon:
         self.dispatcher.start()
         self.qstates.start()
         self.hostwatch.start()
+        if self.advance is not None:
+            self.advance.start()
         return self.bound_port
 
     def _keep_lease(self, lease: MasterLease) -> None:
@@ -136,6 +145,8 @@ class MasterDaemon:
         self.dispatcher.stop()
         self.qstates.stop()
         self.hostwatch.stop()
+        if self.advance is not None:
+            self.advance.stop()
         await self.server.close()
         if self.lost_lease:
             # its commits fail (fenced), or hang on the link that cut it off: it exits anyway
@@ -202,10 +213,12 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     links = HostLinks(state.hosts)
     qstates = QueueStates(state, links)
     parallel = ParallelJobs(state, links, accounting)
-    ends = TaskEnds(state, accounting, qstates, parallel)
+    usage = ShareUsage()
+    policies = MasterPolicies(state, usage)
+    ends = TaskEnds(state, accounting, qstates, parallel, policies)
     broker = SessionBroker(state, links)
     pacer = Pacer(state.pass_wanted)
-    dispatcher = Dispatcher(state, links, qstates, parallel, broker, pacer)
+    dispatcher = Dispatcher(state, links, qstates, parallel, broker, pacer, policies)
 
     execd_messages: protocol.HandlerTable[ExecdHandler] = protocol.HandlerTable("exec daemon")
     execds = ExecdRegistry(state, execd_messages, links, ends, qstates, parallel, members)
@@ -219,8 +232,11 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     execd_messages.add(protocol.PeTaskStarted, parallel.on_task_started)
     execd_messages.add(protocol.PeTaskFinished, parallel.on_task_finished)
 
-    jobs = JobRequests(state, JobActions(state, links, parallel), dispatcher, links)
-    status = StatusRequests(state, qstates, dispatcher)
+    actions = JobActions(state, links, parallel)
+    jobs = JobRequests(state, actions, dispatcher, links)
+    advance = AdvanceReservations(state, dispatcher, actions)
+    policies.ar_job_ended = advance.wake
+    status = StatusRequests(state, qstates, dispatcher, policies)
     queues = QueueRequests(state, qstates, links, ends)
     requests: protocol.HandlerTable[ClientHandler] = protocol.HandlerTable("client request")
     for kind, handler in (
@@ -241,6 +257,10 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
         (protocol.ConfRequest, ConfRequests(state, links, members.host_removed).conf_request),
         (protocol.SessionSubmit, sessions.submit),
         (protocol.SessionWait, sessions.wait),
+        (protocol.ArSubmit, advance.submit),
+        (protocol.ArStatus, advance.status),
+        (protocol.ArDelete, advance.delete),
+        (protocol.QuotaStatus, QuotaRequests(state, dispatcher).quota_status),
         (protocol.TokenCreate, members.token_create),
         (protocol.TokenList, members.token_list),
         (protocol.TokenRevoke, members.token_revoke),
@@ -254,12 +274,16 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     state.retained.load(loaded.objects)
     ends.load(loaded)
     qstates.load(loaded.objects)
+    usage.load(loaded.objects)
+    advance.load(loaded)
     state.restorers.update(config.restorers())
     state.restorers.update(qstates.restorers())
     state.restorers[finished.KIND] = state.retained.restore
+    state.restorers[shareusage.KIND] = usage.restore
+    state.restorers[advance_kind] = advance.restore
     server = Server(state, requests, execds, members, lease=lease)
     return MasterDaemon(cell, store, state, accounting, qstates, dispatcher, HostWatch(state, ends), execds,
-                        server, requests, execd_messages, port, bind, lease=lease)
+                        server, requests, execd_messages, port, bind, lease=lease, advance=advance)
 
 
 async def serve(cell: Cell, port: int, bind: str | None, *, host_name: str | None = None,
@@ -274,6 +298,8 @@ async def serve(cell: Cell, port: int, bind: str | None, *, host_name: str | Non
         lease = await asyncio.to_thread(start_lease, boot, name, port)
     daemon = build_master(cell, port=port, bind=bind, lease=lease, host_name=name)
     await daemon.start()
+    collector = Collector()  # the daemon process's heap only (not in-process test masters)
+    collector.start()
     if took_over_at is not None:
         log.info("serving as the master %.2fs after taking the lease over", time.monotonic() - took_over_at)
     loop = asyncio.get_running_loop()
@@ -281,6 +307,7 @@ async def serve(cell: Cell, port: int, bind: str | None, *, host_name: str | Non
         loop.add_signal_handler(sig, daemon.state.stopping.set)
     await daemon.state.stopping.wait()
     log.info("master stopping")
+    collector.stop()
     await daemon.stop()
     return LOST_EXIT if daemon.lost_lease else 0
 

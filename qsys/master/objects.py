@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 from qsys import protocol
 from qsys.errors import InvalidRequest, NotFound
 from qsys.master.attrs import edit_attribute, purge_override
-from qsys.master.config import GLOBAL_HOST, NAME_LISTS
+from qsys.master.config import GLOBAL_HOST, NAME_LISTS, SHARE_TREE
 from qsys.master.exechosts import forget_link, leaving
 from qsys.master.hostview import exechost_view
 from qsys.master.identity import Identity
+from qsys.master.policy_objects import NO_QUOTA_SET, NO_TREE, OPERATIONS, checked
 from qsys.master.refs import check_refs, complex_users, reference_denial
 from qsys.master.roles import require_manager
 from qsys.objects import (
@@ -67,6 +68,12 @@ KIND_INFO: dict[str, Kind] = {
     "sconf": Kind("scheduler configuration", "no scheduler configuration", "no scheduler configuration"),
     "project": Kind("project", "{name} is not known as a project", "no project list defined",
                     missing_delete='denied: project "{name}" does not exist'),
+    "user": Kind("user", "{name} is not known as a user", "no user list defined",
+                 missing_delete='denied: user "{name}" does not exist'),
+    "rqs": Kind("resource quota set", NO_QUOTA_SET, "no resource quota set list defined",
+                missing_modify='denied: resource quota set "{name}" does not exist',
+                missing_delete='denied: resource quota set "{name}" does not exist'),
+    SHARE_TREE: Kind("sharetree", NO_TREE, NO_TREE),
     "ckpt": Kind("checkpoint interface", "{name} is not a checkpointing interface definition",
                  "no ckpt interface definition defined",
                  missing_modify='denied: checkpoint interface "{name}" does not exist',
@@ -126,6 +133,9 @@ class ConfRequests:
             raise InvalidRequest(f"unknown configuration operation '{msg.op}'")
         if msg.op not in _READ_ONLY:
             require_manager(self.state, who)
+        special = OPERATIONS.get((msg.op, msg.kind))  # the policies' kinds (qsys.master.policy_objects)
+        if special is not None:
+            return await special(self, who, msg)
         return await op(self, who, msg)
 
     def _existing(self, kind: str, name: str) -> Any:
@@ -181,11 +191,24 @@ class ConfRequests:
         if kind == "conf":
             obj.name = name or obj.name
         self._check(kind, obj)
-        return obj
+        return checked(self.state.config, kind, obj)
 
     def _check(self, kind: str, obj: Any) -> None:
         validate(obj)
         check_refs(self.state.config, kind, obj)
+
+    # what the policies' operations use (qsys.master.policy_objects)
+    utf8 = staticmethod(_utf8)
+    by = staticmethod(_by)
+
+    def check(self, kind: str, obj: Any) -> None:
+        self._check(kind, obj)
+
+    def parse(self, kind: str, name: str, text: str) -> Any:
+        return self._parse(kind, name, text)
+
+    async def store(self, kind: str, name: str, obj: Any, *, delete: bool = False) -> None:
+        await self._store(kind, name, obj, delete=delete)
 
     async def _store(self, kind: str, name: str, obj: Any, *, delete: bool = False) -> None:
         """Durable first, then memory, then tell whoever the change concerns."""
@@ -363,6 +386,7 @@ class ConfRequests:
             else:
                 new = edit_attribute(old, edit.mode, edit.attr, edit.value, host)
             self._check(kind, new)
+            new = checked(self.state.config, kind, new)
             if kind == "exechost":
                 new = keep_readonly(new, old)
             await self._store(kind, name, new)

@@ -19,7 +19,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from qsys import protocol
-from qsys.master.launches import launch_for
+from qsys.master.launches import devices_on, launch_for
 from qsys.record import replace
 from qsys.store import AddAccounting
 
@@ -98,6 +98,7 @@ class ParallelJobs:
             slave = copy.copy(launch)
             slave.spec = {k: v for k, v in launch.spec.items() if k != "script"}
             slave.host, slave.queue, slave.slots = host, queue.split("@")[0], slots
+            slave.devices = devices_on(task, host)
             slave.pe_start = slave.pe_stop = ""
             out.append((host, protocol.PeSlaveStart(slave.to_wire())))
         return out

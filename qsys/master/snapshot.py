@@ -227,6 +227,10 @@ def pending_snapshot(job: Job, running: int, waits: Callable[[int], bool] | None
         waiting_on=waiting_on,
         now=spec.now,
         project=spec.project,
+        job_share=spec.job_share,
+        override_tickets=spec.override_tickets,
+        reserve=spec.reserve,
+        ar_id=spec.ar_id,
         checkpoint=spec.checkpoint,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol
@@ -13,16 +14,31 @@ from qsys.master.tasks import describe_ids
 from qsys.master.urgency import cluster_queue_summary, priorities
 from qsys.record import replace
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, TaskOutcome
+from qsys.sched.scheduler import DEPENDENCIES as DEPENDENCIES_TEXT
+from qsys.sched.scheduler import HELD as HELD_TEXT
 
 if TYPE_CHECKING:
     from qsys.master.core import Master
     from qsys.master.identity import Identity
     from qsys.master.jobs import Job, Task
     from qsys.master.queue_states import QueueStates
+    from qsys.sched.snapshot import JobPriority, Reservation
 
 
 class WaitingReasons(Protocol):
     waiting_reasons: dict[int, list[str]]  # job id -> why the last pass left it pending
+
+
+class PassFigures(Protocol):
+    """What the last pass decided for the policies (``qsys.master.policies``)."""
+
+    priorities: Mapping[int, JobPriority]
+    running_tickets: dict[tuple[int, int], JobPriority]
+    reservations: dict[int, Reservation]
+
+    def ticket_config(self, now: float) -> Any: ...
+
+    def department(self, job: Job) -> str: ...
 
 
 def _common(job: Job, prio: float, brief: bool = False) -> dict[str, Any]:
@@ -114,34 +130,57 @@ def _state_filter(row: JobRow, states: str) -> bool:
 class StatusRequests:
     """qstat and qhost: jobs, queue instances, hosts, job details, cluster queues."""
 
-    def __init__(self, state: Master, qstates: QueueStates, reasons: WaitingReasons) -> None:
+    def __init__(self, state: Master, qstates: QueueStates, reasons: WaitingReasons,
+                 policies: PassFigures | None = None) -> None:
         self.state = state
         self.qstates = qstates
         self.reasons = reasons
+        self.policies = policies
 
     async def jobs(self, who: Identity, msg: protocol.JobsStatus) -> protocol.JobRows:
-        return protocol.JobRows(job_rows(self.state, self.qstates, msg))
+        return protocol.JobRows(job_rows(self.state, self.qstates, msg, self.policies))
 
     async def queues(self, who: Identity, msg: protocol.QueuesStatus) -> protocol.QueueRows:
-        return protocol.QueueRows(queue_rows(self.state, self.qstates), job_rows(self.state, self.qstates, msg))
+        return protocol.QueueRows(queue_rows(self.state, self.qstates, self.policies),
+                                  job_rows(self.state, self.qstates, msg, self.policies))
 
     async def hosts(self, who: Identity, msg: protocol.HostsStatus) -> protocol.HostRows:
-        return protocol.HostRows(host_rows(self.state, self.qstates))
+        return protocol.HostRows(host_rows(self.state, self.qstates, self.policies))
 
     async def details(self, who: Identity, msg: protocol.JobDetails) -> protocol.JobDetailRows:
-        return job_details(self.state, self.reasons, msg.job_ids)
+        return job_details(self.state, self.reasons, msg.job_ids, self.policies)
 
     async def cluster_queues(self, who: Identity, msg: protocol.ClusterQueuesStatus) -> protocol.ClusterQueueRows:
-        return protocol.ClusterQueueRows(cluster_queue_summary(self.state, self.qstates))
+        return protocol.ClusterQueueRows(cluster_queue_summary(self.state, self.qstates,
+                                                               reserved_slots(self.state, self.policies)))
+
+
+def _ticket_figures(policies: PassFigures | None, now: float) -> tuple[
+        Mapping[int, JobPriority] | None, Mapping[tuple[int, int], JobPriority] | None]:
+    """The tickets of the last pass, None while no ticket policy is on."""
+    if policies is None or policies.ticket_config(now) is None:
+        return None, None
+    return policies.priorities, policies.running_tickets
+
+
+def _ticket_columns(figure: JobPriority | None, ntckts: float, job: Job) -> dict[str, float]:
+    """qstat -ext's ticket columns of one row."""
+    fixed = {"ntckts": ntckts, "ovrts": float(job.spec.override_tickets), "jobshare": float(job.spec.job_share)}
+    if figure is None:
+        return {**fixed, "tckts": 0.0, "otckt": 0.0, "ftckt": 0.0, "stckt": 0.0, "share": 0.0}
+    return {**fixed, "tckts": figure.tickets, "otckt": figure.otickets, "ftckt": figure.ftickets,
+            "stckt": figure.stickets, "share": figure.share}
 
 
 def _task_number(task: Task) -> int:
     return task.task_id
 
 
-def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus) -> list[JobRow]:
+def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
+             policies: PassFigures | None = None) -> list[JobRow]:
     users = msg.users
-    figures = priorities(master)
+    pending_tickets, running_tickets = _ticket_figures(policies, master.clock.now())
+    figures = priorities(master, pending_tickets, running_tickets)
     prios = {job_id: fig["prior"] for job_id, fig in figures.items()}
     states = qstates.compute()
     everyone = not users or "*" in users
@@ -153,14 +192,26 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus) -> 
         if not everyone and job.owner not in wanted:
             continue
         prio = prios.get(job.job_id, 0.0)
+        ntckts = figures.get(job.job_id, {}).get("ntckts", 0.0)
+        department = policies.department(job) if policies is not None and not brief else None
         for task in sorted(job.tasks.values(), key=_task_number) if job.tasks else ():
             row = _task_row(job, task, prio)
             suspended = qstates.task_state(job, task, states)
             if suspended and row.state.endswith("r"):
                 row.state = row.state[:-1] + suspended
+            if not brief:
+                held = running_tickets.get((job.job_id, task.task_id)) if running_tickets is not None else None
+                row.tickets = _ticket_columns(held, held.ntickets if held is not None else ntckts, job)
+            if department is not None:
+                row.department = department
             running.append(row)
         if job.pending:
             for prow in _pending_rows(master, job, prio, brief):
+                if not brief:
+                    figure = pending_tickets.get(job.job_id) if pending_tickets is not None else None
+                    prow.tickets = _ticket_columns(figure, ntckts, job)
+                if department is not None:
+                    prow.department = department
                 pending.append(((-prio, job.submit_time, job.job_id), prow))
     running.sort(key=lambda r: (r.job_id, int(r.tasks or 0)))
     pending.sort(key=lambda item: item[0])
@@ -174,9 +225,26 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus) -> 
     return [r for r in rows if _state_filter(r, msg.states)]
 
 
-def queue_rows(master: Master, qstates: QueueStates) -> list[QueueInstanceRow]:
+def reserved_slots(master: Master, policies: PassFigures | None) -> dict[tuple[str, str], int]:
+    """Slots reserved per queue instance (the resv column): those of the advance
+    reservations whose window is open and those the last pass planned for ``-R y`` jobs."""
+    out: dict[tuple[str, str], int] = {}
+    now = master.clock.now()
+    for ar in master.ars.values():
+        if ar.state == "r" and ar.start <= now < ar.end:
+            for name, slots in ar.granted:
+                queue, _, host = name.partition("@")
+                out[(queue, host)] = out.get((queue, host), 0) + int(slots)
+    for reservation in (policies.reservations.values() if policies is not None else ()):
+        for a in reservation.assignments:
+            out[(a.queue, a.host)] = out.get((a.queue, a.host), 0) + a.slots
+    return out
+
+
+def queue_rows(master: Master, qstates: QueueStates, policies: PassFigures | None = None) -> list[QueueInstanceRow]:
     rows = []
     used = used_slots(master.jobs.values())
+    reserved = reserved_slots(master, policies)
     computed = qstates.compute()
     for qi in master.config.queue_instances(master.hosts):
         host = master.hosts.get(qi.host)
@@ -185,7 +253,7 @@ def queue_rows(master: Master, qstates: QueueStates) -> list[QueueInstanceRow]:
         rows.append(QueueInstanceRow(
             name=f"{qi.queue}@{qi.host}",
             qtype=qi.qtype,
-            reserved=0,
+            reserved=reserved.get((qi.queue, qi.host), 0),
             used=used.get((qi.queue, qi.host), 0),
             total=qi.slots,
             load_avg=float(load) if load is not None else None,
@@ -196,10 +264,11 @@ def queue_rows(master: Master, qstates: QueueStates) -> list[QueueInstanceRow]:
     return rows
 
 
-def host_rows(master: Master, qstates: QueueStates) -> list[HostRow]:
+def host_rows(master: Master, qstates: QueueStates, policies: PassFigures | None = None) -> list[HostRow]:
     rows = []
     by_host: dict[str, list[QueueInstanceRow]] = {}
-    for qrow in queue_rows(master, qstates):
+    maps = free_device_ids(master)
+    for qrow in queue_rows(master, qstates, policies):
         by_host.setdefault(qrow.name.partition("@")[2], []).append(qrow)
     for name in sorted(master.hosts):
         host = master.hosts[name]
@@ -220,11 +289,41 @@ def host_rows(master: Master, qstates: QueueStates) -> list[HostRow]:
             swap_used=int(host.swap_total - float(swap_free)) if swap_free is not None else 0,
             load_values={k: str(v) for k, v in load.items()},
             queues=by_host.get(name, []),
+            resources=maps.get(name, {}),
         ))
     return rows
 
 
-def job_details(master: Master, reasons: WaitingReasons, job_ids: list[str]) -> protocol.JobDetailRows:
+def free_device_ids(master: Master) -> dict[str, dict[str, str]]:
+    """Per host, its resource maps as qhost -F shows them: the ids no running task holds,
+    ``gpu`` -> ``1(1)`` (how many are free, which)."""
+    from qsys.objects.resource_map import map_ids
+
+    config = master.config
+    names = [row.name for row in config.complex_list.complexes if row.type == "RSMAP"]
+    if not names:
+        return {}
+    held: dict[tuple[str, str], list[str]] = {}
+    for job in master.jobs.values():
+        for task in job.tasks.values():
+            for a in task.assignments:
+                for name, ids in a.devices.items():
+                    held.setdefault((a.host, name), []).extend(ids)
+    out: dict[str, dict[str, str]] = {}
+    for host, conf in config.exec_hosts.items():
+        for name in names:
+            if name not in conf.complex_values:
+                continue
+            free = map_ids(conf.complex_values[name])
+            for used in held.get((host, name), []):
+                if used in free:
+                    free.remove(used)
+            out.setdefault(host, {})[name] = f"{len(free)}({' '.join(free)})" if free else "0"
+    return out
+
+
+def job_details(master: Master, reasons: WaitingReasons, job_ids: list[str],
+                policies: PassFigures | None = None) -> protocol.JobDetailRows:
     details, missing = [], []
     finished = master.retained.visible(master.clock.now(), master.config)
     for text in job_ids:
@@ -235,20 +334,49 @@ def job_details(master: Master, reasons: WaitingReasons, job_ids: list[str]) -> 
         if not matched and not ended:
             missing.append(text)
         for job in matched:
-            details.append(_detail(master, reasons, job))
+            details.append(_detail(master, reasons, job, policies))
         details.extend(finished_detail(entry) for entry in ended)
     return protocol.JobDetailRows(details, missing)
 
 
-def _detail(master: Master, reasons: WaitingReasons, job: Job) -> JobDetail:
-    info = []
-    if job.holds or job.predecessors or job.ad_predecessors:
-        info.append("Job is in hold state")
-    reason = reasons.waiting_reasons.get(job.job_id)
-    if reason:
-        info.extend(reason)
-    if job.never_reason:
+JOB_INFO_OFF = "(Collecting of scheduler job information is turned off)"
+
+
+ALL_FULL = "All queues dropped because of overload or full"
+
+
+def _all_full(master: Master, info: list[str]) -> bool:
+    """Did every queue instance drop out full or overloaded (Grid Engine then says so once)?"""
+    dropped = {line.split('"')[1] for line in info if line.startswith('queue instance "') and
+               (line.endswith("dropped because it is full") or "dropped because it is overloaded" in line)}
+    names = {f"{qi.queue}@{qi.host}" for qi in master.config.queue_instances(master.hosts)}
+    return bool(names) and names <= dropped
+
+
+def scheduling_info(master: Master, reasons: WaitingReasons, job: Job) -> list[str]:
+    """qstat -j's ``scheduling info:`` lines: why the last pass left the job waiting, and why
+    it can never run; none while ``schedd_job_info`` is false (or the job is not in its
+    job_list)."""
+    setting = master.config.sconf.schedd_job_info.strip()
+    mode, _, listed = setting.partition(" ")
+    if mode.lower() == "false" or (mode.lower() == "job_list" and str(job.job_id) not in
+                                   listed.replace(",", " ").split()):
+        return [JOB_INFO_OFF]
+    info = list(reasons.waiting_reasons.get(job.job_id, ()))
+    if info and _all_full(master, info):
+        info.append(ALL_FULL)
+    if not info:  # not seen by a pass yet
+        if job.holds or job.error:
+            info.append(HELD_TEXT)
+        elif job.predecessors or job.ad_predecessors:
+            info.append(DEPENDENCIES_TEXT)
+    if job.never_reason and job.never_reason not in info:
         info.append(job.never_reason)
+    return info
+
+
+def _detail(master: Master, reasons: WaitingReasons, job: Job, policies: PassFigures | None = None) -> JobDetail:
+    info = scheduling_info(master, reasons, job) if job.pending else []
     spec = job.spec.to_wire()
     spec.pop("script", None)
     return JobDetail(
@@ -271,7 +399,32 @@ def _detail(master: Master, reasons: WaitingReasons, job: Job) -> JobDetail:
         ad_predecessors=sorted(job.ad_predecessors),
         ad_successors=sorted(j for j in master.successors.get(job.job_id, ())
                              if j in master.jobs and job.job_id in master.jobs[j].ad_predecessors),
+        **_policy_details(master, job, policies),
     )
+
+
+def _policy_details(master: Master, job: Job, policies: PassFigures | None) -> dict[str, Any]:
+    """qstat -j's lines of the policies: tickets, the reservation, resource map ids."""
+    out: dict[str, Any] = {}
+    devices = {str(t.task_id): [f"{name}={a.host}=({' '.join(ids)})" for a in t.assignments
+                                for name, ids in a.devices.items()]
+               for t in job.tasks.values() if any(a.devices for a in t.assignments)}
+    if devices:
+        out["devices"] = devices
+    if policies is None:
+        return out
+    pending, running = _ticket_figures(policies, master.clock.now())
+    figure = pending.get(job.job_id) if pending is not None and job.pending else None
+    if figure is None and running is not None:
+        figure = next((f for (j, _), f in sorted(running.items()) if j == job.job_id), None)
+    if figure is not None:
+        out["tickets"] = {"ntckts": figure.ntickets, "tckts": figure.tickets, "otckt": figure.otickets, "ftckt": figure.ftickets,
+                          "stckt": figure.stickets, "share": figure.share}
+    reservation = policies.reservations.get(job.job_id)
+    if reservation is not None:
+        out["reservation"] = {"start": reservation.start, "end": reservation.end,
+                              "slots": [[f"{a.queue}@{a.host}", a.slots] for a in reservation.assignments]}
+    return out
 
 
 # ---------------------------------------------------------------- finished jobs (qstat -s z)

@@ -1,16 +1,20 @@
-"""Job priority as Grid Engine computes it (sge_priority(5)), for qstat -urg and -pri.
+"""Job priority as Grid Engine computes it (sge_priority(5)), for qstat -urg, -pri and -ext.
 
 ``urg = rrcontr + wtcontr + dlcontr``: the resource requirement contribution (each requested
 complex's urgency, numeric ones times the amount and, for per-slot consumables, the slots;
 ``slots`` itself counts 1000 per slot by default), the waiting time contribution
 (seconds waited times ``weight_waiting_time``) and the deadline contribution (none: we keep
-no deadlines). The figures are normalised over the jobs the scheduler considers (min-max,
-equal values give 0.5) and weighted into ``prior``:
-``weight_priority*npprior + weight_urgency*nurg + weight_ticket*ntckts`` (normalised again).
+no deadlines). ``nurg`` is urg min-max normalised over the jobs the scheduler considers
+(running and eligible pending; all equal: 0.5), ``npprior`` the -p priority mapped from
+-1023..1024 onto 0..1, ``ntckts`` the job's tickets over the most any job holds (0.5 while
+no ticket policy hands out any), and
+``prior = weight_priority*npprior + weight_urgency*nurg + weight_ticket*ntckts``, not
+normalised again -- the figures Son of Grid Engine 8.1.9 prints.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from qsys.master.snapshot import used_slots
@@ -20,6 +24,7 @@ if TYPE_CHECKING:
     from qsys.master.core import Master
     from qsys.master.jobs import Job
     from qsys.master.queue_states import QueueStates
+    from qsys.sched.snapshot import JobPriority
 
 WEIGHTS = {"weight_priority": 1.0, "weight_urgency": 0.1, "weight_ticket": 0.01,
            "weight_waiting_time": 0.0, "weight_deadline": 3600000.0}
@@ -81,8 +86,26 @@ def _cached_contribution(master: Master, job: Job) -> float:
     return value
 
 
-def priorities(master: Master) -> dict[int, dict[str, float]]:
-    """Per job: prior, nurg, npprior, ntckts, urg, rrcontr, wtcontr, dlcontr, ppri."""
+def npprior(priority: int) -> float:
+    """-p (-1023..1024) on 0..1, as Grid Engine normalises it."""
+    return min(1.0, max(0.0, (priority + 1024) / 2048))
+
+
+def waiting_weight(master: Master) -> float:
+    return _weight(master, "weight_waiting_time")
+
+
+def urgency_of(master: Master, job: Job, now: float, w_wait: float) -> float:
+    """urg of a job (rrcontr + wtcontr; dlcontr is 0): what the ticket order weighs."""
+    waited = 0.0 if job.tasks and not job.pending else max(0.0, now - job.submit_time)
+    return _cached_contribution(master, job) + waited * w_wait
+
+
+def priorities(master: Master, tickets: Mapping[int, JobPriority] | None = None,
+               running: Mapping[tuple[int, int], JobPriority] | None = None) -> dict[int, dict[str, float]]:
+    """Per job: prior, nurg, npprior, ntckts, urg, rrcontr, wtcontr, dlcontr, ppri. ``tickets``
+    and ``running``: what the last pass gave pending jobs and running tasks (None: no ticket
+    policy is on)."""
     now = master.clock.now()
     w_wait = _weight(master, "weight_waiting_time")
     figures: dict[int, dict[str, float]] = {}
@@ -97,21 +120,27 @@ def priorities(master: Master) -> dict[int, dict[str, float]]:
         if job.tasks or job.eligible(now):
             considered.add(job.job_id)
     nurg = _normalize({j: figures[j]["urg"] for j in considered})
-    nppri = _normalize({j: figures[j]["ppri"] for j in considered})
     w_pri, w_urg, w_tix = (_weight(master, n) for n in ("weight_priority", "weight_urgency", "weight_ticket"))
-    raw: dict[int, float] = {}
+    running_by_job: dict[int, JobPriority] = {}
+    for (job_id, _), figure in sorted((running or {}).items()):
+        running_by_job.setdefault(job_id, figure)
     for job_id in considered:
         fig = figures[job_id]
-        fig["nurg"], fig["npprior"] = nurg[job_id], nppri[job_id]
-        raw[job_id] = w_pri * fig["npprior"] + w_urg * fig["nurg"] + w_tix * fig["ntckts"]
-    for job_id, value in _normalize(raw).items():
-        figures[job_id]["prior"] = value
+        fig["nurg"], fig["npprior"] = nurg[job_id], npprior(int(fig["ppri"]))
+        if tickets is None:
+            fig["ntckts"] = 0.5
+        else:
+            held = tickets.get(job_id) if job_id in tickets else running_by_job.get(job_id)
+            fig["ntckts"] = held.ntickets if held is not None else 0.0
+        fig["prior"] = w_pri * fig["npprior"] + w_urg * fig["nurg"] + w_tix * fig["ntckts"]
     return figures
 
 
-def cluster_queue_summary(master: Master, qstates: QueueStates) -> list[ClusterQueueRow]:
-    """qstat -g c: per cluster queue, load, used, reserved, available, total and the slots
-    out of use by a passing state (aoACDS) or one that needs an operator (cdsuE)."""
+def cluster_queue_summary(master: Master, qstates: QueueStates,
+                          reserved: dict[tuple[str, str], int] | None = None) -> list[ClusterQueueRow]:
+    """qstat -g c: per cluster queue, load, used, reserved (``reserved``: per queue
+    instance), available, total and the slots out of use by a passing state (aoACDS) or one
+    that needs an operator (cdsuE)."""
     config = master.config
     states = qstates.compute()
     used = used_slots(master.jobs.values())
@@ -123,6 +152,7 @@ def cluster_queue_summary(master: Master, qstates: QueueStates) -> list[ClusterQ
             row = out[qi.queue] = ClusterQueueRow(qi.queue)
         busy = used.get((qi.queue, qi.host), 0)
         row.used += busy
+        row.resv += (reserved or {}).get((qi.queue, qi.host), 0)
         row.total += qi.slots
         letters = states.get(f"{qi.queue}@{qi.host}", "")
         if any(c in "cdsuE" for c in letters):

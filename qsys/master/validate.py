@@ -34,6 +34,10 @@ def validate_spec(master: Master, who: Identity, spec: JobSpec) -> None:
 
     require_submit_host(master, who)
     config = master.config
+    if spec.ar_id is not None:
+        from qsys.master.advance import check_job
+
+        check_job(master, who, spec)
     if not spec.name:
         raise InvalidRequest("job rejected: the job has no name")
     if spec.job_type == "batch" and not spec.binary and spec.script is None:

@@ -33,6 +33,7 @@ from qsys.restd import jobspecs
 from qsys.restd.identity import PEER_STATE, Caller, bearer_token, identify
 from qsys.restd.openapi import array_of, ref, returns
 
+FINISHED_STATE = "z"  # qstat -s z: a job the master remembers after its end
 STATES = ("pending", "held", "error", "transferring", "running", "suspended", "deleting")
 MAX_TOKEN_TTL = 366 * 86400
 
@@ -245,15 +246,23 @@ def _detail_and_records(request: Request, who: Caller, job_id: int) -> tuple[Job
     qstat's words when neither the master nor the accounting file knows it."""
     records = _accounting(request, job_id)
     try:
-        return _ctx(request).master.job(who.uid, str(job_id)), records
+        detail = _ctx(request).master.job(who.uid, str(job_id))
     except NotFound:
         if not records:
             raise NotFound(f"Following jobs do not exist: \n{job_id}") from None
         return None, records
+    return detail, records
+
+
+def _running(detail: JobDetail | None) -> JobDetail | None:
+    """The facts of a job that has not ended (None for one in the master's finished jobs list,
+    qstat -s z: its accounting lines were written before it went there)."""
+    return None if detail is None or detail.state == FINISHED_STATE else detail
 
 
 JOB_PAGE = {"description": "qstat -j's facts (JobDetail) while the master knows the job, with its output files "
-                           "and accounting records; once it has ended, the accounting records and a few facts.",
+                           "and accounting records; once it has ended, the accounting records and a few facts (how its "
+                           "tasks ended while the master keeps it in its finished jobs list).",
             "anyOf": [{"allOf": [ref("JobDetail"), {
                 "type": "object", "required": ["finished", "outputs", "accounting"], "properties": {
                     "finished": {"const": False},
@@ -269,6 +278,7 @@ JOB_PAGE = {"description": "qstat -j's facts (JobDetail) while the master knows 
                  "properties": {"job_id": {"type": "integer"}, "state": {"const": "finished"},
                                 "finished": {"const": True}, "owner": {"type": "string"},
                                 "name": {"type": "string"},
+                                "end_time": {"type": ["number", "null"]}, "outcomes": array_of("TaskOutcome"),
                                 "accounting": array_of("AccountingRecord")}}]}
 
 
@@ -276,10 +286,16 @@ JOB_PAGE = {"description": "qstat -j's facts (JobDetail) while the master knows 
 def show_job(job_id: int, who: Reader, request: Request) -> dict[str, Any]:
     """One job: qstat -j's facts while the master knows it, its output files, and the
     accounting records of its finished tasks (all there is once it has ended)."""
-    detail, records = _detail_and_records(request, who, job_id)
+    known, records = _detail_and_records(request, who, job_id)
+    detail = _running(known)
     if detail is None:
-        return {"job_id": job_id, "state": "finished", "finished": True, "owner": records[0]["owner"],
-                "name": records[0]["job_name"], "accounting": records}
+        owner, name = (known.owner, str(known.spec.get("name") or "")) if known else (
+            records[0]["owner"], records[0]["job_name"])
+        page = {"job_id": job_id, "state": "finished", "finished": True, "owner": owner, "name": name,
+                "accounting": records}
+        if known is not None:  # the master's finished jobs list: how its tasks ended
+            page.update(end_time=known.end_time, outcomes=json_form(known.outcomes))
+        return page
     return {**json_form(detail), "finished": False, "outputs": output_files(detail, _home(detail.owner)),
             "accounting": records}
 
@@ -294,7 +310,8 @@ JOB_TASKS = {"type": "object", "required": ["job_id", "pending", "running", "fin
 @router.get("/jobs/{job_id}/tasks", tags=["jobs"], **returns(JOB_TASKS))
 def job_tasks(job_id: int, who: Reader, request: Request) -> dict[str, Any]:
     """An array job's tasks: pending (compacted range), running, finished (from accounting)."""
-    detail, records = _detail_and_records(request, who, job_id)
+    known, records = _detail_and_records(request, who, job_id)
+    detail = _running(known)
     finished = [{"task_id": r["task_number"], "exit_status": r["exit_status"], "failed": r["failed"]}
                 for r in records]
     return {"job_id": job_id, "pending": detail.pending_tasks if detail else "",

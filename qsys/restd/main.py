@@ -23,8 +23,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"qsys-restd: no cell at {cell.dir} (no bootstrap file)", file=sys.stderr)
         return 1
     from qsys.restd import settings as restd_settings
-    from qsys.restd.app import create_app
-    from qsys.restd.server import serve
+
+    try:
+        from qsys.restd.app import create_app
+        from qsys.restd.server import serve
+    except ModuleNotFoundError as exc:  # the framework is an extra of the package
+        print(f"qsys-restd: {exc.name} is not installed: pip install 'qsys[rest]'", file=sys.stderr)
+        return 1
 
     try:
         settings = restd_settings.load(cell)

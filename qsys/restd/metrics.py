@@ -53,7 +53,7 @@ def cluster_families(snap: Snapshot, highest_finished: int = 0) -> Iterator[Metr
 
     used = GaugeMetricFamily("qsys_queue_slots_used", "Slots in use per queue instance",
                              labels=["queue", "host"])
-    total = GaugeMetricFamily("qsys_queue_slots_total", "Slots per queue instance", labels=["queue", "host"])
+    total = GaugeMetricFamily("qsys_queue_slots", "Slots per queue instance", labels=["queue", "host"])
     for qi in snap.queue_instances:
         queue, _, host = qi.name.partition("@")
         used.add_metric([queue, host], qi.used)

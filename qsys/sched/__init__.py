@@ -7,6 +7,7 @@ with the master, which uses them to refuse malformed requests at submit time.
 
 from qsys.sched.allocate import HostOffer, allocate, valid_rule
 from qsys.sched.matching import JobRequest, compile_request, queue_matches
+from qsys.sched.memo import Memo
 from qsys.sched.scheduler import category_key, load_value, normalize_priorities, schedule
 from qsys.sched.snapshot import (
     DEFAULT_COMPLEXES,
@@ -49,6 +50,7 @@ __all__ = [
     "HostSnap",
     "JobPriority",
     "JobRequest",
+    "Memo",
     "ObjectShares",
     "PeSnap",
     "PendingJob",

@@ -110,6 +110,43 @@ def _round_robin(offers: list[HostOffer], order: list[int], n: int) -> list[tupl
     return [(idx, count) for idx, count in given.items() if count > 0]
 
 
+class Enough:
+    """Fed the offers one host at a time in their order, says when the hosts still to come
+    can no longer change what :func:`allocate` answers (so a pass need not work out what
+    every host of a large cluster offers for a job the first few hosts can take).
+
+    ``high`` is the one :func:`allocate` will be given. $round_robin spreads over every host:
+    it is never settled early."""
+
+    __slots__ = ("rule", "high", "per_host", "master", "total", "settled")
+
+    def __init__(self, rule: str, high: int) -> None:
+        self.rule = rule.strip()
+        self.high = high
+        self.per_host = fixed_per_host(self.rule)
+        self.master = False  # a host that may hold the master task has come
+        self.total = 0  # slots (or, for an integer rule, hosts) offered so far
+        self.settled = False  # add() said so: the offers given are not all there are
+
+    def add(self, offer: HostOffer) -> bool:
+        self.settled = self._settles(offer)
+        return self.settled
+
+    def _settles(self, offer: HostOffer) -> bool:
+        rule = self.rule
+        if rule == ROUND_ROBIN:
+            return False
+        if rule == PE_SLOTS:  # the first master host holding all of it is the one chosen
+            return offer.master_ok and offer.cap >= self.high
+        need = 1 if self.per_host is None else self.per_host
+        self.master = self.master or (offer.master_ok and offer.cap >= need)
+        if self.per_host is None:  # $fill_up: filled from the master host, then in order
+            self.total += max(0, offer.cap)
+            return self.master and self.total >= self.high
+        self.total += offer.cap >= need
+        return self.master and self.total >= self.high // need
+
+
 def split_over_queues(slots: int, caps: list[int]) -> list[int]:
     """Spread one host's ``slots`` over its queue instances in order (fill each first)."""
     out = []

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import fnmatch
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from qsys.errors import InvalidRequest
 from qsys.sched.snapshot import ComplexDef, HostSnap, PendingJob, QueueInstanceSnap, Snapshot
@@ -160,6 +162,38 @@ def _offered(cdef: ComplexDef, qi: QueueInstanceSnap, host: HostSnap | None,
     return None
 
 
+# A static check: (reason or None, whether it read a load value that may change between
+# passes). Checks are pure functions of one queue instance, so a pass may evaluate each once
+# over all instances and keep the failures (see qsys.sched.memo).
+Check = Callable[[QueueInstanceSnap, HostSnap | None, Snapshot], tuple[str | None, bool]]
+STABLE_LOADS = ("arch", "num_proc")  # load values that describe the host, not its load
+
+
+def request_checks(req: JobRequest, strict: bool = True) -> list[tuple[tuple[object, ...], Check]]:
+    """The static checks of a request in the order they are tried, each with a key naming
+    what it depends on (two requests with a check of the same key share its outcome).
+
+    With ``strict`` off the question is "could it ever": load values then count as met.
+    """
+    checks: list[tuple[tuple[object, ...], Check]] = []
+    needed = "INTERACTIVE" if req.interactive else "BATCH"
+    checks.append((("type", needed), partial(_type_check, needed)))
+    master = tuple(req.master_queues) if req.pe else ()
+    if req.queues:
+        checks.append((("queues", tuple(req.queues), master), partial(_queue_check, req.queues, master)))
+    if req.pe is not None:
+        checks.append((("pe", req.pe[0]), partial(_pe_check, req.pe[0])))
+    if req.checkpoint is not None:
+        checks.append((("ckpt", req.checkpoint), partial(_ckpt_check, req.checkpoint)))
+    checks.append((("project", req.project), partial(_project_check, req.project)))
+    for cdef, text in req.fixed:
+        checks.append((("fixed", cdef, text, strict), partial(_fixed_check, cdef, text, strict)))
+    for amount in (*req.per_slot, *req.per_job):
+        if not amount.implicit:
+            checks.append((("defined", amount.cdef.name), partial(_defined_check, amount.cdef.name)))
+    return checks
+
+
 def static_reason(req: JobRequest, qi: QueueInstanceSnap, host: HostSnap | None, snap: Snapshot,
                   strict: bool = True) -> str | None:
     """Why ``qi`` can never take a job of this category in this pass (None: it can).
@@ -167,63 +201,88 @@ def static_reason(req: JobRequest, qi: QueueInstanceSnap, host: HostSnap | None,
     With ``strict`` off the question is "could it ever": load values then count as met, and
     consumables are measured against their full capacity instead of what is free.
     """
-    needed = "INTERACTIVE" if req.interactive else "BATCH"
-    if needed not in qi.qtype:
-        return f'cannot run in queue instance "{qi.name}" because it is not of type {needed.lower()}'
-    in_queues = not req.queues or queue_matches(req.queues, qi, snap.hostgroups)
-    as_master = bool(req.pe and req.master_queues and queue_matches(req.master_queues, qi, snap.hostgroups))
-    if not in_queues and not as_master:
-        return f'cannot run in queue instance "{qi.name}" because it is not contained in its hard queue list (-q)'
-    if req.pe is not None and not any(fnmatch.fnmatchcase(pe, req.pe[0]) for pe in qi.pe_list):
-        return f'cannot run in queue instance "{qi.name}" because PE "{req.pe[0]}" is not in pe list'
-    if req.checkpoint is not None:
-        if not qi.ckpt_list:
-            return f'cannot run in queue instance "{qi.name}" because it is not of type checkpointing'
-        if req.checkpoint not in qi.ckpt_list:
-            return (f'cannot run in queue instance "{qi.name}" because ckpt object "{req.checkpoint}" '
-                    "is not in ckpt list of queue")
-    why = project_reason(req.project, qi.projects, qi.xprojects, f'cluster queue "{qi.queue}"')
-    if why is None and host is not None:
-        why = project_reason(req.project, host.projects, host.xprojects, f'host "{qi.host}"')
-    if why is not None:
-        return why
-    for cdef, text in req.fixed:
-        offer = _offered(cdef, qi, host, snap)
-        if offer is None:
-            if not strict and host is not None and not host.load:
-                continue  # a host that does not report yet may offer it later
-            return f'cannot run in queue instance "{qi.name}" because job requests unknown resource ({cdef.name})'
-        source, value = offer
-        if not strict and source == "hl" and cdef.name not in ("arch", "num_proc"):
-            continue
-        try:
-            ok = compare(cdef.type, cdef.relop, text, value)
-        except InvalidRequest:
-            ok = False  # a malformed offer satisfies nothing
-        if not ok:
-            return f'(-l {cdef.name}={text}) cannot run in queue "{qi.name}" because it offers only {source}:{cdef.name}={value}'
-    for amount in (*req.per_slot, *req.per_job):
-        if amount.implicit:
-            continue
-        defined = amount.cdef.name in qi.complex_values or (
-            host is not None and amount.cdef.name in host.complex_values
-        ) or amount.cdef.name in snap.global_values
-        if not defined:
-            return f'cannot run in queue instance "{qi.name}" because job requests unknown resource ({amount.cdef.name})'
+    for _key, check in request_checks(req, strict):
+        why = check(qi, host, snap)[0]
+        if why is not None:
+            return why
     if not strict:
         return Ledger(snap, empty=True).amounts_reason(req, qi, host, 1)
     return None
 
 
+def _type_check(needed: str, qi: QueueInstanceSnap, host: HostSnap | None, snap: Snapshot) -> tuple[str | None, bool]:
+    if needed not in qi.qtype:
+        return f'cannot run in queue instance "{qi.name}" because it is not of type {needed.lower()}', False
+    return None, False
+
+
+def _queue_check(queues: list[str], master: tuple[str, ...], qi: QueueInstanceSnap, host: HostSnap | None,
+                 snap: Snapshot) -> tuple[str | None, bool]:
+    if queue_matches(queues, qi, snap.hostgroups) or (master and queue_matches(list(master), qi, snap.hostgroups)):
+        return None, False
+    return f'cannot run in queue instance "{qi.name}" because it is not contained in its hard queue list (-q)', False
+
+
+def _pe_check(pattern: str, qi: QueueInstanceSnap, host: HostSnap | None, snap: Snapshot) -> tuple[str | None, bool]:
+    if any(fnmatch.fnmatchcase(pe, pattern) for pe in qi.pe_list):
+        return None, False
+    return f'cannot run in queue instance "{qi.name}" because PE "{pattern}" is not in pe list', False
+
+
+def _ckpt_check(name: str, qi: QueueInstanceSnap, host: HostSnap | None, snap: Snapshot) -> tuple[str | None, bool]:
+    if not qi.ckpt_list:
+        return f'cannot run in queue instance "{qi.name}" because it is not of type checkpointing', False
+    if name not in qi.ckpt_list:
+        return (f'cannot run in queue instance "{qi.name}" because ckpt object "{name}" '
+                "is not in ckpt list of queue"), False
+    return None, False
+
+
+def _project_check(project: str | None, qi: QueueInstanceSnap, host: HostSnap | None,
+                   snap: Snapshot) -> tuple[str | None, bool]:
+    why = project_reason(project, qi.projects, qi.xprojects, f'cluster queue "{qi.queue}"')
+    if why is None and host is not None:
+        why = project_reason(project, host.projects, host.xprojects, f'host "{qi.host}"')
+    return why, False
+
+
+def _fixed_check(cdef: ComplexDef, text: str, strict: bool, qi: QueueInstanceSnap, host: HostSnap | None,
+                 snap: Snapshot) -> tuple[str | None, bool]:
+    offer = _offered(cdef, qi, host, snap)
+    if offer is None:
+        if not strict and host is not None and not host.load:
+            return None, False  # a host that does not report yet may offer it later
+        return f'cannot run in queue instance "{qi.name}" because job requests unknown resource ({cdef.name})', False
+    source, value = offer
+    moving = source == "hl" and cdef.name not in STABLE_LOADS
+    if not strict and moving:
+        return None, False
+    try:
+        ok = compare(cdef.type, cdef.relop, text, value)
+    except InvalidRequest:
+        ok = False  # a malformed offer satisfies nothing
+    if not ok:
+        return (f'(-l {cdef.name}={text}) cannot run in queue "{qi.name}" because it offers only '
+                f'{source}:{cdef.name}={value}', moving)
+    return None, moving
+
+
+def _defined_check(name: str, qi: QueueInstanceSnap, host: HostSnap | None, snap: Snapshot) -> tuple[str | None, bool]:
+    if name in qi.complex_values or (host is not None and name in host.complex_values) or name in snap.global_values:
+        return None, False
+    return f'cannot run in queue instance "{qi.name}" because job requests unknown resource ({name})', False
+
+
 class Ledger:
     """What is still free during one pass, per (level, owner, complex); filled lazily."""
 
-    __slots__ = ("_snap", "_free", "_empty")
+    __slots__ = ("_snap", "_free", "_empty", "version")
 
     def __init__(self, snap: Snapshot, empty: bool = False) -> None:
         self._snap = snap
         self._free: dict[tuple[str, object, str], float | None] = {}
         self._empty = empty  # True: ignore what running jobs hold (the "ever" question)
+        self.version = 0  # counts the takes: what was worked out from the amounts holds while it stays
 
     def _initial(self, level: str, owner: QueueInstanceSnap | str, cdef: ComplexDef) -> float | None:
         name = cdef.name
@@ -256,6 +315,7 @@ class Ledger:
 
     def take(self, level: str, owner: QueueInstanceSnap | str, cdef: ComplexDef, amount: float) -> None:
         current = self.free(level, owner, cdef)
+        self.version += 1
         if current is not None:
             self._free[(level, id(owner) if level == QUEUE else owner, cdef.name)] = current - amount
 

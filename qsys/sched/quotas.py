@@ -81,13 +81,13 @@ class QuotaState:
             for set_index, qset in enumerate(self.sets):
                 for rule_index, rule in enumerate(qset.rules):
                     filters = dict(rule.filters)
-                    if all(self._member(kind, filters.get(kind), who, queue, host) for kind in FILTER_KINDS):
+                    if all(self.member(kind, filters.get(kind), who, queue, host) for kind in FILTER_KINDS):
                         found.append((set_index, rule_index, self._key(filters, who, queue, host)))
                         break
             self._matches[cache_key] = found
         return found
 
-    def _member(self, kind: str, flt: QuotaFilter | None, who: Who, queue: str, host: str) -> bool:
+    def member(self, kind: str, flt: QuotaFilter | None, who: Who, queue: str, host: str) -> bool:
         if flt is None:
             return True
         if kind in ("projects", "pes"):

@@ -179,13 +179,13 @@ class Timeline:
             if total + sum(extra.values()) < need or (kind == "host" and top < low) or \
                     (kind == "fixed" and hosts_enough * per < low):
                 continue
-            placed = _place(candidates, qis, {**{i: max(0, f) for i, f in free.items()}, **extra}, rule, low, high)
+            placed = place(candidates, qis, {**{i: max(0, f) for i, f in free.items()}, **extra}, rule, low, high)
             if placed is not None:
                 return t, placed
         return None
 
 
-def _place(candidates: Sequence[int], qis: Sequence[QueueInstanceSnap], free: dict[int, int],
+def place(candidates: Sequence[int], qis: Sequence[QueueInstanceSnap], free: dict[int, int],
            rule: str | None, low: int, high: int) -> list[tuple[int, int]] | None:
     """(instance, slots) for a job given the free slots, master instance first."""
     if rule is None:

@@ -6,6 +6,16 @@ order) is worked out once per pass. Each dispatch raises its host's load by the
 ``job_load_adjustments`` (so a pass spreads jobs as Grid Engine does); a lazy heap per category
 keeps the instances in current order and drops the ones that are full for the category.
 When a job of a category does not fit, the rest of the category is skipped for the pass.
+
+At scale (a thousand hosts, a hundred thousand pending jobs in thousands of categories) a pass
+must not look at every queue instance for every category: the static checks are worked out
+once per check over all instances and kept across passes in a :class:`~qsys.sched.memo.Memo`
+while the configuration stays the same; a category's candidates are looked up among the
+instances with a free slot (the pass keeps that set as it fills slots), never-fit reasons are
+kept per category, and what a parallel environment offers is worked out once per state of the
+pass for all the categories that ask the same, host by host until the allocation rule is
+settled (``allocate.Enough``). Results are the same as without any of it:
+tests/unit/test_sched_differential.py holds the plain pass and compares the two.
 """
 
 from __future__ import annotations
@@ -14,22 +24,26 @@ import fnmatch
 import heapq
 import math
 import re
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 from qsys.errors import InvalidRequest
 from qsys.sched import tickets
-from qsys.sched.allocate import HostOffer, allocate, split_over_queues
+from qsys.sched.allocate import Enough, HostOffer, allocate, split_over_queues
 from qsys.sched.matching import (
     GLOBAL,
     HOST,
     QUEUE,
+    Check,
     JobRequest,
     Ledger,
     compile_request,
     queue_matches,
-    static_reason,
+    request_checks,
     unavailable_reason,
 )
+from qsys.sched.memo import Memo
 from qsys.sched.policies import Placed, Policies, wanted
 from qsys.sched.quotas import Who
 from qsys.sched.snapshot import (
@@ -46,7 +60,7 @@ from qsys.sched.snapshot import (
     complex_index,
 )
 
-HELD = "job is in hold state"
+HELD = "Job is in hold state"  # as Grid Engine words it
 DEPENDENCIES = "job dropped because of job dependencies"
 NOT_YET = "job dropped because its start time (-a) has not been reached"
 TASK_LIMIT = "job dropped because of its task concurrency limit (-tc)"
@@ -124,11 +138,37 @@ def category_key(job: PendingJob) -> tuple[object, ...]:
     )
 
 
-class _Category:
-    __slots__ = ("req", "error", "candidates", "reasons", "heap", "failed", "never", "pes", "owner",
-                 "who", "request_text", "pe_name", "policy_reasons", "base", "never_known", "slot_reasons")
+class _Static:
+    """What the requests of a category (and its owner, where access lists apply) meet in the
+    cluster's world: the compiled request or why it can never be valid, the queue instances
+    it can never use (static checks, access lists), and once asked, the instances it could
+    never use at all and whether a PE could ever hold it. Kept in the memo across passes
+    unless one of its checks read a load value (``moving``)."""
+
+    __slots__ = ("req", "error", "pe_names", "failing", "denied", "bad", "moving", "ever", "pe_ever",
+                 "amounts")
 
     def __init__(self) -> None:
+        self.req: JobRequest | None = None
+        self.error: str | None = None
+        self.pe_names: list[str] = []
+        self.failing: dict[int, str] = {}  # instance -> the first static check it fails
+        self.denied: dict[int, str] = {}  # instance -> the owner has no access to it
+        self.bad: frozenset[int] = frozenset()  # both together
+        self.moving = False
+        self.ever: dict[int, str] | None = None  # instance -> why it could never run the job
+        self.pe_ever: bool | None = None
+        self.amounts: tuple[object, ...] = ()  # the consumables asked (a key for what PEs offer)
+
+
+class _Category:
+    __slots__ = ("req", "error", "_candidates", "_reasons", "heap", "skip", "failed", "never", "pes", "owner",
+                 "who", "request_text", "pe_name", "policy_reasons", "base", "never_known", "slot_reasons",
+                 "static", "lazy")
+
+    def __init__(self, lazy: _Pass) -> None:
+        self.lazy = lazy  # the pass that works out candidates and reasons when first asked
+        self.static = _Static()
         self.owner = ""  # set when access lists make the owner part of the category
         # used by the policies only (qsys.sched.policies)
         self.who = Who("", (), None, None)
@@ -140,40 +180,110 @@ class _Category:
         self.slot_reasons: list[str] | None = None  # of a base: the reasons last worked out
         self.req: JobRequest | None = None
         self.error: str | None = None  # can never run, known at once
-        self.candidates: list[int] = []  # queue instances (sorted) that pass the static checks
-        self.reasons: list[str] = []  # why the others do not (capped)
-        self.heap: list[tuple[tuple[object, ...], int]] = []  # (sort key when pushed, instance)
+        self._candidates: list[int] | None = None  # queue instances (sorted) that pass the static checks
+        self._reasons: list[str] | None = None  # why the others do not (capped)
+        # (sort key when pushed, instance); None until the first placement is tried
+        self.heap: list[tuple[tuple[object, ...], int]] | None = None
+        # without policies, a category with few instances out of bounds walks the pass's
+        # ranking instead of a heap of its own; these are the instances full for it
+        self.skip: set[int] | None = None
         self.failed: list[str] | None = None  # set when a job of the category did not fit
         self.never: str | None = None
         self.pes: list[PeSnap] = []
 
+    @property
+    def candidates(self) -> list[int]:
+        if self._candidates is None:
+            self._candidates = self.lazy.candidates_of(self)
+        return self._candidates
+
+    @candidates.setter
+    def candidates(self, value: list[int]) -> None:
+        self._candidates = value
+
+    @property
+    def reasons(self) -> list[str]:
+        if self._reasons is None:
+            self._reasons = self.lazy.reasons_of(self)
+        return self._reasons
+
+    @reasons.setter
+    def reasons(self, value: list[str]) -> None:
+        self._reasons = value
+
+
+Offers = tuple[list[HostOffer], list[tuple[list[QueueInstanceSnap], list[int], int | None]]]
+
 
 class _Pass:
-    def __init__(self, snap: Snapshot) -> None:
+    def __init__(self, snap: Snapshot, memo: Memo | None = None) -> None:
         self.snap = snap
+        self.memo = memo if memo is not None else Memo()
+        self.memo.renew(snap)
         self.index = complex_index(snap.complexes)
         self.slots_def = snap.complexes.get("slots", _SLOTS)
         self.ledger = Ledger(snap)
+        self._empty: Ledger | None = None  # the "could it ever" ledger, made when first asked
         self.pe_used: dict[str, int] = {}
         self.categories: dict[tuple[object, ...], _Category] = {}
         self.loads = {name: load_value(snap.load_formula, host) for name, host in snap.hosts.items()}
         self.extra: dict[str, dict[str, float]] = {}  # host -> load added by this pass
         self.by_seqno = snap.queue_sort_method.lower().startswith("seq")
-        self.order = sorted(range(len(snap.queue_instances)), key=self.qi_key)
+        qis = snap.queue_instances
+        self.keys = [self._key(qi) for qi in qis]  # each instance's sort key now
+        self.order = sorted(range(len(qis)), key=self.qi_key)
+        self.pos = [0] * len(qis)  # instance -> its place in ``order``
+        for place, i in enumerate(self.order):
+            self.pos[i] = place
+        self.unavailable = [unavailable_reason(qi, snap.hosts.get(qi.host)) for qi in qis]
+        self.unavailable_set = {i for i, why in enumerate(self.unavailable) if why is not None}
+        self.available_order = [i for i in self.order if self.unavailable[i] is None]
+        # what read load values: worked out again in every pass, never kept in the memo
+        self.moving_checks: dict[tuple[object, ...], dict[int, str]] = {}
+        self.moving_merged: dict[tuple[object, ...], dict[int, str]] = {}
+        self.moving_statics: dict[tuple[object, ...], _Static] = {}
+        self.offers: dict[tuple[object, ...], Offers] = {}  # what PEs offer, per state of the ledger
         self.decision = Decision()
         # access lists make the owner part of a category
         self.by_owner = (any(qi.denied_owners for qi in snap.queue_instances)
                          or any(pe.denied_owners for pe in snap.pes.values())
                          or any(host.denied_owners for host in snap.hosts.values()))
         self.policies = Policies(snap, self.index, self.ledger, self.slots_def) if wanted(snap) else None
+        # the instances with a free slot (queue and host): only they can take a job now.
+        # Without policies (which may give an advance reservation's held slots back) a pass
+        # only ever takes, so an instance that left the set stays out.
+        self.open: set[int] | None = None
+        self.at = {id(qi): i for i, qi in enumerate(qis)}
+        self.on_host: dict[str, list[int]] = {}
+        for i, qi in enumerate(qis):
+            self.on_host.setdefault(qi.host, []).append(i)
+        self.one_queue_hosts = all(len(members) == 1 for members in self.on_host.values())
+        self.ranked: list[tuple[tuple[object, ...], int]] = []  # the open instances by their keys now
+        if self.policies is None:
+            self.open = {i for i in self.available_order if not self._full(qis[i])}
+            self.ranked = sorted((self.keys[i], i) for i in self.open)
 
-    def qi_key(self, i: int) -> tuple[object, ...]:
+    def _full(self, qi: QueueInstanceSnap) -> bool:
+        """No slot left at ``qi`` for anyone (queue, host or cluster)."""
+        ledger, slots = self.ledger, self.slots_def
+        free = ledger.free(QUEUE, qi, slots)
+        if free is not None and free < 1:
+            return True
+        for level, owner in ((HOST, qi.host), (GLOBAL, "")):
+            free = ledger.free(level, owner, slots)
+            if free is not None and free < 1:
+                return True
+        return False
+
+    def _key(self, qi: QueueInstanceSnap) -> tuple[object, ...]:
         """Sort key of a queue instance: (load, seq_no) or (seq_no, load), then its name."""
-        qi = self.snap.queue_instances[i]
         load = self.loads.get(qi.host, math.inf)
         if self.by_seqno:
             return (qi.seq_no, load, qi.queue, qi.host)
         return (load, qi.seq_no, qi.queue, qi.host)
+
+    def qi_key(self, i: int) -> tuple[object, ...]:
+        return self.keys[i]
 
     def adjust_load(self, host: str, slots: int) -> None:
         """Raise a host's load as if the job just started had begun to run (np_*: per CPU)."""
@@ -189,6 +299,12 @@ class _Pass:
             per_slot = step / cpus if name.startswith("np_") else step
             extra[name] = extra.get(name, 0.0) + per_slot * slots
         self.loads[host] = load_value(self.snap.load_formula, snap_host, extra)
+        qis, keys, ranked, open_ = self.snap.queue_instances, self.keys, self.ranked, self.open
+        for i in self.on_host.get(host, ()):
+            old, keys[i] = keys[i], self._key(qis[i])
+            if open_ is not None and i in open_:
+                del ranked[bisect_left(ranked, (old, i))]
+                insort(ranked, (keys[i], i))
 
     # ------------------------------------------------------------ categories
 
@@ -199,7 +315,7 @@ class _Pass:
         if self.policies is None:
             cat = self.categories.get(key)
             if cat is None:
-                cat = self.categories[key] = self._new_category(job)
+                cat = self.categories[key] = self._new_category(job, key)
             return cat
         # the policies keep more categories apart (owner, project, advance reservation): they
         # share what the requests alone decide, worked out once for the base category
@@ -208,15 +324,16 @@ class _Pass:
         if cat is None:
             base = self.categories.get(key)
             if base is None:
-                base = self.categories[key] = self._new_category(job)
+                base = self.categories[key] = self._new_category(job, key)
             cat = self.categories[full] = self._derive(base, job)
         return cat
 
     def _derive(self, base: _Category, job: PendingJob) -> _Category:
         """A category like ``base`` for the policies' finer key (a copy of its candidates)."""
         assert self.policies is not None
-        cat = _Category()
+        cat = _Category(self)
         cat.owner, cat.req, cat.error, cat.pes, cat.base = base.owner, base.req, base.error, base.pes, base
+        cat.static = base.static
         if cat.error is not None:
             return cat
         self.policies.prepare(cat, job)
@@ -227,6 +344,7 @@ class _Pass:
             cat.candidates, cat.heap = base.candidates, base.heap
             return cat
         qis = self.snap.queue_instances
+        cat.candidates, cat.heap = [], []
         for i in base.candidates:
             why = self.policies.static_reason(cat, job, i, qis[i])
             if why is None:
@@ -237,46 +355,157 @@ class _Pass:
         heapq.heapify(cat.heap)
         return cat
 
-    def _new_category(self, job: PendingJob) -> _Category:
-        snap = self.snap
-        cat = _Category()
+    def _new_category(self, job: PendingJob, key: tuple[object, ...]) -> _Category:
+        cat = _Category(self)
         cat.owner = job.owner if self.by_owner else ""
+        static = cat.static = self._static(job, key, cat.owner)
+        cat.req, cat.error = static.req, static.error
+        cat.pes = [self.snap.pes[name] for name in static.pe_names]
+        if cat.error is None and self.policies is not None:  # the policies read them all
+            cat.heap = [(self.qi_key(i), i) for i in cat.candidates]
+            heapq.heapify(cat.heap)  # loads may have moved since the pass sorted them
+        return cat
+
+    def _static(self, job: PendingJob, key: tuple[object, ...], owner: str) -> _Static:
+        """What the category's requests meet in this world (see :class:`_Static`)."""
+        memo = self.memo
+        if len(job.hard_resources) > 1:  # the order of -l decides which reason comes first
+            key = (*key, tuple(job.hard_resources))
+        found = memo.statics.get(key) or self.moving_statics.get(key)
+        if found is not None:
+            return found
+        static = _Static()
         try:
-            req = cat.req = compile_request(job, self.index)
+            req = static.req = compile_request(job, self.index)
         except InvalidRequest as exc:
-            cat.error = exc.message
-            return cat
-        qis = snap.queue_instances
+            static.error = exc.message
+            memo.statics[key] = static
+            return static
+        static.error = self._request_error(req, owner, static)
+        if static.error is None:
+            failing, static.moving = self._merged(request_checks(req))
+            static.failing = failing
+            static.denied = self._denied(owner)
+            static.bad = frozenset(failing).union(static.denied)
+            static.amounts = (tuple((a.cdef, a.amount, a.text, a.implicit) for a in req.per_slot),
+                              tuple((a.cdef, a.amount, a.text, a.implicit) for a in req.per_job))
+        (self.moving_statics if static.moving else memo.statics)[key] = static
+        return static
+
+    def _request_error(self, req: JobRequest, owner: str, static: _Static) -> str | None:
+        """Why no job of these requests can ever be valid here (unknown queue or PE, no access
+        to the PE, a malformed slot range); fills ``static.pe_names``."""
+        snap, patterns = self.snap, self.memo.patterns
         for pattern in (*req.queues, *(req.master_queues if req.pe else ())):
-            if not any(queue_matches([pattern], qi, snap.hostgroups) for qi in qis):
-                cat.error = f'job requests unknown queue "{pattern}"'
-                return cat
+            known = patterns.get(pattern)
+            if known is None:
+                known = patterns[pattern] = any(queue_matches([pattern], qi, snap.hostgroups)
+                                                for qi in snap.queue_instances)
+            if not known:
+                return f'job requests unknown queue "{pattern}"'
         if req.pe is not None:
             name, low, high = req.pe
-            cat.pes = [snap.pes[n] for n in sorted(snap.pes) if fnmatch.fnmatchcase(n, name)]
-            if not cat.pes:
-                cat.error = f'the requested parallel environment "{name}" does not exist'
-                return cat
-            allowed = [pe for pe in cat.pes if cat.owner not in pe.denied_owners]
+            pes = [snap.pes[n] for n in sorted(snap.pes) if fnmatch.fnmatchcase(n, name)]
+            if not pes:
+                return f'the requested parallel environment "{name}" does not exist'
+            allowed = [pe for pe in pes if owner not in pe.denied_owners]
             if not allowed:
-                cat.error = f'job has no access to parallel environment "{name}"'
-                return cat
-            cat.pes = allowed
+                return f'job has no access to parallel environment "{name}"'
+            static.pe_names = [pe.name for pe in allowed]
             if low < 1 or high < low:
-                cat.error = f'invalid slot range "{low}-{high}" for parallel environment "{name}"'
-                return cat
-        for i in self.order:
-            qi = qis[i]
-            host = snap.hosts.get(qi.host)
-            reason = (_access_reason(cat, qi, host) or unavailable_reason(qi, host)
-                      or static_reason(req, qi, host, snap))
-            if reason is None:
-                cat.candidates.append(i)
-                cat.heap.append((self.qi_key(i), i))
-            elif len(cat.reasons) < snap.max_reasons:
-                cat.reasons.append(reason)
-        heapq.heapify(cat.heap)  # loads may have moved since the pass sorted them
-        return cat
+                return f'invalid slot range "{low}-{high}" for parallel environment "{name}"'
+        return None
+
+    def _merged(self, checks: list[tuple[tuple[object, ...], Check]]) -> tuple[dict[int, str], bool]:
+        """Instance -> the first of ``checks`` it fails (those it passes are not in it), and
+        whether a check read a moving load value."""
+        key = tuple(check_key for check_key, _ in checks)
+        found = self.memo.merged.get(key)
+        if found is not None:
+            return found, False
+        found = self.moving_merged.get(key)
+        if found is not None:
+            return found, True
+        merged: dict[int, str] = {}
+        moving = False
+        for check_key, check in checks:
+            failing, moved = self._check(check_key, check)
+            moving = moving or moved
+            for i, why in failing.items():
+                merged.setdefault(i, why)
+        (self.moving_merged if moving else self.memo.merged)[key] = merged
+        return merged, moving
+
+    def _check(self, key: tuple[object, ...], check: Check) -> tuple[dict[int, str], bool]:
+        """The instances failing one check (and whether it read a moving load value)."""
+        found = self.memo.checks.get(key)
+        if found is not None:
+            return found, False
+        found = self.moving_checks.get(key)
+        if found is not None:
+            return found, True
+        snap = self.snap
+        hosts = snap.hosts
+        failing: dict[int, str] = {}
+        moving = False
+        for i, qi in enumerate(snap.queue_instances):
+            why, moved = check(qi, hosts.get(qi.host), snap)
+            moving = moving or moved
+            if why is not None:
+                failing[i] = why
+        (self.moving_checks if moving else self.memo.checks)[key] = failing
+        return failing, moving
+
+    def _denied(self, owner: str) -> dict[int, str]:
+        if not owner:
+            return {}
+        key = ("access", owner)
+        found = self.memo.checks.get(key)
+        if found is None:
+            found = self.memo.checks[key] = {}
+            hosts = self.snap.hosts
+            for i, qi in enumerate(self.snap.queue_instances):
+                host = hosts.get(qi.host)
+                if owner in qi.denied_owners:
+                    found[i] = f'cannot run in queue instance "{qi.name}" because the user "{owner}" has no access to it'
+                elif host is not None and owner in host.denied_owners:
+                    found[i] = f'has no permission for host "{host.name}"'  # Grid Engine's words for an exec host
+        return found
+
+    def candidates_of(self, cat: _Category) -> list[int]:
+        """The queue instances (in the pass's order) that pass the category's static checks."""
+        bad = cat.static.bad
+        return [i for i in self.available_order if i not in bad]
+
+    def _iter_candidates(self, cat: _Category) -> Iterator[int]:
+        if cat._candidates is not None:
+            return iter(cat._candidates)
+        bad = cat.static.bad
+        return (i for i in self.available_order if i not in bad)
+
+    def reasons_of(self, cat: _Category) -> list[str]:
+        """Why the first instances (in order) that are no candidates are none (capped)."""
+        static = cat.static
+        bad = set(static.bad)
+        bad.update(self.unavailable_set)
+        first = heapq.nsmallest(self.snap.max_reasons, bad, key=self.pos.__getitem__)
+        return [static.denied.get(i) or self.unavailable[i] or static.failing[i] for i in first]
+
+    def _open_candidates(self, cat: _Category, pe: PeSnap) -> list[int]:
+        """The candidates in ``pe`` with a free slot now (no policies only), in the order a
+        placement over all of them would see their hosts: a host comes where its first
+        candidate comes, with a free slot or not."""
+        bad, qis, unavailable = cat.static.bad, self.snap.queue_instances, self.unavailable
+        found = [i for _, i in self.ranked if i not in bad and pe.name in qis[i].pe_list]
+        first: dict[str, tuple[object, ...]] = {}
+        for i in found:
+            host = qis[i].host
+            if host not in first:
+                first[host] = min(self.qi_key(j) for j in self.on_host[host]
+                                  if j not in bad and unavailable[j] is None and pe.name in qis[j].pe_list)
+        if len(first) > 1:
+            found.sort(key=lambda i: first[qis[i].host])  # stable: in key order within a host
+        return found
 
     def fail(self, cat: _Category) -> None:
         """Record why the category waits and whether it could ever run."""
@@ -287,7 +516,7 @@ class _Pass:
             reasons = list(base.slot_reasons)  # what another category of these requests found
         else:
             reasons = list(cat.reasons)
-            for i in cat.candidates:
+            for i in self._iter_candidates(cat):
                 if len(reasons) >= self.snap.max_reasons:
                     break
                 qi = self.snap.queue_instances[i]
@@ -311,35 +540,132 @@ class _Pass:
                 base.never, base.never_known = self._never(base), True
             cat.never = base.never
 
+    def _ever(self, cat: _Category) -> dict[int, str]:
+        """Instance -> why it could never run a job of ``cat`` (access, states ignored)."""
+        static = cat.static
+        if static.ever is None:
+            req = cat.req
+            assert req is not None
+            ever = dict(static.denied)
+            for i, why in self._merged(request_checks(req, strict=False))[0].items():
+                ever.setdefault(i, why)
+            for i, why in self._empty_amounts(req, static.amounts).items():
+                ever.setdefault(i, why)
+            static.ever = ever
+        return static.ever
+
+    def _empty_amounts(self, req: JobRequest, amounts: tuple[object, ...]) -> dict[int, str]:
+        """Instances where one slot of ``req`` would not fit even with nothing running."""
+        key = ("empty", amounts)
+        found = self.memo.checks.get(key)
+        if found is None:
+            empty, hosts = self.empty_ledger, self.snap.hosts
+            found = self.memo.checks[key] = {}
+            for i, qi in enumerate(self.snap.queue_instances):
+                why = empty.amounts_reason(req, qi, hosts.get(qi.host), 1)
+                if why is not None:
+                    found[i] = why
+        return found
+
+    @property
+    def empty_ledger(self) -> Ledger:
+        if self._empty is None:
+            self._empty = Ledger(self.snap, empty=True)
+        return self._empty
+
     def _never(self, cat: _Category) -> str | None:
         """Could the category run at all on an empty cluster (states ignored)?"""
-        snap, req = self.snap, cat.req
+        req = cat.req
         assert req is not None
-        first: str | None = None
-        possible: list[int] = []
-        for i in self.order:
-            qi = snap.queue_instances[i]
-            host = snap.hosts.get(qi.host)
-            why = _access_reason(cat, qi, host) or static_reason(req, qi, host, snap, strict=False)
-            if why is None:
-                possible.append(i)
-            elif first is None:
-                first = why
-        if not possible:
+        ever = self._ever(cat)
+        if len(ever) >= len(self.snap.queue_instances):
+            first = ever[self.order[0]] if self.order else None
             return f"no queue instance can ever run the job: {first or 'there are no queue instances'}"
-        if req.pe is not None:
-            empty = Ledger(snap, empty=True)
-            if not any(self._pe_plan(cat, pe, empty, possible, pe.slots) for pe in cat.pes):
-                name, low, _ = req.pe
-                return f'no parallel environment matching "{name}" can ever offer {low} slots'
+        if req.pe is not None and not self._pe_ever(cat, ever):
+            name, low, _ = req.pe
+            return f'no parallel environment matching "{name}" can ever offer {low} slots'
         return None
 
+    def _pe_ever(self, cat: _Category, ever: dict[int, str]) -> bool:
+        """Could one of the category's PEs ever place it (on an empty cluster)?"""
+        static, req = cat.static, cat.req
+        assert req is not None and req.pe is not None
+        if static.pe_ever is not None:
+            return static.pe_ever
+        possible = [i for i in self.order if i not in ever]
+        empty = self.empty_ledger
+        if req.master_queues:  # where the master task may go can depend on the order: no shortcut
+            return any(self._pe_plan(cat, pe, empty, possible, pe.slots) for pe in cat.pes)
+        # without -masterq a plan exists exactly when the allocation rule finds one, and that
+        # depends only on what each host could offer, which many categories share
+        _, low, high = req.pe
+        memo = self.memo
+        result = False
+        for pe in cat.pes:
+            offer_key = ("ever", pe.name, frozenset(ever), static.amounts, tuple(req.queues))
+            offers = memo.offers.get(offer_key)
+            if offers is None:
+                offers = memo.offers[offer_key] = self._offers(cat, pe, empty, self._host_groups(possible, pe),
+                                                               None)[0]
+            top = int(min(high, pe.slots, empty.slot_cap(GLOBAL, "", req.per_slot, self.slots_def), 1 << 30))
+            allocation_key = (offer_key, pe.allocation_rule, low, top)
+            fits = memo.allocations.get(allocation_key)
+            if fits is None:
+                fits = memo.allocations[allocation_key] = allocate(pe.allocation_rule, offers, low, top) is not None
+            if fits:
+                result = True
+                break
+        static.pe_ever = result
+        return result
+
     # ------------------------------------------------------------ sequential jobs
+
+    def _fits_one(self, req: JobRequest, qi: QueueInstanceSnap) -> bool:
+        """One slot of ``req`` at ``qi`` now (no policies)."""
+        ledger, slots_def = self.ledger, self.slots_def
+        return (ledger.slot_cap(QUEUE, qi, req.per_slot, slots_def) >= 1
+                and ledger.slot_cap(HOST, qi.host, req.per_slot, slots_def) >= 1
+                and ledger.slot_cap(GLOBAL, "", req.per_slot, slots_def) >= 1
+                and ledger.job_fits(req.per_job, qi) is None)
+
+    SKIP_LIMIT = 32  # instances full for a category before it takes a heap of its own
+
+    def _walk(self, cat: _Category, job: PendingJob, task: int) -> Dispatch | None | bool:
+        """The first open instance (in the current order) where a job of ``cat`` fits: its
+        dispatch, None when there is none, False when the category should use a heap."""
+        req, qis, bad = cat.req, self.snap.queue_instances, cat.static.bad
+        assert req is not None and cat.skip is not None
+        skip = cat.skip
+        for _, i in self.ranked:
+            if i in bad or i in skip:
+                continue
+            qi = qis[i]
+            if self._fits_one(req, qi):
+                self._consume(req, [(qi, 1)])
+                return Dispatch(job.job_id, task, [Assignment(qi.queue, qi.host, 1)], None, 1)
+            skip.add(i)  # full for this category for the rest of the pass
+            if len(skip) > self.SKIP_LIMIT:
+                return False
+        return None
+
+    def _heap(self, cat: _Category) -> list[tuple[tuple[object, ...], int]]:
+        if cat.heap is None:  # no policies: the candidates with a free slot are all that count
+            bad, skip = cat.static.bad, cat.skip or ()
+            cat.heap = [(key, i) for key, i in self.ranked if i not in bad and i not in skip]
+            cat.skip = None
+        return cat.heap
 
     def dispatch_one(self, cat: _Category, job: PendingJob, task: int) -> Dispatch | None:
         req, ledger, qis, policies = cat.req, self.ledger, self.snap.queue_instances, self.policies
         assert req is not None
-        heap = cat.heap
+        if policies is None and cat.heap is None:
+            if cat.skip is None and 2 * len(cat.static.bad) <= len(qis):
+                cat.skip = set()
+            if cat.skip is not None:
+                found = self._walk(cat, job, task)
+                if found is not False:
+                    return found  # type: ignore[return-value]
+        heap = self._heap(cat)
         kept: list[tuple[tuple[object, ...], int]] = []
         if policies is not None:
             why = policies.owner_refusal(cat, job, req, 1)
@@ -347,8 +673,12 @@ class _Pass:
                 if why not in cat.policy_reasons:
                     cat.policy_reasons.append(why)
                 return None
+        open_ = self.open
         while heap:
             pushed, i = heap[0]
+            if open_ is not None and i not in open_:  # no slot left there for anyone
+                heapq.heappop(heap)
+                continue
             current = self.qi_key(i)
             if current != pushed:  # its host got busier in this pass: move it back
                 heapq.heapreplace(heap, (current, i))
@@ -406,46 +736,111 @@ class _Pass:
         for amount in req.per_job:
             for level, owner in ((QUEUE, master), (HOST, master.host), (GLOBAL, "")):
                 ledger.take(level, owner, amount.cdef, amount.amount)
+        if self.open is not None:
+            self._close(placed)
+
+    def _close(self, placed: list[tuple[QueueInstanceSnap, int]]) -> None:
+        """Take the instances that have no slot left out of the open set."""
+        assert self.open is not None
+        ledger, slots_def, qis = self.ledger, self.slots_def, self.snap.queue_instances
+        free = ledger.free(GLOBAL, "", slots_def)
+        if free is not None and free < 1:
+            self.open.clear()
+            self.ranked.clear()
+            return
+        for qi, _ in placed:
+            free = ledger.free(HOST, qi.host, slots_def)
+            for i in (self.on_host[qi.host] if free is not None and free < 1 else [self.at[id(qi)]]):
+                if i in self.open and self._full(qis[i]):
+                    self.open.discard(i)
+                    del self.ranked[bisect_left(self.ranked, (self.keys[i], i))]
 
     # ------------------------------------------------------------ parallel jobs
 
-    def _pe_plan(self, cat: _Category, pe: PeSnap, ledger: Ledger, candidates: list[int],
-                 pe_free: int, low: int | None = None,
-                 job: PendingJob | None = None) -> list[tuple[QueueInstanceSnap, int]] | None:
-        """Where a job of ``cat`` would get the most slots in ``pe`` (master queue first);
-        with ``job``, the policies may lower what each queue instance offers."""
+    def _host_groups(self, candidates: list[int], pe: PeSnap) -> list[list[int]]:
+        """The candidates in ``pe`` per host: hosts in the order of their first candidate."""
+        qis = self.snap.queue_instances
+        hosts: dict[str, list[int]] = {}
+        for i in candidates:
+            if pe.name in qis[i].pe_list:
+                hosts.setdefault(qis[i].host, []).append(i)
+        return list(hosts.values())
+
+    def _open_groups(self, cat: _Category, pe: PeSnap) -> Iterator[list[int]]:
+        """The category's candidates in ``pe`` with a free slot now, per host (see
+        :meth:`_open_candidates`); made as they are asked for when hosts have one queue each."""
+        if not self.one_queue_hosts:
+            yield from self._host_groups(self._open_candidates(cat, pe), pe)
+            return
+        bad, qis, name = cat.static.bad, self.snap.queue_instances, pe.name
+        for _, i in self.ranked:
+            if i not in bad and name in qis[i].pe_list:
+                yield [i]
+
+    def _offers(self, cat: _Category, pe: PeSnap, ledger: Ledger, groups: Iterable[list[int]],
+                job: PendingJob | None, enough: Enough | None = None) -> Offers:
+        """What each host (its instances in ``groups``, in order) offers a job of ``cat`` in
+        ``pe``; with ``job``, the policies may lower what each instance offers. With
+        ``enough``, the hosts after the one that settles the allocation are left out."""
         req, snap, slots_def = cat.req, self.snap, self.slots_def
-        assert req is not None and req.pe is not None
-        _, req_low, high = req.pe
-        low = req_low if low is None else low
+        assert req is not None
         policies = self.policies if job is not None else None
-        hosts: dict[str, list[QueueInstanceSnap]] = {}
-        where: dict[int, int] = {}
-        for i in sorted(candidates, key=self.qi_key) if self.extra else candidates:
-            qi = snap.queue_instances[i]
-            if pe.name in qi.pe_list:
-                hosts.setdefault(qi.host, []).append(qi)
-                where[id(qi)] = i
+        qis = snap.queue_instances
+        # a candidate outside the -q list is there as a master queue only (see static checks)
+        slaves_checked = bool(req.queues and req.master_queues)
         offers: list[HostOffer] = []
         layouts: list[tuple[list[QueueInstanceSnap], list[int], int | None]] = []
-        for host, members in hosts.items():
+        for group in groups:
+            members = [qis[i] for i in group]
+            host = members[0].host
             caps, master_at = [], None
             for pos, qi in enumerate(members):
                 if policies is not None and job is not None:
-                    cap = int(min(policies.queue_cap(cat, job, where[id(qi)], qi, req), 1 << 30))
+                    cap = int(min(policies.queue_cap(cat, job, group[pos], qi, req), 1 << 30))
                 else:
                     cap = int(min(ledger.slot_cap(QUEUE, qi, req.per_slot, slots_def), 1 << 30))
-                slave_ok = not req.queues or queue_matches(req.queues, qi, snap.hostgroups)
+                slave_ok = not slaves_checked or queue_matches(req.queues, qi, snap.hostgroups)
                 caps.append(cap if slave_ok else 0)
                 master_ok = not req.master_queues or queue_matches(req.master_queues, qi, snap.hostgroups)
                 if master_at is None and master_ok and cap >= 1 and ledger.job_fits(req.per_job, qi) is None:
                     master_at = pos
             extra = 1 if master_at is not None and caps[master_at] == 0 else 0
             host_cap = ledger.slot_cap(HOST, host, req.per_slot, slots_def)
-            offers.append(HostOffer(host, int(min(host_cap, sum(caps) + extra)), master_at is not None))
+            offer = HostOffer(host, int(min(host_cap, sum(caps) + extra)), master_at is not None)
+            offers.append(offer)
             layouts.append((members, caps, master_at))
-        top = min(high, pe_free, ledger.slot_cap(GLOBAL, "", req.per_slot, slots_def))
-        plan = allocate(pe.allocation_rule, offers, low, int(min(top, 1 << 30)))
+            if enough is not None and enough.add(offer):
+                break
+        return offers, layouts
+
+    def _pe_plan(self, cat: _Category, pe: PeSnap, ledger: Ledger, candidates: list[int] | None,
+                 pe_free: int, low: int | None = None,
+                 job: PendingJob | None = None) -> list[tuple[QueueInstanceSnap, int]] | None:
+        """Where a job of ``cat`` would get the most slots in ``pe`` (master queue first);
+        with ``job``, the policies may lower what each queue instance offers. ``candidates``
+        None: the category's candidates with a free slot (a pass without policies), and what
+        they offer is worked out once for every category that asks the same in this state."""
+        req, slots_def = cat.req, self.slots_def
+        assert req is not None and req.pe is not None
+        _, req_low, high = req.pe
+        low = req_low if low is None else low
+        top = int(min(high, pe_free, ledger.slot_cap(GLOBAL, "", req.per_slot, slots_def), 1 << 30))
+        if candidates is None:
+            key = (ledger.version, pe.name, cat.static.bad, cat.static.amounts, tuple(req.queues),
+                   tuple(req.master_queues))
+            found = self.offers.get(key)
+            if found is None:  # the first hosts often settle it: all of them are kept only then
+                enough = Enough(pe.allocation_rule, top)
+                found = self._offers(cat, pe, ledger, self._open_groups(cat, pe), None, enough)
+                if not enough.settled:
+                    if len(self.offers) > 4096:
+                        self.offers.clear()
+                    self.offers[key] = found
+            offers, layouts = found
+        else:
+            ordered = sorted(candidates, key=self.qi_key) if self.extra else candidates
+            offers, layouts = self._offers(cat, pe, ledger, self._host_groups(ordered, pe), job)
+        plan = allocate(pe.allocation_rule, offers, low, top)
         if plan is None:
             return None
         placed: list[tuple[QueueInstanceSnap, int]] = []
@@ -477,8 +872,9 @@ class _Pass:
                     if why not in cat.policy_reasons:
                         cat.policy_reasons.append(why)
                     continue
-            placed = self._pe_plan(cat, pe, self.ledger, cat.candidates, free,
-                                   job=job if policies is not None else None)
+                placed = self._pe_plan(cat, pe, self.ledger, cat.candidates, free, job=job)
+            else:
+                placed = self._pe_plan(cat, pe, self.ledger, None, free)
             if placed is not None and policies is not None:
                 assert cat.req is not None
                 cat.pe_name = pe.name
@@ -516,7 +912,8 @@ class _Pass:
         offered = 0
         for pe in cat.pes:
             free = pe.slots - pe.used_slots - self.pe_used.get(pe.name, 0)
-            placed = self._pe_plan(cat, pe, self.ledger, cat.candidates, free, low=1)
+            candidates = None if self.policies is None else cat.candidates
+            placed = self._pe_plan(cat, pe, self.ledger, candidates, free, low=1)
             if placed is not None:
                 offered = max(offered, sum(count for _, count in placed))
         return f'cannot run in PE "{name}" because it only offers {offered} slots'
@@ -613,14 +1010,9 @@ class _Pass:
         self.policies.reserve(cat, job, task, self.decision.reservations, pe)
 
 
-def _access_reason(cat: _Category, qi: QueueInstanceSnap, host: HostSnap | None) -> str | None:
-    if cat.owner and cat.owner in qi.denied_owners:
-        return f'cannot run in queue instance "{qi.name}" because the user "{cat.owner}" has no access to it'
-    if cat.owner and host is not None and cat.owner in host.denied_owners:
-        return f'has no permission for host "{host.name}"'  # Grid Engine's words for an exec host
-    return None
+def schedule(snapshot: Snapshot, memo: Memo | None = None) -> Decision:
+    """Decide which pending tasks start now, and why the others wait (or can never run).
 
-
-def schedule(snapshot: Snapshot) -> Decision:
-    """Decide which pending tasks start now, and why the others wait (or can never run)."""
-    return _Pass(snapshot).run()
+    ``memo``: what earlier passes worked out that still holds (see :mod:`qsys.sched.memo`);
+    the master keeps one across its passes. The decision is the same without it."""
+    return _Pass(snapshot, memo).run()

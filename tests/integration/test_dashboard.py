@@ -81,7 +81,9 @@ def test_dashboard_shows_a_job_from_submission_to_its_end(restd: Restd, browser)
     assert _text(browser, "#who") == "root (token)"
     assert "all.q" in _text(browser, "#queues tbody")
 
-    reply = restd.tcp("POST", "/api/v1/jobs", token, {"command": ["/bin/sleep", "3"],
+    go = restd.cluster.root / "dashjob.go"  # the job runs until the test has seen it running
+    waits = f"until [ -e {go} ]; do sleep 0.1; done"
+    reply = restd.tcp("POST", "/api/v1/jobs", token, {"command": ["/bin/sh", "-c", waits],
                                                       "options": ["-N", "dashjob", "-h"]})
     job_id = str(reply.json["job_id"])
     wait_until(lambda: job_id in _rows(browser), 20, "the job to appear in the live list")
@@ -105,8 +107,11 @@ def test_dashboard_shows_a_job_from_submission_to_its_end(restd: Restd, browser)
     facts = _text(browser, "#facts")
     assert "stdout_path_list" not in facts, "no -o given: qstat -j shows none either"
     assert f"stdout file (task 1 on node1)\n/root/dashjob.o{job_id}" in facts, "the file, by Grid Engine's rules"
+    go.touch()
     wait_until(lambda: browser.execute_script("return document.getElementById('job-state').dataset.state")
                == "finished", 40, "the page to show the job's end")
+    assert not browser.find_element(By.ID, "hold").is_displayed(), "a finished job has no actions left"
+    assert "exit_status" in _text(browser, "#facts") and "end_time" in _text(browser, "#facts")
     accounting = _text(browser, "#accounting tbody")
     assert "node1" in accounting and "all.q" in accounting
 

@@ -77,6 +77,8 @@ def test_every_command_prints_its_objects_as_the_schemas_say(cluster: Cluster) -
 
     synced = _valid(_json(cluster, "qsub", "-sync", "y", "-b", "y", "/bin/sh", "-c", "exit 3", code=3), "Submitted")
     assert [(e["task_id"], e["exit_status"]) for e in synced["ends"]] == [(1, 3)]
+    ended = _valid(_json(cluster, "qstat", "-j", str(synced["job_id"])), "JobDetailRows")["details"][0]
+    assert ended["state"] == "z" and [o["exit_status"] for o in ended["outcomes"]] == [3]  # the finished list
     records = [_valid(r, "AccountingRecord") for r in _json(cluster, "qacct", "-j", str(synced["job_id"]))]
     assert [r["exit_status"] for r in records] == [3]
     totals = _valid(_json(cluster, "qacct", "-o"), "AccountingSummary")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import pwd
 from collections.abc import Iterator
+from pathlib import Path
 
+import jsonschema
 import pytest
 
 from tests.clusterlib import Cluster, wait_until
@@ -60,10 +63,15 @@ def test_submit_show_and_account_a_script_and_a_command(restd: Restd, token: str
     scripted = reply.json["job_id"]
     assert reply.json["message"] == f'Your job {scripted} ("scripted") has been submitted'
     command = _submit(restd, token, command=["/bin/sh", "-c", "echo $JOB_NAME"], options=["-N", "cmd"])
+    doc = restd.tcp("GET", "/openapi.json").json
+    page_schema = doc["paths"]["/api/v1/jobs/{job_id}"]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"]
     for job_id in (scripted, command):
         job = _finished(restd, token, job_id)
         assert job["state"] == "finished" and job["accounting"][0]["exit_status"] == 0
         assert job["accounting"][0]["owner"] == "root"
+        assert [o["exit_status"] for o in job["outcomes"]] == [0] and job["end_time"] > 0  # qstat -s z's facts
+        jsonschema.Draft202012Validator({**page_schema, "components": doc["components"]}).validate(job)
     with open(f"{restd.cluster.root}/scripted.{scripted}.out") as out:
         assert out.read() == "from the script A\n"
     records = restd.tcp("GET", f"/api/v1/accounting?job={command}", token).json
@@ -163,7 +171,7 @@ def test_metrics(restd: Restd, token: str) -> None:
         return text if 'qsys_jobs{queue="",state="held"} 1.0' in text else None
 
     text = wait_until(scraped, 10, "the held job in /metrics")
-    for line in ('qsys_queue_slots_total{host="node1",queue="all.q"} 4.0',
+    for line in ('qsys_queue_slots{host="node1",queue="all.q"} 4.0',
                  'qsys_queue_slots_used{host="node1",queue="all.q"} 0.0',
                  'qsys_hosts{state="up"} 1.0', 'qsys_hosts{state="down"} 0.0',
                  f"qsys_jobs_submitted_total {job_id + 1}.0", 'qsys_accounting_tasks_total{owner="root"} 1.0'):
@@ -217,3 +225,35 @@ def test_bad_requests_are_4xx_json_and_change_nothing(restd: Restd, token: str) 
     assert restd.tcp("POST", "/api/v1/jobs/1/hold", token, {"type": "x"}).status == 422
     assert restd.tcp("GET", "/api/v1/jobs", token).json == []  # nothing was submitted
     assert restd.tcp("GET", "/api/v1/accounting", token).status in (200, 404)
+
+
+def _tcp_listeners(pid: int) -> list[str]:
+    """Local addresses (hex ip:port, as /proc/net/tcp{,6} write them) of the TCP sockets
+    process ``pid`` listens on."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:
+                found.append(fields[1])
+    return found
+
+
+def test_without_a_port_restd_listens_on_its_unix_socket_only(cluster: Cluster) -> None:
+    with Restd(cluster, restd_port="", restd_bind="") as restd:
+        assert restd.proc is not None
+        assert restd.address == "" and _tcp_listeners(restd.proc.pid) == []
+        assert restd.unix("GET", "/api/v1/whoami").json["via"] == "unix"
+    with Restd(cluster, restd_bind="") as restd:  # a port, no address: loopback
+        assert restd.proc is not None
+        port = int(restd.address.rpartition(":")[2])
+        assert _tcp_listeners(restd.proc.pid) == [f"0100007F:{port:04X}"]
+        assert restd.tcp("GET", "/api/v1/whoami").status == 401, "TCP always needs a token"

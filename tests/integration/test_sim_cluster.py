@@ -7,8 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import signal
 from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,23 +15,7 @@ from qsys.accounting_file import parse_record
 from qsys.client import Client
 from qsys.jobspec import JobSpec, PeRequest
 from qsys.testing import Behaviour, FakeClock, SimCluster, by_name
-
-MakeCluster = Callable[..., SimCluster]
-
-
-@pytest.fixture
-def sim_cluster(qsys_root: Path) -> Iterator[MakeCluster]:
-    """Build a SimCluster (a master in this process and N simulated hosts); stopped at the end."""
-    made: list[SimCluster] = []
-
-    def make(**kwargs: Any) -> SimCluster:
-        cluster = SimCluster(qsys_root / f"cell{len(made)}", **kwargs).start()
-        made.append(cluster)
-        return cluster
-
-    yield make
-    for cluster in made:
-        cluster.stop()
+from tests.integration.conftest import MakeCluster
 
 
 def _job(name: str = "sim", **context: str) -> JobSpec:

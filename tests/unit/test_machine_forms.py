@@ -40,6 +40,23 @@ def test_the_published_schemas_are_valid_json_schema_and_describe_json_form() ->
         validator.validate({**row, "slots": "one"})
 
 
+def test_every_reference_of_the_published_schemas_is_published() -> None:
+    """A record type a published object holds (JobDetail's outcomes: TaskOutcome) is published too."""
+
+    def refs(node: object) -> set[str]:
+        if isinstance(node, dict):
+            found = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+            return found.union(*(refs(v) for v in node.values()))
+        if isinstance(node, list):
+            return set().union(*(refs(v) for v in node))
+        return set()
+
+    for prefix, document in ((schemas.JSON_SCHEMA_REFS, schemas.document()),
+                             (schemas.OPENAPI_REFS, {"schemas": schemas.components()})):
+        published = set(document["$defs"] if "$defs" in document else document["schemas"])
+        assert {r.removeprefix(prefix) for r in refs(document)} - published == set()
+
+
 def test_output_paths_before_the_job_runs_keep_what_is_not_known() -> None:
     def ctx(task_id: int | None, host: str, is_array: bool = True) -> output_paths.PathContext:
         return output_paths.PathContext(9, task_id, is_array, "jn", "/home/u", "u", host, "/work",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from qsys.sched.allocate import HostOffer, allocate, split_over_queues, valid_rule
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qsys.sched.allocate import Enough, HostOffer, allocate, split_over_queues, valid_rule
 
 
 def offers(*caps: int) -> list[HostOffer]:
@@ -49,3 +52,19 @@ def test_helpers() -> None:
     assert split_over_queues(5, [2, 4]) == [2, 3]
     assert split_over_queues(1, [0, 4]) == [0, 1]
     assert valid_rule("$fill_up") and valid_rule("8") and not valid_rule("$nope") and not valid_rule("0")
+
+
+@settings(max_examples=500, deadline=None)
+@given(rule=st.sampled_from(["$pe_slots", "$fill_up", "$round_robin", "2", "3", "odd"]),
+       caps=st.lists(st.tuples(st.integers(-1, 6), st.booleans()), max_size=8),
+       low=st.integers(0, 12), high=st.integers(0, 14))
+def test_enough_leaves_out_only_hosts_that_change_nothing(rule: str, caps: list[tuple[int, bool]], low: int,
+                                                          high: int) -> None:
+    offers = [HostOffer(f"h{n}", cap, master) for n, (cap, master) in enumerate(caps)]
+    enough = Enough(rule, high)
+    seen = []
+    for offer in offers:
+        seen.append(offer)
+        if enough.add(offer):
+            break
+    assert allocate(rule, seen, low, high) == allocate(rule, offers, low, high)

@@ -193,7 +193,10 @@ function jobPage() {
     document.getElementById("job-state").replaceChildren(stateBadge(job.finished ? "finished" : job.state, family));
     document.getElementById("job-state").dataset.state = family;
     document.getElementById("facts").replaceChildren(job.finished
-      ? facts([["job_number", job.job_id], ["job_name", job.name], ["owner", job.owner], ["state", "finished"]])
+      ? facts([["job_number", job.job_id], ["job_name", job.name], ["owner", job.owner], ["state", "finished"],
+        ...(job.outcomes || []).map((o) => [o.tasks ? `tasks ${o.tasks}` : "exit_status",
+          o.tasks ? `exit_status ${o.exit_status}` : String(o.exit_status)]),
+        ["end_time", job.end_time ? fmtTime(job.end_time) : ""]])
       : jobFacts(job));
     const running = job.finished ? [] : job.tasks;
     document.getElementById("tasks").replaceChildren(running.length ? el("table", {},
@@ -201,7 +204,10 @@ function jobPage() {
       el("tbody", {}, ...running.map((t) => el("tr", {}, el("td", {}, String(t.task_id)), el("td", {}, t.state),
         el("td", {}, t.queue), el("td", {}, fmtTime(t.start_time)))))) : el("p", { class: "muted" }, "no task running"));
     document.getElementById("accounting-box").replaceChildren(accountingTable(job.accounting));
-    if (job.finished) stop();
+    if (job.finished) {  // nothing left to hold, release or delete
+      document.getElementById("job-actions").hidden = true;
+      stop();
+    }
   });
 }
 

@@ -1,0 +1,39 @@
+"""qrdel: end advance reservations (their jobs are deleted with them)."""
+
+from __future__ import annotations
+
+import sys
+
+from qsys.cli.common import run, write
+from qsys.cli.engine import HELP, Option, OptionTable
+from qsys.cli.qdel import Targets, flag, parse_targets
+
+
+def _users(state: Targets, name: str, values: list[str]) -> None:
+    state.users.extend(user for user in values[0].split(",") if user)
+
+
+QRDEL_OPTIONS = OptionTable("qrdel", [
+    HELP,
+    Option("-f", "delete the reservation and force its jobs' deletion", flag),
+    Option("-u user_list", "the reservations of these users (* for all)", _users),
+], "ar_id_list", interleaved=True)
+
+
+def _body(argv: list[str]) -> int:
+    from qsys.client import Client
+
+    targets = parse_targets(argv, QRDEL_OPTIONS)
+    with Client() as client:
+        reply = client.ar_delete(targets.jobs, targets.users, force="-f" in targets.flags)
+    for line in reply.lines:
+        write(line)
+    return int(reply.exit)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run("qrdel", _body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The q-commands stay lean: qsys-restd's framework (the ``qsys[rest]`` extra: FastAPI, its
+Starlette and pydantic, uvicorn, prometheus_client) and the test-only libraries are never
+imported by a command's start-up (``python -X importtime`` names every module it loads) nor by
+any module of qsys.cli, qsys.client or qsys.cluster."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.clusterlib import REPO
+
+HEAVY = ("fastapi", "starlette", "pydantic", "uvicorn", "prometheus_client", "anyio", "jsonschema", "qsys.restd")
+COMMANDS = ("qsub", "qstat", "qdel", "qhold", "qhost", "qconf", "qacct", "qmod", "qalter", "qselect", "qrsh",
+            "qlogin", "qrsub", "qrstat", "qrdel", "qquota")
+
+
+def _imported(argv: list[str]) -> set[str]:
+    """Top-level names of every module ``python -X importtime ARGV`` imported."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True, text=True,
+                          timeout=60, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, cwd="/")
+    names = set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            module = line.rsplit("|", 1)[1].strip()
+            if module != "imported package":
+                names.add(module)
+    assert "encodings" in names, proc.stderr[-2000:]  # importtime did report
+    return names
+
+
+def _heavy(names: set[str]) -> list[str]:
+    return sorted(n for n in names if any(n == h or n.startswith(h + ".") for h in HEAVY))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_commands_help_imports_no_rest_framework(command: str) -> None:
+    names = _imported(["-m", f"qsys.cli.{command}", "-help"])
+    assert "qsys.cli" in names and "qsys.errors" in names  # the command itself started
+    assert _heavy(names) == []
+
+
+def test_no_module_of_the_commands_imports_the_rest_framework() -> None:
+    code = ("import importlib, json, pkgutil, sys, qsys.cli, qsys.client, qsys.cluster\n"
+            "for info in pkgutil.iter_modules(qsys.cli.__path__, 'qsys.cli.'):\n"
+            "    importlib.import_module(info.name)\n"
+            "print(json.dumps(sorted(sys.modules)))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, cwd="/")
+    assert proc.returncode == 0, proc.stderr
+    names = set(json.loads(proc.stdout))
+    assert {"qsys.cli.qsub", "qsys.cli.jsonout", "qsys.cli.csvout", "qsys.cli.xmlout", "qsys.cluster"} <= names
+    assert _heavy(names) == []
+
+
+# what restd may import beyond the standard library and qsys, and the package that brings it
+REST_PACKAGES = {"fastapi": "fastapi", "starlette": "fastapi", "pydantic": "fastapi", "uvicorn": "uvicorn",
+                 "prometheus_client": "prometheus_client"}
+
+
+def test_the_rest_extra_brings_everything_restd_imports() -> None:
+    import ast
+    import tomllib
+
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["rest"]
+    brought = {requirement.split(">")[0].split("=")[0].split("[")[0].strip().lower() for requirement in extra}
+    imported = set()
+    for path in (REPO / "qsys" / "restd").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.partition(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.partition(".")[0])
+    third_party = {name for name in imported if name not in sys.stdlib_module_names and name != "qsys"}
+    assert third_party <= set(REST_PACKAGES), sorted(third_party - set(REST_PACKAGES))
+    assert {REST_PACKAGES[name] for name in third_party} <= brought
+    assert {"fastapi", "uvicorn", "prometheus_client"} <= third_party
