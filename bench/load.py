@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -45,6 +46,20 @@ def _rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _passes(cluster: Cluster) -> tuple[int, float, int]:
+    """The master's scheduling passes so far: how many, their seconds, the tasks they started."""
+    with cluster.client() as client:
+        metrics = client.master_metrics()
+    passes = metrics.histogram("qsys_scheduling_pass_seconds")
+    return passes.cumulative[-1], passes.sum, int(metrics.counter("qsys_dispatches_total"))
 
 
 def _accounted(cluster: Cluster) -> int:
@@ -94,6 +109,7 @@ class Load:
         master = self.cluster.master_proc
         assert master is not None
         before = _accounted(self.cluster)
+        cpu_before, passes_before = _cpu_seconds(master.pid), _passes(self.cluster)
         threads = [threading.Thread(target=self.client, args=(n,), daemon=True) for n in range(self.clients)]
         t0 = time.monotonic()
         for thread in threads:
@@ -103,6 +119,8 @@ class Load:
             peak = max(peak, _rss_mb(master.pid))
             time.sleep(0.5)
         ran = _accounted(self.cluster) - before
+        cpu = _cpu_seconds(master.pid) - cpu_before
+        passes = [b - a for a, b in zip(passes_before, _passes(self.cluster), strict=True)]
         self.stop.set()
         for thread in threads:
             thread.join(60)
@@ -110,7 +128,8 @@ class Load:
         t1 = time.monotonic()
         wait_until(lambda: not self.cluster.jobs(), 1800, "the queue to drain")
         return {"ran": ran, "pending": pending, "drain": time.monotonic() - t1, "rss": peak,
-                "rss_after": _rss_mb(master.pid)}
+                "rss_after": _rss_mb(master.pid), "cpu": cpu, "passes": passes[0], "pass_seconds": passes[1],
+                "dispatched": passes[2]}
 
 
 def main() -> int:
@@ -123,10 +142,16 @@ def main() -> int:
     seconds = args.seconds or (15.0 if args.quick else 60.0)
     root = Path(tempfile.mkdtemp(prefix="qsys-load-", dir="/tmp"))
     os.chmod(root, 0o755)
-    with Cluster(root / "cell", hosts=["node1"], slots=args.slots) as cluster:
-        load = Load(cluster, args.clients, seconds)
-        figures = load.run()
-    print(f"{args.clients} clients for {seconds:.0f} s, one exec host with {args.slots} slots")
+    load_before = os.getloadavg()[0]
+    try:
+        with Cluster(root / "cell", hosts=["node1"], slots=args.slots) as cluster:
+            load = Load(cluster, args.clients, seconds)
+            figures = load.run()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"{args.clients} clients for {seconds:.0f} s, one exec host with {args.slots} slots; "
+          f"{os.cpu_count()} CPUs, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
+          "(other work on the machine shares them)")
     print(f"{'command':<10} {'count':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for kind in ("qsub", "qstat", "qstat -j", "qdel"):
         samples = sorted(load.latency.get(kind, []))
@@ -138,6 +163,8 @@ def main() -> int:
     print(f"jobs run during the load: {figures['ran']:.0f}; pending at its end: {figures['pending']:.0f}, "
           f"drained in {figures['drain']:.1f} s")
     print(f"master RSS: peak {figures['rss']:.0f} MB during the load, {figures['rss_after']:.0f} MB after")
+    print(f"master CPU during the load: {figures['cpu']:.1f} s of {seconds:.0f} s; {figures['passes']:.0f} passes "
+          f"took {figures['pass_seconds']:.1f} s of it and started {figures['dispatched']:.0f} tasks")
     return 0
 
 

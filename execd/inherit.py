@@ -162,14 +162,16 @@ class InheritServer:
 
     def _start_daemon(self, launch: Launch, conn: socket.socket) -> None:
         """A daemon method: a one-connection port for the client's command (``ssh -n -p PORT
-        HOST cmd``), handed to the task's shepherd; the client learns the port in ACCEPT."""
-        listener = open_listener()
+        HOST cmd``), handed to the task's shepherd; the client learns the port and the one
+        address it listens on (the one the client's request came to) in ACCEPT."""
+        address = normalize(str(conn.getsockname()[0]))
+        listener = open_listener(address)
         try:
             self._start(launch, listener)
             port = listener.getsockname()[1]
         finally:
             listener.close()  # the shepherd holds it now
-        accept: dict[str, Any] = {"port": port, "method": "rsh"}
+        accept: dict[str, Any] = {"port": port, "method": "rsh", "addresses": [address]}
         if is_qsys_sshd((launch.session or {}).get("daemon")):
             accept.update(daemon=DAEMON_NAME, token=(launch.session or {}).get("token", ""))
         conn.sendall(wire.control(wire.ACCEPT, accept))

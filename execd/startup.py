@@ -10,7 +10,8 @@ and runs the session (:func:`run_session`) as the job:
   or without a pty and relays its I/O, window size, signals and exit status.
 * **daemon methods** (``/usr/sbin/sshd -i``, ``/usr/sbin/telnetd``, ``in.rlogind``,
   ``in.rshd``): the port accepts one connection, only from an address granted to the client's
-  host; others are refused and logged. The daemon is started on the connection inetd-style
+  host (and, as for builtin, listens only on the address facing that host); others are
+  refused and logged. The daemon is started on the connection inetd-style
   (socket on stdin and stdout) as a child of the shepherd, so it carries the job's extra group
   ID (and ``QSYS_ADD_GRP_ID`` for the PAM module that restores it after ``initgroups``), its
   usage is the job's, and qdel ends it. The daemon authenticates as it always does.
@@ -77,12 +78,12 @@ def open_listener(address: str | None = None) -> socket.socket:
 
 
 def session_listener(session: dict[str, Any]) -> tuple[socket.socket, list[str]]:
-    """The port of a session and the addresses to tell its client. A builtin session binds
-    the one address its client comes from (loopback for a client on this host, else the
-    address facing the client's host); a daemon method binds every address, since the
-    client's command looks the host name up itself (its peer is checked against the grant)."""
-    address = serving_address(list(session.get("grant") or [])) if is_builtin(str(session.get("daemon", ""))) \
-        else None
+    """The port of a session and the addresses to tell its client: bound to the one address
+    the client comes from (loopback for a client on this host, else the address facing the
+    client's host), for every method; the port is then not reachable from networks the grant
+    excludes. Only when the client's addresses lead out of several of ours (or none is
+    granted) does it listen on every address (and a daemon method still checks the peer)."""
+    address = serving_address(list(session.get("grant") or []))
     if address is not None:
         with contextlib.suppress(OSError):
             return open_listener(address), [address]

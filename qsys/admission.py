@@ -4,7 +4,9 @@ A peer that has not proved who it is costs the daemon a descriptor and a little 
 nothing more: it may hold a connection only for ``handshake_timeout`` seconds, send at most
 a small hello (the caller reads it with ``protocol.MAX_HELLO``), and only ``per_peer`` such
 connections from one address (or uid, on a Unix socket) and ``total`` in all may wait at
-once. At the total cap a listener stops accepting (the kernel's backlog holds the rest) until
+once. An authenticated connection has no deadline (a client may wait on it as long as its
+jobs run); the master bounds instead how many one user holds open (``per_user``). At the
+total cap a listener stops accepting (the kernel's backlog holds the rest) until
 one of them has authenticated or gone. A TCP listener also keeps ``reserve`` descriptors free
 for the Unix socket, the store and the logs, so a flood of TCP peers never locks out the
 owner's commands on the Unix socket. Out of descriptors (EMFILE) a listener pauses briefly
@@ -40,6 +42,7 @@ class Limits:
     per_peer: int = 64  # unauthenticated connections from one address (or uid) at once
     total: int = 512  # unauthenticated connections at once, all peers
     reserve: int = 64  # descriptors a TCP listener leaves to the Unix socket, store and logs
+    per_user: int = 1024  # open authenticated client connections of one user (they have no deadline)
 
 
 def raise_descriptor_limit() -> int:

@@ -203,6 +203,8 @@ class Cluster:
     def run(self, *argv: str, user: str | None = None, input: bytes | None = None, cwd: str | None = None,
             check: bool = False, timeout: float = 60.0, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run a command (``qsub ...``) as ``user`` (default: the cluster's user) and capture it."""
+        if argv[0].startswith("q") and not (BIN / argv[0]).exists():  # never Debian's /usr/bin/q*
+            raise AssertionError(f"{argv[0]} is not installed in {BIN} (make install, or pip install .)")
         command = [str(BIN / argv[0]) if (BIN / argv[0]).exists() else argv[0], *argv[1:]]
         full_env = self.env
         if env:

@@ -106,6 +106,9 @@ def main_body(argv: list[str]) -> int:
         return REFUSED
     if isinstance(accepted, dict) and accepted.get("port"):
         sock.close()
+        listening = accepted.get("addresses")  # where the task's port listens (older daemons: every address)
+        if isinstance(listening, list) and listening:
+            addresses = [str(a) for a in listening]
         return run_command(rsh_command, host, addresses, int(accepted["port"]), command, accepted, flags["nostdin"])
     return builtin.Client(sock, False, flags["nostdin"]).run()
 
@@ -136,6 +139,6 @@ def run_command(setting: str, host: str, addresses: list[str], port: int, comman
 
 
 def builtin_resolves(host: str) -> bool:
-    from qsys.startup import methods
+    from qsys.remote.addresses import resolves
 
-    return bool(methods.resolves(host))
+    return resolves(host)

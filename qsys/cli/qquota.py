@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from qsys.cli.common import run
-from qsys.cli.engine import HELP, Option, OptionTable, parse, store_flag, store_items
+from qsys.cli.engine import HELP, JSON, Option, OptionTable, parse, store_flag, store_items
 
 QQUOTA_OPTIONS = OptionTable("qquota", [
     HELP,
+    JSON,
     Option("-h wc_host_list|wc_hostgroup_list", "display only selected hosts", store_items("hosts")),
     Option("-l resource_attributes", "only the limits of these resources", store_items("resources")),
     Option("-u user_list", "display only selected users (* for all)", store_items("users")),
@@ -69,6 +70,10 @@ def _body(argv: list[str]) -> int:
         for row in rows:
             row.limits = [limit for limit in row.limits if limit[0] in wanted]
         rows = [row for row in rows if row.limits]
+    if opts.get("form") == "json":
+        from qsys.cli.jsonout import print_json
+
+        return print_json(rows)
     sys.stdout.write(format_xml(rows) if opts.get("xml") else format_text(rows))
     return 0
 

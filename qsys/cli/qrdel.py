@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from qsys.cli.common import run, write
-from qsys.cli.engine import HELP, Option, OptionTable
-from qsys.cli.qdel import Targets, flag, parse_targets
+from qsys.cli.common import run
+from qsys.cli.engine import HELP, JSON, Option, OptionTable
+from qsys.cli.qdel import Targets, flag, parse_targets, print_lines
 
 
 def _users(state: Targets, name: str, values: list[str]) -> None:
@@ -15,6 +15,7 @@ def _users(state: Targets, name: str, values: list[str]) -> None:
 
 QRDEL_OPTIONS = OptionTable("qrdel", [
     HELP,
+    JSON,
     Option("-f", "delete the reservation and force its jobs' deletion", flag),
     Option("-u user_list", "the reservations of these users (* for all)", _users),
 ], "ar_id_list", interleaved=True)
@@ -26,9 +27,7 @@ def _body(argv: list[str]) -> int:
     targets = parse_targets(argv, QRDEL_OPTIONS)
     with Client() as client:
         reply = client.ar_delete(targets.jobs, targets.users, force="-f" in targets.flags)
-    for line in reply.lines:
-        write(line)
-    return int(reply.exit)
+    return print_lines(reply, targets.form)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,11 +6,12 @@ import sys
 from typing import Any
 
 from qsys.cli.common import run
-from qsys.cli.engine import HELP, Option, OptionTable, parse, store_flag, store_items
+from qsys.cli.engine import HELP, JSON, Option, OptionTable, parse, store_flag, store_items
 from qsys.errors import UsageError
 
 QRSTAT_OPTIONS = OptionTable("qrstat", [
     HELP,
+    JSON,
     Option("-ar ar_id_list", "show these advance reservations in detail", store_items("ids")),
     Option("-u user_list", "the reservations of these users (* for all)", store_items("users")),
     Option("-xml", "XML output", store_flag("xml")),
@@ -30,6 +31,11 @@ def _body(argv: list[str]) -> int:
         ids.append(int(text))
     with Client() as client:
         reply = client.ar_status(ids, opts.get("users", []))
+    if opts.get("form") == "json":
+        from qsys.cli.jsonout import print_json
+
+        print_json(reply)
+        return 1 if reply.missing else 0
     if opts.get("xml"):
         sys.stdout.write(format_xml(reply.records, details=bool(ids), missing=reply.missing))
         return 1 if reply.missing else 0

@@ -20,6 +20,7 @@ USAGE = """usage: qrsub [options]
    [-q wc_queue_list]                       bind the reservation to queue(s)
    [-u wc_user_list]                        users allowed to submit jobs into the reservation
    [-help]                                  print this help
+   [--json]                                 JSON output (qsys)
 """
 
 
@@ -30,9 +31,14 @@ def _body(argv: list[str]) -> int:
     if argv[:1] == ["-help"]:
         sys.stdout.write(USAGE)
         return 0
-    spec = parse_qrsub(argv)
+    as_json = "--json" in argv
+    spec = parse_qrsub([arg for arg in argv if arg != "--json"])
     with Client() as client:
         reply = client.ar_submit(spec)
+    if as_json:
+        from qsys.cli.qdel import print_lines
+
+        return print_lines(reply, "json")
     for line in reply.lines:
         write(line)
     return int(reply.exit)

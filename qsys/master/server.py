@@ -11,16 +11,17 @@ an accepted socket becomes TLS streams in ``admission.streams``, after the admis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
 import pwd
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import admission, auth, protocol
-from qsys.errors import AuthenticationError, ProtocolError, QsysError
+from qsys.errors import AuthenticationError, PermissionDenied, ProtocolError, QsysError
 from qsys.master.identity import Identity, identify
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class Server:
         self._gate: admission.Gate | None = None
         self._listeners: list[admission.Listener] = []
         self._conn_seq = 0
+        self._per_user: dict[str, int] = {}  # user -> open client connections
 
     async def start(self, hosts: list[str] | None, port: int | None, unix_path: str | None) -> int | None:
         """Listen on TCP at ``hosts`` (None: every address; port 0: any free port) and on the
@@ -149,17 +151,39 @@ class Server:
                 raise ProtocolError(f"unexpected first message {type(first).__name__}")
             identity = self._identify(first, nonce, writer, unix=unix)
             ticket.authenticated()
-            await self._serve_client(identity, reader, writer, seq)
+            with self._held_by(identity.user):
+                await self._serve_client(identity, reader, writer, seq)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except QsysError as exc:
-            if ticket.pending or isinstance(exc, AuthenticationError):  # a stranger's, logged sparingly
+            if ticket.pending or isinstance(exc, (AuthenticationError, PermissionDenied)):  # logged sparingly
                 self._gate_log(f"conn refused {exc.kind}", "conn=%d from %s refused: %s", seq, ticket.peer, exc)
             else:
                 log.warning("conn=%d refused: %s", seq, exc)
             await _say(writer, protocol.Fail(exc.kind, exc.message))
         finally:
             await _closed(writer)
+
+    @contextlib.contextmanager
+    def _held_by(self, user: str) -> Iterator[None]:
+        """One more open client connection of ``user``; PermissionDenied at the per-user cap.
+
+        An authenticated connection has no idle deadline (as in Grid Engine: qsub -sync,
+        qrsh and DRMAA sessions wait on theirs for as long as their jobs run), so what bounds
+        a user who leaves connections open is their number: ``Limits.per_user``."""
+        held = self._per_user.get(user, 0)
+        if held >= self.limits.per_user:
+            raise PermissionDenied(f"user {user} has {held} connections to qmaster open already (the most "
+                                   "one user may hold): close some")
+        self._per_user[user] = held + 1
+        try:
+            yield
+        finally:
+            left = self._per_user[user] - 1
+            if left:
+                self._per_user[user] = left
+            else:
+                del self._per_user[user]
 
     def _gate_log(self, key: str, text: str, *args: object) -> None:
         assert self._gate is not None

@@ -8,7 +8,7 @@ load, not an interpreter's start). It never takes over from a master that stoppe
 purpose (the lease released), nor before any master ran.
 
 While it waits it answers on its candidate's port with ``NotActive`` naming the active
-master, so commands and exec daemons that try this host first go straight there (unless the
+master (in TLS when the cell has it, as the master of this host would), so commands and exec daemons that try this host first go straight there (unless the
 master runs on this host too and holds the port: a shadow there restarts a master whose
 process died at once, the lease being its own host's).
 """
@@ -16,13 +16,17 @@ process died at once, the lease being its own host's).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from qsys import admission, protocol
+from qsys import tls as cell_tls
 from qsys.errors import QsysError
 from qsys.master.clock import MonotonicClock
 from qsys.master.lease import (
@@ -45,17 +49,24 @@ from qsys.master.main import (
 from qsys.paths import Cell
 from qsys.store.lease import LeaseRow, LeaseTable
 
+if TYPE_CHECKING:
+    import ssl
+
 log = logging.getLogger("qsys.shadowd")
 
 
 class Standby:
     """The candidate's port while this host is not the master: every connection gets one
-    NotActive naming the lease's holder, then is closed."""
+    NotActive naming the lease's holder, then is closed. In a TLS cell it is said in TLS,
+    with the certificate this host serves as the master with (a client or exec daemon that
+    tries this host first then follows the redirect instead of failing a handshake); the
+    admission gate bounds what strangers may hold here as on the master's port."""
 
-    def __init__(self, table: LeaseTable, poll: float) -> None:
+    def __init__(self, table: LeaseTable, poll: float, tls: ssl.SSLContext | None = None) -> None:
         self.table = table
         self.poll = poll
-        self._servers: list[asyncio.AbstractServer] = []
+        self.tls = tls
+        self._listeners: list[admission.Listener] = []
         self._row: LeaseRow | None = None
         self._read_at = float("-inf")
 
@@ -68,25 +79,42 @@ class Standby:
             # same (and restarts the master here if its process dies)
             log.info("not answering on port %d while waiting: %s", port, exc)
             return
+        gate = admission.Gate()
         for sock in socks:
-            self._servers.append(await asyncio.start_server(self._answer, sock=sock))
+            listener = admission.Listener(sock, gate, self._answer, name=f"standby {sock.getsockname()[:2]}")
+            listener.start()
+            self._listeners.append(listener)
+
+    @property
+    def port(self) -> int:
+        """The port answered on (0: none, the master of this host holds it)."""
+        return int(self._listeners[0].sock.getsockname()[1]) if self._listeners else 0
 
     async def close(self) -> None:
-        for server in self._servers:
-            server.close()
-            await server.wait_closed()
-        self._servers.clear()
+        for listener in self._listeners:
+            await listener.close()
+        self._listeners.clear()
 
-    async def _answer(self, _reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _answer(self, conn: socket.socket, _ticket: admission.Ticket) -> None:
+        limit = admission.Limits().handshake_timeout
+        try:
+            _reader, writer = await admission.streams(conn, tls=self.tls, tls_timeout=limit)
+        except (OSError, TimeoutError) as exc:  # SSLError too: a plain-text peer of a TLS cell
+            log.debug("standby: no TLS handshake: %s", exc)
+            return
         try:
             row = await self._active()
             active = "" if row is None or row.released else row.address
             protocol.write_message(writer, protocol.NotActive(active, row.epoch if row else 0))
-            await writer.drain()
-        except (OSError, QsysError) as exc:
+            await asyncio.wait_for(writer.drain(), limit)
+        except (OSError, TimeoutError, QsysError) as exc:
             log.debug("standby answer failed: %s", exc)
         finally:
+            # wait for the transport to let go of the socket (TLS says goodbye first) before
+            # the listener closes its descriptor
             writer.close()
+            with contextlib.suppress(OSError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), limit)
 
     async def _active(self) -> LeaseRow | None:
         """The lease row, read at most once per poll interval however many connect."""
@@ -109,6 +137,18 @@ def shadow_port(cell: Cell, boot: dict[str, str], host_name: str) -> int:
     return mine[1]
 
 
+def standby_tls(cell: Cell, boot: dict[str, str]) -> ssl.SSLContext | None:
+    """The server context of a TLS cell (this host's master certificate); QsysError naming
+    the file that cannot be read."""
+    if not cell_tls.enabled(boot):
+        return None
+    try:
+        return cell_tls.server_context(cell)
+    except OSError as exc:
+        raise QsysError(f"the cell says tls yes but {exc.filename or cell.host_cert} cannot be read: "
+                        f"{exc.strerror}") from None
+
+
 async def shadow(cell: Cell, host_name: str, bind: str | None) -> int:
     """Wait as a shadow; once the lease is ours, run the master here. Its exit status."""
     boot = cell.bootstrap()
@@ -117,7 +157,7 @@ async def shadow(cell: Cell, host_name: str, bind: str | None) -> int:
     clock = MonotonicClock()
     table = lease_table(boot, times)
     me = claimant(boot, host_name, port, times)
-    standby = Standby(table, times.poll)
+    standby = Standby(table, times.poll, standby_tls(cell, boot))
     await standby.start(bind, port)
     stop = threading.Event()
     loop = asyncio.get_running_loop()
@@ -148,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     name = master_host_name(boot, args.host)
     try:
         shadow_port(cell, boot, name)
+        standby_tls(cell, boot)
     except QsysError as exc:
         print(f"qsys-shadowd: {exc}", file=sys.stderr)
         return 1

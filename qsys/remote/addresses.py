@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import socket
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 
 def _ipv4() -> list[str]:
     found: list[str] = []
@@ -87,6 +91,15 @@ def resolves(host: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def resolves_to(host: str, addresses: Sequence[str]) -> bool:
+    """Does ``host`` resolve to one of ``addresses`` (any address when none are given)?"""
+    try:
+        found = {normalize(str(info[4][0])) for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return not addresses or bool(found & {normalize(a) for a in addresses})
 
 
 def routable(address: str) -> bool:

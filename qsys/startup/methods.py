@@ -21,11 +21,15 @@ import os
 import shlex
 from collections.abc import Sequence
 
-from qsys.remote.addresses import resolves, routable
+from qsys.remote.addresses import resolves_to, routable
 
 
 def target_host(host: str, addresses: Sequence[str]) -> str:
-    if resolves(host):
+    """What the method's command connects to: the exec host's name when it leads to one of
+    the addresses the session port listens on (what ssh checks host keys against), else
+    the first of those addresses this host can route to. The port listens only on the
+    address facing this client, which a multi-homed exec host's name may not resolve to."""
+    if resolves_to(host, addresses):
         return host
     for address in addresses:
         if routable(address):

@@ -22,6 +22,7 @@ from qsys.client import Client
 from qsys.errors import QsysError
 from qsys.jobspec import JobSpec
 from qsys.remote import sshkeys
+from qsys.remote.addresses import resolves
 from qsys.startup import methods
 
 
@@ -52,7 +53,7 @@ def connect(grant: protocol.SessionGrant, command: Sequence[str] = (), *, pty: b
     if is_builtin(grant.command):
         from qsys.startup import builtin
 
-        if methods.resolves(grant.host):
+        if resolves(grant.host):
             addresses.insert(0, grant.host)
         try:
             return builtin.run(addresses, grant.port, grant.token, pty=pty, nostdin=nostdin, display=display)

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from qsys import auth
+from qsys.cellinit import ensure_tls
 from qsys.master.lease import pid_alive
 from qsys.paths import Cell
 from qsys.store.lease import LeaseRow, LeaseTable
@@ -44,8 +45,8 @@ BOUND = 60.0  # generous: what the test needs to end, not a figure
 class FailoverCell:
     """The lab: namespaces, the server, the shared common directory, the daemons."""
 
-    def __init__(self, root: Path, lab: NetnsLab, pg: PostgresServer) -> None:
-        self.root, self.lab, self.pg = root, lab, pg
+    def __init__(self, root: Path, lab: NetnsLab, pg: PostgresServer, tls: bool = False) -> None:
+        self.root, self.lab, self.pg, self.tls = root, lab, pg, tls
         self.database = pg.new_database()
         name = self.database.rsplit("/", 1)[1]
         self.shared = Cell(root / "shared", "default")
@@ -61,6 +62,9 @@ class FailoverCell:
             "exec_hosts": "e1",
             "default_slots": "4",
         }
+        if tls:
+            boot["tls"] = "yes"
+            ensure_tls(self.shared, "default", "m1", ["m1", "m2"], lambda _line: None)  # one cert, both masters
         self.shared.write_bootstrap(boot)
         auth.create_key(self.shared.key_file)
         for host in HOSTS:
@@ -99,10 +103,12 @@ class FailoverCell:
 
     # ------------------------------------------------------------ using it (from the exec host)
 
-    def q(self, *argv: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-        """A command as a user on the exec host runs it."""
+    def q(self, *argv: str, timeout: float = 30.0, master: str = "") -> subprocess.CompletedProcess[str]:
+        """A command as a user on the exec host runs it (``master``: QSYS_MASTER, the only
+        address it tries)."""
         command = [str(BIN / argv[0]), *argv[1:]]
-        return subprocess.run(["ip", "netns", "exec", self.lab.ns("e1"), *command], env=self.env("e1"),
+        env = dict(self.env("e1"), QSYS_MASTER=master, QSYS_CONNECT_RETRY="2") if master else self.env("e1")
+        return subprocess.run(["ip", "netns", "exec", self.lab.ns("e1"), *command], env=env,
                               capture_output=True, text=True, timeout=timeout, cwd="/tmp")
 
     def submit(self, seconds: float, status: int, name: str) -> int | None:
@@ -245,20 +251,23 @@ class Stream:
             self._stop.wait(self.every)
 
 
-@pytest.fixture
-def failover(qsys_root: Path) -> Iterator[FailoverCell]:
+@pytest.fixture(params=[False], ids=["plain"])
+def failover(qsys_root: Path, request: pytest.FixtureRequest) -> Iterator[FailoverCell]:
+    """The cell; in TLS when the test is parametrized so (``indirect``)."""
     find_bindir()
     # a prefix of its own: the kernel may keep a deleted namespace (and its names) a while
     with NetnsLab(HOSTS, prefix=f"f{secrets.token_hex(2)}") as lab:
         pg = PostgresServer(listen=[lab.subnet + ".1"])
         pg.start()
-        cell = FailoverCell(qsys_root, lab, pg)
+        cell = FailoverCell(qsys_root, lab, pg, tls=request.param)
         try:
             cell.start_master("m1")
             wait_until(lambda: cell.answering_master() == "m1", BOUND, "m1 to answer as the master", interval=0.3)
             cell.start_shadow("m2")
             cell.start_execd("e1")
             wait_until(lambda: cell.host_up("e1"), BOUND, "e1 to register", interval=0.3)
+            wait_until(lambda: "watching the lease" in cell.log("shadow-m2"), BOUND, "the shadow to wait on its port",
+                       interval=0.2)
             yield cell
         finally:
             cell.close()
@@ -305,8 +314,13 @@ def check_exactly_once(cell: FailoverCell, before: dict[int, int], stream: Strea
     assert {job: statuses[job] for job in before} == before  # the running jobs ended as they did
 
 
+@pytest.mark.parametrize("failover", [False, True], ids=["plain", "tls"], indirect=True)
 def test_link_of_the_active_master_cut(failover: FailoverCell) -> None:
     cell = failover
+    if cell.tls:
+        # the waiting shadow answers in TLS: a command that only knows m2 is sent on to m1
+        sent_on = cell.q("qstat", "-u", "*", master=f"m2:{PORT}")
+        assert sent_on.returncode == 0, sent_on.stderr
     before = submit_before(cell)
     lease = cell.lease()
     assert lease is not None and lease.holder == "m1"
@@ -325,7 +339,7 @@ def test_link_of_the_active_master_cut(failover: FailoverCell) -> None:
         acknowledged_during = len(stream.acknowledged)
         wait_until(lambda: len(stream.acknowledged) >= acknowledged_during + 2, BOUND,
                    "new jobs to be accepted by the new master", interval=0.3)
-    print(f"\nlink cut: {', '.join(f'{k} {v:.2f}s' for k, v in figures.items())}; "
+    print(f"\nlink cut ({'tls' if cell.tls else 'plain'}): {', '.join(f'{k} {v:.2f}s' for k, v in figures.items())}; "
           f"stream: {len(stream.acknowledged)} acknowledged, {stream.refused} refused")
     check_exactly_once(cell, before, stream)
     # the old master, reachable again, finds that it lost the lease and stops by itself

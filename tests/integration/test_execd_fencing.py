@@ -1,11 +1,13 @@
 """The exec daemon against fake masters of a failover cell (real daemon, real sockets): it
 obeys a leased master only while the announced lease lasts, refuses an older epoch and a
-lapsed lease, and follows a waiting shadow's NotActive to the active master."""
+lapsed lease, and follows a waiting shadow's NotActive to the active master (in a TLS cell
+through qsys-shadowd's own standby port)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -14,8 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qsys import auth, protocol
+from qsys import auth, protocol, tls
+from qsys.cellinit import ensure_tls
+from qsys.master.shadow import Standby
 from qsys.paths import Cell
+from qsys.store.lease import LeaseRow
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "nodef"
@@ -39,9 +44,10 @@ class FakeMaster:
     conns: list[Conn] = field(default_factory=list)
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
     server: asyncio.AbstractServer | None = None
+    tls: ssl.SSLContext | None = None  # a TLS cell's master
 
     async def start(self) -> int:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
         return int(self.server.sockets[0].getsockname()[1])
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -81,10 +87,12 @@ class FakeMaster:
 
 
 @asynccontextmanager
-async def execd(root: Path, candidates: list[int]) -> AsyncIterator[subprocess.Popen[bytes]]:
-    """The real exec daemon of a cell whose master candidates are these loopback ports."""
+async def execd(root: Path, candidates: list[int], tls: bool = False) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """The real exec daemon of a cell whose master candidates are these loopback ports (in
+    TLS with ``tls``)."""
     cell = Cell(root, "default")
-    cell.write_bootstrap({"master_candidates": ",".join(f"127.0.0.1:{p}" for p in candidates)})
+    cell.write_bootstrap({"master_candidates": ",".join(f"127.0.0.1:{p}" for p in candidates),
+                          **({"tls": "yes"} if tls else {})})
     env = dict(os.environ, QSYS_ROOT=str(root), QSYS_CELL="default", PYTHONPATH=str(REPO))
     log = open(root / "execd.out", "ab")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "-m", "execd.main", "--foreground", "--host", HOST], env=env,
@@ -155,5 +163,42 @@ def test_a_waiting_shadow_sends_the_daemon_to_the_active_master(qsys_root: Path)
         for m in (active, shadow):
             assert m.server is not None
             m.server.close()
+
+    asyncio.run(scenario())
+
+
+class OneLease:
+    """The lease table as the standby reads it: always this row."""
+
+    def __init__(self, row: LeaseRow) -> None:
+        self.row = row
+
+    def read(self) -> LeaseRow:
+        return self.row
+
+
+def test_a_waiting_shadow_of_a_tls_cell_sends_the_daemon_on_in_tls(qsys_root: Path) -> None:
+    """qsys-shadowd's own standby port in a TLS cell: the daemon's handshake succeeds there and
+    the NotActive it reads names the active master, where it registers."""
+    async def scenario() -> None:
+        key = key_of(qsys_root)
+        cell = Cell(qsys_root, "default")
+        ensure_tls(cell, "default", "127.0.0.1", ["127.0.0.1"], lambda _line: None)
+        context = tls.server_context(cell)
+        active = FakeMaster(key, [(3, 30.0)], tls=context)
+        active_port = await active.start()
+        row = LeaseRow(epoch=3, beat=1, holder="m1", address=f"127.0.0.1:{active_port}", pid=1, term=10.0)
+        standby = Standby(OneLease(row), poll=1.0, tls=context)  # type: ignore[arg-type]
+        await standby.start("127.0.0.1", 0)
+        standby_port = standby.port
+        assert standby_port
+        try:
+            # the active master is not among the candidates: only the standby's answer names it
+            async with execd(qsys_root, [standby_port, 1], tls=True):
+                await active.until(lambda: active.conns and active.conns[0].registered, "registration via the standby")
+        finally:
+            await standby.close()
+            assert active.server is not None
+            active.server.close()
 
     asyncio.run(scenario())

@@ -17,6 +17,7 @@ import msgpack
 import pytest
 
 from qsys import protocol
+from qsys.paths import Cell
 from tests.clusterlib import Cluster, listening_addresses, wait_until
 
 IDLE_CONNECTIONS = 1100
@@ -77,6 +78,7 @@ def test_a_frame_announcing_200_mb_is_cut_off_before_authentication(cluster: Clu
     before = _rss_kb(pid)
     log_before = _log_size(cluster)
     chunk = b"\0" * (1 << 20)
+    max_sent = 0
     for _ in range(4):
         sock = _challenged(port)
         sock.sendall(struct.pack(">I", 200 * 1024 * 1024))
@@ -91,10 +93,14 @@ def test_a_frame_announcing_200_mb_is_cut_off_before_authentication(cluster: Clu
         except ConnectionResetError:
             pass
         sock.close()
+        max_sent = max(max_sent, sent)
         assert sent < 64 * (1 << 20)  # cut off long before the 200 MB it announced
         if answer:
             assert b"too large" in answer
-    assert _rss_kb(pid) - before < 50 * 1024  # was +470 MB per connection
+    after = _rss_kb(pid)
+    print(f"\n4 frames announcing 200 MB: master RSS {before / 1024:.0f} -> {after / 1024:.0f} MB, "
+          f"at most {max_sent / (1 << 20):.1f} MB of a body sent before the cut")
+    assert after - before < 50 * 1024  # was +470 MB per connection
     # and an authenticated client on the Unix socket may not send more than MAX_REQUEST
     with socket.socket(socket.AF_UNIX) as unix:
         unix.settimeout(10)
@@ -123,7 +129,10 @@ def test_idle_connections_never_lock_the_owner_out(limited: Cluster) -> None:
         qstat = limited.run("qstat", timeout=60)
         assert qstat.returncode == 0, qstat.stderr
         assert limited.run("qsub", "-h", "-b", "y", "true", timeout=60).returncode == 0
-        assert _fds(pid) < DESCRIPTORS
+        fds = _fds(pid)
+        print(f"\n{IDLE_CONNECTIONS} idle TCP connections: master holds {fds} of {DESCRIPTORS} descriptors, "
+              "qstat and qsub on the Unix socket answered")
+        assert fds < DESCRIPTORS
         # the master closes connections that do not authenticate in time
         first = idle[0]
         first.setblocking(True)
@@ -183,3 +192,38 @@ def test_a_personal_master_listens_on_loopback_only(cluster: Cluster) -> None:
     assert listening
     loopback = {"0100007F", "00000000000000000000000001000000"}
     assert set(listening) <= loopback, listening
+
+
+def test_one_user_may_hold_only_so_many_open_connections(qsys_root: Path) -> None:
+    """Authenticated connections have no idle deadline (qsub -sync, qrsh and DRMAA wait on
+    theirs); a user who leaves them open is bounded by their number (Limits.per_user), and
+    a closed one makes room again (the cap lowered from its 1024 for the test)."""
+    from qsys.admission import Limits
+    from tests.inprocess import MasterThread, handshake
+
+    cap = 16
+
+    def hello(cell: Cell) -> object:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(10)
+        sock.connect(str(cell.master_socket))
+        assert isinstance(protocol.recv_sync(sock), protocol.Challenge)
+        protocol.send_sync(sock, protocol.Hello())
+        reply = protocol.recv_sync(sock)
+        sock.close()
+        return reply
+
+    with MasterThread(qsys_root) as master:
+        master.call(lambda daemon: setattr(daemon.server, "limits", Limits(per_user=cap)))
+        held = [handshake(master.cell) for _ in range(cap)]
+        try:
+            refused = hello(master.cell)
+            assert isinstance(refused, protocol.Fail) and refused.kind == "denied"
+            assert refused.message == (f"user root has {cap} connections to qmaster open already (the most one "
+                                       "user may hold): close some")
+            held.pop().close()
+            wait_until(lambda: isinstance(hello(master.cell), protocol.Welcome), 10, "room for the user again")
+        finally:
+            for sock in held:
+                sock.close()
+        assert master.command("qstat").returncode == 0

@@ -148,3 +148,16 @@ def test_the_commands_and_restd_give_the_same_objects(cluster: Cluster) -> None:
     assert page["outputs"]["files"] == [{"task_id": 1, "host": "node1", "stdout": f"/root/both.o{job_id}",
                                          "stderr": f"/root/both.e{job_id}"}]
     cluster.run("qdel", str(job_id), check=True)
+
+
+def test_reservations_and_quotas_as_json(cluster: Cluster) -> None:
+    granted = _valid(_json(cluster, "qrsub", "-N", "night", "-d", "1:0:0"), "Lines")
+    assert granted["exit"] == 0 and "advance reservation" in granted["lines"][0], granted
+    shown = _json(cluster, "qrstat")
+    assert [r["name"] for r in shown["records"]] == ["night"] and shown["missing"] == []
+    ar_id = shown["records"][0]["ar_id"]
+    assert _json(cluster, "qrstat", "-ar", "999", code=1)["missing"] == [999]
+    assert _json(cluster, "qquota") == []  # no resource quota set: no rule concerns anyone
+    deleted = _valid(_json(cluster, "qrdel", str(ar_id)), "Lines")
+    assert deleted["exit"] == 0 and str(ar_id) in deleted["lines"][0], deleted
+    assert _json(cluster, "qrstat")["records"] == []

@@ -19,7 +19,9 @@ import pexpect
 import pytest
 
 from execd.startup import descendants
-from tests.clusterlib import BIN, Cluster, wait_until
+from qsys.jobspec import JobSpec
+from qsys.startup import session
+from tests.clusterlib import BIN, Cluster, listening_addresses, wait_until
 from tests.integration.test_qrsh_x11 import xserver  # noqa: F401 - a fixture
 from tests.integration.test_session_usage import HIGH, LOW, _groups, _pids
 from tests.startuplib import QSYS_SSHD_CONF, check_pty_login, start_with_conf
@@ -160,6 +162,22 @@ def test_every_process_carries_the_group_and_qdel_ends_them(sshd_cluster: tuple[
     proc.wait(30)
     cluster.wait_idle(30)
     wait_until(lambda: not _pids(marker) and not _pids(f"{marker}-orphan"), 20, "the session's processes to end")
+
+
+def test_the_session_port_listens_only_where_its_client_comes_from(sshd_cluster: tuple[Cluster, str | None]) -> None:
+    """A daemon method's per-job port, like builtin's, is bound to the address facing the
+    client's host (loopback here), not to every address of the exec host."""
+    cluster, _ = sshd_cluster
+    spec = JobSpec(command="true", binary=True, job_type="qrsh", name="bound", now=True)
+    with cluster.client() as client:
+        grant = session.wait(client, session.submit(client, spec).job_id)
+    try:
+        assert grant.daemon == "qsys-sshd"
+        assert grant.addresses == ["127.0.0.1"]
+        assert listening_addresses(grant.port) == ["0100007F"]
+    finally:
+        cluster.run("qdel", str(grant.job_id), check=True)
+    cluster.wait_idle(30)
 
 
 def test_a_wrong_key_or_user_is_refused(sshd_cluster: tuple[Cluster, str | None], tmp_path: Path) -> None:
