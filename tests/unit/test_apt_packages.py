@@ -30,14 +30,15 @@ def packages_of(programs: list[str]) -> dict[str, str]:
     for program in programs:
         path = shutil.which(program, path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         assert path, f"{program} is not installed"
-        paths[program] = {path, str(Path(path).resolve()), re.sub(r"^/usr", "", path)}
-    every = sorted(set().union(*paths.values()))
+        # in this order: the package of the link on PATH (gcc), not of what it points to (gcc-12)
+        paths[program] = list(dict.fromkeys([path, re.sub(r"^/usr", "", path), str(Path(path).resolve())]))
+    every = sorted({candidate for candidates in paths.values() for candidate in candidates})
     out = subprocess.run(["dpkg-query", "-S", *every], capture_output=True, text=True).stdout
     owner = {line.split(": ", 1)[1]: line.split(":", 1)[0].split(",")[0] for line in out.splitlines() if ": " in line}
     found = {}
     for program, candidates in paths.items():
         known = [owner[c] for c in candidates if c in owner]
-        assert known, f"no package installed {program} ({sorted(candidates)})"
+        assert known, f"no package installed {program} ({candidates})"
         found[program] = known[0]
     return found
 
