@@ -1,4 +1,4 @@
-# qsys: the two set-up commands of README.md live here.
+# qsys: the two set-up commands of README.md live here (a fresh Debian 12 needs `apt-get install make` first).
 #   make demo   install qsys, start a personal cluster, run a sample job, show qstat, its output and qacct
 #   make test   install everything the tests need (system packages too) and run the whole suite
 SHELL := /bin/bash
@@ -11,7 +11,7 @@ DEMO_ROOT ?= $(HOME)/.qsys
 APT_RUN := python3 python3-venv python3-dev gcc libpam0g-dev openssh-client
 APT_TEST := $(APT_RUN) postgresql openssh-server openssh-client inetutils-telnetd inetutils-telnet \
 	rsh-redone-server rsh-redone-client iproute2 procps psmisc man-db groff-base passwd util-linux \
-	openmpi-bin libopenmpi-dev mpich xvfb x11-utils xauth tcsh chromium chromium-driver prometheus
+	openmpi-bin libopenmpi-dev mpich xvfb x11-utils xauth tcsh chromium chromium-driver prometheus systemd make
 WRAPPERS := qlogin_wrapper rsh startmpi.sh stopmpi.sh pam_qsys_account
 
 .PHONY: install demo test test-deps lint bench clean wrappers install-pam

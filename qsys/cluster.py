@@ -31,7 +31,7 @@ import click
 
 from qsys import auth
 from qsys.errors import QsysError
-from qsys.paths import Cell
+from qsys.paths import SYSTEM_ROOT, Cell
 
 START_TIMEOUT = 20.0
 
@@ -93,6 +93,17 @@ def personal_cell() -> Cell:
     from qsys.paths import cell_name
 
     return Cell(Path(os.environ.get("QSYS_ROOT") or os.path.expanduser("~/.qsys")), cell_name())
+
+
+def cell_to_start() -> Cell:
+    """The cell ``qsys up`` starts: the personal one, but for root on a host that qsys init or
+    qsys join made part of a cluster (and without a personal cell or QSYS_ROOT) that host's
+    cell in /var/lib/qsys, the one ``qsys down`` and ``qsys status`` find there too."""
+    cell = personal_cell()
+    if os.geteuid() != 0 or os.environ.get("QSYS_ROOT") or cell.bootstrap():
+        return cell
+    system = Cell(Path(SYSTEM_ROOT), cell.name)
+    return system if system.bootstrap().get("mode") == "service" else cell
 
 
 def new_cell(cell: Cell, hosts: int, slots: int | None, port: int, store_url: str | None) -> None:
@@ -368,8 +379,9 @@ def main() -> None:
 @click.option("--rest", is_flag=True, help="also start qsys-restd (REST API, dashboard, /metrics; needs qsys[rest])")
 def up(hosts: int | None, slots: int | None, port: int | None, store_url: str | None, rest: bool) -> None:
     """Start the master and the exec daemons: a new cell is written first; an existing cell keeps
-    its configuration and gets the daemons it has that do not run."""
-    cell = personal_cell()
+    its configuration and gets the daemons it has that do not run (as root on a host of a
+    service-mode cluster: that host's own daemons)."""
+    cell = cell_to_start()
     boot = cell.bootstrap()
     if not boot:
         new_cell(cell, hosts or 1, slots, port or 0, store_url)

@@ -136,16 +136,13 @@ class HostLab:
         self.net = NetnsLab(names, prefix=f"h{os.getpid() % 1000}{next(_LABS)}") if network else None
         self.hosts = {name: Host(self, name) for name in names}
         self.notes: dict[str, str] = {}  # what a fixture wants its tests to know (tokens, ...)
-        self._made: list[str] = []
 
     def __getitem__(self, name: str) -> Host:
         return self.hosts[name]
 
     def up(self) -> HostLab:
-        for inside in PRIVATE:  # a bind mount needs its mount point: made empty, removed at the end
-            if not os.path.isdir(inside):
-                os.makedirs(inside)
-                self._made.append(inside)
+        for inside in PRIVATE:  # a bind mount needs its mount point: made empty, and kept (see below)
+            os.makedirs(inside, exist_ok=True)
         if self.net is not None:
             self.net.up()
         try:
@@ -161,11 +158,9 @@ class HostLab:
             host.stop()
         if self.net is not None:
             self.net.down()
-        for inside in reversed(self._made):
-            try:
-                os.rmdir(inside)
-            except OSError:
-                pass
+        # The mount points stay: removing one (rmdir of an empty /var/lib/qsys) also detaches the
+        # bind mounts on it in every other mount namespace, so the hosts of a lab running beside
+        # this one would write their cells to the machine's own /var/lib/qsys.
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self) -> HostLab:

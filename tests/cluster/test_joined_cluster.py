@@ -83,6 +83,15 @@ def test_no_file_is_shared_between_hosts(lab: HostLab) -> None:
     secrets = {h.name: h.path(COMMON).joinpath("host.secret").read_text() for h in (node1, node2, login1)}
     assert len(set(secrets.values())) == 3
     assert "submit" in login1.path(COMMON).joinpath("bootstrap").read_text()
+    # what a joined host keeps: its identity, the master's address and the signer's socket; its
+    # configuration stays on the master
+    joined = {"bootstrap", "ca.pem", "host.pem", "host.key", "host.secret"}
+    for host in (node1, node2, login1):
+        assert {p.name for p in host.path(COMMON).iterdir()} <= joined | {"act_qmaster", "signer.sock"}, host.name
+        assert joined <= {p.name for p in host.path(COMMON).iterdir()}, host.name
+    units = {h.name: sorted(p.name for p in h.path("/etc/systemd/system").iterdir()) for h in (head, node1, login1)}
+    assert units == {"head": ["qsys-master.service"], "node1": ["qsys-execd.service"],
+                     "login1": ["qsys-authd.service"]}
     assert lab["head"].run("qconf -sel", check=True).stdout.split() == ["node1", "node2"]
     assert set(lab["head"].run("qconf -ss", check=True).stdout.split()) == {"head", "node1", "node2", "login1"}
 
@@ -136,6 +145,11 @@ _CLAIM = textwrap.dedent("""
     protocol.send_sync(sock, protocol.Register("node2", "lx-amd64", 1, 0, 0, {}))
     reply = protocol.recv_sync(sock)
     print("execd-as-node2", type(reply).__name__, getattr(reply, "message", ""))
+    sock, replayed = connect()  # node1's own proof, made for the challenge of the connection before
+    protocol.send_sync(sock, protocol.ExecdHello("node1", auth.execd_proof(secret, nonce, "node1",
+                                                                           tls.peer_binding(sock)), nonce))
+    reply = protocol.recv_sync(sock)
+    print("replayed-proof", type(reply).__name__, getattr(reply, "message", ""))
     for claim in ("node2", "node1"):
         sock, nonce = connect()
         protocol.send_sync(sock, protocol.Hello(credential=auth.sign_credential(secret, nonce, 0, claim)))
@@ -145,10 +159,13 @@ _CLAIM = textwrap.dedent("""
 
 
 def test_a_frame_signed_with_one_hosts_secret_claiming_another_is_refused(lab: HostLab) -> None:
+    """node1's secret proves node1 only, and each proof only on the connection whose challenge
+    it answers: a proof replayed on a new connection is refused like a forged one."""
     out = lab["node1"].run("/opt/qsys/venv/bin/python -", check=True, input=_CLAIM).stdout.splitlines()
     assert out[0] == 'execd-as-node2 Fail exec host "node2" did not prove its secret'
-    assert out[1] == "credential-as-node2 Fail credential signature does not match"
-    assert out[2] == "credential-as-node1 Welcome "  # the same secret, for the host it belongs to
+    assert out[1] == 'replayed-proof Fail exec host "node1" did not prove its secret'
+    assert out[2] == "credential-as-node2 Fail credential signature does not match"
+    assert out[3] == "credential-as-node1 Welcome "  # the same secret, for the host it belongs to
     assert "node2" in lab["head"].run("qhost", check=True).stdout  # node2's own link was not touched
 
 
@@ -175,6 +192,18 @@ def test_tls_is_on_the_wire(lab: HostLab, users: tuple[str, str]) -> None:
     thread.join(30)
     listener.close()
     assert seen and seen[0][0] == 0x16 and seen[0][1] == 0x03, seen  # handshake record, TLS
+
+
+def test_a_command_on_the_master_host_imports_no_ssl(lab: HostLab, users: tuple[str, str]) -> None:
+    """On the head node qstat asks over the master's Unix socket and keeps its start-up budget:
+    no ssl; on a joined host it goes over TCP, and TLS is imported there."""
+    timed = "/opt/qsys/venv/bin/python -X importtime -m qsys.cli.qstat"
+    local = lab["head"].run(timed, users[0], check=True).stderr
+    remote = lab["node1"].run(timed, users[0], check=True).stderr
+    imported = [{line.rsplit("|", 1)[1].strip() for line in text.splitlines() if "|" in line}
+                for text in (local, remote)]
+    assert "qsys.client" in imported[0] and not {"ssl", "_ssl"} & imported[0], sorted(imported[0])
+    assert "ssl" in imported[1]
 
 
 def test_a_hosts_configuration_reaches_it_at_once(lab: HostLab) -> None:
@@ -210,6 +239,23 @@ def test_a_batch_script_in_a_login_shell_finds_this_clusters_commands(lab: HostL
     assert "task ran on node1" in lines, lines
     qsub = next(line.split(" is ", 1)[1] for line in lines if line.startswith("qsub is "))
     assert qsub == "/var/lib/qsys/bin/lx-amd64/qsub", lines  # SGE_BINARY_PATH, first again after the profile
+
+
+def test_qsys_down_and_up_restart_the_daemons_of_each_host(lab: HostLab) -> None:
+    """Where no systemd runs, root restarts a host's own daemons with qsys down and qsys up: the
+    master on the head node, the exec daemon on a compute node, qsys-authd on a submit host (never
+    a new personal cell)."""
+    for name, stopped, started in (("head", "master", "master"), ("node1", "node1", "execd node1"),
+                                   ("login1", "authd", "authd")):
+        host = lab[name]
+        down = host.run("qsys down --keep-jobs", check=True).stdout
+        assert re.search(rf"^stopped {stopped} \(pid \d+\)$", down, re.M), down
+        up = host.run("qsys up", check=True).stdout
+        assert "cell /var/lib/qsys/default exists: starting what it has that does not run" in up, up
+        assert re.search(rf"^started {started} \(pid \d+\)$", up, re.M), up
+        assert not host.path("/root/.qsys").exists()
+    wait_until(lambda: re.search(r"^node1 .* \d+\.\d+ ", lab["head"].run("qhost").stdout, re.M), 30,
+               "node1 to report its load again")
 
 
 def test_a_revoked_host_cannot_reconnect(lab: HostLab, users: tuple[str, str]) -> None:

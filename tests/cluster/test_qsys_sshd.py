@@ -6,16 +6,20 @@ cluster of that user (nothing runs as root but the namespaces)."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
 import pytest
 
-from tests.clusterlib import BIN, Cluster
+from execd.startup import descendants
+from tests.clusterlib import BIN, Cluster, wait_until
 from tests.integration.test_pe import put_objects
-from tests.integration.test_session_usage import HIGH, LOW
+from tests.integration.test_session_usage import HIGH, LOW, _groups, _pids
 from tests.netns import NetnsLab
 from tests.startuplib import QSYS_SSHD_CONF, REPO, one_slot_tight_pe
 
@@ -55,6 +59,59 @@ def test_qrsh_to_a_host_in_another_namespace(lab: tuple[Cluster, str, dict[str, 
     assert host == f"node2 {user}" and addresses["node2"] in proc.stdout.splitlines()[1], proc.stdout
     if cluster.mode == "service":
         assert any(LOW <= int(g) <= HIGH for g in groups.split()), f"the job's group ID was lost: {groups}"
+
+
+def test_every_process_of_a_session_on_the_other_host(lab: tuple[Cluster, str, dict[str, str]]) -> None:
+    """The daemon, the shell and what the shell starts, even a process that left its session,
+    are in node2's network namespace and run as the user; on the service cluster each carries
+    the job's extra group ID. The personal cluster has no group to give (an unprivileged
+    process cannot add one), and nothing of it runs as root: its shepherd and exec daemon
+    are the user's too."""
+    cluster, user, _ = lab
+    marker = f"qsys-sshd-ns-{os.getpid()}"
+    argv = cluster._as_user([str(BIN / "qrsh"), "-q", "all.q@node2",
+                             f"(setsid bash -c 'exec -a {marker}-orphan sleep 300' &); exec -a {marker} sleep 300"],
+                            user)
+    proc = subprocess.Popen(argv, env=cluster.env, cwd="/tmp", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: _pids(marker) and _pids(f"{marker}-orphan"), 30, "the remote sleeps to run")
+        [job] = cluster.jobs()
+        spool = cluster.cell.execd_spool("node2") / "active_jobs" / f"{job.job_id}.1"
+        shepherd = int((spool / "shepherd.pid").read_text().split()[0])
+        session = {pid: _status(pid) for pid in [*descendants(shepherd), *_pids(f"{marker}-orphan")]}
+        session = {pid: status for pid, status in session.items() if status.get("State", "Z")[0] != "Z"}
+        daemons = [pid for pid, status in session.items() if status["Name"] == "qsys-sshd"]
+        assert len(daemons) == 1 and len(session) >= 3, session
+        node2 = _net(cluster.execd_procs["node2"].pid)
+        assert node2 != _net(os.getpid()) and {_net(pid) for pid in session} == {node2}
+        uid = str(pwd.getpwnam(user).pw_uid)
+        assert {status["Uid"].split()[0] for status in session.values()} == {uid}, session
+        if cluster.mode == "service":
+            [extra] = {g for g in _groups(daemons[0]) if LOW <= g <= HIGH}
+            assert all(extra in _groups(pid) for pid in session), {pid: _groups(pid) for pid in session}
+        else:
+            execds = subprocess.run(["pgrep", "-f", f"^{sys.executable} -m execd.main --foreground --host node2$"],
+                                    capture_output=True, text=True).stdout.split()
+            assert execds and {_status(int(pid))["Uid"].split()[0] for pid in [shepherd, *execds]} == {uid}
+        cluster.run("qdel", str(job.job_id), check=True)
+        proc.wait(30)
+        wait_until(lambda: not _pids(marker) and not _pids(f"{marker}-orphan"), 30, "the session's processes to end")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def _status(pid: int) -> dict[str, str]:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+
+
+def _net(pid: int) -> str:
+    return os.readlink(f"/proc/{pid}/ns/net")
 
 
 def test_qlogin_to_a_host_in_another_namespace(lab: tuple[Cluster, str, dict[str, str]]) -> None:
