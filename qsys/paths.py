@@ -79,6 +79,12 @@ def root_dir() -> str:
     return personal
 
 
+def sge_request_path() -> str:
+    """The current cell's ``common/sge_request``, as a plain string (see ``Cell.sge_request_file``):
+    qsub reads it on every submission and needs no pathlib for it."""
+    return os.path.join(root_dir(), cell_name(), "common", "sge_request")
+
+
 def master_socket_path() -> str:
     """The current cell's master socket, as a plain string (see ``Cell.master_socket``)."""
     return os.path.join(root_dir(), cell_name(), "spool", "master", "master.sock")

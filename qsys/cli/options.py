@@ -394,11 +394,11 @@ def directive_args(script: bytes, prefix: str, program: str = "qsub") -> list[st
 
 def sge_request_files(cwd: str, environ: Mapping[str, str]) -> list[str]:
     """The three ``sge_request`` files, in the order they apply."""
-    from qsys.paths import Cell
+    from qsys.paths import sge_request_path
 
     home = environ.get("HOME") or os.path.expanduser("~")
     return [
-        str(Cell.current().sge_request_file),
+        sge_request_path(),
         os.path.join(home, ".sge_request"),
         os.path.join(cwd, ".sge_request"),
     ]
