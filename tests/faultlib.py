@@ -10,7 +10,6 @@ may have run, at most once).
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +73,7 @@ class Stream:
                     client.close()
                 client = None
                 if not isinstance(exc, ConnectionFailed) or "contact" in exc.message:
-                    time.sleep(0.05)  # the master is down: try again shortly
+                    self._stop.wait(0.05)  # the master is down: try again shortly, or stop when told
             except QsysError as exc:
                 self.refused[name] = exc.message
         if client is not None:

@@ -12,6 +12,7 @@ in the shared file system), jobs reach each other over the bridge.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import secrets
@@ -21,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from qsys.testing.waiting import wait_until
 
 if TYPE_CHECKING:
     from tests.clusterlib import Cluster
@@ -69,18 +72,16 @@ class NetnsLab:
         _ip("link", "set", inner, "up" if up else "down", ns=self.ns(host))
 
     def down(self) -> None:
-        import time
-
         for i, host in enumerate(self.hosts):
             # the host side first: it takes the pair with it at once, even while the kernel
             # keeps a deleted namespace a while longer (sockets closing), so names are free
             subprocess.run(["ip", "link", "del", f"{self.prefix}h{i}"], capture_output=True)
-            deadline = time.monotonic() + 10
-            # busy while a process that entered it (ip netns exec) is still on its way out
-            while subprocess.run(["ip", "netns", "del", self.ns(host)], capture_output=True).returncode != 0 \
-                    and os.path.exists(f"/run/netns/{self.ns(host)}") and time.monotonic() < deadline:
-                time.sleep(0.2)
-            shutil.rmtree(Path("/etc/netns") / self.ns(host), ignore_errors=True)
+            ns = self.ns(host)
+            # busy while a process that entered it (ip netns exec) is still on its way out;
+            # one still busy after 10 s is left to the kernel (cleanup goes on with the others)
+            with contextlib.suppress(AssertionError):
+                wait_until(lambda ns=ns: _deleted(ns), 10, f"namespace {ns} to be deleted", interval=0.2)
+            shutil.rmtree(Path("/etc/netns") / ns, ignore_errors=True)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
 
     def __enter__(self) -> NetnsLab:
@@ -88,6 +89,12 @@ class NetnsLab:
 
     def __exit__(self, *exc: object) -> None:
         self.down()
+
+
+def _deleted(ns: str) -> bool:
+    """Delete namespace ``ns``; whether it is gone."""
+    done = subprocess.run(["ip", "netns", "del", ns], capture_output=True).returncode == 0
+    return done or not os.path.exists(f"/run/netns/{ns}")
 
 
 def start_execd(cluster: Cluster, host: str, ns: str) -> None:
