@@ -273,7 +273,8 @@ _EXACT: dict[str, frozenset[type]] = {"int": frozenset({int, bool}), "str": froz
 def type_trees(cls: Any) -> dict[str, Any]:
     """Each field's annotation as a tree (what decoding checks, what ``qsys.schemas``
     describes): ``("prim", "int")``, ``("none",)``, ``("any",)``, ``("record", cls)``,
-    ``("list", item, "list"|"tuple"|"set")``, ``("dict", key, value)``, ``("union", trees)``."""
+    ``("list", item, "list"|"tuple"|"set")``, ``("fixed", items)`` (a tuple of
+    known length), ``("dict", key, value)``, ``("union", trees)``."""
     import builtins
     import sys
 
@@ -365,21 +366,25 @@ class _TypeParser:
         name = self._peek()
         self.pos += 1
         args = []
+        ellipsis = False
         if self._peek() == "[":
             self.pos += 1
             while self._peek() not in ("]", ""):
                 if self._peek() == "...":
                     self.pos += 1
+                    ellipsis = True
                 else:
                     args.append(self._union())
                 if self._peek() == ",":
                     self.pos += 1
             self.pos += 1
-        return self._resolve(name.rpartition(".")[2], args)
+        return self._resolve(name.rpartition(".")[2], args, ellipsis)
 
-    def _resolve(self, name: str, args: list[Any]) -> Any:
+    def _resolve(self, name: str, args: list[Any], ellipsis: bool) -> Any:
         if name == "None":
             return ("none",)
+        if name in ("tuple", "Tuple") and len(args) > 1 and not ellipsis:
+            return ("fixed", tuple(args))
         if name in ("list", "List", "Sequence", "set", "frozenset", "tuple", "Tuple"):
             return ("list", args[0] if len(args) == 1 else ("any",), name.lower())
         if name in ("dict", "Dict", "Mapping"):
@@ -431,6 +436,15 @@ def _converter(tree: Any) -> Any:
                 return set(value)
             return tuple(value) if container == "tuple" else value
         return sequence
+    if kind == "fixed":
+        items = [_converter(t) for t in tree[1]]
+
+        def fixed(value: Any, where: str) -> Any:
+            if not isinstance(value, (list, tuple)) or len(value) != len(items):
+                raise ShapeError(f"{where}: expected a list of {len(items)}, got {_kind(value)}")
+            return tuple(item if check is None else check(item, f"{where}[{i}]")
+                         for i, (check, item) in enumerate(zip(items, value, strict=True)))
+        return fixed
     if kind == "dict":
         keys, values = _converter(tree[1]), _converter(tree[2])
 

@@ -51,6 +51,9 @@ def _tree_schema(tree: Any, refs: str) -> dict[str, Any]:
         return {"$ref": refs + tree[1].__name__}
     if kind == "list":
         return {"type": "array", "items": _tree_schema(tree[1], refs)}
+    if kind == "fixed":
+        items = [_tree_schema(t, refs) for t in tree[1]]
+        return {"type": "array", "prefixItems": items, "minItems": len(items), "maxItems": len(items)}
     if kind == "dict":
         return {"type": "object", "additionalProperties": _tree_schema(tree[2], refs)}
     if kind == "union":

@@ -4,6 +4,7 @@ frame gets a clear reply (never ``internal error``, never none), and the master 
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +70,8 @@ def _of_type(tree: tuple[Any, ...], depth: int = 0) -> st.SearchStrategy[Any]:
         return st.one_of(*(_of_type(t, depth) for t in tree[1]))
     if kind == "list":
         return st.lists(_of_type(tree[1], depth + 1), max_size=4)
+    if kind == "fixed":
+        return st.tuples(*(_of_type(t, depth + 1) for t in tree[1])).map(list)
     if kind == "dict":
         return st.dictionaries(_of_type(tree[1], depth + 1), _of_type(tree[2], depth + 1), max_size=4)
     if kind == "record" and depth < 3:
@@ -124,7 +127,8 @@ def _still_serving(sock: socket.socket) -> None:
     assert isinstance(recv_reply(sock), protocol.JobRows)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# QSYS_FRAME_EXAMPLES: a longer run than CI's
+@settings(max_examples=int(os.environ.get("QSYS_FRAME_EXAMPLES", "1500")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=frames)
 def test_every_whole_frame_gets_a_clear_reply(conn: list[socket.socket], frame: tuple[str, bytes]) -> None:
     kind, payload = frame

@@ -48,6 +48,9 @@ def test_nested_rows_come_back_as_records() -> None:
      "job_finished.report.exit_status: expected int, got str"),
     ({"t": "register", "host": "n", "arch": "a", "processors": 1, "mem_total": 0, "swap_total": 0,
       "load": {}, "jobs": [{"job_id": 1}]}, "register.jobs[0]: missing field 'task_id'"),
+    ({"t": "ar_submit", "spec": {"pe": [[1]]}}, "ar_submit.spec.pe: expected a list of 3, got list"),
+    ({"t": "ar_submit", "spec": {"pe": []}}, "ar_submit.spec.pe: expected a list of 3, got list"),
+    ({"t": "ar_submit", "spec": {"pe": ["smp", "1", 2]}}, "ar_submit.spec.pe[1]: expected int, got str"),
     ({"t": "no_such_thing"}, "unknown message type 'no_such_thing'"),
     ({"spec": {}}, "unknown message type None"),
 ])
@@ -56,6 +59,11 @@ def test_a_message_of_the_wrong_shape_is_a_protocol_error_naming_the_field(body:
     with pytest.raises(ProtocolError) as caught:
         _decode(body)
     assert expected in caught.value.message
+
+
+def test_a_tuple_of_known_length_arrives_as_a_tuple() -> None:
+    msg = _decode({"t": "ar_submit", "spec": {"pe": ["smp", 1, 4], "duration": 60}})
+    assert isinstance(msg, protocol.ArSubmit) and msg.spec.pe == ("smp", 1, 4)
 
 
 def test_a_row_reads_like_the_map_it_travels_as() -> None:
