@@ -35,6 +35,7 @@ __all__ = [
     "apply",
     "bad_value",
     "checked",
+    "client_error",
     "comma_list",
     "parse",
     "scan",
@@ -321,6 +322,17 @@ def store_items(key: str) -> Handler:
         state.setdefault(key, []).extend(item for value in values for item in value.split(",") if item)
 
     return handler
+
+
+def client_error(exc: UsageError, table: OptionTable, *, with_usage: bool = False) -> UsageError:
+    """A refusal worded as SGE 8.1.9's qrstat, qrdel and qquota word theirs: ``error: ...``
+    instead of ``PROGRAM: ...`` (a message without that prefix as it is), after the usage for
+    those that print it first, exit code 1."""
+    prefix = f"{table.program}: "
+    text = "error: " + exc.message[len(prefix):] if exc.message.startswith(prefix) else exc.message
+    error = UsageError(f"{table.usage()}{text}" if with_usage else text)
+    error.exit_code = 1
+    return error
 
 
 def parse(argv: Sequence[str], table: OptionTable, state: Any) -> list[str]:

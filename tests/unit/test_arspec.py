@@ -124,3 +124,26 @@ def test_qrsub_output_form_and_repeated_lists() -> None:
     assert request.form == "json" and request.spec.duration == 600.0
     assert request.spec.queues == ["a.q", "b.q"] and request.spec.resources == {"h_rt": "50", "mem": "1G"}
     assert request.spec.mail_users == ["x@y", "z"] and request.spec.users == ["u1", "!u2"]
+
+
+@pytest.mark.parametrize(("command", "argv", "last_line", "usage_first"), [
+    ("qrstat", ["-x"], 'error: invalid option argument "-x"', False),
+    ("qrstat", ["-ar"], "error: -ar option must have argument", False),
+    ("qrstat", ["-u"], "error: -u option must have a list usernames", False),
+    ("qrstat", ["-ar", "abc"], "error: ERROR! invalid id, must be an unsigned integer", False),
+    ("qrdel", [], "ERROR! no option argument", True),
+    ("qrdel", ["-x"], 'error: invalid option argument "-x"', True),
+    ("qquota", ["-x"], 'error: invalid option argument "-x"', True),
+])
+def test_reservation_and_quota_commands_refuse_as_grid_engine(command: str, argv: list[str], last_line: str,
+                                                              usage_first: bool,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # SGE 8.1.9: "error: ..." (not "qrstat: ..."), qrdel and qquota print their usage first, exit 1
+    import importlib
+
+    module = importlib.import_module(f"qsys.cli.{command}")
+    assert module.main(argv) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == last_line
+    assert err[0].startswith(f"usage: {command} ") == usage_first
+    assert (len(err) > 1) == usage_first
