@@ -168,6 +168,13 @@ class Policies:
                 return f'cannot run at host "{host}" because its resource map ids are used up', True
         return None, True
 
+    def release_held(self, job: PendingJob, placed: Placed) -> None:
+        """An AR's job starts on slots its reservation held: the ledger gets them back first,
+        to take them again for the job."""
+        if job.ar_id is not None:
+            for _, qi, count in placed:
+                self.ledger.take(QUEUE, qi, self.slots_def, -count)
+
     def commit(self, cat: _Category, job: PendingJob, req: JobRequest, placed: Placed,
                assignments: list[Assignment]) -> None:
         """Record a placement that started (after the ledger took its amounts)."""
@@ -184,7 +191,6 @@ class Policies:
                 key = (job.ar_id, i)
                 self.ar_free[key] = self.ar_free.get(key, 0) - count
                 self.held[i] = self.held.get(i, 0) - count
-                self.ledger.take(QUEUE, qi, self.slots_def, -count)  # was held for the AR already
             if self.timeline is not None:
                 self.timeline.started(i, count, self._end(job, qi))
 
