@@ -466,7 +466,7 @@ class _Pass:
             for i, qi in enumerate(self.snap.queue_instances):
                 host = hosts.get(qi.host)
                 if owner in qi.denied_owners:
-                    found[i] = f'cannot run in queue instance "{qi.name}" because the user "{owner}" has no access to it'
+                    found[i] = f'has no permission for cluster queue "{qi.queue}"'
                 elif host is not None and owner in host.denied_owners:
                     found[i] = f'has no permission for host "{host.name}"'  # Grid Engine's words for an exec host
         return found
@@ -488,7 +488,8 @@ class _Pass:
         bad = set(static.bad)
         bad.update(self.unavailable_set)
         first = heapq.nsmallest(self.snap.max_reasons, bad, key=self.pos.__getitem__)
-        return [static.denied.get(i) or self.unavailable[i] or static.failing[i] for i in first]
+        # a cluster queue's reason (its -q or PE list) is said once for all its instances
+        return list(dict.fromkeys(static.denied.get(i) or self.unavailable[i] or static.failing[i] for i in first))
 
     def _open_candidates(self, cat: _Category, pe: PeSnap) -> list[int]:
         """The candidates in ``pe`` with a free slot now (no policies only), in the order a
@@ -555,7 +556,7 @@ class _Pass:
 
     def _empty_amounts(self, req: JobRequest, amounts: tuple[object, ...]) -> dict[int, str]:
         """Instances where one slot of ``req`` would not fit even with nothing running."""
-        key = ("empty", amounts)
+        key = ("empty", amounts, req.shown)  # the reasons name the whole -l list
         found = self.memo.checks.get(key)
         if found is None:
             empty, hosts = self.empty_ledger, self.snap.hosts
