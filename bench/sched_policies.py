@@ -4,8 +4,8 @@ A synthetic cluster (hosts x slots, half of the slots busy with running jobs of 
 and a queue of pending jobs from many users, some parallel, some with -R y, some asking for
 GPUs (a plain count without policies, device ids with them); "all policies" adds a share tree and functional shares (tickets), a per-user resource
 quota, reservations (max_reservation 10) and two advance reservations. Each pass is given a
-memo filled by a pass before it, as the master keeps one; the figure is the median CPU time of
-``--repeat`` passes. Prints, per size, both pass times and their ratio (issue 13's target:
+memo filled by a pass before it and runs without cycle collection, as the master's passes do
+(qsys/master/dispatch.py); the figure is the median CPU time of ``--repeat`` passes. Prints, per size, both pass times and their ratio (issue 13's target:
 at most 1.5), then what each policy alone costs at the largest size:
 
     /opt/qsys/venv/bin/python bench/sched_policies.py [--pending 10000 100000] [--hosts 1000] [--quick]
@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from qsys.master.collector import paused  # noqa: E402
 from qsys.objects import parse_quota_sets  # noqa: E402
 from qsys.objects.sharetree import ShareNode  # noqa: E402
 from qsys.sched import (  # noqa: E402
@@ -114,7 +115,8 @@ def timed(snap: Snapshot, repeat: int) -> tuple[float, int, int]:
     times = []
     for _ in range(repeat):
         start = time.process_time()
-        decision = schedule(snap, memo)
+        with paused():
+            decision = schedule(snap, memo)
         times.append(time.process_time() - start)
     return statistics.median(times), len(decision.dispatches), len(decision.reservations)
 
