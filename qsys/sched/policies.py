@@ -51,6 +51,9 @@ class Policies:
         self.position = {(qi.queue, qi.host): i for i, qi in enumerate(snap.queue_instances)}
         self.quotas = QuotaState(snap, index)
         self.quotas_anywhere = self.quotas.active and self.quotas.anywhere
+        # what of a job's owner and project the quota rules can tell apart (a category each)
+        self.quota_users = self.quotas.active and self.quotas.looks_at("users")
+        self.quota_projects = self.quotas.active and self.quotas.looks_at("projects")
         self.devices = DeviceState(snap, index)
         self.reservations_left = snap.max_reservation
         self.ars = {ar.ar_id: ar for ar in snap.advance_reservations}
@@ -94,8 +97,8 @@ class Policies:
     def key_extra(self, job: PendingJob) -> tuple[object, ...]:
         """What else makes two jobs behave differently under these policies."""
         extra: tuple[object, ...] = (job.ar_id,)
-        if self.quotas.active:
-            extra += (job.owner, job.project)
+        if self.quotas.active:  # jobs no rule tells apart share a category (and its verdicts)
+            extra += (job.owner if self.quota_users else None, job.project if self.quota_projects else None)
         if self.timeline is not None:
             extra += (job.reserve,)
         return extra
