@@ -262,20 +262,21 @@ def _greedy(categories: dict[tuple[object, ...], list[Ref]],
         if group:
             heap.append((-current(key), group[-1].job_id, group[-1].index, n, key))
     heapq.heapify(heap)
+    replace = heapq.heapreplace
     taken = 0
     while heap and taken < limit:
         stored = heap[0]
         key = stored[4]
-        group = categories[key]
-        entry = (-current(key), group[-1].job_id, group[-1].index, stored[3], key)
-        if entry[:4] != stored[:4]:
-            heapq.heapreplace(heap, entry)
+        value = -current(key)
+        if value != stored[0]:  # (an entry's job is always its category's next one)
+            replace(heap, (value, stored[1], stored[2], stored[3], key))
             continue
+        group = categories[key]
         ref = group.pop()
         taken += 1
         yield key, ref
         if group:
-            heapq.heapreplace(heap, (-current(key), group[-1].job_id, group[-1].index, stored[3], key))
+            replace(heap, (-current(key), group[-1].job_id, group[-1].index, stored[3], key))
         else:
             heapq.heappop(heap)
 
@@ -321,21 +322,27 @@ def _functional(running: list[Ref], classes: Classes, config: TicketConfig, depe
     own_of: dict[tuple[object, ...], Owners] = {key: owners(group[0]) for key, group in categories.items()}
     state = {"job_sum": job_sum}
 
+    # per category: (kind, counts key, fshare, weight) of each owner (the greedy asks often)
+    terms = {key: tuple((kind, (kind, name), fshare, weights[kind]) for kind, name, fshare in own)
+             for key, own in own_of.items()}
+
     def would_get(key: tuple[object, ...], ref: Ref) -> float:
         """Tickets if this job ran next (Grid Engine's estimate, sums padded by 0.001)."""
         tickets = 0.0
-        for kind, name, fshare in own_of[key]:
-            if shared:
-                tickets += weights[kind] * (fshare / (counts.get((kind, name), 0) + 1)) * total / (sums[kind] + _EPSILON)
-            else:
-                tickets += weights[kind] * fshare * total / (sums[kind] + _EPSILON + fshare)
-        if ref.job_share:
-            tickets += w_job * ref.job_share * total / (state["job_sum"] + _EPSILON + ref.job_share)
+        if shared:
+            for kind, counted, fshare, weight in terms[key]:
+                tickets += weight * (fshare / (counts.get(counted, 0) + 1)) * total / (sums[kind] + _EPSILON)
+        else:
+            for kind, _, fshare, weight in terms[key]:
+                tickets += weight * fshare * total / (sums[kind] + _EPSILON + fshare)
+        job_share = ref.job_share
+        if job_share:
+            tickets += w_job * job_share * total / (state["job_sum"] + _EPSILON + job_share)
         return tickets
 
     def current(key: tuple[object, ...]) -> float:
         ref = categories[key][-1]
-        return would_get(key, ref) + (ref.tickets if dependent else 0.0)
+        return would_get(key, ref) + ref.tickets if dependent else would_get(key, ref) + 0.0
 
     last: dict[tuple[object, ...], float] = {}
     limit = max(0, config.max_functional_jobs_to_schedule)
@@ -364,14 +371,14 @@ def _functional(running: list[Ref], classes: Classes, config: TicketConfig, depe
 
 
 class _Node:
-    __slots__ = ("name", "shares", "kind", "children", "refs", "count", "active", "usage",
+    __slots__ = ("name", "shares", "kind", "children", "refs", "running", "count", "active", "usage",
                  "stt", "ostt", "oltt", "project")
 
     def __init__(self, name: str, shares: int, kind: int, project: str | None) -> None:
         self.name, self.shares, self.kind, self.project = name, shares, kind, project
         self.children: list[_Node] = []
-        self.refs: list[Ref] = []
-        self.count = self.active = 0
+        self.refs: list[Ref] = []  # its running refs, then its pending ones
+        self.running = self.count = self.active = 0
         self.usage = self.stt = self.ostt = self.oltt = 0.0
 
 
@@ -456,15 +463,14 @@ def _share_tree(running: list[Ref], classes: Classes, config: TicketConfig, depe
         ref.node = tree.node_for(ref.user, ref.project)
         if ref.node is not None:
             ref.node.refs.append(ref)
+            ref.node.running += 1
     mixed: set[int] = set()  # nodes whose pending refs come from several classes
     for (user, project, *_), refs in classes.items():
         node = tree.node_for(user, project)
         if node is None:
             continue
-        if any(r.pending for r in node.refs[-1:]):
+        if len(node.refs) > node.running:
             mixed.add(id(node))
-        for ref in refs:
-            ref.node = node
         node.refs.extend(refs)
     _count(tree.root)
     _usage(tree.root, config)
@@ -497,7 +503,7 @@ def _share_tree(running: list[Ref], classes: Classes, config: TicketConfig, depe
 
 def _count(node: _Node) -> None:
     node.count = len(node.refs)
-    node.active = sum(1 for ref in node.refs if not ref.pending)
+    node.active = node.running
     for child in node.children:
         _count(child)
         node.count += child.count
@@ -558,7 +564,7 @@ def _pending_order(root: _Node, node: _Node, total: float, dependent: bool, mixe
     of its subtree and gives the k-th the node's short-term target over its place among the
     node's running and pending jobs (``share``), so the level just below the root decides the
     tickets and the levels beneath the order."""
-    direct = [ref for ref in node.refs if ref.pending]
+    direct = node.refs[node.running:]
     if node is root and not direct:
         waiting = [child for child in node.children if child.count - child.active > 0]
         if len(waiting) == 1:  # one branch with pending jobs: it is as good as the root
