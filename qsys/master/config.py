@@ -111,6 +111,7 @@ class ClusterConfig:
         self._complexes: dict[str, Any] | None = None
         self._groups_of: dict[str, list[str]] = {}
         self._attr_cache: dict[tuple[str, str, str], str] = {}
+        self._host_configs: dict[str, dict[str, str]] = {}
         self.generation = 0
         self.mode = "personal"  # told to every exec host as execd_mode
         self.generation = 0  # counts changes (what is derived from the configuration is kept until it moves)
@@ -178,6 +179,7 @@ class ClusterConfig:
         self._complexes = None
         self._groups_of = {}
         self._attr_cache = {}
+        self._host_configs = {}
         self.generation += 1
 
     # ------------------------------------------------------------ persistence
@@ -292,9 +294,13 @@ class ClusterConfig:
     # ------------------------------------------------------------ lookups
 
     def host_config(self, host: str) -> dict[str, str]:
-        merged = effective_config(self.global_conf, self.local_conf.get(host))
-        merged["execd_mode"] = self.mode
-        return merged
+        """A host's effective configuration (a copy of what is kept until the next
+        configuration change: every start of a task reads it, and rendering it costs ~0.3 ms)."""
+        merged = self._host_configs.get(host)
+        if merged is None:
+            merged = self._host_configs[host] = effective_config(self.global_conf, self.local_conf.get(host))
+            merged["execd_mode"] = self.mode
+        return dict(merged)
 
     def queue_names(self) -> list[str]:
         return sorted(self.queues)

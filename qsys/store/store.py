@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
 from sqlalchemy import Table, bindparam, case, create_engine, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -21,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from qsys.errors import QsysError
 from qsys.store import schema
-from qsys.store.image import Image, unpack
+from qsys.store.image import Image, pack, unpack
 
 log = logging.getLogger("qsys.store")
 
@@ -124,14 +123,6 @@ class Loaded:
     objects: dict[tuple[str, str], Record] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     accounting_count: int = 0
-
-
-# ------------------------------------------------------------------ records
-
-
-def pack(record: Record) -> bytes:
-    # arguments and environments keep bytes that are not UTF-8 (as the wire does: protocol)
-    return msgpack.packb(record, use_bin_type=True, unicode_errors="surrogateescape")
 
 
 # ------------------------------------------------------------------ folding a batch
