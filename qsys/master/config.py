@@ -62,7 +62,7 @@ DEFAULT_GLOBAL: dict[str, str] = effective_config(default_global_config())
 log = logging.getLogger("qsys.master.config")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class QueueInstance:
     queue: str
     host: str
@@ -112,6 +112,7 @@ class ClusterConfig:
         self._groups_of: dict[str, list[str]] = {}
         self._attr_cache: dict[tuple[str, str, str], str] = {}
         self._host_configs: dict[str, dict[str, str]] = {}
+        self._instances: tuple[frozenset[str], list[QueueInstance]] | None = None
         self.generation = 0
         self.mode = "personal"  # told to every exec host as execd_mode
         self.generation = 0  # counts changes (what is derived from the configuration is kept until it moves)
@@ -180,6 +181,7 @@ class ClusterConfig:
         self._groups_of = {}
         self._attr_cache = {}
         self._host_configs = {}
+        self._instances = None
         self.generation += 1
 
     # ------------------------------------------------------------ persistence
@@ -343,6 +345,15 @@ class ClusterConfig:
         return found
 
     def queue_instances(self, live: dict[str, ExecHost]) -> list[QueueInstance]:
+        """Every queue instance (kept until the configuration or the set of hosts changes:
+        each pass asks several times, and 1,000 hosts took ~10 ms to resolve)."""
+        hosts = frozenset(live)
+        kept = self._instances
+        if kept is None or kept[0] != hosts:
+            kept = self._instances = (hosts, self._queue_instances(live))
+        return list(kept[1])
+
+    def _queue_instances(self, live: dict[str, ExecHost]) -> list[QueueInstance]:
         out = []
         for queue in self.queue_names():
             for host in self.queue_hosts(queue, live):
