@@ -40,7 +40,7 @@ def used_slots(jobs: Iterable[Job]) -> Counter[tuple[str, str]]:
     return used
 
 
-def consumption(state: Master) -> tuple[dict[tuple[str, str], dict[str, float]], dict[str, dict[str, float]],
+def consumption(state: Master, jobs: Iterable[Job] | None = None) -> tuple[dict[tuple[str, str], dict[str, float]], dict[str, dict[str, float]],
                                         dict[str, float]]:
     """What running tasks hold of consumable resources, per queue instance, host and
     cluster (Grid Engine counts a consumable at every level that defines it)."""
@@ -50,7 +50,7 @@ def consumption(state: Master) -> tuple[dict[tuple[str, str], dict[str, float]],
     per_qi: dict[tuple[str, str], dict[str, float]] = {}
     per_host: dict[str, dict[str, float]] = {}
     total: dict[str, float] = {}
-    for job in state.jobs.values():
+    for job in state.jobs.values() if jobs is None else jobs:
         if not job.tasks or not job.spec.hard_resources:
             continue
         for name, text in job.spec.hard_resources.items():
@@ -74,8 +74,9 @@ def consumption(state: Master) -> tuple[dict[tuple[str, str], dict[str, float]],
 
 def build_snapshot(state: Master, states: StateDecorator, now: float, immediate: int | None = None) -> sched.Snapshot:
     config = state.config
-    used = used_slots(state.jobs.values())
-    per_qi, per_host, total = consumption(state)
+    running = [job for job in state.jobs.values() if job.tasks]  # one walk of a long queue, not three
+    used = used_slots(running)
+    per_qi, per_host, total = consumption(state, running)
     hosts = state.hosts
     queue_snaps = queue_instance_snapshots(config, hosts, used)
     # no pass can start more tasks of an array than the cell has slots: a job's view holds
@@ -108,7 +109,7 @@ def build_snapshot(state: Master, states: StateDecorator, now: float, immediate:
         snap.denied_owners = host_denials(config, name, owners, groups)
     for qi in queue_snaps:
         qi.consumed = per_qi.get((qi.queue, qi.host), {})
-    pe_snaps = pe_snapshots(state)
+    pe_snaps = pe_snapshots(state, running)
     states.decorate(queue_snaps, pe_snaps, owners)
     return sched.Snapshot(
         now=now,
@@ -189,9 +190,9 @@ def queue_instance_snapshots(config: ClusterConfig, live: dict[str, ExecHost],
     return out
 
 
-def pe_snapshots(state: Master) -> dict[str, sched.PeSnap]:
+def pe_snapshots(state: Master, jobs: Iterable[Job] | None = None) -> dict[str, sched.PeSnap]:
     used: dict[str, int] = {}
-    for job in state.jobs.values():
+    for job in state.jobs.values() if jobs is None else jobs:
         if not job.tasks:
             continue
         for task in job.tasks.values():

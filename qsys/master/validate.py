@@ -56,9 +56,10 @@ def validate_spec(master: Master, who: Identity, spec: JobSpec) -> None:
         limit = MAX_ARRAY_TASKS if limit is None else limit  # 0: no limit, as the man page says
         if limit and len(t) > limit:
             raise InvalidRequest(f"job rejected: {len(t)} tasks exceed max_aj_tasks {limit}")
-    queues = config.queue_names()
-    hosts = set(config.all_exec_hosts(master.hosts))
-    for pattern in [*spec.hard_queues, *spec.soft_queues, *spec.master_queues]:
+    patterns = [*spec.hard_queues, *spec.soft_queues, *spec.master_queues]
+    queues = config.queue_names() if patterns else []
+    hosts = set(config.all_exec_hosts(master.hosts)) if patterns else set()  # ~0.1 ms at 1,000 hosts
+    for pattern in patterns:
         if not _queue_pattern_known(pattern, queues, hosts):
             raise InvalidRequest(f'Job was rejected because job requests unknown queue "{pattern}"')
     for name, value in [*spec.hard_resources.items(), *spec.soft_resources.items()]:
