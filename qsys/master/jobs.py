@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from qsys import record
 from qsys.jobspec import JobSpec, TaskRange
 from qsys.master.tasks import TaskSet
+from qsys.record import to_map
 from qsys.store.image import Packed, pack, unpack
 
 # task states (what qstat shows for a task that left the pending set)
@@ -97,6 +99,22 @@ class Task:
         )
 
 
+def sparse_spec(spec: JobSpec) -> dict[str, Any]:
+    """What the store keeps of a spec: the fields that differ from their defaults (a typical
+    job's is ~150 bytes packed instead of ~700; ``JobSpec.from_wire`` fills in the rest)."""
+    data = to_map(spec)
+    for name in JobSpec.CLIENT_ONLY:
+        data.pop(name, None)
+    for name, value in data.items():
+        if hasattr(type(value), "__record_fields__"):  # -pe, -t
+            data[name] = record.asdict(value)
+    return data
+
+
+_DEFAULT_SPEC = JobSpec().to_wire()
+_FRESH = [name for name, value in _DEFAULT_SPEC.items() if isinstance(value, (list, dict))]
+
+
 @dataclass(slots=True)
 class Job:
     job_id: int
@@ -164,13 +182,17 @@ class Job:
     def _spec_packed(self) -> Packed:
         kept = self.spec_packed
         if kept is None or kept[0] is not self.spec:
-            kept = self.spec_packed = (self.spec, Packed(pack(self.spec.to_wire())))
+            kept = self.spec_packed = (self.spec, Packed(pack(sparse_spec(self.spec))))
         return kept[1]
 
     def spec_map(self) -> dict[str, Any]:
-        """The spec's wire form (a start order's): unpacked from the kept bytes, ~20x cheaper
+        """The spec's whole wire form (a start order's), from the kept bytes: ~3x cheaper
         than ``spec.to_wire()``."""
-        return unpack(self._spec_packed())
+        whole = dict(_DEFAULT_SPEC)
+        for name in _FRESH:
+            whole[name] = type(whole[name])()  # each start order its own lists and maps
+        whole.update(unpack(self._spec_packed()))
+        return whole
 
     def to_record(self) -> dict[str, Any]:
         return {
