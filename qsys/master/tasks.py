@@ -145,7 +145,18 @@ class TaskSet:
 
     def describe(self) -> str:
         """Grid Engine's text for the ids left: ``1-3:1``, ``1,4-9:1``, ``7``."""
-        return describe_ids(list(self))
+        r = self.range_
+        runs = self._runs
+        start, end = 0, len(r) - 1  # the positions left, when they are one stretch
+        if runs and runs[0][0] == 0:
+            start = runs[0][1] + 1
+            runs = runs[1:]
+        if runs and runs[-1][1] == end:
+            end = runs[-1][0] - 1
+            runs = runs[:-1]
+        if runs or end - start < 2:  # holes, or too few for a range: as Grid Engine lists them
+            return describe_ids(list(self))
+        return f"{r.first + start * r.step}-{r.first + end * r.step}:{r.step}"  # no list of 1,000,000
 
 
 def describe_ids(ids: list[int], pairs: bool = True) -> str:
