@@ -270,13 +270,18 @@ def wait_for_pass(cell: Cell, after: int, timeout: float = 900) -> PassFigures:
 HUGE_ARRAY = 1_000_000
 
 
-def submit_huge_array(cell: Cell) -> float:
-    """Seconds to have a held array of :data:`HUGE_ARRAY` tasks accepted (max_aj_tasks 0 first;
-    held, so the figures after it are those of the mix)."""
+def allow_huge_arrays(cell: Cell) -> None:
+    """max_aj_tasks 0 (no limit) in the global configuration."""
     with Client(cell) as admin:
         lines = admin.conf_show("conf", "global").text.splitlines()
         text = "\n".join("max_aj_tasks 0" if line.startswith("max_aj_tasks") else line for line in lines)
         admin.conf("modify", "conf", "global", text + "\n")
+
+
+def submit_huge_array(cell: Cell) -> float:
+    """Seconds to have a held array of :data:`HUGE_ARRAY` tasks accepted (held, so the figures
+    after it are those of the mix)."""
+    with Client(cell) as admin:
         t0 = time.perf_counter()
         admin.submit(JobSpec(command="/bin/true", binary=True, name="huge", hold=True,
                              tasks=TaskRange(1, HUGE_ARRAY, 1)))
@@ -306,6 +311,7 @@ def run_size(hosts: int, tasks: int, window: float, repeat: int, profile: Path |
     try:
         loop.call(fleet.start(timeout=300))
         fig.rss_idle = master.rss_mb()
+        allow_huge_arrays(cell)  # before the jobs: a configuration change costs a long pass with them
         with Client(cell) as admin:
             admin.queue_action("disable", ["all.q"])
         mix = job_mix(tasks, rng)
