@@ -157,6 +157,7 @@ class ExecDaemon:
         self.tasks: dict[tuple[int, int], Tracked] = {}
         self.config: dict[str, str] = {}
         self.writer: asyncio.StreamWriter | None = None
+        self.outbox: protocol.Outbox | None = None  # of the current link: ends seen together leave together
         self.forks = ForkServerClient()
         self.sampler = LoadSampler()
         self.online = OnlineUsage()
@@ -227,6 +228,8 @@ class ExecDaemon:
             self._unwatch(tracked)
         self.forks.stop()
         if self.writer is not None:
+            if self.outbox is not None:
+                self.outbox.flush()
             self.writer.close()
             self.writer = None
 
@@ -310,6 +313,7 @@ class ExecDaemon:
             msg = await execlink.handshake(reader, writer, self.host, self.opts.key, self.register_message(),
                                            binding, challenge)
             self.writer = writer
+            self.outbox = protocol.Outbox(writer)
             registered = True
             log.info("host=%s registered with the master (%d tasks reported)", self.host, len(self.tasks))
             self.inherit.link_up()
@@ -366,7 +370,9 @@ class ExecDaemon:
     def send(self, msg: Any) -> bool:
         if self.writer is None or self.writer.is_closing():
             return False
-        protocol.write_message(self.writer, msg)
+        if self.outbox is None or self.outbox.writer is not self.writer:
+            self.outbox = protocol.Outbox(self.writer)
+        self.outbox.put(msg)
         return True
 
     def restart_load_reports(self) -> None:
