@@ -157,6 +157,7 @@ class ExecDaemon:
         self.tasks: dict[tuple[int, int], Tracked] = {}
         self.config: dict[str, str] = {}
         self.writer: asyncio.StreamWriter | None = None
+        self._refill_soon = False  # a refill of the forkserver's spare shepherds is due this turn
         self.outbox: protocol.Outbox | None = None  # of the current link: ends seen together leave together
         self.forks = ForkServerClient()
         self.sampler = LoadSampler()
@@ -488,6 +489,14 @@ class ExecDaemon:
             log.info("%s session (%s) listens on port %d", label, (launch.session or {}).get("method"), port)
         log.info("%s started (shepherd pid %d)", label, pid)
         self._watch(tracked, None)
+        if not self._refill_soon:
+            self._refill_soon = True
+            asyncio.get_running_loop().call_soon(self._refill_spares)
+
+    def _refill_spares(self) -> None:
+        """After this turn's starts (and the JobStarted they sent, queued before this)."""
+        self._refill_soon = False
+        self.forks.refill()
 
     def _refuse_session(self, launch: Launch) -> bool:
         """A session the identity policy refuses ends before it starts: the client hears why
