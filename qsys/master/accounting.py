@@ -8,6 +8,7 @@ the moment ``qstat`` stops listing it).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -120,8 +121,10 @@ class AccountingWriter:
         return build_record(job, task, asdict(report), now)
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append the line: visible to qacct at once, on disk within the loop's next turn
-        (ends that arrive together share one fsync)."""
+        """Append the line: visible to qacct at once, on disk soon: an fsync starts in the
+        loop's next turn (ends that arrive together share it), in a worker thread, so the
+        loop serves on meanwhile (it overlaps the store's commit of the same ends instead of
+        holding up the loop for as long as that commit)."""
         f = self._open()
         # the bytes of a name or path as the user gave them (not UTF-8: as they are)
         self.backlog.append((format_line(record) + "\n").encode("utf-8", "surrogateescape"))
@@ -132,19 +135,17 @@ class AccountingWriter:
         if self._sync_pending:
             return
         try:
-            import asyncio
-
             loop = asyncio.get_running_loop()
         except RuntimeError:
             f.fsync()
             return
         self._sync_pending = True
-        loop.call_soon(self._sync)
+        loop.call_soon(self._sync, loop)
 
-    def _sync(self) -> None:
+    def _sync(self, loop: asyncio.AbstractEventLoop) -> None:
         self._sync_pending = False
         if self._file is not None:
-            self._file.fsync()
+            loop.run_in_executor(None, self._file.fsync)
 
     def written_keys(self, tasks: set[tuple[int, int]], tail_bytes: int = 8 << 20) -> set[tuple[int, int, int]]:
         """(job, task, start time) of the records of ``tasks`` already in the file's tail.
