@@ -200,6 +200,11 @@ class ForkServerClient:
 
     # ------------------------------------------------------------ the spare shepherds
 
+    @property
+    def spare_pids(self) -> list[int]:
+        """The spares in hand (their answers read), in the order they are used."""
+        return [pid for pid, _pipe in self._spares]
+
     def _start_spare(self, task_dir: str) -> int | None:
         """Hand ``task_dir`` to a spare (its pid), ask for the next one; None without one."""
         self._collect_spares(wait=not self._spares)  # one is on its way: as good as a fork now

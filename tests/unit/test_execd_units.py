@@ -146,3 +146,66 @@ def test_forkserver_preloads_only_what_it_may_and_again_after_a_restart() -> Non
         assert forks.proc is not None and "cryptography" in Path(f"/proc/{forks.proc.pid}/maps").read_text()
     finally:
         forks.stop()
+
+
+def _wait_for(check, what: str, seconds: float = 20.0):  # type: ignore[no-untyped-def]
+    from qsys.testing.waiting import wait_until
+
+    return wait_until(check, seconds, what, interval=0.01)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+def test_forkserver_starts_a_batch_task_on_a_spare_shepherd(tmp_path: Path) -> None:
+    from execd.forkserver import SPARES, ForkServerClient
+
+    forks = ForkServerClient()
+    forks.start()
+    try:
+        task = tmp_path / "5.1"  # no job.json: the shepherd fails "before job" and says so
+        task.mkdir()
+        forks._collect_spares(every=True)
+        spares = forks.spare_pids
+        assert len(spares) == SPARES and all(not _gone(pid) for pid in spares)  # forked ahead, waiting
+        pid = forks.fork(str(task))
+        assert pid == spares[0]  # no fork on request: the first spare took it
+        report = _wait_for(lambda: (task / "exit.json").exists() and (task / "exit.json").read_text(), "its report")
+        assert '"failed": 1' in report
+        forks.refill()
+        forks._collect_spares(every=True)
+        assert len(forks.spare_pids) == SPARES and pid not in forks.spare_pids
+    finally:
+        forks.stop()
+
+
+def test_a_killed_spare_is_passed_over_and_stop_leaves_no_spare(tmp_path: Path) -> None:
+    import signal
+
+    from execd.forkserver import ForkServerClient
+
+    forks = ForkServerClient()
+    forks.start()
+    try:
+        forks._collect_spares(every=True)
+        spares = forks.spare_pids
+        for pid in spares:
+            os.kill(pid, signal.SIGKILL)
+        _wait_for(lambda: all(_gone(pid) for pid in spares), "the spares to die")
+        task = tmp_path / "6.1"
+        task.mkdir()
+        pid = forks.fork(str(task))
+        assert pid not in spares  # forked on request instead
+        _wait_for(lambda: (task / "exit.json").exists(), "its report")
+        forks.refill()
+        forks._collect_spares(every=True)
+        left = forks.spare_pids
+        assert left
+    finally:
+        forks.stop()
+    _wait_for(lambda: all(_gone(pid) for pid in left), "the spares to exit at EOF")
