@@ -46,7 +46,7 @@ from execd.gids import GidPoolExhausted
 from execd.identity import IdentityPolicy
 from execd.load import ARCH, LoadSampler, meminfo, topology
 from execd.online import OnlineUsage, TaskProcesses
-from execd.spool import Spool, TaskDir, proc_start_time
+from execd.spool import Spool, TaskDir, proc_start_time, remove_retired
 from execd.usage import empty_report
 from qsys import execlink, protocol
 from qsys.errors import (
@@ -655,7 +655,11 @@ class ExecDaemon:
             return
         del self.tasks[(job_id, task_id)]
         self.pe.forget(tracked.tdir.path)
-        tracked.tdir.remove()
+        retired = tracked.tdir.retire()  # out of the spool now, its unlinks off the loop
+        if self.loop is not None and retired is not None:
+            self.loop.run_in_executor(None, remove_retired, retired)
+        else:
+            remove_retired(retired)
         log.debug("%s end acknowledged", tracked.label)
 
 

@@ -79,6 +79,8 @@ def shepherd_pids(spool_root: Path) -> set[int]:
         except OSError:
             continue
         for name in names:
+            if name.startswith("."):
+                continue  # a retired task directory (execd.spool.RETIRED) on its way out
             data = procs.read_bytes(os.path.join(base, name, "shepherd.pid"))
             with contextlib.suppress(ValueError, IndexError):
                 found.add(int((data or b"").split()[0]))

@@ -209,3 +209,22 @@ def test_a_killed_spare_is_passed_over_and_stop_leaves_no_spare(tmp_path: Path) 
     finally:
         forks.stop()
     _wait_for(lambda: all(_gone(pid) for pid in left), "the spares to exit at EOF")
+
+
+def test_a_retired_task_directory_leaves_the_spool_at_once_and_for_good(tmp_path: Path) -> None:
+    from execd.reaper import shepherd_pids
+    from execd.spool import RETIRED, remove_retired
+
+    spool = Spool(tmp_path / "spool")
+    spool.ensure()
+    tdir = spool.task_dir(3, 1)
+    tdir.path.mkdir()
+    tdir.write_shepherd_pid(os.getpid())
+    retired = tdir.retire()
+    assert retired is not None and retired.name.startswith(RETIRED) and not tdir.path.exists()
+    assert list(spool.tasks()) == [] and shepherd_pids(spool.root) == set()  # no task's any more
+    left = spool.task_dir(4, 1).retire()  # a daemon stopped before it removed one
+    assert left is None  # (nothing to rename: nothing left either)
+    spool.ensure()  # the next start removes what was retired and not removed
+    assert not retired.exists()
+    remove_retired(None)
