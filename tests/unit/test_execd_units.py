@@ -228,3 +228,20 @@ def test_a_retired_task_directory_leaves_the_spool_at_once_and_for_good(tmp_path
     spool.ensure()  # the next start removes what was retired and not removed
     assert not retired.exists()
     remove_retired(None)
+
+
+def test_the_end_takes_the_last_samples_carriers_as_its_first_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from execd import procs, reaper
+
+    scans: list[int] = []
+    monkeypatch.setattr(procs, "carriers", lambda gid: scans.append(gid) or [])
+    job = subprocess.Popen(["/bin/true"], process_group=0)
+    job.wait()
+    reaper.end_all(job.pid, 20001, carried_after_job=[])
+    assert scans == []  # none carried the ID after the job: nothing can now, no scan
+    stray = subprocess.Popen(["sleep", "30"], process_group=0)
+    reaper.end_all(job.pid, 20001, carried_after_job=[stray.pid])
+    assert _gone(stray.pid) and scans and set(scans) == {20001}  # killed and reaped, then scans: none left
+    stray.returncode = -9  # reaped by end_all already
