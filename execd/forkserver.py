@@ -23,6 +23,7 @@ it has it: ``execd.sshd`` (asyncssh, ~0.3 s to import) when this host's configur
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import signal
@@ -43,8 +44,12 @@ PRELOADABLE = ("execd.sshd",)
 
 def warm_up() -> None:
     """Do once here what every shepherd would do again after its fork: compile the checked
-    decoder of its Launch (~3 ms a shepherd on a loaded host)."""
+    decoder of its Launch (~3 ms a shepherd on a loaded host); and freeze what is loaded, so
+    no collection in a shepherd walks (and so copies, page by page) the forkserver's objects:
+    a trivial job's shepherd took ~1,500 copy-on-write faults, ~250 fewer frozen."""
     Launch.from_wire(Launch(0, 1, False, {}, "", 0, "", 0, "", "", 1, 1).to_wire())
+    gc.collect()
+    gc.freeze()
 
 
 def fork_spare(channel: socket.socket) -> tuple[int, int]:
@@ -116,6 +121,7 @@ def preload(module: str) -> str:
         importlib.import_module(module)
     except ImportError as exc:
         return f"error: {exc}"
+    gc.freeze()  # its objects too (see warm_up)
     return "ok"
 
 
