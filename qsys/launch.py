@@ -80,7 +80,11 @@ class Launch:
     checkpoint: dict[str, Any] | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The map of the fields; the maps and lists in it are this Launch's own (shared, not
+        copied: a start is encoded, or written to job.json, and not changed)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["hosts"] = [dataclasses.asdict(h) for h in self.hosts]
+        return out
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Launch:

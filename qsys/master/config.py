@@ -111,6 +111,7 @@ class ClusterConfig:
         self._complexes: dict[str, Any] | None = None
         self._groups_of: dict[str, list[str]] = {}
         self._attr_cache: dict[tuple[str, str, str], str] = {}
+        self._host_confs: dict[str, dict[str, str]] = {}
         self.generation = 0
         self.mode = "personal"  # told to every exec host as execd_mode
         self.generation = 0  # counts changes (what is derived from the configuration is kept until it moves)
@@ -178,6 +179,7 @@ class ClusterConfig:
         self._complexes = None
         self._groups_of = {}
         self._attr_cache = {}
+        self._host_confs = {}
         self.generation += 1
 
     # ------------------------------------------------------------ persistence
@@ -292,9 +294,12 @@ class ClusterConfig:
     # ------------------------------------------------------------ lookups
 
     def host_config(self, host: str) -> dict[str, str]:
-        merged = effective_config(self.global_conf, self.local_conf.get(host))
-        merged["execd_mode"] = self.mode
-        return merged
+        """The effective configuration of ``host`` (a copy: callers may keep or change it);
+        merged once until the next configuration change, as every start of a task asks."""
+        merged = self._host_confs.get(host)
+        if merged is None:
+            merged = self._host_confs[host] = effective_config(self.global_conf, self.local_conf.get(host))
+        return {**merged, "execd_mode": self.mode}
 
     def queue_names(self) -> list[str]:
         return sorted(self.queues)

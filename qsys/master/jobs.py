@@ -159,6 +159,10 @@ class Job:
 
     # ------------------------------------------------------------ store records
 
+    def spec_map(self) -> dict[str, Any]:
+        """``spec.to_wire()``, kept while the spec stays (shared: read it, do not change it)."""
+        return self._spec_wire()
+
     def _spec_wire(self) -> dict[str, Any]:
         kept = self.spec_wire
         if kept is None or kept[0] is not self.spec:
