@@ -20,19 +20,21 @@ class Counting:
         self.batches.append(list(changes))
 
 
-def _committer(pacer: Pacer) -> tuple[GroupCommitter, Counting]:
+def _parts(ready: bool) -> tuple[asyncio.Event, Pacer, GroupCommitter, Counting]:
+    """A pass wanted, the pacer of an active dispatcher (``ready`` or not), a committer
+    that asks it before each batch, and the batches it stored."""
+    wanted = asyncio.Event()
+    pacer = Pacer(wanted)
+    pacer.active, pacer.ready = True, ready
     store = Counting()
     committer = GroupCommitter(store)
     committer.before_batch = pacer.before_commit
-    return committer, store
+    return wanted, pacer, committer, store
 
 
 def test_a_wanted_pass_joins_the_transaction_of_the_end_that_asked_for_it() -> None:
     async def main() -> None:
-        wanted = asyncio.Event()
-        pacer = Pacer(wanted)
-        pacer.active = pacer.ready = True
-        committer, store = _committer(pacer)
+        wanted, pacer, committer, store = _parts(ready=True)
         end = SetCounter("end", 1)
         order = PutTask(2, 1, "t", "node1", {})
 
@@ -56,10 +58,7 @@ def test_a_wanted_pass_joins_the_transaction_of_the_end_that_asked_for_it() -> N
 
 def test_a_commit_waits_for_no_pass_the_dispatcher_is_not_ready_for() -> None:
     async def main() -> None:
-        wanted = asyncio.Event()
-        pacer = Pacer(wanted)
-        pacer.active = True  # not ready: e.g. the dispatcher itself awaits a commit
-        committer, store = _committer(pacer)
+        wanted, pacer, committer, store = _parts(ready=False)  # e.g. the dispatcher itself awaits a commit
         wanted.set()
         await asyncio.wait_for(committer.commit([SetCounter("a", 1)]), 5)
         pacer.ready = True
@@ -73,10 +72,7 @@ def test_a_commit_waits_for_no_pass_the_dispatcher_is_not_ready_for() -> None:
 
 def test_a_stopped_dispatcher_releases_the_commits_waiting_for_its_pass() -> None:
     async def main() -> None:
-        wanted = asyncio.Event()
-        pacer = Pacer(wanted)
-        pacer.active = pacer.ready = True
-        committer, store = _committer(pacer)
+        wanted, pacer, committer, store = _parts(ready=True)
         wanted.set()
         pending = asyncio.create_task(committer.commit([SetCounter("a", 1)]))
         for _ in range(3):
