@@ -223,6 +223,36 @@ def write_message(writer: asyncio.StreamWriter, msg: Any) -> None:
     writer.write(encode(msg))
 
 
+class Outbox:
+    """The messages queued on one link in one turn of the event loop leave in one write.
+
+    One system call and one wake-up of the peer for all of them instead of one each: the
+    start orders of a pass and the acknowledgements of the ends committed with them (master
+    to exec daemon), the ends a host saw at once (exec daemon to master), as Grid Engine
+    sends its orders and job reports in packs. Frames stay whole and in order; a peer reads
+    them one by one as before. Every message of the link must go through the outbox (or
+    :meth:`flush` first) to keep that order.
+    """
+
+    __slots__ = ("_frames", "writer")
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self._frames: list[bytes] = []
+
+    def put(self, msg: Any) -> None:
+        if not self._frames:
+            import asyncio
+
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._frames.append(encode(msg))
+
+    def flush(self) -> None:
+        frames, self._frames = self._frames, []
+        if frames and not self.writer.is_closing():
+            self.writer.write(b"".join(frames))
+
+
 # ================================================================ generic replies
 
 

@@ -219,6 +219,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     broker = SessionBroker(state, links)
     pacer = Pacer(state.pass_wanted)
     dispatcher = Dispatcher(state, links, qstates, parallel, broker, pacer, policies)
+    state.committer.before_batch = pacer.before_commit  # ends and the starts they allow: one commit
 
     execd_messages: protocol.HandlerTable[ExecdHandler] = protocol.HandlerTable("exec daemon")
     execds = ExecdRegistry(state, execd_messages, links, ends, qstates, parallel, members)
