@@ -6,14 +6,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol
-from qsys.master import liveusage
+from qsys.master import liveusage, rendering
 from qsys.master.arraydeps import split_pending, waiting_test
 from qsys.master.finished import FinishedJob, outcome_ids
 from qsys.master.qstat_select import QueueSelection, selection
+from qsys.master.rendering import master_zone
 from qsys.master.snapshot import used_slots
 from qsys.master.tasks import describe_ids
 from qsys.master.urgency import cluster_queue_summary, priorities
-from qsys.record import replace
+from qsys.record import fields, replace
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, TaskOutcome
 from qsys.sched.scheduler import DEPENDENCIES as DEPENDENCIES_TEXT
 from qsys.sched.scheduler import HELD as HELD_TEXT
@@ -147,6 +148,20 @@ class StatusRequests:
         if chosen is not None:  # qstat -f -q/-l: only the selected queue instances
             queues = [q for q in queues if q.name in chosen.names]
         return protocol.QueueRows(queues, job_rows(self.state, self.qstates, msg, self.policies, chosen))
+
+    async def text(self, who: Identity, msg: protocol.StatusText) -> Any:
+        """qstat's output, or the rows when the command's time zone is not the master's."""
+        query = msg.query
+        if msg.full:
+            queues = await self.queues(who, protocol.QueuesStatus(**{f.name: getattr(query, f.name)
+                                                                    for f in fields(query)}))
+            if msg.zone != master_zone():
+                return queues
+            return protocol.StatusReply(rendering.full_text(queues.queues, queues.jobs, msg))
+        rows = job_rows(self.state, self.qstates, query, self.policies)
+        if msg.zone != master_zone():
+            return protocol.JobRows(rows)
+        return protocol.StatusReply(rendering.jobs_text(rows, msg))
 
     async def hosts(self, who: Identity, msg: protocol.HostsStatus) -> protocol.HostRows:
         return protocol.HostRows(host_rows(self.state, self.qstates, self.policies))
