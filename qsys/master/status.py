@@ -43,7 +43,7 @@ class PassFigures(Protocol):
     def department(self, job: Job) -> str: ...
 
 
-def _common(job: Job, prio: float, brief: bool = False) -> dict[str, Any]:
+def _common(job: Job, prio: float) -> dict[str, Any]:
     spec = job.spec
     row = {
         "job_id": job.job_id,
@@ -53,8 +53,6 @@ def _common(job: Job, prio: float, brief: bool = False) -> dict[str, Any]:
         "submit_time": job.submit_time,
         "is_array": job.is_array,
     }
-    if brief:  # plain qstat and -f print none of the extras: 5,000 rows stay cheap
-        return row
     row.update({
         "hard_resources": dict(spec.hard_resources),
         "soft_resources": dict(spec.soft_resources),
@@ -88,9 +86,15 @@ def _task_row(job: Job, task: Task, prio: float) -> JobRow:
 
 
 def _pending_row(job: Job, prio: float, brief: bool) -> JobRow:
-    """A pending job's row (the hot part of qstat: brief rows carry no extras)."""
-    return JobRow(**_common(job, prio, brief), state=job.pending_state(), start_time=None, queue="",
-                  slots=job.spec.slots_requested(), tasks=job.pending.describe() if job.is_array else "")
+    """A pending job's row (the hot part of qstat: brief rows carry no extras, and are made
+    without the maps of keywords of the others)."""
+    spec = job.spec
+    is_array = spec.tasks is not None
+    if brief:
+        return JobRow(job.job_id, prio, spec.name, job.owner, job.pending_state(), job.submit_time, None, "",
+                      spec.slots_requested(), job.pending.describe() if is_array else "", is_array)
+    return JobRow(**_common(job, prio), state=job.pending_state(), start_time=None, queue="",
+                  slots=spec.slots_requested(), tasks=job.pending.describe() if is_array else "")
 
 
 def _pending_rows(master: Master, job: Job, prio: float, brief: bool) -> list[JobRow]:
@@ -202,7 +206,7 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
     users = msg.users
     pending_tickets, running_tickets = _ticket_figures(policies, master.clock.now())
     figures = priorities(master, pending_tickets, running_tickets)
-    prios = {job_id: fig["prior"] for job_id, fig in figures.items()}
+    prios, ntckts_of = figures.prior, figures.ntckts
     states = qstates.compute()
     everyone = not users or "*" in users
     wanted = set(users or ())
@@ -213,7 +217,7 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
         if not everyone and job.owner not in wanted:
             continue
         prio = prios.get(job.job_id, 0.0)
-        ntckts = figures.get(job.job_id, {}).get("ntckts", 0.0)
+        ntckts = ntckts_of.get(job.job_id, 0.0)
         department = policies.department(job) if policies is not None and not brief else None
         for task in sorted(job.tasks.values(), key=_task_number) if job.tasks else ():
             row = _task_row(job, task, prio)
@@ -242,9 +246,11 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
                  if everyone or entry.owner in wanted]
     if msg.urgency:  # qstat -urg / -pri
         for row in rows:
-            row.urgency = figures.get(row.job_id)
+            row.urgency = figures.figures(row.job_id)
     if chosen is not None:
         rows = [r for r in rows if chosen.shows(r, master.jobs.get(r.job_id))]
+    if not msg.states:  # (finished rows come only with -s z)
+        return rows
     return [r for r in rows if _state_filter(r, msg.states)]
 
 

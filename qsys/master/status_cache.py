@@ -45,8 +45,8 @@ if TYPE_CHECKING:
     Handler = Callable[[Any, Any], Awaitable[Any]]
 
 MAX_AGE = 2.0  # seconds a reply is served while nothing changed
-SHARE = 0.1  # the part of the loop's time that remaking replies may take while things change
-BURST = 0.25  # seconds of remaking the budget holds at most
+SHARE = 0.03  # the part of the loop's time that remaking replies may take while things change
+BURST = 0.1  # seconds of remaking the budget holds at most
 MAX_STALE = 1.0  # the oldest reply served while things change (beyond the budget)
 MAX_BYTES = 64 * 1024 * 1024  # replies kept at most (the oldest go first)
 
