@@ -1,7 +1,7 @@
 """Status reads off the scheduler's path: the drain of trivial jobs with and without clients
 polling ``qstat -xml``.
 
-    python bench/pollers.py [--jobs 500] [--pollers 20] [--interval 0.1] [--rounds 3] [--quick]
+    python bench/pollers.py [--jobs 500] [--pollers 20] [--interval 0.1] [--rounds 3] [--keep] [--quick]
 
 qsys runs as a personal cluster in a temporary QSYS_ROOT (one exec host, 4 slots, real
 processes), as in bench/run.py. A drain is the release of ``--jobs`` held ``/bin/true`` jobs
@@ -9,7 +9,8 @@ until the master has accounted all of them (its ``qsys_finishes_total``: a statu
 be one more poller). A poller is a thread that every ``--interval`` seconds does on the wire
 what one ``qstat -xml`` does: connect, hello, the StatusText request, the whole reply, close
 (no interpreter start: 20 pollers of ten commands a second would need more than two cores
-for the interpreters alone). Drains with and without pollers alternate; the table shows
+for the interpreters alone); with ``--keep`` each poller keeps its connection, as a library
+client (DRMAA, qsys-restd) does. Drains with and without pollers alternate; the table shows
 their medians, the ratio and what the pollers got (polls, their median time).
 """
 
@@ -37,8 +38,9 @@ from tests.clusterlib import Cluster, wait_until  # noqa: E402
 class Pollers:
     """``count`` threads, each polling as ``qstat -xml`` every ``interval`` seconds."""
 
-    def __init__(self, cluster: Cluster, count: int, interval: float) -> None:
+    def __init__(self, cluster: Cluster, count: int, interval: float, keep: bool = False) -> None:
         self.cluster = cluster
+        self.keep = keep  # one connection per poller (a library client) instead of one per poll
         self.count = count
         self.interval = interval
         self.stop = threading.Event()
@@ -59,11 +61,15 @@ class Pollers:
     def _poll(self, index: int) -> None:
         query = protocol.JobsStatus([getpass.getuser()])
         self.stop.wait(self.interval * index / self.count)  # spread over the interval
+        kept = self.cluster.client() if self.keep else None
         while not self.stop.is_set():
             began = time.perf_counter()
             try:
-                with self.cluster.client() as client:
-                    reply = client.status_text(query, form="xml")
+                if kept is not None:
+                    reply = kept.status_text(query, form="xml")
+                else:
+                    with self.cluster.client() as client:
+                        reply = client.status_text(query, form="xml")
                 if not isinstance(reply, str):
                     self.errors.append("the master sent rows (another time zone?)")
             except Exception as exc:  # a poll that failed is counted, not fatal
@@ -71,6 +77,8 @@ class Pollers:
             took = time.perf_counter() - began
             self.times.append(took)
             self.stop.wait(max(0.0, self.interval - took))
+        if kept is not None:
+            kept.close()
 
 
 def finishes(cluster: Cluster) -> float:
@@ -122,6 +130,8 @@ def main() -> int:
     parser.add_argument("--pollers", type=int, default=20)
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between one poller's polls")
     parser.add_argument("--rounds", type=int, default=3, help="drains of each kind (they alternate)")
+    parser.add_argument("--keep", action="store_true",
+                        help="each poller keeps one connection (as a library client does), not one per poll")
     parser.add_argument("--quick", action="store_true", help="100 jobs, one round (a smoke run)")
     args = parser.parse_args()
     if args.quick:
@@ -137,7 +147,7 @@ def main() -> int:
             drain(cluster, min(args.jobs, 50))  # warm up: forkserver, caches
             for _ in range(args.rounds):
                 quiet.append(Drain(cluster, args.jobs))
-                with Pollers(cluster, args.pollers, args.interval) as pollers:
+                with Pollers(cluster, args.pollers, args.interval, args.keep) as pollers:
                     polled.append(Drain(cluster, args.jobs))
                 poll_times += pollers.times
                 errors += pollers.errors
@@ -145,7 +155,8 @@ def main() -> int:
         shutil.rmtree(root, ignore_errors=True)
     alone, busy = statistics.median(d.seconds for d in quiet), statistics.median(d.seconds for d in polled)
     rate = len(poll_times) / sum(d.seconds for d in polled) if polled else 0.0
-    print(f"drain of {args.jobs} /bin/true jobs on 4 slots, median of {args.rounds} "
+    how = "one connection each" if args.keep else "a connection per poll, as the command"
+    print(f"drain of {args.jobs} /bin/true jobs on 4 slots, median of {args.rounds}; pollers: {how} "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     for label, runs, took in (("without pollers", quiet, alone), (f"with {args.pollers} qstat -xml pollers", polled, busy)):
         print(f"  {label:<28}{took:6.2f} s ({args.jobs / took:.0f} jobs/s); CPU s: master "

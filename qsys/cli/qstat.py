@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 
 from qsys.cli.common import run, write
@@ -93,7 +92,7 @@ def _body(argv: list[str]) -> int:
             return _details(client, opts)
         if opts.get("group") == "c":
             return _cluster_summary(client, opts)
-        users = opts.get("users") or [getpass.getuser()]
+        users = opts.get("users") or [_login_name()]
         options: dict[str, Any] = {"states": opts.get("states", ""), "queues": opts.get("queues", []),
                                    "resources": opts.get("resources", {})}
         if opts.get("urg") or opts.get("pri"):
@@ -125,6 +124,20 @@ def _body(argv: list[str]) -> int:
     if opts.get("urg") or opts.get("pri"):
         return _urgency(rows, opts)
     return _print_jobs(rows, opts)
+
+
+def _login_name() -> str:
+    """Whose jobs qstat shows by default: ``getpass.getuser``'s rule, without the modules
+    ``getpass`` imports (a few milliseconds of every qstat)."""
+    import os
+
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        user = os.environ.get(name)
+        if user:
+            return user
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
 
 
 def _rendered_form(opts: dict[str, Any]) -> str | None:
