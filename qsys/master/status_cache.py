@@ -88,21 +88,18 @@ class StatusCache:
 
     def write(self, handler: Handler) -> Handler:
         """``handler`` (a request that may change state), counted as a write when done."""
-        async def serve(who: Any, msg: Any) -> Any:
-            try:
-                return await handler(who, msg)
-            finally:
-                self.writes += 1
-
-        return serve
+        return self._counted(handler, "writes")
 
     def event(self, handler: Handler) -> Handler:
         """``handler`` (an exec daemon's message), counted as an event when done."""
-        async def serve(entry: Any, msg: Any) -> Any:
+        return self._counted(handler, "own_events")
+
+    def _counted(self, handler: Handler, count: str) -> Handler:
+        async def serve(who: Any, msg: Any) -> Any:
             try:
-                return await handler(entry, msg)
-            finally:
-                self.own_events += 1
+                return await handler(who, msg)
+            finally:  # a refused change is undone in memory: a change all the same
+                setattr(self, count, getattr(self, count) + 1)
 
         return serve
 
