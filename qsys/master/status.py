@@ -154,16 +154,17 @@ class StatusRequests:
         return protocol.QueueRows(queues, job_rows(self.state, self.qstates, msg, self.policies, chosen))
 
     async def text(self, who: Identity, msg: protocol.StatusText) -> Any:
-        """qstat's output, or the rows when the command's time zone is not the master's."""
+        """qstat's output, or the rows when the command's time zone is not surely the master's."""
         query = msg.query
+        own_zone = bool(msg.zone) and msg.zone == master_zone()
         if msg.full:
             queues = await self.queues(who, protocol.QueuesStatus(**{f.name: getattr(query, f.name)
                                                                     for f in fields(query)}))
-            if msg.zone != master_zone():
+            if not own_zone:
                 return queues
             return protocol.StatusReply(rendering.full_text(queues.queues, queues.jobs, msg))
         rows = job_rows(self.state, self.qstates, query, self.policies)
-        if msg.zone != master_zone():
+        if not own_zone:
             return protocol.JobRows(rows)
         return protocol.StatusReply(rendering.jobs_text(rows, msg))
 
