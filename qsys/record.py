@@ -307,7 +307,7 @@ def _compile_decoder(cls: Any) -> Callable[[Any, bool, str], Any]:
     required = frozenset(f.name for f in cls.__record_fields__
                          if f.default is MISSING and f.default_factory is MISSING)
     exact_get, convert_get, unknown = exact.get, converters.get, object()
-    make = (lambda values: cls(**values)) if hasattr(cls, "__post_init__") else _filler(cls)
+    make = maker(cls)
 
     def decode(data: Any, strict: bool, where: str) -> Any:
         if type(data) is not dict and not isinstance(data, dict):
@@ -338,10 +338,21 @@ def _compile_decoder(cls: Any) -> Callable[[Any, bool, str], Any]:
     return decode
 
 
+def maker(cls: type[T]) -> Callable[[dict[str, Any]], T]:
+    """What makes a record of ``cls`` from a map of checked fields (every key a field, every
+    required field there): its defaults and the values straight into a new instance's
+    ``__dict__``, without ``__init__``'s keyword binding (a third of decoding or building
+    5,000 qstat rows). A record with ``__post_init__`` is made by ``__init__``."""
+    if hasattr(cls, "__post_init__"):
+        return lambda values: cls(**values)
+    made = cls.__dict__.get("__record_maker__")
+    if made is None:
+        made = _filler(cls)
+        cls.__record_maker__ = made  # type: ignore[attr-defined]
+    return made
+
+
 def _filler(cls: Any) -> Callable[[dict[str, Any]], Any]:
-    """What makes a record of checked fields (every key a field, every required field there):
-    its defaults and the decoded values straight into a new instance's ``__dict__``, without
-    ``__init__``'s keyword binding (a third of decoding 5,000 qstat rows)."""
     defaults = {f.name: f.default for f in cls.__record_fields__ if f.default is not MISSING}
     factories = [(f.name, f.default_factory) for f in cls.__record_fields__ if f.default_factory is not MISSING]
     new = object.__new__

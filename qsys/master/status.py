@@ -14,7 +14,7 @@ from qsys.master.rendering import master_zone
 from qsys.master.snapshot import used_slots
 from qsys.master.tasks import describe_ids
 from qsys.master.urgency import cluster_queue_summary, priorities
-from qsys.record import fields, replace
+from qsys.record import fields, maker, replace
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, TaskOutcome
 from qsys.sched.scheduler import DEPENDENCIES as DEPENDENCIES_TEXT
 from qsys.sched.scheduler import HELD as HELD_TEXT
@@ -91,10 +91,15 @@ def _pending_row(job: Job, prio: float, brief: bool) -> JobRow:
     spec = job.spec
     is_array = spec.tasks is not None
     if brief:
-        return JobRow(job.job_id, prio, spec.name, job.owner, job.pending_state(), job.submit_time, None, "",
-                      spec.slots_requested(), job.pending.describe() if is_array else "", is_array)
+        return _MAKE_ROW({"job_id": job.job_id, "priority": prio, "name": spec.name, "owner": job.owner,
+                          "state": job.pending_state(), "submit_time": job.submit_time, "start_time": None,
+                          "queue": "", "slots": spec.slots_requested(),
+                          "tasks": job.pending.describe() if is_array else "", "is_array": is_array})
     return JobRow(**_common(job, prio), state=job.pending_state(), start_time=None, queue="",
                   slots=spec.slots_requested(), tasks=job.pending.describe() if is_array else "")
+
+
+_MAKE_ROW = maker(JobRow)
 
 
 def _pending_rows(master: Master, job: Job, prio: float, brief: bool) -> list[JobRow]:
