@@ -29,6 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.run import with_bytecode  # noqa: E402
 from tests.clusterlib import BIN, Cluster, ensure_user  # noqa: E402
 
 SGE_ENV = {"SGE_ROOT": "/var/lib/gridengine", "SGE_CELL": "default"}
@@ -53,7 +54,7 @@ def builtin_rows(runs: int) -> list[tuple[str, str]]:
     os.chmod(base, 0o755)
     try:
         with Cluster(base / "cell", hosts=["node1"], slots=4) as cluster:
-            env = cluster.env
+            env = with_bytecode(cluster.env, base / "pycache")
             argv = [str(BIN / "qrsh"), "-now", "y", "/bin/true"]
 
             def command() -> None:

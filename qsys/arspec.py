@@ -1,5 +1,5 @@
-"""Advance reservations: what ``qrsub`` asks for, the record ``qrstat`` shows, and their
-Grid Engine text and XML forms.
+"""Advance reservations: what ``qrsub`` asks for (its command line is parsed in
+``qsys.cli.qrsub``), the record ``qrstat`` shows, and their Grid Engine text and XML forms.
 
 The reservation itself is master state (it holds slots from ``start`` to ``end``, see
 ``qsys.sched``); this module is the plain data and formats around it, so the commands and the
@@ -8,7 +8,7 @@ master share one reading of ``-a``/``-e``/``-d`` and one way of printing a recor
 
 from __future__ import annotations
 
-from qsys.errors import InvalidRequest, UsageError
+from qsys.errors import InvalidRequest
 from qsys.record import dataclass, field
 
 TYPE_CHECKING = False
@@ -56,59 +56,6 @@ class ArSpec:
         if start < now - 1 or end < now:
             raise InvalidRequest("start time is in the past")
         return start, end
-
-
-def parse_qrsub(argv: Sequence[str], now: float | None = None) -> ArSpec:
-    """The request of a ``qrsub`` command line; UsageError with Grid Engine's words."""
-    from qsys.grammar.requests import parse_queue_list, parse_resource_list
-    from qsys.grammar.values import parse_datetime, parse_slot_range, parse_time
-
-    spec = ArSpec()
-    args = list(argv)
-    if not args:
-        raise UsageError("ERROR! no option argument")
-    while args:
-        option = args.pop(0)
-        if option not in _TAKES_VALUE:
-            raise UsageError(f'qrsub: invalid option argument "{option}"')
-        if not args:
-            raise UsageError(f'qrsub: option "{option}" needs an argument')
-        value = args.pop(0)
-        if option in ("-a", "-e"):
-            moment = parse_datetime(value, now=now)
-            spec.start, spec.end = (moment, spec.end) if option == "-a" else (spec.start, moment)
-        elif option == "-d":
-            try:
-                spec.duration = parse_time(value)
-            except InvalidRequest:
-                raise UsageError(f'qrsub: Wrong time format "{value}" specified to -d option') from None
-        elif option == "-N":
-            if value[:1].isdigit():
-                raise InvalidRequest(f'denied: "{value}" is not a valid object name (cannot start with a digit)')
-            spec.name = value
-        elif option == "-A":
-            spec.account = value
-        elif option == "-l":
-            spec.resources.update(parse_resource_list(value))
-        elif option == "-q":
-            spec.queues.extend(parse_queue_list(value))
-        elif option == "-masterq":
-            spec.master_queues.extend(parse_queue_list(value))
-        elif option == "-pe":
-            if not args:
-                raise UsageError('qrsub: option "-pe" needs a slot range')
-            low, high = parse_slot_range(args.pop(0))
-            spec.pe = (value, low, high)
-        elif option == "-u":
-            spec.users.extend(u for u in value.split(",") if u)
-        elif option == "-m":
-            spec.mail_options = value
-        elif option == "-M":
-            spec.mail_users.extend(u for u in value.split(",") if u)
-    return spec
-
-
-_TAKES_VALUE = frozenset({"-a", "-e", "-d", "-N", "-A", "-l", "-q", "-masterq", "-pe", "-u", "-m", "-M"})
 
 
 @dataclass

@@ -138,6 +138,7 @@ class Client:
         # a key holder acting for another uid (qsys-restd): TCP, credential signed for act_as
         self.act_as = act_as
         self._sock: _socket.socket | None = None
+        self._boot: dict[str, str] | None = None
         self.user = ""
 
     @property
@@ -145,6 +146,13 @@ class Client:
         if self._cell is None:
             self._cell = Cell.current()
         return self._cell
+
+    def _bootstrap(self) -> dict[str, str]:
+        """The cell's bootstrap, read once per client (a TCP connection needs it for the
+        candidates, TLS and the credential: three reads of one file otherwise)."""
+        if self._boot is None:
+            self._boot = self.cell.bootstrap()
+        return self._boot
 
     # ------------------------------------------------------------ connection
 
@@ -203,7 +211,7 @@ class Client:
             return self._try([path], timeout)
         except _Unreachable:
             # a master host of a failover cell whose master is gone: another may be active
-            if not self.cell.bootstrap().get("master_candidates"):
+            if not self._bootstrap().get("master_candidates"):
                 raise
             return self._try_tcp(self._master_addresses(None), timeout)
 
@@ -227,7 +235,7 @@ class Client:
         Unix socket never imports ssl."""
         from qsys import tls
 
-        if not tls.enabled(self.cell.bootstrap()):
+        if not tls.enabled(self._bootstrap()):
             return None
         context = tls.client_context(self.cell)
         return lambda sock, host: tls.wrap(sock, context, host)
@@ -236,7 +244,7 @@ class Client:
         if forced:
             host, _, port = forced.rpartition(":")
             return [(host or "127.0.0.1", int(port))]
-        boot = self.cell.bootstrap()
+        boot = self._bootstrap()
         if not boot:
             raise ConnectionFailed(
                 f"error: no qsys cluster in {self.cell.dir} (set QSYS_ROOT, or start one with 'qsys up')"
@@ -261,7 +269,7 @@ class Client:
         host's secret, or by this host's signer (see ``qsys.signer``)."""
         from qsys import signer
 
-        return signer.credential(self.cell, self.cell.bootstrap(), nonce, self.act_as)
+        return signer.credential(self.cell, self._bootstrap(), nonce, self.act_as)
 
     @staticmethod
     def _reply(sock: _socket.socket, expect: type[R] | None) -> R:

@@ -8,7 +8,7 @@
    request for a key made here (the key never leaves the host). The master answers with the
    host's secret and certificate (see ``qsys.master.membership``).
 3. The cell: bootstrap (``mode service``, the master, ``host_name``, ``joined_as``, ``tls
-   yes``), ``ca.pem``, ``host.pem``/``host.key``, ``host.secret`` (root only). Nothing is
+   yes``, and the master's ``master_candidates`` when it has them), ``ca.pem``, ``host.pem``/``host.key``, ``host.secret`` (root only). Nothing is
    copied from another host by hand.
 4. The host: the commands on the system PATH and the pages in the manpath, the unit of its
    daemon (``qsys-execd``, or ``qsys-authd`` for ``--submit-only``), the daemon (re)started,
@@ -122,9 +122,11 @@ def join(cell: Cell, master: str, token_text: str, *, host: str | None, submit_o
     certs.write_private(cell.host_key, key)
     certs.write_public(cell.host_cert, grant.certificate.encode())
     auth.write_secret(cell.host_secret, grant.secret)
-    cell.write_bootstrap({"mode": "service", "master_host": address, "master_port": str(port),
-                          "host_name": grant.host, "joined_as": "exec" if grant.exec_host else "submit",
-                          "tls": "yes"})
+    boot = {"mode": "service", "master_host": address, "master_port": str(port), "host_name": grant.host,
+            "joined_as": "exec" if grant.exec_host else "submit", "tls": "yes"}
+    if grant.master_candidates:  # a cell with failover: the host finds whichever master is active
+        boot["master_candidates"] = grant.master_candidates
+    cell.write_bootstrap(boot)
     echo(f"joined the cell of {address}:{port} as {'exec' if grant.exec_host else 'submit'} host {grant.host} "
          f"(secret serial {grant.serial}; {cell.dir})")
     if stopped:

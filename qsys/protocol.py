@@ -1024,14 +1024,16 @@ class JoinRequest:
 @message("join_grant")
 @dataclass
 class JoinGrant:
-    """The joined host's secret (it proves this host and no other), its certificate, and
-    the serial the secret belongs to."""
+    """The joined host's secret (it proves this host and no other), its certificate, the
+    serial the secret belongs to, and the cell's master hosts (its ``master_candidates``,
+    "" without failover) for the joined host's bootstrap."""
 
     host: str
     secret: bytes
     certificate: str
     serial: int
     exec_host: bool = True
+    master_candidates: str = ""
 
 
 @dataclass

@@ -35,6 +35,7 @@ __all__ = [
     "apply",
     "bad_value",
     "checked",
+    "client_error",
     "comma_list",
     "parse",
     "scan",
@@ -52,18 +53,22 @@ class Option:
     """One row: names and argument words (the synopsis), the ``-help`` line, the handler.
 
     ``greedy`` rows take every following word up to the next option (``qmod -d q1 q2``);
-    a row whose help is None is accepted but not listed.
+    a row whose help is None is accepted but not listed. ``missing`` words what a missing
+    required argument is, one text per word ("-pe option must have pe_name argument" in
+    qrsub); without it, "argument".
     """
 
-    __slots__ = ("greedy", "handler", "help", "names", "optional", "required", "synopsis")
+    __slots__ = ("greedy", "handler", "help", "missing", "names", "optional", "required", "synopsis")
 
-    def __init__(self, synopsis: str, help: str | None, handler: Handler, *, greedy: bool = False) -> None:
+    def __init__(self, synopsis: str, help: str | None, handler: Handler, *, greedy: bool = False,
+                 missing: tuple[str, ...] = ()) -> None:
         head, *words = synopsis.split()
         self.synopsis = " ".join([head, *words])
         self.names = tuple(head.split("|"))
         self.help = help
         self.handler = handler
         self.greedy = greedy
+        self.missing = missing
         self.required = sum(1 for word in words if not word.startswith("["))
         self.optional = len(words) - self.required
         if any(not word.startswith("[") for word in words[self.required:]):
@@ -72,6 +77,10 @@ class Option:
     @property
     def name(self) -> str:
         return self.names[0]
+
+    def missing_text(self, given: int) -> str:
+        """What the first missing required argument is called, after ``given`` were given."""
+        return self.missing[given] if given < len(self.missing) else "argument"
 
     def help_line(self) -> str:
         left = f"   [{self.synopsis}]"
@@ -245,7 +254,8 @@ def scan(
         while end < limit and not argv[end].startswith("-"):
             end += 1
         if end > count or end - index < option.required:
-            raise table.error(f"{who}: {word} option must have argument", who)
+            given = min(end, count) - index
+            raise table.error(f"{who}: {word} option must have {option.missing_text(given)}", who)
         values = list(argv[index:end])
         index = end
         if option.name == "-help":
@@ -312,6 +322,17 @@ def store_items(key: str) -> Handler:
         state.setdefault(key, []).extend(item for value in values for item in value.split(",") if item)
 
     return handler
+
+
+def client_error(exc: UsageError, table: OptionTable, *, with_usage: bool = False) -> UsageError:
+    """A refusal worded as SGE 8.1.9's qrstat, qrdel and qquota word theirs: ``error: ...``
+    instead of ``PROGRAM: ...`` (a message without that prefix as it is), after the usage for
+    those that print it first, exit code 1."""
+    prefix = f"{table.program}: "
+    text = "error: " + exc.message[len(prefix):] if exc.message.startswith(prefix) else exc.message
+    error = UsageError(f"{table.usage()}{text}" if with_usage else text)
+    error.exit_code = 1
+    return error
 
 
 def parse(argv: Sequence[str], table: OptionTable, state: Any) -> list[str]:

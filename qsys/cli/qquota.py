@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from qsys.cli.common import run
-from qsys.cli.engine import HELP, JSON, Option, OptionTable, parse, store_flag, store_items
+from qsys.cli.engine import HELP, JSON, Option, OptionTable, client_error, parse, store_flag, store_items
+from qsys.errors import UsageError
 
 QQUOTA_OPTIONS = OptionTable("qquota", [
     HELP,
@@ -60,7 +61,10 @@ def _body(argv: list[str]) -> int:
     from qsys.client import Client
 
     opts: dict[str, Any] = {}
-    parse(argv, QQUOTA_OPTIONS, opts)
+    try:
+        parse(argv, QQUOTA_OPTIONS, opts)
+    except UsageError as exc:  # as Grid Engine: its usage, then "error: ...", exit 1
+        raise client_error(exc, QQUOTA_OPTIONS, with_usage=True) from None
     with Client() as client:
         reply = client.quota_status(**{key: opts.get(key, []) for key in ("users", "projects", "pes", "queues",
                                                                            "hosts")})

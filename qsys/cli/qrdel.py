@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 
 from qsys.cli.common import run
-from qsys.cli.engine import HELP, JSON, Option, OptionTable
+from qsys.cli.engine import HELP, JSON, Option, OptionTable, client_error
 from qsys.cli.qdel import Targets, flag, parse_targets, print_lines
+from qsys.errors import UsageError
 
 
 def _users(state: Targets, name: str, values: list[str]) -> None:
@@ -24,7 +25,12 @@ QRDEL_OPTIONS = OptionTable("qrdel", [
 def _body(argv: list[str]) -> int:
     from qsys.client import Client
 
-    targets = parse_targets(argv, QRDEL_OPTIONS)
+    try:
+        targets = parse_targets(argv, QRDEL_OPTIONS)
+    except UsageError as exc:  # as Grid Engine: its usage, then the error, exit 1
+        if exc.message.startswith("qrdel: no job id given"):
+            exc = UsageError("ERROR! no option argument")
+        raise client_error(exc, QRDEL_OPTIONS, with_usage=True) from None
     with Client() as client:
         reply = client.ar_delete(targets.jobs, targets.users, force="-f" in targets.flags)
     return print_lines(reply, targets.form)

@@ -6,14 +6,15 @@ import sys
 from typing import Any
 
 from qsys.cli.common import run
-from qsys.cli.engine import HELP, JSON, Option, OptionTable, parse, store_flag, store_items
+from qsys.cli.engine import HELP, JSON, Option, OptionTable, client_error, parse, store_flag, store_items
 from qsys.errors import UsageError
 
 QRSTAT_OPTIONS = OptionTable("qrstat", [
     HELP,
     JSON,
     Option("-ar ar_id_list", "show these advance reservations in detail", store_items("ids")),
-    Option("-u user_list", "the reservations of these users (* for all)", store_items("users")),
+    Option("-u user_list", "the reservations of these users (* for all)", store_items("users"),
+           missing=("a list usernames",)),
     Option("-xml", "XML output", store_flag("xml")),
 ])
 
@@ -23,12 +24,13 @@ def _body(argv: list[str]) -> int:
     from qsys.client import Client
 
     opts: dict[str, Any] = {}
-    parse(argv, QRSTAT_OPTIONS, opts)
-    ids = []
-    for text in opts.get("ids", []):
-        if not text.isdigit():
-            raise UsageError(f'qrstat: invalid advance reservation id "{text}"')
-        ids.append(int(text))
+    try:
+        parse(argv, QRSTAT_OPTIONS, opts)
+        if not all(text.isdigit() for text in opts.get("ids", [])):
+            raise UsageError("qrstat: ERROR! invalid id, must be an unsigned integer")
+    except UsageError as exc:  # Grid Engine's words: "error: ...", exit 1
+        raise client_error(exc, QRSTAT_OPTIONS) from None
+    ids = [int(text) for text in opts.get("ids", [])]
     with Client() as client:
         reply = client.ar_status(ids, opts.get("users", []))
     if opts.get("form") == "json":

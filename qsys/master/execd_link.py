@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("qsys.master.execd")
 
 RETRY_SECONDS = 2.0  # how often ends the store refused are tried again
+STARTS_STORED_AFTER = 0.5  # seconds task starts are gathered before one commit stores them
 
 
 class HostLinks:
@@ -111,6 +112,8 @@ class ExecdRegistry:
         self._finishing: dict[tuple[int, int], asyncio.Task[None]] = {}
         self._unstored: dict[tuple[int, int], tuple[str, protocol.ExitReport]] = {}  # ends the store refused
         self._retrier: asyncio.Task[None] | None = None
+        self._started: dict[tuple[int, int], tuple[Job, Task]] = {}  # starts to store (_record_start)
+        self._start_writer: asyncio.Task[None] | None = None
 
     def send(self, host: str, msg: Any) -> bool:
         return self.links.send(host, msg)
@@ -196,6 +199,7 @@ class ExecdRegistry:
                 task.state = RUNNING
                 task.pid = item.pid
                 task.start_time = task.start_time or self.state.clock.now()
+                self._record_start(job, task)
             if task.deleting:
                 self.send(entry.name, protocol.KillJob(key[0], key[1], 9))
         for job, task in believed:
@@ -283,8 +287,38 @@ class ExecdRegistry:
         task.state = RUNNING
         task.pid = msg.pid
         task.start_time = msg.start_time
+        self._record_start(job, task)
         if task.deleting:
             self.send(entry.name, protocol.KillJob(msg.job_id, msg.task_id, 9))
+
+    def _record_start(self, job: Job | None, task: Task) -> None:
+        """Store that a task runs, so a restarted master shows it ``r`` at once (as Grid
+        Engine spools the start) instead of ``t`` until its host registers again. The starts
+        of the last STARTS_STORED_AFTER seconds go in one commit, off the host's link: a
+        drain adds a transaction a while, not one per job; a start not stored yet when the
+        master dies is ``t`` after the restart until its host reports it, as before."""
+        if job is None:
+            return
+        self._started[(job.job_id, task.task_id)] = (job, task)
+        if self._start_writer is None:
+            self._start_writer = asyncio.get_running_loop().create_task(self._store_starts())
+
+    async def _store_starts(self) -> None:
+        try:
+            while self._started:
+                await asyncio.sleep(STARTS_STORED_AFTER)
+                started, self._started = self._started, {}
+                # a task that ended (or moved) meanwhile: its end is what the store keeps
+                changes = [self.state.task_change(job, task) for job, task in started.values()
+                           if self.state.jobs.get(job.job_id) is job and job.tasks.get(task.task_id) is task]
+                if not changes or not self.state.committer.available:
+                    continue  # the store is away: the host's registration tells again
+                try:
+                    await self.state.commit(changes)
+                except StoreError as exc:  # memory keeps the starts (rollback keeps a started run)
+                    log.info("%d task starts not stored: %s", len(changes), exc)
+        finally:
+            self._start_writer = None
 
     async def on_failed_start(self, entry: ExecHost, msg: protocol.JobFailedStart) -> None:
         job = self.state.jobs.get(msg.job_id)

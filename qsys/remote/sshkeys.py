@@ -17,8 +17,10 @@ functions that need it only (hashlib too), so a builtin ``qrsh`` never loads it.
 from __future__ import annotations
 
 import os
-import shlex
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing and shlex (with re and enum) cost a builtin qrsh ~8 ms
+    from typing import Any
 
 DAEMON_NAME = "qsys-sshd"
 CLIENT_LABEL = b"qsys-ssh-client"
@@ -28,6 +30,8 @@ HOST_ALIAS = "qsys-session"  # the name the client looks the host key up by (any
 
 def is_qsys_sshd(setting: object) -> bool:
     """Whether a ``*_daemon`` value names the per-job SSH daemon."""
+    import shlex
+
     words = shlex.split(str(setting or ""))
     return bool(words) and os.path.basename(words[0]) == DAEMON_NAME
 

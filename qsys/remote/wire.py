@@ -27,9 +27,12 @@ job's one-time token; the server answers ACCEPT or REFUSE before anything else h
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 import msgpack
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 HELLO, ACCEPT, REFUSE, STDIN, STDIN_EOF, WINCH, SIGNAL, STDOUT, STDERR, EXIT = range(1, 11)
 X11_OPEN, X11_DATA, X11_CLOSE = range(11, 14)

@@ -22,11 +22,15 @@ import struct
 import sys
 import termios
 import tty
-from collections.abc import Sequence
-from types import ModuleType
-from typing import Any
 
 from qsys.remote import wire
+from qsys.remote.addresses import lookup_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a qrsh milliseconds at run time
+    from collections.abc import Sequence
+    from types import ModuleType
+    from typing import Any
 
 
 def _x11() -> ModuleType:
@@ -58,7 +62,9 @@ def connect(addresses: Sequence[str], port: int) -> socket.socket:
     errors = []
     for address in addresses:
         try:
-            sock = socket.create_connection((address, port), timeout=CONNECT_TIMEOUT)
+            # a bytes host is taken as it is at run time (typeshed says str)
+            sock = socket.create_connection((lookup_name(address), port),  # type: ignore[arg-type]
+                                            timeout=CONNECT_TIMEOUT)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return sock
         except OSError as exc:

@@ -18,7 +18,6 @@ this host can route to.
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Sequence
 
 from qsys.remote.addresses import resolves_to, routable
@@ -39,6 +38,8 @@ def target_host(host: str, addresses: Sequence[str]) -> str:
 
 def command_argv(method: str, setting: str, host: str, port: int, command: Sequence[str] = ()) -> list[str]:
     """The argv to run for ``method`` with the configured ``setting``."""
+    import shlex  # not at import: a builtin qrsh never splits a method's command
+
     base = shlex.split(setting)
     if not base:
         raise ValueError(f"empty {method}_command")

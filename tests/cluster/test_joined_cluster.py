@@ -269,3 +269,24 @@ def test_a_revoked_host_cannot_reconnect(lab: HostLab, users: tuple[str, str]) -
     assert head.run("qconf -sel", check=True).stdout.split() == ["node1"]
     refused = node2.run("qstat", users[0])
     assert refused.returncode != 0 and 'host "node2" was removed from the cell' in refused.stderr
+
+
+def test_a_host_that_joins_a_cell_with_failover_writes_its_master_candidates(lab: HostLab,
+                                                                           users: tuple[str, str]) -> None:
+    """The master hosts of a failover cell (master_candidates in the master's bootstrap) reach
+    a joining host's own bootstrap: no hand edit for failover on joined hosts. (Last in the
+    module: it joins login1 again.)"""
+    head, login1 = lab["head"], lab["login1"]
+    boot = head.path(COMMON) / "bootstrap"
+    original = boot.read_text()
+    try:
+        boot.write_text(original + "master_candidates    head,spare-master\n")  # read at the join
+        token = head.run("qsys token create --host login1 --ttl 10m", check=True).stdout.strip()
+        login1.run(f"qsys join head --token {token} --submit-only", check=True)
+    finally:
+        boot.write_text(original)
+    joined = login1.path(COMMON).joinpath("bootstrap").read_text()
+    assert re.search(r"^master_candidates\s+head,spare-master$", joined, re.M), joined
+    assert re.search(r"^host_name\s+login1$", joined, re.M), joined
+    answered = login1.run("qstat -f", users[0])  # through the candidates: head, the first, answers
+    assert answered.returncode == 0, answered.stderr

@@ -14,9 +14,9 @@ from qsys.arspec import (
     format_missing,
     format_summary,
     format_xml,
-    parse_qrsub,
     record_for,
 )
+from qsys.cli.qrsub import parse_qrsub
 from qsys.errors import InvalidRequest, UsageError
 from tests import REFERENCE
 
@@ -87,3 +87,63 @@ def test_qrsub_refusals() -> None:
         parse_qrsub(["-d", "abc"])
     with pytest.raises(InvalidRequest, match='"1abc" is not a valid object name'):
         parse_qrsub(["-d", "100", "-N", "1abc"])
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["-pe"], "qrsub: -pe option must have pe_name argument"),
+    (["-d", "10", "-pe", "smp"], "qrsub: -pe option must have range as 2nd argument"),
+    (["-q"], "qrsub: -q option must have queue list argument"),
+    (["-masterq"], "qrsub: -masterq option must have queue list argument"),
+    (["-u"], "qrsub: -u option must have a list usernames"),
+    (["-d"], "qrsub: -d option must have argument"),
+    (["-a", "xyz"], '\nInvalid format of date/hour-minute field.\nqrsub: Wrong date/time format "xyz" specified to -a option'),
+    (["-d", "10", "-xml"], 'qrsub: invalid option argument "-xml"'),
+])
+def test_qrsub_usage_errors_are_grid_engines(argv: list[str], message: str) -> None:
+    # the words and exit code of SGE 8.1.9's qrsub for the same command lines
+    with pytest.raises(UsageError) as error:
+        parse_qrsub(argv)
+    assert error.value.message == message
+    assert error.value.exit_code == 1
+
+
+def test_qrsub_without_options_shows_the_help_from_its_rows() -> None:
+    from qsys.cli.qrsub import QRSUB_OPTIONS
+
+    with pytest.raises(UsageError) as error:
+        parse_qrsub([])
+    assert error.value.message == QRSUB_OPTIONS.usage() + "ERROR! no option argument"
+    assert "   [-pe pe_name slot_range]" in error.value.message and error.value.exit_code == 1
+
+
+def test_qrsub_output_form_and_repeated_lists() -> None:
+    from qsys.cli.qrsub import parse_request
+
+    request = parse_request(["--json", "-d", "600", "-q", "a.q", "-q", "b.q", "-l", "h_rt=50", "-l", "mem=1G",
+                             "-M", "x@y,z", "-u", "u1", "-u", "!u2"])
+    assert request.form == "json" and request.spec.duration == 600.0
+    assert request.spec.queues == ["a.q", "b.q"] and request.spec.resources == {"h_rt": "50", "mem": "1G"}
+    assert request.spec.mail_users == ["x@y", "z"] and request.spec.users == ["u1", "!u2"]
+
+
+@pytest.mark.parametrize(("command", "argv", "last_line", "usage_first"), [
+    ("qrstat", ["-x"], 'error: invalid option argument "-x"', False),
+    ("qrstat", ["-ar"], "error: -ar option must have argument", False),
+    ("qrstat", ["-u"], "error: -u option must have a list usernames", False),
+    ("qrstat", ["-ar", "abc"], "error: ERROR! invalid id, must be an unsigned integer", False),
+    ("qrdel", [], "ERROR! no option argument", True),
+    ("qrdel", ["-x"], 'error: invalid option argument "-x"', True),
+    ("qquota", ["-x"], 'error: invalid option argument "-x"', True),
+])
+def test_reservation_and_quota_commands_refuse_as_grid_engine(command: str, argv: list[str], last_line: str,
+                                                              usage_first: bool,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # SGE 8.1.9: "error: ..." (not "qrstat: ..."), qrdel and qquota print their usage first, exit 1
+    import importlib
+
+    module = importlib.import_module(f"qsys.cli.{command}")
+    assert module.main(argv) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == last_line
+    assert err[0].startswith(f"usage: {command} ") == usage_first
+    assert (len(err) > 1) == usage_first

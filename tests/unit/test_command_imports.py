@@ -32,6 +32,14 @@ def _imported(argv: list[str]) -> set[str]:
     return names
 
 
+def _run_python(code: str) -> str:
+    """What ``python -c CODE`` printed, in a fresh interpreter on this tree."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, cwd="/")
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
 def _heavy(names: set[str]) -> list[str]:
     return sorted(n for n in names if any(n == h or n.startswith(h + ".") for h in HEAVY))
 
@@ -48,10 +56,7 @@ def test_no_module_of_the_commands_imports_the_rest_framework() -> None:
             "for info in pkgutil.iter_modules(qsys.cli.__path__, 'qsys.cli.'):\n"
             "    importlib.import_module(info.name)\n"
             "print(json.dumps(sorted(sys.modules)))\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, cwd="/")
-    assert proc.returncode == 0, proc.stderr
-    names = set(json.loads(proc.stdout))
+    names = set(json.loads(_run_python(code)))
     assert {"qsys.cli.qsub", "qsys.cli.jsonout", "qsys.cli.csvout", "qsys.cli.xmlout", "qsys.cluster"} <= names
     assert _heavy(names) == []
 
@@ -78,3 +83,31 @@ def test_the_rest_extra_brings_everything_restd_imports() -> None:
     assert third_party <= set(REST_PACKAGES), sorted(third_party - set(REST_PACKAGES))
     assert {REST_PACKAGES[name] for name in third_party} <= brought
     assert {"fastapi", "uvicorn", "prometheus_client"} <= third_party
+
+
+def test_a_submissions_replies_decode_without_the_regular_expression_module() -> None:
+    # the first decode of a type compiles its checks from the annotations: by hand, since
+    # importing re (with enum and functools) cost every qsub ~4 ms
+    code = ("import sys\n"
+            "from qsys import protocol\n"
+            "from qsys.records import Submitted\n"
+            "for msg in (protocol.Challenge(nonce=b'n'), protocol.Welcome(user='u'),\n"
+            "            protocol.Submitted(job_id=1, name='true', tasks=[1, 4, 1])):\n"
+            "    assert protocol.decode(protocol.encode(msg)[4:]) == msg\n"
+            "print(sorted({'re', 'enum', 'typing', 'pathlib'} & set(sys.modules)))\n")
+    assert _run_python(code).strip() == "[]"
+
+
+def test_annotations_tokenise_as_the_regular_expression_did() -> None:
+    import re
+
+    from qsys import protocol, record, records
+
+    texts = ["dict[str, list[int]] | None", "tuple[int, ...]", 'Literal["a", 1]', "x....y", "1abc a.b_2[c]"]
+    for module in (protocol, records):
+        for value in vars(module).values():
+            if isinstance(value, type) and hasattr(value, "__record_fields__"):
+                texts += [str(t) for t in value.__dict__.get("__annotations__", {}).values()]
+    pattern = re.compile(r"[A-Za-z_][\w.]*|\.\.\.|[\[\],|]")
+    for text in texts:
+        assert record._annotation_tokens(text) == pattern.findall(text), text
