@@ -129,7 +129,7 @@ def decode(payload: bytes) -> Any:
     it is not one."""
     try:
         body = msgpack.unpackb(payload, raw=False, strict_map_key=False, unicode_errors=_TEXT_ERRORS)
-    except (ValueError, msgpack.UnpackException, RecursionError) as exc:
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:  # TypeError: a list as a map key
         raise MalformedMessage(f"malformed message: {_short(exc)}") from None
     if not isinstance(body, dict):
         raise MalformedMessage("malformed message: not a map")
