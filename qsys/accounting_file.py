@@ -7,10 +7,11 @@ other. A leaf module: standard library only.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-__all__ = ["ACCOUNTING_FIELDS", "FLOAT_FIELDS", "HEADER", "INT_FIELDS", "format_line", "parse_line",
-           "parse_record"]
+__all__ = ["ACCOUNTING_FIELDS", "FLOAT_FIELDS", "HEADER", "INT_FIELDS", "devices_file", "format_devices_line",
+           "format_line", "parse_devices_line", "parse_line", "parse_record"]
 
 ACCOUNTING_FIELDS = (
     "qname", "hostname", "group", "owner", "job_name", "job_number", "account", "priority",
@@ -40,6 +41,30 @@ def format_line(record: dict[str, Any]) -> str:
         text = f"{float(value):.6f}" if name in FLOAT_FIELDS else str(value)
         out.append(text.replace(":", "_").replace("\n", " "))
     return ":".join(out)
+
+
+def devices_file(accounting: Path) -> Path:
+    """Where the resource map ids that ended tasks held are kept: beside the accounting file,
+    whose 45 fields (Grid Engine's) have no place for them."""
+    return accounting.with_name(accounting.name + "_devices")
+
+
+def format_devices_line(record: dict[str, Any]) -> str:
+    """``job:task:start_time:granted`` (granted as qstat -j's ``resource map`` line shows it,
+    last, as an id may hold colons); the first three find the task's accounting record."""
+    devices = str(record["devices"]).replace("\n", " ")
+    return f"{record['job_number']}:{record['task_number']}:{int(record['start_time'])}:{devices}"
+
+
+def parse_devices_line(line: str) -> tuple[tuple[int, int, int], str] | None:
+    """((job, task, start time), granted) of one line; None for a damaged one."""
+    parts = line.rstrip("\n").split(":", 3)
+    if len(parts) < 4:
+        return None
+    try:
+        return (int(parts[0]), int(parts[1]), int(parts[2])), parts[3]
+    except ValueError:
+        return None
 
 
 def parse_line(line: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qsys.accounting_file import parse_record
+from qsys.accounting_file import devices_file, parse_devices_line, parse_record
 from qsys.errors import InvalidRequest, NotFound
 from qsys.grammar.requests import parse_resource_list
 
@@ -46,6 +46,26 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
         raise NotFound(f"error: unable to open accounting file \"{path}\"") from None
     with handle:
         yield from records_of(handle)
+
+
+def with_devices(records: Iterable[dict[str, Any]], accounting: Path) -> Iterator[dict[str, Any]]:
+    """``records`` with the resource map ids their tasks held (``devices``, from the file
+    beside ``accounting``, see ``qsys.master.accounting``) where there are any."""
+    granted: dict[tuple[int, int, int], str] = {}
+    try:
+        with open(devices_file(accounting), encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                found = parse_devices_line(line)
+                if found is not None:
+                    granted[found[0]] = found[1]
+    except FileNotFoundError:
+        pass
+    for record in records:
+        if granted and record.get("pe_taskid", "NONE") == "NONE":
+            devices = granted.get((record["job_number"], record["task_number"], record["start_time"]))
+            if devices is not None:
+                record["devices"] = devices
+        yield record
 
 
 def records_of(lines: Iterable[str]) -> Iterator[dict[str, Any]]:

@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # typing costs a command milliseconds at run time
 
 @dataclass
 class TaskRange:
-    """``-t first-last:step`` (Grid Engine prints it as ``1-3:1``)."""
+    """``-t first-last:step`` as given (Grid Engine prints ``-t 1-4:2`` as ``1-4:2``: ``last``
+    need not be a task; the tasks are ``ids()``)."""
 
     first: int = 1
     last: int = 1

@@ -99,7 +99,9 @@ def accounting_record_schema() -> dict[str, Any]:
     def kind(name: str) -> str:
         return "integer" if name in INT_FIELDS else "number" if name in FLOAT_FIELDS else "string"
 
-    properties = {name: {"type": kind(name)} for name in ACCOUNTING_FIELDS}
+    properties: dict[str, Any] = {name: {"type": kind(name)} for name in ACCOUNTING_FIELDS}
+    properties["devices"] = {"type": "string", "description": "the resource map ids the task held, as qstat -j's "
+                             "resource map line shows them (not a field of the file: qacct -j --json only)"}
     return {"type": "object", "title": "AccountingRecord", "properties": properties,
             "required": list(ACCOUNTING_FIELDS),
             "description": "One finished task as the accounting file records it (see accounting(5))."}

@@ -1,9 +1,11 @@
 """qacct: report usage of finished jobs from the accounting file (Grid Engine's options).
 
 It reads ``$QSYS_ROOT/<cell>/common/accounting`` (or ``-f file``) directly, as Grid Engine's
-qacct does; the master appends and fsyncs each record before the job leaves ``qstat``. A host
-that joined the cell has no such file (no directory is shared with the master): there qacct
-reads the master's file through the master.
+qacct does; the master appends and fsyncs each record before the job leaves ``qstat``. The
+resource map ids tasks held come from the file beside it (``accounting_devices``: Grid
+Engine's line has no field for them) and only ``-j --json`` shows them. A host that joined the
+cell has no such file (no directory is shared with the master): there qacct reads the
+master's file through the master (without the device ids).
 """
 
 from __future__ import annotations
@@ -145,8 +147,8 @@ def _body(argv: list[str]) -> int:
 
         with Client(cell) as client:
             records = acct.select(acct.records_of(client.accounting_lines()), sel)
-    else:
-        records = acct.select(acct.read_records(path), sel)
+    else:  # with the resource map ids of the file beside it (qacct -j --json shows them)
+        records = acct.select(acct.with_devices(acct.read_records(path), path), sel)
     fmt = opts.get("format")
     if opts.get("jobs"):
         if fmt == "json":

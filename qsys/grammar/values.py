@@ -272,7 +272,8 @@ def parse_slot_range(text: str) -> tuple[int, int]:
 
 
 def parse_task_range(text: str) -> tuple[int, int, int]:
-    """An array's ``n[-m[:s]]``; the end moves down to the last task the step reaches."""
+    """An array's ``n[-m[:s]]``, the end kept as given (Grid Engine shows ``-t 1-4:2`` as
+    ``1-4:2``; its tasks are 1 and 3)."""
     span, _, step_text = text.partition(":")
     low, sep, high = span.partition("-")
     try:
@@ -283,4 +284,4 @@ def parse_task_range(text: str) -> tuple[int, int, int]:
         raise InvalidRequest(f'invalid task range "{text}": expected n[-m[:s]]') from None
     if first < 1 or last < first or step < 1:
         raise InvalidRequest(f'invalid task range "{text}": expected 1 <= n <= m and s >= 1')
-    return first, first + (last - first) // step * step, step
+    return first, last, step

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qsys.accounting_file import ACCOUNTING_FIELDS, HEADER, format_line
+from qsys.accounting_file import ACCOUNTING_FIELDS, HEADER, devices_file, format_devices_line, format_line
 from qsys.logfile import LineFile
 from qsys.record import asdict
 
@@ -87,7 +87,16 @@ def build_record(job: Job, task: Task, report: dict[str, Any], now: float) -> di
             record[key] = report[key]
     if not record["cpu"]:
         record["cpu"] = float(record["ru_utime"]) + float(record["ru_stime"])
+    devices = granted_devices(task)
+    if devices:
+        record["devices"] = devices  # not a field of the line: see AccountingWriter.write
     return record
+
+
+def granted_devices(task: Task) -> str:
+    """The resource map ids a task held, as qstat -j's ``resource map`` line shows them
+    (``gpu=node1=(0 1), gpu=node2=(0)``); "" when it held none."""
+    return ", ".join(f"{name}={a.host}=({' '.join(ids)})" for a in task.assignments for name, ids in a.devices.items())
 
 
 class AccountingWriter:
@@ -95,10 +104,16 @@ class AccountingWriter:
 
     Lines are written whole or not at all (``qsys.logfile``); a line the disk has no room
     for is kept and written before the next one, once there is room again.
+
+    The resource map ids a task held (``record["devices"]``) have no field in Grid Engine's
+    line, which stays as Grid Engine writes it: they go to a file of their own beside it
+    (``qsys.accounting_file.devices_file``), where ``qacct -j --json`` finds them.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.devices_path = devices_file(path)
+        self._devices: LineFile | None = None
         self._file: LineFile | None = None
         self._sync_pending = False
         self.backlog: list[bytes] = []  # lines not written yet (no room on the disk)
@@ -125,6 +140,8 @@ class AccountingWriter:
         f = self._open()
         # the bytes of a name or path as the user gave them (not UTF-8: as they are)
         self.backlog.append((format_line(record) + "\n").encode("utf-8", "surrogateescape"))
+        if record.get("devices") and record.get("pe_taskid", "NONE") == "NONE":
+            self._write_devices(record)
         while self.backlog and f.append(self.backlog[0]):
             self.backlog.pop(0)
         if self.backlog:
@@ -136,15 +153,26 @@ class AccountingWriter:
 
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            f.fsync()
+            self._sync()
             return
         self._sync_pending = True
         loop.call_soon(self._sync)
 
+    def _write_devices(self, record: dict[str, Any]) -> None:
+        first = self._devices is None
+        if self._devices is None:
+            self._devices = LineFile(self.devices_path)
+        if not self._devices.append((format_devices_line(record) + "\n").encode("utf-8", "surrogateescape")):
+            log.error("accounting: no room for the device ids of job %s in %s", record["job_number"],
+                      self.devices_path)
+        elif first:
+            os.chmod(self.devices_path, 0o644)  # world-readable, as the accounting file is
+
     def _sync(self) -> None:
         self._sync_pending = False
-        if self._file is not None:
-            self._file.fsync()
+        for f in (self._file, self._devices):
+            if f is not None:
+                f.fsync()
 
     def written_keys(self, tasks: set[tuple[int, int]], tail_bytes: int = 8 << 20) -> set[tuple[int, int, int]]:
         """(job, task, start time) of the records of ``tasks`` already in the file's tail.
@@ -182,6 +210,10 @@ class AccountingWriter:
             self._file.fsync()
             self._file.close()
             self._file = None
+        if self._devices is not None:
+            self._devices.fsync()
+            self._devices.close()
+            self._devices = None
 
 
 def detach_other_writers(path: Path) -> None:

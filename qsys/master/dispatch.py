@@ -15,6 +15,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol, sched
+from qsys.master import collector
 from qsys.master.jobs import TRANSFERRING, Assignment, Job, Task
 from qsys.master.launches import launch_for
 from qsys.master.metrics import PassTimer
@@ -128,7 +129,8 @@ class Dispatcher:
         try:
             snapshot = self.snapshot(now, immediate)
             timer.mark()
-            decision = sched.schedule(snapshot, self.memo)
+            with collector.paused():
+                decision = sched.schedule(snapshot, self.memo)
             timer.mark()
             started, changes, launches = self._apply(decision, now)
             timer.mark()

@@ -54,6 +54,22 @@ class JobRequest:
     pe: tuple[str, int, int] | None = None
     project: str | None = None  # -P
     checkpoint: str | None = None  # -ckpt
+    shown: str = "NONE"  # the -l list as Grid Engine's reasons start: "(-l a=1,b=2)", by name
+
+
+def shown_resources(resources: dict[str, str]) -> str:
+    """A job's -l list as Grid Engine's scheduling reasons show it (sorted by name)."""
+    return ",".join(f"{name}={text}" for name, text in sorted(resources.items())) or "NONE"
+
+
+def place_words(tag: str, qi: QueueInstanceSnap) -> str:
+    """Where a value that fails comes from, in Grid Engine's words: a queue instance's
+    (``qc``/``qf``), a host's (``hc``/``hf``/``hl``) or the cluster's (``gc``/``gf``)."""
+    if tag.startswith("q"):
+        return f'in queue "{qi.name}"'
+    if tag.startswith("h"):
+        return f'at host "{qi.host}"'
+    return "globally"
 
 
 def compile_request(job: PendingJob, index: dict[str, ComplexDef]) -> JobRequest:
@@ -65,6 +81,7 @@ def compile_request(job: PendingJob, index: dict[str, ComplexDef]) -> JobRequest
         pe=job.pe,
         project=job.project,
         checkpoint=job.checkpoint,
+        shown=shown_resources(job.hard_resources),
     )
     requested: set[str] = set()
     for name, text in job.hard_resources.items():
@@ -187,10 +204,11 @@ def request_checks(req: JobRequest, strict: bool = True) -> list[tuple[tuple[obj
         checks.append((("ckpt", req.checkpoint), partial(_ckpt_check, req.checkpoint)))
     checks.append((("project", req.project), partial(_project_check, req.project)))
     for cdef, text in req.fixed:
-        checks.append((("fixed", cdef, text, strict), partial(_fixed_check, cdef, text, strict)))
+        checks.append((("fixed", cdef, text, strict, req.shown), partial(_fixed_check, cdef, text, strict, req.shown)))
     for amount in (*req.per_slot, *req.per_job):
         if not amount.implicit:
-            checks.append((("defined", amount.cdef.name), partial(_defined_check, amount.cdef.name)))
+            checks.append((("defined", amount.cdef.name, req.shown),
+                           partial(_defined_check, amount.cdef.name, req.shown)))
     return checks
 
 
@@ -220,13 +238,13 @@ def _queue_check(queues: list[str], master: tuple[str, ...], qi: QueueInstanceSn
                  snap: Snapshot) -> tuple[str | None, bool]:
     if queue_matches(queues, qi, snap.hostgroups) or (master and queue_matches(list(master), qi, snap.hostgroups)):
         return None, False
-    return f'cannot run in queue instance "{qi.name}" because it is not contained in its hard queue list (-q)', False
+    return f'cannot run in queue "{qi.queue}" because it is not contained in its hard queue list (-q)', False
 
 
 def _pe_check(pattern: str, qi: QueueInstanceSnap, host: HostSnap | None, snap: Snapshot) -> tuple[str | None, bool]:
     if any(fnmatch.fnmatchcase(pe, pattern) for pe in qi.pe_list):
         return None, False
-    return f'cannot run in queue instance "{qi.name}" because PE "{pattern}" is not in pe list', False
+    return f'cannot run in queue "{qi.queue}" because PE "{pattern}" is not in PE list', False
 
 
 def _ckpt_check(name: str, qi: QueueInstanceSnap, host: HostSnap | None, snap: Snapshot) -> tuple[str | None, bool]:
@@ -246,13 +264,13 @@ def _project_check(project: str | None, qi: QueueInstanceSnap, host: HostSnap | 
     return why, False
 
 
-def _fixed_check(cdef: ComplexDef, text: str, strict: bool, qi: QueueInstanceSnap, host: HostSnap | None,
-                 snap: Snapshot) -> tuple[str | None, bool]:
+def _fixed_check(cdef: ComplexDef, text: str, strict: bool, shown: str, qi: QueueInstanceSnap,
+                 host: HostSnap | None, snap: Snapshot) -> tuple[str | None, bool]:
     offer = _offered(cdef, qi, host, snap)
     if offer is None:
         if not strict and host is not None and not host.load:
             return None, False  # a host that does not report yet may offer it later
-        return f'cannot run in queue instance "{qi.name}" because job requests unknown resource ({cdef.name})', False
+        return unknown_resource(shown, qi, cdef.name), False
     source, value = offer
     moving = source == "hl" and cdef.name not in STABLE_LOADS
     if not strict and moving:
@@ -262,15 +280,21 @@ def _fixed_check(cdef: ComplexDef, text: str, strict: bool, qi: QueueInstanceSna
     except InvalidRequest:
         ok = False  # a malformed offer satisfies nothing
     if not ok:
-        return (f'(-l {cdef.name}={text}) cannot run in queue "{qi.name}" because it offers only '
+        return (f'(-l {shown}) cannot run {place_words(source, qi)} because it offers only '
                 f'{source}:{cdef.name}={value}', moving)
     return None, moving
 
 
-def _defined_check(name: str, qi: QueueInstanceSnap, host: HostSnap | None, snap: Snapshot) -> tuple[str | None, bool]:
+def _defined_check(name: str, shown: str, qi: QueueInstanceSnap, host: HostSnap | None,
+                   snap: Snapshot) -> tuple[str | None, bool]:
     if name in qi.complex_values or (host is not None and name in host.complex_values) or name in snap.global_values:
         return None, False
-    return f'cannot run in queue instance "{qi.name}" because job requests unknown resource ({name})', False
+    return unknown_resource(shown, qi, name), False
+
+
+def unknown_resource(shown: str, qi: QueueInstanceSnap, name: str) -> str:
+    """A requested complex that nothing at ``qi`` defines."""
+    return f'(-l {shown}) cannot run in queue "{qi.name}" because job requests unknown resource ({name})'
 
 
 class Ledger:
@@ -344,25 +368,29 @@ class Ledger:
 
     def amounts_reason(self, req: JobRequest, qi: QueueInstanceSnap, host: HostSnap | None,
                        slots: int) -> str | None:
-        """Why ``slots`` slots (and the per-job amounts) do not fit on ``qi`` now (None: they do)."""
+        """Why ``slots`` slots (and the per-job amounts) do not fit on ``qi`` now (None: they
+        do), as Grid Engine says it: at the level (queue instance, host, cluster) that lacks it."""
         slots_def = self._snap.complexes.get("slots") or _SLOTS
-        tags = {QUEUE: "q", HOST: "h", GLOBAL: "g"}
         for level, owner in ((QUEUE, qi), (HOST, qi.host), (GLOBAL, "")):
             free = self.free(level, owner, slots_def)
             if free is not None and free < slots:
                 if level == QUEUE:
                     return f'queue instance "{qi.name}" dropped because it is full'
-                return f'cannot run in queue "{qi.name}" because it offers only {tags[level]}c:slots={int(free)}'
+                return self._short(req, qi, level, "slots", f"{max(free, 0.0):.6f}")
             for amount in req.per_slot:
                 free = self.free(level, owner, amount.cdef)
                 if free is not None and free + 1e-9 < amount.amount * slots:
-                    shown = format_amount(amount.cdef.type, free)
-                    return (f'(-l {amount.text}) cannot run in queue "{qi.name}" because it offers only '
-                            f'{tags[level]}c:{amount.cdef.name}={shown}')
-        missing = self.job_fits(req.per_job, qi)
-        if missing is not None:
-            return f'(-l {missing.text}) cannot run in queue "{qi.name}" because the job-level consumable is used up'
+                    return self._short(req, qi, level, amount.cdef.name, format_amount(amount.cdef.type, free))
+            for amount in req.per_job:
+                free = self.free(level, owner, amount.cdef)
+                if free is not None and free + 1e-9 < amount.amount:
+                    return self._short(req, qi, level, amount.cdef.name, format_amount(amount.cdef.type, free))
         return None
+
+    @staticmethod
+    def _short(req: JobRequest, qi: QueueInstanceSnap, level: str, name: str, shown: str) -> str:
+        tag = f"{level}c"
+        return f'(-l {req.shown}) cannot run {place_words(tag, qi)} because it offers only {tag}:{name}={shown}'
 
 
 _SLOTS = ComplexDef("slots", "s", "INT", "<=", True, "YES", "1", 1000)

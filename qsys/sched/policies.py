@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from qsys.sched.devices import DeviceState
-from qsys.sched.matching import QUEUE, JobRequest, Ledger
+from qsys.sched.matching import QUEUE, JobRequest, Ledger, shown_resources
 from qsys.sched.quotas import Match, QuotaState, Who, request_amounts
 from qsys.sched.reservation import Timeline, run_time
 from qsys.sched.snapshot import (
@@ -51,6 +51,9 @@ class Policies:
         self.position = {(qi.queue, qi.host): i for i, qi in enumerate(snap.queue_instances)}
         self.quotas = QuotaState(snap, index)
         self.quotas_anywhere = self.quotas.active and self.quotas.anywhere
+        # what of a job's owner and project the quota rules can tell apart (a category each)
+        self.quota_users = self.quotas.active and self.quotas.looks_at("users")
+        self.quota_projects = self.quotas.active and self.quotas.looks_at("projects")
         self.devices = DeviceState(snap, index)
         self.reservations_left = snap.max_reservation
         self.ars = {ar.ar_id: ar for ar in snap.advance_reservations}
@@ -94,15 +97,15 @@ class Policies:
     def key_extra(self, job: PendingJob) -> tuple[object, ...]:
         """What else makes two jobs behave differently under these policies."""
         extra: tuple[object, ...] = (job.ar_id,)
-        if self.quotas.active:
-            extra += (job.owner, job.project)
+        if self.quotas.active:  # jobs no rule tells apart share a category (and its verdicts)
+            extra += (job.owner if self.quota_users else None, job.project if self.quota_projects else None)
         if self.timeline is not None:
             extra += (job.reserve,)
         return extra
 
     def prepare(self, cat: _Category, job: PendingJob) -> None:
         cat.who = Who(job.owner, self.snap.user_groups.get(job.owner, ()), job.project, None)
-        cat.request_text = ",".join(f"{k}={v}" for k, v in job.hard_resources.items()) or "NONE"
+        cat.request_text = shown_resources(job.hard_resources)
         if job.ar_id is not None and job.ar_id not in self.ars:
             cat.error = f"the advance reservation id {job.ar_id} is invalid"
 
@@ -168,6 +171,13 @@ class Policies:
                 return f'cannot run at host "{host}" because its resource map ids are used up', True
         return None, True
 
+    def release_held(self, job: PendingJob, placed: Placed) -> None:
+        """An AR's job starts on slots its reservation held: the ledger gets them back first,
+        to take them again for the job."""
+        if job.ar_id is not None:
+            for _, qi, count in placed:
+                self.ledger.take(QUEUE, qi, self.slots_def, -count)
+
     def commit(self, cat: _Category, job: PendingJob, req: JobRequest, placed: Placed,
                assignments: list[Assignment]) -> None:
         """Record a placement that started (after the ledger took its amounts)."""
@@ -184,7 +194,6 @@ class Policies:
                 key = (job.ar_id, i)
                 self.ar_free[key] = self.ar_free.get(key, 0) - count
                 self.held[i] = self.held.get(i, 0) - count
-                self.ledger.take(QUEUE, qi, self.slots_def, -count)  # was held for the AR already
             if self.timeline is not None:
                 self.timeline.started(i, count, self._end(job, qi))
 

@@ -68,6 +68,10 @@ class QuotaState:
                    and not any(limit.dynamic for limit in rule.limits)
                    for qset in self.sets for rule in qset.rules)
 
+    def looks_at(self, kind: str) -> bool:
+        """Does any rule filter on ``kind`` (users, projects, pes, queues, hosts)?"""
+        return any(rule.filter(kind) is not None for qset in self.sets for rule in qset.rules)
+
     # ------------------------------------------------------------ matching
 
     def matches(self, who: Who, queue: str, host: str) -> list[Match]:

@@ -249,19 +249,18 @@ class _Pass:
                          or any(pe.denied_owners for pe in snap.pes.values())
                          or any(host.denied_owners for host in snap.hosts.values()))
         self.policies = Policies(snap, self.index, self.ledger, self.slots_def) if wanted(snap) else None
-        # the instances with a free slot (queue and host): only they can take a job now.
-        # Without policies (which may give an advance reservation's held slots back) a pass
-        # only ever takes, so an instance that left the set stays out.
-        self.open: set[int] | None = None
+        # the instances with a free slot (queue and host): only they can take a job now. A
+        # pass only ever takes, so an instance that left the set stays out. (An advance
+        # reservation's job may still use the slots its reservation holds at an instance out
+        # of the set: it does not look at the set.)
         self.at = {id(qi): i for i, qi in enumerate(qis)}
         self.on_host: dict[str, list[int]] = {}
         for i, qi in enumerate(qis):
             self.on_host.setdefault(qi.host, []).append(i)
         self.one_queue_hosts = all(len(members) == 1 for members in self.on_host.values())
         self.ranked: list[tuple[tuple[object, ...], int]] = []  # the open instances by their keys now
-        if self.policies is None:
-            self.open = {i for i in self.available_order if not self._full(qis[i])}
-            self.ranked = sorted((self.keys[i], i) for i in self.open)
+        self.open: set[int] = {i for i in self.available_order if not self._full(qis[i])}
+        self.ranked = sorted((self.keys[i], i) for i in self.open)
 
     def _full(self, qi: QueueInstanceSnap) -> bool:
         """No slot left at ``qi`` for anyone (queue, host or cluster)."""
@@ -302,7 +301,7 @@ class _Pass:
         qis, keys, ranked, open_ = self.snap.queue_instances, self.keys, self.ranked, self.open
         for i in self.on_host.get(host, ()):
             old, keys[i] = keys[i], self._key(qis[i])
-            if open_ is not None and i in open_:
+            if i in open_:
                 del ranked[bisect_left(ranked, (old, i))]
                 insort(ranked, (keys[i], i))
 
@@ -467,7 +466,7 @@ class _Pass:
             for i, qi in enumerate(self.snap.queue_instances):
                 host = hosts.get(qi.host)
                 if owner in qi.denied_owners:
-                    found[i] = f'cannot run in queue instance "{qi.name}" because the user "{owner}" has no access to it'
+                    found[i] = f'has no permission for cluster queue "{qi.queue}"'
                 elif host is not None and owner in host.denied_owners:
                     found[i] = f'has no permission for host "{host.name}"'  # Grid Engine's words for an exec host
         return found
@@ -489,7 +488,8 @@ class _Pass:
         bad = set(static.bad)
         bad.update(self.unavailable_set)
         first = heapq.nsmallest(self.snap.max_reasons, bad, key=self.pos.__getitem__)
-        return [static.denied.get(i) or self.unavailable[i] or static.failing[i] for i in first]
+        # a cluster queue's reason (its -q or PE list) is said once for all its instances
+        return list(dict.fromkeys(static.denied.get(i) or self.unavailable[i] or static.failing[i] for i in first))
 
     def _open_candidates(self, cat: _Category, pe: PeSnap) -> list[int]:
         """The candidates in ``pe`` with a free slot now (no policies only), in the order a
@@ -556,7 +556,7 @@ class _Pass:
 
     def _empty_amounts(self, req: JobRequest, amounts: tuple[object, ...]) -> dict[int, str]:
         """Instances where one slot of ``req`` would not fit even with nothing running."""
-        key = ("empty", amounts)
+        key = ("empty", amounts, req.shown)  # the reasons name the whole -l list
         found = self.memo.checks.get(key)
         if found is None:
             empty, hosts = self.empty_ledger, self.snap.hosts
@@ -673,7 +673,7 @@ class _Pass:
                 if why not in cat.policy_reasons:
                     cat.policy_reasons.append(why)
                 return None
-        open_ = self.open
+        open_ = self.open if job.ar_id is None else None  # an AR's job may use what it holds
         while heap:
             pushed, i = heap[0]
             if open_ is not None and i not in open_:  # no slot left there for anyone
@@ -713,6 +713,7 @@ class _Pass:
                pe: str | None) -> Dispatch:
         """Take what a placement needs and record it with the policies."""
         assert self.policies is not None
+        self.policies.release_held(job, placed)  # before the ledger takes: no instance looks full
         self._consume(req, [(qi, count) for _, qi, count in placed])
         assignments = [Assignment(qi.queue, qi.host, count) for _, qi, count in placed]
         self.policies.commit(cat, job, req, placed, assignments)
@@ -736,12 +737,10 @@ class _Pass:
         for amount in req.per_job:
             for level, owner in ((QUEUE, master), (HOST, master.host), (GLOBAL, "")):
                 ledger.take(level, owner, amount.cdef, amount.amount)
-        if self.open is not None:
-            self._close(placed)
+        self._close(placed)
 
     def _close(self, placed: list[tuple[QueueInstanceSnap, int]]) -> None:
         """Take the instances that have no slot left out of the open set."""
-        assert self.open is not None
         ledger, slots_def, qis = self.ledger, self.slots_def, self.snap.queue_instances
         free = ledger.free(GLOBAL, "", slots_def)
         if free is not None and free < 1:
@@ -837,6 +836,11 @@ class _Pass:
                         self.offers.clear()
                     self.offers[key] = found
             offers, layouts = found
+        elif ledger is self.ledger and cat.base is not None and candidates is cat.base._candidates:
+            # the requests' candidates (no advance reservation's): those with a free slot are
+            # all that can offer any, and the first hosts often settle it
+            offers, layouts = self._offers(cat, pe, ledger, self._open_groups(cat, pe), job,
+                                           Enough(pe.allocation_rule, top))
         else:
             ordered = sorted(candidates, key=self.qi_key) if self.extra else candidates
             offers, layouts = self._offers(cat, pe, ledger, self._host_groups(ordered, pe), job)

@@ -84,7 +84,7 @@ def compare(ctype: str, relop: str, request_text: str, offered_text: str) -> boo
 
 
 def format_amount(ctype: str, amount: float) -> str:
-    """An amount as Grid Engine prints it in scheduling messages (``1.000G``, ``2``)."""
+    """An amount as Grid Engine prints it in scheduling messages (``1.000G``, ``2.000000``)."""
     if math.isinf(amount):
         return "infinity"
     if ctype == "MEMORY":
@@ -92,6 +92,4 @@ def format_amount(ctype: str, amount: float) -> str:
             if abs(amount) >= size:
                 return f"{amount / size:.3f}{suffix}"
         return f"{amount:.0f}"
-    if ctype == "INT" or (amount == int(amount) and ctype != "DOUBLE"):
-        return str(int(amount))
     return f"{amount:.6f}"

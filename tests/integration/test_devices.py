@@ -5,6 +5,7 @@ are what matters."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.clusterlib import Cluster, wait_until
@@ -52,5 +53,10 @@ def test_gpu_ids_are_granted_once_each_and_exported_to_the_job(cluster: Cluster,
     cluster.wait_idle()
     free = cluster.run("qhost", "-F").stdout
     assert "   hc:gpu=2(0 1)" in free.splitlines(), free
+    # accounting: Grid Engine's line has no field for the ids; qacct -j --json has them
+    granted = (work / "0").read_text().strip().split("|")[0]
+    accounted = json.loads(cluster.run("qacct", "-j", str(jobs[0]), "--json", check=True).stdout)
+    assert [r.get("devices") for r in accounted] == [f"gpu=node1=({granted})"], accounted
+    assert "gpu=node1" not in cluster.run("qacct", "-j", str(jobs[0]), check=True).stdout
     session = cluster.run("qrsh", "-l", "gpu=1", 'echo "$SGE_HGR_gpu|$CUDA_VISIBLE_DEVICES"')
     assert session.returncode == 0 and session.stdout.strip() in ("0|0", "1|1"), session

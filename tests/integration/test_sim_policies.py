@@ -363,7 +363,7 @@ def test_qstat_j_says_why_a_job_waits_and_qalter_w_verifies_it(sim_cluster: Make
     host = cluster.host_names[0]
     assert _scheduling_info(cluster, full) == [f'queue instance "all.q@{host}" dropped because it is full',
                                                "All queues dropped because of overload or full"]
-    assert any(line.startswith(f"(-l arch=nowhere) cannot run in queue \"all.q@{host}\" because it offers only hl:arch=")
+    assert any(line.startswith(f"(-l arch=nowhere) cannot run at host \"{host}\" because it offers only hl:arch=")
                for line in _scheduling_info(cluster, never))
     assert _scheduling_info(cluster, after) == ["job dropped because of job dependencies"]
     assert _scheduling_info(cluster, held) == ["Job is in hold state"]

@@ -26,6 +26,7 @@ from qsys.sched.matching import (
     Ledger,
     _offered,
     compile_request,
+    place_words,
     project_reason,
     queue_matches,
     unavailable_reason,
@@ -69,9 +70,9 @@ def static_reason(req: JobRequest, qi: QueueInstanceSnap, host: HostSnap | None,
     in_queues = not req.queues or queue_matches(req.queues, qi, snap.hostgroups)
     as_master = bool(req.pe and req.master_queues and queue_matches(req.master_queues, qi, snap.hostgroups))
     if not in_queues and not as_master:
-        return f'cannot run in queue instance "{qi.name}" because it is not contained in its hard queue list (-q)'
+        return f'cannot run in queue "{qi.queue}" because it is not contained in its hard queue list (-q)'
     if req.pe is not None and not any(fnmatch.fnmatchcase(pe, req.pe[0]) for pe in qi.pe_list):
-        return f'cannot run in queue instance "{qi.name}" because PE "{req.pe[0]}" is not in pe list'
+        return f'cannot run in queue "{qi.queue}" because PE "{req.pe[0]}" is not in PE list'
     if req.checkpoint is not None:
         if not qi.ckpt_list:
             return f'cannot run in queue instance "{qi.name}" because it is not of type checkpointing'
@@ -88,7 +89,7 @@ def static_reason(req: JobRequest, qi: QueueInstanceSnap, host: HostSnap | None,
         if offer is None:
             if not strict and host is not None and not host.load:
                 continue  # a host that does not report yet may offer it later
-            return f'cannot run in queue instance "{qi.name}" because job requests unknown resource ({cdef.name})'
+            return f'(-l {req.shown}) cannot run in queue "{qi.name}" because job requests unknown resource ({cdef.name})'
         source, value = offer
         if not strict and source == "hl" and cdef.name not in ("arch", "num_proc"):
             continue
@@ -97,7 +98,8 @@ def static_reason(req: JobRequest, qi: QueueInstanceSnap, host: HostSnap | None,
         except InvalidRequest:
             ok = False  # a malformed offer satisfies nothing
         if not ok:
-            return f'(-l {cdef.name}={text}) cannot run in queue "{qi.name}" because it offers only {source}:{cdef.name}={value}'
+            return (f'(-l {req.shown}) cannot run {place_words(source, qi)} because it offers only '
+                    f'{source}:{cdef.name}={value}')
     for amount in (*req.per_slot, *req.per_job):
         if amount.implicit:
             continue
@@ -105,7 +107,7 @@ def static_reason(req: JobRequest, qi: QueueInstanceSnap, host: HostSnap | None,
             host is not None and amount.cdef.name in host.complex_values
         ) or amount.cdef.name in snap.global_values
         if not defined:
-            return f'cannot run in queue instance "{qi.name}" because job requests unknown resource ({amount.cdef.name})'
+            return f'(-l {req.shown}) cannot run in queue "{qi.name}" because job requests unknown resource ({amount.cdef.name})'
     if not strict:
         return Ledger(snap, empty=True).amounts_reason(req, qi, host, 1)
     return None
@@ -276,6 +278,7 @@ class _Pass:
                 cat.heap.append((self.qi_key(i), i))
             elif len(cat.reasons) < snap.max_reasons:
                 cat.reasons.append(reason)
+        cat.reasons = list(dict.fromkeys(cat.reasons))  # a cluster queue's reason once for all its instances
         heapq.heapify(cat.heap)  # loads may have moved since the pass sorted them
         return cat
 
@@ -616,7 +619,7 @@ class _Pass:
 
 def _access_reason(cat: _Category, qi: QueueInstanceSnap, host: HostSnap | None) -> str | None:
     if cat.owner and cat.owner in qi.denied_owners:
-        return f'cannot run in queue instance "{qi.name}" because the user "{cat.owner}" has no access to it'
+        return f'has no permission for cluster queue "{qi.queue}"'
     if cat.owner and host is not None and cat.owner in host.denied_owners:
         return f'has no permission for host "{host.name}"'  # Grid Engine's words for an exec host
     return None

@@ -217,7 +217,7 @@ def test_two_digit_year_follows_grid_engine(year: str, full: int) -> None:
 def test_slot_and_task_ranges() -> None:
     assert parse_slot_range("3") == (3, 3) and parse_slot_range("-4") == (1, 4)
     assert parse_slot_range("2-") == (2, INFINITE_SLOTS) and parse_slot_range("2-6") == (2, 6)
-    assert parse_task_range("4") == (4, 4, 1) and parse_task_range("1-10:4") == (1, 9, 4)
+    assert parse_task_range("4") == (4, 4, 1) and parse_task_range("1-10:4") == (1, 10, 4)
     for bad in ("6-2", "x", "0", "1-2-3"):
         with pytest.raises(InvalidRequest, match="slot range"):
             parse_slot_range(bad)

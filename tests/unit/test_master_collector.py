@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from qsys.master.collector import THAW_SECONDS, Collector
+from qsys.master.collector import THAW_SECONDS, Collector, paused
 
 
 class Node:
@@ -27,3 +27,27 @@ def test_a_freeze_collects_young_cycles_first_and_a_thaw_hands_everything_back()
         assert gc.get_freeze_count() == 0
     finally:
         gc.unfreeze()
+
+
+def test_a_pass_runs_without_cycle_collection_and_the_collector_comes_back_after_it() -> None:
+    assert gc.isenabled()
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    try:
+        with paused():
+            assert not gc.isenabled()
+            del a, b
+            raise RuntimeError("a pass that fails")
+    except RuntimeError:
+        pass
+    assert gc.isenabled() and gone() is not None  # nothing collected the cycle in the pass
+    gc.collect()
+    assert gone() is None
+    gc.disable()
+    try:
+        with paused():
+            pass
+        assert not gc.isenabled()  # a collector someone else turned off stays off
+    finally:
+        gc.enable()

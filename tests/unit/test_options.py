@@ -206,11 +206,18 @@ def test_pe_ranges(tmp_path: Path, text: str, low: int, high: int) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("5", TaskRange(5, 5, 1)), ("1-10", TaskRange(1, 10, 1)), ("2-10:4", TaskRange(2, 10, 4)),
-     ("1-9:3", TaskRange(1, 7, 3)), ("1-3:1", TaskRange(1, 3, 1))],
+     ("1-9:3", TaskRange(1, 9, 3)), ("1-4:2", TaskRange(1, 4, 2)), ("1-3:1", TaskRange(1, 3, 1))],
 )
 def test_task_ranges(tmp_path: Path, text: str, expected: TaskRange) -> None:
     spec = binary(["-t", text], tmp_path)
     assert spec.tasks == expected and spec.is_array
+
+
+def test_a_task_range_is_shown_as_given_and_holds_the_tasks_its_step_reaches(tmp_path: Path) -> None:
+    # SGE 8.1.9: qsub -t 1-4:2 -> "Your job-array 331.1-4:2", qstat -j "job-array tasks: 1-4:2",
+    # qstat "1,3", JB_ja_structure RN_max 4
+    tasks = binary(["-t", "1-4:2"], tmp_path).tasks
+    assert tasks is not None and str(tasks) == "1-4:2" and list(tasks.ids()) == [1, 3] and len(tasks) == 2
 
 
 def test_start_time(tmp_path: Path) -> None:
