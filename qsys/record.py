@@ -358,8 +358,8 @@ def maker(cls: type[T]) -> Callable[[dict[str, Any]], T]:
     """What makes a record of ``cls`` from a map of checked fields (every key a field, every
     required field there): its defaults and the values straight into a new instance's
     ``__dict__``, without ``__init__``'s keyword binding (a third of decoding or building
-    5,000 qstat rows). A record with ``__post_init__`` is made by ``__init__``."""
-    if hasattr(cls, "__post_init__"):
+    5,000 qstat rows). A record with ``__post_init__`` or slots is made by ``__init__``."""
+    if hasattr(cls, "__post_init__") or any("__slots__" in vars(k) for k in cls.__mro__ if k is not object):
         return lambda values: cls(**values)
     made = cls.__dict__.get("__record_maker__")
     if made is None:
