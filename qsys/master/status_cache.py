@@ -87,19 +87,25 @@ class StatusCache:
     # ------------------------------------------------------------ the wrappers (main.py)
 
     def write(self, handler: Handler) -> Handler:
-        """``handler`` (a request that may change state), counted as a write when done."""
-        return self._counted(handler, "writes")
-
-    def event(self, handler: Handler) -> Handler:
-        """``handler`` (an exec daemon's message), counted as an event when done."""
-        return self._counted(handler, "own_events")
-
-    def _counted(self, handler: Handler, count: str) -> Handler:
+        """``handler`` (a request that may change state), counted as a write when done (the
+        replies kept can never be served again then: they go, and the memory they held)."""
         async def serve(who: Any, msg: Any) -> Any:
             try:
                 return await handler(who, msg)
+            finally:
+                self.writes += 1
+                self._entries.clear()
+                self._bytes = 0
+
+        return serve
+
+    def event(self, handler: Handler) -> Handler:
+        """``handler`` (an exec daemon's message), counted as an event when done."""
+        async def serve(entry: Any, msg: Any) -> Any:
+            try:
+                return await handler(entry, msg)
             finally:  # a refused change is undone in memory: a change all the same
-                setattr(self, count, getattr(self, count) + 1)
+                self.own_events += 1
 
         return serve
 
@@ -156,7 +162,11 @@ class StatusCache:
             self._bytes -= len(old.frame.data)
         self._entries[key] = entry
         self._bytes += len(entry.frame.data)
-        while self._bytes > MAX_BYTES and len(self._entries) > 1:
+        # the oldest go first: past MAX_AGE (never served again) or beyond MAX_BYTES
+        while len(self._entries) > 1:
+            oldest = next(iter(self._entries.values()))
+            if self._bytes <= MAX_BYTES and entry.made - oldest.made < MAX_AGE:
+                break
             _, gone = self._entries.popitem(last=False)
             self._bytes -= len(gone.frame.data)
 
