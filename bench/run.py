@@ -1,10 +1,12 @@
 """Benchmarks of qsys, side by side with Son of Grid Engine when it is installed.
 
 Prints one table: one qsub's wall time, 500 sequential qsubs, the drain of 500 trivial jobs
-on 4 slots, submit-to-start latency on an idle cluster, qstat with 5,000 pending jobs, the
-master's RSS with 5,000 pending jobs, and a bulk submission through ``qsys.client``.
+on 4 slots, submit-to-start latency on an idle cluster, qstat and qstat -xml with 5,000
+pending jobs (five in a row, and for qsys each after a write, "cold": see
+bench_qstat_pending), the master's RSS with 5,000 pending jobs, and a bulk submission
+through ``qsys.client``.
 
-    python bench/run.py [--quick] [--no-sge]
+    python bench/run.py [--quick] [--no-sge] [--only qsub,latency,drain,qstat,bulk]
 
 qsys runs as a personal cluster in a temporary QSYS_ROOT (one exec host, 4 slots). SGE runs
 as a single-host cell of Debian's gridengine packages (queue all.q with 4 slots), as user sgeuser.
@@ -236,7 +238,10 @@ def bench_client_latency(t: QsysTarget, n: int) -> str:
     return median_ms(samples)
 
 
-def bench_qstat_pending(t: QsysTarget | SgeTarget, n: int) -> tuple[str, str, str]:
+def bench_qstat_pending(t: QsysTarget | SgeTarget, n: int) -> dict[str, str]:
+    """qstat and qstat -xml with ``n`` pending jobs: the median of 5 in a row (qsys: its master
+    serves them from the status cache after the first), and for qsys "cold": each after a
+    write (a qrls of an unknown job), so the master makes every reply anew."""
     if isinstance(t, QsysTarget):
         from qsys.jobspec import JobSpec
 
@@ -249,11 +254,21 @@ def bench_qstat_pending(t: QsysTarget | SgeTarget, n: int) -> tuple[str, str, st
         script = f"for i in $(seq {n}); do /usr/bin/qsub -h -b y /bin/true >/dev/null; done"
         subprocess.run(["runuser", "-u", "sgeuser", "--", "env", *[f"{k}={v}" for k, v in SGE_ENV.items()],
                         "sh", "-c", script], capture_output=True)
-    plain = [timed(lambda: subprocess.run(t.cmd("qstat"), env=t.env, capture_output=True)) for _ in range(5)]
-    xml = [timed(lambda: subprocess.run(t.cmd("qstat", "-xml"), env=t.env, capture_output=True)) for _ in range(5)]
+    out = {}
+    for label, argv in ((f"qstat, {n} pending", ["qstat"]), (f"qstat -xml, {n} pending", ["qstat", "-xml"])):
+        out[label] = median_ms([timed(lambda argv=argv: subprocess.run(t.cmd(*argv), env=t.env, capture_output=True))
+                                for _ in range(5)])
+        if isinstance(t, QsysTarget):
+            samples = []
+            for _ in range(5):
+                with t.cluster.client() as client:
+                    client.job_action("release", ["999999999"])  # a write: the cache's replies are old now
+                samples.append(timed(lambda argv=argv: subprocess.run(t.cmd(*argv), env=t.env, capture_output=True)))
+            out[label + " (cold)"] = median_ms(samples)
     rss = t.master_rss_kb()
     t.delete_all()
-    return median_ms(plain), median_ms(xml), f"{rss / 1024:.1f} MB" if rss else "n/a"
+    out[f"master RSS, {n} pending"] = f"{rss / 1024:.1f} MB" if rss else "n/a"
+    return out
 
 
 def bench_bulk(t: QsysTarget, n: int) -> str:
@@ -267,21 +282,25 @@ def bench_bulk(t: QsysTarget, n: int) -> str:
     return f"{n / took:.0f} jobs/s ({n} in {took * 1000:.0f} ms)"
 
 
+PARTS = ("qsub", "latency", "drain", "qstat", "bulk")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
     parser.add_argument("--no-sge", action="store_true")
-    parser.add_argument("--only", default="", help="comma-separated figures to run: qsub, latency, drain, "
-                        "qstat, bulk (default: all)")
     parser.add_argument("--sge-drain", type=int, default=40,
                         help="jobs in SGE's drain (its default scheduler runs every 15 s: 500 take half an hour)")
+    parser.add_argument("--only", default="", help=f"these parts only, comma-separated ({', '.join(PARTS)})")
     args = parser.parse_args()
+    chosen = set(filter(None, args.only.split(",")))
+    if chosen - set(PARTS):
+        parser.error(f"--only: no part {', '.join(sorted(chosen - set(PARTS)))} (parts: {', '.join(PARTS)})")
+
+    def wanted(part: str) -> bool:
+        return not chosen or part in chosen
+
     scale = 10 if args.quick else 1
-    only = set(filter(None, args.only.split(",")))
-
-    def wanted(name: str) -> bool:
-        return not only or name in only
-
     rows: dict[str, dict[str, str]] = {}
     root = Path(tempfile.mkdtemp(prefix="qsys-bench-", dir="/tmp"))
     os.chmod(root, 0o755)
@@ -303,11 +322,8 @@ def main() -> int:
                     drained = 500 // scale if isinstance(t, QsysTarget) else min(500 // scale, args.sge_drain)
                     col["drain (jobs/s), 4 slots"] = f"{bench_drain(t, drained)} ({drained} jobs)"
                 if wanted("qstat"):
-                    plain, xml, rss = bench_qstat_pending(t, 5000 // scale)
-                    col[f"qstat, {5000 // scale} pending"] = plain
-                    col[f"qstat -xml, {5000 // scale} pending"] = xml
-                    col[f"master RSS, {5000 // scale} pending"] = rss
-                if wanted("bulk") and isinstance(t, QsysTarget):
+                    col.update(bench_qstat_pending(t, 5000 // scale))
+                if isinstance(t, QsysTarget) and wanted("bulk"):
                     col[f"bulk submit {5000 // scale} (client)"] = bench_bulk(t, 5000 // scale)
     finally:
         shutil.rmtree(root, ignore_errors=True)
