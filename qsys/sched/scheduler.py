@@ -942,12 +942,17 @@ class _Pass:
         jobs = self.snap.jobs
         ranking = tickets.rank(jobs, tickets.compute(jobs, self.snap.running, config), config)
         decision.priorities, decision.running_tickets = ranking.pending, ranking.running
-        started: dict[int, int] = {}
+        started: dict[int, int] = {}  # of jobs that take several turns
+        run_job, failed = self.run_job, decision.immediate_failed
         for job, first, end in ranking.order:
-            count = self.run_job(job, now, first, end, started.get(job.job_id, 0))
-            started[job.job_id] = started.get(job.job_id, 0) + count
-            if job.now and end is None and not started[job.job_id]:
-                decision.immediate_failed.append(job.job_id)
+            if not first and end is None:  # the job's one turn
+                if not run_job(job, now) and job.now:
+                    failed.append(job.job_id)
+                continue
+            before = started.get(job.job_id, 0)
+            count = started[job.job_id] = before + run_job(job, now, first, end, before)
+            if job.now and end is None and not count:
+                failed.append(job.job_id)
         return decision
 
     def run_job(self, job: PendingJob, now: float, first: int = 0, end: int | None = None,

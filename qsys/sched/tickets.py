@@ -25,6 +25,7 @@ import heapq
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import attrgetter
 
 from qsys.objects.sharetree import DEFAULT_NODE, PROJECT, ShareNode
@@ -72,6 +73,7 @@ class Ref:
     tickets: float = 0.0  # of the policies computed so far (dependent policies sort by it)
     sort: float = 0.0  # share tree: the order among pending jobs
     share: float = 0.0  # share tree: the part of the share-tree tickets this ref gets
+    order: int = 0  # pending: ascending in (job, index), so one int sorts refs in job order
 
     @property
     def total(self) -> float:
@@ -88,6 +90,7 @@ class TicketResult:
     # pending refs of the same owners and job shares, in job order: the policies work out
     # per class what they can, so their cost grows with the classes more than with the jobs
     classes: dict[ClassKey, list[Ref]] = field(default_factory=dict)
+    by_submission: list[PendingJob] = field(default_factory=list)  # all jobs, by submission time
 
 
 # ---------------------------------------------------------------- building the refs
@@ -100,7 +103,8 @@ def make_refs(jobs: Iterable[PendingJob], running: Iterable[RunningJob], config:
                                   run.department or DEFAULT_DEPARTMENT, run.job_share, run.override_tickets))
     limit = max(1, config.max_pending_tasks_per_job)
     pending, classes = result.pending, result.classes
-    for job in sorted(jobs, key=attrgetter("submit_time", "job_id")):
+    result.by_submission = sorted(jobs, key=_SUBMISSION)
+    for job in result.by_submission:
         if job.held or job.waiting_on or not job.task_ids:
             continue
         dept = job.department or DEFAULT_DEPARTMENT
@@ -109,14 +113,22 @@ def make_refs(jobs: Iterable[PendingJob], running: Iterable[RunningJob], config:
         if group is None:
             group = classes[key] = []
         if len(job.task_ids) == 1 or limit == 1:
-            ref = Ref(job.job_id, 0, True, job.owner, job.project, dept, job.job_share, job.override_tickets)
+            ref = Ref(job.job_id, 0, True, job.owner, job.project, dept, job.job_share, job.override_tickets,
+                      order=job.job_id * limit)
             pending[job.job_id] = [ref]
             group.append(ref)
             continue
         refs = pending[job.job_id] = [Ref(job.job_id, k, True, job.owner, job.project, dept, job.job_share,
-                                          job.override_tickets) for k in range(min(len(job.task_ids), limit))]
+                                          job.override_tickets, order=job.job_id * limit + k)
+                                      for k in range(min(len(job.task_ids), limit))]
         group.extend(refs)
     return result
+
+
+_SUBMISSION = attrgetter("submit_time", "job_id")
+_TICKETS = attrgetter("tickets")
+_ORDER = attrgetter("order")
+_SORT = attrgetter("sort")
 
 
 def _hierarchy(text: str) -> list[tuple[str, bool]]:
@@ -225,19 +237,17 @@ def _categories(classes: Classes, key_of: Callable[[list[Ref]], tuple[object, ..
             merged.setdefault(key, []).append(refs)
     groups: dict[tuple[object, ...], list[Ref]] = {}
     for key, parts in merged.items():
-        if dependent:
-            group = sorted((ref for part in parts for ref in part), key=lambda r: (-r.tickets, r.job_id, r.index))
+        if dependent:  # by (-tickets, job, task), in two stable sorts on plain attributes
+            group = [ref for part in parts for ref in part]
+            group.sort(key=_ORDER)
+            group.sort(key=_TICKETS, reverse=True)
         elif len(parts) == 1:
             group = list(parts[0])
-        else:
-            group = list(heapq.merge(*parts, key=_job_order))
+        else:  # each part in submission order (job order, unless submission times disagree)
+            group = list(heapq.merge(*parts, key=_ORDER))
         group.reverse()
         groups[key] = group
     return groups
-
-
-def _job_order(ref: Ref) -> tuple[int, int]:
-    return (ref.job_id, ref.index)
 
 
 def _greedy(categories: dict[tuple[object, ...], list[Ref]],
@@ -252,20 +262,21 @@ def _greedy(categories: dict[tuple[object, ...], list[Ref]],
         if group:
             heap.append((-current(key), group[-1].job_id, group[-1].index, n, key))
     heapq.heapify(heap)
+    replace = heapq.heapreplace
     taken = 0
     while heap and taken < limit:
         stored = heap[0]
         key = stored[4]
-        group = categories[key]
-        entry = (-current(key), group[-1].job_id, group[-1].index, stored[3], key)
-        if entry[:4] != stored[:4]:
-            heapq.heapreplace(heap, entry)
+        value = -current(key)
+        if value != stored[0]:  # (an entry's job is always its category's next one)
+            replace(heap, (value, stored[1], stored[2], stored[3], key))
             continue
+        group = categories[key]
         ref = group.pop()
         taken += 1
         yield key, ref
         if group:
-            heapq.heapreplace(heap, (-current(key), group[-1].job_id, group[-1].index, stored[3], key))
+            replace(heap, (-current(key), group[-1].job_id, group[-1].index, stored[3], key))
         else:
             heapq.heappop(heap)
 
@@ -311,21 +322,27 @@ def _functional(running: list[Ref], classes: Classes, config: TicketConfig, depe
     own_of: dict[tuple[object, ...], Owners] = {key: owners(group[0]) for key, group in categories.items()}
     state = {"job_sum": job_sum}
 
+    # per category: (kind, counts key, fshare, weight) of each owner (the greedy asks often)
+    terms = {key: tuple((kind, (kind, name), fshare, weights[kind]) for kind, name, fshare in own)
+             for key, own in own_of.items()}
+
     def would_get(key: tuple[object, ...], ref: Ref) -> float:
         """Tickets if this job ran next (Grid Engine's estimate, sums padded by 0.001)."""
         tickets = 0.0
-        for kind, name, fshare in own_of[key]:
-            if shared:
-                tickets += weights[kind] * (fshare / (counts.get((kind, name), 0) + 1)) * total / (sums[kind] + _EPSILON)
-            else:
-                tickets += weights[kind] * fshare * total / (sums[kind] + _EPSILON + fshare)
-        if ref.job_share:
-            tickets += w_job * ref.job_share * total / (state["job_sum"] + _EPSILON + ref.job_share)
+        if shared:
+            for kind, counted, fshare, weight in terms[key]:
+                tickets += weight * (fshare / (counts.get(counted, 0) + 1)) * total / (sums[kind] + _EPSILON)
+        else:
+            for kind, _, fshare, weight in terms[key]:
+                tickets += weight * fshare * total / (sums[kind] + _EPSILON + fshare)
+        job_share = ref.job_share
+        if job_share:
+            tickets += w_job * job_share * total / (state["job_sum"] + _EPSILON + job_share)
         return tickets
 
     def current(key: tuple[object, ...]) -> float:
         ref = categories[key][-1]
-        return would_get(key, ref) + (ref.tickets if dependent else 0.0)
+        return would_get(key, ref) + ref.tickets if dependent else would_get(key, ref) + 0.0
 
     last: dict[tuple[object, ...], float] = {}
     limit = max(0, config.max_functional_jobs_to_schedule)
@@ -354,14 +371,14 @@ def _functional(running: list[Ref], classes: Classes, config: TicketConfig, depe
 
 
 class _Node:
-    __slots__ = ("name", "shares", "kind", "children", "refs", "count", "active", "usage",
+    __slots__ = ("name", "shares", "kind", "children", "refs", "running", "count", "active", "usage",
                  "stt", "ostt", "oltt", "project")
 
     def __init__(self, name: str, shares: int, kind: int, project: str | None) -> None:
         self.name, self.shares, self.kind, self.project = name, shares, kind, project
         self.children: list[_Node] = []
-        self.refs: list[Ref] = []
-        self.count = self.active = 0
+        self.refs: list[Ref] = []  # its running refs, then its pending ones
+        self.running = self.count = self.active = 0
         self.usage = self.stt = self.ostt = self.oltt = 0.0
 
 
@@ -446,15 +463,14 @@ def _share_tree(running: list[Ref], classes: Classes, config: TicketConfig, depe
         ref.node = tree.node_for(ref.user, ref.project)
         if ref.node is not None:
             ref.node.refs.append(ref)
+            ref.node.running += 1
     mixed: set[int] = set()  # nodes whose pending refs come from several classes
     for (user, project, *_), refs in classes.items():
         node = tree.node_for(user, project)
         if node is None:
             continue
-        if any(r.pending for r in node.refs[-1:]):
+        if len(node.refs) > node.running:
             mixed.add(id(node))
-        for ref in refs:
-            ref.node = node
         node.refs.extend(refs)
     _count(tree.root)
     _usage(tree.root, config)
@@ -487,7 +503,7 @@ def _share_tree(running: list[Ref], classes: Classes, config: TicketConfig, depe
 
 def _count(node: _Node) -> None:
     node.count = len(node.refs)
-    node.active = sum(1 for ref in node.refs if not ref.pending)
+    node.active = node.running
     for child in node.children:
         _count(child)
         node.count += child.count
@@ -548,7 +564,7 @@ def _pending_order(root: _Node, node: _Node, total: float, dependent: bool, mixe
     of its subtree and gives the k-th the node's short-term target over its place among the
     node's running and pending jobs (``share``), so the level just below the root decides the
     tickets and the levels beneath the order."""
-    direct = [ref for ref in node.refs if ref.pending]
+    direct = node.refs[node.running:]
     if node is root and not direct:
         waiting = [child for child in node.children if child.count - child.active > 0]
         if len(waiting) == 1:  # one branch with pending jobs: it is as good as the root
@@ -563,7 +579,7 @@ def _pending_order(root: _Node, node: _Node, total: float, dependent: bool, mixe
     if node is not root or own:
         # one class's refs come in job order: of one sort value they need no sorting
         if merged or id(node) in mixed or len({ref.sort for ref in out}) > 1:
-            out.sort(key=_pending_key)
+            _sort_pending(out)
         place = node.active
         stt = node.stt
         for ref in out:
@@ -573,8 +589,11 @@ def _pending_order(root: _Node, node: _Node, total: float, dependent: bool, mixe
     return out
 
 
-def _pending_key(ref: Ref) -> tuple[float, int, int]:
-    return (-ref.sort, ref.job_id, ref.index)
+def _sort_pending(refs: list[Ref]) -> None:
+    """By (-sort, job, task): two stable sorts on plain attributes (much faster than one on
+    a tuple made per ref)."""
+    refs.sort(key=_ORDER)
+    refs.sort(key=_SORT, reverse=True)
 
 
 # ---------------------------------------------------------------- priorities
@@ -628,31 +647,36 @@ def rank(jobs: Sequence[PendingJob], result: TicketResult, config: TicketConfig)
     min-max over the pending jobs (all equal: 0.5) and -p on [0, 1]. Every task with its own
     tickets takes its own turn; jobs without tickets (held, waiting) come by the rest."""
     pending_refs = result.pending
-    top = max((ref.tickets for refs in (result.running, *pending_refs.values()) for ref in refs), default=0.0)
+    top = max(map(_TICKETS, chain(result.running, chain.from_iterable(pending_refs.values()))), default=0.0)
     urgencies = [job.urgency for job in jobs if job.job_id in pending_refs]
     low, high = (min(urgencies), max(urgencies)) if urgencies else (0.0, 0.0)
     span = high - low
-    pending_sum = sum(ref.tickets for refs in pending_refs.values() for ref in refs)
+    pending_sum = sum(map(_TICKETS, chain.from_iterable(pending_refs.values())))
     out = Ranking(Priorities(jobs, result, (top, low, span, pending_sum), config))
     w_tix, w_urg, w_pri = config.weight_ticket, config.weight_urgency, config.weight_priority
     per_ticket = w_tix / top if top > 0 else 0.0
     no_tickets = 0.0 if top > 0 else w_tix * 0.5
-    entries: list[tuple[float, float, int, int, int]] = []
-    append = entries.append
-    for n, job in enumerate(jobs):
+    # highest priority first, then by submission, job and task: a stable sort of the
+    # priorities alone, made in the order of submission, job and task
+    keys: list[float] = []
+    refs_of: list[tuple[PendingJob, int, int | None]] = []
+    key, take = keys.append, refs_of.append
+    for job in result.by_submission:
         base = (w_urg * ((job.urgency - low) / span if span > 0 else 0.5)
                 + w_pri * min(1.0, max(0.0, (job.priority + 1024) / 2048)))
         group = pending_refs.get(job.job_id)
         if not group:
-            append((-base, job.submit_time, job.job_id, 0, n))
-            continue
-        for ref in group:
-            append((-(base + no_tickets + per_ticket * ref.tickets), job.submit_time, job.job_id, ref.index, n))
-    entries.sort()
-    last = {job_id: len(group) - 1 for job_id, group in pending_refs.items() if len(group) > 1}
-    order = out.order
-    for _, _, job_id, index, n in entries:
-        order.append((jobs[n], index, None if index == last.get(job_id, 0) else index + 1))
+            key(-base)
+            take((job, 0, None))
+        elif len(group) == 1:
+            key(-(base + no_tickets + per_ticket * group[0].tickets))
+            take((job, 0, None))
+        else:
+            end = len(group) - 1
+            for ref in group:
+                key(-(base + no_tickets + per_ticket * ref.tickets))
+                take((job, ref.index, None if ref.index == end else ref.index + 1))
+    out.order = [refs_of[n] for n in sorted(range(len(keys)), key=keys.__getitem__)]
     running_sum = sum(ref.tickets for ref in result.running)
     for ref in result.running:
         out.running[(ref.job_id, ref.index)] = JobPriority(
