@@ -67,6 +67,7 @@ from qsys.master.server import ClientHandler, Server, short_hostname
 from qsys.master.sessions import SessionBroker, SessionRequests
 from qsys.master.shareusage import ShareUsage
 from qsys.master.status import StatusRequests
+from qsys.master.verify import SubmitVerifier
 from qsys.paths import DEFAULT_PORT, Cell
 from qsys.store import GroupCommitter, Store
 from qsys.store.lease import guard_sessions
@@ -222,7 +223,8 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
 
     execd_messages: protocol.HandlerTable[ExecdHandler] = protocol.HandlerTable("exec daemon")
     execds = ExecdRegistry(state, execd_messages, links, ends, qstates, parallel, members)
-    sessions = SessionRequests(state, broker, dispatcher)
+    verifier = SubmitVerifier(state, dispatcher)  # -w e|w|v|p of new jobs
+    sessions = SessionRequests(state, broker, dispatcher, verifier)
     execd_messages.add(protocol.LoadReport, execds.on_load)
     execd_messages.add(protocol.JobStarted, execds.on_started)
     execd_messages.add(protocol.JobFailedStart, execds.on_failed_start)
@@ -233,7 +235,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     execd_messages.add(protocol.PeTaskFinished, parallel.on_task_finished)
 
     actions = JobActions(state, links, parallel)
-    jobs = JobRequests(state, actions, dispatcher, links)
+    jobs = JobRequests(state, actions, dispatcher, links, verifier)
     advance = AdvanceReservations(state, dispatcher, actions)
     policies.ar_job_ended = advance.wake
     status = StatusRequests(state, qstates, dispatcher, policies)
