@@ -90,6 +90,7 @@ lint: install $(VENV)/.test-deps
 
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/pollers.py
 	$(BIN)/python bench/qrsh.py
 	$(BIN)/python bench/usage_capture.py
 	$(BIN)/python bench/scale.py

@@ -213,6 +213,7 @@ class Figures:
     qstat_s: float = 0.0
     qstat_lines: int = 0
     qstat_busy_s: float = 0.0
+    array_s: float = 0.0  # a held 1,000,000-task array accepted in (qsys.client.submit)
     rss_idle: float = 0.0
     rss_pending: float = 0.0
     rss_running: float = 0.0
@@ -266,6 +267,27 @@ def wait_for_pass(cell: Cell, after: int, timeout: float = 900) -> PassFigures:
     raise TimeoutError("no pass dispatched anything")
 
 
+HUGE_ARRAY = 1_000_000
+
+
+def allow_huge_arrays(cell: Cell) -> None:
+    """max_aj_tasks 0 (no limit) in the global configuration."""
+    with Client(cell) as admin:
+        lines = admin.conf_show("conf", "global").text.splitlines()
+        text = "\n".join("max_aj_tasks 0" if line.startswith("max_aj_tasks") else line for line in lines)
+        admin.conf("modify", "conf", "global", text + "\n")
+
+
+def submit_huge_array(cell: Cell) -> float:
+    """Seconds to have a held array of :data:`HUGE_ARRAY` tasks accepted (held, so the figures
+    after it are those of the mix)."""
+    with Client(cell) as admin:
+        t0 = time.perf_counter()
+        admin.submit(JobSpec(command="/bin/true", binary=True, name="huge", hold=True,
+                             tasks=TaskRange(1, HUGE_ARRAY, 1)))
+        return time.perf_counter() - t0
+
+
 def submitter(clients: dict[str, UserClient], rng: random.Random, stop: threading.Event, counts: list[int]) -> None:
     """One client's single submissions, as fast as the master takes them."""
     client = clients["user00"]
@@ -289,12 +311,14 @@ def run_size(hosts: int, tasks: int, window: float, repeat: int, profile: Path |
     try:
         loop.call(fleet.start(timeout=300))
         fig.rss_idle = master.rss_mb()
+        allow_huge_arrays(cell)  # before the jobs: a configuration change costs a long pass with them
         with Client(cell) as admin:
             admin.queue_action("disable", ["all.q"])
         mix = job_mix(tasks, rng)
         t0 = time.perf_counter()
         fig.jobs = submit_all(clients, mix, rng)
         fig.submit_per_s = fig.jobs / (time.perf_counter() - t0)
+        fig.array_s = submit_huge_array(cell)
         fig.qstat_s, fig.qstat_lines = qstat_all(cell, repeat)
         fig.rss_pending = master.rss_mb()
         before = pass_times(cell)
@@ -394,17 +418,19 @@ def _short(frame: str) -> str:
 
 
 def table(figs: list[Figures]) -> list[str]:
-    head = ("hosts", "pending", "jobs", "submit/s", "idle_pass_s", "first_pass_s", "starts", "mean_pass_s",
+    head = ("hosts", "pending", "jobs", "submit/s", "1M_array_s", "idle_pass_s", "first_pass_s", "starts", "mean_pass_s",
             "passes", "dispatch/s", "busy_submit/s", "qstat_s", "busy_qstat_s", "rss_idle_MB", "rss_pending_MB",
-            "rss_running_MB", "KB/pending")
+            "rss_running_MB", "KB/pending", "KB/job")
     rows = [head]
     for f in figs:
-        per_job = (f.rss_pending - f.rss_idle) * 1024 / max(1, f.tasks)
-        rows.append((str(f.hosts), str(f.tasks), str(f.jobs), f"{f.submit_per_s:.0f}", f"{f.idle_pass:.3f}",
+        per_task = (f.rss_pending - f.rss_idle) * 1024 / max(1, f.tasks)
+        per_job = (f.rss_pending - f.rss_idle) * 1024 / max(1, f.jobs)
+        rows.append((str(f.hosts), str(f.tasks), str(f.jobs), f"{f.submit_per_s:.0f}", f"{f.array_s:.3f}",
+                     f"{f.idle_pass:.3f}",
                      f"{f.first_pass:.3f}", str(f.first_pass_dispatched), f"{f.mean_pass:.3f}", str(f.passes),
                      f"{f.dispatch_per_s:.0f}", f"{f.submit_during_per_s:.0f}", f"{f.qstat_s:.3f}",
                      f"{f.qstat_busy_s:.3f}", f"{f.rss_idle:.0f}", f"{f.rss_pending:.0f}", f"{f.rss_running:.0f}",
-                     f"{per_job:.2f}"))
+                     f"{per_task:.2f}", f"{per_job:.2f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     return ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
 
@@ -479,7 +505,8 @@ def main(argv: list[str] | None = None) -> int:
           f"the master in its own process; {window:g} s of sustained dispatch per size")
     print("submit/s: bulk, 50 users at once, all.q disabled; idle/first/mean pass: see below; starts: "
           "what the first pass dispatched; busy_*: while dispatching; qstat: `qstat -u '*'`, the whole "
-          "command; KB/pending: RSS growth per pending task")
+          "command; 1M_array_s: a held 1,000,000-task array accepted in; KB/pending, KB/job: RSS growth "
+          "per pending task, per pending job (the array's one job not counted)")
     print("\n".join(table(figs)))
     print("\n".join(phases(figs)))
     print("growth:")

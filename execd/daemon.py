@@ -46,7 +46,7 @@ from execd.gids import GidPoolExhausted
 from execd.identity import IdentityPolicy
 from execd.load import ARCH, LoadSampler, meminfo, topology
 from execd.online import OnlineUsage, TaskProcesses
-from execd.spool import Spool, TaskDir, proc_start_time
+from execd.spool import Spool, TaskDir, proc_start_time, remove_retired
 from execd.usage import empty_report
 from qsys import execlink, protocol
 from qsys.errors import (
@@ -157,6 +157,8 @@ class ExecDaemon:
         self.tasks: dict[tuple[int, int], Tracked] = {}
         self.config: dict[str, str] = {}
         self.writer: asyncio.StreamWriter | None = None
+        self._refill_soon = False  # a refill of the forkserver's spare shepherds is due this turn
+        self.outbox: protocol.Outbox | None = None  # of the current link: ends seen together leave together
         self.forks = ForkServerClient()
         self.sampler = LoadSampler()
         self.online = OnlineUsage()
@@ -227,6 +229,8 @@ class ExecDaemon:
             self._unwatch(tracked)
         self.forks.stop()
         if self.writer is not None:
+            if self.outbox is not None:
+                self.outbox.flush()
             self.writer.close()
             self.writer = None
 
@@ -310,6 +314,7 @@ class ExecDaemon:
             msg = await execlink.handshake(reader, writer, self.host, self.opts.key, self.register_message(),
                                            binding, challenge)
             self.writer = writer
+            self.outbox = protocol.Outbox(writer)
             registered = True
             log.info("host=%s registered with the master (%d tasks reported)", self.host, len(self.tasks))
             self.inherit.link_up()
@@ -366,7 +371,9 @@ class ExecDaemon:
     def send(self, msg: Any) -> bool:
         if self.writer is None or self.writer.is_closing():
             return False
-        protocol.write_message(self.writer, msg)
+        if self.outbox is None or self.outbox.writer is not self.writer:
+            self.outbox = protocol.Outbox(self.writer)
+        self.outbox.put(msg)
         return True
 
     def restart_load_reports(self) -> None:
@@ -482,6 +489,14 @@ class ExecDaemon:
             log.info("%s session (%s) listens on port %d", label, (launch.session or {}).get("method"), port)
         log.info("%s started (shepherd pid %d)", label, pid)
         self._watch(tracked, None)
+        if not self._refill_soon:
+            self._refill_soon = True
+            asyncio.get_running_loop().call_soon(self._refill_spares)
+
+    def _refill_spares(self) -> None:
+        """After this turn's starts (and the JobStarted they sent, queued before this)."""
+        self._refill_soon = False
+        self.forks.refill()
 
     def _refuse_session(self, launch: Launch) -> bool:
         """A session the identity policy refuses ends before it starts: the client hears why
@@ -640,7 +655,11 @@ class ExecDaemon:
             return
         del self.tasks[(job_id, task_id)]
         self.pe.forget(tracked.tdir.path)
-        tracked.tdir.remove()
+        retired = tracked.tdir.retire()  # out of the spool now, its unlinks off the loop
+        if self.loop is not None and retired is not None:
+            self.loop.run_in_executor(None, remove_retired, retired)
+        else:
+            remove_retired(retired)
         log.debug("%s end acknowledged", tracked.label)
 
 

@@ -50,15 +50,22 @@ def my_children() -> list[int]:
     return procs.children_of(os.getpid())
 
 
-def end_all(job_pid: int, gid: int | None, timeout: float = 30.0) -> None:
+def end_all(job_pid: int, gid: int | None, timeout: float = 30.0, carried_after_job: list[int] | None = None) -> None:
     """Kill and reap everything the job left: its process group, the carriers of its group
-    ID (on this host, also those not below us) and every remaining descendant."""
+    ID (on this host, also those not below us) and every remaining descendant.
+
+    ``carried_after_job``: the carriers a scan found after the job's process ended (the
+    shepherd's last usage sample), taken as the first round's: when it found none, nothing
+    can carry the ID any more (only a carrier's fork could), so no second scan is needed."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(job_pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout
     while True:
         # one table scan a round: done when a round finds nothing left to kill
-        carried = procs.carriers(gid) if gid is not None else []
+        if carried_after_job is not None:
+            carried, carried_after_job = carried_after_job, None
+        else:
+            carried = procs.carriers(gid) if gid is not None else []
         children = my_children()
         for pid in {*carried, *children}:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -79,6 +86,8 @@ def shepherd_pids(spool_root: Path) -> set[int]:
         except OSError:
             continue
         for name in names:
+            if name.startswith("."):
+                continue  # a retired task directory (execd.spool.RETIRED) on its way out
             data = procs.read_bytes(os.path.join(base, name, "shepherd.pid"))
             with contextlib.suppress(ValueError, IndexError):
                 found.add(int((data or b"").split()[0]))

@@ -366,15 +366,18 @@ class Shepherd:
         finally:
             os.close(pidfd)
 
-    def _sample(self, now: float) -> None:
+    def _sample(self, now: float) -> list[int] | None:
+        """Sample the group ID's carriers; the pids found (None: no sample was taken)."""
         if self.sampler is None:
-            return
+            return None
+        self.sampler.carriers = None
         try:
             self.sampler.sample(now)
             self.tdir.write_usage({"time": now, "maxvmem": self.sampler.maxvmem, "mem": self.sampler.mem,
                                    **self.sampler.foreign()})
         except OSError as exc:
             print(f"shepherd: usage sample failed: {exc}", file=sys.stderr)
+        return self.sampler.carriers
 
     # ------------------------------------------------------------ the whole run
 
@@ -434,10 +437,10 @@ class Shepherd:
                 if launch.checkpoint else None)
         status, ru = self._wait(pid, started, launch, ckpt)
         ended = time.time()
-        self._sample(ended)  # the foreign processes as they were when the job ended
+        carried = self._sample(ended)  # the foreign processes as they were when the job ended
         # leftovers: the job's process group, every carrier of its group ID, and whatever is
         # still below us (orphans re-parented to the shepherd); all reaped, so their usage counts
-        reaper.end_all(pid, launch.extra_gid)
+        reaper.end_all(pid, launch.extra_gid, carried_after_job=carried)
         children = rusage_delta(resource.getrusage(resource.RUSAGE_CHILDREN), children_before)
         report = report_from_wait(status, ru, started, ended)
         merge_usage(report, children, max(0, procs.read_io("self") - io_before), self.sampler)

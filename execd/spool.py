@@ -25,13 +25,15 @@ Either side may restart without the other, so everything they share lives in fil
                        cpu, mem, io, iow, maxvmem, error, rerun, error_state (see usage.py)
 
 Directories are 0711 and files 0600 (the daemon's), except the files the job reads.
-A task directory is removed only when the master acknowledged its end (FinishedAck).
+A task directory is removed only when the master acknowledged its end (FinishedAck): renamed
+to ``.retired.<job>.<task>.<pid>.<n>`` at once, its files removed in a worker thread.
 ``<starttime>`` is field 22 of ``/proc/<pid>/stat``: with the pid it names one process even
 after the pid is reused.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -57,6 +59,13 @@ USAGE = "usage.json"
 # Directories others may pass through but not list: a job's user reaches its own script and
 # PE host file (made its own by the shepherd); every other file is the daemon's (0600).
 DIR_MODE = 0o711
+RETIRED = ".retired."  # the prefix of an acknowledged task's directory on its way out
+_retired = itertools.count(1)
+
+
+def remove_retired(path: Path | None) -> None:
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def write_atomic(path: Path, data: bytes | str, mode: int = 0o600) -> None:
@@ -194,6 +203,19 @@ class TaskDir:
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
 
+    def retire(self) -> Path | None:
+        """Take the directory out of the spool at once (one rename); the caller removes what
+        this returns when it likes (:func:`remove_retired`, e.g. in a worker thread: an
+        acknowledged end must not hold up the daemon's loop for a directory's unlinks).
+        A retired name is no task's (``Spool.tasks`` skips it; ``ensure`` removes leftovers)."""
+        gone = self.path.with_name(f"{RETIRED}{self.path.name}.{os.getpid()}.{next(_retired)}")
+        try:
+            os.rename(self.path, gone)
+        except OSError:
+            self.remove()
+            return None
+        return gone
+
 
 class Spool:
     """An exec daemon's spool root."""
@@ -206,6 +228,9 @@ class Spool:
         self.active.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, DIR_MODE)
         os.chmod(self.active, DIR_MODE)
+        for name in os.listdir(self.active):
+            if name.startswith(RETIRED):  # retired by a daemon that stopped before removing it
+                remove_retired(self.active / name)
 
     @property
     def pid_file(self) -> Path:

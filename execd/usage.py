@@ -103,6 +103,7 @@ class GroupSampler:
         self._gone_cpu = 0.0
         self._gone_io = 0
         self._gone_iow = 0.0
+        self.carriers: list[int] | None = None  # the pids the last sample found (None: none yet)
 
     def sample(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -111,6 +112,7 @@ class GroupSampler:
             proc = read_proc(pid)
             if proc is not None:
                 current[pid] = proc
+        self.carriers = list(current)
         vmem = sum(p.vsize for p in current.values())
         cpu = sum(p.own_cpu for p in current.values())
         if self._last_time is not None:

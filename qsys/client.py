@@ -319,6 +319,19 @@ class Client:
         msg = protocol.QueuesStatus(users, brief, states, urgency, list(queues or []), dict(resources or {}))
         return self.request(msg, protocol.QueueRows)
 
+    def status_text(self, query: protocol.JobsStatus, *, full: bool = False, form: str = "",
+                    xml_forms: list[str] | None = None, explain: str = "") -> str | Any:
+        """qstat's output made by the master (``form``: "" plain, "ext", "requested", "tasks",
+        "xml"; ``full``: qstat -f); the rows (JobRows, QueueRows with ``full``) when the master
+        prints times in another time zone than this process."""
+        msg = protocol.StatusText(query, full, form, sorted(xml_forms or ()), explain, protocol.time_zone())
+        reply: Any = self.request(msg, None)
+        if isinstance(reply, protocol.StatusReply):
+            return reply.text
+        if not isinstance(reply, protocol.QueueRows if full else protocol.JobRows):
+            raise QsysError(f"unexpected reply {type(reply).__name__} to StatusText")
+        return reply
+
     def hosts(self) -> list[HostRow]:
         return self.request(protocol.HostsStatus(), protocol.HostRows).hosts
 

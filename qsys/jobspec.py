@@ -49,7 +49,7 @@ class PeRequest:
         return f"{self.name} {self.min_slots}-{self.max_slots}"
 
 
-@dataclass
+@dataclass(slots=True)  # a master holds one per job: 100,000 of them
 class JobSpec:
     """One submission. Paths are as the user gave them; the shepherd expands them."""
 

@@ -100,8 +100,20 @@ def message_name(msg_type: type) -> str:
     return _NAMES[msg_type]
 
 
+class Frame:
+    """A reply encoded once and sent as it is: the master's status cache hands the same
+    frame to every poll until the state changes (``qsys.master.status_cache``)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
 def encode(msg: Any) -> bytes:
     """One frame for ``msg``."""
+    if type(msg) is Frame:
+        return msg.data
     try:
         name = _NAMES[type(msg)]
     except KeyError:
@@ -117,7 +129,7 @@ def decode(payload: bytes) -> Any:
     it is not one."""
     try:
         body = msgpack.unpackb(payload, raw=False, strict_map_key=False, unicode_errors=_TEXT_ERRORS)
-    except (ValueError, msgpack.UnpackException, RecursionError) as exc:
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:  # TypeError: a list as a map key
         raise MalformedMessage(f"malformed message: {_short(exc)}") from None
     if not isinstance(body, dict):
         raise MalformedMessage("malformed message: not a map")
@@ -223,6 +235,36 @@ def write_message(writer: asyncio.StreamWriter, msg: Any) -> None:
     writer.write(encode(msg))
 
 
+class Outbox:
+    """The messages queued on one link in one turn of the event loop leave in one write.
+
+    One system call and one wake-up of the peer for all of them instead of one each: the
+    start orders of a pass and the acknowledgements of the ends committed with them (master
+    to exec daemon), the ends a host saw at once (exec daemon to master), as Grid Engine
+    sends its orders and job reports in packs. Frames stay whole and in order; a peer reads
+    them one by one as before. Every message of the link must go through the outbox (or
+    :meth:`flush` first) to keep that order.
+    """
+
+    __slots__ = ("_frames", "writer")
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self._frames: list[bytes] = []
+
+    def put(self, msg: Any) -> None:
+        if not self._frames:
+            import asyncio
+
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._frames.append(encode(msg))
+
+    def flush(self) -> None:
+        frames, self._frames = self._frames, []
+        if frames and not self.writer.is_closing():
+            self.writer.write(b"".join(frames))
+
+
 # ================================================================ generic replies
 
 
@@ -323,6 +365,49 @@ class JobsStatus:
 @dataclass
 class QueuesStatus(JobsStatus):
     """qstat -f: the queue instances and the job rows (as JobsStatus). Replies QueueRows."""
+
+
+@message("status_text")
+@dataclass
+class StatusText:
+    """qstat's output made by the master, as Open Cluster Scheduler 9.2 makes qstat's and
+    qhost's: the command only prints it (5,000 rows decoded and formatted by every qstat
+    cost more than the whole rest of the command). ``query`` is what the rows would be asked
+    with (``full``: qstat -f, with the queue instances), ``form`` the layout ("" plain,
+    "ext", "requested", "tasks", "xml"), ``xml_forms`` the -ext/-r/-t additions of -xml.
+    Times are printed in the local time zone: the master renders only when ``zone``
+    (:func:`time_zone`) is its own, and replies the rows otherwise (JobRows, or
+    QueueRows with ``full``) for the command to format. Replies StatusReply."""
+
+    query: JobsStatus
+    full: bool = False
+    form: str = ""
+    xml_forms: list[str] = field(default_factory=list)
+    explain: str = ""
+    zone: str = ""
+
+
+def time_zone() -> str:
+    """What names the local time zone qstat prints its times in: ``TZ`` when set, else where
+    /etc/localtime links to; "" when that cannot be told (a copied zone file, which the
+    master then never takes for its own)."""
+    import os
+
+    tz = os.environ.get("TZ")
+    if tz is not None:
+        return f"TZ={tz}"
+    try:
+        return os.readlink("/etc/localtime")
+    except FileNotFoundError:
+        return "UTC"  # no zone file: the C library's default
+    except OSError:
+        return ""
+
+
+@message("status_reply")
+@dataclass
+class StatusReply:
+    text: str
 
 
 @message("hosts_status")

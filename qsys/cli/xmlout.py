@@ -42,7 +42,10 @@ _NEUTRAL = 0.5
 
 def escape(text: object) -> str:
     """Character data and attribute values (both quote styles)."""
-    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    value = str(text)
+    if "&" not in value and "<" not in value and ">" not in value and '"' not in value and "'" not in value:
+        return value  # most values (numbers, names, states): 40,000 of them in an -xml of 5,000 jobs
+    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;").replace("'", "&apos;"))
 
 

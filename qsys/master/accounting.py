@@ -8,6 +8,7 @@ the moment ``qstat`` stops listing it).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -135,8 +136,10 @@ class AccountingWriter:
         return build_record(job, task, asdict(report), now)
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append the line: visible to qacct at once, on disk within the loop's next turn
-        (ends that arrive together share one fsync)."""
+        """Append the line: visible to qacct at once, on disk soon: an fsync starts in the
+        loop's next turn (ends that arrive together share it), in a worker thread, so the
+        loop serves on meanwhile (it overlaps the store's commit of the same ends instead of
+        holding up the loop for as long as that commit)."""
         f = self._open()
         # the bytes of a name or path as the user gave them (not UTF-8: as they are)
         self.backlog.append((format_line(record) + "\n").encode("utf-8", "surrogateescape"))
@@ -149,14 +152,12 @@ class AccountingWriter:
         if self._sync_pending:
             return
         try:
-            import asyncio
-
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self._sync()
             return
         self._sync_pending = True
-        loop.call_soon(self._sync)
+        loop.call_soon(self._sync, loop)
 
     def _write_devices(self, record: dict[str, Any]) -> None:
         first = self._devices is None
@@ -168,11 +169,14 @@ class AccountingWriter:
         elif first:
             os.chmod(self.devices_path, 0o644)  # world-readable, as the accounting file is
 
-    def _sync(self) -> None:
+    def _sync(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """fsync both files: in ``loop``'s worker thread when given, else here."""
         self._sync_pending = False
-        for f in (self._file, self._devices):
-            if f is not None:
-                f.fsync()
+        files = [f for f in (self._file, self._devices) if f is not None]
+        if loop is not None:
+            loop.run_in_executor(None, _fsync_all, files)
+        else:
+            _fsync_all(files)
 
     def written_keys(self, tasks: set[tuple[int, int]], tail_bytes: int = 8 << 20) -> set[tuple[int, int, int]]:
         """(job, task, start time) of the records of ``tasks`` already in the file's tail.
@@ -214,6 +218,11 @@ class AccountingWriter:
             self._devices.fsync()
             self._devices.close()
             self._devices = None
+
+
+def _fsync_all(files: list[LineFile]) -> None:
+    for f in files:
+        f.fsync()
 
 
 def detach_other_writers(path: Path) -> None:

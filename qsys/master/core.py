@@ -105,6 +105,7 @@ class Master:
         # changes (job_change is the one place every change of a job passes): a pass costs
         # a lookup per unchanged job, not a rebuild
         self.pending_views: dict[int, Any] = {}
+        self.pending_views_cap = 0  # the most task ids a view holds (the cell's slots, snapshot.py)
         self.restorers: dict[str, rollback.Restorer] = {}  # object kind -> undo of a refused change
         committer.on_failure = self._refused
         committer.on_back = self.schedule_soon

@@ -86,16 +86,20 @@ class Dispatcher:
         try:
             await self._passes()
         finally:
-            self.pacer.active = False  # requests never wait for passes that will not come
+            self.pacer.stopped()  # requests and commits never wait for passes that will not come
 
     async def _passes(self) -> None:
         wanted = self.state.pass_wanted
         loop = asyncio.get_running_loop()
         while True:
-            await self.state.clock.wait(wanted, SAFETY_PASS_SECONDS)
-            pause = self.pacer.due_at() - loop.time()
-            if pause > 0:
-                await asyncio.sleep(pause)  # the requests' share of the time (see pacing.py)
+            self.pacer.ready = True  # from here to the pass, commits may wait for it (pacing.py)
+            try:
+                await self.state.clock.wait(wanted, SAFETY_PASS_SECONDS)
+                pause = self.pacer.due_at() - loop.time()
+                if pause > 0:
+                    await asyncio.sleep(pause)  # the requests' share of the time (see pacing.py)
+            finally:
+                self.pacer.ready = False
             wanted.clear()
             if not self.state.committer.available:
                 self.pacer.passed(0.0)

@@ -45,6 +45,7 @@ class HostLinks:
     def __init__(self, hosts: dict[str, ExecHost]) -> None:
         self.hosts = hosts
         self._held: list[tuple[str, Any]] | None = None
+        self._outboxes: dict[str, protocol.Outbox] = {}  # host -> the outbox of its current link
 
     def send(self, host: str, msg: Any) -> bool:
         """Queue a message to an exec daemon; False when it is not connected."""
@@ -54,7 +55,10 @@ class HostLinks:
         if self._held is not None:
             self._held.append((host, msg))
             return True
-        protocol.write_message(entry.writer, msg)
+        box = self._outboxes.get(host)
+        if box is None or box.writer is not entry.writer:
+            box = self._outboxes[host] = protocol.Outbox(entry.writer)
+        box.put(msg)
         return True
 
     @contextmanager

@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from qsys import record
 from qsys.jobspec import JobSpec, TaskRange
 from qsys.master.tasks import TaskSet
+from qsys.record import to_map
+from qsys.store.image import Packed, pack, unpack
 
 # task states (what qstat shows for a task that left the pending set)
 TRANSFERRING = "t"
@@ -96,6 +99,22 @@ class Task:
         )
 
 
+def sparse_spec(spec: JobSpec) -> dict[str, Any]:
+    """What the store keeps of a spec: the fields that differ from their defaults (a typical
+    job's is ~150 bytes packed instead of ~700; ``JobSpec.from_wire`` fills in the rest)."""
+    data = to_map(spec)
+    for name in JobSpec.CLIENT_ONLY:
+        data.pop(name, None)
+    for name, value in data.items():
+        if hasattr(type(value), "__record_fields__"):  # -pe, -t
+            data[name] = record.asdict(value)
+    return data
+
+
+_DEFAULT_SPEC = JobSpec().to_wire()
+_FRESH = [name for name, value in _DEFAULT_SPEC.items() if isinstance(value, (list, dict))]
+
+
 @dataclass(slots=True)
 class Job:
     job_id: int
@@ -115,9 +134,10 @@ class Job:
     tasks: dict[int, Task] = field(default_factory=dict)
     restarts: dict[int, int] = field(default_factory=dict)  # task id -> times rerun
     outcomes: list[dict[str, Any]] = field(default_factory=list)  # how tasks ended (qsys.master.finished)
-    # the spec and its wire form, made once: every start and end of a task stores the job
-    # again, and a spec is replaced (qalter), never changed in place; the map is never changed
-    spec_wire: tuple[JobSpec, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    # the spec as the store packs it, made once: every start and end of a task stores the job
+    # again, and a spec is replaced (qalter), never changed in place. Bytes, not the wire map:
+    # a pending job holds ~0.6 KB for it instead of ~2.7 KB
+    spec_packed: tuple[JobSpec, Packed] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def new(cls, job_id: int, spec: JobSpec, owner: str, uid: int, group: str, gid: int,
@@ -159,15 +179,24 @@ class Job:
 
     # ------------------------------------------------------------ store records
 
-    def _spec_wire(self) -> dict[str, Any]:
-        kept = self.spec_wire
+    def _spec_packed(self) -> Packed:
+        kept = self.spec_packed
         if kept is None or kept[0] is not self.spec:
-            kept = self.spec_wire = (self.spec, self.spec.to_wire())
+            kept = self.spec_packed = (self.spec, Packed(pack(sparse_spec(self.spec))))
         return kept[1]
+
+    def spec_map(self) -> dict[str, Any]:
+        """The spec's whole wire form (a start order's), from the kept bytes: ~3x cheaper
+        than ``spec.to_wire()``."""
+        whole = dict(_DEFAULT_SPEC)
+        for name in _FRESH:
+            whole[name] = type(whole[name])()  # each start order its own lists and maps
+        whole.update(unpack(self._spec_packed()))
+        return whole
 
     def to_record(self) -> dict[str, Any]:
         return {
-            "spec": self._spec_wire(),
+            "spec": self._spec_packed(),
             "owner": self.owner,
             "uid": self.uid,
             "group": self.group,
@@ -185,9 +214,10 @@ class Job:
 
     @classmethod
     def from_record(cls, job_id: int, data: dict[str, Any]) -> Job:
+        spec = data["spec"]
         job = cls(
             job_id=job_id,
-            spec=JobSpec.from_wire(data["spec"]),
+            spec=JobSpec.from_wire(unpack(spec) if isinstance(spec, bytes) else spec),
             owner=data["owner"],
             uid=data["uid"],
             group=data["group"],

@@ -39,7 +39,7 @@ def launch_for(state: Master, job: Job, task: Task) -> Launch:
         job_id=job.job_id,
         task_id=task.task_id,
         is_array=job.is_array,
-        spec=spec.to_wire(),
+        spec=job.spec_map(),  # made once per spec, not per task
         owner=job.owner,
         uid=job.uid,
         group=job.group,

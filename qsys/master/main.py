@@ -12,6 +12,8 @@
 * ``dispatch.Dispatcher``: scheduling passes and the starts they order, paced by
   ``pacing.Pacer`` (requests queue fairly, a due pass goes first);
 * ``metrics.Metrics``: the figures the parts keep (``state.metrics``), read by MetricsStatus;
+* ``status_cache.StatusCache``: status replies encoded once and served to every poll until a
+  write, an event or their age makes them old (client writes and exec daemon messages pass it);
 * the request handlers (``requests``, ``status``, ``alter``, ``qmod``, ``objects``,
   ``sessions``) in one client table, the exec daemon messages in another;
 * ``membership.Membership``: join tokens, joined hosts and their secrets, the check of every
@@ -67,6 +69,7 @@ from qsys.master.server import ClientHandler, Server, short_hostname
 from qsys.master.sessions import SessionBroker, SessionRequests
 from qsys.master.shareusage import ShareUsage
 from qsys.master.status import StatusRequests
+from qsys.master.status_cache import CACHED, READS, StatusCache
 from qsys.master.verify import SubmitVerifier
 from qsys.paths import DEFAULT_PORT, Cell
 from qsys.store import GroupCommitter, Store
@@ -220,19 +223,24 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
     broker = SessionBroker(state, links)
     pacer = Pacer(state.pass_wanted)
     dispatcher = Dispatcher(state, links, qstates, parallel, broker, pacer, policies)
+    state.committer.before_batch = pacer.before_commit  # ends and the starts they allow: one commit
 
     execd_messages: protocol.HandlerTable[ExecdHandler] = protocol.HandlerTable("exec daemon")
     execds = ExecdRegistry(state, execd_messages, links, ends, qstates, parallel, members)
     verifier = SubmitVerifier(state, dispatcher)  # -w e|w|v|p of new jobs
     sessions = SessionRequests(state, broker, dispatcher, verifier)
-    execd_messages.add(protocol.LoadReport, execds.on_load)
-    execd_messages.add(protocol.JobStarted, execds.on_started)
-    execd_messages.add(protocol.JobFailedStart, execds.on_failed_start)
-    execd_messages.add(protocol.JobFinished, execds.on_finished)
-    execd_messages.add(protocol.SessionReady, sessions.on_ready)
-    execd_messages.add(protocol.PeInheritPort, parallel.on_inherit_port)
-    execd_messages.add(protocol.PeTaskStarted, parallel.on_task_started)
-    execd_messages.add(protocol.PeTaskFinished, parallel.on_task_finished)
+    status_cache = StatusCache(state)  # the exec daemons' messages are events to it
+    for message, on_message in (
+        (protocol.LoadReport, execds.on_load),
+        (protocol.JobStarted, execds.on_started),
+        (protocol.JobFailedStart, execds.on_failed_start),
+        (protocol.JobFinished, execds.on_finished),
+        (protocol.SessionReady, sessions.on_ready),
+        (protocol.PeInheritPort, parallel.on_inherit_port),
+        (protocol.PeTaskStarted, parallel.on_task_started),
+        (protocol.PeTaskFinished, parallel.on_task_finished),
+    ):
+        execd_messages.add(message, status_cache.event(on_message))
 
     actions = JobActions(state, links, parallel)
     jobs = JobRequests(state, actions, dispatcher, links, verifier)
@@ -249,6 +257,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
         (protocol.Shutdown, jobs.shutdown),
         (protocol.JobsStatus, status.jobs),
         (protocol.QueuesStatus, status.queues),
+        (protocol.StatusText, status.text),
         (protocol.HostsStatus, status.hosts),
         (protocol.JobDetails, status.details),
         (protocol.ClusterQueuesStatus, status.cluster_queues),
@@ -268,7 +277,13 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
         (protocol.TokenRevoke, members.token_revoke),
         (protocol.ReadAccounting, AccountingReads(cell.accounting_file).read),
     ):
-        requests.add(kind, pacer.paced(handler))  # fair queuing, scheduling's share: pacing.py
+        # fair queuing, scheduling's share (pacing.py); status reads kept (status_cache.py)
+        if issubclass(kind, CACHED):
+            requests.add(kind, status_cache.read(handler, pacer.paced))
+        elif issubclass(kind, READS):
+            requests.add(kind, pacer.paced(handler))
+        else:
+            requests.add(kind, status_cache.write(pacer.paced(handler)))
 
     loaded = store.load()
     state.load(loaded, store.image)

@@ -145,6 +145,9 @@ class Metrics:
         self.submissions = Counter("qsys_submissions_total", "Jobs submitted (batch and interactive)")
         self.dispatches = Counter("qsys_dispatches_total", "Tasks dispatched to exec hosts")
         self.finishes = Counter("qsys_finishes_total", "Tasks that ended and were accounted")
+        self.status_made = Counter("qsys_status_replies_made_total", "Status replies (qstat) made anew")
+        self.status_reused = Counter("qsys_status_replies_reused_total",
+                                     "Status replies (qstat) served again from the status cache")
         self._requests: dict[type, int] = {}
 
     def request(self, msg_type: type) -> None:
@@ -182,7 +185,8 @@ class Metrics:
         return MasterMetrics(
             histograms=[h.figures() for h in (self.scheduling_pass, self.dispatch_latency, self.start_latency,
                                               self.store_commit)],
-            counters=[c.figures() for c in (self.submissions, self.dispatches, self.finishes)] + phase_sums + requests,
+            counters=[c.figures() for c in (self.submissions, self.dispatches, self.finishes, self.status_made,
+                                            self.status_reused)] + phase_sums + requests,
             gauges=[MetricValue("qsys_master_start_time_seconds", "When the master started (Unix time)",
                                 self.started), *last_pass])
 

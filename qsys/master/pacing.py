@@ -16,6 +16,13 @@ being submitted. Two rules keep both sides going:
   passes at once. While a pass is due, a request about to start waits until it has run, so
   the pass starts within one request's time instead of a whole turn's.
 
+A wanted pass due within ``COMMIT_WAIT`` also goes before the next store transaction
+(``before_commit``, the group committer's ``before_batch``): the ends that freed slots and
+the orders that fill them again are made durable together, and their exec daemons hear of
+both after one fsync instead of two in a row. The committer waits only while the dispatcher
+is ``ready`` (waiting for a pass to be wanted, or its pause), never while the dispatcher
+itself waits for a commit, which would then wait for ever.
+
 Submissions that arrive together share one pass: its cost is spread over all of them, so
 the cost of a request does not grow with the number of jobs waiting. Times are the loop's
 monotonic clock (a share of the CPU), not the master's calendar clock.
@@ -31,6 +38,7 @@ from typing import Any
 SHARE = 0.5  # the part of a busy master's time scheduling passes may take
 MAX_PAUSE = 0.5  # seconds: the longest a wanted pass waits after the previous one
 REQUESTS_PER_TURN = 4  # client requests that may start in one turn of the event loop
+COMMIT_WAIT = 0.005  # seconds a store transaction waits for a wanted pass (less than an fsync)
 
 Handler = Callable[[Any, Any], Awaitable[Any]]
 
@@ -41,6 +49,7 @@ class Pacer:
     def __init__(self, wanted: asyncio.Event) -> None:
         self.wanted = wanted
         self.active = False  # a dispatcher runs the passes (else requests never wait)
+        self.ready = False  # the dispatcher runs the next wanted pass once it is due, nothing else
         self.last_end = 0.0
         self.last_cost = 0.0
         self._passed: asyncio.Future[None] | None = None
@@ -56,6 +65,20 @@ class Pacer:
 
     def due(self) -> bool:
         return self.active and self.wanted.is_set() and self._now() >= self.due_at()
+
+    async def before_commit(self) -> None:
+        """Before a store transaction: let a due pass make its orders, so they join it."""
+        if not (self.ready and self.active and self.wanted.is_set()) \
+                or self.due_at() - self._now() > COMMIT_WAIT:
+            return
+        if self._passed is None:
+            self._passed = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._passed)
+
+    def stopped(self) -> None:
+        """No more passes: nobody may wait for one."""
+        self.active = self.ready = False
+        self.passed(self.last_cost)
 
     def passed(self, cost: float) -> None:
         """A pass has made its decisions (``cost`` seconds of work), or was skipped (0)."""

@@ -32,13 +32,15 @@ def used_slots(jobs: Iterable[Job]) -> Counter[tuple[str, str]]:
     """Slots held per queue instance (queue, host)."""
     used: Counter[tuple[str, str]] = Counter()
     for job in jobs:
+        if not job.tasks:
+            continue  # most jobs of a long queue: nothing to count
         for task in job.tasks.values():
             for a in task.assignments:
                 used[(a.queue, a.host)] += a.slots
     return used
 
 
-def consumption(state: Master) -> tuple[dict[tuple[str, str], dict[str, float]], dict[str, dict[str, float]],
+def consumption(state: Master, jobs: Iterable[Job] | None = None) -> tuple[dict[tuple[str, str], dict[str, float]], dict[str, dict[str, float]],
                                         dict[str, float]]:
     """What running tasks hold of consumable resources, per queue instance, host and
     cluster (Grid Engine counts a consumable at every level that defines it)."""
@@ -48,7 +50,7 @@ def consumption(state: Master) -> tuple[dict[tuple[str, str], dict[str, float]],
     per_qi: dict[tuple[str, str], dict[str, float]] = {}
     per_host: dict[str, dict[str, float]] = {}
     total: dict[str, float] = {}
-    for job in state.jobs.values():
+    for job in state.jobs.values() if jobs is None else jobs:
         if not job.tasks or not job.spec.hard_resources:
             continue
         for name, text in job.spec.hard_resources.items():
@@ -72,9 +74,18 @@ def consumption(state: Master) -> tuple[dict[tuple[str, str], dict[str, float]],
 
 def build_snapshot(state: Master, states: StateDecorator, now: float, immediate: int | None = None) -> sched.Snapshot:
     config = state.config
-    used = used_slots(state.jobs.values())
-    per_qi, per_host, total = consumption(state)
+    running = [job for job in state.jobs.values() if job.tasks]  # one walk of a long queue, not three
+    used = used_slots(running)
+    per_qi, per_host, total = consumption(state, running)
     hosts = state.hosts
+    queue_snaps = queue_instance_snapshots(config, hosts, used)
+    # no pass can start more tasks of an array than the cell has slots: a job's view holds
+    # at most that many of its ids (an array of 1,000,000 tasks is not a list of them), and
+    # never fewer than the ticket policy counts (max_pending_tasks_per_job)
+    cap = max(sum(qi.slots for qi in queue_snaps) + 1, _int(config.sched_value("max_pending_tasks_per_job", "50")))
+    if state.pending_views_cap != cap:
+        state.pending_views.clear()
+        state.pending_views_cap = cap
     jobs = []
     views = state.pending_views
     owners = set()
@@ -85,21 +96,20 @@ def build_snapshot(state: Master, states: StateDecorator, now: float, immediate:
         if job.spec.now and job.job_id != immediate:
             continue  # an immediate job gets exactly one chance: its own pass
         if job.ad_predecessors:  # which tasks may run changes with the predecessors' tasks
-            jobs.append(pending_snapshot(job, len(job.tasks), waiting_test(state, job)))
+            jobs.append(pending_snapshot(job, len(job.tasks), waiting_test(state, job), cap))
             continue
         view = views.get(job.job_id)
         if view is None:
-            view = views[job.job_id] = pending_snapshot(job, len(job.tasks))
+            view = views[job.job_id] = pending_snapshot(job, len(job.tasks), cap=cap)
         jobs.append(view)
     host_snaps = host_snapshots(config, hosts)
     groups: dict[str, list[str]] = {}
     for name, snap in host_snaps.items():
         snap.consumed = per_host.get(name, {})
         snap.denied_owners = host_denials(config, name, owners, groups)
-    queue_snaps = queue_instance_snapshots(config, hosts, used)
     for qi in queue_snaps:
         qi.consumed = per_qi.get((qi.queue, qi.host), {})
-    pe_snaps = pe_snapshots(state)
+    pe_snaps = pe_snapshots(state, running)
     states.decorate(queue_snaps, pe_snaps, owners)
     return sched.Snapshot(
         now=now,
@@ -180,9 +190,11 @@ def queue_instance_snapshots(config: ClusterConfig, live: dict[str, ExecHost],
     return out
 
 
-def pe_snapshots(state: Master) -> dict[str, sched.PeSnap]:
+def pe_snapshots(state: Master, jobs: Iterable[Job] | None = None) -> dict[str, sched.PeSnap]:
     used: dict[str, int] = {}
-    for job in state.jobs.values():
+    for job in state.jobs.values() if jobs is None else jobs:
+        if not job.tasks:
+            continue
         for task in job.tasks.values():
             if task.pe:
                 used[task.pe] = used.get(task.pe, 0) + task.slots
@@ -199,11 +211,15 @@ def pe_snapshots(state: Master) -> dict[str, sched.PeSnap]:
     }
 
 
-def pending_snapshot(job: Job, running: int, waits: Callable[[int], bool] | None = None) -> sched.PendingJob:
-    """``waits``: whether a task waits for a -hold_jid_ad predecessor task (those are left out)."""
+def pending_snapshot(job: Job, running: int, waits: Callable[[int], bool] | None = None,
+                     cap: int | None = None) -> sched.PendingJob:
+    """``waits``: whether a task waits for a -hold_jid_ad predecessor task (those are left out);
+    ``cap``: the most task ids to hand the scheduler (more than the cell's slots cannot start)."""
     spec = job.spec
     limit = spec.task_concurrency
     want = len(job.pending) if not limit else max(0, limit - running)
+    if cap is not None:
+        want = min(want, cap)
     pe = (spec.pe.name, spec.pe.min_slots, spec.pe.max_slots) if spec.pe else None
     task_ids = ready_tasks(job, waits, max(want, 1)) if want else []
     waiting_on = sorted(job.predecessors)
@@ -243,3 +259,10 @@ def _assignments(text: str) -> list[tuple[str, str]]:
         if sep:
             out.append((name, value))
     return out
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0

@@ -6,14 +6,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol
-from qsys.master import liveusage
+from qsys.master import liveusage, rendering
 from qsys.master.arraydeps import split_pending, waiting_test
 from qsys.master.finished import FinishedJob, outcome_ids
 from qsys.master.qstat_select import QueueSelection, selection
+from qsys.master.rendering import master_zone
 from qsys.master.snapshot import used_slots
 from qsys.master.tasks import describe_ids
 from qsys.master.urgency import cluster_queue_summary, priorities
-from qsys.record import replace
+from qsys.record import fields, maker, replace
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, TaskOutcome
 from qsys.sched.scheduler import DEPENDENCIES as DEPENDENCIES_TEXT
 from qsys.sched.scheduler import HELD as HELD_TEXT
@@ -42,7 +43,7 @@ class PassFigures(Protocol):
     def department(self, job: Job) -> str: ...
 
 
-def _common(job: Job, prio: float, brief: bool = False) -> dict[str, Any]:
+def _common(job: Job, prio: float) -> dict[str, Any]:
     spec = job.spec
     row = {
         "job_id": job.job_id,
@@ -52,8 +53,6 @@ def _common(job: Job, prio: float, brief: bool = False) -> dict[str, Any]:
         "submit_time": job.submit_time,
         "is_array": job.is_array,
     }
-    if brief:  # plain qstat and -f print none of the extras: 5,000 rows stay cheap
-        return row
     row.update({
         "hard_resources": dict(spec.hard_resources),
         "soft_resources": dict(spec.soft_resources),
@@ -87,9 +86,20 @@ def _task_row(job: Job, task: Task, prio: float) -> JobRow:
 
 
 def _pending_row(job: Job, prio: float, brief: bool) -> JobRow:
-    """A pending job's row (the hot part of qstat: brief rows carry no extras)."""
-    return JobRow(**_common(job, prio, brief), state=job.pending_state(), start_time=None, queue="",
-                  slots=job.spec.slots_requested(), tasks=job.pending.describe() if job.is_array else "")
+    """A pending job's row (the hot part of qstat: brief rows carry no extras, and are made
+    without the maps of keywords of the others)."""
+    spec = job.spec
+    is_array = spec.tasks is not None
+    if brief:
+        return _MAKE_ROW({"job_id": job.job_id, "priority": prio, "name": spec.name, "owner": job.owner,
+                          "state": job.pending_state(), "submit_time": job.submit_time, "start_time": None,
+                          "queue": "", "slots": spec.slots_requested(),
+                          "tasks": job.pending.describe() if is_array else "", "is_array": is_array})
+    return JobRow(**_common(job, prio), state=job.pending_state(), start_time=None, queue="",
+                  slots=spec.slots_requested(), tasks=job.pending.describe() if is_array else "")
+
+
+_MAKE_ROW = maker(JobRow)
 
 
 def _pending_rows(master: Master, job: Job, prio: float, brief: bool) -> list[JobRow]:
@@ -148,6 +158,21 @@ class StatusRequests:
             queues = [q for q in queues if q.name in chosen.names]
         return protocol.QueueRows(queues, job_rows(self.state, self.qstates, msg, self.policies, chosen))
 
+    async def text(self, who: Identity, msg: protocol.StatusText) -> Any:
+        """qstat's output, or the rows when the command's time zone is not surely the master's."""
+        query = msg.query
+        own_zone = bool(msg.zone) and msg.zone == master_zone()
+        if msg.full:
+            queues = await self.queues(who, protocol.QueuesStatus(**{f.name: getattr(query, f.name)
+                                                                    for f in fields(query)}))
+            if not own_zone:
+                return queues
+            return protocol.StatusReply(rendering.full_text(queues.queues, queues.jobs, msg))
+        rows = job_rows(self.state, self.qstates, query, self.policies)
+        if not own_zone:
+            return protocol.JobRows(rows)
+        return protocol.StatusReply(rendering.jobs_text(rows, msg))
+
     async def hosts(self, who: Identity, msg: protocol.HostsStatus) -> protocol.HostRows:
         return protocol.HostRows(host_rows(self.state, self.qstates, self.policies))
 
@@ -187,7 +212,7 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
     users = msg.users
     pending_tickets, running_tickets = _ticket_figures(policies, master.clock.now())
     figures = priorities(master, pending_tickets, running_tickets)
-    prios = {job_id: fig["prior"] for job_id, fig in figures.items()}
+    prios, ntckts_of = figures.prior, figures.ntckts
     states = qstates.compute()
     everyone = not users or "*" in users
     wanted = set(users or ())
@@ -198,7 +223,7 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
         if not everyone and job.owner not in wanted:
             continue
         prio = prios.get(job.job_id, 0.0)
-        ntckts = figures.get(job.job_id, {}).get("ntckts", 0.0)
+        ntckts = ntckts_of.get(job.job_id, 0.0)
         department = policies.department(job) if policies is not None and not brief else None
         for task in sorted(job.tasks.values(), key=_task_number) if job.tasks else ():
             row = _task_row(job, task, prio)
@@ -227,9 +252,11 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
                  if everyone or entry.owner in wanted]
     if msg.urgency:  # qstat -urg / -pri
         for row in rows:
-            row.urgency = figures.get(row.job_id)
+            row.urgency = figures.figures(row.job_id)
     if chosen is not None:
         rows = [r for r in rows if chosen.shows(r, master.jobs.get(r.job_id))]
+    if not msg.states:  # (finished rows come only with -s z)
+        return rows
     return [r for r in rows if _state_filter(r, msg.states)]
 
 

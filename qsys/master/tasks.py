@@ -1,33 +1,51 @@
 """Compact sets of array task ids: a range plus the ids that have left it.
 
-A pending array of 75,000 tasks is one range and an (initially empty) set, never 75,000
-rows; Grid Engine prints what is left as ``1-3:1`` or ``1,4-9:1``.
+A pending array of 1,000,000 tasks is one range and a few runs of what left it, never
+1,000,000 rows or ids; Grid Engine prints what is left as ``1-3:1`` or ``1,4-9:1``.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
+from itertools import chain, islice
+from operator import itemgetter
 
 from qsys.jobspec import TaskRange
 
+_FIRST = itemgetter(0)
+
 
 class TaskSet:
-    """The task ids of ``range_`` that are not in ``removed``."""
+    """The task ids of ``range_`` that have not left it. What left is kept as sorted runs of
+    positions in the range (tasks leave mostly in order: an array of 1,000,000 tasks that
+    half ran is one run, not 500,000 ids), so memory, the store's record and every lookup
+    stay small however large the array."""
 
-    __slots__ = ("range_", "removed", "_count")
+    __slots__ = ("range_", "_runs", "_count")
 
     def __init__(self, range_: TaskRange, removed: Iterable[int] = ()) -> None:
         self.range_ = range_
-        self.removed = set(removed)
-        self._count = len(range_) - sum(1 for i in self.removed if self._in_range(i))
+        self._runs: list[list[int]] = []  # disjoint, not touching, sorted [first, last] positions
+        self._count = len(range_)
+        for task_id in sorted(set(removed)):
+            self.remove(task_id)
 
-    def _in_range(self, task_id: int) -> bool:
+    def _position(self, task_id: int) -> int | None:
         r = self.range_
-        return r.first <= task_id <= r.last and (task_id - r.first) % r.step == 0
+        if r.first <= task_id <= r.last and (task_id - r.first) % r.step == 0:
+            return (task_id - r.first) // r.step
+        return None
+
+    def _run_at(self, pos: int) -> int:
+        """The index of the run holding ``pos``, or -1."""
+        at = bisect_right(self._runs, pos, key=_FIRST) - 1
+        return at if at >= 0 and self._runs[at][1] >= pos else -1
 
     def __contains__(self, task_id: int) -> bool:
-        return self._in_range(task_id) and task_id not in self.removed
+        pos = self._position(task_id)
+        return pos is not None and self._run_at(pos) < 0
 
     def __len__(self) -> int:
         return self._count
@@ -36,50 +54,109 @@ class TaskSet:
         return self._count > 0
 
     def __iter__(self) -> Iterator[int]:
-        removed = self.removed
-        return (i for i in self.range_.ids() if i not in removed)
+        r = self.range_
+        first, step = r.first, r.step
+        parts: list[range] = []
+        pos = 0
+        for a, b in self._runs:
+            parts.append(range(first + pos * step, first + a * step, step))
+            pos = b + 1
+        parts.append(range(first + pos * step, first + len(r) * step, step))
+        return chain.from_iterable(parts)
+
+    @property
+    def removed(self) -> set[int]:
+        """The ids that left (a new set: for tests and small arrays)."""
+        r = self.range_
+        return {r.first + p * r.step for a, b in self._runs for p in range(a, b + 1)}
 
     def first(self, n: int) -> list[int]:
         """The lowest ``n`` ids still in the set."""
-        out: list[int] = []
-        for i in self:
-            if len(out) >= n:
-                break
-            out.append(i)
-        return out
+        return list(islice(iter(self), max(n, 0)))
 
     def remove(self, task_id: int) -> bool:
         """Take ``task_id`` out; False when it was not in the set."""
-        if task_id not in self:
+        pos = self._position(task_id)
+        if pos is None:
             return False
-        self.removed.add(task_id)
+        runs = self._runs
+        if runs and runs[-1][1] + 1 == pos:  # the usual case: the next task in order
+            runs[-1][1] = pos
+            self._count -= 1
+            return True
+        at = bisect_right(runs, pos, key=_FIRST)  # runs[at - 1] starts at or before pos
+        left = runs[at - 1] if at > 0 else None
+        if left is not None and left[1] >= pos:
+            return False
+        right = runs[at] if at < len(runs) else None
+        joins_left = left is not None and left[1] + 1 == pos
+        joins_right = right is not None and right[0] - 1 == pos
+        if joins_left and joins_right:
+            left[1] = right[1]  # type: ignore[index]
+            del runs[at]
+        elif joins_left:
+            left[1] = pos  # type: ignore[index]
+        elif joins_right:
+            right[0] = pos  # type: ignore[index]
+        else:
+            runs.insert(at, [pos, pos])
         self._count -= 1
         return True
 
     def clear(self) -> list[int]:
         ids = list(self)
-        self.removed.update(ids)
+        self._runs = [[0, len(self.range_) - 1]] if len(self.range_) else []
         self._count = 0
         return ids
 
     def add_back(self, task_id: int) -> None:
         """Return a task to the set (a rerun)."""
-        if self._in_range(task_id) and task_id in self.removed:
-            self.removed.discard(task_id)
-            self._count += 1
+        pos = self._position(task_id)
+        at = -1 if pos is None else self._run_at(pos)
+        if pos is None or at < 0:
+            return
+        run = self._runs[at]
+        if run[0] == run[1]:
+            del self._runs[at]
+        elif pos == run[0]:
+            run[0] += 1
+        elif pos == run[1]:
+            run[1] -= 1
+        else:
+            self._runs.insert(at + 1, [pos + 1, run[1]])
+            run[1] = pos - 1
+        self._count += 1
 
     def to_wire(self) -> dict[str, object]:
         r = self.range_
-        return {"first": r.first, "last": r.last, "step": r.step, "removed": sorted(self.removed)}
+        return {"first": r.first, "last": r.last, "step": r.step,
+                "left": [[r.first + a * r.step, r.first + b * r.step] for a, b in self._runs]}
 
     @classmethod
     def from_wire(cls, data: dict[str, object]) -> TaskSet:
+        """``left``: runs of ids that left; ``removed``: the ids one by one (older records)."""
         r = TaskRange(int(data["first"]), int(data["last"]), int(data["step"]))  # type: ignore[call-overload]
-        return cls(r, data.get("removed") or [])  # type: ignore[arg-type]
+        out = cls(r, data.get("removed") or [])  # type: ignore[arg-type]
+        runs = [[out._position(first), out._position(last)] for first, last in data.get("left") or []]  # type: ignore[attr-defined]
+        if runs:
+            out._runs = [[a, b] for a, b in runs if a is not None and b is not None and a <= b]
+            out._count = len(r) - sum(b - a + 1 for a, b in out._runs)
+        return out
 
     def describe(self) -> str:
         """Grid Engine's text for the ids left: ``1-3:1``, ``1,4-9:1``, ``7``."""
-        return describe_ids(list(self))
+        r = self.range_
+        runs = self._runs
+        start, end = 0, len(r) - 1  # the positions left, when they are one stretch
+        if runs and runs[0][0] == 0:
+            start = runs[0][1] + 1
+            runs = runs[1:]
+        if runs and runs[-1][1] == end:
+            end = runs[-1][0] - 1
+            runs = runs[:-1]
+        if runs or end - start < 2:  # holes, or too few for a range: as Grid Engine lists them
+            return describe_ids(list(self))
+        return f"{r.first + start * r.step}-{r.first + end * r.step}:{r.step}"  # no list of 1,000,000
 
 
 def describe_ids(ids: list[int], pairs: bool = True) -> str:

@@ -27,16 +27,20 @@ class HostGroup(ConfigObject):
 def resolve_hosts(names: list[str], groups: Mapping[str, HostGroup]) -> list[str]:
     """Host names of a host list with its @groups expanded (nested, cycles ignored)."""
     out: list[str] = []
-    seen: set[str] = set()
+    seen: set[str] = set()  # groups walked and hosts taken (a set: @allhosts of 1,000 hosts
+    #   was 500,000 list comparisons, and a configuration change asks it for every host)
 
     def walk(items: list[str]) -> None:
         for item in items:
+            if item in seen:
+                continue
             if item.startswith("@"):
-                if item in seen or item not in groups:
+                if item not in groups:
                     continue
                 seen.add(item)
                 walk(groups[item].hostlist)
-            elif item not in out:
+            else:
+                seen.add(item)
                 out.append(item)
 
     walk(names)

@@ -18,6 +18,33 @@ import msgpack
 Record = dict[str, Any]
 
 
+class Packed(bytes):
+    """A value already in the store's msgpack form: :func:`pack` puts it into a record as it
+    is. A job's spec is packed once per spec, not again with every change of its job."""
+
+
+def pack(record: Record) -> bytes:
+    """The store's blob of a record; top-level :class:`Packed` values are spliced in unchanged
+    (the blob unpacks as if they had been packed with the record; they come last)."""
+    spliced = [(k, v) for k, v in record.items() if type(v) is Packed]
+    if not spliced:
+        return _packb(record)
+    rest = {k: v for k, v in record.items() if type(v) is not Packed}
+    body = _packb(rest)  # one call for the rest, its map header replaced by the whole one's
+    parts = [_PACKER.pack_map_header(len(record)), body[len(_PACKER.pack_map_header(len(rest))):]]
+    for key, value in spliced:
+        parts += [_packb(key), value]
+    return b"".join(parts)
+
+
+def _packb(value: Any) -> bytes:
+    # arguments and environments keep bytes that are not UTF-8 (as the wire does: protocol)
+    return msgpack.packb(value, use_bin_type=True, unicode_errors="surrogateescape")
+
+
+_PACKER = msgpack.Packer(use_bin_type=True)
+
+
 def unpack(blob: bytes) -> Record:
     # Records may be keyed by task number, hence strict_map_key=False.
     # arguments and environments keep bytes that are not UTF-8 (as the wire does: protocol)

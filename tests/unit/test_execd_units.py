@@ -146,3 +146,102 @@ def test_forkserver_preloads_only_what_it_may_and_again_after_a_restart() -> Non
         assert forks.proc is not None and "cryptography" in Path(f"/proc/{forks.proc.pid}/maps").read_text()
     finally:
         forks.stop()
+
+
+def _wait_for(check, what: str, seconds: float = 20.0):  # type: ignore[no-untyped-def]
+    from qsys.testing.waiting import wait_until
+
+    return wait_until(check, seconds, what, interval=0.01)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+def test_forkserver_starts_a_batch_task_on_a_spare_shepherd(tmp_path: Path) -> None:
+    from execd.forkserver import SPARES, ForkServerClient
+
+    forks = ForkServerClient()
+    forks.start()
+    try:
+        task = tmp_path / "5.1"  # no job.json: the shepherd fails "before job" and says so
+        task.mkdir()
+        forks._collect_spares(every=True)
+        spares = forks.spare_pids
+        assert len(spares) == SPARES and all(not _gone(pid) for pid in spares)  # forked ahead, waiting
+        pid = forks.fork(str(task))
+        assert pid == spares[0]  # no fork on request: the first spare took it
+        report = _wait_for(lambda: (task / "exit.json").exists() and (task / "exit.json").read_text(), "its report")
+        assert '"failed": 1' in report
+        forks.refill()
+        forks._collect_spares(every=True)
+        assert len(forks.spare_pids) == SPARES and pid not in forks.spare_pids
+    finally:
+        forks.stop()
+
+
+def test_a_killed_spare_is_passed_over_and_stop_leaves_no_spare(tmp_path: Path) -> None:
+    import signal
+
+    from execd.forkserver import ForkServerClient
+
+    forks = ForkServerClient()
+    forks.start()
+    try:
+        forks._collect_spares(every=True)
+        spares = forks.spare_pids
+        for pid in spares:
+            os.kill(pid, signal.SIGKILL)
+        _wait_for(lambda: all(_gone(pid) for pid in spares), "the spares to die")
+        task = tmp_path / "6.1"
+        task.mkdir()
+        pid = forks.fork(str(task))
+        assert pid not in spares  # forked on request instead
+        _wait_for(lambda: (task / "exit.json").exists(), "its report")
+        forks.refill()
+        forks._collect_spares(every=True)
+        left = forks.spare_pids
+        assert left
+    finally:
+        forks.stop()
+    _wait_for(lambda: all(_gone(pid) for pid in left), "the spares to exit at EOF")
+
+
+def test_a_retired_task_directory_leaves_the_spool_at_once_and_for_good(tmp_path: Path) -> None:
+    from execd.reaper import shepherd_pids
+    from execd.spool import RETIRED, remove_retired
+
+    spool = Spool(tmp_path / "spool")
+    spool.ensure()
+    tdir = spool.task_dir(3, 1)
+    tdir.path.mkdir()
+    tdir.write_shepherd_pid(os.getpid())
+    retired = tdir.retire()
+    assert retired is not None and retired.name.startswith(RETIRED) and not tdir.path.exists()
+    assert list(spool.tasks()) == [] and shepherd_pids(spool.root) == set()  # no task's any more
+    left = spool.task_dir(4, 1).retire()  # a daemon stopped before it removed one
+    assert left is None  # (nothing to rename: nothing left either)
+    spool.ensure()  # the next start removes what was retired and not removed
+    assert not retired.exists()
+    remove_retired(None)
+
+
+def test_the_end_takes_the_last_samples_carriers_as_its_first_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from execd import procs, reaper
+
+    scans: list[int] = []
+    monkeypatch.setattr(procs, "carriers", lambda gid: scans.append(gid) or [])
+    job = subprocess.Popen(["/bin/true"], process_group=0)
+    job.wait()
+    reaper.end_all(job.pid, 20001, carried_after_job=[])
+    assert scans == []  # none carried the ID after the job: nothing can now, no scan
+    stray = subprocess.Popen(["sleep", "30"], process_group=0)
+    reaper.end_all(job.pid, 20001, carried_after_job=[stray.pid])
+    assert _gone(stray.pid) and scans and set(scans) == {20001}  # killed and reaped, then scans: none left
+    stray.returncode = -9  # reaped by end_all already

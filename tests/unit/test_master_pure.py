@@ -96,3 +96,17 @@ def test_job_record_round_trip() -> None:
     again = Job.from_record(job.job_id, job.to_record())
     assert again.to_record() == job.to_record()
     assert again.pending_state() == "hqw"
+
+
+def test_a_job_keeps_its_spec_sparse_and_starts_with_the_whole_of_it() -> None:
+    spec = JobSpec(command="/bin/sleep", args=["1"], binary=True, name="sparse", env={"A": "b\udcff"},
+                   hard_resources={"h_rt": "60"}, pe=PeRequest("smp", 2, 4), tasks=TaskRange(1, 9, 2),
+                   script=b"\xff", sync=True, context={"k": "v"})
+    job = Job.new(12, spec, "sgeuser", 1001, "sgeuser", 1001, 1795277718.0, "vm")
+    whole = spec.to_wire()
+    assert job.spec_map() == whole, "a start order gets every field"
+    assert job.spec_map()["args"] is not job.spec_map()["args"], "each start order its own lists"
+    again = Job.from_record(job.job_id, job.to_record())
+    assert again.spec.to_wire() == whole and not again.spec.sync, "client-only options are not kept"
+    plain = Job.new(13, JobSpec(command="/bin/true"), "sgeuser", 1001, "sgeuser", 1001, 1.0, "vm")
+    assert len(plain.to_record()["spec"]) < 40, "only what differs from the defaults is stored"

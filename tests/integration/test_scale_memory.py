@@ -1,0 +1,74 @@
+"""What a master holds for its jobs at scale (issue 12): pending jobs kept compactly and given
+back once they leave, and a huge array kept as a range until its tasks run."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+from qsys.jobspec import JobSpec, TaskRange
+from qsys.testing import SimCluster
+from tests.integration.conftest import MakeCluster
+
+JOBS = 3000
+
+
+def _spec(n: int) -> JobSpec:
+    return JobSpec(command="/bin/true", binary=True, name=f"m{n}", hard_resources={"h_rt": "1:00:00"},
+                   context={"sim_run": "5"}, env={"WHO": f"user{n % 7}"})
+
+
+def _traced(cluster: SimCluster) -> int:
+    """Bytes traced now, after a full collection on the master's loop (what is still held)."""
+    cluster.call(lambda: gc.collect())
+    return tracemalloc.get_traced_memory()[0]
+
+
+def test_deleted_pending_jobs_give_their_memory_back(sim_cluster: MakeCluster) -> None:
+    cluster = sim_cluster(hosts=2, slots=2)
+    state = cluster.master.state
+    with cluster.client() as client:
+        client.queue_action("disable", ["all.q"])
+        tracemalloc.start()
+        try:
+            before = _traced(cluster)
+            ids = [s.job_id for first in range(0, JOBS, 500)
+                   for s in client.submit_many([_spec(first + i) for i in range(500)])]
+            assert len(ids) == JOBS
+            client.jobs(["*"])  # qstat and a pass have built what they keep of each job
+            cluster.wait_until(lambda: cluster.call(lambda: len(state.pending_views)) == JOBS, 60,
+                               "every job's view built")
+            held = _traced(cluster) - before
+            client.job_action("delete", ["*"], users=["*"])
+            cluster.wait_until(lambda: cluster.call(lambda: not state.jobs), 60, "every job gone")
+            after = _traced(cluster) - before
+        finally:
+            tracemalloc.stop()
+    assert held > 0
+    assert not state.pending_views and not cluster.master.store.image.jobs
+    assert len(state.retained.jobs) <= 100, "finished_jobs keeps the newest 100"
+    # what is left: the 100 finished jobs qstat -s z still shows, and the allocator's slack
+    assert after < held * 0.2, f"{after} bytes of {held} still held after every job left"
+
+
+def test_a_million_task_array_stays_one_range(sim_cluster: MakeCluster) -> None:
+    cluster = sim_cluster(hosts=2, slots=4)
+    state = cluster.master.state
+    with cluster.client() as client:
+        lines = client.conf_show("conf", "global").text.splitlines()
+        text = "\n".join("max_aj_tasks                 0" if line.startswith("max_aj_tasks") else line
+                         for line in lines)
+        client.conf("modify", "conf", "global", text + "\n")
+        client.queue_action("disable", ["all.q"])
+        (job,) = [client.submit(JobSpec(command="/bin/true", binary=True, name="huge",
+                                        tasks=TaskRange(1, 1_000_000, 1)))]
+        row = next(r for r in client.jobs(["*"]) if r.job_id == job.job_id)
+        assert row.tasks == "1-1000000:1"
+        client.queue_action("enable", ["all.q"])
+        cluster.wait_until(lambda: cluster.call(lambda: len(state.jobs[job.job_id].pending)) <= 1_000_000 - 8,
+                           60, "a task of the array on every slot")
+        stored, view = cluster.call(lambda: (cluster.master.store.image.jobs[job.job_id],
+                                             state.pending_views.get(job.job_id)))
+        client.job_action("delete", [str(job.job_id)])
+    assert len(stored) < 4096, f"the array's record is {len(stored)} bytes: kept task by task?"
+    assert view is None or len(view.task_ids) <= 2 * 4 + 1 + 50, "a view holds at most what could start"
