@@ -71,6 +71,13 @@ class NotSchedulable(QsysError):
     kind = "not_schedulable"
 
 
+class Verified(QsysError):
+    """``-w v|p``: the job could run, and is not submitted (Grid Engine exits 0)."""
+
+    exit_code = 0
+    kind = "verified"
+
+
 _KINDS: dict[str, type[QsysError]] = {
     cls.kind: cls
     for cls in (
@@ -83,6 +90,7 @@ _KINDS: dict[str, type[QsysError]] = {
         ConnectionFailed,
         ProtocolError,
         NotSchedulable,
+        Verified,
     )
 }
 

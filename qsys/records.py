@@ -309,6 +309,7 @@ class Submitted(Row):
     name: str
     tasks: list[int] | None = None  # [first, last, step] of an array job
     ends: list[TaskEnd] = field(default_factory=list)  # qsub -sync y: filled by qsub after the wait
+    warnings: list[str] = field(default_factory=list)  # -w w: "warning: no suitable queues"
 
     __json_derived__ = ("message",)
 

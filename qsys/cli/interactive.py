@@ -22,7 +22,7 @@ from qsys.cli.options import (
     sge_request_files,
     submit_environment,
 )
-from qsys.errors import NotSchedulable, UsageError
+from qsys.errors import NotSchedulable, UsageError, Verified
 from qsys.jobspec import JobSpec
 
 _BATCH_ONLY = ("-b", "-sync", "-t", "-tc", "-terse", "-C", "-verify", "-shell", "-js", "-i", "--json")
@@ -99,6 +99,11 @@ def main_body(argv: list[str], program: str) -> int:
                 print("waiting for interactive job to be scheduled ...", file=say, flush=True)
             print(exc.message, file=sys.stderr)
             return 1
+        except Verified as exc:  # -w v|p: it could run, and was not submitted
+            print(exc.message)
+            return 0
+        for warning in job.warnings:
+            print(warning, file=sys.stderr)
         job_id = job.job_id
         if verbose:
             print(job.message, file=say, flush=True)

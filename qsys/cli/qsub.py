@@ -6,7 +6,7 @@ import sys
 
 from qsys.cli.common import run, write
 from qsys.cli.jsonout import print_json
-from qsys.errors import ConnectionFailed, NotSchedulable, QsysError
+from qsys.errors import ConnectionFailed, NotSchedulable, QsysError, Verified
 
 
 def _body(argv: list[str]) -> int:
@@ -21,6 +21,9 @@ def _body(argv: list[str]) -> int:
         except NotSchedulable as exc:
             print(exc.message, file=sys.stderr)
             return 1
+        except Verified as exc:  # -w v|p: it could run, and was not submitted
+            write(exc.message)
+            return 0
         except ConnectionFailed:
             raise
         except QsysError as exc:
@@ -32,9 +35,11 @@ def _body(argv: list[str]) -> int:
         if spec.form == "json":
             if not spec.sync:
                 return print_json(result)
-        elif spec.terse:
+        elif spec.terse:  # Grid Engine's -terse leaves out -w w's warning
             write(formats.terse_message(result.job_id, tasks))
         else:
+            for warning in result.warnings:
+                write(warning)
             write(formats.submitted_message(result.job_id, result.name, tasks))
         sys.stdout.flush()
         if not spec.sync:

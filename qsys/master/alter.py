@@ -9,27 +9,21 @@ array range), and so do we. ``-w v`` only reports whether the changed job could 
 
 from __future__ import annotations
 
-import copy
 import fnmatch
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from qsys import protocol, sched
+from qsys import protocol
 from qsys.errors import InvalidRequest, QsysError
 from qsys.jobspec import JobSpec
-from qsys.master.snapshot import pending_snapshot
 from qsys.master.submit import resolve_predecessors
 from qsys.master.validate import validate_spec
+from qsys.master.verify import Snapshots, could_run, verdict
 
 if TYPE_CHECKING:
     from qsys.master.core import Master
     from qsys.master.identity import Identity
     from qsys.master.jobs import Job
 
-
-class Snapshots(Protocol):
-    def snapshot(self, now: float, immediate: int | None = None) -> sched.Snapshot:
-        """The scheduler's view of the cell now."""
-        ...
 
 # JobSpec field -> the attribute name Grid Engine prints in "modified <name> of job N"
 ATTRIBUTE_NAMES: dict[str, str] = {
@@ -87,31 +81,6 @@ def _find(master: Master, who: Identity, msg: protocol.AlterJob) -> tuple[list[J
     return list({j.job_id: j for j in jobs}.values()), missing
 
 
-def could_run(master: Master, snapshots: Snapshots, job: Job, spec: JobSpec, *, now: bool = False) -> tuple[bool, list[str]]:
-    """Would ``job`` with ``spec`` find a queue on an empty cluster (-w v / -w e), or on the
-    cluster as it is (``now``: -w p)? And the reasons it would not, as Grid Engine prints
-    them (``Job 4 (-l arch=foo) cannot run ...``)."""
-    trial = copy.copy(job)
-    trial.spec = spec
-    trial.holds = set()
-    trial.predecessors = set()
-    trial.error = ""
-    snapshot = snapshots.snapshot(master.clock.now())
-    pending = pending_snapshot(trial, len(job.tasks))
-    pending.held = False
-    pending.waiting_on = []
-    pending.start_time = None
-    snapshot.jobs = [pending]
-    decision = sched.schedule(snapshot)
-    never = decision.never.get(job.job_id)
-    reasons = [f"Job {job.job_id} {reason}" for reason in decision.waiting.get(job.job_id, []) if reason != never]
-    if never is not None:
-        return False, reasons or [f"Job {job.job_id} {never}"]
-    if not now or any(order.job_id == job.job_id for order in decision.dispatches):
-        return True, []
-    return False, reasons
-
-
 def _alter_one(master: Master, snapshots: Snapshots, who: Identity, job: Job, msg: protocol.AlterJob,
                lines: list[str]) -> tuple[bool, list[Any]]:
     """Apply the changes to one job; (ok, store changes)."""
@@ -156,15 +125,10 @@ def _alter_one(master: Master, snapshots: Snapshots, who: Identity, job: Job, ms
         return True, []
     if level in ("v", "p", "e", "w"):
         fits, reasons = could_run(master, snapshots, job, spec, now=level == "p")
-        if level in ("v", "p"):
-            lines.extend(reasons)
-            lines.append("verification: found suitable queue(s)" if fits else "verification: no suitable queues")
+        go_on, said = verdict(level, fits, reasons)
+        lines.extend(said)
+        if not go_on:
             return fits, []
-        if not fits and level == "e":
-            lines.append("error: no suitable queues")
-            return False, []
-        if not fits:
-            lines.append("warning: no suitable queues")
     out: list[Any] = []
     for name in changes:
         if name == "priority":

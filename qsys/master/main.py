@@ -70,6 +70,7 @@ from qsys.master.sessions import SessionBroker, SessionRequests
 from qsys.master.shareusage import ShareUsage
 from qsys.master.status import StatusRequests
 from qsys.master.status_cache import CACHED, READS, StatusCache
+from qsys.master.verify import SubmitVerifier
 from qsys.paths import DEFAULT_PORT, Cell
 from qsys.store import GroupCommitter, Store
 from qsys.store.lease import guard_sessions
@@ -226,7 +227,8 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
 
     execd_messages: protocol.HandlerTable[ExecdHandler] = protocol.HandlerTable("exec daemon")
     execds = ExecdRegistry(state, execd_messages, links, ends, qstates, parallel, members)
-    sessions = SessionRequests(state, broker, dispatcher)
+    verifier = SubmitVerifier(state, dispatcher)  # -w e|w|v|p of new jobs
+    sessions = SessionRequests(state, broker, dispatcher, verifier)
     status_cache = StatusCache(state)  # the exec daemons' messages are events to it
     for message, on_message in (
         (protocol.LoadReport, execds.on_load),
@@ -241,7 +243,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
         execd_messages.add(message, status_cache.event(on_message))
 
     actions = JobActions(state, links, parallel)
-    jobs = JobRequests(state, actions, dispatcher, links)
+    jobs = JobRequests(state, actions, dispatcher, links, verifier)
     advance = AdvanceReservations(state, dispatcher, actions)
     policies.ar_job_ended = advance.wake
     status = StatusRequests(state, qstates, dispatcher, policies)

@@ -14,12 +14,15 @@ if TYPE_CHECKING:
     from qsys.master.actions import JobActions
     from qsys.master.core import HeldLink, Master
     from qsys.master.identity import Identity
+    from qsys.master.verify import SubmitVerifier
     from qsys.records import Submitted, TaskEnd
 
 
 class JobRequests:
-    def __init__(self, state: Master, actions: JobActions, immediate: ImmediatePass, link: HeldLink) -> None:
+    def __init__(self, state: Master, actions: JobActions, immediate: ImmediatePass, link: HeldLink,
+                 verifier: SubmitVerifier) -> None:
         self.state = state
+        self.verifier = verifier
         self.actions = actions
         self.immediate = immediate
         self.link = link
@@ -28,6 +31,7 @@ class JobRequests:
         state = self.state
         spec = msg.spec
         validate_spec(state, who, spec)
+        warnings = await self.verifier.check(who, spec)  # -w e|w|v|p
         (job,) = await create_jobs(state, who, [spec])
         if not spec.now:
             state.schedule_soon()
@@ -35,8 +39,8 @@ class JobRequests:
             dispatched = await self.immediate.run_now(job)
             if not dispatched:
                 await state.commit(state.forget_job(job))
-                raise NotSchedulable('Your "qsub" request could not be scheduled, try again later.')
-        return submitted(job)
+                raise NotSchedulable("\n".join([*warnings, 'Your "qsub" request could not be scheduled, try again later.']))
+        return submitted(job, warnings)
 
     async def submit_many(self, who: Identity, msg: protocol.SubmitMany) -> protocol.SubmittedMany:
         state = self.state

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from qsys.master.core import ExecHost, HostLink, Master
     from qsys.master.identity import Identity
     from qsys.master.jobs import Job
+    from qsys.master.verify import SubmitVerifier
     from qsys.records import Submitted
 
 log = logging.getLogger("qsys.master.sessions")
@@ -158,8 +159,10 @@ def _command_text(spec: JobSpec) -> str:
 class SessionRequests:
     """The client requests and the exec daemon message of interactive sessions."""
 
-    def __init__(self, state: Master, broker: SessionBroker, immediate: ImmediatePass) -> None:
+    def __init__(self, state: Master, broker: SessionBroker, immediate: ImmediatePass,
+                 verifier: SubmitVerifier) -> None:
         self.state = state
+        self.verifier = verifier
         self.broker = broker
         self.immediate = immediate
 
@@ -171,17 +174,18 @@ class SessionRequests:
         if spec.tasks is not None:
             raise InvalidRequest("an interactive job cannot be an array job")
         validate_spec(state, who, spec)
+        warnings = await self.verifier.check(who, spec)  # -w e|w|v|p
         (job,) = await create_jobs(state, who, [spec])
         self.broker.open(job, who)
         if spec.now:
             if not await self.immediate.run_now(job):
                 self.broker.sessions.pop(job.job_id, None)
                 await state.commit(state.forget_job(job))
-                raise NotSchedulable(f'Your "{PROGRAMS[spec.job_type]}" request could not be scheduled, '
-                                     "try again later.")
+                raise NotSchedulable("\n".join([*warnings, f'Your "{PROGRAMS[spec.job_type]}" request could '
+                                                'not be scheduled, try again later.']))
         else:
             state.schedule_soon()
-        return submitted(job)
+        return submitted(job, warnings)
 
     async def wait(self, who: Identity, msg: protocol.SessionWait) -> protocol.SessionGrant:
         return await self.broker.wait(who, msg.job_id)

@@ -90,7 +90,8 @@ async def create_jobs(state: Master, who: Identity, specs: list[JobSpec]) -> lis
     return jobs
 
 
-def submitted(job: Job) -> Submitted:
-    """What qsub is told of a new job."""
+def submitted(job: Job, warnings: list[str] | None = None) -> Submitted:
+    """What qsub is told of a new job (and -w w's warnings)."""
     tasks = job.spec.tasks
-    return Submitted(job.job_id, job.name, None if tasks is None else [tasks.first, tasks.last, tasks.step])
+    return Submitted(job.job_id, job.name, None if tasks is None else [tasks.first, tasks.last, tasks.step],
+                     warnings=warnings or [])
