@@ -339,8 +339,9 @@ def mail_list_text(spec: JobSpec, owner: str) -> str:
     return f"{owner}@{spec.submit_env.get('HOST', 'localhost')}"
 
 
-def _spec_lines(spec: JobSpec, detail: Any) -> list[str]:
-    """The fields SGE takes from the submission, in qstat -j's order."""
+def _spec_lines(spec: JobSpec, owner: str, verify: bool = False) -> list[str]:
+    """The fields SGE takes from the submission, in qstat -j's order (``verify``: qsub
+    -verify's listing, before the master has filled in the account)."""
     env = spec.submit_env
     lines = []
     for label, keys in _SUBMIT_ENV:
@@ -349,7 +350,8 @@ def _spec_lines(spec: JobSpec, detail: Any) -> list[str]:
             lines.append(_field(label, value))
     if spec.start_time:
         lines.append(_field("execution_time", format_ctime(spec.start_time)))
-    lines.append(_field("account", spec.account))
+    if not verify or spec.account != "sge":
+        lines.append(_field("account", spec.account))
     if spec.checkpoint:
         lines.append(_field("checkpoint_object", spec.checkpoint))
         lines.append(_field("checkpoint_attr", checkpoint_letters(spec.checkpoint_when) + "    "))
@@ -368,7 +370,7 @@ def _spec_lines(spec: JobSpec, detail: Any) -> list[str]:
     mail = "".join(c for c in "abes" if c in spec.mail_options)
     if mail:
         lines.append(_field("mail_options", mail))
-    lines.append(_field("mail_list", mail_list_text(spec, detail.owner)))
+    lines.append(_field("mail_list", mail_list_text(spec, owner)))
     lines.append(_field("notify", "TRUE" if spec.notify else "FALSE"))
     lines.append(_field("job_name", spec.name))
     if spec.stdout_paths:
@@ -386,6 +388,8 @@ def _spec_lines(spec: JobSpec, detail: Any) -> list[str]:
         lines.append(_field("restart", "y" if spec.rerunnable else "n"))
     if spec.shell:
         lines.append(_field("shell_list", f"NONE:{spec.shell}"))
+    if verify:
+        lines.append(_field("verify", "-verify"))
     lines.append(_field("env_list", env_list_text(spec.env)))
     if spec.args:
         lines.append(_field("job_args", ",".join(spec.args)))
@@ -437,7 +441,7 @@ def job_detail_lines(detail: Any) -> list[str]:
         _field("owner", detail.owner), _field("uid", detail.uid),
         _field("group", detail.group), _field("gid", detail.gid),
     ]
-    lines += _spec_lines(spec, detail)
+    lines += _spec_lines(spec, detail.owner)
     if spec.hold_jids:
         lines.append(_field("jid_predecessor_list (req)", ",".join(spec.hold_jids)))
     if detail.predecessors:
@@ -448,15 +452,7 @@ def job_detail_lines(detail: Any) -> list[str]:
         lines.append(_field("jid_successor_list", ",".join(map(str, detail.successors))))
     if detail.ad_successors:
         lines.append(_field("ja_ad_successor_list", ",".join(map(str, detail.ad_successors))))
-    if spec.project:
-        lines.append(_field("project", spec.project))
-    if spec.tasks is not None:
-        lines.append(_field("job-array tasks", str(spec.tasks)))
-    if spec.override_tickets:
-        lines.append(_field("oticket", spec.override_tickets))
-    lines.append(_field("binding", "NONE"))
-    if spec.binary:
-        lines.append(_field("job_type", "binary"))
+    lines += _spec_tail_lines(spec, binding=True)
     lines += [f"{'usage':<7} {t.task_id:>7}:{' ' * 12}{usage_text(t.usage)}" for t in detail.tasks]
     lines += [f"{'binding':<7} {t.task_id:>7}:{' ' * 12}NONE" for t in detail.tasks]
     for task_id, granted in sorted(getattr(detail, "devices", {}).items(), key=lambda item: int(item[0])):
@@ -468,6 +464,33 @@ def job_detail_lines(detail: Any) -> list[str]:
     for i, message in enumerate(detail.scheduling_info):
         lines.append(_field("scheduling info", message) if i == 0 else " " * LABEL_WIDTH + message)
     return lines
+
+
+def _spec_tail_lines(spec: JobSpec, binding: bool) -> list[str]:
+    lines = []
+    if spec.project:
+        lines.append(_field("project", spec.project))
+    if spec.tasks is not None:
+        lines.append(_field("job-array tasks", str(spec.tasks)))
+    if spec.override_tickets:
+        lines.append(_field("oticket", spec.override_tickets))
+    if binding:  # the master's choice: a would-be job has none yet
+        lines.append(_field("binding", "NONE"))
+    if spec.binary:
+        lines.append(_field("job_type", "binary"))
+    return lines
+
+
+def verify_listing(spec: JobSpec, owner: str) -> str:
+    """qsub -verify: the would-be job as qstat -j would show it, before the master has
+    given it an id, an owner or a submission time (Grid Engine 8.1.9's listing)."""
+    lines = [_field("job_number", "unassigned"), _field("owner", ""), _field("uid", 0),
+             _field("group", ""), _field("gid", 0)]
+    lines += _spec_lines(spec, owner, verify=True)
+    if spec.hold_jids:
+        lines.append(_field("jid_predecessor_list (req)", ",".join(spec.hold_jids)))
+    lines += _spec_tail_lines(spec, binding=False)
+    return _text(lines)
 
 
 def _ended_lines(detail: Any) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from qsys.cli.common import run, write
@@ -15,6 +16,11 @@ def _body(argv: list[str]) -> int:
     from qsys.client import Client
 
     spec = parse_submit_args(argv, program="qsub")
+    if spec.verify:  # -verify: show the would-be job, submit nothing
+        import pwd
+
+        write(formats.verify_listing(spec, pwd.getpwuid(os.getuid()).pw_name))
+        return 0
     with Client() as client:
         try:
             result = client.submit(spec)

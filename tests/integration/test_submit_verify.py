@@ -73,3 +73,25 @@ def test_qrsh_w_v_answers_without_qsub_framing(cluster: Cluster) -> None:
     never = qrsh("-w", "v", "-l", "arch=nosuch", "/bin/true")
     assert (never.returncode, never.stderr) == (1, sge("qrsh_w_v_arch", "node1", base + 2))
     cluster.run("qdel", str(base), check=True)
+
+
+# qsub -verify's values that come from who submits where (SGE's capture: sgeuser on "vm")
+_SUBMITTER_FIELDS = ("sge_o_home", "sge_o_log_name", "sge_o_path", "sge_o_shell", "sge_o_workdir",
+                     "sge_o_host", "mail_list", "env_list")
+
+
+def _submitter_blind(text: str) -> list[str]:
+    return [line.split(":")[0] if line.split(":")[0] in _SUBMITTER_FIELDS else line for line in text.splitlines()]
+
+
+def test_verify_lists_the_would_be_job_as_sge_does_and_submits_nothing(cluster: Cluster) -> None:
+    before = {job.job_id for job in cluster.jobs()}
+    args = ["-verify", "-b", "y", "-q", "all.q", "-r", "y", "-S", "/bin/sh", "-t", "1-3", "-pe", "smp", "2",
+            "-P", "x", "/bin/echo", "hi"]
+    shown = cluster.run("qsub", *args)
+    assert shown.returncode == 0, shown.stderr
+    assert _submitter_blind(shown.stdout) == _submitter_blind(REFERENCE.joinpath("qsub_verify.txt").read_text())
+    assert {job.job_id for job in cluster.jobs()} == before
+    next_id = _held(cluster)
+    cluster.run("qdel", str(next_id), check=True)
+    assert next_id not in before and "Your job" not in shown.stdout
