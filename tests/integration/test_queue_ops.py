@@ -306,7 +306,9 @@ def test_user_lists_keep_a_user_out_of_a_queue(qsys_root: Path, started: list[Cl
     allowed = _submit(cluster, "-b", "y", "/bin/true", user=alice)
     wait_until(lambda: _state(cluster, allowed) == "", 30, "alice's job to run and end")
     assert _state(cluster, kept_out) == "qw"
-    assert "has no access" in cluster.run("qstat", "-j", str(kept_out)).stdout
+    # Grid Engine 8.1.9's words, a line of their own (tests/reference/sge-8.1.9/qstat_j_info_access.txt)
+    info = cluster.run("qstat", "-j", str(kept_out)).stdout.split("scheduling info:")[1]
+    assert 'has no permission for cluster queue "all.q"' in [line.strip() for line in info.splitlines()]
 
 
 def test_suspend_threshold_suspends_nsuspend_jobs_per_interval(qsys_root: Path, started: list[Cluster]) -> None:
