@@ -353,11 +353,13 @@ class Membership:
 def load_tls(state: Master) -> Tls | None:
     """The master's TLS material when its cell has ``tls yes``; a missing file is an error
     that names it (the master would otherwise listen in plain text where TLS is expected)."""
-    from qsys import certs, tls
+    from qsys import tls
 
     cell = state.cell
     if not tls.enabled(state.boot):
-        return None
+        return None  # and no cryptography import (~10 MB of the master's memory)
+    from qsys import certs
+
     try:
         context = tls.server_context(cell)
         ca_key = cell.ca_key.read_bytes()

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +50,17 @@ def test_well_formed_junk_is_refused(body: bytes, sig: bytes) -> None:
         auth.verify_user_token(KEY, token)
 
 
+_CELLS = Path(tempfile.mkdtemp(prefix="qsys-restd-units-"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_cells() -> Iterator[None]:
+    yield
+    shutil.rmtree(_CELLS, ignore_errors=True)
+
+
 def _cell() -> Cell:
-    return Cell(Path(tempfile.mkdtemp()), "default")
+    return Cell(Path(tempfile.mkdtemp(dir=_CELLS)), "default")
 
 
 def test_submission_through_qsubs_option_engine() -> None:
