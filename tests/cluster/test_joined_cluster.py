@@ -209,7 +209,10 @@ def test_a_command_on_the_master_host_imports_no_ssl(lab: HostLab, users: tuple[
 def test_a_hosts_configuration_reaches_it_at_once(lab: HostLab) -> None:
     head = lab["head"]
     head.run("printf 'load_report_time 00:00:07\\n' > /tmp/qsys-node1.conf", check=True)
-    head.run("qconf -Aconf /tmp/qsys-node1.conf node1 || qconf -Mconf /tmp/qsys-node1.conf node1", check=True)
+    try:
+        head.run("qconf -Aconf /tmp/qsys-node1.conf node1 || qconf -Mconf /tmp/qsys-node1.conf node1", check=True)
+    finally:
+        head.run("rm -f /tmp/qsys-node1.conf")
     log = lab["node1"].path("/var/lib/qsys/default/spool/node1/messages")
     wait_until(lambda: "load_report_time=00:00:07" in log.read_text(), 30, "node1 to get its new configuration")
     head.run("qconf -dconf node1", check=True)
