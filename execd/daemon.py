@@ -313,8 +313,7 @@ class ExecDaemon:
             self.obey_until(challenge.epoch, challenge.valid_for)
             msg = await execlink.handshake(reader, writer, self.host, self.opts.key, self.register_message(),
                                            binding, challenge)
-            self.writer = writer
-            self.outbox = protocol.Outbox(writer)
+            self.writer = writer  # send() gives the new link its own outbox
             registered = True
             log.info("host=%s registered with the master (%d tasks reported)", self.host, len(self.tasks))
             self.inherit.link_up()

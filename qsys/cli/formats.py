@@ -402,6 +402,8 @@ def _spec_lines(spec: JobSpec, owner: str, verify: bool = False) -> list[str]:
         lines.append(_field("reserve", "y"))
     if spec.pe is not None:
         lines.append(f"parallel environment:  {spec.pe.name} range: {_pe_range(spec)}")
+    if spec.hold_jids:
+        lines.append(_field("jid_predecessor_list (req)", ",".join(spec.hold_jids)))
     return lines
 
 
@@ -442,8 +444,6 @@ def job_detail_lines(detail: Any) -> list[str]:
         _field("group", detail.group), _field("gid", detail.gid),
     ]
     lines += _spec_lines(spec, detail.owner)
-    if spec.hold_jids:
-        lines.append(_field("jid_predecessor_list (req)", ",".join(spec.hold_jids)))
     if detail.predecessors:
         lines.append(_field("jid_predecessor_list", ",".join(map(str, detail.predecessors))))
     if detail.ad_predecessors:
@@ -487,8 +487,6 @@ def verify_listing(spec: JobSpec, owner: str) -> str:
     lines = [_field("job_number", "unassigned"), _field("owner", ""), _field("uid", 0),
              _field("group", ""), _field("gid", 0)]
     lines += _spec_lines(spec, owner, verify=True)
-    if spec.hold_jids:
-        lines.append(_field("jid_predecessor_list (req)", ",".join(spec.hold_jids)))
     lines += _spec_tail_lines(spec, binding=False)
     return _text(lines)
 

@@ -85,9 +85,11 @@ def main_body(argv: list[str]) -> int:
         "cwd": os.getcwd() if flags["V"] else "", "from_host": socket.gethostname(),
         "command": rsh_command, "command_host": env.get("HOSTNAME", "") or socket.gethostname(),
     }
+    from qsys.remote.addresses import resolves
+
     addresses, port = where
     try:
-        sock = builtin.connect([host, *addresses] if builtin_resolves(host) else addresses, port)
+        sock = builtin.connect([host, *addresses] if resolves(host) else addresses, port)
     except builtin.SessionRefused as exc:
         print(f"error: qrsh -inherit to host {host}: {exc}", file=sys.stderr)
         return REFUSED
@@ -136,9 +138,3 @@ def run_command(setting: str, host: str, addresses: list[str], port: int, comman
     except OSError as exc:
         print(f"error: cannot execute {argv[0]}: {exc.strerror}", file=sys.stderr)
     return REFUSED
-
-
-def builtin_resolves(host: str) -> bool:
-    from qsys.remote.addresses import resolves
-
-    return resolves(host)

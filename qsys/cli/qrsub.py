@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 
 from qsys.arspec import ArSpec
-from qsys.cli.common import run, write
-from qsys.cli.engine import HELP, JSON, Option, OptionTable, apply, checked, scan
+from qsys.cli.common import run
+from qsys.cli.engine import HELP, JSON, Option, OptionTable, checked, parse
 from qsys.errors import InvalidRequest, UsageError
 
 TYPE_CHECKING = False
@@ -125,8 +125,7 @@ def parse_request(argv: Sequence[str], now: float | None = None) -> Request:
     try:
         if not argv:  # Grid Engine shows its help first
             raise UsageError(QRSUB_OPTIONS.usage() + "ERROR! no option argument")
-        actions, _ = scan(argv, QRSUB_OPTIONS)
-        apply(actions, request)
+        parse(argv, QRSUB_OPTIONS, request)
     except UsageError as exc:
         exc.exit_code = 1  # Grid Engine's qrsub exits 1 for every refusal
         raise
@@ -139,13 +138,9 @@ def _body(argv: list[str]) -> int:
     request = parse_request(argv)
     with Client() as client:
         reply = client.ar_submit(request.spec)
-    if request.form == "json":
-        from qsys.cli.qdel import print_lines
+    from qsys.cli.qdel import print_lines
 
-        return print_lines(reply, "json")
-    for line in reply.lines:
-        write(line)
-    return int(reply.exit)
+    return print_lines(reply, request.form)
 
 
 def main(argv: list[str] | None = None) -> int:

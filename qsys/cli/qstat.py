@@ -105,7 +105,7 @@ def _body(argv: list[str]) -> int:
 
             query = protocol.JobsStatus(users, **options)
             reply = client.status_text(query, full=bool(opts.get("full")), form=rendered,
-                                       xml_forms=sorted(xml_forms(opts)), explain=opts.get("explain", ""))
+                                       xml_forms=list(xml_forms(opts)), explain=opts.get("explain", ""))
             if isinstance(reply, str):
                 write(reply)
                 return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 from qsys.cli.common import run, write
@@ -17,9 +16,7 @@ def _body(argv: list[str]) -> int:
 
     spec = parse_submit_args(argv, program="qsub")
     if spec.verify:  # -verify: show the would-be job, submit nothing
-        import pwd
-
-        write(formats.verify_listing(spec, pwd.getpwuid(os.getuid()).pw_name))
+        write(formats.verify_listing(spec, spec.submit_env.get("LOGNAME", "")))
         return 0
     with Client() as client:
         try:

@@ -14,7 +14,6 @@ from typing import Any
 from qsys import record
 from qsys.jobspec import JobSpec, TaskRange
 from qsys.master.tasks import TaskSet
-from qsys.record import to_map
 from qsys.store.image import Packed, pack, unpack
 
 # task states (what qstat shows for a task that left the pending set)
@@ -102,7 +101,7 @@ class Task:
 def sparse_spec(spec: JobSpec) -> dict[str, Any]:
     """What the store keeps of a spec: the fields that differ from their defaults (a typical
     job's is ~150 bytes packed instead of ~700; ``JobSpec.from_wire`` fills in the rest)."""
-    data = to_map(spec)
+    data = record.to_map(spec)
     for name in JobSpec.CLIENT_ONLY:
         data.pop(name, None)
     for name, value in data.items():

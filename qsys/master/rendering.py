@@ -12,8 +12,9 @@ from qsys.cli import formats, xmlout
 from qsys.errors import ProtocolError
 from qsys.records import JobRow, QueueInstanceRow
 
-JOB_FORMS: dict[str, Callable[[Sequence[JobRow]], str]] = {"": formats.qstat_jobs, "ext": formats.qstat_jobs_ext, "requested": formats.qstat_jobs_requested,
-             "tasks": formats.qstat_jobs_tasks}
+JOB_FORMS: dict[str, Callable[[Sequence[JobRow]], str]] = {
+    "": formats.qstat_jobs, "ext": formats.qstat_jobs_ext, "requested": formats.qstat_jobs_requested,
+    "tasks": formats.qstat_jobs_tasks}
 
 
 @cache

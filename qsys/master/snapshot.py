@@ -82,7 +82,7 @@ def build_snapshot(state: Master, states: StateDecorator, now: float, immediate:
     # no pass can start more tasks of an array than the cell has slots: a job's view holds
     # at most that many of its ids (an array of 1,000,000 tasks is not a list of them), and
     # never fewer than the ticket policy counts (max_pending_tasks_per_job)
-    cap = max(sum(qi.slots for qi in queue_snaps) + 1, _int(config.sched_value("max_pending_tasks_per_job", "50")))
+    cap = max(sum(qi.slots for qi in queue_snaps) + 1, config.sconf.max_pending_tasks_per_job)
     if state.pending_views_cap != cap:
         state.pending_views.clear()
         state.pending_views_cap = cap
@@ -261,8 +261,3 @@ def _assignments(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return 0

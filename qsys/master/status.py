@@ -14,7 +14,7 @@ from qsys.master.rendering import master_zone
 from qsys.master.snapshot import used_slots
 from qsys.master.tasks import describe_ids
 from qsys.master.urgency import cluster_queue_summary, priorities
-from qsys.record import fields, maker, replace
+from qsys.record import maker, replace
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, TaskOutcome
 from qsys.sched.scheduler import DEPENDENCIES as DEPENDENCIES_TEXT
 from qsys.sched.scheduler import HELD as HELD_TEXT
@@ -151,7 +151,7 @@ class StatusRequests:
     async def jobs(self, who: Identity, msg: protocol.JobsStatus) -> protocol.JobRows:
         return protocol.JobRows(job_rows(self.state, self.qstates, msg, self.policies))
 
-    async def queues(self, who: Identity, msg: protocol.QueuesStatus) -> protocol.QueueRows:
+    async def queues(self, who: Identity, msg: protocol.JobsStatus) -> protocol.QueueRows:
         chosen = selection(self.state, self.qstates, msg)
         queues = queue_rows(self.state, self.qstates, self.policies)
         if chosen is not None:  # qstat -f -q/-l: only the selected queue instances
@@ -163,8 +163,7 @@ class StatusRequests:
         query = msg.query
         own_zone = bool(msg.zone) and msg.zone == master_zone()
         if msg.full:
-            queues = await self.queues(who, protocol.QueuesStatus(**{f.name: getattr(query, f.name)
-                                                                    for f in fields(query)}))
+            queues = await self.queues(who, query)
             if not own_zone:
                 return queues
             return protocol.StatusReply(rendering.full_text(queues.queues, queues.jobs, msg))

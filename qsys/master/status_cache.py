@@ -58,11 +58,10 @@ CACHED = (protocol.JobsStatus, protocol.QueuesStatus, protocol.StatusText)
 
 
 class _Entry:
-    __slots__ = ("frame", "writes", "events", "made", "clock")
+    __slots__ = ("frame", "events", "made", "clock")
 
-    def __init__(self, frame: protocol.Frame, writes: int, events: int, made: float, clock: float) -> None:
+    def __init__(self, frame: protocol.Frame, events: int, made: float, clock: float) -> None:
         self.frame = frame
-        self.writes = writes
         self.events = events
         self.made = made  # the loop's monotonic time
         self.clock = clock  # the master's clock (a test's fake clock moves by leaps)
@@ -130,7 +129,7 @@ class StatusCache:
             frame, writes, events, cost = await paced(who, msg)  # the counts when the making began
             self._budget -= cost
             if writes == self.writes and events == self.events() and self._keeps(msg):
-                self._keep(key, _Entry(frame, writes, events, time.monotonic(), self.state.clock.now()))
+                self._keep(key, _Entry(frame, events, time.monotonic(), self.state.clock.now()))
             return frame
 
         return serve
@@ -138,8 +137,7 @@ class StatusCache:
     # ------------------------------------------------------------ the rules
 
     def _good(self, entry: _Entry, now: float) -> bool:
-        if entry.writes != self.writes:
-            return False
+        # (a write drops every entry: one kept was made after the last write)
         age = max(now - entry.made, abs(self.state.clock.now() - entry.clock))
         if entry.events == self.events():
             return age < MAX_AGE

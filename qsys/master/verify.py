@@ -40,9 +40,6 @@ def could_run(master: Master, snapshots: Snapshots, job: Job, spec: JobSpec, *, 
     them (``Job 4 (-l arch=foo) cannot run ...``)."""
     trial = copy.copy(job)
     trial.spec = spec
-    trial.holds = set()
-    trial.predecessors = set()
-    trial.error = ""
     snapshot = snapshots.snapshot(master.clock.now())
     pending = pending_snapshot(trial, len(job.tasks))
     pending.held = False

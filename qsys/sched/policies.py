@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from qsys.sched.devices import DeviceState
-from qsys.sched.matching import QUEUE, JobRequest, Ledger, shown_resources
+from qsys.sched.matching import QUEUE, JobRequest, Ledger
 from qsys.sched.quotas import Match, QuotaState, Who, request_amounts
 from qsys.sched.reservation import Timeline, run_time
 from qsys.sched.snapshot import (
@@ -105,7 +105,8 @@ class Policies:
 
     def prepare(self, cat: _Category, job: PendingJob) -> None:
         cat.who = Who(job.owner, self.snap.user_groups.get(job.owner, ()), job.project, None)
-        cat.request_text = shown_resources(job.hard_resources)
+        assert cat.req is not None  # a category without a request has an error
+        cat.request_text = cat.req.shown
         if job.ar_id is not None and job.ar_id not in self.ars:
             cat.error = f"the advance reservation id {job.ar_id} is invalid"
 

@@ -342,7 +342,7 @@ def _functional(running: list[Ref], classes: Classes, config: TicketConfig, depe
 
     def current(key: tuple[object, ...]) -> float:
         ref = categories[key][-1]
-        return would_get(key, ref) + ref.tickets if dependent else would_get(key, ref) + 0.0
+        return would_get(key, ref) + (ref.tickets if dependent else 0.0)
 
     last: dict[tuple[object, ...], float] = {}
     limit = max(0, config.max_functional_jobs_to_schedule)
