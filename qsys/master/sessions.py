@@ -18,6 +18,7 @@ Everything else (qstat, qdel, accounting) treats the session as the job it is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -119,21 +120,22 @@ class SessionBroker:
 
     async def wait(self, who: Identity, job_id: int) -> protocol.SessionGrant:
         session = self.sessions.get(job_id)
-        job = self.state.jobs.get(job_id)
-        if session is None or job is None:
+        if session is None:
             raise NotFound(f"error: no interactive session for job {job_id}")
         if session.owner != who.user:
             raise PermissionDenied(f"{who.user} - job {job_id} is not your session")
         try:
-            while True:
-                try:
-                    ready = await asyncio.wait_for(asyncio.shield(session.ready), WAIT_SLICE)
-                    break
-                except TimeoutError:
-                    if job_id not in self.state.jobs:
-                        raise QsysError(f"error: job {job_id} ended before its session started") from None
+            # the session's outcome outlives its job: a refusal by the exec daemon (whose job
+            # then ends at once) reaches a client that asks only after the end
+            while not session.ready.done() and job_id in self.state.jobs:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(session.ready), WAIT_SLICE)
+            if not session.ready.done():
+                raise QsysError(f"error: job {job_id} ended before its session started")
+            ready = session.ready.result()
             if is_builtin(session.command) != is_builtin(session.daemon):
-                self.end_job(job)
+                if (job := self.state.jobs.get(job_id)) is not None:
+                    self.end_job(job)
                 raise QsysError(
                     f"error: {session.method}_command of host {session.client_host} is "
                     f"\"{session.command}\" but {session.method}_daemon of host {session.host} is "
