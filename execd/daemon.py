@@ -588,6 +588,7 @@ class ExecDaemon:
         report = empty_report(0.0, time.time())
         when = "assumedly after job" if after_job else "assumedly before job"
         report.update(failed=100 if after_job else 1, error=f"{why} ({when})")
+        tracked.tdir.remove_tmpdir()
         with contextlib.suppress(OSError):
             tracked.tdir.write_exit(report)
         tracked.report = report

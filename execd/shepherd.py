@@ -292,6 +292,7 @@ class Shepherd:
                 # are per cluster) or by a run of this one whose shepherd died: neither is
                 # ours to remove (the first is in use): a unique name with the same start
                 path = tempfile.mkdtemp(prefix=f"{launch.task_key}.{launch.queue}.", dir=base)
+            self.tdir.write_tmpdir(path)
             if ident.switch:
                 os.chown(path, ident.uid, ident.gid)
         except OSError as exc:

@@ -56,6 +56,7 @@ TRACE = "trace"
 ERROR = "error"
 EXIT = "exit.json"
 USAGE = "usage.json"
+TMPDIR = "tmpdir"  # the job's TMPDIR, so the daemon removes it when its shepherd died
 # Directories others may pass through but not list: a job's user reaches its own script and
 # PE host file (made its own by the shepherd); every other file is the daemon's (0600).
 DIR_MODE = 0o711
@@ -145,6 +146,20 @@ class TaskDir:
             return int(pid), int(start)
         except (OSError, ValueError):
             return None
+
+    def write_tmpdir(self, path: str) -> None:
+        with open(self.file(TMPDIR), "w") as f:
+            f.write(path)
+
+    def remove_tmpdir(self) -> None:
+        """Remove the TMPDIR a shepherd made and could not remove (it died): the exec daemon's
+        part of the clean-up, as Grid Engine's execd removes a job's tmpdir."""
+        try:
+            path = self.file(TMPDIR).read_text()
+        except OSError:
+            return
+        if os.path.isabs(path) and os.path.basename(path).startswith(f"{self.job_id}.{self.task_id}."):
+            shutil.rmtree(path, ignore_errors=True)
 
     def shepherd_alive(self) -> bool:
         rec = self.shepherd_pid()

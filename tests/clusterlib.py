@@ -3,6 +3,7 @@ temporary QSYS_ROOT, with helpers to run the commands as they are run by users."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -165,6 +166,16 @@ class Cluster:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        self.remove_tmpdirs()
+
+    def remove_tmpdirs(self) -> None:
+        """The TMPDIRs (in /tmp) of the jobs whose shepherds the teardown killed: what the exec
+        daemon removes for a shepherd that died while it runs."""
+        from execd.spool import ACTIVE, TaskDir
+
+        for task in self.root.glob(f"**/{ACTIVE}/*/"):
+            with contextlib.suppress(ValueError):
+                TaskDir(task).remove_tmpdir()
 
     def leftover_processes(self) -> list[int]:
         """Processes started with this cluster's environment (shepherds, forkservers, sessions)
