@@ -51,15 +51,27 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
 def with_devices(records: Iterable[dict[str, Any]], accounting: Path) -> Iterator[dict[str, Any]]:
     """``records`` with the resource map ids their tasks held (``devices``, from the file
     beside ``accounting``, see ``qsys.master.accounting``) where there are any."""
-    granted: dict[tuple[int, int, int], str] = {}
     try:
         with open(devices_file(accounting), encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                found = parse_devices_line(line)
-                if found is not None:
-                    granted[found[0]] = found[1]
+            granted = granted_devices(handle)
     except FileNotFoundError:
-        pass
+        granted = {}
+    return devices_joined(records, granted)
+
+
+def granted_devices(lines: Iterable[str]) -> dict[tuple[int, int, int], str]:
+    """(job, task, start time) -> the device ids of the lines of an ``accounting_devices`` file."""
+    granted: dict[tuple[int, int, int], str] = {}
+    for line in lines:
+        found = parse_devices_line(line)
+        if found is not None:
+            granted[found[0]] = found[1]
+    return granted
+
+
+def devices_joined(records: Iterable[dict[str, Any]],
+                   granted: dict[tuple[int, int, int], str]) -> Iterator[dict[str, Any]]:
+    """``records`` with their tasks' device ids from ``granted`` where there are any."""
     for record in records:
         if granted and record.get("pe_taskid", "NONE") == "NONE":
             devices = granted.get((record["job_number"], record["task_number"], record["start_time"]))

@@ -353,11 +353,12 @@ class Client:
         finally:
             sock.settimeout(old)
 
-    def accounting_lines(self) -> Iterator[str]:
-        """The lines of the master's accounting file (qacct on a host that has no copy)."""
+    def accounting_lines(self, devices: bool = False) -> Iterator[str]:
+        """The lines of the master's accounting file (qacct on a host that has no copy), or of
+        the file of resource map ids beside it (``devices``)."""
         offset, end = 0, False
         while not end:
-            chunk = self.request(protocol.ReadAccounting(offset), protocol.AccountingData)
+            chunk = self.request(protocol.ReadAccounting(offset, devices), protocol.AccountingData)
             offset, end = chunk.next, chunk.end or not chunk.data
             yield from chunk.data.decode("utf-8", errors="replace").splitlines()
 

@@ -1135,9 +1135,11 @@ class SignedCredential:
 @dataclass
 class ReadAccounting:
     """qacct on a host without the accounting file (a joined host): the master's file from
-    byte ``offset``, in chunks that end at a line. Replies :class:`AccountingData`."""
+    byte ``offset``, in chunks that end at a line (``devices``: the file of resource map ids
+    beside it, ``accounting_devices``). Replies :class:`AccountingData`."""
 
     offset: int = 0
+    devices: bool = False
 
 
 @message("accounting_data")

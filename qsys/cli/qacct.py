@@ -146,7 +146,8 @@ def _body(argv: list[str]) -> int:
         from qsys.client import Client
 
         with Client(cell) as client:
-            records = acct.select(acct.records_of(client.accounting_lines()), sel)
+            granted = acct.granted_devices(client.accounting_lines(devices=True))
+            records = acct.select(acct.devices_joined(acct.records_of(client.accounting_lines()), granted), sel)
     else:  # with the resource map ids of the file beside it (qacct -j --json shows them)
         records = acct.select(acct.with_devices(acct.read_records(path), path), sel)
     fmt = opts.get("format")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qsys import protocol
+from qsys.accounting_file import devices_file
 
 if TYPE_CHECKING:
     from qsys.master.identity import Identity
@@ -35,5 +36,6 @@ class AccountingReads:
         self.path = path
 
     async def read(self, who: Identity, msg: protocol.ReadAccounting) -> protocol.AccountingData:
-        data, end = await asyncio.get_running_loop().run_in_executor(None, _read, self.path, max(0, msg.offset))
+        path = devices_file(self.path) if msg.devices else self.path
+        data, end = await asyncio.get_running_loop().run_in_executor(None, _read, path, max(0, msg.offset))
         return protocol.AccountingData(data, max(0, msg.offset) + len(data), end)

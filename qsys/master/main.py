@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qsys import auth, daemonize, protocol
+from qsys.accounting_file import devices_file
 from qsys.master import finished, shareusage
 from qsys.master.accounting import AccountingWriter, detach_other_writers
 from qsys.master.acctread import AccountingReads
@@ -201,6 +202,7 @@ def build_master(cell: Cell, *, clock: Clock | None = None, port: int | None = 0
         guard_sessions(store.engine, int(lease.times.term * 1000 / 3))
         store.fence = lease.fence
         detach_other_writers(cell.accounting_file)
+        detach_other_writers(devices_file(cell.accounting_file))
     store.create()
     mode = boot.get("mode", "personal")
     config = ClusterConfig()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from qsys import acct
 from tests.clusterlib import Cluster, wait_until
 
 GPU_LINE = "gpu                 gpu        RSMAP       <=    YES         YES        0        0\n"
@@ -58,5 +59,9 @@ def test_gpu_ids_are_granted_once_each_and_exported_to_the_job(cluster: Cluster,
     accounted = json.loads(cluster.run("qacct", "-j", str(jobs[0]), "--json", check=True).stdout)
     assert [r.get("devices") for r in accounted] == [f"gpu=node1=({granted})"], accounted
     assert "gpu=node1" not in cluster.run("qacct", "-j", str(jobs[0]), check=True).stdout
+    with cluster.client() as client:  # what qacct on a joined host (no files of its own) reads
+        remote = acct.devices_joined(acct.records_of(client.accounting_lines()),
+                                     acct.granted_devices(client.accounting_lines(devices=True)))
+        assert [r.get("devices") for r in remote if r["job_number"] == jobs[0]] == [f"gpu=node1=({granted})"]
     session = cluster.run("qrsh", "-l", "gpu=1", 'echo "$SGE_HGR_gpu|$CUDA_VISIBLE_DEVICES"')
     assert session.returncode == 0 and session.stdout.strip() in ("0|0", "1|1"), session
