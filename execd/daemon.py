@@ -668,6 +668,8 @@ class ExecDaemon:
 
 def _on_config(daemon: ExecDaemon, msg: protocol.HostConfig) -> None:
     daemon.config = dict(msg.config)
+    if daemon.opts.joined:
+        _keep_master_candidates(daemon, msg.master_candidates)
     if daemon.writer is not None:
         daemon.restart_load_reports()
     if any(is_qsys_sshd(daemon.config.get(f"{m}_daemon")) for m in ("rsh", "rlogin", "qlogin")) \
@@ -675,6 +677,18 @@ def _on_config(daemon: ExecDaemon, msg: protocol.HostConfig) -> None:
         daemon.loop.run_in_executor(None, _preload, daemon, "execd.sshd")
     log.info("host=%s configuration: mode=%s load_report_time=%s", daemon.host,
              daemon.config.get("execd_mode", "personal"), daemon.config.get("load_report_time"))
+
+
+def _keep_master_candidates(daemon: ExecDaemon, candidates: str) -> None:
+    """A joined host's own bootstrap names the master hosts the master names now (tried in
+    that order when the link is lost)."""
+    cell = daemon.opts.cell
+    boot = cell.bootstrap()
+    if not boot or boot.get("master_candidates", "") == candidates:
+        return
+    boot.pop("master_candidates", None)
+    cell.write_bootstrap({**boot, "master_candidates": candidates} if candidates else boot)
+    log.info("host=%s master_candidates now %r", daemon.host, candidates)
 
 
 def _preload(daemon: ExecDaemon, module: str) -> None:

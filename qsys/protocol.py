@@ -666,9 +666,12 @@ class LoadReport:
 @message("host_config")
 @dataclass
 class HostConfig:
-    """The effective configuration of a host (global merged with its local one)."""
+    """The effective configuration of a host (global merged with its local one), and the
+    cell's master hosts as the master's bootstrap names them now (``master_candidates``), which
+    a joined host keeps in its own bootstrap: candidates added after it joined reach it."""
 
     config: dict[str, str]
+    master_candidates: str = ""
 
 
 @message("start_job")

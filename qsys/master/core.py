@@ -22,6 +22,7 @@ from qsys.master import rollback
 from qsys.master.finished import FinishedJobs, record_outcome
 from qsys.master.jobs import Job, Task
 from qsys.master.metrics import Metrics
+from qsys.protocol import HostConfig
 from qsys.records import TaskEnd
 from qsys.store import DeleteJob, PutJob, PutTask, SetCounter
 
@@ -223,6 +224,15 @@ class Master:
         first = self.next_job_id
         self.next_job_id += count
         return first, SetCounter("next_job_id", self.next_job_id)
+
+    def master_candidates(self) -> str:
+        """The cell's master hosts as its bootstrap names them now (also those added since
+        this master started: a joined host keeps them in its own bootstrap)."""
+        return (self.cell.bootstrap() or self.boot).get("master_candidates", "")
+
+    def host_config_message(self, host: str) -> HostConfig:
+        """What an exec daemon is told of its configuration (at registration and on changes)."""
+        return HostConfig(self.config.host_config(host), self.master_candidates())
 
     # ------------------------------------------------------------ events
 

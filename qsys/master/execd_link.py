@@ -152,7 +152,7 @@ class ExecdRegistry:
         entry.unknown_since = 0.0
         entry.ending = set()
         await self.state.config.ensure_exec_host(self.state, reg.host)
-        protocol.write_message(writer, protocol.HostConfig(self.state.config.host_config(reg.host)))
+        protocol.write_message(writer, self.state.host_config_message(reg.host))
         log.info("host=%s registered (%d processors, %d jobs in spool)", reg.host, reg.processors, len(reg.jobs))
         await self._reconcile(entry, reg.jobs, believed)
         self.slaves.resend_slaves(reg.host)

@@ -253,9 +253,8 @@ class Membership:
         log.info("host=%s joined as %s host from %s with token %s (serial %d)", key.host,
                  "exec" if key.exec_host else "submit", address or "?", token.id, key.serial)
         # the bootstrap as it is now: master hosts added since the master started are told too
-        candidates = (state.cell.bootstrap() or state.boot).get("master_candidates", "")
         return protocol.JoinGrant(key.host, self.secret(key), certificate.decode(), key.serial, key.exec_host,
-                                  candidates)
+                                  state.master_candidates())
 
     def _host_edits(self, key: HostKey, processors: int) -> list[Edit]:
         """What joining makes of a host: a submit host, and an exec host (in @allhosts) whose

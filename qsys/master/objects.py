@@ -227,7 +227,7 @@ class ConfRequests:
         if kind == "conf":
             hosts = list(self.state.hosts) if name == "global" else [name]
             for host in hosts:
-                self.link.send(host, protocol.HostConfig(self.state.config.host_config(host)))
+                self.link.send(host, self.state.host_config_message(host))
         self.state.schedule_soon()
 
     async def _add(self, who: Identity, msg: protocol.ConfRequest) -> protocol.Lines:

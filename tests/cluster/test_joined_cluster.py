@@ -274,6 +274,29 @@ def test_a_revoked_host_cannot_reconnect(lab: HostLab, users: tuple[str, str]) -
     assert refused.returncode != 0 and 'host "node2" was removed from the cell' in refused.stderr
 
 
+def test_master_hosts_named_after_a_join_reach_the_joined_exec_host(lab: HostLab) -> None:
+    """master_candidates added to the master's bootstrap after a host joined reach that host's
+    own bootstrap with its configuration (at its next registration or configuration change),
+    and so does their removal."""
+    head, node1 = lab["head"], lab["node1"]
+    boot, theirs = head.path(COMMON) / "bootstrap", node1.path(COMMON) / "bootstrap"
+    original = boot.read_text()
+    conf = head.path("/var/lib/qsys/node1.conf")
+    assert "master_candidates" not in theirs.read_text()
+    try:
+        boot.write_text(original + "master_candidates    head,spare-master\n")
+        conf.write_text("#node1:\nload_report_time             00:00:39\n")
+        head.run("qconf -Aconf /var/lib/qsys/node1.conf || qconf -Mconf /var/lib/qsys/node1.conf node1", check=True)
+        wait_until(lambda: re.search(r"^master_candidates\s+head,spare-master$", theirs.read_text(), re.M),
+                   30, "node1's bootstrap to name the master hosts")
+    finally:
+        boot.write_text(original)
+    conf.write_text("#node1:\nload_report_time             00:00:40\n")
+    head.run("qconf -Mconf /var/lib/qsys/node1.conf node1", check=True)
+    wait_until(lambda: "master_candidates" not in theirs.read_text(), 30, "node1's bootstrap to name none")
+    assert re.search(r"^host_name\s+node1$", theirs.read_text(), re.M)
+
+
 def test_a_host_that_joins_a_cell_with_failover_writes_its_master_candidates(lab: HostLab,
                                                                            users: tuple[str, str]) -> None:
     """The master hosts of a failover cell (master_candidates in the master's bootstrap) reach
