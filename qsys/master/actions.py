@@ -76,9 +76,11 @@ class JobActions:
             removed_pending = job.pending.clear()
             running = list(job.tasks.values())
         else:
-            removed_pending = [i for i in ids if job.pending.remove(i)]
+            removed = [i for i in ids if job.pending.remove(i)]
+            removed_pending = [(i, i) for i in removed]
             running = [job.tasks[i] for i in ids if i in job.tasks]
-            unknown = [i for i in ids if i not in removed_pending and i not in job.tasks]
+            gone = set(removed)
+            unknown = [i for i in ids if i not in gone and i not in job.tasks]
             for i in unknown:
                 lines.append(f'denied: job "{job.job_id}.{i}" does not exist')
             if unknown and not removed_pending and not running:
@@ -99,7 +101,8 @@ class JobActions:
             for task in newly:
                 job.tasks.pop(task.task_id, None)
                 changes.append(DeleteTask(job.job_id, task.task_id))
-                record_outcome(job, [task.task_id], deleted=True, start_time=task.start_time, end_time=now)
+                record_outcome(job, [(task.task_id, task.task_id)], deleted=True, start_time=task.start_time,
+                               end_time=now)
         if running and (newly or not msg.force):
             lines.append(f"{who.user} has registered the {label} for deletion")
         elif removed_pending or msg.force:

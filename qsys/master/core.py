@@ -252,7 +252,7 @@ class Master:
         """Remove a job with nothing running (qdel of a pending job): it joins the finished
         jobs, and its -sync y waiters hear of it once the changes returned are committed."""
         now = self.clock.now()
-        record_outcome(job, list(job.pending), deleted=True, end_time=now)
+        record_outcome(job, job.pending.id_runs(), deleted=True, end_time=now)
         self.drop_job(job)
         self._forgotten[job.job_id] = job.is_array
         return [DeleteJob(job.job_id), *self.retained.add(job, now, self.config, job.spec.slots_requested()),

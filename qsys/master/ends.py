@@ -95,7 +95,7 @@ class TaskEnds:
             else:
                 ended = TaskEnd(job.job_id, task.task_id, report.exit_status, report.signal,
                                 report.failed, task.deleting, job.is_array)
-                record_outcome(job, [task.task_id], report.exit_status, report.signal, report.failed,
+                record_outcome(job, [(task.task_id, task.task_id)], report.exit_status, report.signal, report.failed,
                                task.deleting, task.start_time, now)
         if record is not None:
             changes.append(AddAccounting(job.job_id, task.task_id, job.owner, record["end_time"], record))

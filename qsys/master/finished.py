@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +30,14 @@ DEFAULT_KEPT = 100  # finished_jobs when the configuration does not say
 
 # ---------------------------------------------------------------- how the tasks ended
 
-def record_outcome(job: Job, task_ids: list[int], exit_status: int = 0, signal: int = 0, failed: int = 0,
-                   deleted: bool = False, start_time: float | None = None, end_time: float = 0.0) -> None:
+def record_outcome(job: Job, runs: Iterable[tuple[int, int]], exit_status: int = 0, signal: int = 0,
+                   failed: int = 0, deleted: bool = False, start_time: float | None = None,
+                   end_time: float = 0.0) -> None:
     """Add tasks that ended one way to ``job.outcomes`` (entries are plain maps: they are
-    stored with the job)."""
-    if not task_ids:
+    stored with the job). ``runs``: ``(first, last)`` task ids in the job's step (qdel of a
+    pending 1,000,000-task array is one run, not a million ids)."""
+    runs = list(runs)
+    if not runs:
         return
     key = [exit_status, signal, failed, deleted]
     entry = next((o for o in job.outcomes if o["key"] == key), None)
@@ -44,26 +48,22 @@ def record_outcome(job: Job, task_ids: list[int], exit_status: int = 0, signal: 
         entry["start"] = start_time
     entry["end"] = max(entry["end"], end_time)
     step = job.spec.tasks.step if job.spec.tasks is not None else 1
-    for task_id in task_ids:
-        _insert(entry["ranges"], task_id, step)
+    for first, last in runs:
+        _insert(entry["ranges"], first, last, step)
 
 
-def _insert(ranges: list[list[int]], task_id: int, step: int) -> None:
-    """Put ``task_id`` into sorted disjoint ``[first, last]`` runs of ids ``step`` apart."""
-    at = bisect.bisect_left(ranges, [task_id, task_id])
-    if at > 0 and ranges[at - 1][0] <= task_id <= ranges[at - 1][1]:
-        return
-    joins_left = at > 0 and ranges[at - 1][1] + step == task_id
-    joins_right = at < len(ranges) and ranges[at][0] - step == task_id
-    if joins_left and joins_right:
-        ranges[at - 1][1] = ranges[at][1]
-        del ranges[at]
-    elif joins_left:
-        ranges[at - 1][1] = task_id
-    elif joins_right:
-        ranges[at][0] = task_id
-    else:
-        ranges.insert(at, [task_id, task_id])
+def _insert(ranges: list[list[int]], first: int, last: int, step: int) -> None:
+    """Put the ids ``first..last`` into sorted disjoint ``[first, last]`` runs of ids ``step``
+    apart, joining the runs it overlaps or touches."""
+    lo = bisect.bisect_left(ranges, [first, first])
+    if lo > 0 and ranges[lo - 1][1] + step >= first:
+        lo -= 1
+    hi = lo
+    while hi < len(ranges) and ranges[hi][0] <= last + step:
+        hi += 1
+    if lo < hi:
+        first, last = min(first, ranges[lo][0]), max(last, ranges[hi - 1][1])
+    ranges[lo:hi] = [[first, last]]
 
 
 def outcome_ids(entry: dict[str, Any], step: int) -> list[int]:
@@ -98,8 +98,12 @@ class FinishedJob:
         tasks = self.spec.get("tasks")
         return int(tasks["step"]) if tasks else 1
 
-    def task_ids(self) -> list[int]:
-        return sorted(i for entry in self.outcomes for i in outcome_ids(entry, self.step))
+    def task_runs(self) -> list[list[int]]:
+        """Every task's id, however it ended, as ``[first, last]`` runs of the job's step."""
+        runs: list[list[int]] = []
+        for first, last in sorted(run for entry in self.outcomes for run in entry["ranges"]):
+            _insert(runs, first, last, self.step)
+        return runs
 
     def to_record(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "name": self.name, "owner": self.owner, "uid": self.uid,

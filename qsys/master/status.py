@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from qsys import protocol
 from qsys.master import liveusage, rendering
 from qsys.master.arraydeps import split_pending, waiting_test
-from qsys.master.finished import FinishedJob, outcome_ids
+from qsys.master.finished import FinishedJob
 from qsys.master.qstat_select import QueueSelection, selection
 from qsys.master.rendering import master_zone
 from qsys.master.snapshot import used_slots
-from qsys.master.tasks import describe_ids
+from qsys.master.tasks import describe_ids, describe_runs
 from qsys.master.urgency import cluster_queue_summary, priorities
 from qsys.record import maker, replace
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, TaskOutcome
@@ -470,7 +470,7 @@ def _outcomes(entry: FinishedJob) -> list[TaskOutcome]:
     out = []
     for item in sorted(entry.outcomes, key=lambda o: o["ranges"][0][0] if o["ranges"] else 0):
         exit_status, sig, failed, deleted = item["key"]
-        tasks = describe_ids(outcome_ids(item, entry.step), pairs=False) if entry.is_array else ""
+        tasks = describe_runs(item["ranges"], entry.step, pairs=False) if entry.is_array else ""
         out.append(TaskOutcome(tasks, exit_status, sig, failed, bool(deleted), item["start"], item["end"]))
     return out
 
@@ -479,7 +479,7 @@ def finished_row(entry: FinishedJob) -> JobRow:
     """A finished job's qstat line (state z, as Grid Engine shows its zombies)."""
     return JobRow(job_id=entry.job_id, priority=0.0, name=entry.name, owner=entry.owner, state="z",
                   submit_time=entry.submit_time, start_time=None, queue="", slots=entry.slots,
-                  tasks=describe_ids(entry.task_ids(), pairs=False) if entry.is_array else "",
+                  tasks=describe_runs(entry.task_runs(), entry.step, pairs=False) if entry.is_array else "",
                   is_array=entry.is_array, project=entry.spec.get("project"),
                   checkpoint=entry.spec.get("checkpoint"), outcomes=_outcomes(entry))
 

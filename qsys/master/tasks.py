@@ -103,11 +103,23 @@ class TaskSet:
         self._count -= 1
         return True
 
-    def clear(self) -> list[int]:
-        ids = list(self)
+    def id_runs(self) -> list[tuple[int, int]]:
+        """The ids still in the set as ``(first, last)`` runs, ids ``step`` apart."""
+        r = self.range_
+        out: list[tuple[int, int]] = []
+        pos = 0
+        for a, b in [*self._runs, [len(r), len(r)]]:
+            if a > pos:
+                out.append((r.first + pos * r.step, r.first + (a - 1) * r.step))
+            pos = b + 1
+        return out
+
+    def clear(self) -> list[tuple[int, int]]:
+        """Take every id out; the runs of those that were in (see ``id_runs``)."""
+        runs = self.id_runs()
         self._runs = [[0, len(self.range_) - 1]] if len(self.range_) else []
         self._count = 0
-        return ids
+        return runs
 
     def add_back(self, task_id: int) -> None:
         """Return a task to the set (a rerun)."""
@@ -177,6 +189,45 @@ def describe_ids(ids: list[int], pairs: bool = True) -> str:
         else:
             parts.append(str(ids[i]))
             i += 1
+    return ",".join(parts)
+
+
+def describe_runs(runs: list[list[int]], step: int, pairs: bool = True) -> str:
+    """``describe_ids`` of the ids of sorted, disjoint, non-touching ``[first, last]`` runs of
+    ids ``step`` apart, without listing them (a finished 1,000,000-task array is one run).
+    Inside a run the ids are ``step`` apart; between runs the gap is larger, so the greedy
+    walk of ``describe_ids`` only ever crosses from a run's last id to the next run's first."""
+    parts: list[str] = []
+    r, k = 0, 0  # the walk's position: the id runs[r][0] + k * step
+    while r < len(runs):
+        first, last = runs[r]
+        here = first + k * step
+        if here < last:  # the walk continues inside the run, to its end
+            length = (last - here) // step + 1
+            if length >= 3 or (pairs and length == 2 and step == 1):
+                parts.append(f"{here}-{last}:{step}")
+                r, k = r + 1, 0
+            else:  # two ids of the run, not joined: the first alone
+                parts.append(str(here))
+                k += 1
+            continue
+        if r + 1 == len(runs):  # the last id of all
+            parts.append(str(here))
+            break
+        gap = runs[r + 1][0] - here  # across runs: a chain of single-id runs gap apart
+        end = r + 1
+        while runs[end][0] == runs[end][1] and end + 1 < len(runs) and runs[end + 1][0] - runs[end][0] == gap:
+            end += 1
+        length = end - r + 1
+        if length >= 3 or (pairs and length == 2 and gap == 1):
+            parts.append(f"{here}-{runs[end][0]}:{gap}")
+            if runs[end][0] == runs[end][1]:
+                r, k = end + 1, 0
+            else:
+                r, k = end, 1
+        else:
+            parts.append(str(here))
+            r, k = r + 1, 0
     return ",".join(parts)
 
 

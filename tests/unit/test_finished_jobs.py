@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import time
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from qsys.cli import formats, xmlout
 from qsys.jobspec import JobSpec, TaskRange
 from qsys.master.config import ClusterConfig
 from qsys.master.finished import FinishedJobs, outcome_ids, record_outcome
 from qsys.master.jobs import Job
 from qsys.master.status import finished_detail, finished_row
-from qsys.master.tasks import describe_ids
+from qsys.master.tasks import describe_ids, describe_runs
 from qsys.objects.values import Duration
 from qsys.records import JobRow, QueueInstanceRow
 from tests.unit.test_formats import reference
@@ -54,22 +57,55 @@ def _array_job(job_id: int = 7, tasks: TaskRange | None = TaskRange(1, 9, 2)) ->
 def test_tasks_that_ended_alike_share_one_entry_of_ranges() -> None:
     job = _array_job()
     for task_id in (5, 1, 9, 3):
-        record_outcome(job, [task_id], exit_status=0, start_time=200.0 + task_id, end_time=300.0 + task_id)
-    record_outcome(job, [7], exit_status=3, start_time=210.0, end_time=320.0)
+        record_outcome(job, [(task_id, task_id)], exit_status=0, start_time=200.0 + task_id, end_time=300.0 + task_id)
+    record_outcome(job, [(7, 7)], exit_status=3, start_time=210.0, end_time=320.0)
     ok, failed = job.outcomes
     assert ok["ranges"] == [[1, 5], [9, 9]] and outcome_ids(ok, 2) == [1, 3, 5, 9]
     assert (ok["start"], ok["end"]) == (201.0, 309.0)
     assert failed["key"] == [3, 0, 0, False] and failed["ranges"] == [[7, 7]]
-    record_outcome(job, [7], exit_status=0, end_time=330.0)  # a task id joins its neighbours
+    record_outcome(job, [(7, 7)], exit_status=0, end_time=330.0)  # a task id joins its neighbours
     assert job.outcomes[0]["ranges"] == [[1, 9]]
     assert describe_ids([1, 2], pairs=False) == "1,2" and describe_ids([1, 2, 3], pairs=False) == "1-3:1"
+
+
+def test_runs_of_ids_join_what_they_overlap_or_touch() -> None:
+    job = _array_job(tasks=TaskRange(1, 99, 2))
+    for run in ((11, 15), (1, 3), (31, 31), (7, 7)):
+        record_outcome(job, [run], end_time=1.0)
+    assert job.outcomes[0]["ranges"] == [[1, 3], [7, 7], [11, 15], [31, 31]]
+    record_outcome(job, [(5, 29)], end_time=2.0)  # fills the gaps up to 31's neighbour
+    assert job.outcomes[0]["ranges"] == [[1, 31]] and job.outcomes[0]["end"] == 2.0
+
+
+def test_qdel_of_a_pending_million_task_array_records_one_run() -> None:
+    from qsys.master.tasks import TaskSet
+
+    tasks = TaskSet(TaskRange(1, 1_000_000, 1))
+    for started in (1, 2, 500_000):
+        tasks.remove(started)
+    assert tasks.id_runs() == [(3, 499_999), (500_001, 1_000_000)]
+    job = _array_job(tasks=TaskRange(1, 1_000_000, 1))
+    record_outcome(job, tasks.clear(), deleted=True, end_time=5.0)
+    assert job.outcomes[0]["ranges"] == [[3, 499_999], [500_001, 1_000_000]]
+    assert not tasks and tasks.id_runs() == []
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.integers(0, 60)), st.integers(1, 4), st.booleans())
+def test_runs_are_described_as_their_ids_are(positions: list[int], step: int, pairs: bool) -> None:
+    """A finished array's task list is printed from its runs, never by listing every id."""
+    job = _array_job(tasks=TaskRange(1, 1 + 60 * step, step))
+    for pos in positions:
+        record_outcome(job, [(1 + pos * step, 1 + pos * step)], end_time=1.0)
+    ranges = job.outcomes[0]["ranges"] if job.outcomes else []
+    assert describe_runs(ranges, step, pairs) == describe_ids(outcome_ids({"ranges": ranges}, step), pairs)
 
 
 def test_a_finished_job_keeps_its_row_and_details_without_the_script() -> None:
     retained, config = FinishedJobs(), ClusterConfig()
     job = _array_job(tasks=TaskRange(1, 2, 1))
-    record_outcome(job, [1], exit_status=0, start_time=200.0, end_time=250.0)
-    record_outcome(job, [2], exit_status=3, start_time=200.0, end_time=260.0)
+    record_outcome(job, [(1, 1)], exit_status=0, start_time=200.0, end_time=250.0)
+    record_outcome(job, [(2, 2)], exit_status=3, start_time=200.0, end_time=260.0)
     changes = retained.add(job, 261.0, config, slots=1)
     assert [type(c).__name__ for c in changes] == ["PutObject"]
     entry = retained.get(7, 262.0, config)
@@ -87,7 +123,7 @@ def test_finished_jobs_bounds_the_list_and_keep_time_ages_it() -> None:
     config.global_conf.finished_jobs = 2
     for job_id in (1, 2, 3):
         job = _array_job(job_id, tasks=None)
-        record_outcome(job, [1], end_time=100.0 + job_id)
+        record_outcome(job, [(1, 1)], end_time=100.0 + job_id)
         changes = retained.add(job, 100.0 + job_id, config, slots=1)
     assert list(retained.jobs) == [2, 3]
     assert [type(c).__name__ for c in changes] == ["PutObject", "DeleteObject"]
