@@ -244,13 +244,16 @@ def _detail_and_records(request: Request, who: Caller, job_id: int) -> tuple[Job
                                                                            list[dict[str, Any]]]:
     """(qstat -j's facts, None once the job has ended; its accounting records); NotFound in
     qstat's words when neither the master nor the accounting file knows it."""
-    records = _accounting(request, job_id)
     try:
-        detail = _ctx(request).master.job(who.uid, str(job_id))
+        detail: JobDetail | None = _ctx(request).master.job(who.uid, str(job_id))
     except NotFound:
-        if not records:
-            raise NotFound(f"Following jobs do not exist: \n{job_id}") from None
-        return None, records
+        detail = None
+    # read after the detail: a task's accounting line is written before its job ends, so a
+    # job that the detail shows ended has all its lines (read first, an end between the two
+    # reads showed a finished job without its records)
+    records = _accounting(request, job_id)
+    if detail is None and not records:
+        raise NotFound(f"Following jobs do not exist: \n{job_id}")
     return detail, records
 
 
