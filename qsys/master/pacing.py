@@ -63,14 +63,16 @@ class Pacer:
     def due_at(self) -> float:
         return self.last_end + min(MAX_PAUSE, self.last_cost * (1 - SHARE) / SHARE)
 
-    def due(self) -> bool:
-        return self.active and self.wanted.is_set() and self._now() >= self.due_at()
+    def due(self, within: float = 0.0) -> bool:
+        """Is a pass wanted and due (in ``within`` seconds)?"""
+        return self.active and self.wanted.is_set() and self._now() + within >= self.due_at()
 
     async def before_commit(self) -> None:
-        """Before a store transaction: let a due pass make its orders, so they join it."""
-        if not (self.ready and self.active and self.wanted.is_set()) \
-                or self.due_at() - self._now() > COMMIT_WAIT:
-            return
+        """Before a store transaction: let a pass due soon make its orders, so they join it."""
+        if self.ready and self.due(within=COMMIT_WAIT):
+            await self._next_pass()
+
+    async def _next_pass(self) -> None:
         if self._passed is None:
             self._passed = asyncio.get_running_loop().create_future()
         await asyncio.shield(self._passed)
@@ -89,11 +91,8 @@ class Pacer:
 
     async def turn(self) -> None:
         """Before a request: wait while a scheduling pass is due."""
-        if not self.due():
-            return
-        if self._passed is None:
-            self._passed = asyncio.get_running_loop().create_future()
-        await asyncio.shield(self._passed)
+        if self.due():
+            await self._next_pass()
 
     async def admit(self) -> None:
         """Before a request: wait for a place among this turn's few requests."""

@@ -149,15 +149,16 @@ def standby_tls(cell: Cell, boot: dict[str, str]) -> ssl.SSLContext | None:
                         f"{exc.strerror}") from None
 
 
-async def shadow(cell: Cell, host_name: str, bind: str | None) -> int:
-    """Wait as a shadow; once the lease is ours, run the master here. Its exit status."""
+async def shadow(cell: Cell, host_name: str, bind: str | None, tls: ssl.SSLContext | None) -> int:
+    """Wait as a shadow (``tls``: the standby's server context, see ``standby_tls``); once the
+    lease is ours, run the master here. Its exit status."""
     boot = cell.bootstrap()
     port = shadow_port(cell, boot, host_name)
     times = LeaseTimes.from_bootstrap(boot)
     clock = MonotonicClock()
     table = lease_table(boot, times)
     me = claimant(boot, host_name, port, times)
-    standby = Standby(table, times.poll, standby_tls(cell, boot))
+    standby = Standby(table, times.poll, tls)
     await standby.start(bind, port)
     stop = threading.Event()
     loop = asyncio.get_running_loop()
@@ -188,12 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     name = master_host_name(boot, args.host)
     try:
         shadow_port(cell, boot, name)
-        standby_tls(cell, boot)
+        tls = standby_tls(cell, boot)
     except QsysError as exc:
         print(f"qsys-shadowd: {exc}", file=sys.stderr)
         return 1
     bind = args.bind or boot.get("master_bind") or None
-    return run_daemon(cell, args.foreground, lambda: shadow(cell, name, bind), pid_name="shadowd.pid")
+    return run_daemon(cell, args.foreground, lambda: shadow(cell, name, bind, tls), pid_name="shadowd.pid")
 
 
 if __name__ == "__main__":
