@@ -46,8 +46,10 @@ def test_w_v_and_w_e_refuse_with_sge_words_and_consume_an_id(cluster: Cluster) -
     assert (refused.returncode, refused.stderr) == (1, sge("qsub_w_e_arch", "node1"))
     poked = cluster.run("qsub", "-w", "p", "-b", "y", "/bin/true")
     assert (poked.returncode, poked.stdout) == (0, sge("qsub_w_v_found", "node1"))
+    held = cluster.run("qsub", "-w", "v", "-h", "-b", "y", "/bin/true")  # a hold changes nothing
+    assert (held.returncode, held.stdout) == (0, sge("qsub_w_v_held", "node1"))
     after = _held(cluster)
-    assert after == before + 5  # as in Grid Engine, each verified or refused job used its number
+    assert after == before + 6  # as in Grid Engine, each verified or refused job used its number
     assert {job.job_id for job in cluster.jobs()} >= {before, after}
     assert not {before + 1, before + 2, before + 3, before + 4} & {job.job_id for job in cluster.jobs()}
     cluster.run("qdel", str(before), str(after), check=True)
