@@ -76,11 +76,10 @@ class JobActions:
             removed_pending = job.pending.clear()
             running = list(job.tasks.values())
         else:
-            removed = [i for i in ids if job.pending.remove(i)]
-            removed_pending = [(i, i) for i in removed]
+            removed = {i for i in ids if job.pending.remove(i)}
+            removed_pending = [(i, i) for i in sorted(removed)]
             running = [job.tasks[i] for i in ids if i in job.tasks]
-            gone = set(removed)
-            unknown = [i for i in ids if i not in gone and i not in job.tasks]
+            unknown = [i for i in ids if i not in removed and i not in job.tasks]
             for i in unknown:
                 lines.append(f'denied: job "{job.job_id}.{i}" does not exist')
             if unknown and not removed_pending and not running:

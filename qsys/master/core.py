@@ -230,9 +230,11 @@ class Master:
         this master started: a joined host keeps them in its own bootstrap)."""
         return (self.cell.bootstrap() or self.boot).get("master_candidates", "")
 
-    def host_config_message(self, host: str) -> HostConfig:
-        """What an exec daemon is told of its configuration (at registration and on changes)."""
-        return HostConfig(self.config.host_config(host), self.master_candidates())
+    def host_config_message(self, host: str, candidates: str | None = None) -> HostConfig:
+        """What an exec daemon is told of its configuration (at registration and on changes;
+        ``candidates``: ``master_candidates()`` read once for many hosts)."""
+        return HostConfig(self.config.host_config(host),
+                          self.master_candidates() if candidates is None else candidates)
 
     # ------------------------------------------------------------ events
 

@@ -226,8 +226,9 @@ class ConfRequests:
     def _notify(self, kind: str, name: str) -> None:
         if kind == "conf":
             hosts = list(self.state.hosts) if name == "global" else [name]
+            candidates = self.state.master_candidates()  # the bootstrap read once, not per host
             for host in hosts:
-                self.link.send(host, self.state.host_config_message(host))
+                self.link.send(host, self.state.host_config_message(host, candidates))
         self.state.schedule_soon()
 
     async def _add(self, who: Identity, msg: protocol.ConfRequest) -> protocol.Lines:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, islice
 from operator import itemgetter
 
@@ -156,47 +156,23 @@ class TaskSet:
         return out
 
     def describe(self) -> str:
-        """Grid Engine's text for the ids left: ``1-3:1``, ``1,4-9:1``, ``7``."""
-        r = self.range_
-        runs = self._runs
-        start, end = 0, len(r) - 1  # the positions left, when they are one stretch
-        if runs and runs[0][0] == 0:
-            start = runs[0][1] + 1
-            runs = runs[1:]
-        if runs and runs[-1][1] == end:
-            end = runs[-1][0] - 1
-            runs = runs[:-1]
-        if runs or end - start < 2:  # holes, or too few for a range: as Grid Engine lists them
-            return describe_ids(list(self))
-        return f"{r.first + start * r.step}-{r.first + end * r.step}:{r.step}"  # no list of 1,000,000
+        """Grid Engine's text for the ids left: ``1-3:1``, ``1,4-9:1``, ``7`` (from the runs:
+        no list of 1,000,000)."""
+        return describe_runs(self.id_runs(), self.range_.step)
 
 
 def describe_ids(ids: list[int], pairs: bool = True) -> str:
     """Compress sorted ids into ``first-last:step`` runs (three or more ids, or two adjacent
     ones unless ``pairs`` is off: Grid Engine prints finished tasks 1 and 2 as ``1,2``)."""
-    parts: list[str] = []
-    i = 0
-    while i < len(ids):
-        j = i
-        if i + 1 < len(ids):
-            step = ids[i + 1] - ids[i]
-            while j + 1 < len(ids) and ids[j + 1] - ids[j] == step:
-                j += 1
-        length = j - i + 1
-        if length >= 3 or (pairs and length == 2 and ids[j] - ids[i] == 1):
-            parts.append(f"{ids[i]}-{ids[j]}:{ids[i + 1] - ids[i]}")
-            i = j + 1
-        else:
-            parts.append(str(ids[i]))
-            i += 1
-    return ",".join(parts)
+    return describe_runs([(i, i) for i in ids], 1, pairs)
 
 
-def describe_runs(runs: list[list[int]], step: int, pairs: bool = True) -> str:
+def describe_runs(runs: Sequence[Sequence[int]], step: int, pairs: bool = True) -> str:
     """``describe_ids`` of the ids of sorted, disjoint, non-touching ``[first, last]`` runs of
     ids ``step`` apart, without listing them (a finished 1,000,000-task array is one run).
-    Inside a run the ids are ``step`` apart; between runs the gap is larger, so the greedy
-    walk of ``describe_ids`` only ever crosses from a run's last id to the next run's first."""
+    The walk is greedy: from an id it takes the longest stretch of equal gaps. Inside a run
+    the ids are ``step`` apart; between runs the gap is larger, so a stretch only ever crosses
+    from a run's last id to the next run's first (single ids: any sorted ids)."""
     parts: list[str] = []
     r, k = 0, 0  # the walk's position: the id runs[r][0] + k * step
     while r < len(runs):
