@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -131,8 +131,7 @@ class Master:
             if job is not None:
                 job.tasks[task_id] = Task.from_record(record)
         for job in self.jobs.values():
-            job.predecessors &= self.jobs.keys()  # a predecessor that ended before a publish
-            job.ad_predecessors &= self.jobs.keys()
+            self._still_waiting(job)  # a predecessor that ended before a publish
             self._index(job)
         if self.jobs:
             self.next_job_id = max(self.next_job_id, max(self.jobs) + 1)
@@ -143,9 +142,15 @@ class Master:
     def publish(self, jobs: Sequence[Job]) -> None:
         """New jobs, now durable, become visible (qstat) and runnable (the scheduler)."""
         for job in jobs:
-            job.predecessors &= self.jobs.keys()  # one may have ended while the job was stored
-            job.ad_predecessors &= self.jobs.keys()
+            self._still_waiting(job)  # one may have ended while the job was stored
             self.add_job(job)
+
+    def _still_waiting(self, job: Job) -> None:
+        """Only the predecessors still known (no new empty sets: 100,000 jobs wait for none)."""
+        if job.predecessors:
+            job.set_predecessors(job.predecessors & self.jobs.keys())
+        if job.ad_predecessors:
+            job.set_predecessors(job.ad_predecessors & self.jobs.keys(), array=True)
 
     def add_job(self, job: Job) -> None:
         self.jobs[job.job_id] = job
@@ -162,13 +167,10 @@ class Master:
         """Change what a job waits for (-hold_jid, ``array``: -hold_jid_ad; qalter), keeping
         the successor index."""
         old = job.predecessors | job.ad_predecessors
-        if array:
-            job.ad_predecessors = set(predecessors)
-        else:
-            job.predecessors = set(predecessors)
+        job.set_predecessors(predecessors, array)
         self.reindex(job, old)
 
-    def reindex(self, job: Job, old_predecessors: set[int]) -> None:
+    def reindex(self, job: Job, old_predecessors: Set[int]) -> None:
         """``old_predecessors``: all the job waited for (-hold_jid and -hold_jid_ad) before."""
         self.pending_views.pop(job.job_id, None)
         self._unindex(job.job_id, old_predecessors - job.predecessors - job.ad_predecessors)
@@ -178,7 +180,7 @@ class Master:
         for pred in job.predecessors | job.ad_predecessors:
             self.successors.setdefault(pred, set()).add(job.job_id)
 
-    def _unindex(self, job_id: int, predecessors: set[int]) -> None:
+    def _unindex(self, job_id: int, predecessors: Set[int]) -> None:
         for pred in predecessors:
             waiting = self.successors.get(pred)
             if waiting is not None:
@@ -266,8 +268,8 @@ class Master:
         for job_id in sorted(self.successors.pop(done.job_id, ())):
             job = self.jobs.get(job_id)
             if job is not None:
-                job.predecessors.discard(done.job_id)
-                job.ad_predecessors.discard(done.job_id)
+                job.set_predecessors(job.predecessors - {done.job_id})
+                job.set_predecessors(job.ad_predecessors - {done.job_id}, array=True)
                 changes.append(self.job_change(job))
         return changes
 

@@ -43,7 +43,7 @@ def record_outcome(job: Job, runs: Iterable[tuple[int, int]], exit_status: int =
     entry = next((o for o in job.outcomes if o["key"] == key), None)
     if entry is None:
         entry = {"key": key, "start": start_time, "end": end_time, "ranges": []}
-        job.outcomes.append(entry)
+        job.outcomes = [*job.outcomes, entry]  # the job's first may be the shared empty list
     if start_time is not None and (entry["start"] is None or start_time < entry["start"]):
         entry["start"] = start_time
     entry["end"] = max(entry["end"], end_time)
