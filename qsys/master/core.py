@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys.master import rollback
 from qsys.master.finished import FinishedJobs, record_outcome
+from qsys.master.giveback import GiveBack
 from qsys.master.jobs import Job, Task
 from qsys.master.metrics import Metrics
 from qsys.protocol import HostConfig
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from qsys.store import GroupCommitter, Image, Loaded
 
 log = logging.getLogger("qsys.master")
+RECENT_ENDS = 10000  # jobs whose end reports are kept for a late -sync y (Master.finished)
 
 
 class HostLink(Protocol):
@@ -113,6 +115,7 @@ class Master:
         self.finished: dict[int, list[TaskEnd]] = {}  # job id -> how its tasks ended (recent)
         self.ars: dict[int, ArRecord] = {}  # advance reservations (qsys.master.advance)
         self.retained = FinishedJobs()  # finished jobs qstat -s z still shows (qsys.master.finished)
+        self.giveback = GiveBack()  # memory back to the system after a burst of jobs came or left
         self._finish_waiters: dict[int, list[asyncio.Future[list[TaskEnd]]]] = {}
         self._forgotten: dict[int, bool] = {}  # jobs deleted before they ran, until that is durable
         self.pass_wanted = asyncio.Event()  # the dispatcher runs a pass when set
@@ -156,12 +159,14 @@ class Master:
         self.jobs[job.job_id] = job
         self.pending_views.pop(job.job_id, None)
         self._index(job)
+        self.giveback.note()
 
     def drop_job(self, job: Job) -> None:
         """Take a job out of memory (its end or deletion is committed with the caller's changes)."""
         self.jobs.pop(job.job_id, None)
         self.pending_views.pop(job.job_id, None)
         self._unindex(job.job_id, job.predecessors | job.ad_predecessors)
+        self.giveback.note()
 
     def set_predecessors(self, job: Job, predecessors: set[int], array: bool = False) -> None:
         """Change what a job waits for (-hold_jid, ``array``: -hold_jid_ad; qalter), keeping
@@ -201,8 +206,7 @@ class Master:
                 continue
             is_array = self._forgotten.pop(ch.job_id, None)
             if is_array is not None:  # deleted before it ran: that is how it ended
-                self.finished.setdefault(ch.job_id, []).append(
-                    TaskEnd(ch.job_id, 0, deleted=True, is_array=is_array))
+                self._keep_end(ch.job_id, TaskEnd(ch.job_id, 0, deleted=True, is_array=is_array))
             if ch.job_id in self._finish_waiters:
                 self.wake_waiters(ch.job_id)
 
@@ -245,7 +249,16 @@ class Master:
         self.pass_wanted.set()
 
     def task_ended(self, job: Job, end: TaskEnd) -> None:
-        self.finished.setdefault(job.job_id, []).append(end)
+        self._keep_end(job.job_id, end)
+
+    def _keep_end(self, job_id: int, end: TaskEnd) -> None:
+        """Keep a recent end report (for a -sync y that asks after the end), the newest
+        :data:`RECENT_ENDS` jobs' only: 50,000 jobs deleted held 12 MB of them for good."""
+        self.finished.setdefault(job_id, []).append(end)
+        if len(self.finished) > RECENT_ENDS:
+            for old in sorted(self.finished)[:RECENT_ENDS // 2]:
+                if old not in self._finish_waiters:  # a -sync y still waits for the rest of its ends
+                    del self.finished[old]
 
     def task_unended(self, job: Job, end: TaskEnd) -> None:
         """The end could not be stored: it did not happen (yet) for -sync y waiters."""
@@ -287,7 +300,3 @@ class Master:
         for fut in self._finish_waiters.pop(job_id, []):
             if not fut.done():
                 fut.set_result(self.finished.get(job_id, []))
-        # keep the recent end reports bounded
-        if len(self.finished) > 10000:
-            for old in sorted(self.finished)[:5000]:
-                del self.finished[old]

@@ -117,8 +117,12 @@ class FinishedJob:
 
     @classmethod
     def of(cls, job: Job, end_time: float, slots: int) -> FinishedJob:
-        spec = job.spec.to_wire()
-        spec.pop("script", None)
+        shared = job.spec_packed
+        if shared is not None and shared.spec is job.spec:
+            spec = shared.finished_form()
+        else:
+            spec = job.spec.to_wire()
+            spec.pop("script", None)
         return cls(job.job_id, job.name, job.owner, job.uid, job.group, job.gid, job.submit_time, slots, spec,
                    max([end_time, *(o["end"] for o in job.outcomes)]), list(job.outcomes))
 
