@@ -113,6 +113,7 @@ def shared_map(value: dict[K, V]) -> dict[K, V]:
     return found
 
 
+_CLIENT_ONLY = [(f.name, f.default) for f in fields(JobSpec) if f.name in JobSpec.CLIENT_ONLY]
 _SPEC_FIELDS = [(f.name, f.default_factory is not MISSING) for f in fields(JobSpec)]
 
 
@@ -173,5 +174,7 @@ def shared_spec(spec: JobSpec) -> SharedSpec:
     packed = Packed(pack(sparse_spec(spec)))
     found = _specs.get(packed)
     if found is None:
+        if any(getattr(spec, name) != default for name, default in _CLIENT_ONLY):  # not kept: not shared
+            spec = record.replace(spec, **dict(_CLIENT_ONLY))
         found = _specs[packed] = SharedSpec(compact_spec(spec), packed)
     return found
