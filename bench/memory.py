@@ -53,7 +53,7 @@ def settled_rss(pid: int) -> int:
     """RSS once it stopped moving (the master gives memory back a moment after a qdel)."""
     last, same = rss_kb(pid), 0
     deadline = time.monotonic() + 30
-    while same < 5 and time.monotonic() < deadline:
+    while same < 15 and time.monotonic() < deadline:
         time.sleep(0.2)
         now = rss_kb(pid)
         same = same + 1 if abs(now - last) < 64 else 0

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qsys.master import rollback
+from qsys.master import rollback, shared
 from qsys.master.finished import FinishedJobs, record_outcome
 from qsys.master.giveback import GiveBack
 from qsys.master.jobs import Job, Task
@@ -120,12 +120,16 @@ class Master:
         self._forgotten: dict[int, bool] = {}  # jobs deleted before they ran, until that is durable
         self.pass_wanted = asyncio.Event()  # the dispatcher runs a pass when set
         self.stopping = asyncio.Event()
+        self.giveback.tables += [self.jobs, self.pending_views, self.successors, self.finished, self._forgotten,
+                                 *shared.tables()]
 
     # ------------------------------------------------------------ start-up
 
     def load(self, loaded: Loaded, image: Image | None = None) -> None:
         """Jobs and tasks from the store; running tasks stay running until hosts report."""
         self.image = image
+        if image is not None:
+            self.giveback.tables.append(image.jobs)
         self.next_job_id = max(loaded.counters.get("next_job_id", 1), 1)
         for job_id, record in loaded.jobs.items():
             self.jobs[job_id] = Job.from_record(job_id, record)
@@ -206,6 +210,7 @@ class Master:
                 continue
             is_array = self._forgotten.pop(ch.job_id, None)
             if is_array is not None:  # deleted before it ran: that is how it ended
+                self.giveback.note()  # its last traces left with the commit
                 self._keep_end(ch.job_id, TaskEnd(ch.job_id, 0, deleted=True, is_array=is_array))
             if ch.job_id in self._finish_waiters:
                 self.wake_waiters(ch.job_id)

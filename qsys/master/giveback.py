@@ -14,7 +14,9 @@ import asyncio
 import ctypes
 import ctypes.util
 import gc
+import sys
 from collections.abc import Callable
+from typing import Any
 
 BURST = 1000  # jobs that came or left before it is worth a trim
 QUIET = 1.0  # seconds without more of them: the burst is over
@@ -33,9 +35,15 @@ def _malloc_trim() -> Callable[[int], int] | None:
 _TRIM = _malloc_trim()
 
 
-def give_back() -> None:
-    """Collect the cycles and hand free heap pages back to the system, now."""
+def give_back(tables: list[dict[Any, Any]] | None = None) -> None:
+    """Collect the cycles, shrink ``tables`` that emptied (a dict keeps the table it grew
+    to: 50,000 jobs gone left 2.4 MB of empty tables), hand free heap pages to the system."""
     gc.collect()
+    for table in tables or ():
+        kept = dict(table)
+        if sys.getsizeof(table) > 2 * sys.getsizeof(kept):
+            table.clear()  # the same object: others hold it
+            table.update(kept)
     if _TRIM is not None:
         _TRIM(0)
 
@@ -48,6 +56,7 @@ class GiveBack:
         self.quiet = quiet
         self.longest = longest
         self.given = 0  # times given back (for tests and metrics)
+        self.tables: list[dict[Any, Any]] = []  # the job tables to shrink once emptied
         self._count = 0
         self._seen = 0  # the count when last checked
         self._began: float | None = None
@@ -76,7 +85,7 @@ class GiveBack:
             return
         self._handle = None
         self._count = 0
-        give_back()
+        give_back(self.tables)
         self.given += 1
 
     def stop(self) -> None:

@@ -132,6 +132,12 @@ def compact_spec(spec: JobSpec) -> JobSpec:
     return spec
 
 
+def tables() -> list[dict[Any, Any]]:
+    """The intern tables' own dicts (to shrink once the jobs holding their values left)."""
+    weak: list[Any] = [_sets, _lists, _maps, _specs]
+    return [table.data for table in weak]
+
+
 def sparse_spec(spec: JobSpec) -> dict[str, Any]:
     """What the store keeps of a spec: the fields that differ from their defaults (a typical
     job's is ~150 bytes packed instead of ~700; ``JobSpec.from_wire`` fills in the rest)."""
