@@ -20,10 +20,14 @@ The plan file is a list of NUL-terminated ``key=value`` records; list keys repea
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import ctypes
 import os
 import resource
 import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,7 @@ PLAN = "plan"
 BINARY = "qsys-shepherd"
 ENV_BINARY = "QSYS_SHEPHERD_BIN"  # where the binary is, when not $(PREFIX)/lib
 ENV_CHOICE = "QSYS_SHEPHERD"  # "python": every task under the Python shepherd
+SPARES = 4  # spare lean shepherds the daemon keeps (a pass's starts to a host come together)
 _LISTS = ("args", "env", "fallback", "groups", "chown", "rlimits")
 _KEYS = {"args": "arg", "env": "env", "fallback": "fallback", "groups": "group", "chown": "chown",
          "rlimits": "rlimit"}
@@ -165,9 +170,123 @@ def prepare(tdir: TaskDir, launch: Launch, conf: dict[str, Any]) -> tuple[LeanPl
     return lean, ident
 
 
-def spawn(path: str, tdir: TaskDir, lean: LeanPlan) -> int:
-    """Write the plan and start the lean shepherd on it in a session of its own (its pid:
-    a child of the daemon, which reaps it). OSError when it cannot start."""
+def write_plan(tdir: TaskDir, lean: LeanPlan) -> None:
     write_atomic(tdir.file(PLAN), lean.to_bytes())
+
+
+def start(path: str, tdir: TaskDir) -> int:
+    """Start the lean shepherd on a task directory with its plan, in a session of its own (its
+    pid: a child of the daemon, which reaps it). OSError when it cannot start."""
     return os.posix_spawn(path, [path, str(tdir.path)], {}, setsid=True, setsigmask=(),
                           setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+
+
+def spawn(path: str, tdir: TaskDir, lean: LeanPlan) -> int:
+    """Write the plan and start the lean shepherd on it."""
+    write_plan(tdir, lean)
+    return start(path, tdir)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)  # a call through ctypes releases the GIL
+_ACTIONS_SIZE = 256  # bytes for a posix_spawn_file_actions_t (80 with glibc on x86-64)
+
+
+def spawn_waiting(path: str) -> tuple[int, int]:
+    """A lean shepherd that waits for its task directory's path on a pipe: (pid, the pipe's
+    write end). posix_spawn through ctypes, so the daemon's loop runs while it execs
+    (``os.posix_spawn`` holds the GIL: ~7 ms of a loaded host's loop a start)."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)  # fd 0 of the spare, a copy without O_CLOEXEC
+    actions = ctypes.create_string_buffer(_ACTIONS_SIZE)
+    try:
+        if _libc.posix_spawn_file_actions_init(actions) != 0 or \
+                _libc.posix_spawn_file_actions_adddup2(actions, read_end, 0) != 0:
+            raise OSError(ctypes.get_errno(), "posix_spawn_file_actions")
+        argv = (ctypes.c_char_p * 3)(os.fsencode(path), b"-", None)
+        envp = (ctypes.c_char_p * 1)(None)
+        pid = ctypes.c_int(0)
+        err = _libc.posix_spawn(ctypes.byref(pid), os.fsencode(path), actions, None, argv, envp)
+        _libc.posix_spawn_file_actions_destroy(actions)
+        if err != 0:
+            raise OSError(err, f"posix_spawn {path}: {os.strerror(err)}")
+    except BaseException:
+        os.close(write_end)
+        raise
+    finally:
+        os.close(read_end)
+    return pid.value, write_end
+
+
+class Spares:
+    """Lean shepherds started ahead of their tasks, by a worker thread: a start hands a spare
+    its task directory (one write to its pipe) instead of waiting for an exec. A spare whose
+    pipe is closed without a path exits (``discard``, the daemon's end)."""
+
+    def __init__(self, count: int = SPARES) -> None:
+        self.count = count
+        self.path: str | None = None
+        self._ready: collections.deque[tuple[int, int]] = collections.deque()
+        self._lock = threading.Lock()
+        self._wanted = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def take(self, path: str, task_dir: str) -> int | None:
+        """The pid of a spare of ``path`` that now runs ``task_dir``; None without one (the
+        worker is asked for more either way)."""
+        with self._lock:
+            if path != self.path:
+                self._discard_locked()
+                self.path = path
+            spares = list(self._ready)
+            self._ready.clear()
+        pid = None
+        while spares and pid is None:
+            spare, pipe = spares.pop(0)
+            try:
+                os.write(pipe, os.fsencode(task_dir))  # shorter than PIPE_BUF: whole or not at all
+                pid = spare
+            except OSError:  # it is gone (killed): the next one
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(spare, os.WNOHANG)
+            finally:
+                os.close(pipe)
+        with self._lock:
+            self._ready.extendleft(reversed(spares))
+        self._ask()
+        return pid
+
+    def _ask(self) -> None:
+        if self._thread is None and not self._closed:
+            self._thread = threading.Thread(target=self._fill, name="lean-spares", daemon=True)
+            self._thread.start()
+        self._wanted.set()
+
+    def _fill(self) -> None:
+        while not self._closed:
+            self._wanted.wait()
+            self._wanted.clear()
+            while not self._closed:
+                with self._lock:
+                    path = self.path
+                    if path is None or len(self._ready) >= self.count:
+                        break
+                try:
+                    spare = spawn_waiting(path)
+                except OSError:
+                    break  # the binary went away: starts find no spare and spawn (or fall back)
+                with self._lock:
+                    if path == self.path and not self._closed:
+                        self._ready.append(spare)
+                        continue
+                os.close(spare[1])
+
+    def _discard_locked(self) -> None:
+        for _pid, pipe in self._ready:
+            os.close(pipe)  # EOF: the spare exits without running anything
+        self._ready.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._discard_locked()
+        self._wanted.set()

@@ -9,6 +9,7 @@
  * cannot tell the two apart.
  *
  *   qsys-shepherd TASK_DIR
+ *   qsys-shepherd -            a spare: the task directory's path comes on stdin (execd.lean.Spares)
  *
  * The plan file holds NUL-terminated "key=value" records; list keys repeat (arg, env, ...).
  * Failure codes are execd/shepherd.py's.
@@ -1054,17 +1055,39 @@ static void run(void)
     sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
+/* a spare (TASK_DIR "-") waits for its task directory's path on stdin; EOF without one: exit */
+static int path_from_stdin(void)
+{
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(0, task_dir + got, sizeof(task_dir) - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || (got += (size_t)n) >= sizeof(task_dir) - 1)
+            break;
+    }
+    task_dir[got] = '\0';
+    while (got > 0 && (task_dir[got - 1] == '\n' || task_dir[got - 1] == ' '))
+        task_dir[--got] = '\0';
+    return got > 0 ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2 || strlen(argv[1]) >= sizeof(task_dir)) {
-        fprintf(stderr, "usage: qsys-shepherd TASK_DIR\n");
+        fprintf(stderr, "usage: qsys-shepherd TASK_DIR|-\n");
         return 2;
     }
-    snprintf(task_dir, sizeof(task_dir), "%s", argv[1]);
-    ticks = sysconf(_SC_CLK_TCK);
-    failure_texts();
     if (getsid(0) != getpid())
         setsid();
+    if (strcmp(argv[1], "-") == 0) {
+        if (path_from_stdin() != 0)
+            return 0;
+    } else {
+        snprintf(task_dir, sizeof(task_dir), "%s", argv[1]);
+    }
+    ticks = sysconf(_SC_CLK_TCK);
+    failure_texts();
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
             signal(sig, SIG_DFL);

@@ -348,3 +348,32 @@ def test_the_shepherd_stays_in_a_session_of_its_own(binary: str, area: Path) -> 
     os.waitpid(pid, 0)
     report = tdir.exit_report()
     assert report is not None and report["signal"] == 9
+
+
+def test_spares_wait_for_their_task_and_leave_when_discarded(binary: str, area: Path) -> None:
+    spares = lean.Spares(count=2)
+    spool = Spool(area / "spool")
+    spool.ensure()
+    try:
+        launch = make_launch(area, name="sp", script=script("echo spare\n"))
+        tdir = spool.create_task(launch, PERSONAL)
+        prepared = lean.prepare(tdir, launch, PERSONAL)
+        assert prepared is not None
+        lean.write_plan(tdir, prepared[0])
+        assert spares.take(binary, str(tdir.path)) is None  # none yet: the worker starts two
+        wait_until(lambda: len(spares._ready) == 2, 10, "two spares")
+        waiting = [pid for pid, _pipe in spares._ready]
+        pid = spares.take(binary, str(tdir.path))
+        assert pid == waiting[0]
+        os.waitpid(pid, 0)
+        report = tdir.exit_report()
+        assert report is not None and report["exit_status"] == 0
+        assert (area / "sp.o12").read_text() == "spare\n"
+        wait_until(lambda: len(spares._ready) == 2, 10, "the spare replaced")
+    finally:
+        left = [pid for pid, _pipe in spares._ready]
+        spares.close()
+    for pid in left:  # at EOF without a path a spare exits, having written nothing
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert sorted(p.name for p in spool.active.iterdir()) == ["12.1"]
