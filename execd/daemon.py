@@ -457,8 +457,9 @@ class ExecDaemon:
             self.send(protocol.JobFailedStart(launch.job_id, launch.task_id, str(exc)))
             return
         conf = self.execd_conf()
+        lean_path = lean.binary() if lean.eligible(launch) else None
         try:
-            tdir = self.spool.create_task(launch, conf)
+            tdir = self.spool.create_task(launch, None if lean_path else conf)
         except OSError as exc:
             log.error("%s cannot write its spool directory: %s", label, exc)
             with contextlib.suppress(OSError):
@@ -473,8 +474,10 @@ class ExecDaemon:
                 from execd import startup
 
                 listener, addresses = startup.session_listener(launch.session)
-            pid = self._spawn_lean(tdir, launch, conf) if listener is None else None
+            pid = self._spawn_lean(lean_path, tdir, launch, conf) if lean_path else None
             if pid is None:
+                if lean_path:
+                    tdir.write_execd_conf(conf)  # what the Python shepherd reads
                 pid = self.forks.fork(str(tdir.path), listener.fileno() if listener else None)
         except OSError as exc:
             log.error("%s cannot fork a shepherd: %s", label, exc)
@@ -497,12 +500,11 @@ class ExecDaemon:
             self._refill_soon = True
             asyncio.get_running_loop().call_soon(self._refill_spares)
 
-    def _spawn_lean(self, tdir: TaskDir, launch: Launch, conf: dict[str, Any]) -> int | None:
-        """Start the task under the lean shepherd (its pid), None when it is the Python
-        shepherd's (see ``execd.lean``): the audit line is written here, as the decision is."""
-        path = lean.binary() if lean.eligible(launch) else None
-        prepared = lean.prepare(tdir, launch, conf) if path is not None else None
-        if path is None or prepared is None:
+    def _spawn_lean(self, path: str, tdir: TaskDir, launch: Launch, conf: dict[str, Any]) -> int | None:
+        """Start the task under the lean shepherd ``path`` (its pid), None when it is the
+        Python shepherd's (see ``execd.lean``): the audit line is written here, as the decision is."""
+        prepared = lean.prepare(tdir, launch, conf)
+        if prepared is None:
             return None
         plan, ident = prepared
         try:

@@ -34,7 +34,7 @@ from typing import Any
 
 from execd import identity
 from execd.shepherd import StartFailed, job_plan, limits, tmpdir_path
-from execd.spool import TaskDir, write_atomic
+from execd.spool import TaskDir
 from qsys.launch import Launch
 
 PLAN = "plan"
@@ -171,7 +171,12 @@ def prepare(tdir: TaskDir, launch: Launch, conf: dict[str, Any]) -> tuple[LeanPl
 
 
 def write_plan(tdir: TaskDir, lean: LeanPlan) -> None:
-    write_atomic(tdir.file(PLAN), lean.to_bytes())
+    """The plan file (not atomically: its shepherd is started or told of it only after)."""
+    fd = os.open(tdir.file(PLAN), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, lean.to_bytes())
+    finally:
+        os.close(fd)
 
 
 def start(path: str, tdir: TaskDir) -> int:
@@ -243,7 +248,7 @@ class Spares:
         while spares and pid is None:
             spare, pipe = spares.pop(0)
             try:
-                os.write(pipe, os.fsencode(task_dir))  # shorter than PIPE_BUF: whole or not at all
+                os.write(pipe, os.fsencode(task_dir) + b"\n")  # shorter than PIPE_BUF: whole or not at all
                 pid = spare
             except OSError:  # it is gone (killed): the next one
                 with contextlib.suppress(ChildProcessError):

@@ -1055,7 +1055,8 @@ static void run(void)
     sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
-/* a spare (TASK_DIR "-") waits for its task directory's path on stdin; EOF without one: exit */
+/* a spare (TASK_DIR "-") waits for its task directory's path on stdin, up to a newline (one
+   wake-up, not a second one for the EOF); EOF without one: exit */
 static int path_from_stdin(void)
 {
     size_t got = 0;
@@ -1063,7 +1064,7 @@ static int path_from_stdin(void)
         ssize_t n = read(0, task_dir + got, sizeof(task_dir) - 1 - got);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0 || (got += (size_t)n) >= sizeof(task_dir) - 1)
+        if (n <= 0 || (got += (size_t)n) >= sizeof(task_dir) - 1 || task_dir[got - 1] == '\n')
             break;
     }
     task_dir[got] = '\0';
