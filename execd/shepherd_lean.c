@@ -86,7 +86,7 @@ static void terminate(struct list *l)
 
 static char *read_all(const char *path, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY);
     if (fd < 0)
         return NULL;
     size_t cap = 65536, used = 0;
@@ -212,16 +212,17 @@ static void write_fd(int fd, const char *data, size_t len)
     }
 }
 
-/* execd.spool.write_atomic: a reader sees the old content or the whole new one */
+/* execd.spool.write_atomic: a reader sees the old content or the whole new one (mode 0600 at
+   creation: a umask only takes bits away). No file of ours needs O_CLOEXEC: each is closed before
+   the next fork (musl pays an fcntl for it) */
 static int write_atomic(const char *name, const char *data, size_t len)
 {
     char tmp[4300];
     snprintf(tmp, sizeof(tmp), "%s/.%s.tmp%d", task_dir, name, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0)
         return -1;
     write_fd(fd, data, len);
-    fchmod(fd, 0600);
     close(fd);
     return rename(tmp, path_of(name));
 }
@@ -229,7 +230,7 @@ static int write_atomic(const char *name, const char *data, size_t len)
 static long long read_number(const char *path, int *found)
 {
     char buf[64];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY);
     *found = 0;
     if (fd < 0)
         return 0;
@@ -710,7 +711,7 @@ static void child_fail(int err_w, int code, const char *fmt, ...)
 
 static int open_or_fail(int err_w, const char *path, int flags)
 {
-    int fd = open(path, flags | O_CLOEXEC, 0644);
+    int fd = open(path, flags, 0644);
     if (fd < 0)
         child_fail(err_w, NO_OUTPUT, "can't open %s: %s", path, strerror(errno));
     return fd;
@@ -802,7 +803,7 @@ static void job_child(int err_w)
 /* shutil.rmtree: never follows a symbolic link out of the tree */
 static void remove_tree_at(int parent, const char *name)
 {
-    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     if (fd < 0) {
         unlinkat(parent, name, 0);
         return;
@@ -890,7 +891,7 @@ static void run(void)
     }
     char text[8300];
     if (plan.tmpdir) {
-        int fd = open(path_of("tmpdir"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int fd = open(path_of("tmpdir"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (mkdir(plan.tmpdir, 0700) != 0 || fd < 0 ||
             (plan.do_switch && chown(plan.tmpdir, (uid_t)plan.uid, (gid_t)plan.gid) != 0)) {
             int saved = errno;
