@@ -545,13 +545,10 @@ static long long read_io(void)
     return total;
 }
 
-/* the direct children of this process (procs.children_of, one thread) */
-static int children(pid_t *out, int max)
+/* the pids a /proc/<pid>/task/<tid>/children file lists, appended to out[n..max) */
+static int add_pids(const char *path, pid_t *out, int n, int max)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)getpid(), (int)getpid());
     char *data = read_all(path, NULL);
-    int n = 0;
     for (char *p = data; p && *p && n < max;) {
         char *end;
         long pid = strtol(p, &end, 10);
@@ -564,12 +561,13 @@ static int children(pid_t *out, int max)
     return n;
 }
 
-/* every descendant of this process (breadth first) */
+/* every descendant of this process (breadth first; our own children from our one thread) */
 static int descendants(pid_t *out, int max)
 {
-    int n = children(out, max);
+    char path[320];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)getpid(), (int)getpid());
+    int n = add_pids(path, out, 0, max);
     for (int i = 0; i < n && n < max; i++) {
-        char path[64];
         snprintf(path, sizeof(path), "/proc/%d/task", (int)out[i]);
         DIR *dir = opendir(path);
         if (dir == NULL)
@@ -580,16 +578,7 @@ static int descendants(pid_t *out, int max)
                 continue;
             char kids[320];
             snprintf(kids, sizeof(kids), "/proc/%d/task/%s/children", (int)out[i], ent->d_name);
-            char *data = read_all(kids, NULL);
-            for (char *p = data; p && *p && n < max;) {
-                char *end;
-                long pid = strtol(p, &end, 10);
-                if (end == p)
-                    break;
-                out[n++] = (pid_t)pid;
-                p = end;
-            }
-            free(data);
+            n = add_pids(kids, out, n, max);
         }
         closedir(dir);
     }
