@@ -1,7 +1,9 @@
 """The lean shepherd: a plain batch task started under ``qsys-shepherd`` (execd/shepherd_lean.c).
 
-A forked Python shepherd costs a trivial job ~10 ms of CPU (copy-on-write faults of the
-forkserver's heap, the interpreter's bookkeeping, /proc scans); the C shepherd costs ~1 ms. The exec
+A forked Python shepherd costs a trivial job ~10 ms of CPU or more (copy-on-write faults of the
+forkserver's heap, the interpreter's bookkeeping); the C shepherd a few times less. It samples
+the carriers of the job's extra group ID as ``execd.usage.GroupSampler`` does (foreign ones
+too: processes that came in through sshd) and ends them with the job. The exec
 daemon makes every decision the Python shepherd would make (identity, TMPDIR's name, output
 paths, environment, command, limits: the same functions of ``execd.shepherd``), writes them to
 the task directory's ``plan`` file and spawns the binary, which carries them out and writes the
@@ -9,8 +11,8 @@ files ``execd.shepherd`` writes (shepherd.pid, tmpdir, job.pid, trace, error, us
 exit.json), the same content, so the daemon, its restart and its reaper see no difference.
 
 Only the plain case goes lean; the Python shepherd keeps what the C one does not do: sessions,
-pe tasks and PE jobs (start/stop procedures, qrsh -inherit, foreign carriers of the group ID),
-checkpointing, prolog and epilog, and every start that fails before the job (identity refused,
+pe tasks and PE jobs (start/stop procedures, host file, qrsh -inherit), checkpointing, prolog
+and epilog, and every start that fails before the job (identity refused,
 no shell, a TMPDIR name taken), whose reports it writes. ``QSYS_SHEPHERD=python`` sends every
 task to the Python shepherd; so does a missing binary.
 

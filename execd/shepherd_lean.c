@@ -530,10 +530,10 @@ static void report_from_wait(struct report *r, int status, struct rusage *ru, do
 
 static long ticks;
 
-/* rchar + wchar of this process and its reaped children (procs.read_io) */
-static long long read_io(void)
+/* rchar + wchar of a process and its reaped children (procs.read_io); 0 when unreadable */
+static long long read_io(const char *path)
 {
-    char *data = read_all("/proc/self/io", NULL);
+    char *data = read_all(path, NULL);
     long long total = 0;
     for (char *line = data; line && *line;) {
         if (!strncmp(line, "rchar:", 6) || !strncmp(line, "wchar:", 6))
@@ -610,43 +610,142 @@ static int carries(pid_t pid, long gid)
     return found;
 }
 
-/* usage.GroupSampler for a task whose carriers are all below its shepherd (no sessions, no
-   qrsh -inherit): the same memory integral, no foreign processes */
+/* one sample of one process (procs.Proc); (pid, start) names it even after its pid is reused */
+struct proc {
+    int pid, ppid;
+    long long start, vsize, io;
+    double own_cpu, kids_cpu, iow;
+    int parent_carries;
+};
+
+static int read_proc(int pid, struct proc *p)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    char *stat = read_all(path, NULL);
+    char *q = stat ? strrchr(stat, ')') : NULL;
+    long long f[48] = {0};  /* f[i] is field i + 3 of stat (procs.read_proc's fields[i]) */
+    int n = 0;
+    if (q != NULL && q[1] == ' ') {
+        for (char *tok = strtok(q + 2, " "); tok && n < 48; tok = strtok(NULL, " "))
+            f[n++] = atoll(tok);
+    }
+    free(stat);
+    if (n < 22)
+        return -1;
+    p->pid = pid;
+    p->ppid = (int)f[1];
+    p->start = f[19];
+    p->own_cpu = (double)(f[11] + f[12]) / (double)ticks;
+    p->kids_cpu = (double)(f[13] + f[14]) / (double)ticks;
+    p->vsize = f[20];
+    p->iow = n > 39 ? (double)f[39] / (double)ticks : 0.0;
+    snprintf(path, sizeof(path), "/proc/%d/io", pid);
+    p->io = read_io(path);
+    p->parent_carries = 0;
+    return 0;
+}
+
+/* the live processes carrying gid (procs.carriers: a scan of the process table) */
+static int carriers(long gid, pid_t *out, int max)
+{
+    DIR *dir = opendir("/proc");
+    int n = 0;
+    struct dirent *ent;
+    while (dir && (ent = readdir(dir)) != NULL && n < max)
+        if (ent->d_name[0] >= '1' && ent->d_name[0] <= '9' && carries(atoi(ent->d_name), gid))
+            out[n++] = atoi(ent->d_name);
+    if (dir)
+        closedir(dir);
+    return n;
+}
+
+/* reaper.shepherd_pids: the live shepherds of this exec host, from its spool */
+static int shepherd_pids(pid_t *out, int max)
+{
+    int n = 0;
+    char root[4200];
+    snprintf(root, sizeof(root), "%s", task_dir);
+    for (int up = 0; up < 2; up++) {
+        char *slash = strrchr(root, '/');
+        if (slash)
+            *slash = '\0';
+    }
+    static const char *KINDS[] = {"active_jobs", "pe_tasks"};
+    for (int k = 0; k < 2; k++) {
+        char base[4300];
+        snprintf(base, sizeof(base), "%s/%s", root, KINDS[k]);
+        DIR *dir = opendir(base);
+        struct dirent *ent;
+        while (dir && (ent = readdir(dir)) != NULL && n < max) {
+            if (ent->d_name[0] == '.')
+                continue;  /* a retired task directory on its way out */
+            char path[4600];
+            snprintf(path, sizeof(path), "%s/%s/shepherd.pid", base, ent->d_name);
+            int found;
+            long long pid = read_number(path, &found);
+            if (found)
+                out[n++] = (pid_t)pid;
+        }
+        if (dir)
+            closedir(dir);
+    }
+    return n;
+}
+
+static int in(pid_t pid, const pid_t *set, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (set[i] == pid)
+            return 1;
+    return 0;
+}
+
+/* usage.GroupSampler: the carriers of the job's extra group ID. Those below a shepherd count for
+   memory only (its wait4 measures them); the others, foreign (e.g. come in through sshd), from
+   their samples: a live one with its reaped children, one that vanished with its last sample
+   unless a carrier parent reaped it */
+#define MAX_PROCS 1024
 struct sampler {
     long gid;
     double mem, last_cpu, last_time;
     long long maxvmem, last_vmem;
     int sampled;
+    struct proc live[MAX_PROCS];  /* foreign, at the last sample */
+    int nlive;
+    double gone_cpu, gone_iow;
+    long long gone_io;
+    pid_t carried[MAX_PROCS];  /* the carriers the last sample found */
+    int ncarried;
 };
+
+static void foreign(struct sampler *s, double *cpu, double *io, double *iow)
+{
+    *cpu = s->gone_cpu;
+    *io = (double)s->gone_io;
+    *iow = s->gone_iow;
+    for (int i = 0; i < s->nlive; i++) {
+        *cpu += s->live[i].own_cpu + s->live[i].kids_cpu;
+        *io += (double)s->live[i].io;
+        *iow += s->live[i].iow;
+    }
+}
 
 static void sample(struct sampler *s, double t)
 {
-    static pid_t pids[MAX_LIST];
-    int n = descendants(pids, MAX_LIST);
+    static pid_t pids[MAX_PROCS], shepherds[MAX_PROCS];
+    static struct proc current[MAX_PROCS], next_live[MAX_PROCS];
+    int found = carriers(s->gid, pids, MAX_PROCS), n = 0;
+    for (int i = 0; i < found; i++)
+        if (read_proc(pids[i], &current[n]) == 0)
+            n++;
+    s->ncarried = n;
     long long vmem = 0;
     double cpu = 0.0;
     for (int i = 0; i < n; i++) {
-        if (!carries(pids[i], s->gid))
-            continue;
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pids[i]);
-        char *stat = read_all(path, NULL);
-        char *p = stat ? strrchr(stat, ')') : NULL;
-        if (p != NULL) {
-            long long f[24] = {0};
-            p += 2;
-            strtok(p, " ");  /* field 3: state */
-            for (int k = 0; k < 21; k++) {
-                char *tok = strtok(NULL, " ");
-                if (tok == NULL)
-                    break;
-                f[k] = atoll(tok);
-            }
-            /* f[k] is field k + 4 of stat: utime 14, stime 15, vsize 23 */
-            cpu += (double)(f[10] + f[11]) / (double)ticks;
-            vmem += f[19];
-        }
-        free(stat);
+        s->carried[i] = current[i].pid;
+        vmem += current[i].vsize;
+        cpu += current[i].own_cpu;
     }
     if (s->sampled) {
         double used = fmax(0.0, cpu - s->last_cpu);
@@ -658,13 +757,47 @@ static void sample(struct sampler *s, double t)
     s->last_cpu = cpu;
     if (vmem > s->maxvmem)
         s->maxvmem = vmem;
+    int nshep = shepherd_pids(shepherds, MAX_PROCS), nnext = 0;
+    for (int i = 0; i < n; i++) {
+        int root = i;
+        for (int seen = 0; seen < 4096; seen++) {
+            int up = -1;
+            for (int j = 0; j < n; j++)
+                if (current[j].pid == current[root].ppid)
+                    up = j;
+            if (up < 0)
+                break;
+            root = up;
+        }
+        if (in(current[root].ppid, shepherds, nshep))
+            continue;  /* below a shepherd: its wait4 counts it */
+        next_live[nnext] = current[i];
+        next_live[nnext].parent_carries = in(current[i].ppid, s->carried, n);
+        nnext++;
+    }
+    for (int i = 0; i < s->nlive; i++) {
+        struct proc *old = &s->live[i];
+        int still = 0;
+        for (int j = 0; j < nnext; j++)
+            if (next_live[j].pid == old->pid && next_live[j].start == old->start)
+                still = 1;
+        if (!still && !old->parent_carries) {
+            s->gone_cpu += old->own_cpu + old->kids_cpu;
+            s->gone_io += old->io;
+            s->gone_iow += old->iow;
+        }
+    }
+    memcpy(s->live, next_live, sizeof(struct proc) * (size_t)nnext);
+    s->nlive = nnext;
+    double fcpu, fio, fiow;
+    foreign(s, &fcpu, &fio, &fiow);
     struct report u = {.n = 0};
     set_float(&u, "time", t);
     set_int(&u, "maxvmem", s->maxvmem);
     set_float(&u, "mem", s->mem);
-    set_float(&u, "cpu", 0.0);
-    set_float(&u, "io", 0.0);
-    set_float(&u, "iow", 0.0);
+    set_float(&u, "cpu", fcpu);
+    set_float(&u, "io", fio);
+    set_float(&u, "iow", fiow);
     struct buf b = {0};
     dump(&u, &b);
     if (write_atomic("usage.json", b.data, b.len) != 0)
@@ -842,14 +975,22 @@ static void failed_as(int code, const char *text, int error_state)
 
 static void failed(int code, const char *text) { failed_as(code, text, 1); }
 
-/* killpg and every process still below us (we are their subreaper), until none is left */
-static void end_all(pid_t job)
+/* reaper.end_all: killpg, every carrier of the group ID (``s``: the first round's are those of
+   the sample at the job's end) and every process still below us (we are their subreaper),
+   round after round until one finds none */
+static void end_all(pid_t job, struct sampler *s)
 {
     static pid_t pids[MAX_LIST];
     kill(-job, SIGKILL);
     double deadline = now() + 30.0;
-    for (;;) {
+    for (int round = 0;; round++) {
         int n = descendants(pids, MAX_LIST);
+        if (s != NULL && round == 0) {
+            for (int i = 0; i < s->ncarried && n < MAX_LIST; i++)
+                pids[n++] = s->carried[i];
+        } else if (s != NULL) {
+            n += carriers(s->gid, pids + n, MAX_LIST - n);
+        }
         for (int i = 0; i < n; i++)
             kill(pids[i], SIGKILL);
         while (waitpid(-1, NULL, WNOHANG) > 0)
@@ -910,7 +1051,7 @@ static void run(void)
         set_str(&report, "error", "killed before it started");
         return;
     }
-    long long io_before = read_io();
+    long long io_before = read_io("/proc/self/io");
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0) {
         snprintf(text, sizeof(text), "OSError: pipe: %s", strerror(errno));
@@ -959,7 +1100,7 @@ static void run(void)
     if (found)
         kill(-pid, (int)sig);
 
-    struct sampler sampler = {.gid = -1};
+    static struct sampler sampler;
     int sampling = plan.extra_gid >= 0;
     sampler.gid = plan.extra_gid;
     double next_sample = now() + FIRST_SAMPLE;
@@ -994,6 +1135,8 @@ static void run(void)
             kill(-pid, SIGKILL);
             static pid_t pids[MAX_LIST];
             int n = descendants(pids, MAX_LIST);
+            if (sampling)  /* procs.kill_gid: what left the process group, and foreign carriers */
+                n += carriers(sampler.gid, pids + n, MAX_LIST - n);
             for (int i = 0; i < n; i++)
                 kill(pids[i], SIGKILL);
         }
@@ -1010,8 +1153,8 @@ static void run(void)
     }
     double ended = now();
     if (sampling)
-        sample(&sampler, ended);
-    end_all(pid);
+        sample(&sampler, ended);  /* the foreign processes as they were when the job ended */
+    end_all(pid, sampling ? &sampler : NULL);
     struct rusage kids;
     getrusage(RUSAGE_CHILDREN, &kids);
     report_from_wait(&report, status, &ru, started, ended);
@@ -1019,12 +1162,14 @@ static void run(void)
     double cu = seconds(kids.ru_utime), cs = seconds(kids.ru_stime);
     set_float(&report, "ru_utime", round_to(cu, 6));
     set_float(&report, "ru_stime", round_to(cs, 6));
-    double cpu = cu + cs + 0.0;
-    long long io = read_io() - io_before;
-    if (io < 0)
-        io = 0;
+    double cpu = cu + cs, fcpu = 0.0, fio = 0.0, fiow = 0.0;
+    long long own_io = read_io("/proc/self/io") - io_before;
+    double io = (double)(own_io > 0 ? own_io : 0), iow = 0.0;
     if (sampling) {
-        cpu += 0.0;
+        foreign(&sampler, &fcpu, &fio, &fiow);
+        cpu += fcpu;
+        io += fio;
+        iow += fiow;
         if (sampler.maxvmem) {
             long long mv = field(&report, "maxvmem", INT)->i;
             set_int(&report, "maxvmem", mv > sampler.maxvmem ? mv : sampler.maxvmem);
@@ -1033,8 +1178,8 @@ static void run(void)
             set_float(&report, "mem", round_to(sampler.mem, 6));
     }
     set_float(&report, "cpu", round_to(cpu, 6));
-    set_float(&report, "io", round_to((double)io / GIB, 9));
-    set_float(&report, "iow", round_to(0.0, 6));
+    set_float(&report, "io", round_to(io / GIB, 9));
+    set_float(&report, "iow", round_to(iow, 6));
     set_float(&report, "foreign_cpu", round_to(cpu - cu - cs, 6));
     set_bool(&report, "killed", kill_requested());
     if (h_rt_hit) {
