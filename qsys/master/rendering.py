@@ -1,10 +1,17 @@
 """qstat's text made on the master (``protocol.StatusText``) with the commands' own formatters
 (``qsys.cli.formats``, ``qsys.cli.xmlout``: pure functions over the rows), so the text is
-byte for byte what the command would print from the same rows."""
+byte for byte what the command would print from the same rows.
+
+A listing of 5,000 pending jobs is 5,000 rows' texts, and after a change (one job submitted,
+one started) nearly all of them are what they were: ``KeptLines`` keeps each row's text per
+form while the row is the same object (``status.RowMaker`` keeps a job's rows until the job
+changes), so a listing renders only the rows that changed and joins the rest.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+import weakref
 from functools import cache
 
 from qsys import protocol
@@ -12,9 +19,10 @@ from qsys.cli import formats, xmlout
 from qsys.errors import ProtocolError
 from qsys.records import JobRow, QueueInstanceRow
 
-JOB_FORMS: dict[str, Callable[[Sequence[JobRow]], str]] = {
-    "": formats.qstat_jobs, "ext": formats.qstat_jobs_ext, "requested": formats.qstat_jobs_requested,
-    "tasks": formats.qstat_jobs_tasks}
+ROW_TEXTS: dict[str, Callable[[JobRow], str]] = {
+    "": formats.job_text, "ext": formats.ext_text, "requested": formats.requested_text}
+HEADERS = {"": formats.JOBS_HEADER, "ext": formats.EXT_HEADER, "requested": formats.JOBS_HEADER,
+           "tasks": formats.TASKS_HEADER}
 
 
 @cache
@@ -23,24 +31,89 @@ def master_zone() -> str:
     return protocol.time_zone()
 
 
-def jobs_text(rows: Sequence[JobRow], msg: protocol.StatusText) -> str:
-    """qstat's job listing in ``msg.form``."""
+class KeptLines:
+    """Each row's text per form, made once per row object (the rows of a job that did not
+    change are the same objects from one listing to the next) and dropped with its row."""
+
+    def __init__(self) -> None:
+        self._forms: dict[Hashable, dict[int, tuple[weakref.KeyedRef, str]]] = {}
+
+    def texts(self, form: Hashable, render: Callable[[JobRow], str]) -> Callable[[JobRow], str]:
+        """The text of a row in ``form``: the kept one, or ``render(row)``, kept."""
+        kept = self._forms.get(form)
+        if kept is None:
+            kept = self._forms[form] = {}
+        get, gone = kept.get, _dropper(kept)
+
+        def text_of(row: JobRow) -> str:
+            entry = get(id(row))  # (an entry leaves when its row dies: its id is this row's)
+            if entry is not None:
+                return entry[1]
+            text = render(row)
+            kept[id(row)] = (weakref.KeyedRef(row, gone, id(row)), text)
+            return text
+
+        return text_of
+
+    def kept(self, form: Hashable) -> int:
+        """How many rows' texts are kept in ``form``."""
+        return len(self._forms.get(form, ()))
+
+
+def _dropper(kept: dict[int, tuple[weakref.KeyedRef, str]]) -> Callable[[weakref.KeyedRef], None]:
+    def gone(ref: weakref.KeyedRef) -> None:
+        kept.pop(ref.key, None)
+
+    return gone
+
+
+def _texts(kept: KeptLines | None, form: Hashable, render: Callable[[JobRow], str]) -> Callable[[JobRow], str]:
+    return render if kept is None else kept.texts(form, render)
+
+
+def _xml_texts(kept: KeptLines | None, forms: frozenset[str]) -> Callable[[JobRow, bool, int], str]:
+    """``xmlout.job_list_text`` of rows, kept per -ext/-r/-t forms, queue column and depth."""
+    made: dict[tuple[bool, int], Callable[[JobRow], str]] = {}
+
+    def text_of(row: JobRow, with_queue: bool, depth: int) -> str:
+        texts = made.get((with_queue, depth))
+        if texts is None:
+            def render(row: JobRow) -> str:
+                return xmlout.job_list_text(row, with_queue, depth, forms)
+
+            texts = made[(with_queue, depth)] = _texts(kept, ("xml", forms, with_queue, depth), render)
+        return texts(row)
+
+    return text_of
+
+
+def jobs_text(rows: Sequence[JobRow], msg: protocol.StatusText, kept: KeptLines | None = None) -> str:
+    """qstat's job listing in ``msg.form`` (the rows' texts kept in ``kept``)."""
     if msg.form == "xml":
-        return xmlout.qstat_xml(rows, frozenset(msg.xml_forms))
-    return _job_form(msg.form)(rows)
+        forms = frozenset(msg.xml_forms)
+        return xmlout.qstat_xml(rows, forms, _xml_texts(kept, forms))
+    if msg.form not in HEADERS:
+        raise ProtocolError(f"qstat has no form {msg.form!r}")
+    if not rows:
+        return ""
+    if msg.form == "tasks":  # (the SLAVE lines' indent is the first row's)
+        indent = formats.tasks_indent(rows)
+
+        def render(row: JobRow) -> str:
+            return formats.tasks_text(row, indent)
+    else:
+        render = ROW_TEXTS[msg.form]
+        indent = 0
+    return formats.listing(HEADERS[msg.form], map(_texts(kept, (msg.form, indent), render), rows))
 
 
-def full_text(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow], msg: protocol.StatusText) -> str:
+def full_text(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow], msg: protocol.StatusText,
+              kept: KeptLines | None = None) -> str:
     """qstat -f in ``msg.form`` ("" or "xml")."""
     if msg.form == "xml":
-        return xmlout.qstat_full_xml(queues, rows, frozenset(msg.xml_forms))
+        forms = frozenset(msg.xml_forms)
+        return xmlout.qstat_full_xml(queues, rows, forms, _xml_texts(kept, forms))
     if msg.form:
         raise ProtocolError(f"qstat -f has no form {msg.form!r}")
-    return formats.qstat_full(queues, rows, explain=msg.explain)
-
-
-def _job_form(form: str) -> Callable[[Sequence[JobRow]], str]:
-    try:
-        return JOB_FORMS[form]
-    except KeyError:
-        raise ProtocolError(f"qstat has no form {form!r}") from None
+    return formats.qstat_full(queues, rows, explain=msg.explain,
+                              text_of=_texts(kept, "full", formats.waiting_text))

@@ -102,11 +102,16 @@ def _pending_row(job: Job, prio: float, brief: bool) -> JobRow:
 _MAKE_ROW = maker(JobRow)
 
 
+def _rerun(job: Job) -> bool:
+    """Are some of the job's pending tasks reruns (Rq)?"""
+    return bool(job.restarts) and any(t in job.pending for t in job.restarts)
+
+
 def _pending_rows(master: Master, job: Job, prio: float, brief: bool) -> list[JobRow]:
     """The pending part of a job: one row, or two when some of its array tasks wait for a
     -hold_jid_ad predecessor task (those show hqw, as in Grid Engine)."""
     prow = _pending_row(job, prio, brief)
-    if prow.state == "qw" and job.restarts and any(t in job.pending for t in job.restarts):
+    if prow.state == "qw" and _rerun(job):
         prow.state = "Rq"
     waits = waiting_test(master, job) if job.ad_predecessors else None
     if waits is None:
@@ -119,6 +124,65 @@ def _pending_rows(master: Master, job: Job, prio: float, brief: bool) -> list[Jo
                 row.state = "hqw"
             rows.append(row)
     return rows
+
+
+class _Kept:
+    """A job's pending rows and what they were made from."""
+
+    __slots__ = ("job", "key", "order", "rows")
+
+    def __init__(self, job: Job, key: tuple[Any, ...], order: tuple[float, float, int], rows: list[JobRow]) -> None:
+        self.job = job
+        self.key = key
+        self.order = order  # where they stand among the pending rows: by priority, then age
+        self.rows = rows
+
+
+def _order(kept: _Kept) -> tuple[float, float, int]:
+    return kept.order
+
+
+class RowMaker:
+    """The pending rows of each job, made again only when something they show changed, so
+    that the rows of an unchanged job are the same objects from one listing to the next
+    (``rendering.KeptLines`` keeps their texts by that).
+
+    What a pending row shows is its job's (a spec is replaced, never changed in place: its
+    identity stands for the requests, name and slots), its state, its pending tasks, its
+    priority and, for the full rows, its tickets and department. A job waiting for array
+    tasks (-hold_jid_ad) is made each time: its rows show other jobs' progress."""
+
+    def __init__(self) -> None:
+        self._kept: tuple[dict[int, _Kept], dict[int, _Kept]] = ({}, {})  # full rows, brief rows
+
+    def pending(self, master: Master, job: Job, prio: float, tickets: dict[str, float] | None = None,
+                department: str | None = None) -> _Kept:
+        """The pending rows of ``job``: brief ones without ``tickets`` (full rows have them)."""
+        brief = tickets is None
+        kept = self._kept[brief]
+        key = (prio, job.spec, job.pending_state(), _rerun(job),
+               job.pending.describe() if job.spec.tasks is not None else len(job.pending))
+        if tickets is not None:
+            key += (tuple(tickets.values()), department, tuple(job.predecessors))
+        entry = kept.get(job.job_id)
+        if entry is not None and entry.job is job and entry.key == key and not job.ad_predecessors:
+            return entry
+        rows = _pending_rows(master, job, prio, brief)
+        for row in rows if tickets is not None else ():
+            row.tickets = tickets
+            if department is not None:
+                row.department = department
+        entry = _Kept(job, key, (-prio, job.submit_time, job.job_id), rows)
+        if len(kept) > 2 * len(master.jobs) + 64:  # jobs gone since: their rows go
+            self._forget(master, kept)
+        kept[job.job_id] = entry
+        return entry
+
+    @staticmethod
+    def _forget(master: Master, kept: dict[int, _Kept]) -> None:
+        jobs = master.jobs
+        for job_id in [j for j, entry in kept.items() if jobs.get(j) is not entry.job]:
+            del kept[job_id]
 
 
 def _state_filter(row: JobRow, states: str) -> bool:
@@ -147,16 +211,22 @@ class StatusRequests:
         self.qstates = qstates
         self.reasons = reasons
         self.policies = policies
+        # a listing after a change remakes the rows and texts of the jobs that changed only
+        self.rows = RowMaker()
+        self.lines = rendering.KeptLines()
+
+    def _job_rows(self, msg: protocol.JobsStatus, chosen: QueueSelection | None = None) -> list[JobRow]:
+        return job_rows(self.state, self.qstates, msg, self.policies, chosen, self.rows)
 
     async def jobs(self, who: Identity, msg: protocol.JobsStatus) -> protocol.JobRows:
-        return protocol.JobRows(job_rows(self.state, self.qstates, msg, self.policies))
+        return protocol.JobRows(self._job_rows(msg))
 
     async def queues(self, who: Identity, msg: protocol.JobsStatus) -> protocol.QueueRows:
         chosen = selection(self.state, self.qstates, msg)
         queues = queue_rows(self.state, self.qstates, self.policies)
         if chosen is not None:  # qstat -f -q/-l: only the selected queue instances
             queues = [q for q in queues if q.name in chosen.names]
-        return protocol.QueueRows(queues, job_rows(self.state, self.qstates, msg, self.policies, chosen))
+        return protocol.QueueRows(queues, self._job_rows(msg, chosen))
 
     async def text(self, who: Identity, msg: protocol.StatusText) -> Any:
         """qstat's output, or the rows when the command's time zone is not surely the master's."""
@@ -166,11 +236,11 @@ class StatusRequests:
             queues = await self.queues(who, query)
             if not own_zone:
                 return queues
-            return protocol.StatusReply(rendering.full_text(queues.queues, queues.jobs, msg))
-        rows = job_rows(self.state, self.qstates, query, self.policies)
+            return protocol.StatusReply(rendering.full_text(queues.queues, queues.jobs, msg, self.lines))
+        rows = self._job_rows(query)
         if not own_zone:
             return protocol.JobRows(rows)
-        return protocol.StatusReply(rendering.jobs_text(rows, msg))
+        return protocol.StatusReply(rendering.jobs_text(rows, msg, self.lines))
 
     async def hosts(self, who: Identity, msg: protocol.HostsStatus) -> protocol.HostRows:
         return protocol.HostRows(host_rows(self.state, self.qstates, self.policies))
@@ -205,7 +275,13 @@ def _task_number(task: Task) -> int:
 
 
 def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
-             policies: PassFigures | None = None, chosen: QueueSelection | None = None) -> list[JobRow]:
+             policies: PassFigures | None = None, chosen: QueueSelection | None = None,
+             maker: RowMaker | None = None) -> list[JobRow]:
+    """qstat's rows: running tasks by job and task, then pending jobs by priority (``maker``:
+    the pending rows kept from the last listing; -urg and -pri rows are made anew, since
+    their figures are added to them)."""
+    if maker is None or msg.urgency:
+        maker = RowMaker()
     if chosen is None:
         chosen = selection(master, qstates, msg)
     users = msg.users
@@ -217,7 +293,7 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
     wanted = set(users or ())
     brief = msg.brief
     running: list[JobRow] = []
-    pending: list[tuple[tuple[float, float, int], JobRow]] = []
+    pending: list[_Kept] = []
     for job in master.jobs.values():
         if not everyone and job.owner not in wanted:
             continue
@@ -235,17 +311,18 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
             if department is not None:
                 row.department = department
             running.append(row)
-        if job.pending:
-            for prow in _pending_rows(master, job, prio, brief):
-                if not brief:
-                    figure = pending_tickets.get(job.job_id) if pending_tickets is not None else None
-                    prow.tickets = _ticket_columns(figure, ntckts, job)
-                if department is not None:
-                    prow.department = department
-                pending.append(((-prio, job.submit_time, job.job_id), prow))
+        if not job.pending:
+            continue
+        if brief:
+            pending.append(maker.pending(master, job, prio))
+        else:
+            figure = pending_tickets.get(job.job_id) if pending_tickets is not None else None
+            pending.append(maker.pending(master, job, prio, _ticket_columns(figure, ntckts, job), department))
     running.sort(key=lambda r: (r.job_id, int(r.tasks or 0)))
-    pending.sort(key=lambda item: item[0])
-    rows = running + [row for _, row in pending]
+    pending.sort(key=_order)
+    rows = running
+    for entry in pending:
+        rows += entry.rows
     if FINISHED_LETTERS & set(msg.states):
         rows += [finished_row(entry) for entry in master.retained.visible(master.clock.now(), master.config)
                  if everyone or entry.owner in wanted]
