@@ -10,8 +10,8 @@ changes), so a listing renders only the rows that changed and joins the rest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
 import weakref
+from collections.abc import Callable, Hashable, Sequence
 from functools import cache
 
 from qsys import protocol
@@ -23,6 +23,9 @@ ROW_TEXTS: dict[str, Callable[[JobRow], str]] = {
     "": formats.job_text, "ext": formats.ext_text, "requested": formats.requested_text}
 HEADERS = {"": formats.JOBS_HEADER, "ext": formats.EXT_HEADER, "requested": formats.JOBS_HEADER,
            "tasks": formats.TASKS_HEADER}
+
+
+MAX_WHOLE = 16  # listings' texts kept (one per form)
 
 
 @cache
@@ -37,6 +40,19 @@ class KeptLines:
 
     def __init__(self) -> None:
         self._forms: dict[Hashable, dict[int, tuple[weakref.KeyedRef, str]]] = {}
+        self._whole: dict[Hashable, tuple[Sequence[JobRow], str]] = {}  # form -> the last listing's rows, text
+
+    def whole(self, form: Hashable, rows: Sequence[JobRow], make: Callable[[], str]) -> str:
+        """The text of a listing of ``rows`` in ``form``: the last one's if it was of the very
+        same list (the rows of a listing of unchanged jobs are: ``status.job_rows``)."""
+        last = self._whole.get(form)
+        if last is not None and last[0] is rows:
+            return last[1]
+        text = make()
+        if len(self._whole) >= MAX_WHOLE:
+            self._whole.clear()
+        self._whole[form] = (rows, text)
+        return text
 
     def texts(self, form: Hashable, render: Callable[[JobRow], str]) -> Callable[[JobRow], str]:
         """The text of a row in ``form``: the kept one, or ``render(row)``, kept."""
@@ -89,6 +105,12 @@ def _xml_texts(kept: KeptLines | None, forms: frozenset[str]) -> Callable[[JobRo
 
 def jobs_text(rows: Sequence[JobRow], msg: protocol.StatusText, kept: KeptLines | None = None) -> str:
     """qstat's job listing in ``msg.form`` (the rows' texts kept in ``kept``)."""
+    if kept is None:
+        return _jobs_text(rows, msg, None)
+    return kept.whole((msg.form, tuple(msg.xml_forms)), rows, lambda: _jobs_text(rows, msg, kept))
+
+
+def _jobs_text(rows: Sequence[JobRow], msg: protocol.StatusText, kept: KeptLines | None) -> str:
     if msg.form == "xml":
         forms = frozenset(msg.xml_forms)
         return xmlout.qstat_xml(rows, forms, _xml_texts(kept, forms))
@@ -96,14 +118,12 @@ def jobs_text(rows: Sequence[JobRow], msg: protocol.StatusText, kept: KeptLines 
         raise ProtocolError(f"qstat has no form {msg.form!r}")
     if not rows:
         return ""
-    if msg.form == "tasks":  # (the SLAVE lines' indent is the first row's)
-        indent = formats.tasks_indent(rows)
+    indent = formats.tasks_indent(rows) if msg.form == "tasks" else 0  # (-t: the SLAVE lines' indent is the first row's)
 
-        def render(row: JobRow) -> str:
-            return formats.tasks_text(row, indent)
-    else:
-        render = ROW_TEXTS[msg.form]
-        indent = 0
+    def tasks_text(row: JobRow) -> str:
+        return formats.tasks_text(row, indent)
+
+    render = tasks_text if msg.form == "tasks" else ROW_TEXTS[msg.form]
     return formats.listing(HEADERS[msg.form], map(_texts(kept, (msg.form, indent), render), rows))
 
 

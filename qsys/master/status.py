@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol
@@ -13,7 +13,7 @@ from qsys.master.qstat_select import QueueSelection, selection
 from qsys.master.rendering import master_zone
 from qsys.master.snapshot import used_slots
 from qsys.master.tasks import describe_ids, describe_runs
-from qsys.master.urgency import cluster_queue_summary, priorities
+from qsys.master.urgency import Priorities, cluster_queue_summary, priorities, waiting_weight
 from qsys.record import maker, replace
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, TaskOutcome
 from qsys.sched.scheduler import DEPENDENCIES as DEPENDENCIES_TEXT
@@ -126,6 +126,9 @@ def _pending_rows(master: Master, job: Job, prio: float, brief: bool) -> list[Jo
     return rows
 
 
+MAX_LISTINGS = 64  # kinds of listing kept (brief or not, by users asked about)
+
+
 class _Kept:
     """A job's pending rows and what they were made from."""
 
@@ -154,14 +157,34 @@ class RowMaker:
 
     def __init__(self) -> None:
         self._kept: tuple[dict[int, _Kept], dict[int, _Kept]] = ({}, {})  # full rows, brief rows
+        self._listings: dict[Hashable, _Listing] = {}  # by brief and users
+
+    def listing(self, key: Hashable, now: _Listing, master: Master) -> _Listing:
+        """The listing kept for ``key`` if it was made from what ``now`` holds, else ``now``
+        (its caller fills in its figures and rows, and keeps it). While only the clock moved
+        the priorities are made again: the rows stay if they show the same ones."""
+        kept = self._listings.get(key)
+        if kept is None or kept.figures is None or not kept.same(now):
+            return now
+        if kept.figures.timed and kept.now != now.now:
+            figures = priorities(master, now.tickets, now.running_tickets)
+            if not figures.same(kept.figures):
+                return now
+            kept.now = now.now
+        return kept
+
+    def keep(self, key: Hashable, listing: _Listing) -> None:
+        if len(self._listings) >= MAX_LISTINGS:
+            self._listings.clear()
+        self._listings[key] = listing
 
     def pending(self, master: Master, job: Job, prio: float, tickets: dict[str, float] | None = None,
                 department: str | None = None) -> _Kept:
         """The pending rows of ``job``: brief ones without ``tickets`` (full rows have them)."""
         brief = tickets is None
         kept = self._kept[brief]
-        key = (prio, job.spec, job.pending_state(), _rerun(job),
-               job.pending.describe() if job.spec.tasks is not None else len(job.pending))
+        key: tuple[Any, ...] = (prio, job.spec, job.pending_state(), _rerun(job),
+                                job.pending.describe() if job.spec.tasks is not None else len(job.pending))
         if tickets is not None:
             key += (tuple(tickets.values()), department, tuple(job.predecessors))
         entry = kept.get(job.job_id)
@@ -274,33 +297,96 @@ def _task_number(task: Task) -> int:
     return task.task_id
 
 
+class _Listing:
+    """What the pending rows of one kind of listing (brief or full, whose jobs) were made
+    from, the priorities they show and the rows themselves (a list never changed after)."""
+
+    __slots__ = ("job_changes", "generation", "tickets", "running_tickets", "now", "figures", "rows")
+
+    def __init__(self, master: Master, tickets: Any, running_tickets: Any, now: float | None) -> None:
+        self.job_changes = master.job_changes
+        self.generation = master.config.generation
+        self.tickets = tickets
+        self.running_tickets = running_tickets
+        self.now = now  # (the waiting time moves the priorities, if weighed)
+        self.figures: Priorities | None = None
+        self.rows: list[JobRow] = []
+
+    def same(self, other: _Listing) -> bool:
+        """Were both made from the same jobs, configuration and tickets?"""
+        return (self.job_changes == other.job_changes and self.generation == other.generation
+                and self.tickets is other.tickets and self.running_tickets is other.running_tickets)
+
+
+def _wanted(msg: protocol.JobsStatus) -> frozenset[str] | None:
+    """The users whose jobs are asked about, None for everyone's."""
+    return None if not msg.users or "*" in msg.users else frozenset(msg.users)
+
+
+def _users_key(msg: protocol.JobsStatus) -> tuple[bool, frozenset[str] | None]:
+    return msg.brief, _wanted(msg)
+
+
 def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
              policies: PassFigures | None = None, chosen: QueueSelection | None = None,
              maker: RowMaker | None = None) -> list[JobRow]:
     """qstat's rows: running tasks by job and task, then pending jobs by priority (``maker``:
     the pending rows kept from the last listing; -urg and -pri rows are made anew, since
-    their figures are added to them)."""
+    their figures are added to them). The list returned is not to be changed: it may be the
+    one of the last listing (while no job changed, all of it is)."""
     if maker is None or msg.urgency:
         maker = RowMaker()
     if chosen is None:
         chosen = selection(master, qstates, msg)
-    users = msg.users
     pending_tickets, running_tickets = _ticket_figures(policies, master.clock.now())
-    figures = priorities(master, pending_tickets, running_tickets)
-    prios, ntckts_of = figures.prior, figures.ntckts
+    now = master.clock.now() if waiting_weight(master) else None
+    listing = maker.listing(_users_key(msg), _Listing(master, pending_tickets, running_tickets, now), master)
+    if listing.figures is None:
+        listing.figures = priorities(master, pending_tickets, running_tickets)
+        listing.rows = _pending_part(master, msg, listing.figures, pending_tickets, policies, maker)
+        maker.keep(_users_key(msg), listing)
+    figures = listing.figures
+    running = _running_part(master, qstates, msg, figures, running_tickets, policies)
+    rows = running + listing.rows if running else listing.rows
+    wanted = _wanted(msg)
+    if FINISHED_LETTERS & set(msg.states):
+        rows = rows + [finished_row(entry) for entry in master.retained.visible(master.clock.now(), master.config)
+                       if wanted is None or entry.owner in wanted]
+    if msg.urgency:  # qstat -urg / -pri (rows of their own: see above)
+        for row in rows:
+            row.urgency = figures.figures(row.job_id)
+    if chosen is not None:
+        rows = [r for r in rows if chosen.shows(r, master.jobs.get(r.job_id))]
+    if not msg.states:  # (finished rows come only with -s z)
+        return rows
+    return [r for r in rows if _state_filter(r, msg.states)]
+
+
+def _shown(master: Master, msg: protocol.JobsStatus) -> Iterable[Job]:
+    """The jobs of the users asked about."""
+    wanted = _wanted(msg)
+    if wanted is None:
+        return master.jobs.values()
+    return (job for job in master.jobs.values() if job.owner in wanted)
+
+
+def _running_part(master: Master, qstates: QueueStates, msg: protocol.JobsStatus, figures: Priorities,
+                  running_tickets: Mapping[tuple[int, int], JobPriority] | None,
+                  policies: PassFigures | None) -> list[JobRow]:
+    """The rows of the running tasks (made each time: their state and usage move without
+    their job changing)."""
+    busy = [job for job in _shown(master, msg) if job.tasks]
+    if not busy:
+        return []
     states = qstates.compute()
-    everyone = not users or "*" in users
-    wanted = set(users or ())
+    prios, ntckts_of = figures.prior, figures.ntckts
     brief = msg.brief
-    running: list[JobRow] = []
-    pending: list[_Kept] = []
-    for job in master.jobs.values():
-        if not everyone and job.owner not in wanted:
-            continue
+    running = []
+    for job in busy:
         prio = prios.get(job.job_id, 0.0)
         ntckts = ntckts_of.get(job.job_id, 0.0)
         department = policies.department(job) if policies is not None and not brief else None
-        for task in sorted(job.tasks.values(), key=_task_number) if job.tasks else ():
+        for task in sorted(job.tasks.values(), key=_task_number):
             row = _task_row(job, task, prio)
             suspended = qstates.task_state(job, task, states)
             if suspended and row.state.endswith("r"):
@@ -311,29 +397,32 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
             if department is not None:
                 row.department = department
             running.append(row)
-        if not job.pending:
-            continue
-        if brief:
-            pending.append(maker.pending(master, job, prio))
-        else:
-            figure = pending_tickets.get(job.job_id) if pending_tickets is not None else None
-            pending.append(maker.pending(master, job, prio, _ticket_columns(figure, ntckts, job), department))
     running.sort(key=lambda r: (r.job_id, int(r.tasks or 0)))
+    return running
+
+
+def _pending_part(master: Master, msg: protocol.JobsStatus, figures: Priorities,
+                  pending_tickets: Mapping[int, JobPriority] | None, policies: PassFigures | None,
+                  maker: RowMaker) -> list[JobRow]:
+    """The pending rows by priority, then age (those of unchanged jobs as they were)."""
+    prios, ntckts_of = figures.prior, figures.ntckts
+    pending: list[_Kept] = []
+    if msg.brief:
+        for job in _shown(master, msg):
+            if job.pending:
+                pending.append(maker.pending(master, job, prios.get(job.job_id, 0.0)))
+    else:
+        for job in _shown(master, msg):
+            if job.pending:
+                department = policies.department(job) if policies is not None else None
+                figure = pending_tickets.get(job.job_id) if pending_tickets is not None else None
+                tickets = _ticket_columns(figure, ntckts_of.get(job.job_id, 0.0), job)
+                pending.append(maker.pending(master, job, prios.get(job.job_id, 0.0), tickets, department))
     pending.sort(key=_order)
-    rows = running
+    rows: list[JobRow] = []
     for entry in pending:
         rows += entry.rows
-    if FINISHED_LETTERS & set(msg.states):
-        rows += [finished_row(entry) for entry in master.retained.visible(master.clock.now(), master.config)
-                 if everyone or entry.owner in wanted]
-    if msg.urgency:  # qstat -urg / -pri
-        for row in rows:
-            row.urgency = figures.figures(row.job_id)
-    if chosen is not None:
-        rows = [r for r in rows if chosen.shows(r, master.jobs.get(r.job_id))]
-    if not msg.states:  # (finished rows come only with -s z)
-        return rows
-    return [r for r in rows if _state_filter(r, msg.states)]
+    return rows
 
 
 def reserved_slots(master: Master, policies: PassFigures | None) -> dict[tuple[str, str], int]:

@@ -107,24 +107,25 @@ def priorities(master: Master, tickets: Mapping[int, JobPriority] | None = None,
                running: Mapping[tuple[int, int], JobPriority] | None = None) -> Priorities:
     """Per job: prior, nurg, npprior, ntckts, urg, rrcontr, wtcontr, dlcontr, ppri. ``tickets``
     and ``running``: what the last pass gave pending jobs and running tasks (None: no ticket
-    policy is on)."""
+    policy is on). Every qstat asks for them all: the loop over the jobs is kept lean."""
     now = master.clock.now()
     w_wait = _weight(master, "weight_waiting_time")
-    complexes = id(master.config.complexes())
-    out = Priorities()
-    contributions = out.contributions
+    out = Priorities(master, now, w_wait)
+    rr_of = _contributions(master)
     urg: dict[int, float] = {}  # of the jobs the scheduler considers
     for job in master.jobs.values():
-        rr = _cached_contribution(master, job, complexes)
-        waited = 0.0 if job.tasks and not job.pending else max(0.0, now - job.submit_time)
-        contributions[job.job_id] = (rr, waited * w_wait, float(job.spec.priority))
         if job.tasks or job.eligible(now):
-            urg[job.job_id] = rr + waited * w_wait
+            urg[job.job_id] = rr_of[job.job_id]
+            if w_wait and job.pending:
+                urg[job.job_id] += max(0.0, now - job.submit_time) * w_wait
+                out.timed = True
     out.nurg = nurg = _normalize(urg)
     w_pri, w_urg, w_tix = (_weight(master, n) for n in ("weight_priority", "weight_urgency", "weight_ticket"))
     running_by_job: dict[int, JobPriority] = {}
     for (job_id, _), figure in sorted((running or {}).items()):
         running_by_job.setdefault(job_id, figure)
+    jobs = master.jobs
+    weighed: dict[int, float] = {}  # -p priority -> its part of prior (a few distinct ones)
     prior, ntckts = out.prior, out.ntckts
     for job_id, normal in nurg.items():
         if tickets is None:
@@ -133,7 +134,34 @@ def priorities(master: Master, tickets: Mapping[int, JobPriority] | None = None,
             held = tickets.get(job_id) if job_id in tickets else running_by_job.get(job_id)
             share = held.ntickets if held is not None else 0.0
         ntckts[job_id] = share
-        prior[job_id] = w_pri * npprior(int(contributions[job_id][2])) + w_urg * normal + w_tix * share
+        ppri = jobs[job_id].spec.priority
+        part = weighed.get(ppri)
+        if part is None:
+            part = weighed[ppri] = w_pri * npprior(int(float(ppri)))
+        prior[job_id] = part + w_urg * normal + w_tix * share
+    return out
+
+
+# job id -> (its spec, the complex table's identity, rrcontr): a qstat asks for every job's,
+# and a job's changes only with its spec (replaced, never changed in place) or the complexes
+_BY_JOB: dict[int, tuple[Any, int, float]] = {}
+
+
+def _contributions(master: Master) -> dict[int, float]:
+    """rrcontr of every job, from ``_BY_JOB`` for the jobs whose spec is the same."""
+    complexes = id(master.config.complexes())
+    kept = _BY_JOB
+    if len(kept) > 2 * len(master.jobs) + 64:  # jobs gone since
+        for job_id in [j for j in kept if j not in master.jobs]:
+            del kept[job_id]
+    out: dict[int, float] = {}
+    get = kept.get
+    for job_id, job in master.jobs.items():
+        spec = job.spec
+        known = get(job_id)
+        if known is None or known[0] is not spec or known[1] != complexes:
+            known = kept[job_id] = (spec, complexes, _cached_contribution(master, job, complexes))
+        out[job_id] = known[2]
     return out
 
 
@@ -143,18 +171,27 @@ class Priorities:
     -pri; built only when asked: 5,000 maps of nine figures for a plain qstat were a fifth of
     its rows' cost)."""
 
-    def __init__(self) -> None:
-        self.contributions: dict[int, tuple[float, float, float]] = {}  # job -> rrcontr, wtcontr, ppri
+    def __init__(self, master: Master, now: float, w_wait: float) -> None:
+        self.master = master
+        self.now = now
+        self.w_wait = w_wait
         self.nurg: dict[int, float] = {}
         self.prior: dict[int, float] = {}
         self.ntckts: dict[int, float] = {}
+        self.timed = False  # did the waiting time count (then the figures move with the clock)?
+
+    def same(self, other: Priorities) -> bool:
+        """Are the priorities and tickets shown the same as ``other``'s?"""
+        return self.prior == other.prior and self.ntckts == other.ntckts
 
     def figures(self, job_id: int) -> dict[str, float] | None:
         """nurg npprior ntckts urg rrcontr wtcontr dlcontr ppri prior of a job (None: no job)."""
-        found = self.contributions.get(job_id)
-        if found is None:
+        job = self.master.jobs.get(job_id)
+        if job is None:
             return None
-        rr, wt, ppri = found
+        rr = _cached_contribution(self.master, job)
+        waited = 0.0 if job.tasks and not job.pending else max(0.0, self.now - job.submit_time)
+        wt, ppri = waited * self.w_wait, float(job.spec.priority)
         considered = job_id in self.nurg
         return {"urg": rr + wt, "rrcontr": rr, "wtcontr": wt, "dlcontr": 0.0, "ppri": ppri,
                 "nurg": self.nurg.get(job_id, 0.0), "npprior": npprior(int(ppri)) if considered else 0.0,
