@@ -8,7 +8,7 @@ SGE 8.1.9 prints (see tests/reference/sge-8.1.9). Each function returns the whol
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from qsys.jobspec import JobSpec, TaskRange
 from qsys.records import HostJob, HostRow, JobRow, QueueInstanceRow, TaskEnd
@@ -306,10 +306,11 @@ def waiting_text(row: JobRow) -> str:
 
 
 def qstat_full(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow], explain: str = "",
-               text_of: Callable[[JobRow], str] = waiting_text) -> str:
+               pending_text: str = "") -> str:
     """qstat -f: every queue instance with the jobs running in it, then pending jobs;
     ``-explain E``: the reasons of an error state, each on a line of its own after a tab.
-    ``text_of``: the pending and finished rows' texts (``waiting_text``, or kept ones)."""
+    ``pending_text``: the lines of more pending jobs (``waiting_text``: kept by the master),
+    after those of ``rows``."""
     running = [r for r in rows if is_running(r)]
     pending = [r for r in rows if not is_running(r) and not is_finished(r)]
     finished = [r for r in rows if is_finished(r)]
@@ -326,10 +327,10 @@ def qstat_full(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow], expla
             if in_queue:
                 lines.append(_full_job_line(row, _slots_in(row, queue.name)))
     parts = [_text(lines)]
-    for banner, waiting in ((PENDING_BANNER, pending), (FINISHED_BANNER, finished)):
-        if waiting:
-            parts.append(_text(banner))
-            parts.extend(map(text_of, waiting))
+    if pending or pending_text:
+        parts += [_text(PENDING_BANNER), *map(waiting_text, pending), pending_text]
+    if finished:
+        parts += [_text(FINISHED_BANNER), *map(waiting_text, finished)]
     return "".join(parts)
 
 

@@ -7,7 +7,7 @@ qhost) and empty elements written as an open and a close tag.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from qsys.cli.formats import (
     CKPT_BITS,
@@ -148,32 +148,25 @@ def job_list_text(row: JobRow, with_queue: bool, depth: int, forms: frozenset[st
     return doc.text()
 
 
-def _plain_texts(forms: frozenset[str]) -> Callable[[JobRow, bool, int], str]:
-    return lambda row, with_queue, depth: job_list_text(row, with_queue, depth, forms)
+def _pending_block(rows: Sequence[JobRow], with_queue: bool, forms: frozenset[str], pending_text: str) -> str:
+    waiting = "".join(job_list_text(row, with_queue, 2, forms) for row in rows if not is_running(row))
+    return f"  <job_info>\n{waiting}{pending_text}  </job_info>\n</job_info>\n"
 
 
-def _pending_block(rows: Sequence[JobRow], with_queue: bool, text_of: Callable[[JobRow, bool, int], str]) -> str:
-    waiting = "".join(text_of(row, with_queue, 2) for row in rows if not is_running(row))
-    return f"  <job_info>\n{waiting}  </job_info>\n</job_info>\n"
-
-
-def qstat_xml(rows: Sequence[JobRow], forms: frozenset[str] = frozenset(),
-              text_of: Callable[[JobRow, bool, int], str] | None = None) -> str:
+def qstat_xml(rows: Sequence[JobRow], forms: frozenset[str] = frozenset(), pending_text: str = "") -> str:
     """qstat -xml: running tasks under queue_info, waiting jobs under job_info; ``forms``
-    holds "ext", "requested" and "tasks" for -ext, -r and -t. ``text_of``: the rows'
-    job_list texts (``job_list_text``, or kept ones)."""
-    text_of = text_of or _plain_texts(forms)
-    running = "".join(text_of(row, True, 2) for row in rows if is_running(row))
+    holds "ext", "requested" and "tasks" for -ext, -r and -t. ``pending_text``: the
+    job_list elements of more waiting jobs (``job_list_text``: kept by the master), after
+    those of ``rows``."""
+    running = "".join(job_list_text(row, True, 2, forms) for row in rows if is_running(row))
     return (f"{XML_DECL}\n{QSTAT_OPEN}\n  <queue_info>\n{running}  </queue_info>\n"
-            + _pending_block(rows, True, text_of))
+            + _pending_block(rows, True, forms, pending_text))
 
 
 def qstat_full_xml(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow],
-                   forms: frozenset[str] = frozenset(),
-                   text_of: Callable[[JobRow, bool, int], str] | None = None) -> str:
+                   forms: frozenset[str] = frozenset(), pending_text: str = "") -> str:
     """qstat -f -xml: each Queue-List with its running jobs, then the waiting jobs
-    (``text_of``: as qstat_xml's)."""
-    text_of = text_of or _plain_texts(forms)
+    (``pending_text``: as qstat_xml's)."""
     doc = _Doc()
     doc.raw(QSTAT_OPEN)
     doc.depth = 1
@@ -193,7 +186,7 @@ def qstat_full_xml(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow],
                 _job_list(doc, row, False, forms)
         doc.close("Queue-List")
     doc.close("queue_info")
-    return doc.text() + _pending_block(rows, False, text_of)
+    return doc.text() + _pending_block(rows, False, forms, pending_text)
 
 
 # ----------------------------------------------------------------------------- qstat -j -xml

@@ -2,17 +2,17 @@
 (``qsys.cli.formats``, ``qsys.cli.xmlout``: pure functions over the rows), so the text is
 byte for byte what the command would print from the same rows.
 
-A listing of 5,000 pending jobs is 5,000 rows' texts, and after a change (one job submitted,
-one started) nearly all of them are what they were: ``KeptLines`` keeps each row's text per
-form while the row is the same object (``status.RowMaker`` keeps a job's rows until the job
-changes), so a listing renders only the rows that changed and joins the rest.
+A listing is rows rendered now (running tasks: their state and usage move on their own)
+followed by kept pending rows (``pending_rows.PendingRows``: each job's text per form, made
+again only when the job changed); the text of a listing of nothing but kept rows that is
+the very one of the last time (nothing changed) is served as it was.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Hashable, Sequence
 from functools import cache
+from typing import Protocol
 
 from qsys import protocol
 from qsys.cli import formats, xmlout
@@ -25,7 +25,12 @@ HEADERS = {"": formats.JOBS_HEADER, "ext": formats.EXT_HEADER, "requested": form
            "tasks": formats.TASKS_HEADER}
 
 
-MAX_WHOLE = 16  # listings' texts kept (one per form)
+class Kept(Protocol):
+    """Kept pending rows: their text in a form, their first row."""
+
+    def text(self, form: Hashable, render: Callable[[JobRow], str]) -> str: ...
+
+    def first(self) -> JobRow: ...
 
 
 @cache
@@ -34,106 +39,50 @@ def master_zone() -> str:
     return protocol.time_zone()
 
 
-class KeptLines:
-    """Each row's text per form, made once per row object (the rows of a job that did not
-    change are the same objects from one listing to the next) and dropped with its row."""
-
-    def __init__(self) -> None:
-        self._forms: dict[Hashable, dict[int, tuple[weakref.KeyedRef, str]]] = {}
-        self._whole: dict[Hashable, tuple[Sequence[JobRow], str]] = {}  # form -> the last listing's rows, text
-
-    def whole(self, form: Hashable, rows: Sequence[JobRow], make: Callable[[], str]) -> str:
-        """The text of a listing of ``rows`` in ``form``: the last one's if it was of the very
-        same list (the rows of a listing of unchanged jobs are: ``status.job_rows``)."""
-        last = self._whole.get(form)
-        if last is not None and last[0] is rows:
-            return last[1]
-        text = make()
-        if len(self._whole) >= MAX_WHOLE:
-            self._whole.clear()
-        self._whole[form] = (rows, text)
+def jobs_text(rows: Sequence[JobRow], msg: protocol.StatusText, kept: Sequence[Kept] = (),
+              texts: dict[Hashable, str] | None = None) -> str:
+    """qstat's job listing in ``msg.form``: ``rows`` and, after them, ``kept`` pending rows
+    (``texts``: the texts of listings of nothing but these kept rows, by form)."""
+    if texts is not None and not rows:
+        whole = (msg.form, tuple(msg.xml_forms))
+        text = texts.get(whole)
+        if text is None:
+            text = texts[whole] = jobs_text(rows, msg, kept)
         return text
-
-    def texts(self, form: Hashable, render: Callable[[JobRow], str]) -> Callable[[JobRow], str]:
-        """The text of a row in ``form``: the kept one, or ``render(row)``, kept."""
-        kept = self._forms.get(form)
-        if kept is None:
-            kept = self._forms[form] = {}
-        get, gone = kept.get, _dropper(kept)
-
-        def text_of(row: JobRow) -> str:
-            entry = get(id(row))  # (an entry leaves when its row dies: its id is this row's)
-            if entry is not None:
-                return entry[1]
-            text = render(row)
-            kept[id(row)] = (weakref.KeyedRef(row, gone, id(row)), text)
-            return text
-
-        return text_of
-
-    def kept(self, form: Hashable) -> int:
-        """How many rows' texts are kept in ``form``."""
-        return len(self._forms.get(form, ()))
-
-
-def _dropper(kept: dict[int, tuple[weakref.KeyedRef, str]]) -> Callable[[weakref.KeyedRef], None]:
-    def gone(ref: weakref.KeyedRef) -> None:
-        kept.pop(ref.key, None)
-
-    return gone
-
-
-def _texts(kept: KeptLines | None, form: Hashable, render: Callable[[JobRow], str]) -> Callable[[JobRow], str]:
-    return render if kept is None else kept.texts(form, render)
-
-
-def _xml_texts(kept: KeptLines | None, forms: frozenset[str]) -> Callable[[JobRow, bool, int], str]:
-    """``xmlout.job_list_text`` of rows, kept per -ext/-r/-t forms, queue column and depth."""
-    made: dict[tuple[bool, int], Callable[[JobRow], str]] = {}
-
-    def text_of(row: JobRow, with_queue: bool, depth: int) -> str:
-        texts = made.get((with_queue, depth))
-        if texts is None:
-            def render(row: JobRow) -> str:
-                return xmlout.job_list_text(row, with_queue, depth, forms)
-
-            texts = made[(with_queue, depth)] = _texts(kept, ("xml", forms, with_queue, depth), render)
-        return texts(row)
-
-    return text_of
-
-
-def jobs_text(rows: Sequence[JobRow], msg: protocol.StatusText, kept: KeptLines | None = None) -> str:
-    """qstat's job listing in ``msg.form`` (the rows' texts kept in ``kept``)."""
-    if kept is None:
-        return _jobs_text(rows, msg, None)
-    return kept.whole((msg.form, tuple(msg.xml_forms)), rows, lambda: _jobs_text(rows, msg, kept))
-
-
-def _jobs_text(rows: Sequence[JobRow], msg: protocol.StatusText, kept: KeptLines | None) -> str:
     if msg.form == "xml":
         forms = frozenset(msg.xml_forms)
-        return xmlout.qstat_xml(rows, forms, _xml_texts(kept, forms))
+        return xmlout.qstat_xml(rows, forms, _xml_texts(kept, forms, True))
     if msg.form not in HEADERS:
         raise ProtocolError(f"qstat has no form {msg.form!r}")
-    if not rows:
+    if not rows and not kept:
         return ""
-    indent = formats.tasks_indent(rows) if msg.form == "tasks" else 0  # (-t: the SLAVE lines' indent is the first row's)
+    # (-t: the SLAVE lines' indent is the first row's)
+    indent = formats.tasks_indent([rows[0] if rows else kept[0].first()]) if msg.form == "tasks" else 0
 
     def tasks_text(row: JobRow) -> str:
         return formats.tasks_text(row, indent)
 
     render = tasks_text if msg.form == "tasks" else ROW_TEXTS[msg.form]
-    return formats.listing(HEADERS[msg.form], map(_texts(kept, (msg.form, indent), render), rows))
+    form = (msg.form, indent)
+    return formats.listing(HEADERS[msg.form], [*map(render, rows), *(k.text(form, render) for k in kept)])
 
 
 def full_text(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow], msg: protocol.StatusText,
-              kept: KeptLines | None = None) -> str:
-    """qstat -f in ``msg.form`` ("" or "xml")."""
+              kept: Sequence[Kept] = ()) -> str:
+    """qstat -f in ``msg.form`` ("" or "xml"): ``rows``, then ``kept`` pending rows."""
     if msg.form == "xml":
         forms = frozenset(msg.xml_forms)
-        return xmlout.qstat_full_xml(queues, rows, forms, _xml_texts(kept, forms))
+        return xmlout.qstat_full_xml(queues, rows, forms, _xml_texts(kept, forms, False))
     if msg.form:
         raise ProtocolError(f"qstat -f has no form {msg.form!r}")
-    return formats.qstat_full(queues, rows, explain=msg.explain,
-                              text_of=_texts(kept, "full", formats.waiting_text))
+    pending = "".join(k.text("full", formats.waiting_text) for k in kept)
+    return formats.qstat_full(queues, rows, explain=msg.explain, pending_text=pending)
+
+
+def _xml_texts(kept: Sequence[Kept], forms: frozenset[str], with_queue: bool) -> str:
+    """The job_list elements of kept pending rows."""
+    def render(row: JobRow) -> str:
+        return xmlout.job_list_text(row, with_queue, 2, forms)
+
+    form = ("xml", forms, with_queue)
+    return "".join(k.text(form, render) for k in kept)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol
 from qsys.master import liveusage, rendering
-from qsys.master.arraydeps import split_pending, waiting_test
 from qsys.master.finished import FinishedJob
+from qsys.master.pending_rows import TICKET_NAMES, Listing, PendingRows, RowMaker, common, order_of
 from qsys.master.qstat_select import QueueSelection, selection
 from qsys.master.rendering import master_zone
 from qsys.master.snapshot import used_slots
-from qsys.master.tasks import describe_ids, describe_runs
+from qsys.master.tasks import describe_runs
 from qsys.master.urgency import Priorities, cluster_queue_summary, priorities, waiting_weight
-from qsys.record import maker, replace
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, TaskOutcome
 from qsys.sched.scheduler import DEPENDENCIES as DEPENDENCIES_TEXT
 from qsys.sched.scheduler import HELD as HELD_TEXT
@@ -43,36 +42,10 @@ class PassFigures(Protocol):
     def department(self, job: Job) -> str: ...
 
 
-def _common(job: Job, prio: float) -> dict[str, Any]:
-    spec = job.spec
-    row = {
-        "job_id": job.job_id,
-        "priority": prio,
-        "name": job.name,
-        "owner": job.owner,
-        "submit_time": job.submit_time,
-        "is_array": job.is_array,
-    }
-    row.update({
-        "hard_resources": dict(spec.hard_resources),
-        "soft_resources": dict(spec.soft_resources),
-        "hard_queues": list(spec.hard_queues),
-        "soft_queues": list(spec.soft_queues),
-        "requested_pe": str(spec.pe) if spec.pe else None,
-        "hold_jids": list(spec.hold_jids),
-        "hold_jids_ad": list(spec.hold_jids_ad),
-        "predecessors": sorted(job.predecessors),
-        "ad_predecessors": sorted(job.ad_predecessors),
-        "checkpoint": spec.checkpoint,
-        "project": spec.project,
-    })
-    return row
-
-
 def _task_row(job: Job, task: Task, prio: float) -> JobRow:
     master_q = task.master
     return JobRow(
-        **_common(job, prio),
+        **common(job, prio),
         state=task.shown_state(),
         start_time=task.start_time or task.dispatch_time,
         queue=f"{master_q.queue}@{master_q.host}",
@@ -83,129 +56,6 @@ def _task_row(job: Job, task: Task, prio: float) -> JobRow:
         usage=liveusage.shown(task) or None,
         slave_queues=[{"queue": f"{a.queue}@{a.host}", "slots": a.slots} for a in task.assignments[1:]],
     )
-
-
-def _pending_row(job: Job, prio: float, brief: bool) -> JobRow:
-    """A pending job's row (the hot part of qstat: brief rows carry no extras, and are made
-    without the maps of keywords of the others)."""
-    spec = job.spec
-    is_array = spec.tasks is not None
-    if brief:
-        return _MAKE_ROW({"job_id": job.job_id, "priority": prio, "name": spec.name, "owner": job.owner,
-                          "state": job.pending_state(), "submit_time": job.submit_time, "start_time": None,
-                          "queue": "", "slots": spec.slots_requested(),
-                          "tasks": job.pending.describe() if is_array else "", "is_array": is_array})
-    return JobRow(**_common(job, prio), state=job.pending_state(), start_time=None, queue="",
-                  slots=spec.slots_requested(), tasks=job.pending.describe() if is_array else "")
-
-
-_MAKE_ROW = maker(JobRow)
-
-
-def _rerun(job: Job) -> bool:
-    """Are some of the job's pending tasks reruns (Rq)?"""
-    return bool(job.restarts) and any(t in job.pending for t in job.restarts)
-
-
-def _pending_rows(master: Master, job: Job, prio: float, brief: bool) -> list[JobRow]:
-    """The pending part of a job: one row, or two when some of its array tasks wait for a
-    -hold_jid_ad predecessor task (those show hqw, as in Grid Engine)."""
-    prow = _pending_row(job, prio, brief)
-    if prow.state == "qw" and _rerun(job):
-        prow.state = "Rq"
-    waits = waiting_test(master, job) if job.ad_predecessors else None
-    if waits is None:
-        return [prow]
-    rows = []
-    for ids, waiting in zip(split_pending(job, waits), (False, True), strict=True):
-        if ids:
-            row = replace(prow, tasks=describe_ids(ids))
-            if waiting and row.state in ("qw", "Rq"):
-                row.state = "hqw"
-            rows.append(row)
-    return rows
-
-
-MAX_LISTINGS = 64  # kinds of listing kept (brief or not, by users asked about)
-
-
-class _Kept:
-    """A job's pending rows and what they were made from."""
-
-    __slots__ = ("job", "key", "order", "rows")
-
-    def __init__(self, job: Job, key: tuple[Any, ...], order: tuple[float, float, int], rows: list[JobRow]) -> None:
-        self.job = job
-        self.key = key
-        self.order = order  # where they stand among the pending rows: by priority, then age
-        self.rows = rows
-
-
-def _order(kept: _Kept) -> tuple[float, float, int]:
-    return kept.order
-
-
-class RowMaker:
-    """The pending rows of each job, made again only when something they show changed, so
-    that the rows of an unchanged job are the same objects from one listing to the next
-    (``rendering.KeptLines`` keeps their texts by that).
-
-    What a pending row shows is its job's (a spec is replaced, never changed in place: its
-    identity stands for the requests, name and slots), its state, its pending tasks, its
-    priority and, for the full rows, its tickets and department. A job waiting for array
-    tasks (-hold_jid_ad) is made each time: its rows show other jobs' progress."""
-
-    def __init__(self) -> None:
-        self._kept: tuple[dict[int, _Kept], dict[int, _Kept]] = ({}, {})  # full rows, brief rows
-        self._listings: dict[Hashable, _Listing] = {}  # by brief and users
-
-    def listing(self, key: Hashable, now: _Listing, master: Master) -> _Listing:
-        """The listing kept for ``key`` if it was made from what ``now`` holds, else ``now``
-        (its caller fills in its figures and rows, and keeps it). While only the clock moved
-        the priorities are made again: the rows stay if they show the same ones."""
-        kept = self._listings.get(key)
-        if kept is None or kept.figures is None or not kept.same(now):
-            return now
-        if kept.figures.timed and kept.now != now.now:
-            figures = priorities(master, now.tickets, now.running_tickets)
-            if not figures.same(kept.figures):
-                return now
-            kept.now = now.now
-        return kept
-
-    def keep(self, key: Hashable, listing: _Listing) -> None:
-        if len(self._listings) >= MAX_LISTINGS:
-            self._listings.clear()
-        self._listings[key] = listing
-
-    def pending(self, master: Master, job: Job, prio: float, tickets: dict[str, float] | None = None,
-                department: str | None = None) -> _Kept:
-        """The pending rows of ``job``: brief ones without ``tickets`` (full rows have them)."""
-        brief = tickets is None
-        kept = self._kept[brief]
-        key: tuple[Any, ...] = (prio, job.spec, job.pending_state(), _rerun(job),
-                                job.pending.describe() if job.spec.tasks is not None else len(job.pending))
-        if tickets is not None:
-            key += (tuple(tickets.values()), department, tuple(job.predecessors))
-        entry = kept.get(job.job_id)
-        if entry is not None and entry.job is job and entry.key == key and not job.ad_predecessors:
-            return entry
-        rows = _pending_rows(master, job, prio, brief)
-        for row in rows if tickets is not None else ():
-            row.tickets = tickets
-            if department is not None:
-                row.department = department
-        entry = _Kept(job, key, (-prio, job.submit_time, job.job_id), rows)
-        if len(kept) > 2 * len(master.jobs) + 64:  # jobs gone since: their rows go
-            self._forget(master, kept)
-        kept[job.job_id] = entry
-        return entry
-
-    @staticmethod
-    def _forget(master: Master, kept: dict[int, _Kept]) -> None:
-        jobs = master.jobs
-        for job_id in [j for j, entry in kept.items() if jobs.get(j) is not entry.job]:
-            del kept[job_id]
 
 
 def _state_filter(row: JobRow, states: str) -> bool:
@@ -234,12 +84,18 @@ class StatusRequests:
         self.qstates = qstates
         self.reasons = reasons
         self.policies = policies
-        # a listing after a change remakes the rows and texts of the jobs that changed only
-        self.rows = RowMaker()
-        self.lines = rendering.KeptLines()
+        # a listing after a change remakes the pending rows' texts of the jobs that changed only
+        self.rows = RowMaker(state)
 
     def _job_rows(self, msg: protocol.JobsStatus, chosen: QueueSelection | None = None) -> list[JobRow]:
-        return job_rows(self.state, self.qstates, msg, self.policies, chosen, self.rows)
+        return job_rows(self.state, self.qstates, msg, self.policies, chosen)
+
+    def _listing(self, query: protocol.JobsStatus) -> tuple[list[JobRow], Listing] | None:
+        """The running rows and the kept pending rows of a listing of jobs only (no -q/-l, -s
+        or -urg: those are made from rows), None for the others."""
+        if query.queues or query.resources or query.states or query.urgency:
+            return None
+        return job_listing(self.state, self.qstates, query, self.policies, self.rows)
 
     async def jobs(self, who: Identity, msg: protocol.JobsStatus) -> protocol.JobRows:
         return protocol.JobRows(self._job_rows(msg))
@@ -255,15 +111,22 @@ class StatusRequests:
         """qstat's output, or the rows when the command's time zone is not surely the master's."""
         query = msg.query
         own_zone = bool(msg.zone) and msg.zone == master_zone()
+        listing = self._listing(query) if own_zone else None
         if msg.full:
-            queues = await self.queues(who, query)
+            if listing is not None:
+                queues = queue_rows(self.state, self.qstates, self.policies)
+                return protocol.StatusReply(rendering.full_text(queues, listing[0], msg, listing[1].entries))
+            both = await self.queues(who, query)
             if not own_zone:
-                return queues
-            return protocol.StatusReply(rendering.full_text(queues.queues, queues.jobs, msg, self.lines))
+                return both
+            return protocol.StatusReply(rendering.full_text(both.queues, both.jobs, msg))
+        if listing is not None:
+            running, kept = listing
+            return protocol.StatusReply(rendering.jobs_text(running, msg, kept.entries, kept.texts))
         rows = self._job_rows(query)
         if not own_zone:
             return protocol.JobRows(rows)
-        return protocol.StatusReply(rendering.jobs_text(rows, msg, self.lines))
+        return protocol.StatusReply(rendering.jobs_text(rows, msg))
 
     async def hosts(self, who: Identity, msg: protocol.HostsStatus) -> protocol.HostRows:
         return protocol.HostRows(host_rows(self.state, self.qstates, self.policies))
@@ -284,38 +147,16 @@ def _ticket_figures(policies: PassFigures | None, now: float) -> tuple[
     return policies.priorities, policies.running_tickets
 
 
-def _ticket_columns(figure: JobPriority | None, ntckts: float, job: Job) -> dict[str, float]:
-    """qstat -ext's ticket columns of one row."""
-    fixed = {"ntckts": ntckts, "ovrts": float(job.spec.override_tickets), "jobshare": float(job.spec.job_share)}
+def _ticket_values(figure: JobPriority | None, ntckts: float, job: Job) -> tuple[float, ...]:
+    """qstat -ext's ticket columns of one row (in the order of ``TICKET_NAMES``)."""
+    fixed = (ntckts, float(job.spec.override_tickets), float(job.spec.job_share))
     if figure is None:
-        return {**fixed, "tckts": 0.0, "otckt": 0.0, "ftckt": 0.0, "stckt": 0.0, "share": 0.0}
-    return {**fixed, "tckts": figure.tickets, "otckt": figure.otickets, "ftckt": figure.ftickets,
-            "stckt": figure.stickets, "share": figure.share}
+        return (*fixed, 0.0, 0.0, 0.0, 0.0, 0.0)
+    return (*fixed, figure.tickets, figure.otickets, figure.ftickets, figure.stickets, figure.share)
 
 
 def _task_number(task: Task) -> int:
     return task.task_id
-
-
-class _Listing:
-    """What the pending rows of one kind of listing (brief or full, whose jobs) were made
-    from, the priorities they show and the rows themselves (a list never changed after)."""
-
-    __slots__ = ("job_changes", "generation", "tickets", "running_tickets", "now", "figures", "rows")
-
-    def __init__(self, master: Master, tickets: Any, running_tickets: Any, now: float | None) -> None:
-        self.job_changes = master.job_changes
-        self.generation = master.config.generation
-        self.tickets = tickets
-        self.running_tickets = running_tickets
-        self.now = now  # (the waiting time moves the priorities, if weighed)
-        self.figures: Priorities | None = None
-        self.rows: list[JobRow] = []
-
-    def same(self, other: _Listing) -> bool:
-        """Were both made from the same jobs, configuration and tickets?"""
-        return (self.job_changes == other.job_changes and self.generation == other.generation
-                and self.tickets is other.tickets and self.running_tickets is other.running_tickets)
 
 
 def _wanted(msg: protocol.JobsStatus) -> frozenset[str] | None:
@@ -323,36 +164,21 @@ def _wanted(msg: protocol.JobsStatus) -> frozenset[str] | None:
     return None if not msg.users or "*" in msg.users else frozenset(msg.users)
 
 
-def _users_key(msg: protocol.JobsStatus) -> tuple[bool, frozenset[str] | None]:
-    return msg.brief, _wanted(msg)
-
-
 def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
-             policies: PassFigures | None = None, chosen: QueueSelection | None = None,
-             maker: RowMaker | None = None) -> list[JobRow]:
-    """qstat's rows: running tasks by job and task, then pending jobs by priority (``maker``:
-    the pending rows kept from the last listing; -urg and -pri rows are made anew, since
-    their figures are added to them). The list returned is not to be changed: it may be the
-    one of the last listing (while no job changed, all of it is)."""
-    if maker is None or msg.urgency:
-        maker = RowMaker()
+             policies: PassFigures | None = None, chosen: QueueSelection | None = None) -> list[JobRow]:
+    """qstat's rows: running tasks by job and task, then pending jobs by priority, then (-s z)
+    finished jobs (all made now)."""
     if chosen is None:
         chosen = selection(master, qstates, msg)
-    pending_tickets, running_tickets = _ticket_figures(policies, master.clock.now())
-    now = master.clock.now() if waiting_weight(master) else None
-    listing = maker.listing(_users_key(msg), _Listing(master, pending_tickets, running_tickets, now), master)
-    if listing.figures is None:
-        listing.figures = priorities(master, pending_tickets, running_tickets)
-        listing.rows = _pending_part(master, msg, listing.figures, pending_tickets, policies, maker)
-        maker.keep(_users_key(msg), listing)
-    figures = listing.figures
-    running = _running_part(master, qstates, msg, figures, running_tickets, policies)
-    rows = running + listing.rows if running else listing.rows
+    rows, listing = job_listing(master, qstates, msg, policies)
+    for entry in listing.entries:
+        rows += entry.rows()
     wanted = _wanted(msg)
     if FINISHED_LETTERS & set(msg.states):
-        rows = rows + [finished_row(entry) for entry in master.retained.visible(master.clock.now(), master.config)
-                       if wanted is None or entry.owner in wanted]
-    if msg.urgency:  # qstat -urg / -pri (rows of their own: see above)
+        rows += [finished_row(entry) for entry in master.retained.visible(master.clock.now(), master.config)
+                 if wanted is None or entry.owner in wanted]
+    if msg.urgency:  # qstat -urg / -pri
+        figures = priorities(master, *_ticket_figures(policies, master.clock.now()))
         for row in rows:
             row.urgency = figures.figures(row.job_id)
     if chosen is not None:
@@ -360,6 +186,23 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
     if not msg.states:  # (finished rows come only with -s z)
         return rows
     return [r for r in rows if _state_filter(r, msg.states)]
+
+
+def job_listing(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
+                policies: PassFigures | None = None,
+                maker: RowMaker | None = None) -> tuple[list[JobRow], Listing]:
+    """The rows of the running tasks (made now) and the pending rows of each job by priority
+    (kept: the very list of the last listing while no job, configuration or ticket changed)."""
+    maker = maker or RowMaker(master)
+    pending_tickets, running_tickets = _ticket_figures(policies, master.clock.now())
+    now = master.clock.now() if waiting_weight(master) else None
+    key = (msg.brief, _wanted(msg))
+    listing = maker.listings.get(key, Listing(master, pending_tickets, running_tickets, now))
+    if listing.figures is None:
+        listing.figures = priorities(master, pending_tickets, running_tickets)
+        listing.entries = _pending_part(master, msg, listing.figures, pending_tickets, policies, maker)
+        maker.listings.keep(key, listing)
+    return _running_part(master, qstates, msg, listing.figures, running_tickets, policies), listing
 
 
 def _shown(master: Master, msg: protocol.JobsStatus) -> Iterable[Job]:
@@ -393,7 +236,8 @@ def _running_part(master: Master, qstates: QueueStates, msg: protocol.JobsStatus
                 row.state = row.state[:-1] + suspended
             if not brief:
                 held = running_tickets.get((job.job_id, task.task_id)) if running_tickets is not None else None
-                row.tickets = _ticket_columns(held, held.ntickets if held is not None else ntckts, job)
+                row.tickets = dict(zip(TICKET_NAMES, _ticket_values(held, held.ntickets if held is not None else ntckts, job),
+                                           strict=True))
             if department is not None:
                 row.department = department
             running.append(row)
@@ -403,26 +247,24 @@ def _running_part(master: Master, qstates: QueueStates, msg: protocol.JobsStatus
 
 def _pending_part(master: Master, msg: protocol.JobsStatus, figures: Priorities,
                   pending_tickets: Mapping[int, JobPriority] | None, policies: PassFigures | None,
-                  maker: RowMaker) -> list[JobRow]:
+                  maker: RowMaker) -> list[PendingRows]:
     """The pending rows by priority, then age (those of unchanged jobs as they were)."""
     prios, ntckts_of = figures.prior, figures.ntckts
-    pending: list[_Kept] = []
+    maker.forget_gone()
+    pending: list[PendingRows] = []
     if msg.brief:
         for job in _shown(master, msg):
             if job.pending:
-                pending.append(maker.pending(master, job, prios.get(job.job_id, 0.0)))
+                pending.append(maker.pending(job, prios.get(job.job_id, 0.0)))
     else:
         for job in _shown(master, msg):
             if job.pending:
                 department = policies.department(job) if policies is not None else None
                 figure = pending_tickets.get(job.job_id) if pending_tickets is not None else None
-                tickets = _ticket_columns(figure, ntckts_of.get(job.job_id, 0.0), job)
-                pending.append(maker.pending(master, job, prios.get(job.job_id, 0.0), tickets, department))
-    pending.sort(key=_order)
-    rows: list[JobRow] = []
-    for entry in pending:
-        rows += entry.rows
-    return rows
+                tickets = _ticket_values(figure, ntckts_of.get(job.job_id, 0.0), job)
+                pending.append(maker.pending(job, prios.get(job.job_id, 0.0), tickets, department))
+    pending.sort(key=order_of)
+    return pending
 
 
 def reserved_slots(master: Master, policies: PassFigures | None) -> dict[tuple[str, str], int]:

@@ -1,13 +1,12 @@
-"""qstat's listing after a change is made from what changed (``status.RowMaker``,
-``rendering.KeptLines``): a changed job's rows and texts are made again, an unchanged job's
-are the very objects of the last listing, and whatever the changes, the listing is byte for
-byte a listing made from nothing. A real master's state (``build_master``, not started),
+"""qstat's listing after a change is made from what changed (``pending_rows.RowMaker``,
+``pending_rows.Listing``): a changed job's pending rows and texts are made again, an unchanged
+job's are those of the last listing, and whatever the changes, the listing is byte for byte
+a listing made from nothing. A real master's state (``build_master``, not started),
 changed through its own methods (``add_job``, ``job_change``, ``drop_job``)."""
 
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ from qsys.jobspec import JobSpec, TaskRange
 from qsys.master import rendering
 from qsys.master.jobs import Assignment, Job, Task
 from qsys.master.main import MasterDaemon, build_master
-from qsys.master.status import StatusRequests, job_rows, queue_rows
+from qsys.master.pending_rows import PendingRows
+from qsys.master.status import StatusRequests, job_listing, job_rows, queue_rows
 from qsys.record import replace
 from qsys.records import JobRow
 from qsys.testing.clock import FakeClock
@@ -79,9 +79,10 @@ class Cell:
             return rendering.full_text(queues, job_rows(self.state, self.daemon.qstates, query, policies), msg)
         return rendering.jobs_text(job_rows(self.state, self.daemon.qstates, query, policies), msg)
 
-    def rows(self, query: protocol.JobsStatus) -> list[JobRow]:
-        return job_rows(self.state, self.daemon.qstates, query, self.daemon.dispatcher.policies,
-                        maker=self.status.rows)
+    def listing(self, query: protocol.JobsStatus) -> list[PendingRows]:
+        """The kept pending rows of a listing."""
+        return job_listing(self.state, self.daemon.qstates, query, self.daemon.dispatcher.policies,
+                           self.status.rows)[1].entries
 
 
 @pytest.fixture
@@ -91,61 +92,61 @@ def cell(tmp_path: Path) -> Iterator[Cell]:
     made.daemon.store.close()
 
 
-def _by_job(rows: list[JobRow]) -> dict[int, JobRow]:
-    return {row.job_id: row for row in rows}
+def _by_job(entries: list[PendingRows]) -> dict[int, PendingRows]:
+    return {entry.job.job_id: entry for entry in entries}
 
 
 def test_a_changed_job_is_made_again_and_an_unchanged_one_is_not(cell: Cell) -> None:
     first, second = cell.submit("one"), cell.submit("two")
     query = protocol.JobsStatus(["*"], brief=True)
-    before = _by_job(cell.rows(query))
+    before = _by_job(cell.listing(query))
+    made: list[int] = []
+
+    def render(row: JobRow) -> str:
+        made.append(row.job_id)
+        return f"{row.job_id} {row.state}\n"
+
+    assert [before[j.job_id].text("form", render) for j in (first, second)] == ["1 qw\n", "2 qw\n"]
     second.holds.add("u")
     cell.change(second)
-    after = _by_job(cell.rows(query))
+    after = _by_job(cell.listing(query))
     assert after[first.job_id] is before[first.job_id]
     assert after[second.job_id] is not before[second.job_id]
-    assert (before[second.job_id].state, after[second.job_id].state) == ("qw", "hqw")
+    assert [after[j.job_id].text("form", render) for j in (first, second)] == ["1 qw\n", "2 hqw\n"]
+    assert made == [1, 2, 2]  # the unchanged job's text was made once
 
 
 def test_a_spec_replaced_makes_the_row_again(cell: Cell) -> None:
     job = cell.submit("old")
     query = protocol.JobsStatus(["*"])
-    assert [r.name for r in cell.rows(query)] == ["old"]
+    assert [r.name for r in cell.listing(query)[0].rows()] == ["old"]
     job.spec = replace(job.spec, name="new")  # (qalter -N)
     cell.change(job)
-    assert [r.name for r in cell.rows(query)] == ["new"]
+    assert [r.name for r in cell.listing(query)[0].rows()] == ["new"]
 
 
 def test_nothing_changed_is_the_same_listing_and_text(cell: Cell) -> None:
     for i in range(5):
         cell.submit(f"j{i}")
     query = protocol.JobsStatus(["*"], brief=True)
-    rows = cell.rows(query)
-    assert cell.rows(query) is rows
+    entries = cell.listing(query)
+    assert cell.listing(query) is entries
     text = cell.text(query)
     assert cell.text(query) is text  # (the kept text itself: not made again)
     cell.submit("more")
-    assert cell.text(query) != text
+    assert cell.listing(query) is not entries
     assert "more" in cell.text(query)
 
 
-def test_a_row_text_is_made_once_and_goes_with_its_row() -> None:
-    made: list[int] = []
-
-    def render(row: JobRow) -> str:
-        made.append(row.job_id)
-        return f"{row.job_id}\n"
-
-    kept = rendering.KeptLines()
-    one = JobRow(1, 0.0, "a", "u", "qw", 0.0, None, "", 1, "")
-    two = JobRow(2, 0.0, "b", "u", "qw", 0.0, None, "", 1, "")
-    texts = kept.texts("form", render)
-    assert [texts(one), texts(two), texts(one)] == ["1\n", "2\n", "1\n"]
-    assert made == [1, 2]
-    assert kept.texts("form", render)(two) == "2\n" and made == [1, 2]
-    del two
-    gc.collect()
-    assert kept.kept("form") == 1
+def test_the_entries_of_jobs_gone_go(cell: Cell) -> None:
+    jobs = [cell.submit(f"j{i}") for i in range(200)]
+    query = protocol.JobsStatus(["*"], brief=True)
+    kept = cell.listing(query)
+    for job in jobs:
+        cell.state.drop_job(job)
+    assert kept and cell.status.rows.kept() == 200
+    assert cell.listing(query) == []
+    assert cell.status.rows.kept() == 0
 
 
 def _apply(cell: Cell, op: tuple[Any, ...]) -> None:
