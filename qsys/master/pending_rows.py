@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 # qstat -ext's ticket columns, in the order of a row's ``tickets``
 TICKET_NAMES = ("ntckts", "ovrts", "jobshare", "tckts", "otckt", "ftckt", "stckt", "share")
+BRIEF_KEY = 5  # the length of a brief row's key (a full row's has its tickets, department, predecessors)
+GONE = 64  # entries of gone jobs kept at most before they are dropped
+MAX_LISTINGS = 64  # kinds of listing kept (brief or not, by users asked about)
 
 
 def common(job: Job, prio: float) -> dict[str, Any]:
@@ -141,9 +144,6 @@ class PendingRows:
         return text
 
 
-BRIEF_KEY = 5  # the length of a brief row's key
-
-
 def order_of(entry: PendingRows) -> tuple[float, float, int]:
     return entry.order
 
@@ -186,12 +186,6 @@ class RowMaker:
             return entry
         entry = kept[job.job_id] = PendingRows(self, job, prio, key, order)
         return entry
-
-
-GONE = 64  # entries of gone jobs kept at most before they are dropped
-
-
-MAX_LISTINGS = 64  # kinds of listing kept (brief or not, by users asked about)
 
 
 class Listing:

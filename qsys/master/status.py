@@ -177,10 +177,9 @@ def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
     if FINISHED_LETTERS & set(msg.states):
         rows += [finished_row(entry) for entry in master.retained.visible(master.clock.now(), master.config)
                  if wanted is None or entry.owner in wanted]
-    if msg.urgency:  # qstat -urg / -pri
-        figures = priorities(master, *_ticket_figures(policies, master.clock.now()))
+    if msg.urgency and listing.figures is not None:  # qstat -urg / -pri
         for row in rows:
-            row.urgency = figures.figures(row.job_id)
+            row.urgency = listing.figures.figures(row.job_id)
     if chosen is not None:
         rows = [r for r in rows if chosen.shows(r, master.jobs.get(r.job_id))]
     if not msg.states:  # (finished rows come only with -s z)
@@ -236,8 +235,8 @@ def _running_part(master: Master, qstates: QueueStates, msg: protocol.JobsStatus
                 row.state = row.state[:-1] + suspended
             if not brief:
                 held = running_tickets.get((job.job_id, task.task_id)) if running_tickets is not None else None
-                row.tickets = dict(zip(TICKET_NAMES, _ticket_values(held, held.ntickets if held is not None else ntckts, job),
-                                           strict=True))
+                values = _ticket_values(held, held.ntickets if held is not None else ntckts, job)
+                row.tickets = dict(zip(TICKET_NAMES, values, strict=True))
             if department is not None:
                 row.department = department
             running.append(row)
