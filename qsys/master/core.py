@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -107,6 +107,7 @@ class Master:
         # a lookup per unchanged job, not a rebuild
         self.pending_views: dict[int, Any] = {}
         self.job_changes = 0  # counts those changes: what is derived from all jobs is kept until it moves
+        self.job_watchers: list[Callable[[int], None]] = []  # each told the id of a job that changed (status)
         self.pending_views_cap = 0  # the most task ids a view holds (the cell's slots, snapshot.py)
         self.restorers: dict[str, rollback.Restorer] = {}  # object kind -> undo of a refused change
         committer.on_failure = self._refused
@@ -218,6 +219,8 @@ class Master:
         """A job changed (its record, its tasks, its links) or came or went."""
         self.pending_views.pop(job_id, None)
         self.job_changes += 1
+        for tell in self.job_watchers:
+            tell(job_id)
 
     def job_change(self, job: Job) -> PutJob:
         self._changed(job.job_id)

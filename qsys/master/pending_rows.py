@@ -151,13 +151,40 @@ def order_of(entry: PendingRows) -> tuple[float, float, int]:
 class RowMaker:
     """Each job's :class:`PendingRows`, brief and full, made again when their key moved."""
 
-    def __init__(self, master: Master) -> None:
+    def __init__(self, master: Master, watch: bool = False) -> None:
+        """``watch``: told of the jobs that change (``Master.job_watchers``), the maker checks
+        only theirs and the priorities of the others; else every job's whole key."""
         self.master = master
         self._kept: tuple[dict[int, PendingRows], dict[int, PendingRows]] = ({}, {})  # full, brief
         self.listings = Listings(master)
+        self._changed: set[int] | None = None  # since the last listing (None: not watching)
+        self._all_changed = False  # (more than the jobs there are: every entry is dropped)
+        if watch:
+            self._changed = set()
+            master.job_watchers.append(self._job_changed)
 
-    def forget_gone(self) -> None:
-        """Drop the entries of jobs gone (when they are many: one walk per many jobs gone)."""
+    def _job_changed(self, job_id: int) -> None:
+        changed = self._changed
+        if changed is None or self._all_changed:
+            return
+        changed.add(job_id)
+        if len(changed) > 2 * len(self.master.jobs) + GONE:
+            self._all_changed = True
+            changed.clear()
+
+    def sync(self) -> None:
+        """Drop the entries of the jobs that changed since (and of jobs gone, when they are
+        many: one walk per many jobs gone)."""
+        changed = self._changed
+        if self._all_changed:
+            self._all_changed = False
+            for kept in self._kept:
+                kept.clear()
+        elif changed:
+            for kept in self._kept:
+                for job_id in changed:
+                    kept.pop(job_id, None)
+            changed.clear()
         jobs = self.master.jobs
         for kept in self._kept:
             if len(kept) > len(jobs) + GONE:
@@ -173,6 +200,11 @@ class RowMaker:
         """The pending rows of ``job``: brief ones without ``tickets`` (full rows have them)."""
         brief = tickets is None
         kept = self._kept[brief]
+        entry = kept.get(job.job_id)
+        if (entry is not None and entry.prio == prio and self._changed is not None and entry.job is job
+                and (brief or entry.key[BRIEF_KEY:BRIEF_KEY + 2] == (tickets, department))
+                and not job.ad_predecessors):
+            return entry  # (unchanged since: ``sync`` dropped the entries of the jobs that changed)
         order = (-prio, job.submit_time, job.job_id)
         # the priority as shown (to 5 places: while the waiting time counts, it moves in the
         # last bits from one computation to the next)
@@ -180,7 +212,6 @@ class RowMaker:
                                 job.pending.describe() if job.spec.tasks is not None else len(job.pending))
         if tickets is not None:
             key += (tickets, department, tuple(job.predecessors))
-        entry = kept.get(job.job_id)
         if entry is not None and entry.job is job and entry.key == key and not job.ad_predecessors:
             entry.order = order
             return entry

@@ -85,7 +85,7 @@ class StatusRequests:
         self.reasons = reasons
         self.policies = policies
         # a listing after a change remakes the pending rows' texts of the jobs that changed only
-        self.rows = RowMaker(state)
+        self.rows = RowMaker(state, watch=True)
 
     def _job_rows(self, msg: protocol.JobsStatus, chosen: QueueSelection | None = None) -> list[JobRow]:
         return job_rows(self.state, self.qstates, msg, self.policies, chosen)
@@ -249,7 +249,7 @@ def _pending_part(master: Master, msg: protocol.JobsStatus, figures: Priorities,
                   maker: RowMaker) -> list[PendingRows]:
     """The pending rows by priority, then age (those of unchanged jobs as they were)."""
     prios, ntckts_of = figures.prior, figures.ntckts
-    maker.forget_gone()
+    maker.sync()
     pending: list[PendingRows] = []
     if msg.brief:
         for job in _shown(master, msg):

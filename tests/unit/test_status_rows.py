@@ -210,3 +210,15 @@ def test_after_any_changes_the_listing_is_one_made_from_nothing(tmp_path: Path) 
         check()
     finally:
         cell.daemon.store.close()
+
+
+def test_more_changes_than_jobs_drop_every_entry(cell: Cell) -> None:
+    query = protocol.JobsStatus(["*"], brief=True)
+    kept = cell.submit("kept")
+    assert [e.job.job_id for e in cell.listing(query)] == [kept.job_id]
+    for job in [cell.submit(f"gone{i}") for i in range(100)]:
+        cell.state.drop_job(job)
+    kept.holds.add("u")  # (its change is among too many to be told one by one)
+    cell.change(kept)
+    assert cell.text(query) == cell.fresh_text(query)
+    assert "hqw" in cell.text(query) and cell.status.rows.kept() == 1
