@@ -14,7 +14,7 @@ normalised again -- the figures Son of Grid Engine 8.1.9 prints.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from qsys.master.snapshot import used_slots
@@ -111,11 +111,11 @@ def priorities(master: Master, tickets: Mapping[int, JobPriority] | None = None,
     now = master.clock.now()
     w_wait = _weight(master, "weight_waiting_time")
     out = Priorities(master, now, w_wait)
-    rr_of = _contributions(master)
+    contribution = _contributions(master)
     urg: dict[int, float] = {}  # of the jobs the scheduler considers
     for job in master.jobs.values():
         if job.tasks or job.eligible(now):
-            urg[job.job_id] = rr_of[job.job_id]
+            urg[job.job_id] = contribution(job)
             if w_wait and job.pending:
                 urg[job.job_id] += max(0.0, now - job.submit_time) * w_wait
                 out.timed = True
@@ -142,27 +142,28 @@ def priorities(master: Master, tickets: Mapping[int, JobPriority] | None = None,
     return out
 
 
-# job id -> (its spec, the complex table's identity, rrcontr): a qstat asks for every job's,
-# and a job's changes only with its spec (replaced, never changed in place) or the complexes
+# job id -> (its spec, the configuration's generation, rrcontr): a qstat asks for every
+# considered job's, and a job's changes only with its spec (replaced, never changed in place)
+# or the configuration (the complexes)
 _BY_JOB: dict[int, tuple[Any, int, float]] = {}
 
 
-def _contributions(master: Master) -> dict[int, float]:
-    """rrcontr of every job, from ``_BY_JOB`` for the jobs whose spec is the same."""
-    complexes = id(master.config.complexes())
+def _contributions(master: Master) -> Callable[[Job], float]:
+    """rrcontr of a job, from ``_BY_JOB`` while its spec and the configuration are the same."""
+    generation = master.config.generation
     kept = _BY_JOB
     if len(kept) > 2 * len(master.jobs) + 64:  # jobs gone since
         for job_id in [j for j in kept if j not in master.jobs]:
             del kept[job_id]
-    out: dict[int, float] = {}
     get = kept.get
-    for job_id, job in master.jobs.items():
-        spec = job.spec
-        known = get(job_id)
-        if known is None or known[0] is not spec or known[1] != complexes:
-            known = kept[job_id] = (spec, complexes, _cached_contribution(master, job, complexes))
-        out[job_id] = known[2]
-    return out
+
+    def contribution(job: Job) -> float:
+        known = get(job.job_id)
+        if known is None or known[0] is not job.spec or known[1] != generation:
+            known = kept[job.job_id] = (job.spec, generation, _cached_contribution(master, job))
+        return known[2]
+
+    return contribution
 
 
 class Priorities:
