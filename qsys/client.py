@@ -236,9 +236,9 @@ class Client:
         tcp = any(not isinstance(a, str) for a in addresses)
         # the Hello of a Unix socket client carries no credential: it and the first request
         # go before the Challenge is read (only on a Unix socket, see connect_master)
-        early = b"" if tcp else protocol.encode(protocol.Hello(credential=None, client=""))
+        early = b"" if tcp else protocol.encode(protocol.Hello(credential=None, client=""), lean=True)
         if early and first is not None:
-            early += protocol.encode(first)
+            early += protocol.encode(first, lean=True)
         sock, challenge = connect_master(addresses, timeout, several=len(addresses) > 1,
                                          secure=self._tls() if tcp else None, early=early)
         unix = sock.family == _socket.AF_UNIX
