@@ -96,12 +96,9 @@ class Policies:
 
     def key_extra(self, job: PendingJob) -> tuple[object, ...]:
         """What else makes two jobs behave differently under these policies."""
-        extra: tuple[object, ...] = (job.ar_id,)
-        if self.quotas.active:  # jobs no rule tells apart share a category (and its verdicts)
-            extra += (job.owner if self.quota_users else None, job.project if self.quota_projects else None)
-        if self.timeline is not None:
-            extra += (job.reserve,)
-        return extra
+        # jobs no quota rule tells apart share a category (and its verdicts)
+        return (job.ar_id, job.owner if self.quota_users else None, job.project if self.quota_projects else None,
+                job.reserve if self.timeline is not None else None)
 
     def prepare(self, cat: _Category, job: PendingJob) -> None:
         cat.who = Who(job.owner, self.snap.user_groups.get(job.owner, ()), job.project, None)
@@ -155,8 +152,11 @@ class Policies:
         and project (a quota)."""
         together: dict[Match, dict[str, float]] = {}
         devices: dict[str, dict[str, int]] = {}
+        # one slot of a sequential job on quotas that look at no instance: owner_refusal
+        # asked exactly this before the placement was looked for
+        quotas = self.quotas.active and job.ar_id is None and not (self.quotas_anywhere and req.pe is None)
         for position, (_, qi, count) in enumerate(placed):
-            if self.quotas.active and job.ar_id is None:
+            if quotas:
                 who = Who(cat.who.user, cat.who.groups, cat.who.project, cat.pe_name)
                 amounts = request_amounts(req.per_slot, req.per_job, count, master=position == 0)
                 why = self.quotas.exceeded(who, qi.queue, qi.host, amounts, req.fixed, together)

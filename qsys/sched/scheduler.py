@@ -164,7 +164,7 @@ class _Static:
 class _Category:
     __slots__ = ("req", "error", "_candidates", "_reasons", "heap", "skip", "failed", "never", "pes", "owner",
                  "who", "request_text", "pe_name", "policy_reasons", "base", "never_known", "slot_reasons",
-                 "static", "lazy")
+                 "static", "lazy", "derived")
 
     def __init__(self, lazy: _Pass) -> None:
         self.lazy = lazy  # the pass that works out candidates and reasons when first asked
@@ -176,6 +176,7 @@ class _Category:
         self.pe_name: str | None = None  # the PE a parallel placement is being tried in
         self.policy_reasons: list[str] = []
         self.base: _Category | None = None  # the category of the same requests it derives from
+        self.derived: dict[tuple[object, ...], _Category] | None = None  # of a base: by the policies' key
         self.never_known = False
         self.slot_reasons: list[str] | None = None  # of a base: the reasons last worked out
         self.req: JobRequest | None = None
@@ -317,14 +318,18 @@ class _Pass:
                 cat = self.categories[key] = self._new_category(job, key)
             return cat
         # the policies keep more categories apart (owner, project, advance reservation): they
-        # share what the requests alone decide, worked out once for the base category
-        full = (*key, *self.policies.key_extra(job))
-        cat = self.categories.get(full)
+        # share what the requests alone decide, worked out once for the base category (a
+        # small key per base: the long one is hashed once per job)
+        base = self.categories.get(key)
+        if base is None:
+            base = self.categories[key] = self._new_category(job, key)
+            base.derived = {}
+        extra = self.policies.key_extra(job)
+        derived = base.derived
+        assert derived is not None
+        cat = derived.get(extra)
         if cat is None:
-            base = self.categories.get(key)
-            if base is None:
-                base = self.categories[key] = self._new_category(job, key)
-            cat = self.categories[full] = self._derive(base, job)
+            cat = derived[extra] = self._derive(base, job)
         return cat
 
     def _derive(self, base: _Category, job: PendingJob) -> _Category:
@@ -969,7 +974,7 @@ class _Pass:
         if job.start_time is not None and job.start_time > now:
             decision.waiting[job.job_id] = [NOT_YET]
             return 0
-        if self.policies is not None:
+        if job.ar_id is not None and self.policies is not None:  # only an AR's job waits for it
             why = self.policies.waiting_reason(job)
             if why is not None:
                 decision.waiting[job.job_id] = [why]

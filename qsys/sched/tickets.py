@@ -392,6 +392,7 @@ class _Tree:
         self.parent: dict[int, _Node] = {}
         self.temp: dict[tuple[int, str], _Node] = {}
         self.found: dict[tuple[str, str | None], _Node | None] = {}
+        self.leaves: dict[int, dict[str, _Node]] = {}  # project node -> its leaves by name
         self.root = self._copy(root, None)
 
     def _copy(self, node: ShareNode, project: str | None) -> _Node:
@@ -435,13 +436,20 @@ class _Tree:
         return self._for_default(self.defaults[0], user) if self.defaults else None
 
     def _find_below(self, node: _Node, name: str) -> _Node | None:
-        for child in node.children:
-            if child.name == name and not child.children:
-                return child
-            found = self._find_below(child, name)
-            if found is not None:
-                return found
-        return None
+        """The first leaf named ``name`` below ``node`` (depth first, a node before what is
+        below it); the leaves of a project's subtree are indexed by name once, on first asking,
+        before any user node is added for a ``default`` (those are found by their own key)."""
+        index = self.leaves.get(id(node))
+        if index is None:
+            index = self.leaves[id(node)] = {}
+            stack = list(reversed(node.children))
+            while stack:
+                child = stack.pop()
+                if child.children:
+                    stack.extend(reversed(child.children))
+                else:
+                    index.setdefault(child.name, child)
+        return index.get(name)
 
     def _for_default(self, default: _Node, user: str) -> _Node:
         """A node of its own for each user a ``default`` node stands for, with its shares."""
