@@ -46,7 +46,7 @@ class QuotaState:
         self.index = index
         self.sets: list[ResourceQuotaSet] = [s for s in snap.quotas if s.enabled]
         self.used: dict[tuple[int, int, tuple[str, str, str, str, str]], dict[str, float]] = {}
-        self._matches: dict[tuple[Who, str, str], list[Match]] = {}
+        self._matches: dict[tuple[object, ...], list[Match]] = {}
         self._limits: dict[tuple[int, int], list[tuple[QuotaLimit, ComplexDef, float | str | None]]] = {}
         self._anywhere = self.anywhere
         for run in snap.running:
@@ -80,7 +80,8 @@ class QuotaState:
         """For each set, its first rule that applies to ``who`` on ``queue@host``."""
         if self._anywhere:
             queue = host = ""  # no rule looks at them: one answer for every instance
-        cache_key = (who, queue, host)
+        # a plain tuple: hashing and comparing the dataclass runs Python code at every look
+        cache_key = (who.user, who.groups, who.project, who.pe, queue, host)
         found = self._matches.get(cache_key)
         if found is None:
             found = []

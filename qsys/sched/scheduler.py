@@ -344,8 +344,8 @@ class _Pass:
         if cat.error is not None:
             return cat
         cat.reasons = list(base.reasons)
-        if job.ar_id is None:  # full for the requests is full for all: one heap for them
-            cat.candidates, cat.heap = base.candidates, base.heap
+        if job.ar_id is None:  # full for the requests is full for all: the base's heap for them
+            cat.candidates = base.candidates
             return cat
         qis = self.snap.queue_instances
         cat.candidates, cat.heap = [], []
@@ -365,9 +365,6 @@ class _Pass:
         static = cat.static = self._static(job, key, cat.owner)
         cat.req, cat.error = static.req, static.error
         cat.pes = [self.snap.pes[name] for name in static.pe_names]
-        if cat.error is None and self.policies is not None:  # the policies read them all
-            cat.heap = [(self.qi_key(i), i) for i in cat.candidates]
-            heapq.heapify(cat.heap)  # loads may have moved since the pass sorted them
         return cat
 
     def _static(self, job: PendingJob, key: tuple[object, ...], owner: str) -> _Static:
@@ -654,7 +651,11 @@ class _Pass:
         return None
 
     def _heap(self, cat: _Category) -> list[tuple[tuple[object, ...], int]]:
-        if cat.heap is None:  # no policies: the candidates with a free slot are all that count
+        """The category's candidates with a free slot now, by their keys now, made when a
+        placement is first tried (a category met after the cluster filled costs nothing).
+        Only jobs of an advance reservation look beyond the open instances: their
+        categories have a heap of their own from the start."""
+        if cat.heap is None:
             bad, skip = cat.static.bad, cat.skip or ()
             cat.heap = [(key, i) for key, i in self.ranked if i not in bad and i not in skip]
             cat.skip = None
@@ -670,7 +671,8 @@ class _Pass:
                 found = self._walk(cat, job, task)
                 if found is not False:
                     return found  # type: ignore[return-value]
-        heap = self._heap(cat)
+        # jobs of the same requests outside advance reservations share their base's heap
+        heap = self._heap(cat if cat.base is None or job.ar_id is not None else cat.base)
         kept: list[tuple[tuple[object, ...], int]] = []
         if policies is not None:
             why = policies.owner_refusal(cat, job, req, 1)

@@ -112,15 +112,14 @@ def make_refs(jobs: Iterable[PendingJob], running: Iterable[RunningJob], config:
         group = classes.get(key)
         if group is None:
             group = classes[key] = []
+        job_id = job.job_id  # (the class key is the Ref's owner fields, in their order)
         if len(job.task_ids) == 1 or limit == 1:
-            ref = Ref(job.job_id, 0, True, job.owner, job.project, dept, job.job_share, job.override_tickets,
-                      order=job.job_id * limit)
-            pending[job.job_id] = [ref]
+            ref = Ref(job_id, 0, True, *key, order=job_id * limit)
+            pending[job_id] = [ref]
             group.append(ref)
             continue
-        refs = pending[job.job_id] = [Ref(job.job_id, k, True, job.owner, job.project, dept, job.job_share,
-                                          job.override_tickets, order=job.job_id * limit + k)
-                                      for k in range(min(len(job.task_ids), limit))]
+        refs = pending[job_id] = [Ref(job_id, k, True, *key, order=job_id * limit + k)
+                                  for k in range(min(len(job.task_ids), limit))]
         group.extend(refs)
     return result
 
@@ -669,10 +668,12 @@ def rank(jobs: Sequence[PendingJob], result: TicketResult, config: TicketConfig)
     keys: list[float] = []
     refs_of: list[tuple[PendingJob, int, int | None]] = []
     key, take = keys.append, refs_of.append
+    get = pending_refs.get
     for job in result.by_submission:
-        base = (w_urg * ((job.urgency - low) / span if span > 0 else 0.5)
-                + w_pri * min(1.0, max(0.0, (job.priority + 1024) / 2048)))
-        group = pending_refs.get(job.job_id)
+        npprior = (job.priority + 1024) / 2048  # min(1, max(0, ...)) without two calls per job
+        npprior = 0.0 if not npprior > 0.0 else (npprior if npprior < 1.0 else 1.0)
+        base = w_urg * ((job.urgency - low) / span if span > 0 else 0.5) + w_pri * npprior
+        group = get(job.job_id)
         if not group:
             key(-base)
             take((job, 0, None))
