@@ -17,17 +17,20 @@ WRAPPERS := qlogin_wrapper rsh startmpi.sh stopmpi.sh pam_qsys_account
 .PHONY: install demo test test-deps lint bench clean wrappers install-pam
 
 # the runtime: qsys with its runtime dependencies only (pyproject.toml's dependencies)
+# (then the q-commands get launchers that start Python without its site module: qsys/launchers.py)
 $(BIN)/qsub: pyproject.toml $(shell find qsys execd -name '*.py' -o -name '*.lark' 2>/dev/null)
 	@if [ ! -x $(PY) ] || ! $(PY) -c 'import venv, ensurepip' 2>/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_RUN); fi
 	@[ -x $(BIN)/python ] || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip >/dev/null 2>&1 || true
 	$(BIN)/pip install -q .
+	$(BIN)/python -I -m qsys.launchers
 	@touch $(BIN)/qsub
 
 # what the tests and linters need on top: the "test" extra (pytest, pexpect, ruff, mypy, psycopg)
 $(VENV)/.test-deps: pyproject.toml $(BIN)/qsub
 	$(BIN)/pip install -q '.[test]'
+	$(BIN)/python -I -m qsys.launchers
 	@touch $@
 
 PAM_DIR ?= /lib/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/security

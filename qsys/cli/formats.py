@@ -8,13 +8,13 @@ SGE 8.1.9 prints (see tests/reference/sge-8.1.9). Each function returns the whol
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
 
 from qsys.jobspec import JobSpec, TaskRange
 from qsys.records import HostJob, HostRow, JobRow, QueueInstanceRow, TaskEnd
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from collections.abc import Iterable, Mapping, Sequence
     from typing import Any
 
 QUEUE_WIDTH = 30  # SGE's default queue column width (names are cut, not widened)
