@@ -386,7 +386,10 @@ class ClusterConfig:
         return dict(host.complex_values) if host is not None else {}
 
     def sched_value(self, name: str, default: str) -> str:
-        return str(to_wire(self.sconf).get(name, default))
+        wire = self.derived.get(("sconf",))
+        if wire is None:
+            wire = self.derived[("sconf",)] = to_wire(self.sconf)  # each pass asks, for two values
+        return str(wire.get(name, default))
 
 
 def _user_name(uid: int) -> str:
