@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from qsys.master.jobs import Job, Task
 
 
+PYTHON_DIR = os.path.dirname(sys.executable)  # the commands' directory, unless the bootstrap names one
+
+
 def launch_for(state: Master, job: Job, task: Task) -> Launch:
     config = state.config
     first = task.master
@@ -58,7 +61,7 @@ def launch_for(state: Master, job: Job, task: Task) -> Launch:
         epilog=conf.epilog,
         cell=state.cell.name,
         qsys_root=str(state.cell.root),
-        binary_path=state.boot.get("binary_path") or os.path.dirname(sys.executable),
+        binary_path=state.boot.get("binary_path") or PYTHON_DIR,
         devices=devices_on(task, first.host),
         checkpoint=checkpoint_of(state, job, conf.min_cpu_interval) if spec.checkpoint else None,
     )
