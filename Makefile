@@ -8,7 +8,7 @@ VENV ?= $(PREFIX)/venv
 BIN := $(VENV)/bin
 DEMO_ROOT ?= $(HOME)/.qsys
 
-APT_RUN := python3 python3-venv python3-dev gcc libpam0g-dev openssh-client
+APT_RUN := python3 python3-venv python3-dev gcc libpam0g-dev openssh-client musl-tools
 APT_TEST := $(APT_RUN) postgresql openssh-server openssh-client inetutils-telnetd inetutils-telnet \
 	rsh-redone-server rsh-redone-client iproute2 procps psmisc man-db groff-base passwd util-linux \
 	openmpi-bin libopenmpi-dev mpich xvfb x11-utils xauth tcsh chromium chromium-driver prometheus systemd make
@@ -17,17 +17,20 @@ WRAPPERS := qlogin_wrapper rsh startmpi.sh stopmpi.sh pam_qsys_account
 .PHONY: install demo test test-deps lint bench clean wrappers install-pam
 
 # the runtime: qsys with its runtime dependencies only (pyproject.toml's dependencies)
+# (then the q-commands get launchers that start Python without its site module: qsys/launchers.py)
 $(BIN)/qsub: pyproject.toml $(shell find qsys execd -name '*.py' -o -name '*.lark' 2>/dev/null)
 	@if [ ! -x $(PY) ] || ! $(PY) -c 'import venv, ensurepip' 2>/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_RUN); fi
 	@[ -x $(BIN)/python ] || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip >/dev/null 2>&1 || true
 	$(BIN)/pip install -q .
+	$(BIN)/python -I -m qsys.launchers
 	@touch $(BIN)/qsub
 
 # what the tests and linters need on top: the "test" extra (pytest, pexpect, ruff, mypy, psycopg)
 $(VENV)/.test-deps: pyproject.toml $(BIN)/qsub
 	$(BIN)/pip install -q '.[test]'
+	$(BIN)/python -I -m qsys.launchers
 	@touch $@
 
 PAM_DIR ?= /lib/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/security
@@ -37,6 +40,13 @@ $(PREFIX)/lib/pam_qsys.so: wrappers/pam/pam_qsys.c
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libpam0g-dev; }
 	@mkdir -p $(PREFIX)/lib
 	gcc -O2 -Wall -fPIC -shared -o $@ $< -lpam
+
+# the lean shepherd of plain batch jobs (execd/lean.py), static: an exec of it costs little
+$(PREFIX)/lib/qsys-shepherd: execd/shepherd_lean.c
+	@command -v musl-gcc >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools; }
+	@mkdir -p $(PREFIX)/lib
+	musl-gcc -static -O2 -Wall -o $@ $<
 
 $(PREFIX)/wrappers/%: wrappers/%
 	@mkdir -p $(PREFIX)/wrappers
@@ -50,7 +60,7 @@ install-pam: $(PREFIX)/lib/pam_qsys.so
 
 # as root, the commands also go on the system PATH (links in /usr/local/bin) and the manual
 # pages into the manpath (/usr/local/share/man), for every user, job and qrsh -inherit
-install: $(BIN)/qsub wrappers
+install: $(BIN)/qsub wrappers $(PREFIX)/lib/qsys-shepherd
 	$(MAKE) -s -C drmaa install PREFIX=$(PREFIX) PYTHON=$(BIN)/python
 	@if [ "$$(id -u)" = 0 ]; then $(BIN)/python -m qsys.install; fi
 

@@ -1,6 +1,6 @@
 """The scale benchmark: one master, up to 1,000 simulated exec hosts and 100,000 pending jobs.
 
-    python bench/scale.py [--quick] [--sizes 100x10000,1000x100000] [--window 30] [--profile]
+    python bench/scale.py [--quick] [--sizes 100x10000,1000x100000] [--window 30] [--profile] [--cprofile]
 
 For each size (exec hosts x pending tasks, 16 slots a host): a new cell; the master as its own
 process (``qsys.master.main -f``, so its RSS and CPU are its own); the exec hosts simulated in
@@ -15,9 +15,12 @@ run 1-10 s without forking). Then:
    single submits/s from one more client meanwhile, ``qstat -u '*'`` under that load, the RSS
    with the queue full.
 The pass figures come from the master's own measurement (``Client.master_metrics``: the
-pass-time histogram, seconds per phase summed, the last pass; qsys.master.metrics). With
-``--profile``, py-spy samples the master through the sustained phase of the largest size and
-the functions that take its time are printed.
+pass-time histogram, seconds per phase summed, the last pass; qsys.master.metrics); its CPU
+time (``/proc/<pid>/stat``, all it did: passes, requests, end reports) is given per pass and
+per dispatch, as wall time on two shared cores says little. With ``--profile``, py-spy samples
+the master through the sustained phase of the largest size and the functions that take its
+time are printed; ``--cprofile`` runs the master of the largest size under cProfile instead
+(the whole run: submission too) and prints its costliest functions.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -152,13 +156,15 @@ def submit_all(clients: dict[str, UserClient], mix: list[Submission], rng: rando
 
 
 class MasterProcess:
-    def __init__(self, cell: Cell, log: Path) -> None:
-        env = dict(os.environ, QSYS_ROOT=str(cell.root), QSYS_CELL=cell.name)
+    def __init__(self, cell: Cell, log: Path, cprofile: Path | None = None) -> None:
+        env = dict(os.environ, QSYS_ROOT=str(cell.root), QSYS_CELL=cell.name,
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
         self.cell = cell
         self.log = log.open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "qsys.master.main", "-f"], env=env,
+        profiler = ["-m", "cProfile", "-o", str(cprofile)] if cprofile is not None else []
+        self.proc = subprocess.Popen([sys.executable, *profiler, "-m", "qsys.master.main", "-f"], env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + (60 if cprofile is None else 300)
         while True:
             try:
                 with Client(cell, timeout=5) as client:
@@ -167,6 +173,7 @@ class MasterProcess:
                     break
             except Exception:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
                     raise RuntimeError(f"the master did not start (see {log})") from None
             time.sleep(0.05)
 
@@ -179,6 +186,11 @@ class MasterProcess:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return 0.0
+
+    def cpu_s(self) -> float:
+        """The master's CPU time so far (user and system), seconds."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -203,11 +215,14 @@ class Figures:
     idle_pass: float = 0.0
     idle_pass_phases: dict[str, float] = field(default_factory=dict)
     first_pass: float = 0.0
+    first_pass_cpu: float = 0.0  # the master's CPU seconds from qmod -e to the first pass's end
     first_pass_dispatched: int = 0
     first_pass_phases: dict[str, float] = field(default_factory=dict)
     mean_pass: float = 0.0
     mean_phases: dict[str, float] = field(default_factory=dict)
     passes: int = 0
+    cpu_per_pass: float = 0.0  # the master's CPU seconds in the sustained phase, per pass
+    cpu_per_dispatch_ms: float = 0.0  # and per task dispatched, milliseconds
     dispatch_per_s: float = 0.0
     submit_during_per_s: float = 0.0
     qstat_s: float = 0.0
@@ -294,17 +309,21 @@ def submitter(clients: dict[str, UserClient], rng: random.Random, stop: threadin
     while not stop.is_set():
         sub = job_mix(1, rng)[0]
         sub.spec.pe, sub.spec.tasks, sub.spec.hold = None, None, False
-        client.submit(sub.spec)
+        try:
+            client.submit(sub.spec)
+        except ConnectionFailed:  # timed out behind long passes (on loaded cores): not counted
+            continue
         counts[0] += 1
 
 
-def run_size(hosts: int, tasks: int, window: float, repeat: int, profile: Path | None) -> Figures:
+def run_size(hosts: int, tasks: int, window: float, repeat: int, profile: Path | None,
+             cprofile: Path | None = None) -> Figures:
     fig = Figures(hosts, tasks)
     rng = random.Random(hosts * 1_000_003 + tasks)
     root = Path(tempfile.mkdtemp(prefix="qsys-scale-", dir="/tmp"))
     cell = Cell(root, "default")
     new_cell(cell, hosts=hosts, slots=SLOTS, port=0, store_url=None)
-    master = MasterProcess(cell, root / "master.log")
+    master = MasterProcess(cell, root / "master.log", cprofile)
     loop = LoopThread("scale-fleet")
     fleet = SimFleet(cell.master_socket, auth.load_key(cell.key_file), host_names(hosts), slots=SLOTS)
     clients = users_clients(cell)
@@ -323,9 +342,11 @@ def run_size(hosts: int, tasks: int, window: float, repeat: int, profile: Path |
         fig.rss_pending = master.rss_mb()
         before = pass_times(cell)
         fig.idle_pass, fig.idle_pass_phases = sum(before.last.values()), dict(before.last)
+        cpu0 = master.cpu_s()
         with Client(cell) as admin:
             admin.queue_action("enable", ["all.q"])
         first = wait_for_pass(cell, before.passes)
+        fig.first_pass_cpu = master.cpu_s() - cpu0
         fig.first_pass, fig.first_pass_phases = sum(first.last.values()), dict(first.last)
         fig.first_pass_dispatched = first.last_dispatched
 
@@ -333,12 +354,12 @@ def run_size(hosts: int, tasks: int, window: float, repeat: int, profile: Path |
         feeder = threading.Thread(target=submitter, args=(clients, random.Random(7), stop, counts), daemon=True)
         spy = start_profile(master.pid, window, profile) if profile else None
         start = pass_times(cell)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), master.cpu_s()
         feeder.start()
         fig.qstat_busy_s, _ = qstat_all(cell, 1)
         time.sleep(max(0.0, window - (time.perf_counter() - t0)))
         end = pass_times(cell)
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, master.cpu_s() - cpu0
         stop.set()
         feeder.join(60)
         fig.rss_running = master.rss_mb()
@@ -346,7 +367,9 @@ def run_size(hosts: int, tasks: int, window: float, repeat: int, profile: Path |
         fig.submit_during_per_s = counts[0] / elapsed
         fig.dispatch_per_s = (end.dispatched - start.dispatched) / elapsed
         fig.passes = end.passes - start.passes
+        fig.cpu_per_dispatch_ms = 1000 * cpu / max(1, end.dispatched - start.dispatched)
         if fig.passes:
+            fig.cpu_per_pass = cpu / fig.passes
             fig.mean_phases = {p: (end.sums[p] - start.sums[p]) / fig.passes for p in PHASES}
             fig.mean_pass = sum(fig.mean_phases.values())
         if spy is not None:
@@ -403,6 +426,17 @@ def profile_summary(path: Path, top: int = 15) -> list[str]:
     return out
 
 
+def cprofile_summary(path: Path, top: int = 40) -> str:
+    """The functions with the most own time, then with the most time with what they call."""
+    import pstats
+
+    out = StringIO()
+    stats = pstats.Stats(str(path), stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
 def _short(frame: str) -> str:
     """``function (path/to/file.py:12)`` -> ``function (qsys/master/x.py)``."""
     name, _, where = frame.partition(" (")
@@ -418,17 +452,17 @@ def _short(frame: str) -> str:
 
 
 def table(figs: list[Figures]) -> list[str]:
-    head = ("hosts", "pending", "jobs", "submit/s", "1M_array_s", "idle_pass_s", "first_pass_s", "starts", "mean_pass_s",
-            "passes", "dispatch/s", "busy_submit/s", "qstat_s", "busy_qstat_s", "rss_idle_MB", "rss_pending_MB",
+    head = ("hosts", "pending", "jobs", "submit/s", "1M_array_s", "idle_pass_s", "first_pass_s", "first_cpu_s",
+            "starts", "mean_pass_s", "passes", "cpu/pass_s", "cpu/dispatch_ms", "dispatch/s", "busy_submit/s", "qstat_s", "busy_qstat_s", "rss_idle_MB", "rss_pending_MB",
             "rss_running_MB", "KB/pending", "KB/job")
     rows = [head]
     for f in figs:
         per_task = (f.rss_pending - f.rss_idle) * 1024 / max(1, f.tasks)
         per_job = (f.rss_pending - f.rss_idle) * 1024 / max(1, f.jobs)
         rows.append((str(f.hosts), str(f.tasks), str(f.jobs), f"{f.submit_per_s:.0f}", f"{f.array_s:.3f}",
-                     f"{f.idle_pass:.3f}",
-                     f"{f.first_pass:.3f}", str(f.first_pass_dispatched), f"{f.mean_pass:.3f}", str(f.passes),
-                     f"{f.dispatch_per_s:.0f}", f"{f.submit_during_per_s:.0f}", f"{f.qstat_s:.3f}",
+                     f"{f.idle_pass:.3f}", f"{f.first_pass:.3f}", f"{f.first_pass_cpu:.3f}",
+                     str(f.first_pass_dispatched), f"{f.mean_pass:.3f}", str(f.passes), f"{f.cpu_per_pass:.3f}",
+                     f"{f.cpu_per_dispatch_ms:.3f}", f"{f.dispatch_per_s:.0f}", f"{f.submit_during_per_s:.0f}", f"{f.qstat_s:.3f}",
                      f"{f.qstat_busy_s:.3f}", f"{f.rss_idle:.0f}", f"{f.rss_pending:.0f}", f"{f.rss_running:.0f}",
                      f"{per_task:.2f}", f"{per_job:.2f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
@@ -448,7 +482,7 @@ def phases(figs: list[Figures]) -> list[str]:
 
 
 GROWN = (("submit/s", "submit_per_s"), ("idle pass", "idle_pass"), ("first pass", "first_pass"),
-         ("mean pass", "mean_pass"), ("dispatch/s", "dispatch_per_s"), ("qstat", "qstat_s"),
+         ("mean pass", "mean_pass"), ("cpu/pass", "cpu_per_pass"), ("dispatch/s", "dispatch_per_s"), ("qstat", "qstat_s"),
          ("RSS pending", "rss_pending"), ("RSS running", "rss_running"))
 
 
@@ -487,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", help=f"HOSTSxTASKS,... (default {FULL_SIZES})")
     parser.add_argument("--window", type=float, help="seconds of sustained dispatch per size (default 30)")
     parser.add_argument("--profile", action="store_true", help="py-spy the master at the largest size")
+    parser.add_argument("--cprofile", action="store_true", help="cProfile the master at the largest size")
     args = parser.parse_args(argv)
     sizes = parse_sizes(args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES))
     window = args.window or (3.0 if args.quick else 30.0)
@@ -494,12 +529,16 @@ def main(argv: list[str] | None = None) -> int:
     largest = max(sizes, key=lambda s: (s[1], s[0]))
     figs: list[Figures] = []
     profile_file: Path | None = None
+    cprofile_file: Path | None = None
     for hosts, tasks in sizes:
         print(f"# {hosts} hosts x {SLOTS} slots, {tasks} pending tasks ...", file=sys.stderr, flush=True)
         wanted = args.profile and (hosts, tasks) == largest
         profile_file = Path(tempfile.mkstemp(prefix="qsys-scale-profile-", suffix=".txt")[1]) if wanted \
             else profile_file
-        figs.append(run_size(hosts, tasks, window, repeat, profile_file if wanted else None))
+        if args.cprofile and (hosts, tasks) == largest:
+            cprofile_file = Path(tempfile.mkstemp(prefix="qsys-scale-cprofile-", suffix=".prof")[1])
+        figs.append(run_size(hosts, tasks, window, repeat, profile_file if wanted else None,
+                             cprofile_file if (hosts, tasks) == largest else None))
         print("\n".join(table(figs)[-1:]), file=sys.stderr, flush=True)  # kept should a later size fail
     print(f"qsys scale benchmark: simulated exec hosts ({SLOTS} slots each) over the real protocol, "
           f"the master in its own process; {window:g} s of sustained dispatch per size")
@@ -514,6 +553,10 @@ def main(argv: list[str] | None = None) -> int:
     if profile_file is not None and profile_file.exists() and profile_file.stat().st_size:
         print(f"profile of the master at {largest[0]} hosts, {largest[1]} pending (py-spy):")
         print("\n".join(profile_summary(profile_file)))
+    if cprofile_file is not None and cprofile_file.stat().st_size:
+        print(f"cProfile of the master at {largest[0]} hosts, {largest[1]} pending:")
+        print(cprofile_summary(cprofile_file))
+        print(f"(the whole profile: {cprofile_file}, for pstats)")
     return 0
 
 

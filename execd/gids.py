@@ -48,11 +48,13 @@ class GidPoolExhausted(Exception):
 
 def reserve(gid: int, owner: Path) -> bool:
     """Reserve ``gid`` on this machine for ``owner``; False when another owner holds it."""
-    RESERVATIONS.mkdir(parents=True, exist_ok=True)
     path = RESERVATIONS / str(gid)
-    for _attempt in (1, 2):
+    for _attempt in (1, 2, 3):
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileNotFoundError:  # made when missing, not before every reservation
+            RESERVATIONS.mkdir(parents=True, exist_ok=True)
+            continue
         except FileExistsError:
             try:
                 holder = Path(path.read_text().strip())

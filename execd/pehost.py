@@ -74,6 +74,7 @@ class PeHost:
                             owner)
         self.last_gid = gid
         launch.extra_gid = gid
+        self._gid_cache[owner] = gid  # what its job.json will say: held() need not read it
 
     def gid_of_task(self, job_id: int, task_id: int) -> int | None:
         tracked = self.daemon.tasks.get((job_id, task_id))

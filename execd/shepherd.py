@@ -151,19 +151,58 @@ def _open(path: str, flags: int) -> int:
         raise StartFailed(NO_OUTPUT, f"can't open {path}: {exc.strerror}") from None
 
 
-def _set_limits(launch: Launch) -> None:
-    def pair(soft: float | None, hard: float | None) -> tuple[int, int] | None:
-        if soft is None and hard is None:
-            return None
-        h = int(hard) if hard is not None else resource.RLIM_INFINITY
-        s = int(soft) if soft is not None else h
-        return (min(s, h) if h != resource.RLIM_INFINITY else s, h)
-
+def limits(launch: Launch) -> list[tuple[int, int, int]]:
+    """(resource, soft, hard) of the job's rlimits (``resource.RLIM_INFINITY``: unlimited)."""
+    out = []
     for res, soft, hard in ((resource.RLIMIT_AS, launch.s_vmem, launch.h_vmem),
                             (resource.RLIMIT_CPU, launch.s_cpu, launch.h_cpu)):
-        limits = pair(soft, hard)
-        if limits is not None:
-            resource.setrlimit(res, limits)
+        if soft is None and hard is None:
+            continue
+        h = int(hard) if hard is not None else resource.RLIM_INFINITY
+        s = int(soft) if soft is not None else h
+        out.append((res, min(s, h) if h != resource.RLIM_INFINITY else s, h))
+    return out
+
+
+def _set_limits(launch: Launch) -> None:
+    for res, soft, hard in limits(launch):
+        resource.setrlimit(res, (soft, hard))
+
+
+def tmpdir_path(launch: Launch) -> str:
+    """The job's TMPDIR as it is named when the name is free."""
+    path = os.path.join(launch.tmpdir_base or "/tmp", f"{launch.task_key}.{launch.queue}")
+    if launch.pe_task_id:
+        path += f".{launch.pe_task_id}"  # the master task's TMPDIR on this host stays its own
+    return path
+
+
+def job_plan(tdir: TaskDir, launch: Launch, ident: identity.Identity, tmpdir: str, conf: dict[str, Any]) -> Plan:
+    """What the job child does (StartFailed when the shell is missing): the shepherd's plan,
+    which the exec daemon also writes for the lean shepherd (``execd.lean``)."""
+    spec = launch.spec
+    cwd = str(spec.get("cwd") or ident.home)
+    name = job_name(launch)
+    ctx = output_paths.PathContext(launch.job_id, launch.task_id, launch.is_array, name, ident.home,
+                                   ident.user, launch.host, cwd)
+    files = output_paths.plan(list(spec.get("stdout_paths") or []), list(spec.get("stderr_paths") or []),
+                              spec.get("stdin_path"), bool(spec.get("join")), ctx)
+    script = str(tdir.script_path)
+    hostfile = tdir.file(PE_HOSTFILE)
+    facts = JobFacts(
+        user=ident.user, home=ident.home, cwd=cwd, tmpdir=tmpdir, task_dir=str(tdir.path),
+        job_script=str(spec.get("command") or "") if spec.get("binary") else script,
+        job_name=name, shell=str(spec.get("shell") or launch.shell or "/bin/sh"),
+        stdout=files.stdout, stderr=files.stderr, stdin=files.stdin,
+        pe_hostfile=str(hostfile) if hostfile.exists() else None,
+        qsys_root=str(conf.get("qsys_root") or ""), cell=str(conf.get("cell") or ""),
+        binary_path=str(conf.get("binary_path") or ""),
+    )
+    login = _login_shell(launch)
+    exe, argv, search, fallback, stdin_script = _command(launch, script, ":".join(path_prefix(launch, facts, login)))
+    env = build(launch, facts, login)
+    env.update(petask.inherit_env(launch, conf))
+    return Plan(ident, cwd, files, env, exe, argv, search, fallback, stdin_script, launch)
 
 
 def _child(plan: Plan, argv: list[str], err_w: int) -> None:
@@ -238,31 +277,8 @@ class Shepherd:
     # ------------------------------------------------------------ plan
 
     def _plan(self, launch: Launch, ident: identity.Identity, tmpdir: str) -> Plan:
-        spec = launch.spec
-        cwd = str(spec.get("cwd") or ident.home)
-        name = job_name(launch)
-        ctx = output_paths.PathContext(launch.job_id, launch.task_id, launch.is_array, name, ident.home,
-                                  ident.user, launch.host, cwd)
-        files = output_paths.plan(list(spec.get("stdout_paths") or []), list(spec.get("stderr_paths") or []),
-                             spec.get("stdin_path"), bool(spec.get("join")), ctx)
-        script = str(self.tdir.script_path)
-        hostfile = self.tdir.file(PE_HOSTFILE)
-        conf = self.tdir.execd_conf()
-        self._hand_over(ident, [self.tdir.script_path, hostfile])
-        facts = JobFacts(
-            user=ident.user, home=ident.home, cwd=cwd, tmpdir=tmpdir, task_dir=str(self.tdir.path),
-            job_script=str(spec.get("command") or "") if spec.get("binary") else script,
-            job_name=name, shell=str(spec.get("shell") or launch.shell or "/bin/sh"),
-            stdout=files.stdout, stderr=files.stderr, stdin=files.stdin,
-            pe_hostfile=str(hostfile) if hostfile.exists() else None,
-            qsys_root=str(conf.get("qsys_root") or ""), cell=str(conf.get("cell") or ""),
-            binary_path=str(conf.get("binary_path") or ""),
-        )
-        login = _login_shell(launch)
-        exe, argv, search, fallback, stdin_script = _command(launch, script, ":".join(path_prefix(launch, facts, login)))
-        env = build(launch, facts, login)
-        env.update(petask.inherit_env(launch, conf))
-        return Plan(ident, cwd, files, env, exe, argv, search, fallback, stdin_script, launch)
+        self._hand_over(ident, [self.tdir.script_path, self.tdir.file(PE_HOSTFILE)])
+        return job_plan(self.tdir, launch, ident, tmpdir, self.tdir.execd_conf())
 
     @staticmethod
     def _hand_over(ident: identity.Identity, paths: list[Path]) -> None:
@@ -281,9 +297,7 @@ class Shepherd:
 
     def _make_tmpdir(self, launch: Launch, ident: identity.Identity) -> str:
         base = launch.tmpdir_base or "/tmp"
-        path = os.path.join(base, f"{launch.task_key}.{launch.queue}")
-        if launch.pe_task_id:
-            path += f".{launch.pe_task_id}"  # the master task's TMPDIR on this host stays its own
+        path = tmpdir_path(launch)
         try:
             try:
                 os.mkdir(path, 0o700)

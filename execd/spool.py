@@ -130,6 +130,9 @@ class TaskDir:
         except FileNotFoundError:
             return {}
 
+    def write_execd_conf(self, conf: dict[str, Any]) -> None:
+        write_atomic(self.file(EXECD_FILE), json.dumps(conf, sort_keys=True), 0o600)
+
     @property
     def script_path(self) -> Path:
         return self.file(SCRIPT)
@@ -269,8 +272,10 @@ class Spool:
             if dot and job.isdigit() and task.isdigit():
                 yield TaskDir(self.active / name)
 
-    def create_task(self, launch: Launch, execd_conf: dict[str, Any]) -> TaskDir:
-        """Write a new task directory from a Launch; an old one of the same name is replaced."""
+    def create_task(self, launch: Launch, execd_conf: dict[str, Any] | None) -> TaskDir:
+        """Write a new task directory from a Launch; an old one of the same name is replaced.
+        ``execd_conf`` None: no execd.json (a lean shepherd's task: its plan holds the decisions;
+        ``TaskDir.write_execd_conf`` when it goes to the Python shepherd after all)."""
         tdir = self.task_dir(launch.job_id, launch.task_id)
         if tdir.path.exists():
             shutil.rmtree(tdir.path)
@@ -288,6 +293,7 @@ class Spool:
             write_atomic(tdir.file(PE_HOSTFILE), lines)
         # job.json holds the job's environment (-V): readable by the shepherd only, which reads
         # it before it switches to the job's user
-        write_atomic(tdir.file(EXECD_FILE), json.dumps(execd_conf, sort_keys=True), 0o600)
+        if execd_conf is not None:
+            tdir.write_execd_conf(execd_conf)
         write_atomic(tdir.file(JOB_FILE), json.dumps(wire, sort_keys=True), 0o600)
         return tdir

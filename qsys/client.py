@@ -50,13 +50,16 @@ GREETING_TIMEOUT = 3.0  # and then to greet
 
 def connect_master(addresses: list[Address], timeout: float | None, several: bool = False,
                    secure: Callable[[_socket.socket, str], _socket.socket] | None = None,
-                   ) -> tuple[_socket.socket, protocol.Challenge]:
+                   early: bytes = b"") -> tuple[_socket.socket, protocol.Challenge]:
     """One attempt to reach the active master: the connection and its Challenge, from the
     first of ``addresses`` that greets with one. A master host that is not active (a shadow)
     answers NotActive naming the active master, which is tried next. With ``several``
     candidates one that is slow to accept or greet is given up for the next; the connection
     then has ``timeout``. ``secure`` wraps a TCP connection (TLS) before the greeting. None
-    answering is _Unreachable, with why for each."""
+    answering is _Unreachable, with why for each. ``early`` is sent on a Unix socket as soon
+    as it is open, before the greeting is read (a local client's Hello needs nothing of the
+    Challenge, so it and the first request go in the same round trip); the connection's
+    family tells the caller whether it went."""
     pending = list(addresses)
     tried: list[Address] = []
     failures: list[tuple[Address, _Unreachable]] = []
@@ -75,6 +78,8 @@ def connect_master(addresses: list[Address], timeout: float | None, several: boo
         try:
             if several:
                 sock.settimeout(GREETING_TIMEOUT)
+            if early and isinstance(address, str):
+                sock.sendall(early)
             first = protocol.recv_sync(sock, protocol.MAX_HELLO)
         except OSError as exc:
             sock.close()
@@ -168,8 +173,16 @@ class Client:
             self._sock = None
 
     def _connect(self) -> _socket.socket:
+        """The connection to the master, made if there is none yet."""
+        return self._connect_with(None)[0]
+
+    def _connect_with(self, first: Any) -> tuple[_socket.socket, bool]:
+        """The connection to the master, made if there is none yet, and whether ``first``
+        (a request) went with its handshake (on a new Unix socket connection: one round trip
+        for both; nothing was carried out until the master welcomed the caller, so a
+        connection lost before that is tried again like any other attempt)."""
         if self._sock is not None:
-            return self._sock
+            return self._sock, False
         import time
 
         deadline = time.monotonic() + self.retry
@@ -178,8 +191,8 @@ class Client:
             where, attempt = self._target()
             left = deadline - time.monotonic()
             try:
-                self._sock = attempt(self._attempt_timeout(left))
-                return self._sock
+                self._sock, sent = attempt(self._attempt_timeout(left), first)
+                return self._sock, sent
             except _Unreachable as exc:
                 if not exc.again or left <= pause:
                     raise ConnectionFailed(f"error: unable to contact qmaster using {where}: {exc.reason}") from None
@@ -198,37 +211,44 @@ class Client:
         forced = os.environ.get("QSYS_MASTER")
         sock_path = str(self._cell.master_socket) if self._cell else master_socket_path()
         if not forced and self.act_as is None and os.path.exists(sock_path):
-            return f"socket {sock_path}", lambda timeout: self._try_unix(sock_path, timeout)
+            return f"socket {sock_path}", lambda timeout, first: self._try_unix(sock_path, timeout, first)
         candidates = self._master_addresses(forced)
         if len(candidates) == 1:
             where = 'port {1} on host "{0}"'.format(*candidates[0])
         else:
             where = "master_candidates " + ",".join(_where(a) for a in candidates)
-        return where, lambda timeout: self._try_tcp(candidates, timeout)
+        return where, lambda timeout, first: self._try_tcp(candidates, timeout)
 
-    def _try_unix(self, path: str, timeout: float | None) -> _socket.socket:
+    def _try_unix(self, path: str, timeout: float | None, first: Any) -> tuple[_socket.socket, bool]:
         try:
-            return self._try([path], timeout)
+            return self._try([path], timeout, first)
         except _Unreachable:
             # a master host of a failover cell whose master is gone: another may be active
             if not self._bootstrap().get("master_candidates"):
                 raise
             return self._try_tcp(self._master_addresses(None), timeout)
 
-    def _try_tcp(self, candidates: list[tuple[str, int]], timeout: float | None) -> _socket.socket:
+    def _try_tcp(self, candidates: list[tuple[str, int]], timeout: float | None) -> tuple[_socket.socket, bool]:
         return self._try(list(candidates), timeout)
 
-    def _try(self, addresses: list[Address], timeout: float | None) -> _socket.socket:
+    def _try(self, addresses: list[Address], timeout: float | None,
+             first: Any = None) -> tuple[_socket.socket, bool]:
         tcp = any(not isinstance(a, str) for a in addresses)
+        # the Hello of a Unix socket client carries no credential: it and the first request
+        # go before the Challenge is read (only on a Unix socket, see connect_master)
+        early = b"" if tcp else protocol.encode(protocol.Hello(credential=None, client=""), lean=True)
+        if early and first is not None:
+            early += protocol.encode(first, lean=True)
         sock, challenge = connect_master(addresses, timeout, several=len(addresses) > 1,
-                                         secure=self._tls() if tcp else None)
+                                         secure=self._tls() if tcp else None, early=early)
+        unix = sock.family == _socket.AF_UNIX
         try:
-            self._handshake(sock, challenge, unix=sock.family == _socket.AF_UNIX)
+            self._handshake(sock, challenge, unix=unix, said_hello=unix and bool(early))
         except BaseException:
             sock.close()
             raise
         sock.settimeout(self.timeout)
-        return sock
+        return sock, unix and first is not None
 
     def _tls(self) -> Callable[[_socket.socket, str], _socket.socket] | None:
         """How a TCP connection is secured in a cell with ``tls yes`` (None: plain TCP); the
@@ -252,12 +272,15 @@ class Client:
         active = read_active_master(self.cell) if boot.get("master_candidates") else ""
         return master_candidates(boot, active)
 
-    def _handshake(self, sock: _socket.socket, challenge: protocol.Challenge, *, unix: bool) -> None:
-        """Hello, Welcome (the Challenge came with the connection); a connection lost on the
-        way is _Unreachable (nothing was asked yet), a refusal of the master is its error."""
+    def _handshake(self, sock: _socket.socket, challenge: protocol.Challenge, *, unix: bool,
+                   said_hello: bool = False) -> None:
+        """Hello (unless it went already), Welcome (the Challenge came with the connection); a
+        connection lost on the way is _Unreachable (nothing was carried out yet: the master
+        reads a request only after its Welcome), a refusal of the master is its error."""
         try:
-            credential = None if unix else self._credential(challenge.nonce)
-            protocol.send_sync(sock, protocol.Hello(credential=credential, client=""))
+            if not said_hello:
+                credential = None if unix else self._credential(challenge.nonce)
+                protocol.send_sync(sock, protocol.Hello(credential=credential, client=""))
             self.user = self._reply(sock, protocol.Welcome).user
         except OSError as exc:
             raise _unreachable(exc) from None
@@ -283,9 +306,10 @@ class Client:
     def request(self, msg: Any, expect: type[R] | None = None) -> R:
         """Send one request; its reply (a message of type ``expect``), or raise its Fail."""
         for attempt in (1, 2):
-            sock = self._connect()
+            sock, sent = self._connect_with(msg)
             try:
-                protocol.send_sync(sock, msg)
+                if not sent:
+                    protocol.send_sync(sock, msg)
                 return self._reply(sock, expect)
             except (OSError, protocol.PeerClosed) as exc:
                 self.close()

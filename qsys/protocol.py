@@ -11,15 +11,18 @@ Every request has a typed reply (:class:`Submitted`, :class:`Lines`, :class:`Job
 or :class:`Fail`.
 
 Clients are synchronous (``send_sync``/``recv_sync`` on a plain socket, no asyncio import);
-daemons use ``read_message``/``write_message`` on asyncio streams, imported lazily.
+daemons use ``read_message``/``write_message`` on asyncio streams, imported lazily. A
+client's small frames are packed and unpacked in plain Python (``qsys.wirepack``: the same
+bytes, without the cost of importing msgpack at each command's start); everything else, and
+everything a daemon sends or receives, goes through msgpack's C codec.
 """
 
 from __future__ import annotations
 
 import struct
+import sys
 
-import msgpack
-
+from qsys import wirepack
 from qsys.arspec import ArRecord, ArSpec
 from qsys.errors import ProtocolError
 from qsys.jobspec import JobSpec
@@ -58,6 +61,7 @@ else:
 MAX_FRAME = 256 * 1024 * 1024  # what a client takes from its master (a qstat of many jobs)
 MAX_REQUEST = 64 * 1024 * 1024  # what a daemon takes from an authenticated peer
 MAX_HELLO = 64 * 1024  # what a daemon takes before the peer is authenticated
+LEAN_FRAME = 16 * 1024  # the largest frame a client unpacks in plain Python (wirepack)
 _HEADER = struct.Struct(">I")
 # Arguments, environments and paths are bytes on Unix; Python holds the bytes that are not
 # UTF-8 as lone surrogates (surrogateescape), and so does the wire: the job sees them exactly.
@@ -110,8 +114,14 @@ class Frame:
         self.data = data
 
 
-def encode(msg: Any) -> bytes:
-    """One frame for ``msg``."""
+def _lean() -> bool:
+    """May this process pack and unpack in plain Python? Until it has needed msgpack's C
+    codec (a daemon, a command with a large frame): after that the import is paid for."""
+    return "msgpack" not in sys.modules
+
+
+def encode(msg: Any, *, lean: bool = False) -> bytes:
+    """One frame for ``msg`` (``lean``: a client's, see ``qsys.wirepack``)."""
     if type(msg) is Frame:
         return msg.data
     try:
@@ -120,16 +130,36 @@ def encode(msg: Any) -> bytes:
         raise ProtocolError(f"unregistered message type {type(msg).__name__}") from None
     body = to_map(msg)
     body["t"] = name
-    payload = msgpack.packb(body, use_bin_type=True, default=_nested, unicode_errors=_TEXT_ERRORS)
+    payload = None
+    if lean and _lean():
+        try:
+            payload = wirepack.packb(body, _nested)
+        except wirepack.TooLarge:
+            pass
+    if payload is None:
+        import msgpack
+
+        payload = msgpack.packb(body, use_bin_type=True, default=_nested, unicode_errors=_TEXT_ERRORS)
     return _HEADER.pack(len(payload)) + payload
 
 
-def decode(payload: bytes) -> Any:
-    """The message in one frame's payload (without its length header); MalformedMessage when
-    it is not one."""
+def _unpack(payload: bytes, lean: bool) -> Any:
+    if lean and len(payload) <= LEAN_FRAME and _lean():
+        return wirepack.unpackb(payload)
+    import msgpack
+
     try:
-        body = msgpack.unpackb(payload, raw=False, strict_map_key=False, unicode_errors=_TEXT_ERRORS)
-    except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:  # TypeError: a list as a map key
+        return msgpack.unpackb(payload, raw=False, strict_map_key=False, unicode_errors=_TEXT_ERRORS)
+    except msgpack.UnpackException as exc:  # the ones that are not ValueErrors
+        raise ValueError(str(exc)) from None
+
+
+def decode(payload: bytes, *, lean: bool = False) -> Any:
+    """The message in one frame's payload (without its length header); MalformedMessage when
+    it is not one (``lean``: a client's, see ``qsys.wirepack``)."""
+    try:
+        body = _unpack(payload, lean)
+    except (ValueError, TypeError, RecursionError) as exc:  # TypeError: a list as a map key
         raise MalformedMessage(f"malformed message: {_short(exc)}") from None
     if not isinstance(body, dict):
         raise MalformedMessage("malformed message: not a map")
@@ -195,14 +225,14 @@ def _recv_exact(sock: _socket.socket, n: int) -> bytes:
 
 
 def send_sync(sock: _socket.socket, msg: Any) -> None:
-    sock.sendall(encode(msg))
+    sock.sendall(encode(msg, lean=True))
 
 
 def recv_sync(sock: _socket.socket, limit: int = MAX_FRAME) -> Any:
     (length,) = _HEADER.unpack(_recv_exact(sock, 4))
     if length > limit:
         raise ProtocolError(f"frame of {length} bytes is too large")
-    return decode(_recv_exact(sock, length))
+    return decode(_recv_exact(sock, length), lean=True)
 
 
 # ---------------------------------------------------------------- asyncio I/O (daemons)

@@ -106,43 +106,51 @@ def dataclass(cls: Any = None, /, *, frozen: bool = False, slots: bool = False) 
 
 
 def _is_classvar(annotation: object) -> bool:
-    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    if type(annotation) is str:  # every annotation of a module with ``from __future__ import annotations``
+        return annotation.startswith(("ClassVar", "typing.ClassVar"))
+    text = getattr(annotation, "__name__", "")
     return isinstance(text, str) and (text.startswith("ClassVar") or text.startswith("typing.ClassVar"))
 
 
 def _build(cls: Any, frozen: bool, slots: bool = False) -> Any:
+    # Run for each of the ~150 record types a command imports, most never made: what can
+    # wait for the first instance (the source of __init__) does.
+    namespace = cls.__dict__
     inherited: dict[str, Field] = {}
-    for base in reversed(cls.__mro__[1:]):
-        for f in getattr(base, "__record_fields__", ()):
+    for base in cls.__mro__[-2:0:-1]:
+        for f in base.__dict__.get("__record_fields__", ()):
             inherited[f.name] = f
     declared: dict[str, Field] = dict(inherited)
-    for name, annotation in cls.__dict__.get("__annotations__", {}).items():
+    for name, annotation in namespace.get("__annotations__", {}).items():
         if _is_classvar(annotation):
             continue
-        value = cls.__dict__.get(name, MISSING)
-        spec = value if isinstance(value, Field) else Field(default=value)
-        spec.name = name
-        declared[name] = spec
-        if isinstance(value, Field):
+        value = namespace.get(name, MISSING)
+        if type(value) is Field:
+            spec = value
             if spec.default is MISSING:
                 delattr(cls, name)
             else:
                 setattr(cls, name, spec.default)
+        else:
+            spec = Field(default=value)
+        spec.name = name
+        declared[name] = spec
     all_fields = tuple(declared.values())
     if slots:
         cls = _slotted(cls, [f.name for f in all_fields if f.name not in inherited])
+        namespace = cls.__dict__
     cls.__record_fields__ = all_fields
-    cls.__match_args__ = tuple(f.name for f in all_fields)  # type: ignore[misc]
-    _add_init(cls, all_fields, frozen)
-    if "__repr__" not in cls.__dict__:
+    cls.__match_args__ = tuple(declared)  # type: ignore[misc]
+    cls.__init__ = _lazy_init(cls, frozen)
+    if "__repr__" not in namespace:
         cls.__repr__ = _repr
-    if "__eq__" not in cls.__dict__:
+    if "__eq__" not in namespace:
         cls.__eq__ = _eq
     if frozen:
         cls.__setattr__ = _frozen_setattr
         cls.__delattr__ = _frozen_setattr
         cls.__hash__ = _hash
-    elif not callable(cls.__dict__.get("__hash__")):
+    elif not callable(namespace.get("__hash__")):
         cls.__hash__ = None  # mutable and compared by value, as dataclasses do
     return cls
 
@@ -154,11 +162,25 @@ def _slotted(cls: Any, names: list[str]) -> Any:
     return type(cls)(cls.__name__, cls.__bases__, namespace)
 
 
-def _add_init(cls: Any, all_fields: tuple[Field, ...], frozen: bool) -> None:
+def _lazy_init(cls: Any, frozen: bool) -> Callable[..., None]:
+    """An ``__init__`` that puts the real one in its place at the first instance: a command
+    makes a handful of the many message types."""
+
+    def first_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        init = _compile_init(cls, frozen)
+        cls.__init__ = init
+        init(self, *args, **kwargs)
+
+    return first_init
+
+
+def _compile_init(cls: Any, frozen: bool) -> Callable[..., None]:
+    """``__init__(self, <fields with their defaults>)`` as source, compiled: the one way to
+    give it real keyword parameters cheaply."""
     params, body = [], []
     env: dict[str, Any] = {"MISSING": MISSING, "setattr": object.__setattr__}
     seen_default = False
-    for f in all_fields:
+    for f in cls.__record_fields__:
         if f.default is not MISSING:
             env[f"d_{f.name}"] = f.default
             params.append(f"{f.name}=d_{f.name}")
@@ -175,22 +197,13 @@ def _add_init(cls: Any, all_fields: tuple[Field, ...], frozen: bool) -> None:
             params.append(f.name)
             value = f.name
         body.append(f"setattr(self, {f.name!r}, {value})" if frozen else f"self.{f.name} = {value}")
-    post = hasattr(cls, "__post_init__")
-    if post:
+    if hasattr(cls, "__post_init__"):
         body.append("self.__post_init__()")
-    source = f"def __init__(self, {', '.join(params)}):\n    " + "\n    ".join(body or ["pass"])
-    if not params:
-        source = "def __init__(self):\n    " + "\n    ".join(body or ["pass"])
-
-    def first_init(self: Any, *args: Any, **kwargs: Any) -> None:
-        # compiled at the first instance: a command uses a handful of the many message types
-        exec(source, env)  # the one way to give __init__ real keyword parameters cheaply
-        init = env["__init__"]
-        init.__qualname__ = f"{cls.__qualname__}.__init__"
-        cls.__init__ = init
-        init(self, *args, **kwargs)
-
-    cls.__init__ = first_init
+    source = f"def __init__({', '.join(['self', *params])}):\n    " + "\n    ".join(body or ["pass"])
+    exec(source, env)
+    init: Callable[..., None] = env["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
 
 
 def _repr(self: Any) -> str:

@@ -10,13 +10,15 @@ them so (qsys itself and its tests read attributes).
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
+# collections.abc without the collections package (2 ms of every command)
+from _collections_abc import ItemsView, KeysView, Mapping, ValuesView
 
 from qsys import record as dataclasses
 from qsys.record import dataclass, field, from_map
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from collections.abc import Iterator
     from typing import Any, TypeVar
     R = TypeVar("R")
 

@@ -10,9 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from execd.lean import ENV_BINARY
+from tests import leanlib
 from tests.clusterlib import Cluster, ensure_user
 
 pytest_plugins = ["tests.pg"]
+
+# the exec daemons of the tests start plain tasks under this tree's lean shepherd
+_lean = leanlib.build()
+if _lean is not None and ENV_BINARY not in os.environ:
+    os.environ[ENV_BINARY] = str(_lean)
 
 TEST_USERS = ("qsys_alice", "qsys_bob")
 

@@ -8,13 +8,13 @@ SGE 8.1.9 prints (see tests/reference/sge-8.1.9). Each function returns the whol
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
 
 from qsys.jobspec import JobSpec, TaskRange
 from qsys.records import HostJob, HostRow, JobRow, QueueInstanceRow, TaskEnd
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
+    from collections.abc import Iterable, Mapping, Sequence
     from typing import Any
 
 QUEUE_WIDTH = 30  # SGE's default queue column width (names are cut, not widened)
@@ -138,11 +138,21 @@ def _job_line(row: JobRow) -> str:
             f"{row.slots:>5} {row.tasks if row.is_array and row.tasks else NO_TASK}")
 
 
+def listing(header: str, texts: Iterable[str]) -> str:
+    """A job listing: the header, its rule and the rows' texts (each a row's lines)."""
+    return _text(_with_rule(header)) + "".join(texts)
+
+
+def job_text(row: JobRow) -> str:
+    """A row's text in plain qstat."""
+    return _job_line(row) + "\n"
+
+
 def qstat_jobs(rows: Sequence[JobRow]) -> str:
     """Plain qstat; nothing at all when there are no jobs."""
     if not rows:
         return ""
-    return _text(_with_rule(JOBS_HEADER) + [_job_line(r) for r in rows])
+    return listing(JOBS_HEADER, map(job_text, rows))
 
 
 def _resource_lines(label: str, values: Mapping[str, str], contribution: bool) -> list[str]:
@@ -183,14 +193,30 @@ def requested_lines(row: JobRow) -> list[str]:
     return lines
 
 
+def requested_text(row: JobRow) -> str:
+    """A row's text in qstat -r: its line followed by its requests."""
+    return _text([_job_line(row), *requested_lines(row)])
+
+
 def qstat_jobs_requested(rows: Sequence[JobRow]) -> str:
     """qstat -r: each job line followed by its requests."""
     if not rows:
         return ""
-    lines = _with_rule(JOBS_HEADER)
-    for row in rows:
-        lines.append(_job_line(row))
-        lines += requested_lines(row)
+    return listing(JOBS_HEADER, map(requested_text, rows))
+
+
+def tasks_indent(rows: Sequence[JobRow]) -> int:
+    """How far qstat -t indents the SLAVE lines: as far as the first row's queue column."""
+    return len(_row_start(rows[0]))
+
+
+def tasks_text(row: JobRow, indent: int) -> str:
+    """A row's text in qstat -t: its line and a SLAVE line per slave queue."""
+    master = "MASTER " if is_running(row) else "       "
+    lines = [f"{_row_start(row)}{_cut(row.queue, QUEUE_WIDTH)} {master}{_task_column(row)}"]
+    for slave in row.slave_queues if is_running(row) else []:
+        queue = _cut(str(slave.get("queue", "")), QUEUE_WIDTH)
+        lines.append(f"{' ' * indent}{queue} SLAVE  {_task_column(row)}")
     return _text(lines)
 
 
@@ -198,15 +224,8 @@ def qstat_jobs_tasks(rows: Sequence[JobRow]) -> str:
     """qstat -t: the master column instead of slots, one SLAVE line per slave queue."""
     if not rows:
         return ""
-    lines = _with_rule(TASKS_HEADER)
-    blank = " " * len(_row_start(rows[0]))
-    for row in rows:
-        master = "MASTER " if is_running(row) else "       "
-        lines.append(f"{_row_start(row)}{_cut(row.queue, QUEUE_WIDTH)} {master}{_task_column(row)}")
-        for slave in row.slave_queues if is_running(row) else []:
-            queue = _cut(str(slave.get("queue", "")), QUEUE_WIDTH)
-            lines.append(f"{blank}{queue} SLAVE  {_task_column(row)}")
-    return _text(lines)
+    indent = tasks_indent(rows)
+    return listing(TASKS_HEADER, (tasks_text(row, indent) for row in rows))
 
 
 EXT_NO_TICKETS = "   NA " * 6  # a finished job's ticket and share columns
@@ -225,12 +244,14 @@ def qstat_jobs_ext(rows: Sequence[JobRow]) -> str:
     """qstat -ext: tickets, project, department and usage columns (no time column)."""
     if not rows:
         return ""
-    lines = _with_rule(EXT_HEADER)
-    for row in rows:
-        shown = EXT_NO_TICKETS if is_finished(row) else _ticket_columns(row)
-        lines.append(f"{_row_start(row, ext=True, with_time=False)}{_usage_columns(row)}{shown}"
-                     f"{_cut(row.queue, QUEUE_WIDTH)} {row.slots:>5} {_task_column(row)}")
-    return _text(lines)
+    return listing(EXT_HEADER, map(ext_text, rows))
+
+
+def ext_text(row: JobRow) -> str:
+    """A row's text in qstat -ext."""
+    shown = EXT_NO_TICKETS if is_finished(row) else _ticket_columns(row)
+    return (f"{_row_start(row, ext=True, with_time=False)}{_usage_columns(row)}{shown}"
+            f"{_cut(row.queue, QUEUE_WIDTH)} {row.slots:>5} {_task_column(row)}\n")
 
 
 TICKET_COLUMNS = ("tckts", "ovrts", "otckt", "ftckt", "stckt")
@@ -279,9 +300,17 @@ def _full_job_line(row: JobRow, slots: int) -> str:
     return f"{_row_start(row)}{slots:>5} {_task_column(row)}"
 
 
-def qstat_full(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow], explain: str = "") -> str:
+def waiting_text(row: JobRow) -> str:
+    """A pending or finished row's text in qstat -f."""
+    return _full_job_line(row, row.slots) + "\n"
+
+
+def qstat_full(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow], explain: str = "",
+               pending_text: str = "") -> str:
     """qstat -f: every queue instance with the jobs running in it, then pending jobs;
-    ``-explain E``: the reasons of an error state, each on a line of its own after a tab."""
+    ``-explain E``: the reasons of an error state, each on a line of its own after a tab.
+    ``pending_text``: the lines of more pending jobs (``waiting_text``: kept by the master),
+    after those of ``rows``."""
     running = [r for r in rows if is_running(r)]
     pending = [r for r in rows if not is_running(r) and not is_finished(r)]
     finished = [r for r in rows if is_finished(r)]
@@ -297,13 +326,12 @@ def qstat_full(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow], expla
                                                       for s in row.slave_queues)
             if in_queue:
                 lines.append(_full_job_line(row, _slots_in(row, queue.name)))
-    if pending:
-        lines += PENDING_BANNER
-        lines += [_full_job_line(r, r.slots) for r in pending]
+    parts = [_text(lines)]
+    if pending or pending_text:
+        parts += [_text(PENDING_BANNER), *map(waiting_text, pending), pending_text]
     if finished:
-        lines += FINISHED_BANNER
-        lines += [_full_job_line(r, r.slots) for r in finished]
-    return _text(lines)
+        parts += [_text(FINISHED_BANNER), *map(waiting_text, finished)]
+    return "".join(parts)
 
 
 # ----------------------------------------------------------------------------- qstat -j

@@ -52,9 +52,9 @@ def escape(text: object) -> str:
 class _Doc:
     """Lines of an XML document, indented two spaces per level."""
 
-    def __init__(self) -> None:
-        self.lines: list[str] = [XML_DECL]
-        self.depth = 0
+    def __init__(self, depth: int = 0) -> None:
+        self.lines: list[str] = [] if depth else [XML_DECL]  # (a part of a document: no declaration)
+        self.depth = depth
 
     def _pad(self) -> str:
         return "  " * self.depth
@@ -141,33 +141,32 @@ def _requests_of(doc: _Doc, row: JobRow) -> None:
     doc.leaves([("predecessor_jobs_req", j) for j in row.hold_jids])
 
 
-def _pending_block(doc: _Doc, rows: Sequence[JobRow], with_queue: bool, forms: frozenset[str]) -> None:
-    doc.open("job_info")
-    for row in rows:
-        if not is_running(row):
-            _job_list(doc, row, with_queue, forms)
-    doc.close("job_info")
-
-
-def qstat_xml(rows: Sequence[JobRow], forms: frozenset[str] = frozenset()) -> str:
-    """qstat -xml: running tasks under queue_info, waiting jobs under job_info; ``forms``
-    holds "ext", "requested" and "tasks" for -ext, -r and -t."""
-    doc = _Doc()
-    doc.raw(QSTAT_OPEN)
-    doc.depth = 1
-    doc.open("queue_info")
-    for row in rows:
-        if is_running(row):
-            _job_list(doc, row, True, forms)
-    doc.close("queue_info")
-    _pending_block(doc, rows, True, forms)
-    doc.raw("</job_info>")
+def job_list_text(row: JobRow, with_queue: bool, depth: int, forms: frozenset[str] = frozenset()) -> str:
+    """A row's job_list element at ``depth``, its lines each ending in a newline."""
+    doc = _Doc(depth)
+    _job_list(doc, row, with_queue, forms)
     return doc.text()
 
 
+def _pending_block(rows: Sequence[JobRow], with_queue: bool, forms: frozenset[str], pending_text: str) -> str:
+    waiting = "".join(job_list_text(row, with_queue, 2, forms) for row in rows if not is_running(row))
+    return f"  <job_info>\n{waiting}{pending_text}  </job_info>\n</job_info>\n"
+
+
+def qstat_xml(rows: Sequence[JobRow], forms: frozenset[str] = frozenset(), pending_text: str = "") -> str:
+    """qstat -xml: running tasks under queue_info, waiting jobs under job_info; ``forms``
+    holds "ext", "requested" and "tasks" for -ext, -r and -t. ``pending_text``: the
+    job_list elements of more waiting jobs (``job_list_text``: kept by the master), after
+    those of ``rows``."""
+    running = "".join(job_list_text(row, True, 2, forms) for row in rows if is_running(row))
+    return (f"{XML_DECL}\n{QSTAT_OPEN}\n  <queue_info>\n{running}  </queue_info>\n"
+            + _pending_block(rows, True, forms, pending_text))
+
+
 def qstat_full_xml(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow],
-                   forms: frozenset[str] = frozenset()) -> str:
-    """qstat -f -xml: each Queue-List with its running jobs, then the waiting jobs."""
+                   forms: frozenset[str] = frozenset(), pending_text: str = "") -> str:
+    """qstat -f -xml: each Queue-List with its running jobs, then the waiting jobs
+    (``pending_text``: as qstat_xml's)."""
     doc = _Doc()
     doc.raw(QSTAT_OPEN)
     doc.depth = 1
@@ -187,9 +186,7 @@ def qstat_full_xml(queues: Sequence[QueueInstanceRow], rows: Sequence[JobRow],
                 _job_list(doc, row, False, forms)
         doc.close("Queue-List")
     doc.close("queue_info")
-    _pending_block(doc, rows, False, forms)
-    doc.raw("</job_info>")
-    return doc.text()
+    return doc.text() + _pending_block(rows, False, forms, pending_text)
 
 
 # ----------------------------------------------------------------------------- qstat -j -xml

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from qsys.accounting_file import ACCOUNTING_FIELDS, HEADER, devices_file, format_devices_line, format_line
 from qsys.logfile import LineFile
-from qsys.record import asdict
 
 if TYPE_CHECKING:
     from qsys.master.jobs import Job, Task
@@ -51,11 +50,18 @@ def failure_code(report: dict[str, Any]) -> int:
     return failed
 
 
+USAGE = ("ru_utime", "ru_stime", "ru_maxrss", "ru_ixrss", "ru_ismrss", "ru_idrss", "ru_isrss", "ru_minflt",
+         "ru_majflt", "ru_nswap", "ru_inblock", "ru_oublock", "ru_msgsnd", "ru_msgrcv", "ru_nsignals", "ru_nvcsw",
+         "ru_nivcsw", "cpu", "mem", "io", "iow", "maxvmem")  # what a record takes of a report as it is
+# the fields of an ExitReport that a record reads
+REPORT_FIELDS = ("end_time", "start_time", "failed", "killed", "signal", "exit_status", "ru_wallclock", *USAGE)
+
+
 def build_record(job: Job, task: Task, report: dict[str, Any], now: float) -> dict[str, Any]:
     end = float(report.get("end_time") or now)
     start = float(report.get("start_time") or task.start_time or 0.0)
     master = task.master
-    record: dict[str, Any] = {name: 0 for name in ACCOUNTING_FIELDS}
+    record: dict[str, Any] = dict.fromkeys(ACCOUNTING_FIELDS, 0)
     record.update(
         qname=master.queue.split("@", 1)[0],
         hostname=master.host,
@@ -81,9 +87,7 @@ def build_record(job: Job, task: Task, report: dict[str, Any], now: float) -> di
         arid=0,
         ar_sub_time=0,
     )
-    for key in ("ru_utime", "ru_stime", "ru_maxrss", "ru_ixrss", "ru_ismrss", "ru_idrss", "ru_isrss",
-                "ru_minflt", "ru_majflt", "ru_nswap", "ru_inblock", "ru_oublock", "ru_msgsnd",
-                "ru_msgrcv", "ru_nsignals", "ru_nvcsw", "ru_nivcsw", "cpu", "mem", "io", "iow", "maxvmem"):
+    for key in USAGE:
         if key in report and report[key] is not None:
             record[key] = report[key]
     if not record["cpu"]:
@@ -133,7 +137,8 @@ class AccountingWriter:
         self._open()
 
     def record(self, job: Job, task: Task, report: ExitReport, now: float) -> dict[str, Any]:
-        return build_record(job, task, asdict(report), now)
+        """The record of a task's end (the fields it reads of the report: not a whole copy of it)."""
+        return build_record(job, task, {name: getattr(report, name) for name in REPORT_FIELDS}, now)
 
     def write(self, record: dict[str, Any]) -> None:
         """Append the line: visible to qacct at once, on disk soon: an fsync starts in the

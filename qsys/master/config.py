@@ -113,7 +113,7 @@ class ClusterConfig:
         self._attr_cache: dict[tuple[str, str, str], str] = {}
         self._host_configs: dict[str, dict[str, str]] = {}
         self._instances: tuple[frozenset[str], list[QueueInstance]] | None = None
-        self.generation = 0
+        self.derived: dict[tuple[Any, ...], Any] = {}  # see qsys.master.configcache
         self.mode = "personal"  # told to every exec host as execd_mode
         self.generation = 0  # counts changes (what is derived from the configuration is kept until it moves)
 
@@ -182,7 +182,7 @@ class ClusterConfig:
         self._attr_cache = {}
         self._host_configs = {}
         self._instances = None
-        self.generation += 1
+        self.derived = {}
 
     # ------------------------------------------------------------ persistence
 
@@ -386,7 +386,10 @@ class ClusterConfig:
         return dict(host.complex_values) if host is not None else {}
 
     def sched_value(self, name: str, default: str) -> str:
-        return str(to_wire(self.sconf).get(name, default))
+        wire = self.derived.get(("sconf",))
+        if wire is None:
+            wire = self.derived[("sconf",)] = to_wire(self.sconf)  # each pass asks, for two values
+        return str(wire.get(name, default))
 
 
 def _user_name(uid: int) -> str:

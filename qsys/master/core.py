@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence, Set
+from collections.abc import Callable, Sequence, Set
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -108,6 +108,8 @@ class Master:
         # changes (job_change is the one place every change of a job passes): a pass costs
         # a lookup per unchanged job, not a rebuild
         self.pending_views: dict[int, Any] = {}
+        self.job_changes = 0  # counts those changes: what is derived from all jobs is kept until it moves
+        self.job_watchers: list[Callable[[int], None]] = []  # each told the id of a job that changed (status)
         self.pending_views_cap = 0  # the most task ids a view holds (the cell's slots, snapshot.py)
         self.restorers: dict[str, rollback.Restorer] = {}  # object kind -> undo of a refused change
         committer.on_failure = self._refused
@@ -161,14 +163,14 @@ class Master:
 
     def add_job(self, job: Job) -> None:
         self.jobs[job.job_id] = job
-        self.pending_views.pop(job.job_id, None)
+        self._changed(job.job_id)
         self._index(job)
         self.giveback.note()
 
     def drop_job(self, job: Job) -> None:
         """Take a job out of memory (its end or deletion is committed with the caller's changes)."""
         self.jobs.pop(job.job_id, None)
-        self.pending_views.pop(job.job_id, None)
+        self._changed(job.job_id)
         self._unindex(job.job_id, job.predecessors | job.ad_predecessors)
         self.giveback.note()
 
@@ -181,7 +183,7 @@ class Master:
 
     def reindex(self, job: Job, old_predecessors: Set[int]) -> None:
         """``old_predecessors``: all the job waited for (-hold_jid and -hold_jid_ad) before."""
-        self.pending_views.pop(job.job_id, None)
+        self._changed(job.job_id)
         self._unindex(job.job_id, old_predecessors - job.predecessors - job.ad_predecessors)
         self._index(job)
 
@@ -224,8 +226,15 @@ class Master:
             if job_id in self.jobs:
                 del self._forgotten[job_id]  # its deletion was refused: it did not end
 
+    def _changed(self, job_id: int) -> None:
+        """A job changed (its record, its tasks, its links) or came or went."""
+        self.pending_views.pop(job_id, None)
+        self.job_changes += 1
+        for tell in self.job_watchers:
+            tell(job_id)
+
     def job_change(self, job: Job) -> PutJob:
-        self.pending_views.pop(job.job_id, None)
+        self._changed(job.job_id)
         return PutJob(job.job_id, job.owner, job.state_label(), job.to_record())
 
     def task_change(self, job: Job, task: Task) -> PutTask:

@@ -133,10 +133,10 @@ class Dispatcher:
         try:
             snapshot = self.snapshot(now, immediate)
             timer.mark()
-            with collector.paused():
+            with collector.paused():  # and while its orders become tasks and start messages (as many)
                 decision = sched.schedule(snapshot, self.memo)
-            timer.mark()
-            started, changes, launches = self._apply(decision, now)
+                timer.mark()
+                started, changes, launches = self._apply(decision, now)
             timer.mark()
         finally:
             self.pacer.passed(timer.elapsed())  # requests waiting for it go on now

@@ -10,30 +10,25 @@ from typing import TYPE_CHECKING
 
 from qsys.launch import Launch, PeHostEntry
 from qsys.master.checkpointing import checkpoint_of
-from qsys.master.config import LIMITS, split_list
+from qsys.master.configcache import launch_conf, limit_value
 
 if TYPE_CHECKING:
     from qsys.master.core import Master
     from qsys.master.jobs import Job, Task
 
 
-def launch_for(state: Master, job: Job, task: Task) -> Launch:
-    from qsys.sched.values import parse_memory, parse_time
+PYTHON_DIR = os.path.dirname(sys.executable)  # the commands' directory, unless the bootstrap names one
 
+
+def launch_for(state: Master, job: Job, task: Task) -> Launch:
     config = state.config
     first = task.master
     spec = job.spec
-    host_conf = config.host_config(first.host)
-
-    def queue_attr(name: str) -> str:
-        return config.queue_attr(first.queue, name, first.host)
-
+    conf = launch_conf(config, first.queue, first.host)
     limits: dict[str, float | None] = {}
-    for name in LIMITS:
-        queue_text = queue_attr(name)
-        job_text = spec.hard_resources.get(name)
-        parse = parse_time if name.endswith(("_rt", "_cpu")) else parse_memory
-        values = [parse(t) for t in (queue_text, job_text) if t and t.upper() != "INFINITY"]
+    for name, queue_limit in conf.limits.items():
+        job_limit = limit_value(name, spec.hard_resources.get(name))
+        values = [v for v in (queue_limit, job_limit) if v is not None]
         limits[name] = min(values) if values else None
     return Launch(
         job_id=job.job_id,
@@ -58,17 +53,17 @@ def launch_for(state: Master, job: Job, task: Task) -> Launch:
         s_cpu=limits["s_cpu"],
         h_vmem=int(limits["h_vmem"]) if limits["h_vmem"] else None,
         s_vmem=int(limits["s_vmem"]) if limits["s_vmem"] else None,
-        tmpdir_base=queue_attr("tmpdir"),
-        shell=queue_attr("shell"),
-        shell_start_mode=_none(queue_attr("shell_start_mode")) or host_conf.get("shell_start_mode", "posix_compliant"),
-        login_shells=split_list(host_conf.get("login_shells", "")),
-        prolog=_none(queue_attr("prolog")) or _none(host_conf.get("prolog", "")),
-        epilog=_none(queue_attr("epilog")) or _none(host_conf.get("epilog", "")),
+        tmpdir_base=conf.tmpdir,
+        shell=conf.shell,
+        shell_start_mode=conf.shell_start_mode,
+        login_shells=list(conf.login_shells),
+        prolog=conf.prolog,
+        epilog=conf.epilog,
         cell=state.cell.name,
         qsys_root=str(state.cell.root),
-        binary_path=state.boot.get("binary_path") or os.path.dirname(sys.executable),
+        binary_path=state.boot.get("binary_path") or PYTHON_DIR,
         devices=devices_on(task, first.host),
-        checkpoint=checkpoint_of(state, job, parse_time(queue_attr("min_cpu_interval") or "00:05:00")),
+        checkpoint=checkpoint_of(state, job, conf.min_cpu_interval) if spec.checkpoint else None,
     )
 
 
@@ -80,7 +75,3 @@ def devices_on(task: Task, host: str) -> dict[str, list[str]]:
             for name, ids in a.devices.items():
                 out.setdefault(name, []).extend(ids)
     return out
-
-
-def _none(text: str) -> str:
-    return "" if not text or text.upper() == "NONE" else text

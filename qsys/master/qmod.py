@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol
 from qsys.errors import InvalidRequest
-from qsys.master.queue_states import QueueStates, order_states, pairs
+from qsys.master.configcache import pairs
+from qsys.master.queue_states import QueueStates, order_states
 from qsys.master.reschedule import lost_run, pushed_line, rerunnable
 from qsys.master.tasks import parse_job_target
 from qsys.store import StoreError

@@ -25,6 +25,7 @@ from qsys.errors import InvalidRequest
 from qsys.master.access import unix_groups
 from qsys.master.checkpointing import migrates_on_suspend
 from qsys.master.config import split_list
+from qsys.master.configcache import instance_conf
 from qsys.master.snapshot import used_slots
 from qsys.store import StoreError
 
@@ -45,14 +46,6 @@ _KIND_JOBS = "job_suspension"
 
 def order_states(letters: str | set[str]) -> str:
     return "".join(c for c in STATE_ORDER if c in letters)
-
-
-def pairs(text: str | None) -> list[tuple[str, str]]:
-    out = []
-    for item in split_list(text):
-        name, sep, value = item.partition("=")
-        out.append((name, value if sep else ""))
-    return out
 
 
 class QueueStates:
@@ -232,11 +225,11 @@ class QueueStates:
         obj = self.state.config.exec_hosts.get(host)
         return None if obj is None else obj.complex_values.get(name)
 
-    def _exceeded(self, host: str, text: str) -> bool:
-        """Is any ``name=threshold`` of ``text`` exceeded on ``host`` (value relop threshold)?"""
+    def _exceeded(self, host: str, thresholds: list[tuple[str, str]]) -> bool:
+        """Is any ``(name, threshold)`` exceeded on ``host`` (value relop threshold)?"""
         from qsys.sched.values import compare
 
-        for name, threshold in pairs(text):
+        for name, threshold in thresholds:
             cdef = self.state.config.resolve_complex(name)
             value = self.host_value(host, cdef.name if cdef is not None else name)
             if value is None or not threshold:
@@ -254,34 +247,36 @@ class QueueStates:
         config = self.state.config
         out: set[str] = set()
         for qi in config.queue_instances(self.state.hosts):
-            text = config.queue_attr(qi.queue, "subordinate_list", qi.host)
-            for name, limit in pairs(text):
+            for name, limit in instance_conf(config, qi.queue, qi.host).subordinates:
                 busy = used.get((qi.queue, qi.host), 0)
                 need = int(limit) if limit.isdigit() and int(limit) > 0 else qi.slots
                 if busy and busy >= need:
                     out.add(f"{name}@{qi.host}")
         return out
 
-    def compute(self, now: float | None = None) -> dict[str, str]:
-        """Every queue instance's state letters, now."""
+    def compute(self, now: float | None = None, used: dict[tuple[str, str], int] | None = None) -> dict[str, str]:
+        """Every queue instance's state letters, now (``used``: the slots held per instance,
+        when the caller has counted them already)."""
         master = self.state
         config = master.config
         now = self.now() if now is None else now
-        used = used_slots(master.jobs.values())
+        if used is None:
+            used = used_slots(master.jobs.values())
         subordinated = self._subordinated(used)
         out: dict[str, str] = {}
         for qi in config.queue_instances(master.hosts):
             name = f"{qi.queue}@{qi.host}"
+            conf = instance_conf(config, qi.queue, qi.host)
             letters = set(qi.states) | set(self.manual.get(name, ""))
             entry = master.hosts.get(qi.host)
             if entry is None or not entry.up:
                 letters.add("u")
-            if self._exceeded(qi.host, config.queue_attr(qi.queue, "load_thresholds", qi.host)):
+            if self._exceeded(qi.host, conf.load_thresholds):
                 letters.add("a")
-            if self._exceeded(qi.host, config.queue_attr(qi.queue, "suspend_thresholds", qi.host)):
+            if self._exceeded(qi.host, conf.suspend_thresholds):
                 letters.add("A")
-            cal = config.queue_attr(qi.queue, "calendar", qi.host)
-            if cal and cal.upper() != "NONE":
+            cal = conf.calendar
+            if cal:
                 schedule = self._calendar(cal)
                 state = schedule.state_at(now) if schedule is not None else "on"
                 if state == "off":
@@ -310,7 +305,7 @@ class QueueStates:
 
     def decorate(self, queue_snaps: list[Any], pe_snaps: dict[str, Any], owners: set[str]) -> None:
         """Put states and access denials into a scheduling snapshot."""
-        states = self.compute()
+        states = self.compute(used={(qi.queue, qi.host): qi.used_slots for qi in queue_snaps})
         config = self.state.config
         glob = config.global_conf
         glob_allow = ",".join(glob.user_lists or ()) or None
@@ -325,8 +320,8 @@ class QueueStates:
 
         for qi in queue_snaps:
             qi.states = states.get(qi.name, qi.states)
-            ulists = config.queue_attr(qi.queue, "user_lists", qi.host)
-            xlists = config.queue_attr(qi.queue, "xuser_lists", qi.host)
+            conf = instance_conf(config, qi.queue, qi.host)
+            ulists, xlists = conf.user_lists, conf.xuser_lists
             denied = {o for o in owners
                       if not allowed(o, ulists, xlists)
                       or not allowed(o, glob_allow, glob_deny)}
@@ -374,6 +369,8 @@ class QueueStates:
         """Suspend (or resume) nsuspend tasks per suspend_interval of each instance in ``A``."""
         from qsys.sched.values import parse_time
 
+        if not self.threshold_suspended and not any("A" in letters for letters in states.values()):
+            return False  # no instance in A, no task held by a threshold: nothing to do
         config, changed = self.state.config, False
         running: dict[str, list[tuple[int, int]]] = {}
         for job in self.state.jobs.values():
@@ -411,7 +408,9 @@ class QueueStates:
         states = self.compute()
         changed = self._thresholds(states, self.now())
         alive: set[tuple[int, int]] = set()
-        for job in master.jobs.values():
+        suspending = any(c in SUSPENDING for letters in states.values() for c in letters)
+        quiet = not (suspending or self.stopped or self.job_suspended or self.threshold_suspended)
+        for job in () if quiet else master.jobs.values():  # quiet: nothing stopped, nothing to stop
             for task in job.tasks.values():
                 key = (job.job_id, task.task_id)
                 alive.add(key)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from qsys.master.actions import JobActions
     from qsys.master.core import HeldLink, Master
     from qsys.master.identity import Identity
+    from qsys.master.jobs import Job
     from qsys.master.verify import SubmitVerifier
     from qsys.records import Submitted, TaskEnd
 
@@ -34,7 +35,7 @@ class JobRequests:
         warnings = await self.verifier.check(who, spec)  # -w e|w|v|p
         (job,) = await create_jobs(state, who, [spec])
         if not spec.now:
-            state.schedule_soon()
+            _schedule_for(state, [job])
         else:
             dispatched = await self.immediate.run_now(job)
             if not dispatched:
@@ -50,7 +51,7 @@ class JobRequests:
                 raise InvalidRequest("-now y is not allowed in a bulk submission")
             validate_spec(state, who, spec)
         jobs = await create_jobs(state, who, specs)
-        state.schedule_soon()
+        _schedule_for(state, jobs)
         return protocol.SubmittedMany([submitted(job) for job in jobs])
 
     async def job_action(self, who: Identity, msg: protocol.JobAction) -> protocol.Lines:
@@ -83,3 +84,12 @@ class JobRequests:
                 self.link.send(host, protocol.ExecdShutdown("master shutdown"))
         asyncio.get_running_loop().call_later(0.1, self.state.stopping.set)
         return protocol.Ok("shutting down")
+
+
+def _schedule_for(state: Master, jobs: list[Job]) -> None:
+    """A pass for new jobs, unless none of them may run yet (held with -h, waiting for
+    -hold_jid predecessors): a pass over every pending job that can change nothing is what
+    each ``qsub -h`` cost the master otherwise."""
+    now = state.clock.now()
+    if any(job.eligible(now) for job in jobs):
+        state.schedule_soon()

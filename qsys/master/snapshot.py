@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from qsys import sched
 from qsys.master.access import unix_groups, user_admitted
 from qsys.master.arraydeps import ready_tasks, waiting_test
-from qsys.master.config import LIMITS, split_list
+from qsys.master.configcache import consumables, derived, instance_conf
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -40,56 +40,55 @@ def used_slots(jobs: Iterable[Job]) -> Counter[tuple[str, str]]:
     return used
 
 
-def consumption(state: Master, jobs: Iterable[Job] | None = None) -> tuple[dict[tuple[str, str], dict[str, float]], dict[str, dict[str, float]],
-                                        dict[str, float]]:
-    """What running tasks hold of consumable resources, per queue instance, host and
-    cluster (Grid Engine counts a consumable at every level that defines it)."""
-    from qsys.sched.values import parse_value
+Use = dict[str, float]  # consumable -> amount held
 
-    config = state.config
-    per_qi: dict[tuple[str, str], dict[str, float]] = {}
-    per_host: dict[str, dict[str, float]] = {}
-    total: dict[str, float] = {}
-    for job in state.jobs.values() if jobs is None else jobs:
-        if not job.tasks or not job.spec.hard_resources:
+
+def consumption(config: ClusterConfig, running: Iterable[Job]) -> tuple[dict[tuple[str, str], Use], dict[str, Use],
+                                                                        Use, dict[str, int]]:
+    """What running tasks hold of consumable resources, per queue instance, host and
+    cluster (Grid Engine counts a consumable at every level that defines it); and the slots
+    they hold per parallel environment."""
+    per_qi: dict[tuple[str, str], Use] = {}
+    per_host: dict[str, Use] = {}
+    total: Use = {}
+    pe_used: dict[str, int] = {}
+    for job in running:
+        tasks = job.tasks.values()
+        for task in tasks:
+            if task.pe:
+                pe_used[task.pe] = pe_used.get(task.pe, 0) + task.slots
+        if not job.spec.hard_resources:
             continue
-        for name, text in job.spec.hard_resources.items():
-            cdef = config.resolve_complex(name)
-            if cdef is None or cdef.consumable == "NO":
-                continue
-            try:
-                amount = float(parse_value(cdef.type, text))
-            except Exception:
-                continue
-            for task in job.tasks.values():
+        for item in consumables(config, job.spec.hard_resources):
+            name = item.name
+            for task in tasks:
                 for index, a in enumerate(task.assignments):
-                    used = amount if cdef.consumable == "JOB" else amount * a.slots
-                    if cdef.consumable == "JOB" and index:
+                    if item.per_job and index:
                         continue
+                    used = item.amount if item.per_job else item.amount * a.slots
                     for bucket in (per_qi.setdefault((a.queue, a.host), {}), per_host.setdefault(a.host, {}),
                                    total):
-                        bucket[cdef.name] = bucket.get(cdef.name, 0.0) + used
-    return per_qi, per_host, total
+                        bucket[name] = bucket.get(name, 0.0) + used
+    return per_qi, per_host, total, pe_used
 
 
 def build_snapshot(state: Master, states: StateDecorator, now: float, immediate: int | None = None) -> sched.Snapshot:
     config = state.config
-    running = [job for job in state.jobs.values() if job.tasks]  # one walk of a long queue, not three
-    used = used_slots(running)
-    per_qi, per_host, total = consumption(state, running)
     hosts = state.hosts
-    queue_snaps = queue_instance_snapshots(config, hosts, used)
     # no pass can start more tasks of an array than the cell has slots: a job's view holds
     # at most that many of its ids (an array of 1,000,000 tasks is not a list of them), and
     # never fewer than the ticket policy counts (max_pending_tasks_per_job)
-    cap = max(sum(qi.slots for qi in queue_snaps) + 1, config.sconf.max_pending_tasks_per_job)
+    cap = max(sum(qi.slots for qi in config.queue_instances(hosts)) + 1, config.sconf.max_pending_tasks_per_job)
     if state.pending_views_cap != cap:
         state.pending_views.clear()
         state.pending_views_cap = cap
+    running: list[Job] = []
     jobs = []
     views = state.pending_views
     owners = set()
-    for job in state.jobs.values():
+    for job in state.jobs.values():  # one walk of a long queue
+        if job.tasks:
+            running.append(job)
         if not job.pending:
             continue
         owners.add(job.owner)
@@ -102,6 +101,8 @@ def build_snapshot(state: Master, states: StateDecorator, now: float, immediate:
         if view is None:
             view = views[job.job_id] = pending_snapshot(job, len(job.tasks), cap=cap)
         jobs.append(view)
+    per_qi, per_host, total, pe_used = consumption(config, running)
+    queue_snaps = queue_instance_snapshots(config, hosts, used_slots(running))
     host_snaps = host_snapshots(config, hosts)
     groups: dict[str, list[str]] = {}
     for name, snap in host_snaps.items():
@@ -109,7 +110,7 @@ def build_snapshot(state: Master, states: StateDecorator, now: float, immediate:
         snap.denied_owners = host_denials(config, name, owners, groups)
     for qi in queue_snaps:
         qi.consumed = per_qi.get((qi.queue, qi.host), {})
-    pe_snaps = pe_snapshots(state, running)
+    pe_snaps = pe_snapshots(config, pe_used)
     states.decorate(queue_snaps, pe_snaps, owners)
     return sched.Snapshot(
         now=now,
@@ -134,12 +135,21 @@ def host_snapshots(config: ClusterConfig, live: dict[str, ExecHost]) -> dict[str
             load = {k: str(v) for k, v in host.load.items()}
             load.setdefault("arch", host.arch)
             load.setdefault("num_proc", str(host.processors))
-        conf = config.exec_hosts.get(name)
-        cvalues = dict(conf.complex_values) if conf is not None else {}
+        cvalues, projects, xprojects = host_conf(config, name)
         out[name] = sched.HostSnap(name=name, load=load, complex_values=cvalues, consumed={},
-                                   projects=list(conf.projects) if conf is not None else [],
-                                   xprojects=list(conf.xprojects) if conf is not None else [])
+                                   projects=projects, xprojects=xprojects)
     return out
+
+
+def host_conf(config: ClusterConfig, name: str) -> tuple[dict[str, str], list[str], list[str]]:
+    """An exec host's complex_values, projects and xprojects (shared: read, never changed)."""
+    def make() -> tuple[dict[str, str], list[str], list[str]]:
+        conf = config.exec_hosts.get(name)
+        if conf is None:
+            return {}, [], []
+        return dict(conf.complex_values), list(conf.projects), list(conf.xprojects)
+
+    return derived(config, ("exechost", name), make)
 
 
 def host_denials(config: ClusterConfig, host: str, owners: set[str],
@@ -160,44 +170,32 @@ def host_denials(config: ClusterConfig, host: str, owners: set[str],
 
 def queue_instance_snapshots(config: ClusterConfig, live: dict[str, ExecHost],
                              used: Counter[tuple[str, str]]) -> list[sched.QueueInstanceSnap]:
+    """The queue instances' views; their configured parts are the configuration's
+    (``configcache``), shared by every pass."""
     out = []
     for qi in config.queue_instances(live):
         host = live.get(qi.host)
-        states = qi.states + ("" if host is not None and host.up else "u")
-        qtype = set()
-        if "B" in qi.qtype:
-            qtype.add("BATCH")
-        if "I" in qi.qtype:
-            qtype.add("INTERACTIVE")
-        cvalues = dict(_assignments(config.queue_attr(qi.queue, "complex_values", qi.host)))
-        for limit in LIMITS:
-            cvalues[limit] = config.queue_attr(qi.queue, limit, qi.host)
+        conf = instance_conf(config, qi.queue, qi.host)
         out.append(sched.QueueInstanceSnap(
             queue=qi.queue,
             host=qi.host,
-            seq_no=int(config.queue_attr(qi.queue, "seq_no", qi.host) or 0),
+            seq_no=conf.seq_no,
             slots=qi.slots,
             used_slots=used.get((qi.queue, qi.host), 0),
-            states=states,
-            qtype=qtype,
-            pe_list=split_list(config.queue_attr(qi.queue, "pe_list", qi.host)),
-            complex_values=cvalues,
+            states=qi.states + ("" if host is not None and host.up else "u"),
+            qtype=set(conf.qtype),
+            pe_list=conf.pe_list,
+            complex_values=conf.complex_values,
             consumed={},
-            ckpt_list=split_list(config.queue_attr(qi.queue, "ckpt_list", qi.host)),
-            projects=split_list(config.queue_attr(qi.queue, "projects", qi.host)),
-            xprojects=split_list(config.queue_attr(qi.queue, "xprojects", qi.host)),
+            ckpt_list=conf.ckpt_list,
+            projects=conf.projects,
+            xprojects=conf.xprojects,
         ))
     return out
 
 
-def pe_snapshots(state: Master, jobs: Iterable[Job] | None = None) -> dict[str, sched.PeSnap]:
-    used: dict[str, int] = {}
-    for job in state.jobs.values() if jobs is None else jobs:
-        if not job.tasks:
-            continue
-        for task in job.tasks.values():
-            if task.pe:
-                used[task.pe] = used.get(task.pe, 0) + task.slots
+def pe_snapshots(config: ClusterConfig, used: dict[str, int]) -> dict[str, sched.PeSnap]:
+    """The parallel environments, with the slots running tasks hold in them (``used``)."""
     return {
         name: sched.PeSnap(
             name=name,
@@ -207,7 +205,7 @@ def pe_snapshots(state: Master, jobs: Iterable[Job] | None = None) -> dict[str, 
             control_slaves=pe.control_slaves,
             job_is_first_task=pe.job_is_first_task,
         )
-        for name, pe in state.config.pes.items()
+        for name, pe in config.pes.items()
     }
 
 
@@ -249,15 +247,3 @@ def pending_snapshot(job: Job, running: int, waits: Callable[[int], bool] | None
         ar_id=spec.ar_id,
         checkpoint=spec.checkpoint,
     )
-
-
-def _assignments(text: str) -> list[tuple[str, str]]:
-    """The ``name=value`` items of a list attribute (items without ``=`` are left out)."""
-    out = []
-    for item in split_list(text):
-        name, sep, value = item.partition("=")
-        if sep:
-            out.append((name, value))
-    return out
-
-

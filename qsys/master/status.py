@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qsys import protocol
 from qsys.master import liveusage, rendering
-from qsys.master.arraydeps import split_pending, waiting_test
 from qsys.master.finished import FinishedJob
+from qsys.master.pending_rows import TICKET_NAMES, Listing, PendingRows, RowMaker, common, order_of
 from qsys.master.qstat_select import QueueSelection, selection
 from qsys.master.rendering import master_zone
 from qsys.master.snapshot import used_slots
-from qsys.master.tasks import describe_ids, describe_runs
-from qsys.master.urgency import cluster_queue_summary, priorities
-from qsys.record import maker, replace
+from qsys.master.tasks import describe_runs
+from qsys.master.urgency import Priorities, cluster_queue_summary, priorities, waiting_weight
 from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, TaskOutcome
 from qsys.sched.scheduler import DEPENDENCIES as DEPENDENCIES_TEXT
 from qsys.sched.scheduler import HELD as HELD_TEXT
@@ -43,36 +42,10 @@ class PassFigures(Protocol):
     def department(self, job: Job) -> str: ...
 
 
-def _common(job: Job, prio: float) -> dict[str, Any]:
-    spec = job.spec
-    row = {
-        "job_id": job.job_id,
-        "priority": prio,
-        "name": job.name,
-        "owner": job.owner,
-        "submit_time": job.submit_time,
-        "is_array": job.is_array,
-    }
-    row.update({
-        "hard_resources": dict(spec.hard_resources),
-        "soft_resources": dict(spec.soft_resources),
-        "hard_queues": list(spec.hard_queues),
-        "soft_queues": list(spec.soft_queues),
-        "requested_pe": str(spec.pe) if spec.pe else None,
-        "hold_jids": list(spec.hold_jids),
-        "hold_jids_ad": list(spec.hold_jids_ad),
-        "predecessors": sorted(job.predecessors),
-        "ad_predecessors": sorted(job.ad_predecessors),
-        "checkpoint": spec.checkpoint,
-        "project": spec.project,
-    })
-    return row
-
-
 def _task_row(job: Job, task: Task, prio: float) -> JobRow:
     master_q = task.master
     return JobRow(
-        **_common(job, prio),
+        **common(job, prio),
         state=task.shown_state(),
         start_time=task.start_time or task.dispatch_time,
         queue=f"{master_q.queue}@{master_q.host}",
@@ -83,42 +56,6 @@ def _task_row(job: Job, task: Task, prio: float) -> JobRow:
         usage=liveusage.shown(task) or None,
         slave_queues=[{"queue": f"{a.queue}@{a.host}", "slots": a.slots} for a in task.assignments[1:]],
     )
-
-
-def _pending_row(job: Job, prio: float, brief: bool) -> JobRow:
-    """A pending job's row (the hot part of qstat: brief rows carry no extras, and are made
-    without the maps of keywords of the others)."""
-    spec = job.spec
-    is_array = spec.tasks is not None
-    if brief:
-        return _MAKE_ROW({"job_id": job.job_id, "priority": prio, "name": spec.name, "owner": job.owner,
-                          "state": job.pending_state(), "submit_time": job.submit_time, "start_time": None,
-                          "queue": "", "slots": spec.slots_requested(),
-                          "tasks": job.pending.describe() if is_array else "", "is_array": is_array})
-    return JobRow(**_common(job, prio), state=job.pending_state(), start_time=None, queue="",
-                  slots=spec.slots_requested(), tasks=job.pending.describe() if is_array else "")
-
-
-_MAKE_ROW = maker(JobRow)
-
-
-def _pending_rows(master: Master, job: Job, prio: float, brief: bool) -> list[JobRow]:
-    """The pending part of a job: one row, or two when some of its array tasks wait for a
-    -hold_jid_ad predecessor task (those show hqw, as in Grid Engine)."""
-    prow = _pending_row(job, prio, brief)
-    if prow.state == "qw" and job.restarts and any(t in job.pending for t in job.restarts):
-        prow.state = "Rq"
-    waits = waiting_test(master, job) if job.ad_predecessors else None
-    if waits is None:
-        return [prow]
-    rows = []
-    for ids, waiting in zip(split_pending(job, waits), (False, True), strict=True):
-        if ids:
-            row = replace(prow, tasks=describe_ids(ids))
-            if waiting and row.state in ("qw", "Rq"):
-                row.state = "hqw"
-            rows.append(row)
-    return rows
 
 
 def _state_filter(row: JobRow, states: str) -> bool:
@@ -147,27 +84,46 @@ class StatusRequests:
         self.qstates = qstates
         self.reasons = reasons
         self.policies = policies
+        # a listing after a change remakes the pending rows' texts of the jobs that changed only
+        self.rows = RowMaker(state, watch=True)
+
+    def _job_rows(self, msg: protocol.JobsStatus, chosen: QueueSelection | None = None) -> list[JobRow]:
+        return job_rows(self.state, self.qstates, msg, self.policies, chosen)
+
+    def _listing(self, query: protocol.JobsStatus) -> tuple[list[JobRow], Listing] | None:
+        """The running rows and the kept pending rows of a listing of jobs only (no -q/-l, -s
+        or -urg: those are made from rows), None for the others."""
+        if query.queues or query.resources or query.states or query.urgency:
+            return None
+        return job_listing(self.state, self.qstates, query, self.policies, self.rows)
 
     async def jobs(self, who: Identity, msg: protocol.JobsStatus) -> protocol.JobRows:
-        return protocol.JobRows(job_rows(self.state, self.qstates, msg, self.policies))
+        return protocol.JobRows(self._job_rows(msg))
 
     async def queues(self, who: Identity, msg: protocol.JobsStatus) -> protocol.QueueRows:
         chosen = selection(self.state, self.qstates, msg)
         queues = queue_rows(self.state, self.qstates, self.policies)
         if chosen is not None:  # qstat -f -q/-l: only the selected queue instances
             queues = [q for q in queues if q.name in chosen.names]
-        return protocol.QueueRows(queues, job_rows(self.state, self.qstates, msg, self.policies, chosen))
+        return protocol.QueueRows(queues, self._job_rows(msg, chosen))
 
     async def text(self, who: Identity, msg: protocol.StatusText) -> Any:
         """qstat's output, or the rows when the command's time zone is not surely the master's."""
         query = msg.query
         own_zone = bool(msg.zone) and msg.zone == master_zone()
+        listing = self._listing(query) if own_zone else None
         if msg.full:
-            queues = await self.queues(who, query)
+            if listing is not None:
+                queues = queue_rows(self.state, self.qstates, self.policies)
+                return protocol.StatusReply(rendering.full_text(queues, listing[0], msg, listing[1].entries))
+            both = await self.queues(who, query)
             if not own_zone:
-                return queues
-            return protocol.StatusReply(rendering.full_text(queues.queues, queues.jobs, msg))
-        rows = job_rows(self.state, self.qstates, query, self.policies)
+                return both
+            return protocol.StatusReply(rendering.full_text(both.queues, both.jobs, msg))
+        if listing is not None:
+            running, kept = listing
+            return protocol.StatusReply(rendering.jobs_text(running, msg, kept.entries, kept.texts))
+        rows = self._job_rows(query)
         if not own_zone:
             return protocol.JobRows(rows)
         return protocol.StatusReply(rendering.jobs_text(rows, msg))
@@ -191,72 +147,123 @@ def _ticket_figures(policies: PassFigures | None, now: float) -> tuple[
     return policies.priorities, policies.running_tickets
 
 
-def _ticket_columns(figure: JobPriority | None, ntckts: float, job: Job) -> dict[str, float]:
-    """qstat -ext's ticket columns of one row."""
-    fixed = {"ntckts": ntckts, "ovrts": float(job.spec.override_tickets), "jobshare": float(job.spec.job_share)}
+def _ticket_values(figure: JobPriority | None, ntckts: float, job: Job) -> tuple[float, ...]:
+    """qstat -ext's ticket columns of one row (in the order of ``TICKET_NAMES``)."""
+    fixed = (ntckts, float(job.spec.override_tickets), float(job.spec.job_share))
     if figure is None:
-        return {**fixed, "tckts": 0.0, "otckt": 0.0, "ftckt": 0.0, "stckt": 0.0, "share": 0.0}
-    return {**fixed, "tckts": figure.tickets, "otckt": figure.otickets, "ftckt": figure.ftickets,
-            "stckt": figure.stickets, "share": figure.share}
+        return (*fixed, 0.0, 0.0, 0.0, 0.0, 0.0)
+    return (*fixed, figure.tickets, figure.otickets, figure.ftickets, figure.stickets, figure.share)
 
 
 def _task_number(task: Task) -> int:
     return task.task_id
 
 
+def _wanted(msg: protocol.JobsStatus) -> frozenset[str] | None:
+    """The users whose jobs are asked about, None for everyone's."""
+    return None if not msg.users or "*" in msg.users else frozenset(msg.users)
+
+
 def job_rows(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
              policies: PassFigures | None = None, chosen: QueueSelection | None = None) -> list[JobRow]:
+    """qstat's rows: running tasks by job and task, then pending jobs by priority, then (-s z)
+    finished jobs (all made now)."""
     if chosen is None:
         chosen = selection(master, qstates, msg)
-    users = msg.users
+    rows, listing = job_listing(master, qstates, msg, policies)
+    for entry in listing.entries:
+        rows += entry.rows()
+    wanted = _wanted(msg)
+    if FINISHED_LETTERS & set(msg.states):
+        rows += [finished_row(entry) for entry in master.retained.visible(master.clock.now(), master.config)
+                 if wanted is None or entry.owner in wanted]
+    if msg.urgency and listing.figures is not None:  # qstat -urg / -pri
+        for row in rows:
+            row.urgency = listing.figures.figures(row.job_id)
+    if chosen is not None:
+        rows = [r for r in rows if chosen.shows(r, master.jobs.get(r.job_id))]
+    if not msg.states:  # (finished rows come only with -s z)
+        return rows
+    return [r for r in rows if _state_filter(r, msg.states)]
+
+
+def job_listing(master: Master, qstates: QueueStates, msg: protocol.JobsStatus,
+                policies: PassFigures | None = None,
+                maker: RowMaker | None = None) -> tuple[list[JobRow], Listing]:
+    """The rows of the running tasks (made now) and the pending rows of each job by priority
+    (kept: the very list of the last listing while no job, configuration or ticket changed)."""
+    maker = maker or RowMaker(master)
     pending_tickets, running_tickets = _ticket_figures(policies, master.clock.now())
-    figures = priorities(master, pending_tickets, running_tickets)
-    prios, ntckts_of = figures.prior, figures.ntckts
+    now = master.clock.now() if waiting_weight(master) else None
+    key = (msg.brief, _wanted(msg))
+    listing = maker.listings.get(key, Listing(master, pending_tickets, running_tickets, now))
+    if listing.figures is None:
+        listing.figures = priorities(master, pending_tickets, running_tickets)
+        listing.entries = _pending_part(master, msg, listing.figures, pending_tickets, policies, maker)
+        maker.listings.keep(key, listing)
+    return _running_part(master, qstates, msg, listing.figures, running_tickets, policies), listing
+
+
+def _shown(master: Master, msg: protocol.JobsStatus) -> Iterable[Job]:
+    """The jobs of the users asked about."""
+    wanted = _wanted(msg)
+    if wanted is None:
+        return master.jobs.values()
+    return (job for job in master.jobs.values() if job.owner in wanted)
+
+
+def _running_part(master: Master, qstates: QueueStates, msg: protocol.JobsStatus, figures: Priorities,
+                  running_tickets: Mapping[tuple[int, int], JobPriority] | None,
+                  policies: PassFigures | None) -> list[JobRow]:
+    """The rows of the running tasks (made each time: their state and usage move without
+    their job changing)."""
+    busy = [job for job in _shown(master, msg) if job.tasks]
+    if not busy:
+        return []
     states = qstates.compute()
-    everyone = not users or "*" in users
-    wanted = set(users or ())
+    prios, ntckts_of = figures.prior, figures.ntckts
     brief = msg.brief
-    running: list[JobRow] = []
-    pending: list[tuple[tuple[float, float, int], JobRow]] = []
-    for job in master.jobs.values():
-        if not everyone and job.owner not in wanted:
-            continue
+    running = []
+    for job in busy:
         prio = prios.get(job.job_id, 0.0)
         ntckts = ntckts_of.get(job.job_id, 0.0)
         department = policies.department(job) if policies is not None and not brief else None
-        for task in sorted(job.tasks.values(), key=_task_number) if job.tasks else ():
+        for task in sorted(job.tasks.values(), key=_task_number):
             row = _task_row(job, task, prio)
             suspended = qstates.task_state(job, task, states)
             if suspended and row.state.endswith("r"):
                 row.state = row.state[:-1] + suspended
             if not brief:
                 held = running_tickets.get((job.job_id, task.task_id)) if running_tickets is not None else None
-                row.tickets = _ticket_columns(held, held.ntickets if held is not None else ntckts, job)
+                values = _ticket_values(held, held.ntickets if held is not None else ntckts, job)
+                row.tickets = dict(zip(TICKET_NAMES, values, strict=True))
             if department is not None:
                 row.department = department
             running.append(row)
-        if job.pending:
-            for prow in _pending_rows(master, job, prio, brief):
-                if not brief:
-                    figure = pending_tickets.get(job.job_id) if pending_tickets is not None else None
-                    prow.tickets = _ticket_columns(figure, ntckts, job)
-                if department is not None:
-                    prow.department = department
-                pending.append(((-prio, job.submit_time, job.job_id), prow))
     running.sort(key=lambda r: (r.job_id, int(r.tasks or 0)))
-    pending.sort(key=lambda item: item[0])
-    rows = running + [row for _, row in pending]
-    if FINISHED_LETTERS & set(msg.states):
-        rows += [finished_row(entry) for entry in master.retained.visible(master.clock.now(), master.config)
-                 if everyone or entry.owner in wanted]
-    if msg.urgency:  # qstat -urg / -pri
-        for row in rows:
-            row.urgency = figures.figures(row.job_id)
-    if chosen is not None:
-        rows = [r for r in rows if chosen.shows(r, master.jobs.get(r.job_id))]
-    if not msg.states:  # (finished rows come only with -s z)
-        return rows
-    return [r for r in rows if _state_filter(r, msg.states)]
+    return running
+
+
+def _pending_part(master: Master, msg: protocol.JobsStatus, figures: Priorities,
+                  pending_tickets: Mapping[int, JobPriority] | None, policies: PassFigures | None,
+                  maker: RowMaker) -> list[PendingRows]:
+    """The pending rows by priority, then age (those of unchanged jobs as they were)."""
+    prios, ntckts_of = figures.prior, figures.ntckts
+    maker.sync()
+    pending: list[PendingRows] = []
+    if msg.brief:
+        for job in _shown(master, msg):
+            if job.pending:
+                pending.append(maker.pending(job, prios.get(job.job_id, 0.0)))
+    else:
+        for job in _shown(master, msg):
+            if job.pending:
+                department = policies.department(job) if policies is not None else None
+                figure = pending_tickets.get(job.job_id) if pending_tickets is not None else None
+                tickets = _ticket_values(figure, ntckts_of.get(job.job_id, 0.0), job)
+                pending.append(maker.pending(job, prios.get(job.job_id, 0.0), tickets, department))
+    pending.sort(key=order_of)
+    return pending
 
 
 def reserved_slots(master: Master, policies: PassFigures | None) -> dict[tuple[str, str], int]:

@@ -14,7 +14,7 @@ normalised again -- the figures Son of Grid Engine 8.1.9 prints.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from qsys.master.snapshot import used_slots
@@ -107,24 +107,25 @@ def priorities(master: Master, tickets: Mapping[int, JobPriority] | None = None,
                running: Mapping[tuple[int, int], JobPriority] | None = None) -> Priorities:
     """Per job: prior, nurg, npprior, ntckts, urg, rrcontr, wtcontr, dlcontr, ppri. ``tickets``
     and ``running``: what the last pass gave pending jobs and running tasks (None: no ticket
-    policy is on)."""
+    policy is on). Every qstat asks for them all: the loop over the jobs is kept lean."""
     now = master.clock.now()
     w_wait = _weight(master, "weight_waiting_time")
-    complexes = id(master.config.complexes())
-    out = Priorities()
-    contributions = out.contributions
+    out = Priorities(master, now, w_wait)
+    contribution = _contributions(master)
     urg: dict[int, float] = {}  # of the jobs the scheduler considers
     for job in master.jobs.values():
-        rr = _cached_contribution(master, job, complexes)
-        waited = 0.0 if job.tasks and not job.pending else max(0.0, now - job.submit_time)
-        contributions[job.job_id] = (rr, waited * w_wait, float(job.spec.priority))
         if job.tasks or job.eligible(now):
-            urg[job.job_id] = rr + waited * w_wait
+            urg[job.job_id] = contribution(job)
+            if w_wait and job.pending:
+                urg[job.job_id] += max(0.0, now - job.submit_time) * w_wait
+                out.timed = True
     out.nurg = nurg = _normalize(urg)
     w_pri, w_urg, w_tix = (_weight(master, n) for n in ("weight_priority", "weight_urgency", "weight_ticket"))
     running_by_job: dict[int, JobPriority] = {}
     for (job_id, _), figure in sorted((running or {}).items()):
         running_by_job.setdefault(job_id, figure)
+    jobs = master.jobs
+    weighed: dict[int, float] = {}  # -p priority -> its part of prior (a few distinct ones)
     prior, ntckts = out.prior, out.ntckts
     for job_id, normal in nurg.items():
         if tickets is None:
@@ -133,8 +134,36 @@ def priorities(master: Master, tickets: Mapping[int, JobPriority] | None = None,
             held = tickets.get(job_id) if job_id in tickets else running_by_job.get(job_id)
             share = held.ntickets if held is not None else 0.0
         ntckts[job_id] = share
-        prior[job_id] = w_pri * npprior(int(contributions[job_id][2])) + w_urg * normal + w_tix * share
+        ppri = jobs[job_id].spec.priority
+        part = weighed.get(ppri)
+        if part is None:
+            part = weighed[ppri] = w_pri * npprior(int(float(ppri)))
+        prior[job_id] = part + w_urg * normal + w_tix * share
     return out
+
+
+# job id -> (its spec, the configuration's generation, rrcontr): a qstat asks for every
+# considered job's, and a job's changes only with its spec (replaced, never changed in place)
+# or the configuration (the complexes)
+_BY_JOB: dict[int, tuple[Any, int, float]] = {}
+
+
+def _contributions(master: Master) -> Callable[[Job], float]:
+    """rrcontr of a job, from ``_BY_JOB`` while its spec and the configuration are the same."""
+    generation = master.config.generation
+    kept = _BY_JOB
+    if len(kept) > 2 * len(master.jobs) + 64:  # jobs gone since
+        for job_id in [j for j in kept if j not in master.jobs]:
+            del kept[job_id]
+    get = kept.get
+
+    def contribution(job: Job) -> float:
+        known = get(job.job_id)
+        if known is None or known[0] is not job.spec or known[1] != generation:
+            known = kept[job.job_id] = (job.spec, generation, _cached_contribution(master, job))
+        return known[2]
+
+    return contribution
 
 
 class Priorities:
@@ -143,18 +172,27 @@ class Priorities:
     -pri; built only when asked: 5,000 maps of nine figures for a plain qstat were a fifth of
     its rows' cost)."""
 
-    def __init__(self) -> None:
-        self.contributions: dict[int, tuple[float, float, float]] = {}  # job -> rrcontr, wtcontr, ppri
+    def __init__(self, master: Master, now: float, w_wait: float) -> None:
+        self.master = master
+        self.now = now
+        self.w_wait = w_wait
         self.nurg: dict[int, float] = {}
         self.prior: dict[int, float] = {}
         self.ntckts: dict[int, float] = {}
+        self.timed = False  # did the waiting time count (then the figures move with the clock)?
+
+    def same(self, other: Priorities) -> bool:
+        """Are the priorities and tickets shown the same as ``other``'s?"""
+        return self.prior == other.prior and self.ntckts == other.ntckts
 
     def figures(self, job_id: int) -> dict[str, float] | None:
         """nurg npprior ntckts urg rrcontr wtcontr dlcontr ppri prior of a job (None: no job)."""
-        found = self.contributions.get(job_id)
-        if found is None:
+        job = self.master.jobs.get(job_id)
+        if job is None:
             return None
-        rr, wt, ppri = found
+        rr = _cached_contribution(self.master, job)
+        waited = 0.0 if job.tasks and not job.pending else max(0.0, self.now - job.submit_time)
+        wt, ppri = waited * self.w_wait, float(job.spec.priority)
         considered = job_id in self.nurg
         return {"urg": rr + wt, "rrcontr": rr, "wtcontr": wt, "dlcontr": 0.0, "ppri": ppri,
                 "nurg": self.nurg.get(job_id, 0.0), "npprior": npprior(int(ppri)) if considered else 0.0,

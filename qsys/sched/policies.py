@@ -50,6 +50,7 @@ class Policies:
         self.slots_def = slots_def
         self.position = {(qi.queue, qi.host): i for i, qi in enumerate(snap.queue_instances)}
         self.quotas = QuotaState(snap, index)
+        self.amounts: dict[tuple[int, int, bool], dict[str, float]] = {}
         self.quotas_anywhere = self.quotas.active and self.quotas.anywhere
         # what of a job's owner and project the quota rules can tell apart (a category each)
         self.quota_users = self.quotas.active and self.quotas.looks_at("users")
@@ -96,12 +97,9 @@ class Policies:
 
     def key_extra(self, job: PendingJob) -> tuple[object, ...]:
         """What else makes two jobs behave differently under these policies."""
-        extra: tuple[object, ...] = (job.ar_id,)
-        if self.quotas.active:  # jobs no rule tells apart share a category (and its verdicts)
-            extra += (job.owner if self.quota_users else None, job.project if self.quota_projects else None)
-        if self.timeline is not None:
-            extra += (job.reserve,)
-        return extra
+        # jobs no quota rule tells apart share a category (and its verdicts)
+        return (job.ar_id, job.owner if self.quota_users else None, job.project if self.quota_projects else None,
+                job.reserve if self.timeline is not None else None)
 
     def prepare(self, cat: _Category, job: PendingJob) -> None:
         cat.who = Who(job.owner, self.snap.user_groups.get(job.owner, ()), job.project, None)
@@ -145,9 +143,17 @@ class Policies:
         or host), before any placement is worked out; None if they may fit."""
         if not self.quotas_anywhere or job.ar_id is not None:
             return None
-        who = Who(cat.who.user, cat.who.groups, cat.who.project, cat.pe_name)
-        return self.quotas.exceeded(who, "", "", request_amounts(req.per_slot, req.per_job, slots, master=True),
+        who = _who(cat)
+        return self.quotas.exceeded(who, "", "", self._amounts(req, slots, True),
                                     req.fixed)
+
+    def _amounts(self, req: JobRequest, slots: int, master: bool) -> dict[str, float]:
+        """:func:`request_amounts` of ``req``, made once per pass (read only)."""
+        key = (id(req), slots, master)  # the pass's categories hold their requests
+        found = self.amounts.get(key)
+        if found is None:
+            found = self.amounts[key] = request_amounts(req.per_slot, req.per_job, slots, master)
+        return found
 
     def refuse(self, cat: _Category, job: PendingJob, req: JobRequest, placed: Placed) -> tuple[str | None, bool]:
         """Why this placement may not start now (quota, devices), or None; and whether the
@@ -155,10 +161,13 @@ class Policies:
         and project (a quota)."""
         together: dict[Match, dict[str, float]] = {}
         devices: dict[str, dict[str, int]] = {}
+        # one slot of a sequential job on quotas that look at no instance: owner_refusal
+        # asked exactly this before the placement was looked for
+        quotas = self.quotas.active and job.ar_id is None and not (self.quotas_anywhere and req.pe is None)
         for position, (_, qi, count) in enumerate(placed):
-            if self.quotas.active and job.ar_id is None:
-                who = Who(cat.who.user, cat.who.groups, cat.who.project, cat.pe_name)
-                amounts = request_amounts(req.per_slot, req.per_job, count, master=position == 0)
+            if quotas:
+                who = _who(cat)
+                amounts = self._amounts(req, count, position == 0)
                 why = self.quotas.exceeded(who, qi.queue, qi.host, amounts, req.fixed, together)
                 if why is not None:
                     return why, False
@@ -184,9 +193,9 @@ class Policies:
         """Record a placement that started (after the ledger took its amounts)."""
         for position, ((i, qi, count), assignment) in enumerate(zip(placed, assignments, strict=True)):
             if self.quotas.active and job.ar_id is None:
-                who = Who(cat.who.user, cat.who.groups, cat.who.project, cat.pe_name)
+                who = _who(cat)
                 self.quotas.take(who, qi.queue, qi.host,
-                                 request_amounts(req.per_slot, req.per_job, count, master=position == 0))
+                                 self._amounts(req, count, position == 0))
             if self.devices.active:
                 need = self.devices.wanted(req.per_slot, req.per_job, count, master=position == 0)
                 if need:
@@ -240,3 +249,9 @@ class Policies:
             job.job_id, task, start, end, [Assignment(qis[i].queue, qis[i].host, count) for i, count in placed],
             pe[0] if pe else None, sum(count for _, count in placed)))
 
+
+def _who(cat: _Category) -> Who:
+    """What the quota rules see of a job of ``cat`` in the PE it is being tried in (the
+    category's own when it is no parallel job: a frozen dataclass is slow to make)."""
+    who = cat.who
+    return who if who.pe == cat.pe_name else Who(who.user, who.groups, who.project, cat.pe_name)

@@ -20,6 +20,7 @@ from qsys.sched.matching import Amount
 from qsys.sched.snapshot import ComplexDef, HostSnap, Snapshot
 from qsys.sched.values import compare, parse_value
 
+_NOTHING: dict[str, float] = {}  # the usage of a rule nothing counted against yet (never written)
 LARGE = 1e18  # a dynamic limit whose load value is missing (Grid Engine assumes overload)
 
 
@@ -45,7 +46,8 @@ class QuotaState:
         self.index = index
         self.sets: list[ResourceQuotaSet] = [s for s in snap.quotas if s.enabled]
         self.used: dict[tuple[int, int, tuple[str, str, str, str, str]], dict[str, float]] = {}
-        self._matches: dict[tuple[Who, str, str], list[Match]] = {}
+        self._matches: dict[tuple[object, ...], list[Match]] = {}
+        self._limits: dict[tuple[int, int], list[tuple[QuotaLimit, ComplexDef, float | str | None]]] = {}
         self._anywhere = self.anywhere
         for run in snap.running:
             if run.ar_id is not None:
@@ -78,7 +80,8 @@ class QuotaState:
         """For each set, its first rule that applies to ``who`` on ``queue@host``."""
         if self._anywhere:
             queue = host = ""  # no rule looks at them: one answer for every instance
-        cache_key = (who, queue, host)
+        # a plain tuple: hashing and comparing the dataclass runs Python code at every look
+        cache_key = (who.user, who.groups, who.project, who.pe, queue, host)
         found = self._matches.get(cache_key)
         if found is None:
             found = []
@@ -153,22 +156,22 @@ class QuotaState:
         what the other queue instances of the same placement add (a parallel job)."""
         for match in self.matches(who, queue, host):
             set_index, rule_index, key = match
-            rule = self.sets[set_index].rules[rule_index]
-            used = dict(self.used.get(match, {}))
+            used = self.used.get(match, _NOTHING)
             if pending is not None:
+                used = dict(used)
                 extra = pending.setdefault(match, {})
                 for name, value in extra.items():
                     used[name] = used.get(name, 0.0) + value
                 for name, value in amounts.items():
                     extra[name] = extra.get(name, 0.0) + value
-            for limit in rule.limits:
-                cdef = self.index.get(limit.resource)
-                if cdef is None:
-                    continue
-                try:
-                    bound = self._limit(limit, cdef, host)
-                except InvalidRequest:
-                    continue
+            for limit, cdef, fixed_bound in self._limits_of(set_index, rule_index):
+                if fixed_bound is not None:
+                    bound = fixed_bound
+                else:
+                    try:
+                        bound = self._limit(limit, cdef, host)
+                    except InvalidRequest:
+                        continue
                 if cdef.name in amounts and isinstance(bound, float):
                     if used.get(cdef.name, 0.0) + amounts[cdef.name] > bound + 1e-9:
                         return self.reason(match)
@@ -177,6 +180,26 @@ class QuotaState:
                     if requested is not None and not _fits(cdef, requested, limit.value):
                         return self.reason(match)
         return None
+
+    def _limits_of(self, set_index: int, rule_index: int) -> list[tuple[QuotaLimit, ComplexDef, float | str | None]]:
+        """A rule's limits on known complexes, each with its bound when that is fixed (not a
+        load value's): worked out once per pass, not at every look."""
+        key = (set_index, rule_index)
+        found = self._limits.get(key)
+        if found is None:
+            found = self._limits[key] = []
+            for limit in self.sets[set_index].rules[rule_index].limits:
+                cdef = self.index.get(limit.resource)
+                if cdef is None:
+                    continue
+                if limit.dynamic:
+                    found.append((limit, cdef, None))
+                    continue
+                try:
+                    found.append((limit, cdef, self._limit(limit, cdef, "")))
+                except InvalidRequest:
+                    continue
+        return found
 
     def take(self, who: Who, queue: str, host: str, amounts: Mapping[str, float]) -> None:
         for match in self.matches(who, queue, host):

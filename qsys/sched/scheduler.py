@@ -164,7 +164,7 @@ class _Static:
 class _Category:
     __slots__ = ("req", "error", "_candidates", "_reasons", "heap", "skip", "failed", "never", "pes", "owner",
                  "who", "request_text", "pe_name", "policy_reasons", "base", "never_known", "slot_reasons",
-                 "static", "lazy")
+                 "static", "lazy", "derived")
 
     def __init__(self, lazy: _Pass) -> None:
         self.lazy = lazy  # the pass that works out candidates and reasons when first asked
@@ -176,6 +176,7 @@ class _Category:
         self.pe_name: str | None = None  # the PE a parallel placement is being tried in
         self.policy_reasons: list[str] = []
         self.base: _Category | None = None  # the category of the same requests it derives from
+        self.derived: dict[tuple[object, ...], _Category] | None = None  # of a base: by the policies' key
         self.never_known = False
         self.slot_reasons: list[str] | None = None  # of a base: the reasons last worked out
         self.req: JobRequest | None = None
@@ -317,14 +318,18 @@ class _Pass:
                 cat = self.categories[key] = self._new_category(job, key)
             return cat
         # the policies keep more categories apart (owner, project, advance reservation): they
-        # share what the requests alone decide, worked out once for the base category
-        full = (*key, *self.policies.key_extra(job))
-        cat = self.categories.get(full)
+        # share what the requests alone decide, worked out once for the base category (a
+        # small key per base: the long one is hashed once per job)
+        base = self.categories.get(key)
+        if base is None:
+            base = self.categories[key] = self._new_category(job, key)
+            base.derived = {}
+        extra = self.policies.key_extra(job)
+        derived = base.derived
+        assert derived is not None
+        cat = derived.get(extra)
         if cat is None:
-            base = self.categories.get(key)
-            if base is None:
-                base = self.categories[key] = self._new_category(job, key)
-            cat = self.categories[full] = self._derive(base, job)
+            cat = derived[extra] = self._derive(base, job)
         return cat
 
     def _derive(self, base: _Category, job: PendingJob) -> _Category:
@@ -339,8 +344,8 @@ class _Pass:
         if cat.error is not None:
             return cat
         cat.reasons = list(base.reasons)
-        if job.ar_id is None:  # full for the requests is full for all: one heap for them
-            cat.candidates, cat.heap = base.candidates, base.heap
+        if job.ar_id is None:  # full for the requests is full for all: the base's heap for them
+            cat.candidates = base.candidates
             return cat
         qis = self.snap.queue_instances
         cat.candidates, cat.heap = [], []
@@ -360,9 +365,6 @@ class _Pass:
         static = cat.static = self._static(job, key, cat.owner)
         cat.req, cat.error = static.req, static.error
         cat.pes = [self.snap.pes[name] for name in static.pe_names]
-        if cat.error is None and self.policies is not None:  # the policies read them all
-            cat.heap = [(self.qi_key(i), i) for i in cat.candidates]
-            heapq.heapify(cat.heap)  # loads may have moved since the pass sorted them
         return cat
 
     def _static(self, job: PendingJob, key: tuple[object, ...], owner: str) -> _Static:
@@ -649,7 +651,11 @@ class _Pass:
         return None
 
     def _heap(self, cat: _Category) -> list[tuple[tuple[object, ...], int]]:
-        if cat.heap is None:  # no policies: the candidates with a free slot are all that count
+        """The category's candidates with a free slot now, by their keys now, made when a
+        placement is first tried (a category met after the cluster filled costs nothing).
+        Only jobs of an advance reservation look beyond the open instances: their
+        categories have a heap of their own from the start."""
+        if cat.heap is None:
             bad, skip = cat.static.bad, cat.skip or ()
             cat.heap = [(key, i) for key, i in self.ranked if i not in bad and i not in skip]
             cat.skip = None
@@ -665,7 +671,8 @@ class _Pass:
                 found = self._walk(cat, job, task)
                 if found is not False:
                     return found  # type: ignore[return-value]
-        heap = self._heap(cat)
+        # jobs of the same requests outside advance reservations share their base's heap
+        heap = self._heap(cat if cat.base is None or job.ar_id is not None else cat.base)
         kept: list[tuple[tuple[object, ...], int]] = []
         if policies is not None:
             why = policies.owner_refusal(cat, job, req, 1)
@@ -969,7 +976,7 @@ class _Pass:
         if job.start_time is not None and job.start_time > now:
             decision.waiting[job.job_id] = [NOT_YET]
             return 0
-        if self.policies is not None:
+        if job.ar_id is not None and self.policies is not None:  # only an AR's job waits for it
             why = self.policies.waiting_reason(job)
             if why is not None:
                 decision.waiting[job.job_id] = [why]

@@ -112,15 +112,14 @@ def make_refs(jobs: Iterable[PendingJob], running: Iterable[RunningJob], config:
         group = classes.get(key)
         if group is None:
             group = classes[key] = []
+        job_id = job.job_id  # (the class key is the Ref's owner fields, in their order)
         if len(job.task_ids) == 1 or limit == 1:
-            ref = Ref(job.job_id, 0, True, job.owner, job.project, dept, job.job_share, job.override_tickets,
-                      order=job.job_id * limit)
-            pending[job.job_id] = [ref]
+            ref = Ref(job_id, 0, True, *key, order=job_id * limit)
+            pending[job_id] = [ref]
             group.append(ref)
             continue
-        refs = pending[job.job_id] = [Ref(job.job_id, k, True, job.owner, job.project, dept, job.job_share,
-                                          job.override_tickets, order=job.job_id * limit + k)
-                                      for k in range(min(len(job.task_ids), limit))]
+        refs = pending[job_id] = [Ref(job_id, k, True, *key, order=job_id * limit + k)
+                                  for k in range(min(len(job.task_ids), limit))]
         group.extend(refs)
     return result
 
@@ -392,6 +391,7 @@ class _Tree:
         self.parent: dict[int, _Node] = {}
         self.temp: dict[tuple[int, str], _Node] = {}
         self.found: dict[tuple[str, str | None], _Node | None] = {}
+        self.leaves: dict[int, dict[str, _Node]] = {}  # project node -> its leaves by name
         self.root = self._copy(root, None)
 
     def _copy(self, node: ShareNode, project: str | None) -> _Node:
@@ -435,13 +435,20 @@ class _Tree:
         return self._for_default(self.defaults[0], user) if self.defaults else None
 
     def _find_below(self, node: _Node, name: str) -> _Node | None:
-        for child in node.children:
-            if child.name == name and not child.children:
-                return child
-            found = self._find_below(child, name)
-            if found is not None:
-                return found
-        return None
+        """The first leaf named ``name`` below ``node`` (depth first, a node before what is
+        below it); the leaves of a project's subtree are indexed by name once, on first asking,
+        before any user node is added for a ``default`` (those are found by their own key)."""
+        index = self.leaves.get(id(node))
+        if index is None:
+            index = self.leaves[id(node)] = {}
+            stack = list(reversed(node.children))
+            while stack:
+                child = stack.pop()
+                if child.children:
+                    stack.extend(reversed(child.children))
+                else:
+                    index.setdefault(child.name, child)
+        return index.get(name)
 
     def _for_default(self, default: _Node, user: str) -> _Node:
         """A node of its own for each user a ``default`` node stands for, with its shares."""
@@ -661,10 +668,12 @@ def rank(jobs: Sequence[PendingJob], result: TicketResult, config: TicketConfig)
     keys: list[float] = []
     refs_of: list[tuple[PendingJob, int, int | None]] = []
     key, take = keys.append, refs_of.append
+    get = pending_refs.get
     for job in result.by_submission:
-        base = (w_urg * ((job.urgency - low) / span if span > 0 else 0.5)
-                + w_pri * min(1.0, max(0.0, (job.priority + 1024) / 2048)))
-        group = pending_refs.get(job.job_id)
+        npprior = (job.priority + 1024) / 2048  # min(1, max(0, ...)) without two calls per job
+        npprior = 0.0 if not npprior > 0.0 else (npprior if npprior < 1.0 else 1.0)
+        base = w_urg * ((job.urgency - low) / span if span > 0 else 0.5) + w_pri * npprior
+        group = get(job.job_id)
         if not group:
             key(-base)
             take((job, 0, None))

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 PROGRAMS = ["ip", "unshare", "nsenter", "runuser", "setsid", "mount", "umount", "hostname", "useradd",
             "chpasswd", "pgrep", "pkill", "ps", "sshd", "ssh", "ssh-keygen", "systemd-analyze", "man", "groff",
             "Xvfb", "xdpyinfo", "xauth", "tcsh", "mpirun", "mpicc", "gcc", "make", "in.rlogind", "in.rshd",
-            "telnet", "rlogin", "chromium", "chromedriver", "prometheus", "promtool"]
+            "telnet", "rlogin", "chromium", "chromedriver", "prometheus", "promtool", "musl-gcc"]
 
 
 def apt_test() -> set[str]:
