@@ -118,10 +118,7 @@ class JobActions:
         if kind in ("o", "s") and not who.privileged:
             lines.append(f"{who.user} - you do not have the necessary privileges to modify the hold of job \"{job.job_id}\"")
             return False
-        if msg.action == "hold":
-            job.holds.add(kind)
-        else:
-            job.holds.discard(kind)
+        job.set_holds(job.holds | {kind} if msg.action == "hold" else job.holds - {kind})
         changes.append(self.state.job_change(job))
         target = f"job {job.job_id}" if task_ids is None else f"job-array task {job.job_id}.{task_ids[0]}"
         lines.append(f"modified hold of {target}")

@@ -141,7 +141,7 @@ def _alter_one(master: Master, snapshots: Snapshots, who: Identity, job: Job, ms
             _set_predecessors(master, who, job, spec, lines, array=True)
         elif name in ATTRIBUTE_NAMES and not (name == "export_all" and "env" in changes):
             lines.append(f"modified {ATTRIBUTE_NAMES[name]} of job {job.job_id}")
-    job.spec = spec
+    job.replace_spec(spec)
     if holds is not None:
         _change_holds(who, job, str(holds), lines)
     job.never_reason = ""
@@ -167,16 +167,13 @@ def _change_holds(who: Identity, job: Job, text: str, lines: list[str]) -> None:
             if ({"o", "s"} & job.holds) and not who.privileged:
                 raise InvalidRequest(f"{who.user} - you do not have the necessary privileges to modify "
                                      f'the hold of job "{job.job_id}"')
-            job.holds.clear()
+            job.set_holds(set())
             continue
         kind = letter.lower()
         if kind in ("o", "s") and not who.privileged:
             raise InvalidRequest(f"{who.user} - you do not have the necessary privileges to modify "
                                  f'the hold of job "{job.job_id}"')
-        if letter.islower():
-            job.holds.add(kind)
-        else:
-            job.holds.discard(kind)
+        job.set_holds(job.holds | {kind} if letter.islower() else job.holds - {kind})
     lines.append(f"modified hold of job {job.job_id}")
 
 

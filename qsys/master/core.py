@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qsys.master import rollback
+from qsys.master import rollback, shared
 from qsys.master.finished import FinishedJobs, record_outcome
+from qsys.master.giveback import GiveBack
 from qsys.master.jobs import Job, Task
 from qsys.master.metrics import Metrics
 from qsys.protocol import HostConfig
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from qsys.store import GroupCommitter, Image, Loaded
 
 log = logging.getLogger("qsys.master")
+RECENT_ENDS = 10000  # jobs whose end reports are kept for a late -sync y (Master.finished)
 
 
 class HostLink(Protocol):
@@ -115,16 +117,21 @@ class Master:
         self.finished: dict[int, list[TaskEnd]] = {}  # job id -> how its tasks ended (recent)
         self.ars: dict[int, ArRecord] = {}  # advance reservations (qsys.master.advance)
         self.retained = FinishedJobs()  # finished jobs qstat -s z still shows (qsys.master.finished)
+        self.giveback = GiveBack()  # memory back to the system after a burst of jobs came or left
         self._finish_waiters: dict[int, list[asyncio.Future[list[TaskEnd]]]] = {}
         self._forgotten: dict[int, bool] = {}  # jobs deleted before they ran, until that is durable
         self.pass_wanted = asyncio.Event()  # the dispatcher runs a pass when set
         self.stopping = asyncio.Event()
+        self.giveback.tables += [self.jobs, self.pending_views, self.successors, self.finished, self._forgotten,
+                                 *shared.tables()]
 
     # ------------------------------------------------------------ start-up
 
     def load(self, loaded: Loaded, image: Image | None = None) -> None:
         """Jobs and tasks from the store; running tasks stay running until hosts report."""
         self.image = image
+        if image is not None:
+            self.giveback.tables.append(image.jobs)
         self.next_job_id = max(loaded.counters.get("next_job_id", 1), 1)
         for job_id, record in loaded.jobs.items():
             self.jobs[job_id] = Job.from_record(job_id, record)
@@ -133,8 +140,7 @@ class Master:
             if job is not None:
                 job.tasks[task_id] = Task.from_record(record)
         for job in self.jobs.values():
-            job.predecessors &= self.jobs.keys()  # a predecessor that ended before a publish
-            job.ad_predecessors &= self.jobs.keys()
+            self._still_waiting(job)  # a predecessor that ended before a publish
             self._index(job)
         if self.jobs:
             self.next_job_id = max(self.next_job_id, max(self.jobs) + 1)
@@ -145,32 +151,37 @@ class Master:
     def publish(self, jobs: Sequence[Job]) -> None:
         """New jobs, now durable, become visible (qstat) and runnable (the scheduler)."""
         for job in jobs:
-            job.predecessors &= self.jobs.keys()  # one may have ended while the job was stored
-            job.ad_predecessors &= self.jobs.keys()
+            self._still_waiting(job)  # one may have ended while the job was stored
             self.add_job(job)
+
+    def _still_waiting(self, job: Job) -> None:
+        """Only the predecessors still known (no new empty sets: 100,000 jobs wait for none)."""
+        if job.predecessors:
+            job.set_predecessors(job.predecessors & self.jobs.keys())
+        if job.ad_predecessors:
+            job.set_predecessors(job.ad_predecessors & self.jobs.keys(), array=True)
 
     def add_job(self, job: Job) -> None:
         self.jobs[job.job_id] = job
         self._changed(job.job_id)
         self._index(job)
+        self.giveback.note()
 
     def drop_job(self, job: Job) -> None:
         """Take a job out of memory (its end or deletion is committed with the caller's changes)."""
         self.jobs.pop(job.job_id, None)
         self._changed(job.job_id)
         self._unindex(job.job_id, job.predecessors | job.ad_predecessors)
+        self.giveback.note()
 
     def set_predecessors(self, job: Job, predecessors: set[int], array: bool = False) -> None:
         """Change what a job waits for (-hold_jid, ``array``: -hold_jid_ad; qalter), keeping
         the successor index."""
         old = job.predecessors | job.ad_predecessors
-        if array:
-            job.ad_predecessors = set(predecessors)
-        else:
-            job.predecessors = set(predecessors)
+        job.set_predecessors(predecessors, array)
         self.reindex(job, old)
 
-    def reindex(self, job: Job, old_predecessors: set[int]) -> None:
+    def reindex(self, job: Job, old_predecessors: Set[int]) -> None:
         """``old_predecessors``: all the job waited for (-hold_jid and -hold_jid_ad) before."""
         self._changed(job.job_id)
         self._unindex(job.job_id, old_predecessors - job.predecessors - job.ad_predecessors)
@@ -180,7 +191,7 @@ class Master:
         for pred in job.predecessors | job.ad_predecessors:
             self.successors.setdefault(pred, set()).add(job.job_id)
 
-    def _unindex(self, job_id: int, predecessors: set[int]) -> None:
+    def _unindex(self, job_id: int, predecessors: Set[int]) -> None:
         for pred in predecessors:
             waiting = self.successors.get(pred)
             if waiting is not None:
@@ -201,8 +212,8 @@ class Master:
                 continue
             is_array = self._forgotten.pop(ch.job_id, None)
             if is_array is not None:  # deleted before it ran: that is how it ended
-                self.finished.setdefault(ch.job_id, []).append(
-                    TaskEnd(ch.job_id, 0, deleted=True, is_array=is_array))
+                self.giveback.note()  # its last traces left with the commit
+                self._keep_end(ch.job_id, TaskEnd(ch.job_id, 0, deleted=True, is_array=is_array))
             if ch.job_id in self._finish_waiters:
                 self.wake_waiters(ch.job_id)
 
@@ -252,7 +263,16 @@ class Master:
         self.pass_wanted.set()
 
     def task_ended(self, job: Job, end: TaskEnd) -> None:
-        self.finished.setdefault(job.job_id, []).append(end)
+        self._keep_end(job.job_id, end)
+
+    def _keep_end(self, job_id: int, end: TaskEnd) -> None:
+        """Keep a recent end report (for a -sync y that asks after the end), the newest
+        :data:`RECENT_ENDS` jobs' only: 50,000 jobs deleted held 12 MB of them for good."""
+        self.finished.setdefault(job_id, []).append(end)
+        if len(self.finished) > RECENT_ENDS:
+            for old in sorted(self.finished)[:RECENT_ENDS // 2]:
+                if old not in self._finish_waiters:  # a -sync y still waits for the rest of its ends
+                    del self.finished[old]
 
     def task_unended(self, job: Job, end: TaskEnd) -> None:
         """The end could not be stored: it did not happen (yet) for -sync y waiters."""
@@ -275,8 +295,8 @@ class Master:
         for job_id in sorted(self.successors.pop(done.job_id, ())):
             job = self.jobs.get(job_id)
             if job is not None:
-                job.predecessors.discard(done.job_id)
-                job.ad_predecessors.discard(done.job_id)
+                job.set_predecessors(job.predecessors - {done.job_id})
+                job.set_predecessors(job.ad_predecessors - {done.job_id}, array=True)
                 changes.append(self.job_change(job))
         return changes
 
@@ -294,7 +314,3 @@ class Master:
         for fut in self._finish_waiters.pop(job_id, []):
             if not fut.done():
                 fut.set_result(self.finished.get(job_id, []))
-        # keep the recent end reports bounded
-        if len(self.finished) > 10000:
-            for old in sorted(self.finished)[:5000]:
-                del self.finished[old]

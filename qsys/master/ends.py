@@ -76,7 +76,7 @@ class TaskEnds:
         record: dict[str, Any] | None = None
         ended: TaskEnd | None = None
         if rerun:
-            job.restarts[task.task_id] = job.restarts.get(task.task_id, 0) + 1
+            job.restarts = {**job.restarts, task.task_id: job.restarts.get(task.task_id, 0) + 1}  # may be shared
             job.pending.add_back(task.task_id)
             if rescheduled or report.failed == RESCHEDULED:
                 # Grid Engine accounts a rescheduled run: failed 25, no times, no usage

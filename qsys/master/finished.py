@@ -43,7 +43,7 @@ def record_outcome(job: Job, runs: Iterable[tuple[int, int]], exit_status: int =
     entry = next((o for o in job.outcomes if o["key"] == key), None)
     if entry is None:
         entry = {"key": key, "start": start_time, "end": end_time, "ranges": []}
-        job.outcomes.append(entry)
+        job.outcomes = [*job.outcomes, entry]  # the job's first may be the shared empty list
     if start_time is not None and (entry["start"] is None or start_time < entry["start"]):
         entry["start"] = start_time
     entry["end"] = max(entry["end"], end_time)
@@ -117,8 +117,12 @@ class FinishedJob:
 
     @classmethod
     def of(cls, job: Job, end_time: float, slots: int) -> FinishedJob:
-        spec = job.spec.to_wire()
-        spec.pop("script", None)
+        shared = job.spec_packed
+        if shared is not None and shared.spec is job.spec:
+            spec = shared.finished_form()
+        else:
+            spec = job.spec.to_wire()
+            spec.pop("script", None)
         return cls(job.job_id, job.name, job.owner, job.uid, job.group, job.gid, job.submit_time, slots, spec,
                    max([end_time, *(o["end"] for o in job.outcomes)]), list(job.outcomes))
 

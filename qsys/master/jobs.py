@@ -11,8 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from qsys import record
-from qsys.jobspec import JobSpec, TaskRange
+from qsys.jobspec import JobSpec
+from qsys.master.shared import (
+    EMPTY_LIST,
+    EMPTY_MAP,
+    EMPTY_SET,
+    SINGLE_TASK,
+    SharedSpec,
+    shared_set,
+    shared_spec,
+    sparse_spec,
+    text,
+)
 from qsys.master.tasks import TaskSet
 from qsys.store.image import Packed, pack, unpack
 
@@ -98,24 +108,16 @@ class Task:
         )
 
 
-def sparse_spec(spec: JobSpec) -> dict[str, Any]:
-    """What the store keeps of a spec: the fields that differ from their defaults (a typical
-    job's is ~150 bytes packed instead of ~700; ``JobSpec.from_wire`` fills in the rest)."""
-    data = record.to_map(spec)
-    for name in JobSpec.CLIENT_ONLY:
-        data.pop(name, None)
-    for name, value in data.items():
-        if hasattr(type(value), "__record_fields__"):  # -pe, -t
-            data[name] = record.asdict(value)
-    return data
-
-
 _DEFAULT_SPEC = JobSpec().to_wire()
 _FRESH = [name for name, value in _DEFAULT_SPEC.items() if isinstance(value, (list, dict))]
 
 
 @dataclass(slots=True)
 class Job:
+    """A job the master holds. 100,000 pending ones must fit in a few hundred MB: what many
+    jobs hold equal (specs' lists and maps, hold sets, empty containers) is shared and
+    read-only (qsys.master.shared), so a change replaces a value instead of editing it."""
+
     job_id: int
     spec: JobSpec
     owner: str
@@ -125,27 +127,44 @@ class Job:
     submit_time: float
     submit_host: str
     pending: TaskSet
-    holds: set[str] = field(default_factory=set)
-    predecessors: set[int] = field(default_factory=set)  # unfinished -hold_jid jobs
-    ad_predecessors: set[int] = field(default_factory=set)  # unfinished -hold_jid_ad array jobs
+    holds: frozenset[str] = EMPTY_SET
+    predecessors: frozenset[int] = EMPTY_SET  # unfinished -hold_jid jobs
+    ad_predecessors: frozenset[int] = EMPTY_SET  # unfinished -hold_jid_ad array jobs
     error: str = ""  # set: the job is in error state (Eqw)
     never_reason: str = ""  # the scheduler found it can never run
     tasks: dict[int, Task] = field(default_factory=dict)
-    restarts: dict[int, int] = field(default_factory=dict)  # task id -> times rerun
-    outcomes: list[dict[str, Any]] = field(default_factory=list)  # how tasks ended (qsys.master.finished)
+    restarts: dict[int, int] = field(default_factory=lambda: EMPTY_MAP)  # task id -> times rerun
+    outcomes: list[dict[str, Any]] = field(default_factory=lambda: EMPTY_LIST)  # how tasks ended (finished.py)
     # the spec as the store packs it, made once: every start and end of a task stores the job
-    # again, and a spec is replaced (qalter), never changed in place. Bytes, not the wire map:
-    # a pending job holds ~0.6 KB for it instead of ~2.7 KB
-    spec_packed: tuple[JobSpec, Packed] | None = field(default=None, repr=False, compare=False)
+    # again, and a spec is replaced (qalter), never changed in place. Bytes, not the wire map,
+    # and shared by the jobs whose specs pack the same (Job.new, replace_spec)
+    spec_packed: SharedSpec | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def new(cls, job_id: int, spec: JobSpec, owner: str, uid: int, group: str, gid: int,
             submit_time: float, submit_host: str) -> Job:
-        range_ = spec.tasks or TaskRange(1, 1, 1)
-        job = cls(job_id, spec, owner, uid, group, gid, submit_time, submit_host, TaskSet(range_))
+        job = cls(job_id, spec, text(owner), uid, text(group), gid, submit_time, text(submit_host),
+                  TaskSet(spec.tasks or SINGLE_TASK))
+        job.replace_spec(spec)
         if spec.hold:
-            job.holds.add("u")
+            job.set_holds({"u"})
         return job
+
+    def set_holds(self, holds: set[str] | frozenset[str]) -> None:
+        self.holds = shared_set(holds)
+
+    def set_predecessors(self, predecessors: set[int] | frozenset[int], array: bool = False) -> None:
+        """What the job waits for (``array``: -hold_jid_ad); the successor index is the
+        master's (``Master.set_predecessors``)."""
+        if array:
+            self.ad_predecessors = shared_set(predecessors)
+        else:
+            self.predecessors = shared_set(predecessors)
+
+    def replace_spec(self, spec: JobSpec) -> None:
+        """A new spec (submit, qalter, load): the one equal jobs share, never edited in place."""
+        self.spec_packed = shared_spec(spec)
+        self.spec = self.spec_packed.spec
 
     # ------------------------------------------------------------ derived state
 
@@ -180,9 +199,9 @@ class Job:
 
     def _spec_packed(self) -> Packed:
         kept = self.spec_packed
-        if kept is None or kept[0] is not self.spec:
-            kept = self.spec_packed = (self.spec, Packed(pack(sparse_spec(self.spec))))
-        return kept[1]
+        if kept is None or kept.spec is not self.spec:  # set directly (a trial copy: qsys.master.verify)
+            return Packed(pack(sparse_spec(self.spec)))
+        return kept.packed
 
     def spec_map(self) -> dict[str, Any]:
         """The spec's whole wire form (a start order's), from the kept bytes: ~3x cheaper
@@ -217,20 +236,25 @@ class Job:
         job = cls(
             job_id=job_id,
             spec=JobSpec.from_wire(unpack(spec) if isinstance(spec, bytes) else spec),
-            owner=data["owner"],
+            owner=text(data["owner"]),
             uid=data["uid"],
-            group=data["group"],
+            group=text(data["group"]),
             gid=data["gid"],
             submit_time=data["submit_time"],
-            submit_host=data["submit_host"],
+            submit_host=text(data["submit_host"]),
             pending=TaskSet.from_wire(data["pending"]),
         )
-        job.holds = set(data.get("holds", ()))
-        job.predecessors = set(data.get("predecessors", ()))
-        job.ad_predecessors = set(data.get("ad_predecessors", ()))
+        job.replace_spec(job.spec)
+        job.set_holds(set(data.get("holds", ())))
+        job.set_predecessors(set(data.get("predecessors", ())))
+        job.set_predecessors(set(data.get("ad_predecessors", ())), array=True)
         job.error = data.get("error", "")
-        job.restarts = {int(k): v for k, v in data.get("restarts", {}).items()}
-        job.outcomes = list(data.get("outcomes", []))
+        restarts = data.get("restarts")
+        if restarts:
+            job.restarts = {int(k): v for k, v in restarts.items()}
+        outcomes = data.get("outcomes")
+        if outcomes:
+            job.outcomes = list(outcomes)
         return job
 
     def state_label(self) -> str:

@@ -148,6 +148,7 @@ class MasterDaemon:
 
     async def stop(self) -> None:
         self.dispatcher.stop()
+        self.state.giveback.stop()
         self.qstates.stop()
         self.hostwatch.stop()
         if self.advance is not None:

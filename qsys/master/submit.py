@@ -70,8 +70,8 @@ def new_jobs(state: Master, who: Identity, specs: list[JobSpec]) -> tuple[list[J
         if spec.checkpoint and not spec.checkpoint_when and spec.checkpoint in state.config.ckpts:
             spec.checkpoint_when = state.config.ckpts[spec.checkpoint].when  # as Grid Engine copies it
         job = Job.new(first + offset, spec, who.user, who.uid, group, gid, now, who.host)
-        job.predecessors = resolve_predecessors(state, who, spec.hold_jids)
-        job.ad_predecessors = resolve_predecessors(state, who, spec.hold_jids_ad)
+        job.set_predecessors(resolve_predecessors(state, who, spec.hold_jids))
+        job.set_predecessors(resolve_predecessors(state, who, spec.hold_jids_ad), array=True)
         jobs.append(job)
         changes.append(state.job_change(job))
     changes.append(counter)

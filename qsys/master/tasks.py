@@ -13,6 +13,7 @@ from itertools import chain, islice
 from operator import itemgetter
 
 from qsys.jobspec import TaskRange
+from qsys.master.shared import EMPTY_LIST, SINGLE_TASK
 
 _FIRST = itemgetter(0)
 
@@ -27,10 +28,13 @@ class TaskSet:
 
     def __init__(self, range_: TaskRange, removed: Iterable[int] = ()) -> None:
         self.range_ = range_
-        self._runs: list[list[int]] = []  # disjoint, not touching, sorted [first, last] positions
+        # disjoint, not touching, sorted [first, last] positions; the shared empty list until
+        # a task leaves (100,000 pending jobs hold none)
+        self._runs: list[list[int]] = EMPTY_LIST
         self._count = len(range_)
-        for task_id in sorted(set(removed)):
-            self.remove(task_id)
+        if removed:
+            for task_id in sorted(set(removed)):
+                self.remove(task_id)
 
     def _position(self, task_id: int) -> int | None:
         r = self.range_
@@ -80,7 +84,9 @@ class TaskSet:
         if pos is None:
             return False
         runs = self._runs
-        if runs and runs[-1][1] + 1 == pos:  # the usual case: the next task in order
+        if not runs:
+            self._runs = runs = []
+        elif runs[-1][1] + 1 == pos:  # the usual case: the next task in order
             runs[-1][1] = pos
             self._count -= 1
             return True
@@ -148,6 +154,8 @@ class TaskSet:
     def from_wire(cls, data: dict[str, object]) -> TaskSet:
         """``left``: runs of ids that left; ``removed``: the ids one by one (older records)."""
         r = TaskRange(int(data["first"]), int(data["last"]), int(data["step"]))  # type: ignore[call-overload]
+        if r == SINGLE_TASK:
+            r = SINGLE_TASK
         out = cls(r, data.get("removed") or [])  # type: ignore[arg-type]
         runs = [[out._position(first), out._position(last)] for first, last in data.get("left") or []]  # type: ignore[attr-defined]
         if runs:

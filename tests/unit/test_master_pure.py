@@ -90,8 +90,8 @@ def test_accounting_line_matches_the_reference_layout() -> None:
 
 def test_job_record_round_trip() -> None:
     job = _job()
-    job.holds.add("u")
-    job.predecessors.add(3)
+    job.set_holds({"u"})
+    job.set_predecessors({3})
     job.pending.remove(1)
     again = Job.from_record(job.job_id, job.to_record())
     assert again.to_record() == job.to_record()

@@ -11,6 +11,7 @@ import pytest
 
 from qsys import protocol
 from qsys.master import status_cache
+from qsys.master.giveback import GiveBack
 from qsys.master.metrics import Metrics
 from qsys.master.status_cache import StatusCache
 
@@ -27,6 +28,7 @@ class _State:
     def __init__(self) -> None:
         self.metrics = Metrics(started=0.0)
         self.clock = _Clock()
+        self.giveback = GiveBack()  # a reply made counts towards giving memory back
 
 
 class _Reads:

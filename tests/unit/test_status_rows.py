@@ -107,7 +107,7 @@ def test_a_changed_job_is_made_again_and_an_unchanged_one_is_not(cell: Cell) -> 
         return f"{row.job_id} {row.state}\n"
 
     assert [before[j.job_id].text("form", render) for j in (first, second)] == ["1 qw\n", "2 qw\n"]
-    second.holds.add("u")
+    second.set_holds({"u"})
     cell.change(second)
     after = _by_job(cell.listing(query))
     assert after[first.job_id] is before[first.job_id]
@@ -162,9 +162,9 @@ def _apply(cell: Cell, op: tuple[Any, ...]) -> None:
         return
     job = jobs[op[1] % len(jobs)]
     if kind == "hold":
-        job.holds.add("u")
+        job.set_holds({"u"})
     elif kind == "release":
-        job.holds.clear()
+        job.set_holds(set())
     elif kind == "rename":
         job.spec = replace(job.spec, name=op[2])
     elif kind == "priority":
@@ -218,7 +218,7 @@ def test_more_changes_than_jobs_drop_every_entry(cell: Cell) -> None:
     assert [e.job.job_id for e in cell.listing(query)] == [kept.job_id]
     for job in [cell.submit(f"gone{i}") for i in range(100)]:
         cell.state.drop_job(job)
-    kept.holds.add("u")  # (its change is among too many to be told one by one)
+    kept.set_holds({"u"})  # (its change is among too many to be told one by one)
     cell.change(kept)
     assert cell.text(query) == cell.fresh_text(query)
     assert "hqw" in cell.text(query) and cell.status.rows.kept() == 1
