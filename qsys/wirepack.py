@@ -95,40 +95,25 @@ def _header(buf: bytearray, n: int, fixed: tuple[int, int] | None, one: int | No
         raise ValueError(f"too long to pack: {n}")
 
 
+# the smallest msgpack int that holds a value beyond the fixints: (bound, type byte, struct)
+_UNSIGNED = ((0x100, 0xCC, struct.Struct(">B")), (0x10000, 0xCD, _B2), (0x100000000, 0xCE, _B4),
+             (0x10000000000000000, 0xCF, _B8))
+_SIGNED = ((-0x80, 0xD0, _S1), (-0x8000, 0xD1, _S2), (-0x80000000, 0xD2, _S4), (-0x8000000000000000, 0xD3, _S8))
+
+
 def _pack_int(n: int, buf: bytearray) -> None:
-    if n >= 0:
-        if n < 0x80:
-            buf.append(n)
-        elif n < 0x100:
-            buf.append(0xCC)
-            buf.append(n)
-        elif n < 0x10000:
-            buf.append(0xCD)
-            buf += _B2.pack(n)
-        elif n < 0x100000000:
-            buf.append(0xCE)
-            buf += _B4.pack(n)
-        elif n < 0x10000000000000000:
-            buf.append(0xCF)
-            buf += _B8.pack(n)
-        else:
-            raise OverflowError("Integer value out of range")
-    elif n >= -0x20:
+    if 0 <= n < 0x80 or -0x20 <= n < 0:
         buf.append(n & 0xFF)
-    elif n >= -0x80:
-        buf.append(0xD0)
-        buf += _S1.pack(n)
-    elif n >= -0x8000:
-        buf.append(0xD1)
-        buf += _S2.pack(n)
-    elif n >= -0x80000000:
-        buf.append(0xD2)
-        buf += _S4.pack(n)
-    elif n >= -0x8000000000000000:
-        buf.append(0xD3)
-        buf += _S8.pack(n)
+        return
+    if n >= 0:
+        widths = ((code, fmt) for bound, code, fmt in _UNSIGNED if n < bound)
     else:
+        widths = ((code, fmt) for bound, code, fmt in _SIGNED if n >= bound)
+    code, fmt = next(widths, (0, None))
+    if fmt is None:
         raise OverflowError("Integer value out of range")
+    buf.append(code)
+    buf += fmt.pack(n)
 
 
 def unpackb(data: bytes) -> Any:

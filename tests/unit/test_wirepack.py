@@ -60,9 +60,21 @@ def test_tuples_are_arrays_and_float32_reads() -> None:
     assert wirepack.unpackb(b"\xca\x3f\x80\x00\x00") == 1.0
 
 
+_EDGES = (0x20, 0x80, 0x100, 0x8000, 0x10000, 0x80000000, 0x100000000, 2**63)
+
+
+@pytest.mark.parametrize("n", sorted({s * e + d for e in _EDGES for s in (1, -1) for d in (-1, 0, 1)
+                                      if -(2**63) <= s * e + d < 2**64}))
+def test_every_integer_width_at_its_edges(n: int) -> None:
+    assert wirepack.packb(n, lambda o: o) == msgpack.packb(n)
+    assert wirepack.unpackb(wirepack.packb(n, lambda o: o)) == n
+
+
 def test_what_it_cannot_pack_or_read() -> None:
     with pytest.raises(OverflowError):
         wirepack.packb(2**64, lambda o: o)
+    with pytest.raises(OverflowError):
+        wirepack.packb(-(2**63) - 1, lambda o: o)
     with pytest.raises(TypeError):
         wirepack.packb(object(), lambda o: o)
     with pytest.raises(wirepack.TooLarge):
