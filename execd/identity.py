@@ -212,15 +212,27 @@ def audit(path: Path, launch: Launch, ident: Identity | None, action: str, reaso
         pass
 
 
+def job_groups(ident: Identity) -> list[int] | None:
+    """The supplementary groups of the job's processes, the extra group ID among them (None:
+    the daemon's own, unchanged): what :func:`switch` sets and the lean shepherd's plan names."""
+    if ident.switch:
+        groups = os.getgrouplist(ident.user, ident.gid)
+    elif ident.extra_gid is not None and os.geteuid() == 0:
+        groups = os.getgroups()
+    else:
+        return None
+    if ident.extra_gid is not None:
+        groups.append(ident.extra_gid)
+    return groups
+
+
 def switch(ident: Identity) -> None:
     """Become the job's user for good (in the job child, after fork)."""
+    groups = job_groups(ident)
+    if groups is not None:
+        os.setgroups(groups)
     if not ident.switch:
-        if ident.extra_gid is not None and os.geteuid() == 0:
-            os.setgroups([*os.getgroups(), ident.extra_gid])
         return
-    os.initgroups(ident.user, ident.gid)
-    if ident.extra_gid is not None:
-        os.setgroups([*os.getgroups(), ident.extra_gid])
     os.setgid(ident.gid)
     os.setuid(ident.uid)
     if os.getuid() != ident.uid or os.geteuid() != ident.uid or os.getgid() != ident.gid:

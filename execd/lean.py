@@ -128,17 +128,8 @@ def eligible(launch: Launch) -> bool:
             and not launch.prolog and not launch.epilog)
 
 
-def _groups(ident: identity.Identity) -> list[str] | None:
-    """The groups the job child sets (identity.switch's, as numbers)."""
-    if ident.switch:
-        groups = os.getgrouplist(ident.user, ident.gid)
-    elif ident.extra_gid is not None and os.geteuid() == 0:
-        groups = os.getgroups()
-    else:
-        return None
-    if ident.extra_gid is not None:
-        groups.append(ident.extra_gid)
-    return [str(g) for g in groups]
+def _names(groups: list[int] | None) -> list[str] | None:
+    return None if groups is None else [str(g) for g in groups]
 
 
 def prepare(tdir: TaskDir, launch: Launch, conf: dict[str, Any]) -> tuple[LeanPlan, identity.Identity] | None:
@@ -160,7 +151,7 @@ def prepare(tdir: TaskDir, launch: Launch, conf: dict[str, Any]) -> tuple[LeanPl
         task=launch.task_key, user=ident.user, cwd=plan.cwd, exe=plan.exe, args=plan.argv,
         env=[f"{k}={v}" for k, v in plan.env.items()], stdin=plan.stdin_script or files.stdin,
         stdout=files.stdout, stderr=None if files.joined else files.stderr, tmpdir=tmpdir,
-        groups=_groups(ident), search=plan.search_path, fallback=plan.fallback or [],
+        groups=_names(identity.job_groups(ident)), search=plan.search_path, fallback=plan.fallback or [],
         h_rt=launch.h_rt, s_rt=launch.s_rt,
         rlimits=[f"{'as' if res == resource.RLIMIT_AS else 'cpu'}:{soft}:{hard}" for res, soft, hard in limits(launch)],
     )
