@@ -105,6 +105,8 @@ bench: install
 	$(BIN)/python bench/usage_capture.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/sched_pass.py
+	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/sched_policies.py
 
 clean:
 	rm -rf build *.egg-info
