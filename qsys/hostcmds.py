@@ -37,11 +37,17 @@ def _service_cell(root: str | None) -> Cell:
     return Cell(Path(root or os.environ.get("QSYS_ROOT") or SYSTEM_ROOT), cell_name())
 
 
+class _UsageFailure(click.ClickException):
+    exit_code = 2  # qsys(8), as Grid Engine: a usage error exits 2
+
+
 def _run(action: Callable[[], None]) -> None:
+    """The action; its QsysError as click's message, with its exit status (2 for a usage error)."""
     try:
         action()
     except QsysError as exc:
-        raise click.ClickException(exc.message.removeprefix("error: ")) from None
+        failure = _UsageFailure if exc.exit_code == _UsageFailure.exit_code else click.ClickException
+        raise failure(exc.message.removeprefix("error: ")) from None
 
 
 @click.command()

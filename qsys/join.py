@@ -101,14 +101,14 @@ def join(cell: Cell, master: str, token_text: str, *, host: str | None, submit_o
          start: bool, echo: Echo) -> None:
     from qsys import certs, cluster
 
+    address, port = parse_master(master)  # a usage error first
+    token = auth.JoinToken.parse(token_text)
     if os.geteuid() != 0:
         raise QsysError("qsys join must run as root (the host's secret and daemon are root's)")
     old = cell.bootstrap()
     if old and not old.get("host_name"):
         raise QsysError(f"{cell.dir} is the cell of a master host ({old.get('mode', 'personal')} mode): "
                         "a master's own exec daemon uses the cluster key (start qsys-execd there)")
-    token = auth.JoinToken.parse(token_text)
-    address, port = parse_master(master)
     name = host or socket.gethostname().split(".")[0]
     ca = fetch_ca(address, port, token)
     cell.common.mkdir(parents=True, exist_ok=True)

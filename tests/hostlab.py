@@ -1,14 +1,15 @@
 """Hosts of their own for cluster tests: nothing shared but the users and their homes.
 
-Each host is (unless ``network=False``) a network namespace on a bridge (``tests.netns.NetnsLab``: its own address, and
-an /etc/hosts naming every host), a UTS namespace with its name, and a mount namespace in
-which ``/var/lib/qsys``, ``/usr/local/bin``, ``/usr/local/share/man`` and
+Each host is (unless ``network=False``) a network namespace on a bridge (``tests.netns.NetnsLab``:
+its own address, and an /etc/hosts naming every host), a UTS namespace with its name, and a
+mount namespace in which ``/var/lib/qsys``, ``/usr/local/bin``, ``/usr/local/share/man`` and
 ``/etc/systemd/system`` are private directories of the test (root's HOME too), so a cell,
 its keys, its links and its units exist on that host only -- as on separate machines with
-NFS homes. An anchor process (``sleep``) holds the namespaces; :meth:`Host.run` runs a
-command in them (``nsenter``), as root or as a user, with a login-like environment of its own
-(nothing of the test's QSYS_* leaks in). Teardown kills every process in a host's mount
-namespace (its daemons, shepherds and jobs), whose end also ends the namespace's mounts.
+NFS homes (``homes``: users whose home is the lab's own, shared by its hosts only). An anchor
+process (``sleep``) holds the namespaces; :meth:`Host.run` runs a command in them
+(``nsenter``), as root or as a user, with a login-like environment of its own (nothing of the
+test's QSYS_* leaks in). Teardown kills every process in a host's mount namespace (its
+daemons, shepherds and jobs), whose end also ends the namespace's mounts.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ PRIVATE = ("/var/lib/qsys", "/usr/local/bin", "/usr/local/share/man", "/etc/syst
 ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 USER_PATH = "/usr/local/bin:/usr/bin:/bin"
 _ANCHOR = """
-hostname "$1"; base="$2"; shift 2
-for target in "$@"; do mount --bind "$base$target" "$target" || exit 1; done
+hostname "$1"; shift
+while [ $# -gt 0 ]; do mount --bind "$1" "$2" || exit 1; shift 2; done
 echo ready
 exec sleep infinity
 """
@@ -57,8 +58,10 @@ class Host:
         for inside in PRIVATE:
             self.path(inside).mkdir(parents=True, exist_ok=True)
         self.path("/root").mkdir(parents=True, exist_ok=True)
+        mounts = [(self.path(inside), inside) for inside in PRIVATE]
+        mounts += [(self.lab.home(user), pwd.getpwnam(user).pw_dir) for user in self.lab.homes]
         argv = ["unshare", "--mount", "--uts", "--propagation", "private", "--", "sh", "-c", _ANCHOR, "sh",
-                self.name, str(self.base), *PRIVATE]
+                self.name, *(str(part) for mount in mounts for part in mount)]
         if self.lab.net is not None:
             argv = ["ip", "netns", "exec", self.lab.net.ns(self.name), *argv]
         self.anchor = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -129,10 +132,13 @@ class Host:
 
 class HostLab:
     """Hosts ``names`` (the first is the master's), each with private directories under ``tmp``;
-    ``network=False``: in the machine's network namespace (to reach a server on its loopback)."""
+    ``network=False``: in the machine's network namespace (to reach a server on its loopback);
+    ``homes``: users whose home directory is the lab's own, one every host of the lab shares
+    (an NFS home of this lab: a lab of another test run beside it writes to its own)."""
 
-    def __init__(self, names: Sequence[str], tmp: Path, network: bool = True) -> None:
+    def __init__(self, names: Sequence[str], tmp: Path, network: bool = True, homes: Sequence[str] = ()) -> None:
         self.tmp = tmp
+        self.homes = list(homes)
         self.net = NetnsLab(names, prefix=f"h{os.getpid() % 1000}{next(_LABS)}") if network else None
         self.hosts = {name: Host(self, name) for name in names}
         self.notes: dict[str, str] = {}  # what a fixture wants its tests to know (tokens, ...)
@@ -140,9 +146,18 @@ class HostLab:
     def __getitem__(self, name: str) -> Host:
         return self.hosts[name]
 
+    def home(self, user: str) -> Path:
+        """Where ``user``'s home directory of this lab is seen from the test."""
+        return self.tmp / "home" / user
+
     def up(self) -> HostLab:
         for inside in PRIVATE:  # a bind mount needs its mount point: made empty, and kept (see below)
             os.makedirs(inside, exist_ok=True)
+        for user in self.homes:  # a fresh home, as useradd -m makes it
+            entry = pwd.getpwnam(user)
+            shutil.copytree("/etc/skel", self.home(user), symlinks=True)
+            for path in [self.home(user), *self.home(user).rglob("*")]:
+                os.lchown(path, entry.pw_uid, entry.pw_gid)
         if self.net is not None:
             self.net.up()
         try:

@@ -4,13 +4,15 @@ parsers, and the proxy identity (execd.identity): pure logic."""
 from __future__ import annotations
 
 import pwd
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from execd import identity
 from qsys import auth
 from qsys.errors import AuthenticationError, UsageError
-from qsys.hostcmds import parse_ttl
+from qsys.hostcmds import join, parse_ttl
 from qsys.join import parse_master
 from qsys.launch import Launch
 
@@ -67,6 +69,18 @@ def test_master_address(text: str, address: tuple[str, int]) -> None:
 def test_a_bad_master_address_is_a_usage_error() -> None:
     with pytest.raises(UsageError):
         parse_master("head:port")
+
+
+def test_qsys_join_exits_2_for_a_usage_error_and_1_for_a_failure(tmp_path: Path) -> None:
+    """qsys(8): exit status 2 for a usage error (a bad MASTER as for a missing --token), 1 when
+    the command failed (here: not a join token)."""
+    token = "qsysjoin1." + ".".join(["ab" * 4, "c" * 32, "d" * 32])
+    argv = ["--root", str(tmp_path), "--no-start"]
+    bad_master = CliRunner().invoke(join, ["head:port", "--token", token, *argv])
+    assert (bad_master.exit_code, "MASTER is HOST or HOST:PORT" in bad_master.output) == (2, True), bad_master.output
+    assert CliRunner().invoke(join, ["head", *argv]).exit_code == 2  # click's own: --token missing
+    bad_token = CliRunner().invoke(join, ["head", "--token", "nonsense", *argv])
+    assert (bad_token.exit_code, "not a join token" in bad_token.output) == (1, True), bad_token.output
 
 
 def _launch(owner: str) -> Launch:
