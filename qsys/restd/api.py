@@ -394,6 +394,7 @@ def list_hosts(who: Reader, request: Request) -> list[dict[str, Any]]:
 
 @router.get("/hosts/{name}", tags=["hosts"], **returns("HostRow"))
 def show_host(name: str, who: Reader, request: Request) -> dict[str, Any]:
+    """One exec host as qhost -j shows it (404 for a name that is not an exec host)."""
     for host in list_hosts(who, request):
         if host["name"] == name:
             return host
