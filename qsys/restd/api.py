@@ -200,17 +200,24 @@ def _accounting(request: Request, job_id: int) -> list[dict[str, Any]]:
         return []
 
 
-def output_files(detail: JobDetail, home: str) -> dict[str, Any]:
+def output_files(detail: JobDetail, home: str,
+                 ended: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Where the job's stdout and stderr go: the -o/-e entries as given, and the files Grid
     Engine's rules (``qsys.output_paths``) make of them for each running task on its host, or,
-    before the job runs, for any host and task (``$HOSTNAME``, ``$TASK_ID`` left as they are)."""
+    before the job runs, for any host and task (``$HOSTNAME``, ``$TASK_ID`` left as they are);
+    for a job that has ended, for each task its accounting records (``ended``) name, on the
+    host it ran on (so the finished page still says where the output went)."""
     spec = detail.spec
     stdout, stderr = list(spec.get("stdout_paths") or []), list(spec.get("stderr_paths") or [])
     joined = bool(spec.get("join"))
     is_array = spec.get("tasks") is not None
-    places: list[tuple[int | None, str]] = [(t.task_id, t.queue.partition("@")[2]) for t in detail.tasks]
-    if detail.pending_tasks or not places:
-        places.insert(0, (None, output_paths.UNKNOWN_HOST))
+    places: list[tuple[int | None, str]]
+    if ended is not None:  # a record's task_number is 0 for a job that is not an array (task 1)
+        places = list(dict.fromkeys((int(r["task_number"]) or 1, str(r["hostname"])) for r in ended))
+    else:
+        places = [(t.task_id, t.queue.partition("@")[2]) for t in detail.tasks]
+        if detail.pending_tasks or not places:
+            places.insert(0, (None, output_paths.UNKNOWN_HOST))
     files = []
     for task_id, host in places:
         ctx = output_paths.PathContext(detail.job_id, task_id, is_array, str(spec.get("name") or ""), home,
@@ -263,26 +270,27 @@ def _running(detail: JobDetail | None) -> JobDetail | None:
     return None if detail is None or detail.state == FINISHED_STATE else detail
 
 
+OUTPUTS = {"type": "object", "properties": {
+    "stdout_paths": {"type": "array", "items": {"type": "string"}},
+    "stderr_paths": {"type": "array", "items": {"type": "string"}},
+    "joined": {"type": "boolean"},
+    "files": {"type": "array", "items": {"type": "object", "properties": {
+        "task_id": {"type": ["integer", "null"]}, "host": {"type": "string"},
+        "stdout": {"type": "string"}, "stderr": {"type": "string"}}}}}}
+
 JOB_PAGE = {"description": "qstat -j's facts (JobDetail) while the master knows the job, with its output files "
                            "and accounting records; once it has ended, the accounting records and a few facts (how its "
-                           "tasks ended while the master keeps it in its finished jobs list).",
+                           "tasks ended and the files they wrote, while the master keeps it in its finished jobs list).",
             "anyOf": [{"allOf": [ref("JobDetail"), {
                 "type": "object", "required": ["finished", "outputs", "accounting"], "properties": {
-                    "finished": {"const": False},
-                    "outputs": {"type": "object", "properties": {
-                        "stdout_paths": {"type": "array", "items": {"type": "string"}},
-                        "stderr_paths": {"type": "array", "items": {"type": "string"}},
-                        "joined": {"type": "boolean"},
-                        "files": {"type": "array", "items": {"type": "object", "properties": {
-                            "task_id": {"type": ["integer", "null"]}, "host": {"type": "string"},
-                            "stdout": {"type": "string"}, "stderr": {"type": "string"}}}}}},
+                    "finished": {"const": False}, "outputs": OUTPUTS,
                     "accounting": array_of("AccountingRecord")}}]},
                 {"type": "object", "required": ["job_id", "state", "finished", "owner", "name", "accounting"],
                  "properties": {"job_id": {"type": "integer"}, "state": {"const": "finished"},
                                 "finished": {"const": True}, "owner": {"type": "string"},
                                 "name": {"type": "string"},
                                 "end_time": {"type": ["number", "null"]}, "outcomes": array_of("TaskOutcome"),
-                                "accounting": array_of("AccountingRecord")}}]}
+                                "outputs": OUTPUTS, "accounting": array_of("AccountingRecord")}}]}
 
 
 @router.get("/jobs/{job_id}", tags=["jobs"], **returns(JOB_PAGE))
@@ -296,8 +304,9 @@ def show_job(job_id: int, who: Reader, request: Request) -> dict[str, Any]:
             records[0]["owner"], records[0]["job_name"])
         page = {"job_id": job_id, "state": "finished", "finished": True, "owner": owner, "name": name,
                 "accounting": records}
-        if known is not None:  # the master's finished jobs list: how its tasks ended
-            page.update(end_time=known.end_time, outcomes=json_form(known.outcomes))
+        if known is not None:  # the master's finished jobs list: how its tasks ended, where they wrote
+            page.update(end_time=known.end_time, outcomes=json_form(known.outcomes),
+                        outputs=output_files(known, _home(known.owner), records))
         return page
     return {**json_form(detail), "finished": False, "outputs": output_files(detail, _home(detail.owner)),
             "accounting": records}
@@ -385,6 +394,7 @@ def list_hosts(who: Reader, request: Request) -> list[dict[str, Any]]:
 
 @router.get("/hosts/{name}", tags=["hosts"], **returns("HostRow"))
 def show_host(name: str, who: Reader, request: Request) -> dict[str, Any]:
+    """One exec host as qhost -j shows it (404 for a name that is not an exec host)."""
     for host in list_hosts(who, request):
         if host["name"] == name:
             return host

@@ -112,6 +112,7 @@ def test_dashboard_shows_a_job_from_submission_to_its_end(restd: Restd, browser)
                == "finished", 40, "the page to show the job's end")
     assert not browser.find_element(By.ID, "hold").is_displayed(), "a finished job has no actions left"
     assert "exit_status" in _text(browser, "#facts") and "end_time" in _text(browser, "#facts")
+    assert f"stdout file (task 1 on node1)\n/root/dashjob.o{job_id}" in _text(browser, "#facts"), "where it wrote"
     accounting = _text(browser, "#accounting tbody")
     assert "node1" in accounting and "all.q" in accounting
 

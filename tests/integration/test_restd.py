@@ -62,7 +62,9 @@ def test_submit_show_and_account_a_script_and_a_command(restd: Restd, token: str
     assert reply.status == 201, reply
     scripted = reply.json["job_id"]
     assert reply.json["message"] == f'Your job {scripted} ("scripted") has been submitted'
-    command = _submit(restd, token, command=["/bin/sh", "-c", "echo $JOB_NAME"], options=["-N", "cmd"])
+    root = str(restd.cluster.root)
+    command = _submit(restd, token, command=["/bin/sh", "-c", "echo $JOB_NAME"], options=["-N", "cmd", "-cwd"],
+                      cwd=root)
     doc = restd.tcp("GET", "/openapi.json").json
     page_schema = doc["paths"]["/api/v1/jobs/{job_id}"]["get"]["responses"]["200"]["content"]["application/json"][
         "schema"]
@@ -72,8 +74,16 @@ def test_submit_show_and_account_a_script_and_a_command(restd: Restd, token: str
         assert job["accounting"][0]["owner"] == "root"
         assert [o["exit_status"] for o in job["outcomes"]] == [0] and job["end_time"] > 0  # qstat -s z's facts
         jsonschema.Draft202012Validator({**page_schema, "components": doc["components"]}).validate(job)
-    with open(f"{restd.cluster.root}/scripted.{scripted}.out") as out:
+        host = job["accounting"][0]["hostname"]
+        assert [(f["task_id"], f["host"]) for f in job["outputs"]["files"]] == [(1, host)], "where it ran"
+    files = {job_id: restd.tcp("GET", f"/api/v1/jobs/{job_id}", token).json["outputs"]["files"][0]
+             for job_id in (scripted, command)}
+    assert files[scripted]["stdout"] == files[scripted]["stderr"] == f"{root}/scripted.{scripted}.out"
+    assert (files[command]["stdout"], files[command]["stderr"]) == (f"{root}/cmd.o{command}", f"{root}/cmd.e{command}")
+    with open(files[scripted]["stdout"]) as out:
         assert out.read() == "from the script A\n"
+    with open(files[command]["stdout"]) as out:
+        assert out.read() == "cmd\n"
     records = restd.tcp("GET", f"/api/v1/accounting?job={command}", token).json
     assert [r["job_name"] for r in records] == ["cmd"]
     totals = restd.tcp("GET", "/api/v1/accounting/totals?by=owner", token).json

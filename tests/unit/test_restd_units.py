@@ -122,6 +122,24 @@ def test_state_families_and_refusal_codes() -> None:
     assert host_states(hosts, ["a", "b", "c"]) == {"up": ["a"], "down": ["b"], "unknown": ["c"]}
 
 
+def test_an_ended_jobs_output_files_are_where_its_tasks_ran() -> None:
+    from qsys.records import JobDetail
+    from qsys.restd.api import output_files
+
+    def ended(tasks: dict[str, Any] | None, **spec: Any) -> JobDetail:
+        return JobDetail(7, {"name": "j", "cwd": "/w", "tasks": tasks, **spec}, "ann", 1000, "g", 1000, 0.0, "z")
+
+    array = ended({"first": 1, "last": 3, "step": 1}, stdout_paths=["/out/$HOSTNAME.$TASK_ID", "b:/only/on/b"])
+    records = [{"task_number": 1, "hostname": "a"}, {"task_number": 2, "hostname": "b"},
+               {"task_number": 1, "hostname": "a"}]  # a task with two records (it was run again) is one entry
+    files = output_files(array, "/home/ann", records)["files"]
+    assert files == [{"task_id": 1, "host": "a", "stdout": "/out/a.1", "stderr": "/w/j.e7.1"},
+                     {"task_id": 2, "host": "b", "stdout": "/only/on/b", "stderr": "/w/j.e7.2"}]
+    plain = output_files(ended(None, join=True), "/home/ann", [{"task_number": 0, "hostname": "a"}])
+    assert plain["joined"] and plain["files"] == [{"task_id": 1, "host": "a", "stdout": "/w/j.o7", "stderr": "/w/j.o7"}]
+    assert output_files(ended(None), "/home/ann", [])["files"] == [], "a job deleted before it ran wrote nothing"
+
+
 def test_settings_defaults_and_errors() -> None:
     from qsys.restd import settings
 

@@ -152,13 +152,18 @@ function jobFacts(j) {
     ["job-array tasks", s.tasks ? `${s.tasks.first}-${s.tasks.last}:${s.tasks.step}` : ""],
     ["pending tasks", j.pending_tasks], ["script_file / command", command],
     ["stdout_path_list", j.outputs.stdout_paths.join(",")], ["stderr_path_list", j.outputs.stderr_paths.join(",")],
-    ...j.outputs.files.flatMap((f) => {
-      const where = f.task_id == null ? (f.host ? ` (${f.host})` : " (pending)") : ` (task ${f.task_id} on ${f.host})`;
-      return j.outputs.joined ? [["output file" + where, f.stdout]]
-        : [["stdout file" + where, f.stdout], ["stderr file" + where, f.stderr]];
-    }),
+    ...outputFiles(j.outputs),
     ["error reason", j.error_reason], ["scheduling info", (j.scheduling_info || []).join("\n")],
   ]);
+}
+
+// the files a job's tasks write (or wrote): one entry for the tasks still pending, one per task on its host
+function outputFiles(outputs) {
+  return (outputs ? outputs.files : []).flatMap((f) => {
+    const where = f.task_id == null ? " (pending)" : ` (task ${f.task_id} on ${f.host})`;
+    return outputs.joined ? [["output file" + where, f.stdout]]
+      : [["stdout file" + where, f.stdout], ["stderr file" + where, f.stderr]];
+  });
 }
 
 function accountingTable(records) {
@@ -196,7 +201,7 @@ function jobPage() {
       ? facts([["job_number", job.job_id], ["job_name", job.name], ["owner", job.owner], ["state", "finished"],
         ...(job.outcomes || []).map((o) => [o.tasks ? `tasks ${o.tasks}` : "exit_status",
           o.tasks ? `exit_status ${o.exit_status}` : String(o.exit_status)]),
-        ["end_time", job.end_time ? fmtTime(job.end_time) : ""]])
+        ["end_time", job.end_time ? fmtTime(job.end_time) : ""], ...outputFiles(job.outputs)])
       : jobFacts(job));
     const running = job.finished ? [] : job.tasks;
     document.getElementById("tasks").replaceChildren(running.length ? el("table", {},
