@@ -125,3 +125,62 @@ def test_the_master_refuses_job_names_grid_engine_refuses(qsys_root: Path) -> No
             await daemon.stop()
 
     asyncio.run(run())
+
+
+def _messages_built_in(*patterns: str) -> set[type]:
+    """The message types the sources matching ``patterns`` construct: ``protocol.Name(...)``,
+    or ``Name(...)`` with ``Name`` imported from qsys.protocol."""
+    import ast
+
+    from tests.inprocess import REPO
+
+    found: set[type] = set()
+    for pattern in patterns:
+        for path in sorted(REPO.glob(pattern)):
+            tree = ast.parse(path.read_text())
+            imported = {alias.asname or alias.name: alias.name for node in ast.walk(tree)
+                        if isinstance(node, ast.ImportFrom) and node.module == "qsys.protocol"
+                        for alias in node.names}
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.Call):
+                    continue
+                func = node.func
+                if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "protocol":
+                    name = func.attr
+                elif isinstance(func, ast.Name) and func.id in imported:
+                    name = imported[func.id]
+                else:
+                    continue
+                kind = getattr(protocol, name, None)
+                if isinstance(kind, type) and _is_message(kind):
+                    found.add(kind)
+    return found
+
+
+def _is_message(kind: type) -> bool:
+    try:
+        protocol.message_name(kind)
+    except KeyError:
+        return False
+    return True
+
+
+def test_every_request_and_report_sent_to_the_master_has_its_one_handler(qsys_root: Path) -> None:
+    """The master's two tables (filled in main.build_master) take every request the client
+    library, qrsh/qlogin and qsys token send after the handshake and every message an exec
+    daemon sends after its registration; and the
+    simulated exec host answers what the real exec daemon answers, less migration and beats."""
+    from execd.daemon import MASTER_MESSAGES as EXECD_TABLE
+    from qsys.testing.simhost import MASTER_MESSAGES as SIM_TABLE
+    from tests.inprocess import master_thread
+
+    requests = _messages_built_in("qsys/client.py", "qsys/startup/*.py", "qsys/hostcmds.py") - {protocol.Hello}
+    reports = _messages_built_in("execd/*.py") - {protocol.Register, protocol.ExecdHello}
+    assert {protocol.Submit, protocol.JobsStatus, protocol.SessionSubmit, protocol.TokenCreate} <= requests
+    assert {protocol.LoadReport, protocol.JobFinished, protocol.PeTaskFinished} <= reports
+    with master_thread(_cell(qsys_root)) as daemon:
+        assert sorted(k.__name__ for k in requests if k not in daemon.requests) == []
+        assert sorted(k.__name__ for k in reports if k not in daemon.execd_messages) == []
+    told = {kind for kind in _messages_built_in("qsys/master/*.py") if kind in EXECD_TABLE}
+    assert {protocol.StartJob, protocol.KillJob, protocol.HostConfig} <= told
+    assert sorted(k.__name__ for k in told if k not in SIM_TABLE) == ["MasterBeat", "MigrateJob"]

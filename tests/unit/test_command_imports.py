@@ -1,6 +1,7 @@
 """The q-commands stay lean: qsys-restd's framework (the ``qsys[rest]`` extra: FastAPI, its
-Starlette and pydantic, uvicorn, prometheus_client) and the test-only libraries are never
-imported by a command's start-up (``python -X importtime`` names every module it loads) nor by
+Starlette and pydantic, uvicorn, prometheus_client), the SSH libraries (asyncssh serves only
+qsys-sshd, a daemon: ~200 ms of import against qrsh's ~50 ms start; paramiko is not used) and
+the test-only libraries are never imported by a command's start-up (``python -X importtime`` names every module it loads) nor by
 any module of qsys.cli, qsys.client or qsys.cluster."""
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import pytest
 
 from tests.clusterlib import REPO
 
-HEAVY = ("fastapi", "starlette", "pydantic", "uvicorn", "prometheus_client", "anyio", "jsonschema", "qsys.restd")
+HEAVY = ("fastapi", "starlette", "pydantic", "uvicorn", "prometheus_client", "anyio", "jsonschema", "qsys.restd",
+         "asyncssh", "paramiko")
 COMMANDS = ("qsub", "qstat", "qdel", "qhold", "qhost", "qconf", "qacct", "qmod", "qalter", "qselect", "qrsh",
             "qlogin", "qrsub", "qrstat", "qrdel", "qquota")
 
@@ -52,12 +54,14 @@ def test_a_commands_help_imports_no_rest_framework(command: str) -> None:
 
 
 def test_no_module_of_the_commands_imports_the_rest_framework() -> None:
-    code = ("import importlib, json, pkgutil, sys, qsys.cli, qsys.client, qsys.cluster\n"
-            "for info in pkgutil.iter_modules(qsys.cli.__path__, 'qsys.cli.'):\n"
-            "    importlib.import_module(info.name)\n"
+    code = ("import importlib, json, pkgutil, sys, qsys.cli, qsys.client, qsys.cluster, qsys.startup\n"
+            "for package in (qsys.cli, qsys.startup):\n"
+            "    for info in pkgutil.iter_modules(package.__path__, package.__name__ + '.'):\n"
+            "        importlib.import_module(info.name)\n"
             "print(json.dumps(sorted(sys.modules)))\n")
     names = set(json.loads(_run_python(code)))
-    assert {"qsys.cli.qsub", "qsys.cli.jsonout", "qsys.cli.csvout", "qsys.cli.xmlout", "qsys.cluster"} <= names
+    assert {"qsys.cli.qsub", "qsys.cli.jsonout", "qsys.cli.csvout", "qsys.cli.xmlout", "qsys.cluster",
+            "qsys.startup.sshclient"} <= names
     assert _heavy(names) == []
 
 

@@ -34,11 +34,18 @@ def runtime_imports(source: str, package: str = PACKAGE) -> set[str]:
             return
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith(package + "."))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == package:
+        elif isinstance(node, ast.ImportFrom):
+            # ``from . import x`` and ``from .x import y`` count as well (the package is flat:
+            # two dots or more lead out of it)
+            module = node.module or ""
+            if node.level == 1:
+                module = f"{package}.{module}" if module else package
+            elif node.level > 1:
+                module = ""
+            if module == package:
                 found.update(f"{package}.{a.name}" for a in node.names)
-            elif node.module.startswith(package + "."):
-                found.add(node.module)
+            elif module.startswith(package + "."):
+                found.add(module)
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -100,3 +107,7 @@ def test_the_check_sees_a_circle_through_a_deferred_import() -> None:
     assert find_cycle(import_graph(sources)) == ["qsys.master.a", "qsys.master.b", "qsys.master.a"]
     del sources["qsys.master.b"]
     assert find_cycle(import_graph(sources)) is None  # a TYPE_CHECKING import is no edge
+    sources["qsys.master.b"] = "from . import a\n"
+    assert find_cycle(import_graph(sources)) == ["qsys.master.a", "qsys.master.b", "qsys.master.a"]
+    sources["qsys.master.b"] = "def later():\n    from .a import thing\n"
+    assert find_cycle(import_graph(sources)) == ["qsys.master.a", "qsys.master.b", "qsys.master.a"]

@@ -84,3 +84,18 @@ def test_rows_from_a_newer_peer_drop_its_extra_fields() -> None:
 def test_an_exit_report_keeps_what_fits_of_a_damaged_report_file() -> None:
     report = protocol.exit_report({"exit_status": 3, "cpu": "a lot", "error": "boom", "extra": 1})
     assert (report.exit_status, report.cpu, report.error) == (3, 0.0, "boom")
+
+
+def test_a_handler_table_answers_the_types_it_was_given_and_refuses_the_rest() -> None:
+    table: protocol.HandlerTable[str] = protocol.HandlerTable("test")
+    table.add(protocol.JobsStatus, "jobs")
+    table.add(protocol.HostsStatus, "hosts")
+    assert table.lookup(protocol.HostsStatus()) == "hosts" and len(table) == 2
+    assert protocol.JobsStatus in table and protocol.Submit not in table
+    with pytest.raises(ProtocolError, match="unexpected Submit on a test link"):
+        table.lookup(protocol.Submit(JobSpec(command="true")))
+    with pytest.raises(ValueError, match="JobsStatus handled twice"):
+        table.add(protocol.JobsStatus, "again")
+    with pytest.raises(ValueError, match="JobSpec is not a message type"):
+        table.add(JobSpec, "spec")
+    assert table.lookup(protocol.JobsStatus()) == "jobs"  # the refused additions changed nothing
