@@ -29,7 +29,7 @@ from qsys.store import DeleteObject, PutObject, SetCounter
 
 if TYPE_CHECKING:
     from qsys.jobspec import JobSpec
-    from qsys.master.core import Master
+    from qsys.master.core import Master, Snapshots
     from qsys.store import Loaded
 
 log = logging.getLogger("qsys.master.advance")
@@ -39,10 +39,6 @@ COUNTER = "next_ar_id"
 AR_USERS = "arusers"
 SAFETY_SECONDS = 60.0  # the timer looks again at least this often
 SYSTEM = Identity(uid=0, user="root", host="", manager=True, operator=True)
-
-
-class Snapshots(Protocol):
-    def snapshot(self, now: float, immediate: int | None = None, *, running: bool = False) -> sched.Snapshot: ...
 
 
 class JobDeleter(Protocol):

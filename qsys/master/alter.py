@@ -17,10 +17,10 @@ from qsys.errors import InvalidRequest, QsysError
 from qsys.jobspec import JobSpec
 from qsys.master.submit import resolve_predecessors
 from qsys.master.validate import validate_spec
-from qsys.master.verify import Snapshots, could_run, verdict
+from qsys.master.verify import could_run, verdict
 
 if TYPE_CHECKING:
-    from qsys.master.core import Master
+    from qsys.master.core import Master, Snapshots
     from qsys.master.identity import Identity
     from qsys.master.jobs import Job
 

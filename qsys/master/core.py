@@ -28,10 +28,12 @@ from qsys.records import TaskEnd
 from qsys.store import DeleteJob, PutJob, PutTask, SetCounter
 
 if TYPE_CHECKING:
+    from qsys import sched
     from qsys.arspec import ArRecord
     from qsys.master.clock import Clock
     from qsys.master.config import ClusterConfig
     from qsys.paths import Cell
+    from qsys.protocol import ExitReport
     from qsys.store import GroupCommitter, Image, Loaded
 
 log = logging.getLogger("qsys.master")
@@ -56,6 +58,20 @@ class HeldLink(HostLink, Protocol):
     def deliver(self, held: list[tuple[str, Any]]) -> None:
         """Send what :meth:`holding` kept."""
         ...
+
+
+class TaskEndSink(Protocol):
+    """Where a task's end goes (qsys.master.ends): accounting, rerun, waiters."""
+
+    async def task_finished(self, job: Job, task: Task, report: ExitReport,
+                            also: Sequence[Any] = ()) -> None: ...
+
+
+class Snapshots(Protocol):
+    """The scheduler's view of the cell now (qsys.master.dispatch), for parts that ask the
+    scheduler a question outside a pass (verify, quotas, advance reservations)."""
+
+    def snapshot(self, now: float, immediate: int | None = None, *, running: bool = False) -> sched.Snapshot: ...
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,7 +23,7 @@ from qsys.master.jobs import RUNNING, TRANSFERRING
 from qsys.store import DeleteTask, StoreError
 
 if TYPE_CHECKING:
-    from qsys.master.core import Master
+    from qsys.master.core import Master, TaskEndSink
     from qsys.master.jobs import Job, Task
     from qsys.protocol import HandlerTable
 
@@ -73,11 +73,6 @@ class HostLinks:
     def deliver(self, held: list[tuple[str, Any]]) -> None:
         for host, msg in held:
             self.send(host, msg)
-
-
-class TaskEndSink(Protocol):
-    async def task_finished(self, job: Job, task: Task, report: protocol.ExitReport,
-                            also: Sequence[Any] = ()) -> None: ...
 
 
 class ErrorStates(Protocol):

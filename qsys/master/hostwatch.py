@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from qsys.errors import InvalidRequest
 from qsys.grammar.values import parse_time
@@ -29,19 +28,12 @@ from qsys.master.reschedule import lost_run, may_reschedule
 from qsys.store import StoreError
 
 if TYPE_CHECKING:
-    from qsys.master.core import ExecHost, Master
-    from qsys.master.jobs import Job, Task
-    from qsys.protocol import ExitReport
+    from qsys.master.core import ExecHost, Master, TaskEndSink
 
 log = logging.getLogger("qsys.master.hosts")
 
 TICK_SECONDS = 1.0
 JUMP_SECONDS = 10 * TICK_SECONDS  # a gap this long between two looks: the master's time jumped
-
-
-class TaskEndSink(Protocol):
-    async def task_finished(self, job: Job, task: Task, report: ExitReport,
-                            also: Sequence[Any] = ()) -> None: ...
 
 
 class HostWatch:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from qsys import protocol
 from qsys.errors import InvalidRequest
@@ -20,7 +19,7 @@ from qsys.master.tasks import parse_job_target
 from qsys.store import StoreError
 
 if TYPE_CHECKING:
-    from qsys.master.core import HeldLink, Master
+    from qsys.master.core import HeldLink, Master, TaskEndSink
     from qsys.master.identity import Identity
     from qsys.master.jobs import Job, Task
 
@@ -214,11 +213,6 @@ class _Run:
         self.rescheduling.add((job.job_id, task.task_id))
         for host in dict.fromkeys(a.host for a in task.assignments):
             self.link.send(host, protocol.KillJob(job.job_id, task.task_id, 9))
-
-
-class TaskEndSink(Protocol):
-    async def task_finished(self, job: Job, task: Task, report: protocol.ExitReport,
-                            also: Sequence[Any] = ()) -> None: ...
 
 
 class QueueRequests:

@@ -9,9 +9,9 @@ that limits fixed (non-consumable) values shows them once, with its filters as w
 from __future__ import annotations
 
 import fnmatch
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from qsys import protocol, sched
+from qsys import protocol
 from qsys.master.unixgroups import unix_groups
 from qsys.objects.quota import FILTER_KINDS, QuotaFilter, QuotaRule
 from qsys.records import QuotaRow
@@ -19,12 +19,8 @@ from qsys.sched.quotas import QuotaState, Who
 from qsys.sched.snapshot import complex_index
 
 if TYPE_CHECKING:
-    from qsys.master.core import Master
+    from qsys.master.core import Master, Snapshots
     from qsys.master.identity import Identity
-
-
-class Snapshots(Protocol):
-    def snapshot(self, now: float, immediate: int | None = None, *, running: bool = False) -> sched.Snapshot: ...
 
 
 def _number(value: float) -> str:

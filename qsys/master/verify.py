@@ -9,7 +9,7 @@ refused (``e``) consumes its job id, and nothing else is kept.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from qsys import sched
 from qsys.errors import InvalidRequest, Verified
@@ -19,19 +19,13 @@ from qsys.master.submit import primary_group
 
 if TYPE_CHECKING:
     from qsys.jobspec import JobSpec
-    from qsys.master.core import Master
+    from qsys.master.core import Master, Snapshots
     from qsys.master.identity import Identity
 
 FOUND = "verification: found suitable queue(s)"
 NONE_FOUND = "verification: no suitable queues"
 REFUSED = "error: no suitable queues"
 WARNING = "warning: no suitable queues"
-
-
-class Snapshots(Protocol):
-    def snapshot(self, now: float, immediate: int | None = None) -> sched.Snapshot:
-        """The scheduler's view of the cell now."""
-        ...
 
 
 def could_run(master: Master, snapshots: Snapshots, job: Job, spec: JobSpec, *, now: bool = False) -> tuple[bool, list[str]]:
