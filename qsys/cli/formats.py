@@ -105,23 +105,23 @@ def is_finished(row: JobRow) -> bool:
     return row.state == "z"
 
 
-def _cut(text: str | None, width: int) -> str:
+def cut(text: str | None, width: int) -> str:
     return f"{(text or '')[:width]:<{width}}"
 
 
-def _task_column(row: JobRow) -> str:
+def task_column(row: JobRow) -> str:
     return row.tasks if row.is_array and row.tasks else NO_TASK
 
 
-def _row_start(row: JobRow, ext: bool = False, with_time: bool = True) -> str:
+def row_start(row: JobRow, ext: bool = False, with_time: bool = True) -> str:
     """job-ID, prior, [ntckts], name, user, [project, department], state, [time]."""
     parts = [f"{row.job_id:>7} {row.priority:7.5f} "]
     if ext:
         parts.append(f"{ntckts(row):7.5f} ")
-    parts.append(f"{_cut(row.name, 10)} {_cut(row.owner, 12)} ")
+    parts.append(f"{cut(row.name, 10)} {cut(row.owner, 12)} ")
     if ext:
-        parts.append(f"{_cut(row.project or 'NA', 16)} {_cut(row.department or 'NA', 10)} ")
-    parts.append(f"{_cut(row.state, 5)} ")
+        parts.append(f"{cut(row.project or 'NA', 16)} {cut(row.department or 'NA', 10)} ")
+    parts.append(f"{cut(row.state, 5)} ")
     if with_time:
         when = row.start_time if is_running(row) and row.start_time else row.submit_time
         parts.append(f"{format_datetime(when)} ")
@@ -129,7 +129,7 @@ def _row_start(row: JobRow, ext: bool = False, with_time: bool = True) -> str:
 
 
 def _job_line(row: JobRow) -> str:
-    """One line of plain qstat (``_row_start`` and the queue columns in one format: the line
+    """One line of plain qstat (``row_start`` and the queue columns in one format: the line
     of 5,000 jobs is the hot part of a qstat)."""
     queue = row.queue or ""
     when = row.start_time if queue and row.start_time else row.submit_time
@@ -207,16 +207,16 @@ def qstat_jobs_requested(rows: Sequence[JobRow]) -> str:
 
 def tasks_indent(rows: Sequence[JobRow]) -> int:
     """How far qstat -t indents the SLAVE lines: as far as the first row's queue column."""
-    return len(_row_start(rows[0]))
+    return len(row_start(rows[0]))
 
 
 def tasks_text(row: JobRow, indent: int) -> str:
     """A row's text in qstat -t: its line and a SLAVE line per slave queue."""
     master = "MASTER " if is_running(row) else "       "
-    lines = [f"{_row_start(row)}{_cut(row.queue, QUEUE_WIDTH)} {master}{_task_column(row)}"]
+    lines = [f"{row_start(row)}{cut(row.queue, QUEUE_WIDTH)} {master}{task_column(row)}"]
     for slave in row.slave_queues if is_running(row) else []:
-        queue = _cut(str(slave.get("queue", "")), QUEUE_WIDTH)
-        lines.append(f"{' ' * indent}{queue} SLAVE  {_task_column(row)}")
+        queue = cut(str(slave.get("queue", "")), QUEUE_WIDTH)
+        lines.append(f"{' ' * indent}{queue} SLAVE  {task_column(row)}")
     return _text(lines)
 
 
@@ -250,8 +250,8 @@ def qstat_jobs_ext(rows: Sequence[JobRow]) -> str:
 def ext_text(row: JobRow) -> str:
     """A row's text in qstat -ext."""
     shown = EXT_NO_TICKETS if is_finished(row) else _ticket_columns(row)
-    return (f"{_row_start(row, ext=True, with_time=False)}{_usage_columns(row)}{shown}"
-            f"{_cut(row.queue, QUEUE_WIDTH)} {row.slots:>5} {_task_column(row)}\n")
+    return (f"{row_start(row, ext=True, with_time=False)}{_usage_columns(row)}{shown}"
+            f"{cut(row.queue, QUEUE_WIDTH)} {row.slots:>5} {task_column(row)}\n")
 
 
 TICKET_COLUMNS = ("tckts", "ovrts", "otckt", "ftckt", "stckt")
@@ -283,8 +283,8 @@ def queue_line(queue: QueueInstanceRow) -> str:
     slots = f"{queue.reserved}/{queue.used}/{queue.total} "
     load = f"{queue.load_avg:2.2f} " if queue.load_avg is not None else "-NA- "
     arch = f"{queue.arch} " if queue.arch else "-NA- "
-    return (f"{_cut(queue.name, QUEUE_WIDTH)} {_cut(queue.qtype, 5)} {_cut(slots, 14)} "
-            f"{_cut(load, 8)} {_cut(arch, 13)} {queue.states}")
+    return (f"{cut(queue.name, QUEUE_WIDTH)} {cut(queue.qtype, 5)} {cut(slots, 14)} "
+            f"{cut(load, 8)} {cut(arch, 13)} {queue.states}")
 
 
 def _slots_in(row: JobRow, queue: str) -> int:
@@ -297,7 +297,7 @@ def _slots_in(row: JobRow, queue: str) -> int:
 
 
 def _full_job_line(row: JobRow, slots: int) -> str:
-    return f"{_row_start(row)}{slots:>5} {_task_column(row)}"
+    return f"{row_start(row)}{slots:>5} {task_column(row)}"
 
 
 def waiting_text(row: JobRow) -> str:
@@ -570,7 +570,7 @@ def host_values(host: HostRow) -> list[str]:
 
 def _host_line(values: Sequence[str]) -> str:
     name, arch, ncpu, nsoc, ncor, nthr, load, mt, mu, st, su = values
-    return (f"{_cut(name, 23)} {_cut(arch, 13)}{ncpu:>4} {nsoc:>4} {ncor:>4} {nthr:>4} "
+    return (f"{cut(name, 23)} {cut(arch, 13)}{ncpu:>4} {nsoc:>4} {ncor:>4} {nthr:>4} "
             f"{load:>5} {mt:>7} {mu:>7} {st:>7} {su:>7}")
 
 
@@ -617,7 +617,7 @@ def _qhost_job_lines(host: str, jobs: Sequence[JobRow]) -> list[str]:
         if not lines:
             lines += [_QHOST_JOBS_HEADER, "   " + "-" * (len(_QHOST_JOBS_HEADER) - 4)]
         # the queue instance's full name, cut to ten columns as SGE does
-        lines.append(f"   {_row_start(row)}{_cut(queue, 10)} {role:<6} {_task_column(row)}")
+        lines.append(f"   {row_start(row)}{cut(queue, 10)} {role:<6} {task_column(row)}")
     return lines
 
 
@@ -631,8 +631,8 @@ def qhost_table(hosts: Sequence[HostRow], *, queues: bool = False, resources: bo
         if queues:
             for q in host.queues:
                 slots = f"{q.reserved}/{q.used}/{q.total}"
-                lines.append(f"   {_cut(q.name.split('@', 1)[0], 20)} {_cut(q.qtype, 5)} "
-                             f"{_cut(slots, 14)}{q.states}")
+                lines.append(f"   {cut(q.name.split('@', 1)[0], 20)} {cut(q.qtype, 5)} "
+                             f"{cut(slots, 14)}{q.states}")
         if resources:
             lines += [f"   hl:{k}={load_value_text(k, v)}" for k, v in host.load_values.items()]
             lines += [f"   hc:{k}={v}" for k, v in sorted(host.resources.items())]  # resource maps: free ids

@@ -95,8 +95,8 @@ def main_body(argv: list[str]) -> int:
         return REFUSED
     try:
         sock.sendall(wire.control(wire.HELLO, hello))
-        kind, length = struct.unpack(">BI", builtin._recv_exact(sock, 5))
-        payload = builtin._recv_exact(sock, min(length, 65536))
+        kind, length = struct.unpack(">BI", builtin.recv_exact(sock, 5))
+        payload = builtin.recv_exact(sock, min(length, 65536))
         if kind != wire.ACCEPT:
             print(f"error: host {host} refused the task: {payload.decode(errors='replace')}", file=sys.stderr)
             return REFUSED

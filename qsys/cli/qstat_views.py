@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from qsys.cli.formats import JOBS_HEADER, QUEUE_WIDTH, _cut, _row_start, _task_column, format_datetime
+from qsys.cli.formats import JOBS_HEADER, QUEUE_WIDTH, cut, format_datetime, row_start, task_column
 from qsys.records import ClusterQueueRow, JobRow
 
 # ----------------------------------------------------------------------------- -g c
@@ -69,15 +69,15 @@ def _after_state(row: JobRow) -> str:
 
 def _start(row: JobRow) -> str:
     """job-ID and prior, as the plain listing prints them."""
-    return _row_start(row, with_time=False)[:16]
+    return row_start(row, with_time=False)[:16]
 
 
 def _who_state(row: JobRow) -> str:
-    return f"{_cut(row.name, 10)} {_cut(row.owner, 12)} {_cut(row.state, 5)} "
+    return f"{cut(row.name, 10)} {cut(row.owner, 12)} {cut(row.state, 5)} "
 
 
 def _end(row: JobRow) -> str:
-    return f"{_cut(row.queue, QUEUE_WIDTH)} {row.slots:>5} {_task_column(row)}"
+    return f"{cut(row.queue, QUEUE_WIDTH)} {row.slots:>5} {task_column(row)}"
 
 
 def urgency_listing(rows: Sequence[JobRow]) -> str:

@@ -77,14 +77,14 @@ def handshake(sock: socket.socket, token: str, pty: bool, stdin_fd: int, x11_coo
     hello = {"token": token, "pty": pty, "term": os.environ.get("TERM", "") if pty else "",
              "rows": rows, "cols": cols, "x11": x11_cookie.hex()}
     sock.sendall(wire.control(wire.HELLO, hello))
-    kind, length = struct.unpack(">BI", _recv_exact(sock, 5))  # read exactly the answer: the
-    payload = _recv_exact(sock, min(length, 4096))  # program's output may follow at once
+    kind, length = struct.unpack(">BI", recv_exact(sock, 5))  # read exactly the answer: the
+    payload = recv_exact(sock, min(length, 4096))  # program's output may follow at once
     if kind != wire.ACCEPT:
         raise SessionRefused(payload.decode(errors="replace") or "refused")
     sock.settimeout(None)
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+def recv_exact(sock: socket.socket, n: int) -> bytes:
     buf = b""
     while len(buf) < n:
         chunk = sock.recv(n - len(buf))
