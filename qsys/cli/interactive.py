@@ -61,7 +61,7 @@ def parse(argv: list[str], program: str) -> tuple[JobSpec, list[str], dict[str, 
     defaults = file_actions(sge_request_files(cwd, environ), table, program, cwd)
     actions, rest = scan(argv, table, program=program, cwd=cwd)
     state = ParseState(JobSpec(now=True), program=program, environ=environ, cwd=cwd)
-    for source in (defaults, actions):
+    for source in (*defaults, actions):
         state.soft = False
         apply(source, state)
     spec = state.spec

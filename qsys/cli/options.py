@@ -283,10 +283,13 @@ def _prefix(state: ParseState, name: str, values: list[str]) -> None:
 
 
 def _clear(state: ParseState, name: str, values: list[str]) -> None:
-    """``-clear``: forget every option given before it (from any source)."""
+    """``-clear``: forget every option of the job given before it (from any source); what
+    the command itself does with its answer (-terse, -sync, -verify, --json) stays, as in
+    Grid Engine."""
     fresh = JobSpec()
     for item in fields(JobSpec):
-        setattr(state.spec, item.name, getattr(fresh, item.name))
+        if item.name not in JobSpec.CLIENT_ONLY:
+            setattr(state.spec, item.name, getattr(fresh, item.name))
     state.soft = False
     state.extra.clear()
 
@@ -405,9 +408,10 @@ def sge_request_files(cwd: str, environ: Mapping[str, str]) -> list[str]:
     ]
 
 
-def file_actions(paths: Sequence[str], table: OptionTable, program: str, cwd: str) -> list[Action]:
-    """The options of the ``sge_request`` files that exist, in order."""
-    actions: list[Action] = []
+def file_actions(paths: Sequence[str], table: OptionTable, program: str, cwd: str) -> list[list[Action]]:
+    """The options of each ``sge_request`` file that exists, in order, one list per file
+    (a -soft in one file does not reach into the next, as in Grid Engine)."""
+    actions: list[list[Action]] = []
     for path in paths:
         try:
             with open(path, encoding="utf-8", errors="surrogateescape") as handle:
@@ -419,7 +423,7 @@ def file_actions(paths: Sequence[str], table: OptionTable, program: str, cwd: st
         found, rest = scan(split_words(text, program, path), table, program=program, cwd=cwd)
         if rest:
             raise UsageError(f'{program}: invalid option argument "{rest[0]}" in "{path}"')
-        actions.extend(found)
+        actions.append(found)
     return actions
 
 
@@ -478,7 +482,7 @@ def parse_submit_args(
 
     # -b and -C decide whether and how the script is read: settle them first.
     probe = ParseState(JobSpec(), program=program, environ=env, cwd=where)
-    apply(defaults + command_line, probe)
+    apply([action for source in defaults for action in source] + command_line, probe)
     binary, prefix = probe.spec.binary, probe.prefix
 
     spec = JobSpec()
@@ -501,7 +505,7 @@ def parse_submit_args(
         directives = [action for action in found if action.name not in ("-C", "-b")]
 
     state = ParseState(JobSpec(), program=program, environ=env, cwd=where)
-    for source in (defaults, directives, command_line):
+    for source in (*defaults, directives, command_line):
         state.soft = False  # -soft does not reach past the file or list it was given in
         apply(source, state)
     result = state.spec

@@ -294,7 +294,7 @@ def _detail_element(doc: _Doc, detail: JobDetail) -> None:
     if spec.checkpoint:
         doc.leaf("JB_checkpoint_name", spec.checkpoint)
     ckpt_bits = sum(bit for letter, bit in CKPT_BITS.items() if letter in (spec.checkpoint_when or ""))
-    doc.leaves([("JB_checkpoint_attr", ckpt_bits if spec.checkpoint else 0),
+    doc.leaves([("JB_checkpoint_attr", ckpt_bits),
                 ("JB_checkpoint_interval", spec.checkpoint_interval), ("JB_reserve", "true" if spec.reserve else "false"),
                 ("JB_mail_options", mail_bits)])
     _sublist(doc, "JB_stdin_path_list", "path_list", _paths([spec.stdin_path] if spec.stdin_path else []))

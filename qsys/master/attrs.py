@@ -2,9 +2,12 @@
 
 -mattr sets a value (or, for a name=value list, the named entries), -rattr replaces the
 whole value, -aattr adds list items or name=value entries that are not there yet, -dattr
-removes them. ``host`` (``all.q@node1``) edits that host's override instead of the default.
+removes them. ``host`` (``all.q@node1``) edits that host's override instead of the default;
+a host without one starts from an empty list, not from the default (as in Grid Engine 8.1.9:
+``-mattr queue user_lists b all.q@vm`` over ``user_lists a`` gives ``a,[vm=b]``).
 As in Grid Engine, ``-mattr`` refuses ``NONE`` for a list (``-rattr ... NONE q@host`` sets the
-host's value to none) and ``-purge`` removes a host's override, so the default applies again.
+host's value to none) and ``-purge`` removes a host's override, so the default applies again;
+``-mattr`` says when it adds to an empty list or adds an entry it did not find.
 """
 
 from __future__ import annotations
@@ -13,14 +16,16 @@ import copy
 from typing import Any
 
 from qsys.errors import InvalidRequest
-from qsys.objects.base import parse_value, spec_map, value_for
+from qsys.objects.base import overrides_of, parse_value, spec_map
 
 MODES = ("mattr", "rattr", "aattr", "dattr")
 MATTR_NONE = '"NONE" is not a valid list attribute value for -mattr.  Try using -rattr instead.'
 
 
-def edit_attribute(obj: Any, mode: str, attr: str, value: str, host: str = "") -> Any:
-    """A copy of ``obj`` with the edit applied; the original is left as it was."""
+def edit_attribute(obj: Any, mode: str, attr: str, value: str, host: str = "",
+                   notes: list[str] | None = None) -> Any:
+    """A copy of ``obj`` with the edit applied; the original is left as it was. ``notes``
+    receives what Grid Engine's qconf -mattr says on the way (an empty list, a new entry)."""
     if mode not in MODES:
         raise InvalidRequest(f"unknown attribute edit '{mode}'")
     spec = spec_map(type(obj)).get(attr)
@@ -31,13 +36,18 @@ def edit_attribute(obj: Any, mode: str, attr: str, value: str, host: str = "") -
     vtype = spec.attr.vtype
     if spec.attr.per_host and not host and "[" in value and mode in ("mattr", "rattr"):
         return _with_overrides(obj, spec, value)
-    current = value_for(obj, attr, host) if host else getattr(obj, attr)
+    current = getattr(obj, attr)
+    if host:
+        own = overrides_of(obj, attr)
+        current = own[host] if host in own else type(current)() if isinstance(current, (list, dict)) else current
     if mode == "mattr" and value.strip().upper() == "NONE" and isinstance(getattr(obj, attr), (list, dict)):
         raise InvalidRequest(MATTR_NONE)
     try:
         given = vtype.parse(value)
     except ValueError as exc:
         raise InvalidRequest(f"{attr}: {exc}") from None
+    if notes is not None and mode == "mattr" and isinstance(current, (list, dict)):
+        notes.extend(_mattr_notes(obj, attr, current, given))
     new = _combine(mode, attr, obj.object_name, current, given)
     out = copy.deepcopy(obj)
     if host:
@@ -59,6 +69,18 @@ def _with_overrides(obj: Any, spec: Any, value: str) -> Any:
     if overrides:
         out.overrides[spec.name] = overrides
     return out
+
+
+def _mattr_notes(obj: Any, attr: str, current: list[Any] | dict[str, Any], given: Any) -> list[str]:
+    """Grid Engine 8.1.9's lines for -mattr on a list (queues and exec hosts: an exec host
+    is named "exechost" in them, as SGE does)."""
+    if obj.kind not in ("queue", "exechost"):
+        return []
+    name = "exechost" if obj.kind == "exechost" else obj.object_name
+    if not current:
+        return [f'"{attr}" of "{name}" is empty - Adding new element(s).']
+    return [f'Unable to find "{item}" in "{attr}" of "{name}" - Adding new element.'
+            for item in given if item not in current]
 
 
 def _combine(mode: str, attr: str, name: str, current: Any, given: Any) -> Any:

@@ -2,9 +2,14 @@
 
 A host with jobs is refused with Grid Engine's message, and so is a host that a host group
 other than ``@allhosts`` names. Otherwise the host leaves ``@allhosts`` and the host lists of
-the queues that name it (Grid Engine does the same to the queues), ``qhost`` stops listing it,
-and its exec daemon is refused until the host is added again, so it does not come back by
-registering. Joining is ``ClusterConfig.joining`` (a new host enters ``@allhosts``).
+the queues that name it, ``qhost`` stops listing it, and its exec daemon is refused until the
+host is added again, so it does not come back by registering. Joining is
+``ClusterConfig.joining`` (a new host enters ``@allhosts``).
+
+Grid Engine 8.1.9 is stricter: it refuses ``-de`` for any host that has a queue instance, with
+or without jobs (the same message, naming the queue, also when the queue names it through
+``@allhosts``), so the admin edits the host lists first. qsys does that edit itself when no
+job runs there, so that ``qconf -de`` of an idle host is one step.
 """
 
 from __future__ import annotations

@@ -385,7 +385,9 @@ class ConfRequests:
                     lines.append(f'Attribute name ("{edit.attr}") and/or value ("{host}") not found')
                     continue
             else:
-                new = edit_attribute(old, edit.mode, edit.attr, edit.value, host)
+                notes: list[str] = []
+                new = edit_attribute(old, edit.mode, edit.attr, edit.value, host, notes)
+                lines.extend(notes)
             self._check(kind, new)
             new = checked(self.state.config, kind, new)
             if kind == "exechost":

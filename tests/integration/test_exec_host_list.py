@@ -71,7 +71,12 @@ def test_deleting_an_exec_host(two_hosts: Cluster, tmp_path: Path) -> None:
 
 
 def test_none_on_an_instance_and_purge(cluster: Cluster) -> None:
-    _out(cluster, "qconf", "-mattr", "queue", "suspend_thresholds", "np_load_avg=5", "all.q@node1")
+    out = _out(cluster, "qconf", "-mattr", "queue", "suspend_thresholds", "np_load_avg=5", "all.q@node1")
+    assert out.startswith('"suspend_thresholds" of "all.q" is empty - Adding new element(s).\n'), out  # as SGE
+    assert out.endswith(' modified "all.q" in cluster queue list\n') and out.count("\n") == 2, out
+    out = _out(cluster, "qconf", "-mattr", "queue", "suspend_thresholds", "load_avg=9", "all.q@node1")
+    assert out.startswith('Unable to find "load_avg" in "suspend_thresholds" of "all.q" - Adding new element.\n'), out
+    _out(cluster, "qconf", "-rattr", "queue", "suspend_thresholds", "np_load_avg=5", "all.q@node1")
     _out(cluster, "qconf", "-mattr", "queue", "load_thresholds", "np_load_avg=7", "all.q@node1")
     for attr, target in (("suspend_thresholds", "all.q@node1"), ("load_thresholds", "all.q@node1"),
                          ("user_lists", "all.q"), ("user_lists", "all.q@node1")):

@@ -63,4 +63,5 @@ def test_a_refused_qrsh_says_why_and_ends(service: Cluster, users: tuple[str, st
     finished = service.run("qstat", "-s", "z", "-u", "*").stdout
     assert re.search(rf"^ +\d+ .* {bob} +z ", finished, re.M), finished
     audits = [service.cell.execd_spool(h) / "audit" for h in service.hosts]
-    assert any(p.exists() and "action=refuse" in p.read_text() and f"user={bob}" in p.read_text() for p in audits)
+    lines = [line for p in audits if p.exists() for line in p.read_text().splitlines() if "action=refuse" in line]
+    assert any(f"user={bob}" in line and f"reason='user {bob} is denied on this host'" in line for line in lines), lines

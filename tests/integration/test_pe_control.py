@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.clusterlib import REPO, Cluster, wait_until
 from tests.integration.test_pe import pe_cluster  # noqa: F401 - the fixture
 from tests.integration.test_pe_usage import _gone
@@ -22,20 +24,36 @@ def _submit(cluster: Cluster, *args: str) -> int:
     return int(proc.stdout.strip())
 
 
-def test_suspension_reaches_pe_tasks_on_slave_hosts(pe_cluster: Cluster, tmp_path: Path) -> None:  # noqa: F811
-    master_pid, slave_pid = tmp_path / "master.pid", tmp_path / "slave.pid"
+@pytest.mark.parametrize("by", ["qmod -sj", "calendar"])
+def test_suspension_reaches_pe_tasks_on_slave_hosts(pe_cluster: Cluster, tmp_path: Path, by: str) -> None:  # noqa: F811
+    """qmod -sj of the job, or a calendar that suspends the slave task's queue instance (the
+    path of suspend thresholds too: any suspended instance of the job stops all its tasks),
+    stops the master task and the qrsh -inherit task on the slave host, and both go on after."""
+    master_pid, slave_pid, slave_host = tmp_path / "master.pid", tmp_path / "slave.pid", tmp_path / "slave.host"
     script = (f'echo $$ > {master_pid}; '
               'other=$(awk -v me="$HOSTNAME" \'$1 != me {print $1; exit}\' "$PE_HOSTFILE"); '
+              f'echo "$other" > {slave_host}; '
               f"qrsh -inherit -nostdin \"$other\" 'echo $$ > {slave_pid}; exec sleep 300' & "
               "sleep 300")
     job_id = _submit(pe_cluster, "-pe", "rr", "2", "-o", "/dev/null", "-j", "y", "-b", "y", "/bin/sh", "-c", script)
     wait_until(lambda: slave_pid.exists() and slave_pid.read_text().strip(), 60, "the pe task on the slave host")
     pids = [int(master_pid.read_text()), int(slave_pid.read_text())]
+    instance = f"all.q@{slave_host.read_text().strip()}"
+    if by == "qmod -sj":
+        suspend, resume = [("qmod", "-sj", str(job_id))], [("qmod", "-usj", str(job_id))]
+    else:
+        calendar = tmp_path / "always"
+        calendar.write_text("calendar_name always\nyear NONE\nweek mon-sun=suspended\n")
+        pe_cluster.run("qconf", "-Acal", str(calendar), check=True)
+        suspend = [("qconf", "-mattr", "queue", "calendar", "always", instance)]
+        resume = [("qconf", "-purge", "queue", "calendar", instance)]
     try:
-        pe_cluster.run("qmod", "-sj", str(job_id), check=True)
+        for argv in suspend:
+            pe_cluster.run(*argv, check=True)
         for pid in pids:
             wait_until(lambda pid=pid: _state(pid) == "T", 30, f"process {pid} to be stopped")
-        pe_cluster.run("qmod", "-usj", str(job_id), check=True)
+        for argv in resume:
+            pe_cluster.run(*argv, check=True)
         for pid in pids:
             wait_until(lambda pid=pid: _state(pid) != "T", 30, f"process {pid} to go on")
     finally:

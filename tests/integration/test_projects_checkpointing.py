@@ -6,6 +6,7 @@ its environment, periodic checkpoints, migration on suspension, clean-up."""
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +46,10 @@ def _submit(cluster: Cluster, *args: str) -> int:
 
 def _info(cluster: Cluster, job_id: int) -> str:
     return cluster.run("qstat", "-j", str(job_id)).stdout
+
+
+def _checkpoint_lines(cluster: Cluster, job_id: int) -> list[str]:
+    return [line for line in _info(cluster, job_id).splitlines() if line.startswith("checkpoint")]
 
 
 CKPT = ("ckpt_name          {name}\ninterface          userdefined\nckpt_command       {ckpt}\n"
@@ -103,13 +108,16 @@ def test_options_grid_engine_refuses(cluster: Cluster, tmp_path: Path) -> None:
     assert _fails(cluster, "qsub", "-c", "0", "-b", "y", "/bin/true", code=2) == "qsub: -c argument invalid\n"
     plain = _submit(cluster, "-h", "-c", "n", "-b", "y", "/bin/true")  # -c n alone is fine (as in SGE)
     timed = _submit(cluster, "-h", "-ckpt", "ck", "-c", "00:00:30", "-b", "y", "/bin/true")
-    assert "checkpoint" not in _info(cluster, plain)
-    lines = [line for line in _info(cluster, timed).splitlines() if line.startswith("checkpoint")]
-    assert lines == [f"{'checkpoint_object:':<28}ck", f"{'checkpoint_attr:':<28}sx    ",
-                     f"{'checkpoint_interval:':<28}30 seconds"]
+    assert _checkpoint_lines(cluster, plain) == [f"{'checkpoint_attr:':<28}n    "]  # SGE 8.1.9 shows it
+    assert _checkpoint_lines(cluster, timed) == [f"{'checkpoint_object:':<28}ck", f"{'checkpoint_attr:':<28}sx    ",
+                                                 f"{'checkpoint_interval:':<28}30 seconds"]
     assert "       Checkpoint Env.:  ck\n" in _ok(cluster, "qstat", "-r")
     other = _submit(cluster, "-h", "-b", "y", "/bin/true")
     assert _ok(cluster, "qalter", "-ckpt", "ck", str(other)) == f"modified checkpointing environment of job {other}\n"
+    assert _checkpoint_lines(cluster, other) == [f"{'checkpoint_object:':<28}ck"]  # qalter sets no -c letters
+    attrs = {job: ET.fromstring(_ok(cluster, "qstat", "-j", str(job), "-xml")).findtext(".//JB_checkpoint_attr")
+             for job in (plain, timed, other)}
+    assert attrs == {plain: "8", timed: "6", other: "0"}  # n, sx, none: SGE's bits
     assert _fails(cluster, "qalter", "-ckpt", "nope", str(other)) == \
         'denied: checkpointing environment "nope" does not exist\n'
 

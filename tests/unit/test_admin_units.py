@@ -47,6 +47,31 @@ def test_list_and_map_edits() -> None:
         edit_attribute(queue, "mattr", "slots", "many")
 
 
+def test_mattr_on_an_instance_starts_empty_and_says_what_it_adds() -> None:
+    """Grid Engine 8.1.9's answers on its cell (all.q, host vm), line for line."""
+    queue = edit_attribute(default_queue(), "rattr", "user_lists", "arusers")
+    notes: list[str] = []
+    instance = edit_attribute(queue, "mattr", "user_lists", "deadlineusers", "vm", notes)
+    assert "user_lists            arusers,[vm=deadlineusers]\n" in format_text(instance)  # not arusers deadlineusers
+    assert notes == ['"user_lists" of "all.q" is empty - Adding new element(s).']
+    notes.clear()
+    both = edit_attribute(queue, "mattr", "user_lists", "deadlineusers", "", notes)
+    assert both.user_lists == ["arusers", "deadlineusers"]
+    assert notes == ['Unable to find "deadlineusers" in "user_lists" of "all.q" - Adding new element.']
+    notes.clear()
+    loads = edit_attribute(queue, "mattr", "load_thresholds", "np_load_avg=3", "vm", notes)
+    loads = edit_attribute(loads, "mattr", "load_thresholds", "np_load_avg=4,load_avg=3", "vm", notes)
+    assert "load_thresholds       NONE,[vm=np_load_avg=4,load_avg=3]\n" in format_text(loads)
+    assert notes == ['"load_thresholds" of "all.q" is empty - Adding new element(s).',
+                     'Unable to find "load_avg" in "load_thresholds" of "all.q" - Adding new element.']
+    notes.clear()
+    edit_attribute(ExecHost(hostname="vm"), "mattr", "complex_values", "h_vmem=1G", "", notes)
+    assert notes == ['"complex_values" of "exechost" is empty - Adding new element(s).']
+    notes.clear()
+    edit_attribute(queue, "mattr", "slots", "3", "vm", notes)  # not a list: nothing to say
+    assert notes == []
+
+
 def test_references_must_exist_and_keep_their_target() -> None:
     config = ClusterConfig()
     from qsys.objects import default_pes

@@ -230,6 +230,9 @@ def test_start_time(tmp_path: Path) -> None:
 def test_clear_forgets_earlier_options(tmp_path: Path) -> None:
     spec = binary(["-N", "a", "-l", "x=1", "-soft", "-clear", "-l", "y=2", "-h"], tmp_path)
     assert spec.name == "true" and spec.hard_resources == {"y": "2"} and spec.hold
+    # what qsub does with its answer stays (SGE 8.1.9: qsub -terse -clear prints the bare id, -sync y waits)
+    spec = binary(["-terse", "-sync", "y", "-verify", "-N", "a", "-clear"], tmp_path)
+    assert (spec.terse, spec.sync, spec.verify, spec.name) == (True, True, True, "true")
 
 
 def test_option_file(tmp_path: Path) -> None:
@@ -269,6 +272,12 @@ def test_soft_ends_with_its_source(tmp_path: Path) -> None:
     request.write_text("-soft -l a=1\n")
     spec = parse(["-b", "y", "-l", "b=2", "x"], tmp_path, files=[request])
     assert spec.soft_resources == {"a": "1"} and spec.hard_resources == {"b": "2"}
+    # nor past one sge_request file into the next (SGE 8.1.9: the cell file's -soft -l arch=x,
+    # then ./.sge_request's -l h_vmem=1G gave hard h_vmem=1G)
+    local = tmp_path / "local"
+    local.write_text("-l c=3\n")
+    spec = parse(["-b", "y", "x"], tmp_path, files=[request, local])
+    assert spec.soft_resources == {"a": "1"} and spec.hard_resources == {"c": "3"}
 
 
 def test_missing_request_files_are_skipped(tmp_path: Path) -> None:
