@@ -4,7 +4,10 @@ Prints one table: one qsub's wall time, 500 sequential qsubs, the drain of 500 t
 on 4 slots, submit-to-start latency on an idle cluster, qstat and qstat -xml with 5,000
 pending jobs (five in a row, and for qsys each after a write, "cold": see
 bench_qstat_pending), the master's RSS with 5,000 pending jobs, and a bulk submission
-through ``qsys.client``.
+through ``qsys.client``. SGE is measured twice: with its default scheduler, and tuned as
+issue 12 asks (``schedule_interval 0:0:1``, ``flush_submit_sec 1``, ``flush_finish_sec 1``:
+only latency and drain depend on it), and each of its figures is followed by its ratio to
+qsys's ("x3.2": qsys is 3.2 times better, faster or smaller; below 1, qsys is worse).
 
     python bench/run.py [--quick] [--no-sge] [--only qsub,latency,drain,qstat,bulk]
 
@@ -129,6 +132,53 @@ class SgeTarget:
     def delete_all(self) -> None:
         subprocess.run(self.cmd("qdel", "-u", "sgeuser"), capture_output=True)
         wait_until(self.idle, 300, "SGE to empty")
+
+
+class SgeTunedTarget(SgeTarget):
+    """SGE with a scheduler that runs every second and on each submit and end; its own
+    configuration is put back afterwards."""
+
+    name = "SGE 8.1.9 tuned"
+    TUNED = {"schedule_interval": "0:0:1", "flush_submit_sec": "1", "flush_finish_sec": "1"}
+
+    def __enter__(self) -> SgeTunedTarget:
+        self.saved = subprocess.run(self.cmd("qconf", "-ssconf"), capture_output=True, text=True, check=True).stdout
+        lines = [f"{key:<33} {self.TUNED[key]}" if (key := line.split(maxsplit=1)[0] if line.strip() else "")
+                 in self.TUNED else line for line in self.saved.splitlines()]
+        self._load("\n".join(lines) + "\n")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            super().__exit__(*exc)
+        finally:
+            self._load(self.saved)
+
+    def _load(self, text: str) -> None:
+        with tempfile.NamedTemporaryFile("w", prefix="qsys-bench-sconf-", dir="/tmp", delete=False) as f:
+            f.write(text)
+        try:
+            os.chmod(f.name, 0o644)
+            subprocess.run(self.cmd("qconf", "-Msconf", f.name), capture_output=True, check=True)
+        finally:
+            os.unlink(f.name)
+
+
+def ratio(figure: str, qsys: str, other: str) -> str:
+    """How many times better qsys's figure is than ``other`` ("" when either is missing):
+    rates (``/s``) are better higher, times and sizes lower."""
+    def first_number(text: str) -> float | None:
+        head = text.split()[0] if text.strip() else ""
+        try:
+            return float(head)
+        except ValueError:
+            return None
+
+    mine, theirs = first_number(qsys), first_number(other)
+    if not mine or not theirs:
+        return ""
+    higher_is_better = "jobs/s" in figure or "jobs/s" in qsys.split("(")[0]
+    return f" x{(mine / theirs if higher_is_better else theirs / mine):.1f}"
 
 
 def _rss(pid: int) -> int | None:
@@ -291,6 +341,8 @@ def main() -> int:
     parser.add_argument("--no-sge", action="store_true")
     parser.add_argument("--sge-drain", type=int, default=40,
                         help="jobs in SGE's drain (its default scheduler runs every 15 s: 500 take half an hour)")
+    parser.add_argument("--sge-tuned-drain", type=int, default=200,
+                        help="jobs in the tuned SGE's drain (a few jobs a second)")
     parser.add_argument("--only", default="", help=f"these parts only, comma-separated ({', '.join(PARTS)})")
     args = parser.parse_args()
     chosen = set(filter(None, args.only.split(",")))
@@ -306,12 +358,13 @@ def main() -> int:
     os.chmod(root, 0o755)
     targets: list[QsysTarget | SgeTarget] = [QsysTarget(root)]
     if not args.no_sge and SgeTarget.available():
-        targets.append(SgeTarget())
+        targets += [SgeTarget(), SgeTunedTarget()]
     try:
         for target in targets:
             with target as t:
                 col = rows.setdefault(t.name, {})
-                if wanted("qsub"):
+                tuned = isinstance(t, SgeTunedTarget)  # the scheduler's settings change only these
+                if wanted("qsub") and not tuned:
                     col["one qsub"] = bench_one_qsub(t, 20)
                     col[f"{500 // scale} sequential qsubs"] = bench_sequential(t, 500 // scale)
                 if wanted("latency"):
@@ -319,9 +372,10 @@ def main() -> int:
                     if isinstance(t, QsysTarget):
                         col["submit -> start (client)"] = bench_client_latency(t, 20)
                 if wanted("drain"):
-                    drained = 500 // scale if isinstance(t, QsysTarget) else min(500 // scale, args.sge_drain)
+                    most = args.sge_tuned_drain if tuned else args.sge_drain
+                    drained = 500 // scale if isinstance(t, QsysTarget) else min(500 // scale, most)
                     col["drain (jobs/s), 4 slots"] = f"{bench_drain(t, drained)} ({drained} jobs)"
-                if wanted("qstat"):
+                if wanted("qstat") and not tuned:
                     col.update(bench_qstat_pending(t, 5000 // scale))
                 if isinstance(t, QsysTarget) and wanted("bulk"):
                     col[f"bulk submit {5000 // scale} (client)"] = bench_bulk(t, 5000 // scale)
@@ -330,9 +384,14 @@ def main() -> int:
     names = list(rows)
     figures = list(dict.fromkeys(k for col in rows.values() for k in col))
     width = max(len(f) for f in figures) + 2
-    print("figure".ljust(width) + "".join(n.ljust(28) for n in names))
+    print("figure".ljust(width) + "".join(n.ljust(34) for n in names))
     for figure in figures:
-        print(figure.ljust(width) + "".join(rows[n].get(figure, "-").ljust(28) for n in names))
+        mine = rows["qsys"].get(figure, "")
+        cells = [rows[n].get(figure, "-") + ("" if n == "qsys" else ratio(figure, mine, rows[n].get(figure, "")))
+                 for n in names]
+        print(figure.ljust(width) + "".join(c.ljust(34) for c in cells))
+    if len(names) > 1:
+        print("xN after an SGE figure: qsys is N times better (faster, or less memory); below 1, worse")
     return 0
 
 
