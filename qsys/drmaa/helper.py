@@ -24,17 +24,6 @@ from qsys.drmaa.template import Caller
 from qsys.errors import ConnectionFailed, QsysError
 
 Handler = Callable[["Helper", list[str]], list[str]]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handles(operation: str) -> Callable[[Handler], Handler]:
-    def register(function: Handler) -> Handler:
-        HANDLERS[operation] = function
-        return function
-
-    return register
-
-
 class Helper:
     """The session (after ``init``) and the table from request to handler."""
 
@@ -85,7 +74,6 @@ def _caller(cwd: str, environ: list[str]) -> Caller:
 # --------------------------------------------------------------------------- session
 
 
-@handles("init")
 def _init(helper: Helper, args: list[str]) -> list[str]:
     contact = args[0] if args else ""
     if contact and not contact.startswith("session="):
@@ -99,7 +87,6 @@ def _init(helper: Helper, args: list[str]) -> list[str]:
     return []
 
 
-@handles("contact")
 def _contact(helper: Helper, args: list[str]) -> list[str]:
     return [helper.session.contact]
 
@@ -107,45 +94,37 @@ def _contact(helper: Helper, args: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- job templates
 
 
-@handles("jt_new")
 def _jt_new(helper: Helper, args: list[str]) -> list[str]:
     return [str(helper.session.new_template())]
 
 
-@handles("jt_delete")
 def _jt_delete(helper: Helper, args: list[str]) -> list[str]:
     helper.session.delete_template(int(args[0]))
     return []
 
 
-@handles("jt_set")
 def _jt_set(helper: Helper, args: list[str]) -> list[str]:
     helper.session.template(int(args[0])).set(args[1], args[2])
     return []
 
 
-@handles("jt_get")
 def _jt_get(helper: Helper, args: list[str]) -> list[str]:
     return [helper.session.template(int(args[0])).get(args[1])]
 
 
-@handles("jt_set_vector")
 def _jt_set_vector(helper: Helper, args: list[str]) -> list[str]:
     helper.session.template(int(args[0])).set_vector(args[1], args[2:])
     return []
 
 
-@handles("jt_get_vector")
 def _jt_get_vector(helper: Helper, args: list[str]) -> list[str]:
     return helper.session.template(int(args[0])).get_vector(args[1])
 
 
-@handles("names")
 def _names(helper: Helper, args: list[str]) -> list[str]:
     return list(template.SCALAR_ATTRIBUTES)
 
 
-@handles("vector_names")
 def _vector_names(helper: Helper, args: list[str]) -> list[str]:
     return list(template.VECTOR_ATTRIBUTES)
 
@@ -153,18 +132,15 @@ def _vector_names(helper: Helper, args: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- jobs
 
 
-@handles("run")
 def _run(helper: Helper, args: list[str]) -> list[str]:
     return helper.session.run(int(args[0]), _caller(args[1], args[2:]))
 
 
-@handles("run_bulk")
 def _run_bulk(helper: Helper, args: list[str]) -> list[str]:
     bulk = (int(args[1]), int(args[2]), int(args[3]))
     return helper.session.run(int(args[0]), _caller(args[4], args[5:]), bulk)
 
 
-@handles("control")
 def _control(helper: Helper, args: list[str]) -> list[str]:
     try:
         action = Control(int(args[1]))
@@ -174,12 +150,10 @@ def _control(helper: Helper, args: list[str]) -> list[str]:
     return []
 
 
-@handles("job_ps")
 def _job_ps(helper: Helper, args: list[str]) -> list[str]:
     return [str(int(helper.session.job_ps(args[0])))]
 
 
-@handles("wait")
 def _wait(helper: Helper, args: list[str]) -> list[str]:
     job_id, outcome = helper.session.wait(args[0], int(args[1]))
     if outcome.rusage is None:
@@ -187,10 +161,30 @@ def _wait(helper: Helper, args: list[str]) -> list[str]:
     return [job_id, str(outcome.stat), *outcome.rusage]
 
 
-@handles("sync")
 def _sync(helper: Helper, args: list[str]) -> list[str]:
     helper.session.synchronize(args[2:], int(args[0]), args[1] == "1")
     return []
+
+
+# the library's requests, by the operation name libdrmaa.c sends
+HANDLERS: dict[str, Handler] = {
+    "init": _init,
+    "contact": _contact,
+    "jt_new": _jt_new,
+    "jt_delete": _jt_delete,
+    "jt_set": _jt_set,
+    "jt_get": _jt_get,
+    "jt_set_vector": _jt_set_vector,
+    "jt_get_vector": _jt_get_vector,
+    "names": _names,
+    "vector_names": _vector_names,
+    "run": _run,
+    "run_bulk": _run_bulk,
+    "control": _control,
+    "job_ps": _job_ps,
+    "wait": _wait,
+    "sync": _sync,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
