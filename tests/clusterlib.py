@@ -227,6 +227,12 @@ class Cluster:
             raise AssertionError(f"{argv} exited {proc.returncode}: {proc.stderr}")
         return proc
 
+    def qconf_answer(self, *args: str) -> str:
+        """A qconf change's answer: Grid Engine's qconf prints it on stderr, nothing on stdout."""
+        proc = self.run("qconf", *args)
+        assert (proc.returncode, proc.stdout) == (0, ""), f"qconf {args}: {proc.returncode} {proc.stdout}{proc.stderr}"
+        return proc.stderr
+
     def jobs(self, users: list[str] | None = None) -> list[JobRow]:
         with self.client() as client:
             return client.jobs(users or ["*"])

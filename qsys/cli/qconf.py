@@ -145,10 +145,14 @@ def _one(client: Any, option: str, row: Operation, args: list[str]) -> Result:
     raise UsageError(f"error: {option} is not supported")
 
 
+class StdoutLines(Lines):
+    """A reply Grid Engine's qconf prints on stdout although it is no -*attr answer."""
+
+
 def _unchanged(message: str, code: int, on_stdout: bool) -> Lines:
     """Grid Engine's answer to an editor session that changed nothing."""
     if on_stdout:
-        return Lines([message], code)
+        return StdoutLines([message], code)
     error = QsysError(message)
     error.exit_code = code
     raise error
@@ -165,6 +169,10 @@ def _users(client: Any, op: str, users: str, sets: str) -> Lines:
             client.conf_show("userset", acl)
         except QsysError:
             known = False
+        if op == "users_del" and not known:
+            lines.append(f'access list "{acl}" doesn\'t exist')  # Grid Engine's words for -du
+            status = 1
+            continue
         if op == "users_add" and not known:
             text = f"name {acl}\ntype ACL\nfshare 0\noticket 0\nentries {','.join(names)}\n"
             reply = client.conf("add", "userset", acl, text)
@@ -181,11 +189,31 @@ def _users(client: Any, op: str, users: str, sets: str) -> Lines:
     return Lines(lines, status)
 
 
-def _print_text(result: Result) -> int:
+# Grid Engine 8.1.9's qconf prints the master's answers to a change on stderr (show_answer_list),
+# except -mattr/-rattr/-aattr/-dattr/-purge (answer_list_print_err_warn: errors on stderr, the
+# rest on stdout) and a successful -arqs/-Arqs/-auser/-Auser (stdout).
+_ATTR_OPS = ("attr", "purge")
+_REFUSALS = ("denied:", "error:", "Attribute name (")  # the error answers of -*attr/-purge
+_ADDED_ON_STDOUT = ("rqs", "user")
+
+
+def _on_stdout(row: Operation, result: Lines, line: str) -> bool:
+    """Whether Grid Engine's qconf prints this line of a change's reply on stdout."""
+    if isinstance(result, StdoutLines) or row.op == "show_tree":
+        return True
+    if row.op in _ATTR_OPS:
+        return not line.startswith(_REFUSALS)
+    return row.op in ("add", "edit_add") and row.kind in _ADDED_ON_STDOUT and result.exit == 0
+
+
+def _print_text(result: Result, row: Operation) -> int:
     """An operation's result as Grid Engine's qconf prints it; its exit code."""
     if isinstance(result, Lines):
         for line in result.lines:
-            write(line)
+            if _on_stdout(row, result, line):
+                write(line)
+            else:
+                print(line, file=sys.stderr)
         return result.exit
     if isinstance(result, Names):
         write("\n".join(result.names))
@@ -205,7 +233,7 @@ def _body(argv: list[str]) -> int:
             if request.form == "json":
                 results.append(result)
             else:
-                results.append(_print_text(result))
+                results.append(_print_text(result, row))
     if request.form != "json":
         return max(results)
     # one document: the result of the one operation, or the list of them all

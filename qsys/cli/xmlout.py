@@ -18,8 +18,9 @@ from qsys.cli.formats import (
     load_value_text,
     ntckts,
 )
+from qsys.grammar.values import parse_task_range
 from qsys.jobspec import JobSpec
-from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail
+from qsys.records import HostRow, JobDetail, JobRow, QueueInstanceRow, TaskDetail, TaskOutcome
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a command milliseconds at run time
@@ -34,7 +35,7 @@ QHOST_OPEN = f'<qhost xmlns:xsd="{_SCHEMAS}/qhost/qhost.xsd">'
 # JB_type bits and JAT_status values as SGE stores them
 _TYPE_BITS = {"binary": 0x40, "array": 0x80, "now": 0x01}
 _QSH_TYPES = {"qrsh": 0x08, "qlogin": 0x04, "qrlogin": 0x10}
-_RUNNING, _TRANSFERRING = 0x80, 0x200
+_RUNNING, _TRANSFERRING, _FINISHED = 0x80, 0x200, 0x10000
 _MAIL_BITS = {"a": 0x40000, "b": 0x100000, "e": 0x80000, "s": 0x200000}
 # no urgency or ticket policy yet: every job sits where SGE puts equal jobs, the midpoint
 _NEUTRAL = 0.5
@@ -277,6 +278,7 @@ def _detail_element(doc: _Doc, detail: JobDetail) -> None:
     _sublist(doc, "JB_job_args", "element", [[("ST_name", a)] for a in spec.args])
     doc.leaf("JB_script_file", spec.command or "STDIN")
     _ja_tasks(doc, detail.tasks)
+    _finished_tasks(doc, detail.outcomes)
     if spec.cwd:
         doc.leaf("JB_cwd", spec.cwd)
     _sublist(doc, "JB_stderr_path_list", "path_list", _paths(spec.stderr_paths))
@@ -342,6 +344,42 @@ def _ja_tasks(doc: _Doc, tasks: Sequence[TaskDetail]) -> None:
             doc.leaf("JAT_start_time", int(t.start_time))
         doc.leaf("JAT_ntix", f"{_NEUTRAL:.6f}")
         doc.close("ulong_sublist")
+    doc.close("JB_ja_tasks")
+
+
+def _outcome_ids(outcome: TaskOutcome) -> Iterable[int]:
+    """The task ids of an outcome ("" is the task of a job that is not an array)."""
+    for part in outcome.tasks.split(",") if outcome.tasks else ["1"]:
+        first, last, step = parse_task_range(part)
+        yield from range(first, last + 1, step)
+
+
+def _finished_tasks(doc: _Doc, outcomes: Sequence[TaskOutcome]) -> None:
+    """JB_ja_tasks of a finished job: each task as SGE holds it between its end and its
+    removal (JAT_status JFINISHED), its exit status and times in JAT_scaled_usage_list, where
+    SGE's execd puts them in the final usage (names and order of its reaper). One element per
+    task, as SGE lists them (the text form groups tasks that ended alike). A task deleted
+    before it ran has no usage: only its end."""
+    if not outcomes:
+        return
+    doc.open("JB_ja_tasks")
+    for outcome in outcomes:
+        usage: list[tuple[str, float]] = [("end_time", outcome.end_time)]
+        if outcome.start_time is not None:
+            usage = [("exit_status", outcome.exit_status), ("signal", outcome.signal),
+                     ("start_time", outcome.start_time), *usage]
+        for task_id in _outcome_ids(outcome):
+            doc.open("ulong_sublist")
+            doc.leaves([("JAT_status", _FINISHED), ("JAT_task_number", task_id)])
+            doc.open("JAT_scaled_usage_list")
+            for name, value in usage:
+                doc.open("scaled")
+                doc.leaves([("UA_name", name), ("UA_value", f"{float(int(value)):.6f}")])
+                doc.close("scaled")
+            doc.close("JAT_scaled_usage_list")
+            if outcome.start_time is not None:
+                doc.leaf("JAT_start_time", int(outcome.start_time))
+            doc.close("ulong_sublist")
     doc.close("JB_ja_tasks")
 
 

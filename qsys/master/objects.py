@@ -45,21 +45,24 @@ class Kind:
     missing: str  # show/modify/delete of an unknown name ({name})
     empty: str  # a list with no member
     # where Grid Engine words these otherwise than ``missing`` and ``label``
-    missing_modify: str = ""  # -M* of an unknown name
-    missing_delete: str = ""  # -d* of an unknown name
+    missing_modify: str = ""  # -M* of an unknown name (and -mattr... when it says so)
+    missing_delete: str = ""  # -d* of an unknown name (and -mattr/-rattr/-aattr/-dattr)
     removed_label: str = ""  # in "removed "x" from <label> list"
 
 
 KIND_INFO: dict[str, Kind] = {
     "conf": Kind("configuration", "configuration {name} not defined", "no config defined"),
     "queue": Kind("cluster queue", 'No cluster queue or queue instance matches the phrase "{name}"',
-                  "no cqueue list defined"),
+                  "no cqueue list defined", missing_delete='denied: cluster queue "{name}" does not exist'),
     "exechost": Kind("exechost", "{name} is not an execution host", "no execution host defined"),
-    "hostgroup": Kind("host group", 'Host group "{name}" does not exist', "no host group list defined"),
-    "pe": Kind("parallel environment", 'parallel environment "{name}" does not exist',
-               "no parallel environment defined"),
-    "userset": Kind("userset", 'access list "{name}" does not exist', "no userset list defined"),
-    "calendar": Kind("calendar", 'calendar "{name}" does not exist', "no calendar defined"),
+    "hostgroup": Kind("host group", 'Host group "{name}" does not exist', "no host group list defined",
+                      missing_delete='denied: host group "{name}" does not exist'),
+    "pe": Kind("parallel environment", "{name} is not a parallel environment", "no parallel environment defined",
+               missing_delete='denied: parallel environment "{name}" does not exist'),
+    "userset": Kind("userset", 'denied: access list "{name}" does not exist', "no userset list defined",
+                    missing_delete='denied: userset "{name}" does not exist'),
+    "calendar": Kind("calendar", "{name} is not a calendar", "no calendar defined",
+                     missing_delete='denied: calendar "{name}" does not exist'),
     "manager": Kind("manager", 'manager "{name}" does not exist', "no manager defined"),
     "operator": Kind("operator", 'operator "{name}" does not exist', "no operator defined"),
     "adminhost": Kind("administrative host", 'adminhost "{name}" does not exist', "no admin host defined"),
@@ -372,7 +375,8 @@ class ConfRequests:
             name, _, host = target.partition("@") if kind == "queue" else (target, "", "")
             old = self.state.config.get(kind, name)
             if old is None:
-                lines.append(info.missing.format(name=name))
+                lines.append(f'error: Cluster queue entry "{name}" does not exist' if edit.mode == "purge"
+                             else (info.missing_modify or info.missing_delete or info.missing).format(name=name))
                 failed = True
                 continue
             if edit.mode == "purge":

@@ -52,6 +52,14 @@ def test_finished_jobs_are_listed_with_their_exit_status(cluster: Cluster) -> No
     assert re.search(r"^end_time: +\w{3} \w{3} ", detail, re.M), detail
     assert re.search(r"^exit_status 1-3:1: +0$", cluster.run("qstat", "-s", "f", "-j", "fin2").stdout, re.M)
     assert re.search(r"^exit_status: +3$", cluster.run("qstat", "-j", str(failed)).stdout, re.M)  # plain -j too
+    doc = ET.fromstring(cluster.run("qstat", "-j", f"{failed},{array}", "-xml").stdout)
+    ended = {(int(e.findtext("JB_job_number") or 0), int(t.findtext("JAT_task_number") or 0)):
+             {s.findtext("UA_name"): float(s.findtext("UA_value") or "nan") for s in t.iter("scaled")}
+             for e in doc.iter("element") if e.find("JB_job_number") is not None
+             for t in e.iter("ulong_sublist") if t.findtext("JAT_status") == "65536"}  # SGE's JFINISHED
+    assert sorted(ended) == [(failed, 1), (array, 1), (array, 2), (array, 3)]
+    assert ended[(failed, 1)]["exit_status"] == 3 and {ended[(array, i)]["exit_status"] for i in (1, 2, 3)} == {0}
+    assert all(u["start_time"] <= u["end_time"] and u["end_time"] > 0 for u in ended.values())
     gone = 99999  # a job the master never knew is answered as Grid Engine 8.1.9 answers
     proc = cluster.run("qstat", "-j", str(gone))
     assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", f"Following jobs do not exist: \n{gone}\n")

@@ -52,12 +52,12 @@ def test_every_kind_round_trips(cluster: Cluster, tmp_path: Path) -> None:
                                        + "gpu                 gpu        INT       <=    YES         YES        0        0\n"))
     for show, name, modify in MODIFY:
         text = _ok(cluster, "qconf", show, name)
-        out = _ok(cluster, "qconf", modify, _file(tmp_path, name, text))
+        out = cluster.qconf_answer(modify, _file(tmp_path, name, text))
         assert "modified" in out, out
         assert _ok(cluster, "qconf", show, name) == text
     for show, add, text in ADD:
         name = text.split()[1]
-        out = _ok(cluster, "qconf", add, _file(tmp_path, name, text))
+        out = cluster.qconf_answer(add, _file(tmp_path, name, text))
         assert re.fullmatch(rf'\S+@\S+ added "{name}" to [a-z ]+ list\n', out), out
         shown = _ok(cluster, "qconf", show, name)
         # the text shown adds the defaults; adding it again elsewhere shows the same
@@ -71,7 +71,7 @@ def test_every_kind_round_trips(cluster: Cluster, tmp_path: Path) -> None:
         _ok(cluster, "qconf", modify, _file(tmp_path, modify, text))
         assert _ok(cluster, "qconf", show) == text
     local = "#node1:\nprolog                       /bin/true\nload_report_time             00:00:05\n\n"
-    assert "added" in _ok(cluster, "qconf", "-Aconf", _file(tmp_path, "local", local))
+    assert "added" in cluster.qconf_answer("-Aconf", _file(tmp_path, "local", local))
     assert _ok(cluster, "qconf", "-sconf", "node1") == local
     assert _ok(cluster, "qconf", "-sconfl") == "node1\n"
     assert json.loads(_ok(cluster, "qconf", "-sq", "new.q", "--json"))["data"]["slots"] == "2,[node1=3]"
@@ -107,7 +107,7 @@ def test_bad_input_is_rejected_with_the_reason_and_changes_nothing(cluster: Clus
     assert "would contain itself" in _fails(
         cluster, "qconf", "-Ahgrp", _file(tmp_path, "g", "group_name @a\nhostlist @a\n"))
     assert _ok(cluster, "qconf", "-sq", "all.q") == before
-    assert _fails(cluster, "qconf", "-scal", "c").startswith('calendar "c" does not exist')
+    assert _fails(cluster, "qconf", "-scal", "c") == "c is not a calendar\n"
     assert "still referenced" in _fails(cluster, "qconf", "-dp", "smp")
 
 
@@ -169,7 +169,7 @@ def test_local_configuration_reaches_the_exec_host_at_once(cluster: Cluster, tmp
     job = _ok(cluster, "qsub", "-terse", "-o", "/dev/null", "-j", "y", "-b", "y", "/bin/true").strip()
     cluster.wait_idle()
     assert marker.read_text().strip() == job
-    assert "removed" in _ok(cluster, "qconf", "-dconf", "node1")
+    assert "removed" in cluster.qconf_answer("-dconf", "node1")
     wait_until(lambda: "load_report_time=00:00:10" in log.read_text(), 10, "the global conf back")
 
 
@@ -203,3 +203,54 @@ def test_configuration_survives_a_restart_on_postgresql(qsys_root: Path, postgre
         cluster.start_master()
         assert [_ok(cluster, "qconf", *a) for a in (["-sq", "all.q"], ["-su", "staff"], ["-sm"])] == shown
         assert "0/0/3" in _ok(cluster, "qstat", "-f")
+
+
+# Son of Grid Engine 8.1.9's answers (run on its cell): the message, on stderr, and exit 1
+UNKNOWN = [
+    (["-sp", "nope"], "nope is not a parallel environment"),
+    (["-scal", "nope"], "nope is not a calendar"),
+    (["-su", "nope"], 'denied: access list "nope" does not exist'),
+    (["-sq", "nope"], 'No cluster queue or queue instance matches the phrase "nope"'),
+    (["-shgrp", "@nope"], 'Host group "@nope" does not exist'),
+    (["-mp", "nope"], "nope is not a parallel environment"),
+    (["-mcal", "nope"], "nope is not a calendar"),
+    (["-dp", "nope"], 'denied: parallel environment "nope" does not exist'),
+    (["-dq", "nope"], 'denied: cluster queue "nope" does not exist'),
+    (["-dhgrp", "@nope"], 'denied: host group "@nope" does not exist'),
+    (["-dcal", "nope"], 'denied: calendar "nope" does not exist'),
+    (["-dul", "nope"], 'denied: userset "nope" does not exist'),
+    (["-dckpt", "nope"], 'denied: checkpointing environment "nope" does not exist'),
+    (["-dprj", "nope"], 'denied: project "nope" does not exist'),
+    (["-du", "someone", "nope"], 'access list "nope" doesn\'t exist'),
+    (["-mattr", "pe", "slots", "5", "nope"], 'denied: parallel environment "nope" does not exist'),
+    (["-mattr", "calendar", "year", "NONE", "nope"], 'denied: calendar "nope" does not exist'),
+    (["-mattr", "queue", "slots", "5", "nope"], 'denied: cluster queue "nope" does not exist'),
+    (["-aattr", "queue", "slots", "5", "nope"], 'denied: cluster queue "nope" does not exist'),
+    (["-rattr", "pe", "slots", "5", "nope"], 'denied: parallel environment "nope" does not exist'),
+    (["-mattr", "hostgroup", "hostlist", "node1", "@nope"], 'denied: host group "@nope" does not exist'),
+    (["-mattr", "userset", "fshare", "1", "nope"], 'denied: userset "nope" does not exist'),
+    (["-mattr", "ckpt", "when", "s", "nope"], 'denied: checkpoint interface "nope" does not exist'),
+    (["-mattr", "project", "oticket", "1", "nope"], 'denied: project "nope" does not exist'),
+    (["-purge", "queue", "slots", "nope@node1"], 'error: Cluster queue entry "nope" does not exist'),
+]
+
+
+def test_unknown_objects_are_refused_in_grid_engines_words(cluster: Cluster) -> None:
+    answers = {" ".join(argv): cluster.run("qconf", *argv, env={"EDITOR": "/bin/true"}) for argv, _ in UNKNOWN}
+    assert {cmd: (p.returncode, p.stdout, p.stderr) for cmd, p in answers.items()} == {
+        " ".join(argv): (1, "", text + "\n") for argv, text in UNKNOWN}
+
+
+def test_changes_are_answered_on_stderr_and_attribute_changes_on_stdout(cluster: Cluster, tmp_path: Path) -> None:
+    """Grid Engine's qconf prints the answers of -A*/-a*/-M*/-d* on stderr, those of
+    -mattr and its kin on stdout (their refusals on stderr)."""
+    pe = _file(tmp_path, "pe", "pe_name streams\nslots 4\n")
+    who = re.escape(cluster.run("id", "-un").stdout.strip())
+    assert re.fullmatch(rf'{who}@\S+ added "streams" to parallel environment list\n', cluster.qconf_answer("-Ap", pe))
+    assert cluster.qconf_answer("-Mp", pe).endswith(' modified "streams" in parallel environment list\n')
+    changed = cluster.run("qconf", "-mattr", "pe", "slots", "6", "streams,nope")
+    assert (changed.returncode, changed.stderr) == (1, 'denied: parallel environment "nope" does not exist\n')
+    assert changed.stdout.endswith(' modified "streams" in parallel environment list\n'), changed.stdout
+    assert cluster.qconf_answer("-dp", "streams").endswith(' removed "streams" from parallel environment list\n')
+    assert cluster.qconf_answer("-am", "nobody").endswith('added "nobody" to manager list\n')
+    assert cluster.qconf_answer("-dm", "nobody").endswith('removed "nobody" from manager list\n')

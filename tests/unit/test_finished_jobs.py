@@ -137,6 +137,34 @@ def test_a_finished_job_keeps_its_row_and_details_without_the_script() -> None:
                for line in text)
 
 
+def test_the_xml_of_a_finished_job_carries_each_tasks_exit_status_and_times() -> None:
+    """qstat -j -xml: SGE's finished task (JAT_status JFINISHED) with exit_status, signal,
+    start_time and end_time in its usage list; a task deleted before it ran has its end only."""
+    import xml.etree.ElementTree as ET
+
+    retained, config = FinishedJobs(), ClusterConfig()
+    job = _array_job(tasks=TaskRange(1, 5, 2))
+    record_outcome(job, [(1, 1)], exit_status=0, start_time=200.0, end_time=250.0)
+    record_outcome(job, [(3, 3)], exit_status=3, signal=0, start_time=210.0, end_time=260.0)
+    record_outcome(job, [(5, 5)], deleted=True, end_time=270.0)
+    retained.add(job, 271.0, config, slots=1)
+    entry = retained.get(7, 272.0, config)
+    assert entry is not None
+    doc = ET.fromstring(xmlout.qstat_job_details_xml([finished_detail(entry)]))
+    tasks = {int(t.findtext("JAT_task_number") or 0): t for t in doc.iter("ulong_sublist")
+             if t.find("JAT_task_number") is not None}
+    assert sorted(tasks) == [1, 3, 5] and {t.findtext("JAT_status") for t in tasks.values()} == {"65536"}
+
+    def usage(task_id: int) -> dict[str, str]:
+        return {s.findtext("UA_name") or "": s.findtext("UA_value") or "" for s in tasks[task_id].iter("scaled")}
+
+    assert usage(3) == {"exit_status": "3.000000", "signal": "0.000000", "start_time": "210.000000",
+                        "end_time": "260.000000"}
+    assert list(usage(1)) == ["exit_status", "signal", "start_time", "end_time"]  # the reaper's order
+    assert usage(1)["exit_status"] == "0.000000" and tasks[1].findtext("JAT_start_time") == "200"
+    assert usage(5) == {"end_time": "270.000000"} and tasks[5].find("JAT_start_time") is None
+
+
 def test_finished_jobs_bounds_the_list_and_keep_time_ages_it() -> None:
     retained, config = FinishedJobs(), ClusterConfig()
     config.global_conf.finished_jobs = 2
