@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,10 +78,9 @@ def main() -> int:
                         client.submit_many([_spec(hold=i % 2 == 0) for i in range(batch)])
                         have += batch
                     for kind, hold in (("qsub -h", True), ("qsub", False)):
-                        rows.append((size, kind, *_measure(pid, args.count, lambda h=hold: client.submit(_spec(h)))))
+                        rows.append((size, kind, *_measure(pid, args.count, partial(client.submit, _spec(hold)))))
                         have += args.count
-                    rows.append((size, "qstat -j", *_measure(pid, args.count,
-                                                              lambda: client.job_details(["1"]))))
+                    rows.append((size, "qstat -j", *_measure(pid, args.count, partial(client.job_details, ["1"]))))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"one client, {args.count} requests per row; {os.cpu_count()} CPUs, load average "
