@@ -1021,7 +1021,7 @@ static void run(void)
     }
     char text[8300];
     if (plan.tmpdir) {
-        int fd = open(path_of("tmpdir"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fd = open(path_of("tmpdir"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (mkdir(plan.tmpdir, 0700) != 0 || fd < 0 ||
             (plan.do_switch && chown(plan.tmpdir, (uid_t)plan.uid, (gid_t)plan.gid) != 0)) {
             int saved = errno;

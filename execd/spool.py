@@ -151,8 +151,12 @@ class TaskDir:
             return None
 
     def write_tmpdir(self, path: str) -> None:
-        with open(self.file(TMPDIR), "w") as f:
-            f.write(path)
+        """Record the job's TMPDIR (0600: a task directory's files are the daemons' own)."""
+        fd = os.open(self.file(TMPDIR), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, path.encode(errors="surrogateescape"))
+        finally:
+            os.close(fd)
 
     def remove_tmpdir(self) -> None:
         """Remove the TMPDIR a shepherd made and could not remove (it died): the exec daemon's

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,12 +60,20 @@ def test_host_link_down_then_up(lab_cluster: tuple[Cluster, NetnsLab], qsys_root
     assert copies(marker) == 1
 
     link(lab, "down")
+    down_at = time.monotonic()
     wait_until(lambda: "u" in queue_states(cluster).get(f"all.q@{REMOTE}", ""), 30, "the remote host unknown")
+    unknown_after = time.monotonic() - down_at
     wait_until(lambda: job_states(cluster).get(job) == ("Rr", "all.q@node1"), 60, "the job to run again on node1")
+    rerun_after = time.monotonic() - down_at
     wait_until(lambda: copies(marker) == 2, 30, "the new copy (the remote one cannot be told while its network is down)")
     link(lab, "up")
+    up_at = time.monotonic()
     wait_until(lambda: "u" not in queue_states(cluster).get(f"all.q@{REMOTE}", "u"), 90, "the remote host back")
+    known_after = time.monotonic() - up_at
     wait_until(lambda: copies(marker) == 1, 30, "the copy moved away killed on the remote host")
+    print(f"\nlink down ({FAST_UNHEARD}): u after {unknown_after:.2f}s, the -r y job running on node1 after "
+          f"{rerun_after:.2f}s; link up: known again after {known_after:.2f}s, the moved copy killed after "
+          f"{time.monotonic() - up_at:.2f}s")
     assert job_states(cluster).get(job) == ("Rr", "all.q@node1")
     records = [line.split(":") for line in cluster.cell.accounting_file.read_text().splitlines()
                if not line.startswith("#") and line.split(":")[5] == str(job)]

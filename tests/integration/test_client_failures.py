@@ -46,6 +46,8 @@ def test_qsub_while_the_master_restarts(cluster: Cluster) -> None:
     failed = [(name, proc) for name, proc in results if proc.returncode != 0]
     for _, proc in failed:
         _one_clean_line(proc.stderr)
+    print(f"\n{len(results)} qsubs across 2 kill -9 restarts of the master: {len(results) - len(failed)} "
+          f"succeeded, {len(failed)} failed in one line")
     assert len(failed) <= 2  # at most the one request in flight at each kill
     names = {}
     for row in cluster.jobs():

@@ -11,6 +11,7 @@ the spool has room again.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from tests.clusterlib import Cluster, wait_until
@@ -47,7 +48,10 @@ def test_the_cell_on_a_full_disk(qsys_root: Path) -> None:
                 names = {r["name"] for r in cluster.jobs()}
                 assert not names & set(stream.refused), "a refused job is visible"
                 disk.free_up()
+                freed = time.monotonic()
                 during = len(stream.acked)
+                wait_until(lambda: len(stream.acked) > during, 120, "a submission accepted again")
+                accepted_after = time.monotonic() - freed
                 wait_until(lambda: len(stream.acked) >= during + 30, 120, "submissions accepted again")
             finally:
                 stream.stop()
@@ -59,6 +63,8 @@ def test_the_cell_on_a_full_disk(qsys_root: Path) -> None:
             _whole_lines(messages)
             _whole_lines(cluster.cell.execd_spool("node1") / "messages")
             check_exactly_once(cluster, stream, start_failures=True)
+            print(f"\ncell disk full: first submission accepted {accepted_after:.2f}s after space returned; "
+                  f"{len(stream.acked)} acknowledged, {len(stream.refused)} refused, none of those ran")
         finally:
             cluster.teardown()
 
@@ -90,8 +96,10 @@ def test_a_full_exec_spool_puts_the_queue_in_error_until_there_is_room(qsys_root
             # the spool is still full: the job fails to start again and the instance is in E again
             wait_until(lambda: "E" in queue_states(cluster).get("all.q@node1", ""), 30, "all.q@node1 in E again")
             disk.free_up()
+            freed = time.monotonic()
             wait_until(lambda: "E" not in queue_states(cluster).get("all.q@node1", "E"), 30,
                        "the error state to clear by itself")
+            print(f"\nexec spool full: E cleared by itself {time.monotonic() - freed:.2f}s after space returned")
             cluster.wait_idle(60)
             assert out.read_text() == "ran\n"
             messages = (cluster.cell.master_spool / "messages").read_text()

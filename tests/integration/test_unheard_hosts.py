@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,8 +54,10 @@ def test_a_hung_exec_daemon_makes_its_host_unknown_and_its_jobs_move(two_hosts: 
 
     execd = cluster.execd_procs["node1"].pid
     os.kill(execd, signal.SIGSTOP)
+    stopped_at = time.monotonic()
     cluster.stopped.append(execd)  # type: ignore[attr-defined]
     wait_until(lambda: "u" in queue_states(cluster).get("all.q@node1", ""), 30, "all.q@node1 in state u")
+    unknown_after = time.monotonic() - stopped_at
     table = cluster.run("qhost", check=True).stdout.splitlines()
     node1 = next(line.split() for line in table if line.startswith("node1"))
     assert node1[table[0].split().index("LOAD")] == "-", table  # no load for an unknown host, as Grid Engine
@@ -63,6 +66,7 @@ def test_a_hung_exec_daemon_makes_its_host_unknown_and_its_jobs_move(two_hosts: 
     # after reschedule_unknown the rerunnable job runs on node2; the other one stays
     wait_until(lambda: job_states(cluster).get(rerun) == ("Rr", "all.q@node2"), 60,
                "the rerunnable job to run again, on node2")
+    rerun_after = time.monotonic() - stopped_at
     assert job_states(cluster).get(plain) == ("r", "all.q@node1")
     wait_until(lambda: fresh not in job_states(cluster), 30, "the new job to run (on node2)")
     fields = _records(cluster, rerun)
@@ -78,8 +82,13 @@ def test_a_hung_exec_daemon_makes_its_host_unknown_and_its_jobs_move(two_hosts: 
     # the host wakes up: the copies moved away are killed there
     os.kill(execd, signal.SIGCONT)
     cluster.stopped.remove(execd)  # type: ignore[attr-defined]
+    woke_at = time.monotonic()
     wait_until(lambda: "u" not in queue_states(cluster).get("all.q@node1", "u"), 30, "node1 known again")
+    known_after = time.monotonic() - woke_at
     wait_until(lambda: copies(marker_r) == 1, 30, "one copy of the rerunnable job")
+    print(f"\nSIGSTOP of the exec daemon ({FAST_UNHEARD}): u after {unknown_after:.2f}s, the -r y job running "
+          f"on node2 after {rerun_after:.2f}s; after SIGCONT known again after {known_after:.2f}s, the moved "
+          f"copy killed after {time.monotonic() - woke_at:.2f}s")
     wait_until(lambda: copies(marker_n) <= 1, 30, "at most one copy of the forced job")
     messages = (cluster.cell.master_spool / "messages").read_text()
     assert f"host=node1 job={rerun}.1 runs here but not for the master any more: killing it" in messages
