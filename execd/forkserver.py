@@ -258,6 +258,9 @@ class ForkServerClient:
             wait = False
             answer = data.decode().strip()
             if answer.isdigit() and fds:
+                # SCM_RIGHTS gives an inheritable descriptor: a lean spare spawned while the daemon
+                # holds it would keep the pipe open, and this spare would never see its EOF
+                os.set_inheritable(fds[0], False)
                 self._spares.append((int(answer), fds[0]))
             else:
                 for fd in fds:

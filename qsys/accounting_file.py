@@ -33,13 +33,25 @@ FLOAT_FIELDS = frozenset({"ru_utime", "ru_stime", "ru_maxrss", "ru_inblock", "cp
 HEADER = "# Version: 8.1.9\n# \n# DO NOT MODIFY THIS FILE MANUALLY!\n"
 
 
+_FIELD_IS_FLOAT = tuple((name, name in FLOAT_FIELDS) for name in ACCOUNTING_FIELDS)
+
+
 def format_line(record: dict[str, Any]) -> str:
-    """One line of the accounting file (colons inside values would break readers: replaced)."""
+    """One line of the accounting file (colons inside values would break readers: replaced).
+    A number's text has neither, so only other values are searched (a line per ended task)."""
     out = []
-    for name in ACCOUNTING_FIELDS:
-        value = record.get(name, 0)
-        text = f"{float(value):.6f}" if name in FLOAT_FIELDS else str(value)
-        out.append(text.replace(":", "_").replace("\n", " "))
+    get = record.get
+    for name, is_float in _FIELD_IS_FLOAT:
+        value = get(name, 0)
+        if is_float:
+            out.append(f"{float(value):.6f}")
+        elif type(value) is int:
+            out.append(str(value))
+        else:
+            text = str(value)
+            if ":" in text or "\n" in text:
+                text = text.replace(":", "_").replace("\n", " ")
+            out.append(text)
     return ":".join(out)
 
 

@@ -31,17 +31,13 @@ class LineFile:
         """Append ``data`` (whole lines) at once; False, and the file as it was, if it cannot."""
         try:
             fd = self._open()
-            start = os.fstat(fd).st_size
-        except OSError:
-            return False
-        try:
             written = os.write(fd, data)
         except OSError:
-            written = -1
+            return False  # nothing written
         if written == len(data):
             return True
-        try:
-            os.ftruncate(fd, start)  # a cut line is taken back
+        try:  # a cut line is taken back: it began ``written`` bytes before the end (one writer)
+            os.ftruncate(fd, os.fstat(fd).st_size - written)
         except OSError:
             pass
         return False

@@ -309,7 +309,9 @@ class _Pass:
     # ------------------------------------------------------------ categories
 
     def category(self, job: PendingJob) -> _Category:
-        key = category_key(job)
+        key = job.cat_key
+        if key is None:
+            key = job.cat_key = category_key(job)
         if self.by_owner:
             key = (*key, job.owner)
         if self.policies is None:

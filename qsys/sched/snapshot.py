@@ -176,6 +176,9 @@ class PendingJob:
     urgency: float = 0.0  # Grid Engine's urg (rrcontr + wtcontr + dlcontr), for the priority
     reserve: bool = False  # -R y
     ar_id: int | None = None  # -ar: runs only in this advance reservation
+    # the scheduler's category_key of the fields above, worked out in the first pass that asks:
+    # the master keeps a job's view across passes until the job changes (a new view)
+    cat_key: tuple[object, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
 
 @dataclass(slots=True)

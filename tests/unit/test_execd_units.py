@@ -184,6 +184,33 @@ def test_forkserver_starts_a_batch_task_on_a_spare_shepherd(tmp_path: Path) -> N
         forks.stop()
 
 
+def test_a_spare_starts_its_task_while_a_process_spawned_after_it_lives(tmp_path: Path) -> None:
+    """A process the daemon spawns without closing descriptors (a lean spare, posix_spawn)
+    must not hold a Python spare's pipe open: the spare reads its task to EOF."""
+    import signal
+
+    from execd.forkserver import ForkServerClient
+
+    forks = ForkServerClient()
+    forks.start()
+    bystander = 0
+    try:
+        forks._collect_spares(every=True)
+        spares = forks.spare_pids
+        assert spares
+        bystander = os.posix_spawn("/bin/sleep", ["sleep", "60"], dict(os.environ))  # inherits what is inheritable
+        task = tmp_path / "7.1"
+        task.mkdir()
+        assert forks.fork(str(task)) == spares[0]
+        report = _wait_for(lambda: (task / "exit.json").exists() and (task / "exit.json").read_text(), "its report")
+        assert '"failed": 1' in report
+    finally:
+        if bystander:
+            os.kill(bystander, signal.SIGKILL)
+            os.waitpid(bystander, 0)
+        forks.stop()
+
+
 def test_a_killed_spare_is_passed_over_and_stop_leaves_no_spare(tmp_path: Path) -> None:
     import signal
 
