@@ -518,9 +518,7 @@ def _share_tree(running: list[Ref], classes: Classes, config: TicketConfig, depe
             value = float(refs[0].job_share)
             for ref in refs:
                 ref.sort = value
-    for ref in _pending_order(tree.root, tree.root, total, dependent, mixed):
-        ref.stickets = ref.share * total
-        ref.tickets += ref.stickets
+    _pending_order(tree.root, tree.root, total, dependent, mixed)  # (it hands out their tickets)
 
 
 def _count(node: _Node) -> None:
@@ -581,11 +579,13 @@ def _targets(node: _Node, compensation: float) -> None:
         _targets(child, compensation)
 
 
-def _pending_order(root: _Node, node: _Node, total: float, dependent: bool, mixed: set[int]) -> list[Ref]:
+def _pending_order(root: _Node, node: _Node, total: float, dependent: bool, mixed: set[int],
+                   final: bool = False) -> list[Ref]:
     """Pending refs below ``node`` in the order they would start; each level sorts the refs
     of its subtree and gives the k-th the node's short-term target over its place among the
     node's running and pending jobs (``share``), so the level just below the root decides the
-    tickets and the levels beneath the order."""
+    tickets and the levels beneath the order. The level that decides (``final``) also hands
+    out the tickets: one walk over the refs less."""
     direct = node.refs[node.running:]
     if node is root and not direct:
         waiting = [child for child in node.children if child.count - child.active > 0]
@@ -594,9 +594,11 @@ def _pending_order(root: _Node, node: _Node, total: float, dependent: bool, mixe
     own = bool(direct)
     out = direct
     merged = False
+    # below a root without jobs of its own, each child's level is the last to set the shares
+    children_final = node is root and not own
     for child in node.children:
         if child.count - child.active > 0:
-            out.extend(_pending_order(root, child, total, dependent, mixed))
+            out.extend(_pending_order(root, child, total, dependent, mixed, children_final))
             merged = True
     if node is not root or own:
         # one class's refs come in job order: of one sort value they need no sorting
@@ -604,10 +606,15 @@ def _pending_order(root: _Node, node: _Node, total: float, dependent: bool, mixe
             _sort_pending(out)
         place = node.active
         stt = node.stt
+        final = final or node is root
         for ref in out:
             place += 1
-            ref.share = stt / place
-            ref.sort = (ref.tickets if dependent else 0.0) + ref.share * total
+            share = ref.share = stt / place
+            tickets = share * total
+            ref.sort = (ref.tickets if dependent else 0.0) + tickets
+            if final:
+                ref.stickets = tickets
+                ref.tickets += tickets
     return out
 
 
