@@ -683,11 +683,12 @@ def rank(jobs: Sequence[PendingJob], result: TicketResult, config: TicketConfig)
     min-max over the pending jobs (all equal: 0.5) and -p on [0, 1]. Every task with its own
     tickets takes its own turn; jobs without tickets (held, waiting) come by the rest."""
     pending_refs = result.pending
-    top = max(map(_TICKETS, chain(result.running, chain.from_iterable(pending_refs.values()))), default=0.0)
+    pending_tickets = list(map(_TICKETS, chain.from_iterable(pending_refs.values())))  # (one walk for both)
+    top = max(chain(map(_TICKETS, result.running), pending_tickets), default=0.0)
     urgencies = [job.urgency for job in jobs if job.job_id in pending_refs]
     low, high = (min(urgencies), max(urgencies)) if urgencies else (0.0, 0.0)
     span = high - low
-    pending_sum = sum(map(_TICKETS, chain.from_iterable(pending_refs.values())))
+    pending_sum = sum(pending_tickets)
     out = Ranking(Priorities(jobs, result, (top, low, span, pending_sum), config))
     w_tix, w_urg, w_pri = config.weight_ticket, config.weight_urgency, config.weight_priority
     per_ticket = w_tix / top if top > 0 else 0.0
