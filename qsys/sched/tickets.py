@@ -326,23 +326,11 @@ def _functional(running: list[Ref], classes: Classes, config: TicketConfig, depe
     terms = {key: tuple((kind, (kind, name), fshare, weights[kind]) for kind, name, fshare in own)
              for key, own in own_of.items()}
 
-    def would_get(key: tuple[object, ...], ref: Ref) -> float:
-        """Tickets if this job ran next (Grid Engine's estimate, sums padded by 0.001)."""
-        tickets = 0.0
-        if shared:
-            for kind, counted, fshare, weight in terms[key]:
-                tickets += weight * (fshare / (counts.get(counted, 0) + 1)) * total / (sums[kind] + _EPSILON)
-        else:
-            for kind, _, fshare, weight in terms[key]:
-                tickets += weight * fshare * total / (sums[kind] + _EPSILON + fshare)
-        job_share = ref.job_share
-        if job_share:
-            tickets += w_job * job_share * total / (state["job_sum"] + _EPSILON + job_share)
-        return tickets
-
-    def current(key: tuple[object, ...]) -> float:
-        """:func:`would_get` of the category's next job (plus the tickets of the policies
-        before, if dependent), written out: the greedy asks it about 200 times per take."""
+    def current(key: tuple[object, ...], before: bool = dependent) -> float:
+        """Tickets the category's next job would get if it ran next (Grid Engine's estimate,
+        sums padded by 0.001), plus with ``before`` the tickets of the policies before it
+        (adding 0.0 changes no sum of these non-negative terms). One call per look: the
+        greedy looks about 200 times per take."""
         ref = categories[key][-1]
         tickets = 0.0
         if shared:
@@ -354,7 +342,7 @@ def _functional(running: list[Ref], classes: Classes, config: TicketConfig, depe
         job_share = ref.job_share
         if job_share:
             tickets += w_job * job_share * total / (state["job_sum"] + _EPSILON + job_share)
-        return tickets + (ref.tickets if dependent else 0.0)
+        return tickets + (ref.tickets if before else 0.0)
 
     counts_get = counts.get
 
@@ -375,7 +363,7 @@ def _functional(running: list[Ref], classes: Classes, config: TicketConfig, depe
         ref.tickets += tickets
     for key, queue in categories.items():  # beyond max_functional_jobs_to_schedule
         if queue:
-            guess = last[key] if key in last else would_get(key, queue[-1])
+            guess = last[key] if key in last else current(key, False)
             for ref in queue:
                 ref.ftickets = guess
                 ref.tickets += guess
