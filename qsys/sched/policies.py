@@ -51,6 +51,8 @@ class Policies:
         self.position = {(qi.queue, qi.host): i for i, qi in enumerate(snap.queue_instances)}
         self.quotas = QuotaState(snap, index)
         self.amounts: dict[tuple[int, int, bool], dict[str, float]] = {}
+        self.whos: dict[tuple[str, str | None], Who] = {}  # (owner, project) -> what quotas see
+        self.pe_whos: dict[tuple[object, ...], Who] = {}  # the same in a PE
         self.quotas_anywhere = self.quotas.active and self.quotas.anywhere
         # what of a job's owner and project the quota rules can tell apart (a category each)
         self.quota_users = self.quotas.active and self.quotas.looks_at("users")
@@ -102,7 +104,11 @@ class Policies:
                 job.reserve if self.timeline is not None else None)
 
     def prepare(self, cat: _Category, job: PendingJob) -> None:
-        cat.who = Who(job.owner, self.snap.user_groups.get(job.owner, ()), job.project, None)
+        key = (job.owner, job.project)
+        who = self.whos.get(key)
+        if who is None:  # a frozen dataclass is slow to make: one per owner and project
+            who = self.whos[key] = Who(job.owner, self.snap.user_groups.get(job.owner, ()), job.project, None)
+        cat.who = who
         assert cat.req is not None  # a category without a request has an error
         cat.request_text = cat.req.shown
         if job.ar_id is not None and job.ar_id not in self.ars:
@@ -143,7 +149,7 @@ class Policies:
         or host), before any placement is worked out; None if they may fit."""
         if not self.quotas_anywhere or job.ar_id is not None:
             return None
-        who = _who(cat)
+        who = self._who(cat)
         return self.quotas.exceeded(who, "", "", self._amounts(req, slots, True),
                                     req.fixed)
 
@@ -166,7 +172,7 @@ class Policies:
         quotas = self.quotas.active and job.ar_id is None and not (self.quotas_anywhere and req.pe is None)
         for position, (_, qi, count) in enumerate(placed):
             if quotas:
-                who = _who(cat)
+                who = self._who(cat)
                 amounts = self._amounts(req, count, position == 0)
                 why = self.quotas.exceeded(who, qi.queue, qi.host, amounts, req.fixed, together)
                 if why is not None:
@@ -193,7 +199,7 @@ class Policies:
         """Record a placement that started (after the ledger took its amounts)."""
         for position, ((i, qi, count), assignment) in enumerate(zip(placed, assignments, strict=True)):
             if self.quotas.active and job.ar_id is None:
-                who = _who(cat)
+                who = self._who(cat)
                 self.quotas.take(who, qi.queue, qi.host,
                                  self._amounts(req, count, position == 0))
             if self.devices.active:
@@ -217,6 +223,19 @@ class Policies:
         if i in self.reserved_by:
             return _RESERVED.format(qi=qi.name, job=self.reserved_by[i])
         return None
+
+    def _who(self, cat: _Category) -> Who:
+        """What the quota rules see of a job of ``cat`` in the PE it is being tried in (the
+        category's own when it is no parallel job; one per owner, project and PE a pass: a
+        frozen dataclass is slow to make)."""
+        who = cat.who
+        if who.pe == cat.pe_name:
+            return who
+        key = (who.user, who.groups, who.project, cat.pe_name)  # a plain tuple hashes in C
+        found = self.pe_whos.get(key)
+        if found is None:
+            found = self.pe_whos[key] = Who(who.user, who.groups, who.project, cat.pe_name)
+        return found
 
     # ------------------------------------------------------------ planning ahead
 
@@ -248,10 +267,3 @@ class Policies:
         decision_reservations.append(Reservation(
             job.job_id, task, start, end, [Assignment(qis[i].queue, qis[i].host, count) for i, count in placed],
             pe[0] if pe else None, sum(count for _, count in placed)))
-
-
-def _who(cat: _Category) -> Who:
-    """What the quota rules see of a job of ``cat`` in the PE it is being tried in (the
-    category's own when it is no parallel job: a frozen dataclass is slow to make)."""
-    who = cat.who
-    return who if who.pe == cat.pe_name else Who(who.user, who.groups, who.project, cat.pe_name)

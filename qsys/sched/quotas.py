@@ -49,6 +49,11 @@ class QuotaState:
         self._matches: dict[tuple[object, ...], list[Match]] = {}
         self._limits: dict[tuple[int, int], list[tuple[QuotaLimit, ComplexDef, float | str | None]]] = {}
         self._anywhere = self.anywhere
+        # what of a job the rules never look at stays out of the matches' cache key: with
+        # ``users {*}`` alone, one look per user, not per user, project and PE
+        self._by_project = self.looks_at("projects")
+        self._by_pe = self.looks_at("pes")
+        self._reasons: dict[Match, str] = {}
         for run in snap.running:
             if run.ar_id is not None:
                 continue
@@ -81,7 +86,8 @@ class QuotaState:
         if self._anywhere:
             queue = host = ""  # no rule looks at them: one answer for every instance
         # a plain tuple: hashing and comparing the dataclass runs Python code at every look
-        cache_key = (who.user, who.groups, who.project, who.pe, queue, host)
+        cache_key = (who.user, who.groups, who.project if self._by_project else None,
+                     who.pe if self._by_pe else None, queue, host)
         found = self._matches.get(cache_key)
         if found is None:
             found = []
@@ -206,9 +212,12 @@ class QuotaState:
             self._add(match, amounts)
 
     def reason(self, match: Match) -> str:
-        set_index, rule_index, key = match
-        name = self.sets[set_index].rule_id(rule_index)
-        return f'cannot run because it exceeds limit "{"/".join(key)}/" in rule "{name}"'
+        found = self._reasons.get(match)
+        if found is None:
+            set_index, rule_index, key = match
+            name = self.sets[set_index].rule_id(rule_index)
+            found = self._reasons[match] = f'cannot run because it exceeds limit "{"/".join(key)}/" in rule "{name}"'
+        return found
 
 
 def _fits(cdef: ComplexDef, requested: str, limit: str) -> bool:

@@ -161,17 +161,20 @@ class _Static:
         self.amounts: tuple[object, ...] = ()  # the consumables asked (a key for what PEs offer)
 
 
+_NOBODY = Who("", (), None, None)
+
+
 class _Category:
     __slots__ = ("req", "error", "_candidates", "_reasons", "heap", "skip", "failed", "never", "pes", "owner",
                  "who", "request_text", "pe_name", "policy_reasons", "base", "never_known", "slot_reasons",
                  "static", "lazy", "derived")
 
-    def __init__(self, lazy: _Pass) -> None:
+    def __init__(self, lazy: _Pass, static: _Static | None = None) -> None:
         self.lazy = lazy  # the pass that works out candidates and reasons when first asked
-        self.static = _Static()
+        self.static = static if static is not None else _Static()  # a derived one shares its base's
         self.owner = ""  # set when access lists make the owner part of the category
         # used by the policies only (qsys.sched.policies)
-        self.who = Who("", (), None, None)
+        self.who = _NOBODY
         self.request_text = "NONE"
         self.pe_name: str | None = None  # the PE a parallel placement is being tried in
         self.policy_reasons: list[str] = []
@@ -185,8 +188,9 @@ class _Category:
         self._reasons: list[str] | None = None  # why the others do not (capped)
         # (sort key when pushed, instance); None until the first placement is tried
         self.heap: list[tuple[tuple[object, ...], int]] | None = None
-        # without policies, a category with few instances out of bounds walks the pass's
-        # ranking instead of a heap of its own; these are the instances full for it
+        # a category with few instances out of bounds walks the pass's ranking instead of a
+        # heap of its own; these are the instances full for it (with policies: of a base,
+        # for all the categories derived from it outside advance reservations)
         self.skip: set[int] | None = None
         self.failed: list[str] | None = None  # set when a job of the category did not fit
         self.never: str | None = None
@@ -337,9 +341,8 @@ class _Pass:
     def _derive(self, base: _Category, job: PendingJob) -> _Category:
         """A category like ``base`` for the policies' finer key (a copy of its candidates)."""
         assert self.policies is not None
-        cat = _Category(self)
+        cat = _Category(self, base.static)
         cat.owner, cat.req, cat.error, cat.pes, cat.base = base.owner, base.req, base.error, base.pes, base
-        cat.static = base.static
         if cat.error is not None:
             return cat
         self.policies.prepare(cat, job)
@@ -634,23 +637,45 @@ class _Pass:
 
     SKIP_LIMIT = 32  # instances full for a category before it takes a heap of its own
 
-    def _walk(self, cat: _Category, job: PendingJob, task: int) -> Dispatch | None | bool:
+    def _walk(self, cat: _Category, skip: set[int], job: PendingJob, task: int) -> Dispatch | None | bool:
         """The first open instance (in the current order) where a job of ``cat`` fits: its
-        dispatch, None when there is none, False when the category should use a heap."""
-        req, qis, bad = cat.req, self.snap.queue_instances, cat.static.bad
-        assert req is not None and cat.skip is not None
-        skip = cat.skip
+        dispatch, None when there is none, False when the category should use a heap.
+        ``skip``: the instances full for the category (its base's, with policies: the jobs
+        of the same requests share them as they would share the base's heap)."""
+        req, qis, bad, policies = cat.req, self.snap.queue_instances, cat.static.bad, self.policies
+        assert req is not None
+        kept = 0
         for _, i in self.ranked:
             if i in bad or i in skip:
                 continue
             qi = qis[i]
-            if self._fits_one(req, qi):
-                self._consume(req, [(qi, 1)])
-                return Dispatch(job.job_id, task, [Assignment(qi.queue, qi.host, 1)], None, 1)
+            if policies is None:
+                if self._fits_one(req, qi):
+                    self._consume(req, [(qi, 1)])
+                    return Dispatch(job.job_id, task, [Assignment(qi.queue, qi.host, 1)], None, 1)
+            elif policies.queue_cap(cat, job, i, qi, req) >= 1 and self._fits_host(req, qi):
+                placed: Placed = [(i, qi, 1)]
+                why, for_all = policies.refuse(cat, job, req, placed)
+                if why is None:
+                    return self._start(cat, job, task, req, placed, None)
+                if why not in cat.policy_reasons:
+                    cat.policy_reasons.append(why)
+                if not for_all:  # a quota of this owner: the instance stays for the others
+                    kept += 1
+                    if kept > self.SKIP_LIMIT:
+                        return False
+                    continue
             skip.add(i)  # full for this category for the rest of the pass
             if len(skip) > self.SKIP_LIMIT:
                 return False
         return None
+
+    def _fits_host(self, req: JobRequest, qi: QueueInstanceSnap) -> bool:
+        """One slot of ``req`` on ``qi``'s host and in the cluster now, and its per-job amounts."""
+        ledger, slots_def = self.ledger, self.slots_def
+        return (ledger.slot_cap(HOST, qi.host, req.per_slot, slots_def) >= 1
+                and ledger.slot_cap(GLOBAL, "", req.per_slot, slots_def) >= 1
+                and ledger.job_fits(req.per_job, qi) is None)
 
     def _heap(self, cat: _Category) -> list[tuple[tuple[object, ...], int]]:
         """The category's candidates with a free slot now, by their keys now, made when a
@@ -666,22 +691,24 @@ class _Pass:
     def dispatch_one(self, cat: _Category, job: PendingJob, task: int) -> Dispatch | None:
         req, ledger, qis, policies = cat.req, self.ledger, self.snap.queue_instances, self.policies
         assert req is not None
-        if policies is None and cat.heap is None:
-            if cat.skip is None and 2 * len(cat.static.bad) <= len(qis):
-                cat.skip = set()
-            if cat.skip is not None:
-                found = self._walk(cat, job, task)
-                if found is not False:
-                    return found  # type: ignore[return-value]
-        # jobs of the same requests outside advance reservations share their base's heap
-        heap = self._heap(cat if cat.base is None or job.ar_id is not None else cat.base)
-        kept: list[tuple[tuple[object, ...], int]] = []
         if policies is not None:
             why = policies.owner_refusal(cat, job, req, 1)
             if why is not None:
                 if why not in cat.policy_reasons:
                     cat.policy_reasons.append(why)
                 return None
+        # jobs of the same requests outside advance reservations share their base's heap
+        # (or walk of the pass's ranking); an AR's job has a heap of its own from the start
+        shared = cat if cat.base is None or job.ar_id is not None else cat.base
+        if shared.heap is None:
+            if shared.skip is None and 2 * len(cat.static.bad) <= len(qis):
+                shared.skip = set()
+            if shared.skip is not None:
+                found = self._walk(cat, shared.skip, job, task)
+                if found is not False:
+                    return found  # type: ignore[return-value]
+        heap = self._heap(shared)
+        kept: list[tuple[tuple[object, ...], int]] = []
         open_ = self.open if job.ar_id is None else None  # an AR's job may use what it holds
         while heap:
             pushed, i = heap[0]

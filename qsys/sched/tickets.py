@@ -113,8 +113,9 @@ def make_refs(jobs: Iterable[PendingJob], running: Iterable[RunningJob], config:
         if group is None:
             group = classes[key] = []
         job_id = job.job_id  # (the class key is the Ref's owner fields, in their order)
-        if len(job.task_ids) == 1 or limit == 1:
-            ref = Ref(job_id, 0, True, *key, order=job_id * limit)
+        if len(job.task_ids) == 1 or limit == 1:  # (all fields given in order: a faster call)
+            ref = Ref(job_id, 0, True, key[0], key[1], key[2], key[3], key[4], None, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                      job_id * limit)
             pending[job_id] = [ref]
             group.append(ref)
             continue
@@ -325,23 +326,25 @@ def _functional(running: list[Ref], classes: Classes, config: TicketConfig, depe
     terms = {key: tuple((kind, (kind, name), fshare, weights[kind]) for kind, name, fshare in own)
              for key, own in own_of.items()}
 
-    def would_get(key: tuple[object, ...], ref: Ref) -> float:
-        """Tickets if this job ran next (Grid Engine's estimate, sums padded by 0.001)."""
+    def current(key: tuple[object, ...], before: bool = dependent) -> float:
+        """Tickets the category's next job would get if it ran next (Grid Engine's estimate,
+        sums padded by 0.001), plus with ``before`` the tickets of the policies before it
+        (adding 0.0 changes no sum of these non-negative terms). One call per look: the
+        greedy looks about 200 times per take."""
+        ref = categories[key][-1]
         tickets = 0.0
         if shared:
             for kind, counted, fshare, weight in terms[key]:
-                tickets += weight * (fshare / (counts.get(counted, 0) + 1)) * total / (sums[kind] + _EPSILON)
+                tickets += weight * (fshare / (counts_get(counted, 0) + 1)) * total / (sums[kind] + _EPSILON)
         else:
             for kind, _, fshare, weight in terms[key]:
                 tickets += weight * fshare * total / (sums[kind] + _EPSILON + fshare)
         job_share = ref.job_share
         if job_share:
             tickets += w_job * job_share * total / (state["job_sum"] + _EPSILON + job_share)
-        return tickets
+        return tickets + (ref.tickets if before else 0.0)
 
-    def current(key: tuple[object, ...]) -> float:
-        ref = categories[key][-1]
-        return would_get(key, ref) + (ref.tickets if dependent else 0.0)
+    counts_get = counts.get
 
     last: dict[tuple[object, ...], float] = {}
     limit = max(0, config.max_functional_jobs_to_schedule)
@@ -360,7 +363,7 @@ def _functional(running: list[Ref], classes: Classes, config: TicketConfig, depe
         ref.tickets += tickets
     for key, queue in categories.items():  # beyond max_functional_jobs_to_schedule
         if queue:
-            guess = last[key] if key in last else would_get(key, queue[-1])
+            guess = last[key] if key in last else current(key, False)
             for ref in queue:
                 ref.ftickets = guess
                 ref.tickets += guess
@@ -503,9 +506,7 @@ def _share_tree(running: list[Ref], classes: Classes, config: TicketConfig, depe
             value = float(refs[0].job_share)
             for ref in refs:
                 ref.sort = value
-    for ref in _pending_order(tree.root, tree.root, total, dependent, mixed):
-        ref.stickets = ref.share * total
-        ref.tickets += ref.stickets
+    _pending_order(tree.root, tree.root, total, dependent, mixed)  # (it hands out their tickets)
 
 
 def _count(node: _Node) -> None:
@@ -566,11 +567,13 @@ def _targets(node: _Node, compensation: float) -> None:
         _targets(child, compensation)
 
 
-def _pending_order(root: _Node, node: _Node, total: float, dependent: bool, mixed: set[int]) -> list[Ref]:
+def _pending_order(root: _Node, node: _Node, total: float, dependent: bool, mixed: set[int],
+                   final: bool = False) -> list[Ref]:
     """Pending refs below ``node`` in the order they would start; each level sorts the refs
     of its subtree and gives the k-th the node's short-term target over its place among the
     node's running and pending jobs (``share``), so the level just below the root decides the
-    tickets and the levels beneath the order."""
+    tickets and the levels beneath the order. The level that decides (``final``) also hands
+    out the tickets: one walk over the refs less."""
     direct = node.refs[node.running:]
     if node is root and not direct:
         waiting = [child for child in node.children if child.count - child.active > 0]
@@ -579,9 +582,11 @@ def _pending_order(root: _Node, node: _Node, total: float, dependent: bool, mixe
     own = bool(direct)
     out = direct
     merged = False
+    # below a root without jobs of its own, each child's level is the last to set the shares
+    children_final = node is root and not own
     for child in node.children:
         if child.count - child.active > 0:
-            out.extend(_pending_order(root, child, total, dependent, mixed))
+            out.extend(_pending_order(root, child, total, dependent, mixed, children_final))
             merged = True
     if node is not root or own:
         # one class's refs come in job order: of one sort value they need no sorting
@@ -589,10 +594,15 @@ def _pending_order(root: _Node, node: _Node, total: float, dependent: bool, mixe
             _sort_pending(out)
         place = node.active
         stt = node.stt
+        final = final or node is root
         for ref in out:
             place += 1
-            ref.share = stt / place
-            ref.sort = (ref.tickets if dependent else 0.0) + ref.share * total
+            share = ref.share = stt / place
+            tickets = share * total
+            ref.sort = (ref.tickets if dependent else 0.0) + tickets
+            if final:
+                ref.stickets = tickets
+                ref.tickets += tickets
     return out
 
 
@@ -611,10 +621,17 @@ class Priorities(Mapping[int, JobPriority]):
 
     def __init__(self, jobs: Sequence[PendingJob], result: TicketResult, scale: tuple[float, float, float, float],
                  config: TicketConfig) -> None:
-        self._jobs = {job.job_id: job for job in jobs}
+        self._given = list(jobs)  # (a copy: cheap, and the jobs as they were in the pass)
+        self._by_id: dict[int, PendingJob] | None = None  # made when first asked (a pass never asks)
         self._result = result
         self._top, self._low, self._span, self._sum = scale
         self._config = config
+
+    @property
+    def _jobs(self) -> dict[int, PendingJob]:
+        if self._by_id is None:
+            self._by_id = {job.job_id: job for job in self._given}
+        return self._by_id
 
     def __getitem__(self, job_id: int) -> JobPriority:
         job = self._jobs[job_id]
@@ -654,11 +671,12 @@ def rank(jobs: Sequence[PendingJob], result: TicketResult, config: TicketConfig)
     min-max over the pending jobs (all equal: 0.5) and -p on [0, 1]. Every task with its own
     tickets takes its own turn; jobs without tickets (held, waiting) come by the rest."""
     pending_refs = result.pending
-    top = max(map(_TICKETS, chain(result.running, chain.from_iterable(pending_refs.values()))), default=0.0)
+    pending_tickets = list(map(_TICKETS, chain.from_iterable(pending_refs.values())))  # (one walk for both)
+    top = max(chain(map(_TICKETS, result.running), pending_tickets), default=0.0)
     urgencies = [job.urgency for job in jobs if job.job_id in pending_refs]
     low, high = (min(urgencies), max(urgencies)) if urgencies else (0.0, 0.0)
     span = high - low
-    pending_sum = sum(map(_TICKETS, chain.from_iterable(pending_refs.values())))
+    pending_sum = sum(pending_tickets)
     out = Ranking(Priorities(jobs, result, (top, low, span, pending_sum), config))
     w_tix, w_urg, w_pri = config.weight_ticket, config.weight_urgency, config.weight_priority
     per_ticket = w_tix / top if top > 0 else 0.0

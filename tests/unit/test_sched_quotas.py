@@ -168,3 +168,17 @@ def test_neutral_policies_change_no_decision(specs: list[tuple[str, object, dict
                 for d in decision.dispatches]
 
     assert run(True) == run(False)
+
+
+def test_a_rule_counts_by_project_and_pe_only_when_it_names_them() -> None:
+    # the matches are kept per what the rules look at: a per-user rule is one count for all
+    # of a user's projects and PEs, a per-project one keeps the projects apart
+    snap = cluster(hosts=1, slots=8)
+    snap.pes = {"smp": PeSnap("smp", 100, allocation_rule="$pe_slots")}
+    snap.queue_instances[0].pe_list = ["smp"]
+    for rule, expected in (("users {*} to slots=3", [1, 2, 3]), ("projects {*} to slots=3", [1, 2, 3, 4, 5, 6])):
+        snap.quotas = quota(rule)
+        snap.jobs = [job(1, owner="u", project="p1"), job(2, owner="u", project="p2"),
+                     job(3, owner="u", project="p1", pe=("smp", 1, 1)), job(4, owner="u", project="p2"),
+                     job(5, owner="u", project="p1"), job(6, owner="u", project="p2")]
+        assert started(schedule(snap)) == expected, rule
