@@ -107,6 +107,8 @@ bench: install
 	$(BIN)/python bench/sched_pass.py
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/sched_policies.py
+	$(BIN)/python bench/load.py
+	$(BIN)/python bench/submit_cost.py
 
 clean:
 	rm -rf build *.egg-info
