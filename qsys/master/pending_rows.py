@@ -108,11 +108,14 @@ class PendingRows:
     """A job's pending rows as last made: from what (``key``), where they stand among the
     pending rows (``order``: by priority, then age) and their text per form."""
 
-    __slots__ = ("maker", "job", "prio", "key", "order", "texts")
+    __slots__ = ("master", "job", "prio", "key", "order", "texts")
 
-    def __init__(self, maker: RowMaker, job: Job, prio: float, key: tuple[Any, ...],
+    def __init__(self, master: Master, job: Job, prio: float, key: tuple[Any, ...],
                  order: tuple[float, float, int]) -> None:
-        self.maker = maker
+        # the master, not the maker that keeps the entry: a maker and its entries made a
+        # cycle, and a qstat's own maker (``status.job_listing``) outlived the collection of
+        # the young generations, was frozen (``collector``) with the jobs it showed until the hourly thaw
+        self.master = master
         self.job = job
         self.prio = prio
         self.key = key  # prio as shown, spec, state, rerun, tasks [, tickets, department, predecessors]
@@ -122,7 +125,7 @@ class PendingRows:
     def rows(self) -> list[JobRow]:
         """The rows (made now: they are not kept)."""
         brief = len(self.key) == BRIEF_KEY
-        rows = pending_rows(self.maker.master, self.job, self.prio, brief)
+        rows = pending_rows(self.master, self.job, self.prio, brief)
         if not brief:
             tickets, department = dict(zip(TICKET_NAMES, self.key[BRIEF_KEY], strict=True)), self.key[BRIEF_KEY + 1]
             for row in rows:
@@ -215,7 +218,7 @@ class RowMaker:
         if entry is not None and entry.job is job and entry.key == key and not job.ad_predecessors:
             entry.order = order
             return entry
-        entry = kept[job.job_id] = PendingRows(self, job, prio, key, order)
+        entry = kept[job.job_id] = PendingRows(self.master, job, prio, key, order)
         return entry
 
 
