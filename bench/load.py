@@ -28,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.procstat import cpu_seconds, rss_kb  # noqa: E402
 from qsys.errors import QsysError  # noqa: E402
 from qsys.jobspec import JobSpec  # noqa: E402
 from tests.clusterlib import Cluster, wait_until  # noqa: E402
@@ -40,18 +41,8 @@ def _spec(client_no: int) -> JobSpec:
                    join=True, submit_env={"WORKDIR": "/tmp"}, submit_cwd="/tmp")
 
 
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _passes(cluster: Cluster) -> tuple[int, float, int]:
@@ -109,17 +100,17 @@ class Load:
         master = self.cluster.master_proc
         assert master is not None
         before = _accounted(self.cluster)
-        cpu_before, passes_before = _cpu_seconds(master.pid), _passes(self.cluster)
+        cpu_before, passes_before = cpu_seconds(master.pid), _passes(self.cluster)
         threads = [threading.Thread(target=self.client, args=(n,), daemon=True) for n in range(self.clients)]
         t0 = time.monotonic()
         for thread in threads:
             thread.start()
         peak = 0.0
         while time.monotonic() - t0 < self.seconds:
-            peak = max(peak, _rss_mb(master.pid))
+            peak = max(peak, rss_kb(master.pid) / 1024)
             time.sleep(0.5)
         ran = _accounted(self.cluster) - before
-        cpu = _cpu_seconds(master.pid) - cpu_before
+        cpu = cpu_seconds(master.pid) - cpu_before
         passes = [b - a for a, b in zip(passes_before, _passes(self.cluster), strict=True)]
         self.stop.set()
         for thread in threads:
@@ -128,7 +119,7 @@ class Load:
         t1 = time.monotonic()
         wait_until(lambda: not self.cluster.jobs(), 1800, "the queue to drain")
         return {"ran": ran, "pending": pending, "drain": time.monotonic() - t1, "rss": peak,
-                "rss_after": _rss_mb(master.pid), "cpu": cpu, "passes": passes[0], "pass_seconds": passes[1],
+                "rss_after": rss_kb(master.pid) / 1024, "cpu": cpu, "passes": passes[0], "pass_seconds": passes[1],
                 "dispatched": passes[2]}
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.procstat import rss_kb  # noqa: E402
 from qsys import protocol  # noqa: E402
 from qsys.cli.options import parse_submit_args  # noqa: E402
 from qsys.client import Client  # noqa: E402
@@ -34,11 +35,6 @@ from qsys.paths import Cell  # noqa: E402
 BULK = 1000
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def wait_for(predicate: object, timeout: float, what: str) -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.procstat import cpu_seconds  # noqa: E402
 from qsys import protocol  # noqa: E402
 from qsys.client import Client  # noqa: E402
 from qsys.jobspec import JobSpec  # noqa: E402
@@ -97,10 +98,6 @@ def finishes(cluster: Cluster) -> float:
         return client.master_metrics().counter("qsys_finishes_total")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Drain:

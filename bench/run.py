@@ -31,6 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.procstat import rss_kb  # noqa: E402
 from tests.clusterlib import Cluster, wait_until  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -183,12 +184,9 @@ def ratio(figure: str, qsys: str, other: str) -> str:
 
 def _rss(pid: int) -> int | None:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+        return rss_kb(pid) or None
     except OSError:
         return None
-    return None
 
 
 def bench_one_qsub(t: QsysTarget | SgeTarget, n: int) -> str:

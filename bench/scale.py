@@ -45,6 +45,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.procstat import cpu_seconds, rss_kb  # noqa: E402
 from qsys import auth  # noqa: E402
 from qsys.client import Client  # noqa: E402
 from qsys.cluster import host_names, new_cell  # noqa: E402
@@ -182,15 +183,11 @@ class MasterProcess:
         return self.proc.pid
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        return rss_kb(self.pid) / 1024
 
     def cpu_s(self) -> float:
         """The master's CPU time so far (user and system), seconds."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

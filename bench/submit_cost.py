@@ -27,14 +27,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.procstat import cpu_seconds  # noqa: E402
 from qsys.client import Client  # noqa: E402
 from qsys.jobspec import JobSpec  # noqa: E402
 from tests.clusterlib import Cluster  # noqa: E402
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _spec(hold: bool) -> JobSpec:
@@ -45,12 +41,12 @@ def _spec(hold: bool) -> JobSpec:
 def _measure(pid: int, count: int, request: Callable[[], object]) -> tuple[float, float, float]:
     """p50 and p99 latency (ms) and the master's CPU per request (ms) over ``count`` requests."""
     samples = []
-    cpu = _cpu_seconds(pid)
+    cpu = cpu_seconds(pid)
     for _ in range(count):
         began = time.perf_counter()
         request()
         samples.append(time.perf_counter() - began)
-    cpu = _cpu_seconds(pid) - cpu
+    cpu = cpu_seconds(pid) - cpu
     samples.sort()
     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
     return statistics.median(samples) * 1000, p99 * 1000, cpu / count * 1000
