@@ -382,8 +382,9 @@ def _spec_lines(spec: JobSpec, owner: str, verify: bool = False) -> list[str]:
         lines.append(_field("account", spec.account))
     if spec.checkpoint:
         lines.append(_field("checkpoint_object", spec.checkpoint))
-    if checkpoint_letters(spec.checkpoint_when):  # as SGE: any -c letters (-c n alone too), none after qalter -ckpt
-        lines.append(_field("checkpoint_attr", checkpoint_letters(spec.checkpoint_when) + "    "))
+    letters = checkpoint_letters(spec.checkpoint_when)
+    if letters:  # as SGE: any -c letters (-c n alone too), none after qalter -ckpt
+        lines.append(_field("checkpoint_attr", letters + "    "))
     if spec.checkpoint_interval:
         lines.append(_field("checkpoint_interval", f"{spec.checkpoint_interval} seconds"))
     if spec.cwd:

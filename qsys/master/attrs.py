@@ -37,9 +37,11 @@ def edit_attribute(obj: Any, mode: str, attr: str, value: str, host: str = "",
     if spec.attr.per_host and not host and "[" in value and mode in ("mattr", "rattr"):
         return _with_overrides(obj, spec, value)
     current = getattr(obj, attr)
-    if host:
-        own = overrides_of(obj, attr)
-        current = own[host] if host in own else type(current)() if isinstance(current, (list, dict)) else current
+    own = overrides_of(obj, attr) if host else {}
+    if host in own:
+        current = own[host]
+    elif host and isinstance(current, (list, dict)):
+        current = type(current)()  # no override of its own: an empty list, not the default
     if mode == "mattr" and value.strip().upper() == "NONE" and isinstance(getattr(obj, attr), (list, dict)):
         raise InvalidRequest(MATTR_NONE)
     try:

@@ -629,11 +629,7 @@ class _Pass:
 
     def _fits_one(self, req: JobRequest, qi: QueueInstanceSnap) -> bool:
         """One slot of ``req`` at ``qi`` now (no policies)."""
-        ledger, slots_def = self.ledger, self.slots_def
-        return (ledger.slot_cap(QUEUE, qi, req.per_slot, slots_def) >= 1
-                and ledger.slot_cap(HOST, qi.host, req.per_slot, slots_def) >= 1
-                and ledger.slot_cap(GLOBAL, "", req.per_slot, slots_def) >= 1
-                and ledger.job_fits(req.per_job, qi) is None)
+        return self.ledger.slot_cap(QUEUE, qi, req.per_slot, self.slots_def) >= 1 and self._fits_host(req, qi)
 
     SKIP_LIMIT = 32  # instances full for a category before it takes a heap of its own
 
