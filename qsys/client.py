@@ -442,6 +442,14 @@ class Client:
         edit = protocol.AttrEdit(**attrs) if attrs else None
         return self.request(protocol.ConfRequest(op, kind, name, text, edit), expect)
 
+    def tree_view(self, kind: str, mode: str, paths: str = "") -> protocol.ConfText | protocol.Lines:
+        """``-sst``/``-sstnode``: the view, or Lines saying there is no tree (Grid Engine's
+        qconf prints that on stderr and exits 0, so it is no Fail)."""
+        reply: object = self.request(protocol.ConfRequest("show", kind, paths, "", protocol.AttrEdit(mode=mode)))
+        if not isinstance(reply, protocol.ConfText | protocol.Lines):
+            raise QsysError(f"unexpected reply {type(reply).__name__} (wanted ConfText or Lines)")
+        return reply
+
     def conf_show(self, kind: str, name: str = "") -> protocol.ConfText:
         """The Grid Engine text and the attributes of one object."""
         return self.request(protocol.ConfRequest("show", kind, name), protocol.ConfText)

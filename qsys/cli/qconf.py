@@ -118,7 +118,7 @@ def _one(client: Any, option: str, row: Operation, args: list[str]) -> Result:
     if op == "delete":
         return client.conf("delete", kind, args[0] if args else "")
     if op == "show_tree":  # -sst, -sstnode
-        return client.conf("show", kind, args[0] if args else "", mode=option[1:])
+        return client.tree_view(kind, option[1:], args[0] if args else "")
     if op == "nodes":  # -astnode, -mstnode, -dstnode
         return client.conf("nodes", kind, args[0], mode=option[1:])
     if op in ("edit_add", "edit_modify"):
@@ -199,7 +199,7 @@ _ADDED_ON_STDOUT = ("rqs", "user")
 
 def _on_stdout(row: Operation, result: Lines, line: str) -> bool:
     """Whether Grid Engine's qconf prints this line of a change's reply on stdout."""
-    if isinstance(result, StdoutLines) or row.op == "show_tree":
+    if isinstance(result, StdoutLines):
         return True
     if row.op in _ATTR_OPS:
         return not line.startswith(_REFUSALS)

@@ -132,13 +132,14 @@ class ConfRequests:
 
     async def conf_request(self, who: Identity, msg: protocol.ConfRequest) -> Reply:
         op = self._OPS.get(msg.op)
-        if op is None:
+        special = OPERATIONS.get((msg.op, msg.kind))  # the policies' kinds (qsys.master.policy_objects)
+        if op is None and special is None:  # (the share tree's node edits are only special)
             raise InvalidRequest(f"unknown configuration operation '{msg.op}'")
         if msg.op not in _READ_ONLY:
             require_manager(self.state, who)
-        special = OPERATIONS.get((msg.op, msg.kind))  # the policies' kinds (qsys.master.policy_objects)
         if special is not None:
             return await special(self, who, msg)
+        assert op is not None
         return await op(self, who, msg)
 
     def _existing(self, kind: str, name: str) -> Any:

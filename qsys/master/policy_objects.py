@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from qsys.master.objects import ConfRequests
 
 NO_TREE = "no sharetree element"
+NO_TREE_VIEW = "No sharetree"  # what -sst and the node commands say instead
 NO_QUOTA_SET = "No resource quota set found"
 
 
@@ -119,14 +120,17 @@ async def _rqs_show(requests: ConfRequests, who: Identity, msg: protocol.ConfReq
 # ---------------------------------------------------------------- the share tree
 
 
-async def _tree_show(requests: ConfRequests, who: Identity, msg: protocol.ConfRequest) -> protocol.ConfText:
+async def _tree_show(requests: ConfRequests, who: Identity,
+                     msg: protocol.ConfRequest) -> protocol.ConfText | protocol.Lines:
     """``-sstree``; ``-sst`` (mode "sst": the tree indented) and ``-sstnode path,...``."""
     tree = requests.state.config.share_tree
     mode = msg.attrs.mode if msg.attrs is not None else ""
-    if mode == "sst":
-        return protocol.ConfText(tree.formatted() if tree is not None else "No sharetree\n")
+    if tree is None and mode in ("sst", "sstnode"):
+        return protocol.Lines([NO_TREE_VIEW])  # (Grid Engine's qconf exits 0 here)
     if tree is None:
         raise NotFound(NO_TREE)
+    if mode == "sst":
+        return protocol.ConfText(tree.formatted())
     if mode == "sstnode":
         lines = [line for path in msg.name.split(",") if path for line in tree.node_lines(path)]
         return protocol.ConfText("".join(line + "\n" for line in lines))
@@ -167,6 +171,8 @@ async def _nodes(requests: ConfRequests, who: Identity, msg: protocol.ConfReques
     else:
         edits = parse_node_shares(msg.name)
     tree = config.share_tree
+    if tree is None and mode != "astnode":  # -astnode starts a tree; Grid Engine's exit codes
+        return protocol.Lines([NO_TREE_VIEW], 1 if mode == "dstnode" else 0)
     new = copy.deepcopy(tree) if tree is not None else ShareTree()
     lines = ["removing " if mode == "dstnode" else "setting "]
     try:
@@ -183,8 +189,8 @@ async def _nodes(requests: ConfRequests, who: Identity, msg: protocol.ConfReques
         requests.check(SHARE_TREE, new)
         new = checked(config, SHARE_TREE, new)
     except InvalidRequest as exc:
-        if mode == "astnode":  # Grid Engine names the node, then the refusal
-            return protocol.Lines([*lines, exc.message], 1)
+        if mode == "astnode":  # Grid Engine names the node, then the refusal, and exits 0
+            return protocol.Lines([*lines, exc.message])
         return protocol.Lines([exc.message, "no modifications to sharetree"], 1)
     await requests.store(SHARE_TREE, SHARE_TREE, new)
     return protocol.Lines([*lines, "modified sharetree"])

@@ -246,12 +246,14 @@ class ShareTree(ConfigObject):
         parent.children.append(ShareNode(names[-1], shares))
 
     def remove_node(self, path: str) -> None:
-        """``-dstnode``: remove a node and everything below it."""
+        """``-dstnode``: remove a leaf (Grid Engine refuses a node with children)."""
         names = split_path(path)
         parent = self.find(path_text(names[:-1])) if names else None
         node = parent.child(names[-1]) if parent is not None else None
         if parent is None or node is None:
             raise InvalidRequest(f"Unable to locate {path} in sharetree")
+        if node.children:
+            raise InvalidRequest("can't delete nodes with children")
         parent.children.remove(node)
 
     def formatted(self) -> str:

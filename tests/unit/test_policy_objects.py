@@ -177,6 +177,9 @@ def test_share_tree_node_commands() -> None:
         tree.add_node("/grp/sgeuser2", 5)
     with pytest.raises(InvalidRequest, match='found node "projA" twice'):
         tree.add_node("/projA", 1)
+    with pytest.raises(InvalidRequest, match="^can't delete nodes with children$"):
+        tree.remove_node("projA")
+    tree.remove_node("/projA/default")
     tree.remove_node("projA")
     assert tree.formatted() == "Root=1\n   sgeuser=15\n"
     assert parse_node_shares("/A=10,/A/B=5") == [("/A", 10), ("/A/B", 5)]
