@@ -34,9 +34,11 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 7444
 # what users and jobs run (a root install links them into /usr/local/bin; an exec host into
 # $QSYS_ROOT/bin/<arch>, its jobs' SGE_BINARY_PATH) and the daemons (/usr/local/bin too)
-USER_COMMANDS = ("qacct", "qalter", "qconf", "qdel", "qhold", "qhost", "qlogin", "qmod", "qrls", "qrsh",
-                 "qselect", "qstat", "qsub", "qsys")
-DAEMON_COMMANDS = ("qsys-master", "qsys-execd", "qsys-authd", "qsys-sshd", "qsys-restd")
+# (every command of pyproject.toml's [project.scripts]: one left out is found in Debian's
+# Grid Engine, /usr/bin/qquota say, when that is installed; tests/unit/test_command_links.py)
+USER_COMMANDS = ("qacct", "qalter", "qconf", "qdel", "qhold", "qhost", "qlogin", "qmod", "qquota", "qrdel",
+                 "qrls", "qrsh", "qrstat", "qrsub", "qselect", "qstat", "qsub", "qsys")
+DAEMON_COMMANDS = ("qsys-master", "qsys-shadowd", "qsys-execd", "qsys-authd", "qsys-sshd", "qsys-restd")
 
 
 def link_commands(source: Path, target: Path, names: tuple[str, ...]) -> list[str]:
