@@ -66,6 +66,10 @@ class Policies:
         needs_timeline = (snap.max_reservation > 0 and any(job.reserve for job in snap.jobs)) or any(
             ar.start > snap.now for ar in snap.advance_reservations)
         self.timeline = Timeline(snap) if needs_timeline else None
+        # -R y changes what a job does only where reservations are made
+        self.reserves = self.timeline is not None and snap.max_reservation > 0
+        # does :meth:`key_extra` tell apart jobs outside advance reservations at all?
+        self.splits = self.quota_users or self.quota_projects or self.reserves
         self._hold_advance_reservations()
 
     # ------------------------------------------------------------ advance reservations
@@ -98,10 +102,11 @@ class Policies:
     # ------------------------------------------------------------ categories
 
     def key_extra(self, job: PendingJob) -> tuple[object, ...]:
-        """What else makes two jobs behave differently under these policies."""
+        """What else makes two jobs behave differently under these policies (without
+        :attr:`splits`, the same for all jobs outside advance reservations)."""
         # jobs no quota rule tells apart share a category (and its verdicts)
         return (job.ar_id, job.owner if self.quota_users else None, job.project if self.quota_projects else None,
-                job.reserve if self.timeline is not None else None)
+                job.reserve if self.reserves else None)
 
     def prepare(self, cat: _Category, job: PendingJob) -> None:
         key = (job.owner, job.project)

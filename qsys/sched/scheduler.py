@@ -167,7 +167,7 @@ _NOBODY = Who("", (), None, None)
 class _Category:
     __slots__ = ("req", "error", "_candidates", "_reasons", "heap", "skip", "failed", "never", "pes", "owner",
                  "who", "request_text", "pe_name", "policy_reasons", "base", "never_known", "slot_reasons",
-                 "static", "lazy", "derived")
+                 "static", "lazy", "derived", "common")
 
     def __init__(self, lazy: _Pass, static: _Static | None = None) -> None:
         self.lazy = lazy  # the pass that works out candidates and reasons when first asked
@@ -180,6 +180,7 @@ class _Category:
         self.policy_reasons: list[str] = []
         self.base: _Category | None = None  # the category of the same requests it derives from
         self.derived: dict[tuple[object, ...], _Category] | None = None  # of a base: by the policies' key
+        self.common: _Category | None = None  # of a base: the derived one when the key tells no jobs apart
         self.never_known = False
         self.slot_reasons: list[str] | None = None  # of a base: the reasons last worked out
         self.req: JobRequest | None = None
@@ -330,6 +331,11 @@ class _Pass:
         if base is None:
             base = self.categories[key] = self._new_category(job, key)
             base.derived = {}
+        if job.ar_id is None and not self.policies.splits:  # one derived category: no key to make
+            cat = base.common
+            if cat is None:
+                cat = base.common = self._derive(base, job)
+            return cat
         extra = self.policies.key_extra(job)
         derived = base.derived
         assert derived is not None

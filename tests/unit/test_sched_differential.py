@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from qsys.objects import parse_quota_sets
 from qsys.sched import DEFAULT_COMPLEXES, HostSnap, PendingJob, PeSnap, QueueInstanceSnap, Snapshot, schedule
 from qsys.sched.memo import Memo
-from qsys.sched.snapshot import ComplexDef, Decision
+from qsys.sched.snapshot import AdvanceReservationSnap, Assignment, ComplexDef, Decision
 from tests.unit import sched_reference
 
 USERS = ("alice", "bob", "carol")
@@ -194,3 +194,45 @@ def test_an_instance_one_owner_may_not_use_stays_for_the_others() -> None:
     fast = schedule(snap)
     same(fast, sched_reference.schedule(snap))
     assert [d.assignments[0].host for d in fast.dispatches] == ["node1", "node2", "node1"]
+
+
+def test_owners_asked_again_once_the_cluster_is_full() -> None:
+    # many categories of one owner (one per request) ask the owner's quotas the same while
+    # the cluster fills; the answer is kept until some usage grows, and a limit on a
+    # non-consumable (arch) keeps apart requests that differ in it
+    snap = Snapshot(now=1000.0, load_adjustments={})
+    for name, arch, used in (("node1", "lx-amd64", 3), ("node2", "lx-amd64", 3), ("node3", "lx-arm64", 0)):
+        snap.hosts[name] = HostSnap(name, load={"np_load_avg": "0.10", "arch": arch, "num_proc": "4"})
+        snap.queue_instances.append(QueueInstanceSnap("all.q", name, slots=3, used_slots=used,
+                                                      complex_values=dict(LIMITS)))
+    snap.quotas = parse_quota_sets("{\n name amd\n enabled TRUE\n limit users {alice} to arch=lx-amd64\n}\n"
+                                   + QUOTA % 2)
+    requests: list[dict[str, str]] = [{}, {"h_rt": "600"}, {"arch": "lx-arm64"}, {"arch": "lx-amd64"}, {"h_rt": "60"}]
+    # alice first asks for the full amd64 hosts (her quotas let her), then for arm64 (they do not)
+    snap.jobs = [PendingJob(job_id=1, owner="alice", submit_time=0.0, hard_resources={"arch": "lx-amd64"}),
+                 PendingJob(job_id=2, owner="alice", submit_time=0.0, hard_resources={"arch": "lx-arm64"})]
+    snap.jobs += [PendingJob(job_id=n, owner=USERS[n % 3] if n % 4 else "dave", submit_time=float(n),
+                             hard_resources=dict(requests[n % len(requests)])) for n in range(3, 40)]
+    fast = schedule(snap)
+    same(fast, sched_reference.schedule(snap))
+    assert 'exceeds limit "alice/////" in rule "amd/1"' in " ".join(fast.waiting[2])
+    assert 1 in fast.waiting and len(fast.dispatches) == 3  # node3's slots, to others
+
+
+def test_reserve_changes_nothing_where_no_reservation_is_made() -> None:
+    # an advance reservation to come puts a timeline in the pass; with max_reservation 0 the
+    # -R y jobs share the categories of the others, and decide as they would without -R y
+    snap = Snapshot(now=1000.0, load_adjustments={})
+    for name in ("node1", "node2"):
+        snap.hosts[name] = HostSnap(name, load={"np_load_avg": "0.10", "arch": "lx-amd64", "num_proc": "4"})
+        snap.queue_instances.append(QueueInstanceSnap("all.q", name, slots=2, complex_values=dict(LIMITS)))
+    snap.advance_reservations = [AdvanceReservationSnap(7, 1500.0, 5000.0, [Assignment("all.q", "node2", 2)])]
+    snap.jobs = [PendingJob(job_id=n, owner=USERS[n % 3], submit_time=float(n), reserve=n % 2 == 0,
+                            hard_resources={"h_rt": "300" if n % 3 else "3600"}) for n in range(1, 12)]
+    with_r = schedule(snap)
+    same(with_r, sched_reference.schedule(snap))
+    without = dataclasses.replace(snap, jobs=[dataclasses.replace(j, reserve=False) for j in snap.jobs])
+    same(with_r, schedule(without))
+    assert len(with_r.dispatches) == 4 and not with_r.reservations
+    # the 3600 s jobs may not start on node2 (its reservation starts in 500 s)
+    assert all(d.assignments[0].host == "node1" for d in with_r.dispatches if d.job_id % 3 == 0)
