@@ -41,10 +41,6 @@ def _spec(client_no: int) -> JobSpec:
                    join=True, submit_env={"WORKDIR": "/tmp"}, submit_cwd="/tmp")
 
 
-
-
-
-
 def _passes(cluster: Cluster) -> tuple[int, float, int]:
     """The master's scheduling passes so far: how many, their seconds, the tasks they started."""
     with cluster.client() as client:

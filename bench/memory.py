@@ -35,8 +35,6 @@ from qsys.paths import Cell  # noqa: E402
 BULK = 1000
 
 
-
-
 def wait_for(predicate: object, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():  # type: ignore[operator]

@@ -98,8 +98,6 @@ def finishes(cluster: Cluster) -> float:
         return client.master_metrics().counter("qsys_finishes_total")
 
 
-
-
 class Drain:
     """One drain's figures: its seconds, the master's CPU seconds, this process's (the
     pollers'), and the status replies the master made anew and served again."""

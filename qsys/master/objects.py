@@ -131,15 +131,13 @@ class ConfRequests:
         self.removed = removed  # told of every deleted object (a deleted host's secret is revoked)
 
     async def conf_request(self, who: Identity, msg: protocol.ConfRequest) -> Reply:
-        op = self._OPS.get(msg.op)
-        special = OPERATIONS.get((msg.op, msg.kind))  # the policies' kinds (qsys.master.policy_objects)
-        if op is None and special is None:  # (the share tree's node edits are only special)
+        # the policies' kinds first (qsys.master.policy_objects): some of their operations,
+        # the share tree's node edits, have no generic form
+        op = OPERATIONS.get((msg.op, msg.kind)) or self._OPS.get(msg.op)
+        if op is None:
             raise InvalidRequest(f"unknown configuration operation '{msg.op}'")
         if msg.op not in _READ_ONLY:
             require_manager(self.state, who)
-        if special is not None:
-            return await special(self, who, msg)
-        assert op is not None
         return await op(self, who, msg)
 
     def _existing(self, kind: str, name: str) -> Any:
